@@ -1,0 +1,46 @@
+# Micro Platform: `make run` serves the whole platform (embedded mode), `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: run test lint format migrate bench serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run  ## the whole platform on http://127.0.0.1:$(PORT)
+	$(BIN)/platform run --port $(PORT)
+
+serve: $(VENV)/.installed-run  ## the production layout (WSGI HTTP + ASGI websockets + Celery)
+	$(BIN)/platform serve --port $(PORT) --migrate
+
+test: $(VENV)/.installed-dev  ## the whole suite on SQLite and in-memory layers
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate
+
+bench: $(VENV)/.installed-dev  ## benchmark scenarios, ratios to a bare-view baseline (tests/bench/)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var

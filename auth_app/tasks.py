@@ -1,0 +1,12 @@
+"""Background jobs of the auth service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from oauth2_provider.models import clear_expired
+
+
+@shared_task(name="auth_app.tasks.purge_expired_tokens")
+def purge_expired_tokens() -> None:
+    """Delete expired access and refresh tokens and grants, in batches (idempotent)."""
+    clear_expired()

@@ -1,0 +1,157 @@
+"""Bearer token validation for every API call and websocket, without a database hit when warm.
+
+A validated token is kept in this process's memory for ``PLATFORM_TOKEN_CACHE_SECONDS`` (never
+past its expiry).  Revocation reaches every process within ``PLATFORM_REVOCATION_POLL_SECONDS``:
+revoking bumps a revocation epoch in the shared cache (Redis in the distributed mode), and each
+process compares the epoch at most once per poll interval, dropping its cached tokens when it
+changed.  So a warm call costs one dictionary lookup, and at most one shared-cache read per
+process per poll interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from oauth2_provider.models import AccessToken
+
+REVOCATION_EPOCH_KEY = "auth:revocation-epoch"
+MAX_CACHED_TOKENS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What a request's bearer token grants: who is calling and with which scopes."""
+
+    id: int
+    client_id: str
+    account_id: int | None
+    account_name: str
+    user_id: int | None
+    username: str
+    scopes: frozenset[str]
+    expires: float
+
+    @property
+    def subject(self) -> str:
+        if self.user_id is not None:
+            return f"user:{self.username}"
+        return f"service:{self.account_name or self.client_id}"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class _TokenCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[TokenInfo, float]] = {}
+        self.epoch: object = None
+        self.next_poll = 0.0
+        self.lock = threading.Lock()
+
+    def poll_revocations(self, now: float) -> None:
+        if now < self.next_poll:
+            return
+        self.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
+        epoch = cache.get(REVOCATION_EPOCH_KEY)
+        if epoch != self.epoch:
+            self.entries.clear()
+            self.epoch = epoch
+
+    def put(self, checksum: str, info: TokenInfo, now: float) -> None:
+        ttl = settings.PLATFORM_TOKEN_CACHE_SECONDS
+        if ttl <= 0:
+            return
+        with self.lock:
+            while len(self.entries) >= MAX_CACHED_TOKENS:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[checksum] = (info, min(now + ttl, info.expires))
+
+
+_cache = _TokenCache()
+
+
+def token_checksum(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def validate_bearer(raw: str) -> TokenInfo | None:
+    """The token's grant if it is known, unexpired, unrevoked and its account is enabled."""
+    now = time.time()
+    checksum = token_checksum(raw)
+    _cache.poll_revocations(now)
+    hit = _cache.entries.get(checksum)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    info = load_token(checksum)
+    if info is None or info.expires <= now:
+        _cache.entries.pop(checksum, None)
+        return None
+    _cache.put(checksum, info, now)
+    return info
+
+
+def load_token(checksum: str) -> TokenInfo | None:
+    row = (
+        AccessToken.objects.filter(token_checksum=checksum)
+        .values_list(
+            "id",
+            "expires",
+            "scope",
+            "user_id",
+            "user__username",
+            "user__is_active",
+            "application__client_id",
+            "application__platform_account__id",
+            "application__platform_account__name",
+            "application__platform_account__is_active",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    (
+        token_id,
+        expires,
+        scope,
+        user_id,
+        username,
+        user_active,
+        client_id,
+        account_id,
+        account_name,
+        account_active,
+    ) = row
+    if user_id is not None and not user_active:
+        return None
+    if account_id is not None and not account_active:
+        return None
+    return TokenInfo(
+        id=token_id,
+        client_id=client_id or "",
+        account_id=account_id,
+        account_name=account_name or "",
+        user_id=user_id,
+        username=username or "",
+        scopes=frozenset(scope.split()),
+        expires=expires.timestamp(),
+    )
+
+
+def note_revocation() -> None:
+    """Make every process drop its cached tokens at its next poll (and this one now)."""
+    cache.set(REVOCATION_EPOCH_KEY, uuid.uuid4().hex, timeout=None)
+    _cache.entries.clear()
+    _cache.next_poll = 0.0
+
+
+def forget_cached_tokens() -> None:
+    """Drop this process's cached tokens (tests, and after a revocation)."""
+    _cache.entries.clear()
+    _cache.epoch = None
+    _cache.next_poll = 0.0

@@ -1,0 +1,136 @@
+"""The authenticated HTTP session every SDK module uses.
+
+``PlatformSession`` is an ``httpx.Client`` whose requests carry an OAuth2 access token obtained
+with the client-credentials grant.  The token is cached and refreshed shortly before it expires;
+a 401 answer (the token was revoked) fetches a new token once and retries.  Configuration comes
+from arguments or from ``PLATFORM_URL``, ``PLATFORM_CLIENT_ID``, ``PLATFORM_CLIENT_SECRET`` and
+``PLATFORM_SCOPES``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+#: Refresh this many seconds before the token's expiry, so no request carries a dying token.
+REFRESH_MARGIN_SECONDS = 30.0
+
+
+class PlatformError(Exception):
+    """An error answer from the platform, in its ``{"error": {code, message, details}}`` shape."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> PlatformError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            return cls(
+                response.status_code,
+                error.get("code", "error"),
+                error.get("message", ""),
+                error.get("details"),
+            )
+        if isinstance(error, str):  # OAuth2 endpoints answer as RFC 6749 says
+            return cls(response.status_code, error, body.get("error_description", error))
+        return cls(response.status_code, "http_error", response.reason_phrase)
+
+
+@dataclass
+class ClientCredentials(httpx.Auth):
+    """httpx auth flow: a cached client-credentials token, refreshed before expiry."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...] = ()
+    timeout: float = 10.0
+    _token: str | None = field(default=None, init=False, repr=False)
+    _expires_at: float = field(default=0.0, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def token(self, *, force: bool = False) -> str:
+        """A valid access token, fetched when there is none or it is about to expire."""
+        with self._lock:
+            if force or self._token is None or time.time() >= self._expires_at - REFRESH_MARGIN_SECONDS:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def _fetch(self) -> None:
+        data = {"grant_type": "client_credentials"}
+        if self.scopes:
+            data["scope"] = " ".join(self.scopes)
+        response = httpx.post(
+            self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
+        )
+        if response.status_code != 200:
+            raise PlatformError.from_response(response)
+        body = response.json()
+        self._token = body["access_token"]
+        self._expires_at = time.time() + float(body.get("expires_in", 3600))
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token()}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {self.token(force=True)}"
+            yield request
+
+
+class PlatformSession(httpx.Client):
+    """An HTTP client for the platform's API, authenticated as one service account."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        scopes: list[str] | tuple[str, ...] | None = None,
+        *,
+        timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        base_url = (base_url or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000").rstrip("/")
+        client_id = client_id or os.environ.get("PLATFORM_CLIENT_ID", "")
+        client_secret = client_secret or os.environ.get("PLATFORM_CLIENT_SECRET", "")
+        if not client_id or not client_secret:
+            raise ValueError("client_id and client_secret are required (or PLATFORM_CLIENT_ID/_SECRET)")
+        if scopes is None:
+            scopes = os.environ.get("PLATFORM_SCOPES", "").split()
+        self.credentials = ClientCredentials(
+            token_url=f"{base_url}/o/token/",
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=tuple(scopes),
+            timeout=timeout,
+        )
+        super().__init__(base_url=base_url, auth=self.credentials, timeout=timeout, **kwargs)
+
+    def call(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Send a request and return its JSON body; an error answer raises ``PlatformError``."""
+        response = self.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise PlatformError.from_response(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()

@@ -1,0 +1,1 @@
+"""Pieces every service API shares: authentication, scope permissions, errors, pagination."""

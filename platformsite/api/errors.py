@@ -1,0 +1,105 @@
+"""One error shape for every API failure: ``{"error": {"code", "message", "details"}}``.
+
+DRF exceptions go through :func:`exception_handler`; Django's own 400/403/404/500 answers on
+API paths go through the ``handler*`` views below, so a client never has to parse HTML.
+Outside API paths the handlers render the usual HTML pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
+
+
+def json_error(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def _first_code(codes: Any) -> str | None:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict):
+        codes = list(codes.values())
+    for item in codes or ():
+        found = _first_code(item)
+        if found:
+            return found
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, with every answer reshaped into the platform's error shape."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = exceptions.APIException()
+        exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        exc.detail = exceptions.ErrorDetail("The request body is too large.", code="request_too_large")
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid", "The request is not valid.", exc.detail)
+    else:
+        detail = getattr(exc, "detail", "")
+        code = _first_code(exc.get_codes()) if isinstance(exc, exceptions.APIException) else None
+        details: dict[str, Any] = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            details["retry_after_seconds"] = round(exc.wait)
+        if isinstance(detail, dict | list):
+            details["fields"] = detail
+            detail = "The request is not valid."
+        body = error_body(code or "error", str(detail), details)
+    response.data = body
+    return response
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(settings.PLATFORM_API_PREFIXES)
+
+
+def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html") -> HttpResponse:
+    if is_api_path(request.path):
+        if isinstance(exception, RequestDataTooBig):
+            return json_error(413, "request_too_large", "The request body is too large.")
+        return json_error(400, "bad_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(
+    request: HttpRequest, exception: Exception, template_name: str = "403.html"
+) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error(403, "permission_denied", "You do not have permission to do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(
+    request: HttpRequest, exception: Exception, template_name: str = "404.html"
+) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error(404, "not_found", "Nothing is found at this address.", {"path": request.path})
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error(
+            500,
+            "server_error",
+            "The platform failed to answer; the failure is logged.",
+            {"request_id": getattr(request, "request_id", "")},
+        )
+    return defaults.server_error(request)

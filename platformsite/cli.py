@@ -1,0 +1,226 @@
+"""``platform``: run the platform and operate it.
+
+``platform run``    the embedded mode: migrate, create the operator account on first run, then
+                    serve API, websockets, dashboards, admin and background jobs from one process.
+``platform serve``  the production layout: WSGI workers (granian) for HTTP, an ASGI worker
+                    (uvicorn) for websockets, and, with Redis, a Celery worker and beat.
+``platform manage`` any Django management command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platformsite.settings")
+    import django
+
+    django.setup()
+
+
+def _manage(*args: str) -> None:
+    from django.core.management import call_command
+
+    call_command(*args)
+
+
+def cmd_run(options: argparse.Namespace) -> int:
+    os.environ["PLATFORM_INPROCESS_BEAT"] = "1"
+    _setup_django()
+    _manage("migrate", "--no-input", "-v", "0")
+    _manage("ensure_operator")
+    import uvicorn
+
+    print(
+        f"Micro Platform (embedded mode) on http://{options.host}:{options.port}/  "
+        f"dashboards /ui/, admin /admin/, API docs /api/docs/. Ctrl-C stops it.",
+        flush=True,
+    )
+    from platformsite.background import worker
+
+    try:
+        uvicorn.run(
+            "platformsite.asgi:application",
+            host=options.host,
+            port=options.port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            ws_max_size=1 << 20,
+        )
+    finally:
+        worker.stop()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def _children(options: argparse.Namespace) -> list[list[str]]:
+    from django.conf import settings
+
+    python = sys.executable
+    commands = [
+        [
+            python,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            options.host,
+            "--port",
+            str(options.port),
+            "--workers",
+            str(options.workers),
+            "--blocking-threads",
+            "1",
+            "--no-ws",
+            "platformsite.wsgi:application",
+        ],
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "platformsite.asgi:application",
+            "--host",
+            options.host,
+            "--port",
+            str(options.ws_port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+        ],
+    ]
+    if settings.PLATFORM_TASK_MODE == "celery":
+        if not options.no_worker:
+            commands.append(
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "platformsite",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    str(options.workers),
+                ]
+            )
+        if not options.no_beat:
+            commands.append(
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "platformsite",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+                ]
+            )
+    return commands
+
+
+def cmd_serve(options: argparse.Namespace) -> int:
+    _setup_django()
+    from django.conf import settings
+
+    if options.migrate:
+        _manage("migrate", "--no-input", "-v", "0")
+    metrics_dir = Path(tempfile.mkdtemp(prefix="platform-metrics-"))
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    if settings.PLATFORM_TASK_MODE == "thread":
+        env["PLATFORM_INPROCESS_BEAT"] = "1"  # the ASGI process runs the schedule
+    procs = [subprocess.Popen(command, env=env) for command in _children(options)]  # noqa: S603
+    print(
+        f"HTTP on http://{options.host}:{options.port}/ ({options.workers} WSGI workers), "
+        f"websockets on ws://{options.host}:{options.ws_port}/ws/",
+        flush=True,
+    )
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while not stopping:
+            for proc in procs:
+                if proc.poll() is not None:
+                    print(f"{proc.args[2]} exited with {proc.returncode}; stopping.", flush=True)
+                    code = proc.returncode or 1
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return code
+
+
+def cmd_manage(options: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platformsite.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["platform manage", *options.args])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="Run the whole platform in the embedded mode.")
+    run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.set_defaults(func=cmd_run)
+
+    serve = commands.add_parser("serve", help="Run the production layout (WSGI + ASGI + Celery).")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--ws-port", type=int, default=int(os.environ.get("WS_PORT", "8001")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    serve.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
+    serve.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
+    serve.add_argument("--migrate", action="store_true", help="Apply migrations first.")
+    serve.set_defaults(func=cmd_serve)
+
+    manage = commands.add_parser("manage", help="Run a Django management command.")
+    manage.add_argument("args", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, os.getcwd())
+    options = build_parser().parse_args(argv)
+    return options.func(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

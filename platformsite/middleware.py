@@ -1,0 +1,69 @@
+"""The one platform middleware: request and trace ids, the body size limit, request metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from platformsite.api.errors import json_error
+from platformsite.logging import request_id_var, trace_id_var
+from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def body_limit(path: str) -> int:
+    if path.startswith(settings.PLATFORM_INGEST_PATHS):
+        return settings.PLATFORM_INGEST_MAX_BODY_BYTES
+    return settings.PLATFORM_MAX_BODY_BYTES
+
+
+class RequestContextMiddleware:
+    """Tags the request with ids for logs, refuses oversized bodies (413), counts the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        match = _TRACEPARENT.match(request.META.get("HTTP_TRACEPARENT", ""))
+        trace_id = match.group(1) if match else ""
+        request.request_id = request_id
+        id_token = request_id_var.set(request_id)
+        trace_token = trace_id_var.set(trace_id)
+        try:
+            response = self._refuse_body(request) or self.get_response(request)
+        finally:
+            request_id_var.reset(id_token)
+            trace_id_var.reset(trace_token)
+        response["X-Request-ID"] = request_id
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match else "unmatched"
+        HTTP_REQUESTS.labels(request.method, route, response.status_code).inc()
+        HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @staticmethod
+    def _refuse_body(request: HttpRequest) -> HttpResponse | None:
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(declared)
+        except ValueError:
+            return json_error(400, "invalid_content_length", "Content-Length is not a number.")
+        limit = body_limit(request.path)
+        if length > limit:
+            return json_error(
+                413,
+                "request_too_large",
+                "The request body is too large.",
+                {"limit_bytes": limit, "received_bytes": length},
+            )
+        return None

@@ -1,0 +1,373 @@
+"""Settings for Micro Platform, read from the environment.
+
+Embedded mode (the default) needs no servers: SQLite in WAL mode under ``var/``, a local-memory
+cache, an in-memory channel layer and an in-process background worker.  Setting ``DATABASE_URL``
+and ``REDIS_URL`` switches to the distributed mode (PostgreSQL, Redis cache, channels-redis and a
+Redis Celery broker).  Every value is typed; a bad one raises ``ImproperlyConfigured`` naming
+the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+
+def _read(name: str, cast, default):
+    """Read one variable, turning a bad value into an error that names it."""
+    try:
+        return cast(name, default=default)
+    except (ValueError, TypeError, environ.ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"{name} has an invalid value: {exc}") from exc
+
+
+VAR_DIR = Path(_read("PLATFORM_VAR_DIR", env.str, str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+PLATFORM_ENV = _read("PLATFORM_ENV", env.str, "embedded")
+if PLATFORM_ENV not in {"embedded", "production", "test"}:
+    raise ImproperlyConfigured("PLATFORM_ENV must be one of: embedded, production, test")
+PRODUCTION = PLATFORM_ENV == "production"
+
+DEBUG = _read("DEBUG", env.bool, False)
+
+
+def _secret_key() -> str:
+    key = _read("SECRET_KEY", env.str, "")
+    if key:
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY is required when PLATFORM_ENV=production")
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = _read(
+    "ALLOWED_HOSTS", env.list, [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+
+if PRODUCTION:
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG must be off")
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
+        problems.append("SECRET_KEY must be at least 50 random characters")
+    if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must list the platform's host names (no '*')")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
+    "channels",
+    "platformsite",
+    "auth_app",
+    "config_app",
+    "discovery_app",
+    "event_app",
+    "monitor_app",
+    "router_app",
+    "trace_app",
+    "dbproxy_app",
+]
+
+# Kept short on purpose: every middleware costs on each API call (see CALIBRATION.md).
+MIDDLEWARE = [
+    "platformsite.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "platformsite.urls"
+WSGI_APPLICATION = "platformsite.wsgi.application"
+ASGI_APPLICATION = "platformsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "platformsite.web.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'platform.sqlite3'}"),
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+                "PRAGMA busy_timeout=20000;"
+            ),
+        }
+    )
+elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    if _read("PLATFORM_DB_POOL", env.bool, True):
+        # A psycopg pool per process: no new session per request, safe under ASGI and WSGI.
+        _db["CONN_MAX_AGE"] = 0
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": _read("PLATFORM_DB_POOL_MIN", env.int, 2),
+            "max_size": _read("PLATFORM_DB_POOL_MAX", env.int, 20),
+            "timeout": 10,
+        }
+    else:
+        _db["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 60)
+        _db["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, background jobs --------------------------------------------------------
+
+REDIS_URL = _read("REDIS_URL", env.str, "")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "platform",
+            "TIMEOUT": 300,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "platform:channels"},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "platform",
+            "TIMEOUT": 300,
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# How background jobs run: "celery" (a Redis broker, separate worker and beat processes),
+# "thread" (the embedded mode's in-process worker and scheduler running the same tasks on the
+# same schedule) or "eager" (run inline after commit; the test suite).
+PLATFORM_TASK_MODE = _read("PLATFORM_TASK_MODE", env.str, "celery" if REDIS_URL else "thread")
+if PLATFORM_TASK_MODE not in {"celery", "thread", "eager"}:
+    raise ImproperlyConfigured("PLATFORM_TASK_MODE must be one of: celery, thread, eager")
+if PLATFORM_TASK_MODE == "celery" and not REDIS_URL:
+    raise ImproperlyConfigured("PLATFORM_TASK_MODE=celery needs REDIS_URL for the broker")
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = PLATFORM_TASK_MODE == "eager"
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "auth-purge-expired-tokens": {
+        "task": "auth_app.tasks.purge_expired_tokens",
+        "schedule": _read("PLATFORM_TOKEN_PURGE_INTERVAL", env.int, 3600),
+    },
+}
+
+# --- Auth -----------------------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if PLATFORM_ENV == "test":
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LOGIN_URL = "ui:login"
+LOGIN_REDIRECT_URL = "ui:index"
+LOGOUT_REDIRECT_URL = "ui:login"
+
+#: Every scope the platform knows: read and write per service, plus admin.
+PLATFORM_SERVICES = ("auth", "config", "discovery", "events", "monitor", "router", "trace", "db")
+PLATFORM_SCOPES = {
+    **{
+        f"{name}:{access}": f"{access.title()} access to {name}"
+        for name in PLATFORM_SERVICES
+        for access in ("read", "write")
+    },
+    "admin": "Full access to every service",
+}
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "SCOPES": PLATFORM_SCOPES,
+    "DEFAULT_SCOPES": [],
+    "SCOPES_BACKEND_CLASS": "auth_app.scopes.AccountScopes",
+    "OAUTH2_VALIDATOR_CLASS": "auth_app.oauth.PlatformOAuth2Validator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _read("PLATFORM_ACCESS_TOKEN_SECONDS", env.int, 3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": _read("PLATFORM_REFRESH_TOKEN_SECONDS", env.int, 30 * 24 * 3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "CLEAR_EXPIRED_TOKENS_BATCH_SIZE": 5000,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
+}
+
+#: Seconds a validated bearer token is trusted from process memory before it is looked up again.
+#: Revocation reaches every process sooner: see PLATFORM_REVOCATION_POLL_SECONDS.
+PLATFORM_TOKEN_CACHE_SECONDS = _read("PLATFORM_TOKEN_CACHE_SECONDS", env.float, 30.0)
+#: How often (at most) each process asks the shared cache whether a token was revoked since.
+PLATFORM_REVOCATION_POLL_SECONDS = _read("PLATFORM_REVOCATION_POLL_SECONDS", env.float, 1.0)
+
+# --- API ------------------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "platformsite.api.authentication.BearerTokenAuthentication",
+        "platformsite.api.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["platformsite.api.permissions.HasServiceScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "platformsite.api.pagination.CursorPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["platformsite.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _read("PLATFORM_THROTTLE_ANON", env.str, "60/min"),
+        "client": _read("PLATFORM_THROTTLE_CLIENT", env.str, "100000/min"),
+    },
+    "EXCEPTION_HANDLER": "platformsite.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "iso-8601",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Micro Platform API",
+    "DESCRIPTION": "Auth, config, discovery, events, monitoring, routing, tracing and CRUD storage.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+#: Largest request body accepted, in bytes (413 beyond).  Ingest paths may allow more.
+PLATFORM_MAX_BODY_BYTES = _read("PLATFORM_MAX_BODY_BYTES", env.int, 10 * 1024 * 1024)
+PLATFORM_INGEST_MAX_BODY_BYTES = _read("PLATFORM_INGEST_MAX_BODY_BYTES", env.int, 50 * 1024 * 1024)
+#: Path prefixes allowed the ingest limit (span, event and stats ingest).
+PLATFORM_INGEST_PATHS = ("/v1/traces", "/api/v2/spans", "/api/v1/trace/", "/api/v1/events/")
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLATFORM_MAX_BODY_BYTES, PLATFORM_INGEST_MAX_BODY_BYTES)
+#: Path prefixes whose errors are answered as JSON in the platform's error shape.
+PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz", "/readyz")
+
+#: When true, /metrics needs a token with monitor:read; open by default for Prometheus scrapers.
+PLATFORM_METRICS_REQUIRE_TOKEN = _read("PLATFORM_METRICS_REQUIRE_TOKEN", env.bool, False)
+
+#: Set by ``manage.py runservice NAME``: serve that one service's API (plus health and metrics).
+PLATFORM_SERVICE = _read("PLATFORM_SERVICE", env.str, "")
+if PLATFORM_SERVICE and PLATFORM_SERVICE not in PLATFORM_SERVICES:
+    raise ImproperlyConfigured(f"PLATFORM_SERVICE must be one of: {', '.join(PLATFORM_SERVICES)}")
+PLATFORM_SERVICE_WEB = _read("PLATFORM_SERVICE_WEB", env.bool, False)
+
+# --- Static files, i18n ---------------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security -------------------------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, True)
+    SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", env.bool, True)
+    SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", env.bool, False)
+    if _read("PLATFORM_BEHIND_TLS_PROXY", env.bool, True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# --- Logging: one JSON object per line, with request id and trace id ------------------------------
+
+LOG_LEVEL = _read("LOG_LEVEL", env.str, "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "platformsite.logging.RequestContextFilter"}},
+    "formatters": {"json": {"()": "platformsite.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -1,0 +1,58 @@
+"""The dashboards shell: staff login, the index and one page per service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from platformsite.ops import CHECKS
+from platformsite.services import VERSION, served_services, service_by_name
+
+staff_required = staff_member_required(login_url="ui:login")
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context: the services to link to from every dashboard page."""
+    if not request.path.startswith("/ui/"):
+        return {}
+    return {"nav_services": served_services(), "platform_version": VERSION}
+
+
+@staff_required
+def index(request: HttpRequest) -> HttpResponse:
+    checks = []
+    for name, check in CHECKS.items():
+        try:
+            check()
+            checks.append({"name": name, "ok": True, "error": ""})
+        except Exception as exc:
+            checks.append({"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]})
+    context = {
+        "checks": checks,
+        "mode": "distributed" if settings.REDIS_URL else "embedded",
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "task_mode": settings.PLATFORM_TASK_MODE,
+        "services": served_services(),
+    }
+    return render(request, "platformsite/index.html", context)
+
+
+@staff_required
+def service_page(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        service = service_by_name(name)
+    except LookupError as exc:
+        raise Http404(name) from exc
+    if service not in served_services():
+        raise Http404(name)
+    context = {
+        "service": service,
+        "api_root": reverse(f"{service.name}:root"),
+        "scopes": [f"{service.name}:read", f"{service.name}:write"],
+    }
+    return render(request, "platformsite/service.html", context)

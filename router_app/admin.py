@@ -1,0 +1,1 @@
+"""Operator screens of the router service."""

@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: API clients holding real OAuth2 tokens, and outsiders."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from auth_app.services import service_account_create
+from auth_app.tokens import forget_cached_tokens
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    cache.clear()
+    forget_cached_tokens()
+    yield
+    forget_cached_tokens()
+
+
+@pytest.fixture
+def service_account(db) -> Callable[..., tuple[str, str]]:
+    """Create a service account with the given scopes; returns (client_id, client_secret)."""
+    counter = iter(range(1, 10_000))
+
+    def make(*scopes: str, name: str | None = None) -> tuple[str, str]:
+        account, secret = service_account_create(name=name or f"svc-{next(counter)}", scopes=list(scopes))
+        return account.application.client_id, secret
+
+    return make
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+@pytest.fixture
+def issue_token(client, service_account) -> Callable[..., str]:
+    """Get a real access token from /o/token/ for a new account holding ``scopes``."""
+
+    def issue(*scopes: str) -> str:
+        client_id, secret = service_account(*scopes)
+        data = {"grant_type": "client_credentials"}
+        if scopes:
+            data["scope"] = " ".join(scopes)
+        response = client.post("/o/token/", data, HTTP_AUTHORIZATION=basic_auth(client_id, secret))
+        assert response.status_code == 200, response.content
+        return response.json()["access_token"]
+
+    return issue
+
+
+@pytest.fixture
+def api_client(issue_token) -> Callable[..., APIClient]:
+    """An API client authenticated with a bearer token holding exactly ``scopes``."""
+
+    def make(*scopes: str) -> APIClient:
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(*scopes)}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def outsider(api_client) -> APIClient:
+    """A caller with a valid token whose only scope belongs to no service under test."""
+    return api_client("trace:read")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
