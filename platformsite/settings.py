@@ -27,6 +27,20 @@ def _read(name: str, cast, default):
         raise ImproperlyConfigured(f"{name} has an invalid value: {exc}") from exc
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _strict_bool(name: str, default: bool) -> bool:
+    """Like ``env.bool``, but a value that is neither true nor false is an error, not False."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"expected one of true/false/1/0/yes/no/on/off, got {raw!r}")
+
+
 VAR_DIR = Path(_read("PLATFORM_VAR_DIR", env.str, str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -35,7 +49,7 @@ if PLATFORM_ENV not in {"embedded", "production", "test"}:
     raise ImproperlyConfigured("PLATFORM_ENV must be one of: embedded, production, test")
 PRODUCTION = PLATFORM_ENV == "production"
 
-DEBUG = _read("DEBUG", env.bool, False)
+DEBUG = _read("DEBUG", _strict_bool, False)
 
 
 def _secret_key() -> str:
@@ -129,6 +143,12 @@ DATABASES = {
     "default": _read("DATABASE_URL", env.db_url, f"sqlite:///{VAR_DIR / 'platform.sqlite3'}"),
 }
 _db = DATABASES["default"]
+if _db.get("ENGINE") not in {
+    "django.db.backends.sqlite3",
+    "django.db.backends.postgresql",
+    "django.db.backends.postgresql_psycopg2",
+}:
+    raise ImproperlyConfigured("DATABASE_URL has an invalid value: use sqlite:///path or postgres://...")
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(
         {
@@ -142,7 +162,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     )
 elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
     _db["ENGINE"] = "django.db.backends.postgresql"
-    if _read("PLATFORM_DB_POOL", env.bool, True):
+    if _read("PLATFORM_DB_POOL", _strict_bool, True):
         # A psycopg pool per process: no new session per request, safe under ASGI and WSGI.
         _db["CONN_MAX_AGE"] = 0
         _db.setdefault("OPTIONS", {})["pool"] = {
@@ -312,13 +332,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLATFORM_MAX_BODY_BYTES, PLATFORM_INGEST_MAX_B
 PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz", "/readyz")
 
 #: When true, /metrics needs a token with monitor:read; open by default for Prometheus scrapers.
-PLATFORM_METRICS_REQUIRE_TOKEN = _read("PLATFORM_METRICS_REQUIRE_TOKEN", env.bool, False)
+PLATFORM_METRICS_REQUIRE_TOKEN = _read("PLATFORM_METRICS_REQUIRE_TOKEN", _strict_bool, False)
 
 #: Set by ``manage.py runservice NAME``: serve that one service's API (plus health and metrics).
 PLATFORM_SERVICE = _read("PLATFORM_SERVICE", env.str, "")
 if PLATFORM_SERVICE and PLATFORM_SERVICE not in PLATFORM_SERVICES:
     raise ImproperlyConfigured(f"PLATFORM_SERVICE must be one of: {', '.join(PLATFORM_SERVICES)}")
-PLATFORM_SERVICE_WEB = _read("PLATFORM_SERVICE_WEB", env.bool, False)
+PLATFORM_SERVICE_WEB = _read("PLATFORM_SERVICE_WEB", _strict_bool, False)
 
 # --- Static files, i18n ---------------------------------------------------------------------------
 
@@ -342,11 +362,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, True)
+    SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", _strict_bool, True)
     SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", env.bool, True)
-    SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", env.bool, False)
-    if _read("PLATFORM_BEHIND_TLS_PROXY", env.bool, True):
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _read("SECURE_HSTS_INCLUDE_SUBDOMAINS", _strict_bool, True)
+    SECURE_HSTS_PRELOAD = _read("SECURE_HSTS_PRELOAD", _strict_bool, False)
+    if _read("PLATFORM_BEHIND_TLS_PROXY", _strict_bool, True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 

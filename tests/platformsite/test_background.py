@@ -1,0 +1,87 @@
+"""Background jobs: enqueued after commit, and the embedded worker runs the beat schedule."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from celery import shared_task
+from django.db import transaction
+
+from platformsite.background import InProcessWorker
+from platformsite.tasks import enqueue
+
+CALLS: list[tuple] = []
+RAN = threading.Event()
+
+
+@shared_task(name="tests.record_call")
+def record_call(*args, **kwargs) -> None:
+    CALLS.append((args, kwargs))
+    RAN.set()
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    CALLS.clear()
+    RAN.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue__runs_only_after_commit():
+    # when enqueued inside a transaction
+    with transaction.atomic():
+        enqueue(record_call, 1, key="v")
+        # then nothing ran yet
+        assert CALLS == []
+    # and it ran once the transaction committed
+    assert CALLS == [((1,), {"key": "v"})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue__rolled_back_transaction__never_runs():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue(record_call, 2)
+        raise RuntimeError("rollback")
+    assert CALLS == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue__thread_mode__runs_on_the_in_process_worker(settings):
+    settings.PLATFORM_TASK_MODE = "thread"
+    from platformsite.background import worker
+
+    try:
+        enqueue(record_call, 3)
+        assert RAN.wait(5)
+        assert CALLS == [((3,), {})]
+    finally:
+        worker.stop()
+
+
+def test_in_process_worker__runs_the_beat_schedule(settings):
+    # given a schedule entry every 0.2 s
+    settings.CELERY_BEAT_SCHEDULE = {
+        "probe": {"task": "tests.record_call", "schedule": 0.2, "args": ("beat",)}
+    }
+    worker = InProcessWorker(threads=1)
+    # when the worker runs for a while
+    worker.start(beat=True)
+    try:
+        deadline = time.monotonic() + 5
+        while len(CALLS) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    # then the task ran on schedule, more than once
+    assert len(CALLS) >= 2
+    assert all(call == (("beat",), {}) for call in CALLS)
+
+
+def test_every_scheduled_task__is_a_registered_task(settings):
+    from platformsite.celery import app
+
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks

@@ -1,0 +1,154 @@
+"""Every 4xx on an API path comes in one shape, and nothing malformed gets a 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from platformsite import urls as platform_urls
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.platformsite.test_errors")]
+
+
+def assert_error_shape(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+    return error
+
+
+class EchoView(APIView):
+    """A write endpoint used only here, to exercise the request parsers."""
+
+    service = "monitor"
+
+    def post(self, request):
+        return Response({"received": request.data})
+
+
+class CrashView(APIView):
+    service = "monitor"
+
+    def get(self, request):
+        raise RuntimeError("secret internals: do not leak")
+
+
+urlpatterns = [
+    path("api/v1/monitor/echo/", EchoView.as_view()),
+    path("api/v1/monitor/crash/", CrashView.as_view()),
+    *platform_urls.urlpatterns,
+]
+handler400, handler403 = platform_urls.handler400, platform_urls.handler403
+handler404, handler500 = platform_urls.handler404, platform_urls.handler500
+
+
+@pytest.fixture
+def writer(api_client):
+    return api_client("monitor:read", "monitor:write")
+
+
+def test_unknown_api_path__is_404_in_error_shape(client):
+    error = assert_error_shape(client.get("/api/v1/nope/nothing"), 404, "not_found")
+    assert error["details"]["path"] == "/api/v1/nope/nothing"
+
+
+def test_unknown_html_path__is_not_json(client):
+    response = client.get("/definitely-not-here/")
+    assert response.status_code == 404
+    assert not response["Content-Type"].startswith("application/json")
+
+
+def test_malformed_json__is_400(writer):
+    response = writer.post("/api/v1/monitor/echo/", data="{bad", content_type="application/json")
+    assert_error_shape(response, 400, "parse_error")
+
+
+def test_wrong_content_type__is_415(writer):
+    response = writer.post(
+        "/api/v1/monitor/echo/", data="a=1", content_type="application/x-www-form-urlencoded"
+    )
+    assert_error_shape(response, 415, "unsupported_media_type")
+
+
+def test_good_json__is_accepted(writer):
+    response = writer.post("/api/v1/monitor/echo/", data={"a": 1}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"received": {"a": 1}}
+
+
+@override_settings(PLATFORM_MAX_BODY_BYTES=100)
+def test_oversized_body__is_413_before_the_view(writer):
+    response = writer.post("/api/v1/monitor/echo/", data={"a": "x" * 200}, format="json")
+    error = assert_error_shape(response, 413, "request_too_large")
+    assert error["details"]["limit_bytes"] == 100
+
+
+@override_settings(PLATFORM_MAX_BODY_BYTES=100, PLATFORM_INGEST_MAX_BODY_BYTES=10_000)
+def test_ingest_path__allows_the_larger_limit(client):
+    # /api/v1/events/ is an ingest path: 200 bytes pass the size gate (and then need a token).
+    response = client.post("/api/v1/events/", data={"a": "x" * 200}, content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_invalid_content_length__is_400(writer):
+    response = writer.post(
+        "/api/v1/monitor/echo/", data="{}", content_type="application/json", CONTENT_LENGTH="abc"
+    )
+    assert_error_shape(response, 400, "invalid_content_length")
+
+
+def test_method_not_allowed__is_405_in_error_shape(writer):
+    response = writer.delete("/api/v1/monitor/ping/")
+    assert_error_shape(response, 405, "method_not_allowed")
+
+
+def test_server_error__is_500_without_traceback(writer):
+    writer.raise_request_exception = False
+    response = writer.get("/api/v1/monitor/crash/")
+    error = assert_error_shape(response, 500, "server_error")
+    assert "secret internals" not in response.content.decode()
+    assert error["details"]["request_id"] == response["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Bearer a b", "Bearer \x01token"],
+)
+def test_malformed_authorization_header__is_401(client, header):
+    response = client.get("/api/v1/monitor/ping/", HTTP_AUTHORIZATION=header)
+    assert_error_shape(response, 401)
+
+
+def test_other_auth_scheme__is_401_not_authenticated(client):
+    response = client.get("/api/v1/monitor/ping/", HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    assert_error_shape(response, 401, "not_authenticated")
+
+
+def test_request_id__is_echoed_when_sane_and_replaced_otherwise(client):
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    replaced = client.get("/healthz", HTTP_X_REQUEST_ID="bad id with spaces")["X-Request-ID"]
+    assert replaced != "bad id with spaces" and len(replaced) == 32
+
+
+def test_throttle__over_the_client_rate__is_429(api_client, settings):
+    # given a rate of 3 calls a minute per client
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "client": "3/min"},
+    }
+    caller = api_client("monitor:read")
+    # when the client calls four times
+    statuses = [caller.get("/api/v1/monitor/ping/").status_code for _ in range(4)]
+    # then the fourth is throttled, and says when to retry
+    assert statuses == [200, 200, 200, 429]
+    error = assert_error_shape(caller.get("/api/v1/monitor/ping/"), 429, "throttled")
+    assert 0 < error["details"]["retry_after_seconds"] <= 60
+    # and another client is not affected
+    assert api_client("monitor:read").get("/api/v1/monitor/ping/").status_code == 200

@@ -1,0 +1,81 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from platformsite import ops
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz__answers_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz__all_reachable__is_200_with_each_check(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert {name for name, result in checks.items() if result["ok"]} == {
+        "database",
+        "cache",
+        "channel_layer",
+        "broker",
+    }
+
+
+def test_readyz__cache_down__is_503_naming_it(client, monkeypatch):
+    # given a cache that fails
+    def broken() -> None:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setitem(ops.CHECKS, "cache", broken)
+    # when
+    response = client.get("/readyz")
+    # then
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "not_ready"
+    assert "cache" in error["message"]
+    assert error["details"]["checks"]["cache"] == {
+        "ok": False,
+        "error": "ConnectionError: connection refused",
+    }
+    assert error["details"]["checks"]["database"]["ok"] is True
+
+
+def test_metrics__exposes_request_counts_in_prometheus_format(client):
+    client.get("/healthz")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert 'platform_http_requests_total{method="GET",route="healthz",status="200"}' in text
+    assert "platform_http_request_duration_seconds_bucket" in text
+
+
+def test_metrics__when_token_required__refuses_outsiders(client, api_client, settings):
+    settings.PLATFORM_METRICS_REQUIRE_TOKEN = True
+    assert client.get("/metrics").status_code == 401
+    assert api_client("config:read").get("/metrics").status_code == 403
+    assert api_client("monitor:read").get("/metrics").status_code == 200
+
+
+def test_metrics__multiprocess_mode__aggregates_worker_files(tmp_path, monkeypatch):
+    # given a multiprocess directory holding another worker's counter file
+    import subprocess
+    import sys
+
+    script = "from prometheus_client import Counter; Counter('platform_probe_total', 'probe').inc(5)"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    # when
+    from platformsite.metrics import exposition
+
+    body, _ = exposition()
+    # then the other process's count is in this process's answer
+    assert b"platform_probe_total 5.0" in body

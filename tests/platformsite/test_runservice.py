@@ -1,0 +1,75 @@
+"""``manage.py runservice NAME`` serves that service's API alone."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def config_service(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PLATFORM_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "platformsite.settings",
+        "PLATFORM_TASK_MODE": "eager",
+    }
+    env.pop("PLATFORM_ENV", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runservice", "config", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_runservice__serves_only_that_service(config_service):
+    assert httpx.get(f"{config_service}/healthz").status_code == 200
+    # its own API is there (and wants a token)
+    assert httpx.get(f"{config_service}/api/v1/config/").status_code == 401
+    # the other services, the dashboards and the admin are not
+    assert httpx.get(f"{config_service}/api/v1/events/").status_code == 404
+    assert httpx.get(f"{config_service}/ui/").status_code == 404
+    assert httpx.get(f"{config_service}/admin/").status_code == 404
+    assert httpx.get(f"{config_service}/o/token/").status_code == 404
+
+
+def test_runservice__unknown_service__is_refused():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runservice", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
+    assert result.returncode != 0
+    assert "Unknown service 'nope'" in result.stderr

@@ -1,0 +1,108 @@
+"""Settings come from the environment and fail loudly on bad or insecure values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_KEY = "k" * 20 + "Q7x!p2Lm9#Rt5vWz8Yb3Nc6Df1Gh4Jk0Ms"
+
+
+def load_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "DATABASE_URL", "REDIS_URL"))
+    }
+    clean.update(
+        {"PLATFORM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "platformsite.settings", **env}
+    )
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_embedded_defaults__sqlite_in_var_and_a_kept_secret_key(tmp_path):
+    first = load_settings(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "django.db.backends.sqlite3"
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50
+    load_settings(tmp_path)
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PLATFORM_ENV": "production", "ALLOWED_HOSTS": "platform.example.com"}, "SECRET_KEY is required"),
+        (
+            {"PLATFORM_ENV": "production", "SECRET_KEY": "short", "ALLOWED_HOSTS": "p.example.com"},
+            "SECRET_KEY must be at least 50",
+        ),
+        ({"PLATFORM_ENV": "production", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        (
+            {
+                "PLATFORM_ENV": "production",
+                "SECRET_KEY": GOOD_KEY,
+                "ALLOWED_HOSTS": "p.example.com",
+                "DEBUG": "true",
+            },
+            "DEBUG must be off",
+        ),
+        ({"DEBUG": "perhaps"}, "DEBUG has an invalid value"),
+        ({"PLATFORM_MAX_BODY_BYTES": "ten"}, "PLATFORM_MAX_BODY_BYTES has an invalid value"),
+        ({"REDIS_URL": "http://localhost"}, "REDIS_URL must start with redis://"),
+        ({"PLATFORM_TASK_MODE": "celery"}, "needs REDIS_URL"),
+        ({"PLATFORM_ENV": "staging"}, "PLATFORM_ENV must be one of"),
+        ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL has an invalid value"),
+    ],
+)
+def test_bad_or_insecure_setting__refuses_to_start_naming_it(tmp_path, env, message):
+    result = load_settings(tmp_path, **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_production__with_secure_settings__starts(tmp_path):
+    result = load_settings(
+        tmp_path, PLATFORM_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="platform.example.com"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.CACHES['default']['BACKEND'], s.CHANNEL_LAYERS['default']['BACKEND'], "
+        "s.CELERY_BROKER_URL, s.PLATFORM_TASK_MODE)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "REDIS_URL"))}
+    env.update(
+        PLATFORM_VAR_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="platformsite.settings",
+        REDIS_URL="redis://127.0.0.1:6399/3",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out == [
+        "django.core.cache.backends.redis.RedisCache",
+        "channels_redis.core.RedisChannelLayer",
+        "redis://127.0.0.1:6399/3",
+        "celery",
+    ]

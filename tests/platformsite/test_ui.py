@@ -1,0 +1,57 @@
+"""The dashboards shell (server-rendered; the browser tests are in tests/e2e)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ui__anonymous__is_sent_to_login(client):
+    response = client.get("/ui/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/ui/login/")
+
+
+def test_ui__non_staff__is_sent_to_login(client, django_user_model):
+    user = django_user_model.objects.create_user("alice", password="pw-alice-123")
+    client.force_login(user)
+    assert client.get("/ui/").status_code == 302
+
+
+def test_ui__staff__sees_every_service_and_readiness(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/ui/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    for service in ("auth", "config", "discovery", "events", "monitor", "router", "trace", "db"):
+        assert f'href="/ui/{service}/"' in page
+    assert "database: reachable" in page
+
+
+def test_ui__service_page__shows_its_api(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/ui/config/")
+    assert response.status_code == 200
+    assert "/api/v1/config/" in response.content.decode()
+
+
+def test_ui__unknown_service__is_404(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/ui/nothing/").status_code == 404
+
+
+def test_root__redirects_to_dashboards(client):
+    assert client.get("/")["Location"] == "/ui/"
+
+
+def test_api_docs_and_schema__are_open(client):
+    assert client.get("/api/docs/").status_code == 200
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/monitor/ping/" in schema.content
+
+
+def test_staff_session__counts_as_admin_on_the_api(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/api/v1/config/").status_code == 200

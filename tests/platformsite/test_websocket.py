@@ -1,0 +1,85 @@
+"""Websockets: authenticated by bearer token or session, closed 4401/4403 otherwise."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+
+from platformsite.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _open(path: str, headers=None):
+    communicator = WebsocketCommunicator(application, path, headers=headers or [])
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+def connect(path: str, headers=None) -> tuple[bool, object, list]:
+    async def run():
+        communicator, connected, code = await _open(path, headers)
+        messages = []
+        if connected:
+            messages.append(await communicator.receive_json_from(timeout=5))
+            await communicator.send_json_to({"type": "ping"})
+            messages.append(await communicator.receive_json_from(timeout=5))
+            await communicator.disconnect()
+        return connected, code, messages
+
+    return async_to_sync(run)()
+
+
+def test_ws__without_credentials__is_closed_4401():
+    connected, code, _ = connect("/ws/monitor/")
+    assert (connected, code) == (False, 4401)
+
+
+def test_ws__token_without_scope__is_closed_4403(issue_token):
+    token = issue_token("config:read")
+    connected, code, _ = connect("/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())])
+    assert (connected, code) == (False, 4403)
+
+
+def test_ws__bearer_header__is_accepted_and_answers(issue_token):
+    token = issue_token("monitor:read")
+    connected, _, messages = connect("/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())])
+    assert connected
+    assert messages[0]["type"] == "hello"
+    assert messages[0]["subject"].startswith("service:")
+    assert messages[1]["type"] == "pong"
+
+
+def test_ws__access_token_query__is_accepted(issue_token):
+    token = issue_token("monitor:read")
+    connected, _, _ = connect(f"/ws/monitor/?access_token={token}")
+    assert connected
+
+
+def test_ws__invalid_token__is_closed_4401():
+    connected, code, _ = connect("/ws/monitor/", [(b"authorization", b"Bearer nope")])
+    assert (connected, code) == (False, 4401)
+
+
+def test_ws__staff_session__is_accepted():
+    user = get_user_model().objects.create_user("ops", password="pw-ops-12345", is_staff=True)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.save()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
+    connected, _, messages = connect("/ws/monitor/", [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")])
+    assert connected
+    assert messages[0]["subject"] == "user:ops"
+
+
+def test_ws__foreign_browser_origin__is_refused(issue_token):
+    token = issue_token("monitor:read")
+    headers = [(b"authorization", f"Bearer {token}".encode()), (b"origin", b"https://evil.example.com")]
+    connected, _, _ = connect("/ws/monitor/", headers)
+    assert not connected
