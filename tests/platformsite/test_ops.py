@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from platformsite import ops
@@ -79,3 +81,31 @@ def test_metrics__multiprocess_mode__aggregates_worker_files(tmp_path, monkeypat
     body, _ = exposition()
     # then the other process's count is in this process's answer
     assert b"platform_probe_total 5.0" in body
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
+def test_readyz__celery_mode__checks_the_redis_broker(client, settings):
+    settings.PLATFORM_TASK_MODE = "celery"
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["broker"] == {
+        "ok": True,
+        "ms": pytest.approx(0, abs=2000),
+        "mode": "celery",
+    }
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
+def test_readyz__unreachable_broker__is_503(client, settings):
+    from platformsite.celery import app
+
+    settings.PLATFORM_TASK_MODE = "celery"
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.conf.broker_url = settings.CELERY_BROKER_URL
+    assert response.status_code == 503
+    assert response.json()["error"]["details"]["checks"]["broker"]["ok"] is False

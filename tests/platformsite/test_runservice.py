@@ -30,7 +30,8 @@ def config_service(tmp_path):
         "DJANGO_SETTINGS_MODULE": "platformsite.settings",
         "PLATFORM_TASK_MODE": "eager",
     }
-    env.pop("PLATFORM_ENV", None)
+    for name in ("PLATFORM_ENV", "DATABASE_URL", "REDIS_URL"):  # its own SQLite file in tmp_path
+        env.pop(name, None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "runservice", "config", "--port", str(port)],
