@@ -55,3 +55,19 @@ def test_api_docs_and_schema__are_open(client):
 def test_staff_session__counts_as_admin_on_the_api(client, staff_user):
     client.force_login(staff_user)
     assert client.get("/api/v1/config/").status_code == 200
+
+
+def test_login__non_staff_account__is_refused_with_a_reason(client, django_user_model):
+    django_user_model.objects.create_user("bob", password="pw-bob-12345")
+    response = client.post("/ui/login/", {"username": "bob", "password": "pw-bob-12345"})
+    assert response.status_code == 200
+    assert "staff account" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_login__staff__lands_on_overview(client, staff_user):
+    response = client.post(
+        "/ui/login/", {"username": "operator", "password": "pw-operator-1", "next": "/ui/"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/ui/"
