@@ -1,1 +1,169 @@
-"""Operator screens of the auth service."""
+"""Operator screens of the auth service: accounts, roles, rules, bindings, signing keys.
+
+Secrets never appear here: client secrets are stored hashed, and rotating one (an admin
+action) shows the new secret once, in the confirmation message.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from auth_app import services
+from auth_app.audit import audit
+from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
+from auth_app.selectors import bump_policy_version
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"user:{request.user.get_username()}"
+
+
+class BindingInline(admin.TabularInline):
+    model = RoleBinding
+    extra = 0
+    autocomplete_fields = ["account"]
+
+
+class RuleForm(forms.ModelForm):
+    class Meta:
+        model = Rule
+        fields = ["role", "resource", "action", "effect", "priority", "description"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if {"resource", "action", "effect"} <= set(data):
+            services.validate_rule(resource=data["resource"], action=data["action"], effect=data["effect"])
+        return data
+
+
+class RuleInline(admin.TabularInline):
+    model = Rule
+    form = RuleForm
+    extra = 0
+    fields = ["resource", "action", "effect", "priority", "description"]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "type", "client_id", "scopes", "is_active", "created"]
+    list_filter = ["type", "is_active"]
+    search_fields = ["name", "application__client_id", "user__username"]
+    readonly_fields = ["type", "application", "user", "client_id", "created", "updated"]
+    fields = [
+        "name",
+        "type",
+        "client_id",
+        "application",
+        "user",
+        "scopes",
+        "metadata",
+        "is_active",
+        "created",
+        "updated",
+    ]
+    actions = ["disable_accounts", "enable_accounts", "rotate_secrets"]
+
+    @admin.display(description="client id")
+    def client_id(self, account: Account) -> str:
+        return account.application.client_id if account.application else "-"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        return super().get_queryset(request).select_related("application", "user")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # created through the API, the CLI or create_service_account (secret shown once)
+
+    def save_model(self, request, account, form, change) -> None:
+        changed = set(form.changed_data)
+        if "is_active" in changed:
+            (services.account_enable if account.is_active else services.account_disable)(
+                account=account, actor=_actor(request)
+            )
+            changed.discard("is_active")
+        if changed & {"scopes", "metadata"}:
+            services.account_update(
+                account=account,
+                scopes=account.scopes.split(),
+                metadata=account.metadata,
+                actor=_actor(request),
+            )
+        elif changed:
+            super().save_model(request, account, form, change)
+
+    def delete_model(self, request, account) -> None:
+        services.account_delete(account=account, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for account in queryset:
+            services.account_delete(account=account, actor=_actor(request))
+
+    @admin.action(description="Disable the selected accounts (their tokens stop working)")
+    def disable_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for account in queryset:
+            services.account_disable(account=account, actor=_actor(request))
+
+    @admin.action(description="Enable the selected accounts")
+    def enable_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for account in queryset:
+            services.account_enable(account=account, actor=_actor(request))
+
+    @admin.action(description="Rotate the client secret (the new one is shown once)")
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for account in queryset.filter(application__client_type="confidential"):
+            secret = services.account_rotate_secret(account=account, actor=_actor(request))
+            self.message_user(
+                request,
+                f"New secret of {account.name} ({account.application.client_id}): {secret}",
+                messages.WARNING,
+            )
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "updated"]
+    search_fields = ["name"]
+    inlines = [RuleInline, BindingInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        transaction.on_commit(bump_policy_version)
+        audit("auth.role.updated", subject=_actor(request), role=form.instance.name)
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    list_display = ["resource", "action", "effect", "priority", "role"]
+    list_filter = ["effect", "action", "role"]
+    search_fields = ["resource", "role__name"]
+
+    form = RuleForm
+
+    def save_model(self, request, rule, form, change) -> None:
+        super().save_model(request, rule, form, change)
+        transaction.on_commit(bump_policy_version)
+        audit(
+            "auth.rule.updated" if change else "auth.rule.created",
+            subject=_actor(request),
+            rule=rule.pk,
+            resource=rule.resource,
+            action=rule.action,
+            effect=rule.effect,
+            priority=rule.priority,
+        )
+
+    def delete_model(self, request, rule) -> None:
+        services.rule_delete(rule=rule, actor=_actor(request))
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):
+    list_display = ["kid", "created", "retired"]
+    fields = ["kid", "public_jwk", "created", "retired"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

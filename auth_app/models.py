@@ -60,3 +60,85 @@ class Account(models.Model):
     @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
+
+
+class Role(models.Model):
+    """A named set of policy rules, bound to accounts."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleBinding(models.Model):
+    """Gives an account the rules of a role."""
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="bindings")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="bindings")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["role", "account"], name="auth_binding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.account.name} -> {self.role.name}"
+
+
+class Rule(models.Model):
+    """Allows or denies an action on resources matching a glob, e.g. ``config:payments/*``."""
+
+    class Action(models.TextChoices):
+        READ = "read", "read"
+        WRITE = "write", "write"
+        ANY = "*", "any"
+
+    class Effect(models.TextChoices):
+        ALLOW = "allow", "allow"
+        DENY = "deny", "deny"
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="rules")
+    resource = models.CharField(
+        max_length=300,
+        help_text="'<service>:<pattern>': '*' matches any characters, '?' one character but '/'.",
+    )
+    action = models.CharField(max_length=8, choices=Action.choices)
+    effect = models.CharField(max_length=8, choices=Effect.choices, default=Effect.ALLOW)
+    priority = models.IntegerField(
+        default=0, help_text="The matching rule of highest priority decides; deny wins a tie."
+    )
+    description = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.effect} {self.action} {self.resource} (priority {self.priority})"
+
+
+class SigningKey(models.Model):
+    """An RSA key that signs JWT access tokens; its public part is served in the JWKS."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_key = models.TextField(help_text="PEM, encrypted with a key derived from SECRET_KEY.")
+    public_jwk = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    retired = models.DateTimeField(
+        null=True, blank=True, help_text="When it stopped signing; still published for verification."
+    )
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["retired", "-created"], name="auth_key_current")]
+
+    def __str__(self) -> str:
+        return self.kid

@@ -1,4 +1,8 @@
-"""django-oauth-toolkit scopes backend: a client may request only the scopes of its account."""
+"""django-oauth-toolkit scopes backend: a client may request only the scopes of its account.
+
+For a user's token (authorization code flow) the scopes are further limited to those of the
+user's own account, when the user has one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from oauth2_provider.scopes import BaseScopes
 from auth_app.models import Account
 
 
-def account_scopes(application) -> list[str]:
+def account_scopes(application, request=None) -> list[str]:
     if application is None:
         return []
     row = (
@@ -16,7 +20,13 @@ def account_scopes(application) -> list[str]:
         .values_list("scopes", flat=True)
         .first()
     )
-    return row.split() if row else []
+    scopes = row.split() if row else []
+    user = getattr(request, "user", None)
+    if scopes and user is not None and getattr(user, "pk", None):
+        own = Account.objects.filter(user_id=user.pk).values_list("scopes", "is_active").first()
+        if own is not None:
+            scopes = [scope for scope in scopes if own[1] and scope in own[0].split()]
+    return scopes
 
 
 class AccountScopes(BaseScopes):
@@ -24,7 +34,7 @@ class AccountScopes(BaseScopes):
         return settings.PLATFORM_SCOPES
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
-        return account_scopes(application)
+        return account_scopes(application, request)
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
-        return account_scopes(application)
+        return account_scopes(application, request)

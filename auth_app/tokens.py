@@ -110,6 +110,8 @@ def load_token(checksum: str) -> TokenInfo | None:
             "application__platform_account__id",
             "application__platform_account__name",
             "application__platform_account__is_active",
+            "user__platform_account__id",
+            "user__platform_account__is_active",
         )
         .first()
     )
@@ -126,15 +128,18 @@ def load_token(checksum: str) -> TokenInfo | None:
         account_id,
         account_name,
         account_active,
+        user_account_id,
+        user_account_active,
     ) = row
-    if user_id is not None and not user_active:
+    if user_id is not None and (not user_active or user_account_active is False):
         return None
     if account_id is not None and not account_active:
         return None
     return TokenInfo(
         id=token_id,
         client_id=client_id or "",
-        account_id=account_id,
+        # A user's token answers to the user's roles; a service's to its own.
+        account_id=user_account_id if user_id is not None else account_id,
         account_name=account_name or "",
         user_id=user_id,
         username=username or "",

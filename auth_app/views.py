@@ -1,10 +1,93 @@
-"""OAuth2 endpoints that wrap django-oauth-toolkit's to keep the token cache honest."""
+"""OAuth2 endpoints: django-oauth-toolkit's, with the platform's guards around them.
+
+- ``/o/token/``: refuses a caller with too many failed client authentications (429) and
+  audits failures.
+- ``/o/revoke_token/``: a revoked token stops working on every node within the poll interval.
+- ``/o/introspect/``: RFC 7662, answered from the same cached validation as every API call.
+- ``/o/.well-known/jwks.json`` and ``/o/.well-known/oauth-authorization-server``: the keys
+  that sign JWT access tokens, and the server's metadata (RFC 8414).
+"""
 
 from __future__ import annotations
 
-from oauth2_provider import views as oauth_views
+import base64
+import binascii
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime
 
-from auth_app.tokens import note_revocation
+from django.conf import settings
+from django.contrib.auth.hashers import check_password
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider import views as oauth_views
+from oauth2_provider.models import Application
+
+from auth_app import tokens
+from auth_app.audit import audit
+from auth_app.keys import issuer_for, published_keys
+from auth_app.tokens import TokenInfo, note_revocation, validate_bearer
+
+FAILURE_WINDOW_SECONDS = 300
+
+
+def client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+class TokenView(oauth_views.TokenView):
+    """The token endpoint, throttling callers that keep failing to authenticate."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        basic = _basic_credentials(request)
+        client_id = basic[0] if basic else request.POST.get("client_id", "")
+        keys = [f"auth:token-failures:ip:{client_ip(request)}"]
+        if client_id:
+            keys.append(f"auth:token-failures:client:{client_id[:200]}")
+        limit = settings.PLATFORM_TOKEN_FAILURE_LIMIT
+        if any(count >= limit for count in cache.get_many(keys).values()):
+            response = JsonResponse(
+                {
+                    "error": "too_many_requests",
+                    "error_description": "Too many failed authentications; try again later.",
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(FAILURE_WINDOW_SECONDS)
+            return response
+        response = super().post(request, *args, **kwargs)
+        failed = (response.status_code in (400, 401) and b'"invalid_client"' in response.content) or (
+            response.status_code == 400 and b'"invalid_grant"' in response.content
+        )
+        if failed:
+            for key in keys:
+                if not cache.add(key, 1, FAILURE_WINDOW_SECONDS):
+                    try:
+                        cache.incr(key)
+                    except ValueError:
+                        cache.add(key, 1, FAILURE_WINDOW_SECONDS)
+            audit(
+                "auth.authentication.failed",
+                subject=f"client:{client_id[:200]}",
+                endpoint="token",
+                ip=client_ip(request),
+            )
+        return response
 
 
 class RevokeTokenView(oauth_views.RevokeTokenView):
@@ -15,3 +98,139 @@ class RevokeTokenView(oauth_views.RevokeTokenView):
         if response.status_code == 200:
             note_revocation()
         return response
+
+
+class _ClientAuthCache:
+    """Confidential clients recently authenticated, so introspection does not re-hash secrets."""
+
+    TTL = 60.0
+
+    def __init__(self) -> None:
+        self.entries: dict[str, float] = {}
+        self.epoch: object = None
+        self.lock = threading.Lock()
+
+    def check(self, client_id: str, secret: str) -> bool:
+        now = time.time()
+        epoch = tokens._cache.epoch
+        if epoch != self.epoch:
+            self.entries.clear()
+            self.epoch = epoch
+        key = hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()
+        if self.entries.get(key, 0.0) > now:
+            return True
+        row = (
+            Application.objects.filter(client_id=client_id, client_type=Application.CLIENT_CONFIDENTIAL)
+            .values_list("client_secret", "platform_account__is_active")
+            .first()
+        )
+        if row is None or row[1] is False or not check_password(secret, row[0]):
+            return False
+        with self.lock:
+            if len(self.entries) > 10_000:
+                self.entries.clear()
+            self.entries[key] = now + self.TTL
+        return True
+
+
+_client_auth = _ClientAuthCache()
+
+
+def _introspection_error(status: int, error: str, description: str) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="platform", Bearer realm="platform"'
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class IntrospectView(View):
+    """RFC 7662 token introspection.
+
+    The caller authenticates as a confidential client (HTTP Basic) or with a bearer token
+    holding ``auth:read`` (or ``admin``).
+    """
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> JsonResponse:
+        refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        raw = request.POST.get("token", "")
+        if not raw:
+            return _introspection_error(400, "invalid_request", "The token parameter is missing.")
+        token = validate_bearer(raw) if len(raw) <= 4096 else None
+        if token is None:
+            return JsonResponse({"active": False})
+        return JsonResponse(introspection(token))
+
+    @staticmethod
+    def _authenticate(request: HttpRequest) -> JsonResponse | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            caller = validate_bearer(value.strip())
+            if caller is None:
+                return _introspection_error(401, "invalid_token", "The caller's token is not valid.")
+            if not caller.has_scope("auth:read"):
+                return _introspection_error(403, "insufficient_scope", "Introspection needs 'auth:read'.")
+            return None
+        basic = _basic_credentials(request)
+        if basic is None or not _client_auth.check(*basic):
+            audit(
+                "auth.authentication.failed",
+                subject=f"client:{(basic or ('', ''))[0][:200]}",
+                endpoint="introspect",
+                ip=client_ip(request),
+            )
+            return _introspection_error(401, "invalid_client", "Client authentication failed.")
+        return None
+
+
+def introspection(token: TokenInfo) -> dict:
+    body = {
+        "active": True,
+        "scope": " ".join(sorted(token.scopes)),
+        "client_id": token.client_id,
+        "sub": token.username or token.client_id,
+        "exp": int(token.expires),
+        "token_type": "Bearer",
+        "platform_subject": token.subject,
+    }
+    if token.user_id is not None:
+        body["username"] = token.username
+    return body
+
+
+def jwks(request: HttpRequest) -> JsonResponse:
+    """The public keys that sign access tokens (current and recently retired)."""
+    response = JsonResponse({"keys": published_keys()})
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def server_metadata(request: HttpRequest) -> JsonResponse:
+    """RFC 8414 authorization server metadata."""
+    issuer = issuer_for(request.build_absolute_uri("/"))
+    base = issuer.rsplit("/o", 1)[0] + "/o"
+    grants = ["client_credentials", "authorization_code", "refresh_token"]
+    if settings.PLATFORM_ALLOW_PASSWORD_GRANT:
+        grants.append("password")
+    return JsonResponse(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{base}/authorize/",
+            "token_endpoint": f"{base}/token/",
+            "revocation_endpoint": f"{base}/revoke_token/",
+            "introspection_endpoint": f"{base}/introspect/",
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "scopes_supported": sorted(settings.PLATFORM_SCOPES),
+            "grant_types_supported": grants,
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "access_token_format": settings.PLATFORM_ACCESS_TOKEN_FORMAT,
+            "generated_at": datetime.now(UTC).isoformat(),
+        }
+    )

@@ -231,6 +231,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "auth_app.tasks.purge_expired_tokens",
         "schedule": _read("PLATFORM_TOKEN_PURGE_INTERVAL", env.int, 3600),
     },
+    "auth-rotate-signing-key": {
+        "task": "auth_app.tasks.rotate_signing_key_if_due",
+        "schedule": 3600,
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------------
@@ -275,9 +279,31 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": not _read("PLATFORM_ALLOW_PASSWORD_GRANT", _strict_bool, False),
+    "ACCESS_TOKEN_GENERATOR": "auth_app.keys.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
     "CLEAR_EXPIRED_TOKENS_BATCH_SIZE": 5000,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"] if PRODUCTION else ["http", "https"],
 }
+
+#: With no rule of an account's roles for a service, does the scope alone allow access?
+PLATFORM_POLICY_SCOPE_SUFFICES = _read("PLATFORM_POLICY_SCOPE_SUFFICES", _strict_bool, True)
+#: The resource owner password grant is off unless an operator turns it on (RFC 9700 2.4).
+PLATFORM_ALLOW_PASSWORD_GRANT = _read("PLATFORM_ALLOW_PASSWORD_GRANT", _strict_bool, False)
+#: Access tokens are JWTs (RFC 9068) that services can verify offline, or opaque random strings.
+PLATFORM_ACCESS_TOKEN_FORMAT = _read("PLATFORM_ACCESS_TOKEN_FORMAT", env.str, "jwt")
+if PLATFORM_ACCESS_TOKEN_FORMAT not in {"jwt", "opaque"}:
+    raise ImproperlyConfigured("PLATFORM_ACCESS_TOKEN_FORMAT must be jwt or opaque")
+#: The ``iss`` of JWT access tokens; by default the /o/ URL of the request that asked for one.
+PLATFORM_ISSUER = _read("PLATFORM_ISSUER", env.str, "")
+#: The ``aud`` of JWT access tokens.
+PLATFORM_TOKEN_AUDIENCE = _read("PLATFORM_TOKEN_AUDIENCE", env.str, "micro-platform")
+#: Days a signing key signs before beat rotates it; retired keys stay published for verification.
+PLATFORM_SIGNING_KEY_DAYS = _read("PLATFORM_SIGNING_KEY_DAYS", env.int, 30)
+#: Failed client authentications per IP (and per client id) in 5 minutes before /o/token/ answers 429.
+PLATFORM_TOKEN_FAILURE_LIMIT = _read("PLATFORM_TOKEN_FAILURE_LIMIT", env.int, 20)
 
 #: Seconds a validated bearer token is trusted from process memory before it is looked up again.
 #: Revocation reaches every process sooner: see PLATFORM_REVOCATION_POLL_SECONDS.

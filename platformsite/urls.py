@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider import urls as oauth2_urls
 
-from auth_app.views import RevokeTokenView
+from auth_app import views as auth_views
 from platformsite import ops
 from platformsite.services import served_services
 
@@ -30,10 +30,14 @@ urlpatterns += [
 ]
 
 if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE == "auth":
+    # The platform's guarded versions come first; django-oauth-toolkit's serve the rest.
     oauth_patterns = [
-        path("revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
+        path("token/", auth_views.TokenView.as_view(), name="token"),
+        path("revoke_token/", auth_views.RevokeTokenView.as_view(), name="revoke-token"),
+        path("introspect/", auth_views.IntrospectView.as_view(), name="introspect"),
+        path(".well-known/jwks.json", auth_views.jwks, name="jwks-info"),
+        path(".well-known/oauth-authorization-server", auth_views.server_metadata, name="server-metadata"),
         *oauth2_urls.base_urlpatterns,
-        *oauth2_urls.oidc_urlpatterns,
     ]
     urlpatterns.append(path("o/", include((oauth_patterns, "oauth2_provider"), namespace="oauth2_provider")))
 

@@ -1,54 +1,303 @@
-"""The auth service's REST API."""
+"""The auth service's REST API: accounts, roles, rules, bindings, policy checks, keys."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auth_app import keys, services
+from auth_app.api import serializers as io
+from auth_app.models import Account, Role, RoleBinding, Rule
+from auth_app.policy import PolicyError
+from auth_app.selectors import account_by_subject, is_allowed, request_principal
 from auth_app.tokens import TokenInfo
+from platformsite.api.errors import Denied
+from platformsite.api.pagination import CursorPagination
 from platformsite.api.permissions import IsAuthenticated, granted_scopes
 
 
-class WhoAmIView(APIView):
-    """Who the caller is and what its credentials grant."""
+def actor(request: Request) -> str:
+    if isinstance(request.auth, TokenInfo):
+        return request.auth.subject
+    return f"user:{request.user.get_username()}"
+
+
+def actor_scopes(request: Request) -> frozenset[str]:
+    return request_principal(request)[1]
+
+
+class AuthView(APIView):
+    service = "auth"
+
+    def paginate(self, queryset, serializer_class, request: Request, ordering: str = "-id") -> Response:
+        paginator = CursorPagination()
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+ACCOUNTS = Account.objects.select_related("application", "user")
+
+
+class AccountListView(AuthView):
+    @extend_schema(responses=io.AccountOutput(many=True))
+    def get(self, request: Request) -> Response:
+        accounts = ACCOUNTS.all()
+        if kind := request.query_params.get("type"):
+            accounts = accounts.filter(type=kind)
+        if (active := request.query_params.get("is_active")) in {"true", "false"}:
+            accounts = accounts.filter(is_active=active == "true")
+        return self.paginate(accounts, io.AccountOutput, request)
+
+    @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(io.AccountCreateInput, request.data)
+        secret = None
+        if data["type"] == Account.Type.USER:
+            account = services.user_account_create(
+                username=data["name"],
+                scopes=data["scopes"],
+                email=data["email"],
+                password=data.get("password"),
+                metadata=data["metadata"],
+                actor=actor(request),
+                actor_scopes=actor_scopes(request),
+            )
+        else:
+            account, secret = services.service_account_create(
+                name=data["name"],
+                scopes=data["scopes"],
+                metadata=data["metadata"],
+                grant_type=data["grant_type"],
+                client_type=data["client_type"],
+                redirect_uris=data["redirect_uris"],
+                actor=actor(request),
+                actor_scopes=actor_scopes(request),
+            )
+        body = io.AccountOutput(account).data
+        if secret:
+            body["client_secret"] = secret  # shown this once
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AccountDetailView(AuthView):
+    def get_account(self, name: str) -> Account:
+        return get_object_or_404(ACCOUNTS, name=name)
+
+    @extend_schema(responses=io.AccountOutput)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(io.AccountOutput(self.get_account(name)).data)
+
+    @extend_schema(request=io.AccountUpdateInput, responses=io.AccountOutput)
+    def patch(self, request: Request, name: str) -> Response:
+        data = _validated(io.AccountUpdateInput, request.data)
+        account = services.account_update(
+            account=self.get_account(name),
+            scopes=data.get("scopes"),
+            metadata=data.get("metadata"),
+            actor=actor(request),
+            actor_scopes=actor_scopes(request),
+        )
+        return Response(io.AccountOutput(account).data)
+
+    def delete(self, request: Request, name: str) -> Response:
+        services.account_delete(account=self.get_account(name), actor=actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountRotateSecretView(AccountDetailView):
+    @extend_schema(
+        request=io.RotateSecretInput,
+        responses=inline_serializer(
+            "RotatedSecret", {"client_id": serializers.CharField(), "client_secret": serializers.CharField()}
+        ),
+    )
+    def post(self, request: Request, name: str) -> Response:
+        data = _validated(io.RotateSecretInput, request.data)
+        account = self.get_account(name)
+        secret = services.account_rotate_secret(
+            account=account, revoke_tokens=data["revoke_tokens"], actor=actor(request)
+        )
+        return Response({"client_id": account.application.client_id, "client_secret": secret})
+
+
+class AccountDisableView(AccountDetailView):
+    @extend_schema(request=None, responses=io.AccountOutput)
+    def post(self, request: Request, name: str) -> Response:
+        account = services.account_disable(account=self.get_account(name), actor=actor(request))
+        return Response(io.AccountOutput(account).data)
+
+
+class AccountEnableView(AccountDetailView):
+    @extend_schema(request=None, responses=io.AccountOutput)
+    def post(self, request: Request, name: str) -> Response:
+        account = services.account_enable(account=self.get_account(name), actor=actor(request))
+        return Response(io.AccountOutput(account).data)
+
+
+class RoleListView(AuthView):
+    @extend_schema(responses=io.RoleOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return self.paginate(Role.objects.all(), io.RoleOutput, request)
+
+    @extend_schema(request=io.RoleInput, responses={201: io.RoleOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(io.RoleInput, request.data)
+        role = services.role_create(name=data["name"], description=data["description"], actor=actor(request))
+        return Response(io.RoleOutput(role).data, status=status.HTTP_201_CREATED)
+
+
+class RoleDetailView(AuthView):
+    def get_role(self, name: str) -> Role:
+        roles = Role.objects.prefetch_related(
+            Prefetch("rules", queryset=Rule.objects.select_related("role")),
+            Prefetch("bindings", queryset=RoleBinding.objects.select_related("account")),
+        )
+        return get_object_or_404(roles, name=name)
+
+    @extend_schema(responses=io.RoleDetailOutput)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(io.RoleDetailOutput(self.get_role(name)).data)
+
+    @extend_schema(request=io.RoleUpdateInput, responses=io.RoleOutput)
+    def patch(self, request: Request, name: str) -> Response:
+        data = _validated(io.RoleUpdateInput, request.data)
+        role = services.role_update(
+            role=self.get_role(name), description=data["description"], actor=actor(request)
+        )
+        return Response(io.RoleOutput(role).data)
+
+    def delete(self, request: Request, name: str) -> Response:
+        services.role_delete(role=self.get_role(name), actor=actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RuleListView(AuthView):
+    @extend_schema(responses=io.RuleOutput(many=True))
+    def get(self, request: Request) -> Response:
+        rules = Rule.objects.select_related("role")
+        if role := request.query_params.get("role"):
+            rules = rules.filter(role__name=role)
+        return self.paginate(rules, io.RuleOutput, request)
+
+    @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(io.RuleInput, request.data)
+        role = get_object_or_404(Role, name=data.pop("role"))
+        rule = services.rule_create(role=role, actor=actor(request), **data)
+        return Response(io.RuleOutput(rule).data, status=status.HTTP_201_CREATED)
+
+
+class RuleDetailView(AuthView):
+    def get_rule(self, pk: int) -> Rule:
+        return get_object_or_404(Rule.objects.select_related("role"), pk=pk)
+
+    @extend_schema(responses=io.RuleOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(io.RuleOutput(self.get_rule(pk)).data)
+
+    @extend_schema(request=io.RuleUpdateInput, responses=io.RuleOutput)
+    def patch(self, request: Request, pk: int) -> Response:
+        data = _validated(io.RuleUpdateInput, request.data)
+        rule = services.rule_update(rule=self.get_rule(pk), actor=actor(request), **data)
+        return Response(io.RuleOutput(rule).data)
+
+    def delete(self, request: Request, pk: int) -> Response:
+        services.rule_delete(rule=self.get_rule(pk), actor=actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BindingListView(AuthView):
+    @extend_schema(responses=io.BindingOutput(many=True))
+    def get(self, request: Request) -> Response:
+        bindings = RoleBinding.objects.select_related("role", "account")
+        if role := request.query_params.get("role"):
+            bindings = bindings.filter(role__name=role)
+        if account := request.query_params.get("account"):
+            bindings = bindings.filter(account__name=account)
+        return self.paginate(bindings, io.BindingOutput, request)
+
+    @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(io.BindingInput, request.data)
+        binding = services.binding_create(
+            role=get_object_or_404(Role, name=data["role"]),
+            account=get_object_or_404(Account, name=data["account"]),
+            actor=actor(request),
+        )
+        return Response(io.BindingOutput(binding).data, status=status.HTTP_201_CREATED)
+
+
+class BindingDetailView(AuthView):
+    def delete(self, request: Request, pk: int) -> Response:
+        binding = get_object_or_404(RoleBinding.objects.select_related("role", "account"), pk=pk)
+        services.binding_delete(binding=binding, actor=actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CheckView(APIView):
+    """May a subject (the caller, by default) do ``action`` on ``resource``?
+
+    Asking about another subject needs ``auth:read``; its account's scopes stand in for a token's.
+    """
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(
-        responses=inline_serializer(
-            "WhoAmI",
-            {
-                "subject": serializers.CharField(),
-                "type": serializers.ChoiceField(["service", "user"]),
-                "client_id": serializers.CharField(allow_null=True),
-                "scopes": serializers.ListField(child=serializers.CharField()),
-                "expires": serializers.DateTimeField(allow_null=True),
-            },
-        )
-    )
-    def get(self, request: Request) -> Response:
-        token = request.auth if isinstance(request.auth, TokenInfo) else None
-        if token is not None:
-            return Response(
-                {
-                    "subject": token.subject,
-                    "type": "user" if token.user_id is not None else "service",
-                    "client_id": token.client_id,
-                    "scopes": sorted(token.scopes),
-                    "expires": datetime.fromtimestamp(token.expires, UTC).isoformat(),
-                }
+    @extend_schema(request=io.CheckInput, responses=io.DecisionOutput)
+    def post(self, request: Request) -> Response:
+        data = _validated(io.CheckInput, request.data)
+        subject = data.get("subject")
+        if subject and subject != actor(request):
+            if not ({"auth:read", "admin"} & granted_scopes(request)):
+                raise Denied("Checking another subject needs the 'auth:read' scope.", "insufficient_scope")
+            account = account_by_subject(subject)
+            if account is None or not account.is_active:
+                account_id, scopes = None, frozenset()
+            else:
+                account_id, scopes = account.pk, frozenset(account.scope_list)
+        else:
+            subject = actor(request)
+            account_id, scopes = request_principal(request)
+        try:
+            decision = is_allowed(
+                account_id=account_id, scopes=scopes, resource=data["resource"], action=data["action"]
             )
+        except PolicyError as exc:
+            raise serializers.ValidationError({"resource": [str(exc)]}) from exc
+        return Response({**decision.as_dict(), "subject": subject})
+
+
+class KeyListView(AuthView):
+    """Signing keys of JWT access tokens (public parts); POST rotates (needs ``admin``)."""
+
+    required_scopes = {"GET": "auth:read", "POST": "admin"}
+
+    @extend_schema(responses=inline_serializer("Jwks", {"keys": serializers.ListField()}))
+    def get(self, request: Request) -> Response:
+        return Response({"keys": keys.published_keys()})
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "RotatedKey", {"kid": serializers.CharField(), "created": serializers.CharField()}
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        key = keys.signing_key_create()
         return Response(
-            {
-                "subject": f"user:{request.user.get_username()}",
-                "type": "user",
-                "client_id": None,
-                "scopes": sorted(granted_scopes(request)),
-                "expires": None,
-            }
+            {"kid": key.kid, "created": key.created.astimezone(UTC).isoformat()},
+            status=status.HTTP_201_CREATED,
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -19,6 +20,23 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
+
+
+class Denied(Exception):
+    """Raised by services when the caller may not do what it asked (403 ``code``)."""
+
+    def __init__(self, message: str, code: str = "permission_denied") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Conflict(Exception):
+    """Raised by services when a write lost a race or its precondition (409 ``code``)."""
+
+    def __init__(self, message: str, code: str = "conflict", details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -43,6 +61,15 @@ def _first_code(codes: Any) -> str | None:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with every answer reshaped into the platform's error shape."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Denied):
+        exc = exceptions.PermissionDenied(str(exc), code=exc.code)
+    elif isinstance(exc, Conflict):
+        response = Response(error_body(exc.code, str(exc), exc.details), status=status.HTTP_409_CONFLICT)
+        return response
     if isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException()
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

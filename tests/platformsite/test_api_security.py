@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 #: Routes that need a caller to be authenticated but no particular scope.
-AUTHENTICATED_ONLY = {"/api/v1/auth/whoami/"}
+AUTHENTICATED_ONLY = {"/api/v1/auth/whoami/", "/api/v1/auth/check/"}
 OPEN_PATHS = ["/healthz", "/readyz", "/api/schema/", "/api/docs/", "/metrics"]
 _CONVERTER = re.compile(r"<(?:(?P<kind>\w+):)?(?P<name>\w+)>")
 _SAMPLES = {

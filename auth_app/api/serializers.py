@@ -1,0 +1,160 @@
+"""Input validation and output shapes of the auth API (kept apart)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from auth_app.models import Account, Role, RoleBinding, Rule
+
+
+class ScopeListField(serializers.ListField):
+    """Scopes as a JSON list, or one space-separated string."""
+
+    child = serializers.CharField(max_length=50)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = data.split()
+        return super().to_internal_value(data)
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class AccountCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    type = serializers.ChoiceField(choices=Account.Type.choices, default=Account.Type.SERVICE)
+    scopes = ScopeListField(default=list)
+    metadata = serializers.DictField(default=dict)
+    grant_type = serializers.ChoiceField(
+        choices=["client_credentials", "authorization_code", "password"], default="client_credentials"
+    )
+    client_type = serializers.ChoiceField(choices=["confidential", "public"], default="confidential")
+    redirect_uris = serializers.ListField(child=serializers.URLField(max_length=500), default=list)
+    email = serializers.EmailField(required=False, default="")
+    password = serializers.CharField(required=False, write_only=True, min_length=8, max_length=200)
+
+
+class AccountUpdateInput(serializers.Serializer):
+    scopes = ScopeListField(required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class RotateSecretInput(serializers.Serializer):
+    revoke_tokens = serializers.BooleanField(default=False)
+
+
+class RoleInput(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class RoleUpdateInput(serializers.Serializer):
+    description = serializers.CharField(allow_blank=True, max_length=2000)
+
+
+class RuleInput(serializers.Serializer):
+    role = serializers.SlugField(max_length=100)
+    resource = serializers.CharField(max_length=300)
+    action = serializers.ChoiceField(choices=Rule.Action.values)
+    effect = serializers.ChoiceField(choices=Rule.Effect.values, default=Rule.Effect.ALLOW)
+    priority = serializers.IntegerField(default=0, min_value=-1_000_000, max_value=1_000_000)
+    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+
+
+class RuleUpdateInput(serializers.Serializer):
+    resource = serializers.CharField(max_length=300, required=False)
+    action = serializers.ChoiceField(choices=Rule.Action.values, required=False)
+    effect = serializers.ChoiceField(choices=Rule.Effect.values, required=False)
+    priority = serializers.IntegerField(required=False, min_value=-1_000_000, max_value=1_000_000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+
+class BindingInput(serializers.Serializer):
+    role = serializers.SlugField(max_length=100)
+    account = serializers.CharField(max_length=100)
+
+
+class CheckInput(serializers.Serializer):
+    subject = serializers.CharField(max_length=160, required=False)
+    resource = serializers.CharField(max_length=320)
+    action = serializers.ChoiceField(choices=["read", "write"])
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class AccountOutput(serializers.ModelSerializer):
+    client_id = serializers.CharField(source="application.client_id", default=None)
+    grant_type = serializers.CharField(source="application.authorization_grant_type", default=None)
+    client_type = serializers.CharField(source="application.client_type", default=None)
+    username = serializers.CharField(source="user.username", default=None)
+    scopes = serializers.ListField(source="scope_list", child=serializers.CharField())
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "name",
+            "type",
+            "client_id",
+            "client_type",
+            "grant_type",
+            "username",
+            "scopes",
+            "metadata",
+            "is_active",
+            "created",
+            "updated",
+        ]
+
+
+class RuleOutput(serializers.ModelSerializer):
+    role = serializers.CharField(source="role.name")
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id",
+            "role",
+            "resource",
+            "action",
+            "effect",
+            "priority",
+            "description",
+            "created",
+            "updated",
+        ]
+
+
+class BindingOutput(serializers.ModelSerializer):
+    role = serializers.CharField(source="role.name")
+    account = serializers.CharField(source="account.name")
+
+    class Meta:
+        model = RoleBinding
+        fields = ["id", "role", "account", "created"]
+
+
+class RoleOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Role
+        fields = ["id", "name", "description", "created", "updated"]
+
+
+class RoleDetailOutput(RoleOutput):
+    rules = RuleOutput(many=True)
+    accounts = serializers.SerializerMethodField()
+
+    class Meta(RoleOutput.Meta):
+        fields = [*RoleOutput.Meta.fields, "rules", "accounts"]
+
+    def get_accounts(self, role: Role) -> list[str]:
+        return [binding.account.name for binding in role.bindings.all()]
+
+
+class DecisionOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField()
+    rule = serializers.DictField(allow_null=True)
+    subject = serializers.CharField()

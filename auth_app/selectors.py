@@ -1,0 +1,97 @@
+"""Reads of the auth service: policy decisions (cached) and account lookups.
+
+Every service authorizes resource access through :func:`is_allowed` (or the DRF helpers in
+``platformsite.api.permissions`` built on it).  Compiled policies are kept per process, keyed by
+the account and the policy version held in the shared cache; any change to roles, rules or
+bindings bumps that version, so every node recompiles on its next check.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from auth_app.models import Account, Rule
+from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
+from auth_app.tokens import TokenInfo
+
+POLICY_VERSION_KEY = "auth:policy-version"
+MAX_COMPILED = 10_000
+
+_compiled: dict[tuple[int | None, str], CompiledPolicy] = {}
+_compiled_lock = threading.Lock()
+_EMPTY = CompiledPolicy([])
+
+
+def policy_version() -> str:
+    return cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+
+
+def bump_policy_version() -> None:
+    cache.set(POLICY_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def account_rules(account_id: int) -> list[RuleSpec]:
+    rows = Rule.objects.filter(role__bindings__account_id=account_id).values_list(
+        "id", "role__name", "resource", "action", "effect", "priority"
+    )
+    return [RuleSpec(*row) for row in rows]
+
+
+def policy_for(account_id: int | None) -> CompiledPolicy:
+    if account_id is None:
+        return _EMPTY
+    key = (account_id, policy_version())
+    compiled = _compiled.get(key)
+    if compiled is None:
+        compiled = CompiledPolicy(account_rules(account_id))
+        with _compiled_lock:
+            if len(_compiled) >= MAX_COMPILED:
+                _compiled.clear()
+            _compiled[key] = compiled
+    return compiled
+
+
+def is_allowed(*, account_id: int | None, scopes: frozenset[str], resource: str, action: str) -> Decision:
+    """May the holder of ``scopes`` (and of ``account_id``'s roles) do ``action`` on ``resource``?
+
+    Raises ``auth_app.policy.PolicyError`` for a resource or action that does not parse.
+    """
+    return decide(
+        policy=policy_for(account_id),
+        scopes=scopes,
+        resource=resource,
+        action=action,
+        scope_suffices=settings.PLATFORM_POLICY_SCOPE_SUFFICES,
+    )
+
+
+def request_principal(request: Any) -> tuple[int | None, frozenset[str]]:
+    """The account and scopes behind a DRF request (token or dashboard session)."""
+    from platformsite.api.permissions import granted_scopes
+
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, TokenInfo):
+        return auth.account_id, auth.scopes
+    return None, granted_scopes(request)
+
+
+def is_request_allowed(request: Any, *, resource: str, action: str) -> Decision:
+    account_id, scopes = request_principal(request)
+    return is_allowed(account_id=account_id, scopes=scopes, resource=resource, action=action)
+
+
+def account_by_subject(subject: str) -> Account | None:
+    """``service:<name>``, ``user:<username>`` or a bare account name."""
+    kind, _, name = subject.partition(":")
+    if not name:
+        return Account.objects.filter(name=subject).first()
+    if kind == "user":
+        return Account.objects.filter(type=Account.Type.USER, user__username=name).first()
+    if kind == "service":
+        return Account.objects.filter(type=Account.Type.SERVICE, name=name).first()
+    return None
