@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
 from django.db import transaction
+from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 from oauthlib.oauth2.rfc6749.tokens import random_token_generator
 
@@ -121,11 +122,23 @@ def rotate_if_due() -> bool:
     return True
 
 
-def issuer_for(uri: str) -> str:
+def issuer_for(*, host: str, secure: bool) -> str:
+    """``PLATFORM_ISSUER``, or the /o/ URL of the host a request came to (if it is allowed)."""
     if settings.PLATFORM_ISSUER:
         return settings.PLATFORM_ISSUER
-    scheme, _, rest = uri.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}/o"
+    allowed = settings.ALLOWED_HOSTS or ["localhost"]
+    if not validate_host(split_domain_port(host)[0], allowed):
+        host = next((name for name in allowed if "*" not in name and not name.startswith(".")), "localhost")
+    return f"{'https' if secure else 'http'}://{host}/o"
+
+
+def _request_host(meta: Any) -> str:
+    """The host of the request django-oauth-toolkit handed to oauthlib (its META), as Django finds it."""
+    host = meta.get("HTTP_HOST")
+    if host:
+        return host
+    name, port = meta.get("SERVER_NAME", ""), str(meta.get("SERVER_PORT", ""))
+    return name if port in {"", "80", "443"} else f"{name}:{port}"
 
 
 def sign_jwt(claims: dict[str, Any]) -> str:
@@ -149,7 +162,10 @@ def generate_access_token(request: Any) -> str:
     user = getattr(request, "user", None)
     username = user.get_username() if user is not None and getattr(user, "pk", None) else None
     claims = {
-        "iss": issuer_for(request.uri),
+        "iss": issuer_for(
+            host=_request_host(request.headers),
+            secure=bool(request.headers.get("X_DJANGO_OAUTH_TOOLKIT_SECURE")),
+        ),
         "sub": username or client_id,
         "aud": settings.PLATFORM_TOKEN_AUDIENCE,
         "client_id": client_id,

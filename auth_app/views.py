@@ -212,14 +212,13 @@ def jwks(request: HttpRequest) -> JsonResponse:
 
 def server_metadata(request: HttpRequest) -> JsonResponse:
     """RFC 8414 authorization server metadata."""
-    issuer = issuer_for(request.build_absolute_uri("/"))
-    base = issuer.rsplit("/o", 1)[0] + "/o"
+    base = issuer_for(host=request.get_host(), secure=request.is_secure())
     grants = ["client_credentials", "authorization_code", "refresh_token"]
     if settings.PLATFORM_ALLOW_PASSWORD_GRANT:
         grants.append("password")
     return JsonResponse(
         {
-            "issuer": issuer,
+            "issuer": base,
             "authorization_endpoint": f"{base}/authorize/",
             "token_endpoint": f"{base}/token/",
             "revocation_endpoint": f"{base}/revoke_token/",

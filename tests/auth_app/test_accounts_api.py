@@ -1,0 +1,207 @@
+"""/api/v1/auth/accounts/: create (secret once), read, update, rotate, disable, delete."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from oauth2_provider.models import AccessToken, Application
+
+from auth_app.models import Account
+from tests.conftest import basic_auth
+
+pytestmark = pytest.mark.django_db
+ACCOUNTS = "/api/v1/auth/accounts/"
+
+
+@pytest.fixture
+def operator(api_client):
+    return api_client("auth:read", "auth:write", "config:read", "config:write")
+
+
+def create(caller, **body):
+    return caller.post(ACCOUNTS, {"name": "payments", "scopes": ["config:read"], **body}, format="json")
+
+
+def test_create_service_account__returns_secret_once_and_stores_it_hashed(operator):
+    # when
+    response = create(operator, metadata={"team": "billing"})
+    # then
+    assert response.status_code == 201
+    body = response.json()
+    assert body["type"] == "service"
+    assert body["scopes"] == ["config:read"]
+    assert body["metadata"] == {"team": "billing"}
+    secret = body["client_secret"]
+    stored = Application.objects.get(client_id=body["client_id"]).client_secret
+    assert secret not in stored
+    # and no later read shows it
+    assert "client_secret" not in operator.get(f"{ACCOUNTS}payments/").json()
+    assert secret not in operator.get(ACCOUNTS).content.decode()
+
+
+def test_created_account__can_get_a_token_with_its_scopes(operator, client):
+    body = create(operator).json()
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(body["client_id"], body["client_secret"]),
+    )
+    assert response.status_code == 200
+    assert response.json()["scope"] == "config:read"
+
+
+def test_create__scope_the_caller_does_not_hold__is_403_scope_escalation(operator):
+    response = create(operator, scopes=["events:write"])
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "scope_escalation"
+    assert not Account.objects.filter(name="payments").exists()
+
+
+def test_create__admin_may_grant_any_scope(api_client):
+    assert create(api_client("admin"), scopes=["admin"]).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "Bad Name"}, "name"),
+        ({"scopes": ["config:everything"]}, "scopes"),
+        ({"grant_type": "implicit"}, "grant_type"),
+        ({"grant_type": "password"}, "grant_type"),
+        ({"grant_type": "authorization_code"}, "redirect_uris"),
+        ({"client_type": "public"}, "client_type"),
+        ({"metadata": "not-a-dict"}, "metadata"),
+    ],
+)
+def test_create__bad_input__is_400_naming_the_field(operator, body, field):
+    response = create(operator, **body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]
+    assert not Account.objects.exists() or not Account.objects.filter(name="payments").exists()
+
+
+def test_create__duplicate_name__is_400_and_keeps_the_first(operator):
+    first = create(operator).json()
+    response = create(operator)
+    assert response.status_code == 400
+    assert Account.objects.get(name="payments").application.client_id == first["client_id"]
+
+
+def test_create_public_pkce_client__has_no_secret(operator):
+    response = create(
+        operator,
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/callback"],
+    )
+    assert response.status_code == 201
+    assert "client_secret" not in response.json()
+    assert response.json()["client_type"] == "public"
+
+
+def test_create_user_account(operator, django_user_model):
+    response = create(operator, name="alice", type="user", password="pw-alice-123456", email="a@example.com")
+    assert response.status_code == 201
+    assert response.json()["username"] == "alice"
+    assert django_user_model.objects.get(username="alice").check_password("pw-alice-123456")
+
+
+def test_list__is_paginated_and_filterable(operator, django_assert_max_num_queries):
+    for name in ("a1", "a2", "a3"):
+        create(operator, name=name)
+    with django_assert_max_num_queries(3):
+        response = operator.get(ACCOUNTS, {"type": "service", "page_size": 2})
+    body = response.json()
+    assert len(body["results"]) == 2
+    assert body["next"]
+    rest = operator.get(body["next"]).json()["results"]
+    names = {a["name"] for a in body["results"] + rest}
+    assert {"a1", "a2", "a3"} <= names
+
+
+def test_update__narrowing_scopes_revokes_live_tokens(operator, client, django_capture_on_commit_callbacks):
+    body = create(operator, scopes=["config:read", "config:write"]).json()
+    token = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(body["client_id"], body["client_secret"]),
+    ).json()
+    assert (
+        client.get("/api/v1/config/", HTTP_AUTHORIZATION=f"Bearer {token['access_token']}").status_code == 200
+    )
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.patch(f"{ACCOUNTS}payments/", {"scopes": ["config:read"]}, format="json")
+    # then
+    assert response.status_code == 200
+    assert response.json()["scopes"] == ["config:read"]
+    assert (
+        client.get("/api/v1/config/", HTTP_AUTHORIZATION=f"Bearer {token['access_token']}").status_code == 401
+    )
+
+
+def test_rotate_secret__old_secret_stops_working(operator, client, django_capture_on_commit_callbacks):
+    body = create(operator).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        rotated = operator.post(f"{ACCOUNTS}payments/rotate-secret/", {}, format="json").json()
+    assert rotated["client_secret"] != body["client_secret"]
+    old = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(body["client_id"], body["client_secret"]),
+    )
+    new = client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(body["client_id"], rotated["client_secret"]),
+    )
+    assert (old.status_code, new.status_code) == (401, 200)
+
+
+def test_disable_then_enable(operator, client, django_capture_on_commit_callbacks):
+    body = create(operator).json()
+    auth = basic_auth(body["client_id"], body["client_secret"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator.post(f"{ACCOUNTS}payments/disable/").json()["is_active"] is False
+    assert (
+        client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth).status_code
+        == 401
+    )
+    operator.post(f"{ACCOUNTS}payments/enable/")
+    assert (
+        client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth).status_code
+        == 200
+    )
+
+
+def test_delete__removes_client_and_tokens(operator, client):
+    body = create(operator).json()
+    client.post(
+        "/o/token/",
+        {"grant_type": "client_credentials"},
+        HTTP_AUTHORIZATION=basic_auth(body["client_id"], body["client_secret"]),
+    )
+    assert operator.delete(f"{ACCOUNTS}payments/").status_code == 204
+    assert not Application.objects.filter(client_id=body["client_id"]).exists()
+    assert not AccessToken.objects.filter(application__client_id=body["client_id"]).exists()
+    assert operator.get(f"{ACCOUNTS}payments/").status_code == 404
+
+
+def test_unknown_account__is_404(operator):
+    assert operator.get(f"{ACCOUNTS}nobody/").json()["error"]["code"] == "not_found"
+
+
+def test_reader__cannot_write(api_client):
+    reader = api_client("auth:read")
+    assert reader.get(ACCOUNTS).status_code == 200
+    assert create(reader).status_code == 403
+
+
+def test_changes__are_audited_without_secrets(operator, caplog):
+    with caplog.at_level(logging.INFO, logger="platform.audit"):
+        secret = create(operator).json()["client_secret"]
+        operator.post(f"{ACCOUNTS}payments/disable/")
+    types = [record.event_type for record in caplog.records]
+    assert types == ["auth.account.created", "auth.account.disabled"]
+    assert secret not in caplog.text

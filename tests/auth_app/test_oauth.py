@@ -1,0 +1,314 @@
+"""OAuth2 endpoints: JWT access tokens and JWKS, introspection, throttling, PKCE, refresh rotation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from jwcrypto import jwk, jwt
+
+from auth_app import keys
+from auth_app.services import service_account_create, user_account_create
+from tests.conftest import basic_auth
+
+pytestmark = pytest.mark.django_db
+
+
+def get_token(client, client_id, secret, **extra):
+    data = {"grant_type": "client_credentials", **extra}
+    return client.post("/o/token/", data, HTTP_AUTHORIZATION=basic_auth(client_id, secret))
+
+
+def verify_with_jwks(client, token: str) -> dict:
+    keyset = jwk.JWKSet.from_json(client.get("/o/.well-known/jwks.json").content)
+    return json.loads(jwt.JWT(jwt=token, key=keyset, algs=["RS256"]).claims)
+
+
+def test_access_token__is_an_rfc9068_jwt_verifiable_with_the_jwks(client, service_account):
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
+    claims = verify_with_jwks(client, token)
+    assert claims["client_id"] == client_id
+    assert claims["sub"] == client_id
+    assert claims["scope"] == "config:read"
+    assert claims["iss"] == "http://testserver/o"
+    assert claims["aud"] == "micro-platform"
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_jwt__tampered_signature__fails_verification(client, service_account):
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    head, payload, signature = token.split(".")
+    forged_claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_claims["scope"] = "admin"
+    forged = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(Exception, match=r"(?i)verif|signature|missing key"):
+        verify_with_jwks(client, f"{head}.{forged}.{signature}")
+    # and the platform does not accept it either
+    assert (
+        client.get("/api/v1/config/", HTTP_AUTHORIZATION=f"Bearer {head}.{forged}.{signature}").status_code
+        == 401
+    )
+
+
+def test_key_rotation__old_tokens_still_verify_and_new_ones_use_the_new_key(client, service_account):
+    client_id, secret = service_account("config:read")
+    old = get_token(client, client_id, secret).json()["access_token"]
+    # when
+    new_key = keys.signing_key_create()
+    new = get_token(client, client_id, secret).json()["access_token"]
+    # then
+    published = {key["kid"] for key in client.get("/o/.well-known/jwks.json").json()["keys"]}
+    assert len(published) == 2 and new_key.kid in published
+    verify_with_jwks(client, old)
+    assert json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"] == new_key.kid
+    assert client.get("/api/v1/config/", HTTP_AUTHORIZATION=f"Bearer {old}").status_code == 200
+
+
+def test_rotate_task__rotates_only_when_due(settings):
+    from auth_app.tasks import rotate_signing_key_if_due
+
+    first = keys.signing_key_create()
+    rotate_signing_key_if_due.delay()
+    assert keys.current_signing_key()[0] == first.kid
+    settings.PLATFORM_SIGNING_KEY_DAYS = 0
+    rotate_signing_key_if_due.delay()
+    assert keys.current_signing_key()[0] != first.kid
+
+
+def test_keys_api__rotation_needs_admin(api_client):
+    assert api_client("auth:read", "auth:write").post("/api/v1/auth/keys/").status_code == 403
+    assert api_client("admin").post("/api/v1/auth/keys/").status_code == 201
+    assert len(api_client("auth:read").get("/api/v1/auth/keys/").json()["keys"]) >= 1
+
+
+def test_opaque_format__issues_random_tokens(client, service_account, settings):
+    settings.PLATFORM_ACCESS_TOKEN_FORMAT = "opaque"
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    assert token.count(".") == 0
+    assert client.get("/api/v1/config/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+
+def test_introspection__with_client_credentials(client, service_account):
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    response = client.post(
+        "/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=basic_auth(client_id, secret)
+    )
+    body = response.json()
+    assert body["active"] is True
+    assert body["scope"] == "config:read"
+    assert body["client_id"] == client_id
+    assert body["sub"] == client_id
+    assert body["exp"] > 0
+
+
+def test_introspection__with_a_bearer_holding_auth_read(client, issue_token, service_account):
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    reader = issue_token("auth:read")
+    body = client.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {reader}").json()
+    assert body["active"] is True
+    outsider = issue_token("config:read")
+    refused = client.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=f"Bearer {outsider}")
+    assert refused.status_code == 403
+
+
+def test_introspection__unknown_or_revoked_token__is_inactive(client, service_account):
+    client_id, secret = service_account("config:read")
+    auth = basic_auth(client_id, secret)
+    assert client.post("/o/introspect/", {"token": "nope"}, HTTP_AUTHORIZATION=auth).json() == {
+        "active": False
+    }
+    token = get_token(client, client_id, secret).json()["access_token"]
+    client.post("/o/revoke_token/", {"token": token}, HTTP_AUTHORIZATION=auth)
+    assert client.post("/o/introspect/", {"token": token}, HTTP_AUTHORIZATION=auth).json() == {
+        "active": False
+    }
+
+
+@pytest.mark.parametrize("header", [None, "Basic bm9wZTpub3Bl", "Basic !!!", "Bearer nope"])
+def test_introspection__unauthenticated_caller__is_401(client, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = client.post("/o/introspect/", {"token": "x"}, **extra)
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response or header == "Bearer nope"
+
+
+def test_introspection__missing_token_parameter__is_400(client, service_account):
+    client_id, secret = service_account("config:read")
+    response = client.post("/o/introspect/", {}, HTTP_AUTHORIZATION=basic_auth(client_id, secret))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_token_endpoint__repeated_wrong_secrets__are_throttled(client, service_account, settings):
+    settings.PLATFORM_TOKEN_FAILURE_LIMIT = 3
+    client_id, secret = service_account("config:read")
+    statuses = [get_token(client, client_id, "wrong").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    # even the right secret waits now, so guessing cannot continue from this address
+    throttled = get_token(client, client_id, secret)
+    assert throttled.status_code == 429
+    assert throttled["Retry-After"] == "300"
+
+
+def test_password_grant__disabled_by_default(client, django_user_model):
+    account, secret = service_account_create(name="legacy", scopes=["config:read"])
+    user_account_create(username="carol", scopes=["config:read"], password="pw-carol-12345")
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "password", "username": "carol", "password": "pw-carol-12345"},
+        HTTP_AUTHORIZATION=basic_auth(account.application.client_id, secret),
+    )
+    assert response.status_code in (400, 401)
+    assert response.json()["error"] in {"unauthorized_client", "unsupported_grant_type", "invalid_grant"}
+
+
+def test_server_metadata__names_the_endpoints(client):
+    body = client.get("/o/.well-known/oauth-authorization-server").json()
+    assert body["token_endpoint"] == "http://testserver/o/token/"
+    assert body["jwks_uri"] == "http://testserver/o/.well-known/jwks.json"
+    assert "config:read" in body["scopes_supported"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+
+
+def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
+    # given a public PKCE client and a user whose account allows config:read
+    app_account, _ = service_account_create(
+        name="webapp",
+        scopes=["config:read", "config:write"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="dave", scopes=["config:read"], password="pw-dave-123456")
+    client.login(username="dave", password="pw-dave-123456")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    client_id = app_account.application.client_id
+    # when the user authorizes
+    response = client.post(
+        "/o/authorize/",
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:read",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "allow": "Authorize",
+            "state": "xyz",
+        },
+    )
+    assert response.status_code == 302, response.content
+    code = parse_qs(urlparse(response["Location"]).query)["code"][0]
+    client.logout()
+    tokens = client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://app.example.com/cb",
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    ).json()
+    # then the token is the user's
+    assert verify_with_jwks(client, tokens["access_token"])["sub"] == "dave"
+    whoami = client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}").json()
+    assert whoami == {**whoami, "type": "user", "subject": "user:dave", "scopes": ["config:read"]}
+    # and a refresh rotates the refresh token; the old one is then refused
+    refreshed = client.post(
+        "/o/token/",
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
+    ).json()
+    assert refreshed["refresh_token"] != tokens["refresh_token"]
+    reused = client.post(
+        "/o/token/",
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
+    )
+    assert reused.status_code == 400
+
+
+def test_user_token__scopes_limited_to_the_users_account(client):
+    app_account, _ = service_account_create(
+        name="webapp2",
+        scopes=["config:read", "config:write"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="erin", scopes=["config:read"], password="pw-erin-123456")
+    client.login(username="erin", password="pw-erin-123456")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    response = client.post(
+        "/o/authorize/",
+        {
+            "client_id": app_account.application.client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:write",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "allow": "Authorize",
+        },
+    )
+    assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
+
+
+def test_pkce__is_required_for_public_clients(client):
+    app_account, _ = service_account_create(
+        name="webapp3",
+        scopes=["config:read"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
+    client.login(username="frank", password="pw-frank-123456")
+    response = client.post(
+        "/o/authorize/",
+        {
+            "client_id": app_account.application.client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:read",
+            "allow": "Authorize",
+        },
+    )
+    assert "code=" not in response.get("Location", "")
+
+
+def test_disabled_user_account__its_tokens_stop_working(client, django_capture_on_commit_callbacks):
+    # given a user's token (issued directly here; the PKCE flow is tested above)
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from auth_app.services import account_disable
+
+    account = user_account_create(username="gina", scopes=["config:read"], password="pw-gina-123456")
+    AccessToken.objects.create(
+        user=account.user,
+        token="gina-token",
+        scope="config:read",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    auth = {"HTTP_AUTHORIZATION": "Bearer gina-token"}
+    assert client.get("/api/v1/config/", **auth).status_code == 200
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        account_disable(account=account)
+    # then
+    assert client.get("/api/v1/config/", **auth).status_code == 401
