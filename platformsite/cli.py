@@ -5,6 +5,8 @@
 ``platform serve``  the production layout: WSGI workers (granian) for HTTP, an ASGI worker
                     (uvicorn) for websockets, and, with Redis, a Celery worker and beat.
 ``platform manage`` any Django management command.
+``platform auth``   accounts, roles, rules, tokens and policy checks over the API
+                    (see ``platform_client.cli``).
 """
 
 from __future__ import annotations
@@ -213,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     manage = commands.add_parser("manage", help="Run a Django management command.")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
+
+    from platform_client import cli as client_cli
+
+    client_cli.add_auth_commands(commands)
+    for name in ("auth",):
+        commands.choices[name].set_defaults(func=client_cli.run)
     return parser
 
 
