@@ -1,0 +1,76 @@
+"""The auth admin screens: no secret on any page, actions go through the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from auth_app.models import Account, Role, Rule
+from auth_app.services import service_account_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    user = get_user_model().objects.create_superuser("root", password="pw-root-123456")
+    client.force_login(user)
+    return client
+
+
+def test_account_pages__never_show_the_secret(admin_client):
+    account, secret = service_account_create(name="payments", scopes=["config:read"])
+    listing = admin_client.get("/admin/auth_app/account/")
+    detail = admin_client.get(f"/admin/auth_app/account/{account.pk}/change/")
+    application = admin_client.get(f"/admin/oauth2_provider/application/{account.application.pk}/change/")
+    assert listing.status_code == detail.status_code == 200
+    for page in (listing, detail, application):
+        assert secret not in page.content.decode()
+    assert account.application.client_id in listing.content.decode()
+
+
+def test_rotate_action__shows_the_new_secret_once(admin_client):
+    account, old = service_account_create(name="payments", scopes=["config:read"])
+    response = admin_client.post(
+        "/admin/auth_app/account/",
+        {"action": "rotate_secrets", "_selected_action": [account.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "New secret of payments" in page
+    assert old not in page
+
+
+def test_disable_action__disables(admin_client):
+    account, _ = service_account_create(name="payments", scopes=["config:read"])
+    admin_client.post(
+        "/admin/auth_app/account/", {"action": "disable_accounts", "_selected_action": [account.pk]}
+    )
+    assert Account.objects.get(pk=account.pk).is_active is False
+
+
+def test_rule_form__refuses_a_pattern_that_does_not_parse(admin_client):
+    role = Role.objects.create(name="r")
+    response = admin_client.post(
+        "/admin/auth_app/rule/add/",
+        {"role": role.pk, "resource": "config:[x]", "action": "read", "effect": "allow", "priority": 0},
+    )
+    assert response.status_code == 200
+    assert "is not" in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+def test_rule_form__valid_rule_is_saved(admin_client):
+    role = Role.objects.create(name="r")
+    response = admin_client.post(
+        "/admin/auth_app/rule/add/",
+        {
+            "role": role.pk,
+            "resource": "config:payments/*",
+            "action": "read",
+            "effect": "allow",
+            "priority": 0,
+        },
+    )
+    assert response.status_code == 302
+    assert Rule.objects.get().resource == "config:payments/*"
