@@ -216,11 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
-    from platform_client import cli as client_cli
+    from platform_client.cli import add_service_commands
 
-    client_cli.add_auth_commands(commands)
-    for name in ("auth",):
-        commands.choices[name].set_defaults(func=client_cli.run)
+    add_service_commands(commands)
     return parser
 
 

@@ -10,35 +10,19 @@ the variable.
 from __future__ import annotations
 
 import secrets
+from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from platformsite.env import read, strict_bool
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-
-
-def _read(name: str, cast, default):
-    """Read one variable, turning a bad value into an error that names it."""
-    try:
-        return cast(name, default=default)
-    except (ValueError, TypeError, environ.ImproperlyConfigured) as exc:
-        raise ImproperlyConfigured(f"{name} has an invalid value: {exc}") from exc
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def _strict_bool(name: str, default: bool) -> bool:
-    """Like ``env.bool``, but a value that is neither true nor false is an error, not False."""
-    raw = env.str(name, default=str(default)).strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"expected one of true/false/1/0/yes/no/on/off, got {raw!r}")
+_read = read
+_strict_bool = strict_bool
 
 
 VAR_DIR = Path(_read("PLATFORM_VAR_DIR", env.str, str(BASE_DIR / "var"))).resolve()
@@ -226,16 +210,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = PLATFORM_TASK_MODE == "eager"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {
-    "auth-purge-expired-tokens": {
-        "task": "auth_app.tasks.purge_expired_tokens",
-        "schedule": _read("PLATFORM_TOKEN_PURGE_INTERVAL", env.int, 3600),
-    },
-    "auth-rotate-signing-key": {
-        "task": "auth_app.tasks.rotate_signing_key_if_due",
-        "schedule": 3600,
-    },
-}
+CELERY_BEAT_SCHEDULE: dict = {}  # each service adds its own entries (see the end of this file)
 
 # --- Auth -----------------------------------------------------------------------------------------
 
@@ -416,4 +391,14 @@ LOGGING = {
 }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Each service's own settings ------------------------------------------------------------------
+# A service keeps its settings in ``<app>/app_settings.py`` (upper-case names, read from the
+# environment with platformsite.env); they become Django settings here.  Its ``BEAT_SCHEDULE``
+# entries join CELERY_BEAT_SCHEDULE.
+for _app in [name for name in INSTALLED_APPS if name.endswith("_app")]:
+    if find_spec(f"{_app}.app_settings") is not None:
+        _values = {k: v for k, v in vars(import_module(f"{_app}.app_settings")).items() if k.isupper()}
+        CELERY_BEAT_SCHEDULE.update(_values.pop("BEAT_SCHEDULE", {}))
+        globals().update(_values)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

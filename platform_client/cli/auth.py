@@ -1,54 +1,13 @@
-"""The ``platform <service> ...`` commands: the platform's API from a shell.
-
-They connect with ``--url`` (or ``PLATFORM_URL``) as the service account in
-``PLATFORM_CLIENT_ID`` / ``PLATFORM_CLIENT_SECRET``, print JSON on stdout, print API errors as
-JSON on stderr, and exit 1 on an error (``auth check`` also exits 1 when the answer is "deny").
-"""
+"""``platform auth ...``: accounts, roles, rules, bindings, tokens and policy checks."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Callable
 from typing import Any
 
 from platform_client.auth import check
-from platform_client.session import PlatformError, PlatformSession
-
-
-def _session(options: argparse.Namespace) -> PlatformSession:
-    return PlatformSession(
-        options.url, options.client_id, options.client_secret, scopes=options.scope or None
-    )
-
-
-def _print(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-
-
-def _metadata(pairs: list[str]) -> dict[str, str]:
-    metadata = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--metadata takes key=value, got {pair!r}")
-        metadata[key] = value
-    return metadata
-
-
-def _list_all(session: PlatformSession, path: str, params: dict | None = None) -> list[dict]:
-    items: list[dict] = []
-    page = session.call("GET", path, params=params)
-    while True:
-        items += page["results"]
-        if not page.get("next"):
-            return items
-        page = session.call("GET", page["next"])
-
-
-# --- auth ---------------------------------------------------------------------------------------
+from platform_client.cli import add_connection_options, list_all, metadata_pairs
+from platform_client.session import PlatformSession
 
 A = "/api/v1/auth"
 
@@ -62,7 +21,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
     name = o.name
     match o.action:
         case "list":
-            return _list_all(s, f"{A}/accounts/")
+            return list_all(s, f"{A}/accounts/")
         case "get":
             return s.call("GET", f"{A}/accounts/{name}/")
         case "create":
@@ -70,7 +29,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
                 "name": name,
                 "type": o.type,
                 "scopes": o.scopes.replace(",", " ").split(),
-                "metadata": _metadata(o.metadata),
+                "metadata": metadata_pairs(o.metadata),
             }
             return s.call("POST", f"{A}/accounts/", json=body)
         case "update":
@@ -78,7 +37,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
             if o.scopes is not None:
                 body["scopes"] = o.scopes.replace(",", " ").split()
             if o.metadata:
-                body["metadata"] = _metadata(o.metadata)
+                body["metadata"] = metadata_pairs(o.metadata)
             return s.call("PATCH", f"{A}/accounts/{name}/", json=body)
         case "rotate":
             return s.call(
@@ -95,7 +54,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
 def auth_roles(s: PlatformSession, o: argparse.Namespace) -> Any:
     match o.action:
         case "list":
-            return _list_all(s, f"{A}/roles/")
+            return list_all(s, f"{A}/roles/")
         case "get":
             return s.call("GET", f"{A}/roles/{o.name}/")
         case "create":
@@ -109,7 +68,7 @@ def auth_roles(s: PlatformSession, o: argparse.Namespace) -> Any:
 def auth_rules(s: PlatformSession, o: argparse.Namespace) -> Any:
     match o.action:
         case "list":
-            return _list_all(s, f"{A}/rules/", {"role": o.role} if o.role else None)
+            return list_all(s, f"{A}/rules/", {"role": o.role} if o.role else None)
         case "create":
             if not (o.role and o.resource and o.rule_action):
                 raise SystemExit("rules create needs --role, --resource and --action")
@@ -132,7 +91,7 @@ def auth_bind(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 
 def auth_unbind(s: PlatformSession, o: argparse.Namespace) -> Any:
-    bindings = _list_all(s, f"{A}/bindings/", {"role": o.role, "account": o.account})
+    bindings = list_all(s, f"{A}/bindings/", {"role": o.role, "account": o.account})
     for binding in bindings:
         s.call("DELETE", f"{A}/bindings/{binding['id']}/")
     return {"removed": len(bindings)}
@@ -148,16 +107,7 @@ def auth_whoami(s: PlatformSession, o: argparse.Namespace) -> Any:
     return s.call("GET", f"{A}/whoami/")
 
 
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    import os
-
-    parser.add_argument("--url", default=os.environ.get("PLATFORM_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--client-id", default=os.environ.get("PLATFORM_CLIENT_ID"))
-    parser.add_argument("--client-secret", default=os.environ.get("PLATFORM_CLIENT_SECRET"))
-    parser.add_argument("--scope", action="append", help="Ask for this scope only (repeatable).")
-
-
-def add_auth_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
     auth = commands.add_parser("auth", help="Accounts, roles, rules, tokens and policy checks.")
     add_connection_options(auth)
     sub = auth.add_subparsers(dest="auth_command", required=True)
@@ -211,32 +161,3 @@ def add_auth_commands(commands: argparse._SubParsersAction) -> None:
     check_parser.add_argument("check_action", metavar="action", choices=["read", "write"])
     check_parser.add_argument("--subject")
     check_parser.set_defaults(handler=auth_check)
-
-
-def run(options: argparse.Namespace) -> int:
-    handler: Callable[[PlatformSession, argparse.Namespace], Any] = options.handler
-    try:
-        with _session(options) as session:
-            result = handler(session, options)
-    except PlatformError as exc:
-        json.dump(
-            {
-                "error": {
-                    "status": exc.status,
-                    "code": exc.code,
-                    "message": exc.message,
-                    "details": exc.details,
-                }
-            },
-            sys.stderr,
-        )
-        sys.stderr.write("\n")
-        return 1
-    except ValueError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
-    if isinstance(result, str):
-        sys.stdout.write(result + "\n")
-    else:
-        _print(result)
-    return getattr(options, "exit_code", 0)
