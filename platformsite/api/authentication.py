@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions
 
+from auth_app.audit import audit
 from auth_app.tokens import TokenInfo, validate_bearer
 
 
@@ -67,6 +68,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         token = validate_bearer(raw)
         if token is None:
+            audit(
+                "auth.authentication.failed",
+                subject="bearer",
+                endpoint=request.path,
+                ip=request.META.get("REMOTE_ADDR", ""),
+            )
             raise exceptions.AuthenticationFailed(
                 "The access token is invalid, expired or revoked.", code="invalid_token"
             )

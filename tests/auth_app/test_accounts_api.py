@@ -198,10 +198,31 @@ def test_reader__cannot_write(api_client):
     assert create(reader).status_code == 403
 
 
-def test_changes__are_audited_without_secrets(operator, caplog):
-    with caplog.at_level(logging.INFO, logger="platform.audit"):
+def test_changes__are_audited_as_logs_and_events_without_secrets(
+    operator, caplog, django_capture_on_commit_callbacks
+):
+    from event_app.models import Event
+
+    with (
+        caplog.at_level(logging.INFO, logger="platform.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         secret = create(operator).json()["client_secret"]
         operator.post(f"{ACCOUNTS}payments/disable/")
     types = [record.event_type for record in caplog.records]
     assert types == ["auth.account.created", "auth.account.disabled"]
     assert secret not in caplog.text
+    events = Event.objects.filter(source="/platform/auth", data__account="payments").order_by("id")
+    assert [event.type for event in events] == ["auth.account.created", "auth.account.disabled"]
+    assert all(secret not in str(event.data) for event in events)
+
+
+def test_failed_authentications__are_events_but_a_flood_is_capped(client, django_capture_on_commit_callbacks):
+    from event_app.models import Event
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(15):
+            client.get("/api/v1/config/", HTTP_AUTHORIZATION="Bearer forged")
+    failures = Event.objects.filter(type="auth.authentication.failed")
+    assert failures.count() == 10
+    assert failures.first().data["endpoint"] == "/api/v1/config/"
