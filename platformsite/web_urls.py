@@ -1,8 +1,13 @@
+"""Dashboard URLs: the shell, and each service's own pages (``<app>/web_urls.py``) under /ui/<name>/."""
+
+from importlib.util import find_spec
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from platformsite import web
+from platformsite.services import served_services
 
 app_name = "ui"
 
@@ -16,5 +21,12 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("<slug:name>/", web.service_page, name="service"),
 ]
+# A service with pages of its own serves them (its index at /ui/<name>/, namespaced "ui:<name>:...");
+# the others get the generic service page.
+urlpatterns += [
+    path(f"{service.name}/", include(f"{service.app_label}.web_urls"))
+    for service in served_services()
+    if find_spec(f"{service.app_label}.web_urls") is not None
+]
+urlpatterns.append(path("<slug:name>/", web.service_page, name="service"))
