@@ -1,0 +1,101 @@
+"""The benchmark scenarios: one small record each.  Add a hot path here to measure it.
+
+A scenario names the server it loads (``target``), the request it repeats and what it is
+compared with.  Every scenario is compared with the bare view (``bare.py``) answering a body of
+the same size on the fastest server configuration the harness knows, measured in the same run.
+A ``stack`` scenario may also name a ``peer``: another product doing the same job, measured side
+by side (e.g. etcd range reads for config and discovery reads).
+
+Header and body values may hold ``{token}`` (a bearer token with the scenario's scopes) and the
+names of ``VALUES`` below; they are filled in when the run starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: The key and the 1 KB JSON document that the etcd peer serves (and later config scenarios).
+ETCD_KEY = "/platform/config/bench/app"
+
+
+def _document(size: int) -> str:
+    """A config-like JSON document of exactly ``size`` bytes."""
+    doc: dict[str, object] = {"namespace": "bench", "path": "app", "version": 1, "data": {}, "pad": ""}
+    data = doc["data"]
+    i = 0
+    while len(json.dumps(doc, separators=(",", ":"))) + 40 < size:
+        data[f"setting_{i:02d}"] = f"value-{i:02d}"
+        i += 1
+    doc["pad"] = "p" * (size - len(json.dumps(doc, separators=(",", ":"))))
+    return json.dumps(doc, separators=(",", ":"))
+
+
+ETCD_VALUE = _document(1024)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+VALUES = {"etcd_key_b64": b64(ETCD_KEY), "etcd_value_b64": b64(ETCD_VALUE)}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    #: Which server answers: "platform" (our production stack) or "etcd".
+    target: Literal["platform", "etcd"]
+    path: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    #: "stack" measures the platform; "peer" measures another product for comparison.
+    role: Literal["stack", "peer"] = "stack"
+    #: Name of the peer scenario measured side by side with this one, if any.
+    peer: str | None = None
+    #: Scopes the platform token needs (target "platform" only).
+    scopes: tuple[str, ...] = ()
+    #: Executables that must exist for the scenario to run (it is skipped otherwise).
+    requires: tuple[str, ...] = ()
+    expect_status: int = 200
+
+    def fill(self, values: dict[str, str]) -> tuple[dict[str, str], str]:
+        """Headers and body with the run's values (token, keys) filled in."""
+        headers = {k: v.format(**values) for k, v in self.headers.items()}
+        body = self.body.format(**values) if self.body else ""
+        return headers, body
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        name="noop",
+        description="Authenticated no-op API view: bearer token validation and the API stack.",
+        target="platform",
+        path="/api/v1/monitor/ping/",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("monitor:read",),
+    ),
+    Scenario(
+        name="etcd_range",
+        description="etcd range read of a 1 KB JSON value through its HTTP/JSON gateway "
+        "(the peer for config and discovery reads).",
+        target="etcd",
+        path="/v3/kv/range",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body='{{"key": "{etcd_key_b64}"}}',
+        role="peer",
+        requires=("etcd",),
+    ),
+)
+
+
+def by_name(name: str) -> Scenario:
+    for scenario in SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise LookupError(name)
