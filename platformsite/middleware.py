@@ -1,4 +1,5 @@
-"""The one platform middleware: request and trace ids, the body size limit, request metrics."""
+"""Platform middleware: request and trace ids, the body size limit, request metrics; and the
+session-side middlewares made to step aside for bearer-token API calls."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse
+from django.middleware import clickjacking as clickjacking_middleware
+from django.middleware import csrf as csrf_middleware
 
 from platformsite.api.errors import json_error
 from platformsite.logging import request_id_var, trace_id_var
@@ -67,3 +73,43 @@ class RequestContextMiddleware:
                 {"limit_bytes": limit, "received_bytes": length},
             )
         return None
+
+
+def is_bearer_api_call(request: HttpRequest) -> bool:
+    """An API call authenticated by a bearer token: it needs no session, CSRF, messages or framing."""
+    return request.META.get("HTTP_AUTHORIZATION", "")[
+        :7
+    ].lower() == "bearer " and request.path_info.startswith(settings.PLATFORM_API_PREFIXES)
+
+
+class _SkipForBearerAPI:
+    """Mixin: pass bearer-token API calls straight through (they are most of the platform's traffic).
+
+    Browser requests (dashboards, admin, session-authenticated API calls) go through the whole
+    middleware as usual; subclassing keeps Django's checks for these middlewares satisfied.
+    """
+
+    def __call__(self, request: HttpRequest):
+        if is_bearer_api_call(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(_SkipForBearerAPI, sessions_middleware.SessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_SkipForBearerAPI, csrf_middleware.CsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_SkipForBearerAPI, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_SkipForBearerAPI, messages_middleware.MessageMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(_SkipForBearerAPI, clickjacking_middleware.XFrameOptionsMiddleware):
+    pass

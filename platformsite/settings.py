@@ -89,16 +89,17 @@ INSTALLED_APPS = [
     "dbproxy_app",
 ]
 
-# Kept short on purpose: every middleware costs on each API call (see CALIBRATION.md).
+# Kept short on purpose: every middleware costs on each API call (see CALIBRATION.md).  The
+# session-side ones are Django's, subclassed to step aside for bearer-token API calls.
 MIDDLEWARE = [
     "platformsite.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "platformsite.middleware.SessionMiddleware",
+    "platformsite.middleware.CsrfViewMiddleware",
+    "platformsite.middleware.AuthenticationMiddleware",
+    "platformsite.middleware.MessageMiddleware",
+    "platformsite.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "platformsite.urls"
@@ -296,6 +297,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["platformsite.api.permissions.HasServiceScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platformsite.api.negotiation.JSONFirstNegotiation",
     "DEFAULT_PAGINATION_CLASS": "platformsite.api.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_CLASSES": ["platformsite.api.throttling.ClientRateThrottle"],

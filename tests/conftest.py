@@ -74,3 +74,11 @@ def outsider(api_client) -> APIClient:
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    from platformsite.api import throttling
+
+    throttling._counters.windows.clear()
+    yield

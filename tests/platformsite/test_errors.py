@@ -152,3 +152,22 @@ def test_throttle__over_the_client_rate__is_429(api_client, settings):
     assert 0 < error["details"]["retry_after_seconds"] <= 60
     # and another client is not affected
     assert api_client("monitor:read").get("/api/v1/monitor/ping/").status_code == 200
+
+
+def test_throttle__counts_every_process_through_the_shared_cache(api_client, settings):
+    # given a limit of 5 a minute, and 4 calls already counted by other processes
+    from django.core.cache import cache
+
+    from platformsite.api import throttling
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "client": "5/min"},
+    }
+    caller = api_client("monitor:read")
+    assert caller.get("/api/v1/monitor/ping/").status_code == 200
+    key = next(iter(throttling._counters.windows))
+    window = throttling._counters.windows[key].number
+    cache.incr(f"throttle:{key}:{window}", 4)
+    # when this process calls again / then the shared total (6) is over the limit
+    assert caller.get("/api/v1/monitor/ping/").status_code == 429

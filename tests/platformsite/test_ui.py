@@ -71,3 +71,20 @@ def test_login__staff__lands_on_overview(client, staff_user):
     )
     assert response.status_code == 302
     assert response["Location"] == "/ui/"
+
+
+def test_bearer_api_call__skips_the_session_stack(api_client):
+    response = api_client("monitor:read").get("/api/v1/monitor/ping/")
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", "")
+    assert "X-Frame-Options" not in response
+
+
+def test_session_api_write__needs_the_csrf_token(staff_user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    response = browser.post("/api/v1/auth/roles/", {"name": "r1"}, content_type="application/json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
