@@ -5,6 +5,7 @@ from __future__ import annotations
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from auth_app.models import Account
+from auth_app.secrets import check_client_secret
 
 
 def _client_is_active(request) -> bool:
@@ -15,6 +16,9 @@ def _client_is_active(request) -> bool:
 
 
 class PlatformOAuth2Validator(OAuth2Validator):
+    def _check_secret(self, provided_secret, stored_secret) -> bool:
+        return check_client_secret(provided_secret, stored_secret)
+
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         return super().authenticate_client(request, *args, **kwargs) and _client_is_active(request)
 

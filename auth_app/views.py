@@ -18,7 +18,6 @@ import time
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
@@ -30,6 +29,7 @@ from oauth2_provider.models import Application
 from auth_app import tokens
 from auth_app.audit import audit
 from auth_app.keys import issuer_for, published_keys
+from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, note_revocation, validate_bearer
 
 FAILURE_WINDOW_SECONDS = 300
@@ -124,7 +124,7 @@ class _ClientAuthCache:
             .values_list("client_secret", "platform_account__is_active")
             .first()
         )
-        if row is None or row[1] is False or not check_password(secret, row[0]):
+        if row is None or row[1] is False or not check_client_secret(secret, row[0]):
             return False
         with self.lock:
             if len(self.entries) > 10_000:

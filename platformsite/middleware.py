@@ -75,41 +75,45 @@ class RequestContextMiddleware:
         return None
 
 
-def is_bearer_api_call(request: HttpRequest) -> bool:
-    """An API call authenticated by a bearer token: it needs no session, CSRF, messages or framing."""
-    return request.META.get("HTTP_AUTHORIZATION", "")[
-        :7
-    ].lower() == "bearer " and request.path_info.startswith(settings.PLATFORM_API_PREFIXES)
+def is_credentialed_api_call(request: HttpRequest) -> bool:
+    """An API or OAuth2 call carrying its own credentials (a bearer token, a client's Basic auth).
+
+    It needs no session, CSRF check, messages or framing header: those serve browsers, whose
+    API calls carry a session cookie and no Authorization header.
+    """
+    return "HTTP_AUTHORIZATION" in request.META and request.path_info.startswith(
+        settings.PLATFORM_API_PREFIXES
+    )
 
 
-class _SkipForBearerAPI:
-    """Mixin: pass bearer-token API calls straight through (they are most of the platform's traffic).
+class _SkipForCredentialedAPI:
+    """Mixin: pass credentialed API calls straight through (they are most of the platform's traffic).
 
     Browser requests (dashboards, admin, session-authenticated API calls) go through the whole
     middleware as usual; subclassing keeps Django's checks for these middlewares satisfied.
     """
 
     def __call__(self, request: HttpRequest):
-        if is_bearer_api_call(request):
+        if is_credentialed_api_call(request):
             return self.get_response(request)
         return super().__call__(request)
 
 
-class SessionMiddleware(_SkipForBearerAPI, sessions_middleware.SessionMiddleware):
+class SessionMiddleware(_SkipForCredentialedAPI, sessions_middleware.SessionMiddleware):
     pass
 
 
-class CsrfViewMiddleware(_SkipForBearerAPI, csrf_middleware.CsrfViewMiddleware):
+class CsrfViewMiddleware(_SkipForCredentialedAPI, csrf_middleware.CsrfViewMiddleware):
     pass
 
 
-class AuthenticationMiddleware(_SkipForBearerAPI, auth_middleware.AuthenticationMiddleware):
+class AuthenticationMiddleware(_SkipForCredentialedAPI, auth_middleware.AuthenticationMiddleware):
     pass
 
 
-class MessageMiddleware(_SkipForBearerAPI, messages_middleware.MessageMiddleware):
+class MessageMiddleware(_SkipForCredentialedAPI, messages_middleware.MessageMiddleware):
     pass
 
 
-class XFrameOptionsMiddleware(_SkipForBearerAPI, clickjacking_middleware.XFrameOptionsMiddleware):
+class XFrameOptionsMiddleware(_SkipForCredentialedAPI, clickjacking_middleware.XFrameOptionsMiddleware):
     pass

@@ -312,3 +312,28 @@ def test_disabled_user_account__its_tokens_stop_working(client, django_capture_o
         account_disable(account=account)
     # then
     assert client.get("/api/v1/config/", **auth).status_code == 401
+
+
+def test_client_secret_check__remembers_successes_not_failures_nor_rotated_secrets(monkeypatch):
+    from django.contrib.auth import hashers
+
+    from auth_app import secrets as client_secrets
+    from auth_app.services import account_rotate_secret
+
+    account, secret = service_account_create(name="hashy", scopes=["config:read"])
+    stored = account.application.client_secret
+    calls = []
+    real = hashers.check_password
+    monkeypatch.setattr(client_secrets, "check_password", lambda *a: calls.append(1) or real(*a))
+    # the first success hashes, the next ones do not
+    assert client_secrets.check_client_secret(secret, stored)
+    assert client_secrets.check_client_secret(secret, stored)
+    assert len(calls) == 1
+    # a wrong secret is hashed (and refused) every time
+    assert not client_secrets.check_client_secret("wrong", stored)
+    assert not client_secrets.check_client_secret("wrong", stored)
+    assert len(calls) == 3
+    # after a rotation the old secret is refused against the new hash
+    account_rotate_secret(account=account)
+    account.application.refresh_from_db()
+    assert not client_secrets.check_client_secret(secret, account.application.client_secret)

@@ -52,6 +52,7 @@ from tests.bench.harness import (
     write_json,
     wrk_script,
 )
+from tests.bench.micro import MICRO, Micro
 from tests.bench.scenarios import SCENARIOS, VALUES, Scenario
 
 RESULTS_DIR = ROOT / "var" / "bench"
@@ -133,10 +134,39 @@ class Bench:
 
     # --- selection --------------------------------------------------------------------------------
 
+    def wanted_names(self) -> list[str] | None:
+        if not self.args.only:
+            return None
+        return [name.strip() for item in self.args.only for name in item.split(",") if name.strip()]
+
+    def select_micro(self) -> list[Micro]:
+        wanted = self.wanted_names()
+        return [m for m in MICRO if wanted is None or m.name in wanted]
+
+    def run_micro(self) -> None:
+        for micro in self.select_micro():
+            print(f"micro: {micro.name} ({micro.description}) ...", flush=True)
+            figures = micro.run(self.args.duration)
+            print("  " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
+            path = RESULTS_DIR / f"{micro.name}.json"
+            path.write_text(
+                json.dumps(
+                    {
+                        "scenario": micro.name,
+                        "description": micro.description,
+                        "timestamp": self.started.isoformat(timespec="seconds"),
+                        **figures,
+                    },
+                    indent=2,
+                )
+            )
+
     def select(self) -> list[Scenario]:
         wanted = [s.name for s in SCENARIOS]
         if self.args.only:
-            wanted = [name.strip() for item in self.args.only for name in item.split(",") if name.strip()]
+            wanted = [n for n in self.wanted_names() or [] if n not in {m.name for m in MICRO}]
+            if not wanted:
+                return []
             unknown = [name for name in wanted if name not in {s.name for s in SCENARIOS}]
             if unknown:
                 known = ", ".join(s.name for s in SCENARIOS)
@@ -155,7 +185,7 @@ class Bench:
                 print(f"skipping {scenario.name}: {', '.join(missing)} not installed")
                 continue
             chosen.append(scenario)
-        if not chosen:
+        if not chosen and not self.select_micro():
             raise BenchError("no scenario to run")
         return chosen
 
@@ -204,6 +234,13 @@ class Bench:
         self.servers["platform"] = server.start()
         server.wait_ready(lambda: http(server.base_url + "/healthz", timeout=2).status == 200)
         self.values["token"] = self._token(server, creds, scopes)
+        self.values["basic"] = base64.b64encode(
+            f"{creds['client_id']}:{creds['client_secret']}".encode()
+        ).decode()
+        for scenario in self.select():
+            if scenario.target == "platform" and scenario.setup:
+                print(f"platform: setting up {scenario.name} ...", flush=True)
+                self._manage(env, "shell", "-c", scenario.setup.replace("{account}", account))
         self.configs["platform"] = {
             "server": "granian",
             "interface": "wsgi",
@@ -555,6 +592,9 @@ class Bench:
             raise BenchError("wrk is not installed (apt-get install wrk)")
         chosen = self.select()
         self.tmp.mkdir(parents=True, exist_ok=True)
+        if not chosen:
+            self.run_micro()
+            return 0
         targets = {s.target for s in chosen}
         began = time.monotonic()
         if "platform" in targets:
@@ -569,6 +609,7 @@ class Bench:
             self.measure(scenario)
         self.snapshot_memory("after_load")
         valid = self.report()
+        self.run_micro()
         print(f"total {time.monotonic() - began:.0f} s")
         if not valid:
             print("some results are INVALID (see above); they should not be compared", file=sys.stderr)

@@ -62,10 +62,13 @@ class Scenario:
     #: Executables that must exist for the scenario to run (it is skipped otherwise).
     requires: tuple[str, ...] = ()
     expect_status: int = 200
+    #: Python run by ``manage.py shell -c`` once the platform is up, e.g. to load rules;
+    #: ``{account}`` is the bench service account's name.
+    setup: str = ""
 
     def fill(self, values: dict[str, str]) -> tuple[dict[str, str], str]:
         """Headers and body with the run's values (token, keys) filled in."""
-        headers = {k: v.format(**values) for k, v in self.headers.items()}
+        headers = {k: v.format(**values) for k, v in self.headers.items()}  # {token}, {basic}, ...
         body = self.body.format(**values) if self.body else ""
         return headers, body
 
@@ -78,6 +81,46 @@ SCENARIOS: tuple[Scenario, ...] = (
         path="/api/v1/monitor/ping/",
         headers={"Authorization": "Bearer {token}"},
         scopes=("monitor:read",),
+    ),
+    Scenario(
+        name="introspect",
+        description="RFC 7662 introspection of a valid token by a confidential client, warm caches.",
+        target="platform",
+        path="/o/introspect/",
+        method="POST",
+        headers={"Authorization": "Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body="token={token}",
+        scopes=("monitor:read",),
+    ),
+    Scenario(
+        name="token_issue",
+        description="Client-credentials token issue (a new JWT and a stored token row per call).",
+        target="platform",
+        path="/o/token/",
+        method="POST",
+        headers={"Authorization": "Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body="grant_type=client_credentials&scope=monitor%3Aread",
+        scopes=("monitor:read",),
+    ),
+    Scenario(
+        name="policy_check",
+        description="POST /api/v1/auth/check/ for a caller whose role carries 10,000 rules.",
+        target="platform",
+        path="/api/v1/auth/check/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body='{{"resource": "config:ns7777/production", "action": "read"}}',
+        scopes=("config:read",),
+        setup=(
+            "from auth_app.models import Account, Role, RoleBinding, Rule; "
+            "from auth_app.selectors import bump_policy_version; "
+            "role, _ = Role.objects.get_or_create(name='bench-10k'); "
+            "Rule.objects.filter(role=role).delete(); "
+            "Rule.objects.bulk_create([Rule(role=role, resource=f'config:ns{i}/*', action='read') "
+            "for i in range(10000)], batch_size=2000); "
+            "RoleBinding.objects.get_or_create(role=role, account=Account.objects.get(name='{account}')); "
+            "bump_policy_version()"
+        ),
     ),
     Scenario(
         name="etcd_range",
