@@ -1,6 +1,12 @@
-"""The OAuth2 request validator: django-oauth-toolkit's, refusing clients of disabled accounts."""
+"""The OAuth2 request validator: django-oauth-toolkit's, refusing clients of disabled accounts.
+
+The client's account (active flag and scopes) is read once per token request and kept on the
+oauthlib request, where the scopes backend finds it too.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
@@ -8,11 +14,27 @@ from auth_app.models import Account
 from auth_app.secrets import check_client_secret
 
 
-def _client_is_active(request) -> bool:
+def client_account(request: Any, application: Any) -> tuple[bool, list[str]] | None:
+    """(is_active, scopes) of the application's account, or None without one; memoized on ``request``."""
+    if application is None:
+        return None
+    memo = getattr(request, "_platform_accounts", None)
+    if memo is None:
+        memo = {}
+        if request is not None:
+            request._platform_accounts = memo
+    if application.pk not in memo:
+        row = Account.objects.filter(application_id=application.pk).values_list("is_active", "scopes").first()
+        memo[application.pk] = (row[0], row[1].split()) if row else None
+    return memo[application.pk]
+
+
+def _client_is_active(request: Any) -> bool:
     client = getattr(request, "client", None)
     if client is None:
         return False
-    return not Account.objects.filter(application_id=client.pk, is_active=False).exists()
+    account = client_account(request, client)
+    return account is None or account[0]
 
 
 class PlatformOAuth2Validator(OAuth2Validator):

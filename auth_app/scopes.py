@@ -10,17 +10,12 @@ from django.conf import settings
 from oauth2_provider.scopes import BaseScopes
 
 from auth_app.models import Account
+from auth_app.oauth import client_account
 
 
 def account_scopes(application, request=None) -> list[str]:
-    if application is None:
-        return []
-    row = (
-        Account.objects.filter(application_id=application.pk, is_active=True)
-        .values_list("scopes", flat=True)
-        .first()
-    )
-    scopes = row.split() if row else []
+    account = client_account(request, application)
+    scopes = list(account[1]) if account is not None and account[0] else []
     user = getattr(request, "user", None)
     if scopes and user is not None and getattr(user, "pk", None):
         own = Account.objects.filter(user_id=user.pk).values_list("scopes", "is_active").first()
