@@ -80,6 +80,48 @@ def granian_wsgi(app: str, port: int, workers: int) -> list[str]:
     ]
 
 
+def platform_server(kind: str, port: int, workers: int) -> tuple[str, list[str]]:
+    """The platform's server command: the production layout, or an alternative to compare it with."""
+    if kind == "granian-wsgi":
+        return "platformsite.wsgi:application", granian_wsgi("platformsite.wsgi:application", port, workers)
+    if kind == "uvicorn-asgi":  # what the embedded mode and the websocket workers run
+        app = "platformsite.asgi:application"
+        return app, [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if kind == "granian-asgi":
+        app = "platformsite.asgi:application"
+        return app, [
+            PYTHON,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            app,
+        ]
+    raise BenchError(f"unknown server {kind!r}")
+
+
 def _clean_env() -> dict[str, str]:
     """This process's environment without settings that would redirect a child server."""
     drop = ("DJANGO_SETTINGS_MODULE", "PLATFORM_SERVICE", "PLATFORM_SERVICE_WEB", "PLATFORM_INPROCESS_BEAT")
@@ -223,10 +265,10 @@ class Bench:
             raise BenchError(f"create_service_account printed no JSON:\n{out}") from exc
 
         port = free_port()
-        app = "platformsite.wsgi:application"
+        app, command = platform_server(self.args.server, port, self.args.workers)
         server = Server(
             name="platform",
-            command=granian_wsgi(app, port, self.args.workers),
+            command=command,
             env=env,
             log_path=self.tmp / "platform.log",
             base_url=f"http://127.0.0.1:{port}",
@@ -242,8 +284,7 @@ class Bench:
                 print(f"platform: setting up {scenario.name} ...", flush=True)
                 self._manage(env, "shell", "-c", scenario.setup.replace("{account}", account))
         self.configs["platform"] = {
-            "server": "granian",
-            "interface": "wsgi",
+            "server": self.args.server,
             "workers": self.args.workers,
             "blocking_threads": 1,
             "app": app,
@@ -297,8 +338,7 @@ class Bench:
         self.servers["bare"] = server.start()
         server.wait_ready(lambda: http(server.base_url + "/bare/16", timeout=2).status == 200)
         self.configs["bare"] = {
-            "server": "granian",
-            "interface": "wsgi",
+            "server": self.args.server,
             "workers": self.args.workers,
             "blocking_threads": 1,
             "app": app,
@@ -654,6 +694,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--settings",
         default="platformsite.settings",
         help="settings module of the platform server, to try a change side by side (platformsite.settings)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["granian-wsgi", "uvicorn-asgi", "granian-asgi"],
+        default="granian-wsgi",
+        help="the platform's HTTP server: the production layout (granian-wsgi) or one to compare it with",
     )
     parser.add_argument("--keep", action="store_true", help="keep the run's temporary directory")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
