@@ -113,6 +113,7 @@ class AccountDetailView(AuthView):
         )
         return Response(io.AccountOutput(account).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
         services.account_delete(account=self.get_account(name), actor=actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -180,6 +181,7 @@ class RoleDetailView(AuthView):
         )
         return Response(io.RoleOutput(role).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
         services.role_delete(role=self.get_role(name), actor=actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -215,6 +217,7 @@ class RuleDetailView(AuthView):
         rule = services.rule_update(rule=self.get_rule(pk), actor=actor(request), **data)
         return Response(io.RuleOutput(rule).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         services.rule_delete(rule=self.get_rule(pk), actor=actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -242,6 +245,7 @@ class BindingListView(AuthView):
 
 
 class BindingDetailView(AuthView):
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
         binding = get_object_or_404(RoleBinding.objects.select_related("role", "account"), pk=pk)
         services.binding_delete(binding=binding, actor=actor(request))

@@ -106,3 +106,11 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
         "redis://127.0.0.1:6399/3",
         "celery",
     ]
+
+
+def test_check__missing_csrf_middleware__is_an_error(settings):
+    from platformsite.checks import check_browser_protections
+
+    assert check_browser_protections(None) == []
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Csrf" not in m]
+    assert [error.id for error in check_browser_protections(None)] == ["platform.E001"]
