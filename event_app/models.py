@@ -1,4 +1,4 @@
-"""Tables of the events service: event records (CloudEvents 1.0)."""
+"""Tables of the events service: event records (CloudEvents 1.0), counters, subscriptions, deliveries."""
 
 from __future__ import annotations
 
@@ -38,7 +38,106 @@ class Event(models.Model):
             models.Index(fields=["-time"], name="event_time"),
             models.Index(fields=["root_id"], name="event_root"),
             models.Index(fields=["subject"], name="event_subject"),
+            # Search pages are ordered by the sequence: (filter column, id) serves both orders.
+            models.Index(fields=["type", "id"], name="event_type_id"),
+            models.Index(fields=["source", "id"], name="event_source_id"),
+            models.Index(fields=["received"], name="event_received"),
         ]
 
     def __str__(self) -> str:
         return f"{self.type} from {self.source} ({self.event_id})"
+
+
+class EventCount(models.Model):
+    """How many events of one type (or from one source) were received in one minute (or hour).
+
+    Counters are kept per ``shard`` so that concurrent publishers of the same type rarely wait for
+    one another's row lock; readers sum the shards.  Minute rows are written on publish (in the
+    publishing transaction); beat rolls finished hours up into hour rows.
+    """
+
+    class Interval(models.TextChoices):
+        MINUTE = "minute"
+        HOUR = "hour"
+
+    class Dimension(models.TextChoices):
+        TYPE = "type"
+        SOURCE = "source"
+
+    interval = models.CharField(max_length=6, choices=Interval.choices)
+    dimension = models.CharField(max_length=6, choices=Dimension.choices)
+    key = models.CharField(max_length=500, help_text="The event type or source counted.")
+    bucket = models.DateTimeField(help_text="Start of the minute or hour (receipt time, UTC).")
+    shard = models.SmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["interval", "dimension", "key", "bucket", "shard"], name="eventcount_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["interval", "dimension", "bucket"], name="eventcount_range")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.key} {self.bucket:%Y-%m-%d %H:%M} {self.count}"
+
+
+class Subscription(models.Model):
+    """A standing interest in events matching a filter, delivered to a webhook (or read over a websocket)."""
+
+    class Sink(models.TextChoices):
+        WEBHOOK = "webhook"
+        WEBSOCKET = "websocket"
+
+    name = models.SlugField(max_length=100, unique=True)
+    owner = models.CharField(max_length=200, blank=True, help_text="Subject that created it.")
+    types = models.JSONField(
+        default=list, blank=True, help_text="Event types; 'order.*' matches by prefix. Empty: all."
+    )
+    sources = models.JSONField(default=list, blank=True, help_text="Exact sources. Empty: all.")
+    subject_prefix = models.CharField(max_length=500, blank=True)
+    sink = models.CharField(max_length=10, choices=Sink.choices, default=Sink.WEBHOOK)
+    url = models.URLField(max_length=1000, blank=True, help_text="Webhook URL (http or https).")
+    secret = models.CharField(max_length=200, blank=True, help_text="HMAC-SHA256 key (whsec_<base64>).")
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Delivery(models.Model):
+    """One event to deliver to one webhook subscription, with its attempts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead", "dead letter"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], name="delivery_subscription_event")
+        ]
+        indexes = [
+            models.Index(fields=["subscription", "status", "id"], name="delivery_queue"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} -> {self.subscription_id}: {self.status}"

@@ -1,0 +1,83 @@
+"""Input and output shapes of the events API (events themselves: event_app.representation)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from event_app.models import Delivery, EventCount, Subscription
+
+
+class SummaryQuery(serializers.Serializer):
+    group_by = serializers.ChoiceField(choices=EventCount.Dimension.choices, default="type")
+    interval = serializers.ChoiceField(choices=EventCount.Interval.choices, default="minute")
+    from_ = serializers.DateTimeField(required=False)
+    to = serializers.DateTimeField(required=False)
+
+    def to_internal_value(self, data):
+        data = {k: v for k, v in data.items()}
+        if "from" in data:
+            data["from_"] = data.pop("from")
+        return super().to_internal_value(data)
+
+
+class SubscriptionInput(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    types = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+    sources = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list)
+    subject_prefix = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    sink = serializers.ChoiceField(choices=Subscription.Sink.choices, default=Subscription.Sink.WEBHOOK)
+    url = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    secret = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class SubscriptionUpdateInput(serializers.Serializer):
+    types = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    sources = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
+    subject_prefix = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    url = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    secret = serializers.CharField(max_length=200, required=False, allow_blank=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class SubscriptionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "name",
+            "owner",
+            "types",
+            "sources",
+            "subject_prefix",
+            "sink",
+            "url",
+            "is_active",
+            "created",
+            "updated",
+        ]
+
+
+class DeliveryOutput(serializers.ModelSerializer):
+    subscription = serializers.CharField(source="subscription.name")
+    event_type = serializers.CharField(source="event.type")
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "subscription",
+            "event",
+            "event_type",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "delivered_at",
+            "created",
+        ]
+
+
+class RedeliverInput(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    all_dead = serializers.BooleanField(required=False, default=False)

@@ -1,0 +1,242 @@
+"""The events service's REST API: publish (native and CloudEvents), search, summary, subscriptions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import UnsupportedMediaType as DRFUnsupportedMediaType
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from auth_app.selectors import is_request_allowed
+from auth_app.tokens import TokenInfo
+from event_app import selectors, services
+from event_app.api import serializers as io
+from event_app.cloudevents import BATCH, STRUCTURED, InvalidEvents, UnsupportedMediaType, parse_request
+from event_app.models import Delivery, Event, Subscription
+from event_app.representation import event_dict
+from platformsite.api.errors import Denied, error_body
+from platformsite.api.pagination import CursorPagination
+
+_RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/@=+]")
+#: Summary window when ``from`` is not given.
+DEFAULT_SUMMARY_WINDOW = timedelta(hours=1)
+
+
+def actor(request: Request) -> str:
+    if isinstance(request.auth, TokenInfo):
+        return request.auth.subject
+    return f"user:{request.user.get_username()}"
+
+
+def authorize(request: Request, type_: str, action: str) -> None:
+    resource = "events:" + (_RESOURCE_UNSAFE.sub("_", type_.rstrip("*").rstrip(".")) or "_")
+    decision = is_request_allowed(request, resource=resource, action=action)
+    if not decision.allowed:
+        raise Denied(f"Not allowed to {action} events of type {type_!r}.", "policy_denied")
+
+
+class CloudEventsParser(BaseParser):
+    """Declares the CloudEvents media types (the view reads the body itself, all modes alike)."""
+
+    media_type = "application/cloudevents+json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read() if stream else b""
+
+
+class CloudEventsBatchParser(CloudEventsParser):
+    media_type = BATCH
+
+
+class EventsView(APIView):
+    service = "events"
+
+    def paginate(self, queryset, request: Request, ordering: str, to_json) -> Response:
+        paginator = CursorPagination()
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response([to_json(item) for item in page])
+
+
+class EventListView(EventsView):
+    """``GET``: search.  ``POST``: publish one event or a batch, in any CloudEvents HTTP mode."""
+
+    parser_classes = [CloudEventsParser, CloudEventsBatchParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(name, description=text)
+            for name, text in (
+                ("type", "exact, or prefix 'order.*'; comma-separated for several"),
+                ("source", "exact; comma-separated for several"),
+                ("subject", "exact, or prefix with a trailing '*'"),
+                ("root_id", "correlation id"),
+                ("from", "RFC 3339, on the event's time (inclusive)"),
+                ("to", "RFC 3339, exclusive"),
+                ("order", "newest (default) or oldest"),
+                ("ext.<name>", "extension attribute equality (also metadata.<name>)"),
+            )
+        ]
+    )
+    def get(self, request: Request) -> Response:
+        for type_ in request.query_params.get("type", "").split(","):
+            if type_.strip():
+                authorize(request, type_.strip(), "read")
+        order = request.query_params.get("order", "newest")
+        if order not in {"newest", "oldest"}:
+            return Response(
+                error_body("invalid", "order is 'newest' or 'oldest'.", {"order": [order]}),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        events = selectors.event_search(request.query_params)
+        return self.paginate(events, request, "-id" if order == "newest" else "id", event_dict)
+
+    @extend_schema(request={"application/json": dict, STRUCTURED: dict, BATCH: list}, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        try:
+            events, _ = parse_request(headers, request.body)
+        except InvalidEvents as exc:
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.too_large else status.HTTP_400_BAD_REQUEST
+            message = "The events are too large." if exc.too_large else "The events are not valid."
+            return Response(
+                error_body(
+                    "too_large" if exc.too_large else "invalid_events", message, {"errors": exc.errors}
+                ),
+                status=code,
+            )
+        except UnsupportedMediaType as exc:
+            raise DRFUnsupportedMediaType(str(exc)) from exc
+        for type_ in sorted({event.type for event in events}):
+            authorize(request, type_, "write")
+        stored = services.events_store(events=events)
+        created = sum(1 for item in stored if item.created)
+        body = {
+            "count": len(stored),
+            "created": created,
+            "duplicates": len(stored) - created,
+            "events": [
+                {
+                    "id": item.event.id,
+                    "event_id": item.event.event_id,
+                    "source": item.event.source,
+                    "duplicate": not item.created,
+                }
+                for item in stored
+            ],
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class EventDetailView(EventsView):
+    def get(self, request: Request, pk: int) -> Response:
+        event = get_object_or_404(Event, pk=pk)
+        authorize(request, event.type, "read")
+        body = event_dict(event)
+        body["related"] = [event_dict(e) for e in selectors.related_events(event)]
+        return Response(body)
+
+
+class EventDeliveriesView(EventsView):
+    def get(self, request: Request, pk: int) -> Response:
+        event = get_object_or_404(Event, pk=pk)
+        authorize(request, event.type, "read")
+        return self.paginate(
+            selectors.deliveries(event_id=event.pk), request, "id", lambda d: io.DeliveryOutput(d).data
+        )
+
+
+class SummaryView(EventsView):
+    @extend_schema(parameters=[io.SummaryQuery])
+    def get(self, request: Request) -> Response:
+        query = io.SummaryQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        until = data.get("to") or timezone.now()
+        since = data.get("from_") or until - DEFAULT_SUMMARY_WINDOW
+        body = selectors.event_summary(
+            since=since, until=until, group_by=data["group_by"], interval=data["interval"]
+        )
+        body["from"], body["to"] = since, until
+        return Response(body)
+
+
+class SubscriptionListView(EventsView):
+    @extend_schema(responses=io.SubscriptionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return self.paginate(
+            Subscription.objects.all(), request, "id", lambda s: io.SubscriptionOutput(s).data
+        )
+
+    @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput})
+    def post(self, request: Request) -> Response:
+        data = io.SubscriptionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        for type_ in data.validated_data["types"] or ["*"]:
+            authorize(request, type_, "read")
+        subscription = services.subscription_create(**data.validated_data, owner=actor(request))
+        body = io.SubscriptionOutput(subscription).data
+        body["secret"] = subscription.secret  # shown once; verify webhook signatures with it
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailView(EventsView):
+    def get_subscription(self, name: str) -> Subscription:
+        return get_object_or_404(Subscription, name=name)
+
+    @extend_schema(responses=io.SubscriptionOutput)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(io.SubscriptionOutput(self.get_subscription(name)).data)
+
+    @extend_schema(request=io.SubscriptionUpdateInput, responses=io.SubscriptionOutput)
+    def patch(self, request: Request, name: str) -> Response:
+        data = io.SubscriptionUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        for type_ in data.validated_data.get("types") or []:
+            authorize(request, type_, "read")
+        subscription = services.subscription_update(
+            subscription=self.get_subscription(name), **data.validated_data
+        )
+        return Response(io.SubscriptionOutput(subscription).data)
+
+    def delete(self, request: Request, name: str) -> Response:
+        services.subscription_delete(subscription=self.get_subscription(name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SubscriptionDeliveriesView(SubscriptionDetailView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=[s.value for s in Delivery.Status])],
+        responses=io.DeliveryOutput(many=True),
+    )
+    def get(self, request: Request, name: str) -> Response:
+        deliveries = selectors.deliveries(subscription=self.get_subscription(name))
+        if wanted := request.query_params.get("status"):
+            if wanted not in Delivery.Status.values:
+                return Response(
+                    error_body("invalid", "Unknown status.", {"status": [wanted]}),
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            deliveries = deliveries.filter(status=wanted)
+        return self.paginate(deliveries, request, "id", lambda d: io.DeliveryOutput(d).data)
+
+
+class SubscriptionRedeliverView(SubscriptionDetailView):
+    @extend_schema(request=io.RedeliverInput, responses=dict)
+    def post(self, request: Request, name: str) -> Response:
+        subscription = self.get_subscription(name)
+        data = io.RedeliverInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        dead = Delivery.objects.filter(subscription=subscription, status=Delivery.Status.DEAD)
+        if not data.validated_data["all_dead"]:
+            dead = dead.filter(pk__in=data.validated_data["ids"])
+        count = services.deliveries_redeliver(delivery_ids=dead.values_list("pk", flat=True))
+        return Response({"requeued": count})

@@ -1,0 +1,268 @@
+"""Reading events off the wire: native JSON and the CloudEvents 1.0 HTTP bindings, with validation.
+
+Everything here is pure (no database): :func:`parse_request` turns a request's headers and body into
+a list of :class:`EventIn`, or raises :class:`InvalidEvents` naming every failing index and field,
+so a malformed batch is refused whole before anything is written.
+
+Modes (CloudEvents HTTP protocol binding 1.0.2):
+
+- binary: ``ce-specversion``, ``ce-id``, ``ce-source``, ``ce-type`` ... headers, the body is ``data``;
+- structured: ``Content-Type: application/cloudevents+json``, the body is one event object;
+- batch: ``Content-Type: application/cloudevents-batch+json``, the body is a list of event objects;
+- native: ``Content-Type: application/json``, one object or a list.  An object carrying
+  ``specversion`` is read strictly as a CloudEvent; otherwise ``id`` (a new UUID) and
+  ``specversion`` may be left out, and ``root_id``, ``traceparent`` and ``metadata`` (extension
+  attributes) are accepted by those names.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+from django.conf import settings
+from django.utils import timezone
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+CORE = {"id", "source", "type", "specversion", "time", "subject", "datacontenttype", "dataschema"}
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+)
+LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
+#: Extension attributes the platform maps to columns of its own.
+ROOT_ID_EXTENSION = "rootid"
+TRACEPARENT_EXTENSION = "traceparent"
+
+
+@dataclass
+class EventIn:
+    """One validated event, ready to be stored."""
+
+    event_id: str
+    source: str
+    type: str
+    specversion: str = "1.0"
+    time: datetime | None = None
+    subject: str = ""
+    datacontenttype: str = ""
+    dataschema: str = ""
+    data: Any = None
+    data_base64: str = ""
+    extensions: dict[str, Any] = field(default_factory=dict)
+    root_id: str = ""
+    traceparent: str = ""
+
+
+class InvalidEvents(Exception):
+    """The request's events do not validate; ``errors`` lists ``{index, field, message}``."""
+
+    def __init__(self, errors: list[dict[str, Any]], *, too_large: bool = False) -> None:
+        super().__init__(f"{len(errors)} invalid attribute(s)")
+        self.errors = errors
+        self.too_large = too_large
+
+
+class UnsupportedMediaType(Exception):
+    pass
+
+
+def is_json_media(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in {"application/json", "text/json"} or media.endswith("+json")
+
+
+def parse_time(value: Any) -> datetime:
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z")
+    try:
+        return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    except ValueError as exc:
+        raise ValueError(f"is not a valid RFC 3339 timestamp: {exc}") from exc
+
+
+class _Checker:
+    """Collects the errors of one request, event by event."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+        self.size_errors = 0
+        self.max_data = settings.EVENTS_MAX_DATA_BYTES
+
+    def error(self, index: int, field_name: str, message: str) -> None:
+        self.errors.append({"index": index, "field": field_name, "message": message})
+
+    def string(self, index: int, obj: dict, name: str, *, required: bool, default: str = "") -> str:
+        value = obj.get(name)
+        if value is None or value == "":
+            if required:
+                self.error(index, name, "is required")
+            return default
+        if not isinstance(value, str):
+            self.error(index, name, "must be a string")
+            return default
+        if len(value) > LIMITS.get(name, 500):
+            self.error(index, name, f"is longer than {LIMITS.get(name, 500)} characters")
+        return value
+
+    def event(self, index: int, obj: Any, *, strict: bool) -> EventIn | None:
+        if not isinstance(obj, dict):
+            self.error(index, "", "must be a JSON object")
+            return None
+        before = len(self.errors)
+        native = not strict and "specversion" not in obj
+        specversion = self.string(index, obj, "specversion", required=not native, default="1.0")
+        if specversion and specversion != "1.0":
+            self.error(index, "specversion", f"must be '1.0', not {specversion!r}")
+        event_id = self.string(index, obj, "id", required=not native) or uuid.uuid4().hex
+        source = self.string(index, obj, "source", required=True)
+        type_ = self.string(index, obj, "type", required=True)
+        when = None
+        if obj.get("time") is not None:
+            try:
+                when = parse_time(obj["time"])
+            except ValueError as exc:
+                self.error(index, "time", str(exc))
+        subject = self.string(index, obj, "subject", required=False)
+        dataschema = self.string(index, obj, "dataschema", required=False)
+        datacontenttype = self.string(index, obj, "datacontenttype", required=False)
+        data, data_base64 = obj.get("data"), obj.get("data_base64") or ""
+        if data is not None and data_base64:
+            self.error(index, "data_base64", "cannot be given together with data")
+        if data_base64:
+            if not isinstance(data_base64, str):
+                self.error(index, "data_base64", "must be a base64 string")
+            else:
+                try:
+                    base64.b64decode(data_base64, validate=True)
+                except ValueError:
+                    self.error(index, "data_base64", "is not valid base64")
+            size = len(data_base64) * 3 // 4 if isinstance(data_base64, str) else 0
+        else:
+            size = len(json.dumps(data, separators=(",", ":"))) if data is not None else 0
+        if size > self.max_data:
+            self.size_errors += 1
+            self.error(index, "data", f"is {size} bytes, more than the limit of {self.max_data}")
+        if data is not None and not datacontenttype:
+            datacontenttype = "application/json"
+        extensions: dict[str, Any] = {}
+        extra = {k: v for k, v in obj.items() if k not in CORE and k not in {"data", "data_base64"}}
+        if native:
+            metadata = extra.pop("metadata", None) or extra.pop("extensions", None) or {}
+            if not isinstance(metadata, dict):
+                self.error(index, "metadata", "must be an object")
+                metadata = {}
+            for key in ("root_id", "traceparent"):
+                if key in extra:
+                    metadata.setdefault(key.replace("_", ""), extra.pop(key))
+            extra.update(metadata)
+        for name, value in extra.items():
+            if not EXTENSION_NAME.match(name):
+                self.error(index, name, "extension attribute names are 1-20 lowercase letters or digits")
+            elif value is None:
+                continue
+            elif not isinstance(value, str | int | bool) or isinstance(value, float):
+                self.error(index, name, "extension attribute values are strings, integers or booleans")
+            else:
+                extensions[name] = value
+        root_id = str(extensions.pop(ROOT_ID_EXTENSION, ""))[:200]
+        traceparent = str(extensions.pop(TRACEPARENT_EXTENSION, ""))
+        if len(traceparent) > 64:
+            self.error(index, "traceparent", "is longer than 64 characters")
+        if len(self.errors) > before:
+            return None
+        return EventIn(
+            event_id=event_id,
+            source=source,
+            type=type_,
+            specversion="1.0",
+            time=when,
+            subject=subject,
+            datacontenttype=datacontenttype,
+            dataschema=dataschema,
+            data=data,
+            data_base64=data_base64,
+            extensions=extensions,
+            root_id=root_id,
+            traceparent=traceparent,
+        )
+
+
+def _events(items: list[Any], *, strict: bool) -> list[EventIn]:
+    if len(items) > settings.EVENTS_MAX_BATCH:
+        raise InvalidEvents(
+            [{"index": None, "field": "", "message": f"more than {settings.EVENTS_MAX_BATCH} events"}],
+            too_large=True,
+        )
+    if not items:
+        raise InvalidEvents([{"index": None, "field": "", "message": "no event given"}])
+    checker = _Checker()
+    events = [checker.event(index, item, strict=strict) for index, item in enumerate(items)]
+    if checker.errors:
+        raise InvalidEvents(checker.errors, too_large=checker.size_errors == len(checker.errors))
+    return events  # type: ignore[return-value]
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvents(
+            [{"index": None, "field": "", "message": f"the body is not JSON: {exc}"}]
+        ) from exc
+
+
+def parse_request(headers: dict[str, str], body: bytes) -> tuple[list[EventIn], bool]:
+    """Events in a request, and whether it was a list (batch); raises InvalidEvents/UnsupportedMediaType.
+
+    ``headers`` maps lowercase header names to values.
+    """
+    content_type = headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if "ce-specversion" in headers:
+        return [_binary(headers, body, content_type)], False
+    if media == BATCH:
+        items = _json(body)
+        if not isinstance(items, list):
+            raise InvalidEvents([{"index": None, "field": "", "message": "a batch is a JSON array"}])
+        return _events(items, strict=True), True
+    if media == STRUCTURED:
+        return _events([_json(body)], strict=True), False
+    if media in {"application/json", ""}:
+        payload = _json(body)
+        if isinstance(payload, list):
+            return _events(payload, strict=False), True
+        return _events([payload], strict=False), False
+    raise UnsupportedMediaType(media)
+
+
+def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
+    obj: dict[str, Any] = {
+        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
+    }
+    if content_type:
+        obj["datacontenttype"] = content_type
+    if body:
+        if is_json_media(content_type):
+            obj["data"] = _json(body)
+        elif not content_type and body.lstrip()[:1] in (b"{", b"["):
+            obj["data"] = _json(body)  # no Content-Type: JSON when it parses as JSON
+        else:
+            try:
+                obj["data"] = body.decode() if content_type.startswith("text/") else None
+            except UnicodeDecodeError:
+                obj["data"] = None
+            if obj["data"] is None:
+                obj["data_base64"] = base64.b64encode(body).decode()
+    return _events([obj], strict=True)[0]
+
+
+def received_now() -> datetime:
+    return timezone.now()

@@ -1,0 +1,137 @@
+"""``/ws/events/``: live events matching a filter, resumable with ``last_event_id``.
+
+Filter at connect (``?types=order.*,user.created&sources=...&subject_prefix=...&last_event_id=N``,
+or ``?subscription=<name>`` for a stored subscription's filter), or later with a message
+``{"type": "subscribe", "types": [...], "sources": [...], "subject_prefix": "", "last_event_id": N}``.
+With ``last_event_id`` the stored matching events after it are replayed first (in id order, at
+most EVENTS_WS_REPLAY_MAX), then live ones follow; an event both replayed and pushed live is sent
+once.  The consumer joins the live group before it reads the replay, and Channels handles the
+queued live messages only after the replay is sent, so nothing falls between.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from auth_app.selectors import is_allowed
+from auth_app.tokens import TokenInfo
+from event_app.filters import EventFilter
+from event_app.live import LIVE_GROUP
+from event_app.models import Event, Subscription
+from event_app.representation import event_dict
+from platformsite.consumers import ServiceConsumer
+
+REPLAY_PAGE = 500
+
+
+@database_sync_to_async
+def _replay_page(event_filter: EventFilter, after: int, limit: int) -> list[dict[str, Any]]:
+    events = Event.objects.filter(event_filter.q(), id__gt=after).order_by("id")[:limit]
+    return [event_dict(e) for e in events]
+
+
+@database_sync_to_async
+def _stored_filter(name: str) -> EventFilter | None:
+    subscription = Subscription.objects.filter(name=name, is_active=True).first()
+    if subscription is None:
+        return None
+    return EventFilter.of(subscription.types, subscription.sources, subscription.subject_prefix)
+
+
+@database_sync_to_async
+def _allowed(token: TokenInfo, types: tuple[str, ...]) -> bool:
+    for type_ in types or ("*",):
+        resource = "events:" + (type_.rstrip("*").rstrip(".") or "_")
+        if not is_allowed(
+            account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
+        ).allowed:
+            return False
+    return True
+
+
+def _int(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return None
+
+
+class EventStreamConsumer(ServiceConsumer):
+    service = "events"
+
+    async def on_connected(self) -> None:
+        self.filter = EventFilter()
+        self.replayed: set[int] = set()
+        params = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.subscribe(params)
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+
+    async def subscribe(self, params: dict[str, Any]) -> None:
+        event_filter = EventFilter.of(
+            params.get("types"), params.get("sources"), params.get("subject_prefix")
+        )
+        if name := params.get("subscription"):
+            stored = await _stored_filter(str(name))
+            if stored is None:
+                await self.send_json(
+                    {"type": "error", "code": "not_found", "message": f"No subscription {name!r}."}
+                )
+                return
+            event_filter = stored
+        token = self.scope.get("token")
+        if isinstance(token, TokenInfo) and not await _allowed(token, event_filter.types):
+            await self.send_json({"type": "error", "code": "policy_denied", "message": "Not allowed."})
+            await self.close(code=4403)
+            return
+        self.filter = event_filter
+        last_event_id = _int(params.get("last_event_id"))
+        await self.send_json(
+            {"type": "subscribed", "filter": event_filter.as_dict(), "last_event_id": last_event_id}
+        )
+        if last_event_id is not None:
+            await self.replay(last_event_id)
+
+    async def replay(self, after: int) -> None:
+        self.replayed = set()
+        budget = settings.EVENTS_WS_REPLAY_MAX
+        while budget > 0:
+            wanted = min(REPLAY_PAGE, budget)
+            page = await _replay_page(self.filter, after, wanted)
+            for event in page:
+                await self.send_json({"type": "event", "event": event})
+                self.replayed.add(event["id"])
+                after = event["id"]
+            budget -= len(page)
+            if len(page) < wanted:
+                await self.send_json({"type": "replay.done", "last_event_id": after})
+                return
+        if await _replay_page(self.filter, after, 1):
+            # More was stored than one replay may send: the client resumes from here.
+            await self.send_json({"type": "replay.truncated", "last_event_id": after})
+            return
+        await self.send_json({"type": "replay.done", "last_event_id": after})
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        elif kind == "subscribe":
+            await self.subscribe(content)
+        else:
+            await self.send_json({"type": "error", "code": "unknown_message", "message": f"{kind!r}?"})
+
+    async def events_live(self, message: dict[str, Any]) -> None:
+        for event in message["events"]:
+            if event["id"] in self.replayed:
+                continue
+            if self.filter.matches(event["type"], event["source"], event["subject"]):
+                await self.send_json({"type": "event", "event": event})

@@ -1,0 +1,60 @@
+"""Which events a subscriber wants: types (exact, or by prefix: ``order.*``), sources, subject prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+
+def _split(values: Iterable[str] | str | None) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = values.split(",")
+    return tuple(v.strip() for v in values if v and v.strip())
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Empty fields match everything; a type ending in ``*`` matches by prefix (``order.*``, ``*``)."""
+
+    types: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    subject_prefix: str = ""
+
+    @classmethod
+    def of(cls, types: Any = None, sources: Any = None, subject_prefix: str | None = "") -> EventFilter:
+        return cls(_split(types), _split(sources), subject_prefix or "")
+
+    def matches(self, type_: str, source: str, subject: str) -> bool:
+        if self.types and not any(
+            type_.startswith(t[:-1]) if t.endswith("*") else type_ == t for t in self.types
+        ):
+            return False
+        if self.sources and source not in self.sources:
+            return False
+        return subject.startswith(self.subject_prefix)
+
+    def q(self) -> Q:
+        """The same filter as a queryset condition on Event."""
+        condition = Q()
+        if self.types:
+            by_type = Q()
+            for t in self.types:
+                by_type |= Q(type__startswith=t[:-1]) if t.endswith("*") else Q(type=t)
+            condition &= by_type
+        if self.sources:
+            condition &= Q(source__in=self.sources)
+        if self.subject_prefix:
+            condition &= Q(subject__startswith=self.subject_prefix)
+        return condition
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "types": list(self.types),
+            "sources": list(self.sources),
+            "subject_prefix": self.subject_prefix,
+        }

@@ -1,0 +1,89 @@
+"""Pushing stored events to websocket subscribers through the channel layer.
+
+With a networked channel layer (channels-redis) the push is handed to one sender thread per
+process, which owns an event loop and sends in order: the publishing request does not wait for
+the channel layer (the events are already durable; a subscriber that misses a push resumes with
+``last_event_id``).  The in-memory layer (embedded mode, one process) is sent to directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+log = logging.getLogger(__name__)
+
+LIVE_GROUP = "events.live"
+
+
+class _Sender:
+    """A daemon thread running an event loop that drains a queue of group messages in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._pid: int | None = None
+        self._task: asyncio.Task | None = None
+
+    def _ensure(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # new, or inherited across a fork
+                ready = threading.Event()
+                self._pid = os.getpid()
+
+                def run() -> None:
+                    loop = asyncio.new_event_loop()
+                    asyncio.set_event_loop(loop)
+                    self._queue = asyncio.Queue()
+                    self._loop = loop
+                    self._task = loop.create_task(self._drain(self._queue))
+                    ready.set()
+                    loop.run_forever()
+
+                threading.Thread(target=run, name="events-live-sender", daemon=True).start()
+                ready.wait()
+            assert self._loop is not None and self._queue is not None
+            return self._loop, self._queue
+
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        layer = get_channel_layer()
+        while True:
+            message = await queue.get()
+            try:
+                await layer.group_send(LIVE_GROUP, message)
+            except Exception:
+                log.exception("events: live push failed")
+
+    def send(self, message: dict[str, Any]) -> None:
+        loop, queue = self._ensure()
+        loop.call_soon_threadsafe(queue.put_nowait, message)
+
+
+_sender = _Sender()
+
+
+def push(messages: list[dict[str, Any]]) -> None:
+    """Send group messages to ``LIVE_GROUP`` (in order), without waiting on a networked layer."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+
+        async def send_all() -> None:
+            for message in messages:
+                await layer.group_send(LIVE_GROUP, message)
+
+        try:
+            async_to_sync(send_all)()
+        except Exception:
+            log.exception("events: live push failed")
+        return
+    for message in messages:
+        _sender.send(message)

@@ -1,0 +1,169 @@
+"""Reads of the events service: search, related events, summaries, the webhook filters cache."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncHour
+
+from event_app.cloudevents import EXTENSION_NAME, parse_time
+from event_app.filters import EventFilter
+from event_app.models import Delivery, Event, EventCount, Subscription
+
+WEBHOOK_FILTERS_KEY = "events:webhook-filters"
+RELATED_LIMIT = 100
+
+
+def webhook_filters() -> list[tuple[int, EventFilter]]:
+    """Active webhook subscriptions and their filters (shared cache, dropped on every change)."""
+    cached = cache.get(WEBHOOK_FILTERS_KEY)
+    if cached is None:
+        cached = [
+            (s.pk, s.types, s.sources, s.subject_prefix)
+            for s in Subscription.objects.filter(is_active=True, sink=Subscription.Sink.WEBHOOK)
+        ]
+        cache.set(WEBHOOK_FILTERS_KEY, cached, 300)
+    return [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in cached]
+
+
+def forget_webhook_filters() -> None:
+    cache.delete(WEBHOOK_FILTERS_KEY)
+
+
+def _time(params: Any, name: str) -> datetime | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        raise ValidationError({name: [str(exc)]}) from exc
+
+
+def _values(params: Any, name: str) -> list[str]:
+    getlist = getattr(params, "getlist", None)
+    raw = getlist(name) if getlist else [params.get(name)] if params.get(name) else []
+    return [v.strip() for value in raw for v in value.split(",") if v.strip()]
+
+
+def event_search(params: Any) -> QuerySet[Event]:
+    """Events matching the query parameters of ``GET /api/v1/events/`` (unordered).
+
+    ``type`` (exact, ``order.*`` by prefix, several comma-separated), ``source``, ``subject``
+    (exact, or prefix with a trailing ``*``), ``root_id``, ``from``/``to`` (on ``time``),
+    ``after``/``before`` (platform ids) and ``ext.<name>=value`` (``metadata.<name>`` alike).
+    """
+    events = Event.objects.all()
+    condition = EventFilter.of(_values(params, "type"), _values(params, "source")).q()
+    if subject := params.get("subject"):
+        condition &= Q(subject__startswith=subject[:-1]) if subject.endswith("*") else Q(subject=subject)
+    if root_id := params.get("root_id"):
+        condition &= Q(root_id=root_id)
+    if (since := _time(params, "from")) is not None:
+        condition &= Q(time__gte=since)
+    if (until := _time(params, "to")) is not None:
+        condition &= Q(time__lt=until)
+    for name, bound in (("after", "id__gt"), ("before", "id__lt")):
+        if value := params.get(name):
+            if not value.isdigit():
+                raise ValidationError({name: ["must be an event id (an integer)"]})
+            condition &= Q(**{bound: int(value)})
+    for key in params:
+        prefix, _, name = key.partition(".")
+        if prefix in {"ext", "metadata"} and name:
+            condition &= _extension(name, params.get(key))
+    return events.filter(condition)
+
+
+def _extension(name: str, value: str) -> Q:
+    if not EXTENSION_NAME.match(name):
+        raise ValidationError({f"ext.{name}": ["extension names are lowercase letters and digits"]})
+    if connection.vendor == "postgresql":  # containment: served by the GIN index on extensions
+        condition = Q(extensions__contains={name: value})
+        if value.lstrip("-").isdigit():
+            condition |= Q(extensions__contains={name: int(value)})
+        if value in {"true", "false"}:
+            condition |= Q(extensions__contains={name: value == "true"})
+        return condition
+    condition = Q(**{f"extensions__{name}": value})
+    if value.lstrip("-").isdigit():
+        condition |= Q(**{f"extensions__{name}": int(value)})
+    return condition
+
+
+def related_events(event: Event, limit: int = RELATED_LIMIT) -> list[Event]:
+    """Other events of the same flow (same ``root_id``, or whose root is this event), oldest first."""
+    condition = Q(root_id=event.event_id)
+    if event.root_id:
+        condition |= Q(root_id=event.root_id) | Q(event_id=event.root_id)
+    return list(Event.objects.filter(condition).exclude(pk=event.pk).order_by("id")[:limit])
+
+
+def rolled_up_until() -> datetime | None:
+    """End of the last hour rolled up into hour counters (None before the first roll-up)."""
+    last = EventCount.objects.filter(interval=EventCount.Interval.HOUR).aggregate(last=Max("bucket"))["last"]
+    return last + timedelta(hours=1) if last else None
+
+
+def event_summary(*, since: datetime, until: datetime, group_by: str, interval: str) -> dict[str, Any]:
+    """Counts per key per bucket: ``{"series": [{"key", "total", "points": [[bucket, n], ...]}]}``."""
+    minutes = EventCount.objects.filter(
+        interval=EventCount.Interval.MINUTE, dimension=group_by, bucket__gte=since, bucket__lt=until
+    )
+    totals: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+    if interval == EventCount.Interval.MINUTE:
+        rows = minutes.values("key", "bucket").annotate(n=Sum("count")).values_list("key", "bucket", "n")
+    else:
+        since = since.replace(minute=0, second=0, microsecond=0)
+        boundary = rolled_up_until()
+        rows = []
+        if boundary is not None:
+            rows += list(
+                EventCount.objects.filter(
+                    interval=EventCount.Interval.HOUR,
+                    dimension=group_by,
+                    bucket__gte=since,
+                    bucket__lt=min(until, boundary),
+                )
+                .values("key", "bucket")
+                .annotate(n=Sum("count"))
+                .values_list("key", "bucket", "n")
+            )
+            minutes = minutes.filter(bucket__gte=boundary)
+        rows += list(
+            minutes.annotate(hour=TruncHour("bucket"))
+            .values("key", "hour")
+            .annotate(n=Sum("count"))
+            .values_list("key", "hour", "n")
+        )
+    for key, bucket, n in rows:
+        totals[key][bucket] += n
+    series = [
+        {
+            "key": key,
+            "total": sum(points.values()),
+            "points": [
+                [bucket.isoformat().replace("+00:00", "Z"), n] for bucket, n in sorted(points.items())
+            ],
+        }
+        for key, points in totals.items()
+    ]
+    series.sort(key=lambda s: (-s["total"], s["key"]))
+    return {"group_by": group_by, "interval": interval, "series": series}
+
+
+def deliveries(
+    *, subscription: Subscription | None = None, event_id: int | None = None
+) -> QuerySet[Delivery]:
+    queryset = Delivery.objects.select_related("subscription", "event")
+    if subscription is not None:
+        queryset = queryset.filter(subscription=subscription)
+    if event_id is not None:
+        queryset = queryset.filter(event_id=event_id)
+    return queryset

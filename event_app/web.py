@@ -1,0 +1,68 @@
+"""Dashboard pages of the events service: live tail, search, event detail, counts chart."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from event_app import selectors
+from event_app.models import Event
+from platformsite.web import staff_required
+
+PAGE = 50
+CHART_WIDTH, CHART_HEIGHT, CHART_SERIES = 720, 180, 6
+COLORS = ["#3867d6", "#20bf6b", "#fa8231", "#eb3b5a", "#8854d0", "#0fb9b1"]
+SEARCH_FIELDS = ("type", "source", "subject", "root_id", "from", "to")
+
+
+def chart(hours: int = 1) -> dict[str, Any]:
+    """Counts per type per minute over the last ``hours``, as SVG polylines (top types only)."""
+    until = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    since = until - timedelta(hours=hours)
+    summary = selectors.event_summary(since=since, until=until, group_by="type", interval="minute")
+    series = summary["series"][:CHART_SERIES]
+    minutes = hours * 60
+    peak = max((n for s in series for _, n in s["points"]), default=0) or 1
+    lines = []
+    for color, item in zip(COLORS, series, strict=False):
+        counts = {bucket: n for bucket, n in item["points"]}
+        points = []
+        for i in range(minutes):
+            bucket = (since + timedelta(minutes=i)).isoformat().replace("+00:00", "Z")
+            x = round(i * CHART_WIDTH / max(1, minutes - 1), 1)
+            y = round(CHART_HEIGHT - counts.get(bucket, 0) * (CHART_HEIGHT - 10) / peak, 1)
+            points.append(f"{x},{y}")
+        lines.append({"key": item["key"], "total": item["total"], "color": color, "points": " ".join(points)})
+    return {"lines": lines, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT, "hours": hours}
+
+
+@staff_required
+def index(request: HttpRequest) -> HttpResponse:
+    query = {name: request.GET.get(name, "") for name in SEARCH_FIELDS}
+    error = ""
+    events: list[Event] = []
+    try:
+        params = {k: v for k, v in query.items() if v}
+        events = list(selectors.event_search(params).order_by("-id")[:PAGE])
+    except ValidationError as exc:
+        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+    context = {"query": query, "events": events, "error": error, "chart": chart()}
+    return render(request, "event_app/index.html", context)
+
+
+@staff_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    event = get_object_or_404(Event, pk=pk)
+    context = {
+        "event": event,
+        "data_json": json.dumps(event.data, indent=2, ensure_ascii=False) if event.data is not None else "",
+        "related": selectors.related_events(event),
+        "deliveries": list(selectors.deliveries(event_id=event.pk).order_by("id")[:100]),
+    }
+    return render(request, "event_app/detail.html", context)

@@ -1,0 +1,345 @@
+"""Platform events from a service: publish in background batches, search, subscribe over a websocket.
+
+::
+
+    from platform_client.event import EventPublisher, subscribe
+
+    publisher = EventPublisher(session, source="/billing")
+    publisher.publish("invoice.paid", {"invoice": 42}, subject="invoices/42")
+    publisher.flush()  # optional: wait until the platform has stored them
+
+    sub = subscribe(session, lambda event: print(event["type"]), types=["invoice.*"])
+    ...
+    sub.stop()
+
+Publishing never blocks on the network: events go into a bounded local buffer that a background
+thread sends in CloudEvents batches.  While the platform is unreachable (or answers 5xx/429) the
+thread retries with backoff and the buffer holds the events; when the buffer is full,
+``publish`` raises :class:`BufferFull`, or calls ``on_drop(events, reason)`` if you gave one.
+Nothing is dropped silently: a batch the platform refuses (4xx) goes to ``on_drop`` too (or is
+logged as an error without one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from platform_client.session import PlatformError, PlatformSession
+
+__all__ = ["BufferFull", "EventPublisher", "Subscription", "search", "subscribe"]
+
+log = logging.getLogger(__name__)
+EVENTS = "/api/v1/events/"
+BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
+
+DropCallback = Callable[[list[dict[str, Any]], str], None]
+
+
+class BufferFull(Exception):
+    """The local buffer holds ``max_buffer`` events not yet accepted by the platform."""
+
+
+class EventPublisher:
+    """Publishes events in batches from a background thread; see the module documentation."""
+
+    def __init__(
+        self,
+        session: PlatformSession,
+        *,
+        source: str,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+        max_buffer: int = 10_000,
+        on_drop: DropCallback | None = None,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.session = session
+        self.source = source
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+        self.on_drop = on_drop
+        self.retry_initial, self.retry_max = retry_initial, retry_max
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._closed = False
+        self.sent = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="platform-events", daemon=True)
+        self._thread.start()
+
+    # -- the caller's side ------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        type: str,
+        data: Any = None,
+        *,
+        subject: str = "",
+        id: str | None = None,
+        time: datetime | None = None,
+        root_id: str = "",
+        traceparent: str = "",
+        source: str | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> str:
+        """Queue one event; returns its CloudEvents id (generated unless given)."""
+        event: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": id or uuid.uuid4().hex,
+            "source": source or self.source,
+            "type": type,
+            "time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        }
+        if subject:
+            event["subject"] = subject
+        if root_id:
+            event["rootid"] = root_id
+        if traceparent:
+            event["traceparent"] = traceparent
+        event.update(extensions or {})
+        if data is not None:
+            event["datacontenttype"] = "application/json"
+            event["data"] = data
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the publisher is closed")
+            if len(self._buffer) + self._in_flight >= self.max_buffer:
+                full = True
+            else:
+                full = False
+                self._buffer.append(event)
+                if len(self._buffer) >= self.batch_size:
+                    self._wake.set()
+        if full:
+            if self.on_drop is None:
+                raise BufferFull(f"{self.max_buffer} events wait for the platform; not queued: {event['id']}")
+            self.on_drop([event], "buffer_full")
+        return event["id"]
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._buffer) + self._in_flight
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued event is stored (True) or ``timeout`` passes (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._wake.set()
+        with self._idle:
+            while self._buffer or self._in_flight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining if remaining is not None else 0.5)
+                self._wake.set()
+        return True
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Flush (up to ``timeout``), then stop the thread; returns whether everything was stored."""
+        flushed = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        return flushed
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the background thread ----------------------------------------------------------------------------
+
+    def _take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
+            self._in_flight = len(batch)
+            return batch
+
+    def _done(self, batch: list[dict[str, Any]], *, requeue: bool) -> None:
+        with self._lock:
+            if requeue:
+                self._buffer.extendleft(reversed(batch))
+            self._in_flight = 0
+            self._idle.notify_all()
+
+    def _run(self) -> None:
+        delay = self.retry_initial
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            while True:
+                with self._lock:
+                    if self._closed and not self._buffer:
+                        return
+                batch = self._take()
+                if not batch:
+                    break
+                outcome = self._send(batch)
+                if outcome == "retry":
+                    self._done(batch, requeue=True)
+                    with self._lock:
+                        if self._closed:
+                            return
+                    time.sleep(delay)
+                    delay = min(delay * 2, self.retry_max)
+                    continue
+                delay = self.retry_initial
+                if outcome == "rejected":
+                    self._report(batch, "rejected")
+                self._done(batch, requeue=False)
+
+    def _send(self, batch: list[dict[str, Any]]) -> str:
+        body = json.dumps(batch, separators=(",", ":"), default=str).encode()
+        try:
+            response = self.session.post(EVENTS, content=body, headers={"content-type": BATCH_MEDIA_TYPE})
+        except (httpx.HTTPError, PlatformError, OSError) as exc:  # the platform is down: keep them
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return "retry"
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            self.last_error = f"HTTP {response.status_code}"
+            return "retry"
+        if response.status_code >= 400:
+            self.last_error = str(PlatformError.from_response(response))
+            return "rejected"
+        self.sent += len(batch)
+        return "sent"
+
+    def _report(self, batch: list[dict[str, Any]], reason: str) -> None:
+        if self.on_drop is not None:
+            try:
+                self.on_drop(batch, reason)
+            except Exception:
+                log.exception("on_drop failed")
+        else:
+            log.error("platform refused %d event(s): %s", len(batch), self.last_error)
+
+
+def publish_now(session: PlatformSession, events: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Publish CloudEvents (dicts) synchronously in one batch; returns the platform's answer."""
+    body = json.dumps(list(events), separators=(",", ":"), default=str).encode()
+    response = session.post(EVENTS, content=body, headers={"content-type": BATCH_MEDIA_TYPE})
+    if response.status_code >= 400:
+        raise PlatformError.from_response(response)
+    return response.json()
+
+
+def search(session: PlatformSession, limit: int | None = None, **params: Any) -> Iterator[dict[str, Any]]:
+    """Events matching ``params`` (``type``, ``source``, ``subject``, ``root_id``, ``from``, ``to``,
+    ``order``, ``ext.<name>``), page after page."""
+    url: str | None = EVENTS + "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    count = 0
+    while url:
+        page = session.call("GET", url)
+        for event in page["results"]:
+            yield event
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        url = page.get("next")
+
+
+class Subscription:
+    """Events matching a filter, handed to ``handler`` from a background thread, resumed across reconnects.
+
+    The last handled event's id is kept in ``last_event_id``; after a dropped connection the
+    subscription reconnects with it, and the platform replays what was missed.
+    """
+
+    def __init__(
+        self,
+        session: PlatformSession,
+        handler: Callable[[dict[str, Any]], None],
+        *,
+        types: Iterable[str] = (),
+        sources: Iterable[str] = (),
+        subject_prefix: str = "",
+        last_event_id: int | None = None,
+        reconnect_max: float = 10.0,
+    ) -> None:
+        self.session = session
+        self.handler = handler
+        self.types, self.sources, self.subject_prefix = list(types), list(sources), subject_prefix
+        self.last_event_id = last_event_id
+        self.reconnect_max = reconnect_max
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._ws: Any = None
+        self._thread = threading.Thread(target=self._run, name="platform-events-subscribe", daemon=True)
+        self._thread.start()
+
+    def url(self) -> str:
+        base = str(self.session.base_url).rstrip("/")
+        base = "ws" + base[4:] if base.startswith("http") else base
+        params: dict[str, Any] = {}
+        if self.types:
+            params["types"] = ",".join(self.types)
+        if self.sources:
+            params["sources"] = ",".join(self.sources)
+        if self.subject_prefix:
+            params["subject_prefix"] = self.subject_prefix
+        if self.last_event_id is not None:
+            params["last_event_id"] = self.last_event_id
+        return f"{base}/ws/events/?{urlencode(params)}"
+
+    def _run(self) -> None:
+        from websockets.sync.client import connect
+
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                token = self.session.credentials.token()
+                with connect(self.url(), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+                    self._ws = ws
+                    delay = 0.2
+                    for raw in ws:
+                        message = json.loads(raw)
+                        if message.get("type") == "subscribed":
+                            self.connected.set()
+                        elif message.get("type") == "event":
+                            event = message["event"]
+                            self.handler(event)
+                            self.last_event_id = max(self.last_event_id or 0, event["id"])
+                        elif message.get("type") == "replay.truncated":
+                            break  # reconnect from last_event_id for the rest
+            except Exception as exc:
+                log.info("events subscription: %s; reconnecting", exc)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self.reconnect_max)
+
+    def stop(self) -> None:
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                ws.close()
+        self._thread.join(timeout=5)
+
+
+def subscribe(
+    session: PlatformSession, handler: Callable[[dict[str, Any]], None], **filter: Any
+) -> Subscription:
+    """Start a :class:`Subscription` (``types``, ``sources``, ``subject_prefix``, ``last_event_id``)."""
+    return Subscription(session, handler, **filter)

@@ -1,0 +1,61 @@
+"""``platform events ...`` against a live platform."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from event_app.models import Event
+from platformsite.cli import main
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cli(live_server, service_account, monkeypatch, capsys):
+    client_id, secret = service_account("events:read", "events:write")
+    monkeypatch.setenv("PLATFORM_URL", live_server.url)
+    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
+
+    def run(*args: str) -> tuple[int, object, str]:
+        code = main(["events", *args])
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if out.strip() else None, err
+
+    return run
+
+
+def test_cli__publish_then_search_and_get(cli):
+    # when
+    code, published, _ = cli(
+        "publish", "order.created", "--data", '{"total": 5}', "--subject", "orders/9", "--ext", "region=eu"
+    )
+    _, found, _ = cli("search", "--type", "order.*", "--ext", "region=eu")
+    _, one, _ = cli("get", str(published["events"][0]["id"]))
+    _, summary, _ = cli("summary")
+    # then
+    assert code == 0 and published["created"] == 1
+    assert [(e["type"], e["data"]) for e in found] == [("order.created", {"total": 5})]
+    assert one["subject"] == "orders/9"
+    assert {s["key"] for s in summary["series"]} >= {"order.created"}
+    assert Event.objects.get(type="order.created").source == "/cli"
+
+
+def test_cli__invalid_event__exits_1_with_error(cli):
+    code, _, err = cli("publish", "t", "--ext", "Bad-Name=x")
+    assert code == 1
+    assert json.loads(err)["error"]["code"] == "invalid_events"
+
+
+def test_cli__subscriptions__create_list_delete(cli):
+    _, created, _ = cli(
+        "subscriptions", "create", "hook", "--types", "order.*", "--webhook", "http://127.0.0.1:9/"
+    )
+    _, listed, _ = cli("subscriptions", "list")
+    code, _, err = cli("subscriptions", "create", "bad", "--webhook", "ftp://x/")
+    _, deleted, _ = cli("subscriptions", "delete", "hook")
+    assert created["types"] == ["order.*"] and [s["name"] for s in listed] == ["hook"]
+    assert code == 1 and json.loads(err)["error"]["code"] == "invalid"
+    assert deleted == {"deleted": "hook"}

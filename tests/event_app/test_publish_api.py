@@ -1,0 +1,297 @@
+"""POST /api/v1/events/: native JSON, CloudEvents binary/structured/batch modes, validation, duplicates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cloudevents.v1.conversion import to_binary, to_json, to_structured
+from cloudevents.v1.http import CloudEvent
+
+from event_app.models import Event, EventCount
+
+pytestmark = pytest.mark.django_db
+EVENTS = "/api/v1/events/"
+
+
+def cloudevent(type="order.created", source="/shop", data=None, **attributes):
+    return CloudEvent({"type": type, "source": source, **attributes}, data)
+
+
+def post_raw(client, body: bytes, content_type: str, **headers):
+    return client.generic("POST", EVENTS, body, content_type=content_type, **headers)
+
+
+def binary_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+
+
+def test_publish__native_json__stores_event_and_answers_201(publisher):
+    # when
+    response = publisher.post(
+        EVENTS,
+        {
+            "type": "order.created",
+            "source": "/shop",
+            "data": {"total": 12},
+            "root_id": "flow-1",
+            "metadata": {"region": "eu"},
+        },
+        format="json",
+    )
+    # then
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["created"] == 1 and body["duplicates"] == 0
+    event = Event.objects.get(pk=body["events"][0]["id"])
+    assert (event.type, event.source, event.data, event.root_id) == (
+        "order.created",
+        "/shop",
+        {"total": 12},
+        "flow-1",
+    )
+    assert event.extensions == {"region": "eu"}
+    assert event.specversion == "1.0" and event.event_id
+
+
+def test_publish__binary_mode_from_sdk__stores_attributes_and_data(publisher):
+    # given
+    headers, body = to_binary(cloudevent(data={"total": 3}, subject="orders/1", rootid="r-1", tenant="acme"))
+    # when
+    response = post_raw(
+        publisher, body, headers.get("content-type", "application/json"), **binary_headers(headers)
+    )
+    # then
+    assert response.status_code == 201, response.content
+    event = Event.objects.get()
+    assert event.event_id == headers["ce-id"]
+    assert (event.subject, event.root_id, event.data) == ("orders/1", "r-1", {"total": 3})
+    assert event.extensions == {"tenant": "acme"}
+
+
+def test_publish__binary_mode_with_bytes__keeps_them_base64(publisher):
+    # given
+    headers, body = to_binary(cloudevent(data=b"\x00\x01binary", datacontenttype="application/octet-stream"))
+    # when
+    response = post_raw(publisher, body, "application/octet-stream", **binary_headers(headers))
+    # then
+    assert response.status_code == 201, response.content
+    event = Event.objects.get()
+    assert event.data is None and event.data_base64 == "AAFiaW5hcnk="
+
+
+def test_publish__structured_mode_from_sdk__is_stored(publisher):
+    # given
+    headers, body = to_structured(cloudevent(data={"n": 1}, time="2026-01-02T03:04:05Z"))
+    # when
+    response = post_raw(publisher, body, headers["content-type"])
+    # then
+    assert response.status_code == 201, response.content
+    event = Event.objects.get()
+    assert event.time.isoformat() == "2026-01-02T03:04:05+00:00"
+    assert event.data == {"n": 1}
+
+
+def test_publish__batch_mode__stores_all_in_order_and_counts_them(publisher):
+    # given
+    batch = "[" + ",".join(to_json(cloudevent(data={"i": i})).decode() for i in range(5)) + "]"
+    # when
+    response = post_raw(publisher, batch.encode(), "application/cloudevents-batch+json")
+    # then
+    assert response.status_code == 201, response.content
+    ids = [item["id"] for item in response.json()["events"]]
+    assert ids == sorted(ids)
+    assert [e.data["i"] for e in Event.objects.order_by("id")] == [0, 1, 2, 3, 4]
+    assert (
+        sum(EventCount.objects.filter(dimension="type", key="order.created").values_list("count", flat=True))
+        == 5
+    )
+
+
+def test_publish__resent_event__is_acknowledged_not_duplicated(publisher):
+    # given
+    headers, body = to_structured(cloudevent(id="fixed-1"))
+    first = post_raw(publisher, body, headers["content-type"])
+    # when
+    again = post_raw(publisher, body, headers["content-type"])
+    # then
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["events"][0] == {**first.json()["events"][0], "duplicate": True}
+    assert Event.objects.count() == 1
+
+
+def test_publish__batch_with_some_duplicates__reports_which(publisher, make_event):
+    # given
+    make_event(event_id="old", source="/shop")
+    batch = [{"specversion": "1.0", "id": i, "source": "/shop", "type": "t"} for i in ("old", "new", "new")]
+    # when
+    response = post_raw(publisher, json.dumps(batch).encode(), "application/cloudevents-batch+json")
+    # then
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["count"], body["created"], body["duplicates"]) == (2, 1, 1)
+    assert [e["duplicate"] for e in body["events"]] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"source": "/s", "type": "t", "specversion": "1.0"}, "id"),
+        ({"id": "1", "type": "t", "specversion": "1.0"}, "source"),
+        ({"id": "1", "source": "/s", "specversion": "1.0"}, "type"),
+        ({"id": "1", "source": "/s", "type": "t", "specversion": "0.3"}, "specversion"),
+        ({"id": "1", "source": "/s", "type": "t", "specversion": "1.0", "time": "yesterday"}, "time"),
+        ({"id": "1", "source": "/s", "type": "t", "specversion": "1.0", "Bad_Name": "x"}, "Bad_Name"),
+        ({"id": "1", "source": "/s", "type": "t", "specversion": "1.0", "ext": {"nested": 1}}, "ext"),
+    ],
+)
+def test_publish__invalid_structured_event__400_names_the_field(publisher, event, field):
+    # when
+    response = post_raw(publisher, json.dumps(event).encode(), "application/cloudevents+json")
+    # then
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_events"
+    assert {"index": 0, "field": field} == {k: error["details"]["errors"][0][k] for k in ("index", "field")}
+    assert not Event.objects.exists()
+
+
+def test_publish__malformed_batch__is_refused_whole_naming_indexes(publisher):
+    # given
+    good = {"specversion": "1.0", "id": "a", "source": "/s", "type": "t"}
+    batch = [
+        good,
+        {**good, "id": "b", "type": ""},
+        {**good, "id": "c"},
+        {**good, "id": "d", "specversion": "2"},
+    ]
+    # when
+    response = post_raw(publisher, json.dumps(batch).encode(), "application/cloudevents-batch+json")
+    # then
+    assert response.status_code == 400
+    errors = response.json()["error"]["details"]["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "type"), (3, "specversion")]
+    assert not Event.objects.exists()
+
+
+def test_publish__oversized_data__413(publisher, settings):
+    # given
+    settings.EVENTS_MAX_DATA_BYTES = 100
+    # when
+    response = publisher.post(EVENTS, {"type": "t", "source": "/s", "data": "x" * 200}, format="json")
+    # then
+    assert response.status_code == 413
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "data"
+
+
+def test_publish__not_json__400(publisher):
+    response = post_raw(publisher, b"{nope", "application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_events"
+
+
+def test_publish__batch_not_a_list__400(publisher):
+    response = post_raw(publisher, b'{"id": "1"}', "application/cloudevents-batch+json")
+    assert response.status_code == 400
+
+
+def test_publish__unknown_media_type__415(publisher):
+    response = post_raw(publisher, b"type=t", "text/plain")
+    assert response.status_code == 415
+
+
+def test_publish__without_token__401(client):
+    response = client.post(EVENTS, {"type": "t", "source": "/s"}, content_type="application/json")
+    assert response.status_code == 401
+
+
+def test_publish__read_scope_only__403(reader):
+    response = reader.post(EVENTS, {"type": "t", "source": "/s"}, format="json")
+    assert response.status_code == 403
+    assert not Event.objects.exists()
+
+
+def test_event_publish__service_function__keeps_its_interface(db):
+    # given
+    from event_app.services import event_publish
+
+    # when
+    first = event_publish(
+        type="auth.account.created",
+        source="/platform/auth",
+        subject="svc",
+        data={"a": 1},
+        event_id="x1",
+        root_id="r",
+        extensions={"actor": "me"},
+    )
+    again = event_publish(type="auth.account.created", source="/platform/auth", event_id="x1")
+    # then
+    assert first.pk == again.pk
+    assert (again.subject, again.extensions, again.root_id) == ("svc", {"actor": "me"}, "r")
+
+
+def test_publish__policy_denies_the_type__403_nothing_written(client, service_account):
+    # given: an account whose role denies writing order.* events
+    from rest_framework.test import APIClient
+
+    from auth_app.models import Account
+    from auth_app.services import binding_create, role_create, rule_create
+    from tests.conftest import basic_auth
+
+    client_id, secret = service_account("events:write", name="shop")
+    role = role_create(name="no-orders")
+    rule_create(role=role, resource="events:*", action="write")
+    rule_create(role=role, resource="events:order.*", action="write", effect="deny", priority=10)
+    binding_create(role=role, account=Account.objects.get(name="shop"))
+    token = client.post(
+        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic_auth(client_id, secret)
+    ).json()["access_token"]
+    caller = APIClient()
+    caller.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    # when
+    denied = caller.post(
+        EVENTS, [{"type": "user.x", "source": "/s"}, {"type": "order.x", "source": "/s"}], format="json"
+    )
+    allowed = caller.post(EVENTS, {"type": "user.x", "source": "/s"}, format="json")
+    # then
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "policy_denied"
+    assert allowed.status_code == 201
+    assert list(Event.objects.filter(source="/s").values_list("type", flat=True)) == ["user.x"]
+
+
+def test_event_model__field_order__matches_the_positional_fast_path():
+    # events_store builds Event(...) positionally: a new or reordered field must update it
+    assert [f.name for f in Event._meta.concrete_fields] == [
+        "id", "event_id", "source", "type", "specversion", "time", "subject", "datacontenttype",
+        "dataschema", "data", "data_base64", "extensions", "root_id", "traceparent", "received",
+    ]  # fmt: skip
+
+
+def test_publish__large_batch_with_duplicates__bulk_path_keeps_order_and_reports(publisher, make_event):
+    # given: 120 events (the bulk COPY path on PostgreSQL), two already stored, one repeated
+    make_event(event_id="e-3", source="/bulk")
+    make_event(event_id="e-70", source="/bulk")
+    batch = [{"specversion": "1.0", "id": f"e-{i}", "source": "/bulk", "type": "bulk.t", "data": {"i": i}}
+             for i in range(120)]  # fmt: skip
+    batch.append(batch[10])
+    # when
+    response = post_raw(publisher, json.dumps(batch).encode(), "application/cloudevents-batch+json")
+    # then
+    body = response.json()
+    assert response.status_code == 201
+    assert (body["count"], body["created"], body["duplicates"]) == (120, 118, 2)
+    new_ids = [e["id"] for e in body["events"] if not e["duplicate"]]
+    assert new_ids == sorted(new_ids)
+    stored = list(
+        Event.objects.filter(source="/bulk", type="bulk.t").order_by("id").values_list("data", flat=True)
+    )
+    assert [d["i"] for d in stored] == [i for i in range(120) if i not in (3, 70)]
+
+
+def test_publish__too_many_events__413(publisher, settings):
+    settings.EVENTS_MAX_BATCH = 2
+    response = publisher.post(EVENTS, [{"type": "t", "source": "/s"}] * 3, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"

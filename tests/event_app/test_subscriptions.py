@@ -1,0 +1,249 @@
+"""Subscriptions API and webhook delivery: signatures, order, retries, dead letters, redelivery."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+
+import pytest
+
+from event_app import services
+from event_app.models import Delivery, Subscription
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SUBS = "/api/v1/events/subscriptions/"
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that fails the requests listed in ``fail`` (1-based)."""
+
+    def __init__(self, fail: set[int] | None = None, fail_always: bool = False) -> None:
+        self.fail, self.fail_always = fail or set(), fail_always
+        self.requests: list[tuple[dict, bytes]] = []
+        self.received: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                outer.requests.append((dict(self.headers.items()), body))
+                failing = outer.fail_always or len(outer.requests) in outer.fail
+                if not failing:
+                    outer.received.append(json.loads(body))
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(**kwargs):
+        made.append(Receiver(**kwargs))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(settings):
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 0
+    settings.EVENTS_WEBHOOK_MAX_ATTEMPTS = 3
+
+
+def subscribe(operator, url, **body):
+    response = operator.post(
+        SUBS, {"name": "orders-hook", "types": ["order.*"], "url": url, **body}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_subscription_create__returns_secret_once(operator):
+    # when
+    body = subscribe(operator, "https://example.invalid/hook")
+    # then
+    assert body["secret"].startswith("whsec_")
+    assert "secret" not in operator.get(f"{SUBS}orders-hook/").json()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "nope"])
+def test_subscription_create__non_http_url__400(operator, url):
+    response = operator.post(SUBS, {"name": "bad", "url": url}, format="json")
+    assert response.status_code == 400
+    assert not Subscription.objects.exists()
+
+
+def test_subscription_crud__update_and_delete(operator):
+    # given
+    subscribe(operator, "http://127.0.0.1:9/hook")
+    # when
+    patched = operator.patch(f"{SUBS}orders-hook/", {"types": ["user.*"], "is_active": False}, format="json")
+    listed = operator.get(SUBS).json()["results"]
+    deleted = operator.delete(f"{SUBS}orders-hook/")
+    # then
+    assert patched.json()["types"] == ["user.*"] and patched.json()["is_active"] is False
+    assert [s["name"] for s in listed] == ["orders-hook"]
+    assert deleted.status_code == 204 and not Subscription.objects.exists()
+
+
+def test_subscriptions__read_scope__cannot_create(reader):
+    response = reader.post(SUBS, {"name": "x", "url": "http://127.0.0.1/"}, format="json")
+    assert response.status_code == 403
+
+
+def test_subscriptions__outsider__403(outsider):
+    assert outsider.get(SUBS).status_code == 403
+
+
+def test_delivery__matching_events__are_posted_in_order_and_signed(operator, publisher, receiver):
+    # given
+    hook = receiver()
+    secret = subscribe(operator, hook.url)["secret"]
+    # when
+    batch = [
+        {"type": t, "source": "/shop", "data": {"n": i}}
+        for i, t in enumerate(["order.a", "user.x", "order.b"])
+    ]
+    publisher.post("/api/v1/events/", batch, format="json")
+    # then
+    assert [r["type"] for r in hook.received] == ["order.a", "order.b"]
+    headers, body = hook.requests[0]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == expected
+    assert headers["content-type"] == "application/cloudevents+json"
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_delivery__failing_receiver__is_retried_then_delivered(operator, publisher, receiver):
+    # given: the receiver fails the first two requests
+    hook = receiver(fail={1, 2})
+    subscribe(operator, hook.url)
+    # when
+    publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    # then
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, len(hook.requests)) == ("delivered", 3, 3)
+
+
+def test_delivery__receiver_always_fails__dead_letter_then_redeliver(operator, publisher, receiver):
+    # given
+    hook = receiver(fail_always=True)
+    subscribe(operator, hook.url)
+    publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("dead", 3, 500)
+    dead = operator.get(f"{SUBS}orders-hook/deliveries/", {"status": "dead"}).json()["results"]
+    assert [d["id"] for d in dead] == [delivery.pk]
+    # when: the receiver recovers and the operator redelivers
+    hook.fail_always = False
+    response = operator.post(f"{SUBS}orders-hook/redeliver/", {"all_dead": True}, format="json")
+    # then
+    assert response.json() == {"requeued": 1}
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+    by_event = operator.get(f"/api/v1/events/{delivery.event_id}/deliveries/").json()["results"]
+    assert [(d["subscription"], d["status"]) for d in by_event] == [("orders-hook", "delivered")]
+
+
+def test_delivery__waiting_retry__blocks_later_events_of_that_subscription(
+    operator, publisher, receiver, settings
+):
+    # given: real backoff, the receiver fails the first request
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 60
+    hook = receiver(fail={1})
+    subscribe(operator, hook.url)
+    # when
+    publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    publisher.post("/api/v1/events/", {"type": "order.b", "source": "/shop"}, format="json")
+    # then: order.b waits behind order.a's retry
+    assert len(hook.requests) == 1
+    assert list(Delivery.objects.order_by("id").values_list("status", "attempts")) == [
+        ("pending", 1),
+        ("pending", 0),
+    ]
+    assert services.deliveries_due_subscriptions() == []
+
+
+def test_publish__with_subscription__only_enqueues_delivery(operator, publisher, receiver):
+    # given
+    hook = receiver()
+    subscribe(operator, hook.url)
+    # when: background work is handed off, not run in the request
+    with mock.patch("platformsite.tasks.dispatch") as dispatch:
+        response = publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    # then
+    assert response.status_code == 201
+    assert dispatch.call_count == 1
+    assert hook.requests == []
+    assert Delivery.objects.get().status == "pending"
+
+
+def test_admin_action__redeliver__requeues_dead_letters(admin_client, operator, publisher, receiver):
+    # given
+    hook = receiver(fail_always=True)
+    subscribe(operator, hook.url)
+    publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    delivery = Delivery.objects.get(status="dead")
+    hook.fail_always = False
+    # when
+    response = admin_client.post(
+        "/admin/event_app/delivery/", {"action": "redeliver", "_selected_action": [delivery.pk]}
+    )
+    # then
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered"
+
+
+def test_delivery__receiver_failing_30_percent__every_event_delivered_once_in_order(
+    operator, publisher, receiver, settings
+):
+    # given: a receiver failing ~30% of requests, two subscriptions, 8 attempts
+    import random
+
+    settings.EVENTS_WEBHOOK_MAX_ATTEMPTS = 8
+    rng = random.Random(7)
+    hook = receiver(fail={n for n in range(1, 2000) if rng.random() < 0.3})
+    subscribe(operator, hook.url)
+    other = receiver()
+    subscribe(operator, other.url, name="users-hook", types=["user.*"])
+    # when: 200 events in batches
+    for start in range(0, 200, 50):
+        batch = [
+            {"type": "order.x" if i % 4 else "user.x", "source": "/shop", "id": str(i), "specversion": "1.0"}
+            for i in range(start, start + 50)
+        ]
+        assert post_json(publisher, batch).status_code == 201
+    # then
+    orders = [int(e["id"]) for e in hook.received]
+    users = [int(e["id"]) for e in other.received]
+    assert orders == [i for i in range(200) if i % 4]
+    assert users == [i for i in range(200) if not i % 4]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def post_json(client, batch):
+    return client.generic(
+        "POST", "/api/v1/events/", json.dumps(batch), content_type="application/cloudevents-batch+json"
+    )

@@ -1,0 +1,49 @@
+"""/ui/events/: staff only; search form, counts chart, event detail with related events."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ui_events__non_staff__sent_to_login(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("alice", password="pw-alice-123"))
+    assert client.get("/ui/events/").status_code == 302
+
+
+def test_ui_events__search_and_chart__show_matching_events(client, staff_user, make_event):
+    # given
+    make_event("order.created", subject="orders/1")
+    make_event("user.created")
+    client.force_login(staff_user)
+    # when
+    page = client.get("/ui/events/", {"type": "order.*"}).content.decode()
+    # then
+    assert "<polyline" in page and "order.created" in page
+    results = page[page.index('id="results"') :]
+    assert "orders/1" in results and "user.created" not in results
+
+
+def test_ui_events__bad_search__shows_error_not_500(client, staff_user):
+    client.force_login(staff_user)
+    response = client.get("/ui/events/", {"from": "yesterday"})
+    assert response.status_code == 200
+    assert 'id="search-error"' in response.content.decode()
+
+
+def test_ui_event_detail__shows_data_and_related(client, staff_user, make_event):
+    # given
+    root = make_event("order.created", event_id="root-9", data={"total": 7})
+    make_event("order.paid", root_id="root-9")
+    client.force_login(staff_user)
+    # when
+    page = client.get(f"/ui/events/{root.pk}/").content.decode()
+    # then
+    assert "&quot;total&quot;: 7" in page
+    assert "order.paid" in page[page.index('id="related"') :]
+
+
+def test_ui_event_detail__unknown__404(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/ui/events/999999/").status_code == 404
