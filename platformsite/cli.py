@@ -207,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--ws-port", type=int, default=int(os.environ.get("WS_PORT", "8001")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS", "8")),
+        help="Threads per WSGI worker: requests that wait (database commits, long-poll watches) hold one.",
+    )
     serve.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
     serve.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
     serve.add_argument("--migrate", action="store_true", help="Apply migrations first.")

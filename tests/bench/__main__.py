@@ -57,9 +57,11 @@ from tests.bench.scenarios import SCENARIOS, VALUES, Scenario
 
 RESULTS_DIR = ROOT / "var" / "bench"
 RSS_TARGET_MIB = 150.0
+#: Threads per WSGI worker (granian --blocking-threads), as ``platform serve --threads`` sets them.
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 
 
-def granian_wsgi(app: str, port: int, workers: int) -> list[str]:
+def granian_wsgi(app: str, port: int, workers: int, threads: int = 1) -> list[str]:
     """The production HTTP server command (as ``platform serve`` runs it)."""
     return [
         PYTHON,
@@ -74,7 +76,7 @@ def granian_wsgi(app: str, port: int, workers: int) -> list[str]:
         "--workers",
         str(workers),
         "--blocking-threads",
-        "1",
+        str(threads),
         "--no-ws",
         app,
     ]
@@ -83,7 +85,9 @@ def granian_wsgi(app: str, port: int, workers: int) -> list[str]:
 def platform_server(kind: str, port: int, workers: int) -> tuple[str, list[str]]:
     """The platform's server command: the production layout, or an alternative to compare it with."""
     if kind == "granian-wsgi":
-        return "platformsite.wsgi:application", granian_wsgi("platformsite.wsgi:application", port, workers)
+        return "platformsite.wsgi:application", granian_wsgi(
+            "platformsite.wsgi:application", port, workers, THREADS
+        )
     if kind == "uvicorn-asgi":  # what the embedded mode and the websocket workers run
         app = "platformsite.asgi:application"
         return app, [
@@ -286,7 +290,7 @@ class Bench:
         self.configs["platform"] = {
             "server": self.args.server,
             "workers": self.args.workers,
-            "blocking_threads": 1,
+            "blocking_threads": THREADS,
             "app": app,
             "command": " ".join(server.command[1:]),
             "platform_env": "production",
@@ -340,7 +344,7 @@ class Bench:
         self.configs["bare"] = {
             "server": self.args.server,
             "workers": self.args.workers,
-            "blocking_threads": 1,
+            "blocking_threads": THREADS,
             "app": app,
             "command": " ".join(server.command[1:]),
             "django": "DEBUG off, no installed apps, no middleware, no auth; JsonResponse",
