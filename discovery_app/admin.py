@@ -1,1 +1,60 @@
-"""Operator screens of the discovery service."""
+"""Operator screens of the discovery service.
+
+Nodes are registered by services themselves; here an operator looks and removes.  Removal goes
+through ``services.node_deregister`` so watchers, caches and the event stream hear about it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from discovery_app import services
+from discovery_app.models import Node, Result, Service, ServiceIndex
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Service)
+class ServiceAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version", "updated"]
+    search_fields = ["name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Node)
+class NodeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "service", "address", "port", "status", "last_heartbeat"]
+    list_filter = ["status"]
+    search_fields = ["id", "service__name", "address"]
+    list_select_related = ["service"]
+
+    def delete_model(self, request, obj: Node) -> None:
+        services.node_deregister(node_id=obj.id, reason="admin")
+
+    def delete_queryset(self, request, queryset) -> None:
+        for node_id in queryset.values_list("id", flat=True):
+            services.node_deregister(node_id=node_id, reason="admin")
+
+
+@admin.register(ServiceIndex)
+class ServiceIndexAdmin(ReadOnlyAdmin):
+    list_display = ["name", "index"]
+    search_fields = ["name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Result)
+class ResultAdmin(ReadOnlyAdmin):
+    list_display = ["service", "index", "action", "node_id", "reason", "timestamp"]
+    list_filter = ["action"]
+    search_fields = ["service", "node_id"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 SKIP_REASON = "Chromium not installed: apt-get install chromium chromium-driver"
-WAIT_SECONDS = 10
+WAIT_SECONDS = 20
 
 CHROME_FLAGS = (
     "--headless=new",

@@ -1,0 +1,55 @@
+"""Input validation and output shapes of the discovery API (kept apart).
+
+Registration input is checked for shape here; the registry's own rules (address, port, label
+and size limits, TTL against interval) are checked by ``services.validate_registration`` so the
+SDK, the CLI and ``runservice`` get the same answers.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class RegisterInput(serializers.Serializer):
+    id = serializers.CharField(max_length=200, required=False)
+    service = serializers.CharField(max_length=200)
+    version = serializers.CharField(max_length=100, required=False, default="latest")
+    address = serializers.CharField(max_length=253)
+    port = serializers.JSONField()
+    metadata = serializers.JSONField(required=False, default=dict)
+    endpoints = serializers.JSONField(required=False, default=list)
+    service_metadata = serializers.JSONField(required=False, default=None)
+    interval = serializers.JSONField(required=False, default=None)
+    ttl = serializers.JSONField(required=False, default=None)
+    deregister_after = serializers.JSONField(required=False, default=None)
+
+
+class BatchHeartbeatInput(serializers.Serializer):
+    nodes = serializers.ListField(child=serializers.CharField(max_length=200), max_length=10_000)
+
+
+class NodeOutput(serializers.Serializer):
+    id = serializers.CharField()
+    service = serializers.CharField()
+    version = serializers.CharField()
+    address = serializers.CharField()
+    port = serializers.IntegerField()
+    metadata = serializers.DictField()
+    endpoints = serializers.ListField()
+    status = serializers.CharField()
+    interval = serializers.IntegerField()
+    ttl = serializers.IntegerField()
+    deregister_after = serializers.IntegerField()
+    registered = serializers.CharField()
+    last_heartbeat = serializers.CharField()
+    critical_since = serializers.CharField(allow_null=True)
+
+
+class ResultOutput(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["create", "update", "delete"])
+    service = serializers.CharField()
+    version = serializers.CharField()
+    node = serializers.DictField()
+    reason = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    index = serializers.IntegerField()

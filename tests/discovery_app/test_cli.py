@@ -1,0 +1,86 @@
+"""``platform discovery ...`` against a live platform."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from discovery_app import services
+from discovery_app.models import Node
+from platformsite.cli import main
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cli(live_server, service_account, monkeypatch, capsys):
+    client_id, secret = service_account("discovery:read", "discovery:write")
+    monkeypatch.setenv("PLATFORM_URL", live_server.url)
+    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
+
+    def run(*args: str) -> tuple[int, object, str]:
+        code = main(["discovery", *args])
+        out, err = capsys.readouterr()
+        try:
+            parsed = json.loads(out) if out.strip() else None
+        except json.JSONDecodeError:
+            parsed = out.strip()
+        return code, parsed, err
+
+    return run
+
+
+def test_cli__register_get_list_deregister(cli):
+    code, node, _ = cli(
+        "register",
+        "orders",
+        "--address",
+        "10.0.0.9",
+        "--port",
+        "8080",
+        "--id",
+        "orders-x",
+        "--version",
+        "2.0",
+        "--metadata",
+        "zone=eu",
+    )
+    assert code == 0 and node["id"] == "orders-x" and node["metadata"] == {"zone": "eu"}
+    code, listed, _ = cli("list")
+    assert [(s["name"], s["nodes"]) for s in listed] == [("orders", 1)]
+    code, document, _ = cli("get", "orders", "--label", "zone:eu", "--passing")
+    assert document["versions"][0]["nodes"][0]["id"] == "orders-x"
+    code, gone, _ = cli("deregister", "orders-x")
+    assert (code, gone) == (0, {"deregistered": "orders-x"})
+    assert not Node.objects.exists()
+
+
+def test_cli__bad_port__prints_the_error_and_exits_1(cli):
+    code, _, err = cli("register", "orders", "--address", "10.0.0.9", "--port", "0")
+    assert code == 1
+    error = json.loads(err)["error"]
+    assert error["status"] == 400 and "port" in error["details"]
+
+
+def test_cli__get_unknown__exits_1(cli):
+    code, _, err = cli("get", "nope")
+    assert code == 1 and json.loads(err)["error"]["status"] == 404
+
+
+def test_cli__watch__prints_changes(cli, capsys):
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+
+    def later():
+        time.sleep(0.5)
+        services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
+
+    threading.Thread(target=later).start()
+    code, out, _ = cli("watch", "orders", "--count", "1", "--no-websocket", "--wait", "1")
+    assert code == 0
+    first_line = out.splitlines()[0] if isinstance(out, str) else None
+    change = json.loads(first_line)
+    assert change["node"]["id"] == "b" and change["action"] == "create"

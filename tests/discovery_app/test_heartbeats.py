@@ -1,0 +1,104 @@
+"""Heartbeats: renew in the cache only; 404 node_not_registered for nodes the registry lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from discovery_app import selectors, services
+from tests.discovery_app.conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+NODES = "/api/v1/discovery/nodes/"
+
+
+def test_heartbeat__registered_node__is_renewed_without_a_query(writer, make_node, django_assert_num_queries):
+    # given a registered node and a warm token
+    make_node(node_id="a")
+    writer.post(f"{NODES}a/heartbeat/")
+    # when
+    with django_assert_num_queries(0):
+        response = writer.post(f"{NODES}a/heartbeat/")
+    # then
+    assert response.status_code == 200
+    assert response.json()["id"] == "a" and response.json()["service"] == "orders"
+    assert selectors.last_heartbeats(["a"])["a"] > NOW
+
+
+def test_heartbeat__unknown_node__is_404_node_not_registered(writer):
+    response = writer.post(f"{NODES}ghost/heartbeat/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "node_not_registered"
+
+
+def test_heartbeat__expired_node__is_404_node_not_registered(writer, make_node, committed):
+    # given a node that expired
+    make_node(node_id="a", interval=1)
+    with committed():
+        services.registry_sweep(now=NOW + 10)
+    # when
+    response = writer.post(f"{NODES}a/heartbeat/")
+    # then
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "node_not_registered"
+
+
+def test_heartbeat__read_scope_only__is_403(reader, make_node):
+    make_node(node_id="a")
+    assert reader.post(f"{NODES}a/heartbeat/").status_code == 403
+
+
+def test_heartbeat__outsider__is_403(outsider, make_node):
+    make_node(node_id="a")
+    assert outsider.post(f"{NODES}a/heartbeat/").status_code == 403
+
+
+def test_batch_heartbeat__renews_known_and_names_the_others(writer, make_node, django_assert_num_queries):
+    # given
+    make_node(node_id="a")
+    make_node(node_id="b")
+    writer.post("/api/v1/discovery/heartbeats/", {"nodes": ["a"]}, format="json")
+    # when
+    with django_assert_num_queries(0):
+        response = writer.post("/api/v1/discovery/heartbeats/", {"nodes": ["a", "b", "zz"]}, format="json")
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"renewed": ["a", "b"], "not_registered": ["zz"], "denied": []}
+
+
+def test_batch_heartbeat__bad_body__is_400(writer):
+    response = writer.post("/api/v1/discovery/heartbeats/", {"nodes": "a"}, format="json")
+    assert response.status_code == 400
+
+
+def test_heartbeat__keeps_node_alive_past_its_first_ttl(make_node, committed):
+    # given a node with a 10 s interval (30 s TTL), heartbeating every 10 s
+    make_node(node_id="a", interval=10)
+    for step in (10, 20, 30, 40):
+        services.node_heartbeat(node_id="a", now=NOW + step)
+        with committed():
+            report = services.registry_sweep(now=NOW + step + 1)
+        assert report.expired == []
+    # then it is still passing long after its first TTL
+    assert report.total == 1
+
+
+def test_heartbeat__warm_memo__still_refuses_a_node_removed_elsewhere(make_node):
+    # given a node renewed once in this process (its ttl and service are remembered)
+    make_node(node_id="a")
+    services.node_heartbeat(node_id="a", now=NOW + 1)
+    # when another platform process removes it (only the shared cache entry goes)
+    from django.core.cache import cache
+
+    cache.delete(selectors.heartbeat_key("a"))
+    # then the next heartbeat here is refused, and not recreated
+    with pytest.raises(services.NodeNotRegistered):
+        services.node_heartbeat(node_id="a", now=NOW + 2)
+    assert selectors.last_heartbeats(["a"]) == {}
+
+
+def test_heartbeat__warm_memo__renews_in_the_shared_cache(make_node):
+    make_node(node_id="a")
+    services.node_heartbeat(node_id="a", now=NOW + 1)
+    services.node_heartbeat(node_id="a", now=NOW + 2)
+    assert selectors.last_heartbeats(["a"]) == {"a": NOW + 2}

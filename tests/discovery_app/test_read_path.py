@@ -1,0 +1,158 @@
+"""Service lookups from the read cache: index, ETag, 304, zero queries warm, blocking queries."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from discovery_app import selectors, services
+from tests.discovery_app.conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/discovery/services/orders/"
+
+
+def test_lookup__warm__runs_no_query(reader, make_node, django_assert_num_queries):
+    # given ten nodes and a first lookup (token and policy warm)
+    for _ in range(10):
+        make_node()
+    assert reader.get(URL).status_code == 200
+    # when / then
+    with django_assert_num_queries(0):
+        response = reader.get(URL)
+    assert response.status_code == 200
+    assert len(response.json()["versions"][0]["nodes"]) == 10
+
+
+def test_lookup__filtered_and_warm__runs_no_query(reader, make_node, django_assert_num_queries):
+    make_node(metadata={"zone": "eu"})
+    reader.get(URL)
+    with django_assert_num_queries(0):
+        response = reader.get(URL + "?label=zone:eu&passing=true")
+    assert len(response.json()["versions"][0]["nodes"]) == 1
+
+
+def test_lookup__carries_index_and_etag__304_when_unchanged(reader, make_node):
+    # given
+    make_node()
+    first = reader.get(URL)
+    # when
+    again = reader.get(URL, HTTP_IF_NONE_MATCH=first["ETag"])
+    # then
+    assert again.status_code == 304
+    assert again["ETag"] == first["ETag"]
+    assert again["X-Discovery-Index"] == first["X-Discovery-Index"] == str(first.json()["index"])
+
+
+def test_lookup__after_a_change__new_etag_and_200(reader, make_node):
+    make_node()
+    first = reader.get(URL)
+    make_node()
+    again = reader.get(URL, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200
+    assert again["ETag"] != first["ETag"]
+    assert int(again["X-Discovery-Index"]) == int(first["X-Discovery-Index"]) + 1
+
+
+def test_lookup__filtered_etag_differs_from_unfiltered(reader, make_node):
+    make_node()
+    assert reader.get(URL)["ETag"] != reader.get(URL + "?passing=true")["ETag"]
+
+
+def test_write__invalidates_cache_explicitly(reader, make_node, committed):
+    # given a cached document
+    make_node(node_id="a")
+    reader.get(URL)
+    # when a node is deregistered
+    with committed():
+        services.node_deregister(node_id="a", now=NOW)
+    # then the next lookup sees it gone
+    assert reader.get(URL).status_code == 404
+
+
+def test_stale_document_stored_late__is_replaced_by_the_writer_check(make_node):
+    # given a document cached at index 1, then a second write whose refresh has not run yet
+    make_node(node_id="a")
+    stale = selectors.service_entry("orders")
+    make_node(node_id="b")
+    # when an out-of-date writer stores the old document last and re-checks
+    from django.core.cache import cache
+
+    cache.set(selectors.doc_key("orders"), stale)
+    entry, _ = selectors.refresh_service("orders")
+    # then the newest wins
+    assert entry.index == 2
+    assert selectors.service_entry("orders").index == 2
+
+
+def test_blocking_query__returns_at_once_when_index_already_passed(reader, make_node):
+    make_node()
+    started = time.monotonic()
+    response = reader.get(URL + "?index=0&wait=30s")
+    assert response.status_code == 200
+    assert time.monotonic() - started < 5
+
+
+def test_blocking_query__times_out_with_the_same_index(reader, make_node):
+    make_node()
+    response = reader.get(URL + "?index=1&wait=100ms")
+    assert response.status_code == 200
+    assert response["X-Discovery-Index"] == "1"
+
+
+def test_blocking_query__returns_when_the_service_changes(reader, make_node, settings):
+    # given a watcher blocked at the current index
+    make_node(node_id="a")
+    assert reader.get(URL).status_code == 200  # token, policy and document warm: no query below
+    outcome = {}
+
+    def watch():
+        outcome["response"] = reader.get(URL + "?index=1&wait=20s")
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    time.sleep(0.3)
+    assert thread.is_alive()
+    # when the service changes (only its index in the shared cache is what the watcher polls)
+    from django.core.cache import cache
+
+    cache.set(selectors.index_key("orders"), 2)
+    thread.join(timeout=10)
+    # then the watcher returns
+    assert not thread.is_alive()
+    assert outcome["response"].status_code == 200
+
+
+def test_blocking_query__other_service_change__does_not_wake_it(reader, make_node):
+    make_node("orders")
+    make_node("billing")
+    response = reader.get(URL + "?index=1&wait=200ms")
+    assert response["X-Discovery-Index"] == "1"
+
+
+@pytest.mark.parametrize("query", ["index=x", "index=1&wait=soon", "index=1&wait=-1s"])
+def test_blocking_query__bad_parameters__are_400(reader, make_node, query):
+    make_node()
+    assert reader.get(f"{URL}?{query}").status_code == 400
+
+
+def test_lookup__local_cache_on__serves_from_process_memory(reader, make_node, settings):
+    # given lookups allowed to come from process memory for a while
+    settings.DISCOVERY_LOCAL_CACHE_SECONDS = 60
+    selectors.forget_local_entries()
+    try:
+        make_node(node_id="a")
+        reader.get(URL)
+        # when the shared cache loses the document
+        from django.core.cache import cache
+
+        cache.delete(selectors.doc_key("orders"))
+        # then the process still answers from memory, and a write in this process replaces it
+        assert reader.get(URL).status_code == 200
+        make_node(node_id="b")
+        assert len(reader.get(URL).json()["versions"][0]["nodes"]) == 2
+    finally:
+        selectors.forget_local_entries()

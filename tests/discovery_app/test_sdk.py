@@ -1,0 +1,135 @@
+"""platform_client.discovery against a live platform (WSGI: the watch falls back to blocking queries)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from discovery_app import services
+from discovery_app.models import Node
+from platform_client.discovery import Discovery, Registration
+from platform_client.session import PlatformError, PlatformSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def session(live_server, service_account):
+    client_id, secret = service_account("discovery:read", "discovery:write")
+    with PlatformSession(live_server.url, client_id, secret) as session:
+        yield session
+
+
+@pytest.fixture
+def discovery(session):
+    found = Discovery(session, use_websocket=False, wait_seconds=1.0, retry_seconds=0.5)
+    yield found
+    found.close()
+
+
+def eventually(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_register__heartbeats_then_deregisters_on_exit(session):
+    # when a service registers with a 1 s interval
+    with Registration(session, "orders", "1.0", "10.0.0.1", 8080, {"zone": "eu"}, interval=1) as node:
+        assert Node.objects.get(id=node.node_id).service.name == "orders"
+        # then it heartbeats in the background
+        eventually(
+            lambda: (
+                services.selectors.last_heartbeats([node.node_id]).get(node.node_id, 0) > time.time() - 0.9
+            )
+        )
+    # and it is gone once the block ends
+    assert not Node.objects.filter(id=node.node_id).exists()
+
+
+def test_register__node_forgotten__registers_again(session):
+    # given a registered node that the platform then forgets (expired and removed)
+    registration = Registration(session, "orders", "1.0", "10.0.0.1", 8080, interval=60)
+    registration.register()
+    services.node_deregister(node_id=registration.node_id)
+    # when it heartbeats
+    registration.heartbeat()
+    # then it got 404 node_not_registered and registered again
+    assert registration.registrations == 2
+    assert Node.objects.filter(id=registration.node_id).exists()
+    registration.deregister()
+
+
+def test_register__bad_input__raises_platform_error(session):
+    with pytest.raises(PlatformError) as caught:
+        Registration(session, "orders", "1.0", "not an address", 8080).start()
+    assert caught.value.status == 400 and "address" in caught.value.details
+
+
+def test_get_service__cached_lookup_makes_no_request(discovery, session, monkeypatch):
+    # given a service looked up once
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+    first = discovery.get_service("orders")
+    # when it is looked up again
+    monkeypatch.setattr(session, "request", lambda *a, **k: pytest.fail("no request expected"))
+    # then it comes from the local cache
+    assert discovery.get_service("orders") is first
+    assert [node["id"] for node in discovery.nodes("orders")] == ["a"]
+
+
+def test_get_service__unknown__raises_404(discovery):
+    with pytest.raises(PlatformError) as caught:
+        discovery.get_service("nope")
+    assert caught.value.status == 404
+
+
+def test_get_service__kept_current_by_blocking_queries(discovery):
+    # given a cached service
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+    discovery.get_service("orders")
+    # when a node joins
+    services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
+    # then the local cache follows
+    eventually(lambda: len(discovery.nodes("orders")) == 2)
+    assert discovery.mode == "blocking"
+
+
+def test_get_service__platform_down__serves_the_stale_cache(discovery, session, monkeypatch):
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+    discovery.get_service("orders")
+
+    def down(*args, **kwargs):
+        raise httpx.ConnectError("platform unreachable")
+
+    monkeypatch.setattr(session, "request", down)
+    time.sleep(0.3)
+    assert [node["id"] for node in discovery.nodes("orders")] == ["a"]
+
+
+def test_watch__callback_gets_results(discovery):
+    seen = []
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+    discovery.watch(seen.append, services=["orders"])
+    discovery.get_service("orders")
+    services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
+    eventually(lambda: any(result["node"]["id"] == "b" for result in seen))
+    assert seen[-1]["action"] == "create"
+
+
+def test_watch__websocket_unavailable__falls_back_to_blocking(session):
+    # the live test server speaks WSGI only: no websocket there
+    discovery = Discovery(session, use_websocket=True, wait_seconds=1.0, retry_seconds=30)
+    try:
+        services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+        discovery.get_service("orders")
+        services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
+        eventually(lambda: len(discovery.nodes("orders")) == 2)
+        assert discovery.mode == "blocking"
+    finally:
+        discovery.close()

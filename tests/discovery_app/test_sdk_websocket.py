@@ -1,0 +1,49 @@
+"""The SDK's websocket watch against a real ASGI server (uvicorn subprocess, its own SQLite file)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from platform_client.discovery import Discovery, Registration
+from platform_client.session import PlatformSession
+from tests.discovery_app.asgi_server import asgi_platform
+
+
+@pytest.fixture(scope="module")
+def asgi(tmp_path_factory):
+    with asgi_platform(tmp_path_factory.mktemp("discovery-asgi")) as platform:
+        yield platform
+
+
+def eventually(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_sdk__websocket_watch__keeps_the_cache_current(asgi):
+    base, client_id, secret = asgi
+    with PlatformSession(base, client_id, secret) as session:
+        discovery = Discovery(session)
+        seen = []
+        try:
+            # given a registered node, looked up once, and a watch callback
+            with Registration(session, "orders", "1.0", "10.0.0.1", 8080, interval=5):
+                discovery.get_service("orders")
+                discovery.watch(seen.append, services=["orders"])
+                eventually(lambda: discovery.mode == "websocket")
+                time.sleep(0.3)  # the subscription reaches the server
+                # when a second node registers
+                with Registration(session, "orders", "1.0", "10.0.0.2", 8080, interval=5) as second:
+                    # then the websocket brings it into the local cache, and to the callback
+                    eventually(lambda: len(discovery.nodes("orders")) == 2)
+                    eventually(lambda: any(r["node"]["id"] == second.node_id for r in seen))
+                # and its deregistration too
+                eventually(lambda: len(discovery.nodes("orders")) == 1)
+        finally:
+            discovery.close()
