@@ -3,12 +3,15 @@
 Every service authorizes resource access through :func:`is_allowed` (or the DRF helpers in
 ``platformsite.api.permissions`` built on it).  Compiled policies are kept per process, keyed by
 the account and the policy version held in the shared cache; any change to roles, rules or
-bindings bumps that version, so every node recompiles on its next check.
+bindings bumps that version.  Each process re-reads the version at most every
+``PLATFORM_REVOCATION_POLL_SECONDS`` (1 s), so a warm check costs no cache round trip and every
+node applies a change within that interval (the node that made it, at once).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -27,12 +30,36 @@ _compiled_lock = threading.Lock()
 _EMPTY = CompiledPolicy([])
 
 
+class _VersionPoll:
+    """The policy version, re-read from the shared cache at most every poll interval."""
+
+    value: str | None = None
+    next_poll: float = 0.0
+
+
+_version = _VersionPoll()
+
+
 def policy_version() -> str:
-    return cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+    now = time.monotonic()
+    if _version.value is None or now >= _version.next_poll:
+        _version.value = cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+        _version.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
+    return _version.value
 
 
 def bump_policy_version() -> None:
-    cache.set(POLICY_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    """Every node uses the changed rules from its next poll (this one at once)."""
+    value = uuid.uuid4().hex
+    cache.set(POLICY_VERSION_KEY, value, timeout=None)
+    _version.value = value
+    _version.next_poll = time.monotonic() + settings.PLATFORM_REVOCATION_POLL_SECONDS
+
+
+def forget_policy_cache() -> None:
+    """Drop this process's compiled policies and version (tests)."""
+    _compiled.clear()
+    _version.value = None
 
 
 def account_rules(account_id: int) -> list[RuleSpec]:

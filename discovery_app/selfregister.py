@@ -19,31 +19,17 @@ import threading
 from typing import Any
 
 from django.db import close_old_connections
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from discovery_app import services
+from platformsite.api.views import service_routes
 from platformsite.services import VERSION
 
 log = logging.getLogger(__name__)
 
 
-def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
-    routes: list[str] = []
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            routes += _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            routes.append(prefix + str(pattern.pattern))
-    return routes
-
-
 def platform_endpoints(name: str) -> list[dict[str, Any]]:
     """One endpoint per route of the service's API (``{name: "/api/v1/<name>/...", metadata}``)."""
-    routes: list[str] = []
-    for pattern in get_resolver().url_patterns:
-        if isinstance(pattern, URLResolver) and pattern.namespace == name:
-            routes = sorted("/" + route for route in _walk(pattern.url_patterns, str(pattern.pattern)))
-    return [{"name": route, "metadata": {"protocol": "http"}} for route in routes]
+    return [{"name": route, "metadata": {"protocol": "http"}} for route in service_routes(name)]
 
 
 class SelfRegistration:

@@ -24,3 +24,28 @@ if os.environ.get("PLATFORM_INPROCESS_BEAT") == "1":
     from platformsite.background import worker
 
     worker.start(beat=True)
+
+if os.environ.get("PLATFORM_SERVICE") and os.environ.get("PLATFORM_SERVICE_PORT"):
+    # ``manage.py runservice NAME``: register ``platform.NAME`` in discovery and heartbeat it.
+    # Heartbeats live in the shared cache, so this needs the distributed mode (REDIS_URL).
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        from discovery_app.selfregister import SelfRegistration
+
+        address = os.environ.get("PLATFORM_SERVICE_ADDRESS", "127.0.0.1")
+        if address in {"0.0.0.0", "::"}:  # noqa: S104 (a bind-all address is not one to advertise)
+            import socket
+
+            address = socket.gethostbyname(socket.gethostname())
+        SelfRegistration(
+            name=os.environ["PLATFORM_SERVICE"],
+            address=address,
+            port=int(os.environ["PLATFORM_SERVICE_PORT"]),
+        ).start()
+    else:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "runservice: not registering in discovery: heartbeats need the shared cache (set REDIS_URL)"
+        )

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from auth_app.selectors import forget_policy_cache
 from auth_app.services import service_account_create
 from auth_app.tokens import forget_cached_tokens
 
@@ -17,8 +18,10 @@ from auth_app.tokens import forget_cached_tokens
 def _fresh_caches():
     cache.clear()
     forget_cached_tokens()
+    forget_policy_cache()
     yield
     forget_cached_tokens()
+    forget_policy_cache()
 
 
 @pytest.fixture

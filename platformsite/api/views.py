@@ -24,6 +24,14 @@ def _routes(patterns: list[Any], prefix: str = "") -> list[str]:
     return routes
 
 
+def service_routes(name: str) -> list[str]:
+    """The routes of one service's API, e.g. ``["/api/v1/config/", ...]``, sorted."""
+    for pattern in get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver) and pattern.namespace == name:
+            return sorted("/" + route for route in _routes(pattern.url_patterns, str(pattern.pattern)))
+    return []
+
+
 class ServiceRootView(APIView):
     """The index of one service's API: what it is and the routes it serves."""
 
@@ -42,11 +50,11 @@ class ServiceRootView(APIView):
     )
     def get(self, request: Request) -> Response:
         info = service_by_name(self.service)
-        resolver = get_resolver()
-        routes: list[str] = []
-        for pattern in resolver.url_patterns:
-            if isinstance(pattern, URLResolver) and pattern.namespace == self.service:
-                routes = sorted("/" + route for route in _routes(pattern.url_patterns, str(pattern.pattern)))
         return Response(
-            {"service": info.name, "description": info.description, "version": VERSION, "routes": routes}
+            {
+                "service": info.name,
+                "description": info.description,
+                "version": VERSION,
+                "routes": service_routes(self.service),
+            }
         )

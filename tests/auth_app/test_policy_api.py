@@ -172,3 +172,25 @@ def test_policy_cache__warm_check_runs_no_query(payments_reader, django_assert_n
     is_allowed(account_id=account.pk, scopes=scopes, resource="config:payments/a", action="read")
     with django_assert_num_queries(0):
         is_allowed(account_id=account.pk, scopes=scopes, resource="config:payments/b", action="read")
+
+
+def test_rule_change_on_another_node__applies_after_the_poll_interval(payments_reader):
+    from django.core.cache import cache
+
+    from auth_app import selectors
+
+    account, _ = payments_reader
+    scopes = frozenset(account.scope_list)
+
+    def allowed() -> bool:
+        return is_allowed(
+            account_id=account.pk, scopes=scopes, resource="config:orders/x", action="read"
+        ).allowed
+
+    assert not allowed()
+    # another node removes the binding and bumps the shared version
+    account.bindings.all().delete()
+    cache.set(selectors.POLICY_VERSION_KEY, "bumped-elsewhere", None)
+    assert not allowed()  # this node still uses the version it read less than a second ago
+    selectors._version.next_poll = 0.0  # the poll interval has passed
+    assert allowed()

@@ -123,6 +123,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="discovery_lookup",
+        description="Cached service lookup (10 nodes) from the discovery read cache.",
+        target="platform",
+        path="/api/v1/discovery/services/bench-lookup/",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("discovery:read",),
+        peer="etcd_range",
+        setup="from django.core.management import call_command; "
+        "call_command('discovery_seed', 'bench-lookup', '--nodes', '10', '--interval', '3600')",
+    ),
+    Scenario(
         name="etcd_range",
         description="etcd range read of a 1 KB JSON value through its HTTP/JSON gateway "
         "(the peer for config and discovery reads).",

@@ -74,3 +74,43 @@ def test_runservice__unknown_service__is_refused():
     )
     assert result.returncode != 0
     assert "Unknown service 'nope'" in result.stderr
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="self-registration needs Redis (REDIS_URL)")
+def test_runservice__registers_itself_in_discovery(tmp_path):
+    import sqlite3
+
+    # given a runservice process in the distributed mode (shared cache), on its own database file
+    port = free_port()
+    env = {
+        **os.environ,
+        "PLATFORM_VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "platformsite.settings",
+        "PLATFORM_TASK_MODE": "eager",
+    }
+    for name in ("PLATFORM_ENV", "DATABASE_URL"):
+        env.pop(name, None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runservice", "config", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        rows: list = []
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.5)
+            with sqlite3.connect(tmp_path / "platform.sqlite3") as db:
+                rows = db.execute(
+                    "SELECT n.id, n.port, s.name FROM discovery_app_node n "
+                    "JOIN discovery_app_service s ON s.id = n.service_id WHERE s.name = 'platform.config'"
+                ).fetchall()
+        # then platform.config is registered with this process's port
+        assert rows and rows[0][1] == port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -44,7 +44,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Unknown service {name!r}; choose one of: {', '.join(settings.PLATFORM_SERVICES)}"
             )
-        env = dict(os.environ, PLATFORM_SERVICE=name, PLATFORM_SERVICE_WEB="1" if web else "0")
+        env = dict(
+            os.environ,
+            PLATFORM_SERVICE=name,
+            PLATFORM_SERVICE_WEB="1" if web else "0",
+            PLATFORM_SERVICE_ADDRESS=host,
+            PLATFORM_SERVICE_PORT=str(port),
+        )
         self.stdout.write(f"Serving platform.{name} on http://{host}:{port}/api/v1/{name}/")
         self.stdout.flush()
         command = self.command_line(name, host, port)
