@@ -174,7 +174,7 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "platformsite.cache.PlatformRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "platform",
             "TIMEOUT": 300,

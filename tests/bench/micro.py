@@ -140,3 +140,122 @@ MICRO: tuple[Micro, ...] = (
         policy_decide,
     ),
 )
+
+
+# --- PostgreSQL baselines for event publishing (run only when DATABASE_URL is PostgreSQL) -----------
+
+_EVENT_COLUMNS = (
+    "event_id",
+    "source",
+    "type",
+    "specversion",
+    "time",
+    "subject",
+    "datacontenttype",
+    "dataschema",
+    "data",
+    "data_base64",
+    "extensions",
+    "root_id",
+    "traceparent",
+    "received",
+)
+
+
+def _pg_dsn() -> str | None:
+    import os
+
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else None
+
+
+def _event_rows(n: int, tag: str) -> list[tuple]:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return [
+        (
+            f"{tag}-{i}",
+            "/bench/raw",
+            "bench.created",
+            "1.0",
+            now,
+            f"s/{i}",
+            "application/json",
+            "",
+            json.dumps({"n": i, "pad": "x" * 64}),
+            "",
+            "{}",
+            "",
+            "",
+            now,
+        )
+        for i in range(n)
+    ]
+
+
+def events_copy(seconds: float) -> dict[str, object]:
+    """Raw psycopg COPY of 1,000-event batches into the events table (the batched-publish baseline)."""
+    import uuid
+
+    import psycopg
+
+    dsn = _pg_dsn()
+    if dsn is None:
+        return {"skipped": "needs DATABASE_URL=postgres://..."}
+    copied, started = 0, time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        while time.perf_counter() - started < seconds:
+            rows = _event_rows(1000, uuid.uuid4().hex)
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"COPY event_app_event ({', '.join(_EVENT_COLUMNS)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            conn.commit()
+            copied += len(rows)
+    return {"events_per_s": round(copied / (time.perf_counter() - started)), "batch": 1000}
+
+
+def events_insert_commit(seconds: float) -> dict[str, object]:
+    """Raw INSERT + COMMIT per event from 64 connections (the durable single-publish baseline)."""
+    import threading
+    import uuid
+
+    import psycopg
+
+    dsn = _pg_dsn()
+    if dsn is None:
+        return {"skipped": "needs DATABASE_URL=postgres://..."}
+    counts = [0] * 64
+    deadline = time.perf_counter() + seconds
+    columns, params = ", ".join(_EVENT_COLUMNS), ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    sql = f"INSERT INTO event_app_event ({columns}) VALUES ({params})"  # noqa: S608 (constant names)
+
+    def writer(slot: int) -> None:
+        tag = uuid.uuid4().hex
+        with psycopg.connect(dsn) as conn:
+            while time.perf_counter() < deadline:
+                conn.execute(sql, _event_rows(1, f"{tag}-{counts[slot]}")[0])
+                conn.commit()
+                counts[slot] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"events_per_s": round(sum(counts) / (time.perf_counter() - started)), "connections": 64}
+
+
+MICRO = (
+    *MICRO,
+    Micro("events_copy", "raw psycopg COPY of 1,000-event batches (PostgreSQL only)", events_copy),
+    Micro(
+        "events_insert_commit",
+        "raw INSERT + COMMIT per event, 64 connections (PostgreSQL only)",
+        events_insert_commit,
+    ),
+)

@@ -40,7 +40,19 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-VALUES = {"etcd_key_b64": b64(ETCD_KEY), "etcd_value_b64": b64(ETCD_VALUE)}
+#: 1,000 events without ids: every request stores 1,000 new events (ids are given by the platform).
+EVENTS_BATCH = json.dumps(
+    [
+        {"type": "bench.created", "source": "/bench", "subject": f"s/{i}", "data": {"n": i, "pad": "x" * 64}}
+        for i in range(1000)
+    ],
+    separators=(",", ":"),
+)
+VALUES = {
+    "etcd_key_b64": b64(ETCD_KEY),
+    "etcd_value_b64": b64(ETCD_VALUE),
+    "events_batch": EVENTS_BATCH,
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         peer="etcd_range",
         setup="from django.core.management import call_command; "
         "call_command('discovery_seed', 'bench-lookup', '--nodes', '10', '--interval', '3600')",
+    ),
+    Scenario(
+        name="events_batch",
+        description="Publish 1,000 events in one request (compare events/s with events_copy).",
+        target="platform",
+        path="/api/v1/events/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body="{events_batch}",
+        scopes=("events:write",),
+        expect_status=201,
+    ),
+    Scenario(
+        name="events_single",
+        description="Publish one event, durably (compare with events_insert_commit).",
+        target="platform",
+        path="/api/v1/events/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body='{{"type": "bench.single", "source": "/bench", "data": {{"n": 1}}}}',
+        scopes=("events:write",),
+        expect_status=201,
     ),
     Scenario(
         name="etcd_range",

@@ -109,3 +109,24 @@ def test_readyz__unreachable_broker__is_503(client, settings):
         app.conf.broker_url = settings.CELERY_BROKER_URL
     assert response.status_code == 503
     assert response.json()["error"]["details"]["checks"]["broker"]["ok"] is False
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
+def test_redis_cache__one_client_per_process_shared_by_threads():
+    import threading
+
+    from django.core.cache import cache, caches
+
+    # given the cache used from this thread and from another
+    cache.set("shared-client", 1)
+    seen = []
+    thread = threading.Thread(
+        target=lambda: seen.append((caches["default"]._cache, caches["default"].get("shared-client")))
+    )
+    thread.start()
+    thread.join()
+    # then both use one client object (and one pool), and it works
+    assert seen[0][0] is cache._cache
+    assert seen[0][1] == 1
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)

@@ -101,7 +101,7 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
         check=True,
     ).stdout.split()
     assert out == [
-        "django.core.cache.backends.redis.RedisCache",
+        "platformsite.cache.PlatformRedisCache",
         "channels_redis.core.RedisChannelLayer",
         "redis://127.0.0.1:6399/3",
         "celery",
