@@ -82,7 +82,7 @@ def test_discovery_dashboard__over_asgi__updates_live_through_the_websocket(brow
         asgi_platform(tmp_path) as (base, client_id, secret),
         PlatformSession(base, client_id, secret) as session,
     ):
-        wait = WebDriverWait(browser, 15)
+        wait = WebDriverWait(browser, 30)
         browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
         # given an operator logged in to that platform, on the discovery page
         browser.get(f"{base}/ui/login/")

@@ -49,7 +49,7 @@ def test_events_dashboard__live_tail__shows_new_events_matching_the_filter(brows
     """Against the platform under uvicorn (websockets), logged in as its operator."""
     platform = request.getfixturevalue("asgi_platform")
 
-    wait = WebDriverWait(browser, 15)
+    wait = WebDriverWait(browser, 30)
     base = platform.url
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     # given: the operator is logged in and follows order.* events
