@@ -240,6 +240,7 @@ PLATFORM_SCOPES = {
         for name in PLATFORM_SERVICES
         for access in ("read", "write")
     },
+    "config:secrets": "Read secret configuration values in clear",
     "admin": "Full access to every service",
 }
 

@@ -103,9 +103,8 @@ def test_config_dashboard__edit_conflict_live_update_history_rollback(page, wait
     # When the operator reloads the layer, views the diff of revision 3 and rolls back to revision 1
     page.find_element(By.ID, "reload-layer").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "layer-revision"), "3"))
-    wait.until(
-        ec.presence_of_element_located((By.CSS_SELECTOR, "#history tr[data-revision='3'] button.diff"))
-    )
+    # (the history is rendered again for the new head: wait for that rendering, not an older one)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#history[data-layer-revision='3']")))
     page.find_element(By.CSS_SELECTOR, "#history tr[data-revision='3'] button.diff").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "diff"), '~ db/host: "db2" → "db3"'))
     page.find_element(By.CSS_SELECTOR, "#history tr[data-revision='1'] button.rollback").click()

@@ -1,0 +1,480 @@
+"""The config service's REST API: namespaces, resolution (with long-poll watch), layers, history."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from auth_app.selectors import is_request_allowed, request_principal
+from auth_app.tokens import TokenInfo
+from config_app import sealing, selectors, services
+from config_app.api import serializers as io
+from config_app.documents import diff, get_at, missing, parse_path
+from config_app.errors import ConfigError, NotFound
+from config_app.models import Namespace, Revision
+from platformsite.api.errors import Denied, error_body
+from platformsite.api.pagination import CursorPagination
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+WAIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+SECRETS_SCOPE = "config:secrets"
+
+
+def actor(request: Request) -> str:
+    if isinstance(request.auth, TokenInfo):
+        return request.auth.subject
+    return f"user:{request.user.get_username()}"
+
+
+def can_see_secrets(request: Request) -> bool:
+    """Holders of ``config:secrets`` (and ``admin``, which implies it) see secret values."""
+    if isinstance(request.auth, TokenInfo):
+        return request.auth.has_scope(SECRETS_SCOPE)
+    scopes = request_principal(request)[1]
+    return SECRETS_SCOPE in scopes or "admin" in scopes
+
+
+def check_name(value: str, what: str) -> str:
+    if not NAME.match(value or ""):
+        raise ConfigError(
+            f"{what} {value[:80]!r} is not valid: lower-case letters, digits, - and _ (up to 63).",
+            code=f"invalid_{what}",
+            details={what: value[:80]},
+        )
+    return value
+
+
+def parse_wait(raw: str) -> float:
+    match = WAIT.match(raw.strip())
+    if not match:
+        raise ConfigError(
+            "wait must look like 30s, 500ms, 1m or 30.", code="invalid_wait", details={"wait": raw}
+        )
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+    return min(seconds, settings.CONFIG_MAX_WAIT_SECONDS)
+
+
+def parse_int(raw: str | None, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer.", details={name: raw[:40]}) from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative.", details={name: value})
+    return value
+
+
+class ConfigView(APIView):
+    service = "config"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ConfigError):
+            return Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
+        return super().handle_exception(exc)
+
+    def authorize(self, request: Request, resource: str, action: str) -> None:
+        decision = is_request_allowed(request, resource=f"config:{resource}", action=action)
+        if not decision.allowed:
+            raise Denied(f"Policy does not allow {action} on config:{resource}.", "policy_denied")
+
+    def present(self, request: Request, data: Any) -> Any:
+        return sealing.reveal(data) if can_see_secrets(request) else sealing.mask(data)
+
+    def paginate(self, queryset, serializer_class, request: Request, ordering: str = "-id") -> Response:
+        paginator = CursorPagination()
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+    def expected_revision(self, request: Request, body_value: int | None) -> int | None:
+        if body_value is not None:
+            return body_value
+        raw = request.headers.get("If-Match")
+        if raw is None or raw.strip() == "*":
+            return None
+        value = raw.strip().removeprefix("W/").strip('"')
+        if not value.isdigit():
+            raise ConfigError(
+                'If-Match must hold the layer revision, e.g. "3".',
+                code="invalid_if_match",
+                details={"if_match": raw[:40]},
+            )
+        return int(value)
+
+    def namespace(self, name: str) -> Namespace:
+        if not NAME.match(name):
+            raise NotFound(f"There is no namespace {name[:80]!r}.", details={"namespace": name[:80]})
+        return selectors.namespace_get(name)
+
+    def revision_body(self, request: Request, revision: Revision, with_data: bool = True) -> dict[str, Any]:
+        body = io.RevisionOutput(revision).data
+        if with_data:
+            body["data"] = self.present(request, revision.data)
+        return body
+
+    def written(self, request: Request, revision: Revision) -> Response:
+        response = Response(self.revision_body(request, revision))
+        response["ETag"] = f'"{revision.number}"'
+        return response
+
+
+def validated(serializer_class, data) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Namespaces -----------------------------------------------------------------------------------
+
+
+class NamespaceListView(ConfigView):
+    @extend_schema(responses=io.NamespaceOutput(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = CursorPagination()
+        paginator.ordering = "name"
+        page = paginator.paginate_queryset(Namespace.objects.all(), request, view=self)
+        visible = [
+            ns
+            for ns in page
+            if is_request_allowed(request, resource=f"config:{ns.name}/_namespace", action="read").allowed
+        ]
+        return paginator.get_paginated_response(io.NamespaceOutput(visible, many=True).data)
+
+    @extend_schema(request=io.NamespaceInput, responses={201: io.NamespaceOutput})
+    def post(self, request: Request) -> Response:
+        data = validated(io.NamespaceInput, request.data)
+        self.authorize(request, f"{data['name']}/_namespace", "write")
+        namespace = services.namespace_create(**data)
+        return Response(io.NamespaceOutput(namespace).data, status=status.HTTP_201_CREATED)
+
+
+class NamespaceDetailView(ConfigView):
+    @extend_schema(responses=io.NamespaceOutput)
+    def get(self, request: Request, ns: str) -> Response:
+        namespace = self.namespace(ns)
+        self.authorize(request, f"{ns}/_namespace", "read")
+        body = io.NamespaceOutput(namespace).data
+        body["layers"] = [
+            {"env": layer.env, "revision": layer.number, "updated": layer.updated}
+            for layer in selectors.layers_of(namespace)
+        ]
+        return Response(body)
+
+    @extend_schema(request=io.NamespaceUpdateInput, responses=io.NamespaceOutput)
+    def patch(self, request: Request, ns: str) -> Response:
+        self.namespace(ns)
+        self.authorize(request, f"{ns}/_namespace", "write")
+        data = validated(io.NamespaceUpdateInput, request.data)
+        namespace = services.namespace_update(
+            name=ns,
+            description=data.get("description"),
+            json_schema=data.get("json_schema", ...),
+            secret_paths=data.get("secret_paths"),
+            author=actor(request),
+        )
+        return Response(io.NamespaceOutput(namespace).data)
+
+
+# --- Resolution and watch -------------------------------------------------------------------------
+
+
+class ResolveView(ConfigView):
+    """The merged document global/default -> global/env -> ns/default -> ns/env, from the cache."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("env", str, description="Environment (default: 'default')."),
+            OpenApiParameter("path", str, description="Return only this sub-value (slash path)."),
+            OpenApiParameter("wait", str, description="Long-poll: wait up to this long (30s, max 60s)."),
+            OpenApiParameter("revision", int, description="Long-poll: return once the revision differs."),
+        ],
+        responses={200: io.ResolvedOutput, 304: None},
+    )
+    def get(self, request: Request, ns: str) -> HttpResponse:
+        params = request.query_params
+        env = check_name(params.get("env", "default"), "env")
+        if not NAME.match(ns):
+            raise NotFound(f"There is no namespace {ns[:80]!r}.", details={"namespace": ns[:80]})
+        raw_path = params.get("path")
+        segments = parse_path(raw_path) if raw_path is not None else None
+        self.authorize(request, f"{ns}/{env}", "read")
+        resolved = selectors.resolve(ns, env)
+        if "wait" in params:
+            resolved = self.wait(ns, env, resolved, parse_wait(params["wait"]), params.get("revision"))
+            if resolved is None:
+                return HttpResponse(status=304)
+        elif request.headers.get("If-None-Match") == resolved.etag and segments is None:
+            response = HttpResponse(status=304)
+            response["ETag"] = resolved.etag
+            return response
+        if segments is None and not (resolved.has_secrets and can_see_secrets(request)):
+            response = HttpResponse(resolved.masked_body, content_type="application/json")
+        else:
+            data = resolved.data if segments is None else get_at(resolved.data, segments)
+            if segments is not None and missing(data):
+                raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
+            body = resolved.body(
+                self.present(request, data), "/".join(segments) if segments is not None else None
+            )
+            response = Response(body)
+        response["ETag"] = resolved.etag
+        return response
+
+    def wait(self, ns: str, env: str, resolved, seconds: float, raw_revision: str | None):
+        """Poll the shared cache's generations until the resolved revision differs from ``revision``."""
+        known = parse_int(raw_revision, "revision")
+        if known is None:
+            known = resolved.revision
+        deadline = time.monotonic() + seconds
+        gens = resolved.gens
+        if not connection.in_atomic_block:
+            connection.close()  # a waiting watcher holds no database connection (pool slots are few)
+        while resolved.revision == known:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(settings.CONFIG_WATCH_POLL_SECONDS)
+            if selectors.generations(ns) != gens:
+                resolved = selectors.resolve(ns, env, fresh=True)
+                gens = resolved.gens
+        return resolved
+
+
+# --- Layers ---------------------------------------------------------------------------------------
+
+
+class LayerListView(ConfigView):
+    @extend_schema(responses=io.LayerListOutput, operation_id="config_layers_list")
+    def get(self, request: Request, ns: str) -> Response:
+        namespace = self.namespace(ns)
+        self.authorize(request, f"{ns}/_namespace", "read")
+        return Response(
+            {
+                "namespace": ns,
+                "results": [
+                    self.revision_body(request, layer.head, with_data=False) | {"namespace": ns}
+                    for layer in selectors.layers_of(namespace)
+                ],
+            }
+        )
+
+
+class LayerView(ConfigView):
+    @extend_schema(responses=io.RevisionDataOutput)
+    def get(self, request: Request, ns: str, env: str) -> Response:
+        namespace = self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "read")
+        head = selectors.layer_head(namespace, env)
+        if head is None:
+            raise NotFound(f"{ns}/{env} has no revision yet.", details={"namespace": ns, "env": env})
+        return self.written(request, head)
+
+    @extend_schema(request=io.LayerInput, responses=io.RevisionDataOutput)
+    def put(self, request: Request, ns: str, env: str) -> Response:
+        self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "write")
+        data = validated(io.LayerInput, request.data)
+        revision = services.layer_set(
+            namespace=ns,
+            env=env,
+            data=data["data"],
+            author=actor(request),
+            comment=data["comment"],
+            source=data["source"],
+            expected_revision=self.expected_revision(request, data["expected_revision"]),
+        )
+        return self.written(request, revision)
+
+
+class ValueView(ConfigView):
+    def prepare(self, request: Request, ns: str, env: str, path: str, action: str) -> Namespace:
+        namespace = self.namespace(ns)
+        check_name(env, "env")
+        if not parse_path(path):
+            raise ConfigError("The path is empty.", code="invalid_path", details={"path": path})
+        self.authorize(request, f"{ns}/{env}", action)
+        return namespace
+
+    @extend_schema(responses=io.ValueOutput)
+    def get(self, request: Request, ns: str, env: str, path: str) -> Response:
+        namespace = self.prepare(request, ns, env, path, "read")
+        head = selectors.layer_head(namespace, env)
+        value = get_at(head.data, parse_path(path)) if head is not None else None
+        if head is None or missing(value):
+            raise NotFound(f"{ns}/{env} has no value at {path!r}.", details={"path": path})
+        return Response(
+            {
+                "namespace": ns,
+                "env": env,
+                "revision": head.number,
+                "path": path,
+                "value": self.present(request, value),
+            }
+        )
+
+    @extend_schema(request=io.ValueInput, responses=io.RevisionDataOutput)
+    def put(self, request: Request, ns: str, env: str, path: str, merge: bool = False) -> Response:
+        self.prepare(request, ns, env, path, "write")
+        data = validated(io.ValueInput, request.data)
+        revision = services.value_set(
+            namespace=ns,
+            env=env,
+            path=path,
+            value=data["value"],
+            merge=merge,
+            author=actor(request),
+            comment=data["comment"],
+            source=data["source"],
+            expected_revision=self.expected_revision(request, data["expected_revision"]),
+        )
+        return self.written(request, revision)
+
+    @extend_schema(request=io.ValueInput, responses=io.RevisionDataOutput)
+    def patch(self, request: Request, ns: str, env: str, path: str) -> Response:
+        return self.put(request, ns, env, path, merge=True)
+
+    @extend_schema(request=io.WriteInput, responses=io.RevisionDataOutput)
+    def delete(self, request: Request, ns: str, env: str, path: str) -> Response:
+        self.prepare(request, ns, env, path, "write")
+        data = validated(io.WriteInput, request.data if isinstance(request.data, dict) else {})
+        revision = services.value_delete(
+            namespace=ns,
+            env=env,
+            path=path,
+            author=actor(request),
+            comment=data["comment"],
+            source=data["source"],
+            expected_revision=self.expected_revision(request, data["expected_revision"]),
+        )
+        return self.written(request, revision)
+
+
+# --- History --------------------------------------------------------------------------------------
+
+
+def _time_param(request: Request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise ConfigError(f"{name} must be an RFC 3339 time.", details={name: raw[:60]})
+    return value
+
+
+class AuditView(ConfigView):
+    """Every revision (who, when, what layer, comment, source), newest first; never values."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("namespace", str),
+            OpenApiParameter("env", str),
+            OpenApiParameter("author", str),
+            OpenApiParameter("from", str, description="RFC 3339, inclusive."),
+            OpenApiParameter("to", str, description="RFC 3339, exclusive."),
+        ],
+        responses=io.RevisionOutput(many=True),
+    )
+    def get(self, request: Request, ns: str | None = None) -> Response:
+        ns = ns or request.query_params.get("namespace")
+        namespace = self.namespace(ns) if ns else None
+        self.authorize(request, f"{ns}/_namespace" if ns else "_all", "read")
+        revisions = selectors.audit_log(
+            namespace=namespace,
+            env=request.query_params.get("env"),
+            author=request.query_params.get("author"),
+            since=_time_param(request, "from"),
+            until=_time_param(request, "to"),
+        )
+        return self.paginate(revisions, io.RevisionOutput, request)
+
+
+class RevisionListView(ConfigView):
+    @extend_schema(responses=io.RevisionOutput(many=True))
+    def get(self, request: Request, ns: str, env: str) -> Response:
+        namespace = self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "read")
+        return self.paginate(selectors.audit_log(namespace=namespace, env=env), io.RevisionOutput, request)
+
+
+class RevisionDetailView(ConfigView):
+    @extend_schema(responses=io.RevisionDataOutput)
+    def get(self, request: Request, ns: str, env: str, number: int) -> Response:
+        namespace = self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "read")
+        return self.written(request, selectors.revision_get(namespace, env, number))
+
+
+class DiffView(ConfigView):
+    """Paths added, removed and changed between two revisions of a layer (0: the empty layer)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", int), OpenApiParameter("to", int)], responses=io.DiffOutput
+    )
+    def get(self, request: Request, ns: str, env: str) -> Response:
+        namespace = self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "read")
+        head = selectors.layer_head(namespace, env)
+        to_number = parse_int(request.query_params.get("to"), "to")
+        if to_number is None:
+            to_number = head.number if head is not None else 0
+        from_number = parse_int(request.query_params.get("from"), "from")
+        if from_number is None:
+            from_number = max(to_number - 1, 0)
+
+        def data_of(number: int) -> Any:
+            return {} if number == 0 else sealing.reveal(selectors.revision_get(namespace, env, number).data)
+
+        changes = diff(data_of(from_number), data_of(to_number))
+        if not can_see_secrets(request):
+            changes = _mask_diff(changes, namespace.secret_paths)
+        return Response({"namespace": ns, "env": env, "from": from_number, "to": to_number, **changes})
+
+
+def _mask_diff(changes: dict[str, list], secret_paths: list[str]) -> dict[str, list]:
+    def secret(path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in secret_paths)
+
+    for kind in ("added", "removed", "changed"):
+        for item in changes[kind]:
+            if secret(item["path"]):
+                for key in ("value", "from", "to"):
+                    if key in item:
+                        item[key] = sealing.MASK
+    return changes
+
+
+class RollbackView(ConfigView):
+    @extend_schema(request=io.RollbackInput, responses=io.RevisionDataOutput)
+    def post(self, request: Request, ns: str, env: str) -> Response:
+        self.namespace(ns)
+        check_name(env, "env")
+        self.authorize(request, f"{ns}/{env}", "write")
+        data = validated(io.RollbackInput, request.data)
+        revision = services.layer_rollback(
+            namespace=ns,
+            env=env,
+            to_revision=data["revision"],
+            author=actor(request),
+            comment=data["comment"],
+            expected_revision=self.expected_revision(request, data["expected_revision"]),
+        )
+        return self.written(request, revision)

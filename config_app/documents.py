@@ -1,0 +1,157 @@
+"""Pure functions on JSON documents: canonical form, paths, deep merge, diff.
+
+A path is a slash-separated list of keys (``db/host``); dots are accepted as separators too
+(``db.host``) where a key has no dot of its own.  Reading through a list takes a decimal index.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from typing import Any
+
+from config_app.errors import InvalidPath
+
+SEGMENT = re.compile(r"^[A-Za-z0-9_\-.:@$]{1,128}$")
+MAX_DEPTH = 32
+_MISSING = object()
+
+
+def canonical(data: Any) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def checksum(data: Any) -> str:
+    return hashlib.sha256(canonical(data)).hexdigest()
+
+
+def parse_path(path: str | None) -> tuple[str, ...]:
+    """``"db/host"`` -> ``("db", "host")``; ``""``/``None`` -> ``()``; bad paths raise InvalidPath."""
+    if path is None:
+        return ()
+    path = path.strip("/")
+    if not path:
+        return ()
+    segments = tuple(path.split("/"))
+    if len(segments) > MAX_DEPTH or not all(SEGMENT.match(s) and s not in {".", ".."} for s in segments):
+        raise InvalidPath(
+            f"The path {path[:200]!r} does not parse: use keys of letters, digits and _-.:@$ joined by '/'.",
+            details={"path": path[:200]},
+        )
+    return segments
+
+
+def get_at(data: Any, segments: tuple[str, ...], default: Any = _MISSING) -> Any:
+    node = data
+    for segment in segments:
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            return default
+    return node
+
+
+def missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+def set_at(data: dict, segments: tuple[str, ...], value: Any) -> dict:
+    """A copy of ``data`` with ``value`` at ``segments`` (objects created on the way)."""
+    if not segments:
+        if not isinstance(value, dict):
+            raise InvalidPath("A layer's root must be a JSON object.", code="invalid")
+        return copy.deepcopy(value)
+    result = copy.deepcopy(data)
+    node = result
+    for depth, segment in enumerate(segments[:-1]):
+        child = node.get(segment)
+        if not isinstance(child, dict):
+            if child is not None:
+                raise InvalidPath(
+                    f"{'/'.join(segments[: depth + 1])} holds a {type(child).__name__}, not an object.",
+                    code="path_conflict",
+                    details={"path": "/".join(segments)},
+                )
+            child = node[segment] = {}
+        node = child
+    node[segments[-1]] = copy.deepcopy(value)
+    return result
+
+
+def delete_at(data: dict, segments: tuple[str, ...]) -> tuple[dict, bool]:
+    """A copy of ``data`` without ``segments``, and whether there was anything to delete."""
+    if not segments:
+        return {}, bool(data)
+    result = copy.deepcopy(data)
+    node: Any = result
+    for segment in segments[:-1]:
+        node = node.get(segment) if isinstance(node, dict) else None
+    if isinstance(node, dict) and segments[-1] in node:
+        del node[segments[-1]]
+        return result, True
+    return result, False
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """``overlay`` over ``base``: objects merge key by key, a ``null`` deletes, anything else replaces."""
+    if not (isinstance(base, dict) and isinstance(overlay, dict)):
+        return copy.deepcopy(overlay)
+    result = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = _strip_nulls(copy.deepcopy(value))
+    return result
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaf paths of a document: objects are walked, everything else (lists included) is a leaf."""
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}/{key}" if prefix else str(key)))
+        return out
+    return {prefix: data} if prefix else ({} if data == {} else {"": data})
+
+
+def diff(old: Any, new: Any) -> dict[str, list]:
+    """Paths added, removed and changed from ``old`` to ``new`` (leaves only)."""
+    before, after = flatten(old), flatten(new)
+    return {
+        "added": [{"path": p, "value": after[p]} for p in sorted(after.keys() - before.keys())],
+        "removed": [{"path": p, "value": before[p]} for p in sorted(before.keys() - after.keys())],
+        "changed": [
+            {"path": p, "from": before[p], "to": after[p]}
+            for p in sorted(before.keys() & after.keys())
+            if before[p] != after[p]
+        ],
+    }
+
+
+def find_reserved_keys(data: Any, reserved: str, prefix: str = "") -> list[str]:
+    """Paths of objects using a key the service reserves for itself."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            path = f"{prefix}/{key}" if prefix else key
+            if key == reserved:
+                found.append(path)
+            found += find_reserved_keys(value, reserved, path)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += find_reserved_keys(value, reserved, f"{prefix}/{index}")
+    return found

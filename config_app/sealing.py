@@ -1,0 +1,98 @@
+"""Secret values: encrypted at rest as ``{"$secret": "<Fernet token>"}`` envelopes, masked as ``***``.
+
+The Fernet key is derived from ``SECRET_KEY`` (like auth_app's signing keys): changing
+``SECRET_KEY`` makes stored secrets unreadable (they read as ``***``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+
+from config_app.documents import canonical, get_at, missing, parse_path
+
+ENVELOPE_KEY = "$secret"
+MASK = "***"
+
+
+@lru_cache(maxsize=4)
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"micro-platform config secrets|" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def fernet() -> Fernet:
+    return _fernet(settings.SECRET_KEY)
+
+
+def is_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and ENVELOPE_KEY in value
+
+
+def seal_value(value: Any) -> dict[str, str]:
+    return {ENVELOPE_KEY: fernet().encrypt(canonical(value)).decode()}
+
+
+def open_envelope(envelope: dict[str, str]) -> Any:
+    try:
+        return json.loads(fernet().decrypt(envelope[ENVELOPE_KEY].encode()))
+    except (InvalidToken, ValueError, TypeError):
+        return MASK
+
+
+def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:
+    """Encrypt the values at ``secret_paths`` in place; a ``"***"`` there keeps the previous secret."""
+    for path in secret_paths:
+        segments = parse_path(path)
+        if not segments:
+            continue
+        parent = get_at(data, segments[:-1])
+        if not isinstance(parent, dict) or segments[-1] not in parent:
+            continue
+        value = parent[segments[-1]]
+        if value is None or is_envelope(value):
+            continue
+        if value == MASK and previous is not None:
+            kept = get_at(previous, segments)
+            if is_envelope(kept):
+                parent[segments[-1]] = kept
+                continue
+        parent[segments[-1]] = seal_value(value)
+    return data
+
+
+def _walk(data: Any, leaf) -> Any:
+    if is_envelope(data):
+        return leaf(data)
+    if isinstance(data, dict):
+        return {k: _walk(v, leaf) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_walk(v, leaf) for v in data]
+    return data
+
+
+def mask(data: Any) -> Any:
+    return _walk(data, lambda _: MASK)
+
+
+def reveal(data: Any) -> Any:
+    return _walk(data, open_envelope)
+
+
+def has_envelopes(data: Any) -> bool:
+    if is_envelope(data):
+        return True
+    if isinstance(data, dict):
+        return any(has_envelopes(v) for v in data.values())
+    if isinstance(data, list):
+        return any(has_envelopes(v) for v in data)
+    return False
+
+
+__all__ = ["MASK", "has_envelopes", "mask", "missing", "reveal", "seal"]

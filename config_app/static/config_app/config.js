@@ -1,0 +1,221 @@
+// The config dashboard: resolved view (live over /ws/config/, long-poll fallback), layer editor,
+// history with diffs and rollback.  Vanilla JS; the staff session authenticates every call.
+(function () {
+  "use strict";
+  const root = document.getElementById("config-app");
+  const ns = root.dataset.namespace;
+  const env = root.dataset.env;
+  const csrf = root.querySelector("[name=csrfmiddlewaretoken]").value;
+  const base = "/api/v1/config/namespaces/" + encodeURIComponent(ns) + "/";
+  const $ = (id) => document.getElementById(id);
+  let resolvedRevision = null;
+  let layerRevision = 0;
+  let ownWrite = false;
+
+  async function api(method, path, body) {
+    const init = {method, credentials: "same-origin", headers: {"Accept": "application/json"}};
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.headers["X-CSRFToken"] = csrf;
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    let data = null;
+    if (response.status !== 204 && response.status !== 304) {
+      data = await response.json().catch(() => null);
+    }
+    return {status: response.status, ok: response.ok, body: data};
+  }
+
+  function errorText(result) {
+    const error = result.body && result.body.error;
+    if (!error) return "HTTP " + result.status;
+    let text = error.message;
+    if (error.details && error.details.paths) text += " (" + error.details.paths.join(", ") + ")";
+    return text;
+  }
+
+  function showResolved(body, fromOthers) {
+    const changed = resolvedRevision !== null && body.revision !== resolvedRevision;
+    resolvedRevision = body.revision;
+    $("resolved-revision").textContent = body.revision;
+    $("resolved-layers").textContent = Object.entries(body.revisions).map(([k, v]) => k + "@" + v).join(" ");
+    $("resolved").textContent = JSON.stringify(body.data, null, 2);
+    if (changed && fromOthers && !ownWrite) {
+      $("live-notice").textContent = "Updated to revision " + body.revision + " by another change.";
+      loadHistory();
+      if (!editorDirty()) loadLayer();
+    }
+    ownWrite = false;
+  }
+
+  async function loadResolved() {
+    const result = await api("GET", base + "resolve?env=" + encodeURIComponent(env));
+    if (result.ok) showResolved(result.body, false);
+    else $("resolved").textContent = errorText(result);
+  }
+
+  // Live updates: the websocket, or long-polling when it cannot be opened.
+  function live() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    let opened = false;
+    let socket;
+    try {
+      socket = new WebSocket(scheme + location.host + "/ws/config/");
+    } catch (e) {
+      return longPoll();
+    }
+    socket.onopen = () => {
+      opened = true;
+      socket.send(JSON.stringify({type: "subscribe", namespace: ns, env: env}));
+      $("live-status").textContent = "live (websocket)";
+    };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "config" && message.namespace === ns && message.env === env) showResolved(message, true);
+    };
+    socket.onclose = () => {
+      if (opened) setTimeout(live, 1000);
+      else longPoll();
+    };
+  }
+
+  async function longPoll() {
+    $("live-status").textContent = "live (long-poll)";
+    for (;;) {
+      try {
+        const query = "?env=" + encodeURIComponent(env) + "&wait=30s&revision=" + (resolvedRevision || 0);
+        const result = await api("GET", base + "resolve" + query);
+        if (result.status === 200) showResolved(result.body, true);
+        else if (result.status !== 304) await new Promise((r) => setTimeout(r, 2000));
+      } catch (e) {
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  // The layer editor.
+  let loadedText = "";
+  function editorDirty() { return $("editor").value !== loadedText; }
+  function layerEnv() { return $("layer-env").value; }
+  function layerPath() { return base + "layers/" + encodeURIComponent(layerEnv()) + "/"; }
+
+  async function loadLayer() {
+    const result = await api("GET", layerPath());
+    const data = result.ok ? result.body.data : {};
+    layerRevision = result.ok ? result.body.revision : 0;
+    loadedText = JSON.stringify(data, null, 2);
+    $("editor").value = loadedText;
+    $("layer-revision").textContent = layerRevision;
+    $("editor-error").textContent = "";
+  }
+
+  async function save() {
+    $("editor-error").textContent = "";
+    $("editor-ok").textContent = "";
+    let data;
+    try {
+      data = JSON.parse($("editor").value);
+    } catch (e) {
+      $("editor-error").textContent = "Invalid JSON: " + e.message;
+      return;
+    }
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+      $("editor-error").textContent = "A layer must be a JSON object.";
+      return;
+    }
+    ownWrite = true;
+    const result = await api("PUT", layerPath(), {
+      data, comment: $("comment").value, source: "dashboard", expected_revision: layerRevision,
+    });
+    if (result.status === 409) {
+      ownWrite = false;
+      const current = result.body.error.details.current;
+      $("editor-error").textContent = "Conflict: the layer is now at revision " + current +
+        " (you edited revision " + layerRevision + "). Reload to see the other change; your text is kept until then.";
+      return;
+    }
+    if (!result.ok) {
+      ownWrite = false;
+      $("editor-error").textContent = errorText(result);
+      return;
+    }
+    layerRevision = result.body.revision;
+    loadedText = JSON.stringify(result.body.data, null, 2);
+    $("editor").value = loadedText;
+    $("layer-revision").textContent = layerRevision;
+    $("editor-ok").textContent = "Saved revision " + layerRevision + ".";
+    $("comment").value = "";
+    loadHistory();
+    loadResolved();
+  }
+
+  // History, diffs, rollback.
+  async function loadHistory() {
+    $("history-layer").textContent = ns + "/" + layerEnv();
+    const result = await api("GET", layerPath() + "revisions/?page_size=50");
+    const tbody = $("history").querySelector("tbody");
+    tbody.replaceChildren();
+    if (!result.ok) return;
+    for (const rev of result.body.results) {
+      const row = document.createElement("tr");
+      row.dataset.revision = rev.revision;
+      for (const value of [rev.revision, rev.created, rev.author, rev.comment, rev.source]) {
+        const cell = document.createElement("td");
+        cell.textContent = value;
+        row.appendChild(cell);
+      }
+      const actions = document.createElement("td");
+      const diffButton = document.createElement("button");
+      diffButton.type = "button";
+      diffButton.className = "diff";
+      diffButton.textContent = "Diff";
+      diffButton.onclick = () => showDiff(rev.revision);
+      actions.appendChild(diffButton);
+      if (rev.revision !== layerRevision) {
+        const rollback = document.createElement("button");
+        rollback.type = "button";
+        rollback.className = "rollback";
+        rollback.textContent = "Roll back to this";
+        rollback.onclick = () => rollbackTo(rev.revision);
+        actions.appendChild(rollback);
+      }
+      row.appendChild(actions);
+      tbody.appendChild(row);
+    }
+    $("history").dataset.layerRevision = layerRevision;  // which head this rendering belongs to
+  }
+
+  async function showDiff(number) {
+    const result = await api("GET", layerPath() + "diff?from=" + (number - 1) + "&to=" + number);
+    if (!result.ok) { $("diff").textContent = errorText(result); return; }
+    const lines = ["Revision " + (number - 1) + " → " + number];
+    for (const item of result.body.added) lines.push("+ " + item.path + " = " + JSON.stringify(item.value));
+    for (const item of result.body.removed) lines.push("- " + item.path + " (was " + JSON.stringify(item.value) + ")");
+    for (const item of result.body.changed) lines.push("~ " + item.path + ": " + JSON.stringify(item.from) + " → " + JSON.stringify(item.to));
+    $("diff").textContent = lines.join("\n");
+  }
+
+  async function rollbackTo(number) {
+    ownWrite = true;
+    const result = await api("POST", layerPath() + "rollback", {revision: number, expected_revision: layerRevision});
+    if (!result.ok) {
+      ownWrite = false;
+      $("editor-error").textContent = errorText(result);
+      return;
+    }
+    $("editor-ok").textContent = "Rolled back to revision " + number + " as revision " + result.body.revision + ".";
+    await loadLayer();
+    loadHistory();
+    loadResolved();
+  }
+
+  $("save").addEventListener("click", save);
+  $("reload-layer").addEventListener("click", () => loadLayer().then(loadHistory));
+  $("layer-env").addEventListener("change", () => loadLayer().then(loadHistory));
+  $("env-select").addEventListener("change", (e) => { location.search = "?env=" + encodeURIComponent(e.target.value); });
+  $("env-other").addEventListener("change", (e) => { location.search = "?env=" + encodeURIComponent(e.target.value.trim()); });
+
+  loadResolved().then(live);
+  loadLayer().then(loadHistory);
+})();

@@ -1,0 +1,45 @@
+"""Dashboard pages: the namespaces, and one page per namespace (resolved view, editor, history)."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from config_app import selectors
+from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace
+from platformsite.services import service_by_name
+from platformsite.web import staff_required
+
+
+@staff_required
+def index(request: HttpRequest) -> HttpResponse:
+    namespaces = list(Namespace.objects.all())
+    if not any(ns.name == GLOBAL for ns in namespaces):
+        namespaces.insert(0, Namespace(name=GLOBAL, description="Inherited by every namespace."))
+    heads: dict[int, list[Layer]] = {}
+    for layer in Layer.objects.order_by("env"):
+        heads.setdefault(layer.namespace_id, []).append(layer)
+    rows = [{"namespace": ns, "layers": heads.get(ns.pk, [])} for ns in namespaces]
+    context = {
+        "rows": rows,
+        "service": service_by_name("config"),
+        "api_root": reverse("config:root"),
+        "scopes": ["config:read", "config:write", "config:secrets"],
+    }
+    return render(request, "config_app/index.html", context)
+
+
+@staff_required
+def namespace_page(request: HttpRequest, ns: str) -> HttpResponse:
+    try:
+        namespace = selectors.namespace_get(ns)
+    except Exception as exc:
+        raise Http404(ns) from exc
+    envs = sorted({DEFAULT_ENV} | {layer.env for layer in selectors.layers_of(namespace)})
+    env = request.GET.get("env") or (next((e for e in envs if e != DEFAULT_ENV), DEFAULT_ENV))
+    return render(
+        request,
+        "config_app/namespace.html",
+        {"namespace": namespace, "envs": envs, "env": env},
+    )

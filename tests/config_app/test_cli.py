@@ -1,0 +1,85 @@
+"""``platform config ...`` against a live platform."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from config_app import services
+from platformsite.cli import main
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cli(live_server, service_account, monkeypatch, capsys):
+    client_id, secret = service_account("admin")
+    monkeypatch.setenv("PLATFORM_URL", live_server.url)
+    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
+
+    def run(*args: str) -> tuple[int, object, str]:
+        code = main(["config", *args])
+        out, err = capsys.readouterr()
+        try:
+            parsed = json.loads(out) if out.strip() else None
+        except json.JSONDecodeError:
+            parsed = out.strip()
+        return code, parsed, err
+
+    return run
+
+
+def test_cli__set_get_delete_history_diff_rollback(cli, tmp_path):
+    assert cli("create", "payments", "--secret", "db/password")[0] == 0
+    code, written, _ = cli("set", "payments", "db/port", "5432", "--env", "prod", "--comment", "port")
+    assert code == 0 and written["revision"] == 1 and written["data"] == {"db": {"port": 5432}}
+    cli("set", "payments", "db/host", "db.prod", "--env", "prod")
+    cli("set", "payments", "db/password", "hunter2", "--env", "prod")
+    assert cli("get", "payments", "db/port", "--env", "prod")[1] == 5432
+    assert cli("get", "payments", "--env", "prod")[1] == {
+        "db": {"port": 5432, "host": "db.prod", "password": "hunter2"}
+    }
+
+    code, _, _ = cli("delete", "payments", "db/host", "--env", "prod")
+    assert code == 0
+    code, history, _ = cli("history", "payments")
+    assert [h["revision"] for h in history] == [4, 3, 2, 1]
+    assert history[-1]["comment"] == "port" and history[0]["source"] == "cli"
+
+    code, diff, _ = cli("diff", "payments", "--env", "prod", "--from", "3", "--to", "4")
+    assert diff["removed"] == [{"path": "db/host", "value": "db.prod"}]
+
+    code, rolled, _ = cli("rollback", "payments", "2", "--env", "prod")
+    assert rolled["revision"] == 5 and rolled["data"] == {"db": {"port": 5432, "host": "db.prod"}}
+
+    layer = tmp_path / "layer.json"
+    layer.write_text(json.dumps({"feature": True}))
+    code, written, _ = cli("set", "payments", "--file", str(layer), "--expected-revision", "0")
+    assert code == 0 and written["data"] == {"feature": True}
+
+
+def test_cli__stale_write__exits_1_with_the_error(cli):
+    cli("create", "payments")
+    cli("set", "payments", "a", "1")
+    code, _, err = cli("set", "payments", "a", "2", "--expected-revision", "0")
+    assert code == 1
+    assert json.loads(err)["error"]["code"] == "stale_revision"
+
+
+def test_cli__watch__prints_each_change(cli):
+    cli("create", "payments")
+    cli("set", "payments", "a", "1")
+
+    def change() -> None:
+        services.value_set(namespace="payments", env="default", path="a", value=2, author="t")
+
+    timer = threading.Timer(0.5, change)
+    timer.start()
+    code, out, _ = cli("watch", "payments", "--count", "2", "--wait", "10")
+    timer.join()
+    lines = [json.loads(line) for line in out.splitlines()[:2]] if isinstance(out, str) else []
+    assert code == 0
+    assert [line["data"] for line in lines] == [{"a": 1}, {"a": 2}]

@@ -1,0 +1,103 @@
+"""Secret paths: encrypted at rest, masked without config:secrets, never in events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from config_app.models import Revision
+from event_app.models import Event
+from tests.config_app.conftest import base
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def secret_ns(make_namespace, put_layer):
+    make_namespace("payments", secret_paths=["db/password", "api_keys"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}, "api_keys": {"x": "k1"}})
+
+
+def test_secret__is_encrypted_at_rest(secret_ns):
+    stored = json.dumps(Revision.objects.get().data)
+    assert "hunter2" not in stored and "k1" not in stored
+    assert "$secret" in stored
+
+
+def test_secret__masked_for_callers_without_the_scope(rw, secret_ns):
+    body = rw.get(base("payments") + "resolve").json()
+    assert body["data"] == {"db": {"host": "h", "password": "***"}, "api_keys": "***"}
+    layer = rw.get(base("payments") + "layers/default/").json()
+    assert layer["data"]["db"]["password"] == "***"
+
+
+def test_secret__shown_to_admin(api_client, secret_ns):
+    body = api_client("admin").get(base("payments") + "resolve").json()
+    assert body["data"] == {"db": {"host": "h", "password": "hunter2"}, "api_keys": {"x": "k1"}}
+    sub = api_client("admin").get(base("payments") + "resolve", {"path": "db/password"}).json()
+    assert sub["data"] == "hunter2"
+
+
+def test_secret__masked_put_back__keeps_the_stored_secret(rw, api_client, secret_ns):
+    # Given a caller without secrets reads the masked layer and writes it back with a change
+    layer = rw.get(base("payments") + "layers/default/").json()
+    layer["data"]["db"]["host"] = "h2"
+    rw.put(base("payments") + "layers/default/", {"data": layer["data"]}, format="json")
+    # Then the secret is unchanged
+    body = api_client("admin").get(base("payments") + "resolve").json()
+    assert body["data"]["db"] == {"host": "h2", "password": "hunter2"}
+
+
+def test_secret__diff__is_masked(rw, put_layer, secret_ns):
+    put_layer("payments", "default", {"db": {"host": "h", "password": "other"}, "api_keys": {"x": "k1"}})
+    body = rw.get(base("payments") + "layers/default/diff").json()
+    assert body["changed"] == [{"path": "db/password", "from": "***", "to": "***"}]
+
+
+def test_secret__never_in_events(django_capture_on_commit_callbacks, make_namespace, put_layer):
+    make_namespace("payments", secret_paths=["pw"])
+    with django_capture_on_commit_callbacks(execute=True):
+        put_layer("payments", "default", {"pw": "hunter2"})
+    event = Event.objects.get(type="config.namespace.changed")
+    assert event.data == {
+        "namespace": "payments",
+        "env": "default",
+        "revision": 1,
+        "author": "service:fixture",
+    }
+    assert "hunter2" not in json.dumps(event.data)
+
+
+def test_secret_paths__added_later__encrypt_existing_values(rw, make_namespace, put_layer):
+    make_namespace("payments")
+    put_layer("payments", "default", {"token": "t0k"})
+    response = rw.patch(base("payments"), {"secret_paths": ["token"]}, format="json")
+    assert response.status_code == 200
+    head = Revision.objects.order_by("-number").first()
+    assert head.number == 2 and "t0k" not in json.dumps(head.data)
+    assert rw.get(base("payments") + "resolve").json()["data"] == {"token": "***"}
+
+
+def test_secrets_scope__token_holding_it__sees_secrets():
+    from types import SimpleNamespace
+
+    from auth_app.tokens import TokenInfo
+    from config_app.api.views import can_see_secrets
+
+    def token(*scopes):
+        info = TokenInfo(1, "c", 1, "svc", None, "", frozenset(scopes), 0.0)
+        return SimpleNamespace(auth=info)
+
+    assert can_see_secrets(token("config:read", "config:secrets"))
+    assert can_see_secrets(token("admin"))
+    assert not can_see_secrets(token("config:read", "config:write"))
+
+
+def test_schema_violation_under_a_secret_path__does_not_quote_the_value(rw, make_namespace):
+    schema = {"type": "object", "properties": {"pw": {"type": "integer"}}}
+    make_namespace("payments", secret_paths=["pw"], json_schema=schema)
+    response = rw.put(base("payments") + "layers/default/", {"data": {"pw": "hunter2"}}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["paths"] == ["pw"]
+    assert "hunter2" not in response.content.decode()
