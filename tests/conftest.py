@@ -85,3 +85,12 @@ def _fresh_throttle_counters():
 
     throttling._counters.windows.clear()
     yield
+
+
+@pytest.fixture
+def asgi_platform(tmp_path):
+    """The whole platform under uvicorn (websockets), with an admin service account and the operator."""
+    from tests.servers import asgi_platform as serve
+
+    with serve(tmp_path) as platform:
+        yield platform

@@ -8,7 +8,7 @@ import pytest
 
 from platform_client.discovery import Discovery, Registration
 from platform_client.session import PlatformSession
-from tests.discovery_app.asgi_server import asgi_platform
+from tests.servers import asgi_platform
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ def test_discovery_dashboard__lists_services_and_follows_changes(page, wait, log
     # given a registered service and a logged-in operator
     register("orders-1", version="1.0")
     login(STAFF_NAME, STAFF_PASSWORD)
-    wait.until(ec.url_contains("/ui/"))
+    wait.until(ec.url_matches(r"/ui/$"))
     # when the operator opens the discovery page
     page.get(url("/ui/discovery/"))
     row = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "tr[data-service=orders]")))
@@ -44,7 +44,7 @@ def test_discovery_dashboard__service_detail_shows_nodes_endpoints_and_degraded_
         ],
     )
     login(STAFF_NAME, STAFF_PASSWORD)
-    wait.until(ec.url_contains("/ui/"))
+    wait.until(ec.url_matches(r"/ui/$"))
     # when the operator opens it
     page.get(url("/ui/discovery/orders/"))
     node = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "tr[data-node=orders-1]")))
@@ -76,7 +76,7 @@ def test_discovery_dashboard__over_asgi__updates_live_through_the_websocket(brow
 
     from platform_client.discovery import Registration
     from platform_client.session import PlatformSession
-    from tests.discovery_app.asgi_server import OPERATOR_PASSWORD, asgi_platform
+    from tests.servers import OPERATOR_PASSWORD, asgi_platform
 
     with (
         asgi_platform(tmp_path) as (base, client_id, secret),
@@ -90,7 +90,7 @@ def test_discovery_dashboard__over_asgi__updates_live_through_the_websocket(brow
         browser.find_element(By.ID, "id_username").send_keys("admin")
         browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        wait.until(ec.url_contains("/ui/"))
+        wait.until(ec.url_matches(r"/ui/$"))
         browser.get(f"{base}/ui/discovery/")
         # then the page says it is live (websocket subscribed)
         wait.until(ec.text_to_be_present_in_element((By.ID, "live-state"), "live"))

@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from event_app.services import event_publish
 from platform_client.event import publish_now
 from platform_client.session import PlatformSession
-from tests.event_app.asgi_server import asgi_platform  # noqa: F401 - fixture
+from tests.servers import OPERATOR, OPERATOR_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 STAFF_NAME, STAFF_PASSWORD = "operator", "pw-operator-1"
@@ -55,8 +55,8 @@ def test_events_dashboard__live_tail__shows_new_events_matching_the_filter(brows
     # given: the operator is logged in and follows order.* events
     browser.get(f"{base}/ui/login/")
     wait.until(ec.visibility_of_element_located((By.ID, "id_username")))
-    browser.find_element(By.ID, "id_username").send_keys(platform.operator)
-    browser.find_element(By.ID, "id_password").send_keys(platform.operator_password)
+    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
+    browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
     wait.until(lambda driver: "/login/" not in driver.current_url)
     browser.get(f"{base}/ui/events/")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from event_app.services import event_publish
-from tests.event_app.asgi_server import asgi_platform  # noqa: F401 - a fixture for this folder
 
 
 @pytest.fixture
