@@ -41,6 +41,7 @@ migrate: $(VENV)/.installed-run
 
 bench: $(VENV)/.installed-dev  ## benchmark scenarios, ratios to a bare-view baseline (tests/bench/)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench.propagation $(PROPAGATION_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -135,6 +135,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="config_resolve",
+        description="Warm resolved config read (~1.2 KB from four layers) from the read cache.",
+        target="platform",
+        path="/api/v1/config/namespaces/bench/resolve?env=production",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("config:read",),
+        peer="etcd_range",
+        setup=(
+            "from config_app import services; from config_app.models import Namespace; "
+            "Namespace.objects.filter(name='bench').exists() or services.namespace_create(name='bench'); "
+            "services.layer_set(namespace='global', env='default', data={'log': {'level': 'info'}}, "
+            "author='service:bench'); "
+            "services.layer_set(namespace='bench', env='default', "
+            "data={f'setting_{i:02d}': f'value-{i:02d}' for i in range(40)}, author='service:bench'); "
+            "services.layer_set(namespace='bench', env='production', "
+            "data={'setting_00': 'prod', 'db': {'host': 'db.prod'}}, author='service:bench')"
+        ),
+    ),
+    Scenario(
         name="discovery_lookup",
         description="Cached service lookup (10 nodes) from the discovery read cache.",
         target="platform",
