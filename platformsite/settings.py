@@ -330,6 +330,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {
+        "RuleActionEnum": ["read", "write", "*"],
+        "CheckActionEnum": ["read", "write"],
+        "ResultActionEnum": ["create", "update", "delete"],
+    },
 }
 
 #: Largest request body accepted, in bytes (413 beyond).  Ingest paths may allow more.

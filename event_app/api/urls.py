@@ -6,7 +6,7 @@ app_name = "event_app"
 
 urlpatterns = [
     path("", views.EventListView.as_view(), name="root"),
-    path("summary", views.SummaryView.as_view(), name="summary-noslash"),
+    path("summary", views.SummaryWithoutSlashView.as_view(), name="summary-noslash"),
     path("summary/", views.SummaryView.as_view(), name="summary"),
     path("subscriptions/", views.SubscriptionListView.as_view(), name="subscriptions"),
     path("subscriptions/<slug:name>/", views.SubscriptionDetailView.as_view(), name="subscription"),
