@@ -12,3 +12,10 @@ os.environ.setdefault("PLATFORM_TASK_MODE", "eager")
 os.environ.setdefault("PLATFORM_VAR_DIR", tempfile.mkdtemp(prefix="platform-test-"))
 
 from platformsite.settings import *  # noqa: F403
+
+# A file, not Django's in-memory default: the live server's threads then get connections of
+# their own instead of sharing the test thread's, whose transactions they would interleave with.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(os.environ["PLATFORM_VAR_DIR"], "test.sqlite3")
+    }
