@@ -183,7 +183,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "platform:channels"},
+            # redis-py's asyncio pool refuses a 101st concurrent command by default; a burst of
+            # websocket subscriptions (group_add each) easily makes more.
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": _read("PLATFORM_REDIS_MAX_CONNECTIONS", env.int, 1000),
+                    }
+                ],
+                "prefix": "platform:channels",
+            },
         }
     }
 else:

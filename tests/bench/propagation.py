@@ -250,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+            log = Path(tmp) / "server.log"
+            text = log.read_text() if log.exists() else ""
+            errors = [line for line in text.splitlines() if "Error" in line]
+            if errors:
+                print("server errors:", *sorted(set(errors))[:5], sep="\n  ")
     return 0
 
 

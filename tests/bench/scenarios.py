@@ -129,7 +129,8 @@ SCENARIOS: tuple[Scenario, ...] = (
             "role, _ = Role.objects.get_or_create(name='bench-10k'); "
             "Rule.objects.filter(role=role).delete(); "
             "Rule.objects.bulk_create([Rule(role=role, resource=f'config:ns{i}/*', action='read') "
-            "for i in range(10000)], batch_size=2000); "
+            "for i in range(10000)] + [Rule(role=role, resource='config:bench/*', action='read')], "
+            "batch_size=2000); "
             "RoleBinding.objects.get_or_create(role=role, account=Account.objects.get(name='{account}')); "
             "bump_policy_version()"
         ),
