@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,19 +116,21 @@ def split_path(path: str) -> tuple[str, ...]:
 # --- Sources --------------------------------------------------------------------------------------
 
 
-class Source:
+class Source(ABC):
     """Something that loads a JSON-like document (a dict)."""
 
     name = "source"
 
+    @abstractmethod
     def load(self) -> dict:
-        raise NotImplementedError
+        """The document as it is now; raise when it cannot be read (the last good one is kept)."""
 
     def watch(self, on_change: Callable[[dict], None], stop: threading.Event) -> None:
         """Block, calling ``on_change(document)`` on every change, until ``stop`` is set.
 
         Sources that cannot watch return at once (the default).
         """
+        return
 
 
 class FileSource(Source):
