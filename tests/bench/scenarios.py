@@ -166,6 +166,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         "call_command('discovery_seed', 'bench-lookup', '--nodes', '10', '--interval', '3600')",
     ),
     Scenario(
+        name="discovery_heartbeat",
+        description="Heartbeat of one of 10,000 registered nodes (shared cache only; run the sweep "
+        "beside it: manage.py discovery_sweep --loop). Needs REDIS_URL: the seed's heartbeats live "
+        "in the shared cache.",
+        target="platform",
+        path="/api/v1/discovery/nodes/bench-hb-17/heartbeat/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("discovery:write",),
+        setup="from django.core.management import call_command; "
+        "call_command('discovery_seed', 'bench-hb', '--nodes', '10000', '--interval', '10')",
+    ),
+    Scenario(
         name="events_batch",
         description="Publish 1,000 events in one request (compare events/s with events_copy).",
         target="platform",
