@@ -97,10 +97,17 @@ def page(browser, live_server, transactional_db) -> Iterator:
 
 @pytest.fixture
 def wait(page):
-    """An explicit wait on the shared browser."""
+    """An explicit wait on the shared browser.
+
+    It retries through errors of elements caught mid-navigation (stale nodes, and Chrome's
+    "Node with given id does not belong to the document"); a lasting one still ends in a timeout.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(page, WAIT_SECONDS)
+    return WebDriverWait(
+        page, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException, WebDriverException)
+    )
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ def computed_style(driver, selector: str, prop: str) -> str:
 
 
 def wait_for_overview(wait) -> None:
+    # The URL first: reading the login page's heading while it navigates away is a Chrome race.
+    wait.until(ec.url_matches(r"/ui/$"))
     wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Platform overview"))
 
 
