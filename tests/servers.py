@@ -80,12 +80,23 @@ class AsgiPlatform(NamedTuple):
 
 
 @contextmanager
-def asgi_platform(var_dir: Path, *, scopes: str = ALL_SCOPES) -> Iterator[AsgiPlatform]:
-    """The whole platform under uvicorn; a service account holding ``scopes``; the operator."""
-    env = platform_env(var_dir)
+def asgi_platform(
+    var_dir: Path,
+    *,
+    scopes: str = ALL_SCOPES,
+    keep: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[AsgiPlatform]:
+    """The whole platform under uvicorn; a service account holding ``scopes``; the operator.
+
+    ``keep`` names DATABASE_URL / REDIS_URL to inherit (see platform_env); ``extra_env`` adds settings.
+    """
+    env = {**platform_env(var_dir, keep=keep), **(extra_env or {})}
     manage(env, "migrate", "-v0")
     manage(env, "ensure_operator")
-    created = manage(env, "create_service_account", f"test-{os.getpid()}", "--scopes", scopes)
+    created = manage(
+        env, "create_service_account", f"test-{os.getpid()}-{time.time_ns()}", "--scopes", scopes
+    )
     credentials = json.loads(created[created.index("{") :])
     port = free_port()
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
+import os
 import sys
 import tempfile
 import time
@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from tests.servers import ALL_SCOPES, ROOT, free_port, manage, platform_env, wait_healthy
+from tests.servers import ROOT, asgi_platform
 
 RESULTS = ROOT / "var" / "bench"
 
@@ -204,57 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="config,discovery,events")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=RESULTS) as tmp:
-        env = platform_env(Path(tmp), keep=("DATABASE_URL", "REDIS_URL"))
-        env["PLATFORM_THROTTLE_CLIENT"] = "1000000000/min"
-        manage(env, "migrate", "-v0")
-        created = manage(
-            env, "create_service_account", f"propagation-{time.time_ns()}", "--scopes", ALL_SCOPES
-        )
-        credentials = json.loads(created[created.index("{") :])
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "platformsite.asgi:application",
-                "--port",
-                str(port),
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(base, proc)
-            token = httpx.post(
-                f"{base}/o/token/",
-                data={"grant_type": "client_credentials"},
-                auth=(credentials["client_id"], credentials["client_secret"]),
-            ).json()["access_token"]
-            layer = "channels-redis" if env.get("REDIS_URL") else "in-memory"
-            for name in [n.strip() for n in args.only.split(",") if n.strip()]:
-                result = asyncio.run(measure(base, token, WATCHES[name](), args.watchers, args.changes))
-                result.update(server="uvicorn, 1 worker", channel_layer=layer, target_p99_ms=250)
-                print(json.dumps(result))
-                (RESULTS / f"propagation_{name}.json").write_text(json.dumps(result, indent=2))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-            log = Path(tmp) / "server.log"
-            text = log.read_text() if log.exists() else ""
-            errors = [line for line in text.splitlines() if "Error" in line]
-            if errors:
-                print("server errors:", *sorted(set(errors))[:5], sep="\n  ")
+    with (
+        tempfile.TemporaryDirectory(dir=RESULTS) as tmp,
+        asgi_platform(
+            Path(tmp),
+            keep=("DATABASE_URL", "REDIS_URL"),
+            extra_env={"PLATFORM_THROTTLE_CLIENT": "1000000000/min"},
+        ) as platform,
+    ):
+        base = platform.url
+        token = httpx.post(
+            f"{base}/o/token/",
+            data={"grant_type": "client_credentials"},
+            auth=(platform.client_id, platform.client_secret),
+        ).json()["access_token"]
+        layer = "channels-redis" if os.environ.get("REDIS_URL") else "in-memory"
+        for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+            result = asyncio.run(measure(base, token, WATCHES[name](), args.watchers, args.changes))
+            result.update(server="uvicorn, 1 worker", channel_layer=layer, target_p99_ms=250)
+            print(json.dumps(result))
+            (RESULTS / f"propagation_{name}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 
