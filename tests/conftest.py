@@ -94,3 +94,34 @@ def asgi_platform(tmp_path):
 
     with serve(tmp_path) as platform:
         yield platform
+
+
+@pytest.fixture
+def cli_as(live_server, service_account, monkeypatch, capsys):
+    """``cli_as("config", "admin")`` -> ``run(*args) -> (exit code, parsed stdout, stderr)``.
+
+    Runs ``platform <service> ...`` in process against the live server as a new service account
+    holding ``scopes``; stdout is parsed as JSON where it is JSON.
+    """
+    import json
+
+    from platformsite.cli import main
+
+    def make(service: str, *scopes: str):
+        client_id, secret = service_account(*scopes)
+        monkeypatch.setenv("PLATFORM_URL", live_server.url)
+        monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
+        monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
+
+        def run(*args: str) -> tuple[int, object, str]:
+            code = main([service, *args])
+            out, err = capsys.readouterr()
+            try:
+                parsed = json.loads(out) if out.strip() else None
+            except json.JSONDecodeError:
+                parsed = out.strip()
+            return code, parsed, err
+
+        return run
+
+    return make

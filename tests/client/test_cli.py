@@ -6,28 +6,12 @@ import json
 
 import pytest
 
-from platformsite.cli import main
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def cli(live_server, service_account, monkeypatch, capsys):
-    client_id, secret = service_account("admin")
-    monkeypatch.setenv("PLATFORM_URL", live_server.url)
-    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
-    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
-
-    def run(*args: str) -> tuple[int, object, str]:
-        code = main(["auth", *args])
-        out, err = capsys.readouterr()
-        try:
-            parsed = json.loads(out) if out.strip() else None
-        except json.JSONDecodeError:
-            parsed = out.strip()
-        return code, parsed, err
-
-    return run
+def cli(cli_as):
+    return cli_as("auth", "admin")
 
 
 def test_cli__accounts_lifecycle(cli):

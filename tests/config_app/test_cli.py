@@ -8,28 +8,13 @@ import threading
 import pytest
 
 from config_app import services
-from platformsite.cli import main
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def cli(live_server, service_account, monkeypatch, capsys):
-    client_id, secret = service_account("admin")
-    monkeypatch.setenv("PLATFORM_URL", live_server.url)
-    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
-    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
-
-    def run(*args: str) -> tuple[int, object, str]:
-        code = main(["config", *args])
-        out, err = capsys.readouterr()
-        try:
-            parsed = json.loads(out) if out.strip() else None
-        except json.JSONDecodeError:
-            parsed = out.strip()
-        return code, parsed, err
-
-    return run
+def cli(cli_as):
+    return cli_as("config", "admin")
 
 
 def test_cli__set_get_delete_history_diff_rollback(cli, tmp_path):

@@ -10,28 +10,13 @@ import pytest
 
 from discovery_app import services
 from discovery_app.models import Node
-from platformsite.cli import main
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def cli(live_server, service_account, monkeypatch, capsys):
-    client_id, secret = service_account("discovery:read", "discovery:write")
-    monkeypatch.setenv("PLATFORM_URL", live_server.url)
-    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
-    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
-
-    def run(*args: str) -> tuple[int, object, str]:
-        code = main(["discovery", *args])
-        out, err = capsys.readouterr()
-        try:
-            parsed = json.loads(out) if out.strip() else None
-        except json.JSONDecodeError:
-            parsed = out.strip()
-        return code, parsed, err
-
-    return run
+def cli(cli_as):
+    return cli_as("discovery", "discovery:read", "discovery:write")
 
 
 def test_cli__register_get_list_deregister(cli):

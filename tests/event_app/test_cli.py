@@ -7,24 +7,13 @@ import json
 import pytest
 
 from event_app.models import Event
-from platformsite.cli import main
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def cli(live_server, service_account, monkeypatch, capsys):
-    client_id, secret = service_account("events:read", "events:write")
-    monkeypatch.setenv("PLATFORM_URL", live_server.url)
-    monkeypatch.setenv("PLATFORM_CLIENT_ID", client_id)
-    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
-
-    def run(*args: str) -> tuple[int, object, str]:
-        code = main(["events", *args])
-        out, err = capsys.readouterr()
-        return code, json.loads(out) if out.strip() else None, err
-
-    return run
+def cli(cli_as):
+    return cli_as("events", "events:read", "events:write")
 
 
 def test_cli__publish_then_search_and_get(cli):
