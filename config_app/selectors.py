@@ -23,6 +23,7 @@ from config_app import sealing
 from config_app.documents import canonical, deep_merge
 from config_app.errors import NotFound
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
+from platformsite import invalidation
 
 ENTRY_KEY = "config:resolved:{ns}:{env}"
 GEN_KEY = "config:gen:{ns}"
@@ -34,7 +35,7 @@ def gen_key(namespace: str) -> str:
 
 def bump_generation(namespace: str) -> None:
     cache.set(gen_key(namespace), uuid.uuid4().hex, timeout=None)
-    _local.clear()  # this process reads its own writes at once, whatever CONFIG_LOCAL_CACHE_SECONDS
+    invalidation.announce(TOPIC, namespace)  # every process drops its copies (this one at once)
 
 
 def layer_keys(namespace: str, env: str) -> list[tuple[str, str]]:
@@ -124,29 +125,45 @@ def current_gens(namespace: str, found: dict[str, Any] | None = None) -> tuple[s
     return gens[0], gens[1]
 
 
-#: This process's copies of resolved documents: (namespace, env) -> (trusted until, entry).
+#: This process's copies of resolved documents: (namespace, env) -> (last checked, entry).
 _local: dict[tuple[str, str], tuple[float, Resolved]] = {}
 MAX_LOCAL = 10_000
+#: Invalidation topic; the key is the namespace written (``global``: every namespace).
+TOPIC = "config"
 
 
 def forget_local() -> None:
     _local.clear()
 
 
+def _forget(namespace: str) -> None:
+    # A namespace's entries also hold global's layers; config writes are rare: drop them all.
+    _local.clear()
+
+
+invalidation.register(TOPIC, _forget, forget_local)
+
+
 def resolve(namespace: str, env: str, *, fresh: bool = False) -> Resolved:
     """The resolved document of (namespace, env), without a database query when warm.
 
-    A process keeps its own copy, checked against the two generations in the shared cache (one
-    small multi-get); the shared entry itself is fetched only when they changed, and the
-    database read only when no node has built the entry yet.  With
-    ``CONFIG_LOCAL_CACHE_SECONDS`` > 0 the copy is trusted that long without asking the shared
-    cache (``fresh`` asks anyway: watchers always do).
+    A process keeps its own copy.  While it hears invalidation announcements
+    (:mod:`platformsite.invalidation`) the copy is used as it is, with no round trip; otherwise
+    (or ``CONFIG_LOCAL_CACHE_SECONDS`` after its last check) it is checked against the two
+    generations in the shared cache (one small multi-get).  The shared entry itself is fetched
+    only when they changed, and the database read only when no node has built the entry yet.
+    ``fresh`` always checks: watchers do.
     """
     key = (namespace, env)
     now = time.monotonic()
     local = _local.get(key)
-    if local is not None and not fresh and local[0] > now:
+    if (
+        local is not None
+        and not fresh
+        and now - local[0] < invalidation.trust_seconds(settings.CONFIG_LOCAL_CACHE_SECONDS)
+    ):
         return local[1]
+    taken = invalidation.epoch()
     gen_keys = [gen_key(GLOBAL), gen_key(namespace)]
     found = cache.get_many(gen_keys)
     gens = current_gens(namespace, found)
@@ -158,9 +175,10 @@ def resolve(namespace: str, env: str, *, fresh: bool = False) -> Resolved:
         if not (isinstance(entry, Resolved) and entry.gens == gens):
             entry = build(namespace, env, gens)
             cache.set(entry_key, entry, timeout=None)
-    if len(_local) >= MAX_LOCAL:
-        _local.clear()
-    _local[key] = (now + settings.CONFIG_LOCAL_CACHE_SECONDS, entry)
+    if invalidation.still(taken):  # else a write was announced meanwhile: keep no copy
+        if len(_local) >= MAX_LOCAL:
+            _local.clear()
+        _local[key] = (now, entry)
     return entry
 
 

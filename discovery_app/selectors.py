@@ -2,7 +2,9 @@
 
 A service's document (its versions and nodes) is kept in the shared cache, rendered as JSON,
 under one key per service name, together with its change index and ETag.  Every write replaces
-it after commit (:func:`refresh_service`), so a warm lookup costs one cache read and no query.
+it after commit (:func:`refresh_service`) and announces the change to every process
+(:mod:`platformsite.invalidation`), so a warm lookup answers from this process's copy with no
+round trip, or (while announcements cannot be heard) one cache read, and never a query.
 Each node's latest heartbeat is in the cache too (:func:`heartbeat_key`), written by the
 heartbeat endpoints without touching the database.
 """
@@ -21,6 +23,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 
 from discovery_app.models import Node, Service, ServiceIndex
+from platformsite import invalidation
 
 DOC_PREFIX = "discovery:svc:"
 INDEX_PREFIX = "discovery:idx:"
@@ -140,7 +143,6 @@ def _store(name: str) -> tuple[ServiceEntry, dict[str, Any] | None]:
     body = None if document is None else json.dumps(document, separators=(",", ":")).encode()
     entry = ServiceEntry(name, index, make_etag(name, index), body)
     cache.set_many({doc_key(name): entry, index_key(name): index}, timeout=DOC_TIMEOUT)
-    _remember(entry)
     return entry, document
 
 
@@ -156,43 +158,47 @@ def refresh_service(name: str) -> tuple[ServiceEntry, dict[str, Any] | None]:
         current = ServiceIndex.objects.filter(name=name).values_list("index", flat=True).first() or 0
         if current <= entry.index:
             break
+    invalidation.announce(TOPIC, name)
     return entry, document
 
 
-#: Optional process-local copies of service entries: name -> (valid until, entry).
+#: This process's copies of service entries: name -> (last checked, entry).
 _local: dict[str, tuple[float, ServiceEntry]] = {}
 MAX_LOCAL = 10_000
+#: Invalidation topic; the key is the service name.
+TOPIC = "discovery"
 
 
 def service_entry(name: str) -> ServiceEntry:
     """The cached document of a service (built on a cache miss).
 
-    With ``DISCOVERY_LOCAL_CACHE_SECONDS`` > 0 the entry is also kept in this process for that
-    long (a lookup then costs no shared-cache read, and may be that much out of date on other
-    processes; blocking queries and watches read the shared index and are never stale).
+    The entry is kept in this process and used as it is while announcements are heard
+    (:mod:`platformsite.invalidation`); otherwise it is read from the shared cache each time, or
+    every ``DISCOVERY_LOCAL_CACHE_SECONDS`` if that is set.  Blocking queries and watches read
+    the shared index and are never stale.
     """
-    local_seconds = settings.DISCOVERY_LOCAL_CACHE_SECONDS
-    if local_seconds > 0:
-        held = _local.get(name)
-        if held is not None and held[0] > time.monotonic():
-            return held[1]
+    now = time.monotonic()
+    held = _local.get(name)
+    if held is not None and now - held[0] < invalidation.trust_seconds(
+        settings.DISCOVERY_LOCAL_CACHE_SECONDS
+    ):
+        return held[1]
+    taken = invalidation.epoch()
     entry = cache.get(doc_key(name))
     if entry is None:
         entry, _ = refresh_service(name)
-    elif local_seconds > 0:
-        _remember(entry)
-    return entry
-
-
-def _remember(entry: ServiceEntry) -> None:
-    if settings.DISCOVERY_LOCAL_CACHE_SECONDS > 0:
+    elif invalidation.still(taken):  # else a change was announced meanwhile: keep no copy
         if len(_local) >= MAX_LOCAL:
             _local.clear()
-        _local[entry.name] = (time.monotonic() + settings.DISCOVERY_LOCAL_CACHE_SECONDS, entry)
+        _local[name] = (now, entry)
+    return entry
 
 
 def forget_local_entries() -> None:
     _local.clear()
+
+
+invalidation.register(TOPIC, lambda name: _local.pop(name, None), forget_local_entries)
 
 
 def current_index(name: str) -> int:

@@ -83,7 +83,7 @@ def _children(options: argparse.Namespace) -> list[list[str]]:
             "--workers",
             str(options.workers),
             "--blocking-threads",
-            "1",
+            str(options.threads),
             "--no-ws",
             "platformsite.wsgi:application",
         ],

@@ -4,5 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from platformsite.gc import FreezeAfterWarmup
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platformsite.settings")
-application = get_wsgi_application()
+application = FreezeAfterWarmup(get_wsgi_application())

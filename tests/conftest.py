@@ -12,14 +12,17 @@ from rest_framework.test import APIClient
 from auth_app.selectors import forget_policy_cache
 from auth_app.services import service_account_create
 from auth_app.tokens import forget_cached_tokens
+from platformsite import invalidation
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     cache.clear()
+    invalidation.reset()
     forget_cached_tokens()
     forget_policy_cache()
     yield
+    invalidation.reset()
     forget_cached_tokens()
     forget_policy_cache()
 

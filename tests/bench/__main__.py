@@ -14,6 +14,12 @@ Load comes from ``wrk`` (a separate process, loopback): a warm-up run, then the 
 For each scenario it prints requests/s, p50/p99 latency and the ratios, and writes
 ``var/bench/<scenario>.json``.  It also reports the resident memory of the platform's workers.
 
+A scenario with a peer is then measured once more, with its peer, at the same offered load:
+half the saturation rate of the slower of the two.  At saturation a closed-loop load's latency
+is its concurrency divided by the throughput (Little's law), so p99 there restates the
+throughput ratio; at an equal load both answer the same requests per second and their
+latencies compare the two servers themselves.
+
     python -m tests.bench [--duration 10] [--warmup 3] [--only noop] [--keep]
 """
 
@@ -59,6 +65,8 @@ RESULTS_DIR = ROOT / "var" / "bench"
 RSS_TARGET_MIB = 150.0
 #: Threads per WSGI worker (granian --blocking-threads), as ``platform serve --threads`` sets them.
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+#: The equal offered load for a scenario and its peer, as a share of the slower one's saturation.
+EQUAL_LOAD_SHARE = 0.5
 
 
 def granian_wsgi(app: str, port: int, workers: int, threads: int = 1) -> list[str]:
@@ -161,6 +169,15 @@ class Measured:
     peer: str | None = None
 
 
+@dataclass
+class EqualLoad:
+    """A scenario and its peer measured at the same offered load (requests/s)."""
+
+    offered_per_s: float
+    stack: LoadResult
+    peer: LoadResult
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -175,6 +192,7 @@ class Bench:
         self.baselines: dict[int, LoadResult] = {}
         self.baseline_urls: dict[int, str] = {}
         self.measured: dict[str, Measured] = {}
+        self.equal_load: dict[str, EqualLoad] = {}
         self.memory: dict[str, dict[str, dict[str, float]]] = {}
         self.started = datetime.now(UTC)
 
@@ -404,10 +422,10 @@ class Bench:
 
     # --- measuring --------------------------------------------------------------------------------
 
-    def script(self, name: str, method: str, headers: dict[str, str], body: str) -> Path:
+    def script(self, name: str, method: str, headers: dict[str, str], body: str, pause_ms: float = 0) -> Path:
         path = self.tmp / "scripts" / f"{name}.lua"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(wrk_script(method, headers, body))
+        path.write_text(wrk_script(method, headers, body, pause_ms))
         return path
 
     def measure_baseline(self, size: int) -> None:
@@ -441,6 +459,38 @@ class Bench:
         script = self.script(scenario.name, scenario.method, headers, body)
         result = self.load.measure(url, script, server.proc.pid)
         self.measured[scenario.name] = Measured(scenario, url, size, result, size, scenario.peer)
+
+    def measure_equal_load(self, m: Measured) -> None:
+        """``m`` and its peer at the same offered load, for a latency comparison below saturation."""
+        peer = self.measured[m.peer]
+        offered = EQUAL_LOAD_SHARE * min(m.result.requests_per_s, peer.result.requests_per_s)
+        pause_ms = self.load.connections / offered * 1000
+        print(f"{m.scenario.name} and {m.peer} at {offered:,.0f} req/s offered ...", flush=True)
+        results = []
+        for item in (m, peer):
+            headers, body = item.scenario.fill(self.values)
+            script = self.script(
+                f"{item.scenario.name}-at-{offered:.0f}", item.scenario.method, headers, body, pause_ms
+            )
+            results.append(self.load.measure(item.url, script, self.servers[item.scenario.target].proc.pid))
+        self.equal_load[m.scenario.name] = EqualLoad(round(offered, 1), *results)
+
+    def report_equal_load(self) -> None:
+        if not self.equal_load:
+            return
+        print(
+            f"\nequal offered load ({EQUAL_LOAD_SHARE:.0%} of the slower one's saturation), "
+            f"{self.load.connections} connections, random pauses:"
+        )
+        for name, eq in self.equal_load.items():
+            peer = self.measured[name].peer
+            verdict = "ok" if eq.stack.p99_ms <= eq.peer.p99_ms else "OVER"
+            print(
+                f"  {name}: {eq.stack.requests_per_s:,.0f} req/s, p50 {eq.stack.p50_ms:.2f} ms, "
+                f"p99 {eq.stack.p99_ms:.2f} ms | {peer}: {eq.peer.requests_per_s:,.0f} req/s, "
+                f"p50 {eq.peer.p50_ms:.2f} ms, p99 {eq.peer.p99_ms:.2f} ms | p99 no worse than the "
+                f"peer's: {verdict}"
+            )
 
     # --- reporting --------------------------------------------------------------------------------
 
@@ -517,6 +567,14 @@ class Bench:
         }
         if s.target == "platform":
             data["memory"] = self.memory_summary("platform")
+        if eq := self.equal_load.get(s.name):
+            data["equal_load"] = {
+                "share_of_slower_saturation": EQUAL_LOAD_SHARE,
+                "offered_per_s": eq.offered_per_s,
+                "result": eq.stack.as_dict(),
+                "peer_result": eq.peer.as_dict(),
+                "p99_ratio_to_peer": round(eq.stack.p99_ms / eq.peer.p99_ms, 3) if eq.peer.p99_ms else None,
+            }
         return data
 
     def report(self) -> bool:
@@ -576,6 +634,7 @@ class Bench:
                 print("  ".join("-" * w for w in widths))
         for note in notes:
             print(f"note: {note}")
+        self.report_equal_load()
         print()
         for name in ("platform", "bare"):
             if name in self.servers:
@@ -651,6 +710,9 @@ class Bench:
         self.snapshot_memory("idle")
         for scenario in chosen:
             self.measure(scenario)
+        for m in list(self.measured.values()):
+            if m.scenario.role == "stack" and m.peer in self.measured and not self.args.no_equal_load:
+                self.measure_equal_load(m)
         self.snapshot_memory("after_load")
         valid = self.report()
         self.run_micro()
@@ -693,6 +755,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument(
+        "--no-equal-load",
+        action="store_true",
+        help="skip measuring scenarios and their peers again at an equal offered load",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
     parser.add_argument(
         "--settings",

@@ -332,12 +332,21 @@ def lua_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def wrk_script(method: str, headers: Mapping[str, str], body: str) -> str:
-    """A wrk Lua script sending the same request every time."""
+def wrk_script(method: str, headers: Mapping[str, str], body: str, pause_ms: float = 0.0) -> str:
+    """A wrk Lua script sending the same request every time.
+
+    With ``pause_ms`` each connection waits a random 0 to 2 x ``pause_ms`` (whole milliseconds)
+    before each request, which turns wrk's closed loop into an offered load of about
+    connections / pause per second, spread out rather than in waves (a little less when
+    responses take a while).  wrk times a request from when it is written, so the pause is not
+    counted as latency.
+    """
     lines = [f"wrk.method = {lua_string(method)}"]
     lines += [f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]
     if body:
         lines.append(f"wrk.body = {lua_string(body)}")
+    if pause_ms > 0:
+        lines += ["function delay()", f"  return math.floor(math.random() * {2 * pause_ms:.3f})", "end"]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,9 @@ import pytest
 from auth_app.models import Account
 from auth_app.services import binding_create, role_create, rule_create
 from config_app import selectors, services
+from platformsite import invalidation
 from tests.config_app.conftest import base
+from tests.platformsite.test_invalidation import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +162,13 @@ def _other_node_writes(namespace: str, data: dict) -> None:
     assert Layer.objects.filter(namespace__name=namespace).exists()
 
 
-def test_resolve__other_node_write__seen_by_the_next_read(make_namespace, put_layer):
+@pytest.fixture
+def deaf(monkeypatch):
+    """This process cannot hear invalidation announcements (its subscription is down)."""
+    monkeypatch.setattr(invalidation, "listening", lambda: False)
+
+
+def test_resolve__other_node_write_unheard__seen_by_the_next_read(make_namespace, put_layer, deaf):
     make_namespace("payments")
     put_layer("payments", "default", {"a": 1})
     assert selectors.resolve("payments", "default").data == {"a": 1}
@@ -168,7 +176,35 @@ def test_resolve__other_node_write__seen_by_the_next_read(make_namespace, put_la
     assert selectors.resolve("payments", "default").data == {"a": 2}
 
 
-def test_resolve__local_cache_seconds__trusts_its_copy_that_long(make_namespace, put_layer, settings):
+def test_resolve__listening__copy_used_until_an_announcement_drops_it(make_namespace, put_layer):
+    assert wait_for(invalidation.listening)
+    make_namespace("payments")
+    put_layer("payments", "default", {"a": 1})
+    assert selectors.resolve("payments", "default").data == {"a": 1}
+    _other_node_writes("payments", {"a": 2})
+    # the copy is trusted (no shared-cache read would reveal the write)...
+    assert selectors.resolve("payments", "default").data == {"a": 1}
+    # ...until the other node's announcement arrives, as the listener thread delivers it
+    invalidation._bus.deliver(selectors.TOPIC, "payments")
+    assert selectors.resolve("payments", "default").data == {"a": 2}
+
+
+def test_resolve__announcement_during_a_read__the_copy_is_not_kept(make_namespace, put_layer, monkeypatch):
+    make_namespace("payments")
+    put_layer("payments", "default", {"a": 1})
+    real_get_many = selectors.cache.get_many
+
+    def get_many_then_hear_a_write(keys):
+        found = real_get_many(keys)
+        invalidation._bus.deliver(selectors.TOPIC, "payments")  # arrives after the read
+        return found
+
+    monkeypatch.setattr(selectors.cache, "get_many", get_many_then_hear_a_write)
+    selectors.resolve("payments", "default")
+    assert ("payments", "default") not in selectors._local
+
+
+def test_resolve__local_cache_seconds__trusts_its_copy_that_long(make_namespace, put_layer, settings, deaf):
     settings.CONFIG_LOCAL_CACHE_SECONDS = 60
     make_namespace("payments")
     put_layer("payments", "default", {"a": 1})

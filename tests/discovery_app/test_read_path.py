@@ -8,7 +8,9 @@ import time
 import pytest
 
 from discovery_app import selectors, services
+from platformsite import invalidation
 from tests.discovery_app.conftest import NOW
+from tests.platformsite.test_invalidation import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +158,18 @@ def test_lookup__local_cache_on__serves_from_process_memory(reader, make_node, s
         assert len(reader.get(URL).json()["versions"][0]["nodes"]) == 2
     finally:
         selectors.forget_local_entries()
+
+
+def test_lookup__listening__copy_used_until_an_announcement_drops_it(reader, make_node):
+    from django.core.cache import cache
+
+    assert wait_for(invalidation.listening)
+    make_node(node_id="a")
+    first = reader.get(URL).json()
+    # the shared entry moves on without this process being told
+    moved = selectors.ServiceEntry("orders", 99, '"99-x"', b'{"name":"orders","index":99,"versions":[]}')
+    cache.set(selectors.doc_key("orders"), moved)
+    assert reader.get(URL).json() == first
+    # until the announcement arrives, as the listener thread delivers it
+    invalidation._bus.deliver(selectors.TOPIC, "orders")
+    assert reader.get(URL).json()["index"] == 99
