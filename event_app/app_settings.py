@@ -14,6 +14,8 @@ EVENTS_PURGE_BATCH = read("EVENTS_PURGE_BATCH", env.int, 5000)
 EVENTS_COUNT_SHARDS = read("EVENTS_COUNT_SHARDS", env.int, 32)
 #: Hours minute counters are kept after being rolled up to hours.
 EVENTS_MINUTE_COUNTS_KEEP_HOURS = read("EVENTS_MINUTE_COUNTS_KEEP_HOURS", env.int, 48)
+#: Small publishes of one process share a transaction on PostgreSQL (see event_app/grouping.py).
+EVENTS_GROUP_COMMIT = read("EVENTS_GROUP_COMMIT", strict_bool, True)
 #: Push every stored event to websocket subscribers (off: no live stream, replay only).
 EVENTS_LIVE_STREAM = read("EVENTS_LIVE_STREAM", strict_bool, True)
 #: Most stored events replayed to a websocket that resumes with ``last_event_id``.

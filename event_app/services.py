@@ -34,7 +34,7 @@ from django.db.models import Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from event_app import live, selectors
+from event_app import grouping, live, selectors
 from event_app.cloudevents import EventIn
 from event_app.live import LIVE_GROUP  # noqa: F401 - re-exported
 from event_app.models import Delivery, Event, EventCount, Subscription
@@ -86,7 +86,15 @@ def event_publish(
         traceparent=traceparent,
         extensions=dict(extensions or {}),
     )
-    return events_store(events=[incoming])[0].event
+    return events_store_grouped(events=[incoming])[0].event
+
+
+def events_store_grouped(*, events: list[EventIn]) -> list[Stored]:
+    """:func:`events_store`, in one transaction with other small publishes of this process when
+    it can be (:mod:`event_app.grouping`); answers, like it, once the events are committed."""
+    if grouping.groupable(events):
+        return grouping.store_grouped(events)
+    return events_store(events=events)
 
 
 def events_store(*, events: list[EventIn]) -> list[Stored]:

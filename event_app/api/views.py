@@ -128,7 +128,7 @@ class EventListView(EventsView):
             raise DRFUnsupportedMediaType(str(exc)) from exc
         for type_ in sorted({event.type for event in events}):
             authorize(request, type_, "write")
-        stored = services.events_store(events=events)
+        stored = services.events_store_grouped(events=events)
         created = sum(1 for item in stored if item.created)
         body = {
             "count": len(stored),
