@@ -125,6 +125,64 @@ def policy_decide(seconds: float) -> dict[str, object]:
     }
 
 
+def sdk_config_get(seconds: float) -> dict[str, object]:
+    """``Config.get`` of the SDK from its merged snapshot, against a bare nested-dict walk."""
+    import tempfile
+    from pathlib import Path
+
+    from platform_client.config import Config, FileSource
+
+    document = {
+        "db": {"host": "db.prod", "port": 5432, "pool": {"min": 2, "max": 20}},
+        "log": {"level": "info"},
+        "features": {f"flag{i}": i % 2 == 0 for i in range(50)},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.json"
+        path.write_text(json.dumps(document))
+        config = Config([FileSource(path)])
+    paths = ["db.host", "db/pool/max", "log.level", "features.flag7"]
+    walk = [tuple(p.replace("/", ".").split(".")) for p in paths]
+
+    def sdk() -> None:
+        for p in paths:
+            config.get(p)
+
+    def bare() -> None:
+        for segments in walk:
+            node = document
+            for segment in segments:
+                node = node[segment]
+
+    count, elapsed = _timed(sdk, seconds / 2)
+    bare_count, bare_elapsed = _timed(bare, seconds / 2)
+    per_s = count * len(paths) / elapsed
+    bare_per_s = bare_count * len(paths) / bare_elapsed
+    return {
+        "reads_per_s": round(per_s),
+        "bare_dict_walk_per_s": round(bare_per_s),
+        "ratio_to_bare": round(per_s / bare_per_s, 3),
+        "target_per_s": 1_000_000,
+        "meets_target": per_s >= 1_000_000,
+    }
+
+
+def sdk_discovery_get_service(seconds: float) -> dict[str, object]:
+    """``Discovery.get_service`` of the SDK from its local cache (a 10-node service)."""
+    from platform_client.discovery import Discovery
+    from platform_client.session import PlatformSession
+
+    discovery = Discovery(PlatformSession("http://127.0.0.1:9", "bench", "unused"))
+    nodes = [
+        {"id": f"n{i}", "address": f"10.0.0.{i}", "port": 8080, "metadata": {}, "status": "passing"}
+        for i in range(10)
+    ]
+    discovery._store("orders", {"name": "orders", "index": 1, "versions": [{"version": "1", "nodes": nodes}]})
+    count, elapsed = _timed(lambda: discovery.get_service("orders"), seconds)
+    per_s = count / elapsed
+    return {"lookups_per_s": round(per_s), "target_per_s": 500_000, "meets_target": per_s >= 500_000}
+
+
 @dataclass(frozen=True)
 class Micro:
     name: str
@@ -138,6 +196,12 @@ MICRO: tuple[Micro, ...] = (
         "policy_decide",
         "policy decision with 10,000 rules, in process (server side past HTTP)",
         policy_decide,
+    ),
+    Micro("sdk_config_get", "SDK Config.get from the merged snapshot, one core", sdk_config_get),
+    Micro(
+        "sdk_discovery_get_service",
+        "SDK Discovery.get_service from the local cache, one core",
+        sdk_discovery_get_service,
     ),
 )
 
