@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,13 +16,24 @@ from django.db.models.functions import TruncHour
 from event_app.cloudevents import EXTENSION_NAME, parse_time
 from event_app.filters import EventFilter
 from event_app.models import Delivery, Event, EventCount, Subscription
+from platformsite import invalidation
 
 WEBHOOK_FILTERS_KEY = "events:webhook-filters"
 RELATED_LIMIT = 100
 
 
+#: This process's copy of the webhook filters: (last checked, filters); see platformsite.invalidation.
+_local_filters: tuple[float, list[tuple[int, EventFilter]]] | None = None
+
+
 def webhook_filters() -> list[tuple[int, EventFilter]]:
-    """Active webhook subscriptions and their filters (shared cache, dropped on every change)."""
+    """Active webhook subscriptions and their filters: this process's copy while invalidation
+    announcements are heard, else the shared cache; dropped on every subscription change."""
+    global _local_filters
+    now = time.monotonic()
+    if _local_filters is not None and now - _local_filters[0] < invalidation.trust_seconds(0.0):
+        return _local_filters[1]
+    taken = invalidation.epoch()
     cached = cache.get(WEBHOOK_FILTERS_KEY)
     if cached is None:
         cached = [
@@ -29,11 +41,23 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
             for s in Subscription.objects.filter(is_active=True, sink=Subscription.Sink.WEBHOOK)
         ]
         cache.set(WEBHOOK_FILTERS_KEY, cached, 300)
-    return [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in cached]
+    filters = [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in cached]
+    if invalidation.still(taken):
+        _local_filters = (now, filters)
+    return filters
+
+
+def _forget_local_filters(*_: object) -> None:
+    global _local_filters
+    _local_filters = None
+
+
+invalidation.register("events.webhooks", _forget_local_filters, _forget_local_filters)
 
 
 def forget_webhook_filters() -> None:
     cache.delete(WEBHOOK_FILTERS_KEY)
+    invalidation.announce("events.webhooks", "")
 
 
 def _time(params: Any, name: str) -> datetime | None:
