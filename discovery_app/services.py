@@ -37,7 +37,7 @@ from rest_framework.exceptions import NotFound
 
 from discovery_app import selectors
 from discovery_app.models import Node, Result, Service, ServiceIndex
-from event_app.services import event_publish
+from event_app.services import event_publish, event_publish_many
 from platformsite.api.errors import Conflict, Denied
 
 log = logging.getLogger(__name__)
@@ -262,9 +262,18 @@ def _publish_event(type_: str, node_id: str, data: dict[str, Any]) -> None:
 
 
 def _events_after_commit(type_: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+    """One event per node, all in one transaction once the change has committed."""
+
     def send() -> None:
-        for node_id, data in items:
-            _publish_event(type_, node_id, data)
+        try:
+            event_publish_many(
+                events=[
+                    {"type": type_, "source": SOURCE, "subject": node_id, "data": data}
+                    for node_id, data in items
+                ]
+            )
+        except Exception:
+            log.exception("discovery: could not publish events", extra={"type": type_, "count": len(items)})
 
     if items:
         transaction.on_commit(send)

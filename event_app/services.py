@@ -74,7 +74,42 @@ def event_publish(
     datacontenttype: str = "application/json",
 ) -> Event:
     """Store one event durably and return it; a re-sent (source, id) returns the stored one."""
-    incoming = EventIn(
+    incoming = _platform_event(
+        type=type,
+        source=source,
+        data=data,
+        subject=subject,
+        event_id=event_id,
+        time=time,
+        root_id=root_id,
+        traceparent=traceparent,
+        extensions=extensions,
+        datacontenttype=datacontenttype,
+    )
+    return events_store_grouped(events=[incoming])[0].event
+
+
+def event_publish_many(*, events: list[dict[str, Any]]) -> list[Event]:
+    """Several events in one transaction; each dict holds :func:`event_publish`'s arguments."""
+    if not events:
+        return []
+    return [stored.event for stored in events_store(events=[_platform_event(**item) for item in events])]
+
+
+def _platform_event(
+    *,
+    type: str,
+    source: str,
+    data: Any = None,
+    subject: str = "",
+    event_id: str | None = None,
+    time: datetime | None = None,
+    root_id: str = "",
+    traceparent: str = "",
+    extensions: dict[str, Any] | None = None,
+    datacontenttype: str = "application/json",
+) -> EventIn:
+    return EventIn(
         event_id=event_id or uuid.uuid4().hex,
         source=source,
         type=type,
@@ -86,7 +121,6 @@ def event_publish(
         traceparent=traceparent,
         extensions=dict(extensions or {}),
     )
-    return events_store_grouped(events=[incoming])[0].event
 
 
 def events_store_grouped(*, events: list[EventIn]) -> list[Stored]:
