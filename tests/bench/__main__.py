@@ -54,6 +54,7 @@ from tests.bench.harness import (
     git_commit,
     have,
     http,
+    run_stoppable,
     workers_rss,
     write_json,
     wrk_script,
@@ -777,10 +778,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -788,21 +785,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = f", peer {s.peer}" if s.peer else ""
             print(f"{s.name:12} {s.role:5} {s.method} {s.target}{s.path}{extra}: {s.description}")
         return 0
-    # Ctrl-C, kill and hang-up all stop the run and its servers (even when started in the background).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
     bench = Bench(args)
-    try:
-        return bench.run()
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping servers", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        bench.cleanup()
+    return run_stoppable("bench", bench.run, bench.cleanup)
 
 
 if __name__ == "__main__":

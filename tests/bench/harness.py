@@ -450,3 +450,28 @@ def write_json(path: Path, data: object) -> None:
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None
+
+
+# --- Running a benchmark command --------------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_stoppable(name: str, run: Callable[[], int], cleanup: Callable[[], None]) -> int:
+    """``run()``'s exit status; Ctrl-C, kill and hang-up stop it, and ``cleanup()`` (which stops
+    the servers) runs whatever happens, even when the command was started in the background."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping servers", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        cleanup()

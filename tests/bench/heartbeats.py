@@ -38,14 +38,13 @@ import json
 import os
 import platform
 import re
-import signal
 import statistics
 import sys
 import time
 import urllib.parse
 from pathlib import Path
 
-from tests.bench.__main__ import RESULTS_DIR, Bench, _interrupt
+from tests.bench.__main__ import RESULTS_DIR, Bench
 from tests.bench.__main__ import parse_args as bench_args
 from tests.bench.harness import (
     PYTHON,
@@ -57,6 +56,7 @@ from tests.bench.harness import (
     group_cpu_seconds,
     have,
     lua_string,
+    run_stoppable,
     workers_rss,
     write_json,
     wrk_script,
@@ -571,20 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"heartbeats: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
     soak = Soak(args)
-    try:
-        return soak.run()
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping servers", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"heartbeats: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        soak.bench.cleanup()
+    return run_stoppable("heartbeats", soak.run, soak.bench.cleanup)
 
 
 if __name__ == "__main__":
