@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "platform:invalidate"
 _SEPARATOR = "\x1f"
+_HOST = socket.gethostname()
 #: Seconds between health pings on an idle subscription, and between reconnection attempts.
 HEALTH_SECONDS = 1.0
 #: Even while listening, a copy is checked against the shared cache again after this long: a
@@ -103,8 +105,9 @@ class _Bus:
                         self.reset()  # whatever was announced before now is unknown
                         self.listening = True
                     elif message["type"] == "message":
-                        topic, _, key = message["data"].decode().partition(_SEPARATOR)
-                        self.deliver(topic, key)
+                        origin, topic, key = message["data"].decode().split(_SEPARATOR, 2)
+                        if origin != self.origin():  # this process was told when it announced
+                            self.deliver(topic, key)
             except Exception as exc:  # any failure: stop trusting, then reconnect
                 if self.listening:
                     log.warning("invalidation: subscription lost (%s); reads check the shared cache", exc)
@@ -119,7 +122,12 @@ class _Bus:
             import redis
 
             self._publisher = redis.Redis.from_url(settings.REDIS_URL)
-        self._publisher.publish(CHANNEL, f"{topic}{_SEPARATOR}{key}")
+        self._publisher.publish(CHANNEL, _SEPARATOR.join((self.origin(), topic, key)))
+
+    @staticmethod
+    def origin() -> str:
+        """Who announced: this process (its pid on this host)."""
+        return f"{_HOST}:{os.getpid()}"
 
 
 _bus = _Bus()

@@ -55,8 +55,17 @@ def test_listener__hears_another_nodes_announcement(heard):
 
     assert wait_for(invalidation.listening), "the listener did not subscribe"
     other_node = redis.Redis.from_url(settings.REDIS_URL)
-    other_node.publish(invalidation.CHANNEL, "test\x1fpayments")
+    other_node.publish(invalidation.CHANNEL, "elsewhere:1\x1ftest\x1fpayments")
     assert wait_for(lambda: heard["keys"] == ["payments"])
+
+
+@needs_redis
+def test_listener__ignores_its_own_announcements(heard):
+    assert wait_for(invalidation.listening), "the listener did not subscribe"
+    invalidation.announce("test", "mine")
+    invalidation.announce("test", "last")
+    time.sleep(0.3)
+    assert heard["keys"] == ["mine", "last"]  # delivered once each, at once, not again from Redis
 
 
 @needs_redis
