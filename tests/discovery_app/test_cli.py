@@ -63,8 +63,10 @@ def test_cli__watch__prints_changes(cli, capsys):
         time.sleep(0.5)
         services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
 
-    threading.Thread(target=later).start()
+    writer = threading.Thread(target=later)
+    writer.start()
     code, out, _ = cli("watch", "orders", "--count", "1", "--no-websocket", "--wait", "1")
+    writer.join()  # its after-commit work (document, events) must end before the test's flush
     assert code == 0
     first_line = out.splitlines()[0] if isinstance(out, str) else None
     change = json.loads(first_line)
