@@ -80,9 +80,16 @@ class GroupCommitter:
                     break
                 jobs.append(job)
                 size += len(job.events)
-            self._write(jobs)
-            if self._queue.empty():
-                connection.close()  # idle: back to the pool (and no session held by a quiet process)
+            try:
+                self._write(jobs)
+                if self._queue.empty():
+                    connection.close()  # idle: back to the pool (no session held by a quiet process)
+            except Exception as exc:  # the writer must not die: fail these requests, serve the next
+                log.exception("events: group commit failed")
+                for job in jobs:
+                    if not job.done.is_set():
+                        job.error = exc
+                        job.done.set()
 
     def _write(self, jobs: list[_Job]) -> None:
         from event_app.services import events_store

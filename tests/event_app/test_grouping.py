@@ -54,6 +54,18 @@ def test_group__a_failing_request__fails_alone(db, monkeypatch):
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["a", "b"]
 
 
+def test_writer__an_unexpected_failure__fails_its_requests_and_keeps_serving(monkeypatch):
+    committer = grouping.GroupCommitter()
+    monkeypatch.setattr(services, "events_store", lambda *, events: [])  # no database here
+    monkeypatch.setattr(grouping, "_hand_out", lambda stored, jobs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        committer.store([event("a")])
+    monkeypatch.undo()
+    assert committer._pid is not None
+    thread_alive = [t for t in threading.enumerate() if t.name == "events-group-commit"]
+    assert thread_alive and all(t.is_alive() for t in thread_alive)
+
+
 def test_groupable__not_inside_a_callers_transaction_nor_for_batches(db, settings):
     # the test runs inside a transaction: its events must be part of it
     assert connection.in_atomic_block
