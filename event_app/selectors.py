@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,9 @@ from event_app.models import Delivery, Event, EventCount, Subscription
 from platformsite import invalidation
 
 WEBHOOK_FILTERS_KEY = "events:webhook-filters"
+#: Bumped by every subscription change; the cached filters carry the version they were read under, so a
+#: reader that loaded the table before a change cannot put its old list back for everyone else.
+WEBHOOK_FILTERS_VERSION_KEY = "events:webhook-filters:version"
 RELATED_LIMIT = 100
 
 
@@ -34,14 +38,19 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
     if _local_filters is not None and now - _local_filters[0] < invalidation.trust_seconds(0.0):
         return _local_filters[1]
     taken = invalidation.epoch()
-    cached = cache.get(WEBHOOK_FILTERS_KEY)
-    if cached is None:
-        cached = [
+    shared = cache.get_many([WEBHOOK_FILTERS_VERSION_KEY, WEBHOOK_FILTERS_KEY])
+    version = shared.get(WEBHOOK_FILTERS_VERSION_KEY)
+    if version is None:
+        cache.add(WEBHOOK_FILTERS_VERSION_KEY, uuid.uuid4().hex, None)
+        version = cache.get(WEBHOOK_FILTERS_VERSION_KEY)
+    cached_version, rows = shared.get(WEBHOOK_FILTERS_KEY) or (None, None)
+    if rows is None or version is None or cached_version != version:
+        rows = [
             (s.pk, s.types, s.sources, s.subject_prefix)
             for s in Subscription.objects.filter(is_active=True, sink=Subscription.Sink.WEBHOOK)
         ]
-        cache.set(WEBHOOK_FILTERS_KEY, cached, 300)
-    filters = [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in cached]
+        cache.set(WEBHOOK_FILTERS_KEY, (version, rows), 300)
+    filters = [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in rows]
     if invalidation.still(taken):
         _local_filters = (now, filters)
     return filters
@@ -56,8 +65,26 @@ invalidation.register("events.webhooks", _forget_local_filters, _forget_local_fi
 
 
 def forget_webhook_filters() -> None:
-    cache.delete(WEBHOOK_FILTERS_KEY)
+    cache.set(WEBHOOK_FILTERS_VERSION_KEY, uuid.uuid4().hex, None)
     invalidation.announce("events.webhooks", "")
+
+
+def existing_subscriptions(pks: set[int]) -> set[int]:
+    """Which of ``pks`` still exist, each held against deletion until the caller's transaction ends
+    (PostgreSQL ``FOR KEY SHARE``, the lock a foreign key check takes, so publishers do not block
+    each other): deliveries are only queued for these, so a subscription deleted while its filters
+    were cached costs nothing but the delivery, never the publish."""
+    if not pks:
+        return set()
+    if connection.vendor != "postgresql":
+        return set(Subscription.objects.filter(pk__in=pks).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {connection.ops.quote_name(Subscription._meta.db_table)}"  # noqa: S608
+            " WHERE id = ANY(%s) FOR KEY SHARE",
+            [sorted(pks)],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _time(params: Any, name: str) -> datetime | None:

@@ -346,6 +346,10 @@ def _queue_deliveries(events: list[Event]) -> None:
     ]
     if not deliveries:
         return
+    existing = selectors.existing_subscriptions({d.subscription_id for d in deliveries})
+    deliveries = [d for d in deliveries if d.subscription_id in existing]
+    if not deliveries:
+        return
     Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
     from event_app import tasks
     from platformsite.tasks import enqueue

@@ -13,7 +13,7 @@ from unittest import mock
 import pytest
 
 from event_app import services
-from event_app.models import Delivery, Subscription
+from event_app.models import Delivery, Event, Subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SUBS = "/api/v1/events/subscriptions/"
@@ -197,6 +197,48 @@ def test_publish__with_subscription__only_enqueues_delivery(operator, publisher,
     assert dispatch.call_count == 1
     assert hook.requests == []
     assert Delivery.objects.get().status == "pending"
+
+
+def test_webhook_filters__reader_loaded_before_a_change__cannot_put_its_old_list_back(operator):
+    # given: a reader loads the subscriptions table, then a subscription is created before it caches
+    from event_app import selectors
+
+    subscribe(operator, "http://127.0.0.1:9/a", name="first")
+    selectors.forget_webhook_filters()
+    real_filter = Subscription.objects.filter
+
+    def load_then_change(*args, **kwargs):
+        rows = list(real_filter(*args, **kwargs))
+        patched.stop()
+        subscribe(operator, "http://127.0.0.1:9/b", name="second")
+        return rows
+
+    patched = mock.patch.object(Subscription.objects, "filter", side_effect=load_then_change)
+    patched.start()
+    stale = selectors.webhook_filters()
+    # when
+    fresh = selectors.webhook_filters()
+    # then
+    assert len(stale) == 1
+    assert sorted(pk for pk, _ in fresh) == sorted(Subscription.objects.values_list("pk", flat=True))
+
+
+def test_publish__subscription_deleted_while_its_filters_are_cached__stores_without_delivery(
+    operator, publisher
+):
+    # given: the filters are cached, then the row goes without the cache hearing of it
+    from event_app import selectors
+
+    subscribe(operator, "http://127.0.0.1:9/hook")
+    assert len(selectors.webhook_filters()) == 1
+    Subscription.objects.all().delete()
+    # when
+    with mock.patch("platformsite.tasks.dispatch") as dispatch:
+        response = publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    # then
+    assert response.status_code == 201
+    assert not Delivery.objects.exists() and dispatch.call_count == 0
+    assert Event.objects.filter(type="order.a").exists()
 
 
 def test_admin_action__redeliver__requeues_dead_letters(admin_client, operator, publisher, receiver):
