@@ -479,43 +479,47 @@ def _post(client: httpx.Client, subscription: Subscription, delivery: Delivery) 
     return response.status_code, f"HTTP {response.status_code}"
 
 
-def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> bool:
+@dataclass(frozen=True)
+class DeliveryRun:
+    """How a delivery run stopped: with more to send now (``more``), with the queue head waiting
+    for its retry (``retry_in`` seconds), or with nothing to do (neither)."""
+
+    more: bool = False
+    retry_in: float | None = None
+
+
+def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> DeliveryRun:
     """Send a subscription's pending deliveries, oldest first, one at a time.
 
     Stops at the first delivery not yet due (ordering: nothing overtakes a delivery waiting
-    for its retry).  Only one runner per subscription at a time (a lock in the shared cache).
-    Returns True when it stopped at ``limit`` with more to send.
+    for its retry) and says when it falls due, so the caller can resume then rather than at
+    beat's next scan.  Only one runner per subscription at a time (a lock in the shared cache).
     """
     limit = limit or settings.EVENTS_WEBHOOK_RUN_LIMIT
     lock_key = f"events:deliver-lock:{subscription_id}"
     lock_seconds = int(settings.EVENTS_WEBHOOK_TIMEOUT * 2 + 10)
     if not cache.add(lock_key, 1, lock_seconds):
-        return False
+        return DeliveryRun()
     try:
         subscription = Subscription.objects.filter(
             pk=subscription_id, is_active=True, sink=Subscription.Sink.WEBHOOK
         ).first()
         if subscription is None:
-            return False
+            return DeliveryRun()
+        queue = Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
         with httpx.Client(timeout=settings.EVENTS_WEBHOOK_TIMEOUT, follow_redirects=False) as client:
             for _ in range(limit):
-                delivery = (
-                    Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
-                    .select_related("event")
-                    .order_by("id")
-                    .first()
-                )
+                delivery = queue.select_related("event").order_by("id").first()
                 if delivery is None:
-                    return False
-                now = timezone.now()
-                if delivery.next_attempt_at and delivery.next_attempt_at > now:
-                    return False
+                    return DeliveryRun()
+                if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now():
+                    return DeliveryRun(retry_in=(delivery.next_attempt_at - timezone.now()).total_seconds())
                 cache.touch(lock_key, lock_seconds)
                 code, error = _post(client, subscription, delivery)
                 _record_attempt(delivery=delivery, status_code=code, error=error)
-                if delivery.status == Delivery.Status.PENDING and settings.EVENTS_WEBHOOK_BACKOFF_SECONDS > 0:
-                    return False  # beat's deliver_due resumes once it is due
-        return True
+                if delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at > timezone.now():
+                    return DeliveryRun(retry_in=(delivery.next_attempt_at - timezone.now()).total_seconds())
+        return DeliveryRun(more=True)
     finally:
         cache.delete(lock_key)
 

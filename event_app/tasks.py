@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import math
+
 from celery import shared_task
+from django.core.cache import cache
 
 from event_app import services
 
 
 @shared_task(name="event_app.tasks.deliver_subscription")
 def deliver_subscription(subscription_id: int) -> None:
-    """Send one subscription's due deliveries in order; hands over to a fresh task after a run limit."""
-    if services.subscription_deliver(subscription_id=subscription_id):
-        from platformsite.tasks import dispatch
+    """Send one subscription's due deliveries in order; hands over to a fresh task after a run
+    limit, and schedules one for when a retry falls due (beat's scan remains the safety net)."""
+    from platformsite.tasks import dispatch
 
+    run = services.subscription_deliver(subscription_id=subscription_id)
+    if run.more:
         dispatch(deliver_subscription, (subscription_id,))
+    elif run.retry_in is not None:
+        # One wake-up per wait, however many publishes start a runner meanwhile.
+        retry_in = max(run.retry_in, 0.0) + 0.05
+        if cache.add(f"events:deliver-wakeup:{subscription_id}", 1, timeout=max(1, math.floor(retry_in))):
+            dispatch(deliver_subscription, (subscription_id,), countdown=retry_in)
 
 
 @shared_task(name="event_app.tasks.deliver_due")

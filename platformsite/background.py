@@ -68,13 +68,22 @@ class InProcessWorker:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
-    def submit(self, name: str, args: tuple = (), kwargs: dict | None = None) -> None:
+    def submit(self, name: str, args: tuple = (), kwargs: dict | None = None, countdown: float = 0) -> None:
+        if countdown > 0 and self._pool is not None:
+            timer = threading.Timer(countdown, self._submit_due, (name, args, kwargs))
+            timer.daemon = True
+            timer.start()
+            return
         pool = self._pool
         if pool is None:
             # Not started (a management command, a shell): run it here rather than drop it.
             self._run(name, args, kwargs or {})
             return
         pool.submit(self._run, name, args, kwargs or {})
+
+    def _submit_due(self, name: str, args: tuple, kwargs: dict | None) -> None:
+        if not self._stop.is_set():  # a worker stopped meanwhile drops it (beat finds due work again)
+            self.submit(name, args, kwargs)
 
     def _run(self, name: str, args: tuple, kwargs: dict) -> None:
         close_old_connections()

@@ -21,17 +21,21 @@ def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(partial(dispatch, task, args, kwargs))
 
 
-def dispatch(task: Task, args: tuple = (), kwargs: dict | None = None) -> None:
-    """Hand a task to whatever runs background work in this mode, now."""
+def dispatch(task: Task, args: tuple = (), kwargs: dict | None = None, *, countdown: float = 0) -> None:
+    """Hand a task to whatever runs background work in this mode, now or in ``countdown`` seconds.
+
+    The inline mode (tests) cannot wait: a task due later is not run there, so callers use a
+    countdown only for work that beat also finds (a retry that falls due, say).
+    """
     kwargs = kwargs or {}
     mode = settings.PLATFORM_TASK_MODE
     if mode == "celery":
-        task.apply_async(args=args, kwargs=kwargs)
+        task.apply_async(args=args, kwargs=kwargs, countdown=countdown or None)
     elif mode == "thread":
         from platformsite.background import worker
 
         if not worker.running:
             worker.start(beat=False)
-        worker.submit(task.name, args, kwargs)
-    else:
+        worker.submit(task.name, args, kwargs, countdown=countdown)
+    elif not countdown:
         task.apply(args=args, kwargs=kwargs, throw=True)

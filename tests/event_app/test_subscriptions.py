@@ -185,6 +185,54 @@ def test_delivery__waiting_retry__blocks_later_events_of_that_subscription(
     assert services.deliveries_due_subscriptions() == []
 
 
+def test_delivery__waiting_retry__one_runner_is_scheduled_for_when_it_falls_due(
+    operator, publisher, receiver, settings
+):
+    # given: the first attempt failed, its retry is due in about 2 s
+    from event_app import tasks
+
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
+    hook = receiver(fail={1})
+    subscribe(operator, hook.url)
+    with mock.patch("platformsite.tasks.dispatch"):
+        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+        publisher.post("/api/v1/events/", {"type": "order.b", "source": "/shop"}, format="json")
+    subscription_id = Subscription.objects.get().pk
+    # when: a runner fails the head, then the second publish's runner finds it waiting
+    with mock.patch("platformsite.tasks.dispatch") as dispatch:
+        tasks.deliver_subscription(subscription_id)
+        tasks.deliver_subscription(subscription_id)
+    # then: one wake-up, at the retry's due time; nothing overtook the head
+    assert dispatch.call_count == 1
+    (task, args), kwargs = dispatch.call_args
+    assert task is tasks.deliver_subscription and args == (subscription_id,)
+    assert 2.0 <= kwargs["countdown"] <= 2.3
+    assert len(hook.requests) == 1
+
+
+def test_delivery__retry_falls_due__the_scheduled_runner_sends_the_queue_in_order(
+    operator, publisher, receiver, settings
+):
+    # given: the head failed once and is due again
+    from event_app import tasks
+
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
+    hook = receiver(fail={1})
+    subscribe(operator, hook.url)
+    with mock.patch("platformsite.tasks.dispatch"):
+        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+        publisher.post("/api/v1/events/", {"type": "order.b", "source": "/shop"}, format="json")
+        tasks.deliver_subscription(Subscription.objects.get().pk)
+    Delivery.objects.filter(status="pending").update(next_attempt_at=None)
+    # when
+    with mock.patch("platformsite.tasks.dispatch") as dispatch:
+        tasks.deliver_subscription(Subscription.objects.get().pk)
+    # then
+    assert [event["type"] for event in hook.received] == ["order.a", "order.b"]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert dispatch.call_count == 0
+
+
 def test_publish__with_subscription__only_enqueues_delivery(operator, publisher, receiver):
     # given
     hook = receiver()

@@ -60,6 +60,25 @@ def test_enqueue__thread_mode__runs_on_the_in_process_worker(settings):
         worker.stop()
 
 
+def test_dispatch__countdown__thread_mode_runs_it_then_and_inline_mode_leaves_it(settings):
+    from platformsite.background import worker
+    from platformsite.tasks import dispatch
+
+    # inline: a task due later is not run (beat's scans find such work)
+    dispatch(record_call, (4,), countdown=0.2)
+    assert CALLS == []
+    # thread mode: run once the countdown has passed
+    settings.PLATFORM_TASK_MODE = "thread"
+    try:
+        started = time.monotonic()
+        dispatch(record_call, (5,), countdown=0.3)
+        assert RAN.wait(5)
+        assert time.monotonic() - started >= 0.3
+        assert CALLS == [((5,), {})]
+    finally:
+        worker.stop()
+
+
 def test_in_process_worker__runs_the_beat_schedule(settings):
     # given a schedule entry every 0.2 s
     settings.CELERY_BEAT_SCHEDULE = {
