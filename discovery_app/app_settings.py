@@ -24,6 +24,10 @@ DISCOVERY_VALVE_WINDOW_SECONDS = read("DISCOVERY_VALVE_WINDOW_SECONDS", env.int,
 DISCOVERY_VALVE_MAX_HOLD_SECONDS = read("DISCOVERY_VALVE_MAX_HOLD_SECONDS", env.int, 900)
 #: Watch history (results) kept for this long.
 DISCOVERY_HISTORY_SECONDS = read("DISCOVERY_HISTORY_SECONDS", env.int, 3600)
+#: Seconds between full sweeps (every node and heartbeat entry: heartbeat flush, re-indexing
+#: deadlines).  The sweeps between them read only the nodes the deadline index says may be
+#: overdue; without Redis every sweep is a full one.
+DISCOVERY_FULL_SWEEP_SECONDS = read("DISCOVERY_FULL_SWEEP_SECONDS", env.float, 15.0)
 #: A node's last heartbeat is written to the database when the cached one is this much newer.
 DISCOVERY_FLUSH_SECONDS = read("DISCOVERY_FLUSH_SECONDS", env.int, 15)
 #: At most this many heartbeat times are written per sweep (the oldest first; the rest wait).

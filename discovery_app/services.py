@@ -28,14 +28,13 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from rest_framework.exceptions import NotFound
 
-from discovery_app import selectors
+from discovery_app import deadlines, selectors
 from discovery_app.models import Node, Result, Service, ServiceIndex
 from event_app.services import event_publish, event_publish_many
 from platformsite.api.errors import Conflict, Denied
@@ -44,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/platform/discovery"
 SWEEP_LOCK_KEY = "discovery:sweep-lock"
+FULL_SWEEP_KEY = "discovery:full-sweep-at"
 ALL_GROUP = "discovery.all"
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
@@ -300,6 +300,7 @@ def _set_heartbeat(node_id: str, service: str, ttl: int, now: float) -> None:
         (now, ttl, service),
         timeout=ttl + selectors.HEARTBEAT_GRACE_SECONDS,
     )
+    deadlines.index({node_id: now + ttl})
 
 
 def _drop_heartbeats(node_ids: list[str]) -> None:
@@ -307,6 +308,7 @@ def _drop_heartbeats(node_ids: list[str]) -> None:
         _node_meta.pop(node_id, None)
     if node_ids:
         cache.delete_many([selectors.heartbeat_key(node_id) for node_id in node_ids])
+        deadlines.drop(node_ids)
 
 
 def _drop_empty_services(service_ids: Iterable[int]) -> None:
@@ -446,16 +448,15 @@ NODE_META_SECONDS = 60.0
 MAX_NODE_META = 100_000
 
 
-def _renew(key: str, value: tuple[float, int, str], timeout: int) -> bool:
-    """Overwrite an existing heartbeat entry; False when there is none.
+def _renew(node_id: str, value: tuple[float, int, str], timeout: int) -> bool:
+    """Overwrite a node's existing heartbeat entry; False when there is none.
 
-    On Redis this is one ``SET ... XX`` round trip; other caches check and write.
+    On Redis this is one round trip (``SET ... XX`` and the new deadline, see
+    :mod:`discovery_app.deadlines`); other caches check and write.
     """
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        client = backend._cache.get_client(key, write=True)
-        raw = backend._cache._serializer.dumps(value)
-        return bool(client.set(backend.make_and_validate_key(key), raw, ex=timeout, xx=True))
+    key = selectors.heartbeat_key(node_id)
+    if deadlines.available():
+        return deadlines.renew(key, value, timeout, node_id, value[0] + value[1])
     if cache.get(key) is None:
         return False
     cache.set(key, value, timeout=timeout)
@@ -482,7 +483,7 @@ def node_heartbeat(
         _node_meta[node_id] = (ttl, service, time.monotonic() + NODE_META_SECONDS)
     if not allowed(service):
         raise Denied(f"Not allowed to renew nodes of {service!r}.", "policy_denied")
-    if not _renew(key, (now, ttl, service), ttl + selectors.HEARTBEAT_GRACE_SECONDS):
+    if not _renew(node_id, (now, ttl, service), ttl + selectors.HEARTBEAT_GRACE_SECONDS):
         _node_meta.pop(node_id, None)
         raise NodeNotRegistered()
     return {"id": node_id, "service": service, "ttl": ttl, "renewed": selectors.iso(now)}
@@ -511,8 +512,16 @@ def node_heartbeats(
         updates[key] = (now, ttl, service)
         renewed.append(keys[key])
         longest = max(longest, ttl)
-    if updates:
-        cache.set_many(updates, timeout=longest + selectors.HEARTBEAT_GRACE_SECONDS)
+    timeout = longest + selectors.HEARTBEAT_GRACE_SECONDS
+    if updates and deadlines.available():
+        # Each entry only if it still exists (a node may have expired since the read).
+        renewals = [(key, value, timeout, keys[key], value[0] + value[1]) for key, value in updates.items()]
+        for (key, *_), done in zip(renewals, deadlines.renew_many(renewals), strict=True):
+            if not done:
+                renewed.remove(keys[key])
+                found.pop(key)
+    elif updates:
+        cache.set_many(updates, timeout=timeout)
     missing = [node_id for key, node_id in keys.items() if key not in found]
     return {"renewed": renewed, "not_registered": missing, "denied": denied}
 
@@ -544,12 +553,22 @@ def registry_sweep(*, now: float | None = None) -> SweepReport:
     if not cache.add(SWEEP_LOCK_KEY, now, timeout=30):
         return SweepReport(skipped=True)
     try:
-        return _sweep(now)
+        last_full = cache.get(FULL_SWEEP_KEY)
+        if (
+            deadlines.available()
+            and last_full is not None
+            and 0 <= now - last_full < settings.DISCOVERY_FULL_SWEEP_SECONDS
+        ):
+            return _sweep_due(now)
+        report = _sweep_all(now)
+        cache.set(FULL_SWEEP_KEY, now, timeout=None)
+        return report
     finally:
         cache.delete(SWEEP_LOCK_KEY)
 
 
-def _sweep(now: float) -> SweepReport:
+def _sweep_all(now: float) -> SweepReport:
+    """The full pass: every node and heartbeat entry; flushes heartbeat times, rebuilds the index."""
     rows = list(
         Node.objects.values_list(
             "id", "status", "ttl", "deregister_after", "last_heartbeat", "critical_since"
@@ -558,25 +577,67 @@ def _sweep(now: float) -> SweepReport:
     report = SweepReport(total=len(rows))
     beats = selectors.last_heartbeats([row[0] for row in rows if row[1] == Node.Status.PASSING])
     overdue: list[str] = []
-    dead: list[str] = []
     flush: dict[str, float] = {}
-    recently_expired = 0
-    window = settings.DISCOVERY_VALVE_WINDOW_SECONDS
-    for node_id, status, ttl, deregister_after, last_heartbeat, critical_since in rows:
-        if status == Node.Status.PASSING:
-            stored = last_heartbeat.timestamp()
-            beat = beats.get(node_id, stored)
-            if now - max(beat, stored) > ttl:
-                overdue.append(node_id)
-            elif beat - stored >= settings.DISCOVERY_FLUSH_SECONDS:
-                flush[node_id] = beat
-        else:
-            since = critical_since.timestamp() if critical_since else now
-            if now - since >= deregister_after:
-                dead.append(node_id)
-            elif now - since <= window:
-                recently_expired += 1
+    indexed: dict[str, float] = {}
+    for node_id, status, ttl, _, last_heartbeat, _ in rows:
+        if status != Node.Status.PASSING:
+            continue
+        stored = last_heartbeat.timestamp()
+        beat = beats.get(node_id, stored)
+        if now - max(beat, stored) > ttl:
+            overdue.append(node_id)
+            continue
+        if node_id in beats:
+            indexed[node_id] = max(beat, stored) + ttl
+        if beat - stored >= settings.DISCOVERY_FLUSH_SECONDS:
+            flush[node_id] = beat
+    critical = [row for row in rows if row[1] != Node.Status.PASSING]
+    _expire_and_remove(report, overdue, [(row[0], row[3], row[5]) for row in critical], now)
+    deadlines.index(indexed)
+    if flush:
+        report.flushed = _flush_heartbeats(flush)
+    return report
 
+
+def _sweep_due(now: float) -> SweepReport:
+    """The pass between full ones: only the nodes the deadline index says may be overdue, and
+    the critical ones (few, unless the fleet is in trouble)."""
+    report = SweepReport(total=Node.objects.count())
+    candidates = deadlines.due(now)
+    overdue: list[str] = []
+    if candidates:
+        rows = Node.objects.filter(id__in=candidates, status=Node.Status.PASSING).values_list(
+            "id", "ttl", "last_heartbeat"
+        )
+        beats = selectors.last_heartbeats(candidates)
+        renewed: dict[str, float] = {}
+        for node_id, ttl, last_heartbeat in rows:
+            last = max(beats.get(node_id, 0.0), last_heartbeat.timestamp())
+            if now - last > ttl:
+                overdue.append(node_id)
+            else:  # renewed since it was indexed (or indexed by an older full pass)
+                renewed[node_id] = last + ttl
+        deadlines.drop(set(candidates) - set(overdue) - set(renewed))  # no longer passing
+        deadlines.index(renewed)
+    critical = Node.objects.exclude(status=Node.Status.PASSING).values_list(
+        "id", "deregister_after", "critical_since"
+    )
+    _expire_and_remove(report, overdue, list(critical), now)
+    return report
+
+
+def _expire_and_remove(
+    report: SweepReport, overdue: list[str], critical: list[tuple[str, int, datetime | None]], now: float
+) -> None:
+    """Expire the overdue nodes (unless the safety valve holds them), remove the long-dead ones."""
+    dead: list[str] = []
+    recently_expired = 0
+    for node_id, deregister_after, critical_since in critical:
+        since = critical_since.timestamp() if critical_since else now
+        if now - since >= deregister_after:
+            dead.append(node_id)
+        elif now - since <= settings.DISCOVERY_VALVE_WINDOW_SECONDS:
+            recently_expired += 1
     if overdue:
         overdue = _hold_or_expire(report, overdue, recently_expired, now)
     else:
@@ -586,9 +647,6 @@ def _sweep(now: float) -> SweepReport:
         report.expired = _expire(overdue[:batch], now)
     if dead:
         report.deregistered = _remove_dead(dead[:batch], now)
-    if flush:
-        report.flushed = _flush_heartbeats(flush)
-    return report
 
 
 def _flush_heartbeats(beats: dict[str, float]) -> int:

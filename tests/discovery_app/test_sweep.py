@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from unittest import mock
 
-from discovery_app import selectors, services
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from discovery_app import deadlines, selectors, services
 from discovery_app.models import Node, Result, Service
 from event_app.models import Event
 from tests.discovery_app.conftest import NOW
@@ -223,3 +228,82 @@ def test_sweep__expires_at_most_a_batch_per_sweep(make_node, committed, settings
     assert len(sweep(committed, 31).expired) == 2
     assert len(sweep(committed, 32).expired) == 2
     assert len(sweep(committed, 33).expired) == 1
+
+
+# --- The deadline index (Redis): sweeps between full passes read only the nodes it names ---------
+
+needs_redis = pytest.mark.skipif(
+    not deadlines.available(), reason="the deadline index needs Redis (REDIS_URL)"
+)
+
+
+@needs_redis
+def test_due_sweep__expires_the_overdue_node_named_by_the_index(make_node, committed, settings):
+    # given two nodes, a full pass, and a heartbeat of one of them
+    settings.DISCOVERY_FULL_SWEEP_SECONDS = 60
+    make_node(node_id="a", interval=10)
+    make_node(node_id="b", interval=10)
+    sweep(committed, 1)
+    services.node_heartbeat(node_id="b", now=NOW + 20)
+    # when the next sweep (not a full pass) runs after a's deadline
+    with CaptureQueriesContext(connection) as queries:
+        report = sweep(committed, 31)
+    # then a expires, b keeps the deadline of its heartbeat, and no query read every node
+    assert report.expired == ["a"]
+    assert deadlines.score("b") == NOW + 20 + 30 and deadlines.score("a") is None
+    assert not any("last_heartbeat" in q["sql"] and "WHERE" not in q["sql"] for q in queries.captured_queries)
+
+
+@needs_redis
+def test_due_sweep__node_the_index_lost__is_expired_by_the_next_full_pass(make_node, committed, settings):
+    # given a node whose deadline is no longer indexed (say Redis lost it)
+    settings.DISCOVERY_FULL_SWEEP_SECONDS = 40
+    make_node(node_id="a", interval=10)
+    sweep(committed, 1)
+    deadlines.drop(["a"])
+    # when sweeps run past its deadline
+    between = sweep(committed, 31)
+    full = sweep(committed, 41)
+    # then the full pass (40 s after the last one) finds it
+    assert between.expired == [] and full.expired == ["a"]
+
+
+@needs_redis
+def test_due_sweep__most_nodes_overdue__the_valve_holds_them(make_node, committed, settings):
+    settings.DISCOVERY_FULL_SWEEP_SECONDS = 60
+    ids = fleet(make_node, 10)
+    sweep(committed, 1)
+    for node_id in ids[:4]:
+        services.node_heartbeat(node_id=node_id, now=NOW + 25)
+    report = sweep(committed, 31)
+    assert report.expired == [] and sorted(report.held) == sorted(ids[4:]) and report.degraded
+
+
+@needs_redis
+def test_heartbeat__after_the_script_cache_was_flushed__renews_and_indexes(make_node, settings):
+    # given a node, and a Redis server that forgot its scripts (a restart, SCRIPT FLUSH)
+    import redis
+
+    make_node(node_id="a", interval=10)
+    redis.Redis.from_url(settings.REDIS_URL).script_flush()
+    # when
+    services.node_heartbeat(node_id="a", now=NOW + 5)
+    # then
+    assert deadlines.score("a") == NOW + 5 + 30
+    assert selectors.last_heartbeats(["a"]) == {"a": NOW + 5}
+
+
+@needs_redis
+def test_batch_heartbeat__entry_gone_since_the_read__is_not_brought_back(make_node):
+    # given two nodes, one of which expires between the batch's read and its write
+    make_node(node_id="a", interval=10)
+    make_node(node_id="b", interval=10)
+    read = {selectors.heartbeat_key(n): (NOW, 30, "orders") for n in ("a", "b")}
+    cache.delete(selectors.heartbeat_key("b"))
+    # when
+    with mock.patch.object(services.cache, "get_many", return_value=read):
+        answer = services.node_heartbeats(node_ids=["a", "b"], now=NOW + 5)
+    # then
+    assert answer == {"renewed": ["a"], "not_registered": ["b"], "denied": []}
+    assert selectors.last_heartbeats(["a", "b"]) == {"a": NOW + 5}
+    assert deadlines.score("a") == NOW + 35
