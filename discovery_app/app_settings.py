@@ -30,8 +30,8 @@ DISCOVERY_HISTORY_SECONDS = read("DISCOVERY_HISTORY_SECONDS", env.int, 3600)
 DISCOVERY_FULL_SWEEP_SECONDS = read("DISCOVERY_FULL_SWEEP_SECONDS", env.float, 15.0)
 #: A node's last heartbeat is written to the database when the cached one is this much newer.
 DISCOVERY_FLUSH_SECONDS = read("DISCOVERY_FLUSH_SECONDS", env.int, 15)
-#: At most this many heartbeat times are written per sweep (the oldest first; the rest wait).
-DISCOVERY_FLUSH_BATCH = read("DISCOVERY_FLUSH_BATCH", env.int, 5000)
+#: At most this many heartbeat times are written per full sweep (the oldest first; the rest wait).
+DISCOVERY_FLUSH_BATCH = read("DISCOVERY_FLUSH_BATCH", env.int, 20000)
 #: Longest a blocking query may wait (?wait=), and how often it looks at the service's index.
 DISCOVERY_MAX_WAIT_SECONDS = read("DISCOVERY_MAX_WAIT_SECONDS", env.float, 60.0)
 DISCOVERY_BLOCKING_POLL_SECONDS = read("DISCOVERY_BLOCKING_POLL_SECONDS", env.float, 0.05)

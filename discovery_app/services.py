@@ -584,12 +584,12 @@ def _sweep_all(now: float) -> SweepReport:
             continue
         stored = last_heartbeat.timestamp()
         beat = beats.get(node_id, stored)
+        # Every passing node, overdue ones too: the sweeps between full passes must see the
+        # nodes the valve holds, and those a batch left for the next second.
+        indexed[node_id] = max(beat, stored) + ttl
         if now - max(beat, stored) > ttl:
             overdue.append(node_id)
-            continue
-        if node_id in beats:
-            indexed[node_id] = max(beat, stored) + ttl
-        if beat - stored >= settings.DISCOVERY_FLUSH_SECONDS:
+        elif beat - stored >= settings.DISCOVERY_FLUSH_SECONDS:
             flush[node_id] = beat
     critical = [row for row in rows if row[1] != Node.Status.PASSING]
     _expire_and_remove(report, overdue, [(row[0], row[3], row[5]) for row in critical], now)

@@ -19,7 +19,7 @@ from event_app.filters import EventFilter
 from event_app.models import Delivery, Event, EventCount, Subscription
 from platformsite import invalidation
 
-WEBHOOK_FILTERS_KEY = "events:webhook-filters"
+WEBHOOK_FILTERS_KEY = "events:webhook-filters:v2"  # (version, rows); v1 held the rows alone
 #: Bumped by every subscription change; the cached filters carry the version they were read under, so a
 #: reader that loaded the table before a change cannot put its old list back for everyone else.
 WEBHOOK_FILTERS_VERSION_KEY = "events:webhook-filters:version"
@@ -43,7 +43,8 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
     if version is None:
         cache.add(WEBHOOK_FILTERS_VERSION_KEY, uuid.uuid4().hex, None)
         version = cache.get(WEBHOOK_FILTERS_VERSION_KEY)
-    cached_version, rows = shared.get(WEBHOOK_FILTERS_KEY) or (None, None)
+    cached = shared.get(WEBHOOK_FILTERS_KEY)
+    cached_version, rows = cached if isinstance(cached, tuple) and len(cached) == 2 else (None, None)
     if rows is None or version is None or cached_version != version:
         rows = [
             (s.pk, s.types, s.sources, s.subject_prefix)
@@ -66,6 +67,7 @@ invalidation.register("events.webhooks", _forget_local_filters, _forget_local_fi
 
 def forget_webhook_filters() -> None:
     cache.set(WEBHOOK_FILTERS_VERSION_KEY, uuid.uuid4().hex, None)
+    cache.delete(WEBHOOK_FILTERS_KEY)
     invalidation.announce("events.webhooks", "")
 
 

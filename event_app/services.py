@@ -430,6 +430,9 @@ def subscription_update(*, subscription: Subscription, **changes: Any) -> Subscr
 
 @transaction.atomic
 def subscription_delete(*, subscription: Subscription) -> None:
+    # Wait for publishes that hold the row (FOR KEY SHARE, see selectors.existing_subscriptions)
+    # so that the cascade below sees the deliveries they committed.
+    list(Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk"))
     subscription.delete()
     transaction.on_commit(selectors.forget_webhook_filters)
 
@@ -486,6 +489,8 @@ class DeliveryRun:
 
     more: bool = False
     retry_in: float | None = None
+    #: The waiting delivery and its attempts so far: one wait, whoever finds it.
+    waiting: tuple[int, int] | None = None
 
 
 def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> DeliveryRun:
@@ -513,15 +518,20 @@ def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> D
                 if delivery is None:
                     return DeliveryRun()
                 if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now():
-                    return DeliveryRun(retry_in=(delivery.next_attempt_at - timezone.now()).total_seconds())
+                    return _waiting(delivery)
                 cache.touch(lock_key, lock_seconds)
                 code, error = _post(client, subscription, delivery)
                 _record_attempt(delivery=delivery, status_code=code, error=error)
                 if delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at > timezone.now():
-                    return DeliveryRun(retry_in=(delivery.next_attempt_at - timezone.now()).total_seconds())
+                    return _waiting(delivery)
         return DeliveryRun(more=True)
     finally:
         cache.delete(lock_key)
+
+
+def _waiting(delivery: Delivery) -> DeliveryRun:
+    retry_in = (delivery.next_attempt_at - timezone.now()).total_seconds()
+    return DeliveryRun(retry_in=retry_in, waiting=(delivery.pk, delivery.attempts))
 
 
 def _record_attempt(*, delivery: Delivery, status_code: int | None, error: str) -> None:

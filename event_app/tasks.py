@@ -19,10 +19,13 @@ def deliver_subscription(subscription_id: int) -> None:
     run = services.subscription_deliver(subscription_id=subscription_id)
     if run.more:
         dispatch(deliver_subscription, (subscription_id,))
-    elif run.retry_in is not None:
-        # One wake-up per wait, however many publishes start a runner meanwhile.
+    elif run.retry_in is not None and run.waiting is not None:
+        # One wake-up per wait (this delivery after this many attempts), however many publishes
+        # start a runner meanwhile.
         retry_in = max(run.retry_in, 0.0) + 0.05
-        if cache.add(f"events:deliver-wakeup:{subscription_id}", 1, timeout=max(1, math.floor(retry_in))):
+        delivery_id, attempts = run.waiting
+        key = f"events:deliver-wakeup:{delivery_id}:{attempts}"
+        if cache.add(key, 1, timeout=math.ceil(retry_in) + 60):
             dispatch(deliver_subscription, (subscription_id,), countdown=retry_in)
 
 

@@ -307,3 +307,22 @@ def test_batch_heartbeat__entry_gone_since_the_read__is_not_brought_back(make_no
     assert answer == {"renewed": ["a"], "not_registered": ["b"], "denied": []}
     assert selectors.last_heartbeats(["a", "b"]) == {"a": NOW + 5}
     assert deadlines.score("a") == NOW + 35
+
+
+@needs_redis
+def test_due_sweep__nodes_the_valve_holds__stay_held_until_the_max_hold(make_node, committed, settings):
+    # given most of the fleet overdue, held by a full pass that had to rebuild the index
+    settings.DISCOVERY_FULL_SWEEP_SECONDS = 1000
+    settings.DISCOVERY_VALVE_MAX_HOLD_SECONDS = 60
+    ids = fleet(make_node, 10)
+    for node_id in ids[:4]:
+        services.node_heartbeat(node_id=node_id, now=NOW + 25)
+    deadlines.drop(ids)  # say Redis lost the index: the full pass rebuilds it
+    assert sweep(committed, 31).degraded
+    # when the sweeps between full passes run, then after the longest hold
+    between = sweep(committed, 32)
+    recovered_between = Event.objects.filter(type="discovery.registry.recovered").count()
+    past_hold = sweep(committed, 92)
+    # then the registry stays degraded (no recovered/degraded flapping) until the hold ends
+    assert between.degraded and sorted(between.held) == sorted(ids[4:]) and recovered_between == 0
+    assert set(ids[4:]) <= set(past_hold.expired) and not past_hold.degraded

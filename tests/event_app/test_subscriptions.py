@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
@@ -206,11 +207,11 @@ def test_delivery__waiting_retry__one_runner_is_scheduled_for_when_it_falls_due(
     assert dispatch.call_count == 1
     (task, args), kwargs = dispatch.call_args
     assert task is tasks.deliver_subscription and args == (subscription_id,)
-    assert 2.0 <= kwargs["countdown"] <= 2.3
+    assert 1.5 <= kwargs["countdown"] <= 2.3
     assert len(hook.requests) == 1
 
 
-def test_delivery__retry_falls_due__the_scheduled_runner_sends_the_queue_in_order(
+def test_delivery__retry_fallen_due__a_runner_sends_the_queue_in_order(
     operator, publisher, receiver, settings
 ):
     # given: the head failed once and is due again
@@ -231,6 +232,89 @@ def test_delivery__retry_falls_due__the_scheduled_runner_sends_the_queue_in_orde
     assert [event["type"] for event in hook.received] == ["order.a", "order.b"]
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
     assert dispatch.call_count == 0
+
+
+def test_delivery__each_wait__gets_its_own_wake_up(operator, publisher, receiver, settings):
+    # given a head that fails, is retried when due, and fails again
+    from event_app import tasks
+
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
+    hook = receiver(fail={1, 2})
+    subscribe(operator, hook.url)
+    with mock.patch("platformsite.tasks.dispatch"):
+        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    subscription_id = Subscription.objects.get().pk
+    with mock.patch("platformsite.tasks.dispatch") as dispatch:
+        tasks.deliver_subscription(subscription_id)  # attempt 1 fails: a wake-up
+        Delivery.objects.update(next_attempt_at=None)  # the wake-up's time has come
+        tasks.deliver_subscription(subscription_id)  # attempt 2 fails: another wake-up
+    # then both waits were scheduled, the second one for its longer backoff
+    assert [call.kwargs["countdown"] > 3 for call in dispatch.call_args_list] == [False, True]
+    assert len(hook.requests) == 2
+
+
+def test_webhook_filters__cached_by_an_earlier_release__are_read_again(operator, publisher):
+    # given the shared cache still holding the filters in the old shape (rows without a version)
+    from django.core.cache import cache
+
+    from event_app import selectors
+
+    subscribe(operator, "http://127.0.0.1:9/hook")
+    cache.set("events:webhook-filters", [(1, ["x.*"], [], "")])
+    cache.set(selectors.WEBHOOK_FILTERS_KEY, [(1, ["x.*"], [], "")])
+    selectors._forget_local_filters()
+    # when
+    with mock.patch("platformsite.tasks.dispatch"):
+        response = publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+    # then
+    assert response.status_code == 201
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="row locks of PostgreSQL"
+)
+def test_subscription_delete__racing_a_publish__waits_for_it_and_succeeds(operator, publisher):
+    # given a publish that holds the subscription (its deliveries not committed yet)
+    from django.db import connection, transaction
+
+    from event_app import selectors
+
+    subscribe(operator, "http://127.0.0.1:9/hook")
+    subscription = Subscription.objects.get()
+    event = services.event_publish(type="user.a", source="/shop", event_id="race")
+    holding, release, deleted = threading.Event(), threading.Event(), []
+
+    def publish_in_flight():
+        try:
+            with transaction.atomic():
+                assert selectors.existing_subscriptions({subscription.pk}) == {subscription.pk}
+                Delivery.objects.create(subscription=subscription, event=event)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def delete():
+        try:
+            services.subscription_delete(subscription=Subscription.objects.get(pk=subscription.pk))
+            deleted.append(True)
+        finally:
+            connection.close()
+
+    publisher_thread = threading.Thread(target=publish_in_flight)
+    publisher_thread.start()
+    assert holding.wait(10)
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    # when the publish commits while the delete waits for it
+    deleter.join(0.5)
+    release.set()
+    publisher_thread.join(10)
+    deleter.join(10)
+    # then the delete went through, with the deliveries it waited for
+    assert deleted == [True]
+    assert not Subscription.objects.exists() and not Delivery.objects.exists()
 
 
 def test_publish__with_subscription__only_enqueues_delivery(operator, publisher, receiver):
