@@ -9,6 +9,7 @@ each consumer resolves from the shared cache, so this works across nodes with ch
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -24,9 +25,11 @@ from config_app.services import group_name
 from platformsite.consumers import ServiceConsumer
 
 MAX_SUBSCRIPTIONS = 100
-#: The documents resolved for one change, shared by every consumer of this process that watches
-#: the same (namespace, env): one resolution per change and process, not one per connection.
-_shared: dict[tuple, dict[str, Any]] = {}
+#: The resolutions of one change, shared by every consumer of this process that watches the same
+#: (namespace, env): one resolution per change and process, not one per connection.  Kept as
+#: tasks, so consumers that hear of the change while it is being resolved wait for that one
+#: resolution (database work runs on one thread: 200 resolutions queued there cost 200 ms).
+_shared: dict[tuple, asyncio.Task] = {}
 MAX_SHARED = 1000
 
 
@@ -106,15 +109,18 @@ class ConfigConsumer(ServiceConsumer):
             if changed_ns not in {GLOBAL, namespace} or changed_env not in {DEFAULT_ENV, env}:
                 continue
             key = (event.get("change"), namespace, env, self.secrets)
-            message = _shared.get(key) if key[0] else None
-            if message is None:
-                try:
-                    message = await _resolve(namespace, env, self.secrets)
-                except ConfigError:
-                    continue
-                if len(_shared) >= MAX_SHARED:
-                    _shared.clear()
-                _shared[key] = message
+            resolution = _shared.get(key) if key[0] else None
+            if resolution is None:
+                resolution = asyncio.ensure_future(_resolve(namespace, env, self.secrets))
+                if key[0]:
+                    if len(_shared) >= MAX_SHARED:
+                        _shared.clear()
+                    _shared[key] = resolution
+            try:
+                # Shielded: a consumer that disconnects meanwhile must not cancel it for the others.
+                message = await asyncio.shield(resolution)
+            except ConfigError:
+                continue
             if (namespace, env) in self.subscriptions and message["revision"] != self.subscriptions[
                 (namespace, env)
             ]:

@@ -133,6 +133,50 @@ def test_ws__subscribe__sends_current_then_each_change(issue_token, make_namespa
 
 
 @pytest.mark.django_db(transaction=True)
+def test_ws__many_watchers_of_one_document__one_resolution_per_change(issue_token, make_namespace, put_layer):
+    # Given three watchers of payments/production on this process
+    import asyncio
+    from unittest import mock
+
+    from channels.db import database_sync_to_async
+
+    from config_app import consumers
+
+    make_namespace("payments")
+    put_layer("payments", "production", {"a": 1})
+    token = issue_token("config:read")
+    resolve = consumers._resolve
+
+    async def script(first):
+        others = [
+            WebsocketCommunicator(
+                application, "/ws/config/", headers=[(b"authorization", f"Bearer {token}".encode())]
+            )
+            for _ in range(2)
+        ]
+        for other in others:
+            assert (await other.connect(timeout=5))[0]
+            await other.receive_json_from(timeout=5)
+        watchers = [first, *others]
+        for watcher in watchers:
+            await watcher.send_json_to({"type": "subscribe", "namespace": "payments", "env": "production"})
+            await watcher.receive_json_from(timeout=5)
+        # When the layer changes
+        with mock.patch.object(consumers, "_resolve", side_effect=resolve) as resolving:
+            await database_sync_to_async(put_layer)("payments", "production", {"a": 2})
+            pushed = await asyncio.gather(*(w.receive_json_from(timeout=5) for w in watchers))
+        for other in others:
+            await other.disconnect()
+        return resolving.call_count, pushed
+
+    calls, pushed = ws(token, script)
+
+    # Then every watcher got the new document, resolved once for all of them
+    assert [message["data"] for message in pushed] == [{"a": 2}] * 3
+    assert calls == 1
+
+
+@pytest.mark.django_db(transaction=True)
 def test_ws__unknown_namespace__answers_an_error(issue_token):
     token = issue_token("config:read")
 
