@@ -46,7 +46,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -360,9 +359,7 @@ class PlatformSource(Source):
         ``platform serve --ws-port``), else the API's own address."""
         if self.ws_url:
             return self.ws_url.rstrip("/") + "/ws/config/"
-        parts = urlsplit(str(self.session.base_url))
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws/config/", "", ""))
+        return self.session.websocket_url("/ws/config/")
 
     def _watch_websocket(self, on_change: Callable[[dict], None], stop: threading.Event) -> None:
         from websockets.exceptions import InvalidHandshake, InvalidStatus

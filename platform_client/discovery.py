@@ -262,9 +262,11 @@ class Discovery:
     def _watch_names(self, names: list[str]) -> None:
         with self._lock:
             self._watched.update(names)
+            start = self._thread is None  # one watcher, however many threads look up at once
+            if start:
+                self._thread = threading.Thread(target=self._run, name="discovery-watch", daemon=True)
         self._changed.set()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="discovery-watch", daemon=True)
+        if start:
             self._thread.start()
 
     def close(self) -> None:
@@ -308,8 +310,7 @@ class Discovery:
                     self._stop.wait(1.0)
 
     def _ws_url(self) -> str:
-        base = str(self.session.base_url).rstrip("/")
-        return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + "/ws/discovery/"
+        return self.session.websocket_url("/ws/discovery/")
 
     def _follow_websocket(self) -> None:
         from websockets.sync.client import connect
@@ -377,10 +378,14 @@ class Discovery:
             if document is None or document["index"] > known:
                 results = self._history(name, known)
                 self._store(name, document)
-                if document is not None:
-                    with self._lock:
-                        self._indexes[name] = document["index"]
+                # A service without nodes answers 404 at once and without its index: take the
+                # index from its history, so each change is told once, and wait before asking again.
+                newest = max([document["index"] if document else known, *(r["index"] for r in results)])
+                with self._lock:
+                    self._indexes[name] = newest
                 self._notify(results)
+                if document is None and newest == known:
+                    self._stop.wait(wait)
 
     def _history(self, name: str, since: int) -> list[Result]:
         if not self._callbacks:

@@ -41,6 +41,8 @@ from platform_client.session import PlatformError, PlatformSession
 __all__ = ["BufferFull", "EventPublisher", "Subscription", "search", "subscribe"]
 
 log = logging.getLogger(__name__)
+#: Websocket close codes of a refused subscription (unauthenticated, not allowed).
+REFUSED_CODES = (4401, 4403)
 EVENTS = "/api/v1/events/"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 
@@ -281,14 +283,15 @@ class Subscription:
         self.last_event_id = last_event_id
         self.reconnect_max = reconnect_max
         self.connected = threading.Event()
+        #: Events the handler raised on (each logged and skipped), and the last refusal.
+        self.failed = 0
+        self.last_error = ""
         self._stop = threading.Event()
         self._ws: Any = None
         self._thread = threading.Thread(target=self._run, name="platform-events-subscribe", daemon=True)
         self._thread.start()
 
     def url(self) -> str:
-        base = str(self.session.base_url).rstrip("/")
-        base = "ws" + base[4:] if base.startswith("http") else base
         params: dict[str, Any] = {}
         if self.types:
             params["types"] = ",".join(self.types)
@@ -298,36 +301,57 @@ class Subscription:
             params["subject_prefix"] = self.subject_prefix
         if self.last_event_id is not None:
             params["last_event_id"] = self.last_event_id
-        return f"{base}/ws/events/?{urlencode(params)}"
+        return f"{self.session.websocket_url('/ws/events/')}?{urlencode(params)}"
 
     def _run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
         from websockets.sync.client import connect
 
         delay = 0.2
         while not self._stop.is_set():
+            refused = False
             try:
                 token = self.session.credentials.token()
                 with connect(self.url(), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
                     self._ws = ws
-                    delay = 0.2
                     for raw in ws:
                         message = json.loads(raw)
-                        if message.get("type") == "subscribed":
+                        kind = message.get("type")
+                        if kind == "subscribed":
                             self.connected.set()
-                        elif message.get("type") == "event":
-                            event = message["event"]
-                            self.handler(event)
-                            self.last_event_id = max(self.last_event_id or 0, event["id"])
-                        elif message.get("type") == "replay.truncated":
+                            delay = 0.2  # backs off again only once a connection has worked
+                        elif kind == "event":
+                            self._handle(message["event"])
+                        elif kind == "replay.truncated":
                             break  # reconnect from last_event_id for the rest
+                        elif kind == "error":
+                            self.last_error = f"{message.get('code')}: {message.get('message')}"
+                            log.warning("events subscription refused: %s", self.last_error)
+                refused = ws.close_code in REFUSED_CODES
+            except ConnectionClosed as exc:
+                refused = exc.rcvd is not None and exc.rcvd.code in REFUSED_CODES
+                if not refused:
+                    log.info("events subscription: %s; reconnecting", exc)
             except Exception as exc:
                 log.info("events subscription: %s; reconnecting", exc)
             finally:
                 self._ws = None
                 self.connected.clear()
+            if refused:  # not authenticated or not allowed: retrying cannot help
+                log.error("events subscription refused (%s); stopped", self.last_error or "4401/4403")
+                return
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, self.reconnect_max)
+
+    def _handle(self, event: dict[str, Any]) -> None:
+        """Run the handler; an event it fails on is logged and passed (replaying it would fail again)."""
+        try:
+            self.handler(event)
+        except Exception:
+            self.failed += 1
+            log.exception("events subscription: the handler failed on event %s; skipped", event.get("id"))
+        self.last_event_id = max(self.last_event_id or 0, event["id"])
 
     def stop(self) -> None:
         self._stop.set()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -108,9 +109,12 @@ class PlatformSession(httpx.Client):
         scopes: list[str] | tuple[str, ...] | None = None,
         *,
         timeout: float = 10.0,
+        ws_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         base_url = (base_url or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000").rstrip("/")
+        #: Where websockets are served when not at ``base_url`` (``platform serve --ws-port``).
+        self.ws_url = ws_url or os.environ.get("PLATFORM_WS_URL") or None
         client_id = client_id or os.environ.get("PLATFORM_CLIENT_ID", "")
         client_secret = client_secret or os.environ.get("PLATFORM_CLIENT_SECRET", "")
         if not client_id or not client_secret:
@@ -125,6 +129,13 @@ class PlatformSession(httpx.Client):
             timeout=timeout,
         )
         super().__init__(base_url=base_url, auth=self.credentials, timeout=timeout, **kwargs)
+
+    def websocket_url(self, path: str) -> str:
+        """The address of the websocket endpoint ``path`` (``/ws/events/``): under ``ws_url`` /
+        ``$PLATFORM_WS_URL`` when set, else under the API's own address."""
+        parts = urlsplit(self.ws_url or str(self.base_url))
+        scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
 
     def call(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body; an error answer raises ``PlatformError``."""

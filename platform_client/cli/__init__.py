@@ -18,6 +18,8 @@ from importlib import import_module
 from importlib.util import find_spec
 from typing import Any
 
+import httpx
+
 from platform_client.session import PlatformError, PlatformSession
 
 #: Services with commands, in the order ``platform --help`` lists them.
@@ -74,25 +76,27 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", action="append", help="Ask for this scope only (repeatable).")
 
 
+def _error(error: dict[str, Any]) -> int:
+    """Print an error in the API's shape on stderr; exit status 1."""
+    json.dump({"error": error}, sys.stderr)
+    sys.stderr.write("\n")
+    return 1
+
+
 def run(options: argparse.Namespace) -> int:
     handler: Callable[[PlatformSession, argparse.Namespace], Any] = options.handler
     try:
         with _session(options) as session:
             result = handler(session, options)
     except PlatformError as exc:
-        json.dump(
-            {
-                "error": {
-                    "status": exc.status,
-                    "code": exc.code,
-                    "message": exc.message,
-                    "details": exc.details,
-                }
-            },
-            sys.stderr,
-        )
-        sys.stderr.write("\n")
-        return 1
+        details = exc.details
+        return _error({"status": exc.status, "code": exc.code, "message": exc.message, "details": details})
+    except httpx.HTTPError as exc:  # the platform is unreachable, slow, or answered nonsense
+        return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
+    except OSError as exc:  # a file named on the command line
+        return _error({"code": "os_error", "message": str(exc)})
+    except KeyboardInterrupt:
+        return 130
     except ValueError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2

@@ -9,9 +9,10 @@ refuses to run without them.  It migrates the database, creates a service accoun
 - granian WSGI serving the platform, as ``platform serve`` runs it (production settings);
 - a Celery worker and Celery beat, with webhook retries shortened (``SOAK_SETTINGS``) so that
   the run ends in minutes and some deliveries do become dead letters.  Failed attempts are
-  retried at once (``--backoff 0``): with any backoff, a subscription's runner stops at each
-  failure and the next attempt waits for beat's scan, which at 30% failures caps a subscription
-  at a few deliveries a second.
+  retried at once (``--backoff 0``): with a backoff, a subscription's queue waits at each
+  failure until the retry falls due (strict order), which at 30% failures caps a subscription
+  at a few deliveries a second.  ``--backoff 0.2`` exercises the retry wake-ups (and, after a
+  worker is killed with wake-ups pending, beat's scan that stands in for them).
 
 In this process, a webhook receiver (``Receiver``) answers ``500`` to a random 30% of the
 deliveries and ``204`` to the others, after checking the Standard Webhooks signature.  Three
@@ -898,9 +899,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--backoff",
         type=float,
         default=0.0,
-        help="EVENTS_WEBHOOK_BACKOFF_SECONDS (0: retry at once; with any backoff a runner stops at "
-        "each failure and waits for beat's next scan, every second here: about 3 deliveries a "
-        "second per subscription at 30%% failures)",
+        help="EVENTS_WEBHOOK_BACKOFF_SECONDS (0: retry at once; with a backoff a subscription's "
+        "queue waits at each failure until the retry falls due)",
     )
     parser.add_argument("--concurrency", type=int, default=3, help="Celery worker processes (3)")
     parser.add_argument("--http-workers", type=int, default=2, help="granian workers (2)")

@@ -60,3 +60,17 @@ def test_cli__without_credentials__exits_2(cli, monkeypatch):
     code, _, err = cli("whoami")
     assert code == 2
     assert "client_id and client_secret are required" in err
+
+
+def test_cli__platform_unreachable__prints_a_json_error_and_exits_1(cli, monkeypatch):
+    monkeypatch.setenv("PLATFORM_URL", "http://127.0.0.1:9")
+    code, _, err = cli("whoami")
+    assert code == 1
+    assert json.loads(err)["error"]["code"] == "unreachable"
+
+
+def test_cli__missing_file__prints_a_json_error_and_exits_1(cli_as, tmp_path):
+    run = cli_as("config", "config:read", "config:write")
+    code, _, err = run("set", "payments", "--file", str(tmp_path / "missing.json"))
+    assert code == 1
+    assert json.loads(err)["error"]["code"] == "os_error"

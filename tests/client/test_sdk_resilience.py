@@ -1,0 +1,150 @@
+"""The SDK's background watchers against a misbehaving or refusing platform (no Django server):
+no busy loops, no repeated callbacks, no reconnect storms, one watcher thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from unittest import mock
+
+import httpx
+import pytest
+from websockets.sync.server import serve
+
+from platform_client import PlatformSession
+from platform_client.discovery import Discovery
+from platform_client.event import Subscription
+
+
+class FakeSession:
+    """What Discovery uses of a PlatformSession: a service that is gone (404) with its history."""
+
+    base_url = "http://platform.invalid"
+    timeout = 5.0
+    is_closed = False
+
+    def __init__(self, history: list[dict]) -> None:
+        self.history = history
+        self.requests = 0
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        self.requests += 1
+        return httpx.Response(404, json={"error": {"code": "not_found"}})
+
+    def call(self, method: str, url: str, params: dict | None = None, **kwargs) -> dict:
+        since = (params or {}).get("since", 0)
+        return {"results": [r for r in self.history if r["index"] > since], "next": None}
+
+
+def test_discovery_blocking_watch__service_gone__tells_each_change_once_and_waits():
+    # given a watched service whose nodes are all gone (404 without an index)
+    session = FakeSession([{"action": "delete", "service": "billing", "index": 7}])
+    discovery = Discovery(session, use_websocket=False, wait_seconds=1.0)
+    told: list[dict] = []
+    discovery._callbacks.append(told.append)
+    discovery._watched.add("billing")
+    # when two blocking rounds run
+    started = time.monotonic()
+    discovery._blocking_round()
+    discovery._blocking_round()
+    # then the removal was told once, and the second round waited instead of spinning
+    assert told == [{"action": "delete", "service": "billing", "index": 7}]
+    assert session.requests == 2
+    assert time.monotonic() - started >= 0.9
+
+
+def test_discovery_watch__many_first_lookups_at_once__start_one_watcher():
+    discovery = Discovery(FakeSession([]), use_websocket=False)
+    barrier = threading.Barrier(8)
+
+    def look_up(i: int) -> None:
+        barrier.wait()
+        discovery._watch_names([f"svc-{i}"])
+
+    real_thread = threading.Thread
+
+    def slow_thread(*args, **kwargs):  # widen the window between the check and the assignment
+        time.sleep(0.05)
+        return real_thread(*args, **kwargs)
+
+    with (
+        mock.patch.object(Discovery, "_run", lambda self: time.sleep(0.5)),
+        mock.patch("platform_client.discovery.threading.Thread", side_effect=slow_thread),
+    ):
+        threads = [real_thread(target=look_up, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        watchers = [t for t in threading.enumerate() if t.name == "discovery-watch"]
+    assert len(watchers) == 1
+
+
+@pytest.fixture
+def ws_platform():
+    """A websocket server on 127.0.0.1 playing the platform's /ws/events/ with ``script``."""
+    servers = []
+
+    def start(script):
+        connections: list[str] = []
+
+        def handler(connection):
+            connections.append(connection.request.path)
+            script(connection)
+
+        server = serve(handler, "127.0.0.1", 0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        port = server.socket.getsockname()[1]
+        session = PlatformSession(f"http://127.0.0.1:{port}", "id", "secret")
+        session.credentials.token = lambda force=False: "token"
+        return session, connections
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_event_subscription__refused__stops_instead_of_reconnecting(ws_platform):
+    def refuse(connection):
+        connection.send(json.dumps({"type": "error", "code": "policy_denied", "message": "no"}))
+        connection.close(4403, "forbidden")
+
+    session, connections = ws_platform(refuse)
+    subscription = Subscription(session, lambda event: None, types=["order.*"])
+    subscription._thread.join(3)
+    assert not subscription._thread.is_alive()
+    assert len(connections) == 1
+    assert "policy_denied" in subscription.last_error
+
+
+def test_event_subscription__handler_fails__event_is_skipped_not_replayed_forever(ws_platform):
+    def one_event(connection):
+        connection.send(json.dumps({"type": "subscribed"}))
+        connection.send(json.dumps({"type": "event", "event": {"id": 1, "type": "order.a"}}))
+        connection.send(json.dumps({"type": "event", "event": {"id": 2, "type": "order.b"}}))
+        time.sleep(1.0)
+
+    handled: list[int] = []
+
+    def handler(event):
+        handled.append(event["id"])
+        if event["id"] == 1:
+            raise RuntimeError("the handler's own bug")
+
+    session, connections = ws_platform(one_event)
+    subscription = Subscription(session, handler)
+    time.sleep(0.6)
+    subscription.stop()
+    assert handled == [1, 2]
+    assert subscription.failed == 1 and subscription.last_event_id == 2
+    assert len(connections) == 1
+
+
+def test_session__websocket_url__follows_ws_url(monkeypatch):
+    monkeypatch.delenv("PLATFORM_WS_URL", raising=False)
+    plain = PlatformSession("https://platform.example.com/base", "id", "secret")
+    split = PlatformSession("http://127.0.0.1:8000", "id", "secret", ws_url="ws://127.0.0.1:8001")
+    assert plain.websocket_url("/ws/events/") == "wss://platform.example.com/base/ws/events/"
+    assert split.websocket_url("/ws/events/") == "ws://127.0.0.1:8001/ws/events/"
