@@ -184,6 +184,18 @@ class EventPublisher:
             self._idle.notify_all()
 
     def _run(self) -> None:
+        try:
+            self._send_until_closed()
+        finally:  # closed with events the platform never took: say so, never lose them silently
+            with self._lock:
+                left = list(self._buffer)
+                self._buffer.clear()
+                self._in_flight = 0
+                self._idle.notify_all()
+            if left:
+                self._report(left, "closed")
+
+    def _send_until_closed(self) -> None:
         delay = self.retry_initial
         while True:
             self._wake.wait(self.flush_interval)
@@ -210,10 +222,18 @@ class EventPublisher:
                 self._done(batch, requeue=False)
 
     def _send(self, batch: list[dict[str, Any]]) -> str:
-        body = json.dumps(batch, separators=(",", ":"), default=str).encode()
+        try:
+            body = json.dumps(batch, separators=(",", ":"), default=str).encode()
+        except (TypeError, ValueError) as exc:  # e.g. data with a reference cycle: never sendable
+            self.last_error = f"cannot encode the batch: {exc}"
+            return "rejected"
         try:
             response = self.session.post(EVENTS, content=body, headers={"content-type": BATCH_MEDIA_TYPE})
         except (httpx.HTTPError, PlatformError, OSError) as exc:  # the platform is down: keep them
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return "retry"
+        except Exception as exc:  # the session itself failed (closed, a broken token answer): keep them
+            log.exception("events: sending a batch failed")
             self.last_error = f"{type(exc).__name__}: {exc}"
             return "retry"
         if response.status_code in (408, 429) or response.status_code >= 500:

@@ -148,3 +148,30 @@ def test_session__websocket_url__follows_ws_url(monkeypatch):
     split = PlatformSession("http://127.0.0.1:8000", "id", "secret", ws_url="ws://127.0.0.1:8001")
     assert plain.websocket_url("/ws/events/") == "wss://platform.example.com/base/ws/events/"
     assert split.websocket_url("/ws/events/") == "ws://127.0.0.1:8001/ws/events/"
+
+
+def test_event_publisher__session_fails_unexpectedly__keeps_the_events_and_reports_them_on_close():
+    # given a session that raises something other than a network error (here: it was closed)
+    from platform_client.event import EventPublisher
+
+    class ClosedSession:
+        def post(self, *args, **kwargs):
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+
+    dropped: list[tuple[int, str]] = []
+    publisher = EventPublisher(
+        ClosedSession(),
+        source="/svc",
+        flush_interval=0.01,
+        retry_initial=0.01,
+        on_drop=lambda events, reason: dropped.append((len(events), reason)),
+    )
+    publisher.publish("order.created", {"n": 1})
+    publisher.publish("order.created", {"n": 2})
+    # when it has tried for a while
+    assert publisher.flush(timeout=0.3) is False
+    # then the thread is alive, the events wait, and closing reports them instead of losing them
+    assert publisher._thread.is_alive() and publisher.pending == 2
+    assert "RuntimeError" in publisher.last_error
+    assert publisher.close(timeout=0.1) is False
+    assert dropped == [(2, "closed")]
