@@ -35,6 +35,11 @@ def _replay_page(event_filter: EventFilter, after: int, limit: int) -> list[dict
 
 
 @database_sync_to_async
+def _latest_id() -> int:
+    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@database_sync_to_async
 def _stored_filter(name: str) -> EventFilter | None:
     subscription = Subscription.objects.filter(name=name, is_active=True).first()
     if subscription is None:
@@ -94,8 +99,16 @@ class EventStreamConsumer(ServiceConsumer):
             return
         self.filter = event_filter
         last_event_id = _int(params.get("last_event_id"))
+        # The newest stored event when the subscription starts (after joining the live group):
+        # a client without a resume point of its own resumes from it if it loses the connection
+        # before its first event.
         await self.send_json(
-            {"type": "subscribed", "filter": event_filter.as_dict(), "last_event_id": last_event_id}
+            {
+                "type": "subscribed",
+                "filter": event_filter.as_dict(),
+                "last_event_id": last_event_id,
+                "latest_event_id": await _latest_id(),
+            }
         )
         if last_event_id is not None:
             await self.replay(last_event_id)

@@ -338,6 +338,8 @@ class Subscription:
                         message = json.loads(raw)
                         kind = message.get("type")
                         if kind == "subscribed":
+                            if self.last_event_id is None:  # resume from here if the link drops
+                                self.last_event_id = message.get("latest_event_id")
                             self.connected.set()
                             delay = 0.2  # backs off again only once a connection has worked
                         elif kind == "event":

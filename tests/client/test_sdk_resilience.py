@@ -175,3 +175,18 @@ def test_event_publisher__session_fails_unexpectedly__keeps_the_events_and_repor
     assert "RuntimeError" in publisher.last_error
     assert publisher.close(timeout=0.1) is False
     assert dropped == [(2, "closed")]
+
+
+def test_event_subscription__dropped_before_its_first_event__resumes_from_where_it_subscribed(ws_platform):
+    def subscribed_then_drop(connection):
+        connection.send(json.dumps({"type": "subscribed", "last_event_id": None, "latest_event_id": 41}))
+        connection.close()
+
+    session, connections = ws_platform(subscribed_then_drop)
+    subscription = Subscription(session, lambda event: None)
+    deadline = time.monotonic() + 3
+    while len(connections) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    subscription.stop()
+    assert "last_event_id" not in connections[0]
+    assert "last_event_id=41" in connections[1]

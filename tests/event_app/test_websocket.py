@@ -74,6 +74,30 @@ def test_ws__resume_with_last_event_id__replays_then_goes_live_without_duplicate
     async_to_sync(run)()
 
 
+def test_ws__subscribed_without_resume_point__names_the_newest_event_to_resume_from(issue_token):
+    token = issue_token("events:read")
+
+    async def run():
+        # given a stored event, and a subscriber that brings no last_event_id
+        stored = await publish(type="order.a", source="/s")
+        ws = await open_ws("/ws/events/?types=order.*", auth(token))
+        subscribed = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        # when the connection is lost, an event is published, and it resumes from that point
+        missed = await publish(type="order.b", source="/s")
+        ws = await open_ws(
+            f"/ws/events/?types=order.*&last_event_id={subscribed['latest_event_id']}", auth(token)
+        )
+        await ws.receive_json_from(timeout=5)
+        replayed = await receive_events(ws, 1)
+        await ws.disconnect()
+        # then
+        assert subscribed["last_event_id"] is None and subscribed["latest_event_id"] >= stored.pk
+        assert [e["id"] for e in replayed] == [missed.pk]
+
+    async_to_sync(run)()
+
+
 def test_ws__subscribe_message__changes_the_filter(issue_token):
     token = issue_token("events:read")
 
