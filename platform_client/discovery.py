@@ -160,6 +160,8 @@ class Discovery:
         self.retry_seconds = retry_seconds
         self._services: dict[str, dict[str, Any]] = {}
         self._indexes: dict[str, int] = {}
+        #: The newest change told to the callbacks, per service (each change is told once).
+        self._told: dict[str, int] = {}
         self._watched: set[str] = set()
         self._watch_all = False
         self._callbacks: list[Callable[[Result], None]] = []
@@ -275,6 +277,12 @@ class Discovery:
 
     def _notify(self, results: list[Result]) -> None:
         for result in results:
+            name, index = result.get("service"), result.get("index")
+            if isinstance(index, int):  # each change once, whichever way it came (live, replay, history)
+                with self._lock:
+                    if index <= self._told.get(name, 0):
+                        continue
+                    self._told[name] = index
             for callback in list(self._callbacks):
                 try:
                     callback(result)
@@ -333,7 +341,9 @@ class Discovery:
                         pending.append("*")
                         all_sent = True
                     if pending:
-                        ws.send(json.dumps({"type": "subscribe", "services": pending}))
+                        with self._lock:  # changes made while we were not listening are replayed
+                            since = {name: self._indexes[name] for name in pending if name in self._indexes}
+                        ws.send(json.dumps({"type": "subscribe", "services": pending, "since": since}))
                         subscribed.update(name for name in pending if name != "*")
                 try:
                     raw = ws.recv(timeout=0.2)
@@ -345,6 +355,8 @@ class Discovery:
                     self._apply_change(message)
                 elif kind == "subscribed":
                     self._catch_up(message.get("indexes", {}))
+                elif kind == "replay":
+                    self._notify([message["result"]])
                 elif kind == "error":
                     log.warning("discovery: watch refused: %s", message.get("error"))
 

@@ -190,3 +190,31 @@ def test_event_subscription__dropped_before_its_first_event__resumes_from_where_
     subscription.stop()
     assert "last_event_id" not in connections[0]
     assert "last_event_id=41" in connections[1]
+
+
+def test_discovery_websocket_watch__resubscribes_with_since_and_tells_each_change_once(ws_platform):
+    # given a platform that replays a missed change, then pushes the same change live
+    received: list[dict] = []
+    change = {"action": "create", "service": "orders", "index": 5, "node": {"id": "n2"}}
+
+    def platform(connection):
+        connection.send(json.dumps({"type": "hello"}))
+        received.append(json.loads(connection.recv(timeout=5)))
+        connection.send(json.dumps({"type": "subscribed", "services": ["orders"], "indexes": {}}))
+        connection.send(json.dumps({"type": "replay", "result": change}))
+        connection.send(json.dumps({"type": "change", "service": "orders", "index": 5, "results": [change]}))
+        time.sleep(1.0)
+
+    session, _ = ws_platform(platform)
+    discovery = Discovery(session)
+    discovery._indexes["orders"] = 3  # what the cache held when the connection was (re)made
+    told: list[dict] = []
+    discovery.watch(told.append, services=["orders"])
+    deadline = time.monotonic() + 3
+    while not told and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    discovery.close()
+    # then it asked for what it missed, and the callback heard the change once
+    assert received[0]["since"] == {"orders": 3}
+    assert told == [change]
