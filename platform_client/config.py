@@ -176,7 +176,7 @@ class FileSource(Source):
                 last = mtime
                 try:
                     on_change(self.load())
-                except ConfigError as exc:
+                except (ConfigError, OSError) as exc:  # unreadable for now: the next change retries
                     log.warning("config: keeping the last good %s: %s", self.name, exc)
 
     def _mtime(self) -> float | None:
@@ -338,17 +338,19 @@ class PlatformSource(Source):
     # Watching: websocket first, long-poll when the websocket is not there.
 
     def watch(self, on_change: Callable[[dict], None], stop: threading.Event) -> None:
-        use_websocket = self.websocket
         while not stop.is_set():
             try:
-                if use_websocket:
+                if self.websocket:
                     try:
                         self._watch_websocket(on_change, stop)
                         continue
                     except _NoWebsocket as exc:
                         log.info("config: websocket unavailable (%s); long-polling %s", exc, self.name)
-                        use_websocket = False
-                self._watch_long_poll(on_change, stop)
+                    # Long-poll for a while, then try the websocket again (a 502 while the
+                    # platform restarts must not mean long-polling for good).
+                    self._watch_long_poll(on_change, stop, until=time.monotonic() + WEBSOCKET_RETRY_SECONDS)
+                else:
+                    self._watch_long_poll(on_change, stop)
             except Exception as exc:  # unreachable platform: keep the last good document, retry
                 log.warning("config: watching %s failed (%s); retrying", self.name, exc)
                 self.mode = "none"
@@ -391,9 +393,11 @@ class PlatformSource(Source):
                 ):
                     on_change(self._accept(message))
 
-    def _watch_long_poll(self, on_change: Callable[[dict], None], stop: threading.Event) -> None:
+    def _watch_long_poll(
+        self, on_change: Callable[[dict], None], stop: threading.Event, until: float | None = None
+    ) -> None:
         self.mode = "long-poll"
-        while not stop.is_set():
+        while not stop.is_set() and (until is None or time.monotonic() < until):
             params = {"env": self.env, "wait": f"{self.wait_seconds}s"}
             if self.revision is not None:
                 params["revision"] = str(self.revision)
@@ -409,6 +413,10 @@ class PlatformSource(Source):
 
 class _NoWebsocket(Exception):
     pass
+
+
+#: Seconds a watch long-polls after a failed websocket handshake before it tries the websocket again.
+WEBSOCKET_RETRY_SECONDS = 60.0
 
 
 # --- Config ---------------------------------------------------------------------------------------

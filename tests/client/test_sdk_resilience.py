@@ -218,3 +218,31 @@ def test_discovery_websocket_watch__resubscribes_with_since_and_tells_each_chang
     # then it asked for what it missed, and the callback heard the change once
     assert received[0]["since"] == {"orders": 3}
     assert told == [change]
+
+
+def test_config_watch__websocket_refused_once__is_tried_again_after_long_polling(tmp_path, monkeypatch):
+    # given a platform whose websocket handshake fails (say a 502 during a restart)
+    from platform_client import config
+
+    monkeypatch.setattr(config, "WEBSOCKET_RETRY_SECONDS", 0.05)
+    source = config.PlatformSource("payments", "production", session=object(), cache_dir=tmp_path)
+    stop = threading.Event()
+    attempts: list[str] = []
+
+    def websocket(on_change, stop_event):
+        attempts.append("websocket")
+        if len(attempts) >= 3:
+            stop.set()
+        raise config._NoWebsocket("502 Bad Gateway")
+
+    def long_poll(on_change, stop_event, until=None):
+        attempts.append("long-poll")
+        assert until is not None  # bounded: the websocket gets another chance
+        time.sleep(max(0.0, until - time.monotonic()))
+
+    monkeypatch.setattr(source, "_watch_websocket", websocket)
+    monkeypatch.setattr(source, "_watch_long_poll", long_poll)
+    # when
+    source.watch(lambda data: None, stop)
+    # then
+    assert attempts[:4] == ["websocket", "long-poll", "websocket", "long-poll"]
