@@ -278,6 +278,8 @@ class PlatformSource(Source):
         self.namespace = namespace
         self.env = env
         self._session = session
+        #: Why the last load came from the local cache file (None: it came from the platform).
+        self.stale: str | None = None
         self.wait_seconds = wait_seconds
         self.websocket = websocket
         self.ws_url = ws_url or os.environ.get("PLATFORM_WS_URL")
@@ -311,7 +313,9 @@ class PlatformSource(Source):
                 raise ConfigError(f"{self.name}: {exc}") from exc
             log.warning("config: %s unreachable (%s); using the local cache", self.name, exc)
             self.revision = cached.get("revision")
+            self.stale = f"{self.name}: {exc}; serving the local cache"
             return cached.get("data") or {}
+        self.stale = None
         return self._accept(body)
 
     def _accept(self, body: dict) -> dict:
@@ -550,7 +554,11 @@ class Config:
             for index, source in enumerate(self.sources):
                 try:
                     self._documents[index] = source.load()
-                    self.errors.pop(source.name, None)
+                    stale = getattr(source, "stale", None)  # loaded, but from a fallback
+                    if stale:
+                        self.errors[source.name] = stale
+                    else:
+                        self.errors.pop(source.name, None)
                 except ConfigError as exc:
                     self.errors[source.name] = str(exc)
                     if self._documents[index] is None:

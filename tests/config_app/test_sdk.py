@@ -157,6 +157,7 @@ def test_platform_source__unreachable_at_start__uses_the_local_cache(
     dead = PlatformSession("http://127.0.0.1:9", "id", "secret", timeout=1)
     config = Config([PlatformSource("payments", session=dead, cache_dir=tmp_path)])
     assert config.get("a") == 1
+    assert "serving the local cache" in config.errors["platform:payments/default"]
 
 
 @pytest.mark.django_db(transaction=True)
