@@ -82,6 +82,8 @@ class EventPublisher:
         self._idle = threading.Condition(self._lock)
         self._closed = False
         self.sent = 0
+        #: Events the platform refused (each handed to ``on_drop(events, "rejected")``).
+        self.rejected = 0
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="platform-events", daemon=True)
         self._thread.start()
@@ -141,17 +143,19 @@ class EventPublisher:
             return len(self._buffer) + self._in_flight
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued event is stored (True) or ``timeout`` passes (False)."""
+        """Wait until no event waits; True if all were stored, False if ``timeout`` passed or the
+        platform refused some meanwhile (``rejected``, ``on_drop``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wake.set()
         with self._idle:
+            rejected = self.rejected
             while self._buffer or self._in_flight:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 self._idle.wait(remaining if remaining is not None else 0.5)
                 self._wake.set()
-        return True
+            return self.rejected == rejected
 
     def close(self, timeout: float | None = 10.0) -> bool:
         """Flush (up to ``timeout``), then stop the thread; returns whether everything was stored."""
@@ -218,10 +222,20 @@ class EventPublisher:
                     continue
                 delay = self.retry_initial
                 if outcome == "rejected":
-                    self._report(batch, "rejected")
+                    # The platform names the failing events of a refused batch: only they are
+                    # dropped, the others go out again with the next batch.
+                    failing = self._failing
+                    bad = [e for i, e in enumerate(batch) if not failing or i in failing]
+                    good = [e for i, e in enumerate(batch) if failing and i not in failing]
+                    with self._lock:
+                        self.rejected += len(bad)
+                    self._report(bad, "rejected")
+                    self._done(good, requeue=True)
+                    continue
                 self._done(batch, requeue=False)
 
     def _send(self, batch: list[dict[str, Any]]) -> str:
+        self._failing: set[int] = set()  # of a rejected batch, when the platform names them
         try:
             body = json.dumps(batch, separators=(",", ":"), default=str).encode()
         except (TypeError, ValueError) as exc:  # e.g. data with a reference cycle: never sendable
@@ -240,7 +254,11 @@ class EventPublisher:
             self.last_error = f"HTTP {response.status_code}"
             return "retry"
         if response.status_code >= 400:
-            self.last_error = str(PlatformError.from_response(response))
+            error = PlatformError.from_response(response)
+            self.last_error = str(error)
+            errors = error.details.get("errors") if isinstance(error.details, dict) else None
+            indexes = {e.get("index") for e in errors or () if isinstance(e, dict)}
+            self._failing = {i for i in indexes if isinstance(i, int) and 0 <= i < len(batch)}
             return "rejected"
         self.sent += len(batch)
         return "sent"

@@ -246,3 +246,40 @@ def test_config_watch__websocket_refused_once__is_tried_again_after_long_polling
     source.watch(lambda data: None, stop)
     # then
     assert attempts[:4] == ["websocket", "long-poll", "websocket", "long-poll"]
+
+
+def test_event_publisher__batch_refused_for_one_event__drops_only_that_one():
+    # given a platform that refuses a batch naming its second event
+    from platform_client.event import EventPublisher
+
+    class Platform:
+        def __init__(self):
+            self.bodies: list[list[dict]] = []
+
+        def post(self, url, content, headers):
+            batch = json.loads(content)
+            self.bodies.append(batch)
+            bad = [i for i, event in enumerate(batch) if event["type"] == "bad"]
+            if bad:
+                errors = [{"index": i, "field": "type", "message": "is refused"} for i in bad]
+                body = {"error": {"code": "invalid_events", "message": "no", "details": {"errors": errors}}}
+                return httpx.Response(400, json=body)
+            return httpx.Response(201, json={"results": []})
+
+    platform = Platform()
+    dropped: list[tuple[list[str], str]] = []
+    publisher = EventPublisher(
+        platform,
+        source="/svc",
+        flush_interval=0.01,
+        on_drop=lambda ev, why: dropped.append(([e["type"] for e in ev], why)),
+    )
+    for type_ in ("a", "bad", "c"):
+        publisher.publish(type_)
+    # when
+    flushed = publisher.flush(timeout=3)
+    publisher.close()
+    # then the other two were sent, the refused one reported, and flush said not everything was stored
+    assert [e["type"] for e in platform.bodies[-1]] == ["a", "c"]
+    assert dropped == [(["bad"], "rejected")]
+    assert flushed is False and publisher.rejected == 1 and publisher.sent == 2
