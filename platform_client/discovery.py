@@ -388,7 +388,9 @@ class Discovery:
                 self._stop.wait(min(self.retry_seconds, 5.0))  # platform down: keep the stale cache
                 return
             if document is None or document["index"] > known:
-                results = self._history(name, known)
+                # A service first seen now starts from its current index (as a websocket
+                # subscription without ``since`` does), not from an hour of history.
+                results = self._history(name, known) if known else []
                 self._store(name, document)
                 # A service without nodes answers 404 at once and without its index: take the
                 # index from its history, so each change is told once, and wait before asking again.
@@ -399,14 +401,23 @@ class Discovery:
                 if document is None and newest == known:
                     self._stop.wait(wait)
 
-    def _history(self, name: str, since: int) -> list[Result]:
+    def _history(self, name: str, since: int, max_pages: int = 100) -> list[Result]:
+        """The service's results after ``since``, every page of them (oldest first)."""
         if not self._callbacks:
             return []
-        try:
-            page = self.session.call("GET", f"{API}/results/", params={"service": name, "since": since})
-        except Exception:  # PlatformError, httpx errors, a closed session
-            return []
-        return page["results"]
+        results: list[Result] = []
+        url: str | None = f"{API}/results/"
+        params: dict[str, Any] | None = {"service": name, "since": since}
+        for _ in range(max_pages):
+            try:
+                page = self.session.call("GET", url, params=params)
+            except Exception:  # PlatformError, httpx errors, a closed session: what we have
+                break
+            results += page["results"]
+            url, params = page.get("next"), None  # the next link carries the query
+            if not url:
+                break
+        return results
 
 
 _default: Discovery | None = None

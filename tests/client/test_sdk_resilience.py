@@ -33,8 +33,11 @@ class FakeSession:
         return httpx.Response(404, json={"error": {"code": "not_found"}})
 
     def call(self, method: str, url: str, params: dict | None = None, **kwargs) -> dict:
-        since = (params or {}).get("since", 0)
-        return {"results": [r for r in self.history if r["index"] > since], "next": None}
+        """One result a page: the next link carries the query, as the platform's cursor does."""
+        since = params["since"] if params else int(url.rpartition("since=")[2])
+        after = [r for r in self.history if r["index"] > since]
+        more = f"http://platform.invalid/next?since={after[0]['index']}" if len(after) > 1 else None
+        return {"results": after[:1], "next": more}
 
 
 def test_discovery_blocking_watch__service_gone__tells_each_change_once_and_waits():
@@ -44,6 +47,7 @@ def test_discovery_blocking_watch__service_gone__tells_each_change_once_and_wait
     told: list[dict] = []
     discovery._callbacks.append(told.append)
     discovery._watched.add("billing")
+    discovery._indexes["billing"] = 3  # looked up before its nodes went
     # when two blocking rounds run
     started = time.monotonic()
     discovery._blocking_round()
@@ -283,3 +287,27 @@ def test_event_publisher__batch_refused_for_one_event__drops_only_that_one():
     assert [e["type"] for e in platform.bodies[-1]] == ["a", "c"]
     assert dropped == [(["bad"], "rejected")]
     assert flushed is False and publisher.rejected == 1 and publisher.sent == 2
+
+
+def test_discovery_blocking_watch__history_over_several_pages__tells_every_change():
+    history = [{"action": "delete", "service": "billing", "index": i} for i in (4, 5, 6)]
+    discovery = Discovery(FakeSession(history), use_websocket=False, wait_seconds=1.0)
+    told: list[dict] = []
+    discovery._callbacks.append(told.append)
+    discovery._watched.add("billing")
+    discovery._indexes["billing"] = 3
+    discovery._blocking_round()
+    assert [r["index"] for r in told] == [4, 5, 6]
+
+
+def test_discovery_blocking_watch__service_first_seen__starts_from_now_not_from_history():
+    discovery = Discovery(
+        FakeSession([{"action": "create", "service": "billing", "index": 9}]),
+        use_websocket=False,
+        wait_seconds=1.0,
+    )
+    told: list[dict] = []
+    discovery._callbacks.append(told.append)
+    discovery._watched.add("billing")
+    discovery._blocking_round()
+    assert told == []
