@@ -186,24 +186,32 @@ def test_delivery__waiting_retry__blocks_later_events_of_that_subscription(
     assert services.deliveries_due_subscriptions() == []
 
 
+def queued_with_backoff(operator, publisher, receiver, settings, *, fail: set[int], types: list[str]):
+    """A subscription (2 s first retry) to a receiver failing the requests in ``fail``, with one
+    pending delivery per event type published (no runner started yet); its id and the receiver."""
+    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
+    hook = receiver(fail=fail)
+    subscribe(operator, hook.url)
+    with mock.patch("platformsite.tasks.dispatch"):
+        for type_ in types:
+            publisher.post("/api/v1/events/", {"type": type_, "source": "/shop"}, format="json")
+    return Subscription.objects.get().pk, hook
+
+
 def test_delivery__waiting_retry__one_runner_is_scheduled_for_when_it_falls_due(
     operator, publisher, receiver, settings
 ):
-    # given: the first attempt failed, its retry is due in about 2 s
+    # given: two pending deliveries, the receiver fails the first request
     from event_app import tasks
 
-    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
-    hook = receiver(fail={1})
-    subscribe(operator, hook.url)
-    with mock.patch("platformsite.tasks.dispatch"):
-        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
-        publisher.post("/api/v1/events/", {"type": "order.b", "source": "/shop"}, format="json")
-    subscription_id = Subscription.objects.get().pk
+    subscription_id, hook = queued_with_backoff(
+        operator, publisher, receiver, settings, fail={1}, types=["order.a", "order.b"]
+    )
     # when: a runner fails the head, then the second publish's runner finds it waiting
     with mock.patch("platformsite.tasks.dispatch") as dispatch:
         tasks.deliver_subscription(subscription_id)
         tasks.deliver_subscription(subscription_id)
-    # then: one wake-up, at the retry's due time; nothing overtook the head
+    # then: one wake-up, at the retry's due time (about 2 s); nothing overtook the head
     assert dispatch.call_count == 1
     (task, args), kwargs = dispatch.call_args
     assert task is tasks.deliver_subscription and args == (subscription_id,)
@@ -217,17 +225,15 @@ def test_delivery__retry_fallen_due__a_runner_sends_the_queue_in_order(
     # given: the head failed once and is due again
     from event_app import tasks
 
-    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
-    hook = receiver(fail={1})
-    subscribe(operator, hook.url)
+    subscription_id, hook = queued_with_backoff(
+        operator, publisher, receiver, settings, fail={1}, types=["order.a", "order.b"]
+    )
     with mock.patch("platformsite.tasks.dispatch"):
-        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
-        publisher.post("/api/v1/events/", {"type": "order.b", "source": "/shop"}, format="json")
-        tasks.deliver_subscription(Subscription.objects.get().pk)
+        tasks.deliver_subscription(subscription_id)
     Delivery.objects.filter(status="pending").update(next_attempt_at=None)
     # when
     with mock.patch("platformsite.tasks.dispatch") as dispatch:
-        tasks.deliver_subscription(Subscription.objects.get().pk)
+        tasks.deliver_subscription(subscription_id)
     # then
     assert [event["type"] for event in hook.received] == ["order.a", "order.b"]
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
@@ -238,12 +244,9 @@ def test_delivery__each_wait__gets_its_own_wake_up(operator, publisher, receiver
     # given a head that fails, is retried when due, and fails again
     from event_app import tasks
 
-    settings.EVENTS_WEBHOOK_BACKOFF_SECONDS = 2
-    hook = receiver(fail={1, 2})
-    subscribe(operator, hook.url)
-    with mock.patch("platformsite.tasks.dispatch"):
-        publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
-    subscription_id = Subscription.objects.get().pk
+    subscription_id, hook = queued_with_backoff(
+        operator, publisher, receiver, settings, fail={1, 2}, types=["order.a"]
+    )
     with mock.patch("platformsite.tasks.dispatch") as dispatch:
         tasks.deliver_subscription(subscription_id)  # attempt 1 fails: a wake-up
         Delivery.objects.update(next_attempt_at=None)  # the wake-up's time has come
