@@ -89,8 +89,8 @@ def run(options: argparse.Namespace) -> int:
         with _session(options) as session:
             result = handler(session, options)
     except PlatformError as exc:
-        details = exc.details
-        return _error({"status": exc.status, "code": exc.code, "message": exc.message, "details": details})
+        error = {"status": exc.status, "code": exc.code, "message": exc.message, "details": exc.details}
+        return _error(error)
     except httpx.HTTPError as exc:  # the platform is unreachable, slow, or answered nonsense
         return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
     except OSError as exc:  # a file named on the command line

@@ -311,3 +311,18 @@ def test_discovery_blocking_watch__service_first_seen__starts_from_now_not_from_
     discovery._watched.add("billing")
     discovery._blocking_round()
     assert told == []
+
+
+def test_cli__interrupted__exits_130_without_a_traceback(capsys):
+    import argparse
+
+    from platform_client.cli import run
+
+    def interrupted(session, options):
+        raise KeyboardInterrupt
+
+    options = argparse.Namespace(
+        url="http://127.0.0.1:9", client_id="id", client_secret="secret", scope=None, handler=interrupted
+    )
+    assert run(options) == 130
+    assert "Traceback" not in capsys.readouterr().err
