@@ -4,9 +4,10 @@ A durable single-event publish is bound by its transaction: a round trip for the
 one for the COMMIT and its WAL flush, on both sides of the connection.  On PostgreSQL, the
 requests of one worker process therefore hand their events to a writer thread instead of each
 opening a transaction: the thread takes everything that queued up while it was writing, stores
-it with :func:`event_app.services.events_store` (one multi-row statement and one commit), and
-only then wakes the requests.  Under light load a group is one request and costs one thread
-hand-off; under heavy load the per-event cost of the transaction shrinks with the group.
+it with :func:`event_app.services.events_store` (one multi-row statement, which in autocommit is
+its own transaction, when no webhook takes the events), and only then wakes the requests.
+Under light load a group is one request and costs one thread hand-off; under heavy load the
+per-event cost of the transaction shrinks with the group.
 
 Each request still answers only after its events are committed, keeps its own ``created`` /
 ``duplicate`` answers (an event re-sent by two requests in the same group is created for the
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_GROUPED_EVENTS = 50
 #: Most events the writer puts into one transaction.
 MAX_GROUP_EVENTS = 1000
+#: The writer keeps its database connection between groups, and gives it back after this long idle.
+IDLE_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -71,7 +74,11 @@ class GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            jobs = [self._queue.get()]
+            try:
+                jobs = [self._queue.get(timeout=IDLE_SECONDS)]
+            except queue.Empty:
+                connection.close()  # idle: back to the pool (no session held by a quiet process)
+                jobs = [self._queue.get()]
             size = len(jobs[0].events)
             while size < MAX_GROUP_EVENTS:
                 try:
@@ -82,8 +89,6 @@ class GroupCommitter:
                 size += len(job.events)
             try:
                 self._write(jobs)
-                if self._queue.empty():
-                    connection.close()  # idle: back to the pool (no session held by a quiet process)
             except Exception as exc:  # the writer must not die: fail these requests, serve the next
                 log.exception("events: group commit failed")
                 for job in jobs:

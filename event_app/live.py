@@ -3,7 +3,9 @@
 With a networked channel layer (channels-redis) the push is handed to one sender thread per
 process, which owns an event loop and sends in order: the publishing request does not wait for
 the channel layer (the events are already durable; a subscriber that misses a push resumes with
-``last_event_id``).  The in-memory layer (embedded mode, one process) is sent to directly.
+``last_event_id``).  Pushes that queue up while the thread sends go out together, as one group
+message of up to ``LIVE_CHUNK`` events.  The in-memory layer (embedded mode, one process) is
+sent to directly.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 log = logging.getLogger(__name__)
 
 LIVE_GROUP = "events.live"
+#: Most events in one group message (keeps channel-layer messages small).
+LIVE_CHUNK = 500
+
+
+def _messages(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"type": "events.live", "events": events[start : start + LIVE_CHUNK]}
+        for start in range(0, len(events), LIVE_CHUNK)
+    ]
 
 
 class _Sender:
-    """A daemon thread running an event loop that drains a queue of group messages in order."""
+    """A daemon thread running an event loop that drains a queue of event lists in order."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -55,29 +66,32 @@ class _Sender:
     async def _drain(self, queue: asyncio.Queue) -> None:
         layer = get_channel_layer()
         while True:
-            message = await queue.get()
-            try:
-                await layer.group_send(LIVE_GROUP, message)
-            except Exception:
-                log.exception("events: live push failed")
+            events = await queue.get()
+            while len(events) < LIVE_CHUNK and not queue.empty():
+                events = events + queue.get_nowait()
+            for message in _messages(events):
+                try:
+                    await layer.group_send(LIVE_GROUP, message)
+                except Exception:
+                    log.exception("events: live push failed")
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, events: list[dict[str, Any]]) -> None:
         loop, queue = self._ensure()
-        loop.call_soon_threadsafe(queue.put_nowait, message)
+        loop.call_soon_threadsafe(queue.put_nowait, events)
 
 
 _sender = _Sender()
 
 
-def push(messages: list[dict[str, Any]]) -> None:
-    """Send group messages to ``LIVE_GROUP`` (in order), without waiting on a networked layer."""
+def push(events: list[dict[str, Any]]) -> None:
+    """Send stored events to ``LIVE_GROUP`` (in order), without waiting on a networked layer."""
     layer = get_channel_layer()
     if layer is None:
         return
     if isinstance(layer, InMemoryChannelLayer):
 
         async def send_all() -> None:
-            for message in messages:
+            for message in _messages(events):
                 await layer.group_send(LIVE_GROUP, message)
 
         try:
@@ -85,5 +99,4 @@ def push(messages: list[dict[str, Any]]) -> None:
         except Exception:
             log.exception("events: live push failed")
         return
-    for message in messages:
-        _sender.send(message)
+    _sender.send(events)

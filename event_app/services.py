@@ -20,6 +20,7 @@ import time as time_module
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,8 +43,6 @@ from event_app.representation import cloudevent_dict, event_dict
 
 log = logging.getLogger(__name__)
 
-#: Events per websocket group message (keeps channel-layer messages small).
-LIVE_CHUNK = 500
 _INSERT_CHUNK = 500
 #: Batches at least this large go through COPY on PostgreSQL (smaller: one INSERT ... VALUES).
 _COPY_FROM = 50
@@ -160,15 +159,20 @@ def events_store(*, events: list[EventIn]) -> list[Stored]:
             item.traceparent,
             now,
         )
-    with transaction.atomic():
-        created_keys, counted = _insert(list(distinct.values()), now)
+    objs = list(distinct.values())
+    webhooks = _webhook_matches(objs)
+    # One statement (the insert and its counters) needs no transaction of its own: in autocommit
+    # it is one, and durable when it returns.  That saves the BEGIN and COMMIT round trips.
+    alone = not webhooks and _one_statement(objs)
+    with nullcontext() if alone else transaction.atomic():
+        created_keys, counted = _insert(objs, now)
         missing = [key for key in distinct if key not in created_keys]
         if missing:
             for existing in _existing(missing):
                 distinct[(existing.source, existing.event_id)] = existing
         new = [distinct[key] for key in distinct if key in created_keys]
         if new:
-            _queue_deliveries(new)
+            _queue_deliveries([(e, sid) for e, sid in webhooks if (e.source, e.event_id) in created_keys])
             if not counted:
                 _count(new, now)  # last: the counter rows stay locked only until the commit
             if settings.EVENTS_LIVE_STREAM:
@@ -333,17 +337,26 @@ def _upsert_counts(rows: list[tuple[str, str, str, datetime, int]], *, shard: in
         )
 
 
-def _queue_deliveries(events: list[Event]) -> None:
-    """One Delivery per (new event, matching webhook subscription), in bulk; tasks start after commit."""
+def _webhook_matches(events: list[Event]) -> list[tuple[Event, int]]:
+    """(event, subscription id) for every webhook subscription whose filter takes the event."""
     subscriptions = selectors.webhook_filters()
-    if not subscriptions:
-        return
-    deliveries = [
-        Delivery(subscription_id=sid, event=event)
+    return [
+        (event, sid)
         for event in events
         for sid, event_filter in subscriptions
         if event_filter.matches(event.type, event.source, event.subject)
     ]
+
+
+def _one_statement(objs: list[Event]) -> bool:
+    """Whether :func:`_insert` writes these in one statement outside any transaction: PostgreSQL
+    (the counters are part of the statement), not a COPY (two statements), no atomic block open."""
+    return connection.vendor == "postgresql" and len(objs) < _COPY_FROM and not connection.in_atomic_block
+
+
+def _queue_deliveries(matches: list[tuple[Event, int]]) -> None:
+    """One Delivery per (new event, matching webhook subscription), in bulk; tasks start after commit."""
+    deliveries = [Delivery(subscription_id=sid, event=event) for event, sid in matches]
     if not deliveries:
         return
     existing = selectors.existing_subscriptions({d.subscription_id for d in deliveries})
@@ -360,12 +373,7 @@ def _queue_deliveries(events: list[Event]) -> None:
 
 def broadcast(events: list[dict[str, Any]]) -> None:
     """Push stored events to every websocket subscriber (each consumer filters for itself)."""
-    live.push(
-        [
-            {"type": "events.live", "events": events[start : start + LIVE_CHUNK]}
-            for start in range(0, len(events), LIVE_CHUNK)
-        ]
-    )
+    live.push(events)
 
 
 # --- subscriptions ------------------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from unittest.mock import Mock
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from event_app import grouping, services
+from event_app import grouping, selectors, services
 from event_app.cloudevents import EventIn
-from event_app.models import Event
+from event_app.models import Delivery, Event, EventCount
 
 
 def event(event_id: str, type: str = "order.created") -> EventIn:
@@ -91,3 +93,30 @@ def test_group_commit__concurrent_publishes__all_stored_once_and_answered():
     assert Event.objects.filter(source="/shop").count() == 25
     assert all(answers[i][0].created and answers[i][0].event.event_id == f"e{i}" for i in range(24))
     assert sum(answers[i][1].created for i in range(24)) == 1  # "shared" created exactly once
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the counters join the insert on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_store__no_webhook_takes_the_events__one_statement_is_the_transaction():
+    selectors.webhook_filters()  # loaded once, then served from memory
+    with CaptureQueriesContext(connection) as queries:
+        stored = services.events_store(events=[event("a"), event("b", type="order.paid")])
+    assert len(queries) == 1  # no BEGIN, no COMMIT: in autocommit the statement is its own transaction
+    assert [s.created for s in stored] == [True, True]
+    assert Event.objects.filter(source="/shop").count() == 2
+    counts = EventCount.objects.filter(dimension="type").values_list("key", flat=True)
+    assert sorted(counts) == ["order.created", "order.paid"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_store__a_webhook_takes_an_event__the_events_and_deliveries_commit_together(monkeypatch):
+    subscription = services.subscription_create(
+        name="hook", sink="webhook", url="http://127.0.0.1:9/hook", types=["order.paid"]
+    )
+    monkeypatch.setattr(services.Delivery.objects, "bulk_create", Mock(side_effect=RuntimeError("disk full")))
+    with pytest.raises(RuntimeError):
+        services.events_store(events=[event("a"), event("b", type="order.paid")])
+    assert not Event.objects.filter(source="/shop").exists()  # nothing without its delivery
+    monkeypatch.undo()
+    services.events_store(events=[event("a"), event("b", type="order.paid")])
+    assert Delivery.objects.get(subscription=subscription).event.event_id == "b"

@@ -1,0 +1,51 @@
+"""The live push to websocket subscribers (event_app.live): in order, merged when pushes queue up."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from event_app import live
+
+
+class SlowLayer:
+    """A channel layer whose first group_send waits until released."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[int]]] = []
+        self.sending, self.release = threading.Event(), threading.Event()
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.sent.append((group, [event["id"] for event in message["events"]]))
+        if len(self.sent) == 1:
+            self.sending.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 5)
+
+
+def sent_when(layer: SlowLayer, count: int) -> list[tuple[str, list[int]]]:
+    deadline = time.monotonic() + 5
+    while len(layer.sent) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return layer.sent
+
+
+def test_sender__pushes_queued_while_it_sends__go_out_as_one_message_in_order(monkeypatch):
+    layer = SlowLayer()
+    monkeypatch.setattr(live, "get_channel_layer", lambda: layer)
+    sender = live._Sender()
+    sender.send([{"id": 1}])
+    assert layer.sending.wait(5)
+    sender.send([{"id": 2}])
+    sender.send([{"id": 3}, {"id": 4}])
+    layer.release.set()
+    assert sent_when(layer, 2) == [(live.LIVE_GROUP, [1]), (live.LIVE_GROUP, [2, 3, 4])]
+
+
+def test_sender__a_large_push__is_split_into_messages_of_live_chunk_events(monkeypatch):
+    layer = SlowLayer()
+    layer.release.set()
+    monkeypatch.setattr(live, "get_channel_layer", lambda: layer)
+    live._Sender().send([{"id": n} for n in range(live.LIVE_CHUNK * 2 + 3)])
+    sizes = [len(ids) for _, ids in sent_when(layer, 3)]
+    assert sizes == [live.LIVE_CHUNK, live.LIVE_CHUNK, 3]
