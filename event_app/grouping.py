@@ -96,7 +96,7 @@ class GroupCommitter:
                         job.error = exc
                         job.done.set()
 
-    def _write(self, jobs: list[_Job]) -> None:
+    def _write(self, jobs: list[_Job], *, reconnected: bool = False) -> None:
         from event_app.services import events_store
 
         try:
@@ -104,9 +104,14 @@ class GroupCommitter:
         except Exception as exc:
             if not connection.in_atomic_block:
                 connection.close_if_unusable_or_obsolete()  # a broken one is replaced next time
+                if connection.connection is None and not reconnected:
+                    # The kept connection died between groups (a server restart, an idle timeout).
+                    # Writing is idempotent (ON CONFLICT DO NOTHING): try once more on a new one.
+                    self._write(jobs, reconnected=True)
+                    return
             if len(jobs) > 1:
                 for job in jobs:  # find the request at fault: each on its own
-                    self._write([job])
+                    self._write([job], reconnected=True)
                 return
             jobs[0].error = exc
             jobs[0].done.set()

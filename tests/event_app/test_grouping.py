@@ -6,7 +6,7 @@ import threading
 from unittest.mock import Mock
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from event_app import grouping, selectors, services
@@ -120,3 +120,20 @@ def test_store__a_webhook_takes_an_event__the_events_and_deliveries_commit_toget
     monkeypatch.undo()
     services.events_store(events=[event("a"), event("b", type="order.paid")])
     assert Delivery.objects.get(subscription=subscription).event.event_id == "b"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server-side disconnect")
+@pytest.mark.django_db(transaction=True)
+def test_writer__its_kept_connection_was_closed_by_the_server__writes_on_a_new_one():
+    writer = grouping.GroupCommitter()
+    writer._write([grouping._Job([event("a")])])
+    other = connections["default"].copy()
+    try:
+        with other.cursor() as cursor:  # end the writer's session from another one
+            cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    finally:
+        other.close()
+    job = grouping._Job([event("b")])
+    writer._write([job])
+    assert job.error is None and [s.created for s in job.result] == [True]
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["a", "b"]
