@@ -14,8 +14,10 @@ from typing import Any
 
 from config_app.errors import InvalidPath
 
-SEGMENT = re.compile(r"^[A-Za-z0-9_\-.:@$]{1,128}$")
+SEGMENT = re.compile(r"[A-Za-z0-9_\-.:@$]{1,128}")
 MAX_DEPTH = 32
+#: Deepest nesting of objects and lists a stored document may have.
+MAX_NESTING = 100
 _MISSING = object()
 
 
@@ -36,12 +38,43 @@ def parse_path(path: str | None) -> tuple[str, ...]:
     if not path:
         return ()
     segments = tuple(path.split("/"))
-    if len(segments) > MAX_DEPTH or not all(SEGMENT.match(s) and s not in {".", ".."} for s in segments):
+    if len(segments) > MAX_DEPTH or not all(SEGMENT.fullmatch(s) and s not in {".", ".."} for s in segments):
         raise InvalidPath(
             f"The path {path[:200]!r} does not parse: use keys of letters, digits and _-.:@$ joined by '/'.",
             details={"path": path[:200]},
         )
     return segments
+
+
+def nesting(data: Any) -> int:
+    """How deeply objects and lists nest in ``data`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def find_nul(data: Any) -> str | None:
+    """The path of the first key or string holding a NUL character (U+0000), if any: PostgreSQL's
+    jsonb cannot store one, so no backend accepts it."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str) and "\x00" in node:
+            return (path or "/").replace("\x00", "\\u0000")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                child = f"{path}/{key}" if path else key
+                if "\x00" in key:
+                    return child.replace("\x00", "\\u0000")
+                stack.append((value, child))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}/{index}") for index, value in enumerate(node))
+    return None
 
 
 def get_at(data: Any, segments: tuple[str, ...], default: Any = _MISSING) -> Any:

@@ -53,17 +53,20 @@ def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:
         if not segments:
             continue
         parent = get_at(data, segments[:-1])
-        if not isinstance(parent, dict) or segments[-1] not in parent:
+        key: str | int = segments[-1]
+        if isinstance(parent, list) and segments[-1].isdigit() and int(segments[-1]) < len(parent):
+            key = int(segments[-1])  # a list item (servers/0)
+        elif not isinstance(parent, dict) or segments[-1] not in parent:
             continue
-        value = parent[segments[-1]]
+        value = parent[key]
         if value is None or is_envelope(value):
             continue
         if value == MASK and previous is not None:
             kept = get_at(previous, segments)
             if is_envelope(kept):
-                parent[segments[-1]] = kept
+                parent[key] = kept
                 continue
-        parent[segments[-1]] = seal_value(value)
+        parent[key] = seal_value(value)
     return data
 
 

@@ -20,6 +20,8 @@ import uuid
 from typing import Any
 
 import jsonschema
+import referencing
+import referencing.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -27,13 +29,16 @@ from django.db import IntegrityError, OperationalError, transaction
 
 from config_app import sealing
 from config_app.documents import (
+    MAX_NESTING,
     canonical,
     checksum,
     deep_merge,
     delete_at,
+    find_nul,
     find_reserved_keys,
     get_at,
     missing,
+    nesting,
     parse_path,
     set_at,
 )
@@ -77,17 +82,42 @@ def group_name(namespace: str) -> str:
 # --- Namespaces -----------------------------------------------------------------------------------
 
 
+#: Where a schema's ``$ref`` may point: the schema itself and the published metaschemas, never the
+#: network (a stored schema must not make the platform fetch URLs on every write).
+_LOCAL_REFS = referencing.Registry()
+
+
+def _validator(schema: dict):
+    return jsonschema.validators.validator_for(schema)(schema, registry=_LOCAL_REFS)
+
+
+def _schema_errors(validator, instance: Any) -> list:
+    """The instance's schema errors; a schema that cannot be applied is a 400, never a 500."""
+    try:
+        return sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
+    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
+        reason = "a $ref it cannot resolve" if not isinstance(exc, RecursionError) else "a $ref loop"
+        raise ConfigError(
+            f"The namespace's json_schema cannot be applied: it has {reason}.",
+            details={"json_schema": str(exc)[:500]},
+        ) from None
+
+
 def _check_schema(schema: Any) -> None:
     if schema is None:
         return
     if not isinstance(schema, dict):
         raise ConfigError("json_schema must be an object.", details={"json_schema": "not an object"})
+    _check_text(schema, "json_schema")
+    if not isinstance(schema.get("$schema", ""), str):
+        raise ConfigError("json_schema's $schema must be a URI.", details={"json_schema": "bad $schema"})
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ConfigError(
             "json_schema is not a valid JSON Schema.", details={"json_schema": exc.message[:500]}
         ) from exc
+    _schema_errors(_validator(schema), {})  # a $ref that cannot resolve (or loops) at the root
 
 
 def _check_secret_paths(paths: list[str]) -> list[str]:
@@ -195,9 +225,28 @@ def _check_size(data: dict) -> None:
         )
 
 
+def _check_text(data: Any, field: str) -> None:
+    found = find_nul(data)
+    if found is not None:
+        raise ConfigError(
+            f"{field} holds a NUL character (U+0000), which cannot be stored.", details={field: found}
+        )
+
+
+def _check_nesting(data: Any, extra: int = 0) -> None:
+    depth = nesting(data) + extra
+    if depth > MAX_NESTING:
+        raise ConfigError(
+            f"The layer would nest {depth} levels deep; the limit is {MAX_NESTING}.",
+            details={"nesting": depth, "limit": MAX_NESTING},
+        )
+
+
 def _check_data(data: Any) -> None:
     if not isinstance(data, dict):
         raise ConfigError("A layer's data must be a JSON object.", details={"data": "not an object"})
+    _check_nesting(data)
+    _check_text(data, "data")
     reserved = find_reserved_keys(data, sealing.ENVELOPE_KEY)
     if reserved:
         raise ConfigError(
@@ -241,10 +290,10 @@ def _validate(namespace: Namespace, candidate: dict[str, dict], *, affected_env:
         layers[(ns, env)] = _Head(data, 0)
     failures: dict[str, Any] = {}
     for target in targets:
-        validator = jsonschema.validators.validator_for(target.json_schema)(target.json_schema)
+        validator = _validator(target.json_schema)
         for env in sorted(envs):
             resolved, _ = merge_layers(target.name, env, layers)
-            errors = sorted(validator.iter_errors(sealing.reveal(resolved)), key=lambda e: list(e.path))
+            errors = _schema_errors(validator, sealing.reveal(resolved))
             for error in errors[:20]:
                 path = "/".join(str(p) for p in error.absolute_path) or "/"
                 secret = any(path == p or path.startswith(p + "/") for p in target.secret_paths)
@@ -325,6 +374,19 @@ def notify_watchers(namespace: str, env: str, number: int) -> None:
         log.exception("config: could not notify the watchers of %s/%s", namespace, env)
 
 
+def _open_secrets_on(data: dict, segments: tuple[str, ...]) -> dict:
+    """Decrypt, in place, the secret values on ``segments``: a write below a secret path edits its plain
+    value (sealed again before it is stored) instead of the envelope."""
+    node: Any = data
+    for segment in segments:
+        if not isinstance(node, dict) or segment not in node:
+            break
+        if sealing.is_envelope(node[segment]):
+            node[segment] = sealing.open_envelope(node[segment])
+        node = node[segment]
+    return data
+
+
 def _write(
     *, namespace: str, env: str, author: str, comment: str, source: str, expected_revision: int | None, change
 ) -> Revision:
@@ -380,12 +442,15 @@ def value_set(
 ) -> Revision:
     """Set one path of a layer (``merge``: deep-merge an object into what is there)."""
     segments = parse_path(path)
+    _check_nesting(value, extra=len(segments))
+    _check_text(value, "value")
     if sealing.ENVELOPE_KEY in segments or find_reserved_keys(value, sealing.ENVELOPE_KEY):
         raise ConfigError(
             f"The key {sealing.ENVELOPE_KEY!r} is reserved for encrypted values.", code="reserved_key"
         )
 
     def change(previous: dict) -> dict:
+        _open_secrets_on(previous, segments)
         new_value = value
         if merge:
             current = get_at(previous, segments)
@@ -419,6 +484,7 @@ def value_delete(
     segments = parse_path(path)
 
     def change(previous: dict) -> dict:
+        _open_secrets_on(previous, segments)
         if missing(get_at(previous, segments)):
             raise NotFound(f"{namespace}/{env} has nothing at {path!r}.", details={"path": path})
         data, _ = delete_at(previous, segments)

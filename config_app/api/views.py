@@ -107,7 +107,7 @@ class ConfigView(APIView):
         if raw is None or raw.strip() == "*":
             return None
         value = raw.strip().removeprefix("W/").strip('"')
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ConfigError(
                 'If-Match must hold the layer revision, e.g. "3".',
                 code="invalid_if_match",
@@ -119,6 +119,19 @@ class ConfigView(APIView):
         if not NAME.match(name):
             raise NotFound(f"There is no namespace {name[:80]!r}.", details={"namespace": name[:80]})
         return selectors.namespace_get(name)
+
+    def value_at(self, request: Request, data: Any, segments: tuple[str, ...]) -> Any:
+        """The value at ``segments``, read into secret values (all masked unless the caller sees secrets)."""
+        node = data
+        for segment in segments:
+            if sealing.is_envelope(node):
+                if not can_see_secrets(request):
+                    return sealing.MASK
+                node = sealing.open_envelope(node)
+            node = get_at(node, (segment,))
+            if missing(node):
+                return node
+        return self.present(request, node)
 
     def revision_body(self, request: Request, revision: Revision, with_data: bool = True) -> dict[str, Any]:
         body = io.RevisionOutput(revision).data
@@ -224,12 +237,13 @@ class ResolveView(ConfigView):
         if segments is None and not (resolved.has_secrets and can_see_secrets(request)):
             response = HttpResponse(resolved.masked_body, content_type="application/json")
         else:
-            data = resolved.data if segments is None else get_at(resolved.data, segments)
+            if segments is None:
+                data = self.present(request, resolved.data)
+            else:
+                data = self.value_at(request, resolved.data, segments)
             if segments is not None and missing(data):
                 raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
-            body = resolved.body(
-                self.present(request, data), "/".join(segments) if segments is not None else None
-            )
+            body = resolved.body(data, "/".join(segments) if segments is not None else None)
             response = Response(body)
         response["ETag"] = resolved.etag
         return response
@@ -314,18 +328,10 @@ class ValueView(ConfigView):
     def get(self, request: Request, ns: str, env: str, path: str) -> Response:
         namespace = self.prepare(request, ns, env, path, "read")
         head = selectors.layer_head(namespace, env)
-        value = get_at(head.data, parse_path(path)) if head is not None else None
+        value = self.value_at(request, head.data, parse_path(path)) if head is not None else None
         if head is None or missing(value):
             raise NotFound(f"{ns}/{env} has no value at {path!r}.", details={"path": path})
-        return Response(
-            {
-                "namespace": ns,
-                "env": env,
-                "revision": head.number,
-                "path": path,
-                "value": self.present(request, value),
-            }
-        )
+        return Response({"namespace": ns, "env": env, "revision": head.number, "path": path, "value": value})
 
     @extend_schema(request=io.ValueInput, responses=io.RevisionDataOutput)
     def put(self, request: Request, ns: str, env: str, path: str, merge: bool = False) -> Response:
@@ -371,7 +377,10 @@ def _time_param(request: Request, name: str):
     raw = request.query_params.get(name)
     if not raw:
         return None
-    value = parse_datetime(raw)
+    try:
+        value = parse_datetime(raw)
+    except ValueError:  # well formed but no such time (month 13, hour 25...)
+        value = None
     if value is None:
         raise ConfigError(f"{name} must be an RFC 3339 time.", details={name: raw[:60]})
     return value
@@ -450,16 +459,33 @@ class DiffView(ConfigView):
 
 
 def _mask_diff(changes: dict[str, list], secret_paths: list[str]) -> dict[str, list]:
-    def secret(path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in secret_paths)
+    def masked(path: str, value: Any) -> Any:
+        if any(path == p or path.startswith(p + "/") for p in secret_paths):
+            return sealing.MASK
+        for p in secret_paths:
+            if path and p.startswith(path + "/"):  # a secret inside this leaf (a list)
+                value = _mask_below(value, tuple(p[len(path) + 1 :].split("/")))
+        return value
 
     for kind in ("added", "removed", "changed"):
         for item in changes[kind]:
-            if secret(item["path"]):
-                for key in ("value", "from", "to"):
-                    if key in item:
-                        item[key] = sealing.MASK
+            for key in ("value", "from", "to"):
+                if key in item:
+                    item[key] = masked(item["path"], item[key])
     return changes
+
+
+def _mask_below(value: Any, segments: tuple[str, ...]) -> Any:
+    """A copy of ``value`` with the value at ``segments`` (if there) masked."""
+    if not segments:
+        return sealing.MASK
+    head, rest = segments[0], segments[1:]
+    if isinstance(value, dict) and head in value:
+        return {**value, head: _mask_below(value[head], rest)}
+    if isinstance(value, list) and head.isdigit() and int(head) < len(value):
+        index = int(head)
+        return [*value[:index], _mask_below(value[index], rest), *value[index + 1 :]]
+    return value
 
 
 class RollbackView(ConfigView):
