@@ -45,10 +45,18 @@ SOURCE = "/platform/discovery"
 SWEEP_LOCK_KEY = "discovery:sweep-lock"
 FULL_SWEEP_KEY = "discovery:full-sweep-at"
 ALL_GROUP = "discovery.all"
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
-HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# \Z, not $: "$" also matches before a trailing newline ("orders\n" would pass).
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\Z")
+VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
+HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+#: What an address may be made of: host names, IPv4, IPv6 (with an interface scope such as %eth0).
+ADDRESS_CHARS = re.compile(r"^[A-Za-z0-9._:%-]+\Z")
+#: Characters no label or endpoint may hold: PostgreSQL cannot store NUL, nor UTF-8 encode a lone
+#: surrogate (which JSON's "\ud800" escapes can produce).
+BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+#: Deepest nesting of a node's endpoints (their request/response schemas).
+MAX_ENDPOINTS_DEPTH = 100
 MAX_INTERVAL = 86_400
 
 
@@ -79,6 +87,8 @@ def _json_size(value: Any) -> int:
 
 def is_valid_address(address: str) -> bool:
     """An IPv4/IPv6 address or an RFC 1123 host name."""
+    if not ADDRESS_CHARS.match(address):
+        return False
     try:
         ipaddress.ip_address(address)
         return True
@@ -95,8 +105,29 @@ def _validate_labels(field_name: str, metadata: Any, errors: dict[str, list[str]
         errors[field_name] = ["Must be an object of string keys and string values."]
     elif not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         errors[field_name] = ["Keys and values must be strings."]
+    elif any(BAD_TEXT.search(k) or BAD_TEXT.search(v) for k, v in metadata.items()):
+        errors[field_name] = ["Keys and values may not contain NUL characters or lone surrogates."]
     elif _json_size(metadata) > settings.DISCOVERY_MAX_METADATA_BYTES:
         errors[field_name] = [f"Larger than {settings.DISCOVERY_MAX_METADATA_BYTES} bytes as JSON."]
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why the database cannot take a JSON value (too deep, NUL or lone surrogates), or None.
+
+    Iterative: a value nested as deep as the JSON parser allows must not overflow the stack here.
+    """
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if BAD_TEXT.search(item):
+                return "Strings may not contain NUL characters or lone surrogates."
+        elif isinstance(item, dict | list):
+            if depth > MAX_ENDPOINTS_DEPTH:
+                return f"Nested deeper than {MAX_ENDPOINTS_DEPTH} levels."
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _validate_endpoints(endpoints: Any, errors: dict[str, list[str]]) -> None:
@@ -119,6 +150,9 @@ def _validate_endpoints(endpoints: Any, errors: dict[str, list[str]]) -> None:
         if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
             errors["endpoints"] = [f"Endpoint {position} metadata must map strings to strings."]
             return
+    if problem := _unstorable(endpoints):
+        errors["endpoints"] = [problem]
+        return
     if _json_size(endpoints) > settings.DISCOVERY_MAX_ENDPOINTS_BYTES:
         errors["endpoints"] = [f"Larger than {settings.DISCOVERY_MAX_ENDPOINTS_BYTES} bytes as JSON."]
 
@@ -137,7 +171,7 @@ def validate_registration(
     ttl: Any,
     deregister_after: Any,
 ) -> None:
-    """Raise a ValidationError naming every bad field."""
+    """Raise a ValidationError naming every bad field (``ttl=None``: the default, 3 x interval)."""
     errors: dict[str, list[str]] = {}
     if not isinstance(node_id, str) or not NODE_ID.match(node_id):
         errors["id"] = ["Use 1-200 letters, digits, '.', '_', ':' or '-'."]
@@ -157,9 +191,11 @@ def validate_registration(
         ("ttl", ttl, 1),
         ("deregister_after", deregister_after, 0),
     ):
+        if name == "ttl" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_INTERVAL:
             errors[name] = [f"Must be an integer from {low} to {MAX_INTERVAL} (seconds)."]
-    if "interval" not in errors and "ttl" not in errors and ttl < interval:
+    if "interval" not in errors and "ttl" not in errors and ttl is not None and ttl < interval:
         errors["ttl"] = ["Must be at least the heartbeat interval."]
     if errors:
         raise ValidationError(errors)
@@ -344,7 +380,6 @@ def node_register(
     metadata = {} if metadata is None else metadata
     endpoints = [] if endpoints is None else endpoints
     interval = settings.DISCOVERY_DEFAULT_INTERVAL if interval is None else interval
-    ttl = (3 * interval if isinstance(interval, int) else None) if ttl is None else ttl
     deregister_after = settings.DISCOVERY_DEREGISTER_AFTER if deregister_after is None else deregister_after
     validate_registration(
         node_id=node_id,
@@ -359,6 +394,8 @@ def node_register(
         ttl=ttl,
         deregister_after=deregister_after,
     )
+    if ttl is None:  # 3 x interval, but no longer than any TTL may be
+        ttl = min(3 * interval, MAX_INTERVAL)
     existing = Node.objects.select_for_update().select_related("service").filter(id=node_id).first()
     if existing is not None and existing.service.name != service:
         raise Conflict(

@@ -28,6 +28,7 @@ from platformsite.api.pagination import CursorPagination
 
 WAIT = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m)?$")
 TRUE = {"1", "true", "yes"}
+PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
 
 
 def parse_wait(raw: str | None) -> float:
@@ -87,6 +88,8 @@ class ServiceListView(DiscoveryView):
     def get(self, request: Request) -> Response:
         names = selectors.listed_service_names()
         if prefix := request.query_params.get("prefix"):
+            if not PREFIX.match(prefix):
+                raise ValidationError({"prefix": ["Letters, digits, '.', '_' or '-' (the start of a name)."]})
             names = names.filter(name__startswith=prefix)
         return self.paginate(
             names, request, "name", lambda rows: selectors.services_summary([row.name for row in rows])
@@ -107,6 +110,8 @@ class ServiceDetailView(DiscoveryView):
         responses={200: OpenApiTypes.OBJECT, 304: None},
     )
     def get(self, request: Request, name: str) -> HttpResponse:
+        if not services.SERVICE_NAME.match(name):  # no service (nor policy rule) can have this name
+            raise NotFound(f"No service named {name!r} is registered.")
         self.authorize(request, name, "read")
         params = request.query_params
         version = params.get("version")
@@ -185,7 +190,9 @@ class NodeListView(DiscoveryView):
 
 
 def register(view: DiscoveryView, request: Request, data: dict[str, Any], node_id: str) -> Response:
-    view.authorize(request, data["service"], "write")
+    # A name no policy rule can hold is refused by node_register, with the other bad fields.
+    if services.SERVICE_NAME.match(data["service"]):
+        view.authorize(request, data["service"], "write")
     node, created = services.node_register(**_registration(data, node_id))
     body = selectors.node_detail(NODES.get(id=node.id))
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -195,6 +202,8 @@ class NodeDetailView(DiscoveryView):
     """One node: read it, register (or re-register) it under this id, deregister it."""
 
     def get_node(self, request: Request, node_id: str, action: str) -> Node:
+        if not services.NODE_ID.match(node_id):  # no node can have this id (NUL would fail PostgreSQL)
+            raise NotFound(f"No node {node_id!r} is registered.")
         node = get_object_or_404(NODES, id=node_id)
         self.authorize(request, node.service.name, action)
         return node
@@ -268,6 +277,8 @@ class ResultListView(DiscoveryView):
         name = request.query_params.get("service")
         if not name:
             raise ValidationError({"service": ["Required."]})
+        if not services.SERVICE_NAME.match(name):
+            raise ValidationError({"service": ["Use 1-200 letters, digits, '.', '_' or '-'."]})
         self.authorize(request, name, "read")
         results = Result.objects.filter(service=name)
         if since := request.query_params.get("since"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from discovery_app.models import Node, Result, Service
@@ -98,11 +100,24 @@ def test_register__same_id_under_other_service__is_409_and_changes_nothing(write
         ({"interval": 10, "ttl": 5}, "ttl"),
         ({"service": "bad/name"}, "service"),
         ({"version": ""}, "version"),
+        # names no policy rule can hold: were a 500 (PolicyError) before validation
+        ({"service": "\u00f6rders"}, "service"),
+        ({"service": "or ders"}, "service"),
+        # "$" also matched before a trailing newline
+        ({"address": "host\n.example.com"}, "address"),
+        ({"address": "fe80::1%a b"}, "address"),
+        ({"address": "fe80::1%\ud800"}, "address"),
+        # NUL and lone surrogates: PostgreSQL refuses them (500); a surrogate fails everywhere
+        ({"metadata": {"zone": "eu\x00"}}, "metadata"),
+        ({"metadata": {"zone": "\ud800"}}, "metadata"),
+        ({"service_metadata": {"\x00": "x"}}, "service_metadata"),
+        ({"endpoints": [{"name": "a", "request": {"type": "\x00"}}]}, "endpoints"),
+        ({"endpoints": [{"name": "a", "response": {"\udfff": {}}}]}, "endpoints"),
     ],
 )
 def test_register__bad_input__is_400_naming_the_field(writer, overrides, field):
-    # when
-    response = writer.put(f"{NODES}orders-a/", body(**overrides), format="json")
+    # when (ASCII-only JSON: a lone surrogate travels as its \u escape, as a client would send it)
+    response = writer.put(f"{NODES}orders-a/", json.dumps(body(**overrides)), content_type="application/json")
     # then
     assert response.status_code == 400, response.content
     error = response.json()["error"]
@@ -110,6 +125,37 @@ def test_register__bad_input__is_400_naming_the_field(writer, overrides, field):
     assert field in error["details"]
     # and the registry is unchanged
     assert not Node.objects.exists() and not Service.objects.exists()
+
+
+def test_register__endpoints_nested_too_deep__is_400_not_500(writer):
+    # given: nesting the JSON parser takes, but too deep to store (json.dumps hit the recursion limit)
+    depth = 800
+    text = (
+        '{"service": "orders", "address": "10.1.2.3", "port": 8080,'
+        f' "endpoints": [{{"name": "a", "request": {"[" * depth}{"]" * depth}}}]}}'
+    )
+    # when
+    response = writer.put(f"{NODES}orders-a/", text, content_type="application/json")
+    # then
+    assert response.status_code == 400, response.content
+    assert "endpoints" in response.json()["error"]["details"]
+    assert not Node.objects.exists() and not Service.objects.exists()
+
+
+def test_register__longest_interval_without_ttl__is_accepted_with_the_longest_ttl(writer, committed):
+    # when: interval 86400 is allowed, but its default TTL (3 x interval) was refused as a bad "ttl"
+    with committed():
+        response = writer.put(f"{NODES}orders-a/", body(interval=86_400), format="json")
+    # then
+    assert response.status_code == 201, response.content
+    assert (response.json()["interval"], response.json()["ttl"]) == (86_400, 86_400)
+
+
+@pytest.mark.parametrize("interval", [0, 1.5, "10"])
+def test_register__bad_interval_without_ttl__names_only_the_interval(writer, interval):
+    response = writer.put(f"{NODES}orders-a/", body(interval=interval), format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"interval"}
 
 
 def test_register__metadata_over_the_size_limit__is_400(writer, settings):
@@ -168,6 +214,14 @@ def test_get_node__unknown__is_404(reader):
     assert reader.get(f"{NODES}nope/").status_code == 404
 
 
+@pytest.mark.parametrize("node_id", ["a%00", "a%20b", "%C3%A9"])
+def test_get_and_delete_node__id_no_node_can_have__is_404(writer, node_id):
+    # NUL in a query parameter is a 500 on PostgreSQL
+    for response in (writer.get(f"{NODES}{node_id}/"), writer.delete(f"{NODES}{node_id}/")):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
 def test_list_services__versions_and_node_counts(reader, make_node):
     # given
     make_node("orders", version="1.0")
@@ -212,6 +266,31 @@ def test_get_service__unknown__is_404(reader):
     response = reader.get(f"{SERVICES}nope/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("name", ["%C3%B6rders", "or%20ders", "a:b", "orders%0A", "a%00"])
+def test_get_service__name_no_service_can_have__is_404(reader, name):
+    # was a 500: the policy check refuses to parse such a resource
+    for query in ("", "?index=0&wait=10s"):
+        response = reader.get(f"{SERVICES}{name}/{query}")
+        assert response.status_code == 404, response.content
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("name", ["%C3%B6rders", "or%20ders", "a%00"])
+def test_results__name_no_service_can_have__is_400(reader, name):
+    response = reader.get(f"/api/v1/discovery/results/?service={name}")
+    assert response.status_code == 400, response.content
+    assert "service" in response.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("prefix", ["a%00", "or%20"])
+def test_list_services__bad_prefix__is_400(reader, make_node, prefix):
+    # NUL in a query parameter is a 500 on PostgreSQL
+    make_node()
+    response = reader.get(f"{SERVICES}?prefix={prefix}")
+    assert response.status_code == 400
+    assert "prefix" in response.json()["error"]["details"]
 
 
 def test_get_service__label_filters__all_must_match(reader, make_node):
