@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-RESOURCE_PATTERN = re.compile(r"^(?P<service>\*|[a-z]+):(?P<path>[A-Za-z0-9_.\-/*?@=+]{1,280})$")
-RESOURCE = re.compile(r"^(?P<service>[a-z]+):(?P<path>[A-Za-z0-9_.\-/@=+]{1,280})$")
+RESOURCE_PATTERN = re.compile(r"^(?P<service>\*|[a-z]+):(?P<path>[A-Za-z0-9_.\-/*?@=+]{1,280})\Z")
+RESOURCE = re.compile(r"^(?P<service>[a-z]+):(?P<path>[A-Za-z0-9_.\-/@=+]{1,280})\Z")
 ACTIONS = ("read", "write")
 
 

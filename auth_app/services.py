@@ -24,7 +24,7 @@ from auth_app.selectors import bump_policy_version
 from auth_app.tokens import note_revocation
 from platformsite.api.errors import Denied
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 GRANT_TYPES = {
     "client_credentials": Application.GRANT_CLIENT_CREDENTIALS,
     "authorization_code": Application.GRANT_AUTHORIZATION_CODE,

@@ -20,8 +20,8 @@ from platformsite.api.errors import json_error
 from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
 def body_limit(path: str) -> int:

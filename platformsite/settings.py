@@ -313,7 +313,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["platformsite.api.permissions.HasServiceScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["platformsite.api.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platformsite.api.negotiation.JSONFirstNegotiation",
     "DEFAULT_PAGINATION_CLASS": "platformsite.api.pagination.CursorPagination",
     "PAGE_SIZE": 100,

@@ -82,14 +82,23 @@ def test_question_mark__matches_one_character_but_not_a_slash():
 
 @pytest.mark.parametrize(
     "pattern",
-    ["config", "config:", "nosuch:x", "config:[abc]", "CONFIG:x", "config:a b", "config:" + "x" * 300],
+    [
+        "config",
+        "config:",
+        "nosuch:x",
+        "config:[abc]",
+        "CONFIG:x",
+        "config:a b",
+        "config:a\n",
+        "config:" + "x" * 300,
+    ],
 )
 def test_pattern_that_does_not_parse__is_refused(pattern):
     with pytest.raises(PolicyError):
         parse_pattern(pattern)
 
 
-@pytest.mark.parametrize("resource", ["config", "config:*", "config:a b", "x:"])
+@pytest.mark.parametrize("resource", ["config", "config:*", "config:a b", "x:", "config:a\n"])
 def test_checked_resource_that_does_not_parse__is_refused(resource):
     with pytest.raises(PolicyError):
         check([], resource)

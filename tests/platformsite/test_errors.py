@@ -70,6 +70,12 @@ def test_malformed_json__is_400(writer):
     assert_error_shape(response, 400, "parse_error")
 
 
+def test_json_nested_too_deeply_to_parse__is_400(writer):
+    body = "[" * 100_000 + "]" * 100_000
+    response = writer.post("/api/v1/monitor/echo/", data=body, content_type="application/json")
+    assert_error_shape(response, 400, "parse_error")
+
+
 def test_wrong_content_type__is_415(writer):
     response = writer.post(
         "/api/v1/monitor/echo/", data="a=1", content_type="application/x-www-form-urlencoded"
