@@ -63,19 +63,6 @@ class ConfigConsumer(ServiceConsumer):
     def secrets(self) -> bool:
         return self.granted(SECRETS_SCOPE)
 
-    async def receive(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
-    ) -> None:
-        if text_data is None:
-            await self.error("invalid", "Send JSON text messages.")
-            return
-        try:
-            content = await self.decode_json(text_data)
-        except (ValueError, RecursionError):
-            await self.error("invalid", "The message is not JSON.")
-            return
-        await self.receive_json(content, **kwargs)
-
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if not isinstance(kind, str):

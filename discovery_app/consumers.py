@@ -57,19 +57,6 @@ class DiscoveryConsumer(ServiceConsumer):
         self.all_services = False
         await self.send_json({"type": "hello", "service": self.service, "subject": self.subject})
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
-
-    async def receive(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
-    ) -> None:
-        try:
-            content = await self.decode_json(text_data or "")
-        except (ValueError, RecursionError):  # not JSON text (or a binary frame): say so, stay open
-            await self.error("parse_error", "Send JSON text messages.")
-            return
-        await self.receive_json(content, **kwargs)
-
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "subscribe":

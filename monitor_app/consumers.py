@@ -18,6 +18,4 @@ class MonitorConsumer(ServiceConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong", "time": round(time.time(), 3)})
         else:
-            await self.send_json(
-                {"type": "error", "error": {"code": "unknown_message", "message": 'Send {"type": "ping"}.'}}
-            )
+            await self.error("unknown_message", 'Send {"type": "ping"}.')

@@ -1,11 +1,14 @@
-"""The base of every service's websocket consumer: scope checks at connect.
+"""The base of every service's websocket consumer: scope checks at connect, JSON frames.
 
 A connection is authenticated by the session (dashboards) or a bearer token (SDK: the
 ``Authorization`` header, or ``?access_token=`` where a client cannot set headers).  Without
-credentials it is closed with code 4401, without the service's read scope with 4403.
+credentials it is closed with code 4401, without the service's read scope with 4403.  A frame
+that is not JSON text is answered with a ``parse_error`` message and the connection stays open.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -45,3 +48,19 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_connected(self) -> None:
         """Called once the connection is accepted."""
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        try:
+            if text_data is None:
+                raise ValueError("a binary frame")
+            content = await self.decode_json(text_data)
+        except (ValueError, RecursionError):  # not JSON text, or nested too deeply to parse
+            await self.error("parse_error", "Send JSON text messages.")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def error(self, code: str, message: str) -> None:
+        """Tell the client its message was refused (a service may shape this its own way)."""
+        await self.send_json({"type": "error", "error": {"code": code, "message": message}})

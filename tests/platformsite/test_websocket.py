@@ -83,3 +83,25 @@ def test_ws__foreign_browser_origin__is_refused(issue_token):
     headers = [(b"authorization", f"Bearer {token}".encode()), (b"origin", b"https://evil.example.com")]
     connected, _, _ = connect("/ws/monitor/", headers)
     assert not connected
+
+
+@pytest.mark.parametrize("frame", [{"text": "not json"}, {"text": "[" * 5000}, {"bytes": b"\x00"}])
+def test_ws__frame_that_is_not_json_text__is_a_parse_error_and_the_connection_stays(issue_token, frame):
+    token = issue_token("monitor:read")
+
+    async def run():
+        communicator, connected, _ = await _open(
+            "/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())]
+        )
+        assert connected
+        await communicator.receive_json_from(timeout=5)  # hello
+        await communicator.send_input({"type": "websocket.receive", **frame})
+        error = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "ping"})
+        pong = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return error, pong
+
+    error, pong = async_to_sync(run)()
+    assert error == {"type": "error", "error": {"code": "parse_error", "message": "Send JSON text messages."}}
+    assert pong["type"] == "pong"
