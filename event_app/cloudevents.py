@@ -22,7 +22,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,11 +32,19 @@ from django.utils import timezone
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 CORE = {"id", "source", "type", "specversion", "time", "subject", "datacontenttype", "dataschema"}
-EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}\Z")
+#: Names an extension attribute cannot take: they are CloudEvents attributes of their own.
+RESERVED_NAMES = CORE | {"data", "data_base64"}
 RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
 LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
+#: A NUL character escaped in JSON text (``\u0000`` after an even number of backslashes): PostgreSQL
+#: refuses it in ``text`` and ``jsonb``.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+#: Deepest nesting of arrays and objects in ``data``: deeper, the JSON encoders that store and serve
+#: it (recursive, under Python's recursion limit) fail, depending on how deep their caller's stack is.
+MAX_DATA_DEPTH = 200
 #: Extension attributes the platform maps to columns of its own.
 ROOT_ID_EXTENSION = "rootid"
 TRACEPARENT_EXTENSION = "traceparent"
@@ -83,9 +91,14 @@ def parse_time(value: Any) -> datetime:
     if not isinstance(value, str) or not RFC3339.match(value):
         raise ValueError("must be an RFC 3339 timestamp, e.g. 2026-01-31T12:00:00Z")
     try:
-        return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     except ValueError as exc:
         raise ValueError(f"is not a valid RFC 3339 timestamp: {exc}") from exc
+    try:
+        parsed.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00:00+01:00 is before year 1
+    except OverflowError as exc:
+        raise ValueError("is out of range (years 1 to 9999 in UTC)") from exc
+    return parsed
 
 
 class _Checker:
@@ -110,7 +123,27 @@ class _Checker:
             return default
         if len(value) > LIMITS.get(name, 500):
             self.error(index, name, f"is longer than {LIMITS.get(name, 500)} characters")
+        if "\x00" in value:
+            self.error(index, name, "must not contain NUL characters")
         return value
+
+    def data_size(self, index: int, data: Any) -> int:
+        """Bytes of ``data`` as JSON; records an error for what JSON (or PostgreSQL) cannot keep."""
+        if data is None:
+            return 0
+        try:
+            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            self.error(index, "data", "numbers must be finite (no NaN or Infinity)")
+            return 0
+        except RecursionError:
+            text = "[" * (MAX_DATA_DEPTH + 1)
+        if text.count("[") + text.count("{") > MAX_DATA_DEPTH and _deeper_than(data, MAX_DATA_DEPTH):
+            self.error(index, "data", f"nests arrays and objects more than {MAX_DATA_DEPTH} deep")
+            return 0
+        if "\\u0000" in text and _JSON_NUL.search(text):
+            self.error(index, "data", "must not contain NUL characters")
+        return len(text)
 
     def event(self, index: int, obj: Any, *, strict: bool) -> EventIn | None:
         if not isinstance(obj, dict):
@@ -146,7 +179,7 @@ class _Checker:
                     self.error(index, "data_base64", "is not valid base64")
             size = len(data_base64) * 3 // 4 if isinstance(data_base64, str) else 0
         else:
-            size = len(json.dumps(data, separators=(",", ":"))) if data is not None else 0
+            size = self.data_size(index, data)
         if size > self.max_data:
             self.size_errors += 1
             self.error(index, "data", f"is {size} bytes, more than the limit of {self.max_data}")
@@ -166,10 +199,14 @@ class _Checker:
         for name, value in extra.items():
             if not EXTENSION_NAME.match(name):
                 self.error(index, name, "extension attribute names are 1-20 lowercase letters or digits")
+            elif name in RESERVED_NAMES:
+                self.error(index, name, "is a CloudEvents attribute, not an extension attribute")
             elif value is None:
                 continue
             elif not isinstance(value, str | int | bool) or isinstance(value, float):
                 self.error(index, name, "extension attribute values are strings, integers or booleans")
+            elif isinstance(value, str) and "\x00" in value:
+                self.error(index, name, "must not contain NUL characters")
             else:
                 extensions[name] = value
         root_id = str(extensions.pop(ROOT_ID_EXTENSION, ""))[:200]
@@ -195,6 +232,20 @@ class _Checker:
         )
 
 
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` deep in ``data`` (without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def _events(items: list[Any], *, strict: bool) -> list[EventIn]:
     if len(items) > settings.EVENTS_MAX_BATCH:
         raise InvalidEvents(
@@ -213,7 +264,7 @@ def _events(items: list[Any], *, strict: bool) -> list[EventIn]:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidEvents(
             [{"index": None, "field": "", "message": f"the body is not JSON: {exc}"}]
         ) from exc
@@ -256,12 +307,22 @@ def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
             obj["data"] = _json(body)  # no Content-Type: JSON when it parses as JSON
         else:
             try:
-                obj["data"] = body.decode() if content_type.startswith("text/") else None
-            except UnicodeDecodeError:
-                obj["data"] = None
+                text = body.decode(_charset(content_type)) if content_type.startswith("text/") else None
+            except (UnicodeDecodeError, LookupError):
+                text = None
+            # Text in its declared charset; bytes that are not such text (or hold NUL) stay base64.
+            obj["data"] = text if text is not None and "\x00" not in text else None
             if obj["data"] is None:
                 obj["data_base64"] = base64.b64encode(body).decode()
     return _events([obj], strict=True)[0]
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            return value.strip().strip('"')
+    return "utf-8"
 
 
 def received_now() -> datetime:

@@ -11,6 +11,7 @@ queued live messages only after the replay is sent, so nothing falls between.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,7 +20,7 @@ from django.conf import settings
 
 from auth_app.selectors import is_allowed
 from auth_app.tokens import TokenInfo
-from event_app.filters import EventFilter
+from event_app.filters import EventFilter, type_resource
 from event_app.live import LIVE_GROUP
 from event_app.models import Event, Subscription
 from event_app.representation import event_dict
@@ -50,30 +51,50 @@ def _stored_filter(name: str) -> EventFilter | None:
 @database_sync_to_async
 def _allowed(token: TokenInfo, types: tuple[str, ...]) -> bool:
     for type_ in types or ("*",):
-        resource = "events:" + (type_.rstrip("*").rstrip(".") or "_")
         if not is_allowed(
-            account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
+            account_id=token.account_id, scopes=token.scopes, resource=type_resource(type_), action="read"
         ).allowed:
             return False
     return True
 
 
 def _int(value: Any) -> int | None:
+    """A resume point (negative: from the start); None when not given; ValueError unless an integer."""
     if value in (None, ""):
         return None
-    try:
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value):
         return max(0, int(value))
-    except (TypeError, ValueError):
-        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value < 2**63:
+        return max(0, value)
+    raise ValueError("last_event_id is an event id (an integer)")
+
+
+def _problem(params: dict[str, Any]) -> str:
+    """What is wrong with a filter's parameters (a query string's or a subscribe message's), or ""."""
+    for name, listed in (
+        ("types", True),
+        ("sources", True),
+        ("subject_prefix", False),
+        ("subscription", False),
+    ):
+        value = params.get(name)
+        items = value if listed and isinstance(value, list) else [] if value is None else [value]
+        if not all(isinstance(item, str) for item in items):
+            return f"{name} is {'a list of strings or ' if listed else ''}a string"
+        if any("\x00" in item for item in items):
+            return f"{name} must not contain NUL characters"
+    return ""
 
 
 class EventStreamConsumer(ServiceConsumer):
     service = "events"
 
     async def on_connected(self) -> None:
-        self.filter = EventFilter()
+        #: None until a subscription succeeds: a refused one must not stream everything.
+        self.filter: EventFilter | None = None
         self.replayed: set[int] = set()
-        params = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        query = self.scope.get("query_string", b"").decode("utf-8", errors="replace")
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         await self.subscribe(params)
 
@@ -81,6 +102,14 @@ class EventStreamConsumer(ServiceConsumer):
         await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
 
     async def subscribe(self, params: dict[str, Any]) -> None:
+        try:
+            problem = _problem(params)
+            last_event_id = _int(params.get("last_event_id"))
+        except ValueError as exc:
+            problem = str(exc)
+        if problem:
+            await self.send_json({"type": "error", "code": "invalid", "message": problem})
+            return
         event_filter = EventFilter.of(
             params.get("types"), params.get("sources"), params.get("subject_prefix")
         )
@@ -98,7 +127,6 @@ class EventStreamConsumer(ServiceConsumer):
             await self.close(code=4403)
             return
         self.filter = event_filter
-        last_event_id = _int(params.get("last_event_id"))
         # The newest stored event when the subscription starts (after joining the live group):
         # a client without a resume point of its own resumes from it if it loses the connection
         # before its first event.
@@ -133,6 +161,9 @@ class EventStreamConsumer(ServiceConsumer):
             return
         await self.send_json({"type": "replay.done", "last_event_id": after})
 
+    async def error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
@@ -143,6 +174,8 @@ class EventStreamConsumer(ServiceConsumer):
             await self.send_json({"type": "error", "code": "unknown_message", "message": f"{kind!r}?"})
 
     async def events_live(self, message: dict[str, Any]) -> None:
+        if self.filter is None:
+            return
         for event in message["events"]:
             if event["id"] in self.replayed:
                 continue

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
+
+_RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/@=+]")
+
+
+def type_resource(type_: str) -> str:
+    """The policy resource of an event type or type prefix: ``order.*`` -> ``events:order``
+    (characters a resource cannot hold become ``_``)."""
+    return "events:" + (_RESOURCE_UNSAFE.sub("_", type_.rstrip("*").rstrip(".")) or "_")
 
 
 def _split(values: Iterable[str] | str | None) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -24,6 +25,7 @@ WEBHOOK_FILTERS_KEY = "events:webhook-filters:v2"  # (version, rows); v1 held th
 #: reader that loaded the table before a change cannot put its old list back for everyone else.
 WEBHOOK_FILTERS_VERSION_KEY = "events:webhook-filters:version"
 RELATED_LIMIT = 100
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 #: This process's copy of the webhook filters: (last checked, filters); see platformsite.invalidation.
@@ -113,6 +115,10 @@ def event_search(params: Any) -> QuerySet[Event]:
     ``after``/``before`` (platform ids) and ``ext.<name>=value`` (``metadata.<name>`` alike).
     """
     events = Event.objects.all()
+    getlist = getattr(params, "getlist", None)
+    for key in params:  # PostgreSQL refuses NUL in text
+        if any("\x00" in value for value in (getlist(key) if getlist else [params.get(key)])):
+            raise ValidationError({key: ["must not contain NUL characters"]})
     condition = EventFilter.of(_values(params, "type"), _values(params, "source")).q()
     if subject := params.get("subject"):
         condition &= Q(subject__startswith=subject[:-1]) if subject.endswith("*") else Q(subject=subject)
@@ -124,9 +130,9 @@ def event_search(params: Any) -> QuerySet[Event]:
         condition &= Q(time__lt=until)
     for name, bound in (("after", "id__gt"), ("before", "id__lt")):
         if value := params.get(name):
-            if not value.isdigit():
+            if (number := _integer(value)) is None or number < 0:
                 raise ValidationError({name: ["must be an event id (an integer)"]})
-            condition &= Q(**{bound: int(value)})
+            condition &= Q(**{bound: number})
     for key in params:
         prefix, _, name = key.partition(".")
         if prefix in {"ext", "metadata"} and name:
@@ -134,19 +140,29 @@ def event_search(params: Any) -> QuerySet[Event]:
     return events.filter(condition)
 
 
+def _integer(value: str) -> int | None:
+    """``value`` as an integer, or None (``str.isdigit`` takes '²', which ``int`` refuses)."""
+    if not _INTEGER.fullmatch(value):
+        return None
+    try:
+        return int(value)
+    except ValueError:  # more digits than int() converts
+        return None
+
+
 def _extension(name: str, value: str) -> Q:
     if not EXTENSION_NAME.match(name):
         raise ValidationError({f"ext.{name}": ["extension names are lowercase letters and digits"]})
     if connection.vendor == "postgresql":  # containment: served by the GIN index on extensions
         condition = Q(extensions__contains={name: value})
-        if value.lstrip("-").isdigit():
-            condition |= Q(extensions__contains={name: int(value)})
+        if (number := _integer(value)) is not None:
+            condition |= Q(extensions__contains={name: number})
         if value in {"true", "false"}:
             condition |= Q(extensions__contains={name: value == "true"})
         return condition
     condition = Q(**{f"extensions__{name}": value})
-    if value.lstrip("-").isdigit():
-        condition |= Q(**{f"extensions__{name}": int(value)})
+    if (number := _integer(value)) is not None:
+        condition |= Q(**{f"extensions__{name}": number})
     return condition
 
 

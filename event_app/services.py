@@ -384,8 +384,21 @@ def _check_sink(sink: str, url: str) -> None:
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in {"http", "https"}:
             raise ValidationError({"url": ["A webhook URL must use http or https."]})
+        if not _deliverable(url):
+            raise ValidationError({"url": ["A webhook URL needs a host, a valid port and no spaces."]})
     elif url:
         raise ValidationError({"url": ["A websocket subscription has no URL."]})
+
+
+def _deliverable(url: str) -> bool:
+    """Whether httpx can send to ``url`` (else every attempt fails until the delivery is dead)."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return False
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return bool(parsed.host) and (parsed.port is None or 0 < parsed.port < 65536)
 
 
 def new_secret() -> str:
@@ -483,7 +496,7 @@ def _post(client: httpx.Client, subscription: Subscription, delivery: Delivery) 
     }
     try:
         response = client.post(subscription.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         return None, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:
         return response.status_code, ""

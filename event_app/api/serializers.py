@@ -79,5 +79,7 @@ class DeliveryOutput(serializers.ModelSerializer):
 
 
 class RedeliverInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
+    )
     all_dead = serializers.BooleanField(required=False, default=False)

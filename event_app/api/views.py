@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import UnsupportedMediaType as DRFUnsupportedMediaType
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -21,12 +21,12 @@ from auth_app.tokens import TokenInfo
 from event_app import selectors, services
 from event_app.api import serializers as io
 from event_app.cloudevents import BATCH, STRUCTURED, InvalidEvents, UnsupportedMediaType, parse_request
+from event_app.filters import type_resource
 from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Denied, error_body
 from platformsite.api.pagination import CursorPagination
 
-_RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/@=+]")
 #: Summary window when ``from`` is not given.
 DEFAULT_SUMMARY_WINDOW = timedelta(hours=1)
 
@@ -38,8 +38,7 @@ def actor(request: Request) -> str:
 
 
 def authorize(request: Request, type_: str, action: str) -> None:
-    resource = "events:" + (_RESOURCE_UNSAFE.sub("_", type_.rstrip("*").rstrip(".")) or "_")
-    decision = is_request_allowed(request, resource=resource, action=action)
+    decision = is_request_allowed(request, resource=type_resource(type_), action=action)
     if not decision.allowed:
         raise Denied(f"Not allowed to {action} events of type {type_!r}.", "policy_denied")
 
@@ -57,11 +56,23 @@ class CloudEventsBatchParser(CloudEventsParser):
     media_type = BATCH
 
 
+class IdCursorPagination(CursorPagination):
+    """Every list here is ordered by id: a cursor whose position is not one is refused like any
+    other invalid cursor (rather than failing the query it would be put into)."""
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        position = cursor.position if cursor is not None else None
+        if position is not None and not (position.isascii() and position.isdigit() and len(position) < 20):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
 class EventsView(APIView):
     service = "events"
 
     def paginate(self, queryset, request: Request, ordering: str, to_json) -> Response:
-        paginator = CursorPagination()
+        paginator = IdCursorPagination()
         paginator.ordering = ordering
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([to_json(item) for item in page])
@@ -174,7 +185,10 @@ class SummaryView(EventsView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         until = data.get("to") or timezone.now()
-        since = data.get("from_") or until - DEFAULT_SUMMARY_WINDOW
+        try:
+            since = data.get("from_") or until - DEFAULT_SUMMARY_WINDOW
+        except OverflowError:  # ``to`` within the first hour of year 1
+            since = datetime.min.replace(tzinfo=UTC)
         body = selectors.event_summary(
             since=since, until=until, group_by=data["group_by"], interval=data["interval"]
         )
