@@ -32,6 +32,7 @@ import math
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,8 @@ RESULTS_DIR = ROOT / "var" / "bench"
 RSS_TARGET_MIB = 150.0
 #: Threads per WSGI worker (granian --blocking-threads), as ``platform serve --threads`` sets them.
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+#: More granian options for the platform's server (e.g. "--runtime-threads 2"), to compare layouts.
+SERVER_ARGS = shlex.split(os.environ.get("BENCH_SERVER_ARGS", ""))
 #: The equal offered load for a scenario and its peer, as a share of the slower one's saturation.
 EQUAL_LOAD_SHARE = 0.5
 
@@ -94,9 +97,8 @@ def granian_wsgi(app: str, port: int, workers: int, threads: int = 1) -> list[st
 def platform_server(kind: str, port: int, workers: int) -> tuple[str, list[str]]:
     """The platform's server command: the production layout, or an alternative to compare it with."""
     if kind == "granian-wsgi":
-        return "platformsite.wsgi:application", granian_wsgi(
-            "platformsite.wsgi:application", port, workers, THREADS
-        )
+        command = granian_wsgi("platformsite.wsgi:application", port, workers, THREADS)
+        return "platformsite.wsgi:application", command[:-1] + SERVER_ARGS + command[-1:]
     if kind == "uvicorn-asgi":  # what the embedded mode and the websocket workers run
         app = "platformsite.asgi:application"
         return app, [
