@@ -45,6 +45,8 @@ _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 #: Deepest nesting of arrays and objects in ``data``: deeper, the JSON encoders that store and serve
 #: it (recursive, under Python's recursion limit) fail, depending on how deep their caller's stack is.
 MAX_DATA_DEPTH = 200
+#: JSON text without spaces; NaN and Infinity (which no database stores) raise ValueError.
+compact_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 #: Extension attributes the platform maps to columns of its own.
 ROOT_ID_EXTENSION = "rootid"
 TRACEPARENT_EXTENSION = "traceparent"
@@ -67,6 +69,8 @@ class EventIn:
     extensions: dict[str, Any] = field(default_factory=dict)
     root_id: str = ""
     traceparent: str = ""
+    #: ``data`` as compact JSON text, as validation measured it (a COPY writes it as it is).
+    data_json: str | None = field(default=None, repr=False, compare=False)
 
 
 class InvalidEvents(Exception):
@@ -127,23 +131,23 @@ class _Checker:
             self.error(index, name, "must not contain NUL characters")
         return value
 
-    def data_size(self, index: int, data: Any) -> int:
-        """Bytes of ``data`` as JSON; records an error for what JSON (or PostgreSQL) cannot keep."""
+    def data_json(self, index: int, data: Any) -> str | None:
+        """``data`` as compact JSON text; records an error for what JSON (or PostgreSQL) cannot keep."""
         if data is None:
-            return 0
+            return None
         try:
-            text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+            text = compact_json(data)
         except ValueError:
             self.error(index, "data", "numbers must be finite (no NaN or Infinity)")
-            return 0
+            return None
         except RecursionError:
             text = "[" * (MAX_DATA_DEPTH + 1)
         if text.count("[") + text.count("{") > MAX_DATA_DEPTH and _deeper_than(data, MAX_DATA_DEPTH):
             self.error(index, "data", f"nests arrays and objects more than {MAX_DATA_DEPTH} deep")
-            return 0
+            return None
         if "\\u0000" in text and _JSON_NUL.search(text):
             self.error(index, "data", "must not contain NUL characters")
-        return len(text)
+        return text
 
     def event(self, index: int, obj: Any, *, strict: bool) -> EventIn | None:
         if not isinstance(obj, dict):
@@ -166,7 +170,7 @@ class _Checker:
         subject = self.string(index, obj, "subject", required=False)
         dataschema = self.string(index, obj, "dataschema", required=False)
         datacontenttype = self.string(index, obj, "datacontenttype", required=False)
-        data, data_base64 = obj.get("data"), obj.get("data_base64") or ""
+        data, data_base64, data_json = obj.get("data"), obj.get("data_base64") or "", None
         if data is not None and data_base64:
             self.error(index, "data_base64", "cannot be given together with data")
         if data_base64:
@@ -179,7 +183,8 @@ class _Checker:
                     self.error(index, "data_base64", "is not valid base64")
             size = len(data_base64) * 3 // 4 if isinstance(data_base64, str) else 0
         else:
-            size = self.data_size(index, data)
+            data_json = self.data_json(index, data)
+            size = len(data_json) if data_json is not None else 0
         if size > self.max_data:
             self.size_errors += 1
             self.error(index, "data", f"is {size} bytes, more than the limit of {self.max_data}")
@@ -229,6 +234,7 @@ class _Checker:
             extensions=extensions,
             root_id=root_id,
             traceparent=traceparent,
+            data_json=data_json,
         )
 
 

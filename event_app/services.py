@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import operator
 import random
 import secrets
 import time as time_module
@@ -137,10 +138,13 @@ def events_store(*, events: list[EventIn]) -> list[Stored]:
     """
     now = timezone.now()
     distinct: dict[tuple[str, str], Event] = {}
+    data_json: dict[tuple[str, str], str] = {}  # as validation wrote it
     for item in events:
         key = (item.source, item.event_id)
         if key in distinct:
             continue
+        if item.data_json is not None:
+            data_json[key] = item.data_json
         # Positional arguments in field order: Django's fast path (a batch builds thousands).
         distinct[key] = Event(
             None,
@@ -165,7 +169,7 @@ def events_store(*, events: list[EventIn]) -> list[Stored]:
     # it is one, and durable when it returns.  That saves the BEGIN and COMMIT round trips.
     alone = not webhooks and _one_statement(objs)
     with nullcontext() if alone else transaction.atomic():
-        created_keys, counted = _insert(objs, now)
+        created_keys, counted = _insert(objs, now, data_json)
         missing = [key for key in distinct if key not in created_keys]
         if missing:
             for existing in _existing(missing):
@@ -180,7 +184,9 @@ def events_store(*, events: list[EventIn]) -> list[Stored]:
     return [Stored(event, key in created_keys) for key, event in distinct.items()]
 
 
-def _insert(objs: list[Event], now: datetime) -> tuple[set[tuple[str, str]], bool]:
+def _insert(
+    objs: list[Event], now: datetime, data_json: dict[tuple[str, str], str] | None = None
+) -> tuple[set[tuple[str, str]], bool]:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: sets ids on the new rows, returns their keys
     and whether the minute counters were updated by the same statement.
 
@@ -193,7 +199,7 @@ def _insert(objs: list[Event], now: datetime) -> tuple[set[tuple[str, str]], boo
     with connection.cursor() as cursor:
         if counted:
             if len(objs) >= _COPY_FROM:
-                sql, params = _stage_copy(cursor, objs)
+                sql, params = _stage_copy(cursor, objs, data_json or {})
             else:
                 sql, params = _insert_values(objs)
             cursor.execute(*_with_counts(sql, params, now))
@@ -231,6 +237,10 @@ _PG_COLUMNS = (
     ("traceparent", "text"),
     ("received", "timestamptz"),
 )
+#: A staging row's values (after its ``ord``), and where its JSON columns are in the row.
+_COPY_ROW = operator.attrgetter(*(name for name, _ in _PG_COLUMNS))
+_COPY_DATA = 1 + [name for name, _ in _PG_COLUMNS].index("data")
+_COPY_EXTENSIONS = 1 + [name for name, _ in _PG_COLUMNS].index("extensions")
 _CONFLICT = 'ON CONFLICT ("source", "event_id") DO NOTHING'
 _RETURNING = 'RETURNING "id", "source", "event_id"'
 
@@ -254,26 +264,29 @@ def _with_counts(insert: str, params: list[Any], now: datetime) -> tuple[str, li
     return ins + _COUNT_CTE, [*params, minute, random.randrange(max(1, settings.EVENTS_COUNT_SHARDS))]
 
 
-def _stage_copy(cursor: Any, objs: list[Event]) -> tuple[str, list[Any]]:
-    """COPY the batch into a session-local staging table; returns the INSERT ... SELECT (batch order)."""
+def _stage_copy(
+    cursor: Any, objs: list[Event], data_json: dict[tuple[str, str], str]
+) -> tuple[str, list[Any]]:
+    """COPY the batch into a session-local staging table; returns the INSERT ... SELECT (batch order).
+
+    ``data_json``: the events' data as JSON text where validation already made it, by (source, id).
+    """
     columns = ", ".join(f'"{name}"' for name, _ in _PG_COLUMNS)
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS event_app_stage (ord integer, "
         + ", ".join(f'"{name}" {"text" if kind == "jsonb" else kind}' for name, kind in _PG_COLUMNS)
         + ") ON COMMIT DELETE ROWS"
     )
-    json_columns = {name for name, kind in _PG_COLUMNS if kind == "jsonb"}
     with cursor.copy(f"COPY event_app_stage (ord, {columns}) FROM STDIN") as copy:
         for ord_, obj in enumerate(objs):
-            copy.write_row(
-                [ord_]
-                + [
-                    (None if getattr(obj, name) is None else json.dumps(getattr(obj, name)))
-                    if name in json_columns
-                    else getattr(obj, name)
-                    for name, _ in _PG_COLUMNS
-                ]
-            )
+            row = [ord_, *_COPY_ROW(obj)]
+            data = row[_COPY_DATA]
+            if data is not None:
+                row[_COPY_DATA] = data_json.get((obj.source, obj.event_id)) or json.dumps(data)
+            extensions = row[_COPY_EXTENSIONS]
+            row[_COPY_EXTENSIONS] = "{}" if extensions == {} else json.dumps(extensions)
+            copy.write_row(row)
+    json_columns = {name for name, kind in _PG_COLUMNS if kind == "jsonb"}
     selected = ", ".join(
         f'"{name}"::jsonb' if name in json_columns else f'"{name}"' for name, _ in _PG_COLUMNS
     )
