@@ -114,25 +114,6 @@ def test_ws__name_with_trailing_newline__is_an_error_message(issue_token):
     assert async_to_sync(run)()["error"]["code"] == "invalid"
 
 
-@pytest.mark.parametrize("frame", [{"text_data": "not json"}, {"text_data": "{"}, {"bytes_data": b"\x00"}])
-def test_ws__frame_that_is_not_json__is_an_error_message_and_the_socket_stays(issue_token, frame):
-    # was an exception in the consumer: the connection dropped
-    token = issue_token("discovery:read")
-
-    async def run():
-        ws = await _connect(token)
-        await ws.send_to(**frame)
-        answer = await ws.receive_json_from(timeout=5)
-        await ws.send_json_to({"type": "ping"})
-        pong = await ws.receive_json_from(timeout=5)
-        await ws.disconnect()
-        return answer, pong
-
-    answer, pong = async_to_sync(run)()
-    assert answer["type"] == "error" and answer["error"]["code"] == "parse_error"
-    assert pong == {"type": "pong"}
-
-
 def test_ws__without_discovery_scope__is_closed_4403(issue_token):
     token = issue_token("config:read")
 
