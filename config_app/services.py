@@ -87,8 +87,24 @@ def group_name(namespace: str) -> str:
 _LOCAL_REFS = referencing.Registry()
 
 
+def _validator_class(schema: dict):
+    """The draft's validator; a ``$schema`` naming no draft jsonschema knows is a 400 (jsonschema
+    falls back to the latest draft with a warning that says it will be an error)."""
+    if "$schema" not in schema:
+        return jsonschema.validators.validator_for(schema)
+    if not isinstance(schema["$schema"], str):
+        raise ConfigError("json_schema's $schema must be a URI.", details={"json_schema": "bad $schema"})
+    found = jsonschema.validators.validator_for(schema, default=None)
+    if found is None:
+        raise ConfigError(
+            "json_schema's $schema names no JSON Schema draft the platform knows.",
+            details={"json_schema": schema["$schema"][:200]},
+        )
+    return found
+
+
 def _validator(schema: dict):
-    return jsonschema.validators.validator_for(schema)(schema, registry=_LOCAL_REFS)
+    return _validator_class(schema)(schema, registry=_LOCAL_REFS)
 
 
 def _schema_errors(validator, instance: Any) -> list:
@@ -109,10 +125,8 @@ def _check_schema(schema: Any) -> None:
     if not isinstance(schema, dict):
         raise ConfigError("json_schema must be an object.", details={"json_schema": "not an object"})
     _check_text(schema, "json_schema")
-    if not isinstance(schema.get("$schema", ""), str):
-        raise ConfigError("json_schema's $schema must be a URI.", details={"json_schema": "bad $schema"})
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        _validator_class(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ConfigError(
             "json_schema is not a valid JSON Schema.", details={"json_schema": exc.message[:500]}
