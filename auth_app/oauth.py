@@ -41,6 +41,18 @@ class PlatformOAuth2Validator(OAuth2Validator):
     def _check_secret(self, provided_secret, stored_secret) -> bool:
         return check_client_secret(provided_secret, stored_secret)
 
+    def _load_application(self, client_id, request):
+        # No client id holds NUL, and PostgreSQL refuses it in a query (psycopg raises DataError,
+        # which django-oauth-toolkit does not catch).
+        if client_id and "\x00" in client_id:
+            return None
+        return super()._load_application(client_id, request)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
+        if "\x00" in code:  # no grant has one, and PostgreSQL refuses it in a query
+            return False
+        return super().validate_code(client_id, code, client, request, *args, **kwargs)
+
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         return super().authenticate_client(request, *args, **kwargs) and _client_is_active(request)
 

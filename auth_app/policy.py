@@ -87,15 +87,23 @@ def parse_resource(resource: str) -> tuple[str, str]:
     return match["service"], match["path"]
 
 
+def _glob_piece(text: str) -> str:
+    return "".join("[^/]" if char == "?" else re.escape(char) for char in text)
+
+
 def glob_to_regex(path: str) -> re.Pattern[str]:
-    parts = []
-    for char in path:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append("[^/]")
-        else:
-            parts.append(re.escape(char))
+    """A regex for the glob that cannot backtrack catastrophically (``*a*a*a...b`` stays linear).
+
+    As ``fnmatch`` does, each fixed-length piece between two ``*`` is matched atomically at its
+    first occurrence: a later occurrence can never match where the first one does not.
+    """
+    head, *middle = path.split("*")
+    if not middle:
+        return re.compile(_glob_piece(head) + r"\Z", re.DOTALL)
+    *middle, tail = middle
+    parts = [_glob_piece(head)]
+    parts.extend(f"(?>.*?{_glob_piece(piece)})" for piece in middle if piece)
+    parts.append(".*" + _glob_piece(tail))
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 

@@ -185,11 +185,21 @@ def account_update(
 
 
 @transaction.atomic
-def account_rotate_secret(*, account: Account, revoke_tokens: bool = False, actor: str = "system") -> str:
-    """Give a confidential client a new secret; the old one stops working at once."""
+def account_rotate_secret(
+    *,
+    account: Account,
+    revoke_tokens: bool = False,
+    actor: str = "system",
+    actor_scopes: frozenset[str] | None = None,
+) -> str:
+    """Give a confidential client a new secret; the old one stops working at once.
+
+    The caller learns the secret, so it must hold the account's scopes (or ``admin``) itself.
+    """
     application = account.application
     if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:
         raise ValidationError({"account": "Only confidential clients have a secret to rotate."})
+    check_grantable(account.scope_list, actor_scopes)
     secret = generate_client_secret()
     application.client_secret = secret
     application.hash_client_secret = True

@@ -16,6 +16,7 @@ import hashlib
 import threading
 import time
 from datetime import UTC, datetime
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.core.cache import cache
@@ -40,14 +41,21 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    """(client id, secret) of a Basic header, decoded as django-oauth-toolkit decodes it.
+
+    The same lenient base64 and RFC 6749 2.3.1 form-decoding, so that a failure is counted
+    against the client id the token endpoint actually tried, however the caller spelled it.
+    """
     scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
-        client_id, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        client_id, colon, secret = base64.b64decode(value.strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return client_id, secret
+    if not colon:
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 class TokenView(oauth_views.TokenView):
@@ -57,8 +65,10 @@ class TokenView(oauth_views.TokenView):
         basic = _basic_credentials(request)
         client_id = basic[0] if basic else request.POST.get("client_id", "")
         keys = [f"auth:token-failures:ip:{client_ip(request)}"]
-        if client_id:
-            keys.append(f"auth:token-failures:client:{client_id[:200]}")
+        # Either credential may be the one django-oauth-toolkit authenticates: count both.
+        for candidate in dict.fromkeys([client_id, request.POST.get("client_id", "")]):
+            if candidate and "\x00" not in candidate:  # such an id never authenticates
+                keys.append(f"auth:token-failures:client:{candidate[:200]}")
         limit = settings.PLATFORM_TOKEN_FAILURE_LIMIT
         if any(count >= limit for count in cache.get_many(keys).values()):
             response = JsonResponse(
@@ -111,7 +121,10 @@ class _ClientAuthCache:
         self.lock = threading.Lock()
 
     def check(self, client_id: str, secret: str) -> bool:
+        if "\x00" in client_id:  # no client has one, and PostgreSQL refuses it in a query
+            return False
         now = time.time()
+        tokens._cache.poll_revocations(now)  # a rotation or disabling here or elsewhere drops entries
         epoch = tokens._cache.epoch
         if epoch != self.epoch:
             self.entries.clear()

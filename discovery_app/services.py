@@ -38,6 +38,7 @@ from discovery_app import deadlines, selectors
 from discovery_app.models import Node, Result, Service, ServiceIndex
 from event_app.services import event_publish, event_publish_many
 from platformsite.api.errors import Conflict, Denied
+from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,6 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 #: What an address may be made of: host names, IPv4, IPv6 (with an interface scope such as %eth0).
 ADDRESS_CHARS = re.compile(r"^[A-Za-z0-9._:%-]+\Z")
-#: Characters no label or endpoint may hold: PostgreSQL cannot store NUL, nor UTF-8 encode a lone
-#: surrogate (which JSON's "\ud800" escapes can produce).
-BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 #: Deepest nesting of a node's endpoints (their request/response schemas).
 MAX_ENDPOINTS_DEPTH = 100
 MAX_INTERVAL = 86_400
@@ -105,29 +103,10 @@ def _validate_labels(field_name: str, metadata: Any, errors: dict[str, list[str]
         errors[field_name] = ["Must be an object of string keys and string values."]
     elif not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         errors[field_name] = ["Keys and values must be strings."]
-    elif any(BAD_TEXT.search(k) or BAD_TEXT.search(v) for k, v in metadata.items()):
+    elif any(UNSTORABLE_CHARS.search(k) or UNSTORABLE_CHARS.search(v) for k, v in metadata.items()):
         errors[field_name] = ["Keys and values may not contain NUL characters or lone surrogates."]
     elif _json_size(metadata) > settings.DISCOVERY_MAX_METADATA_BYTES:
         errors[field_name] = [f"Larger than {settings.DISCOVERY_MAX_METADATA_BYTES} bytes as JSON."]
-
-
-def _unstorable(value: Any) -> str | None:
-    """Why the database cannot take a JSON value (too deep, NUL or lone surrogates), or None.
-
-    Iterative: a value nested as deep as the JSON parser allows must not overflow the stack here.
-    """
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            if BAD_TEXT.search(item):
-                return "Strings may not contain NUL characters or lone surrogates."
-        elif isinstance(item, dict | list):
-            if depth > MAX_ENDPOINTS_DEPTH:
-                return f"Nested deeper than {MAX_ENDPOINTS_DEPTH} levels."
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-    return None
 
 
 def _validate_endpoints(endpoints: Any, errors: dict[str, list[str]]) -> None:
@@ -150,7 +129,7 @@ def _validate_endpoints(endpoints: Any, errors: dict[str, list[str]]) -> None:
         if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
             errors["endpoints"] = [f"Endpoint {position} metadata must map strings to strings."]
             return
-    if problem := _unstorable(endpoints):
+    if problem := unstorable(endpoints, max_depth=MAX_ENDPOINTS_DEPTH):
         errors["endpoints"] = [problem]
         return
     if _json_size(endpoints) > settings.DISCOVERY_MAX_ENDPOINTS_BYTES:

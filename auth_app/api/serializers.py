@@ -5,6 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from auth_app.models import Account, Role, RoleBinding, Rule
+from platformsite.jsonvalues import unstorable
+
+#: Deepest nesting of objects and lists in an account's metadata.
+MAX_METADATA_DEPTH = 32
 
 
 class ScopeListField(serializers.ListField):
@@ -18,6 +22,17 @@ class ScopeListField(serializers.ListField):
         return super().to_internal_value(data)
 
 
+class MetadataField(serializers.DictField):
+    """A JSON object the database can store: no NUL character or lone surrogate in it, nested at
+    most ``MAX_METADATA_DEPTH`` levels."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if problem := unstorable(data, max_depth=MAX_METADATA_DEPTH):
+            raise serializers.ValidationError(problem)
+        return data
+
+
 # --- input ------------------------------------------------------------------------------------
 
 
@@ -25,7 +40,7 @@ class AccountCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     type = serializers.ChoiceField(choices=Account.Type.choices, default=Account.Type.SERVICE)
     scopes = ScopeListField(default=list)
-    metadata = serializers.DictField(default=dict)
+    metadata = MetadataField(default=dict)
     grant_type = serializers.ChoiceField(
         choices=["client_credentials", "authorization_code", "password"], default="client_credentials"
     )
@@ -37,7 +52,7 @@ class AccountCreateInput(serializers.Serializer):
 
 class AccountUpdateInput(serializers.Serializer):
     scopes = ScopeListField(required=False)
-    metadata = serializers.DictField(required=False)
+    metadata = MetadataField(required=False)
 
 
 class RotateSecretInput(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.db.models import Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -43,6 +44,14 @@ class AuthView(APIView):
         return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
+def query_param(request: Request, name: str) -> str | None:
+    """A filter's value; 400 for NUL, which PostgreSQL refuses in a query."""
+    value = request.query_params.get(name)
+    if value and "\x00" in value:
+        raise serializers.ValidationError({name: ["must not contain NUL characters"]})
+    return value
+
+
 def _validated(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -56,9 +65,9 @@ class AccountListView(AuthView):
     @extend_schema(responses=io.AccountOutput(many=True))
     def get(self, request: Request) -> Response:
         accounts = ACCOUNTS.all()
-        if kind := request.query_params.get("type"):
+        if kind := query_param(request, "type"):
             accounts = accounts.filter(type=kind)
-        if (active := request.query_params.get("is_active")) in {"true", "false"}:
+        if (active := query_param(request, "is_active")) in {"true", "false"}:
             accounts = accounts.filter(is_active=active == "true")
         return self.paginate(accounts, io.AccountOutput, request)
 
@@ -95,6 +104,8 @@ class AccountListView(AuthView):
 
 class AccountDetailView(AuthView):
     def get_account(self, name: str) -> Account:
+        if "\x00" in name:  # no account has one, and PostgreSQL refuses it in a query
+            raise Http404
         return get_object_or_404(ACCOUNTS, name=name)
 
     @extend_schema(responses=io.AccountOutput)
@@ -130,7 +141,10 @@ class AccountRotateSecretView(AccountDetailView):
         data = _validated(io.RotateSecretInput, request.data)
         account = self.get_account(name)
         secret = services.account_rotate_secret(
-            account=account, revoke_tokens=data["revoke_tokens"], actor=actor(request)
+            account=account,
+            revoke_tokens=data["revoke_tokens"],
+            actor=actor(request),
+            actor_scopes=actor_scopes(request),
         )
         return Response({"client_id": account.application.client_id, "client_secret": secret})
 
@@ -191,7 +205,7 @@ class RuleListView(AuthView):
     @extend_schema(responses=io.RuleOutput(many=True))
     def get(self, request: Request) -> Response:
         rules = Rule.objects.select_related("role")
-        if role := request.query_params.get("role"):
+        if role := query_param(request, "role"):
             rules = rules.filter(role__name=role)
         return self.paginate(rules, io.RuleOutput, request)
 
@@ -227,9 +241,9 @@ class BindingListView(AuthView):
     @extend_schema(responses=io.BindingOutput(many=True))
     def get(self, request: Request) -> Response:
         bindings = RoleBinding.objects.select_related("role", "account")
-        if role := request.query_params.get("role"):
+        if role := query_param(request, "role"):
             bindings = bindings.filter(role__name=role)
-        if account := request.query_params.get("account"):
+        if account := query_param(request, "account"):
             bindings = bindings.filter(account__name=account)
         return self.paginate(bindings, io.BindingOutput, request)
 

@@ -9,7 +9,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import UnsupportedMediaType as DRFUnsupportedMediaType
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -56,23 +55,11 @@ class CloudEventsBatchParser(CloudEventsParser):
     media_type = BATCH
 
 
-class IdCursorPagination(CursorPagination):
-    """Every list here is ordered by id: a cursor whose position is not one is refused like any
-    other invalid cursor (rather than failing the query it would be put into)."""
-
-    def decode_cursor(self, request):
-        cursor = super().decode_cursor(request)
-        position = cursor.position if cursor is not None else None
-        if position is not None and not (position.isascii() and position.isdigit() and len(position) < 20):
-            raise NotFound(self.invalid_cursor_message)
-        return cursor
-
-
 class EventsView(APIView):
     service = "events"
 
     def paginate(self, queryset, request: Request, ordering: str, to_json) -> Response:
-        paginator = IdCursorPagination()
+        paginator = CursorPagination()
         paginator.ordering = ordering
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([to_json(item) for item in page])

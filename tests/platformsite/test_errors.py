@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from django.test import override_settings
 from django.urls import path
@@ -177,3 +179,21 @@ def test_throttle__counts_every_process_through_the_shared_cache(api_client, set
     cache.incr(f"throttle:{key}:{window}", 4)
     # when this process calls again / then the shared total (6) is over the limit
     assert caller.get("/api/v1/monitor/ping/").status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("scopes", "url"),
+    [
+        (("config:read",), "/api/v1/config/audit/"),  # ordered by id
+        (("discovery:read",), "/api/v1/discovery/services/"),  # ordered by name
+    ],
+)
+@pytest.mark.parametrize("position", [b"abc", b"a\x00", b"9" * 5000])
+def test_cursor_that_decodes_but_names_no_position__is_404_invalid_cursor(api_client, scopes, url, position):
+    cursor = base64.b64encode(b"p=" + position).decode()
+    response = api_client(*scopes).get(url, {"cursor": cursor})
+    if url.endswith("/services/") and position != b"a\x00":
+        assert response.status_code == 200  # any text is a position among names
+    else:
+        assert_error_shape(response, 404, "not_found")
+        assert response.json()["error"]["message"] == "Invalid cursor"

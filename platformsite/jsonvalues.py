@@ -1,0 +1,29 @@
+"""What a database cannot store in a JSON value: PostgreSQL refuses NUL (U+0000) in text and
+jsonb, no database encodes a lone surrogate (which JSON's ``"\\ud800"`` escapes produce) as UTF-8,
+and a value nested deeper than Python's recursion limit breaks the encoders that store and serve
+it.  Checked without recursion, so a value nested as deep as the JSON parser allows is safe here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Characters no stored text may hold.
+UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: Any, *, max_depth: int) -> str | None:
+    """Why ``value`` cannot be stored (a bad character in a key or string, or nesting deeper than
+    ``max_depth`` levels of objects and lists), or None when it can."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE_CHARS.search(item):
+                return "Strings may not contain NUL characters or lone surrogates."
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                return f"Nested deeper than {max_depth} levels."
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return None
