@@ -1,7 +1,8 @@
 """django-oauth-toolkit scopes backend: a client may request only the scopes of its account.
 
 For a user's token (authorization code flow) the scopes are further limited to those of the
-user's own account, when the user has one.
+user's own account.  A user without one holds no scope, unless an active staff user (who counts as
+``admin`` on the dashboards too): then the client's scopes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def account_scopes(application, request=None) -> list[str]:
         own = Account.objects.filter(user_id=user.pk).values_list("scopes", "is_active").first()
         if own is not None:
             scopes = [scope for scope in scopes if own[1] and scope in own[0].split()]
+        elif not (user.is_active and user.is_staff):
+            scopes = []
     return scopes
 
 

@@ -266,6 +266,34 @@ def test_user_token__scopes_limited_to_the_users_account(client):
     assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
 
 
+def test_user_token__a_user_without_an_account_and_not_staff__gets_no_scope(client, django_user_model):
+    app_account, _ = service_account_create(
+        name="webapp4",
+        scopes=["config:read"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    django_user_model.objects.create_user(username="gina", password="pw-gina-123456")
+    client.login(username="gina", password="pw-gina-123456")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    response = client.post(
+        "/o/authorize/",
+        {
+            "client_id": app_account.application.client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:read",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "allow": "Authorize",
+        },
+    )
+    assert "code=" not in response.get("Location", "")
+    assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
+
+
 def test_pkce__is_required_for_public_clients(client):
     app_account, _ = service_account_create(
         name="webapp3",
