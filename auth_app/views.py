@@ -58,55 +58,82 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+def _failure_keys(request: HttpRequest) -> list[str]:
+    """The failure counters a client authentication counts against: its address, and each client
+    id it names (django-oauth-toolkit may authenticate either the Basic one or the body's)."""
+    basic = _basic_credentials(request)
+    keys = [f"auth:token-failures:ip:{client_ip(request)}"]
+    for candidate in dict.fromkeys([basic[0] if basic else "", request.POST.get("client_id", "")]):
+        if candidate and "\x00" not in candidate:  # such an id never authenticates
+            keys.append(f"auth:token-failures:client:{candidate[:200]}")
+    return keys
+
+
+def _locked_out(keys: list[str]) -> JsonResponse | None:
+    """429 once any counter reached ``PLATFORM_TOKEN_FAILURE_LIMIT`` in the window, else None."""
+    limit = settings.PLATFORM_TOKEN_FAILURE_LIMIT
+    if not any(count >= limit for count in cache.get_many(keys).values()):
+        return None
+    response = JsonResponse(
+        {
+            "error": "too_many_requests",
+            "error_description": "Too many failed authentications; try again later.",
+        },
+        status=429,
+    )
+    response["Retry-After"] = str(FAILURE_WINDOW_SECONDS)
+    return response
+
+
+def _count_failure(request: HttpRequest, keys: list[str], endpoint: str) -> None:
+    for key in keys:
+        if not cache.add(key, 1, FAILURE_WINDOW_SECONDS):
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.add(key, 1, FAILURE_WINDOW_SECONDS)
+    basic = _basic_credentials(request)
+    client_id = basic[0] if basic else request.POST.get("client_id", "")
+    audit(
+        "auth.authentication.failed",
+        subject=f"client:{client_id[:200]}",
+        endpoint=endpoint,
+        ip=client_ip(request),
+    )
+
+
+def _client_refused(response: HttpResponse) -> bool:
+    return response.status_code in (400, 401) and b'"invalid_client"' in response.content
+
+
 class TokenView(oauth_views.TokenView):
     """The token endpoint, throttling callers that keep failing to authenticate."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        basic = _basic_credentials(request)
-        client_id = basic[0] if basic else request.POST.get("client_id", "")
-        keys = [f"auth:token-failures:ip:{client_ip(request)}"]
-        # Either credential may be the one django-oauth-toolkit authenticates: count both.
-        for candidate in dict.fromkeys([client_id, request.POST.get("client_id", "")]):
-            if candidate and "\x00" not in candidate:  # such an id never authenticates
-                keys.append(f"auth:token-failures:client:{candidate[:200]}")
-        limit = settings.PLATFORM_TOKEN_FAILURE_LIMIT
-        if any(count >= limit for count in cache.get_many(keys).values()):
-            response = JsonResponse(
-                {
-                    "error": "too_many_requests",
-                    "error_description": "Too many failed authentications; try again later.",
-                },
-                status=429,
-            )
-            response["Retry-After"] = str(FAILURE_WINDOW_SECONDS)
-            return response
+        keys = _failure_keys(request)
+        if (refusal := _locked_out(keys)) is not None:
+            return refusal
         response = super().post(request, *args, **kwargs)
-        failed = (response.status_code in (400, 401) and b'"invalid_client"' in response.content) or (
+        if _client_refused(response) or (
             response.status_code == 400 and b'"invalid_grant"' in response.content
-        )
-        if failed:
-            for key in keys:
-                if not cache.add(key, 1, FAILURE_WINDOW_SECONDS):
-                    try:
-                        cache.incr(key)
-                    except ValueError:
-                        cache.add(key, 1, FAILURE_WINDOW_SECONDS)
-            audit(
-                "auth.authentication.failed",
-                subject=f"client:{client_id[:200]}",
-                endpoint="token",
-                ip=client_ip(request),
-            )
+        ):
+            _count_failure(request, keys, "token")
         return response
 
 
 class RevokeTokenView(oauth_views.RevokeTokenView):
-    """RFC 7009 revocation; a revoked token stops working on every node within the poll interval."""
+    """RFC 7009 revocation; a revoked token stops working on every node within the poll interval.
+    Failed client authentications count towards the same lockout as the token endpoint's."""
 
     def post(self, request, *args, **kwargs):
+        keys = _failure_keys(request)
+        if (refusal := _locked_out(keys)) is not None:
+            return refusal
         response = super().post(request, *args, **kwargs)
         if response.status_code == 200:
             note_revocation()
+        elif _client_refused(response):
+            _count_failure(request, keys, "revoke")
         return response
 
 
@@ -189,14 +216,12 @@ class IntrospectView(View):
             if not caller.has_scope("auth:read"):
                 return _introspection_error(403, "insufficient_scope", "Introspection needs 'auth:read'.")
             return None
+        keys = _failure_keys(request)
+        if (refusal := _locked_out(keys)) is not None:
+            return refusal
         basic = _basic_credentials(request)
         if basic is None or not _client_auth.check(*basic):
-            audit(
-                "auth.authentication.failed",
-                subject=f"client:{(basic or ('', ''))[0][:200]}",
-                endpoint="introspect",
-                ip=client_ip(request),
-            )
+            _count_failure(request, keys, "introspect")
             return _introspection_error(401, "invalid_client", "Client authentication failed.")
         return None
 

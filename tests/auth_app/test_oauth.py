@@ -161,6 +161,24 @@ def test_token_endpoint__repeated_wrong_secrets__are_throttled(client, service_a
     assert throttled["Retry-After"] == "300"
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "body"), [("/o/introspect/", {"token": "x"}), ("/o/revoke_token/", {"token": "x"})]
+)
+def test_introspect_and_revoke__repeated_wrong_secrets__are_throttled_like_the_token_endpoint(
+    client, service_account, settings, endpoint, body
+):
+    settings.PLATFORM_TOKEN_FAILURE_LIMIT = 3
+    client_id, secret = service_account("config:read")
+    statuses = [
+        client.post(endpoint, body, HTTP_AUTHORIZATION=basic_auth(client_id, "wrong")).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+    throttled = client.post(endpoint, body, HTTP_AUTHORIZATION=basic_auth(client_id, secret))
+    assert throttled.status_code == 429  # each guess cost a password hash: the counter is shared
+    assert get_token(client, client_id, secret).status_code == 429
+
+
 def test_password_grant__disabled_by_default(client, django_user_model):
     account, secret = service_account_create(name="legacy", scopes=["config:read"])
     user_account_create(username="carol", scopes=["config:read"], password="pw-carol-12345")
