@@ -39,15 +39,23 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-def check_grantable(scopes: list[str], actor_scopes: frozenset[str] | None) -> None:
+def check_grantable(
+    scopes: list[str], actor_scopes: frozenset[str] | None, *, doing: str = "Granting scopes you do not hold"
+) -> None:
     """Only a holder of ``admin`` may hand out scopes it does not hold itself."""
     if actor_scopes is None or "admin" in actor_scopes:
         return
     beyond = sorted(set(scopes) - actor_scopes)
     if beyond:
-        raise Denied(
-            f"Granting scopes you do not hold needs 'admin': {', '.join(beyond)}", "scope_escalation"
-        )
+        raise Denied(f"{doing} needs 'admin': {', '.join(beyond)}", "scope_escalation")
+
+
+def check_manageable(account: Account, actor_scopes: frozenset[str] | None) -> None:
+    """Only a holder of ``admin`` may manage an account holding scopes it does not hold itself:
+    change, disable, enable or delete it, or learn a new secret of it."""
+    check_grantable(
+        account.scope_list, actor_scopes, doing="Managing an account holding scopes you do not hold"
+    )
 
 
 def _validate_name(name: str) -> None:
@@ -164,6 +172,7 @@ def account_update(
     actor_scopes: frozenset[str] | None = None,
 ) -> Account:
     """Change an account's scopes or metadata; narrowing its scopes revokes its live tokens."""
+    check_manageable(account, actor_scopes)
     fields = ["updated"]
     changes: dict[str, Any] = {}
     if scopes is not None:
@@ -199,7 +208,7 @@ def account_rotate_secret(
     application = account.application
     if application is None or application.client_type != Application.CLIENT_CONFIDENTIAL:
         raise ValidationError({"account": "Only confidential clients have a secret to rotate."})
-    check_grantable(account.scope_list, actor_scopes)
+    check_manageable(account, actor_scopes)
     secret = generate_client_secret()
     application.client_secret = secret
     application.hash_client_secret = True
@@ -212,8 +221,11 @@ def account_rotate_secret(
 
 
 @transaction.atomic
-def account_disable(*, account: Account, actor: str = "system") -> Account:
+def account_disable(
+    *, account: Account, actor: str = "system", actor_scopes: frozenset[str] | None = None
+) -> Account:
     """Disable an account: it can no longer get tokens and its live tokens stop working."""
+    check_manageable(account, actor_scopes)
     account.is_active = False
     account.save(update_fields=["is_active", "updated"])
     transaction.on_commit(note_revocation)
@@ -222,7 +234,10 @@ def account_disable(*, account: Account, actor: str = "system") -> Account:
 
 
 @transaction.atomic
-def account_enable(*, account: Account, actor: str = "system") -> Account:
+def account_enable(
+    *, account: Account, actor: str = "system", actor_scopes: frozenset[str] | None = None
+) -> Account:
+    check_manageable(account, actor_scopes)
     account.is_active = True
     account.save(update_fields=["is_active", "updated"])
     audit("auth.account.enabled", subject=actor, account=account.name)
@@ -230,8 +245,11 @@ def account_enable(*, account: Account, actor: str = "system") -> Account:
 
 
 @transaction.atomic
-def account_delete(*, account: Account, actor: str = "system") -> None:
+def account_delete(
+    *, account: Account, actor: str = "system", actor_scopes: frozenset[str] | None = None
+) -> None:
     """Delete an account, its OAuth2 client and tokens (a user account's Django user is kept)."""
+    check_manageable(account, actor_scopes)
     name = account.name
     _revoke_tokens_of(account)
     if account.application is not None:

@@ -126,7 +126,9 @@ class AccountDetailView(AuthView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        services.account_delete(account=self.get_account(name), actor=actor(request))
+        services.account_delete(
+            account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -152,14 +154,18 @@ class AccountRotateSecretView(AccountDetailView):
 class AccountDisableView(AccountDetailView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
-        account = services.account_disable(account=self.get_account(name), actor=actor(request))
+        account = services.account_disable(
+            account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
+        )
         return Response(io.AccountOutput(account).data)
 
 
 class AccountEnableView(AccountDetailView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
-        account = services.account_enable(account=self.get_account(name), actor=actor(request))
+        account = services.account_enable(
+            account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
+        )
         return Response(io.AccountOutput(account).data)
 
 

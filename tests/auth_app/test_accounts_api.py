@@ -8,6 +8,7 @@ import pytest
 from oauth2_provider.models import AccessToken, Application
 
 from auth_app.models import Account
+from auth_app.services import service_account_create
 from tests.conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +57,26 @@ def test_create__scope_the_caller_does_not_hold__is_403_scope_escalation(operato
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "scope_escalation"
     assert not Account.objects.filter(name="payments").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("patch", "", {"metadata": {"team": "x"}}),
+        ("post", "disable/", None),
+        ("post", "enable/", None),
+        ("delete", "", None),
+    ],
+)
+def test_manage__an_account_holding_scopes_the_caller_lacks__is_403_scope_escalation(
+    operator, method, suffix, body
+):
+    account, _ = service_account_create(name="root", scopes=["admin"])
+    response = getattr(operator, method)(f"/api/v1/auth/accounts/root/{suffix}", body, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "scope_escalation"
+    account.refresh_from_db()
+    assert account.is_active and account.metadata == {}
 
 
 def test_create__admin_may_grant_any_scope(api_client):
