@@ -257,57 +257,42 @@ def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_
     assert reused.status_code == 400
 
 
-def test_user_token__scopes_limited_to_the_users_account(client):
+def _authorize_code_flow(client, name: str, scope: str):
+    """A logged-in user authorizes a public PKCE client of ``name`` holding config:read and write."""
     app_account, _ = service_account_create(
-        name="webapp2",
+        name=name,
         scopes=["config:read", "config:write"],
         grant_type="authorization_code",
         client_type="public",
         redirect_uris=["https://app.example.com/cb"],
     )
-    user_account_create(username="erin", scopes=["config:read"], password="pw-erin-123456")
-    client.login(username="erin", password="pw-erin-123456")
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    response = client.post(
+    return client.post(
         "/o/authorize/",
         {
             "client_id": app_account.application.client_id,
             "response_type": "code",
             "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:write",
+            "scope": scope,
             "code_challenge": challenge,
             "code_challenge_method": "S256",
             "allow": "Authorize",
         },
     )
+
+
+def test_user_token__scopes_limited_to_the_users_account(client):
+    user_account_create(username="erin", scopes=["config:read"], password="pw-erin-123456")
+    client.login(username="erin", password="pw-erin-123456")
+    response = _authorize_code_flow(client, "webapp2", "config:write")
     assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
 
 
 def test_user_token__a_user_without_an_account_and_not_staff__gets_no_scope(client, django_user_model):
-    app_account, _ = service_account_create(
-        name="webapp4",
-        scopes=["config:read"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
     django_user_model.objects.create_user(username="gina", password="pw-gina-123456")
     client.login(username="gina", password="pw-gina-123456")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    response = client.post(
-        "/o/authorize/",
-        {
-            "client_id": app_account.application.client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "allow": "Authorize",
-        },
-    )
+    response = _authorize_code_flow(client, "webapp4", "config:read")
     assert "code=" not in response.get("Location", "")
     assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
 
