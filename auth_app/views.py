@@ -147,18 +147,20 @@ class _ClientAuthCache:
         self.epoch: object = None
         self.lock = threading.Lock()
 
-    def check(self, client_id: str, secret: str) -> bool:
-        if "\x00" in client_id:  # no client has one, and PostgreSQL refuses it in a query
-            return False
+    def cached(self, client_id: str, secret: str) -> bool:
+        """Whether these credentials were verified within ``TTL`` (and nothing was revoked since)."""
         now = time.time()
         tokens._cache.poll_revocations(now)  # a rotation or disabling here or elsewhere drops entries
         epoch = tokens._cache.epoch
         if epoch != self.epoch:
             self.entries.clear()
             self.epoch = epoch
-        key = hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()
-        if self.entries.get(key, 0.0) > now:
-            return True
+        return self.entries.get(self._key(client_id, secret), 0.0) > now
+
+    def verify(self, client_id: str, secret: str) -> bool:
+        """Check the secret against the stored hash (slow on purpose), and remember a success."""
+        if "\x00" in client_id:  # no client has one, and PostgreSQL refuses it in a query
+            return False
         row = (
             Application.objects.filter(client_id=client_id, client_type=Application.CLIENT_CONFIDENTIAL)
             .values_list("client_secret", "platform_account__is_active")
@@ -169,8 +171,12 @@ class _ClientAuthCache:
         with self.lock:
             if len(self.entries) > 10_000:
                 self.entries.clear()
-            self.entries[key] = now + self.TTL
+            self.entries[self._key(client_id, secret)] = time.time() + self.TTL
         return True
+
+    @staticmethod
+    def _key(client_id: str, secret: str) -> str:
+        return hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()
 
 
 _client_auth = _ClientAuthCache()
@@ -216,11 +222,13 @@ class IntrospectView(View):
             if not caller.has_scope("auth:read"):
                 return _introspection_error(403, "insufficient_scope", "Introspection needs 'auth:read'.")
             return None
+        basic = _basic_credentials(request)
+        if basic is not None and _client_auth.cached(*basic):
+            return None  # verified within the last minute: no password hash, no lockout lookup
         keys = _failure_keys(request)
         if (refusal := _locked_out(keys)) is not None:
             return refusal
-        basic = _basic_credentials(request)
-        if basic is None or not _client_auth.check(*basic):
+        if basic is None or not _client_auth.verify(*basic):
             _count_failure(request, keys, "introspect")
             return _introspection_error(401, "invalid_client", "Client authentication failed.")
         return None
