@@ -6,12 +6,15 @@ oauthlib request, where the scopes backend finds it too.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from auth_app.models import Account
 from auth_app.secrets import check_client_secret
+from auth_app.tokens import note_revocation
 
 
 def client_account(request: Any, application: Any) -> tuple[bool, list[str]] | None:
@@ -52,6 +55,20 @@ class PlatformOAuth2Validator(OAuth2Validator):
         if "\x00" in code:  # no grant has one, and PostgreSQL refuses it in a query
             return False
         return super().validate_code(client_id, code, client, request, *args, **kwargs)
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
+        """Revoke, and make every node drop its cached tokens only when one of the client's tokens
+        was revoked: an unknown token is answered 200 all the same (RFC 7009), but must not let any
+        client flush every node's token cache at will."""
+        checksum = hashlib.sha256(token.encode()).hexdigest()
+        application_pk = getattr(request.client, "pk", None)
+        known = application_pk is not None and any(
+            model.objects.filter(token_checksum=checksum, application_id=application_pk).exists()
+            for model in (AccessToken, RefreshToken)
+        )
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        if known:
+            note_revocation()
 
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         return super().authenticate_client(request, *args, **kwargs) and _client_is_active(request)

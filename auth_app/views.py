@@ -31,7 +31,7 @@ from auth_app import tokens
 from auth_app.audit import audit
 from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
-from auth_app.tokens import TokenInfo, note_revocation, validate_bearer
+from auth_app.tokens import TokenInfo, validate_bearer
 
 FAILURE_WINDOW_SECONDS = 300
 
@@ -129,10 +129,8 @@ class RevokeTokenView(oauth_views.RevokeTokenView):
         keys = _failure_keys(request)
         if (refusal := _locked_out(keys)) is not None:
             return refusal
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 200:
-            note_revocation()
-        elif _client_refused(response):
+        response = super().post(request, *args, **kwargs)  # the validator notes a revocation
+        if _client_refused(response):
             _count_failure(request, keys, "revoke")
         return response
 

@@ -9,10 +9,12 @@ import secrets
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.core.cache import cache
 from jwcrypto import jwk, jwt
 
 from auth_app import keys
 from auth_app.services import service_account_create, user_account_create
+from auth_app.tokens import REVOCATION_EPOCH_KEY
 from tests.conftest import basic_auth
 
 pytestmark = pytest.mark.django_db
@@ -159,6 +161,20 @@ def test_token_endpoint__repeated_wrong_secrets__are_throttled(client, service_a
     throttled = get_token(client, client_id, secret)
     assert throttled.status_code == 429
     assert throttled["Retry-After"] == "300"
+
+
+def test_revoke__an_unknown_token__answers_200_and_leaves_every_nodes_token_cache(client, service_account):
+    client_id, secret = service_account("config:read")
+    token = get_token(client, client_id, secret).json()["access_token"]
+    auth = basic_auth(client_id, secret)
+    epoch = cache.get(REVOCATION_EPOCH_KEY)
+    assert (
+        client.post("/o/revoke_token/", {"token": "not-a-token"}, HTTP_AUTHORIZATION=auth).status_code == 200
+    )
+    assert cache.get(REVOCATION_EPOCH_KEY) == epoch
+    assert client.post("/o/revoke_token/", {"token": token}, HTTP_AUTHORIZATION=auth).status_code == 200
+    assert cache.get(REVOCATION_EPOCH_KEY) != epoch  # a real revocation reaches every node
+    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
 
 @pytest.mark.parametrize(
