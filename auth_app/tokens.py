@@ -82,12 +82,29 @@ def token_checksum(raw: str) -> str:
 
 def validate_bearer(raw: str) -> TokenInfo | None:
     """The token's grant if it is known, unexpired, unrevoked and its account is enabled."""
-    now = time.time()
     checksum = token_checksum(raw)
+    return _cached(checksum) or _load(checksum)
+
+
+def cached_bearer(raw: str) -> TokenInfo | None:
+    """The token's grant if this process validated it recently, else None (no database query).
+
+    None also for an invalid token: the caller then validates it with :func:`validate_bearer`.
+    """
+    return _cached(token_checksum(raw))
+
+
+def _cached(checksum: str) -> TokenInfo | None:
+    now = time.time()
     _cache.poll_revocations(now)
     hit = _cache.entries.get(checksum)
     if hit is not None and hit[1] > now:
         return hit[0]
+    return None
+
+
+def _load(checksum: str) -> TokenInfo | None:
+    now = time.time()
     info = load_token(checksum)
     if info is None or info.expires <= now:
         _cache.entries.pop(checksum, None)

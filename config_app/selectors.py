@@ -154,6 +154,17 @@ def resolve(namespace: str, env: str, *, fresh: bool = False) -> Resolved:
     only when they changed, and the database read only when no node has built the entry yet.
     ``fresh`` always checks: watchers do.
     """
+    resolved = _resolve(namespace, env, fresh=fresh, may_build=True)
+    assert resolved is not None  # built when missing
+    return resolved
+
+
+def resolve_warm(namespace: str, env: str) -> Resolved | None:
+    """:func:`resolve` without a database query: None if the document has to be built first."""
+    return _resolve(namespace, env, fresh=False, may_build=False)
+
+
+def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resolved | None:
     key = (namespace, env)
     now = time.monotonic()
     local = _local.get(key)
@@ -173,6 +184,8 @@ def resolve(namespace: str, env: str, *, fresh: bool = False) -> Resolved:
         entry_key = ENTRY_KEY.format(ns=namespace, env=env)
         entry = cache.get(entry_key)
         if not (isinstance(entry, Resolved) and entry.gens == gens):
+            if not may_build:
+                return None
             entry = build(namespace, env, gens)
             cache.set(entry_key, entry, timeout=None)
     if invalidation.still(taken):  # else a write was announced meanwhile: keep no copy

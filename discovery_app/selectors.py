@@ -177,6 +177,17 @@ def service_entry(name: str) -> ServiceEntry:
     every ``DISCOVERY_LOCAL_CACHE_SECONDS`` if that is set.  Blocking queries and watches read
     the shared index and are never stale.
     """
+    entry = _service_entry(name, may_build=True)
+    assert entry is not None  # built when missing
+    return entry
+
+
+def service_entry_warm(name: str) -> ServiceEntry | None:
+    """:func:`service_entry` without a database query: None if the entry has to be built first."""
+    return _service_entry(name, may_build=False)
+
+
+def _service_entry(name: str, *, may_build: bool) -> ServiceEntry | None:
     now = time.monotonic()
     held = _local.get(name)
     if held is not None and now - held[0] < invalidation.trust_seconds(
@@ -186,6 +197,8 @@ def service_entry(name: str) -> ServiceEntry:
     taken = invalidation.epoch()
     entry = cache.get(doc_key(name))
     if entry is None:
+        if not may_build:
+            return None
         entry, _ = refresh_service(name)
     elif invalidation.still(taken):  # else a change was announced meanwhile: keep no copy
         if len(_local) >= MAX_LOCAL:

@@ -47,8 +47,10 @@ SWEEP_LOCK_KEY = "discovery:sweep-lock"
 FULL_SWEEP_KEY = "discovery:full-sweep-at"
 ALL_GROUP = "discovery.all"
 # \Z, not $: "$" also matches before a trailing newline ("orders\n" would pass).
-SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
-NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\Z")
+SERVICE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}"
+NODE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}"
+SERVICE_NAME = re.compile(rf"^{SERVICE_NAME_PATTERN}\Z")
+NODE_ID = re.compile(rf"^{NODE_ID_PATTERN}\Z")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 #: What an address may be made of: host names, IPv4, IPv6 (with an interface scope such as %eth0).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
@@ -24,6 +24,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
+def request_id_of(meta: Mapping[str, str]) -> str:
+    """The caller's ``X-Request-ID`` if it is a plausible id, else a new one."""
+    incoming = meta.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 def body_limit(path: str) -> int:
     if path.startswith(settings.PLATFORM_INGEST_PATHS):
         return settings.PLATFORM_INGEST_MAX_BODY_BYTES
@@ -38,8 +44,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(request.META)
         match = _TRACEPARENT.match(request.META.get("HTTP_TRACEPARENT", ""))
         trace_id = match.group(1) if match else ""
         request.request_id = request_id

@@ -303,6 +303,9 @@ PLATFORM_TOKEN_FAILURE_LIMIT = _read("PLATFORM_TOKEN_FAILURE_LIMIT", env.int, 20
 PLATFORM_TOKEN_CACHE_SECONDS = _read("PLATFORM_TOKEN_CACHE_SECONDS", env.float, 30.0)
 #: How often (at most) each process asks the shared cache whether a token was revoked since.
 PLATFORM_REVOCATION_POLL_SECONDS = _read("PLATFORM_REVOCATION_POLL_SECONDS", env.float, 1.0)
+#: Answer warm config reads, service lookups and heartbeats beneath Django's request stack
+#: (platformsite.hotpath, the WSGI workers); anything else, and every refusal, goes through Django.
+PLATFORM_HOT_PATH = _read("PLATFORM_HOT_PATH", _strict_bool, True)
 
 # --- API ------------------------------------------------------------------------------------------
 

@@ -7,4 +7,8 @@ from django.core.wsgi import get_wsgi_application
 from platformsite.gc import FreezeAfterWarmup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platformsite.settings")
-application = FreezeAfterWarmup(get_wsgi_application())
+django_application = get_wsgi_application()
+
+from platformsite.hotpath import with_hot_path  # noqa: E402  (its routes need the apps loaded)
+
+application = FreezeAfterWarmup(with_hot_path(django_application))

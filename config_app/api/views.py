@@ -26,7 +26,8 @@ from config_app.models import Namespace, Revision
 from platformsite.api.errors import Denied, error_body
 from platformsite.api.pagination import CursorPagination
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
+NAME = re.compile(rf"^{NAME_PATTERN}$")
 WAIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
 SECRETS_SCOPE = "config:secrets"
 

@@ -126,23 +126,28 @@ class EventListView(EventsView):
             raise DRFUnsupportedMediaType(str(exc)) from exc
         for type_ in sorted({event.type for event in events}):
             authorize(request, type_, "write")
-        stored = services.events_store_grouped(events=events)
-        created = sum(1 for item in stored if item.created)
-        body = {
-            "count": len(stored),
-            "created": created,
-            "duplicates": len(stored) - created,
-            "events": [
-                {
-                    "id": item.event.id,
-                    "event_id": item.event.event_id,
-                    "source": item.event.source,
-                    "duplicate": not item.created,
-                }
-                for item in stored
-            ],
-        }
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        body, code = published(services.events_store_grouped(events=events))
+        return Response(body, status=code)
+
+
+def published(stored: list[services.Stored]) -> tuple[dict, int]:
+    """A publish's answer: what was stored (201), or only duplicates of stored events (200)."""
+    created = sum(1 for item in stored if item.created)
+    body = {
+        "count": len(stored),
+        "created": created,
+        "duplicates": len(stored) - created,
+        "events": [
+            {
+                "id": item.event.id,
+                "event_id": item.event.event_id,
+                "source": item.event.source,
+                "duplicate": not item.created,
+            }
+            for item in stored
+        ],
+    }
+    return body, status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
 class EventDetailView(EventsView):

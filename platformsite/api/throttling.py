@@ -81,6 +81,20 @@ class _Counters:
 _counters = _Counters()
 
 
+def wait_seconds(scope: str, ident: str) -> float | None:
+    """Count one call of ``ident`` against the ``scope`` rate: None if allowed, else the seconds
+    until its window ends."""
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+    if not rate:
+        return None
+    limit, period = parse_rate(rate)
+    now = time.time()
+    count = _counters.count(f"{scope}:{ident}", int(now // period), period, limit, now)
+    if count > limit:
+        return period - (now % period)
+    return None
+
+
 class ClientRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self.wait_seconds: float | None = None
@@ -92,16 +106,8 @@ class ClientRateThrottle(BaseThrottle):
             scope, ident = "client", f"user:{request.user.pk}"
         else:
             scope, ident = "anon", self.get_ident(request)
-        rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
-        if not rate:
-            return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        count = _counters.count(f"{scope}:{ident}", int(now // period), period, limit, now)
-        if count > limit:
-            self.wait_seconds = period - (now % period)
-            return False
-        return True
+        self.wait_seconds = wait_seconds(scope, ident)
+        return self.wait_seconds is None
 
     def wait(self) -> float | None:
         return self.wait_seconds

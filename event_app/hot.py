@@ -1,0 +1,49 @@
+"""The events service's hot route: a small publish through the group writer (:mod:`platformsite.hotpath`).
+
+``POST /api/v1/events/`` with a JSON body (native, structured or batch mode; binary mode too),
+when the events are valid, the caller may write every type among them, and they may go through
+the group writer (PostgreSQL, a small request).  The answer, like the full view's, comes once
+the events are committed; the request thread itself never holds a database connection.
+Invalid events, refusals and everything else are answered by the full view.
+
+A write that fails here (the database is unreachable, say) passes the request to the full view,
+which writes it once more: the same as a client retrying.  Events are unique by source and id,
+so an event that carries its id is never stored twice; a native event without an id gets a new
+one on each attempt.
+"""
+
+from __future__ import annotations
+
+import re
+
+from event_app import grouping, services
+from event_app.api.views import published
+from event_app.cloudevents import InvalidEvents, UnsupportedMediaType, parse_request
+from event_app.filters import type_resource
+from platformsite.hotpath import Answer, HotRequest, HotRoute
+
+
+def publish(request: HotRequest) -> Answer | None:
+    try:
+        events, _ = parse_request(request.headers(), request.body)
+    except (InvalidEvents, UnsupportedMediaType):
+        return None
+    if not grouping.groupable(events):
+        return None
+    if not all(request.allows(type_resource(type_), "write") for type_ in {event.type for event in events}):
+        return None
+    body, status = published(services.events_store_grouped(events=events))
+    return Answer.json(body, status=status)
+
+
+ROUTES = [
+    HotRoute(
+        method="POST",
+        pattern=re.compile(r"/api/v1/events/"),
+        route="api/v1/events/",
+        allow="GET, POST, HEAD, OPTIONS",
+        scope="events:write",
+        handler=publish,
+        body=True,
+    )
+]

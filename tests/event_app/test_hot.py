@@ -1,0 +1,104 @@
+"""The hot path of small publishes (event_app.hot): the full view's answer, from the group writer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+
+from auth_app.models import Account
+from auth_app.services import binding_create, role_create, rule_create
+from event_app import hot
+from event_app.models import Event
+from tests.hotpath import Driver
+
+EVENTS = "/api/v1/events/"
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="group commit runs on PostgreSQL"
+)
+
+
+@pytest.fixture
+def driver() -> Driver:
+    return Driver(hot.ROUTES)
+
+
+def publish(driver: Driver, token: str, body, content_type: str = "application/json"):
+    return driver.call("POST", EVENTS, token, data=json.dumps(body), content_type=content_type)
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_publish__warm_caller__stored_and_answered_by_the_hot_path(driver, issue_token):
+    token = issue_token("events:write")
+
+    first = publish(driver, token, {"type": "order.created", "source": "/shop", "id": "a", "data": {"n": 1}})
+    second = publish(driver, token, {"type": "order.created", "source": "/shop", "id": "b", "data": {"n": 2}})
+    again = publish(driver, token, {"type": "order.created", "source": "/shop", "id": "b", "data": {"n": 2}})
+
+    assert (first.hot, second.hot, again.hot) == (False, True, True)
+    assert (first.status, second.status, again.status) == (201, 201, 200)
+    assert second.headers.keys() == first.headers.keys()
+    assert second.json()["events"][0] | {"id": 0} == {
+        "id": 0,
+        "event_id": "b",
+        "source": "/shop",
+        "duplicate": False,
+    }
+    assert again.json()["duplicates"] == 1
+    assert Event.objects.get(source="/shop", event_id="b").data == {"n": 2}
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_publish__structured_and_batch_modes__hot(driver, issue_token):
+    token = issue_token("events:write")
+    event = {"specversion": "1.0", "type": "order.created", "source": "/shop", "id": "s1"}
+    publish(driver, token, {"type": "warm.up", "source": "/shop"})
+
+    structured = publish(driver, token, event, "application/cloudevents+json")
+    batch = publish(
+        driver, token, [event | {"id": "s2"}, event | {"id": "s3"}], "application/cloudevents-batch+json"
+    )
+
+    assert (structured.hot, structured.status) == (True, 201)
+    assert (batch.hot, batch.status, batch.json()["created"]) == (True, 201, 2)
+
+
+@pytest.mark.django_db
+def test_publish__invalid_batch__the_full_views_400_naming_the_index(driver, issue_token):
+    token = issue_token("events:write")
+    publish(driver, token, {"type": "warm.up", "source": "/shop"})
+    bad = [{"type": "order.created", "source": "/shop"}, {"type": "", "source": "/shop"}]
+
+    reply = publish(driver, token, bad)
+
+    assert not reply.hot
+    assert reply.comparable() == publish(Driver([]), token, bad).comparable()
+    assert reply.status == 400 and reply.json()["error"]["details"]["errors"][0]["index"] == 1
+    assert not Event.objects.filter(type="order.created").exists()
+
+
+@pytest.mark.django_db
+def test_publish__type_the_policy_refuses__403_from_the_full_view(driver, issue_token):
+    token = issue_token("events:write")
+    role = role_create(name="orders-only")
+    rule_create(role=role, resource="events:order.*", action="write", effect="allow", priority=0)
+    binding_create(role=role, account=Account.objects.order_by("-id").first())
+    publish(driver, token, {"type": "order.created", "source": "/shop"})
+
+    reply = publish(driver, token, {"type": "billing.paid", "source": "/shop"})
+
+    assert not reply.hot
+    assert (reply.status, reply.json()["error"]["code"]) == (403, "policy_denied")
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="without group commit")
+@pytest.mark.django_db
+def test_publish__sqlite__every_publish_goes_through_the_full_view(driver, issue_token):
+    token = issue_token("events:write")
+
+    replies = [publish(driver, token, {"type": "order.created", "source": "/shop"}) for _ in range(2)]
+
+    assert [(reply.hot, reply.status) for reply in replies] == [(False, 201), (False, 201)]
