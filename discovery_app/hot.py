@@ -14,6 +14,7 @@ import re
 from rest_framework.exceptions import APIException
 
 from discovery_app import selectors, services
+from platformsite.api.errors import Denied
 from platformsite.hotpath import Answer, HotRequest, HotRoute
 
 
@@ -36,7 +37,7 @@ def heartbeat(request: HotRequest) -> Answer | None:
             node_id=request.args["node_id"],
             allowed=lambda name: request.allows(f"discovery:{name}", "write"),
         )
-    except APIException:  # not registered, or not allowed (or not decidable without a query)
+    except (APIException, Denied):  # not registered; not allowed, or not decidable without a query
         return None
     return Answer.json(renewed)
 

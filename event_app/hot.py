@@ -1,10 +1,10 @@
 """The events service's hot route: a small publish through the group writer (:mod:`platformsite.hotpath`).
 
-``POST /api/v1/events/`` with a JSON body (native, structured or batch mode; binary mode too),
-when the events are valid, the caller may write every type among them, and they may go through
-the group writer (PostgreSQL, a small request).  The answer, like the full view's, comes once
-the events are committed; the request thread itself never holds a database connection.
-Invalid events, refusals and everything else are answered by the full view.
+``POST /api/v1/events/`` with a JSON body of up to 64 KiB (native, structured or batch mode;
+binary mode too), when the events are valid, the caller may write every type among them, and
+they may go through the group writer (PostgreSQL, a small request).  The answer, like the full
+view's, comes once the events are committed; the request thread itself never holds a database
+connection.  Invalid events, refusals and everything else are answered by the full view.
 
 A write that fails here (the database is unreachable, say) passes the request to the full view,
 which writes it once more: the same as a client retrying.  Events are unique by source and id,
@@ -21,6 +21,10 @@ from event_app.api.views import published
 from event_app.cloudevents import InvalidEvents, UnsupportedMediaType, parse_request
 from event_app.filters import type_resource
 from platformsite.hotpath import Answer, HotRequest, HotRoute
+
+#: Larger requests are batches for the full view (which would parse them just as well): the group
+#: writer takes at most grouping.MAX_GROUPED_EVENTS events a request anyway.
+MAX_BODY = 64 * 1024
 
 
 def publish(request: HotRequest) -> Answer | None:
@@ -44,6 +48,6 @@ ROUTES = [
         allow="GET, POST, HEAD, OPTIONS",
         scope="events:write",
         handler=publish,
-        body=True,
+        max_body=MAX_BODY,
     )
 ]

@@ -116,8 +116,9 @@ class HotRoute:
     ``pattern`` matches the whole ``PATH_INFO`` and ``query`` the whole query string (routes
     that take parameters name them in groups); ``route`` is the Django route of the same view
     (the metrics label) and ``allow`` the ``Allow`` header its DRF view sends.  A route with
-    ``body`` takes requests with a body (of a declared length within the platform's limit);
-    the others only requests without one.
+    ``max_body`` takes requests with a body of a declared length up to that many bytes (larger
+    ones are left to Django, which would read them just as well); the others only requests
+    without a body.
     """
 
     method: str
@@ -127,7 +128,7 @@ class HotRoute:
     scope: str
     handler: Handler
     query: re.Pattern[str] = field(default=re.compile(r"\Z"))
-    body: bool = False
+    max_body: int = 0
 
 
 class HotPath:
@@ -179,7 +180,8 @@ class HotPath:
         length = environ.get("CONTENT_LENGTH") or "0"
         if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit():
             return None
-        if (int(length) > 0) != route.body or int(length) > body_limit(path):
+        size = int(length)
+        if size > min(route.max_body, body_limit(path)) or (route.max_body and not size):
             return None
         token = _token(environ)
         if token is None or not token.has_scope(route.scope):
@@ -187,8 +189,8 @@ class HotPath:
         if wait_seconds("client", token.client_id) is not None:
             return None
         body = b""
-        if route.body:
-            body = environ["wsgi.input"].read(int(length))
+        if size:
+            body = environ["wsgi.input"].read(size)
             environ["wsgi.input"] = io.BytesIO(body)  # for Django, if the handler passes
         args = {**match.groupdict(), **{k: v for k, v in query.groupdict().items() if v is not None}}
         try:

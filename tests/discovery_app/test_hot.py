@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from auth_app.models import Account
+from auth_app.services import binding_create, role_create, rule_create
 from discovery_app import hot, selectors
 from tests.discovery_app.conftest import NOW
 from tests.hotpath import Driver
@@ -103,3 +105,20 @@ def test_heartbeat__read_only_caller__403_from_the_full_view(driver, issue_token
     first, second = driver.warm("POST", NODES + "orders-a/heartbeat/", reader)
 
     assert (first.hot, second.hot, second.status) == (False, False, 403)
+
+
+def test_heartbeat__policy_refuses_the_service__403_from_the_full_view_and_nothing_logged(
+    driver, token, make_node, caplog
+):
+    make_node("orders", node_id="orders-a")
+    make_node("billing", node_id="billing-a")
+    role = role_create(name="orders-team")
+    rule_create(role=role, resource="discovery:orders", action="*", effect="allow", priority=0)
+    binding_create(role=role, account=Account.objects.order_by("-id").first())
+    driver.warm("POST", NODES + "orders-a/heartbeat/", token)
+
+    reply = driver.call("POST", NODES + "billing-a/heartbeat/", token)
+
+    assert not reply.hot
+    assert (reply.status, reply.json()["error"]["code"]) == (403, "policy_denied")
+    assert "hot path" not in caplog.text

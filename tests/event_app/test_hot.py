@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -102,3 +103,18 @@ def test_publish__sqlite__every_publish_goes_through_the_full_view(driver, issue
     replies = [publish(driver, token, {"type": "order.created", "source": "/shop"}) for _ in range(2)]
 
     assert [(reply.hot, reply.status) for reply in replies] == [(False, 201), (False, 201)]
+
+
+@pytest.mark.django_db
+def test_publish__body_over_64_kib__goes_straight_to_the_full_view(issue_token):
+    seen: list[bytes] = []
+    route = dataclasses.replace(hot.ROUTES[0], handler=lambda request: seen.append(request.body))
+    driver = Driver([route])
+    token = issue_token("events:write")
+    small = {"type": "order.created", "source": "/shop"}
+    large = [small | {"data": "x" * 1000} for _ in range(hot.MAX_BODY // 1000)]
+
+    replies = [publish(driver, token, body) for body in (small, small, large)]
+
+    assert [reply.status for reply in replies] == [201, 201, 201]
+    assert seen == [json.dumps(small).encode()]  # the warm small one only: the large one is not read
