@@ -48,7 +48,7 @@ from auth_app.selectors import warm_decision
 from auth_app.tokens import TokenInfo, cached_bearer
 from platformsite.api.throttling import wait_seconds
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from platformsite.middleware import body_limit, request_id_of
+from platformsite.middleware import body_limit, request_context
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,10 @@ class HotPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
         routes = self.routes.get(environ["REQUEST_METHOD"])
-        found = self.answer(environ, routes) if routes else None
+        if not routes:
+            return self.app(environ, start_response)
+        with request_context(environ) as request_id:
+            found = self.answer(environ, routes)
         if found is None:
             return self.app(environ, start_response)
         route, answer, secure = found
@@ -155,7 +158,7 @@ class HotPath:
             ("Allow", route.allow),
             *self.vary,
             *self.security_headers[secure],
-            ("X-Request-ID", request_id_of(environ)),
+            ("X-Request-ID", request_id),
         ]
         start_response(_STATUS_LINES[answer.status], headers)
         HTTP_REQUESTS.labels(route.method, route.route, answer.status).inc()

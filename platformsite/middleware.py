@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
@@ -24,10 +25,20 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
-def request_id_of(meta: Mapping[str, str]) -> str:
-    """The caller's ``X-Request-ID`` if it is a plausible id, else a new one."""
+@contextmanager
+def request_context(meta: Mapping[str, str]) -> Iterator[str]:
+    """Tag the logs written meanwhile with the request's ids; yields its request id (the caller's
+    ``X-Request-ID`` if it is a plausible id, else a new one)."""
     incoming = meta.get("HTTP_X_REQUEST_ID", "")
-    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    match = _TRACEPARENT.match(meta.get("HTTP_TRACEPARENT", ""))
+    id_token = request_id_var.set(request_id)
+    trace_token = trace_id_var.set(match.group(1) if match else "")
+    try:
+        yield request_id
+    finally:
+        request_id_var.reset(id_token)
+        trace_id_var.reset(trace_token)
 
 
 def body_limit(path: str) -> int:
@@ -44,17 +55,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        request_id = request_id_of(request.META)
-        match = _TRACEPARENT.match(request.META.get("HTTP_TRACEPARENT", ""))
-        trace_id = match.group(1) if match else ""
-        request.request_id = request_id
-        id_token = request_id_var.set(request_id)
-        trace_token = trace_id_var.set(trace_id)
-        try:
+        with request_context(request.META) as request_id:
+            request.request_id = request_id
             response = self._refuse_body(request) or self.get_response(request)
-        finally:
-            request_id_var.reset(id_token)
-            trace_id_var.reset(trace_token)
         response["X-Request-ID"] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.route if match else "unmatched"

@@ -12,6 +12,7 @@ from auth_app.services import account_disable, binding_create, role_create, rule
 from config_app import hot as config_hot
 from config_app import services
 from platformsite import hotpath
+from platformsite.logging import request_id_var
 from tests.hotpath import Driver
 
 pytestmark = pytest.mark.django_db
@@ -234,14 +235,23 @@ def test_disabled__the_django_application_itself():
         assert isinstance(hotpath.with_hot_path(app), hotpath.HotPath)
 
 
-def test_handler_error__logged_and_left_to_django(driver, reader, monkeypatch, caplog):
+def test_handler_error__logged_with_the_request_id_and_left_to_django(driver, reader, monkeypatch, caplog):
     driver.get(RESOLVE, reader)
-    monkeypatch.setattr(config_hot.selectors, "resolve_warm", lambda ns, env: 1 / 0)
+    logged_as: list[str] = []
 
-    reply = driver.get(RESOLVE, reader)
+    def failing(ns: str, env: str) -> None:
+        logged_as.append(request_id_var.get())
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(config_hot.selectors, "resolve_warm", failing)
+
+    reply = driver.get(RESOLVE, reader, headers={"X-Request-ID": "trace-me-2"})
 
     assert not reply.hot and reply.status == 200
-    assert "hot path" in caplog.text
+    assert reply.headers["X-Request-ID"] == "trace-me-2"
+    [record] = [record for record in caplog.records if record.name == "platformsite.hotpath"]
+    assert record.exc_info[0] is ZeroDivisionError
+    assert logged_as == ["trace-me-2"]
 
 
 @override_settings(PLATFORM_INGEST_MAX_BODY_BYTES=100)
