@@ -181,7 +181,7 @@ class HotPath:
         if settings.SECURE_SSL_REDIRECT and not secure:
             return None
         length = environ.get("CONTENT_LENGTH") or "0"
-        if "HTTP_TRANSFER_ENCODING" in environ or not length.isdigit():
+        if "HTTP_TRANSFER_ENCODING" in environ or not (length.isascii() and length.isdigit()):
             return None
         size = int(length)
         if size > min(route.max_body, body_limit(path)) or (route.max_body and not size):

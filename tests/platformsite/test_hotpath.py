@@ -148,8 +148,9 @@ def test_if_none_match__304_from_the_hot_path(driver, reader):
         {"QUERY_STRING": "env=default&path=db"},
         {"QUERY_STRING": "wait=1ms&revision=0"},
         {"QUERY_STRING": "env=Default"},
+        {"CONTENT_LENGTH": "\u00b2"},
     ],
-    ids=["html", "xml", "body", "path", "wait", "bad-env"],
+    ids=["html", "xml", "body", "path", "wait", "bad-env", "odd-length"],
 )
 def test_unusual_request__left_to_django(driver, reader, extra):
     driver.get(RESOLVE, reader)
