@@ -105,3 +105,34 @@ def test_ws__frame_that_is_not_json_text__is_a_parse_error_and_the_connection_st
     error, pong = async_to_sync(run)()
     assert error == {"type": "error", "error": {"code": "parse_error", "message": "Send JSON text messages."}}
     assert pong["type"] == "pong"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ws__messages__dispatched_without_a_thread_hop_each(issue_token):
+    # Channels closes old database connections in a worker thread before every message it
+    # dispatches; the platform's consumers leave that to database_sync_to_async.
+    from unittest import mock
+
+    from config_app import services
+
+    services.namespace_create(name="payments")
+    token = issue_token("config:read")
+
+    async def run():
+        communicator = WebsocketCommunicator(
+            application, "/ws/config/", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        assert (await communicator.connect(timeout=5))[0]
+        await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "subscribe", "namespace": "payments"})
+        document = await communicator.receive_json_from(timeout=5)  # read through the database
+        await communicator.send_json_to({"type": "ping"})
+        pong = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return document, pong
+
+    with mock.patch("channels.consumer.aclose_old_connections") as closing:
+        document, pong = async_to_sync(run)()
+
+    assert (document["type"], pong["type"]) == ("config", "pong")
+    assert closing.call_count == 0
