@@ -69,13 +69,13 @@ def account_rules(account_id: int) -> list[RuleSpec]:
     return [RuleSpec(*row) for row in rows]
 
 
-def policy_for(account_id: int | None, *, compile: bool = True) -> CompiledPolicy | None:
-    """The account's compiled rules; with ``compile=False``, None unless this process has them."""
+def policy_for(account_id: int | None, *, may_compile: bool = True) -> CompiledPolicy | None:
+    """The account's compiled rules; with ``may_compile=False``, None unless this process has them."""
     if account_id is None:
         return _EMPTY
     key = (account_id, policy_version())
     compiled = _compiled.get(key)
-    if compiled is None and compile:
+    if compiled is None and may_compile:
         compiled = CompiledPolicy(account_rules(account_id))
         with _compiled_lock:
             if len(_compiled) >= MAX_COMPILED:
@@ -100,7 +100,7 @@ def is_allowed(*, account_id: int | None, scopes: frozenset[str], resource: str,
 
 def warm_decision(token: TokenInfo, *, resource: str, action: str) -> Decision | None:
     """:func:`is_allowed` for a token's holder, or None if deciding needs a database query."""
-    policy = policy_for(token.account_id, compile=False)
+    policy = policy_for(token.account_id, may_compile=False)
     if policy is None:
         return None
     return decide(

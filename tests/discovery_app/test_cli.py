@@ -67,6 +67,13 @@ def test_cli__watch__prints_changes(cli, capsys):
     writer.start()
     code, out, _ = cli("watch", "orders", "--count", "1", "--no-websocket", "--wait", "1")
     writer.join()  # its after-commit work (document, events) must end before the test's flush
+    # So must the live server's work for the CLI: its watcher thread may have started another
+    # blocking query (it lasts up to --wait) before it saw the CLI stop; a request still running
+    # on the live server during the flush deadlocked with it once.
+    for thread in threading.enumerate():
+        if thread.name == "discovery-watch":
+            thread.join(timeout=5)
+    time.sleep(1.5)
     assert code == 0
     first_line = out.splitlines()[0] if isinstance(out, str) else None
     change = json.loads(first_line)
