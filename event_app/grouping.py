@@ -139,15 +139,18 @@ def _hand_out(stored: list, jobs: list[_Job]) -> None:
 _committer = GroupCommitter()
 
 
-def groupable(events: list[EventIn]) -> bool:
-    """Whether these events may go through the writer thread: PostgreSQL, a small request, and
+def available() -> bool:
+    """Whether this thread's publishes may go through the writer thread at all: PostgreSQL, and
     no transaction of the caller's open (its events must be part of that transaction)."""
     return (
-        settings.EVENTS_GROUP_COMMIT
-        and connection.vendor == "postgresql"
-        and len(events) <= MAX_GROUPED_EVENTS
-        and not connection.in_atomic_block
+        settings.EVENTS_GROUP_COMMIT and connection.vendor == "postgresql" and not connection.in_atomic_block
     )
+
+
+def groupable(events: list[EventIn]) -> bool:
+    """Whether these events may go through the writer thread: :func:`available`, and a small
+    request."""
+    return len(events) <= MAX_GROUPED_EVENTS and available()
 
 
 def store_grouped(events: list[EventIn]) -> list:

@@ -28,6 +28,8 @@ MAX_BODY = 64 * 1024
 
 
 def publish(request: HotRequest) -> Answer | None:
+    if not grouping.available():  # the view would parse the body again
+        return None
     try:
         events, _ = parse_request(request.headers(), request.body)
     except (InvalidEvents, UnsupportedMediaType):

@@ -97,12 +97,17 @@ def test_publish__type_the_policy_refuses__403_from_the_full_view(driver, issue_
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="without group commit")
 @pytest.mark.django_db
-def test_publish__sqlite__every_publish_goes_through_the_full_view(driver, issue_token):
+def test_publish__sqlite__every_publish_goes_through_the_full_view_parsed_once(
+    driver, issue_token, monkeypatch
+):
+    parsed_by_the_hot_path: list[bytes] = []
+    monkeypatch.setattr(hot, "parse_request", lambda headers, body: parsed_by_the_hot_path.append(body))
     token = issue_token("events:write")
 
     replies = [publish(driver, token, {"type": "order.created", "source": "/shop"}) for _ in range(2)]
 
     assert [(reply.hot, reply.status) for reply in replies] == [(False, 201), (False, 201)]
+    assert parsed_by_the_hot_path == []
 
 
 @pytest.mark.django_db
