@@ -145,10 +145,11 @@ class HotPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
         routes = self.routes.get(environ["REQUEST_METHOD"])
-        if not routes:
+        matched = _match(environ.get("PATH_INFO", ""), routes) if routes else None
+        if matched is None:  # most requests: no request id made here, Django's middleware makes it
             return self.app(environ, start_response)
         with request_context(environ) as request_id:
-            found = self.answer(environ, routes)
+            found = self.answer(environ, *matched)
         if found is None:
             return self.app(environ, start_response)
         route, answer, secure = found
@@ -165,15 +166,10 @@ class HotPath:
         HTTP_LATENCY.labels(route.route).observe(time.perf_counter() - started)
         return [answer.body]
 
-    def answer(self, environ: dict[str, Any], routes: list[HotRoute]) -> tuple[HotRoute, Answer, bool] | None:
-        """The route and its answer, with whether the request is secure; None to ask Django."""
-        path = environ.get("PATH_INFO", "")
-        for route in routes:
-            match = route.pattern.fullmatch(path)
-            if match is not None:
-                break
-        else:
-            return None
+    def answer(
+        self, environ: dict[str, Any], route: HotRoute, match: re.Match[str]
+    ) -> tuple[HotRoute, Answer, bool] | None:
+        """The route's answer, with whether the request is secure; None to ask Django."""
         query = route.query.fullmatch(environ.get("QUERY_STRING", ""))
         if query is None or environ.get("HTTP_ACCEPT") not in _ACCEPTED:
             return None
@@ -184,7 +180,8 @@ class HotPath:
         if "HTTP_TRANSFER_ENCODING" in environ or not (length.isascii() and length.isdigit()):
             return None
         size = int(length)
-        if size > min(route.max_body, body_limit(path)) or (route.max_body and not size):
+        limit = min(route.max_body, body_limit(environ.get("PATH_INFO", "")))
+        if size > limit or (route.max_body and not size):
             return None
         token = _token(environ)
         if token is None or not token.has_scope(route.scope):
@@ -204,6 +201,14 @@ class HotPath:
         if answer is None:
             return None
         return route, answer, secure
+
+
+def _match(path: str, routes: list[HotRoute]) -> tuple[HotRoute, re.Match[str]] | None:
+    for route in routes:
+        match = route.pattern.fullmatch(path)
+        if match is not None:
+            return route, match
+    return None
 
 
 def _token(environ: dict[str, Any]) -> TokenInfo | None:

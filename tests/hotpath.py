@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,6 @@ class Reply:
     hot: bool  # answered by the hot path: Django never saw the request
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body)
 
     def comparable(self) -> tuple[int, dict[str, str], bytes]:
