@@ -1,7 +1,7 @@
 """Reads of the auth service: policy decisions (cached) and account lookups.
 
-Every service authorizes resource access through :func:`is_allowed` (or the DRF helpers in
-``platformsite.api.permissions`` built on it).  Compiled policies are kept per process, keyed by
+Every service authorizes resource access through :func:`is_allowed`, by way of
+``auth_app.access``.  Compiled policies are kept per process, keyed by
 the account and the policy version held in the shared cache; any change to roles, rules or
 bindings bumps that version.  Each process re-reads the version at most every
 ``PLATFORM_REVOCATION_POLL_SECONDS`` (1 s), so a warm check costs no cache round trip and every
@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -110,21 +109,6 @@ def warm_decision(token: TokenInfo, *, resource: str, action: str) -> Decision |
         action=action,
         scope_suffices=settings.PLATFORM_POLICY_SCOPE_SUFFICES,
     )
-
-
-def request_principal(request: Any) -> tuple[int | None, frozenset[str]]:
-    """The account and scopes behind a DRF request (token or dashboard session)."""
-    from platformsite.api.permissions import granted_scopes
-
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, TokenInfo):
-        return auth.account_id, auth.scopes
-    return None, granted_scopes(request)
-
-
-def is_request_allowed(request: Any, *, resource: str, action: str) -> Decision:
-    account_id, scopes = request_principal(request)
-    return is_allowed(account_id=account_id, scopes=scopes, resource=resource, action=action)
 
 
 def account_by_subject(subject: str) -> Account | None:

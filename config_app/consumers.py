@@ -18,10 +18,11 @@ from auth_app.policy import PolicyError
 from auth_app.selectors import is_allowed
 from auth_app.tokens import TokenInfo
 from config_app import sealing, selectors
-from config_app.api.views import NAME, SECRETS_SCOPE
+from config_app.api.views import SECRETS_SCOPE
 from config_app.errors import ConfigError
 from config_app.models import DEFAULT_ENV, GLOBAL
 from config_app.services import group_name
+from platformsite.api.validators import SLUG
 from platformsite.consumers import ServiceConsumer
 
 MAX_SUBSCRIPTIONS = 100
@@ -74,9 +75,7 @@ class ConfigConsumer(ServiceConsumer):
             await self.error("invalid", "Send subscribe, unsubscribe or ping messages.")
             return
         namespace, env = content.get("namespace"), content.get("env") or DEFAULT_ENV
-        if not (
-            isinstance(namespace, str) and NAME.match(namespace) and isinstance(env, str) and NAME.match(env)
-        ):
+        if not (SLUG.matches(namespace) and SLUG.matches(env)):
             await self.error(
                 "invalid", "namespace and env must be valid names.", namespace=namespace, env=env
             )

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from config_app.errors import InvalidPath
+from platformsite.jsonvalues import UNSTORABLE_CHARS
 
 SEGMENT = re.compile(r"[A-Za-z0-9_\-.:@$]{1,128}")
 MAX_DEPTH = 32
@@ -58,23 +59,28 @@ def nesting(data: Any) -> int:
     return deepest
 
 
-def find_nul(data: Any) -> str | None:
-    """The path of the first key or string holding a NUL character (U+0000), if any: PostgreSQL's
-    jsonb cannot store one, so no backend accepts it."""
+def find_unstorable(data: Any) -> str | None:
+    """The path of the first key or string holding a character no database stores (NUL, which
+    PostgreSQL's jsonb refuses, or a lone surrogate, which no UTF-8 encoder writes), if any."""
     stack: list[tuple[Any, str]] = [(data, "")]
     while stack:
         node, path = stack.pop()
-        if isinstance(node, str) and "\x00" in node:
-            return (path or "/").replace("\x00", "\\u0000")
+        if isinstance(node, str) and UNSTORABLE_CHARS.search(node):
+            return printable(path or "/")
         if isinstance(node, dict):
             for key, value in node.items():
                 child = f"{path}/{key}" if path else key
-                if "\x00" in key:
-                    return child.replace("\x00", "\\u0000")
+                if UNSTORABLE_CHARS.search(key):
+                    return printable(child)
                 stack.append((value, child))
         elif isinstance(node, list):
             stack.extend((value, f"{path}/{index}") for index, value in enumerate(node))
     return None
+
+
+def printable(path: str) -> str:
+    """``path`` with its unstorable characters escaped, so an error message can carry it."""
+    return UNSTORABLE_CHARS.sub(lambda match: f"\\u{ord(match.group()):04x}", path)
 
 
 def get_at(data: Any, segments: tuple[str, ...], default: Any = _MISSING) -> Any:

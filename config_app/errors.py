@@ -1,39 +1,26 @@
-"""Errors of the config service, each with its HTTP status and stable code."""
+"""Errors of the config service: the platform's error kinds, with the config service's codes."""
 
 from __future__ import annotations
 
-from typing import Any
+from platformsite.api.errors import Conflict, Invalid, NotFound, PlatformError, TooLarge
+
+__all__ = ["ConfigError", "InvalidPath", "LayerTooLarge", "NotFound", "SchemaViolation", "StaleRevision"]
+
+#: Any error the config service raises (each answers with its own status and code).
+ConfigError = PlatformError
 
 
-class ConfigError(Exception):
-    status = 400
-    code = "invalid"
-
-    def __init__(self, message: str, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        if code:
-            self.code = code
-        self.details = details if details is not None else {}
-
-
-class InvalidPath(ConfigError):
+class InvalidPath(Invalid):
     code = "invalid_path"
 
 
-class SchemaViolation(ConfigError):
+class SchemaViolation(Invalid):
     code = "schema_violation"
 
 
-class LayerTooLarge(ConfigError):
-    status = 413
+class LayerTooLarge(TooLarge):
     code = "layer_too_large"
 
 
-class NotFound(ConfigError):
-    status = 404
-    code = "not_found"
-
-
-class StaleRevision(ConfigError):
-    status = 409
+class StaleRevision(Conflict):
     code = "stale_revision"

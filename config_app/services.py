@@ -34,8 +34,8 @@ from config_app.documents import (
     checksum,
     deep_merge,
     delete_at,
-    find_nul,
     find_reserved_keys,
+    find_unstorable,
     get_at,
     missing,
     nesting,
@@ -240,10 +240,11 @@ def _check_size(data: dict) -> None:
 
 
 def _check_text(data: Any, field: str) -> None:
-    found = find_nul(data)
+    found = find_unstorable(data)
     if found is not None:
         raise ConfigError(
-            f"{field} holds a NUL character (U+0000), which cannot be stored.", details={field: found}
+            f"{field} holds a NUL character (U+0000) or a lone surrogate, which cannot be stored.",
+            details={field: found},
         )
 
 

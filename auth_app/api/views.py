@@ -11,45 +11,24 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from auth_app import keys, services
+from auth_app.access import PolicyError, actor, granted_scopes, is_allowed, principal
 from auth_app.api import serializers as io
 from auth_app.models import Account, Role, RoleBinding, Rule
-from auth_app.policy import PolicyError
-from auth_app.selectors import account_by_subject, is_allowed, request_principal
-from auth_app.tokens import TokenInfo
+from auth_app.selectors import account_by_subject
 from platformsite.api.errors import Denied
-from platformsite.api.pagination import CursorPagination
-from platformsite.api.permissions import IsAuthenticated, granted_scopes
-
-
-def actor(request: Request) -> str:
-    if isinstance(request.auth, TokenInfo):
-        return request.auth.subject
-    return f"user:{request.user.get_username()}"
+from platformsite.api.permissions import IsAuthenticated
+from platformsite.api.validators import query_param
+from platformsite.api.views import ServiceView
 
 
 def actor_scopes(request: Request) -> frozenset[str]:
-    return request_principal(request)[1]
+    return principal(request)[1]
 
 
-class AuthView(APIView):
+class AuthView(ServiceView):
     service = "auth"
-
-    def paginate(self, queryset, serializer_class, request: Request, ordering: str = "-id") -> Response:
-        paginator = CursorPagination()
-        paginator.ordering = ordering
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def query_param(request: Request, name: str) -> str | None:
-    """A filter's value; 400 for NUL, which PostgreSQL refuses in a query."""
-    value = request.query_params.get(name)
-    if value and "\x00" in value:
-        raise serializers.ValidationError({name: ["must not contain NUL characters"]})
-    return value
 
 
 def _validated(serializer_class, data):
@@ -69,7 +48,7 @@ class AccountListView(AuthView):
             accounts = accounts.filter(type=kind)
         if (active := query_param(request, "is_active")) in {"true", "false"}:
             accounts = accounts.filter(is_active=active == "true")
-        return self.paginate(accounts, io.AccountOutput, request)
+        return self.paginate(accounts, serializer=io.AccountOutput)
 
     @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput})
     def post(self, request: Request) -> Response:
@@ -102,12 +81,16 @@ class AccountListView(AuthView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class AccountDetailView(AuthView):
+class AccountView(AuthView):
+    """Base of the views of one account: the lookup, and no handler of its own."""
+
     def get_account(self, name: str) -> Account:
         if "\x00" in name:  # no account has one, and PostgreSQL refuses it in a query
             raise Http404
         return get_object_or_404(ACCOUNTS, name=name)
 
+
+class AccountDetailView(AccountView):
     @extend_schema(responses=io.AccountOutput)
     def get(self, request: Request, name: str) -> Response:
         return Response(io.AccountOutput(self.get_account(name)).data)
@@ -132,7 +115,7 @@ class AccountDetailView(AuthView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AccountRotateSecretView(AccountDetailView):
+class AccountRotateSecretView(AccountView):
     @extend_schema(
         request=io.RotateSecretInput,
         responses=inline_serializer(
@@ -151,7 +134,7 @@ class AccountRotateSecretView(AccountDetailView):
         return Response({"client_id": account.application.client_id, "client_secret": secret})
 
 
-class AccountDisableView(AccountDetailView):
+class AccountDisableView(AccountView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
         account = services.account_disable(
@@ -160,7 +143,7 @@ class AccountDisableView(AccountDetailView):
         return Response(io.AccountOutput(account).data)
 
 
-class AccountEnableView(AccountDetailView):
+class AccountEnableView(AccountView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
         account = services.account_enable(
@@ -172,7 +155,7 @@ class AccountEnableView(AccountDetailView):
 class RoleListView(AuthView):
     @extend_schema(responses=io.RoleOutput(many=True))
     def get(self, request: Request) -> Response:
-        return self.paginate(Role.objects.all(), io.RoleOutput, request)
+        return self.paginate(Role.objects.all(), serializer=io.RoleOutput)
 
     @extend_schema(request=io.RoleInput, responses={201: io.RoleOutput})
     def post(self, request: Request) -> Response:
@@ -213,7 +196,7 @@ class RuleListView(AuthView):
         rules = Rule.objects.select_related("role")
         if role := query_param(request, "role"):
             rules = rules.filter(role__name=role)
-        return self.paginate(rules, io.RuleOutput, request)
+        return self.paginate(rules, serializer=io.RuleOutput)
 
     @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput})
     def post(self, request: Request) -> Response:
@@ -251,7 +234,7 @@ class BindingListView(AuthView):
             bindings = bindings.filter(role__name=role)
         if account := query_param(request, "account"):
             bindings = bindings.filter(account__name=account)
-        return self.paginate(bindings, io.BindingOutput, request)
+        return self.paginate(bindings, serializer=io.BindingOutput)
 
     @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput})
     def post(self, request: Request) -> Response:
@@ -272,7 +255,7 @@ class BindingDetailView(AuthView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class CheckView(APIView):
+class CheckView(AuthView):
     """May a subject (the caller, by default) do ``action`` on ``resource``?
 
     Asking about another subject needs ``auth:read``; its account's scopes stand in for a token's.
@@ -294,7 +277,7 @@ class CheckView(APIView):
                 account_id, scopes = account.pk, frozenset(account.scope_list)
         else:
             subject = actor(request)
-            account_id, scopes = request_principal(request)
+            account_id, scopes = principal(request)
         try:
             decision = is_allowed(
                 account_id=account_id, scopes=scopes, resource=data["resource"], action=data["action"]

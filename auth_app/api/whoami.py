@@ -8,13 +8,13 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from auth_app.tokens import TokenInfo
-from platformsite.api.permissions import IsAuthenticated, granted_scopes
+from auth_app.access import TokenInfo, granted_scopes
+from platformsite.api.permissions import IsAuthenticated
+from platformsite.api.views import ServiceView
 
 
-class WhoAmIView(APIView):
+class WhoAmIView(ServiceView):
     """Who the caller is and what its credentials grant."""
 
     permission_classes = [IsAuthenticated]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from config_app.models import Namespace, Revision
+from platformsite.api.validators import SLUG
 
-NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+NAME = rf"^{SLUG.pattern}\Z"
 
 
 class NamespaceInput(serializers.Serializer):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -14,57 +13,29 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from auth_app.selectors import is_request_allowed, request_principal
-from auth_app.tokens import TokenInfo
+from auth_app.access import actor, principal
 from config_app import sealing, selectors, services
 from config_app.api import serializers as io
 from config_app.documents import diff, get_at, missing, parse_path
 from config_app.errors import ConfigError, NotFound
 from config_app.models import Namespace, Revision
-from platformsite.api.errors import Denied, error_body
-from platformsite.api.pagination import CursorPagination
+from platformsite.api.validators import SLUG, parse_wait
+from platformsite.api.views import ServiceView
 
-NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,62}"
-NAME = re.compile(rf"^{NAME_PATTERN}$")
-WAIT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+#: The namespace and environment grammar (hot-path patterns use it too).
+NAME_PATTERN = SLUG.pattern
 SECRETS_SCOPE = "config:secrets"
-
-
-def actor(request: Request) -> str:
-    if isinstance(request.auth, TokenInfo):
-        return request.auth.subject
-    return f"user:{request.user.get_username()}"
 
 
 def can_see_secrets(request: Request) -> bool:
     """Holders of ``config:secrets`` (and ``admin``, which implies it) see secret values."""
-    if isinstance(request.auth, TokenInfo):
-        return request.auth.has_scope(SECRETS_SCOPE)
-    scopes = request_principal(request)[1]
+    scopes = principal(request)[1]
     return SECRETS_SCOPE in scopes or "admin" in scopes
 
 
 def check_name(value: str, what: str) -> str:
-    if not NAME.match(value or ""):
-        raise ConfigError(
-            f"{what} {value[:80]!r} is not valid: lower-case letters, digits, - and _ (up to 63).",
-            code=f"invalid_{what}",
-            details={what: value[:80]},
-        )
-    return value
-
-
-def parse_wait(raw: str) -> float:
-    match = WAIT.match(raw.strip())
-    if not match:
-        raise ConfigError(
-            "wait must look like 30s, 500ms, 1m or 30.", code="invalid_wait", details={"wait": raw}
-        )
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
-    return min(seconds, settings.CONFIG_MAX_WAIT_SECONDS)
+    return SLUG.check(value, what)
 
 
 def parse_int(raw: str | None, name: str) -> int | None:
@@ -79,27 +50,23 @@ def parse_int(raw: str | None, name: str) -> int | None:
     return value
 
 
-class ConfigView(APIView):
+class ConfigView(ServiceView):
+    """Base of the config views: URL ``ns`` and ``env`` name the policy resource
+    ``config:<ns>/<env>``, or ``config:<ns>/_namespace`` for the namespace itself."""
+
     service = "config"
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, ConfigError):
-            return Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
-        return super().handle_exception(exc)
-
-    def authorize(self, request: Request, resource: str, action: str) -> None:
-        decision = is_request_allowed(request, resource=f"config:{resource}", action=action)
-        if not decision.allowed:
-            raise Denied(f"Policy does not allow {action} on config:{resource}.", "policy_denied")
+    def resources(self, request: Request, ns: str | None = None, env: str | None = None, **kwargs: Any):
+        if ns is None:
+            return ()
+        if not SLUG.matches(ns):
+            raise NotFound(f"There is no namespace {ns[:80]!r}.", details={"namespace": ns[:80]})
+        if env is None:
+            return (f"config:{ns}/_namespace",)
+        return (f"config:{ns}/{check_name(env, 'env')}",)
 
     def present(self, request: Request, data: Any) -> Any:
         return sealing.reveal(data) if can_see_secrets(request) else sealing.mask(data)
-
-    def paginate(self, queryset, serializer_class, request: Request, ordering: str = "-id") -> Response:
-        paginator = CursorPagination()
-        paginator.ordering = ordering
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
     def expected_revision(self, request: Request, body_value: int | None) -> int | None:
         if body_value is not None:
@@ -117,7 +84,7 @@ class ConfigView(APIView):
         return int(value)
 
     def namespace(self, name: str) -> Namespace:
-        if not NAME.match(name):
+        if not SLUG.matches(name):
             raise NotFound(f"There is no namespace {name[:80]!r}.", details={"namespace": name[:80]})
         return selectors.namespace_get(name)
 
@@ -156,22 +123,24 @@ def validated(serializer_class, data) -> dict[str, Any]:
 
 
 class NamespaceListView(ConfigView):
+    def resources(self, request: Request, **kwargs: Any):
+        body = request.data if request.method == "POST" else None
+        name = body.get("name") if isinstance(body, dict) else None
+        return (f"config:{name}/_namespace",) if SLUG.matches(name) else ()
+
     @extend_schema(responses=io.NamespaceOutput(many=True))
     def get(self, request: Request) -> Response:
-        paginator = CursorPagination()
-        paginator.ordering = "name"
-        page = paginator.paginate_queryset(Namespace.objects.all(), request, view=self)
-        visible = [
-            ns
-            for ns in page
-            if is_request_allowed(request, resource=f"config:{ns.name}/_namespace", action="read").allowed
-        ]
-        return paginator.get_paginated_response(io.NamespaceOutput(visible, many=True).data)
+        allowed = self.allows(request, "read")
+
+        def visible(page: list[Namespace]) -> list[Any]:
+            shown = [ns for ns in page if allowed(f"config:{ns.name}/_namespace")]
+            return io.NamespaceOutput(shown, many=True).data
+
+        return self.paginate(Namespace.objects.all(), ordering="name", render=visible)
 
     @extend_schema(request=io.NamespaceInput, responses={201: io.NamespaceOutput})
     def post(self, request: Request) -> Response:
         data = validated(io.NamespaceInput, request.data)
-        self.authorize(request, f"{data['name']}/_namespace", "write")
         namespace = services.namespace_create(**data)
         return Response(io.NamespaceOutput(namespace).data, status=status.HTTP_201_CREATED)
 
@@ -180,7 +149,6 @@ class NamespaceDetailView(ConfigView):
     @extend_schema(responses=io.NamespaceOutput)
     def get(self, request: Request, ns: str) -> Response:
         namespace = self.namespace(ns)
-        self.authorize(request, f"{ns}/_namespace", "read")
         body = io.NamespaceOutput(namespace).data
         body["layers"] = [
             {"env": layer.env, "revision": layer.number, "updated": layer.updated}
@@ -191,7 +159,6 @@ class NamespaceDetailView(ConfigView):
     @extend_schema(request=io.NamespaceUpdateInput, responses=io.NamespaceOutput)
     def patch(self, request: Request, ns: str) -> Response:
         self.namespace(ns)
-        self.authorize(request, f"{ns}/_namespace", "write")
         data = validated(io.NamespaceUpdateInput, request.data)
         namespace = services.namespace_update(
             name=ns,
@@ -209,6 +176,9 @@ class NamespaceDetailView(ConfigView):
 class ResolveView(ConfigView):
     """The merged document global/default -> global/env -> ns/default -> ns/env, from the cache."""
 
+    def resources(self, request: Request, ns: str, **kwargs: Any):
+        return super().resources(request, ns=ns, env=request.query_params.get("env", "default"))
+
     @extend_schema(
         parameters=[
             OpenApiParameter("env", str, description="Environment (default: 'default')."),
@@ -220,15 +190,13 @@ class ResolveView(ConfigView):
     )
     def get(self, request: Request, ns: str) -> HttpResponse:
         params = request.query_params
-        env = check_name(params.get("env", "default"), "env")
-        if not NAME.match(ns):
-            raise NotFound(f"There is no namespace {ns[:80]!r}.", details={"namespace": ns[:80]})
+        env = params.get("env", "default")
         raw_path = params.get("path")
         segments = parse_path(raw_path) if raw_path is not None else None
-        self.authorize(request, f"{ns}/{env}", "read")
         resolved = selectors.resolve(ns, env)
         if "wait" in params:
-            resolved = self.wait(ns, env, resolved, parse_wait(params["wait"]), params.get("revision"))
+            seconds = parse_wait(params["wait"], default=0, maximum=settings.CONFIG_MAX_WAIT_SECONDS)
+            resolved = self.wait(ns, env, resolved, seconds, params.get("revision"))
             if resolved is None:
                 return HttpResponse(status=304)
         elif request.headers.get("If-None-Match") == resolved.etag and segments is None:
@@ -275,7 +243,6 @@ class LayerListView(ConfigView):
     @extend_schema(responses=io.LayerListOutput, operation_id="config_layers_list")
     def get(self, request: Request, ns: str) -> Response:
         namespace = self.namespace(ns)
-        self.authorize(request, f"{ns}/_namespace", "read")
         return Response(
             {
                 "namespace": ns,
@@ -291,8 +258,6 @@ class LayerView(ConfigView):
     @extend_schema(responses=io.RevisionDataOutput)
     def get(self, request: Request, ns: str, env: str) -> Response:
         namespace = self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "read")
         head = selectors.layer_head(namespace, env)
         if head is None:
             raise NotFound(f"{ns}/{env} has no revision yet.", details={"namespace": ns, "env": env})
@@ -301,8 +266,6 @@ class LayerView(ConfigView):
     @extend_schema(request=io.LayerInput, responses=io.RevisionDataOutput)
     def put(self, request: Request, ns: str, env: str) -> Response:
         self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "write")
         data = validated(io.LayerInput, request.data)
         revision = services.layer_set(
             namespace=ns,
@@ -317,17 +280,14 @@ class LayerView(ConfigView):
 
 
 class ValueView(ConfigView):
-    def prepare(self, request: Request, ns: str, env: str, path: str, action: str) -> Namespace:
-        namespace = self.namespace(ns)
-        check_name(env, "env")
+    def prepare(self, request: Request, ns: str, env: str, path: str) -> Namespace:
         if not parse_path(path):
             raise ConfigError("The path is empty.", code="invalid_path", details={"path": path})
-        self.authorize(request, f"{ns}/{env}", action)
-        return namespace
+        return self.namespace(ns)
 
     @extend_schema(responses=io.ValueOutput)
     def get(self, request: Request, ns: str, env: str, path: str) -> Response:
-        namespace = self.prepare(request, ns, env, path, "read")
+        namespace = self.prepare(request, ns, env, path)
         head = selectors.layer_head(namespace, env)
         value = self.value_at(request, head.data, parse_path(path)) if head is not None else None
         if head is None or missing(value):
@@ -336,7 +296,7 @@ class ValueView(ConfigView):
 
     @extend_schema(request=io.ValueInput, responses=io.RevisionDataOutput)
     def put(self, request: Request, ns: str, env: str, path: str, merge: bool = False) -> Response:
-        self.prepare(request, ns, env, path, "write")
+        self.prepare(request, ns, env, path)
         data = validated(io.ValueInput, request.data)
         revision = services.value_set(
             namespace=ns,
@@ -357,7 +317,7 @@ class ValueView(ConfigView):
 
     @extend_schema(request=io.WriteInput, responses=io.RevisionDataOutput)
     def delete(self, request: Request, ns: str, env: str, path: str) -> Response:
-        self.prepare(request, ns, env, path, "write")
+        self.prepare(request, ns, env, path)
         data = validated(io.WriteInput, request.data if isinstance(request.data, dict) else {})
         revision = services.value_delete(
             namespace=ns,
@@ -400,10 +360,13 @@ class AuditView(ConfigView):
         ],
         responses=io.RevisionOutput(many=True),
     )
+    def resources(self, request: Request, ns: str | None = None, **kwargs: Any):
+        ns = ns or request.query_params.get("namespace")
+        return super().resources(request, ns=ns) if ns else ("config:_all",)
+
     def get(self, request: Request, ns: str | None = None) -> Response:
         ns = ns or request.query_params.get("namespace")
         namespace = self.namespace(ns) if ns else None
-        self.authorize(request, f"{ns}/_namespace" if ns else "_all", "read")
         revisions = selectors.audit_log(
             namespace=namespace,
             env=request.query_params.get("env"),
@@ -411,24 +374,20 @@ class AuditView(ConfigView):
             since=_time_param(request, "from"),
             until=_time_param(request, "to"),
         )
-        return self.paginate(revisions, io.RevisionOutput, request)
+        return self.paginate(revisions, serializer=io.RevisionOutput)
 
 
 class RevisionListView(ConfigView):
     @extend_schema(responses=io.RevisionOutput(many=True))
     def get(self, request: Request, ns: str, env: str) -> Response:
         namespace = self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "read")
-        return self.paginate(selectors.audit_log(namespace=namespace, env=env), io.RevisionOutput, request)
+        return self.paginate(selectors.audit_log(namespace=namespace, env=env), serializer=io.RevisionOutput)
 
 
 class RevisionDetailView(ConfigView):
     @extend_schema(responses=io.RevisionDataOutput)
     def get(self, request: Request, ns: str, env: str, number: int) -> Response:
         namespace = self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "read")
         return self.written(request, selectors.revision_get(namespace, env, number))
 
 
@@ -440,8 +399,6 @@ class DiffView(ConfigView):
     )
     def get(self, request: Request, ns: str, env: str) -> Response:
         namespace = self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "read")
         head = selectors.layer_head(namespace, env)
         to_number = parse_int(request.query_params.get("to"), "to")
         if to_number is None:
@@ -493,8 +450,6 @@ class RollbackView(ConfigView):
     @extend_schema(request=io.RollbackInput, responses=io.RevisionDataOutput)
     def post(self, request: Request, ns: str, env: str) -> Response:
         self.namespace(ns)
-        check_name(env, "env")
-        self.authorize(request, f"{ns}/{env}", "write")
         data = validated(io.RollbackInput, request.data)
         revision = services.layer_rollback(
             namespace=ns,

@@ -13,33 +13,19 @@ from rest_framework.exceptions import UnsupportedMediaType as DRFUnsupportedMedi
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from auth_app.selectors import is_request_allowed
-from auth_app.tokens import TokenInfo
+from auth_app.access import actor
 from event_app import selectors, services
 from event_app.api import serializers as io
 from event_app.cloudevents import BATCH, STRUCTURED, InvalidEvents, UnsupportedMediaType, parse_request
 from event_app.filters import type_resource
 from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
-from platformsite.api.errors import Denied, error_body
-from platformsite.api.pagination import CursorPagination
+from platformsite.api.errors import Invalid, TooLarge
+from platformsite.api.views import ServiceView
 
 #: Summary window when ``from`` is not given.
 DEFAULT_SUMMARY_WINDOW = timedelta(hours=1)
-
-
-def actor(request: Request) -> str:
-    if isinstance(request.auth, TokenInfo):
-        return request.auth.subject
-    return f"user:{request.user.get_username()}"
-
-
-def authorize(request: Request, type_: str, action: str) -> None:
-    decision = is_request_allowed(request, resource=type_resource(type_), action=action)
-    if not decision.allowed:
-        raise Denied(f"Not allowed to {action} events of type {type_!r}.", "policy_denied")
 
 
 class CloudEventsParser(BaseParser):
@@ -55,20 +41,49 @@ class CloudEventsBatchParser(CloudEventsParser):
     media_type = BATCH
 
 
-class EventsView(APIView):
+class EventsView(ServiceView):
+    """Base of the events views: an event type ``order.created`` is the policy resource
+    ``events:order.created`` (a prefix ``order.*``: ``events:order``)."""
+
     service = "events"
 
-    def paginate(self, queryset, request: Request, ordering: str, to_json) -> Response:
-        paginator = CursorPagination()
-        paginator.ordering = ordering
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response([to_json(item) for item in page])
+
+def each(to_json):
+    return lambda page: [to_json(item) for item in page]
+
+
+class EventLookup(EventsView):
+    """Views of one stored event: its type is the resource."""
+
+    def resources(self, request: Request, pk: int, **kwargs):
+        self.event = get_object_or_404(Event, pk=pk)
+        return (type_resource(self.event.type),)
 
 
 class EventListView(EventsView):
     """``GET``: search.  ``POST``: publish one event or a batch, in any CloudEvents HTTP mode."""
 
     parser_classes = [CloudEventsParser, CloudEventsBatchParser]
+
+    def resources(self, request: Request, **kwargs):
+        if request.method == "POST":
+            self.events = self.parsed(request)
+            types = {event.type for event in self.events}
+        else:
+            types = {type_.strip() for type_ in request.query_params.get("type", "").split(",")} - {""}
+        return [type_resource(type_) for type_ in sorted(types)]
+
+    @staticmethod
+    def parsed(request: Request) -> list:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        try:
+            return parse_request(headers, request.body)[0]
+        except InvalidEvents as exc:
+            if exc.too_large:
+                raise TooLarge("The events are too large.", details={"errors": exc.errors}) from exc
+            raise Invalid("The events are not valid.", "invalid_events", {"errors": exc.errors}) from exc
+        except UnsupportedMediaType as exc:
+            raise DRFUnsupportedMediaType(str(exc)) from exc
 
     @extend_schema(
         parameters=[
@@ -88,17 +103,11 @@ class EventListView(EventsView):
         operation_id="events_search",
     )
     def get(self, request: Request) -> Response:
-        for type_ in request.query_params.get("type", "").split(","):
-            if type_.strip():
-                authorize(request, type_.strip(), "read")
         order = request.query_params.get("order", "newest")
         if order not in {"newest", "oldest"}:
-            return Response(
-                error_body("invalid", "order is 'newest' or 'oldest'.", {"order": [order]}),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise Invalid("order is 'newest' or 'oldest'.", details={"order": [order]})
         events = selectors.event_search(request.query_params)
-        return self.paginate(events, request, "-id" if order == "newest" else "id", event_dict)
+        return self.paginate(events, ordering="-id" if order == "newest" else "id", render=each(event_dict))
 
     @extend_schema(
         request={
@@ -110,23 +119,7 @@ class EventListView(EventsView):
         operation_id="events_publish",
     )
     def post(self, request: Request) -> Response:
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        try:
-            events, _ = parse_request(headers, request.body)
-        except InvalidEvents as exc:
-            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.too_large else status.HTTP_400_BAD_REQUEST
-            message = "The events are too large." if exc.too_large else "The events are not valid."
-            return Response(
-                error_body(
-                    "too_large" if exc.too_large else "invalid_events", message, {"errors": exc.errors}
-                ),
-                status=code,
-            )
-        except UnsupportedMediaType as exc:
-            raise DRFUnsupportedMediaType(str(exc)) from exc
-        for type_ in sorted({event.type for event in events}):
-            authorize(request, type_, "write")
-        body, code = published(services.events_store_grouped(events=events))
+        body, code = published(services.events_store_grouped(events=self.events))
         return Response(body, status=code)
 
 
@@ -150,23 +143,19 @@ def published(stored: list[services.Stored]) -> tuple[dict, int]:
     return body, status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-class EventDetailView(EventsView):
+class EventDetailView(EventLookup):
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="events_retrieve")
     def get(self, request: Request, pk: int) -> Response:
-        event = get_object_or_404(Event, pk=pk)
-        authorize(request, event.type, "read")
-        body = event_dict(event)
-        body["related"] = [event_dict(e) for e in selectors.related_events(event)]
+        body = event_dict(self.event)
+        body["related"] = [event_dict(e) for e in selectors.related_events(self.event)]
         return Response(body)
 
 
-class EventDeliveriesView(EventsView):
+class EventDeliveriesView(EventLookup):
     @extend_schema(responses=io.DeliveryOutput(many=True))
     def get(self, request: Request, pk: int) -> Response:
-        event = get_object_or_404(Event, pk=pk)
-        authorize(request, event.type, "read")
         return self.paginate(
-            selectors.deliveries(event_id=event.pk), request, "id", lambda d: io.DeliveryOutput(d).data
+            selectors.deliveries(event_id=self.event.pk), ordering="id", serializer=io.DeliveryOutput
         )
 
 
@@ -188,28 +177,52 @@ class SummaryView(EventsView):
         return Response(body)
 
 
+def subscribed_types(request: Request, default: list[str]) -> list[str]:
+    """The types a subscription's body names (read access to each is needed to subscribe)."""
+    types = request.data.get("types") if isinstance(request.data, dict) else None
+    if not types:
+        return default
+    return [type_ for type_ in types if isinstance(type_, str)] if isinstance(types, list) else []
+
+
 class SubscriptionListView(EventsView):
+    def resources(self, request: Request, **kwargs):
+        if request.method != "POST":
+            return ()
+        return [type_resource(type_) for type_ in subscribed_types(request, ["*"])]
+
+    def policy_action(self, request: Request) -> str:
+        return "read"  # subscribing is reading the stream
+
     @extend_schema(responses=io.SubscriptionOutput(many=True))
     def get(self, request: Request) -> Response:
-        return self.paginate(
-            Subscription.objects.all(), request, "id", lambda s: io.SubscriptionOutput(s).data
-        )
+        return self.paginate(Subscription.objects.all(), ordering="id", serializer=io.SubscriptionOutput)
 
     @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput})
     def post(self, request: Request) -> Response:
         data = io.SubscriptionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        for type_ in data.validated_data["types"] or ["*"]:
-            authorize(request, type_, "read")
         subscription = services.subscription_create(**data.validated_data, owner=actor(request))
         body = io.SubscriptionOutput(subscription).data
         body["secret"] = subscription.secret  # shown once; verify webhook signatures with it
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class SubscriptionDetailView(EventsView):
+class SubscriptionView(EventsView):
+    """Base of the views of one subscription: the lookup, and no handler of its own."""
+
     def get_subscription(self, name: str) -> Subscription:
         return get_object_or_404(Subscription, name=name)
+
+
+class SubscriptionDetailView(SubscriptionView):
+    def resources(self, request: Request, **kwargs):
+        if request.method != "PATCH":
+            return ()
+        return [type_resource(type_) for type_ in subscribed_types(request, [])]
+
+    def policy_action(self, request: Request) -> str:
+        return "read"
 
     @extend_schema(responses=io.SubscriptionOutput)
     def get(self, request: Request, name: str) -> Response:
@@ -219,8 +232,6 @@ class SubscriptionDetailView(EventsView):
     def patch(self, request: Request, name: str) -> Response:
         data = io.SubscriptionUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        for type_ in data.validated_data.get("types") or []:
-            authorize(request, type_, "read")
         subscription = services.subscription_update(
             subscription=self.get_subscription(name), **data.validated_data
         )
@@ -232,7 +243,7 @@ class SubscriptionDetailView(EventsView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SubscriptionDeliveriesView(SubscriptionDetailView):
+class SubscriptionDeliveriesView(SubscriptionView):
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=[s.value for s in Delivery.Status])],
         responses=io.DeliveryOutput(many=True),
@@ -241,15 +252,12 @@ class SubscriptionDeliveriesView(SubscriptionDetailView):
         deliveries = selectors.deliveries(subscription=self.get_subscription(name))
         if wanted := request.query_params.get("status"):
             if wanted not in Delivery.Status.values:
-                return Response(
-                    error_body("invalid", "Unknown status.", {"status": [wanted]}),
-                    status=status.HTTP_400_BAD_REQUEST,
-                )
+                raise Invalid("Unknown status.", details={"status": [wanted]})
             deliveries = deliveries.filter(status=wanted)
-        return self.paginate(deliveries, request, "id", lambda d: io.DeliveryOutput(d).data)
+        return self.paginate(deliveries, ordering="id", serializer=io.DeliveryOutput)
 
 
-class SubscriptionRedeliverView(SubscriptionDetailView):
+class SubscriptionRedeliverView(SubscriptionView):
     @extend_schema(request=io.RedeliverInput, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, name: str) -> Response:
         subscription = self.get_subscription(name)

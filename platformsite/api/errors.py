@@ -23,21 +23,53 @@ from rest_framework.views import exception_handler as drf_exception_handler
 log = logging.getLogger(__name__)
 
 
-class Denied(Exception):
-    """Raised by services when the caller may not do what it asked (403 ``code``)."""
+class PlatformError(Exception):
+    """An error any service raises: answered with ``status`` and a stable ``code`` in the error shape.
 
-    def __init__(self, message: str, code: str = "permission_denied") -> None:
+    Services raise the subclasses below (or their own, derived from them); views never build an
+    error body by hand.
+    """
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, code: str | None = None, details: Any = None) -> None:
         super().__init__(message)
-        self.code = code
+        if code:
+            self.code = code
+        self.details = details if details is not None else {}
 
 
-class Conflict(Exception):
-    """Raised by services when a write lost a race or its precondition (409 ``code``)."""
+class Invalid(PlatformError):
+    """The request is not valid (400)."""
 
-    def __init__(self, message: str, code: str = "conflict", details: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.details = details
+
+class Denied(PlatformError):
+    """The caller may not do what it asked (403)."""
+
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(PlatformError):
+    """Nothing is found where the request points (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(PlatformError):
+    """A write lost a race or its precondition (409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(PlatformError):
+    """The request or what it would store is too large (413)."""
+
+    status = 413
+    code = "too_large"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -70,11 +102,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, Denied):
-        exc = exceptions.PermissionDenied(str(exc), code=exc.code)
-    elif isinstance(exc, Conflict):
-        response = Response(error_body(exc.code, str(exc), exc.details), status=status.HTTP_409_CONFLICT)
-        return response
+    elif isinstance(exc, PlatformError):
+        return Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException()
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

@@ -11,17 +11,9 @@ from typing import Any
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from auth_app.tokens import TokenInfo
+from auth_app.access import granted_scopes
 
-
-def granted_scopes(request: Any) -> frozenset[str]:
-    auth = getattr(request, "auth", None)
-    if isinstance(auth, TokenInfo):
-        return auth.scopes
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and user.is_active and user.is_staff:
-        return frozenset({"admin"})
-    return frozenset()
+__all__ = ["HasServiceScope", "IsAuthenticated", "granted_scopes", "required_scope"]
 
 
 def required_scope(request: Any, view: Any) -> str | None:

@@ -1,17 +1,91 @@
-"""API views every service shares."""
+"""The base of every service's API views, and the views every service shares.
+
+:class:`ServiceView` is the one way a service's API view is written: the scope check (the
+permission class, ``<service>:read`` or ``:write`` by method), then the policy check of every
+resource the view's :meth:`~ServiceView.resources` hook names, both in ``initial()``, before any
+handler runs, so no handler can forget them.  Handlers parse, call one service function, and
+answer with an output serializer; errors are raised (``platformsite.api.errors``), never built.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from auth_app.access import PolicyError, is_request_allowed
+from platformsite.api.errors import Denied, Invalid
+from platformsite.api.pagination import CursorPagination
 from platformsite.services import VERSION, service_by_name
+
+
+class ServiceView(APIView):
+    """A service's API view: scope and policy are checked in ``initial()``, from declarations.
+
+    ``service`` names the scopes (``<service>:read`` for safe methods, ``:write`` otherwise);
+    ``required_scopes`` overrides them per method.  :meth:`resources` names the policy resources
+    the call acts on, from the URL (and, for creations, the body); each is authorized for
+    :meth:`policy_action`.  A view whose calls touch no resource keeps the default: the scope
+    alone decides.
+    """
+
+    service: ClassVar[str] = ""
+
+    def resources(self, request: Request, **kwargs: Any) -> Iterable[str]:
+        """The policy resources (``<service>:<path>``) this call acts on."""
+        return ()
+
+    def policy_action(self, request: Request) -> str:
+        return "read" if request.method in SAFE_METHODS else "write"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        action = self.policy_action(request)
+        for resource in self.resources(request, **kwargs):
+            self.authorize(request, resource, action)
+
+    def authorize(self, request: Request, resource: str, action: str) -> None:
+        """403 ``policy_denied`` unless the policy lets the caller do ``action`` on ``resource``."""
+        try:
+            decision = is_request_allowed(request, resource=resource, action=action)
+        except PolicyError as exc:  # a resource built from input no rule can name
+            raise Invalid(str(exc), code="invalid_resource", details={"resource": resource[:200]}) from exc
+        if not decision.allowed:
+            raise Denied(f"Policy does not allow {action} on {resource}.", "policy_denied")
+
+    def allows(self, request: Request, action: str) -> Callable[[str], bool]:
+        """``resource -> bool`` for calls that act on many resources and skip the refused ones."""
+
+        def allowed(resource: str) -> bool:
+            try:
+                return is_request_allowed(request, resource=resource, action=action).allowed
+            except PolicyError:
+                return False
+
+        return allowed
+
+    def paginate(
+        self,
+        queryset: Any,
+        *,
+        ordering: str = "-id",
+        serializer: Any = None,
+        render: Callable[[list[Any]], list[Any]] | None = None,
+    ) -> Response:
+        """One cursor page of ``queryset``, rendered by ``serializer`` (many) or ``render``."""
+        paginator = CursorPagination()
+        paginator.ordering = ordering
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        if render is None:
+            render = lambda items: serializer(items, many=True).data  # noqa: E731
+        return paginator.get_paginated_response(render(page))
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> list[str]:
@@ -32,7 +106,7 @@ def service_routes(name: str) -> list[str]:
     return []
 
 
-class ServiceRootView(APIView):
+class ServiceRootView(ServiceView):
     """The index of one service's API: what it is and the routes it serves."""
 
     service = ""

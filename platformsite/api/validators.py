@@ -1,0 +1,75 @@
+"""Input checks every service shares: names, JSON a database can store, wait durations, filters.
+
+Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code, so
+a bad value is refused the same way on every service.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from platformsite.api.errors import Invalid
+from platformsite.jsonvalues import unstorable
+
+#: ``wait=`` durations: ``30s``, ``500ms``, ``1m``, or bare seconds.
+WAIT = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)(ms|s|m)?")
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name's grammar, written once: ``pattern`` for URL and hot-path regexes, :meth:`matches`
+    for a whole-string match (``fullmatch``: a trailing newline is never part of a valid name)."""
+
+    pattern: str
+    hint: str
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", re.compile(self.pattern))
+
+    def matches(self, value: Any) -> bool:
+        return isinstance(value, str) and self.compiled.fullmatch(value) is not None
+
+    def check(self, value: Any, what: str) -> str:
+        """``value`` if it is a valid name, else 400 ``invalid_<what>``."""
+        if not self.matches(value):
+            shown = str(value)[:80]
+            raise Invalid(
+                f"{what} {shown!r} is not valid: {self.hint}.", code=f"invalid_{what}", details={what: shown}
+            )
+        return value
+
+
+#: Config namespaces and environments, event subscriptions: lower-case slugs.
+SLUG = Name(r"[a-z0-9][a-z0-9_-]{0,62}", "lower-case letters, digits, - and _ (up to 63)")
+
+
+def parse_wait(raw: str | None, *, default: float, maximum: float) -> float:
+    """A blocking query's ``wait`` in seconds, at most ``maximum``; 400 ``invalid_wait`` if unreadable."""
+    if raw is None or raw == "":
+        return min(default, maximum)
+    match = WAIT.fullmatch(raw.strip())
+    if not match:
+        raise Invalid(
+            "wait must look like 30s, 500ms, 1m or 30.", code="invalid_wait", details={"wait": raw[:40]}
+        )
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
+    return min(seconds, maximum)
+
+
+def storable(value: Any, what: str, *, max_depth: int) -> Any:
+    """``value`` if a database can store it as JSON, else 400 (NUL, lone surrogates, deep nesting)."""
+    if problem := unstorable(value, max_depth=max_depth):
+        raise Invalid(f"{what}: {problem}", details={what: [problem]})
+    return value
+
+
+def query_param(request: Any, name: str) -> str | None:
+    """A filter's value; 400 for NUL, which PostgreSQL refuses in a query."""
+    value = request.query_params.get(name)
+    if value and "\x00" in value:
+        raise Invalid(f"{name} must not contain NUL characters.", details={name: ["must not contain NUL"]})
+    return value
