@@ -17,28 +17,17 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from auth_app.selectors import is_request_allowed
 from discovery_app import selectors, services
 from discovery_app.api import serializers as io
 from discovery_app.models import Node, Result
-from platformsite.api.errors import Denied
-from platformsite.api.pagination import CursorPagination
+from platformsite.api.validators import parse_wait
+from platformsite.api.views import ServiceView
 
-WAIT = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m)?$")
 TRUE = {"1", "true", "yes"}
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
-
-
-def parse_wait(raw: str | None) -> float:
-    if raw is None or raw == "":
-        return 5 * 60.0  # capped below
-    match = WAIT.match(raw.strip())
-    if not match:
-        raise ValidationError({"wait": ["A duration such as '30s', '500ms', '1m' or '10'."]})
-    value = float(match["value"])
-    return value / 1000 if match["unit"] == "ms" else value * 60 if match["unit"] == "m" else value
+#: A blocking query's wait when ``wait`` is not given (capped by DISCOVERY_MAX_WAIT_SECONDS).
+DEFAULT_WAIT_SECONDS = 5 * 60.0
 
 
 def parse_labels(values: list[str]) -> list[tuple[str, str]]:
@@ -51,22 +40,18 @@ def parse_labels(values: list[str]) -> list[tuple[str, str]]:
     return labels
 
 
-class DiscoveryView(APIView):
+def service_resource(name: str) -> str:
+    return f"discovery:{name}"
+
+
+class DiscoveryView(ServiceView):
+    """Base of the discovery views: a service name is the policy resource ``discovery:<name>``."""
+
     service = "discovery"
 
-    def authorize(self, request: Request, service_name: str, action: str) -> None:
-        decision = is_request_allowed(request, resource=f"discovery:{service_name}", action=action)
-        if not decision.allowed:
-            raise Denied(f"Not allowed to {action} service {service_name!r}.", "policy_denied")
-
     def allowed(self, request: Request, action: str):
-        return lambda name: is_request_allowed(request, resource=f"discovery:{name}", action=action).allowed
-
-    def paginate(self, queryset, request: Request, ordering: str, render) -> Response:
-        paginator = CursorPagination()
-        paginator.ordering = ordering
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(render(page))
+        allows = self.allows(request, action)
+        return lambda name: allows(service_resource(name))
 
 
 class ServiceListView(DiscoveryView):
@@ -92,7 +77,7 @@ class ServiceListView(DiscoveryView):
                 raise ValidationError({"prefix": ["Letters, digits, '.', '_' or '-' (the start of a name)."]})
             names = names.filter(name__startswith=prefix)
         return self.paginate(
-            names, request, "name", lambda rows: selectors.services_summary([row.name for row in rows])
+            names, ordering="name", render=lambda rows: selectors.services_summary([row.name for row in rows])
         )
 
 
@@ -109,10 +94,12 @@ class ServiceDetailView(DiscoveryView):
         ],
         responses={200: OpenApiTypes.OBJECT, 304: None},
     )
-    def get(self, request: Request, name: str) -> HttpResponse:
+    def resources(self, request: Request, name: str, **kwargs: Any):
         if not services.SERVICE_NAME.match(name):  # no service (nor policy rule) can have this name
             raise NotFound(f"No service named {name!r} is registered.")
-        self.authorize(request, name, "read")
+        return (service_resource(name),)
+
+    def get(self, request: Request, name: str) -> HttpResponse:
         params = request.query_params
         version = params.get("version")
         labels = parse_labels(params.getlist("label"))
@@ -122,7 +109,9 @@ class ServiceDetailView(DiscoveryView):
                 wanted = int(params["index"])
             except ValueError as exc:
                 raise ValidationError({"index": ["An integer."]}) from exc
-            wait = min(parse_wait(params.get("wait")), settings.DISCOVERY_MAX_WAIT_SECONDS)
+            wait = parse_wait(
+                params.get("wait"), default=DEFAULT_WAIT_SECONDS, maximum=settings.DISCOVERY_MAX_WAIT_SECONDS
+            )
             self.block(name, wanted, wait)
         entry = selectors.service_entry(name)
         if not entry.exists:
@@ -183,16 +172,23 @@ NODES = Node.objects.select_related("service")
 class NodeListView(DiscoveryView):
     """Register a node (POST; ``id`` optional, generated when missing)."""
 
+    def resources(self, request: Request, **kwargs: Any):
+        return registered_service(request)
+
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
     def post(self, request: Request) -> Response:
         data = _validated(io.RegisterInput, request.data)
-        return register(self, request, data, data.get("id") or uuid.uuid4().hex)
+        return register(data, data.get("id") or uuid.uuid4().hex)
 
 
-def register(view: DiscoveryView, request: Request, data: dict[str, Any], node_id: str) -> Response:
-    # A name no policy rule can hold is refused by node_register, with the other bad fields.
-    if services.SERVICE_NAME.match(data["service"]):
-        view.authorize(request, data["service"], "write")
+def registered_service(request: Request) -> tuple[str, ...]:
+    """The resource a registration writes: its body's service (a name no rule can hold is refused
+    by node_register, with the other bad fields)."""
+    name = request.data.get("service") if isinstance(request.data, dict) else None
+    return (service_resource(name),) if isinstance(name, str) and services.SERVICE_NAME.match(name) else ()
+
+
+def register(data: dict[str, Any], node_id: str) -> Response:
     node, created = services.node_register(**_registration(data, node_id))
     body = selectors.node_detail(NODES.get(id=node.id))
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -201,28 +197,28 @@ def register(view: DiscoveryView, request: Request, data: dict[str, Any], node_i
 class NodeDetailView(DiscoveryView):
     """One node: read it, register (or re-register) it under this id, deregister it."""
 
-    def get_node(self, request: Request, node_id: str, action: str) -> Node:
+    def resources(self, request: Request, node_id: str, **kwargs: Any):
+        if request.method == "PUT":
+            return registered_service(request)
         if not services.NODE_ID.match(node_id):  # no node can have this id (NUL would fail PostgreSQL)
             raise NotFound(f"No node {node_id!r} is registered.")
-        node = get_object_or_404(NODES, id=node_id)
-        self.authorize(request, node.service.name, action)
-        return node
+        self.node = get_object_or_404(NODES, id=node_id)
+        return (service_resource(self.node.service.name),)
 
     @extend_schema(responses=io.NodeOutput)
     def get(self, request: Request, node_id: str) -> Response:
-        return Response(selectors.node_detail(self.get_node(request, node_id, "read")))
+        return Response(selectors.node_detail(self.node))
 
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
     def put(self, request: Request, node_id: str) -> Response:
         data = _validated(io.RegisterInput, request.data)
         if data.get("id") not in (None, node_id):
             raise ValidationError({"id": ["Differs from the id in the URL."]})
-        return register(self, request, data, node_id)
+        return register(data, node_id)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, node_id: str) -> Response:
-        node = self.get_node(request, node_id, "write")
-        services.node_deregister(node_id=node.id)
+        services.node_deregister(node_id=self.node.id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -273,13 +269,16 @@ class ResultListView(DiscoveryView):
         parameters=[OpenApiParameter("service", str, required=True), OpenApiParameter("since", int)],
         responses=io.ResultOutput(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def resources(self, request: Request, **kwargs: Any):
         name = request.query_params.get("service")
         if not name:
             raise ValidationError({"service": ["Required."]})
         if not services.SERVICE_NAME.match(name):
             raise ValidationError({"service": ["Use 1-200 letters, digits, '.', '_' or '-'."]})
-        self.authorize(request, name, "read")
+        return (service_resource(name),)
+
+    def get(self, request: Request) -> Response:
+        name = request.query_params["service"]
         results = Result.objects.filter(service=name)
         if since := request.query_params.get("since"):
             try:
@@ -287,7 +286,7 @@ class ResultListView(DiscoveryView):
             except ValueError as exc:
                 raise ValidationError({"since": ["An integer."]}) from exc
         return self.paginate(
-            results, request, "index", lambda page: [services.result_data(result) for result in page]
+            results, ordering="index", render=lambda page: [services.result_data(result) for result in page]
         )
 
 

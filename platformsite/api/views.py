@@ -47,6 +47,9 @@ class ServiceView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        method = request.method.lower()
+        if method == "options" or method not in self.http_method_names or not hasattr(self, method):
+            return  # no handler reads anything: the answer is the view's metadata, or 405
         action = self.policy_action(request)
         for resource in self.resources(request, **kwargs):
             self.authorize(request, resource, action)
