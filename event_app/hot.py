@@ -6,10 +6,10 @@ they may go through the group writer (PostgreSQL, a small request).  The answer,
 view's, comes once the events are committed; the request thread itself never holds a database
 connection.  Invalid events, refusals and everything else are answered by the full view.
 
-A write that fails here (the database is unreachable, say) passes the request to the full view,
-which writes it once more: the same as a client retrying.  Events are unique by source and id,
-so an event that carries its id is never stored twice; a native event without an id gets a new
-one on each attempt.
+A write that fails here (the database is unreachable, say) passes the request to the full view
+with the parsed events handed over, ids included: the view writes those very events, and since
+events are unique by source and id, one the failed attempt did commit is acknowledged as a
+duplicate, never stored twice (a native event without an id got its id here, once).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def publish(request: HotRequest) -> Answer | None:
         return None
     if not all(request.allows(type_resource(type_), "write") for type_ in {event.type for event in events}):
         return None
+    request.hand_over("events", events)
     body, status = published(services.events_store_grouped(events=events))
     return Answer.json(body, status=status)
 

@@ -100,6 +100,16 @@ class HotRequest:
             found["content-type"] = content_type
         return found
 
+    def hand_over(self, key: str, value: Any) -> None:
+        """Leave ``value`` for the full view, should this request fall through to it.
+
+        A write route hands over what makes its write idempotent (the events with the ids they
+        were given), so a fall-through after a failed write repeats nothing: the view writes the
+        same records, which the store then recognises as duplicates.  Read it with
+        :func:`handed_over`.
+        """
+        self.environ[HANDED_OVER + key] = value
+
     def allows(self, resource: str, action: str) -> bool:
         """The policy allows it, decided without a database query (False when that needs one)."""
         decision = warm_decision(self.token, resource=resource, action=action)
@@ -107,6 +117,13 @@ class HotRequest:
 
 
 Handler = Callable[[HotRequest], Answer | None]
+
+HANDED_OVER = "platform.hot."
+
+
+def handed_over(request: HttpRequest, key: str) -> Any:
+    """What the hot route handed over to this (fallen-through) request, or None."""
+    return request.META.get(HANDED_OVER + key)
 
 
 @dataclass(frozen=True)

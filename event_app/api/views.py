@@ -23,6 +23,7 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.views import ServiceView
+from platformsite.hotpath import handed_over
 
 #: Summary window when ``from`` is not given.
 DEFAULT_SUMMARY_WINDOW = timedelta(hours=1)
@@ -75,6 +76,8 @@ class EventListView(EventsView):
 
     @staticmethod
     def parsed(request: Request) -> list:
+        if (events := handed_over(request._request, "events")) is not None:
+            return events  # the hot route's, whose write failed: the same ids, so no event twice
         headers = {name.lower(): value for name, value in request.headers.items()}
         try:
             return parse_request(headers, request.body)[0]

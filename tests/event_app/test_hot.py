@@ -6,11 +6,11 @@ import dataclasses
 import json
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from auth_app.models import Account
 from auth_app.services import binding_create, role_create, rule_create
-from event_app import hot
+from event_app import grouping, hot
 from event_app.models import Event
 from tests.hotpath import Driver
 
@@ -123,3 +123,31 @@ def test_publish__body_over_64_kib__goes_straight_to_the_full_view(issue_token):
 
     assert [reply.status for reply in replies] == [201, 201, 201]
     assert seen == [json.dumps(small).encode()]  # the warm small one only: the large one is not read
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_publish__hot_write_fails_after_commit__the_fall_through_stores_no_event_twice(
+    driver, issue_token, monkeypatch
+):
+    # Given a warm caller, and a group write that commits, then fails (the connection drops)
+    token = issue_token("events:write")
+    publish(driver, token, {"type": "warm.up", "source": "/shop"})
+    real, failures = grouping.store_grouped, []
+
+    def commit_then_fail(events):
+        stored = real(events)
+        if not failures:
+            failures.append(events)
+            raise OperationalError("the connection dropped after the commit")
+        return stored
+
+    monkeypatch.setattr(grouping, "store_grouped", commit_then_fail)
+
+    # When an event without an id is published: the hot route fails and falls through
+    reply = publish(driver, token, {"type": "order.created", "source": "/orders", "data": {"n": 1}})
+
+    # Then the full view wrote the same event (same id): acknowledged as a duplicate, stored once
+    assert failures and not reply.hot
+    assert (reply.status, reply.json()["duplicates"]) == (200, 1)
+    assert Event.objects.filter(source="/orders").count() == 1
