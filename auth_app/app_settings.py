@@ -2,13 +2,5 @@
 
 from platformsite.env import env, read
 
-BEAT_SCHEDULE = {
-    "auth-purge-expired-tokens": {
-        "task": "auth_app.tasks.purge_expired_tokens",
-        "schedule": read("PLATFORM_TOKEN_PURGE_INTERVAL", env.int, 3600),
-    },
-    "auth-rotate-signing-key": {
-        "task": "auth_app.tasks.rotate_signing_key_if_due",
-        "schedule": 3600,
-    },
-}
+#: Seconds between purges of expired tokens (a periodic task).
+PLATFORM_TOKEN_PURGE_INTERVAL = read("PLATFORM_TOKEN_PURGE_INTERVAL", env.int, 3600)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from platformsite.services import service_names
+
 RESOURCE_PATTERN = re.compile(r"^(?P<service>\*|[a-z]+):(?P<path>[A-Za-z0-9_.\-/*?@=+]{1,280})\Z")
 RESOURCE = re.compile(r"^(?P<service>[a-z]+):(?P<path>[A-Za-z0-9_.\-/@=+]{1,280})\Z")
 ACTIONS = ("read", "write")
@@ -66,15 +68,13 @@ class Decision:
 
 def parse_pattern(resource: str) -> tuple[str, str]:
     """Split and validate a rule's resource pattern; raises PolicyError."""
-    from django.conf import settings
-
     match = RESOURCE_PATTERN.match(resource)
     if not match:
         raise PolicyError(
             f"{resource!r} is not '<service>:<pattern>' (letters, digits, '_.-/@=+', '*' and '?')"
         )
     service = match["service"]
-    if service != "*" and service not in settings.PLATFORM_SERVICES:
+    if service != "*" and service not in service_names():
         raise PolicyError(f"Unknown service {service!r} in {resource!r}")
     return service, match["path"]
 

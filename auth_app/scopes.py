@@ -7,11 +7,11 @@ user's own account.  A user without one holds no scope, unless an active staff u
 
 from __future__ import annotations
 
-from django.conf import settings
 from oauth2_provider.scopes import BaseScopes
 
 from auth_app.models import Account
 from auth_app.oauth import client_account
+from platformsite.services import all_scopes
 
 
 def account_scopes(application, request=None) -> list[str]:
@@ -29,7 +29,7 @@ def account_scopes(application, request=None) -> list[str]:
 
 class AccountScopes(BaseScopes):
     def get_all_scopes(self) -> dict[str, str]:
-        return settings.PLATFORM_SCOPES
+        return all_scopes()
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
         return account_scopes(application, request)

@@ -23,6 +23,7 @@ from auth_app.policy import PolicyError, parse_pattern
 from auth_app.selectors import bump_policy_version
 from auth_app.tokens import note_revocation
 from platformsite.api.errors import Denied
+from platformsite.services import all_scopes
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 GRANT_TYPES = {
@@ -33,7 +34,7 @@ GRANT_TYPES = {
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
-    unknown = sorted(set(scopes) - set(settings.PLATFORM_SCOPES))
+    unknown = sorted(set(scopes) - set(all_scopes()))
     if unknown:
         raise ValidationError({"scopes": f"Unknown scopes: {', '.join(unknown)}"})
     return sorted(set(scopes))

@@ -32,6 +32,7 @@ from auth_app.audit import audit
 from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
+from platformsite.services import all_scopes
 
 FAILURE_WINDOW_SECONDS = 300
 
@@ -268,7 +269,7 @@ def server_metadata(request: HttpRequest) -> JsonResponse:
             "revocation_endpoint": f"{base}/revoke_token/",
             "introspection_endpoint": f"{base}/introspect/",
             "jwks_uri": f"{base}/.well-known/jwks.json",
-            "scopes_supported": sorted(settings.PLATFORM_SCOPES),
+            "scopes_supported": sorted(all_scopes()),
             "grant_types_supported": grants,
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],

@@ -1,8 +1,11 @@
-from django.apps import AppConfig
+from platformsite import services
 
 
-class ConfigAppConfig(AppConfig):
+class ConfigAppConfig(services.ServiceConfig):
     name = "config_app"
-    #: The service name used in URLs, scopes, the CLI and runservice.
     service = "config"
     verbose_name = "Namespaced, versioned, layered configuration"
+    extra_scopes = {"config:secrets": "Read secret configuration values in clear"}
+    web_urls = "web_urls"
+    websocket_routes = "routing"
+    hot_routes = "hot"

@@ -1,8 +1,8 @@
-from django.apps import AppConfig
+from platformsite import services
 
 
-class DbproxyAppConfig(AppConfig):
+class DbproxyAppConfig(services.ServiceConfig):
     name = "dbproxy_app"
-    #: The service name used in URLs, scopes, the CLI and runservice.
     service = "db"
     verbose_name = "CRUD database proxy over pluggable backends"
+    built = False

@@ -39,8 +39,3 @@ DISCOVERY_BLOCKING_POLL_SECONDS = read("DISCOVERY_BLOCKING_POLL_SECONDS", env.fl
 #: Seconds a process may serve a service lookup from its own memory (0: always ask the shared
 #: cache).  Trades up to that much staleness on other processes for one cache read less.
 DISCOVERY_LOCAL_CACHE_SECONDS = read("DISCOVERY_LOCAL_CACHE_SECONDS", env.float, 0.0)
-
-BEAT_SCHEDULE = {
-    "discovery-sweep": {"task": "discovery_app.tasks.sweep", "schedule": DISCOVERY_SWEEP_SECONDS},
-    "discovery-purge-results": {"task": "discovery_app.tasks.purge_results", "schedule": 300},
-}

@@ -29,14 +29,6 @@ EVENTS_WEBHOOK_BACKOFF_MAX_SECONDS = read("EVENTS_WEBHOOK_BACKOFF_MAX_SECONDS", 
 #: Deliveries one task run sends before handing over to a fresh task (keeps tasks short).
 EVENTS_WEBHOOK_RUN_LIMIT = read("EVENTS_WEBHOOK_RUN_LIMIT", env.int, 200)
 
-BEAT_SCHEDULE = {
-    "events-deliver-due": {
-        "task": "event_app.tasks.deliver_due",
-        "schedule": read("EVENTS_DELIVER_DUE_INTERVAL", env.float, 5.0),
-    },
-    "events-rollup-counts": {"task": "event_app.tasks.rollup_counts", "schedule": 300},
-    "events-purge-expired": {
-        "task": "event_app.tasks.purge_expired",
-        "schedule": read("EVENTS_PURGE_INTERVAL", env.int, 3600),
-    },
-}
+#: Seconds between runs of the task that sends due webhook deliveries, and between purges.
+EVENTS_DELIVER_DUE_INTERVAL = read("EVENTS_DELIVER_DUE_INTERVAL", env.float, 5.0)
+EVENTS_PURGE_INTERVAL = read("EVENTS_PURGE_INTERVAL", env.int, 3600)

@@ -1,8 +1,9 @@
-from django.apps import AppConfig
+from platformsite import services
 
 
-class MonitorAppConfig(AppConfig):
+class MonitorAppConfig(services.ServiceConfig):
     name = "monitor_app"
-    #: The service name used in URLs, scopes, the CLI and runservice.
     service = "monitor"
     verbose_name = "Status, stats and healthchecks of the fleet"
+    built = False
+    websocket_routes = "routing"

@@ -263,11 +263,9 @@ def _security_headers(secure: bool) -> tuple[tuple[str, str], ...]:
 
 
 def with_hot_path(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
-    """``app`` behind the hot path (if enabled): config and discovery reads, heartbeats, publishes."""
+    """``app`` behind the hot path (if enabled), with the hot routes the served services declare."""
     if not settings.PLATFORM_HOT_PATH:
         return app
-    from config_app.hot import ROUTES as CONFIG_ROUTES
-    from discovery_app.hot import ROUTES as DISCOVERY_ROUTES
-    from event_app.hot import ROUTES as EVENT_ROUTES
+    from platformsite.services import hot_routes  # the routes import the apps' views: after setup
 
-    return HotPath(app, [*CONFIG_ROUTES, *DISCOVERY_ROUTES, *EVENT_ROUTES])
+    return HotPath(app, hot_routes())

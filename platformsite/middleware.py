@@ -20,6 +20,7 @@ from django.middleware import csrf as csrf_middleware
 from platformsite.api.errors import json_error
 from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from platformsite.services import ingest_paths
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
@@ -42,7 +43,7 @@ def request_context(meta: Mapping[str, str]) -> Iterator[str]:
 
 
 def body_limit(path: str) -> int:
-    if path.startswith(settings.PLATFORM_INGEST_PATHS):
+    if path.startswith(ingest_paths()):
         return settings.PLATFORM_INGEST_MAX_BODY_BYTES
     return settings.PLATFORM_MAX_BODY_BYTES
 

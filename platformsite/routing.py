@@ -1,9 +1,6 @@
-"""Websocket routes, assembled from each served service's ``routing.py``."""
+"""Websocket routes, assembled from each served service's declared ``websocket_routes``."""
 
 from __future__ import annotations
-
-from importlib import import_module
-from importlib.util import find_spec
 
 from platformsite.services import served_services
 
@@ -11,7 +8,6 @@ from platformsite.services import served_services
 def websocket_urlpatterns() -> list:
     patterns: list = []
     for service in served_services():
-        module = f"{service.app_label}.routing"
-        if find_spec(module) is not None:
-            patterns += import_module(module).websocket_urlpatterns
+        if (module := service.part("websocket_routes")) is not None:
+            patterns += module.websocket_urlpatterns
     return patterns

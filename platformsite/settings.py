@@ -242,25 +242,13 @@ LOGIN_URL = "ui:login"
 LOGIN_REDIRECT_URL = "ui:index"
 LOGOUT_REDIRECT_URL = "ui:login"
 
-#: Every scope the platform knows: read and write per service, plus admin.
-PLATFORM_SERVICES = ("auth", "config", "discovery", "events", "monitor", "router", "trace", "db")
-PLATFORM_SCOPES = {
-    **{
-        f"{name}:{access}": f"{access.title()} access to {name}"
-        for name in PLATFORM_SERVICES
-        for access in ("read", "write")
-    },
-    "config:secrets": "Read secret configuration values in clear",
-    "admin": "Full access to every service",
-}
-
+# The scopes a token may hold come from the services' declarations (platformsite.services).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
-    "SCOPES": PLATFORM_SCOPES,
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "auth_app.scopes.AccountScopes",
     "OAUTH2_VALIDATOR_CLASS": "auth_app.oauth.PlatformOAuth2Validator",
@@ -353,8 +341,7 @@ SPECTACULAR_SETTINGS = {
 #: Largest request body accepted, in bytes (413 beyond).  Ingest paths may allow more.
 PLATFORM_MAX_BODY_BYTES = _read("PLATFORM_MAX_BODY_BYTES", env.int, 10 * 1024 * 1024)
 PLATFORM_INGEST_MAX_BODY_BYTES = _read("PLATFORM_INGEST_MAX_BODY_BYTES", env.int, 50 * 1024 * 1024)
-#: Path prefixes allowed the ingest limit (span, event and stats ingest).
-PLATFORM_INGEST_PATHS = ("/v1/traces", "/api/v2/spans", "/api/v1/trace/", "/api/v1/events/")
+# The path prefixes allowed the ingest limit are declared by the services (``ingest_paths``).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLATFORM_MAX_BODY_BYTES, PLATFORM_INGEST_MAX_BODY_BYTES)
 #: Path prefixes whose errors are answered as JSON in the platform's error shape.
 PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz", "/readyz")
@@ -363,9 +350,8 @@ PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz",
 PLATFORM_METRICS_REQUIRE_TOKEN = _read("PLATFORM_METRICS_REQUIRE_TOKEN", _strict_bool, False)
 
 #: Set by ``manage.py runservice NAME``: serve that one service's API (plus health and metrics).
+#: A name no service declares is refused at start-up (platformsite.services.served_services).
 PLATFORM_SERVICE = _read("PLATFORM_SERVICE", env.str, "")
-if PLATFORM_SERVICE and PLATFORM_SERVICE not in PLATFORM_SERVICES:
-    raise ImproperlyConfigured(f"PLATFORM_SERVICE must be one of: {', '.join(PLATFORM_SERVICES)}")
 PLATFORM_SERVICE_WEB = _read("PLATFORM_SERVICE_WEB", _strict_bool, False)
 
 # --- Static files, i18n ---------------------------------------------------------------------------
@@ -421,11 +407,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Each service's own settings ------------------------------------------------------------------
 # A service keeps its settings in ``<app>/app_settings.py`` (upper-case names, read from the
-# environment with platformsite.env); they become Django settings here.  Its ``BEAT_SCHEDULE``
-# entries join CELERY_BEAT_SCHEDULE.
+# environment with platformsite.env); they become Django settings here.  Its periodic tasks are
+# declared on its AppConfig (``beat_schedule``) and join CELERY_BEAT_SCHEDULE at start-up.
 for _app in [name for name in INSTALLED_APPS if name.endswith("_app")]:
     if find_spec(f"{_app}.app_settings") is not None:
         _values = {k: v for k, v in vars(import_module(f"{_app}.app_settings")).items() if k.isupper()}
-        CELERY_BEAT_SCHEDULE.update(_values.pop("BEAT_SCHEDULE", {}))
         globals().update(_values)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

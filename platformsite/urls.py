@@ -1,4 +1,9 @@
-"""Root URLs.  The paths here are contracts outside tools depend on (see DESIGN.md)."""
+"""Root URLs: health, metrics, the OpenAPI schema, OAuth2, and each served service's declared URLs.
+
+The paths are contracts outside tools depend on (``/o/``, ``/api/v1/<service>/``, ``/healthz``,
+``/readyz``, ``/metrics``, ``/api/schema/``); a service's own root-level contracts (tracing's
+``/v1/traces``) come from its declaration's ``root_urls``.
+"""
 
 from django.conf import settings
 from django.contrib import admin
@@ -24,10 +29,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
-urlpatterns += [
-    path(f"api/v1/{service.name}/", include((service.api_urls, service.app_label), namespace=service.name))
-    for service in served_services()
-]
+for service in served_services():
+    api = include((service.api_urls, service.app_label), namespace=service.name)
+    urlpatterns.append(path(f"api/v1/{service.name}/", api))
+    if service.config.root_urls:
+        urlpatterns.append(path("", include(f"{service.config.name}.{service.config.root_urls}")))
 
 if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE == "auth":
     # The platform's guarded versions come first; django-oauth-toolkit's serve the rest.

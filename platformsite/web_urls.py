@@ -1,7 +1,5 @@
 """Dashboard URLs: the shell, and each service's own pages (``<app>/web_urls.py``) under /ui/<name>/."""
 
-from importlib.util import find_spec
-
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -25,8 +23,8 @@ urlpatterns = [
 # A service with pages of its own serves them (its index at /ui/<name>/, namespaced "ui:<name>:...");
 # the others get the generic service page.
 urlpatterns += [
-    path(f"{service.name}/", include(f"{service.app_label}.web_urls"))
+    path(f"{service.name}/", include(service.part("web_urls")))
     for service in served_services()
-    if find_spec(f"{service.app_label}.web_urls") is not None
+    if service.config.web_urls
 ]
 urlpatterns.append(path("<slug:name>/", web.service_page, name="service"))

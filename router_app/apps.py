@@ -1,8 +1,8 @@
-from django.apps import AppConfig
+from platformsite import services
 
 
-class RouterAppConfig(AppConfig):
+class RouterAppConfig(services.ServiceConfig):
     name = "router_app"
-    #: The service name used in URLs, scopes, the CLI and runservice.
     service = "router"
     verbose_name = "Global routing decisions: weights, labels, ejection"
+    built = False

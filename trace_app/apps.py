@@ -1,8 +1,9 @@
-from django.apps import AppConfig
+from platformsite import services
 
 
-class TraceAppConfig(AppConfig):
+class TraceAppConfig(services.ServiceConfig):
     name = "trace_app"
-    #: The service name used in URLs, scopes, the CLI and runservice.
     service = "trace"
     verbose_name = "Distributed tracing: spans, traces, dependencies"
+    built = False
+    ingest_paths = ("/v1/traces", "/api/v2/spans", "/api/v1/trace/")

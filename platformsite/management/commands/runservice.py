@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from platformsite.services import service_names
 
 
 class Command(BaseCommand):
     help = "Serve one platform service's API alone (ASGI, websockets included)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("name", help=f"One of: {', '.join(settings.PLATFORM_SERVICES)}")
+        parser.add_argument("name", help=f"One of: {', '.join(service_names())}")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--web", action="store_true", help="Also serve the service's dashboard.")
@@ -40,10 +41,8 @@ class Command(BaseCommand):
         ]
 
     def handle(self, *args, name: str, host: str, port: int, web: bool, **options) -> None:
-        if name not in settings.PLATFORM_SERVICES:
-            raise CommandError(
-                f"Unknown service {name!r}; choose one of: {', '.join(settings.PLATFORM_SERVICES)}"
-            )
+        if name not in service_names():
+            raise CommandError(f"Unknown service {name!r}; choose one of: {', '.join(service_names())}")
         env = dict(
             os.environ,
             PLATFORM_SERVICE=name,
