@@ -30,17 +30,33 @@ def _walk(patterns, prefix=""):
         if isinstance(pattern, URLResolver):
             yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
         elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern)
+            yield prefix + str(pattern.pattern), pattern.callback
 
 
-def api_paths() -> list[str]:
-    paths = []
-    for route in _walk(get_resolver().url_patterns):
+def _api_routes() -> dict[str, object]:
+    routes = {}
+    for route, callback in _walk(get_resolver().url_patterns):
         if route.startswith("^") or not (route.startswith(("api/v1/", "api/v2/", "v1/"))):
             continue
         concrete = _CONVERTER.sub(lambda m: _SAMPLES.get(m.group("kind"), "sample"), route)
-        paths.append("/" + concrete)
-    return sorted(set(paths))
+        routes.setdefault("/" + concrete, callback)
+    return routes
+
+
+def api_paths() -> list[str]:
+    return sorted(_api_routes())
+
+
+def answered_methods(callback) -> list[str]:
+    """The methods a route's view has handlers for (OPTIONS and HEAD aside)."""
+    view = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+    if view is None:
+        return ["get"]
+    return [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m)]
+
+
+def route_methods() -> list[tuple[str, str]]:
+    return [(path, method) for path, cb in sorted(_api_routes().items()) for method in answered_methods(cb)]
 
 
 def service_of(path: str) -> str:
@@ -75,6 +91,29 @@ def test_api_route__token_without_scope__is_403(api_client, path):
     response = caller.get(path)
     # then
     assert response.status_code == 403, (path, response.content)
+    assert response.json()["error"]["code"] == "insufficient_scope"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "method"), route_methods())
+def test_api_route__every_method__without_token__is_401(client, path, method):
+    response = getattr(client, method)(path, {}, content_type="application/json")
+
+    assert response.status_code == 401, (method, path, response.content)
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method"), [(p, m) for p, m in route_methods() if m != "get" and p not in AUTHENTICATED_ONLY]
+)
+def test_api_route__every_write__with_only_the_read_scope__is_403(api_client, path, method):
+    # given a token holding the service's read scope (writes need write, or admin for keys)
+    caller = api_client(f"{service_of(path)}:read")
+    # when
+    response = getattr(caller, method)(path, {}, format="json")
+    # then
+    assert response.status_code == 403, (method, path, response.content)
     assert response.json()["error"]["code"] == "insufficient_scope"
 
 
