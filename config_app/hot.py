@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 
 from config_app import selectors
-from config_app.api.views import NAME_PATTERN, SECRETS_SCOPE
+from config_app.api.views import SECRETS_SCOPE
+from platformsite.api.validators import SLUG
 from platformsite.hotpath import Answer, HotRequest, HotRoute
 
 
 def resolve(request: HotRequest) -> Answer | None:
     ns, env = request.args["ns"], request.args.get("env", "default")
-    if not request.allows(f"config:{ns}/{env}", "read"):
+    if not SLUG.matches(ns) or not request.allows(f"config:{ns}/{env}", "read"):
         return None
     resolved = selectors.resolve_warm(ns, env)
     if resolved is None or (resolved.has_secrets and request.token.has_scope(SECRETS_SCOPE)):
@@ -31,11 +32,8 @@ def resolve(request: HotRequest) -> Answer | None:
 ROUTES = [
     HotRoute(
         method="GET",
-        pattern=re.compile(rf"/api/v1/config/namespaces/(?P<ns>{NAME_PATTERN})/resolve"),
-        query=re.compile(rf"(?:env=(?P<env>{NAME_PATTERN}))?"),
-        route="api/v1/config/namespaces/<str:ns>/resolve",
-        allow="GET, HEAD, OPTIONS",
-        scope="config:read",
+        url_name="config:resolve",
+        query=re.compile(rf"(?:env=(?P<env>{SLUG.pattern}))?"),
         handler=resolve,
     )
 ]

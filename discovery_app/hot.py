@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-import re
-
 from rest_framework.exceptions import APIException
 
 from discovery_app import selectors, services
@@ -20,7 +18,7 @@ from platformsite.hotpath import Answer, HotRequest, HotRoute
 
 def service(request: HotRequest) -> Answer | None:
     name = request.args["name"]
-    if not request.allows(f"discovery:{name}", "read"):
+    if not services.SERVICE_NAME.match(name) or not request.allows(f"discovery:{name}", "read"):
         return None
     entry = selectors.service_entry_warm(name)
     if entry is None or entry.body is None:
@@ -32,6 +30,8 @@ def service(request: HotRequest) -> Answer | None:
 
 
 def heartbeat(request: HotRequest) -> Answer | None:
+    if not services.NODE_ID.match(request.args["node_id"]):
+        return None
     try:
         renewed = services.node_heartbeat(
             node_id=request.args["node_id"],
@@ -43,20 +43,6 @@ def heartbeat(request: HotRequest) -> Answer | None:
 
 
 ROUTES = [
-    HotRoute(
-        method="GET",
-        pattern=re.compile(rf"/api/v1/discovery/services/(?P<name>{services.SERVICE_NAME_PATTERN})/"),
-        route="api/v1/discovery/services/<str:name>/",
-        allow="GET, HEAD, OPTIONS",
-        scope="discovery:read",
-        handler=service,
-    ),
-    HotRoute(
-        method="POST",
-        pattern=re.compile(rf"/api/v1/discovery/nodes/(?P<node_id>{services.NODE_ID_PATTERN})/heartbeat/"),
-        route="api/v1/discovery/nodes/<str:node_id>/heartbeat/",
-        allow="POST, OPTIONS",
-        scope="discovery:write",
-        handler=heartbeat,
-    ),
+    HotRoute(method="GET", url_name="discovery:service", handler=service),
+    HotRoute(method="POST", url_name="discovery:heartbeat", handler=heartbeat),
 ]

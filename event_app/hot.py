@@ -14,8 +14,6 @@ duplicate, never stored twice (a native event without an id got its id here, onc
 
 from __future__ import annotations
 
-import re
-
 from event_app import grouping, services
 from event_app.api.views import published
 from event_app.cloudevents import InvalidEvents, UnsupportedMediaType, parse_request
@@ -43,14 +41,4 @@ def publish(request: HotRequest) -> Answer | None:
     return Answer.json(body, status=status)
 
 
-ROUTES = [
-    HotRoute(
-        method="POST",
-        pattern=re.compile(r"/api/v1/events/"),
-        route="api/v1/events/",
-        allow="GET, POST, HEAD, OPTIONS",
-        scope="events:write",
-        handler=publish,
-        max_body=MAX_BODY,
-    )
-]
+ROUTES = [HotRoute(method="POST", url_name="events:root", handler=publish, max_body=MAX_BODY)]

@@ -36,16 +36,20 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
+from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.settings import api_settings
 
 from auth_app.selectors import warm_decision
 from auth_app.tokens import TokenInfo, cached_bearer
+from platformsite.api.permissions import required_scope
 from platformsite.api.throttling import wait_seconds
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.middleware import body_limit, request_context
@@ -128,24 +132,60 @@ def handed_over(request: HttpRequest, key: str) -> Any:
 
 @dataclass(frozen=True)
 class HotRoute:
-    """A call the hot path may answer.
+    """A call the hot path may answer: ``method`` on the URL named ``url_name``.
 
-    ``pattern`` matches the whole ``PATH_INFO`` and ``query`` the whole query string (routes
-    that take parameters name them in groups); ``route`` is the Django route of the same view
-    (the metrics label) and ``allow`` the ``Allow`` header its DRF view sends.  A route with
-    ``max_body`` takes requests with a body of a declared length up to that many bytes (larger
-    ones are left to Django, which would read them just as well); the others only requests
-    without a body.
+    The route's path pattern, its metrics label (the Django route), the ``Allow`` header and the
+    scope it needs are not written here: :func:`bind` reads them from the URLconf and the DRF
+    view behind ``url_name``, so the hot path answers exactly the calls the view answers.
+    ``query`` matches the whole query string (routes that take parameters name them in groups).
+    A route with ``max_body`` takes requests with a body of a declared length up to that many
+    bytes (larger ones are left to Django, which would read them just as well); the others only
+    requests without a body.  A route that writes must be idempotent on fall-through: see
+    :meth:`HotRequest.hand_over`.
     """
 
     method: str
-    pattern: re.Pattern[str]
-    route: str
-    allow: str
-    scope: str
+    url_name: str
     handler: Handler
     query: re.Pattern[str] = field(default=re.compile(r"\Z"))
     max_body: int = 0
+    # Read from the URLconf by bind():
+    pattern: re.Pattern[str] | None = None
+    route: str = ""
+    allow: str = ""
+    scope: str = ""
+
+
+def bind(route: HotRoute) -> HotRoute:
+    """``route`` with its pattern, route label, ``Allow`` header and scope read from the URLconf."""
+    found = _find_url(get_resolver().url_patterns, route.url_name.split(":"), "", "")
+    if found is None:
+        raise ImproperlyConfigured(f"hot route {route.url_name!r}: no such URL is served")
+    regex, label, callback = found
+    view = callback.cls(**callback.view_initkwargs)
+    view.setup(HttpRequest())  # as Django does per request: HEAD answered where GET is
+    return replace(
+        route,
+        pattern=re.compile("/" + regex),
+        route=label,
+        allow=", ".join(view.allowed_methods),
+        scope=required_scope(SimpleNamespace(method=route.method), view),
+    )
+
+
+def _find_url(patterns: list[Any], names: list[str], regex: str, label: str) -> tuple[str, str, Any] | None:
+    for pattern in patterns:
+        part = pattern.pattern.regex.pattern.removeprefix("^")
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace and (len(names) < 2 or pattern.namespace != names[0]):
+                continue
+            rest = names[1:] if pattern.namespace else names
+            found = _find_url(pattern.url_patterns, rest, regex + part, label + str(pattern.pattern))
+            if found is not None:
+                return found
+        elif isinstance(pattern, URLPattern) and names == [pattern.name]:
+            return regex + part.removesuffix("\\Z") + "\\Z", label + str(pattern.pattern), pattern.callback
+    return None
 
 
 class HotPath:
@@ -155,7 +195,7 @@ class HotPath:
         self.app = app
         self.routes: dict[str, list[HotRoute]] = {}
         for route in routes:
-            self.routes.setdefault(route.method, []).append(route)
+            self.routes.setdefault(route.method, []).append(bind(route))
         self.security_headers = {secure: _security_headers(secure) for secure in (False, True)}
         self.vary = (("Vary", "Accept"),) if len(api_settings.DEFAULT_RENDERER_CLASSES) > 1 else ()
 

@@ -7,6 +7,7 @@ from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 
 from platformsite import services
+from platformsite.hotpath import bind
 from platformsite.middleware import body_limit
 
 
@@ -75,7 +76,7 @@ def test_beat_schedule__each_service_declares_its_periodic_tasks(settings):
 
 
 def test_hot_routes__are_the_declared_ones():
-    routes = {route.route for route in services.hot_routes()}
+    routes = {bind(route).route for route in services.hot_routes()}
 
     assert routes == {
         "api/v1/config/namespaces/<str:ns>/resolve",

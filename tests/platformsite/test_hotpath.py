@@ -180,7 +180,7 @@ def test_hot_answer__counted_under_the_django_route(driver, reader):
     assert REGISTRY.get_sample_value("platform_http_requests_total", labels) == before + 2
 
 
-def test_route_labels_and_allow_headers__those_of_the_django_views():
+def test_route_labels_and_allow_headers__read_from_the_django_views():
     from django.urls import resolve
 
     from discovery_app import hot as discovery_hot
@@ -192,7 +192,7 @@ def test_route_labels_and_allow_headers__those_of_the_django_views():
         "api/v1/discovery/nodes/<str:node_id>/heartbeat/": "/api/v1/discovery/nodes/a/heartbeat/",
         "api/v1/events/": "/api/v1/events/",
     }
-    for route in [*config_hot.ROUTES, *discovery_hot.ROUTES, *event_hot.ROUTES]:
+    for route in map(hotpath.bind, [*config_hot.ROUTES, *discovery_hot.ROUTES, *event_hot.ROUTES]):
         sample = samples[route.route]
         assert route.pattern.fullmatch(sample)
         match = resolve(sample)
@@ -267,3 +267,18 @@ def test_body_over_the_limit__django_answers_413(issue_token):
 
     assert not reply.hot
     assert (reply.status, reply.json()["error"]["code"]) == (413, "request_too_large")
+
+
+@pytest.mark.parametrize(
+    "path", [RESOLVE.replace("payments", "payments%0A"), RESOLVE.replace("payments", "Pay")]
+)
+def test_a_name_no_namespace_can_have__left_to_django_without_an_error(driver, reader, path, caplog):
+    # Given a warm caller (the route's pattern, read from the URLconf, takes any segment)
+    driver.warm("GET", RESOLVE, reader)
+
+    # When it asks for a namespace name the grammar refuses
+    reply = driver.get(path, reader)
+
+    # Then Django answers (404), and the hot path logged no failure
+    assert (reply.hot, reply.status) == (False, 404)
+    assert not [r for r in caplog.records if r.name == "platformsite.hotpath"]
