@@ -237,23 +237,11 @@ def envs_of(namespace_ids: list[int]) -> set[str]:
     return set(Layer.objects.filter(namespace_id__in=namespace_ids).values_list("env", flat=True))
 
 
-def audit_log(
-    *,
-    namespace: Namespace | None = None,
-    env: str | None = None,
-    author: str | None = None,
-    since: Any = None,
-    until: Any = None,
-) -> QuerySet[Revision]:
+def audit_log(*, namespace: Namespace | None = None, env: str | None = None) -> QuerySet[Revision]:
+    """Revisions (of one namespace, one layer), for the history lists and their filters."""
     revisions = Revision.objects.select_related("namespace")
     if namespace is not None:
         revisions = revisions.filter(namespace_id=namespace.pk) if namespace.pk else revisions.none()
     if env:
         revisions = revisions.filter(env=env)
-    if author:
-        revisions = revisions.filter(author=author)
-    if since is not None:
-        revisions = revisions.filter(created__gte=since)
-    if until is not None:
-        revisions = revisions.filter(created__lt=until)
     return revisions

@@ -15,11 +15,12 @@ from rest_framework.response import Response
 from auth_app import keys, services
 from auth_app.access import PolicyError, actor, granted_scopes, is_allowed, principal
 from auth_app.api import serializers as io
+from auth_app.api.filters import AccountFilter, BindingFilter, RuleFilter
 from auth_app.models import Account, Role, RoleBinding, Rule
 from auth_app.selectors import account_by_subject
 from platformsite.api.errors import Denied
+from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.permissions import IsAuthenticated
-from platformsite.api.validators import query_param
 from platformsite.api.views import ServiceView
 
 
@@ -41,13 +42,9 @@ ACCOUNTS = Account.objects.select_related("application", "user")
 
 
 class AccountListView(AuthView):
-    @extend_schema(responses=io.AccountOutput(many=True))
+    @extend_schema(parameters=filter_parameters(AccountFilter), responses=io.AccountOutput(many=True))
     def get(self, request: Request) -> Response:
-        accounts = ACCOUNTS.all()
-        if kind := query_param(request, "type"):
-            accounts = accounts.filter(type=kind)
-        if (active := query_param(request, "is_active")) in {"true", "false"}:
-            accounts = accounts.filter(is_active=active == "true")
+        accounts = filtered(AccountFilter, request, ACCOUNTS.all())
         return self.paginate(accounts, serializer=io.AccountOutput)
 
     @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput})
@@ -191,11 +188,9 @@ class RoleDetailView(AuthView):
 
 
 class RuleListView(AuthView):
-    @extend_schema(responses=io.RuleOutput(many=True))
+    @extend_schema(parameters=filter_parameters(RuleFilter), responses=io.RuleOutput(many=True))
     def get(self, request: Request) -> Response:
-        rules = Rule.objects.select_related("role")
-        if role := query_param(request, "role"):
-            rules = rules.filter(role__name=role)
+        rules = filtered(RuleFilter, request, Rule.objects.select_related("role"))
         return self.paginate(rules, serializer=io.RuleOutput)
 
     @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput})
@@ -227,13 +222,9 @@ class RuleDetailView(AuthView):
 
 
 class BindingListView(AuthView):
-    @extend_schema(responses=io.BindingOutput(many=True))
+    @extend_schema(parameters=filter_parameters(BindingFilter), responses=io.BindingOutput(many=True))
     def get(self, request: Request) -> Response:
-        bindings = RoleBinding.objects.select_related("role", "account")
-        if role := query_param(request, "role"):
-            bindings = bindings.filter(role__name=role)
-        if account := query_param(request, "account"):
-            bindings = bindings.filter(account__name=account)
+        bindings = filtered(BindingFilter, request, RoleBinding.objects.select_related("role", "account"))
         return self.paginate(bindings, serializer=io.BindingOutput)
 
     @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput})

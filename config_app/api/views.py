@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -17,9 +16,11 @@ from rest_framework.response import Response
 from auth_app.access import actor, principal
 from config_app import sealing, selectors, services
 from config_app.api import serializers as io
+from config_app.api.filters import RevisionFilter
 from config_app.documents import diff, get_at, missing, parse_path
 from config_app.errors import ConfigError, NotFound
 from config_app.models import Namespace, Revision
+from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.validators import SLUG, parse_wait
 from platformsite.api.views import ServiceView
 
@@ -334,46 +335,24 @@ class ValueView(ConfigView):
 # --- History --------------------------------------------------------------------------------------
 
 
-def _time_param(request: Request, name: str):
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:  # well formed but no such time (month 13, hour 25...)
-        value = None
-    if value is None:
-        raise ConfigError(f"{name} must be an RFC 3339 time.", details={name: raw[:60]})
-    return value
-
-
 class AuditView(ConfigView):
     """Every revision (who, when, what layer, comment, source), newest first; never values."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("namespace", str),
-            OpenApiParameter("env", str),
-            OpenApiParameter("author", str),
-            OpenApiParameter("from", str, description="RFC 3339, inclusive."),
-            OpenApiParameter("to", str, description="RFC 3339, exclusive."),
-        ],
-        responses=io.RevisionOutput(many=True),
-    )
     def resources(self, request: Request, ns: str | None = None, **kwargs: Any):
         ns = ns or request.query_params.get("namespace")
         return super().resources(request, ns=ns) if ns else ("config:_all",)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("namespace", str, description="Only this namespace (global audit)."),
+            *filter_parameters(RevisionFilter),
+        ],
+        responses=io.RevisionOutput(many=True),
+    )
     def get(self, request: Request, ns: str | None = None) -> Response:
         ns = ns or request.query_params.get("namespace")
         namespace = self.namespace(ns) if ns else None
-        revisions = selectors.audit_log(
-            namespace=namespace,
-            env=request.query_params.get("env"),
-            author=request.query_params.get("author"),
-            since=_time_param(request, "from"),
-            until=_time_param(request, "to"),
-        )
+        revisions = filtered(RevisionFilter, request, selectors.audit_log(namespace=namespace))
         return self.paginate(revisions, serializer=io.RevisionOutput)
 
 

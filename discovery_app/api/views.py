@@ -20,7 +20,9 @@ from rest_framework.response import Response
 
 from discovery_app import selectors, services
 from discovery_app.api import serializers as io
+from discovery_app.api.filters import ResultFilter
 from discovery_app.models import Node, Result
+from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.validators import parse_wait
 from platformsite.api.views import ServiceView
 
@@ -84,6 +86,11 @@ class ServiceListView(DiscoveryView):
 class ServiceDetailView(DiscoveryView):
     """A service's versions and nodes, from the read cache; a blocking query with ``?index=N``."""
 
+    def resources(self, request: Request, name: str, **kwargs: Any):
+        if not services.SERVICE_NAME.match(name):  # no service (nor policy rule) can have this name
+            raise NotFound(f"No service named {name!r} is registered.")
+        return (service_resource(name),)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("version", str, description="Only this version."),
@@ -94,11 +101,6 @@ class ServiceDetailView(DiscoveryView):
         ],
         responses={200: OpenApiTypes.OBJECT, 304: None},
     )
-    def resources(self, request: Request, name: str, **kwargs: Any):
-        if not services.SERVICE_NAME.match(name):  # no service (nor policy rule) can have this name
-            raise NotFound(f"No service named {name!r} is registered.")
-        return (service_resource(name),)
-
     def get(self, request: Request, name: str) -> HttpResponse:
         params = request.query_params
         version = params.get("version")
@@ -265,10 +267,6 @@ class BatchHeartbeatView(DiscoveryView):
 class ResultListView(DiscoveryView):
     """The watch history (the last hour): ``?service=`` (required) and ``?since=<index>``."""
 
-    @extend_schema(
-        parameters=[OpenApiParameter("service", str, required=True), OpenApiParameter("since", int)],
-        responses=io.ResultOutput(many=True),
-    )
     def resources(self, request: Request, **kwargs: Any):
         name = request.query_params.get("service")
         if not name:
@@ -277,14 +275,13 @@ class ResultListView(DiscoveryView):
             raise ValidationError({"service": ["Use 1-200 letters, digits, '.', '_' or '-'."]})
         return (service_resource(name),)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("service", str, required=True), *filter_parameters(ResultFilter)],
+        responses=io.ResultOutput(many=True),
+    )
     def get(self, request: Request) -> Response:
         name = request.query_params["service"]
-        results = Result.objects.filter(service=name)
-        if since := request.query_params.get("since"):
-            try:
-                results = results.filter(index__gt=int(since))
-            except ValueError as exc:
-                raise ValidationError({"since": ["An integer."]}) from exc
+        results = filtered(ResultFilter, request, Result.objects.filter(service=name))
         return self.paginate(
             results, ordering="index", render=lambda page: [services.result_data(result) for result in page]
         )

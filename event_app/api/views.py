@@ -17,11 +17,13 @@ from rest_framework.response import Response
 from auth_app.access import actor
 from event_app import selectors, services
 from event_app.api import serializers as io
+from event_app.api.filters import DeliveryFilter
 from event_app.cloudevents import BATCH, STRUCTURED, InvalidEvents, UnsupportedMediaType, parse_request
 from event_app.filters import type_resource
 from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
+from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.views import ServiceView
 from platformsite.hotpath import handed_over
 
@@ -247,16 +249,10 @@ class SubscriptionDetailView(SubscriptionView):
 
 
 class SubscriptionDeliveriesView(SubscriptionView):
-    @extend_schema(
-        parameters=[OpenApiParameter("status", enum=[s.value for s in Delivery.Status])],
-        responses=io.DeliveryOutput(many=True),
-    )
+    @extend_schema(parameters=filter_parameters(DeliveryFilter), responses=io.DeliveryOutput(many=True))
     def get(self, request: Request, name: str) -> Response:
-        deliveries = selectors.deliveries(subscription=self.get_subscription(name))
-        if wanted := request.query_params.get("status"):
-            if wanted not in Delivery.Status.values:
-                raise Invalid("Unknown status.", details={"status": [wanted]})
-            deliveries = deliveries.filter(status=wanted)
+        subscription = self.get_subscription(name)
+        deliveries = filtered(DeliveryFilter, request, selectors.deliveries(subscription=subscription))
         return self.paginate(deliveries, ordering="id", serializer=io.DeliveryOutput)
 
 

@@ -1,0 +1,54 @@
+"""Query-string filters of list endpoints, as django-filter ``FilterSet`` classes.
+
+A view filters a queryset with :func:`filtered`; an invalid value is a 400 ``invalid`` naming
+each bad parameter, in the platform's error shape.  Django's form fields refuse NUL characters,
+which PostgreSQL cannot take in a query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from platformsite.api.errors import Invalid
+
+__all__ = ["FilterSet", "django_filters", "filter_parameters", "filtered"]
+
+
+class FilterSet(django_filters.FilterSet):
+    """The base of the platform's filter sets."""
+
+
+def filtered(filterset_class: type[FilterSet], request: Any, queryset: QuerySet) -> QuerySet:
+    """``queryset`` narrowed by the request's query parameters; 400 if one is not valid."""
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        raise Invalid("The filters are not valid.", details=dict(filterset.errors))
+    return filterset.qs
+
+
+_TYPES = {
+    django_filters.BooleanFilter: OpenApiTypes.BOOL,
+    django_filters.IsoDateTimeFilter: OpenApiTypes.DATETIME,
+    django_filters.NumberFilter: OpenApiTypes.NUMBER,
+}
+
+
+def filter_parameters(filterset_class: type[FilterSet]) -> list[OpenApiParameter]:
+    """The filter set's query parameters, for the view's ``extend_schema(parameters=...)``."""
+    parameters = []
+    for name, item in filterset_class.base_filters.items():
+        choices = item.extra.get("choices")
+        parameters.append(
+            OpenApiParameter(
+                name,
+                _TYPES.get(type(item), OpenApiTypes.STR),
+                enum=[value for value, _ in choices] if choices else None,
+                description=str(item.label or ""),
+            )
+        )
+    return parameters
