@@ -21,7 +21,7 @@ from auth_app.selectors import account_by_subject
 from platformsite.api.errors import Denied
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.permissions import IsAuthenticated
-from platformsite.api.views import ServiceView
+from platformsite.api.views import ServiceView, validated
 
 
 def actor_scopes(request: Request) -> frozenset[str]:
@@ -30,12 +30,6 @@ def actor_scopes(request: Request) -> frozenset[str]:
 
 class AuthView(ServiceView):
     service = "auth"
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 ACCOUNTS = Account.objects.select_related("application", "user")
@@ -49,7 +43,7 @@ class AccountListView(AuthView):
 
     @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(io.AccountCreateInput, request.data)
+        data = validated(io.AccountCreateInput, request.data)
         secret = None
         if data["type"] == Account.Type.USER:
             account = services.user_account_create(
@@ -94,7 +88,7 @@ class AccountDetailView(AccountView):
 
     @extend_schema(request=io.AccountUpdateInput, responses=io.AccountOutput)
     def patch(self, request: Request, name: str) -> Response:
-        data = _validated(io.AccountUpdateInput, request.data)
+        data = validated(io.AccountUpdateInput, request.data)
         account = services.account_update(
             account=self.get_account(name),
             scopes=data.get("scopes"),
@@ -120,7 +114,7 @@ class AccountRotateSecretView(AccountView):
         ),
     )
     def post(self, request: Request, name: str) -> Response:
-        data = _validated(io.RotateSecretInput, request.data)
+        data = validated(io.RotateSecretInput, request.data)
         account = self.get_account(name)
         secret = services.account_rotate_secret(
             account=account,
@@ -156,7 +150,7 @@ class RoleListView(AuthView):
 
     @extend_schema(request=io.RoleInput, responses={201: io.RoleOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(io.RoleInput, request.data)
+        data = validated(io.RoleInput, request.data)
         role = services.role_create(name=data["name"], description=data["description"], actor=actor(request))
         return Response(io.RoleOutput(role).data, status=status.HTTP_201_CREATED)
 
@@ -175,7 +169,7 @@ class RoleDetailView(AuthView):
 
     @extend_schema(request=io.RoleUpdateInput, responses=io.RoleOutput)
     def patch(self, request: Request, name: str) -> Response:
-        data = _validated(io.RoleUpdateInput, request.data)
+        data = validated(io.RoleUpdateInput, request.data)
         role = services.role_update(
             role=self.get_role(name), description=data["description"], actor=actor(request)
         )
@@ -195,7 +189,7 @@ class RuleListView(AuthView):
 
     @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(io.RuleInput, request.data)
+        data = validated(io.RuleInput, request.data)
         role = get_object_or_404(Role, name=data.pop("role"))
         rule = services.rule_create(role=role, actor=actor(request), **data)
         return Response(io.RuleOutput(rule).data, status=status.HTTP_201_CREATED)
@@ -211,7 +205,7 @@ class RuleDetailView(AuthView):
 
     @extend_schema(request=io.RuleUpdateInput, responses=io.RuleOutput)
     def patch(self, request: Request, pk: int) -> Response:
-        data = _validated(io.RuleUpdateInput, request.data)
+        data = validated(io.RuleUpdateInput, request.data)
         rule = services.rule_update(rule=self.get_rule(pk), actor=actor(request), **data)
         return Response(io.RuleOutput(rule).data)
 
@@ -229,7 +223,7 @@ class BindingListView(AuthView):
 
     @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(io.BindingInput, request.data)
+        data = validated(io.BindingInput, request.data)
         binding = services.binding_create(
             role=get_object_or_404(Role, name=data["role"]),
             account=get_object_or_404(Account, name=data["account"]),
@@ -256,7 +250,7 @@ class CheckView(AuthView):
 
     @extend_schema(request=io.CheckInput, responses=io.DecisionOutput)
     def post(self, request: Request) -> Response:
-        data = _validated(io.CheckInput, request.data)
+        data = validated(io.CheckInput, request.data)
         subject = data.get("subject")
         if subject and subject != actor(request):
             if not ({"auth:read", "admin"} & granted_scopes(request)):

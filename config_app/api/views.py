@@ -22,7 +22,7 @@ from config_app.errors import ConfigError, NotFound
 from config_app.models import Namespace, Revision
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.validators import SLUG, parse_wait
-from platformsite.api.views import ServiceView
+from platformsite.api.views import ServiceView, validated
 
 #: The namespace and environment grammar (hot-path patterns use it too).
 NAME_PATTERN = SLUG.pattern
@@ -112,12 +112,6 @@ class ConfigView(ServiceView):
         response = Response(self.revision_body(request, revision))
         response["ETag"] = f'"{revision.number}"'
         return response
-
-
-def validated(serializer_class, data) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 # --- Namespaces -----------------------------------------------------------------------------------

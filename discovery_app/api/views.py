@@ -24,7 +24,7 @@ from discovery_app.api.filters import ResultFilter
 from discovery_app.models import Node, Result
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.validators import parse_wait
-from platformsite.api.views import ServiceView
+from platformsite.api.views import ServiceView, validated
 
 TRUE = {"1", "true", "yes"}
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
@@ -162,12 +162,6 @@ def _registration(data: dict[str, Any], node_id: str) -> dict[str, Any]:
     }
 
 
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 NODES = Node.objects.select_related("service")
 
 
@@ -179,7 +173,7 @@ class NodeListView(DiscoveryView):
 
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
     def post(self, request: Request) -> Response:
-        data = _validated(io.RegisterInput, request.data)
+        data = validated(io.RegisterInput, request.data)
         return register(data, data.get("id") or uuid.uuid4().hex)
 
 
@@ -213,7 +207,7 @@ class NodeDetailView(DiscoveryView):
 
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
     def put(self, request: Request, node_id: str) -> Response:
-        data = _validated(io.RegisterInput, request.data)
+        data = validated(io.RegisterInput, request.data)
         if data.get("id") not in (None, node_id):
             raise ValidationError({"id": ["Differs from the id in the URL."]})
         return register(data, node_id)
@@ -258,7 +252,7 @@ class BatchHeartbeatView(DiscoveryView):
         ),
     )
     def post(self, request: Request) -> Response:
-        data = _validated(io.BatchHeartbeatInput, request.data)
+        data = validated(io.BatchHeartbeatInput, request.data)
         return Response(
             services.node_heartbeats(node_ids=data["nodes"], allowed=self.allowed(request, "write"))
         )

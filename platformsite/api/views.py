@@ -26,6 +26,13 @@ from platformsite.api.pagination import CursorPagination
 from platformsite.services import VERSION, service_by_name
 
 
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """``data`` checked by an input serializer: its validated data, or 400 naming each bad field."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class ServiceView(APIView):
     """A service's API view: scope and policy are checked in ``initial()``, from declarations.
 

@@ -15,7 +15,16 @@ def test_every_service_app__is_declared_with_a_service_config(settings):
     declared = [c.name for c in apps.get_app_configs() if isinstance(c, services.ServiceConfig)]
 
     assert declared == [name for name in settings.INSTALLED_APPS if name.endswith("_app")]
-    assert services.service_names() == ("auth", "config", "discovery", "events", "monitor", "router", "trace", "db")
+    assert services.service_names() == (
+        "auth",
+        "config",
+        "discovery",
+        "events",
+        "monitor",
+        "router",
+        "trace",
+        "db",
+    )
 
 
 def test_scopes__read_and_write_per_service__extra_scopes__and_admin():
