@@ -14,9 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from auth_app.policy import PolicyError
-from auth_app.selectors import is_allowed
-from auth_app.tokens import TokenInfo
+from auth_app.access import PolicyError, TokenInfo, is_allowed
 from config_app import sealing, selectors
 from config_app.api.views import SECRETS_SCOPE
 from config_app.errors import ConfigError

@@ -14,8 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from auth_app.selectors import is_allowed
-from auth_app.tokens import TokenInfo
+from auth_app.access import TokenInfo, is_allowed
 from discovery_app import selectors, services
 from discovery_app.models import Result
 from platformsite.consumers import ServiceConsumer

@@ -18,8 +18,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from auth_app.selectors import is_allowed
-from auth_app.tokens import TokenInfo
+from auth_app.access import TokenInfo, is_allowed
 from event_app.filters import EventFilter, type_resource
 from event_app.live import LIVE_GROUP
 from event_app.models import Event, Subscription

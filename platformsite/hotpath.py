@@ -47,8 +47,7 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.settings import api_settings
 
-from auth_app.selectors import warm_decision
-from auth_app.tokens import TokenInfo, cached_bearer
+from auth_app.access import TokenInfo, cached_bearer, warm_decision
 from platformsite.api.permissions import required_scope
 from platformsite.api.throttling import wait_seconds
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS

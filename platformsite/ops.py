@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from auth_app.tokens import validate_bearer
+from auth_app.access import validate_bearer
 from platformsite.api.authentication import parse_bearer
 from platformsite.api.errors import json_error
 from platformsite.metrics import exposition

@@ -11,7 +11,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 
-from auth_app.tokens import validate_bearer
+from auth_app.access import validate_bearer
 from platformsite.api.authentication import parse_bearer, principal_for
 
 

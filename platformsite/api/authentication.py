@@ -9,8 +9,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions
 
-from auth_app.audit import audit
-from auth_app.tokens import TokenInfo, validate_bearer
+from auth_app.access import TokenInfo, audit, validate_bearer
 
 
 class ServicePrincipal:

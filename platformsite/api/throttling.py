@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-from auth_app.tokens import TokenInfo
+from auth_app.access import TokenInfo
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FLUSH_SECONDS = 0.25
