@@ -14,6 +14,8 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from event_app.services import event_publish
+
 log = logging.getLogger("platform.audit")
 
 
@@ -23,8 +25,6 @@ FAILURE_EVENTS_PER_MINUTE = 10
 
 def audit(event_type: str, *, subject: str = "", **data: Any) -> None:
     """Record one auditable fact, typed ``auth.<entity>.<verb>``."""
-    from event_app.services import event_publish
-
     log.info(event_type, extra={"event_type": event_type, "subject": subject, "data": data})
     if event_type == "auth.authentication.failed" and _over_failure_budget(str(data.get("ip", ""))):
         return

@@ -45,6 +45,7 @@ from config_app.documents import (
 from config_app.errors import ConfigError, LayerTooLarge, NotFound, SchemaViolation, StaleRevision
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
 from config_app.selectors import bump_generation, envs_of, merge_layers
+from event_app.services import event_publish
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +359,6 @@ def _after_commit(namespace: str, env: str, number: int, author: str) -> None:
     bump_generation(namespace)
     notify_watchers(namespace, env, number)
     try:
-        from event_app.services import event_publish
-
         atomic_retrying(event_publish)(
             type="config.namespace.changed",
             source="/platform/config",
