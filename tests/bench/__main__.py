@@ -766,8 +766,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (2)")
     parser.add_argument(
         "--settings",
-        default="platformsite.settings",
-        help="settings module of the platform server, to try a change side by side (platformsite.settings)",
+        default="tests.bench.plainview",
+        help="settings module of the platform server, to try a change side by side (tests.bench.plainview:"
+        " the platform's settings and URLs, plus the plain-view comparison route)",
     )
     parser.add_argument(
         "--server",

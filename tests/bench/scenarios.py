@@ -155,6 +155,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
     Scenario(
+        name="config_resolve_plain",
+        description="config_resolve through a plain Django view and a warm-token decorator (plainview.py).",
+        target="platform",
+        path="/bench/plain/config/namespaces/bench/resolve?env=production",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("config:read",),
+        setup=(
+            "from config_app import services; from config_app.models import Namespace; "
+            "Namespace.objects.filter(name='bench').exists() or services.namespace_create(name='bench'); "
+            "services.layer_set(namespace='global', env='default', data={'log': {'level': 'info'}}, "
+            "author='service:bench'); "
+            "services.layer_set(namespace='bench', env='default', "
+            "data={f'setting_{i:02d}': f'value-{i:02d}' for i in range(40)}, author='service:bench'); "
+            "services.layer_set(namespace='bench', env='production', "
+            "data={'setting_00': 'prod', 'db': {'host': 'db.prod'}}, author='service:bench')"
+        ),
+    ),
+    Scenario(
         name="discovery_lookup",
         description="Cached service lookup (10 nodes) from the discovery read cache.",
         target="platform",
