@@ -33,6 +33,21 @@ class NamespaceOutput(serializers.ModelSerializer):
         fields = ["name", "description", "json_schema", "secret_paths", "created", "updated"]
 
 
+class LayerHeadOutput(serializers.Serializer):
+    env = serializers.CharField()
+    revision = serializers.IntegerField(source="number")
+    updated = serializers.DateTimeField()
+
+
+class NamespaceDetailOutput(NamespaceOutput):
+    """A namespace with the head revision of each of its layers."""
+
+    layers = LayerHeadOutput(many=True, source="layer_heads")
+
+    class Meta(NamespaceOutput.Meta):
+        fields = [*NamespaceOutput.Meta.fields, "layers"]
+
+
 class WriteInput(serializers.Serializer):
     """Common fields of every write."""
 

@@ -141,15 +141,11 @@ class NamespaceListView(ConfigView):
 
 
 class NamespaceDetailView(ConfigView):
-    @extend_schema(responses=io.NamespaceOutput)
+    @extend_schema(responses=io.NamespaceDetailOutput)
     def get(self, request: Request, ns: str) -> Response:
         namespace = self.namespace(ns)
-        body = io.NamespaceOutput(namespace).data
-        body["layers"] = [
-            {"env": layer.env, "revision": layer.number, "updated": layer.updated}
-            for layer in selectors.layers_of(namespace)
-        ]
-        return Response(body)
+        namespace.layer_heads = selectors.layers_of(namespace)
+        return Response(io.NamespaceDetailOutput(namespace).data)
 
     @extend_schema(request=io.NamespaceUpdateInput, responses=io.NamespaceOutput)
     def patch(self, request: Request, ns: str) -> Response:
@@ -238,15 +234,8 @@ class LayerListView(ConfigView):
     @extend_schema(responses=io.LayerListOutput, operation_id="config_layers_list")
     def get(self, request: Request, ns: str) -> Response:
         namespace = self.namespace(ns)
-        return Response(
-            {
-                "namespace": ns,
-                "results": [
-                    self.revision_body(request, layer.head, with_data=False) | {"namespace": ns}
-                    for layer in selectors.layers_of(namespace)
-                ],
-            }
-        )
+        heads = [layer.head for layer in selectors.layers_of(namespace)]
+        return Response(io.LayerListOutput({"namespace": ns, "results": heads}).data)
 
 
 class LayerView(ConfigView):
@@ -287,7 +276,8 @@ class ValueView(ConfigView):
         value = self.value_at(request, head.data, parse_path(path)) if head is not None else None
         if head is None or missing(value):
             raise NotFound(f"{ns}/{env} has no value at {path!r}.", details={"path": path})
-        return Response({"namespace": ns, "env": env, "revision": head.number, "path": path, "value": value})
+        body = {"namespace": ns, "env": env, "revision": head.number, "path": path, "value": value}
+        return Response(io.ValueOutput(body).data)
 
     @extend_schema(request=io.ValueInput, responses=io.RevisionDataOutput)
     def put(self, request: Request, ns: str, env: str, path: str, merge: bool = False) -> Response:
