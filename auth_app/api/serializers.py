@@ -173,3 +173,17 @@ class DecisionOutput(serializers.Serializer):
     reason = serializers.CharField()
     rule = serializers.DictField(allow_null=True)
     subject = serializers.CharField()
+
+
+class RotatedSecretOutput(serializers.Serializer):
+    client_id = serializers.CharField()
+    client_secret = serializers.CharField(help_text="Shown this once.")
+
+
+class JwksOutput(serializers.Serializer):
+    keys = serializers.ListField(child=serializers.DictField(), help_text="JSON Web Keys (public parts).")
+
+
+class SigningKeyOutput(serializers.Serializer):
+    kid = serializers.CharField()
+    created = serializers.DateTimeField()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -107,12 +105,7 @@ class AccountDetailView(AccountView):
 
 
 class AccountRotateSecretView(AccountView):
-    @extend_schema(
-        request=io.RotateSecretInput,
-        responses=inline_serializer(
-            "RotatedSecret", {"client_id": serializers.CharField(), "client_secret": serializers.CharField()}
-        ),
-    )
+    @extend_schema(request=io.RotateSecretInput, responses=io.RotatedSecretOutput)
     def post(self, request: Request, name: str) -> Response:
         data = validated(io.RotateSecretInput, request.data)
         account = self.get_account(name)
@@ -122,7 +115,8 @@ class AccountRotateSecretView(AccountView):
             actor=actor(request),
             actor_scopes=actor_scopes(request),
         )
-        return Response({"client_id": account.application.client_id, "client_secret": secret})
+        body = {"client_id": account.application.client_id, "client_secret": secret}
+        return Response(io.RotatedSecretOutput(body).data)
 
 
 class AccountDisableView(AccountView):
@@ -277,19 +271,11 @@ class KeyListView(AuthView):
 
     required_scopes = {"GET": "auth:read", "POST": "admin"}
 
-    @extend_schema(responses=inline_serializer("Jwks", {"keys": serializers.ListField()}))
+    @extend_schema(responses=io.JwksOutput)
     def get(self, request: Request) -> Response:
-        return Response({"keys": keys.published_keys()})
+        return Response(io.JwksOutput({"keys": keys.published_keys()}).data)
 
-    @extend_schema(
-        request=None,
-        responses=inline_serializer(
-            "RotatedKey", {"kid": serializers.CharField(), "created": serializers.CharField()}
-        ),
-    )
+    @extend_schema(request=None, responses={201: io.SigningKeyOutput})
     def post(self, request: Request) -> Response:
         key = keys.signing_key_create()
-        return Response(
-            {"kid": key.kid, "created": key.created.astimezone(UTC).isoformat()},
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(io.SigningKeyOutput(key).data, status=status.HTTP_201_CREATED)
