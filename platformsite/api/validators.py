@@ -1,7 +1,8 @@
-"""Input checks every service shares: names, JSON a database can store, wait durations, filters.
+"""Input checks every service shares: names and wait durations.
 
 Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code, so
-a bad value is refused the same way on every service.
+a bad value is refused the same way on every service.  JSON a database cannot store is checked
+by :mod:`platformsite.jsonvalues`; query-string filters are FilterSets (:mod:`.filters`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platformsite.api.errors import Invalid
-from platformsite.jsonvalues import unstorable
 
 #: ``wait=`` durations: ``30s``, ``500ms``, ``1m``, or bare seconds.
 WAIT = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)(ms|s|m)?")
@@ -58,18 +58,3 @@ def parse_wait(raw: str | None, *, default: float, maximum: float) -> float:
     number, unit = float(match.group(1)), match.group(2) or "s"
     seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
     return min(seconds, maximum)
-
-
-def storable(value: Any, what: str, *, max_depth: int) -> Any:
-    """``value`` if a database can store it as JSON, else 400 (NUL, lone surrogates, deep nesting)."""
-    if problem := unstorable(value, max_depth=max_depth):
-        raise Invalid(f"{what}: {problem}", details={what: [problem]})
-    return value
-
-
-def query_param(request: Any, name: str) -> str | None:
-    """A filter's value; 400 for NUL, which PostgreSQL refuses in a query."""
-    value = request.query_params.get(name)
-    if value and "\x00" in value:
-        raise Invalid(f"{name} must not contain NUL characters.", details={name: ["must not contain NUL"]})
-    return value
