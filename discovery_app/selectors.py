@@ -169,15 +169,16 @@ MAX_LOCAL = 10_000
 TOPIC = "discovery"
 
 
-def service_entry(name: str) -> ServiceEntry:
-    """The cached document of a service (built on a cache miss).
+def service_entry(name: str, *, at_least: int = 0) -> ServiceEntry:
+    """The cached document of a service (built on a cache miss), of index ``at_least`` or newer.
 
     The entry is kept in this process and used as it is while announcements are heard
     (:mod:`platformsite.invalidation`); otherwise it is read from the shared cache each time, or
-    every ``DISCOVERY_LOCAL_CACHE_SECONDS`` if that is set.  Blocking queries and watches read
-    the shared index and are never stale.
+    every ``DISCOVERY_LOCAL_CACHE_SECONDS`` if that is set.  A blocking query woken by index N
+    asks for ``at_least=N``: a copy older than that (the announcement has not reached this
+    process yet) is skipped, so the answer is never older than the index that woke it.
     """
-    entry = _service_entry(name, may_build=True)
+    entry = _service_entry(name, may_build=True, at_least=at_least)
     assert entry is not None  # built when missing
     return entry
 
@@ -187,15 +188,19 @@ def service_entry_warm(name: str) -> ServiceEntry | None:
     return _service_entry(name, may_build=False)
 
 
-def _service_entry(name: str, *, may_build: bool) -> ServiceEntry | None:
+def _service_entry(name: str, *, may_build: bool, at_least: int = 0) -> ServiceEntry | None:
     now = time.monotonic()
     held = _local.get(name)
-    if held is not None and now - held[0] < invalidation.trust_seconds(
-        settings.DISCOVERY_LOCAL_CACHE_SECONDS
+    if (
+        held is not None
+        and held[1].index >= at_least
+        and now - held[0] < invalidation.trust_seconds(settings.DISCOVERY_LOCAL_CACHE_SECONDS)
     ):
         return held[1]
     taken = invalidation.epoch()
     entry = cache.get(doc_key(name))
+    if entry is not None and entry.index < at_least:
+        entry = None  # the shared copy lags the index (stored out of order): rebuild it
     if entry is None:
         if not may_build:
             return None

@@ -114,8 +114,10 @@ class ServiceDetailView(DiscoveryView):
             wait = parse_wait(
                 params.get("wait"), default=DEFAULT_WAIT_SECONDS, maximum=settings.DISCOVERY_MAX_WAIT_SECONDS
             )
-            self.block(name, wanted, wait)
-        entry = selectors.service_entry(name)
+            woken_at = self.block(name, wanted, wait)
+        else:
+            woken_at = 0
+        entry = selectors.service_entry(name, at_least=woken_at)
         if not entry.exists:
             raise NotFound(f"No service named {name!r} is registered.")
         body, etag = entry.body, entry.etag
@@ -136,14 +138,16 @@ class ServiceDetailView(DiscoveryView):
         response["X-Discovery-Index"] = str(entry.index)
         return response
 
-    def block(self, name: str, wanted: int, wait: float) -> None:
+    def block(self, name: str, wanted: int, wait: float) -> int:
+        """Wait until the service's index passes ``wanted`` (or ``wait`` runs out); the index seen."""
         deadline = time.monotonic() + wait
         poll = settings.DISCOVERY_BLOCKING_POLL_SECONDS
-        while selectors.current_index(name) <= wanted:
+        while (index := selectors.current_index(name)) <= wanted:
             left = deadline - time.monotonic()
             if left <= 0:
-                return
+                return index
             time.sleep(min(poll, left))
+        return index
 
 
 def _registration(data: dict[str, Any], node_id: str) -> dict[str, Any]:

@@ -118,10 +118,14 @@ def test_blocking_query__returns_when_the_service_changes(reader, make_node, set
     thread.start()
     time.sleep(0.3)
     assert thread.is_alive()
-    # when the service changes (only its index in the shared cache is what the watcher polls)
+    # when the service changes (the shared cache holds its new index and document)
+    import dataclasses
+
     from django.core.cache import cache
 
-    cache.set(selectors.index_key("orders"), 2)
+    entry = cache.get(selectors.doc_key("orders"))
+    changed = dataclasses.replace(entry, index=2, etag=selectors.make_etag("orders", 2))
+    cache.set_many({selectors.doc_key("orders"): changed, selectors.index_key("orders"): 2})
     thread.join(timeout=10)
     # then the watcher returns
     assert not thread.is_alive()
@@ -173,3 +177,45 @@ def test_lookup__listening__copy_used_until_an_announcement_drops_it(reader, mak
     # until the announcement arrives, as the listener thread delivers it
     invalidation._bus.deliver(selectors.TOPIC, "orders")
     assert reader.get(URL).json()["index"] == 99
+
+
+def test_blocking_query__woken_before_the_announcement_arrives__answers_the_new_document(
+    reader, make_node, monkeypatch
+):
+    # Given a watcher's process holding the service's document at index 1 (warm local copy)
+    make_node(node_id="a")
+    assert reader.get(URL)["X-Discovery-Index"] == "1"
+    # and a change whose announcement has not reached this process yet
+    monkeypatch.setattr(selectors.invalidation, "announce", lambda topic, key: None)
+    make_node(node_id="b")
+
+    # When a blocking query waits on index 1
+    response = reader.get(URL + "?index=1&wait=5s")
+
+    # Then the index that woke it is the one answered, with the new node
+    assert response["X-Discovery-Index"] == "2"
+    nodes = {node["id"] for node in response.json()["versions"][0]["nodes"]}
+    assert nodes == {"a", "b"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blocking_query__register_while_watching_many_times__never_answers_the_old_index(reader, make_node):
+    make_node(node_id="n0")
+    index = int(reader.get(URL)["X-Discovery-Index"])
+    for round_ in range(1, 21):
+        # Given a watcher blocked at the current index
+        outcome: dict = {}
+        watcher = threading.Thread(
+            target=lambda i=index, o=outcome: o.setdefault("r", reader.get(f"{URL}?index={i}&wait=10s"))
+        )
+        watcher.start()
+        time.sleep(0.02)
+        # When a node registers
+        make_node(node_id=f"n{round_}")
+        watcher.join(timeout=15)
+        # Then the watcher answers a newer index, holding the new node
+        response = outcome["r"]
+        answered = int(response["X-Discovery-Index"])
+        assert answered > index, (round_, answered)
+        assert f"n{round_}" in {node["id"] for node in response.json()["versions"][0]["nodes"]}
+        index = answered
