@@ -17,6 +17,7 @@ from auth_app.access import TokenInfo
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
 
 
 class ServiceConsumer(AsyncJsonWebsocketConsumer):
@@ -79,3 +80,10 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
     async def error(self, code: str, message: str) -> None:
         """Tell the client its message was refused (a service may shape this its own way)."""
         await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+
+
+class NoSuchSocket(AsyncJsonWebsocketConsumer):
+    """Any websocket path no service serves: the handshake is refused (HTTP 403), not a 500."""
+
+    async def connect(self) -> None:
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -42,3 +42,14 @@ def test_websocket__token_of_another_service__is_closed_4403(issue_token, name, 
     token = issue_token("trace:read" if name != "trace" else "config:read")
 
     assert close_code(path, [(b"authorization", f"Bearer {token}".encode())]) == 4403
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/auth/", "/ws/router/", "/ws/trace/", "/ws/db/", "/ws/nope/", "/elsewhere"]
+)
+def test_websocket__a_path_no_service_serves__is_refused_at_the_handshake(issue_token, path):
+    # Given a caller holding every scope
+    token = issue_token("admin")
+
+    # When it opens a socket no service serves, Then the handshake is refused (not a 500)
+    assert close_code(path, [(b"authorization", f"Bearer {token}".encode())]) == 4404
