@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from event_app import grouping, live, selectors
 from event_app.cloudevents import EventIn
-from event_app.live import LIVE_GROUP  # noqa: F401 - re-exported
 from event_app.models import Delivery, Event, EventCount
 from event_app.representation import event_dict
 
