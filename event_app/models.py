@@ -131,6 +131,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["subscription", "event"], name="delivery_subscription_event")
         ]
