@@ -6,4 +6,3 @@ class MonitorAppConfig(services.ServiceConfig):
     service = "monitor"
     verbose_name = "Status, stats and healthchecks of the fleet"
     built = False
-    websocket_routes = "routing"

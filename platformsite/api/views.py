@@ -117,7 +117,11 @@ def service_routes(name: str) -> list[str]:
 
 
 class ServiceRootView(ServiceView):
-    """The index of one service's API: what it is and the routes it serves."""
+    """The index of one service's API: what it is, whether it is built, its routes and websocket.
+
+    ``websocket`` is the service's ``/ws/<name>/`` path when its app declares websocket routes,
+    else null: an index never advertises a socket that is not served.
+    """
 
     service = ""
 
@@ -128,7 +132,11 @@ class ServiceRootView(ServiceView):
                 "service": serializers.CharField(),
                 "description": serializers.CharField(),
                 "version": serializers.CharField(),
+                "built": serializers.BooleanField(help_text="False while the service is a placeholder."),
                 "routes": serializers.ListField(child=serializers.CharField()),
+                "websocket": serializers.CharField(
+                    allow_null=True, help_text="The service's websocket path, null if it serves none."
+                ),
             },
         )
     )
@@ -139,6 +147,8 @@ class ServiceRootView(ServiceView):
                 "service": info.name,
                 "description": info.description,
                 "version": VERSION,
+                "built": info.built,
                 "routes": service_routes(self.service),
+                "websocket": info.websocket_path,
             }
         )

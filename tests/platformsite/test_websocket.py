@@ -35,19 +35,19 @@ def connect(path: str, headers=None) -> tuple[bool, object, list]:
 
 
 def test_ws__without_credentials__is_closed_4401():
-    connected, code, _ = connect("/ws/monitor/")
+    connected, code, _ = connect("/ws/discovery/")
     assert (connected, code) == (False, 4401)
 
 
 def test_ws__token_without_scope__is_closed_4403(issue_token):
     token = issue_token("config:read")
-    connected, code, _ = connect("/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())])
+    connected, code, _ = connect("/ws/discovery/", [(b"authorization", f"Bearer {token}".encode())])
     assert (connected, code) == (False, 4403)
 
 
 def test_ws__bearer_header__is_accepted_and_answers(issue_token):
-    token = issue_token("monitor:read")
-    connected, _, messages = connect("/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())])
+    token = issue_token("discovery:read")
+    connected, _, messages = connect("/ws/discovery/", [(b"authorization", f"Bearer {token}".encode())])
     assert connected
     assert messages[0]["type"] == "hello"
     assert messages[0]["subject"].startswith("service:")
@@ -55,13 +55,13 @@ def test_ws__bearer_header__is_accepted_and_answers(issue_token):
 
 
 def test_ws__access_token_query__is_accepted(issue_token):
-    token = issue_token("monitor:read")
-    connected, _, _ = connect(f"/ws/monitor/?access_token={token}")
+    token = issue_token("discovery:read")
+    connected, _, _ = connect(f"/ws/discovery/?access_token={token}")
     assert connected
 
 
 def test_ws__invalid_token__is_closed_4401():
-    connected, code, _ = connect("/ws/monitor/", [(b"authorization", b"Bearer nope")])
+    connected, code, _ = connect("/ws/discovery/", [(b"authorization", b"Bearer nope")])
     assert (connected, code) == (False, 4401)
 
 
@@ -73,25 +73,25 @@ def test_ws__staff_session__is_accepted():
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.save()
     cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
-    connected, _, messages = connect("/ws/monitor/", [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")])
+    connected, _, messages = connect("/ws/discovery/", [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")])
     assert connected
     assert messages[0]["subject"] == "user:ops"
 
 
 def test_ws__foreign_browser_origin__is_refused(issue_token):
-    token = issue_token("monitor:read")
+    token = issue_token("discovery:read")
     headers = [(b"authorization", f"Bearer {token}".encode()), (b"origin", b"https://evil.example.com")]
-    connected, _, _ = connect("/ws/monitor/", headers)
+    connected, _, _ = connect("/ws/discovery/", headers)
     assert not connected
 
 
 @pytest.mark.parametrize("frame", [{"text": "not json"}, {"text": "[" * 5000}, {"bytes": b"\x00"}])
 def test_ws__frame_that_is_not_json_text__is_a_parse_error_and_the_connection_stays(issue_token, frame):
-    token = issue_token("monitor:read")
+    token = issue_token("discovery:read")
 
     async def run():
         communicator, connected, _ = await _open(
-            "/ws/monitor/", [(b"authorization", f"Bearer {token}".encode())]
+            "/ws/discovery/", [(b"authorization", f"Bearer {token}".encode())]
         )
         assert connected
         await communicator.receive_json_from(timeout=5)  # hello
