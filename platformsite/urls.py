@@ -7,6 +7,7 @@ The paths are contracts outside tools depend on (``/o/``, ``/api/v1/<service>/``
 
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -27,6 +28,8 @@ urlpatterns = [
     path("metrics", ops.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's, the API docs).
+    path("favicon.ico", RedirectView.as_view(url=static("platformsite/favicon.svg"), permanent=True)),
 ]
 
 for service in served_services():
@@ -53,4 +56,6 @@ if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE_WEB:
         path("", RedirectView.as_view(pattern_name="ui:index", permanent=False)),
     ]
 if not settings.PLATFORM_SERVICE:
+    admin.site.site_header = admin.site.site_title = "Micro Platform admin"
+    admin.site.site_url = "/ui/"
     urlpatterns.append(path("admin/", admin.site.urls))
