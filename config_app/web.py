@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from config_app import selectors
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace
+from platformsite.api.validators import SLUG
 from platformsite.services import service_by_name
 from platformsite.web import staff_required
 
@@ -36,10 +37,13 @@ def namespace_page(request: HttpRequest, ns: str) -> HttpResponse:
         namespace = selectors.namespace_get(ns)
     except Exception as exc:
         raise Http404(ns) from exc
-    envs = sorted({DEFAULT_ENV} | {layer.env for layer in selectors.layers_of(namespace)})
-    env = request.GET.get("env") or (next((e for e in envs if e != DEFAULT_ENV), DEFAULT_ENV))
-    return render(
-        request,
-        "config_app/namespace.html",
-        {"namespace": namespace, "envs": envs, "env": env},
-    )
+    envs = {DEFAULT_ENV} | {layer.env for layer in selectors.layers_of(namespace)}
+    asked = request.GET.get("env", "").strip()
+    env_error = ""
+    if asked and not SLUG.matches(asked):
+        env_error = f"{asked[:80]!r} is not an environment name: {SLUG.hint}."
+        asked = ""
+    env = asked or next((e for e in sorted(envs) if e != DEFAULT_ENV), DEFAULT_ENV)
+    # An environment with no layer yet is listed too: it resolves, and its first layer can be written.
+    context = {"namespace": namespace, "envs": sorted(envs | {env}), "env": env, "env_error": env_error}
+    return render(request, "config_app/namespace.html", context)

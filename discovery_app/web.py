@@ -44,7 +44,10 @@ def _page(request: HttpRequest, template: str, fragment: str, context: dict[str,
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
     names = list(selectors.listed_service_names().values_list("name", flat=True)[:MAX_SERVICES])
-    context = {"services": selectors.services_summary(names), "registry": selectors.registry_state()}
+    services = selectors.services_summary(names)
+    for service in services:  # highlighted when some of its nodes are not passing
+        service["not_passing"] = service["nodes"] - service["passing"]
+    context = {"services": services, "registry": selectors.registry_state()}
     return _page(request, "discovery_app/index.html", "discovery_app/_services.html", context)
 
 

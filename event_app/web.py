@@ -19,6 +19,15 @@ PAGE = 50
 CHART_WIDTH, CHART_HEIGHT, CHART_SERIES = 720, 180, 6
 COLORS = ["#3867d6", "#20bf6b", "#fa8231", "#eb3b5a", "#8854d0", "#0fb9b1"]
 SEARCH_FIELDS = ("type", "source", "subject", "root_id", "from", "to")
+#: Each search field's label and hint (placeholders read as examples, never as values).
+SEARCH_LABELS = {
+    "type": ("Type", "e.g. order.* or order.created"),
+    "source": ("Source", "e.g. /shop"),
+    "subject": ("Subject", "e.g. orders/7, or orders/* by prefix"),
+    "root_id": ("Root id", "the id of a flow's first event"),
+    "from": ("From (UTC)", "e.g. 2026-01-31T12:00:00Z"),
+    "to": ("To (UTC, excluded)", "e.g. 2026-01-31T13:00:00Z"),
+}
 
 
 def chart(hours: int = 1) -> dict[str, Any]:
@@ -39,7 +48,15 @@ def chart(hours: int = 1) -> dict[str, Any]:
             y = round(CHART_HEIGHT - counts.get(bucket, 0) * (CHART_HEIGHT - 10) / peak, 1)
             points.append(f"{x},{y}")
         lines.append({"key": item["key"], "total": item["total"], "color": color, "points": " ".join(points)})
-    return {"lines": lines, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT, "hours": hours}
+    return {
+        "lines": lines,
+        "peak": peak,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "hours": hours,
+        "since": since,
+        "until": until,
+    }
 
 
 @staff_required
@@ -52,7 +69,11 @@ def index(request: HttpRequest) -> HttpResponse:
         events = list(selectors.event_search(params).order_by("-id")[:PAGE])
     except ValidationError as exc:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-    context = {"query": query, "events": events, "error": error, "chart": chart()}
+    fields = [
+        {"name": name, "label": SEARCH_LABELS[name][0], "hint": SEARCH_LABELS[name][1], "value": value}
+        for name, value in query.items()
+    ]
+    context = {"query": query, "fields": fields, "events": events, "error": error, "chart": chart()}
     return render(request, "event_app/index.html", context)
 
 

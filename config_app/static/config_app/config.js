@@ -160,7 +160,7 @@
     for (const rev of result.body.results) {
       const row = document.createElement("tr");
       row.dataset.revision = rev.revision;
-      for (const value of [rev.revision, rev.created, rev.author, rev.comment, rev.source]) {
+      for (const value of [rev.revision, window.platformTime(rev.created), rev.author, rev.comment, rev.source]) {
         const cell = document.createElement("td");
         cell.textContent = value;
         row.appendChild(cell);
@@ -213,8 +213,8 @@
   $("save").addEventListener("click", save);
   $("reload-layer").addEventListener("click", () => loadLayer().then(loadHistory));
   $("layer-env").addEventListener("change", () => loadLayer().then(loadHistory));
-  $("env-select").addEventListener("change", (e) => { location.search = "?env=" + encodeURIComponent(e.target.value); });
-  $("env-other").addEventListener("change", (e) => { location.search = "?env=" + encodeURIComponent(e.target.value.trim()); });
+  // Both environment pickers are GET forms (?env=...): the list switches as soon as it is changed.
+  $("env-select").addEventListener("change", () => $("env-form").submit());
 
   loadResolved().then(live);
   loadLayer().then(loadHistory);
