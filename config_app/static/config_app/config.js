@@ -156,8 +156,18 @@
     const result = await api("GET", layerPath() + "revisions/?page_size=50");
     const tbody = $("history").querySelector("tbody");
     tbody.replaceChildren();
-    if (!result.ok) return;
-    for (const rev of result.body.results) {
+    const revisions = result.ok ? result.body.results : [];
+    if (revisions.length === 0) {  // a layer not written yet answers 404
+      const row = document.createElement("tr");
+      const cell = document.createElement("td");
+      cell.colSpan = 6;
+      cell.className = "muted";
+      cell.textContent = result.ok || result.status === 404
+        ? "No revision yet: saving the layer writes revision 1." : errorText(result);
+      row.appendChild(cell);
+      tbody.appendChild(row);
+    }
+    for (const rev of revisions) {
       const row = document.createElement("tr");
       row.dataset.revision = rev.revision;
       for (const value of [rev.revision, window.platformTime(rev.created), rev.author, rev.comment, rev.source]) {
