@@ -73,7 +73,9 @@ def test_ws__staff_session__is_accepted():
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.save()
     cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
-    connected, _, messages = connect("/ws/discovery/", [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")])
+    connected, _, messages = connect(
+        "/ws/discovery/", [(b"cookie", cookie), (b"origin", b"http://127.0.0.1")]
+    )
     assert connected
     assert messages[0]["subject"] == "user:ops"
 
