@@ -17,10 +17,22 @@ staff_required = staff_member_required(login_url="ui:login")
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    """Template context: the services to link to from every dashboard page."""
+    """Template context: the services to link to from every dashboard page.
+
+    The built services come first; those not built yet follow under a "not built yet" label.
+    ``nav_section`` is the service whose pages are shown (``/ui/<name>/...``), highlighted in the
+    navigation on its sub-pages too.
+    """
     if not request.path.startswith("/ui/"):
         return {}
-    return {"nav_services": served_services(), "platform_version": VERSION}
+    services = served_services()
+    return {
+        "nav_services": services,
+        "nav_built": [service for service in services if service.built],
+        "nav_not_built": [service for service in services if not service.built],
+        "nav_section": request.path.split("/")[2],
+        "platform_version": VERSION,
+    }
 
 
 @staff_required

@@ -114,3 +114,36 @@ def test_service_page_of_a_service_not_built__says_so_and_names_no_socket(client
 
     assert 'id="not-built"' in page
     assert "/ws/" not in page
+
+
+def navigation_of(page: str) -> str:
+    return page.split('<nav aria-label="Services">', 1)[1].split("</nav>", 1)[0]
+
+
+def test_navigation__lists_services_not_built_yet_under_their_own_label(client, staff_user):
+    client.force_login(staff_user)
+
+    nav = navigation_of(client.get("/ui/").content.decode())
+
+    # The built services come first, then the label, then each service not built yet, greyed
+    built, not_built = nav.split('<span class="nav-label">not built yet:</span>', 1)
+    for service in all_services():
+        link = f'href="/ui/{service.name}/"'
+        assert (link in not_built) is (not service.built), service.name
+        assert (link in built) is service.built, service.name
+    assert not_built.count('class="not-built"') == sum(not service.built for service in all_services())
+
+
+@pytest.mark.parametrize(
+    ("path", "section"), [("/ui/discovery/orders/", "discovery"), ("/ui/config/payments/", "config")]
+)
+def test_navigation__keeps_the_section_highlighted_on_its_sub_pages(
+    client, staff_user, populated, path, section
+):
+    client.force_login(staff_user)
+
+    nav = navigation_of(client.get(path).content.decode())
+
+    assert f'<a href="/ui/{section}/" class="current">{section}</a>' in nav
+    assert nav.count('class="current"') == 1
+    assert 'aria-current="page"' not in nav  # the page itself is not in the navigation
