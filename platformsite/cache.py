@@ -2,7 +2,7 @@
 
 Django's ``RedisCacheClient`` builds a ``redis.Redis`` object for every cache operation (its
 constructor fills a dict of a few hundred response callbacks: ~0.2 ms), and under ASGI the cache
-handler is context-local, so each request got new pools and a new connection (CALIBRATION.md).
+handler is context-local, so each request got new pools and a new connection.
 Here one client per process, per server list and options, is built once and shared by every
 thread and request; redis-py clients and their pools are thread-safe.
 """

@@ -90,7 +90,7 @@ INSTALLED_APPS = [
     "dbproxy_app",
 ]
 
-# Kept short on purpose: every middleware costs on each API call (see CALIBRATION.md).  The
+# Kept short on purpose: every middleware costs on each API call (docs/benchmarks.md).  The
 # session-side ones are Django's, subclassed to step aside for bearer-token API calls.
 MIDDLEWARE = [
     "platformsite.middleware.RequestContextMiddleware",

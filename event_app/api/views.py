@@ -285,7 +285,8 @@ class SubscriptionRedeliverView(SubscriptionView):
 
 
 class SummaryWithoutSlashView(SummaryView):
-    """``/api/v1/events/summary`` as DESIGN.md writes it; the schema lists the slashed path."""
+    """``/api/v1/events/summary`` without the slash (as docs/events.md writes it); the schema lists
+    the slashed path."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
