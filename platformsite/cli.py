@@ -5,8 +5,10 @@
 ``platform serve``  the production layout: WSGI workers (granian) for HTTP, an ASGI worker
                     (uvicorn) for websockets, and, with Redis, a Celery worker and beat.
 ``platform manage`` any Django management command.
-``platform auth``   accounts, roles, rules, tokens and policy checks over the API
-                    (see ``platform_client.cli``).
+``platform auth``, ``config``, ``discovery``, ``events``
+                    each service's API from a shell (see ``platform_client.cli``): --url,
+                    --client-id, --client-secret and --scope go before or after the service's
+                    name; errors are JSON on stderr, exit 1 (the platform's) or 2 (the command's).
 """
 
 from __future__ import annotations
@@ -192,9 +194,12 @@ def cmd_manage(options: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from platform_client.cli import ArgumentParser, add_connection_options, add_service_commands
+
+    parser = ArgumentParser(
         prog="platform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_connection_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="Run the whole platform in the embedded mode.")
@@ -221,8 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     manage = commands.add_parser("manage", help="Run a Django management command.")
     manage.add_argument("args", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
-
-    from platform_client.cli import add_service_commands
 
     add_service_commands(commands)
     return parser

@@ -1,8 +1,19 @@
 """The ``platform <service> ...`` commands: the platform's API from a shell.
 
-They connect with ``--url`` (or ``PLATFORM_URL``) as the service account in
-``PLATFORM_CLIENT_ID`` / ``PLATFORM_CLIENT_SECRET``, print JSON on stdout, print API errors as
-JSON on stderr, and exit 1 on an error (``auth check`` also exits 1 when the answer is "deny").
+They connect with ``--url`` (or ``PLATFORM_URL``) as the service account in ``--client-id`` /
+``--client-secret`` (or ``PLATFORM_CLIENT_ID`` / ``PLATFORM_CLIENT_SECRET``); these options go
+before or after the service's name (``platform --url U auth whoami`` or ``platform auth --url U
+whoami``). They print JSON on stdout, and every error as one JSON object on stderr,
+``{"error": {"code": ..., "message": ...}}``, with these exit statuses:
+
+* 0: done (``auth check``: allowed);
+* 1: the platform answered an error (its status and code are in the object), is unreachable
+  (``unreachable``), or a file named on the command line cannot be read (``os_error``);
+  ``auth check`` also exits 1 when the answer is "deny";
+* 2: the command itself is wrong: arguments the parser refuses (``usage``), no credentials
+  (``missing_credentials``), an input the command cannot use (``invalid_input``);
+* 130: interrupted (Ctrl-C).
+
 Each service's commands live in ``platform_client/cli/<service>.py`` with an
 ``add_commands(subparsers)`` function.
 """
@@ -11,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from importlib import import_module
 from importlib.util import find_spec
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -38,10 +48,39 @@ def add_service_commands(commands: argparse._SubParsersAction) -> list[str]:
     return added
 
 
+#: Exit statuses (see the module's docstring).
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """The command cannot run as given: printed as ``{"error": {"code": code, ...}}``, exit 2."""
+
+    def __init__(self, message: str, code: str = "usage") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Reports a command line it refuses as a JSON error on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        _error({"code": "usage", "message": message, "details": {"usage": self.format_usage().strip()}})
+        raise SystemExit(EXIT_USAGE)
+
+
 def _session(options: argparse.Namespace) -> PlatformSession:
-    return PlatformSession(
-        options.url, options.client_id, options.client_secret, scopes=options.scope or None
-    )
+    # Options left out are absent (argparse.SUPPRESS): the session reads PLATFORM_* then.
+    try:
+        return PlatformSession(
+            getattr(options, "url", None),
+            getattr(options, "client_id", None),
+            getattr(options, "client_secret", None),
+            scopes=getattr(options, "scope", None) or None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc), code="missing_credentials") from exc
 
 
 def print_json(data: Any) -> None:
@@ -54,7 +93,7 @@ def metadata_pairs(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"--metadata takes key=value, got {pair!r}")
+            raise UsageError(f"--metadata takes key=value, got {pair!r}")
         metadata[key] = value
     return metadata
 
@@ -70,17 +109,24 @@ def list_all(session: PlatformSession, path: str, params: dict | None = None) ->
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("PLATFORM_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--client-id", default=os.environ.get("PLATFORM_CLIENT_ID"))
-    parser.add_argument("--client-secret", default=os.environ.get("PLATFORM_CLIENT_SECRET"))
-    parser.add_argument("--scope", action="append", help="Ask for this scope only (repeatable).")
+    """``--url``, ``--client-id``, ``--client-secret``, ``--scope``: on ``platform`` itself and on
+    each service's group, so they work before or after the group's name (after it wins)."""
+    group = parser.add_argument_group("connection (before or after the service's name)")
+    group.add_argument(
+        "--url", default=argparse.SUPPRESS, help="The platform (PLATFORM_URL, http://127.0.0.1:8000)."
+    )
+    group.add_argument("--client-id", default=argparse.SUPPRESS, help="PLATFORM_CLIENT_ID")
+    group.add_argument("--client-secret", default=argparse.SUPPRESS, help="PLATFORM_CLIENT_SECRET")
+    group.add_argument(
+        "--scope", action="append", default=argparse.SUPPRESS, help="Ask for this scope only (repeatable)."
+    )
 
 
-def _error(error: dict[str, Any]) -> int:
-    """Print an error in the API's shape on stderr; exit status 1."""
+def _error(error: dict[str, Any], status: int = EXIT_ERROR) -> int:
+    """Print an error in the API's shape on stderr; returns the exit status."""
     json.dump({"error": error}, sys.stderr)
     sys.stderr.write("\n")
-    return 1
+    return status
 
 
 def run(options: argparse.Namespace) -> int:
@@ -96,10 +142,15 @@ def run(options: argparse.Namespace) -> int:
     except OSError as exc:  # a file named on the command line
         return _error({"code": "os_error", "message": str(exc)})
     except KeyboardInterrupt:
-        return 130
-    except ValueError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        return _error({"code": exc.code, "message": str(exc)}, EXIT_USAGE)
+    except ValueError as exc:  # an argument or a file's content the command cannot use
+        return _error({"code": "invalid_input", "message": str(exc)}, EXIT_USAGE)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a handler refusing its arguments
+            return _error({"code": "usage", "message": exc.code}, EXIT_USAGE)
+        raise
     if isinstance(result, str):
         sys.stdout.write(result + "\n")
     else:

@@ -28,7 +28,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
             body = {
                 "name": name,
                 "type": o.type,
-                "scopes": o.scopes.replace(",", " ").split(),
+                "scopes": (o.scopes or "").replace(",", " ").split(),
                 "metadata": metadata_pairs(o.metadata),
             }
             return s.call("POST", f"{A}/accounts/", json=body)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from platform_client.cli import add_connection_options, list_all
+from platform_client.cli import UsageError, add_connection_options, list_all
 from platform_client.session import PlatformError, PlatformSession
 
 C = "/api/v1/config"
@@ -72,7 +72,7 @@ def config_set(s: PlatformSession, o: argparse.Namespace) -> Any:
             return s.call("PUT", f"{_layer(o)}values/{o.path.strip('/')}", json=body)
         return s.call("PUT", _layer(o), json=body)
     if not o.path or o.value is None:
-        raise ValueError("config set needs NAMESPACE PATH VALUE (or --file)")
+        raise UsageError("config set needs NAMESPACE PATH VALUE (or --file)")
     body["value"] = _value(o.value, o.string)
     method = "PATCH" if o.merge else "PUT"
     return s.call(method, f"{_layer(o)}values/{o.path.strip('/')}", json=body)

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from platformsite.cli import main
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -26,6 +28,12 @@ def test_cli__accounts_lifecycle(cli):
     assert rotated["client_secret"] != created["client_secret"]
     code, disabled, _ = cli("accounts", "disable", "orders")
     assert disabled["is_active"] is False
+
+
+def test_cli__accounts_create_without_scopes__creates_an_account_holding_none(cli):
+    code, created, _ = cli("accounts", "create", "idle")
+    assert code == 0
+    assert created["scopes"] == []
 
 
 def test_cli__rules_and_check(cli):
@@ -55,11 +63,102 @@ def test_cli__api_error__prints_it_and_exits_1(cli):
     assert json.loads(err)["error"]["status"] in (400, 404)
 
 
-def test_cli__without_credentials__exits_2(cli, monkeypatch):
+def test_cli__without_credentials__prints_a_json_error_and_exits_2(cli, monkeypatch):
     monkeypatch.delenv("PLATFORM_CLIENT_ID")
     code, _, err = cli("whoami")
     assert code == 2
-    assert "client_id and client_secret are required" in err
+    error = json.loads(err)["error"]
+    assert error["code"] == "missing_credentials"
+    assert "client_id and client_secret are required" in error["message"]
+
+
+def test_cli__connection_options_before_the_service_name__are_used(
+    live_server, service_account, monkeypatch, capsys
+):
+    client_id, secret = service_account("admin")
+    for name in ("PLATFORM_URL", "PLATFORM_CLIENT_ID", "PLATFORM_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    options = ["--url", live_server.url, "--client-id", client_id, "--client-secret", secret]
+    assert main([*options, "auth", "whoami"]) == 0
+    assert json.loads(capsys.readouterr().out)["scopes"] == ["admin"]
+
+
+def test_cli__connection_options_after_the_service_name__are_used(
+    live_server, service_account, monkeypatch, capsys
+):
+    client_id, secret = service_account("admin")
+    for name in ("PLATFORM_URL", "PLATFORM_CLIENT_ID", "PLATFORM_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    options = ["--url", live_server.url, "--client-id", client_id, "--client-secret", secret]
+    assert main(["auth", *options, "whoami"]) == 0
+    assert json.loads(capsys.readouterr().out)["scopes"] == ["admin"]
+
+
+def test_cli__scope_before_the_service_name__narrows_the_token(cli_as, capsys):
+    cli_as("auth", "auth:read", "auth:write")
+    assert main(["--scope", "auth:read", "auth", "whoami"]) == 0
+    assert json.loads(capsys.readouterr().out)["scopes"] == ["auth:read"]
+
+
+def test_cli__url_option__wins_over_platform_url(cli, monkeypatch, live_server, capsys):
+    monkeypatch.setenv("PLATFORM_URL", "http://127.0.0.1:9")
+    assert main(["--url", live_server.url, "auth", "whoami"]) == 0
+    assert main(["auth", "--url", live_server.url, "whoami"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["auth"],  # no command
+        ["auth", "accounts", "explode"],  # not a choice
+        ["nonsense"],  # no such service
+        ["--no-such-option", "auth", "whoami"],
+        ["events", "get", "not-a-number"],
+    ],
+)
+def test_cli__arguments_refused__print_a_json_usage_error_and_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["code"] == "usage"
+    assert error["message"] and error["details"]["usage"].startswith("usage: platform")
+
+
+def test_cli__bad_metadata_pair__prints_a_json_usage_error_and_exits_2(cli):
+    code, _, err = cli("accounts", "create", "orders", "--metadata", "no-equals-sign")
+    assert code == 2
+    assert json.loads(err)["error"]["code"] == "usage"
+
+
+def test_cli__config_set_without_a_value__prints_a_json_usage_error_and_exits_2(cli_as):
+    run = cli_as("config", "config:read", "config:write")
+    code, _, err = run("set", "payments", "limits/max")
+    assert code == 2
+    assert json.loads(err)["error"] == {
+        "code": "usage",
+        "message": "config set needs NAMESPACE PATH VALUE (or --file)",
+    }
+
+
+def test_cli__file_that_is_not_json__prints_a_json_error_and_exits_2(cli_as, tmp_path):
+    bad = tmp_path / "layer.json"
+    bad.write_text("{not json")
+    run = cli_as("config", "config:read", "config:write")
+    code, _, err = run("set", "payments", "--file", str(bad))
+    assert code == 2
+    assert json.loads(err)["error"]["code"] == "invalid_input"
+
+
+def test_cli__interrupted__exits_130(cli, monkeypatch):
+    import platform_client.cli.auth as auth_commands
+
+    def interrupted(session, options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auth_commands, "auth_whoami", interrupted)
+    code, _, _ = cli("whoami")
+    assert code == 130
 
 
 def test_cli__platform_unreachable__prints_a_json_error_and_exits_1(cli, monkeypatch):
