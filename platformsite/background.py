@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,14 @@ def _as_schedule(value: Any) -> celery_schedule:
     return celery_schedule(run_every=timedelta(seconds=float(value)))
 
 
+def _quiet_celery_successes() -> None:
+    """Celery logs every task it runs at INFO ("Task ... succeeded"); the in-process worker logs a
+    success at DEBUG itself, so Celery's tracer keeps to warnings (unless configured otherwise)."""
+    tracer = logging.getLogger("celery.app.trace")
+    if tracer.level == logging.NOTSET:
+        tracer.setLevel(logging.WARNING)
+
+
 class InProcessWorker:
     """Runs project tasks on a thread pool and the beat schedule on a scheduler thread."""
 
@@ -51,6 +60,7 @@ class InProcessWorker:
             if self._pool is not None:
                 return
             app.loader.import_default_modules()
+            _quiet_celery_successes()
             self._stop.clear()
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="platform-task")
             if beat:
@@ -87,10 +97,14 @@ class InProcessWorker:
 
     def _run(self, name: str, args: tuple, kwargs: dict) -> None:
         close_old_connections()
+        started = time.perf_counter()
         try:
             result = app.tasks[name].apply(args=args, kwargs=kwargs)
             if result.failed():
                 log.error("task failed", extra={"task": name, "error": repr(result.result)})
+            else:  # the schedule runs some tasks every second: a success is no news
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
+                log.debug("task succeeded", extra={"task": name, "duration_ms": duration_ms})
         except Exception:
             log.exception("task crashed", extra={"task": name})
         finally:

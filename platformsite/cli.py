@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import signal
@@ -31,38 +32,62 @@ def _setup_django() -> None:
     django.setup()
 
 
-def _manage(*args: str) -> None:
+def _manage(*args: str, **options: object) -> None:
     from django.core.management import call_command
 
-    call_command(*args)
+    call_command(*args, **options)
 
 
 def cmd_run(options: argparse.Namespace) -> int:
     os.environ["PLATFORM_INPROCESS_BEAT"] = "1"
+    os.environ.setdefault("PLATFORM_ACCESS_LOG", "true")  # a line per request on the console
     _setup_django()
     _manage("migrate", "--no-input", "-v", "0")
-    _manage("ensure_operator")
+    operator = io.StringIO()
+    _manage("ensure_operator", stdout=operator)
     import uvicorn
 
-    print(
-        f"Micro Platform (embedded mode) on http://{options.host}:{options.port}/  "
-        f"dashboards /ui/, admin /admin/, API docs /api/docs/. Ctrl-C stops it.",
-        flush=True,
-    )
     from platformsite.background import worker
 
-    try:
-        uvicorn.run(
+    banner = (
+        f"Micro Platform (embedded mode) on http://{options.host}:{options.port}/  "
+        f"dashboards /ui/, admin /admin/, API docs /api/docs/. Ctrl-C stops it."
+    )
+
+    def show_operator() -> None:
+        """The one-time password, printed once: after the start-up logs, or on the way out."""
+        if operator.getvalue():
+            print(operator.getvalue().strip(), flush=True)
+            operator.truncate(0)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # last, after the start-up logs
+                print(banner, flush=True)
+                show_operator()
+
+    server = Server(
+        uvicorn.Config(
             "platformsite.asgi:application",
             host=options.host,
             port=options.port,
             lifespan="off",
             log_config=None,
-            access_log=False,
+            access_log=False,  # platform.access writes one line per request, with its duration
             ws_max_size=1 << 20,
         )
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         worker.stop()
+        show_operator()  # never lost, even when the server could not start
+    if not server.started:
+        print(f"Could not serve on {options.host}:{options.port}.", file=sys.stderr, flush=True)
+        return 1
     print("Stopped.", flush=True)
     return 0
 

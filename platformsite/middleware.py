@@ -3,6 +3,7 @@ session-side middlewares made to step aside for bearer-token API calls."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -22,6 +23,8 @@ from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.services import ingest_paths
 
+#: One line per request: method, path, status, milliseconds (PLATFORM_ACCESS_LOG).
+access_log = logging.getLogger("platform.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
@@ -42,6 +45,23 @@ def request_context(meta: Mapping[str, str]) -> Iterator[str]:
         trace_id_var.reset(trace_token)
 
 
+def _log_access(request: HttpRequest, response: HttpResponse, elapsed: float) -> None:
+    duration_ms = round(elapsed * 1000, 1)
+    access_log.info(
+        "%s %s %s %.1f ms",
+        request.method,
+        request.path,
+        response.status_code,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+        },
+    )
+
+
 def body_limit(path: str) -> int:
     if path.startswith(ingest_paths()):
         return settings.PLATFORM_INGEST_MAX_BODY_BYTES
@@ -59,11 +79,14 @@ class RequestContextMiddleware:
         with request_context(request.META) as request_id:
             request.request_id = request_id
             response = self._refuse_body(request) or self.get_response(request)
+            elapsed = time.perf_counter() - started
+            if access_log.isEnabledFor(logging.INFO):  # PLATFORM_ACCESS_LOG (on in ``platform run``)
+                _log_access(request, response, elapsed)
         response["X-Request-ID"] = request_id
         match = getattr(request, "resolver_match", None)
         route = match.route if match else "unmatched"
         HTTP_REQUESTS.labels(request.method, route, response.status_code).inc()
-        HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(route).observe(elapsed)
         return response
 
     @staticmethod

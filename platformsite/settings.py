@@ -315,7 +315,7 @@ REST_FRAMEWORK = {
         "client": _read("PLATFORM_THROTTLE_CLIENT", env.str, "100000/min"),
     },
     "EXCEPTION_HANDLER": "platformsite.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "platformsite.api.schema.PlatformAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
 }
@@ -388,6 +388,9 @@ if PRODUCTION:
 # --- Logging: one JSON object per line, with request id and trace id ------------------------------
 
 LOG_LEVEL = _read("LOG_LEVEL", env.str, "INFO").upper()
+#: One ``platform.access`` line per request (method, path, status, ms): on in ``platform run``;
+#: elsewhere off by default (a log line costs every request, and the WSGI server can write its own).
+PLATFORM_ACCESS_LOG = _read("PLATFORM_ACCESS_LOG", _strict_bool, False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -401,6 +404,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
+        "platform.access": {"level": "INFO" if PLATFORM_ACCESS_LOG else "WARNING"},
     },
 }
 

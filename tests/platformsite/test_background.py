@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -104,3 +105,63 @@ def test_every_scheduled_task__is_a_registered_task(settings):
     app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
+
+
+class _Records(logging.Handler):
+    """Records kept on the loggers themselves: starting the worker re-runs django.setup(), whose
+    logging configuration replaces the root handlers (caplog's among them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def task_logs():
+    records = _Records()
+    loggers = [logging.getLogger(name) for name in ("platformsite.background", "celery.app.trace")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(records)
+    loggers[0].setLevel(logging.DEBUG)
+    yield records.records
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(records)
+        logger.setLevel(level)
+
+
+def test_in_process_worker__a_scheduled_success__is_logged_at_debug_only(settings, task_logs):
+    # given a schedule entry every 0.2 s
+    settings.CELERY_BEAT_SCHEDULE = {
+        "probe": {"task": "tests.record_call", "schedule": 0.2, "args": ("beat",)}
+    }
+    worker = InProcessWorker(threads=1)
+    # when the beat runs it
+    worker.start(beat=True)
+    try:
+        assert RAN.wait(5)
+    finally:
+        worker.stop()
+    # then its success is written at DEBUG by the worker, and Celery's INFO line is not written
+    successes = [r for r in task_logs if getattr(r, "task", None) == "tests.record_call"]
+    assert successes and all(
+        (r.name, r.levelno, r.getMessage()) == ("platformsite.background", logging.DEBUG, "task succeeded")
+        for r in successes
+    )
+    assert successes[0].duration_ms >= 0
+    assert not [r for r in task_logs if r.name == "celery.app.trace" and r.levelno < logging.WARNING]
+
+
+def test_in_process_worker__a_failed_task__is_logged_as_an_error(task_logs):
+    InProcessWorker(threads=1)._run("tests.fail", (), {})
+    assert ("platformsite.background", logging.ERROR, "task failed") in [
+        (r.name, r.levelno, r.getMessage()) for r in task_logs
+    ]
+
+
+@shared_task(name="tests.fail")
+def fail() -> None:
+    raise RuntimeError("boom")

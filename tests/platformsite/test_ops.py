@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -130,3 +131,24 @@ def test_redis_cache__one_client_per_process_shared_by_threads():
     assert seen[0][0] is cache._cache
     assert seen[0][1] == 1
     assert cache._cache.get_client() is cache._cache.get_client(write=True)
+
+
+def test_access_log__each_request__one_line_with_method_path_status_and_ms(client, caplog):
+    caplog.set_level(logging.INFO, logger="platform.access")
+    client.get("/healthz")
+    client.get("/api/v1/no-such-thing/")
+    lines = [record for record in caplog.records if record.name == "platform.access"]
+    assert [(r.method, r.path, r.status) for r in lines] == [
+        ("GET", "/healthz", 200),
+        ("GET", "/api/v1/no-such-thing/", 404),
+    ]
+    first = lines[0]
+    assert first.getMessage() == f"GET /healthz 200 {first.duration_ms:.1f} ms"
+    assert first.duration_ms >= 0
+
+
+def test_access_log__off_unless_platform_access_log(settings):
+    from platformsite.settings import LOGGING
+
+    assert settings.PLATFORM_ACCESS_LOG is False
+    assert LOGGING["loggers"]["platform.access"]["level"] == "WARNING"
