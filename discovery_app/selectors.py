@@ -209,6 +209,8 @@ def _service_entry(name: str, *, may_build: bool, at_least: int = 0) -> ServiceE
         if len(_local) >= MAX_LOCAL:
             _local.clear()
         _local[name] = (now, entry)
+        if not invalidation.still(taken):  # announced between the check and the store
+            _local.pop(name, None)
     return entry
 
 

@@ -17,8 +17,9 @@ A copy may only be trusted while this process is certain to hear every announcem
   delivered in-process and :func:`listening` is always true.
 
 A reader that builds a copy takes :func:`epoch` first and keeps the copy only if the epoch has
-not moved since (:func:`still`): an announcement that arrives while it reads the shared cache
-makes it throw the copy away instead of keeping a document that may predate the write.
+not moved since (:func:`still`), checked again once the copy is stored: an announcement that
+arrives while it reads the shared cache, or just before its copy lands, makes it throw the copy
+away instead of keeping a document that may predate the write.
 """
 
 from __future__ import annotations

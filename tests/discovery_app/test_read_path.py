@@ -179,6 +179,25 @@ def test_lookup__listening__copy_used_until_an_announcement_drops_it(reader, mak
     assert reader.get(URL).json()["index"] == 99
 
 
+def test_lookup__change_announced_just_after_the_epoch_check__old_copy_not_kept(make_node, monkeypatch):
+    # Given a lookup that read the shared document at index 1 and found no announcement since
+    make_node(node_id="a")
+    still = invalidation.still
+
+    def still_then_a_change(taken: int) -> bool:
+        answer = still(taken)
+        monkeypatch.setattr(invalidation, "still", still)
+        # When a change is stored and announced before the lookup keeps its copy
+        make_node(node_id="b")
+        return answer
+
+    monkeypatch.setattr(invalidation, "still", still_then_a_change)
+    assert selectors.service_entry("orders").index == 1
+
+    # Then the next lookup answers the new document, not a copy the announcement missed
+    assert selectors.service_entry("orders").index == 2
+
+
 def test_blocking_query__woken_before_the_announcement_arrives__answers_the_new_document(
     reader, make_node, monkeypatch
 ):
@@ -199,11 +218,24 @@ def test_blocking_query__woken_before_the_announcement_arrives__answers_the_new_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_blocking_query__register_while_watching_many_times__never_answers_the_old_index(reader, make_node):
+@pytest.mark.parametrize("delay", [0.0, 0.1], ids=["announced_at_once", "announced_late"])
+def test_blocking_query__register_while_watching_many_times__never_answers_the_old_index(
+    reader, make_node, monkeypatch, delay
+):
+    # Given announcements that may reach this process after the new index is in the shared cache
+    # (as the Redis listener delivers them), longer than a blocking query's poll when late
+    announce = invalidation.announce
+
+    def late_announce(topic: str, key: str) -> None:
+        time.sleep(delay)
+        announce(topic, key)
+
+    monkeypatch.setattr(invalidation, "announce", late_announce)
     make_node(node_id="n0")
     index = int(reader.get(URL)["X-Discovery-Index"])
-    for round_ in range(1, 21):
-        # Given a watcher blocked at the current index
+    for round_ in range(1, 31):
+        # and a watcher blocked at the current index, this process holding that document
+        reader.get(URL)
         outcome: dict = {}
         watcher = threading.Thread(
             target=lambda i=index, o=outcome: o.setdefault("r", reader.get(f"{URL}?index={i}&wait=10s"))
