@@ -1,0 +1,81 @@
+"""``platform run`` (what ``make run`` calls): what its console shows, in a real process."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+
+from tests.servers import ROOT, free_port, platform_env
+
+
+class Console:
+    """The merged stdout and stderr of a process, line by line, read on a thread."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, seconds: float = 60.0) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {seconds} s; saw:\n" + "\n".join(self.lines))
+
+    def drain(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self.lines.append(self._queue.get(timeout=0.1))
+
+
+def test_platform_run__password_last_then_an_access_line_per_request_and_no_scheduler_chatter(tmp_path):
+    env = platform_env(tmp_path)
+    for name in ("PLATFORM_ADMIN_PASSWORD", "PLATFORM_TASK_MODE", "PLATFORM_ACCESS_LOG", "LOG_LEVEL"):
+        env.pop(name, None)  # as on a first ``make run``: a generated password, the in-process worker
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "platformsite.cli", "run", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    console = Console(proc)
+    try:
+        # the one-time password comes after the start-up logs and the address, as the last line
+        console.wait_for("Operator account created")
+        console.drain(0.5)
+        assert "password '" in console.lines[-1]
+        started = next(i for i, line in enumerate(console.lines) if "Uvicorn running on" in line)
+        banner = next(i for i, line in enumerate(console.lines) if "Micro Platform (embedded mode)" in line)
+        assert started < banner == len(console.lines) - 2
+        # a request is one access line: method, path, status, milliseconds
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert '"message": "GET /healthz 200 ' in console.wait_for('"logger": "platform.access"', 10)
+        # the scheduler runs tasks every second, silently when they succeed
+        console.drain(2.5)
+        assert not [line for line in console.lines if "succeeded" in line]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+    console.drain(0.5)
+    assert code == 0 and console.lines[-1] == "Stopped."
