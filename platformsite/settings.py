@@ -315,7 +315,7 @@ REST_FRAMEWORK = {
         "client": _read("PLATFORM_THROTTLE_CLIENT", env.str, "100000/min"),
     },
     "EXCEPTION_HANDLER": "platformsite.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "platformsite.api.schema.PlatformAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
 }
