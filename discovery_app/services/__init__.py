@@ -10,9 +10,6 @@ shared cache, and :func:`registry_sweep` (beat, every second) reads those entrie
 nodes past their TTL and flushes the heartbeat times to the database in bulk.
 """
 
-from django.core.cache import cache
-
-from discovery_app import selectors
 from discovery_app.services.common import (
     ALL_GROUP,
     NODE_ID,
@@ -46,7 +43,6 @@ __all__ = [
     "_Change",
     "_record",
     "_snapshot",
-    "cache",
     "forget_node_meta",
     "group_name",
     "node_deregister",
@@ -57,7 +53,6 @@ __all__ = [
     "registry_sweep",
     "result_data",
     "results_purge",
-    "selectors",
     "to_datetime",
     "validate_registration",
 ]

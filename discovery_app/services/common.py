@@ -320,7 +320,7 @@ def _drop_empty_services(service_ids: Iterable[int]) -> None:
     Service.objects.filter(pk__in=set(service_ids), nodes__isnull=True).delete()
 
 
-# --- Registration -------------------------------------------------------------------------------
+# --- Node metadata memo (heartbeats; registration and the sweep keep it current) --------------
 
 
 #: Process-local memo of node id -> (ttl, service, valid until): lets a heartbeat renew its entry

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from discovery_app import services
+from discovery_app import selectors, services
 from discovery_app.models import Node
 from platform_client.discovery import Discovery, Registration
 from platform_client.session import PlatformError, PlatformSession
@@ -44,11 +44,7 @@ def test_register__heartbeats_then_deregisters_on_exit(session):
     with Registration(session, "orders", "1.0", "10.0.0.1", 8080, {"zone": "eu"}, interval=1) as node:
         assert Node.objects.get(id=node.node_id).service.name == "orders"
         # then it heartbeats in the background
-        eventually(
-            lambda: (
-                services.selectors.last_heartbeats([node.node_id]).get(node.node_id, 0) > time.time() - 0.9
-            )
-        )
+        eventually(lambda: selectors.last_heartbeats([node.node_id]).get(node.node_id, 0) > time.time() - 0.9)
     # and it is gone once the block ends
     assert not Node.objects.filter(id=node.node_id).exists()
 

@@ -301,7 +301,7 @@ def test_batch_heartbeat__entry_gone_since_the_read__is_not_brought_back(make_no
     read = {selectors.heartbeat_key(n): (NOW, 30, "orders") for n in ("a", "b")}
     cache.delete(selectors.heartbeat_key("b"))
     # when
-    with mock.patch.object(services.cache, "get_many", return_value=read):
+    with mock.patch.object(cache, "get_many", return_value=read):
         answer = services.node_heartbeats(node_ids=["a", "b"], now=NOW + 5)
     # then
     assert answer == {"renewed": ["a"], "not_registered": ["b"], "denied": []}
