@@ -23,6 +23,7 @@ from discovery_app.api import serializers as io
 from discovery_app.api.filters import ResultFilter
 from discovery_app.models import Node, Result
 from platformsite.api.filters import filter_parameters, filtered
+from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_wait
 from platformsite.api.views import ServiceView, validated
 
@@ -175,7 +176,7 @@ class NodeListView(DiscoveryView):
     def resources(self, request: Request, **kwargs: Any):
         return registered_service(request)
 
-    @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
+    @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RegisterInput, request.data)
         return register(data, data.get("id") or uuid.uuid4().hex)
@@ -209,7 +210,7 @@ class NodeDetailView(DiscoveryView):
     def get(self, request: Request, node_id: str) -> Response:
         return Response(selectors.node_detail(self.node))
 
-    @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput})
+    @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def put(self, request: Request, node_id: str) -> Response:
         data = validated(io.RegisterInput, request.data)
         if data.get("id") not in (None, node_id):
