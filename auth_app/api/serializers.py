@@ -100,10 +100,12 @@ class CheckInput(serializers.Serializer):
 
 
 class AccountOutput(serializers.ModelSerializer):
-    client_id = serializers.CharField(source="application.client_id", default=None)
-    grant_type = serializers.CharField(source="application.authorization_grant_type", default=None)
-    client_type = serializers.CharField(source="application.client_type", default=None)
-    username = serializers.CharField(source="user.username", default=None)
+    client_id = serializers.CharField(source="application.client_id", default=None, allow_null=True)
+    grant_type = serializers.CharField(
+        source="application.authorization_grant_type", default=None, allow_null=True
+    )
+    client_type = serializers.CharField(source="application.client_type", default=None, allow_null=True)
+    username = serializers.CharField(source="user.username", default=None, allow_null=True)
     scopes = serializers.ListField(source="scope_list", child=serializers.CharField())
 
     class Meta:

@@ -19,6 +19,7 @@ from auth_app.selectors import account_by_subject
 from platformsite.api.errors import Denied
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.permissions import IsAuthenticated
+from platformsite.api.schema import ERROR
 from platformsite.api.views import ServiceView, validated
 
 
@@ -181,7 +182,7 @@ class RuleListView(AuthView):
         rules = filtered(RuleFilter, request, Rule.objects.select_related("role"))
         return self.paginate(rules, serializer=io.RuleOutput)
 
-    @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput})
+    @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput, 404: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RuleInput, request.data)
         role = get_object_or_404(Role, name=data.pop("role"))
@@ -215,7 +216,7 @@ class BindingListView(AuthView):
         bindings = filtered(BindingFilter, request, RoleBinding.objects.select_related("role", "account"))
         return self.paginate(bindings, serializer=io.BindingOutput)
 
-    @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput})
+    @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput, 404: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.BindingInput, request.data)
         binding = services.binding_create(

@@ -128,3 +128,7 @@ class DiffOutput(serializers.Serializer):
     added = serializers.ListField(child=serializers.DictField())
     removed = serializers.ListField(child=serializers.DictField())
     changed = serializers.ListField(child=serializers.DictField())
+
+    def get_fields(self):
+        # The answer's key is ``from`` (a Python keyword, so the field is declared as ``from_``).
+        return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}

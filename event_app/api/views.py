@@ -24,6 +24,7 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.filters import filter_parameters, filtered
+from platformsite.api.schema import OBJECTS
 from platformsite.api.views import ServiceView
 from platformsite.hotpath import handed_over
 
@@ -119,7 +120,7 @@ class EventListView(EventsView):
                 ("ext.<name>", "extension attribute equality (also metadata.<name>)"),
             )
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OBJECTS},
         operation_id="events_search",
     )
     def get(self, request: Request) -> Response:

@@ -16,7 +16,7 @@ a view's ``@extend_schema`` declares:
 
 A view adds a status by listing it in ``responses`` (``{409: ERROR}`` for the error body) and drops
 one the rules would add with ``{404: NOT_ANSWERED}``; a view whose GET answers a bare list sets
-``pagination_class = None``.
+``pagination_class = None``.  ``OBJECTS`` stands for a list of free-form objects.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from drf_spectacular.plumbing import (
     force_instance,
     is_serializer,
 )
+from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.permissions import AllowAny
 
 from platformsite.api.pagination import CursorPagination
 
-__all__ = ["ERROR", "ERROR_COMPONENT", "NOT_ANSWERED", "PlatformAutoSchema"]
+__all__ = ["ERROR", "ERROR_COMPONENT", "NOT_ANSWERED", "OBJECTS", "PlatformAutoSchema"]
 
 #: The name of the error body's component.
 ERROR_COMPONENT = "Error"
@@ -96,6 +97,9 @@ ERROR = _Marker("ERROR")
 #: ``extend_schema(responses={404: NOT_ANSWERED})``: the operation never answers this status
 #: (where the rules above would document it).
 NOT_ANSWERED = _Marker("NOT_ANSWERED")
+
+#: ``extend_schema(responses=OBJECTS)``: a list of free-form objects (on a paginating GET, a page of them).
+OBJECTS = serializers.ListSerializer(child=serializers.DictField())
 
 _MISSING = object()
 

@@ -171,3 +171,23 @@ def test_a_view_adds_and_drops_statuses_and_opts_out_of_pages():
     assert {"200", "400", "401", "403", "429"} <= set(thing)
     assert body_schema(bare) == {"type": "array", "items": {"$ref": "#/components/schemas/Thing"}}
     assert body_schema(paged) == {"$ref": "#/components/schemas/PaginatedThingList"}
+
+
+def test_event_search_documents_a_cursor_page_of_events(schema):
+    operation = schema["paths"]["/api/v1/events/"]["get"]
+    page = resolve(schema, body_schema(operation["responses"]["200"]))
+
+    assert page["properties"]["results"]["type"] == "array"
+    assert {"cursor", "page_size"} <= {p["name"] for p in operation["parameters"]}
+
+
+def test_a_diff_documents_its_from_key_as_answered(schema, api_client):
+    writer = api_client("config:read", "config:write")
+    writer.post("/api/v1/config/namespaces/", {"name": "app"}, format="json")
+    writer.put("/api/v1/config/namespaces/app/layers/prod/", {"data": {"a": 1}}, format="json")
+    answer = writer.get("/api/v1/config/namespaces/app/layers/prod/diff")
+    diff = schema["components"]["schemas"]["DiffOutput"]
+
+    assert answer.status_code == 200
+    assert "from" in diff["required"]
+    jsonschema.validate(answer.json(), diff)
