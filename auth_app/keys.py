@@ -30,10 +30,12 @@ from django.utils import timezone
 from oauthlib.oauth2.rfc6749.tokens import random_token_generator
 
 from auth_app.models import SigningKey
+from platformsite import localstate
 
 log = logging.getLogger(__name__)
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
 _lock = threading.Lock()
+localstate.register_cache("auth.signing_keys", size=lambda: len(_private_keys), reset=_private_keys.clear)
 
 
 def _b64url(data: bytes) -> str:

@@ -17,11 +17,14 @@ import time
 from django.contrib.auth.hashers import check_password, identify_hasher
 from django.utils.crypto import constant_time_compare
 
+from platformsite import localstate
+
 REMEMBER_SECONDS = 300.0
 MAX_REMEMBERED = 10_000
 
 _remembered: dict[str, float] = {}
 _lock = threading.Lock()
+localstate.register_cache("auth.client_secrets", size=lambda: len(_remembered), reset=_remembered.clear)
 
 
 def check_client_secret(provided: str, stored: str) -> bool:

@@ -20,6 +20,7 @@ from django.core.cache import cache
 from auth_app.models import Account, Rule
 from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
 from auth_app.tokens import TokenInfo
+from platformsite import localstate
 
 POLICY_VERSION_KEY = "auth:policy-version"
 MAX_COMPILED = 10_000
@@ -55,10 +56,12 @@ def bump_policy_version() -> None:
     _version.next_poll = time.monotonic() + settings.PLATFORM_REVOCATION_POLL_SECONDS
 
 
-def forget_policy_cache() -> None:
-    """Drop this process's compiled policies and version (tests)."""
+def _forget_policies() -> None:
     _compiled.clear()
     _version.value = None
+
+
+_stats = localstate.register_cache("auth.policies", size=lambda: len(_compiled), reset=_forget_policies)
 
 
 def account_rules(account_id: int) -> list[RuleSpec]:
@@ -74,6 +77,10 @@ def policy_for(account_id: int | None, *, may_compile: bool = True) -> CompiledP
         return _EMPTY
     key = (account_id, policy_version())
     compiled = _compiled.get(key)
+    if compiled is not None:
+        _stats.hits += 1
+    else:
+        _stats.misses += 1
     if compiled is None and may_compile:
         compiled = CompiledPolicy(account_rules(account_id))
         with _compiled_lock:

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from oauth2_provider.models import AccessToken
 
+from platformsite import localstate
+
 REVOCATION_EPOCH_KEY = "auth:revocation-epoch"
 MAX_CACHED_TOKENS = 50_000
 
@@ -99,7 +101,9 @@ def _cached(checksum: str) -> TokenInfo | None:
     _cache.poll_revocations(now)
     hit = _cache.entries.get(checksum)
     if hit is not None and hit[1] > now:
+        _stats.hits += 1
         return hit[0]
+    _stats.misses += 1
     return None
 
 
@@ -172,8 +176,12 @@ def note_revocation() -> None:
     _cache.next_poll = 0.0
 
 
-def forget_cached_tokens() -> None:
-    """Drop this process's cached tokens (tests, and after a revocation)."""
+def _forget_cached_tokens() -> None:
     _cache.entries.clear()
     _cache.epoch = None
     _cache.next_poll = 0.0
+
+
+_stats = localstate.register_cache(
+    "auth.tokens", size=lambda: len(_cache.entries), reset=_forget_cached_tokens
+)

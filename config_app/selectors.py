@@ -23,7 +23,7 @@ from config_app import sealing
 from config_app.documents import canonical, deep_merge
 from config_app.errors import NotFound
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
-from platformsite import invalidation
+from platformsite import invalidation, localstate
 
 ENTRY_KEY = "config:resolved:{ns}:{env}"
 GEN_KEY = "config:gen:{ns}"
@@ -142,6 +142,7 @@ def _forget(namespace: str) -> None:
 
 
 invalidation.register(TOPIC, _forget, forget_local)
+_stats = localstate.register_cache("config.resolved", size=lambda: len(_local), reset=forget_local)
 
 
 def resolve(namespace: str, env: str, *, fresh: bool = False) -> Resolved:
@@ -173,7 +174,9 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
         and not fresh
         and now - local[0] < invalidation.trust_seconds(settings.CONFIG_LOCAL_CACHE_SECONDS)
     ):
+        _stats.hits += 1
         return local[1]
+    _stats.misses += 1
     taken = invalidation.epoch()
     gen_keys = [gen_key(GLOBAL), gen_key(namespace)]
     found = cache.get_many(gen_keys)
@@ -192,6 +195,8 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
         if len(_local) >= MAX_LOCAL:
             _local.clear()
         _local[key] = (now, entry)
+        if not invalidation.still(taken):  # announced between the check and the store
+            _local.pop(key, None)
     return entry
 
 

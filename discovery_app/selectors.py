@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 
 from discovery_app.models import Node, Service, ServiceIndex
-from platformsite import invalidation
+from platformsite import invalidation, localstate
 
 DOC_PREFIX = "discovery:svc:"
 INDEX_PREFIX = "discovery:idx:"
@@ -196,7 +196,9 @@ def _service_entry(name: str, *, may_build: bool, at_least: int = 0) -> ServiceE
         and held[1].index >= at_least
         and now - held[0] < invalidation.trust_seconds(settings.DISCOVERY_LOCAL_CACHE_SECONDS)
     ):
+        _stats.hits += 1
         return held[1]
+    _stats.misses += 1
     taken = invalidation.epoch()
     entry = cache.get(doc_key(name))
     if entry is not None and entry.index < at_least:
@@ -219,6 +221,7 @@ def forget_local_entries() -> None:
 
 
 invalidation.register(TOPIC, lambda name: _local.pop(name, None), forget_local_entries)
+_stats = localstate.register_cache("discovery.services", size=lambda: len(_local), reset=forget_local_entries)
 
 
 def current_index(name: str) -> int:

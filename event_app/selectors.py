@@ -18,7 +18,7 @@ from django.db.models.functions import TruncHour
 from event_app.cloudevents import EXTENSION_NAME, parse_time
 from event_app.filters import EventFilter
 from event_app.models import Delivery, Event, EventCount, Subscription
-from platformsite import invalidation
+from platformsite import invalidation, localstate
 
 WEBHOOK_FILTERS_KEY = "events:webhook-filters:v2"  # (version, rows); v1 held the rows alone
 #: Bumped by every subscription change; the cached filters carry the version they were read under, so a
@@ -65,6 +65,11 @@ def _forget_local_filters(*_: object) -> None:
 
 
 invalidation.register("events.webhooks", _forget_local_filters, _forget_local_filters)
+localstate.register_cache(
+    "events.webhook_filters",
+    size=lambda: len(_local_filters[1]) if _local_filters else 0,
+    reset=_forget_local_filters,
+)
 
 
 def forget_webhook_filters() -> None:

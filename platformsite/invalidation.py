@@ -33,6 +33,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
+from platformsite import localstate
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "platform:invalidate"
@@ -178,3 +180,6 @@ def still(taken: int) -> bool:
 def reset() -> None:
     """Drop every process-local copy (tests, and after the shared cache was cleared)."""
     _bus.reset()
+
+
+localstate.register_thread("platform-invalidation", alive=lambda: _bus.listening)

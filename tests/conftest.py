@@ -9,22 +9,18 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from auth_app.selectors import forget_policy_cache
 from auth_app.services import service_account_create
-from auth_app.tokens import forget_cached_tokens
-from platformsite import invalidation
+from platformsite import invalidation, localstate
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     cache.clear()
     invalidation.reset()
-    forget_cached_tokens()
-    forget_policy_cache()
+    localstate.reset_all()
     yield
     invalidation.reset()
-    forget_cached_tokens()
-    forget_policy_cache()
+    localstate.reset_all()
 
 
 @pytest.fixture
@@ -80,14 +76,6 @@ def outsider(api_client) -> APIClient:
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    from platformsite.api import throttling
-
-    throttling._counters.windows.clear()
-    yield
 
 
 @pytest.fixture

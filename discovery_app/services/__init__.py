@@ -27,7 +27,7 @@ from discovery_app.services.common import (
     to_datetime,
     validate_registration,
 )
-from discovery_app.services.heartbeats import forget_node_meta, node_heartbeat, node_heartbeats
+from discovery_app.services.heartbeats import node_heartbeat, node_heartbeats
 from discovery_app.services.registration import node_deregister, node_register
 from discovery_app.services.sweep import SweepReport, registry_sweep, results_purge
 
@@ -43,7 +43,6 @@ __all__ = [
     "_Change",
     "_record",
     "_snapshot",
-    "forget_node_meta",
     "group_name",
     "node_deregister",
     "node_heartbeat",

@@ -11,6 +11,7 @@ from django.core.cache import cache
 
 from discovery_app import deadlines, selectors
 from discovery_app.services.common import MAX_NODE_META, NODE_META_SECONDS, NodeNotRegistered, _node_meta
+from platformsite import localstate
 from platformsite.api.errors import Denied
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,7 @@ def node_heartbeat(
     return {"id": node_id, "service": service, "ttl": ttl, "renewed": selectors.iso(now)}
 
 
-def forget_node_meta() -> None:
-    _node_meta.clear()
+localstate.register_cache("discovery.node_meta", size=lambda: len(_node_meta), reset=_node_meta.clear)
 
 
 def node_heartbeats(

@@ -24,6 +24,7 @@ from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo
+from platformsite import localstate
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FLUSH_SECONDS = 0.25
@@ -79,6 +80,9 @@ class _Counters:
 
 
 _counters = _Counters()
+localstate.register_cache(
+    "platform.throttle_windows", size=lambda: len(_counters.windows), reset=_counters.windows.clear
+)
 
 
 def wait_seconds(scope: str, ident: str) -> float | None:

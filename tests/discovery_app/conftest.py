@@ -12,18 +12,6 @@ from discovery_app import services
 NOW = 1_700_000_000.0  # a fixed "now" handed to the service functions
 
 
-@pytest.fixture(autouse=True)
-def _forget_process_memos():
-    """Process-local memos (node metadata, local entries) must not leak between tests."""
-    from discovery_app import selectors
-
-    services.forget_node_meta()
-    selectors.forget_local_entries()
-    yield
-    services.forget_node_meta()
-    selectors.forget_local_entries()
-
-
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """Run a block's on-commit callbacks (cache refresh, watchers, events) when it ends."""
