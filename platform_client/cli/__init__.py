@@ -22,29 +22,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import pkgutil
 import sys
 from collections.abc import Callable
 from importlib import import_module
-from importlib.util import find_spec
 from typing import Any, NoReturn
 
 import httpx
 
 from platform_client.session import PlatformError, PlatformSession
 
-#: Services with commands, in the order ``platform --help`` lists them.
-SERVICES = ("auth", "config", "discovery", "events", "monitor", "router", "trace", "db")
+
+def service_modules() -> list[str]:
+    """The command groups: each ``platform_client/cli/<service>.py`` (adding one needs no list)."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 
 def add_service_commands(commands: argparse._SubParsersAction) -> list[str]:
     """Add every service's command group; returns the names added."""
     added = []
-    for name in SERVICES:
-        module = f"platform_client.cli.{name}"
-        if find_spec(module) is not None:
-            import_module(module).add_commands(commands)
-            commands.choices[name].set_defaults(func=run)
-            added.append(name)
+    for name in service_modules():
+        import_module(f"platform_client.cli.{name}").add_commands(commands)
+        commands.choices[name].set_defaults(func=run)
+        added.append(name)
     return added
 
 
