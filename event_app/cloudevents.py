@@ -99,10 +99,11 @@ def parse_time(value: Any) -> datetime:
     except ValueError as exc:
         raise ValueError(f"is not a valid RFC 3339 timestamp: {exc}") from exc
     try:
-        parsed.astimezone(UTC)  # stored in UTC: 0001-01-01T00:00:00+01:00 is before year 1
+        # In UTC, as stored: 0001-01-01T00:00:00+01:00 is before year 1, and PostgreSQL refuses
+        # the offsets beyond 15:59 that Python parses (up to 23:59).
+        return parsed.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError("is out of range (years 1 to 9999 in UTC)") from exc
-    return parsed
 
 
 class _Checker:

@@ -2,11 +2,13 @@
 
 A view filters a queryset with :func:`filtered`; an invalid value is a 400 ``invalid`` naming
 each bad parameter, in the platform's error shape.  Django's form fields refuse NUL characters,
-which PostgreSQL cannot take in a query.
+which PostgreSQL cannot take in a query; dates are compared in UTC, as PostgreSQL refuses the
+UTC offsets beyond 15:59 that Python parses (up to 23:59).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
@@ -28,6 +30,14 @@ def filtered(filterset_class: type[FilterSet], request: Any, queryset: QuerySet)
     filterset = filterset_class(request.query_params, queryset=queryset, request=request)
     if not filterset.is_valid():
         raise Invalid("The filters are not valid.", details=dict(filterset.errors))
+    cleaned = filterset.form.cleaned_data
+    for name, value in cleaned.items():
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            try:
+                cleaned[name] = value.astimezone(UTC)
+            except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+                details = {name: ["Out of range: years 1 to 9999 in UTC."]}
+                raise Invalid("The filters are not valid.", details=details) from None
     return filterset.qs
 
 

@@ -124,3 +124,42 @@ def admin_headers(transactional_db, settings, issue_token) -> Iterator[dict[str,
 @hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # one database each
 def test_every_operation_answers_only_what_the_schema_documents(case, admin_headers):
     case.call_and_validate(headers=admin_headers)
+
+
+# --- What the fuzzing found (PostgreSQL refuses UTC offsets beyond 15:59; Python parses up to 23:59)
+
+
+def test_an_audit_date_filter_with_an_offset_postgresql_refuses_is_compared_in_utc(api_client):
+    writer = api_client("config:read", "config:write")
+    writer.post("/api/v1/config/namespaces/", {"name": "app"}, format="json")
+    writer.put("/api/v1/config/namespaces/app/layers/prod/", {"data": {"a": 1}}, format="json")
+
+    since = writer.get("/api/v1/config/namespaces/app/audit/", {"from": "0508-07-01T09:12:12+16:58"})
+    until = writer.get("/api/v1/config/audit/", {"to": "2000-01-01T00:00:00-23:59"})
+
+    assert since.status_code == 200
+    assert [r["revision"] for r in since.json()["results"]] == [1]
+    assert until.status_code == 200
+    assert until.json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("from", "0001-01-01T00:00:00+01:00"), ("to", "9999-12-31T23:00:00-16:00")]
+)
+def test_an_audit_date_filter_outside_years_1_to_9999_in_utc_is_refused(api_client, name, value):
+    answer = api_client("config:read").get("/api/v1/config/audit/", {name: value})
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"] == {name: ["Out of range: years 1 to 9999 in UTC."]}
+
+
+def test_an_event_time_with_an_offset_postgresql_refuses_is_stored_and_searched_in_utc(api_client):
+    api = api_client("events:read", "events:write")
+    event = {"type": "order.created", "source": "/shop", "time": "2026-01-01T00:00:00+16:58"}
+
+    published = api.post("/api/v1/events/", event, format="json")
+    found = api.get("/api/v1/events/", {"from": "2025-12-30T07:03:00-23:59"})
+
+    assert published.status_code == 201
+    assert found.status_code == 200
+    assert [e["time"] for e in found.json()["results"]] == ["2025-12-31T07:02:00Z"]
