@@ -55,6 +55,19 @@ VALUES = {
 }
 
 
+#: Loads the bench namespace the config read scenarios resolve (four layers, ~1.2 KB).
+CONFIG_SETUP = (
+    "from config_app import services; from config_app.models import Namespace; "
+    "Namespace.objects.filter(name='bench').exists() or services.namespace_create(name='bench'); "
+    "services.layer_set(namespace='global', env='default', data={'log': {'level': 'info'}}, "
+    "author='service:bench'); "
+    "services.layer_set(namespace='bench', env='default', "
+    "data={f'setting_{i:02d}': f'value-{i:02d}' for i in range(40)}, author='service:bench'); "
+    "services.layer_set(namespace='bench', env='production', "
+    "data={'setting_00': 'prod', 'db': {'host': 'db.prod'}}, author='service:bench')"
+)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -143,16 +156,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         headers={"Authorization": "Bearer {token}"},
         scopes=("config:read",),
         peer="etcd_range",
-        setup=(
-            "from config_app import services; from config_app.models import Namespace; "
-            "Namespace.objects.filter(name='bench').exists() or services.namespace_create(name='bench'); "
-            "services.layer_set(namespace='global', env='default', data={'log': {'level': 'info'}}, "
-            "author='service:bench'); "
-            "services.layer_set(namespace='bench', env='default', "
-            "data={f'setting_{i:02d}': f'value-{i:02d}' for i in range(40)}, author='service:bench'); "
-            "services.layer_set(namespace='bench', env='production', "
-            "data={'setting_00': 'prod', 'db': {'host': 'db.prod'}}, author='service:bench')"
-        ),
+        setup=CONFIG_SETUP,
     ),
     Scenario(
         name="config_resolve_plain",
@@ -161,16 +165,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         path="/bench/plain/config/namespaces/bench/resolve?env=production",
         headers={"Authorization": "Bearer {token}"},
         scopes=("config:read",),
-        setup=(
-            "from config_app import services; from config_app.models import Namespace; "
-            "Namespace.objects.filter(name='bench').exists() or services.namespace_create(name='bench'); "
-            "services.layer_set(namespace='global', env='default', data={'log': {'level': 'info'}}, "
-            "author='service:bench'); "
-            "services.layer_set(namespace='bench', env='default', "
-            "data={f'setting_{i:02d}': f'value-{i:02d}' for i in range(40)}, author='service:bench'); "
-            "services.layer_set(namespace='bench', env='production', "
-            "data={'setting_00': 'prod', 'db': {'host': 'db.prod'}}, author='service:bench')"
-        ),
+        setup=CONFIG_SETUP,
     ),
     Scenario(
         name="discovery_lookup",
