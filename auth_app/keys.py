@@ -35,7 +35,9 @@ from platformsite import localstate
 log = logging.getLogger(__name__)
 _private_keys: dict[str, rsa.RSAPrivateKey] = {}
 _lock = threading.Lock()
-localstate.register_cache("auth.signing_keys", size=lambda: len(_private_keys), reset=_private_keys.clear)
+_stats = localstate.register_cache(
+    "auth.signing_keys", size=lambda: len(_private_keys), reset=_private_keys.clear
+)
 
 
 def _b64url(data: bytes) -> str:
@@ -83,7 +85,9 @@ def signing_key_create() -> SigningKey:
 def _load_private(kid: str, encrypted: str) -> rsa.RSAPrivateKey | None:
     key = _private_keys.get(kid)
     if key is not None:
+        _stats.hits += 1
         return key
+    _stats.misses += 1
     try:
         pem = _fernet().decrypt(encrypted.encode())
     except InvalidToken:

@@ -24,7 +24,9 @@ MAX_REMEMBERED = 10_000
 
 _remembered: dict[str, float] = {}
 _lock = threading.Lock()
-localstate.register_cache("auth.client_secrets", size=lambda: len(_remembered), reset=_remembered.clear)
+_stats = localstate.register_cache(
+    "auth.client_secrets", size=lambda: len(_remembered), reset=_remembered.clear
+)
 
 
 def check_client_secret(provided: str, stored: str) -> bool:
@@ -34,7 +36,9 @@ def check_client_secret(provided: str, stored: str) -> bool:
     key = hashlib.sha256(f"{stored}\x00{provided}".encode()).hexdigest()
     now = time.monotonic()
     if _remembered.get(key, 0.0) > now:
+        _stats.hits += 1
         return True
+    _stats.misses += 1
     try:
         identify_hasher(stored)
     except ValueError:  # an unhashed legacy secret

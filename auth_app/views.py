@@ -32,6 +32,7 @@ from auth_app.audit import audit
 from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
+from platformsite import localstate
 from platformsite.services import all_scopes
 
 FAILURE_WINDOW_SECONDS = 300
@@ -154,7 +155,11 @@ class _ClientAuthCache:
         if epoch != self.epoch:
             self.entries.clear()
             self.epoch = epoch
-        return self.entries.get(self._key(client_id, secret), 0.0) > now
+        if self.entries.get(self._key(client_id, secret), 0.0) > now:
+            _client_auth_stats.hits += 1
+            return True
+        _client_auth_stats.misses += 1
+        return False
 
     def verify(self, client_id: str, secret: str) -> bool:
         """Check the secret against the stored hash (slow on purpose), and remember a success."""
@@ -177,8 +182,15 @@ class _ClientAuthCache:
     def _key(client_id: str, secret: str) -> str:
         return hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()
 
+    def reset(self) -> None:
+        self.entries.clear()
+        self.epoch = None
+
 
 _client_auth = _ClientAuthCache()
+_client_auth_stats = localstate.register_cache(
+    "auth.client_auth", size=lambda: len(_client_auth.entries), reset=_client_auth.reset
+)
 
 
 def _introspection_error(status: int, error: str, description: str) -> JsonResponse:

@@ -20,6 +20,7 @@ from config_app.api.views import SECRETS_SCOPE
 from config_app.errors import ConfigError
 from config_app.models import DEFAULT_ENV, GLOBAL
 from config_app.services import group_name
+from platformsite import localstate
 from platformsite.api.validators import SLUG
 from platformsite.consumers import ServiceConsumer
 
@@ -30,6 +31,7 @@ MAX_SUBSCRIPTIONS = 100
 #: resolution (database work runs on one thread: 200 resolutions queued there cost 200 ms).
 _shared: dict[tuple, asyncio.Task] = {}
 MAX_SHARED = 1000
+_stats = localstate.register_cache("config.ws_resolutions", size=lambda: len(_shared), reset=_shared.clear)
 
 
 @database_sync_to_async
@@ -109,7 +111,10 @@ class ConfigConsumer(ServiceConsumer):
                 continue
             key = (event.get("change"), namespace, env, self.secrets)
             resolution = _shared.get(key) if key[0] else None
-            if resolution is None:
+            if resolution is not None:
+                _stats.hits += 1
+            else:
+                _stats.misses += 1
                 resolution = asyncio.ensure_future(_resolve(namespace, env, self.secrets))
                 if key[0]:
                     if len(_shared) >= MAX_SHARED:

@@ -21,6 +21,7 @@ from typing import Any
 from django.db import close_old_connections
 
 from discovery_app import services
+from platformsite import localstate
 from platformsite.api.views import service_routes
 from platformsite.services import VERSION
 
@@ -69,6 +70,7 @@ class SelfRegistration:
         self.register()
         self._thread = threading.Thread(target=self._run, name="discovery-self-registration", daemon=True)
         self._thread.start()
+        localstate.register_thread("discovery-self-registration", alive=self._thread.is_alive)
         atexit.register(self.stop)
         return self
 

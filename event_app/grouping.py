@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from event_app.cloudevents import EventIn
+from platformsite import localstate
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._pid: int | None = None
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        thread = self._thread
+        return self._pid == os.getpid() and thread is not None and thread.is_alive()
 
     def store(self, events: list[EventIn]) -> list:
         self._ensure_thread()
@@ -69,7 +75,8 @@ class GroupCommitter:
         with self._lock:
             if self._pid != os.getpid():
                 self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._run, name="events-group-commit", daemon=True).start()
+                self._thread = threading.Thread(target=self._run, name="events-group-commit", daemon=True)
+                self._thread.start()
                 self._pid = os.getpid()
 
     def _run(self) -> None:
@@ -137,6 +144,7 @@ def _hand_out(stored: list, jobs: list[_Job]) -> None:
 
 
 _committer = GroupCommitter()
+localstate.register_thread("events-group-commit", alive=_committer.alive)
 
 
 def available() -> bool:

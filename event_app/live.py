@@ -19,6 +19,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from platformsite import localstate
+
 log = logging.getLogger(__name__)
 
 LIVE_GROUP = "events.live"
@@ -42,6 +44,11 @@ class _Sender:
         self._queue: asyncio.Queue | None = None
         self._pid: int | None = None
         self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        thread = self._thread
+        return self._pid == os.getpid() and thread is not None and thread.is_alive()
 
     def _ensure(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
         with self._lock:
@@ -58,7 +65,8 @@ class _Sender:
                     ready.set()
                     loop.run_forever()
 
-                threading.Thread(target=run, name="events-live-sender", daemon=True).start()
+                self._thread = threading.Thread(target=run, name="events-live-sender", daemon=True)
+                self._thread.start()
                 ready.wait()
             assert self._loop is not None and self._queue is not None
             return self._loop, self._queue
@@ -81,6 +89,7 @@ class _Sender:
 
 
 _sender = _Sender()
+localstate.register_thread("events-live-sender", alive=_sender.alive)
 
 
 def push(events: list[dict[str, Any]]) -> None:

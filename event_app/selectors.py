@@ -37,8 +37,11 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
     announcements are heard, else the shared cache; dropped on every subscription change."""
     global _local_filters
     now = time.monotonic()
-    if _local_filters is not None and now - _local_filters[0] < invalidation.trust_seconds(0.0):
-        return _local_filters[1]
+    held = _local_filters  # read once: the listener thread may drop it meanwhile
+    if held is not None and now - held[0] < invalidation.trust_seconds(0.0):
+        _stats.hits += 1
+        return held[1]
+    _stats.misses += 1
     taken = invalidation.epoch()
     shared = cache.get_many([WEBHOOK_FILTERS_VERSION_KEY, WEBHOOK_FILTERS_KEY])
     version = shared.get(WEBHOOK_FILTERS_VERSION_KEY)
@@ -64,11 +67,14 @@ def _forget_local_filters(*_: object) -> None:
     _local_filters = None
 
 
+def _local_filter_count() -> int:
+    held = _local_filters  # read once: the listener thread may drop it meanwhile
+    return len(held[1]) if held is not None else 0
+
+
 invalidation.register("events.webhooks", _forget_local_filters, _forget_local_filters)
-localstate.register_cache(
-    "events.webhook_filters",
-    size=lambda: len(_local_filters[1]) if _local_filters else 0,
-    reset=_forget_local_filters,
+_stats = localstate.register_cache(
+    "events.webhook_filters", size=_local_filter_count, reset=_forget_local_filters
 )
 
 

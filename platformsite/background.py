@@ -20,6 +20,7 @@ from celery.schedules import schedule as celery_schedule
 from django.conf import settings
 from django.db import close_old_connections
 
+from platformsite import localstate
 from platformsite.celery import app
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class InProcessWorker:
     @property
     def running(self) -> bool:
         return self._pool is not None
+
+    def beating(self) -> bool:
+        scheduler = self._scheduler
+        return scheduler is not None and scheduler.is_alive()
 
     def start(self, *, beat: bool = True) -> None:
         with self._lock:
@@ -133,3 +138,5 @@ class InProcessWorker:
 
 
 worker = InProcessWorker()
+localstate.register_thread("platform-tasks", alive=lambda: worker.running)
+localstate.register_thread("platform-beat", alive=worker.beating)

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
+from platformsite import localstate
+
 
 class SharedRedisCacheClient(RedisCacheClient):
     """Keeps one ``redis.Redis`` per pool instead of making one per call."""
@@ -35,6 +37,8 @@ class SharedRedisCacheClient(RedisCacheClient):
 
 _clients: dict[tuple, SharedRedisCacheClient] = {}
 _lock = threading.Lock()
+# Emptied, the next call builds a new client (the old ones close when collected).
+localstate.register_cache("platform.redis_clients", size=lambda: len(_clients), reset=_clients.clear)
 
 
 class PlatformRedisCache(RedisCache):

@@ -58,6 +58,7 @@ class _Bus:
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._publisher = None
+        self._thread: threading.Thread | None = None
 
     # --- delivery -------------------------------------------------------------------------------
 
@@ -83,7 +84,11 @@ class _Bus:
             self._pid = os.getpid()  # a fork inherits no thread: start this process's own
             self.listening = False
             self._publisher = None
-            threading.Thread(target=self._listen, name="platform-invalidation", daemon=True).start()
+            self._thread = threading.Thread(target=self._listen, name="platform-invalidation", daemon=True)
+            self._thread.start()
+
+    def listener_alive(self) -> bool:
+        return self._pid == os.getpid() and self._thread is not None and self._thread.is_alive()
 
     def _listen(self) -> None:
         import redis
@@ -177,9 +182,6 @@ def still(taken: int) -> bool:
     return _bus.epoch == taken
 
 
-def reset() -> None:
-    """Drop every process-local copy (tests, and after the shared cache was cleared)."""
-    _bus.reset()
-
-
-localstate.register_thread("platform-invalidation", alive=lambda: _bus.listening)
+# Tests drop every copy and move the epoch with ``localstate.reset_all()``.
+localstate.register_state("platform.invalidation", reset=_bus.reset)
+localstate.register_thread("platform-invalidation", alive=_bus.listener_alive)

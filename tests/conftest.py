@@ -10,16 +10,14 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from auth_app.services import service_account_create
-from platformsite import invalidation, localstate
+from platformsite import localstate
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     cache.clear()
-    invalidation.reset()
     localstate.reset_all()
     yield
-    invalidation.reset()
     localstate.reset_all()
 
 

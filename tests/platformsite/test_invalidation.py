@@ -8,7 +8,7 @@ import time
 import pytest
 from django.conf import settings
 
-from platformsite import invalidation
+from platformsite import invalidation, localstate
 
 needs_redis = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
 
@@ -38,9 +38,11 @@ def test_announce__delivers_in_this_process_at_once_and_moves_the_epoch(heard):
     assert not invalidation.still(taken)
 
 
-def test_reset__tells_every_topic_to_drop_its_copies(heard):
-    invalidation.reset()
+def test_reset_all__tells_every_topic_to_drop_its_copies_and_moves_the_epoch(heard):
+    taken = invalidation.epoch()
+    localstate.reset_all()
     assert heard["resets"] == [True]
+    assert not invalidation.still(taken)
 
 
 @pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="the embedded mode (no Redis)")
