@@ -226,6 +226,11 @@ class NodeDetailView(DiscoveryView):
 class HeartbeatView(DiscoveryView):
     """Renew a node's TTL; 404 ``node_not_registered`` tells the caller to register again."""
 
+    def resources(self, request: Request, node_id: str, **kwargs: Any):
+        if not services.NODE_ID.match(node_id):  # no node has this id: no cache key is built from it
+            raise services.NodeNotRegistered()
+        return ()  # the node's service is known once its entry is read: node_heartbeat checks it
+
     @extend_schema(
         request=None,
         responses=inline_serializer(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from discovery_app import selectors, services
@@ -102,3 +104,14 @@ def test_heartbeat__warm_memo__renews_in_the_shared_cache(make_node):
     services.node_heartbeat(node_id="a", now=NOW + 1)
     services.node_heartbeat(node_id="a", now=NOW + 2)
     assert selectors.last_heartbeats(["a"]) == {"a": NOW + 2}
+
+
+@pytest.mark.parametrize("node_id", ["a\x01b", "-dash", "x" * 201])
+def test_heartbeat__an_id_no_node_can_have__is_404_without_touching_the_cache(api_client, node_id, recwarn):
+    writer = api_client("discovery:write")
+
+    response = writer.post(f"/api/v1/discovery/nodes/{quote(node_id)}/heartbeat/")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "node_not_registered"
+    assert not [w for w in recwarn if "CacheKeyWarning" in type(w.message).__name__]
