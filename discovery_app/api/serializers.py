@@ -53,3 +53,24 @@ class ResultOutput(serializers.Serializer):
     reason = serializers.CharField()
     timestamp = serializers.DateTimeField()
     index = serializers.IntegerField()
+
+
+class ServiceSummaryOutput(serializers.Serializer):
+    name = serializers.CharField()
+    index = serializers.IntegerField()
+    nodes = serializers.IntegerField()
+    passing = serializers.IntegerField()
+    versions = serializers.ListField()
+
+
+class HeartbeatOutput(serializers.Serializer):
+    id = serializers.CharField()
+    service = serializers.CharField()
+    ttl = serializers.IntegerField()
+    renewed = serializers.CharField()
+
+
+class HeartbeatsOutput(serializers.Serializer):
+    renewed = serializers.ListField(child=serializers.CharField())
+    not_registered = serializers.ListField(child=serializers.CharField())
+    denied = serializers.ListField(child=serializers.CharField())

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -60,19 +60,7 @@ class DiscoveryView(ServiceView):
 class ServiceListView(DiscoveryView):
     """Services with their versions and node counts (cursor pages, by name)."""
 
-    @extend_schema(
-        responses=inline_serializer(
-            "ServiceSummary",
-            {
-                "name": serializers.CharField(),
-                "index": serializers.IntegerField(),
-                "nodes": serializers.IntegerField(),
-                "passing": serializers.IntegerField(),
-                "versions": serializers.ListField(),
-            },
-            many=True,
-        )
-    )
+    @extend_schema(responses=io.ServiceSummaryOutput(many=True))
     def get(self, request: Request) -> Response:
         names = selectors.listed_service_names()
         if prefix := request.query_params.get("prefix"):
@@ -80,7 +68,13 @@ class ServiceListView(DiscoveryView):
                 raise ValidationError({"prefix": ["Letters, digits, '.', '_' or '-' (the start of a name)."]})
             names = names.filter(name__startswith=prefix)
         return self.paginate(
-            names, ordering="name", render=lambda rows: selectors.services_summary([row.name for row in rows])
+            names,
+            ordering="name",
+            render=lambda rows: (
+                io.ServiceSummaryOutput(
+                    selectors.services_summary([row.name for row in rows]), many=True
+                ).data
+            ),
         )
 
 
@@ -191,7 +185,7 @@ def registered_service(request: Request) -> tuple[str, ...]:
 
 def register(data: dict[str, Any], node_id: str) -> Response:
     node, created = services.node_register(**_registration(data, node_id))
-    body = selectors.node_detail(NODES.get(id=node.id))
+    body = io.NodeOutput(selectors.node_detail(NODES.get(id=node.id))).data
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -208,7 +202,7 @@ class NodeDetailView(DiscoveryView):
 
     @extend_schema(responses=io.NodeOutput)
     def get(self, request: Request, node_id: str) -> Response:
-        return Response(selectors.node_detail(self.node))
+        return Response(io.NodeOutput(selectors.node_detail(self.node)).data)
 
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def put(self, request: Request, node_id: str) -> Response:
@@ -233,18 +227,11 @@ class HeartbeatView(DiscoveryView):
 
     @extend_schema(
         request=None,
-        responses=inline_serializer(
-            "Heartbeat",
-            {
-                "id": serializers.CharField(),
-                "service": serializers.CharField(),
-                "ttl": serializers.IntegerField(),
-                "renewed": serializers.CharField(),
-            },
-        ),
+        responses=io.HeartbeatOutput,
     )
     def post(self, request: Request, node_id: str) -> Response:
-        return Response(services.node_heartbeat(node_id=node_id, allowed=self.allowed(request, "write")))
+        renewed = services.node_heartbeat(node_id=node_id, allowed=self.allowed(request, "write"))
+        return Response(io.HeartbeatOutput(renewed).data)
 
 
 class BatchHeartbeatView(DiscoveryView):
@@ -252,20 +239,12 @@ class BatchHeartbeatView(DiscoveryView):
 
     @extend_schema(
         request=io.BatchHeartbeatInput,
-        responses=inline_serializer(
-            "Heartbeats",
-            {
-                "renewed": serializers.ListField(child=serializers.CharField()),
-                "not_registered": serializers.ListField(child=serializers.CharField()),
-                "denied": serializers.ListField(child=serializers.CharField()),
-            },
-        ),
+        responses=io.HeartbeatsOutput,
     )
     def post(self, request: Request) -> Response:
         data = validated(io.BatchHeartbeatInput, request.data)
-        return Response(
-            services.node_heartbeats(node_ids=data["nodes"], allowed=self.allowed(request, "write"))
-        )
+        renewed = services.node_heartbeats(node_ids=data["nodes"], allowed=self.allowed(request, "write"))
+        return Response(io.HeartbeatsOutput(renewed).data)
 
 
 class ResultListView(DiscoveryView):
@@ -287,7 +266,9 @@ class ResultListView(DiscoveryView):
         name = request.query_params["service"]
         results = filtered(ResultFilter, request, Result.objects.filter(service=name))
         return self.paginate(
-            results, ordering="index", render=lambda page: [services.result_data(result) for result in page]
+            results,
+            ordering="index",
+            render=lambda page: io.ResultOutput([services.result_data(r) for r in page], many=True).data,
         )
 
 
