@@ -83,3 +83,47 @@ class RedeliverInput(serializers.Serializer):
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
     )
     all_dead = serializers.BooleanField(required=False, default=False)
+
+
+class EventOutput(serializers.Serializer):
+    """An event as the platform stores it (``event_app.representation.event_dict``)."""
+
+    id = serializers.IntegerField(help_text="The platform's sequence number.")
+    event_id = serializers.CharField(help_text="The producer's id (CloudEvents ``id``).")
+    source = serializers.CharField()
+    type = serializers.CharField()
+    specversion = serializers.CharField()
+    time = serializers.CharField(help_text="RFC 3339, UTC.")
+    subject = serializers.CharField(allow_null=True, allow_blank=True)
+    datacontenttype = serializers.CharField(allow_null=True, allow_blank=True)
+    dataschema = serializers.CharField(allow_null=True, allow_blank=True)
+    data = serializers.JSONField(allow_null=True)
+    data_base64 = serializers.CharField(allow_null=True, allow_blank=True)
+    extensions = serializers.DictField()
+    root_id = serializers.CharField(allow_null=True, allow_blank=True)
+    traceparent = serializers.CharField(allow_null=True, allow_blank=True)
+    received = serializers.CharField(help_text="RFC 3339, UTC.")
+
+
+class EventDetailOutput(EventOutput):
+    related = EventOutput(many=True, help_text="Events sharing its root_id.")
+
+
+class PublishedEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField()
+    source = serializers.CharField()
+    duplicate = serializers.BooleanField()
+
+
+class PublishedOutput(serializers.Serializer):
+    """A publish's answer (201 if any event was new, 200 if all were duplicates)."""
+
+    count = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    events = PublishedEventOutput(many=True)
+
+
+class RequeuedOutput(serializers.Serializer):
+    requeued = serializers.IntegerField()

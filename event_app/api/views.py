@@ -24,7 +24,6 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.filters import filter_parameters, filtered
-from platformsite.api.schema import OBJECTS
 from platformsite.api.views import ServiceView
 from platformsite.hotpath import handed_over
 
@@ -64,10 +63,6 @@ class EventsView(ServiceView):
     ``events:order.created`` (a prefix ``order.*``: ``events:order``)."""
 
     service = "events"
-
-
-def each(to_json):
-    return lambda page: [to_json(item) for item in page]
 
 
 class EventLookup(EventsView):
@@ -120,7 +115,7 @@ class EventListView(EventsView):
                 ("ext.<name>", "extension attribute equality (also metadata.<name>)"),
             )
         ],
-        responses={200: OBJECTS},
+        responses=io.EventOutput(many=True),
         operation_id="events_search",
     )
     def get(self, request: Request) -> Response:
@@ -128,7 +123,8 @@ class EventListView(EventsView):
         if order not in {"newest", "oldest"}:
             raise Invalid("order is 'newest' or 'oldest'.", details={"order": [order]})
         events = selectors.event_search(request.query_params)
-        return self.paginate(events, ordering="-id" if order == "newest" else "id", render=each(event_dict))
+        render = lambda page: io.EventOutput([event_dict(e) for e in page], many=True).data  # noqa: E731
+        return self.paginate(events, ordering="-id" if order == "newest" else "id", render=render)
 
     @extend_schema(
         request={
@@ -136,12 +132,12 @@ class EventListView(EventsView):
             STRUCTURED: OpenApiTypes.OBJECT,
             BATCH: OpenApiTypes.OBJECT,
         },
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+        responses={201: io.PublishedOutput, 200: io.PublishedOutput},
         operation_id="events_publish",
     )
     def post(self, request: Request) -> Response:
         body, code = published(services.events_store_grouped(events=self.events))
-        return Response(body, status=code)
+        return Response(io.PublishedOutput(body).data, status=code)
 
 
 def published(stored: list[services.Stored]) -> tuple[dict, int]:
@@ -165,11 +161,11 @@ def published(stored: list[services.Stored]) -> tuple[dict, int]:
 
 
 class EventDetailView(EventLookup):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="events_retrieve")
+    @extend_schema(responses=io.EventDetailOutput, operation_id="events_retrieve")
     def get(self, request: Request, pk: int) -> Response:
         body = event_dict(self.event)
         body["related"] = [event_dict(e) for e in selectors.related_events(self.event)]
-        return Response(body)
+        return Response(io.EventDetailOutput(body).data)
 
 
 class EventDeliveriesView(EventLookup):
@@ -273,7 +269,7 @@ class SubscriptionDeliveriesView(SubscriptionView):
 
 
 class SubscriptionRedeliverView(SubscriptionView):
-    @extend_schema(request=io.RedeliverInput, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=io.RedeliverInput, responses=io.RequeuedOutput)
     def post(self, request: Request, name: str) -> Response:
         subscription = self.get_subscription(name)
         data = io.RedeliverInput(data=request.data)
@@ -282,7 +278,7 @@ class SubscriptionRedeliverView(SubscriptionView):
         if not data.validated_data["all_dead"]:
             dead = dead.filter(pk__in=data.validated_data["ids"])
         count = services.deliveries_redeliver(delivery_ids=dead.values_list("pk", flat=True))
-        return Response({"requeued": count})
+        return Response(io.RequeuedOutput({"requeued": count}).data)
 
 
 class SummaryWithoutSlashView(SummaryView):
