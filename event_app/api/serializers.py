@@ -10,14 +10,11 @@ from event_app.models import Delivery, EventCount, Subscription
 class SummaryQuery(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=EventCount.Dimension.choices, default="type")
     interval = serializers.ChoiceField(choices=EventCount.Interval.choices, default="minute")
-    from_ = serializers.DateTimeField(required=False)
-    to = serializers.DateTimeField(required=False)
-
-    def to_internal_value(self, data):
-        data = {k: v for k, v in data.items()}
-        if "from" in data:
-            data["from_"] = data.pop("from")
-        return super().to_internal_value(data)
+    # ``from`` is a Python keyword: the field is declared under its name in the class namespace.
+    locals()["from"] = serializers.DateTimeField(
+        required=False, help_text="RFC 3339 (default: an hour before to)."
+    )
+    to = serializers.DateTimeField(required=False, help_text="RFC 3339 (default: now).")
 
 
 class SubscriptionInput(serializers.Serializer):

@@ -184,7 +184,7 @@ class SummaryView(EventsView):
         data = query.validated_data
         until = data.get("to") or timezone.now()
         try:
-            since = data.get("from_") or until - DEFAULT_SUMMARY_WINDOW
+            since = data.get("from") or until - DEFAULT_SUMMARY_WINDOW
         except OverflowError:  # ``to`` within the first hour of year 1
             since = datetime.min.replace(tzinfo=UTC)
         body = selectors.event_summary(

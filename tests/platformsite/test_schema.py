@@ -191,3 +191,14 @@ def test_a_diff_documents_its_from_key_as_answered(schema, api_client):
     assert answer.status_code == 200
     assert "from" in diff["required"]
     jsonschema.validate(answer.json(), diff)
+
+
+def test_no_parameter_is_documented_under_a_python_name(schema):
+    # ``from`` is a keyword: fields declared as ``from_`` must still be documented as ``from``
+    names = {
+        parameter["name"]
+        for _, operation in operations(schema)
+        for parameter in operation.get("parameters", [])
+    }
+    assert "from" in names
+    assert not [name for name in names if name.endswith("_") and not name.startswith("_")]
