@@ -32,12 +32,9 @@ sync.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -49,6 +46,15 @@ from typing import Any
 
 import httpx
 
+from platform_client.documents import (
+    MISSING,
+    ConfigError,
+    deep_merge,
+    parse_duration,
+    split_path,
+    wait_for,
+    walk,
+)
 from platform_client.session import PlatformError, PlatformSession
 
 __all__ = [
@@ -61,55 +67,12 @@ __all__ = [
     "UrlSource",
     "deep_merge",
     "parse_duration",
+    "wait_for",
 ]
 
 log = logging.getLogger(__name__)
-_MISSING = object()
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s|d)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-class ConfigError(Exception):
-    """A source could not be loaded and has no last good document, or a value has the wrong type."""
-
-
-def deep_merge(base: Any, overlay: Any) -> Any:
-    """``overlay`` over ``base``: objects merge key by key, ``None`` deletes, anything else replaces."""
-    if not (isinstance(base, dict) and isinstance(overlay, dict)):
-        return copy.deepcopy(overlay)
-    result = dict(base)
-    for key, value in overlay.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like ``"250ms"``, ``"30s"``, ``"1h30m"``, ``"2d"``."""
-    if isinstance(value, bool):
-        raise ConfigError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        with contextlib.suppress(ValueError):
-            return float(text)
-        parts = _DURATION.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _UNITS[u] for n, u in parts)
-    raise ConfigError(f"not a duration: {value!r}")
-
-
-def split_path(path: str) -> tuple[str, ...]:
-    """``"db.host"`` or ``"db/host"`` -> ``("db", "host")`` (a path holding '/' splits on '/' only)."""
-    separator = "/" if "/" in path else "."
-    return tuple(part for part in path.split(separator) if part)
 
 
 # --- Sources --------------------------------------------------------------------------------------
@@ -475,8 +438,8 @@ class Config:
         return node
 
     def _typed(self, path: str, default: Any, convert: Callable[[Any], Any], kind: str) -> Any:
-        value = self.get(path, _MISSING)
-        if value is _MISSING:
+        value = self.get(path, MISSING)
+        if value is MISSING:
             return default
         try:
             return convert(value)
@@ -579,12 +542,12 @@ class Config:
         old, self._snapshot = self._snapshot, merged
         for path, callbacks in list(self._watchers.items()):
             segments = split_path(path)
-            before = _walk(old, segments)
-            after = _walk(merged, segments)
+            before = walk(old, segments)
+            after = walk(merged, segments)
             if before != after:
                 for callback in list(callbacks):
                     try:
-                        callback(None if after is _MISSING else after, None if before is _MISSING else before)
+                        callback(None if after is MISSING else after, None if before is MISSING else before)
                     except Exception:
                         log.exception("config: a watch callback for %s failed", path)
 
@@ -616,25 +579,3 @@ class Config:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _walk(data: Any, segments: tuple[str, ...]) -> Any:
-    node = data
-    for segment in segments:
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-            node = node[int(segment)]
-        else:
-            return _MISSING
-    return node
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes (handy in tests and scripts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
