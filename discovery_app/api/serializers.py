@@ -74,3 +74,11 @@ class HeartbeatsOutput(serializers.Serializer):
     renewed = serializers.ListField(child=serializers.CharField())
     not_registered = serializers.ListField(child=serializers.CharField())
     denied = serializers.ListField(child=serializers.CharField())
+
+
+class RegistryStateOutput(serializers.Serializer):
+    degraded = serializers.BooleanField(help_text="True while expiry is suspended (the safety valve).")
+    degraded_state = serializers.DictField(allow_null=True, help_text="since, held, total, share")
+    services = serializers.IntegerField()
+    nodes = serializers.IntegerField()
+    passing = serializers.IntegerField()

@@ -275,6 +275,6 @@ class ResultListView(DiscoveryView):
 class RegistryView(DiscoveryView):
     """The registry's health: node counts and the safety valve's state."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=io.RegistryStateOutput)
     def get(self, request: Request) -> Response:
-        return Response(selectors.registry_state())
+        return Response(io.RegistryStateOutput(selectors.registry_state()).data)

@@ -124,3 +124,22 @@ class PublishedOutput(serializers.Serializer):
 
 class RequeuedOutput(serializers.Serializer):
     requeued = serializers.IntegerField()
+
+
+class SummarySeriesOutput(serializers.Serializer):
+    key = serializers.CharField(help_text="The type, source or subject counted.")
+    total = serializers.IntegerField()
+    points = serializers.ListField(
+        child=serializers.ListField(), help_text="[bucket start (RFC 3339), count] pairs, oldest first."
+    )
+
+
+class SummaryOutput(serializers.Serializer):
+    group_by = serializers.CharField()
+    interval = serializers.CharField()
+    series = SummarySeriesOutput(many=True)
+    to = serializers.DateTimeField()
+
+
+# ``from`` is a Python keyword: declared under its name.
+SummaryOutput._declared_fields["from"] = serializers.DateTimeField()

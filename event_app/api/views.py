@@ -177,7 +177,7 @@ class EventDeliveriesView(EventLookup):
 
 
 class SummaryView(EventsView):
-    @extend_schema(parameters=[io.SummaryQuery], responses=OpenApiTypes.OBJECT, operation_id="events_summary")
+    @extend_schema(parameters=[io.SummaryQuery], responses=io.SummaryOutput, operation_id="events_summary")
     def get(self, request: Request) -> Response:
         query = io.SummaryQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -191,7 +191,7 @@ class SummaryView(EventsView):
             since=since, until=until, group_by=data["group_by"], interval=data["interval"]
         )
         body["from"], body["to"] = since, until
-        return Response(body)
+        return Response(io.SummaryOutput(body).data)
 
 
 def subscribed_types(request: Request, default: list[str]) -> list[str]:
