@@ -82,3 +82,29 @@ class RegistryStateOutput(serializers.Serializer):
     services = serializers.IntegerField()
     nodes = serializers.IntegerField()
     passing = serializers.IntegerField()
+
+
+class DocumentNodeOutput(serializers.Serializer):
+    id = serializers.CharField()
+    address = serializers.CharField()
+    port = serializers.IntegerField()
+    metadata = serializers.DictField()
+    status = serializers.CharField()
+    interval = serializers.IntegerField()
+    ttl = serializers.IntegerField()
+    registered = serializers.CharField()
+
+
+class DocumentVersionOutput(serializers.Serializer):
+    version = serializers.CharField()
+    metadata = serializers.JSONField()
+    endpoints = serializers.ListField()
+    nodes = DocumentNodeOutput(many=True)
+
+
+class ServiceDocumentOutput(serializers.Serializer):
+    """A service's document (``discovery_app.selectors.service_document``), served as cached."""
+
+    name = serializers.CharField()
+    index = serializers.IntegerField(help_text="Grows with every change; block on it with ?index=N.")
+    versions = DocumentVersionOutput(many=True)

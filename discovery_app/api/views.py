@@ -11,7 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -94,7 +93,7 @@ class ServiceDetailView(DiscoveryView):
             OpenApiParameter("index", int, description="Block until the service's index passes this."),
             OpenApiParameter("wait", str, description="Longest block, e.g. '30s' (max 60 s)."),
         ],
-        responses={200: OpenApiTypes.OBJECT, 304: None},
+        responses={200: io.ServiceDocumentOutput, 304: None},
     )
     def get(self, request: Request, name: str) -> HttpResponse:
         params = request.query_params
