@@ -427,15 +427,8 @@ class Config:
         return node
 
     def _walk_lists(self, segments: tuple[str, ...], default: Any) -> Any:
-        node: Any = self._snapshot
-        for segment in segments:
-            if isinstance(node, dict) and segment in node:
-                node = node[segment]
-            elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-                node = node[int(segment)]
-            else:
-                return default
-        return node
+        node = walk(self._snapshot, segments)
+        return default if node is MISSING else node
 
     def _typed(self, path: str, default: Any, convert: Callable[[Any], Any], kind: str) -> Any:
         value = self.get(path, MISSING)
