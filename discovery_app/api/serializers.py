@@ -28,19 +28,26 @@ class BatchHeartbeatInput(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.CharField(max_length=200), max_length=10_000)
 
 
-class NodeOutput(serializers.Serializer):
+class DocumentNodeOutput(serializers.Serializer):
+    """A node as a service document lists it (``discovery_app.selectors.node_summary``)."""
+
     id = serializers.CharField()
-    service = serializers.CharField()
-    version = serializers.CharField()
     address = serializers.CharField()
     port = serializers.IntegerField()
     metadata = serializers.DictField()
-    endpoints = serializers.ListField()
     status = serializers.CharField()
     interval = serializers.IntegerField()
     ttl = serializers.IntegerField()
-    deregister_after = serializers.IntegerField()
     registered = serializers.CharField()
+
+
+class NodeOutput(DocumentNodeOutput):
+    """A node on its own: its summary, with its service, endpoints and heartbeat state."""
+
+    service = serializers.CharField()
+    version = serializers.CharField()
+    endpoints = serializers.ListField()
+    deregister_after = serializers.IntegerField()
     last_heartbeat = serializers.CharField()
     critical_since = serializers.CharField(allow_null=True)
 
@@ -82,17 +89,6 @@ class RegistryStateOutput(serializers.Serializer):
     services = serializers.IntegerField()
     nodes = serializers.IntegerField()
     passing = serializers.IntegerField()
-
-
-class DocumentNodeOutput(serializers.Serializer):
-    id = serializers.CharField()
-    address = serializers.CharField()
-    port = serializers.IntegerField()
-    metadata = serializers.DictField()
-    status = serializers.CharField()
-    interval = serializers.IntegerField()
-    ttl = serializers.IntegerField()
-    registered = serializers.CharField()
 
 
 class DocumentVersionOutput(serializers.Serializer):
