@@ -1,4 +1,5 @@
-"""The live push to websocket subscribers (event_app.live): in order, merged when pushes queue up."""
+"""The live push to websocket subscribers (platformsite.live, as events use it): in order, merged
+when pushes queue up."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import threading
 import time
 
 from event_app import live
+from platformsite import live as platform_live
+from platformsite import localstate
 
 
 class SlowLayer:
@@ -23,6 +26,15 @@ class SlowLayer:
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 5)
 
 
+def fresh_sender() -> platform_live.LivePush:
+    """A sender of its own (its thread binds the patched layer); the real one stays registered."""
+    sender = platform_live.LivePush(
+        live.LIVE_GROUP, "events.live", key="events", chunk=live.LIVE_CHUNK, thread="events-live-sender"
+    )
+    localstate.register_thread("events-live-sender", alive=live.pusher.alive)
+    return sender
+
+
 def sent_when(layer: SlowLayer, count: int) -> list[tuple[str, list[int]]]:
     deadline = time.monotonic() + 5
     while len(layer.sent) < count and time.monotonic() < deadline:
@@ -32,8 +44,8 @@ def sent_when(layer: SlowLayer, count: int) -> list[tuple[str, list[int]]]:
 
 def test_sender__pushes_queued_while_it_sends__go_out_as_one_message_in_order(monkeypatch):
     layer = SlowLayer()
-    monkeypatch.setattr(live, "get_channel_layer", lambda: layer)
-    sender = live._Sender()
+    monkeypatch.setattr(platform_live, "get_channel_layer", lambda: layer)
+    sender = fresh_sender()
     sender.send([{"id": 1}])
     assert layer.sending.wait(5)
     sender.send([{"id": 2}])
@@ -45,7 +57,7 @@ def test_sender__pushes_queued_while_it_sends__go_out_as_one_message_in_order(mo
 def test_sender__a_large_push__is_split_into_messages_of_live_chunk_events(monkeypatch):
     layer = SlowLayer()
     layer.release.set()
-    monkeypatch.setattr(live, "get_channel_layer", lambda: layer)
-    live._Sender().send([{"id": n} for n in range(live.LIVE_CHUNK * 2 + 3)])
+    monkeypatch.setattr(platform_live, "get_channel_layer", lambda: layer)
+    fresh_sender().send([{"id": n} for n in range(live.LIVE_CHUNK * 2 + 3)])
     sizes = [len(ids) for _, ids in sent_when(layer, 3)]
     assert sizes == [live.LIVE_CHUNK, live.LIVE_CHUNK, 3]

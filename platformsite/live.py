@@ -1,0 +1,105 @@
+"""Pushing stored items to a websocket group through the channel layer, without waiting on it.
+
+With a networked channel layer (channels-redis) a push is handed to one sender thread per process
+and group, which owns an event loop and sends in order: the request that stored the items does not
+wait for the channel layer (they are already durable; a subscriber that misses a push resumes
+from the store).  Pushes that queue up while the thread sends go out together, as one group
+message of up to ``chunk`` items.  The in-memory layer (embedded mode, one process) is sent to
+directly.  Events (``event_app.live``) and traces (``trace_app.live``) push this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+from platformsite import localstate
+
+log = logging.getLogger(__name__)
+
+
+class LivePush:
+    """Sends lists of items to ``group`` as ``{"type": message_type, key: items}`` messages."""
+
+    def __init__(self, group: str, message_type: str, *, key: str, chunk: int, thread: str) -> None:
+        self.group, self.message_type, self.key, self.chunk = group, message_type, key, chunk
+        self.thread_name = thread
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+        self._pid: int | None = None
+        self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+        localstate.register_thread(thread, alive=self.alive)
+
+    def messages(self, items: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {"type": self.message_type, self.key: items[start : start + self.chunk]}
+            for start in range(0, len(items), self.chunk)
+        ]
+
+    def alive(self) -> bool:
+        thread = self._thread
+        return self._pid == os.getpid() and thread is not None and thread.is_alive()
+
+    def push(self, items: list[Any]) -> None:
+        """Send ``items`` to the group (in order), without waiting on a networked layer."""
+        layer = get_channel_layer()
+        if layer is None or not items:
+            return
+        if isinstance(layer, InMemoryChannelLayer):
+
+            async def send_all() -> None:
+                for message in self.messages(items):
+                    await layer.group_send(self.group, message)
+
+            try:
+                async_to_sync(send_all)()
+            except Exception:
+                log.exception("%s: live push failed", self.group)
+            return
+        self.send(items)
+
+    def send(self, items: list[Any]) -> None:
+        """Queue ``items`` for the sender thread (started on first use, and again after a fork)."""
+        loop, queue = self._ensure()
+        loop.call_soon_threadsafe(queue.put_nowait, items)
+
+    def _ensure(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # new, or inherited across a fork
+                ready = threading.Event()
+                self._pid = os.getpid()
+
+                def run() -> None:
+                    loop = asyncio.new_event_loop()
+                    asyncio.set_event_loop(loop)
+                    self._queue = asyncio.Queue()
+                    self._loop = loop
+                    self._task = loop.create_task(self._drain(self._queue))
+                    ready.set()
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
+                self._thread.start()
+                ready.wait()
+            assert self._loop is not None and self._queue is not None
+            return self._loop, self._queue
+
+    async def _drain(self, queue: asyncio.Queue) -> None:
+        layer = get_channel_layer()
+        while True:
+            items = await queue.get()
+            while len(items) < self.chunk and not queue.empty():
+                items = items + queue.get_nowait()
+            for message in self.messages(items):
+                try:
+                    await layer.group_send(self.group, message)
+                except Exception:
+                    log.exception("%s: live push failed", self.group)
