@@ -1,34 +1,21 @@
 """Secret values: encrypted at rest as ``{"$secret": "<Fernet token>"}`` envelopes, masked as ``***``.
 
-The Fernet key is derived from ``SECRET_KEY`` (like auth_app's signing keys): changing
-``SECRET_KEY`` makes stored secrets unreadable (they read as ``***``).
+The Fernet key is :mod:`platformsite.sealing`'s, derived from ``SECRET_KEY`` (like auth_app's
+signing keys): changing ``SECRET_KEY`` makes stored secrets unreadable (they read as ``***``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-from django.conf import settings
+from cryptography.fernet import InvalidToken
 
 from config_app.documents import canonical, get_at, missing, parse_path
+from platformsite.sealing import fernet
 
 ENVELOPE_KEY = "$secret"
 MASK = "***"
-
-
-@lru_cache(maxsize=4)
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"micro-platform config secrets|" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def fernet() -> Fernet:
-    return _fernet(settings.SECRET_KEY)
 
 
 def is_envelope(value: Any) -> bool:

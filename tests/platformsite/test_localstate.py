@@ -35,7 +35,7 @@ NOT_STATE = {
     ("platformsite/services.py", "all_services"): "read once from INSTALLED_APPS, never changes",
     ("platformsite/services.py", "service_names"): "read once from INSTALLED_APPS, never changes",
     ("platformsite/services.py", "ingest_paths"): "read once from INSTALLED_APPS, never changes",
-    ("config_app/sealing.py", "_fernet"): "keyed by the SECRET_KEY value: cannot go stale",
+    ("platformsite/sealing.py", "_fernet"): "keyed by the SECRET_KEY value: cannot go stale",
 }
 #: Every cache, and how to put an entry straight into the structure it names.
 CACHES: dict[str, Callable[[], None]] = {}
