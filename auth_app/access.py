@@ -11,7 +11,7 @@ from typing import Any
 
 from auth_app.audit import audit
 from auth_app.policy import Decision, PolicyError
-from auth_app.selectors import is_allowed, warm_decision
+from auth_app.selectors import account_role_names, is_allowed, warm_decision
 from auth_app.tokens import TokenInfo, cached_bearer, validate_bearer
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "is_allowed",
     "is_request_allowed",
     "principal",
+    "role_names",
     "validate_bearer",
     "warm_decision",
 ]
@@ -61,3 +62,8 @@ def is_request_allowed(request: Any, *, resource: str, action: str) -> Decision:
     """:func:`is_allowed` for the caller of a request.  Raises PolicyError for a bad resource."""
     account_id, scopes = principal(request)
     return is_allowed(account_id=account_id, scopes=scopes, resource=resource, action=action)
+
+
+def role_names(request: Any) -> frozenset[str]:
+    """The roles bound to the account behind a request (a session has none)."""
+    return account_role_names(principal(request)[0])

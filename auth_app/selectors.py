@@ -17,7 +17,7 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-from auth_app.models import Account, Rule
+from auth_app.models import Account, RoleBinding, Rule
 from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
 from auth_app.tokens import TokenInfo
 from platformsite import localstate
@@ -128,3 +128,10 @@ def account_by_subject(subject: str) -> Account | None:
     if kind == "service":
         return Account.objects.filter(type=Account.Type.SERVICE, name=name).first()
     return None
+
+
+def account_role_names(account_id: int | None) -> frozenset[str]:
+    """The names of the roles bound to an account (none for a session without one)."""
+    if account_id is None:
+        return frozenset()
+    return frozenset(RoleBinding.objects.filter(account_id=account_id).values_list("role__name", flat=True))
