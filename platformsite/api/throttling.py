@@ -85,10 +85,10 @@ localstate.register_cache(
 )
 
 
-def wait_seconds(scope: str, ident: str) -> float | None:
-    """Count one call of ``ident`` against the ``scope`` rate: None if allowed, else the seconds
-    until its window ends."""
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+def wait_seconds(scope: str, ident: str, rate: str | None = None) -> float | None:
+    """Count one call of ``ident`` against the ``scope`` rate (or ``rate``, a service's own, e.g.
+    the monitor's ping rates): None if allowed, else the seconds until its window ends."""
+    rate = rate or settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
     if not rate:
         return None
     limit, period = parse_rate(rate)
