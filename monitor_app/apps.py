@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from platformsite import services
 
 
@@ -6,3 +8,9 @@ class MonitorAppConfig(services.ServiceConfig):
     service = "monitor"
     verbose_name = "Status, stats and healthchecks of the fleet"
     built = False
+    root_urls = "ping_urls"
+    beat_schedule = {
+        "monitor-tick": {"task": "monitor_app.tasks.tick", "schedule": settings.MONITOR_LOOP_SECONDS},
+        "monitor-downsample": {"task": "monitor_app.tasks.downsample", "schedule": 300},
+        "monitor-purge": {"task": "monitor_app.tasks.purge", "schedule": 3600},
+    }

@@ -1,0 +1,148 @@
+"""Job pings, Healthchecks.io's contract: ``HEAD|GET|POST /ping/<id>[/start|/fail|/log|/<exit>]``
+and ``/ping/<key>/<slug>[...][?create=1]``, with ``?rid=<uuid>`` pairing a start with its end.
+
+These URLs carry no bearer token: the check's id (a random UUID) or the service's ping key is
+the secret, as in Healthchecks.io, so a cron line needs nothing but ``curl``.  They are rate
+limited per client address (``MONITOR_PING_RATE``) and per check (``MONITOR_PING_CHECK_RATE``).
+Answers: ``200 OK`` (text), 404 for an unknown check or key, 400 for a bad exit status or rid,
+429 past a rate limit; errors in the platform's error shape.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from monitor_app import services
+from monitor_app.models import Check
+from monitor_app.services.jobs import parse_action, parse_rid
+from monitor_app.services.names import JOB_SLUG, PING_KEY
+from platformsite.api.errors import NotFound
+from platformsite.api.schema import ERROR
+from platformsite.api.throttling import wait_seconds
+
+BODY_LIMIT_HEADER = "Ping-Body-Limit"
+
+
+class PingThrottle(BaseThrottle):
+    """Per client address, then per check id or key/slug."""
+
+    def __init__(self) -> None:
+        self.wait_for: float | None = None
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        kwargs = view.kwargs
+        target = kwargs.get("check_id") or f"{kwargs.get('key')}/{kwargs.get('slug')}"
+        self.wait_for = wait_seconds("monitor_ping", self.get_ident(request), settings.MONITOR_PING_RATE)
+        if self.wait_for is None:
+            self.wait_for = wait_seconds(
+                "monitor_ping_check", str(target)[:200], settings.MONITOR_PING_CHECK_RATE
+            )
+        return self.wait_for is None
+
+    def wait(self) -> float | None:
+        return self.wait_for
+
+
+ANSWERS = {
+    (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="OK"),
+    400: ERROR,
+    404: ERROR,
+    429: ERROR,
+}
+RID = OpenApiParameter(
+    "rid", OpenApiTypes.UUID, description="Pairs a start with its end (run time measured)."
+)
+CREATE = OpenApiParameter("create", int, description="1: create the job check if the slug is new.")
+
+
+class PingBase(APIView):
+    """A job's ping.  No bearer token: the id or key in the URL is the secret."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes = [PingThrottle]
+    pagination_class = None
+
+    def check_for(self, request: Request, **kwargs: Any) -> Check:
+        raise NotImplementedError
+
+    def ping(self, request: Request, action: str | None = None, **kwargs: Any) -> HttpResponse:
+        kind, exit_status = parse_action(action)
+        rid = parse_rid(request.query_params.get("rid"))
+        check = self.check_for(request, **kwargs)
+        limit = settings.MONITOR_PING_BODY_LIMIT
+        body = (
+            request.body[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd")
+            if request.method == "POST"
+            else ""
+        )
+        meta = request.META
+        services.ping_record(
+            check=check,
+            kind=kind,
+            exit_status=exit_status,
+            rid=rid,
+            body=body,
+            method=request.method,
+            remote_addr=meta.get("REMOTE_ADDR", ""),
+            user_agent=meta.get("HTTP_USER_AGENT", ""),
+            now=time.time(),
+        )
+        response = HttpResponse("OK", content_type="text/plain")
+        response[BODY_LIMIT_HEADER] = str(limit)
+        return response
+
+    def get(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.ping(request, **kwargs)
+
+    def post(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.ping(request, **kwargs)
+
+    def head(self, request: Request, **kwargs: Any) -> HttpResponse:
+        return self.ping(request, **kwargs)
+
+
+def _documented(cls: type[PingBase], parameters: list[OpenApiParameter]) -> type[PingBase]:
+    for method in ("get", "post"):
+        extend_schema(
+            operation_id=f"{cls.operation_name}_{method}",
+            parameters=parameters,
+            request={"text/plain": OpenApiTypes.STR} if method == "post" else None,
+            responses=ANSWERS,
+            auth=[],
+            tags=["monitor"],
+        )(getattr(cls, method))
+    return cls
+
+
+class PingByIdView(PingBase):
+    operation_name = "ping_by_id"
+
+    def check_for(self, request: Request, check_id: str, **kwargs: Any) -> Check:
+        check = Check.objects.filter(pk=check_id).first()
+        if check is None or check.kind == Check.Kind.REPORT:
+            raise NotFound("No job check with this id.", code="check_not_found")
+        return check
+
+
+class PingBySlugView(PingBase):
+    operation_name = "ping_by_slug"
+
+    def check_for(self, request: Request, key: str, slug: str, **kwargs: Any) -> Check:
+        if not PING_KEY.matches(key) or not JOB_SLUG.matches(slug):
+            raise NotFound("No such ping key or slug.", code="check_not_found")
+        create = request.query_params.get("create") == "1"
+        return services.job_by_slug(key=key, slug=slug, create=create)
+
+
+_documented(PingByIdView, [RID])
+_documented(PingBySlugView, [RID, CREATE])

@@ -1,0 +1,272 @@
+"""Input and output shapes of the monitor API (the rules themselves are in the services)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+STATES = ["passing", "warning", "critical", "unknown"]
+
+
+class FailureRateField(serializers.Serializer):
+    window = serializers.FloatField(help_text="Seconds.")
+    threshold = serializers.FloatField(help_text="Share of failures (0-1] that makes it critical.")
+    min_samples = serializers.IntegerField(required=False)
+
+
+class FlapField(serializers.Serializer):
+    window = serializers.FloatField(help_text="Seconds.")
+    max_transitions = serializers.IntegerField(help_text="More flips than this in the window: flapping.")
+
+
+class CheckResultInput(serializers.Serializer):
+    """One check result; the definition fields are optional (the node's report keeps them set)."""
+
+    name = serializers.CharField()
+    status = serializers.CharField(help_text="passing, warning, critical, unknown (or OK, ERROR, UNKNOWN).")
+    output = serializers.CharField(required=False, help_text="Cut to 4 KiB (and flagged truncated).")
+    results = serializers.DictField(required=False)
+    interval = serializers.IntegerField(required=False)
+    ttl = serializers.IntegerField(required=False)
+    description = serializers.CharField(required=False)
+    critical = serializers.BooleanField(required=False)
+    failures_before_critical = serializers.IntegerField(required=False)
+    success_before_passing = serializers.IntegerField(required=False)
+    failure_rate = FailureRateField(required=False, allow_null=True)
+    flap = FlapField(required=False, allow_null=True)
+    depends_on = serializers.ListField(child=serializers.CharField(), required=False)
+    remind_every = serializers.IntegerField(required=False)
+
+
+class NodeStatusInput(serializers.Serializer):
+    status = serializers.CharField(help_text="UNKNOWN, STARTED, RUNNING or STOPPED.")
+    info = serializers.DictField(required=False)
+    interval = serializers.IntegerField(required=False)
+    ttl = serializers.IntegerField(required=False)
+
+
+class EndpointStatsInput(serializers.Serializer):
+    method = serializers.CharField()
+    success = serializers.IntegerField(required=False)
+    errors = serializers.IntegerField(required=False)
+    dropped = serializers.IntegerField(required=False)
+
+
+class StatsInput(serializers.Serializer):
+    cpu = serializers.FloatField(required=False)
+    memory = serializers.FloatField(required=False)
+    disk = serializers.FloatField(required=False)
+    runtime = serializers.FloatField(required=False)
+    threads = serializers.IntegerField(required=False)
+    seconds = serializers.FloatField(required=False, help_text="Seconds the endpoint counts cover.")
+    endpoints = EndpointStatsInput(many=True, required=False)
+
+
+class ReportInput(serializers.Serializer):
+    service = serializers.CharField()
+    node = serializers.CharField()
+    checks = CheckResultInput(many=True, required=False)
+    status = NodeStatusInput(required=False, allow_null=True)
+    stats = StatsInput(required=False, allow_null=True)
+
+
+class BatchInput(serializers.Serializer):
+    reports = ReportInput(many=True)
+
+
+class CheckStateOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(STATES)
+    changed = serializers.BooleanField(help_text="True when this result flipped the check.")
+
+
+class ReportOutput(serializers.Serializer):
+    service = serializers.CharField()
+    node = serializers.CharField()
+    checks = CheckStateOutput(many=True)
+
+
+class BatchOutput(serializers.Serializer):
+    reports = ReportOutput(many=True)
+
+
+class CheckOutput(serializers.Serializer):
+    id = serializers.CharField()
+    service = serializers.CharField()
+    node = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(["report", "period", "cron"])
+    description = serializers.CharField()
+    status = serializers.ChoiceField(STATES)
+    critical = serializers.BooleanField()
+    output = serializers.CharField()
+    truncated = serializers.BooleanField()
+    results = serializers.DictField()
+    last_report = serializers.CharField(allow_null=True)
+    changed = serializers.CharField(allow_null=True)
+    expires_at = serializers.CharField(allow_null=True)
+    interval = serializers.IntegerField()
+    ttl = serializers.IntegerField()
+    schedule = serializers.CharField()
+    timezone = serializers.CharField()
+    failures_before_critical = serializers.IntegerField()
+    success_before_passing = serializers.IntegerField()
+    failure_rate = FailureRateField(allow_null=True)
+    flap = FlapField(allow_null=True)
+    depends_on = serializers.ListField(child=serializers.CharField())
+    remind_every = serializers.IntegerField()
+    flapping = serializers.BooleanField()
+    alerting = serializers.BooleanField()
+
+
+class JobCreateInput(serializers.Serializer):
+    service = serializers.CharField()
+    name = serializers.CharField(help_text="The slug in /ping/<key>/<slug>.")
+    kind = serializers.ChoiceField(["period", "cron"], required=False)
+    interval = serializers.IntegerField(required=False, help_text="A period job's period, seconds.")
+    ttl = serializers.IntegerField(required=False, help_text="Grace time, seconds.")
+    schedule = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    remind_every = serializers.IntegerField(required=False)
+    depends_on = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class CheckUpdateInput(serializers.Serializer):
+    description = serializers.CharField(required=False)
+    critical = serializers.BooleanField(required=False)
+    interval = serializers.IntegerField(required=False)
+    ttl = serializers.IntegerField(required=False)
+    failures_before_critical = serializers.IntegerField(required=False)
+    success_before_passing = serializers.IntegerField(required=False)
+    failure_rate = FailureRateField(required=False, allow_null=True)
+    flap = FlapField(required=False, allow_null=True)
+    depends_on = serializers.ListField(child=serializers.CharField(), required=False)
+    remind_every = serializers.IntegerField(required=False)
+    schedule = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False)
+
+
+class ServiceOutput(serializers.Serializer):
+    name = serializers.CharField()
+    status = serializers.ChoiceField(["healthy", "degraded", "unknown"])
+    nodes = serializers.IntegerField()
+    passing = serializers.IntegerField()
+    min_share = serializers.FloatField(allow_null=True)
+    alerting = serializers.BooleanField()
+    in_maintenance = serializers.BooleanField()
+    changed = serializers.CharField(allow_null=True)
+    checks = serializers.DictField(child=serializers.IntegerField(), help_text="Checks by state.")
+
+
+class NodeStatusOutput(serializers.Serializer):
+    status = serializers.CharField()
+    info = serializers.DictField()
+    reported = serializers.CharField()
+
+
+class NodeOutput(serializers.Serializer):
+    node = serializers.CharField()
+    passing = serializers.BooleanField()
+    status = NodeStatusOutput(allow_null=True)
+    checks = CheckOutput(many=True)
+
+
+class ServiceDetailOutput(ServiceOutput):
+    members = NodeOutput(many=True, help_text="The nodes, each with its checks.")
+    jobs = CheckOutput(many=True)
+
+
+class ServiceUpdateInput(serializers.Serializer):
+    min_share = serializers.FloatField(allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE.")
+
+
+class FlipOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    check = serializers.CharField(allow_null=True)
+    service = serializers.CharField()
+    node = serializers.CharField()
+    name = serializers.CharField()
+    old = serializers.CharField()
+    new = serializers.CharField()
+    reason = serializers.CharField()
+    output = serializers.CharField()
+    at = serializers.CharField()
+    alert = serializers.CharField(help_text="The event type it raised, or empty.")
+    suppressed = serializers.CharField(help_text="Why it raised none: maintenance, dependency, flapping.")
+
+
+class MonthOutput(serializers.Serializer):
+    month = serializers.CharField()
+    uptime = serializers.FloatField(allow_null=True, help_text="Percent; null when nothing is known.")
+    known_seconds = serializers.FloatField()
+    down_seconds = serializers.FloatField()
+
+
+class UptimeOutput(serializers.Serializer):
+    months = MonthOutput(many=True)
+
+
+class PingOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    exit_status = serializers.IntegerField(allow_null=True)
+    rid = serializers.UUIDField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True)
+    method = serializers.CharField()
+    remote_addr = serializers.CharField()
+    user_agent = serializers.CharField()
+    body = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class MaintenanceInput(serializers.Serializer):
+    service = serializers.CharField()
+    check = serializers.UUIDField(required=False, allow_null=True)
+    starts = serializers.DateTimeField(required=False, help_text="Default: now.")
+    ends = serializers.DateTimeField()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class MaintenanceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    service = serializers.CharField()
+    check = serializers.UUIDField(source="check_ref_id", allow_null=True)
+    starts = serializers.DateTimeField()
+    ends = serializers.DateTimeField()
+    reason = serializers.CharField()
+    created_by = serializers.CharField()
+
+
+class PingKeyInput(serializers.Serializer):
+    service = serializers.CharField()
+
+
+class PingKeyOutput(serializers.Serializer):
+    key = serializers.CharField()
+    service = serializers.CharField()
+    created = serializers.DateTimeField()
+
+
+class StatPointOutput(serializers.Serializer):
+    at = serializers.CharField()
+    node = serializers.CharField()
+    resolution = serializers.CharField()
+    cpu = serializers.FloatField(allow_null=True)
+    memory = serializers.FloatField(allow_null=True)
+    disk = serializers.FloatField(allow_null=True)
+    runtime = serializers.FloatField(allow_null=True)
+    threads = serializers.IntegerField(allow_null=True)
+    seconds = serializers.FloatField()
+    requests = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    request_rate = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True)
+
+
+class StatsOutput(serializers.Serializer):
+    service = serializers.CharField()
+    node = serializers.CharField(allow_null=True)
+    resolution = serializers.CharField()
+    points = StatPointOutput(many=True)

@@ -1,0 +1,247 @@
+"""Reads of the monitor service: the fleet, a service's nodes and checks, flips, stats, and the
+failing nodes discovery's ``?passing=true`` leaves out (a cached selector)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count
+
+from monitor_app.models import Check, Flip, Maintenance, NodeStatus, ServiceHealth, State, StatSample
+from monitor_app.services.ingest import report_key
+from platformsite import localstate
+
+
+def iso(value: datetime | float | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- discovery's ?passing=true --------------------------------------------------------------------
+
+#: This process's copies: service -> (taken at, failing node ids).
+_failing: dict[str, tuple[float, frozenset[str]]] = {}
+MAX_FAILING = 10_000
+
+
+def _forget_failing() -> None:
+    _failing.clear()
+
+
+_failing_stats = localstate.register_cache(
+    "monitor.failing_nodes", size=lambda: len(_failing), reset=_forget_failing
+)
+
+
+def failing_nodes(service: str) -> frozenset[str]:
+    """The nodes of ``service`` with a critical check critical (or reported STOPPED), as the
+    monitor stored them; kept in this process for ``MONITOR_HEALTH_CACHE_SECONDS``."""
+    now = time.monotonic()
+    held = _failing.get(service)
+    if held is not None and now - held[0] < settings.MONITOR_HEALTH_CACHE_SECONDS:
+        _failing_stats.hits += 1
+        return held[1]
+    _failing_stats.misses += 1
+    failing = set(
+        Check.objects.filter(service=service, critical=True, status=State.CRITICAL)
+        .exclude(node="")
+        .values_list("node", flat=True)
+    )
+    failing.update(
+        NodeStatus.objects.filter(service=service, status=NodeStatus.Status.STOPPED).values_list(
+            "node", flat=True
+        )
+    )
+    found = frozenset(failing)
+    if len(_failing) >= MAX_FAILING:
+        _failing.clear()
+    _failing[service] = (now, found)
+    return found
+
+
+# --- checks -----------------------------------------------------------------------------------------
+
+
+def last_reports(checks: list[Check]) -> dict[str, tuple]:
+    """The cached last result of each report check (time, state, output, truncated, results)."""
+    keys = [report_key(check.pk) for check in checks if check.kind == Check.Kind.REPORT]
+    found = cache.get_many(keys) if keys else {}
+    return {key.rsplit(":", 1)[1]: value for key, value in found.items()}
+
+
+def check_summary(check: Check, report: tuple | None = None) -> dict[str, Any]:
+    last = check.last_report.timestamp() if check.last_report else None
+    output, truncated, results = check.output, check.truncated, check.results
+    if report is not None and (last is None or report[0] >= last):
+        last, output, truncated, results = report[0], report[2], report[3], report[4]
+    return {
+        "id": str(check.pk),
+        "service": check.service,
+        "node": check.node,
+        "name": check.name,
+        "kind": check.kind,
+        "description": check.description,
+        "status": check.status,
+        "critical": check.critical,
+        "output": output,
+        "truncated": truncated,
+        "results": results,
+        "last_report": iso(last),
+        "changed": iso(check.changed),
+        "expires_at": iso(check.expires_at),
+        "interval": check.interval,
+        "ttl": check.ttl,
+        "schedule": check.schedule,
+        "timezone": check.timezone,
+        "failures_before_critical": check.failures_before_critical,
+        "success_before_passing": check.success_before_passing,
+        "failure_rate": check.failure_rate,
+        "flap": check.flap,
+        "depends_on": check.depends_on,
+        "remind_every": check.remind_every,
+        "flapping": check.flapping,
+        "alerting": check.alerting,
+    }
+
+
+def checks_rendered(checks: list[Check]) -> list[dict[str, Any]]:
+    reports = last_reports(checks)
+    return [check_summary(check, reports.get(str(check.pk))) for check in checks]
+
+
+# --- services ---------------------------------------------------------------------------------------
+
+
+def service_names() -> list[str]:
+    names = set(Check.objects.values_list("service", flat=True).distinct())
+    names.update(ServiceHealth.objects.values_list("name", flat=True))
+    return sorted(names)
+
+
+def services_overview(names: list[str]) -> list[dict[str, Any]]:
+    """Health, node counts and checks by state of the named services (three queries)."""
+    healths = {h.name: h for h in ServiceHealth.objects.filter(name__in=names)}
+    by_state: dict[str, Counter] = defaultdict(Counter)
+    for row in Check.objects.filter(service__in=names).values("service", "status").annotate(n=Count("id")):
+        by_state[row["service"]][row["status"]] += row["n"]
+    now = datetime.now(UTC)
+    silenced = set(
+        Maintenance.objects.filter(
+            service__in=names, check_ref__isnull=True, starts__lte=now, ends__gt=now
+        ).values_list("service", flat=True)
+    )
+    answer = []
+    for name in names:
+        health = healths.get(name)
+        answer.append(
+            {
+                "name": name,
+                "status": health.status if health else ServiceHealth.Status.UNKNOWN,
+                "nodes": health.nodes if health else 0,
+                "passing": health.passing if health else 0,
+                "min_share": health.min_share if health else None,
+                "alerting": bool(health and health.alerting),
+                "in_maintenance": name in silenced,
+                "changed": iso(health.changed) if health else None,
+                "checks": {state: by_state[name].get(state, 0) for state in State.values},
+            }
+        )
+    return answer
+
+
+def service_detail(name: str) -> dict[str, Any] | None:
+    overview = services_overview([name])[0]
+    checks = list(Check.objects.filter(service=name).order_by("node", "name"))
+    if not checks and not overview["nodes"] and not ServiceHealth.objects.filter(name=name).exists():
+        return None
+    rendered = checks_rendered(checks)
+    statuses = {s.node: s for s in NodeStatus.objects.filter(service=name)}
+    nodes: dict[str, dict[str, Any]] = {}
+    jobs = []
+    for check in rendered:
+        if not check["node"]:
+            jobs.append(check)
+            continue
+        node = nodes.setdefault(check["node"], {"node": check["node"], "passing": True, "checks": []})
+        node["checks"].append(check)
+        if check["critical"] and check["status"] == State.CRITICAL:
+            node["passing"] = False
+    for node_name, status in statuses.items():
+        node = nodes.setdefault(node_name, {"node": node_name, "passing": True, "checks": []})
+        node["status"] = {"status": status.status, "info": status.info, "reported": iso(status.reported)}
+        if status.status == NodeStatus.Status.STOPPED:
+            node["passing"] = False
+    for node in nodes.values():
+        node.setdefault("status", None)
+    return {**overview, "members": [nodes[key] for key in sorted(nodes)], "jobs": jobs}
+
+
+def maintenance_active(service: str, *, now: datetime) -> list[Maintenance]:
+    return list(Maintenance.objects.filter(service=service, starts__lte=now, ends__gt=now))
+
+
+def flip_dict(flip: Flip) -> dict[str, Any]:
+    return {
+        "id": flip.pk,
+        "check": str(flip.check_ref_id) if flip.check_ref_id else None,
+        "service": flip.service,
+        "node": flip.node,
+        "name": flip.name,
+        "old": flip.old,
+        "new": flip.new,
+        "reason": flip.reason,
+        "output": flip.output,
+        "at": iso(flip.at),
+        "alert": flip.alert,
+        "suppressed": flip.suppressed,
+    }
+
+
+# --- stats ------------------------------------------------------------------------------------------
+
+
+def stats_series(*, service: str, node: str | None, since: datetime, until: datetime) -> dict[str, Any]:
+    """Samples of a service (or one node) between two times, at the finest resolution kept for
+    the oldest of them: raw within MONITOR_STATS_RAW_HOURS, else per minute, else per hour."""
+    age = until - since
+    now = datetime.now(UTC)
+    oldest = now - since
+    if oldest <= timedelta(hours=settings.MONITOR_STATS_RAW_HOURS):
+        resolution = StatSample.Resolution.RAW
+    elif oldest <= timedelta(days=settings.MONITOR_STATS_MINUTE_DAYS):
+        resolution = StatSample.Resolution.MINUTE
+    else:
+        resolution = StatSample.Resolution.HOUR
+    rows = StatSample.objects.filter(service=service, at__gte=since, at__lte=until)
+    if resolution != StatSample.Resolution.RAW:
+        rows = rows.exclude(resolution=StatSample.Resolution.RAW) if age else rows
+    if node:
+        rows = rows.filter(node=node)
+    points = [
+        {
+            "at": iso(row.at),
+            "node": row.node,
+            "resolution": row.resolution,
+            "cpu": row.cpu,
+            "memory": row.memory,
+            "disk": row.disk,
+            "runtime": row.runtime,
+            "threads": row.threads,
+            "seconds": row.seconds,
+            "requests": row.requests,
+            "errors": row.errors,
+            "dropped": row.dropped,
+            "request_rate": round(row.requests / row.seconds, 3) if row.seconds else None,
+            "error_rate": round(row.errors / row.seconds, 3) if row.seconds else None,
+        }
+        for row in rows.order_by("at", "node")[:5000]
+    ]
+    return {"service": service, "node": node, "resolution": resolution, "points": points}

@@ -1,0 +1,83 @@
+"""Service health: a service is healthy while at least a set share of its nodes pass.
+
+A node passes when none of its critical checks is critical and it has not reported itself
+STOPPED.  The share is ``MONITOR_HEALTHY_SHARE`` unless the service sets its own ``min_share``.
+Recomputed in the transaction of every check flip (and of a node status change); a change of
+the service's state is a flip of its own (``check`` empty) and may raise
+``monitor.service.degraded`` or ``monitor.service.recovered``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, State
+
+
+def node_states(name: str) -> tuple[set[str], set[str]]:
+    """(every node of the service, the nodes failing): two queries."""
+    nodes = set(Check.objects.filter(service=name).exclude(node="").values_list("node", flat=True).distinct())
+    failing = set(
+        Check.objects.filter(service=name, critical=True, status=State.CRITICAL)
+        .exclude(node="")
+        .values_list("node", flat=True)
+        .distinct()
+    )
+    stopped = NodeStatus.objects.filter(service=name, status=NodeStatus.Status.STOPPED)
+    for node in stopped.values_list("node", flat=True):
+        nodes.add(node)
+        failing.add(node)
+    return nodes, failing
+
+
+def judge(nodes: int, passing: int, min_share: float | None) -> str:
+    if not nodes:
+        return ServiceHealth.Status.UNKNOWN
+    share = settings.MONITOR_HEALTHY_SHARE if min_share is None else min_share
+    return ServiceHealth.Status.HEALTHY if passing / nodes >= share else ServiceHealth.Status.DEGRADED
+
+
+def service_refresh(*, name: str, now: float) -> list[Any]:
+    """Recompute a service's health (inside the caller's transaction); the alerts raised."""
+    from monitor_app.services import alerts
+
+    nodes, failing = node_states(name)
+    total, passing = len(nodes), len(nodes - failing)
+    with transaction.atomic():
+        health, _ = ServiceHealth.objects.select_for_update().get_or_create(name=name)
+        status = judge(total, passing, health.min_share)
+        old = health.status
+        if (health.status, health.nodes, health.passing) == (status, total, passing):
+            return []
+        at = datetime.fromtimestamp(now, UTC)
+        fields: dict[str, Any] = {"nodes": total, "passing": passing, "status": status}
+        if status != old:
+            fields["changed"] = at
+        ServiceHealth.objects.filter(pk=health.pk).update(**fields, version=F("version") + 1)
+        for key, value in fields.items():
+            setattr(health, key, value)
+        if status == old or (old == ServiceHealth.Status.UNKNOWN and status == ServiceHealth.Status.HEALTHY):
+            return []
+        flip = Flip.objects.create(
+            service=name,
+            old=old,
+            new=status,
+            reason=f"{passing} of {total} nodes passing",
+            at=at,
+        )
+        raised = alerts.on_service_flip(health, flip, now=now)
+        ids = [alert.pk for alert in raised]
+        live = alerts.flip_data(flip)
+
+        def done() -> None:
+            if ids:
+                alerts.alerts_publish(ids=ids)
+            alerts.push({"type": "flip", "flip": live})
+
+        transaction.on_commit(done)
+        return raised

@@ -1,0 +1,207 @@
+"""Job checks and their pings: Healthchecks.io's contract for jobs that cannot hold a connection.
+
+A job check expects a ping every ``interval`` seconds (kind ``period``) or on a cron schedule in a
+time zone (kind ``cron``), each with a grace time (``ttl``).  ``/ping/<id>`` (or
+``/ping/<key>/<slug>``) is a success, ``/start`` starts a run (it must end within the grace
+time), ``/fail`` and a non-zero exit status are failures, ``/log`` only records.  ``?rid=``
+pairs a start with its end, so overlapping runs are timed apart.  Every ping is stored (its
+body up to ``MONITOR_PING_BODY_LIMIT`` bytes), the last ``MONITOR_PINGS_KEPT`` per check kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from monitor_app.models import Check, Ping, PingKey
+from monitor_app.services import engine
+from monitor_app.services.ingest import parse_definition
+from platformsite.api.errors import Invalid, NotFound
+
+#: A job created by ``?create=1`` expects a ping a day, with an hour's grace.
+DEFAULT_PERIOD, DEFAULT_GRACE = 86400, 3600
+SUCCESS, START, FAIL, LOG = Ping.Kind.SUCCESS, Ping.Kind.START, Ping.Kind.FAIL, Ping.Kind.LOG
+
+
+def parse_schedule(schedule: Any, tz: Any) -> tuple[str, str]:
+    if not isinstance(schedule, str) or len(schedule) > 100 or not croniter.is_valid(schedule):
+        raise Invalid(
+            "schedule is not a cron expression.",
+            code="invalid_schedule",
+            details={"schedule": str(schedule)[:100]},
+        )
+    if not isinstance(tz, str):
+        raise Invalid("timezone must be an IANA time zone name.", code="invalid_timezone")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(
+            f"Unknown time zone {tz[:64]!r}.", code="invalid_timezone", details={"timezone": tz[:64]}
+        ) from exc
+    return schedule, tz
+
+
+def next_deadline(check: Check, after: float) -> datetime:
+    """When the job is late if it does not ping again: the next expected ping plus the grace."""
+    if check.kind == Check.Kind.CRON:
+        start = datetime.fromtimestamp(after, ZoneInfo(check.timezone))
+        expected = croniter(check.schedule, start).get_next(datetime)
+        return expected + timedelta(seconds=check.ttl)
+    return engine.to_datetime(after + check.interval + check.ttl)
+
+
+def job_create(*, service: str, name: str, fields: dict[str, Any]) -> Check:
+    """A new job check (kind period or cron) of ``service``; 409 if the slug is taken."""
+    kind = fields.pop("kind", Check.Kind.PERIOD)
+    definition = parse_definition(fields, "check")
+    values: dict[str, Any] = {
+        "interval": DEFAULT_PERIOD,
+        "ttl": DEFAULT_GRACE,
+        "failures_before_critical": 1,
+        "success_before_passing": 1,
+        **definition,
+    }
+    if kind == Check.Kind.CRON:
+        values["schedule"], values["timezone"] = parse_schedule(
+            fields.get("schedule"), fields.get("timezone", "UTC")
+        )
+    elif kind != Check.Kind.PERIOD:
+        raise Invalid("kind must be period or cron.", code="invalid_kind", details={"kind": str(kind)[:20]})
+    try:
+        with transaction.atomic():
+            return Check.objects.create(service=service, node="", name=name, kind=kind, **values)
+    except IntegrityError:
+        from platformsite.api.errors import Conflict
+
+        raise Conflict(f"Service {service!r} already has a job {name!r}.", code="check_exists") from None
+
+
+def key_create(*, service: str, actor: str = "") -> PingKey:
+    return PingKey.objects.create(key=secrets.token_urlsafe(24), service=service, created_by=actor[:200])
+
+
+def job_by_slug(*, key: str, slug: str, create: bool) -> Check:
+    ping_key = PingKey.objects.filter(key=key).only("service").first()
+    if ping_key is None:
+        raise NotFound("No such ping key.", code="check_not_found")
+    check = Check.objects.filter(service=ping_key.service, node="", name=slug).first()
+    if check is not None:
+        return check
+    if not create:
+        raise NotFound("No check with this slug (add ?create=1 to create it).", code="check_not_found")
+    try:
+        return job_create(service=ping_key.service, name=slug, fields={})
+    except Exception:
+        return Check.objects.get(service=ping_key.service, node="", name=slug)
+
+
+def parse_action(action: str | None) -> tuple[str, int | None]:
+    """(ping kind, exit status) of the URL's last part; 400 for an exit status over 255."""
+    if not action:
+        return SUCCESS, None
+    if action in (START, FAIL, LOG):
+        return action, None
+    status = int(action)
+    if status > 255:
+        raise Invalid(
+            "An exit status is 0-255.", code="invalid_exit_status", details={"exit_status": action[:12]}
+        )
+    return (SUCCESS if status == 0 else FAIL), status
+
+
+def parse_rid(raw: str | None) -> uuid.UUID | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Invalid("rid must be a UUID.", code="invalid_rid", details={"rid": raw[:64]}) from None
+
+
+def ping_record(
+    *,
+    check: Check,
+    kind: str,
+    exit_status: int | None,
+    rid: uuid.UUID | None,
+    body: str,
+    method: str,
+    remote_addr: str,
+    user_agent: str,
+    now: float,
+) -> Ping:
+    """Store a ping and move its check (start: a run is open; success or failure: it ends)."""
+    if check.kind == Check.Kind.REPORT:
+        raise NotFound("This check is reported by its node, not pinged.", code="check_not_found")
+    run_key = str(rid) if rid else ""
+    duration = None
+    runs = dict(check.runs or {})
+    if kind == START:
+        runs[run_key] = now
+        if len(runs) > 20:  # starts that never ended: keep the newest
+            runs = dict(sorted(runs.items(), key=lambda item: item[1])[-20:])
+        extra = {
+            "runs": runs,
+            "expires_at": engine.to_datetime(now + check.ttl),
+            "last_report": engine.to_datetime(now),
+        }
+        applied = None
+    elif kind == LOG:
+        extra, applied = None, None
+    else:
+        started = runs.pop(run_key, None)
+        if started is not None:
+            duration = round(now - started, 3)
+        output = f"exit status {exit_status}" if exit_status else ("failed" if kind == FAIL else "")
+        extra = {
+            "runs": runs,
+            "output": (body[: settings.MONITOR_MAX_OUTPUT_BYTES] if body else output),
+            "truncated": len(body) > settings.MONITOR_MAX_OUTPUT_BYTES,
+            "last_report": engine.to_datetime(now),
+            "expires_at": None if kind == FAIL else next_deadline(check, now),
+        }
+        applied = kind
+    with transaction.atomic():
+        ping = Ping.objects.create(
+            check_ref=check,
+            kind=kind,
+            exit_status=exit_status,
+            rid=rid,
+            duration=duration,
+            method=method[:8],
+            remote_addr=remote_addr[:64],
+            user_agent=user_agent[:200],
+            body=body,
+            at=engine.to_datetime(now),
+        )
+        if applied is not None:
+            reported = engine.PASSING if applied == SUCCESS else engine.CRITICAL
+            reason = "ping" if applied == SUCCESS else (f"exit {exit_status}" if exit_status else "fail")
+            engine.check_apply(check=check, reported=reported, now=now, reason=reason, extra=extra)
+        elif extra is not None:
+            from django.db.models import F
+
+            Check.objects.filter(pk=check.pk).update(**extra, version=F("version") + 1)
+    return ping
+
+
+def pings_purge() -> int:
+    """Keep the newest MONITOR_PINGS_KEPT pings of each check."""
+    kept = settings.MONITOR_PINGS_KEPT
+    removed = 0
+    for check_id in Ping.objects.values_list("check_ref", flat=True).distinct():
+        cutoff = (
+            Ping.objects.filter(check_ref=check_id)
+            .order_by("-id")
+            .values_list("id", flat=True)[kept : kept + 1]
+        )
+        if cutoff:
+            removed += Ping.objects.filter(check_ref=check_id, id__lte=cutoff[0]).delete()[0]
+    return removed

@@ -1,0 +1,75 @@
+"""The state loop (Celery beat, every MONITOR_LOOP_SECONDS; the embedded mode's in-process beat
+runs it too): overdue checks, reminders, held-back alerts and the alert outbox.
+
+Overdue checks are found by the indexed ``expires_at``.  A node check whose cached last result
+is newer than its stored deadline is renewed (its column moved forward in one bulk write: this
+is where unchanged results reach the database, once per TTL at most); the others go critical
+with a compare-and-set update, so two loops running at once store one flip.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from monitor_app.models import Check
+from monitor_app.services import alerts, engine
+from monitor_app.services.ingest import report_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tick:
+    renewed: int = 0
+    expired: int = 0
+    published: int = 0
+    reminded: int = 0
+    released: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
+    """Renew or expire the checks past their deadline: (renewed, expired)."""
+    limit = limit or settings.MONITOR_LOOP_BATCH
+    due = list(Check.objects.filter(expires_at__lte=engine.to_datetime(now)).order_by("expires_at")[:limit])
+    if not due:
+        return 0, 0
+    reports = cache.get_many([report_key(check.pk) for check in due if check.kind == Check.Kind.REPORT])
+    renew: list[Check] = []
+    expired = 0
+    for check in due:
+        entry = reports.get(report_key(check.pk))
+        if entry is not None and entry[0] + check.ttl > now:
+            check.expires_at = engine.to_datetime(entry[0] + check.ttl)
+            renew.append(check)
+            continue
+        reason = "expired" if check.kind == Check.Kind.REPORT else "late"
+        try:
+            if engine.check_expire(check=check, now=now, reason=reason) is not None:
+                expired += 1
+        except Exception:
+            log.exception("monitor: could not expire a check", extra={"check": str(check.pk)})
+    if renew:
+        Check.objects.bulk_update(renew, ["expires_at"], batch_size=500)
+    return len(renew), expired
+
+
+def monitor_tick(*, now: float) -> Tick:
+    """One run of the state loop."""
+    tick = Tick()
+    tick.renewed, tick.expired = checks_overdue(now=now)
+    tick.reminded = alerts.reminders_due(now=now)
+    tick.released = alerts.alerts_reconcile(now=now)
+    tick.published = alerts.alerts_publish(now=now)
+    return tick
+
+
+def tick_summary(tick: Tick) -> dict[str, Any]:
+    return tick.as_dict()

@@ -1,0 +1,89 @@
+"""Operators' writes: check settings, maintenance windows, service health settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from monitor_app.models import Check, Maintenance, ServiceHealth
+from monitor_app.services import alerts, health, ingest, jobs
+from platformsite.api.errors import Invalid
+
+#: Fields an operator may change on a check (a node's report may set its own again).
+EDITABLE = (*ingest.DEFINITION, "schedule", "timezone")
+
+
+@transaction.atomic
+def check_update(*, check: Check, fields: dict[str, Any], now: float) -> Check:
+    """Change a check's settings (thresholds, deadlines, dependencies, schedule)."""
+    unknown = sorted(set(fields) - set(EDITABLE))
+    if unknown:
+        raise Invalid(
+            f"Not settable: {', '.join(unknown)}.", code="invalid_field", details={"fields": unknown}
+        )
+    changes = ingest.parse_definition(fields, "check")
+    if "schedule" in fields or "timezone" in fields:
+        if check.kind != Check.Kind.CRON:
+            raise Invalid("Only a cron job has a schedule.", code="invalid_schedule")
+        changes["schedule"], changes["timezone"] = jobs.parse_schedule(
+            fields.get("schedule", check.schedule), fields.get("timezone", check.timezone)
+        )
+    if (
+        changes.get("ttl", check.ttl) < changes.get("interval", check.interval)
+        and check.kind == Check.Kind.REPORT
+    ):
+        raise Invalid(
+            "ttl: At least the interval.", code="invalid_report", details={"ttl": "At least the interval."}
+        )
+    Check.objects.filter(pk=check.pk).update(**changes, version=F("version") + 1)
+    check.refresh_from_db()
+    if check.kind != Check.Kind.REPORT and check.expires_at is not None and check.last_report is not None:
+        Check.objects.filter(pk=check.pk).update(
+            expires_at=jobs.next_deadline(check, check.last_report.timestamp())
+        )
+        check.refresh_from_db()
+    alerts.after_commit(check, None, [])
+    return check
+
+
+@transaction.atomic
+def check_delete(*, check: Check, now: float) -> None:
+    service, node, name = check.service, check.node, check.name
+    check.delete()
+    ingest.cache.delete(ingest.snapshot_key(service, node, name))
+    health.service_refresh(name=service, now=now)
+
+
+def maintenance_create(
+    *, service: str, check: Check | None, starts: datetime, ends: datetime, reason: str, actor: str
+) -> Maintenance:
+    if ends <= starts:
+        raise Invalid("ends must be after starts.", code="invalid_window", details={"ends": "After starts."})
+    return Maintenance.objects.create(
+        service=service,
+        check_ref=check,
+        starts=starts,
+        ends=ends,
+        reason=reason[:500],
+        created_by=actor[:200],
+    )
+
+
+def maintenance_end(*, window: Maintenance, now: datetime) -> Maintenance:
+    """End a window now (one in the future is cancelled: its end becomes its start)."""
+    window.ends = max(min(window.ends, now), window.starts)
+    window.save(update_fields=["ends"])
+    return window
+
+
+@transaction.atomic
+def service_settings(*, name: str, min_share: float | None, now: float) -> ServiceHealth:
+    if min_share is not None and not 0 < min_share <= 1:
+        raise Invalid("min_share is a share above 0 and at most 1.", code="invalid_share")
+    health_row, _ = ServiceHealth.objects.get_or_create(name=name)
+    ServiceHealth.objects.filter(pk=health_row.pk).update(min_share=min_share)
+    health.service_refresh(name=name, now=now)
+    return ServiceHealth.objects.get(pk=health_row.pk)
