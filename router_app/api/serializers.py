@@ -1,0 +1,243 @@
+"""Input validation and output shapes of the router API (kept apart).
+
+Stats batches are checked by ``router_app.services.stats`` (a batch of thousands of windows
+through serializer fields would cost more than storing it); ``WindowInput`` documents their shape.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from router_app import services
+from router_app.outlier import Params
+from router_app.services.rules import PRIORITY_LIMIT
+
+PERCENT_PARAMS = {name for name in Params.names() if name.startswith("enforcing_")} | {
+    "max_ejection_percent",
+    "failure_percentage_threshold",
+}
+
+
+def _named(grammar, what: str):
+    def check(value: str) -> str:
+        if not grammar.matches(value):
+            raise serializers.ValidationError(f"Not a valid {what}: {grammar.hint}.")
+        return value
+
+    return check
+
+
+def _name_field(max_length: int, grammar, what: str, **kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=max_length, trim_whitespace=False, validators=[_named(grammar, what)], **kwargs
+    )
+
+
+class LabelInput(serializers.Serializer):
+    service = _name_field(200, services.SERVICE, "service name")
+    version = _name_field(100, services.VERSION_NAME, "version")
+    key = _name_field(63, services.LABEL_KEY, "label key")
+    value = _name_field(200, services.LABEL_VALUE, "label value")
+    weight = serializers.IntegerField(min_value=0, max_value=100, help_text="0-100.")
+    priority = serializers.IntegerField(
+        min_value=-PRIORITY_LIMIT, max_value=PRIORITY_LIMIT, default=0, help_text="Higher wins."
+    )
+
+
+class RuleInput(LabelInput):
+    weight = serializers.IntegerField(
+        min_value=0, max_value=100, help_text="Percent of the matching requests."
+    )
+
+
+class LabelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    service = serializers.CharField()
+    version = serializers.CharField()
+    key = serializers.CharField()
+    value = serializers.CharField()
+    weight = serializers.IntegerField()
+    priority = serializers.IntegerField()
+    updated = serializers.CharField()
+
+
+RuleOutput = LabelOutput
+
+
+class RateLimitInput(serializers.Serializer):
+    service = _name_field(200, services.SERVICE, "service name")
+    caller = serializers.CharField(
+        max_length=200, trim_whitespace=False, help_text="A caller's name, or * for every other caller."
+    )
+    rate = serializers.FloatField(min_value=0.001, max_value=1_000_000, help_text="Requests per second.")
+    burst = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+    def validate_caller(self, value: str) -> str:
+        if value != "*" and not services.CALLER.matches(value):
+            raise serializers.ValidationError(f"A caller name ({services.CALLER.hint}) or *.")
+        return value
+
+
+class RateLimitOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    service = serializers.CharField()
+    caller = serializers.CharField()
+    rate = serializers.FloatField()
+    burst = serializers.IntegerField()
+
+
+class PolicyInput(serializers.Serializer):
+    enforce = serializers.BooleanField(
+        required=False, help_text="False: a dry run (decisions recorded only)."
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name in Params.names():
+            low = 1 if name in {"interval", "base_ejection_time", "max_ejection_time"} else 0
+            high = 100 if name in PERCENT_PARAMS else 1_000_000
+            fields[name] = serializers.IntegerField(required=False, min_value=low, max_value=high)
+        return fields
+
+
+class OutlierDetectionOutput(serializers.Serializer):
+    def get_fields(self):
+        return {name: serializers.IntegerField() for name in Params.names()}
+
+
+class PolicyOutput(serializers.Serializer):
+    service = serializers.CharField()
+    enforce = serializers.BooleanField()
+    outlier_detection = OutlierDetectionOutput()
+    evaluated = serializers.CharField(allow_null=True)
+    revision = serializers.IntegerField()
+
+
+class ServiceOutput(PolicyOutput):
+    nodes = serializers.IntegerField()
+    ejected = serializers.IntegerField()
+
+
+class NodeStateOutput(serializers.Serializer):
+    node = serializers.CharField()
+    version = serializers.CharField()
+    weight = serializers.IntegerField(help_text="Served weight (100 for every node in a dry run).")
+    computed_weight = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["active", "ejected"])
+    ejected_until = serializers.CharField(allow_null=True)
+    ejection_type = serializers.CharField(allow_null=True)
+    ejections = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    successes = serializers.IntegerField()
+    timeouts = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True)
+    latency_mean_ms = serializers.FloatField(allow_null=True)
+    latency_p99_ms = serializers.FloatField(allow_null=True)
+    factors = serializers.DictField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    updated = serializers.CharField()
+
+
+class EventOutput(serializers.Serializer):
+    """An ``OutlierDetectionEvent`` (Envoy's fields), with the weight factors."""
+
+    id = serializers.IntegerField()
+    node = serializers.CharField()
+    version = serializers.CharField()
+    type = serializers.ChoiceField(choices=["consecutive_5xx", "success_rate", "failure_percentage"])
+    action = serializers.ChoiceField(choices=["eject", "uneject"])
+    num_ejections = serializers.IntegerField()
+    enforced = serializers.BooleanField()
+    host_rate = serializers.FloatField(allow_null=True)
+    service_average = serializers.FloatField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+    secs_since_last_action = serializers.IntegerField(allow_null=True)
+    factors = serializers.DictField()
+    timestamp = serializers.CharField()
+
+
+class DecisionsOutput(PolicyOutput):
+    nodes = NodeStateOutput(many=True)
+    events = EventOutput(many=True, help_text="The last 50 decisions, newest first.")
+
+
+class EvaluationOutput(serializers.Serializer):
+    service = serializers.CharField()
+    nodes = serializers.IntegerField()
+    events = serializers.IntegerField()
+    changed = serializers.BooleanField()
+
+
+class RouteNodeOutput(serializers.Serializer):
+    id = serializers.CharField()
+    address = serializers.CharField()
+    port = serializers.IntegerField()
+    metadata = serializers.DictField()
+    labels = serializers.DictField(help_text="Router labels the node carries.")
+    weight = serializers.IntegerField(help_text="0-100; 0 while ejected.")
+    state = serializers.ChoiceField(choices=["active", "ejected"])
+    ejected_until = serializers.CharField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class RouteVersionOutput(serializers.Serializer):
+    version = serializers.CharField()
+    share = serializers.FloatField(help_text="Percent of this caller's requests (with its labels).")
+    nodes = RouteNodeOutput(many=True)
+
+
+class RateLimitBucketOutput(serializers.Serializer):
+    rate = serializers.FloatField()
+    burst = serializers.IntegerField()
+
+
+class RoutesOutput(serializers.Serializer):
+    service = serializers.CharField()
+    index = serializers.IntegerField(help_text="Discovery's index of the service.")
+    revision = serializers.IntegerField(help_text="Grows with every change of the routes.")
+    enforce = serializers.BooleanField()
+    caller = serializers.CharField(allow_null=True)
+    request_labels = serializers.DictField(child=serializers.CharField())
+    versions = RouteVersionOutput(many=True)
+    labels = LabelOutput(many=True)
+    rules = RuleOutput(many=True, help_text="Every rule, highest priority first.")
+    rules_applied = RuleOutput(many=True, help_text="The rules requests with these labels follow.")
+    rate_limits = serializers.DictField(child=RateLimitBucketOutput())
+    rate_limit = RateLimitBucketOutput(allow_null=True, help_text="This caller's bucket, if any.")
+    outlier_detection = OutlierDetectionOutput()
+    generated = serializers.CharField()
+    expires = serializers.CharField()
+    ttl = serializers.IntegerField()
+
+
+class LatencyInput(serializers.Serializer):
+    buckets = serializers.DictField(child=serializers.IntegerField(min_value=0), help_text="index -> count")
+    sum_ms = serializers.FloatField(min_value=0)
+
+
+class WindowInput(serializers.Serializer):
+    service = serializers.CharField()
+    node = serializers.CharField(help_text="'' for calls dropped before a node was picked.")
+    endpoint = serializers.CharField(required=False)
+    start = serializers.IntegerField(help_text="Seconds since the epoch.")
+    seconds = serializers.IntegerField(required=False, min_value=1, max_value=3600)
+    requests = serializers.IntegerField(min_value=0)
+    successes = serializers.IntegerField(min_value=0)
+    errors = serializers.IntegerField(min_value=0, required=False)
+    timeouts = serializers.IntegerField(min_value=0, required=False)
+    dropped = serializers.IntegerField(min_value=0, required=False)
+    consecutive_5xx = serializers.IntegerField(min_value=0, required=False)
+    latency = LatencyInput(required=False)
+
+
+class StatsInput(serializers.Serializer):
+    caller = serializers.CharField(required=False, help_text="Who calls; the token's subject by default.")
+    windows = WindowInput(many=True)
+
+
+class StatsOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    skipped = serializers.ListField(
+        child=serializers.DictField(), help_text="{window, code: unknown_service|too_old|superseded, service}"
+    )

@@ -1,0 +1,231 @@
+"""Reads of the router service: routes (cached), decisions, labels and rules.
+
+A service's routes document is built from discovery's cached document (the passing nodes), the
+last evaluation (weights, ejections and their reasons), labels, rules and rate limits.  It is
+cached under the service's discovery index and routes revision, so any change to either is a
+new key: a warm routes read is two cache reads and no query.  Per request only the caller's rate
+limit and the rules its labels follow are picked out of it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from discovery_app import selectors as discovery
+from platform_client import router_rules
+from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule
+from router_app.outlier import Params
+from router_app.services.common import current_revision
+
+ROUTES_PREFIX = "router:routes:"
+EVENTS_SHOWN = 50
+
+
+def iso(value: datetime | float | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def label_data(label: Label) -> dict[str, Any]:
+    return {
+        "id": label.pk,
+        "service": label.service,
+        "version": label.version,
+        "key": label.key,
+        "value": label.value,
+        "weight": label.weight,
+        "priority": label.priority,
+        "updated": iso(label.updated),
+    }
+
+
+rule_data = label_data
+
+
+def policy_data(policy: Policy) -> dict[str, Any]:
+    return {
+        "service": policy.service,
+        "enforce": policy.enforce,
+        "outlier_detection": {name: getattr(policy, name) for name in Params.names()},
+        "evaluated": iso(policy.evaluated),
+        "revision": policy.revision,
+    }
+
+
+def policy_of(service: str) -> Policy:
+    """The stored policy, or an unsaved one with the defaults (reads create nothing)."""
+    return Policy.objects.filter(service=service).first() or Policy(service=service)
+
+
+def state_data(state: NodeState) -> dict[str, Any]:
+    return {
+        "node": state.node,
+        "version": state.version,
+        "weight": state.weight,
+        "computed_weight": state.computed_weight,
+        "state": "ejected" if state.ejected else "active",
+        "ejected_until": iso(state.ejected_until),
+        "ejection_type": state.ejection_type or None,
+        "ejections": state.ejections,
+        "requests": state.requests,
+        "successes": state.successes,
+        "timeouts": state.timeouts,
+        "dropped": state.dropped,
+        "success_rate": state.success_rate,
+        "latency_mean_ms": state.latency_mean_ms,
+        "latency_p99_ms": state.latency_p99_ms,
+        "factors": state.factors,
+        "reasons": state.reasons,
+        "updated": iso(state.updated),
+    }
+
+
+def event_data(event: OutlierEvent) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "node": event.node,
+        "version": event.version,
+        "type": event.type,
+        "action": event.action,
+        "num_ejections": event.num_ejections,
+        "enforced": event.enforced,
+        "host_rate": event.host_rate,
+        "service_average": event.service_average,
+        "threshold": event.threshold,
+        "secs_since_last_action": event.secs_since_last_action,
+        "factors": event.factors,
+        "timestamp": iso(event.timestamp),
+    }
+
+
+def decisions(service: str) -> dict[str, Any]:
+    """The service's current state (per node) and its last decisions (four queries)."""
+    policy = policy_of(service)
+    states = NodeState.objects.filter(service=service).order_by("node")
+    events = OutlierEvent.objects.filter(service=service).order_by("-id")[:EVENTS_SHOWN]
+    return {
+        **policy_data(policy),
+        "nodes": [state_data(state) for state in states],
+        "events": [event_data(event) for event in events],
+    }
+
+
+def _build(service: str, document: dict[str, Any], revision: int) -> dict[str, Any]:
+    policy = policy_of(service)
+    states = {state.node: state for state in NodeState.objects.filter(service=service)}
+    labels = [label_data(label) for label in Label.objects.filter(service=service)]
+    rules = [rule_data(rule) for rule in Rule.objects.filter(service=service).order_by("-priority", "id")]
+    limits = {
+        limit.caller: {"rate": limit.rate, "burst": limit.burst}
+        for limit in RateLimit.objects.filter(service=service)
+    }
+    passing = {
+        version["version"]: [node for node in version["nodes"] if node["status"] == "passing"]
+        for version in document["versions"]
+    }
+    carried = router_rules.label_nodes(
+        labels, {version: [node["id"] for node in nodes] for version, nodes in passing.items()}
+    )
+    versions = []
+    for version, nodes in passing.items():
+        listed = []
+        for node in nodes:
+            state = states.get(node["id"])
+            ejected = bool(state and state.ejected and policy.enforce)
+            listed.append(
+                {
+                    "id": node["id"],
+                    "address": node["address"],
+                    "port": node["port"],
+                    "metadata": node["metadata"],
+                    "labels": carried.get(node["id"], {}),
+                    "weight": 0 if ejected else (state.weight if state else 100),
+                    "state": "ejected" if ejected else "active",
+                    "ejected_until": iso(state.ejected_until) if ejected else None,
+                    "reasons": state.reasons if state else ["not evaluated yet: full weight"],
+                }
+            )
+        versions.append({"version": version, "nodes": listed})
+    return {
+        "service": service,
+        "index": document["index"],
+        "revision": revision,
+        "enforce": policy.enforce,
+        "versions": versions,
+        "labels": labels,
+        "rules": rules,
+        "rate_limits": limits,
+        "outlier_detection": {name: getattr(policy, name) for name in Params.names()},
+    }
+
+
+def routes_document(service: str) -> dict[str, Any] | None:
+    """The service's routes as cached (None when discovery has no such service)."""
+    entry = discovery.service_entry(service)
+    if not entry.exists:
+        return None
+    revision = current_revision(service)
+    key = f"{ROUTES_PREFIX}{len(service)}:{service}:{entry.index}:{revision}"
+    document = cache.get(key)
+    if document is None:
+        document = _build(service, entry.document(), revision)
+        cache.set(key, document, timeout=max(60, settings.ROUTER_ROUTES_TTL_SECONDS * 10))
+    return document
+
+
+def routes_for(
+    document: dict[str, Any], *, caller: str | None, labels: dict[str, str], now: float | None = None
+) -> dict[str, Any]:
+    """The routes a caller with these request labels gets: the document, the rules it follows,
+    each version's share of its requests, its rate limit and when the answer expires."""
+    now = time.time() if now is None else now
+    applied = router_rules.matching_rules(document["rules"], labels)
+    weights = {v["version"]: sum(n["weight"] for n in v["nodes"]) for v in document["versions"]}
+    split = router_rules.version_split(applied, {v for v, w in weights.items() if w > 0})
+    total = sum(weights.values())
+    shares = {version: 0.0 for version in weights}
+    previous = 0.0
+    for version, bound in split:
+        part = bound - previous
+        previous = bound
+        if version is not None:
+            shares[version] += part
+        elif total:
+            for name, weight in weights.items():
+                shares[name] += part * weight / total
+    limits = document["rate_limits"]
+    limit = limits.get(caller) if caller else None
+    ttl = settings.ROUTER_ROUTES_TTL_SECONDS
+    return {
+        **document,
+        "caller": caller,
+        "request_labels": labels,
+        "versions": [{**v, "share": round(shares[v["version"]], 3)} for v in document["versions"]],
+        "rules_applied": list(applied),
+        "rate_limit": limit if limit is not None else limits.get("*"),
+        "generated": iso(now),
+        "expires": iso(now + ttl),
+        "ttl": ttl,
+    }
+
+
+def services_overview() -> list[dict[str, Any]]:
+    """Every service the router holds anything for: policy, node counts, ejections (three queries)."""
+    names: dict[str, dict[str, Any]] = {}
+    for policy in Policy.objects.all():
+        names[policy.service] = {**policy_data(policy), "nodes": 0, "ejected": 0}
+    for state in NodeState.objects.only("service", "ejected"):
+        item = names.setdefault(
+            state.service, {**policy_data(Policy(service=state.service)), "nodes": 0, "ejected": 0}
+        )
+        item["nodes"] += 1
+        item["ejected"] += state.ejected
+    return [names[name] for name in sorted(names)]
