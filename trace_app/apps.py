@@ -5,5 +5,11 @@ class TraceAppConfig(services.ServiceConfig):
     name = "trace_app"
     service = "trace"
     verbose_name = "Distributed tracing: spans, traces, dependencies"
-    built = False
-    ingest_paths = ("/v1/traces", "/api/v2/spans", "/api/v1/trace/")
+    root_urls = "root_urls"
+    web_urls = "web_urls"
+    websocket_routes = "routing"
+    ingest_paths = ("/v1/traces", "/api/v2/spans")
+    beat_schedule = {
+        "trace-partitions": {"task": "trace_app.tasks.ensure_partitions", "schedule": 3600},
+        "trace-expire": {"task": "trace_app.tasks.expire_spans", "schedule": 3600},
+    }

@@ -72,6 +72,19 @@ class TooLarge(PlatformError):
     code = "too_large"
 
 
+class Unavailable(PlatformError):
+    """Something the call needs is down for now (503, with ``Retry-After`` in seconds)."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(
+        self, message: str, code: str | None = None, details: Any = None, retry_after: int = 5
+    ) -> None:
+        super().__init__(message, code, details)
+        self.retry_after = retry_after
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
@@ -103,7 +116,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     elif isinstance(exc, PlatformError):
-        return Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
+        response = Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
+        if isinstance(exc, Unavailable):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, RequestDataTooBig):
         exc = exceptions.APIException()
         exc.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

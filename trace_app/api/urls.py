@@ -1,9 +1,17 @@
 from django.urls import path
 
 from platformsite.api.views import ServiceRootView
+from trace_app.api import views
 
 app_name = "trace_app"
 
 urlpatterns = [
     path("", ServiceRootView.as_view(service="trace"), name="root"),
+    path("traces/", views.SearchView.as_view(), name="traces"),
+    path("traces/<str:trace_id>/", views.TraceDetailView.as_view(), name="trace"),
+    path("compare/", views.CompareView.as_view(), name="compare"),
+    path("graph/", views.GraphView.as_view(), name="graph"),
+    path("services/", views.ServicesView.as_view(), name="services"),
+    path("rules/", views.RuleListView.as_view(), name="rules"),
+    path("rules/<str:service>/", views.RuleDetailView.as_view(), name="rule"),
 ]

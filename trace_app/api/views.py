@@ -1,0 +1,189 @@
+"""The trace service's native API: search, a trace, compare, the service graph, keep rules.
+
+Reads need ``trace:read``; a search by service is also authorized on ``trace:<service>``.  Keep
+rules are written with ``trace:write`` and authorized on ``trace:<service>``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from platformsite.api.errors import Invalid, NotFound
+from platformsite.api.views import ServiceView, validated
+from trace_app import assembly, query, selectors
+from trace_app.api import serializers as s
+from trace_app.models import KeepRule
+from trace_app.services import keeping
+from trace_app.store import TraceQuery
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _params(request: Request) -> dict[str, Any]:
+    """Query parameters as a serializer reads them (repeatable ones as lists)."""
+    params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k not in ("tag", "word")}
+    for listed in ("tag", "word"):
+        if listed in request.query_params:
+            params[listed] = request.query_params.getlist(listed)
+    return params
+
+
+class TraceView(ServiceView):
+    service = "trace"
+    pagination_class = None
+
+
+class SearchView(TraceView):
+    def resources(self, request: Request, **kwargs: Any) -> list[str]:
+        service = request.query_params.get("service")
+        return [f"trace:{service}"] if service else []
+
+    @extend_schema(
+        summary="Search traces (every condition on one span; the limit applies last)",
+        parameters=[s.SearchSerializer],
+        responses={200: s.SummarySerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        data = validated(s.SearchSerializer, _params(request))
+        until = data.get("until") or timezone.now()
+        since = data.get("since") or until - timedelta(hours=settings.TRACE_DEFAULT_LOOKBACK_HOURS)
+        tags = dict(term.split("=", 1) for term in data.get("tag", []))
+        low, high = data.get("min_duration_ms"), data.get("max_duration_ms")
+        found = TraceQuery(
+            start=_us(since),
+            end=_us(until),
+            limit=data["limit"],
+            service=data.get("service", ""),
+            remote_service=data.get("remote_service", ""),
+            operation=data.get("operation", ""),
+            tags=tags,
+            words=tuple(data.get("word", [])),
+            min_duration=None if low is None else int(low * 1000),
+            max_duration=None if high is None else int(high * 1000),
+            error_only=data["error"],
+        )
+        return Response(s.SummarySerializer(selectors.search(found), many=True).data)
+
+
+class TraceDetailView(TraceView):
+    @extend_schema(
+        summary="One trace: spans as a tree in start order, clock skew adjusted unless raw=true",
+        parameters=[OpenApiParameter("raw", bool, description="times as reported, no skew adjustment")],
+        responses={200: s.TraceSerializer},
+    )
+    def get(self, request: Request, trace_id: str) -> Response:
+        wanted = query.trace_id(trace_id)
+        raw = request.query_params.get("raw", "").lower() in ("1", "true", "yes")
+        found = selectors.trace(wanted, raw=raw)
+        if found is None:
+            raise NotFound(f"No trace {wanted}.", "trace_not_found")
+        return Response(s.TraceSerializer(found).data)
+
+
+class CompareView(TraceView):
+    @extend_schema(
+        summary="Two traces side by side, spans matched by service and operation",
+        parameters=[OpenApiParameter("a", str, required=True), OpenApiParameter("b", str, required=True)],
+        responses={200: s.CompareSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        ids = [query.trace_id(request.query_params.get(side, ""), f"trace id {side}") for side in ("a", "b")]
+        traces = [selectors.trace(trace_id) for trace_id in ids]
+        for trace_id, trace in zip(ids, traces, strict=True):
+            if trace is None:
+                raise NotFound(f"No trace {trace_id}.", "trace_not_found")
+        return Response(s.CompareSerializer(assembly.compare(*traces)).data)
+
+
+class GraphView(TraceView):
+    @extend_schema(
+        summary="The service graph: calls, errors and latency percentiles per edge (default: last hour)",
+        parameters=[s.GraphParamsSerializer],
+        responses={200: s.GraphSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        data = validated(s.GraphParamsSerializer, request.query_params)
+        until = data.get("until") or timezone.now()
+        since = data.get("since") or until - timedelta(hours=1)
+        if since > until:
+            raise Invalid("since is after until.", "invalid_parameter", {"parameter": "since"})
+        return Response(s.GraphSerializer(selectors.graph(_us(since), _us(until))).data)
+
+
+class ServicesView(TraceView):
+    @extend_schema(
+        summary="Services that report spans, with their operations",
+        responses={200: s.ServiceSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.ServiceSerializer(selectors.services_overview(), many=True).data)
+
+
+class RuleListView(TraceView):
+    def resources(self, request: Request, **kwargs: Any) -> list[str]:
+        if (
+            request.method == "POST"
+            and isinstance(request.data, dict)
+            and isinstance(request.data.get("service"), str)
+        ):
+            return [f"trace:{request.data['service']}"]
+        return []
+
+    @extend_schema(summary="Keep rules", responses={200: s.KeepRuleSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(s.KeepRuleSerializer(KeepRule.objects.all(), many=True).data)
+
+    @extend_schema(
+        summary="Create a keep rule",
+        request=s.KeepRuleSerializer,
+        responses={201: s.KeepRuleSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.KeepRuleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            rule = serializer.save()
+        keeping.forget_rules()
+        return Response(s.KeepRuleSerializer(rule).data, status=201)
+
+
+class RuleDetailView(TraceView):
+    def resources(self, request: Request, service: str, **kwargs: Any) -> list[str]:
+        return [f"trace:{s.SERVICE_NAME.check(service, 'service')}"]
+
+    @extend_schema(summary="A keep rule", responses={200: s.KeepRuleSerializer})
+    def get(self, request: Request, service: str) -> Response:
+        return Response(s.KeepRuleSerializer(get_object_or_404(KeepRule, service=service)).data)
+
+    @extend_schema(
+        summary="Create or replace a keep rule",
+        request=s.KeepRuleSerializer,
+        responses={200: s.KeepRuleSerializer},
+    )
+    def put(self, request: Request, service: str) -> Response:
+        body = {**request.data, "service": service} if isinstance(request.data, dict) else request.data
+        existing = KeepRule.objects.filter(service=service).first()
+        serializer = s.KeepRuleSerializer(existing, data=body)
+        serializer.is_valid(raise_exception=True)
+        rule = serializer.save()
+        keeping.forget_rules()
+        return Response(s.KeepRuleSerializer(rule).data)
+
+    @extend_schema(summary="Delete a keep rule", responses={204: None})
+    def delete(self, request: Request, service: str) -> Response:
+        deleted, _ = KeepRule.objects.filter(service=service).delete()
+        if not deleted:
+            raise NotFound(f"No keep rule for {service}.", "rule_not_found")
+        keeping.forget_rules()
+        return Response(status=204)

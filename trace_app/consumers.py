@@ -1,0 +1,45 @@
+"""``/ws/trace/``: the summaries of traces as they are ingested (the dashboard's live list).
+
+Each message is ``{"type": "traces", "traces": [summary, ...]}``, one per ingest request (a
+summary covers that request's spans of one trace).  Optional filter at connect:
+``?service=<name>`` (traces with a span of that service) and ``?errors=true``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from platformsite.consumers import ServiceConsumer
+from trace_app.live import LIVE_GROUP
+
+
+class TraceStreamConsumer(ServiceConsumer):
+    service = "trace"
+
+    async def on_connected(self) -> None:
+        params = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
+        self.only_service = params.get("service", "")
+        self.only_errors = params.get("errors", "").lower() in ("1", "true", "yes")
+        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.error("unknown_message", f"{kind!r}?")
+
+    async def trace_live(self, message: dict[str, Any]) -> None:
+        traces = [
+            t
+            for t in message["traces"]
+            if (not self.only_service or self.only_service in t["services"])
+            and (t["error"] or not self.only_errors)
+        ]
+        if traces:
+            await self.send_json({"type": "traces", "traces": traces})

@@ -1,0 +1,133 @@
+"""What every span format shares: id and time checks, tag values as strings, the span row."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+_HEX = re.compile(r"[0-9a-f]+")
+#: Spans starting before 2000-01-01 are refused: their time is in the wrong unit (seconds or
+#: milliseconds where microseconds or nanoseconds were due) or missing.
+EARLIEST_US = 946_684_800_000_000
+#: How far in the future a span may start (clock skew between hosts), in microseconds.
+FUTURE_SLACK_US = 24 * 3600 * 1_000_000
+#: Longest string kept in a tag value, an annotation or a name (longer ones are cut).
+MAX_TEXT = 4096
+NAME_MAX, SERVICE_MAX = 255, 128
+
+
+class Undecodable(ValueError):
+    """The request as a whole cannot be read: nothing of it is stored (400)."""
+
+
+class Refused(ValueError):
+    """One span is refused (the others of its request may be stored)."""
+
+
+def trace_id(value: Any) -> str:
+    """A trace id in its stored form (32 lower hex), from 16 or 32 lower-hex characters."""
+    if not isinstance(value, str) or len(value) not in (16, 32) or not _HEX.fullmatch(value):
+        raise Refused(f"trace id {_shown(value)} is not 16 or 32 lower-hex characters")
+    if not value.strip("0"):
+        raise Refused("trace id is all zeros")
+    return value.rjust(32, "0")
+
+
+def span_id(value: Any, what: str = "span id") -> str:
+    if not isinstance(value, str) or len(value) != 16 or not _HEX.fullmatch(value):
+        raise Refused(f"{what} {_shown(value)} is not 16 lower-hex characters")
+    if not value.strip("0"):
+        raise Refused(f"{what} is all zeros")
+    return value
+
+
+def parent_id(value: Any) -> str:
+    """A parent span id, or "" for none (absent, empty or all zeros)."""
+    if value in (None, "") or (isinstance(value, str) and value and not value.strip("0")):
+        return ""
+    return span_id(value, "parent id")
+
+
+def check_time(timestamp: Any, duration: Any) -> tuple[int, int]:
+    """A span's start (µs since the epoch) and duration (µs), refused when implausible."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise Refused("timestamp is missing or not an integer (microseconds since the epoch)")
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        raise Refused("duration is not an integer (microseconds)")
+    if timestamp < EARLIEST_US:
+        raise Refused(
+            f"timestamp {timestamp} is before 2000-01-01 (seconds or milliseconds given for microseconds?)"
+        )
+    if timestamp > time.time() * 1_000_000 + FUTURE_SLACK_US:
+        raise Refused(f"timestamp {timestamp} is more than a day in the future (nanoseconds given?)")
+    if duration < 0:
+        raise Refused(f"duration {duration} is negative")
+    return timestamp, duration
+
+
+def text(value: Any, limit: int = MAX_TEXT) -> str:
+    """A tag value as Zipkin keeps it: a string (numbers and booleans written out, lists and maps
+    as JSON), cut at ``limit`` characters."""
+    if isinstance(value, str):
+        out = value
+    elif isinstance(value, bool):
+        out = "true" if value else "false"
+    elif isinstance(value, int | float):
+        out = repr(value)
+    else:
+        out = json.dumps(value, separators=(",", ":"), default=str)
+    return out[:limit].replace("\x00", "")
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def new_span(
+    *,
+    trace: str,
+    span: str,
+    parent: str,
+    name: str,
+    kind: str,
+    service: str,
+    timestamp: int,
+    duration: int,
+    tags: dict[str, str],
+    remote_service: str = "",
+    annotations: list[dict[str, Any]] | None = None,
+    links: list[dict[str, Any]] | None = None,
+    resource: dict[str, str] | None = None,
+    scope: dict[str, str] | None = None,
+    local_endpoint: dict[str, Any] | None = None,
+    remote_endpoint: dict[str, Any] | None = None,
+    shared: bool = False,
+    debug: bool = False,
+    error: bool | None = None,
+) -> dict[str, Any]:
+    """A span row (the columns of ``trace_app.models.Span`` but ``id``)."""
+    timestamp, duration = check_time(timestamp, duration)
+    return {
+        "trace_id": trace,
+        "span_id": span,
+        "parent_id": parent,
+        "name": text(name, NAME_MAX),
+        "kind": kind,
+        "service": text(service or "unknown_service", SERVICE_MAX),
+        "remote_service": text(remote_service, SERVICE_MAX),
+        "timestamp": timestamp,
+        "duration": duration,
+        "error": ("error" in tags) if error is None else error,
+        "shared": shared,
+        "debug": debug,
+        "tags": tags,
+        "annotations": annotations or [],
+        "links": links or [],
+        "resource": resource or {},
+        "scope": scope or {},
+        "local_endpoint": local_endpoint or {},
+        "remote_endpoint": remote_endpoint or {},
+    }

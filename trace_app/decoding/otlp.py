@@ -1,0 +1,357 @@
+"""OTLP/HTTP trace requests (``ExportTraceServiceRequest``), protobuf and JSON, into span rows.
+
+JSON follows OTLP's rules: trace and span ids in hex (not base64), enums as integers (names are
+accepted too), 64-bit integers as strings or numbers, lowerCamelCase field names (the proto's
+snake_case names are accepted too), unknown fields ignored.  A request that cannot be read raises
+``Undecodable``; a span that can be read but not stored (a bad id, an implausible time) is
+counted in ``Decoded.refused`` and the others are kept (OTLP's partial success).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
+
+KINDS = {0: "", 1: "", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+KIND_NAMES = {
+    "SPAN_KIND_UNSPECIFIED": 0,
+    "SPAN_KIND_INTERNAL": 1,
+    "SPAN_KIND_SERVER": 2,
+    "SPAN_KIND_CLIENT": 3,
+    "SPAN_KIND_PRODUCER": 4,
+    "SPAN_KIND_CONSUMER": 5,
+}
+STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+STATUS_ERROR = 2
+#: Attributes naming the peer of a client or producer span, best first (used when no span of the
+#: peer arrives: an uninstrumented database, queue or third-party API).
+PEER_ATTRIBUTES = ("peer.service", "db.system", "messaging.system", "server.address", "net.peer.name")
+
+
+@dataclass
+class Decoded:
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def add(self, build: Any, *args: Any) -> None:
+        try:
+            self.spans.append(build(*args))
+        except Refused as exc:
+            self.refused.append(str(exc))
+
+
+# --- protobuf ---------------------------------------------------------------------------------
+
+
+def _pb_value(value: Any) -> Any:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "double_value":
+        return value.double_value
+    if which == "array_value":
+        return [_pb_value(item) for item in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return value.bytes_value.hex()
+    return None
+
+
+def _pb_attributes(attributes: Any) -> dict[str, str]:
+    out = {}
+    for kv in attributes:
+        value = kv.value
+        if value.WhichOneof("value") == "string_value":
+            out[kv.key] = value.string_value
+        else:
+            out[kv.key] = text(_pb_value(value))
+    return out
+
+
+def _pb_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
+    if len(span.trace_id) != 16:
+        raise Refused(f"trace_id is {len(span.trace_id)} bytes, not 16")
+    if len(span.span_id) != 8:
+        raise Refused(f"span_id is {len(span.span_id)} bytes, not 8")
+    if span.parent_span_id and len(span.parent_span_id) != 8:
+        raise Refused(f"parent_span_id is {len(span.parent_span_id)} bytes, not 8")
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if end < start:
+        raise Refused(f"span {span.span_id.hex()} ends before it starts (negative duration)")
+    events = [
+        _annotation(event.time_unix_nano, event.name, _pb_attributes(event.attributes))
+        for event in span.events
+    ]
+    links = [
+        _link(link.trace_id.hex(), link.span_id.hex(), _pb_attributes(link.attributes)) for link in span.links
+    ]
+    return _row(
+        trace_id(span.trace_id.hex()),
+        span_id(span.span_id.hex()),
+        parent_id(span.parent_span_id.hex()),
+        span.name,
+        span.kind,
+        start,
+        end,
+        _pb_attributes(span.attributes),
+        events,
+        links,
+        span.status.code,
+        span.status.message,
+        service,
+        resource,
+        scope,
+    )
+
+
+def decode_protobuf(body: bytes) -> Decoded:
+    try:
+        request = ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise Undecodable(f"not an OTLP ExportTraceServiceRequest: {exc}") from None
+    decoded = Decoded()
+    for resource_spans in request.resource_spans:
+        resource = _pb_attributes(resource_spans.resource.attributes)
+        service = resource.get("service.name", "")
+        for scope_spans in resource_spans.scope_spans:
+            scope = _scope(scope_spans.scope.name, scope_spans.scope.version)
+            for span in scope_spans.spans:
+                decoded.add(_pb_span, span, service, resource, scope)
+    return decoded
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def _get(mapping: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    if camel in mapping:
+        return mapping[camel]
+    return mapping.get(snake, default)
+
+
+def _int64(value: Any, what: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if value is None:
+        return 0
+    raise Refused(f"{what} is not an integer")
+
+
+def _json_value(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    for camel, snake in (
+        ("stringValue", "string_value"),
+        ("boolValue", "bool_value"),
+        ("doubleValue", "double_value"),
+        ("bytesValue", "bytes_value"),
+    ):
+        if camel in value or snake in value:
+            return _get(value, camel, snake)
+    if "intValue" in value or "int_value" in value:
+        return _int64(_get(value, "intValue", "int_value"), "intValue")
+    if "arrayValue" in value or "array_value" in value:
+        return [_json_value(item) for item in _list(_get(value, "arrayValue", "array_value"), "values")]
+    if "kvlistValue" in value or "kvlist_value" in value:
+        return _json_attributes(_list(_get(value, "kvlistValue", "kvlist_value"), "values"), raw=True)
+    return None
+
+
+def _list(container: Any, key: str) -> list[Any]:
+    if not isinstance(container, dict):
+        return []
+    items = container.get(key) or []
+    if not isinstance(items, list):
+        raise Refused(f"{key} is not a list")
+    return items
+
+
+def _json_attributes(items: Any, raw: bool = False) -> dict[str, Any]:
+    if items in (None, ""):
+        return {}
+    if not isinstance(items, list):
+        raise Refused("attributes is not a list")
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            raise Refused("an attribute has no key")
+        value = _json_value(item.get("value"))
+        out[item["key"]] = value if raw else text(value)
+    return out
+
+
+def _enum(value: Any, names: dict[str, int], what: str) -> int:
+    if isinstance(value, str) and value in names:
+        return names[value]
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise Refused(f"{what} {value!r} is not one of its enum values")
+
+
+def _hex(value: Any) -> str:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
+    if not isinstance(span, dict):
+        raise Refused("a span is not an object")
+    status = _get(span, "status", "status") or {}
+    if not isinstance(status, dict):
+        raise Refused("status is not an object")
+    events = []
+    for event in _get(span, "events", "events") or []:
+        if not isinstance(event, dict):
+            raise Refused("an event is not an object")
+        events.append(
+            _annotation(
+                _int64(_get(event, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+                str(event.get("name", "")),
+                _json_attributes(event.get("attributes")),
+            )
+        )
+    links = []
+    for link in _get(span, "links", "links") or []:
+        if not isinstance(link, dict):
+            raise Refused("a link is not an object")
+        links.append(
+            _link(
+                str(_get(link, "traceId", "trace_id", "")),
+                str(_get(link, "spanId", "span_id", "")),
+                _json_attributes(link.get("attributes")),
+            )
+        )
+    start = _int64(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
+    end = _int64(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+    if end < start:
+        raise Refused("a span ends before it starts (negative duration)")
+    return _row(
+        trace_id(_hex(_get(span, "traceId", "trace_id"))),
+        span_id(_hex(_get(span, "spanId", "span_id"))),
+        parent_id(_hex(_get(span, "parentSpanId", "parent_span_id"))),
+        str(span.get("name", "")),
+        _enum(span.get("kind"), KIND_NAMES, "kind"),
+        start,
+        end,
+        _json_attributes(span.get("attributes")),
+        events,
+        links,
+        _enum(status.get("code"), STATUS_NAMES, "status code"),
+        str(status.get("message", "")),
+        service,
+        resource,
+        scope,
+    )
+
+
+def decode_json(body: bytes) -> Decoded:
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Undecodable(f"not JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise Undecodable("an ExportTraceServiceRequest is a JSON object")
+    decoded = Decoded()
+    try:
+        for resource_spans in _list(request, "resourceSpans") or _list(request, "resource_spans"):
+            if not isinstance(resource_spans, dict):
+                raise Refused("resourceSpans holds a non-object")
+            resource = _json_attributes(_list(resource_spans.get("resource"), "attributes"))
+            service = resource.get("service.name", "")
+            for scope_spans in _get(resource_spans, "scopeSpans", "scope_spans") or []:
+                if not isinstance(scope_spans, dict):
+                    raise Refused("scopeSpans holds a non-object")
+                scope_info = scope_spans.get("scope") or {}
+                if not isinstance(scope_info, dict):
+                    raise Refused("scope is not an object")
+                scope = _scope(str(scope_info.get("name", "")), str(scope_info.get("version", "")))
+                for span in _list(scope_spans, "spans"):
+                    decoded.add(_json_span, span, service, resource, scope)
+    except Refused as exc:  # the request's structure, not one span: nothing is stored
+        raise Undecodable(str(exc)) from None
+    return decoded
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _scope(name: str, version: str) -> dict[str, str]:
+    return {key: value for key, value in (("name", name), ("version", version)) if value}
+
+
+def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    annotation: dict[str, Any] = {"timestamp": time_unix_nano // 1000, "value": text(name)}
+    if attributes:
+        annotation["attributes"] = attributes
+    return annotation
+
+
+def _link(trace: str, span: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    link: dict[str, Any] = {"trace_id": trace.rjust(32, "0"), "span_id": span}
+    if attributes:
+        link["attributes"] = attributes
+    return link
+
+
+def _row(
+    trace: str,
+    span: str,
+    parent: str,
+    name: str,
+    kind_number: int,
+    start_ns: int,
+    end_ns: int,
+    tags: dict[str, str],
+    annotations: list[dict[str, Any]],
+    links: list[dict[str, Any]],
+    status_code: int,
+    status_message: str,
+    service: str,
+    resource: dict[str, str],
+    scope: dict[str, str],
+) -> dict[str, Any]:
+    if kind_number not in KINDS:
+        raise Refused(f"kind {kind_number} is not an OTLP span kind")
+    kind = KINDS[kind_number]
+    error = status_code == STATUS_ERROR
+    if status_code in (1, 2):  # Zipkin's conventions, so its tools see the status
+        tags["otel.status_code"] = "OK" if status_code == 1 else "ERROR"
+    if error:
+        tags["error"] = text(status_message)
+    if scope.get("name"):
+        tags.setdefault("otel.scope.name", scope["name"])
+    remote = ""
+    if kind in ("CLIENT", "PRODUCER"):
+        remote = next((tags[key] for key in PEER_ATTRIBUTES if tags.get(key)), "")
+    return new_span(
+        trace=trace,
+        span=span,
+        parent=parent,
+        name=name,
+        kind=kind,
+        service=service,
+        remote_service=remote,
+        timestamp=start_ns // 1000,
+        duration=(end_ns - start_ns) // 1000,
+        tags=tags,
+        annotations=annotations,
+        links=links,
+        resource=resource,
+        scope=scope,
+        remote_endpoint={"serviceName": remote} if remote else {},
+        error=error,
+    )

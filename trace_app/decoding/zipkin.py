@@ -1,0 +1,198 @@
+"""Zipkin v2 spans (``POST /api/v2/spans``), JSON and protobuf (``ListOfSpans``), into span rows.
+
+Zipkin refuses a whole request when one span in it is bad, and so do we: ``Undecodable`` (400)
+and nothing stored.  Tag values that are numbers or booleans are accepted and kept as strings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
+from trace_app.protos import ListOfSpans
+
+KINDS = {"CLIENT", "SERVER", "PRODUCER", "CONSUMER"}
+PROTO_KINDS = {0: "", 1: "CLIENT", 2: "SERVER", 3: "PRODUCER", 4: "CONSUMER"}
+
+
+def _endpoint(value: Any, what: str) -> tuple[str, dict[str, Any]]:
+    """An endpoint's service name and its address fields."""
+    if value in (None, {}):
+        return "", {}
+    if not isinstance(value, dict):
+        raise Refused(f"{what} is not an object")
+    address: dict[str, Any] = {}
+    for key in ("ipv4", "ipv6"):
+        if value.get(key) not in (None, ""):
+            try:
+                address[key] = str(ipaddress.ip_address(value[key]))
+            except ValueError:
+                raise Refused(f"{what}.{key} {value[key]!r} is not an IP address") from None
+    port = value.get("port")
+    if port not in (None, 0):
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise Refused(f"{what}.port {port!r} is not a port number")
+        address["port"] = port
+    service = value.get("serviceName") or ""
+    if not isinstance(service, str):
+        raise Refused(f"{what}.serviceName is not a string")
+    return service, address
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict):
+        raise Refused("tags is not an object")
+    tags = {}
+    for key, item in value.items():
+        if isinstance(item, dict | list) or item is None:
+            raise Refused(f"tag {key!r} is not a string")
+        tags[str(key)] = text(item)
+    return tags
+
+
+def _annotations(value: Any) -> list[dict[str, Any]]:
+    if value in (None, []):
+        return []
+    if not isinstance(value, list):
+        raise Refused("annotations is not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise Refused("an annotation has no value")
+        stamp = item.get("timestamp")
+        if isinstance(stamp, bool) or not isinstance(stamp, int):
+            raise Refused("an annotation has no timestamp (microseconds)")
+        out.append({"timestamp": stamp, "value": text(item["value"])})
+    return out
+
+
+def _json_span(span: Any) -> dict[str, Any]:
+    if not isinstance(span, dict):
+        raise Refused("a span is not an object")
+    kind = span.get("kind") or ""
+    if kind and kind not in KINDS:
+        raise Refused(f"kind {kind!r} is not CLIENT, SERVER, PRODUCER or CONSUMER")
+    service, local = _endpoint(span.get("localEndpoint"), "localEndpoint")
+    remote_service, remote = _endpoint(span.get("remoteEndpoint"), "remoteEndpoint")
+    if remote_service:
+        remote["serviceName"] = remote_service
+    name = span.get("name") or ""
+    if not isinstance(name, str):
+        raise Refused("name is not a string")
+    return new_span(
+        trace=trace_id(span.get("traceId")),
+        span=span_id(span.get("id")),
+        parent=parent_id(span.get("parentId")),
+        name=name,
+        kind=kind,
+        service=service,
+        remote_service=remote_service,
+        timestamp=span.get("timestamp"),
+        duration=span.get("duration", 0),
+        tags=_tags(span.get("tags")),
+        annotations=_annotations(span.get("annotations")),
+        local_endpoint=local,
+        remote_endpoint=remote,
+        shared=span.get("shared") is True,
+        debug=span.get("debug") is True,
+    )
+
+
+def decode_json(body: bytes) -> list[dict[str, Any]]:
+    try:
+        spans = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Undecodable(f"not JSON: {exc}") from None
+    if not isinstance(spans, list):
+        raise Undecodable("a list of spans is a JSON array")
+    try:
+        return [_json_span(span) for span in spans]
+    except Refused as exc:
+        raise Undecodable(str(exc)) from None
+
+
+def _pb_endpoint(endpoint: Any) -> tuple[str, dict[str, Any]]:
+    address: dict[str, Any] = {}
+    for key, size in (("ipv4", 4), ("ipv6", 16)):
+        raw = getattr(endpoint, key)
+        if raw:
+            if len(raw) != size:
+                raise Refused(f"{key} is {len(raw)} bytes, not {size}")
+            address[key] = str(ipaddress.ip_address(raw))
+    if endpoint.port:
+        address["port"] = endpoint.port
+    return endpoint.service_name, address
+
+
+def _pb_span(span: Any) -> dict[str, Any]:
+    service, local = _pb_endpoint(span.local_endpoint)
+    remote_service, remote = _pb_endpoint(span.remote_endpoint)
+    if remote_service:
+        remote["serviceName"] = remote_service
+    if len(span.id) != 8:
+        raise Refused(f"id is {len(span.id)} bytes, not 8")
+    if len(span.trace_id) not in (8, 16):
+        raise Refused(f"trace_id is {len(span.trace_id)} bytes, not 8 or 16")
+    return new_span(
+        trace=trace_id(span.trace_id.hex()),
+        span=span_id(span.id.hex()),
+        parent=parent_id(span.parent_id.hex()),
+        name=span.name,
+        kind=PROTO_KINDS.get(span.kind, ""),
+        service=service,
+        remote_service=remote_service,
+        timestamp=span.timestamp,
+        duration=span.duration,
+        tags={key: text(value) for key, value in span.tags.items()},
+        annotations=[{"timestamp": a.timestamp, "value": text(a.value)} for a in span.annotations],
+        local_endpoint=local,
+        remote_endpoint=remote,
+        shared=span.shared,
+        debug=span.debug,
+    )
+
+
+def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
+    try:
+        spans = ListOfSpans.FromString(body).spans
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise Undecodable(f"not a zipkin.proto3.ListOfSpans: {exc}") from None
+    try:
+        return [_pb_span(span) for span in spans]
+    except Refused as exc:
+        raise Undecodable(str(exc)) from None
+
+
+def encode(span: dict[str, Any]) -> dict[str, Any]:
+    """A stored span in Zipkin v2 JSON (ids in Zipkin's form: a 64-bit trace id as 16 hex)."""
+    trace = span["trace_id"]
+    out: dict[str, Any] = {
+        "traceId": trace[16:] if trace.startswith("0" * 16) else trace,
+        "id": span["span_id"],
+    }
+    if span["parent_id"]:
+        out["parentId"] = span["parent_id"]
+    if span["kind"]:
+        out["kind"] = span["kind"]
+    if span["name"]:
+        out["name"] = span["name"]
+    out["timestamp"] = span["timestamp"]
+    out["duration"] = span["duration"]
+    out["localEndpoint"] = {"serviceName": span["service"], **span["local_endpoint"]}
+    if span["remote_endpoint"]:
+        out["remoteEndpoint"] = span["remote_endpoint"]
+    if span["annotations"]:
+        out["annotations"] = [{"timestamp": a["timestamp"], "value": a["value"]} for a in span["annotations"]]
+    if span["tags"]:
+        out["tags"] = span["tags"]
+    if span["debug"]:
+        out["debug"] = True
+    if span["shared"]:
+        out["shared"] = True
+    return out

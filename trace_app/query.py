@@ -1,0 +1,49 @@
+"""Query parameters shared by the native and the Zipkin read APIs: ids, integers, tag terms."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from platformsite.api.errors import Invalid
+
+_TRACE_ID = re.compile(r"[0-9a-fA-F]{16}|[0-9a-fA-F]{32}")
+
+
+def trace_id(value: Any, what: str = "trace id") -> str:
+    """A trace id as given (16 or 32 hex), checked; 400 otherwise."""
+    if not isinstance(value, str) or not _TRACE_ID.fullmatch(value) or not value.strip("0"):
+        raise Invalid(f"The {what} {str(value)[:40]!r} is not 16 or 32 hex characters.", "invalid_trace_id")
+    return value.lower()
+
+
+def integer(params: Any, name: str, default: int | None = None, *, minimum: int = 0) -> int | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw) or int(raw) < minimum:
+        raise Invalid(
+            f"{name} must be an integer of at least {minimum}.", "invalid_parameter", {"parameter": name}
+        )
+    return int(raw)
+
+
+def terms(query: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Zipkin's ``annotationQuery``: ``k=v`` terms (tags) and words, joined by ``and``."""
+    tags, words = {}, []
+    for term in re.split(r"\s+and\s+", query.strip()) if query.strip() else []:
+        key, eq, value = term.strip().partition("=")
+        if not key.strip():
+            raise Invalid(
+                f"The term {term!r} has no key.", "invalid_parameter", {"parameter": "annotationQuery"}
+            )
+        if eq:
+            tags[key.strip()] = value.strip()
+        else:
+            words.append(key.strip())
+    return tags, tuple(words)
+
+
+def now_us() -> int:
+    return int(time.time() * 1_000_000)

@@ -1,0 +1,169 @@
+"""Zipkin's v2 query API (``/api/v2/...``), as Zipkin's UI and tools call it.
+
+Times: ``endTs`` and ``lookback`` in milliseconds, durations in microseconds.  ``lookback``
+defaults to TRACE_DEFAULT_LOOKBACK_HOURS.  A 128-bit trace id whose high half is zero is answered
+in its 16-hex form and found under either form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from platformsite.api.errors import Invalid, NotFound
+from platformsite.api.views import ServiceView
+from trace_app import assembly, query, selectors
+from trace_app.decoding import zipkin
+from trace_app.store import TraceQuery
+
+NAMES = serializers.ListField(child=serializers.CharField())
+SPAN_LISTS = serializers.ListField(child=serializers.ListField(child=serializers.DictField()))
+
+
+def _zipkin_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [zipkin.encode(span) for span in sorted(assembly.merge(spans), key=lambda s: s["timestamp"])]
+
+
+def serviceparam(request: Request) -> str:
+    name = request.query_params.get("serviceName", "")
+    if not name:
+        raise Invalid("serviceName is required.", "invalid_parameter", {"parameter": "serviceName"})
+    return name
+
+
+class ZipkinView(ServiceView):
+    service = "trace"
+    pagination_class = None
+
+
+def doc(summary: str, response: Any, *params: OpenApiParameter) -> Any:
+    return extend_schema(summary=summary, responses={200: response}, parameters=list(params))
+
+
+def param(name: str, kind: Any = str, required: bool = False, description: str = "") -> OpenApiParameter:
+    return OpenApiParameter(name, kind, required=required, description=description)
+
+
+class ServicesView(ZipkinView):
+    @doc("Zipkin: service names", NAMES)
+    def get(self, request: Request) -> Response:
+        return Response(selectors.service_names())
+
+
+class RemoteServicesView(ZipkinView):
+    @doc("Zipkin: remote services a service calls", NAMES, param("serviceName", required=True))
+    def get(self, request: Request) -> Response:
+        return Response(selectors.remote_services(serviceparam(request)))
+
+
+class TracesView(ZipkinView):
+    @doc(
+        "Zipkin: search traces",
+        SPAN_LISTS,
+        param("serviceName"),
+        param("remoteServiceName"),
+        param("spanName"),
+        param("annotationQuery", description="`k=v` and words, joined by `and`"),
+        param("minDuration", int, description="µs"),
+        param("maxDuration", int, description="µs"),
+        param("endTs", int, description="ms since the epoch (default now)"),
+        param("lookback", int, description="ms before endTs"),
+        param("limit", int),
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        end_ms = query.integer(params, "endTs", query.now_us() // 1000, minimum=1)
+        lookback = query.integer(params, "lookback", settings.TRACE_DEFAULT_LOOKBACK_HOURS * 3_600_000)
+        limit = min(query.integer(params, "limit", 10, minimum=1), settings.TRACE_SEARCH_MAX)
+        tags, words = query.terms(params.get("annotationQuery", ""))
+        span_name = params.get("spanName", "")
+        found = TraceQuery(
+            start=max(0, end_ms - lookback) * 1000,
+            end=end_ms * 1000,
+            limit=limit,
+            service=params.get("serviceName", ""),
+            remote_service=params.get("remoteServiceName", ""),
+            operation="" if span_name == "all" else span_name,
+            tags=tags,
+            words=words,
+            min_duration=query.integer(params, "minDuration"),
+            max_duration=query.integer(params, "maxDuration"),
+        )
+        summaries = selectors.search(found)
+        spans = selectors.traces([s["trace_id"] for s in summaries])
+        return Response([_zipkin_trace(spans[s["trace_id"]]) for s in summaries])
+
+
+class TraceView(ZipkinView):
+    @doc("Zipkin: one trace", serializers.ListField(child=serializers.DictField()))
+    def get(self, request: Request, trace_id: str) -> Response:
+        wanted = query.trace_id(trace_id)
+        spans = selectors.traces([wanted]).get(selectors.stored_id(wanted))
+        if not spans:
+            raise NotFound(f"No trace {wanted}.", "trace_not_found")
+        return Response(_zipkin_trace(spans))
+
+
+class TraceManyView(ZipkinView):
+    @doc(
+        "Zipkin: several traces", SPAN_LISTS, param("traceIds", required=True, description="comma-separated")
+    )
+    def get(self, request: Request) -> Response:
+        ids = [i for i in request.query_params.get("traceIds", "").split(",") if i]
+        if len(ids) < 2:
+            raise Invalid(
+                "traceIds names at least two trace ids.", "invalid_parameter", {"parameter": "traceIds"}
+            )
+        wanted = [query.trace_id(i) for i in ids]
+        found = selectors.traces(wanted)
+        answers = [found.get(selectors.stored_id(i)) for i in dict.fromkeys(wanted)]
+        return Response([_zipkin_trace(spans) for spans in answers if spans])
+
+
+class DependenciesView(ZipkinView):
+    @doc(
+        "Zipkin: service dependency links",
+        serializers.ListField(child=serializers.DictField()),
+        param("endTs", int, required=True, description="ms"),
+        param("lookback", int, description="ms"),
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        end_ms = query.integer(params, "endTs", minimum=1)
+        if end_ms is None:
+            raise Invalid(
+                "endTs is required (ms since the epoch).", "invalid_parameter", {"parameter": "endTs"}
+            )
+        lookback = query.integer(params, "lookback", 86_400_000)
+        graph = selectors.graph(max(0, end_ms - lookback) * 1000, end_ms * 1000)
+        return Response(
+            [
+                {
+                    "parent": e["parent"],
+                    "child": e["child"],
+                    "callCount": e["calls"],
+                    "errorCount": e["errors"],
+                }
+                for e in graph["edges"]
+            ]
+        )
+
+
+class AutocompleteKeysView(ZipkinView):
+    @doc("Zipkin: tag keys with autocompleted values", NAMES)
+    def get(self, request: Request) -> Response:
+        return Response(list(settings.TRACE_AUTOCOMPLETE_KEYS))
+
+
+class AutocompleteValuesView(ZipkinView):
+    @doc("Zipkin: values seen for a key", NAMES, param("key", required=True))
+    def get(self, request: Request) -> Response:
+        key = request.query_params.get("key", "")
+        if not key:
+            raise Invalid("key is required.", "invalid_parameter", {"parameter": "key"})
+        return Response(selectors.tag_values(key))
