@@ -1,0 +1,280 @@
+"""The records API: ``/api/v1/db/<database>/<table>/records/`` (PostgREST's query grammar), one
+record by id (``ETag`` = its version, ``If-Match`` honoured), and bulk writes in one transaction."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from dbproxy_app import names, selectors, services
+from dbproxy_app.api import serializers as io
+from dbproxy_app.api.common import DbView, caller, check_database, check_table, table_resource
+from dbproxy_app.catalog import Entry
+from dbproxy_app.query.grammar import parse_query, parse_select
+from dbproxy_app.records import parse_record, render, rules_for
+from platformsite.api.errors import Invalid, NotFound
+from platformsite.api.schema import ERROR
+
+_IF_MATCH = re.compile(r'\s*(?:W/)?"?([0-9]{1,18})"?\s*')
+COUNTS = ("exact", "planned", "estimated")
+UNAVAILABLE = {503: ERROR}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(request: Request, body: Any = None) -> int | None:
+    """The version a write expects: ``If-Match`` or the body's ``expected_version`` (400 if they differ)."""
+    from_header = None
+    raw = request.headers.get("If-Match")
+    if raw is not None and raw.strip() != "*":
+        match = _IF_MATCH.fullmatch(raw)
+        if not match:
+            raise Invalid('If-Match is a record version ("3") or *.', code="invalid_if_match")
+        from_header = int(match.group(1))
+    from_body = body.get("expected_version") if isinstance(body, dict) else None
+    if from_body is not None and (
+        not isinstance(from_body, int) or isinstance(from_body, bool) or from_body < 1
+    ):
+        raise Invalid("expected_version is a positive integer.", code="invalid_expected_version")
+    if from_header is not None and from_body is not None and from_header != from_body:
+        raise Invalid("If-Match and expected_version differ.", code="invalid_expected_version")
+    return from_header if from_header is not None else from_body
+
+
+def prefer_count(request: Request) -> str | None:
+    """``Prefer: count=exact|planned|estimated`` (other preferences are ignored, as PostgREST does)."""
+    for item in request.headers.get("Prefer", "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "count":
+            if value not in COUNTS:
+                raise Invalid(
+                    f"count is one of {', '.join(COUNTS)}.",
+                    code="invalid_prefer",
+                    details={"count": value[:40]},
+                )
+            return value
+    return None
+
+
+class RecordsBase(DbView):
+    def resources(self, request: Request, database: str, table: str, **kwargs: Any):
+        check_table(check_database(database), table)
+        return (table_resource(database, table),)
+
+
+QUERY_PARAMETERS = [
+    OpenApiParameter(
+        "select", str, description="Fields to answer: id,created,updated,version,metadata,data,bytes."
+    ),
+    OpenApiParameter(
+        "order", str, description="created|updated|id|version, .asc or .desc (default updated.desc)."
+    ),
+    OpenApiParameter("limit", int, description=f"Page size (default {settings.DB_DEFAULT_LIMIT}, capped)."),
+    OpenApiParameter("cursor", str, description="The keyset cursor of the next page (from next)."),
+    OpenApiParameter("or", str, description="A logic tree: (meta.env.eq.prod,version.gt.3)."),
+    OpenApiParameter("and", str, description="A logic tree: (created.gte.2024-01-01,meta.k.neq.v)."),
+    OpenApiParameter(
+        "Prefer", str, location=OpenApiParameter.HEADER, description="count=exact|planned|estimated."
+    ),
+]
+
+
+class RecordListView(RecordsBase):
+    """Query records with PostgREST's grammar (``?meta.env=eq.prod&order=updated.desc``); create one."""
+
+    pagination_class = None
+
+    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: io.RecordPage, **UNAVAILABLE})
+    def get(self, request: Request, database: str, table: str) -> Response:
+        entry = self.entry(request, database)
+        query = parse_query(
+            request.query_params.lists(),
+            default_limit=settings.DB_DEFAULT_LIMIT,
+            max_limit=settings.DB_MAX_LIMIT,
+        )
+        count = prefer_count(request)
+        page = selectors.records_query(entry, table, query, rules_for(entry, table, caller(request)), count)
+        next_url = None
+        if page.next_cursor:
+            params = request.query_params.copy()
+            params["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(request.path) + "?" + params.urlencode()
+        body = {
+            "results": [render(row, query.select) for row in page.rows],
+            "next": next_url,
+            "count": page.total,
+        }
+        response = Response(body)
+        shown = f"0-{len(page.rows) - 1}" if page.rows and "cursor" not in request.query_params else "*"
+        response["Content-Range"] = f"{shown}/{page.total if page.total is not None else '*'}"
+        if count:
+            response["Preference-Applied"] = f"count={count}"
+        return response
+
+    @extend_schema(request=io.RecordInput, responses={201: io.RecordOutput, 409: ERROR, **UNAVAILABLE})
+    def post(self, request: Request, database: str, table: str) -> Response:
+        entry = self.entry(request, database)
+        record = parse_record(request.data)
+        if isinstance(request.data, dict) and request.data.get("expected_version") is not None:
+            raise Invalid("A new record has no version to expect.", code="invalid_expected_version")
+        outcome = services.records_write(entry=entry, table=table, caller=caller(request), create=[record])
+        row = outcome.created[0]
+        response = Response(render(row), status=status.HTTP_201_CREATED)
+        response["ETag"] = etag(row.version)
+        response["Location"] = f"{request.path}{row.id}/"
+        return response
+
+
+def _select(request: Request) -> tuple[str, ...] | None:
+    raw = request.query_params.get("select")
+    return parse_select(raw) if raw else None
+
+
+class RecordDetailView(RecordsBase):
+    """One record: read, replace (PUT), change part of it (PATCH: metadata keys, JSON merge patch on
+    data), delete; ``If-Match`` or ``expected_version`` make a write conditional (409 otherwise)."""
+
+    def record_id(self, entry: Entry, table: str, record_id: str) -> str:
+        if not names.RECORD_ID.matches(record_id):
+            raise NotFound(
+                f"No record {record_id[:60]!r} in {entry.name}/{table}.",
+                "record_not_found",
+                {"database": entry.name, "table": table, "id": record_id[:60]},
+            )
+        return record_id
+
+    def answer(self, row: Any, select: tuple[str, ...] | None = None) -> Response:
+        response = Response(render(row, select))
+        response["ETag"] = etag(row.version)
+        return response
+
+    @extend_schema(
+        parameters=[OpenApiParameter("select", str, description="Fields to answer.")],
+        responses={200: io.RecordOutput, **UNAVAILABLE},
+    )
+    def get(self, request: Request, database: str, table: str, record_id: str) -> Response:
+        entry = self.entry(request, database)
+        record_id = self.record_id(entry, table, record_id)
+        select = _select(request)
+        row = selectors.record_get(entry, table, record_id, rules_for(entry, table, caller(request)))
+        return self.answer(row, select)
+
+    def _write(
+        self, request: Request, database: str, table: str, record_id: str, *, partial: bool
+    ) -> Response:
+        entry = self.entry(request, database)
+        record_id = self.record_id(entry, table, record_id)
+        record = parse_record(request.data, partial=partial)
+        if record.id is not None and record.id != record_id:
+            raise Invalid(
+                "The body's id differs from the URL's.", code="invalid_id", details={"id": record.id}
+            )
+        change = services.Update(record_id, record, partial, expected_version(request, request.data))
+        outcome = services.records_write(entry=entry, table=table, caller=caller(request), update=[change])
+        return self.answer(outcome.updated[0])
+
+    @extend_schema(request=io.RecordInput, responses={200: io.RecordOutput, 409: ERROR, **UNAVAILABLE})
+    def put(self, request: Request, database: str, table: str, record_id: str) -> Response:
+        return self._write(request, database, table, record_id, partial=False)
+
+    @extend_schema(request=io.RecordInput, responses={200: io.RecordOutput, 409: ERROR, **UNAVAILABLE})
+    def patch(self, request: Request, database: str, table: str, record_id: str) -> Response:
+        return self._write(request, database, table, record_id, partial=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("expected_version", int, description="409 unless the record is at it.")],
+        responses={204: None, 409: ERROR, **UNAVAILABLE},
+    )
+    def delete(self, request: Request, database: str, table: str, record_id: str) -> Response:
+        entry = self.entry(request, database)
+        record_id = self.record_id(entry, table, record_id)
+        raw = request.query_params.get("expected_version")
+        body = None
+        if raw is not None:
+            if not re.fullmatch(r"[0-9]{1,18}", raw):
+                raise Invalid("expected_version is a positive integer.", code="invalid_expected_version")
+            body = {"expected_version": int(raw)}
+        change = services.Delete(record_id, expected_version(request, body))
+        services.records_write(entry=entry, table=table, caller=caller(request), delete=[change])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BulkView(RecordsBase):
+    """Create, replace, patch and delete many records of a table in one transaction: all or nothing.
+    Errors name the item (``details.index``) of the list it is in."""
+
+    @extend_schema(request=io.BulkInput, responses={200: io.BulkOutput, 409: ERROR, **UNAVAILABLE})
+    def post(self, request: Request, database: str, table: str) -> Response:
+        entry = self.entry(request, database)
+        body = request.data
+        if not isinstance(body, dict) or set(body) - {"create", "update", "patch", "delete"}:
+            raise Invalid("A bulk body is {create, update, patch, delete}, each a list.", code="invalid_bulk")
+        lists = {key: body.get(key) or [] for key in ("create", "update", "patch", "delete")}
+        for key, items in lists.items():
+            if not isinstance(items, list):
+                raise Invalid(f"{key} is a list.", code="invalid_bulk", details={"field": key})
+        create = [parse_record(item, index=i) for i, item in enumerate(lists["create"])]
+        updates = []
+        for key in ("update", "patch"):
+            for index, item in enumerate(lists[key]):
+                record = parse_record(item, index=index, partial=key == "patch")
+                if record.id is None:
+                    raise Invalid(
+                        f"Each {key} item needs its id.", code="invalid_id", details={"index": index}
+                    )
+                version = item.get("expected_version")
+                if version is not None and (
+                    not isinstance(version, int) or isinstance(version, bool) or version < 1
+                ):
+                    raise Invalid(
+                        "expected_version is a positive integer.",
+                        code="invalid_expected_version",
+                        details={"index": index},
+                    )
+                updates.append(services.Update(record.id, record, key == "patch", version))
+        deletes = []
+        for index, item in enumerate(lists["delete"]):
+            item = {"id": item} if isinstance(item, str) else item
+            if not isinstance(item, dict) or not names.RECORD_ID.matches(item.get("id")):
+                raise Invalid(
+                    "Each delete item is an id or {id, expected_version}.",
+                    code="invalid_id",
+                    details={"index": index},
+                )
+            version = item.get("expected_version")
+            if version is not None and (
+                not isinstance(version, int) or isinstance(version, bool) or version < 1
+            ):
+                raise Invalid(
+                    "expected_version is a positive integer.",
+                    code="invalid_expected_version",
+                    details={"index": index},
+                )
+            deletes.append(services.Delete(item["id"], version))
+        outcome = services.records_write(
+            entry=entry,
+            table=table,
+            caller=caller(request),
+            create=create,
+            update=updates,
+            delete=deletes,
+            bulk=True,
+        )
+        return Response(
+            {
+                "created": [render(row) for row in outcome.created],
+                "updated": [render(row) for row in outcome.updated],
+                "deleted": [row.id for row in outcome.deleted],
+            }
+        )
+
+
+__all__ = ["BulkView", "RecordDetailView", "RecordListView"]

@@ -1,0 +1,253 @@
+"""The one small interface every backend implements, and the SQL all of them share.
+
+A backend (:class:`Backend`) creates and drops a table's storage and opens a :class:`Session`:
+one transaction on the database, committed when the ``with`` block ends and rolled back if it
+raises.  Sessions read and write records with the SQL below; a backend only says how to
+execute it (its driver), how to name a table (:meth:`Session.target`) and which
+:class:`~dbproxy_app.query.sql.Dialect` its database speaks.
+
+Statements are built from quoted identifiers (names of the strict grammar in
+:mod:`dbproxy_app.names`, quoted by the backend) and the compiler's fixed fragments; every value
+is a parameter (hence the ``noqa: S608`` below).
+
+Adding a backend: subclass :class:`Backend` and :class:`Session`, register the backend's name in
+:data:`dbproxy_app.backends.BACKENDS`, and run ``tests/dbproxy_app`` against it (the suite is
+written once for every backend).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from dbproxy_app.query.ast import Group, Query
+from dbproxy_app.query.sql import Columns, Compiler, Dialect, filter_sql
+from platformsite.api.errors import PlatformError
+
+_CHUNK = 500
+
+
+class Unavailable(PlatformError):
+    """The database behind a name cannot be reached (503 naming it); the others keep working."""
+
+    status = 503
+    code = "database_unavailable"
+
+
+@dataclass
+class Row:
+    """A stored record."""
+
+    id: str
+    created: datetime
+    updated: datetime
+    version: int
+    metadata: dict[str, str]
+    data: Any = None
+    bytes: bytes | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The record as queries and row policies see it."""
+        return {
+            "id": self.id,
+            "created": self.created,
+            "updated": self.updated,
+            "version": self.version,
+            "metadata": self.metadata,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table as a backend needs it: its name and, for the platform backend, its row's id."""
+
+    name: str
+    pk: int
+
+
+class Session:
+    """One transaction on one database."""
+
+    dialect: Dialect
+    cols: Columns = Columns()
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.compiler = Compiler(self.dialect, self.cols)
+
+    # --- what each backend provides ---------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[tuple], int]:
+        """Run one statement: (rows fetched, rows affected)."""
+        raise NotImplementedError
+
+    def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
+        """(the quoted table, a condition scoping it to ``table``, its parameters)."""
+        raise NotImplementedError
+
+    def insert_scope(self, table: TableRef) -> tuple[list[str], list[Any]]:
+        """Extra columns and values each inserted row carries (the platform's table id)."""
+        return [], []
+
+    def lock_suffix(self) -> str:
+        return ""
+
+    def estimate(self, sql: str, params: list[Any]) -> int | None:
+        """The planner's row estimate for ``sql``, or None when the database has no planner to ask."""
+        return None
+
+    # --- shared SQL -------------------------------------------------------------------------------
+
+    def _select_list(self) -> str:
+        c = self.cols
+        return ", ".join([c.id, c.created, c.updated, c.version, c.metadata, c.data, c.bytes])
+
+    def decode(self, row: tuple) -> Row:
+        record_id, created, updated, version, metadata, data, blob = row
+        return Row(
+            id=record_id,
+            created=_datetime(created),
+            updated=_datetime(updated),
+            version=int(version),
+            metadata=json.loads(metadata) if isinstance(metadata, str | bytes) else (metadata or {}),
+            data=json.loads(data) if isinstance(data, str | bytes) else data,
+            bytes=bytes(blob) if blob is not None else None,
+        )
+
+    def fetch(self, table: TableRef, ids: list[str], *, lock: bool = False) -> dict[str, Row]:
+        """The stored records among ``ids`` (locked for update where the database can)."""
+        found: dict[str, Row] = {}
+        name, scope, scope_params = self.target(table)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            in_sql, in_params = self.dialect.any_of(self.cols.id, chunk)
+            rows, _ = self.execute(
+                f"SELECT {self._select_list()} FROM {name} WHERE {scope} AND {in_sql}"  # noqa: S608
+                f"{self.lock_suffix() if lock else ''}",
+                [*scope_params, *in_params],
+            )
+            for row in rows:
+                record = self.decode(row)
+                found[record.id] = record
+        return found
+
+    def _values(self, row: Row) -> list[Any]:
+        return [
+            row.id,
+            self.dialect.dt(row.created),
+            self.dialect.dt(row.updated),
+            row.version,
+            json.dumps(row.metadata, separators=(",", ":")),
+            None if row.data is None else json.dumps(row.data, separators=(",", ":")),
+            row.bytes,
+        ]
+
+    def insert(self, table: TableRef, rows: list[Row]) -> None:
+        name, _, _ = self.target(table)
+        extra_cols, extra_params = self.insert_scope(table)
+        c, j = self.cols, self.dialect.json_param()
+        columns = ", ".join([*extra_cols, c.id, c.created, c.updated, c.version, c.metadata, c.data, c.bytes])
+        one = "(" + ", ".join(["%s"] * (len(extra_cols) + 4) + [j, j, "%s"]) + ")"
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            params = [value for row in chunk for value in (*extra_params, *self._values(row))]
+            values = ", ".join([one] * len(chunk))
+            self.execute(f"INSERT INTO {name} ({columns}) VALUES {values}", params)  # noqa: S608
+
+    def replace(self, table: TableRef, row: Row, expected_version: int) -> bool:
+        """Store ``row`` over the stored version ``expected_version``; False if it moved on."""
+        name, scope, scope_params = self.target(table)
+        c, j = self.cols, self.dialect.json_param()
+        values = self._values(row)
+        _, affected = self.execute(
+            f"UPDATE {name} SET {c.updated} = %s, {c.version} = %s, {c.metadata} = {j}, {c.data} = {j}, "  # noqa: S608
+            f"{c.bytes} = %s WHERE {scope} AND {c.id} = %s AND {c.version} = %s",
+            [
+                values[2],
+                row.version,
+                values[4],
+                values[5],
+                values[6],
+                *scope_params,
+                row.id,
+                expected_version,
+            ],
+        )
+        return affected == 1
+
+    def remove(self, table: TableRef, record_id: str, expected_version: int) -> bool:
+        name, scope, scope_params = self.target(table)
+        _, affected = self.execute(
+            f"DELETE FROM {name} WHERE {scope} AND {self.cols.id} = %s AND {self.cols.version} = %s",  # noqa: S608
+            [*scope_params, record_id, expected_version],
+        )
+        return affected == 1
+
+    def query(self, table: TableRef, query: Query, extra: Group | None = None) -> list[Row]:
+        """One page of ``query`` (and the row policy ``extra``), in its order, past its cursor."""
+        name, scope, scope_params = self.target(table)
+        where, params = filter_sql(self.compiler, query, extra)
+        order, _ = self.compiler.order(query)
+        rows, _ = self.execute(
+            f"SELECT {self._select_list()} FROM {name} WHERE {scope} AND {where} "  # noqa: S608
+            f"ORDER BY {order} LIMIT %s",
+            [*scope_params, *params, query.limit + 1],
+        )
+        return [self.decode(row) for row in rows]
+
+    def count(self, table: TableRef, query: Query, extra: Group | None, mode: str, threshold: int) -> int:
+        """How many records match (the cursor ignored): exact, planned or estimated."""
+        name, scope, scope_params = self.target(table)
+        where, params = self.compiler.where(query.where)
+        if extra is not None:
+            extra_sql, extra_params = self.compiler.where(extra)
+            where, params = f"{where} AND {extra_sql}", [*params, *extra_params]
+        body = f"FROM {name} WHERE {scope} AND {where}"
+        if mode in ("planned", "estimated"):
+            planned = self.estimate(f"SELECT 1 {body}", [*scope_params, *params])
+            if planned is not None and (mode == "planned" or planned >= threshold):
+                return planned
+        rows, _ = self.execute(f"SELECT count(*) {body}", [*scope_params, *params])
+        return int(rows[0][0])
+
+
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Backend:
+    """Where a database's records live."""
+
+    name = ""
+    #: True when a session's transaction is the platform's own, so the change events it
+    #: publishes commit (or roll back) with the records.
+    shares_platform_transaction = False
+
+    def __init__(self, database: str, dsn: str, options: dict[str, Any]) -> None:
+        self.database, self.dsn, self.options = database, dsn, options
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction (``write=False``: one that only reads)."""
+        raise NotImplementedError
+        yield
+
+    def create_table(self, table: TableRef) -> None:
+        """Make ``table``'s storage exist (idempotent)."""
+
+    def drop_table(self, table: TableRef) -> None:
+        """Drop ``table``'s storage and records."""
+
+    def check(self) -> None:
+        """Raise :class:`Unavailable` if the database cannot be reached."""
+        with self.session(write=False) as session:
+            session.execute("SELECT 1")

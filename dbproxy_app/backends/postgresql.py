@@ -1,0 +1,155 @@
+"""The ``postgresql`` backend: records in an external PostgreSQL, reached through a pool.
+
+Each (database, table) is a table ``<schema>.<table>`` (the schema is the database's name unless
+its options name another) with ``metadata jsonb`` under a GIN index (``jsonb_path_ops``: the
+containment a metadata equality compiles to) and ``data jsonb``.  Names are checked by the
+strict grammar of :mod:`dbproxy_app.names` and quoted with ``psycopg.sql.Identifier`` all the
+same; values are always parameters.
+
+One ``psycopg_pool.ConnectionPool`` per database and DSN (at most ``pool_max`` connections, a
+wait of ``DB_POOL_TIMEOUT_SECONDS``), each connection with the database's
+``statement_timeout``.  A database that is down or slow is answered 503 naming it, while the
+others keep working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from psycopg import errors, sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from dbproxy_app.backends.base import Backend, Session, TableRef, Unavailable
+from dbproxy_app.query.sql import POSTGRES
+from platformsite import localstate
+from platformsite.api.errors import Conflict
+
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _close_all() -> None:
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close(timeout=1)
+
+
+_stats = localstate.register_cache("db.pools", size=lambda: len(_pools), reset=_close_all)
+
+
+def _unavailable(database: str, exc: Exception) -> Unavailable:
+    if isinstance(exc, errors.QueryCanceled):
+        return Unavailable(
+            f"Database {database!r} did not answer within its statement timeout.",
+            code="database_timeout",
+            details={"database": database},
+        )
+    return Unavailable(f"Database {database!r} is unavailable.", details={"database": database})
+
+
+class PostgresSession(Session):
+    dialect = POSTGRES
+
+    def __init__(self, database: str, conn: psycopg.Connection, schema: str) -> None:
+        self.conn, self.schema = conn, schema
+        super().__init__(database)
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> tuple[list[tuple], int]:
+        try:
+            with self.conn.cursor() as cursor:
+                cursor.execute(query, list(params) or None)
+                rows = cursor.fetchall() if cursor.description else []
+                return rows, cursor.rowcount
+        except errors.UniqueViolation as exc:
+            raise Conflict("A record with this id already exists.", "record_exists") from exc
+        except (psycopg.OperationalError, errors.QueryCanceled, errors.UndefinedTable) as exc:
+            raise _unavailable(self.database, exc) from exc
+
+    def identifier(self, *parts: str) -> str:
+        return sql.Identifier(*parts).as_string(self.conn)
+
+    def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
+        return self.identifier(self.schema, table.name), "TRUE", []
+
+    def lock_suffix(self) -> str:
+        return " FOR UPDATE"
+
+    def estimate(self, query: str, params: list[Any]) -> int | None:
+        rows, _ = self.execute(f"EXPLAIN (FORMAT JSON) {query}", params)
+        plan = rows[0][0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+
+    @property
+    def schema(self) -> str:
+        return self.options.get("schema") or self.database
+
+    def pool(self) -> ConnectionPool:
+        size = max(1, min(int(self.options.get("pool_max") or settings.DB_POOL_MAX), settings.DB_POOL_MAX))
+        timeout = int(self.options.get("statement_timeout_ms") or settings.DB_STATEMENT_TIMEOUT_MS)
+        key = hashlib.sha256(f"{self.database}|{self.dsn}|{size}|{timeout}".encode()).hexdigest()
+        pool = _pools.get(key)
+        if pool is not None:
+            _stats.hits += 1
+            return pool
+        _stats.misses += 1
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                for old_key in [k for k, p in _pools.items() if p.name == self.database]:
+                    _pools.pop(old_key).close(timeout=0)  # the DSN or limits changed
+                pool = ConnectionPool(
+                    self.dsn,
+                    min_size=0,
+                    max_size=size,
+                    timeout=settings.DB_POOL_TIMEOUT_SECONDS,
+                    name=self.database,
+                    kwargs={
+                        "connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS,
+                        "options": f"-c statement_timeout={timeout}",
+                        "autocommit": False,
+                    },
+                    open=True,
+                )
+                _pools[key] = pool
+        return pool
+
+    @contextmanager
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        try:
+            with self.pool().connection() as conn, conn.transaction():
+                yield PostgresSession(self.database, conn, self.schema)
+        except (PoolTimeout, psycopg.OperationalError, errors.QueryCanceled) as exc:
+            raise _unavailable(self.database, exc) from exc
+
+    def create_table(self, table: TableRef) -> None:
+        with self.session() as session:
+            schema, name = session.identifier(self.schema), session.identifier(self.schema, table.name)
+            session.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            session.execute(
+                f'CREATE TABLE IF NOT EXISTS {name} (id text COLLATE "C" PRIMARY KEY, '
+                "created timestamptz NOT NULL, updated timestamptz NOT NULL, version bigint NOT NULL, "
+                "metadata jsonb NOT NULL DEFAULT '{}', data jsonb, bytes bytea)"
+            )
+            gin = session.identifier(f"{table.name}_metadata")
+            session.execute(f"CREATE INDEX IF NOT EXISTS {gin} ON {name} USING gin (metadata jsonb_path_ops)")
+            for column in ("created", "updated", "version"):
+                index = session.identifier(f"{table.name}_{column}")
+                session.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {name} ({column}, id)")
+
+    def drop_table(self, table: TableRef) -> None:
+        with self.session() as session:
+            session.execute(f"DROP TABLE IF EXISTS {session.identifier(self.schema, table.name)}")

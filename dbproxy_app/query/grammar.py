@@ -1,0 +1,334 @@
+"""PostgREST's query grammar, parsed strictly: ``?meta.env=eq.prod&order=updated.desc&limit=50``.
+
+Filters: ``<field>=[not.]<op>.<value>`` with ``eq neq gt gte lt lte like ilike in.(a,b) is.null``
+(``is.true|false`` on JSON paths), on ``created``, ``updated``, ``id``, ``version``,
+``meta.<key>`` and ``data->a->b`` (JSON) / ``data->a->>b`` (text); logic trees
+``or=(f.op.v,and(f.op.v,f.not.op.v))``, ``and=(...)``, ``not.or=(...)``; ``order=<field>.asc|desc``,
+``select=id,metadata``, ``limit``, ``cursor``.  In ``like`` and ``ilike`` patterns ``*`` is the
+wildcard (PostgREST's spelling of ``%``); every other character is literal.
+
+Anything else is refused: :class:`~platformsite.api.errors.Invalid` ``invalid_query`` (400)
+naming the parameter and the term it could not read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
+from datetime import UTC
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from dbproxy_app import names
+from dbproxy_app.query.ast import OPERATORS, ORDERABLE, SELECTABLE, Cond, Field, Group, Order, Query, all_of
+from platformsite.api.errors import Invalid
+
+_PLAIN = ("created", "updated", "id", "version")
+#: A field at the start of a logic-tree item (followed by ``.``).
+_TREE_FIELD = re.compile(
+    r"(created|updated|id|version|meta\.[A-Za-z0-9_:-]{1,64}|data(?:->>?[A-Za-z0-9_-]{1,64})+)\."
+)
+_LIMIT = re.compile(r"[0-9]{1,9}")
+_MAX_TERMS = 100
+_MAX_DEPTH = 8
+RESERVED = frozenset({"select", "order", "limit", "cursor", "or", "and", "not.or", "not.and"})
+
+
+def bad(parameter: str, term: str, why: str) -> Invalid:
+    shown = term[:100]
+    return Invalid(
+        f"Cannot read {shown!r} in {parameter!r}: {why}.",
+        code="invalid_query",
+        details={"parameter": parameter[:100], "term": shown},
+    )
+
+
+def parse_field(text: str, parameter: str) -> Field:
+    if text in _PLAIN:
+        return Field(text)
+    if text.startswith("meta."):
+        key = text[5:]
+        if not names.META_KEY.matches(key):
+            raise bad(parameter, text, f"a metadata key is {names.META_KEY.hint}")
+        return Field("meta", key=key)
+    if text.startswith("data->"):
+        parts = text[6:].split("->")
+        path, is_text = [], False
+        for index, part in enumerate(parts):
+            if part.startswith(">"):
+                if index != len(parts) - 1:
+                    raise bad(parameter, text, "only the last step of a data path may be ->>")
+                part, is_text = part[1:], True
+            if not names.DATA_KEY.matches(part):
+                raise bad(parameter, text, f"a data path step is {names.DATA_KEY.hint}")
+            path.append(part)
+        if len(path) > names.MAX_PATH_DEPTH:
+            raise bad(parameter, text, f"a data path has at most {names.MAX_PATH_DEPTH} steps")
+        return Field("data", path=tuple(path), text=is_text)
+    raise bad(parameter, text, "fields are created, updated, id, version, meta.<key> and data-><path>")
+
+
+def _datetime(raw: str, parameter: str) -> Any:
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise bad(parameter, raw, "a date and time in ISO 8601 (2024-05-01T12:00:00Z)")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def typed(field: Field, op: str, raw: str, parameter: str) -> Any:
+    """``raw`` as the value ``field`` compares with under ``op`` (400 if it cannot be one)."""
+    if op in ("like", "ilike"):
+        if field.kind in ("meta", "id") or (field.kind == "data" and field.text):
+            return raw
+        raise bad(parameter, f"{field.label}.{op}", "like and ilike apply to text (id, meta.*, data->>path)")
+    if field.kind in ("created", "updated"):
+        return _datetime(raw, parameter)
+    if field.kind == "version":
+        if not re.fullmatch(r"-?[0-9]{1,18}", raw):
+            raise bad(parameter, raw, "version compares with an integer")
+        return int(raw)
+    if field.json:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise bad(parameter, raw, "a data-> path compares with a JSON value (quote strings)") from None
+        if op in ("gt", "gte", "lt", "lte") and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise bad(parameter, raw, "gt, gte, lt and lte on a data-> path compare with a number")
+        return value
+    if "\x00" in raw:
+        raise bad(parameter, raw.replace("\x00", "\\0"), "values may not contain NUL")
+    return raw
+
+
+def _is_value(field: Field, raw: str, parameter: str) -> Any:
+    if raw == "null":
+        return None
+    if raw in ("true", "false") and field.json:
+        return raw == "true"
+    allowed = "null, true or false" if field.json else "null"
+    raise bad(parameter, f"is.{raw}", f"is takes {allowed} here")
+
+
+def _list_items(text: str, parameter: str) -> list[str]:
+    """``a,"b,c",d`` -> items (double quotes protect commas and parentheses; ``\\`` escapes)."""
+    items, position = [], 0
+    while True:
+        item, position = _value(text, position, parameter, stop=",")
+        items.append(item)
+        if position >= len(text):
+            return items
+        position += 1  # the comma
+
+
+def _value(text: str, position: int, parameter: str, *, stop: str) -> tuple[str, int]:
+    """A value starting at ``position``, up to an unquoted character of ``stop``: (value, end)."""
+    if position < len(text) and text[position] == '"':
+        out, position = [], position + 1
+        while position < len(text):
+            char = text[position]
+            if char == "\\" and position + 1 < len(text):
+                out.append(text[position + 1])
+                position += 2
+            elif char == '"':
+                end = position + 1
+                if end < len(text) and text[end] not in stop:
+                    raise bad(parameter, text[end : end + 20], "a quoted value ends at its closing quote")
+                return "".join(out), end
+            else:
+                out.append(char)
+                position += 1
+        raise bad(parameter, text, "a quoted value has no closing quote")
+    end = position
+    while end < len(text) and text[end] not in stop:
+        if text[end] in '()"':
+            raise bad(parameter, text[position:][:40], 'quote values holding ( ) or "')
+        end += 1
+    return text[position:end], end
+
+
+def condition(field: Field, spec: str, parameter: str) -> Cond:
+    """``[not.]op.value`` on ``field``."""
+    negate = spec.startswith("not.")
+    if negate:
+        spec = spec[4:]
+    op, dot, raw = spec.partition(".")
+    if op not in OPERATORS or not dot:
+        raise bad(parameter, spec[:40], f"an operator is one of {', '.join(OPERATORS)}, then '.'")
+    if op == "is":
+        return Cond(field, op, _is_value(field, raw, parameter), negate)
+    if op == "in":
+        if not (raw.startswith("(") and raw.endswith(")")):
+            raise bad(parameter, raw, "in takes a list: in.(a,b)")
+        items = _list_items(raw[1:-1], parameter) if raw != "()" else []
+        return Cond(field, op, [typed(field, "eq", item, parameter) for item in items], negate)
+    return Cond(field, op, typed(field, op, raw, parameter), negate)
+
+
+class _Tree:
+    """A logic tree: ``(item,item)`` where an item is ``[not.]and(...)``, ``[not.]or(...)`` or
+    ``field.[not.]op.value``."""
+
+    def __init__(self, text: str, parameter: str) -> None:
+        self.text, self.parameter, self.position, self.terms = text, parameter, 0, 0
+
+    def fail(self, why: str) -> Invalid:
+        return bad(self.parameter, self.text[self.position :][:40] or "(end)", why)
+
+    def group(self, kind: str, negate: bool, depth: int) -> Group:
+        if depth > _MAX_DEPTH:
+            raise self.fail(f"logic trees nest at most {_MAX_DEPTH} levels")
+        if not self.text.startswith("(", self.position):
+            raise self.fail("a logic tree starts with '('")
+        self.position += 1
+        items = []
+        while True:
+            items.append(self.item(depth))
+            if self.text.startswith(",", self.position):
+                self.position += 1
+            elif self.text.startswith(")", self.position):
+                self.position += 1
+                return Group(kind, tuple(items), negate)
+            else:
+                raise self.fail("expected ',' or ')'")
+
+    def item(self, depth: int) -> Any:
+        self.terms += 1
+        if self.terms > _MAX_TERMS:
+            raise self.fail(f"a query has at most {_MAX_TERMS} conditions")
+        rest = self.text[self.position :]
+        negate = rest.startswith("not.")
+        head = rest[4:] if negate else rest
+        for kind in ("and", "or"):
+            if head.startswith(kind + "("):
+                self.position += len(kind) + (4 if negate else 0)
+                return self.group(kind, negate, depth + 1)
+        match = _TREE_FIELD.match(rest)
+        if not match:
+            raise self.fail("expected a field (created, updated, id, version, meta.<key>, data->...)")
+        field = parse_field(match.group(1), self.parameter)
+        self.position += match.end()
+        negated = self.text.startswith("not.", self.position)
+        op_start = self.position + (4 if negated else 0)
+        op, dot, _ = self.text[op_start:].partition(".")
+        if op not in OPERATORS or not dot:
+            raise self.fail(f"an operator is one of {', '.join(OPERATORS)}, then '.'")
+        value_start = op_start + len(op) + 1
+        if op == "in":
+            rest_of_list = self.text[value_start:]
+            end = _list_end(rest_of_list, self.parameter)
+            raw, self.position = rest_of_list[:end], value_start + end
+        else:
+            raw, self.position = _value(self.text, value_start, self.parameter, stop=",)")
+        spec = ("not." if negated else "") + op + "." + raw
+        return condition(field, spec, self.parameter)
+
+
+def _list_end(text: str, parameter: str) -> int:
+    """Where the ``(...)`` list at the start of ``text`` ends (just past its ``)``)."""
+    if not text.startswith("("):
+        raise bad(parameter, text[:40], "in takes a list: in.(a,b)")
+    quoted, position = False, 1
+    while position < len(text):
+        char = text[position]
+        if char == "\\" and quoted:
+            position += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif char == ")" and not quoted:
+            return position + 1
+        position += 1
+    raise bad(parameter, text[:40], "a list has no closing ')'")
+
+
+def parse_tree(kind: str, negate: bool, text: str, parameter: str) -> Group:
+    tree = _Tree(text, parameter)
+    group = tree.group(kind, negate, 1)
+    if tree.position != len(text):
+        raise tree.fail("unexpected text after the logic tree")
+    return group
+
+
+def parse_order(raw: str) -> Order:
+    field, _, direction = raw.partition(".")
+    if field not in ORDERABLE:
+        raise bad("order", raw, f"order by one of {', '.join(ORDERABLE)}")
+    if direction not in ("", "asc", "desc"):
+        raise bad("order", raw, "a direction is asc or desc")
+    return Order(field, direction == "desc")
+
+
+def parse_select(raw: str) -> tuple[str, ...]:
+    if raw == "*":
+        return SELECTABLE
+    chosen = raw.split(",")
+    for item in chosen:
+        if item not in SELECTABLE:
+            raise bad("select", item, f"select among {', '.join(SELECTABLE)} (or *)")
+    return tuple(name for name in SELECTABLE if name in chosen)
+
+
+def encode_cursor(order: Order, value: Any, record_id: str) -> str:
+    shown = value.isoformat() if hasattr(value, "isoformat") else value
+    raw = json.dumps([order.field, order.descending, shown, record_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str, order: Order) -> tuple[Any, str]:
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        field, descending, value, record_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise bad("cursor", raw[:40], "not a cursor this API gave") from None
+    if field != order.field or descending != order.descending or not names.RECORD_ID.matches(record_id):
+        raise bad("cursor", raw[:40], "the cursor belongs to another order")
+    if field in ("created", "updated"):
+        value = _datetime(value, "cursor") if isinstance(value, str) else None
+    elif field == "version":
+        value = value if isinstance(value, int) and not isinstance(value, bool) else None
+    elif not names.RECORD_ID.matches(value):
+        value = None
+    if value is None:
+        raise bad("cursor", raw[:40], "not a cursor this API gave")
+    return value, record_id
+
+
+def parse_query(params: Iterable[tuple[str, list[str]]], *, default_limit: int, max_limit: int) -> Query:
+    """A query from the query string's ``(name, values)`` pairs; 400 on the first bad term."""
+    query = Query(limit=default_limit)
+    filters: list[Any] = []
+    cursor: str | None = None
+    for parameter, values in params:
+        for raw in values:
+            if parameter == "order":
+                query.order = parse_order(raw)
+            elif parameter == "select":
+                query.select = parse_select(raw)
+            elif parameter == "limit":
+                if not _LIMIT.fullmatch(raw) or int(raw) < 1:
+                    raise bad("limit", raw, "a positive integer")
+                query.limit = min(int(raw), max_limit)
+            elif parameter == "cursor":
+                cursor = raw
+            elif parameter in ("or", "and", "not.or", "not.and"):
+                negate = parameter.startswith("not.")
+                filters.append(parse_tree(parameter.removeprefix("not."), negate, raw, parameter))
+            elif parameter == "offset":
+                raise bad("offset", raw, "pages follow keyset cursors: pass the page's next cursor")
+            else:
+                filters.append(condition(parse_field(parameter, parameter), raw, parameter))
+            if len(filters) > _MAX_TERMS:
+                raise bad(parameter, raw, f"a query has at most {_MAX_TERMS} conditions")
+    query.where = all_of(*filters)
+    if cursor is not None:
+        query.after = decode_cursor(cursor, query.order)
+    return query
