@@ -199,8 +199,8 @@ class Migration(migrations.Migration):
                     },
                 ),
             ],
-            database_operations=[migrations.RunPython(create_span_table, drop_span_table)],
         ),
+        migrations.RunPython(create_span_table, drop_span_table),
         migrations.CreateModel(
             name="TagValue",
             fields=[

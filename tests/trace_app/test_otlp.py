@@ -1,0 +1,201 @@
+"""OTLP/HTTP ``POST /v1/traces``: the stock exporter, protobuf and JSON, partial success, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tests.trace_app.conftest import NOW_US, hex_id, otlp_request, post_otlp
+from trace_app.models import Span
+
+
+def test_the_stock_opentelemetry_exporter__sends_spans_the_zipkin_api_then_finds(live_server, issue_token, client):
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    token = issue_token("trace:write", "trace:read")
+    exporter = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"Authorization": f"Bearer {token}"}
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("shop.tests", "1.2")
+    with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER) as root:
+        root.set_attribute("http.request.method", "POST")
+        with tracer.start_as_current_span("charge card", kind=trace.SpanKind.CLIENT) as child:
+            child.set_attribute("peer.service", "payments")
+            child.add_event("retry", {"attempt": 2})
+            child.set_status(trace.Status(trace.StatusCode.ERROR, "declined"))
+    provider.shutdown()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+
+    stored = {s.name: s for s in Span.objects.filter(trace_id=trace_id)}
+    assert set(stored) == {"POST /orders", "charge card"}
+    charge = stored["charge card"]
+    assert charge.service == "checkout" and charge.kind == "CLIENT" and charge.error
+    assert charge.parent_id == stored["POST /orders"].span_id
+    assert charge.remote_service == "payments"
+    assert charge.tags["error"] == "declined" and charge.tags["otel.status_code"] == "ERROR"
+    assert charge.annotations[0]["value"] == "retry" and charge.annotations[0]["attributes"] == {"attempt": "2"}
+    assert charge.scope == {"name": "shop.tests", "version": "1.2"}
+    assert charge.resource["service.name"] == "checkout"
+
+    answer = client.get(f"/api/v2/trace/{trace_id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 200
+    assert {s["name"] for s in answer.json()} == {"POST /orders", "charge card"}
+
+
+def test_protobuf__200_with_partial_success_unset(writer):
+    trace = hex_id(16)
+    answer = post_otlp(writer, otlp_request([{"trace": trace, "span": hex_id(8)}]))
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == "application/x-protobuf"
+    assert not ExportTraceServiceResponse.FromString(answer.content).HasField("partial_success")
+    assert Span.objects.filter(trace_id=trace).count() == 1
+
+
+def test_gzip_body__is_read(writer):
+    trace = hex_id(16)
+    body = gzip.compress(otlp_request([{"trace": trace, "span": hex_id(8)}]).SerializeToString())
+    answer = writer.post(
+        "/v1/traces", data=body, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert answer.status_code == 200
+    assert Span.objects.filter(trace_id=trace).exists()
+
+
+def test_bad_spans__are_refused_with_partial_success_and_the_rest_stored(writer):
+    trace = hex_id(16)
+    request = otlp_request(
+        [
+            {"trace": trace, "span": hex_id(8)},
+            {"trace": "00" * 16, "span": hex_id(8)},  # all-zero trace id
+            {"trace": trace, "span": hex_id(8), "start_us": NOW_US // 1000},  # milliseconds given
+        ]
+    )
+    answer = post_otlp(writer, request)
+    assert answer.status_code == 200
+    partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_spans == 2
+    assert "all zeros" in partial.error_message and "before 2000" in partial.error_message
+    assert Span.objects.filter(trace_id=trace).count() == 1
+
+
+def test_json__hex_ids_integer_enums_int64_strings_unknown_fields(writer):
+    trace, span = hex_id(16), hex_id(8)
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cart"}}]},
+                "someFutureField": {"x": 1},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "lib"},
+                        "spans": [
+                            {
+                                "traceId": trace,
+                                "spanId": span,
+                                "name": "add item",
+                                "kind": 2,
+                                "startTimeUnixNano": str(NOW_US * 1000),
+                                "endTimeUnixNano": str(NOW_US * 1000 + 5_000_000),
+                                "attributes": [
+                                    {"key": "items", "value": {"intValue": "3"}},
+                                    {"key": "ok", "value": {"boolValue": True}},
+                                ],
+                                "status": {"code": 1},
+                                "unknown": True,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    answer = writer.post("/v1/traces", data=json.dumps(body), content_type="application/json")
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/json"
+    assert answer.json() == {}
+    stored = Span.objects.get(trace_id=trace)
+    assert (stored.service, stored.kind, stored.duration) == ("cart", "SERVER", 5000)
+    assert stored.tags["items"] == "3" and stored.tags["ok"] == "true" and not stored.error
+
+
+def test_json_partial_success__int64_as_a_string(writer):
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": hex_id(8)}]}]}]}
+    answer = writer.post("/v1/traces", data=json.dumps(body), content_type="application/json")
+    assert answer.status_code == 200
+    assert answer.json()["partialSuccess"]["rejectedSpans"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"\xff\xff\xff", "application/x-protobuf"),
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'{"resourceSpans": [5]}', "application/json"),
+    ],
+)
+def test_undecodable__400_with_a_status_body_and_nothing_written(writer, body, content_type):
+    before = Span.objects.count()
+    answer = writer.post("/v1/traces", data=body, content_type=content_type)
+    assert answer.status_code == 400
+    if content_type == "application/json":
+        assert answer.json()["code"] == 3 and answer.json()["message"]
+    else:
+        status = status_pb2.Status.FromString(answer.content)
+        assert status.code == 3 and status.message
+    assert Span.objects.count() == before
+
+
+def test_unknown_content_type__415(writer):
+    answer = writer.post("/v1/traces", data=b"x", content_type="text/plain")
+    assert answer.status_code == 415
+
+
+def test_past_the_limit__413_also_after_gunzip(writer, settings):
+    settings.TRACE_MAX_BODY_BYTES = 1000
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8), "name": "x" * 2000}])
+    assert post_otlp(writer, request).status_code == 413
+    squeezed = gzip.compress(request.SerializeToString())
+    assert len(squeezed) < 1000
+    answer = writer.post(
+        "/v1/traces", data=squeezed, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert answer.status_code == 413
+
+
+def test_bad_gzip__400(writer):
+    answer = writer.post(
+        "/v1/traces", data=b"not gzip", content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert answer.status_code == 400
+
+
+def test_refusals__401_without_a_token_403_without_the_scope(client, api_client):
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    assert post_otlp(client, request).status_code == 401
+    answer = post_otlp(api_client("trace:read"), request)
+    assert answer.status_code == 403
+    assert status_pb2.Status.FromString(answer.content).code == 7
+    assert not Span.objects.exists()
+
+
+def test_database_unavailable__503_with_retry_after(writer, monkeypatch):
+    from django.db import OperationalError
+
+    from trace_app import ingest
+
+    def down(spans):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(ingest, "ingest_spans", down)
+    answer = post_otlp(writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)}]))
+    assert answer.status_code == 503 and answer["Retry-After"] == "5"
