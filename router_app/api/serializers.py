@@ -6,6 +6,8 @@ through serializer fields would cost more than storing it); ``WindowInput`` docu
 
 from __future__ import annotations
 
+import math
+
 from rest_framework import serializers
 
 from router_app import services
@@ -71,6 +73,11 @@ class RateLimitInput(serializers.Serializer):
     )
     rate = serializers.FloatField(min_value=0.001, max_value=1_000_000, help_text="Requests per second.")
     burst = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+    def validate_rate(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A finite number of requests per second.")
+        return value
 
     def validate_caller(self, value: str) -> str:
         if value != "*" and not services.CALLER.matches(value):

@@ -1,0 +1,180 @@
+"""Evaluations over stored windows: merged across callers, decisions stored, decisions API, dry run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from router_app import services, tasks
+from router_app.models import NodeState, OutlierEvent, Policy, StatsWindow
+from tests.router_app.conftest import window
+
+pytestmark = pytest.mark.django_db
+
+STATS = "/api/v1/router/stats/"
+
+
+@pytest.fixture
+def fleet(make_node):
+    """Ten passing nodes of 'orders' (orders-n0 .. orders-n9)."""
+    return [make_node(node_id=f"orders-n{i}").id for i in range(10)]
+
+
+def report(reporter, *windows, caller="checkout"):
+    response = reporter.post(STATS, {"caller": caller, "windows": list(windows)}, format="json")
+    assert response.status_code == 202, response.content
+
+
+def test_evaluate__merges_callers_and_ejects_the_failing_node(reporter, fleet, committed):
+    for caller in ("checkout", "billing"):  # each caller alone is under the request volume
+        report(reporter, *[window(node=n, requests=60) for n in fleet[1:]], caller=caller)
+        report(reporter, window(node=fleet[0], requests=60, successes=30), caller=caller)
+
+    with committed():
+        result = services.service_evaluate(service="orders", now=time.time())
+
+    assert (result.nodes, result.events, result.changed) == (10, 1, True)
+    bad = NodeState.objects.get(node=fleet[0])
+    assert (bad.requests, bad.successes, bad.ejected, bad.weight, bad.ejection_type) == (
+        120,
+        60,
+        True,
+        0,
+        "success_rate",
+    )
+    assert bad.reasons[0].startswith("ejected (success_rate")
+    event = OutlierEvent.objects.get()
+    assert (event.node, event.action, event.type, event.enforced, event.host_rate) == (
+        fleet[0],
+        "eject",
+        "success_rate",
+        True,
+        50.0,
+    )
+    assert event.service_average == pytest.approx(95.0)
+    assert event.factors["requests"] == 120
+
+
+def test_decisions_api__current_state_and_last_events(reader, reporter, fleet, committed):
+    report(reporter, window(node=fleet[0], requests=10, successes=0, consecutive_5xx=10))
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    response = reader.get("/api/v1/router/services/orders/decisions/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["enforce"] is True and body["outlier_detection"]["consecutive_5xx"] == 5
+    states = {n["node"]: n for n in body["nodes"]}
+    assert states[fleet[0]]["state"] == "ejected" and states[fleet[0]]["weight"] == 0
+    assert states[fleet[1]]["state"] == "active" and states[fleet[1]]["weight"] == 100
+    (event,) = body["events"]
+    assert {k: event[k] for k in ("node", "type", "action", "num_ejections", "enforced")} == {
+        "node": fleet[0],
+        "type": "consecutive_5xx",
+        "action": "eject",
+        "num_ejections": 1,
+        "enforced": True,
+    }
+
+
+def test_decisions_api__queries_are_pinned(reader, fleet, committed, django_assert_num_queries):
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+    reader.get("/api/v1/router/services/orders/decisions/")
+
+    with django_assert_num_queries(3):  # policy, node states, events
+        assert reader.get("/api/v1/router/services/orders/decisions/").status_code == 200
+
+
+def test_dry_run__decisions_recorded_weights_not_applied(writer, reporter, fleet, committed):
+    with committed():
+        response = writer.patch("/api/v1/router/services/orders/policy/", {"enforce": False}, format="json")
+    assert response.status_code == 200 and response.json()["enforce"] is False
+    report(reporter, window(node=fleet[0], requests=10, successes=0, consecutive_5xx=10))
+
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    assert list(OutlierEvent.objects.values_list("action", "enforced")) == [("eject", False)]
+    routes = writer.get("/api/v1/router/routes/orders/").json()
+    node = next(n for v in routes["versions"] for n in v["nodes"] if n["id"] == fleet[0])
+    assert (node["weight"], node["state"]) == (100, "active")
+    assert any("dry run" in reason for reason in node["reasons"])
+
+
+def test_policy__bad_parameters__are_400_and_change_nothing(writer):
+    for body in (
+        {"max_ejection_percent": 101},
+        {"interval": 0},
+        {"consecutive_5xx": -1},
+        {"enforce": "maybe"},
+    ):
+        response = writer.patch("/api/v1/router/services/orders/policy/", body, format="json")
+        assert response.status_code == 400, body
+    assert writer.get("/api/v1/router/services/orders/policy/").json()["outlier_detection"]["interval"] == 10
+    assert not Policy.objects.filter(service="orders", interval=0).exists()
+
+
+def test_policy__refusals(reader, outsider):
+    assert (
+        reader.patch("/api/v1/router/services/orders/policy/", {"enforce": False}, format="json").status_code
+        == 403
+    )
+    assert outsider.get("/api/v1/router/services/orders/policy/").status_code == 403
+    assert reader.get("/api/v1/router/services/bad%2Fname/policy/").status_code == 404
+
+
+def test_evaluate_task__evaluates_due_services_once_per_interval(reporter, fleet):
+    report(reporter, window(node=fleet[0]))
+
+    first = tasks.evaluate()
+    again = tasks.evaluate()  # within the interval: not due
+
+    assert first["services"] == 1 and again["services"] == 0
+    assert NodeState.objects.filter(service="orders").count() == 10
+
+
+def test_evaluate_endpoint__needs_write(reader, writer, fleet):
+    assert reader.post("/api/v1/router/services/orders/evaluate/").status_code == 403
+
+    response = writer.post("/api/v1/router/services/orders/evaluate/")
+
+    assert response.status_code == 200
+    assert response.json()["nodes"] == 10
+
+
+def test_nodes_gone_from_discovery__lose_their_state(reporter, make_node, committed):
+    from discovery_app import services as discovery
+
+    node = make_node(node_id="orders-a")
+    make_node(node_id="orders-b")
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+    with committed():
+        discovery.node_deregister(node_id=node.id)
+
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    assert list(NodeState.objects.values_list("node", flat=True)) == ["orders-b"]
+
+
+def test_prune_task__keeps_recent_windows(reporter, fleet):
+    report(reporter, window(node=fleet[0]))
+
+    assert tasks.prune() == {"windows": 0, "events": 0}
+    assert StatsWindow.objects.count() == 1
+
+
+def test_service_list__counts_nodes_and_ejections(reader, reporter, fleet, committed):
+    report(reporter, window(node=fleet[0], requests=10, successes=0, consecutive_5xx=10))
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    response = reader.get("/api/v1/router/services/")
+
+    assert response.status_code == 200
+    (item,) = response.json()["results"]
+    assert (item["service"], item["nodes"], item["ejected"]) == ("orders", 10, 1)
