@@ -29,7 +29,7 @@ def _zipkin_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [zipkin.encode(span) for span in sorted(assembly.merge(spans), key=lambda s: s["timestamp"])]
 
 
-def serviceparam(request: Request) -> str:
+def service_param(request: Request) -> str:
     name = request.query_params.get("serviceName", "")
     if not name:
         raise Invalid("serviceName is required.", "invalid_parameter", {"parameter": "serviceName"})
@@ -58,7 +58,7 @@ class ServicesView(ZipkinView):
 class RemoteServicesView(ZipkinView):
     @doc("Zipkin: remote services a service calls", NAMES, param("serviceName", required=True))
     def get(self, request: Request) -> Response:
-        return Response(selectors.remote_services(serviceparam(request)))
+        return Response(selectors.remote_services(service_param(request)))
 
 
 class TracesView(ZipkinView):

@@ -13,7 +13,9 @@ from tests.trace_app.conftest import NOW_US, hex_id, otlp_request, post_otlp
 from trace_app.models import Span
 
 
-def test_the_stock_opentelemetry_exporter__sends_spans_the_zipkin_api_then_finds(live_server, issue_token, client):
+def test_the_stock_opentelemetry_exporter__sends_spans_the_zipkin_api_then_finds(
+    live_server, issue_token, client
+):
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -43,7 +45,9 @@ def test_the_stock_opentelemetry_exporter__sends_spans_the_zipkin_api_then_finds
     assert charge.parent_id == stored["POST /orders"].span_id
     assert charge.remote_service == "payments"
     assert charge.tags["error"] == "declined" and charge.tags["otel.status_code"] == "ERROR"
-    assert charge.annotations[0]["value"] == "retry" and charge.annotations[0]["attributes"] == {"attempt": "2"}
+    assert charge.annotations[0]["value"] == "retry" and charge.annotations[0]["attributes"] == {
+        "attempt": "2"
+    }
     assert charge.scope == {"name": "shop.tests", "version": "1.2"}
     assert charge.resource["service.name"] == "checkout"
 

@@ -44,12 +44,17 @@ def _caller_key(span: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _is_parent(candidate: dict[str, Any], child: dict[str, Any]) -> bool:
-    if candidate is child or candidate["service"] == child["service"]:
-        return False
+def _parent(child: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The span ``child`` hangs under, among spans sharing its caller key (None if absent).
+
+    A shared server half hangs under the client half with its id; any other span under the span
+    its parent id names, the server half of a shared pair first when it is in the child's service.
+    """
     if child["shared"]:
-        return candidate["span_id"] == child["span_id"] and not candidate["shared"]
-    return candidate["span_id"] == child["parent_id"]
+        return next((c for c in candidates if c["span_id"] == child["span_id"] and not c["shared"]), None)
+    named = [c for c in candidates if c["span_id"] == child["parent_id"] and c is not child]
+    same = next((c for c in named if c["shared"] and c["service"] == child["service"]), None)
+    return same or next((c for c in named if not c["shared"]), None) or next(iter(named), None)
 
 
 def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str]) -> list[EdgeCount]:
@@ -64,11 +69,13 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
         key = _caller_key(span)
         if key is None:
             continue
-        parent = next((p for p in by_id.get(key, ()) if _is_parent(p, span)), None)
+        parent = _parent(span, by_id.get(key, []))
         if parent is None:
             unresolved.append(span)
-        else:
+        elif parent["service"] != span["service"]:
             pairs.append((parent, span))
+            with_child.add(id(parent))
+        else:
             with_child.add(id(parent))
     stored = store.halves(
         {span["trace_id"] for span in spans},
@@ -82,14 +89,16 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
             if key := _caller_key(half):
                 stored_by_caller[key].append(half)
         for span in unresolved:
-            parent = next((p for p in stored_by_id.get(_caller_key(span), ()) if _is_parent(p, span)), None)
-            if parent is not None:
+            parent = _parent(span, stored_by_id.get(_caller_key(span), []))
+            if parent is not None and parent["service"] != span["service"]:
                 pairs.append((parent, span))
         for span in spans:
             for child in stored_by_caller.get((span["trace_id"], span["span_id"]), ()):
-                if _is_parent(span, child):
-                    pairs.append((span, child))
+                parent = _parent(child, [*stored_by_id.get(_caller_key(child), []), span])
+                if parent is span:
                     with_child.add(id(span))
+                    if span["service"] != child["service"]:
+                        pairs.append((span, child))
     counts: Counter[tuple[int, str, str, int]] = Counter()
     errors: Counter[tuple[int, str, str, int]] = Counter()
     durations: Counter[tuple[int, str, str, int]] = Counter()

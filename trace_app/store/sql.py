@@ -10,7 +10,6 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import BooleanField, Max, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.json import KeyTextTransform
 
 from trace_app.models import Edge, Operation, Span, TagValue
 from trace_app.store.base import COLUMNS, JSON_COLUMNS, EdgeCount, TraceQuery
@@ -74,10 +73,13 @@ class SqlStore:
         if query.tags and _postgres():
             spans = spans.filter(tags__contains=query.tags)  # the GIN index (jsonb_path_ops)
         elif query.tags:
-            aliases = {f"tag_{i}": KeyTextTransform(key, "tags") for i, key in enumerate(query.tags)}
-            spans = spans.alias(**aliases).filter(
-                **{f"tag_{i}": value for i, value in enumerate(query.tags.values())}
-            )
+            table = Span._meta.db_table
+            for i, (key, value) in enumerate(query.tags.items()):
+                path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                matches = RawSQL(  # noqa: S611 - path and value are parameters
+                    f"json_extract({table}.tags, %s) = %s", [path, value], output_field=BooleanField()
+                )
+                spans = spans.alias(**{f"tag_{i}": matches}).filter(**{f"tag_{i}": True})
         for i, word in enumerate(query.words):
             spans = spans.alias(**{f"word_{i}": self._annotated(word)}).filter(
                 Q(tags__has_key=word) | Q(**{f"word_{i}": True})

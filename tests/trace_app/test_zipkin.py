@@ -1,0 +1,218 @@
+"""Zipkin v2: ingest (JSON with the stock exporter, protobuf ListOfSpans) and the query API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.trace_app.conftest import NOW_US, hex_id, post_zipkin, zipkin_span
+from trace_app.models import Span
+from trace_app.protos import ListOfSpans
+
+
+def test_the_stock_zipkin_exporter__spans_are_found(live_server, issue_token, client):
+    from opentelemetry import trace
+    from opentelemetry.exporter.zipkin.json import ZipkinExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    token = issue_token("trace:write", "trace:read")
+    exporter = ZipkinExporter(endpoint=f"{live_server.url}/api/v2/spans")
+    exporter.session.headers["Authorization"] = f"Bearer {token}"
+    provider = TracerProvider(resource=Resource.create({"service.name": "frontend"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("t").start_as_current_span("GET /", kind=trace.SpanKind.SERVER) as span:
+        span.set_attribute("http.route", "/")
+    provider.shutdown()
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    stored = Span.objects.get(trace_id=trace_id)
+    assert (stored.service, stored.name, stored.kind, stored.tags["http.route"]) == (
+        "frontend",
+        "GET /",
+        "SERVER",
+        "/",
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert client.get("/api/v2/services", **auth).json() == ["frontend"]
+    assert client.get("/api/v2/spans?serviceName=frontend", **auth).json() == ["GET /"]
+
+
+def test_json_ingest__202_with_an_empty_body(writer):
+    answer = post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), "web")])
+    assert answer.status_code == 202 and answer.content == b""
+
+
+def test_protobuf_ingest(writer, reader):
+    spans = ListOfSpans()
+    span = spans.spans.add()
+    span.trace_id, span.id = bytes.fromhex("00000000000000000000000000000abc"[16:]), bytes.fromhex(hex_id(8))
+    span.name, span.kind, span.timestamp, span.duration = "query", 1, NOW_US, 250
+    span.local_endpoint.service_name = "api"
+    span.local_endpoint.ipv4 = bytes([10, 0, 0, 1])
+    span.remote_endpoint.service_name = "postgres"
+    span.tags["db.statement"] = "select 1"
+    span.annotations.add(timestamp=NOW_US + 10, value="wire send")
+    answer = writer.post(
+        "/api/v2/spans", data=spans.SerializeToString(), content_type="application/x-protobuf"
+    )
+    assert answer.status_code == 202
+    stored = Span.objects.get(name="query")
+    assert stored.trace_id == "0000000000000000" + "0000000000000abc"
+    assert stored.local_endpoint == {"ipv4": "10.0.0.1"} and stored.remote_service == "postgres"
+    got = reader.get("/api/v2/trace/0000000000000abc").json()
+    assert got[0]["traceId"] == "0000000000000abc"
+    assert got[0]["annotations"] == [{"timestamp": NOW_US + 10, "value": "wire send"}]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"traceId": "ABCDEF0123456789"},  # upper case
+        {"traceId": "abc"},
+        {"traceId": "0" * 16},
+        {"id": "0" * 16},
+        {"duration": -5},
+        {"timestamp": NOW_US // 1000},  # milliseconds
+        {"kind": "SIDEWAYS"},
+        {"tags": {"k": {"nested": 1}}},
+        {"localEndpoint": {"serviceName": "x", "ipv4": "999.1.1.1"}},
+    ],
+)
+def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
+    good = zipkin_span(hex_id(8), hex_id(8), "web")
+    broken = {**zipkin_span(hex_id(8), hex_id(8), "web"), **bad}
+    answer = post_zipkin(writer, [good, broken])
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["error"]["code"] == "undecodable"
+    assert not Span.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"), [(b"nope", "application/json"), (b"\x0a\xff", "application/x-protobuf")]
+)
+def test_undecodable__400(writer, body, kind):
+    assert writer.post("/api/v2/spans", data=body, content_type=kind).status_code == 400
+
+
+def test_refusals(client, reader, writer):
+    spans = [zipkin_span(hex_id(8), hex_id(8), "web")]
+    assert post_zipkin(client, spans).status_code == 401
+    assert post_zipkin(reader, spans).status_code == 403
+    assert writer.get("/api/v2/services").status_code == 403
+    assert client.get("/api/v2/services").status_code == 401
+
+
+@pytest.fixture
+def rpc(writer):
+    """A client/server pair sharing a span id (Zipkin's shared span), and a database call."""
+    trace, root, call = hex_id(8), hex_id(8), hex_id(8)
+    spans = [
+        zipkin_span(
+            trace, root, "frontend", name="get /", kind="SERVER", duration=10_000, tags={"http.method": "GET"}
+        ),
+        zipkin_span(
+            trace,
+            call,
+            "frontend",
+            name="get /api",
+            kind="CLIENT",
+            parentId=root,
+            timestamp=NOW_US + 1000,
+            duration=6000,
+            remoteEndpoint={"serviceName": "backend"},
+        ),
+        zipkin_span(
+            trace,
+            call,
+            "backend",
+            name="get /api",
+            kind="SERVER",
+            parentId=root,
+            shared=True,
+            timestamp=NOW_US + 2000,
+            duration=4000,
+            annotations=[{"timestamp": NOW_US + 2500, "value": "cache miss"}],
+        ),
+    ]
+    assert post_zipkin(writer, spans).status_code == 202
+    db_call = zipkin_span(
+        trace,
+        hex_id(8),
+        "backend",
+        name="select",
+        kind="CLIENT",
+        parentId=call,
+        timestamp=NOW_US + 2500,
+        duration=1000,
+        remoteEndpoint={"serviceName": "mysql"},
+        tags={"error": "timeout"},
+    )
+    assert post_zipkin(writer, [db_call]).status_code == 202
+    return trace
+
+
+def test_query_api__services_span_names_remote_services(reader, rpc):
+    assert reader.get("/api/v2/services").json() == ["backend", "frontend"]
+    assert reader.get("/api/v2/spans?serviceName=frontend").json() == ["get /", "get /api"]
+    assert reader.get("/api/v2/remoteServices?serviceName=frontend").json() == ["backend"]
+    assert reader.get("/api/v2/spans").status_code == 400
+
+
+def test_query_api__trace_by_either_id_form(reader, rpc):
+    short = reader.get(f"/api/v2/trace/{rpc}")
+    long = reader.get(f"/api/v2/trace/{rpc.rjust(32, '0')}")
+    assert short.status_code == long.status_code == 200
+    assert short.json() == long.json()
+    assert {s["traceId"] for s in short.json()} == {rpc}
+    halves = [s for s in short.json() if s["name"] == "get /api"]
+    assert sorted(s["kind"] for s in halves) == ["CLIENT", "SERVER"]
+    assert reader.get(f"/api/v2/trace/{hex_id(8)}").status_code == 404
+    assert reader.get("/api/v2/trace/xyz").status_code == 400
+
+
+def test_query_api__traces_filters(reader, rpc, writer):
+    other = hex_id(8)
+    post_zipkin(writer, [zipkin_span(other, hex_id(8), "frontend", name="get /health", duration=50)])
+
+    def ids(query):
+        answer = reader.get(f"/api/v2/traces?{query}")
+        assert answer.status_code == 200, answer.content
+        return {trace[0]["traceId"] for trace in answer.json()}
+
+    assert ids("serviceName=frontend") == {rpc, other}
+    assert ids("serviceName=backend&spanName=select") == {rpc}
+    assert ids("serviceName=frontend&remoteServiceName=backend") == {rpc}
+    assert ids("annotationQuery=http.method%3DGET") == {rpc}
+    assert ids("annotationQuery=cache%20miss") == {rpc}
+    assert ids("annotationQuery=error") == {rpc}
+    assert ids("annotationQuery=http.method%3DGET%20and%20error") == set()  # one span must match both
+    assert ids("minDuration=5000") == {rpc}
+    assert ids("maxDuration=100") == {other}
+    assert ids(f"endTs={NOW_US // 1000 - 60_000}&lookback=60000") == set()
+    assert reader.get("/api/v2/traces?limit=abc").status_code == 400
+
+
+def test_query_api__trace_many(reader, rpc):
+    got = reader.get(f"/api/v2/traceMany?traceIds={rpc},{hex_id(8)}")
+    assert got.status_code == 200 and len(got.json()) == 1
+    assert reader.get(f"/api/v2/traceMany?traceIds={rpc}").status_code == 400
+
+
+def test_query_api__dependencies_from_pairs_and_uninstrumented_peers(reader, rpc):
+    got = reader.get(f"/api/v2/dependencies?endTs={NOW_US // 1000 + 60_000}&lookback=3600000").json()
+    links = {(d["parent"], d["child"]): (d["callCount"], d["errorCount"]) for d in got}
+    assert links == {("frontend", "backend"): (1, 0), ("backend", "mysql"): (1, 1)}
+    assert reader.get("/api/v2/dependencies").status_code == 400
+
+
+def test_query_api__autocomplete(reader, rpc):
+    assert "http.method" in reader.get("/api/v2/autocompleteKeys").json()
+    assert reader.get("/api/v2/autocompleteValues?key=http.method").json() == ["GET"]
+    assert reader.get("/api/v2/autocompleteValues").status_code == 400
+
+
+def test_json_body_with_a_bom_or_junk_after__400(writer):
+    body = json.dumps([zipkin_span(hex_id(8), hex_id(8), "web")]) + "]"
+    assert writer.post("/api/v2/spans", data=body, content_type="application/json").status_code == 400
