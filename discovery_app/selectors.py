@@ -238,8 +238,10 @@ def filter_document(
     version: str | None = None,
     labels: list[tuple[str, str]] | None = None,
     passing: bool = False,
+    failing: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The document narrowed to one version, to nodes with all ``labels``, or to passing nodes."""
+    """The document narrowed to one version, to nodes with all ``labels``, or to passing nodes
+    (alive, and none of the ``failing`` ones: the monitor's nodes with a critical check down)."""
     versions = []
     for entry in document["versions"]:
         if version is not None and entry["version"] != version:
@@ -247,7 +249,7 @@ def filter_document(
         nodes = [
             node
             for node in entry["nodes"]
-            if (not passing or node["status"] == Node.Status.PASSING)
+            if (not passing or (node["status"] == Node.Status.PASSING and node["id"] not in failing))
             and all(node["metadata"].get(key) == value for key, value in labels or ())
         ]
         versions.append({**entry, "nodes": nodes})

@@ -21,6 +21,7 @@ from discovery_app import selectors, services
 from discovery_app.api import serializers as io
 from discovery_app.api.filters import ResultFilter
 from discovery_app.models import Node, Result
+from monitor_app.selectors import failing_nodes
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_wait
@@ -89,7 +90,9 @@ class ServiceDetailView(DiscoveryView):
         parameters=[
             OpenApiParameter("version", str, description="Only this version."),
             OpenApiParameter("label", str, many=True, description="key:value; nodes with all labels."),
-            OpenApiParameter("passing", bool, description="Only passing nodes."),
+            OpenApiParameter(
+                "passing", bool, description="Only passing nodes (alive, no critical monitor check down)."
+            ),
             OpenApiParameter("index", int, description="Block until the service's index passes this."),
             OpenApiParameter("wait", str, description="Longest block, e.g. '30s' (max 60 s)."),
         ],
@@ -116,12 +119,13 @@ class ServiceDetailView(DiscoveryView):
             raise NotFound(f"No service named {name!r} is registered.")
         body, etag = entry.body, entry.etag
         if version is not None or labels or passing:
+            failing = failing_nodes(name) if passing else frozenset()
             document = selectors.filter_document(
-                entry.document(), version=version, labels=labels, passing=passing
+                entry.document(), version=version, labels=labels, passing=passing, failing=failing
             )
             if version is not None and not document["versions"]:
                 raise NotFound(f"Service {name!r} has no version {version!r}.")
-            variant = f"{version}|{sorted(labels)}|{passing}"
+            variant = f"{version}|{sorted(labels)}|{passing}|{sorted(failing)}"
             body = json.dumps(document, separators=(",", ":")).encode()
             etag = selectors.make_etag(name, entry.index, variant)
         if etag in request.headers.get("If-None-Match", ""):
