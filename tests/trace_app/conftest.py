@@ -28,7 +28,7 @@ def hex_id(size: int) -> str:
 
 
 def otlp_request(spans: list[dict[str, Any]], service: str = "shop") -> ExportTraceServiceRequest:
-    """An OTLP request with ``spans`` ({trace, span, parent, name, kind, start_us, duration_us, attrs, error})."""
+    """An OTLP request with ``spans`` ({trace, span, parent, name, kind, start_us, duration_us, attrs})."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     attribute = resource_spans.resource.attributes.add(key="service.name")

@@ -1,0 +1,253 @@
+"""The native API: search on any span (limit last), a trace with skew adjusted, compare, graph,
+keep rules, retention."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.trace_app.conftest import NOW_US, hex_id, otlp_request, post_otlp, post_zipkin, zipkin_span
+from trace_app.models import Edge, KeepRule, Span
+from trace_app.services import expire_spans
+
+
+def test_search__conditions_apply_before_the_limit(writer, reader):
+    # 30 newer traces from "web" without the tag, then one older trace with it: a limit of 5
+    # applied first (Jaeger) would miss it.
+    tagged = hex_id(16)
+    post_otlp(
+        writer,
+        otlp_request(
+            [
+                {
+                    "trace": tagged,
+                    "span": hex_id(8),
+                    "start_us": NOW_US - 10_000_000,
+                    "attrs": {"customer": "acme"},
+                }
+            ],
+            service="web",
+        ),
+    )
+    post_otlp(
+        writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)} for _ in range(30)], service="web")
+    )
+    found = reader.get("/api/v1/trace/traces/?service=web&tag=customer=acme&limit=5").json()
+    assert [t["trace_id"] for t in found] == [tagged]
+    assert len(reader.get("/api/v1/trace/traces/?service=web&limit=5").json()) == 5
+
+
+def test_search__on_any_span_not_only_roots(writer, reader):
+    trace, root = hex_id(16), hex_id(8)
+    post_otlp(writer, otlp_request([{"trace": trace, "span": root, "name": "GET /"}], service="edge"))
+    post_otlp(
+        writer,
+        otlp_request(
+            [
+                {
+                    "trace": trace,
+                    "span": hex_id(8),
+                    "parent": root,
+                    "name": "lookup",
+                    "duration_us": 90_000,
+                    "error": True,
+                }
+            ],
+            service="db-proxy",
+        ),
+    )
+    found = reader.get(
+        "/api/v1/trace/traces/?service=db-proxy&operation=lookup&min_duration_ms=50&error=true"
+    ).json()
+    assert len(found) == 1
+    summary = found[0]
+    assert (
+        summary["trace_id"] == trace and summary["root_service"] == "edge" and summary["root_name"] == "GET /"
+    )
+    assert (
+        summary["services"] == {"edge": 1, "db-proxy": 1} and summary["error"] and summary["span_count"] == 2
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=x",
+        "min_duration_ms=-1",
+        "min_duration_ms=5&max_duration_ms=1",
+        "since=yesterday",
+        "tag=novalue",
+    ],
+)
+def test_search__bad_parameters_400(reader, query):
+    answer = reader.get(f"/api/v1/trace/traces/?{query}")
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid"
+
+
+def test_trace__tree_order_depth_and_clock_skew(writer, reader):
+    trace, root, call, db = hex_id(8), hex_id(8), hex_id(8), hex_id(8)
+    # The server's clock is 50 ms ahead of the client's: its span starts after the client span ends.
+    post_zipkin(
+        writer,
+        [
+            zipkin_span(trace, root, "web", name="GET /", kind="SERVER", duration=20_000),
+            zipkin_span(
+                trace,
+                call,
+                "web",
+                name="call api",
+                kind="CLIENT",
+                parentId=root,
+                timestamp=NOW_US + 1000,
+                duration=10_000,
+            ),
+            zipkin_span(
+                trace,
+                hex_id(8),
+                "api",
+                name="handle",
+                kind="SERVER",
+                parentId=call,
+                timestamp=NOW_US + 51_000,
+                duration=6000,
+            ),
+        ],
+    )
+    adjusted = reader.get(f"/api/v1/trace/traces/{trace}/").json()
+    assert [(s["name"], s["depth"]) for s in adjusted["spans"]] == [
+        ("GET /", 0),
+        ("call api", 1),
+        ("handle", 2),
+    ]
+    handle = adjusted["spans"][2]
+    assert adjusted["adjusted"] and handle["timestamp"] == NOW_US + 1000 + 2000 and handle["skew"] == -48_000
+    raw = reader.get(f"/api/v1/trace/traces/{trace}/?raw=true").json()
+    assert not raw["adjusted"] and raw["spans"][2]["timestamp"] == NOW_US + 51_000
+    assert reader.get(f"/api/v1/trace/traces/{db}/").status_code == 404
+    assert reader.get("/api/v1/trace/traces/not-hex/").status_code == 400
+
+
+def test_trace__a_loop_of_parent_ids_does_not_hang(writer, reader):
+    trace, a, b = hex_id(8), hex_id(8), hex_id(8)
+    post_zipkin(writer, [zipkin_span(trace, a, "x", parentId=b), zipkin_span(trace, b, "x", parentId=a)])
+    assert reader.get(f"/api/v1/trace/traces/{trace}/").json()["span_count"] == 2
+
+
+def test_compare__spans_matched_by_service_and_operation(writer, reader):
+    a, b = hex_id(8), hex_id(8)
+    for trace, slow in ((a, 1000), (b, 9000)):
+        root = hex_id(8)
+        post_zipkin(
+            writer,
+            [
+                zipkin_span(trace, root, "web", name="GET /", duration=20_000),
+                zipkin_span(trace, hex_id(8), "db", name="select", parentId=root, duration=slow),
+            ],
+        )
+    post_zipkin(writer, [zipkin_span(b, hex_id(8), "cache", name="get", duration=10)])
+    got = reader.get(f"/api/v1/trace/compare/?a={a}&b={b}").json()
+    rows = {(r["service"], r["name"]): r for r in got["spans"]}
+    assert rows[("db", "select")]["difference"] == 8000 and got["spans"][0]["name"] == "select"
+    assert rows[("cache", "get")]["only_in"] == "b"
+    assert reader.get(f"/api/v1/trace/compare/?a={a}").status_code == 400
+    assert reader.get(f"/api/v1/trace/compare/?a={a}&b={hex_id(8)}").status_code == 404
+
+
+def test_graph__edges_built_at_ingest_across_requests_in_either_order(writer, reader):
+    for server_first in (True, False):
+        trace, client_span = hex_id(16), hex_id(8)
+        client = otlp_request(
+            [{"trace": trace, "span": client_span, "kind": 3, "duration_us": 4000}], service="orders"
+        )
+        server = otlp_request(
+            [
+                {
+                    "trace": trace,
+                    "span": hex_id(8),
+                    "parent": client_span,
+                    "kind": 2,
+                    "duration_us": 3000,
+                    "error": server_first,
+                }
+            ],
+            service="stock",
+        )
+        for request in (server, client) if server_first else (client, server):
+            assert post_otlp(writer, request).status_code == 200
+    graph = reader.get("/api/v1/trace/graph/").json()
+    [edge] = graph["edges"]
+    assert (edge["parent"], edge["child"], edge["calls"], edge["errors"]) == ("orders", "stock", 2, 1)
+    assert 3.5 <= edge["p50_ms"] <= 4.5 and edge["mean_ms"] == 4.0
+    assert {s["name"] for s in graph["services"]} == {"orders", "stock"}
+    assert (
+        reader.get("/api/v1/trace/graph/?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z").status_code
+        == 400
+    )
+
+
+def test_keep_rules__errors_and_slow_kept_a_share_of_the_rest(writer, reader, api_client):
+    admin = api_client("trace:read", "trace:write")
+    answer = admin.post(
+        "/api/v1/trace/rules/", {"service": "busy", "keep_share": 0.0, "slower_than_ms": 100}, format="json"
+    )
+    assert answer.status_code == 201, answer.content
+    plain, failed, slow = hex_id(16), hex_id(16), hex_id(16)
+    post_otlp(
+        writer,
+        otlp_request(
+            [
+                {"trace": plain, "span": hex_id(8)},
+                {"trace": failed, "span": hex_id(8), "error": True},
+                {"trace": slow, "span": hex_id(8), "duration_us": 200_000},
+            ],
+            service="busy",
+        ),
+    )
+    assert set(Span.objects.values_list("trace_id", flat=True)) == {failed, slow}
+    # a later span of a kept trace is kept too
+    post_otlp(writer, otlp_request([{"trace": failed, "span": hex_id(8)}], service="busy"))
+    assert Span.objects.filter(trace_id=failed).count() == 2
+    assert (
+        admin.post("/api/v1/trace/rules/", {"service": "x", "keep_share": 2}, format="json").status_code
+        == 400
+    )
+    assert admin.put("/api/v1/trace/rules/busy/", {"keep_share": 1.0}, format="json").status_code == 200
+    assert admin.delete("/api/v1/trace/rules/busy/").status_code == 204
+    assert admin.delete("/api/v1/trace/rules/busy/").status_code == 404
+    assert reader.post("/api/v1/trace/rules/", {"service": "y"}, format="json").status_code == 403
+
+
+def test_retention__old_spans_and_edges_go_a_service_override_applies(writer):
+    day = 86_400_000_000
+    KeepRule.objects.create(service="short", retention_days=1)
+    for service, age in (("long", 3), ("long", 10), ("short", 3)):
+        post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), service, timestamp=NOW_US - age * day)])
+    expire_spans(now_us=NOW_US)
+    assert sorted(Span.objects.values_list("service", flat=True)) == ["long"]
+    assert not Edge.objects.filter(minute__lt=(NOW_US - 7 * day) // 60_000_000).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="day partitions are PostgreSQL's")
+def test_partitions__created_ahead_rows_moved_out_of_default_old_ones_dropped(writer):
+    from datetime import UTC, datetime, timedelta
+
+    from trace_app.store import partitions
+
+    today = datetime.now(UTC).date()
+    post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), "web")])  # lands in the default partition
+    created = partitions.ensure_ahead()
+    assert partitions.partition_name(today) in created and len(created) == 4
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {partitions.DEFAULT}")
+        assert cursor.fetchone()[0] == 0
+    assert Span.objects.count() == 1
+    old_day = today - timedelta(days=9)
+    partitions.create(old_day)
+    post_zipkin(
+        writer, [zipkin_span(hex_id(8), hex_id(8), "web", timestamp=partitions.day_start(old_day) + 5)]
+    )
+    expire_spans(now_us=NOW_US)
+    assert partitions.partition_name(old_day) not in partitions.existing()
+    assert Span.objects.count() == 1
