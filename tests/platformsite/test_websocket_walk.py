@@ -55,7 +55,6 @@ UNSERVED = [
     "/ws/router/",
     "/ws/trace/",
     "/ws/db/",
-    "/ws/monitor/",  # not built yet: it serves no socket
     "/ws/nope/",
     f"/ws/{uuid.uuid4().hex}/",
     f"/ws/config/{uuid.uuid4().hex}/",
@@ -131,4 +130,4 @@ def test_service_index__names_its_websocket_only_when_it_serves_one(api_client):
     assert indexes["config"]["websocket"] == "/ws/config/"
     assert indexes["discovery"]["websocket"] == "/ws/discovery/"
     assert indexes["auth"]["websocket"] is None
-    assert (indexes["monitor"]["websocket"], indexes["monitor"]["built"]) == (None, False)
+    assert (indexes["monitor"]["websocket"], indexes["monitor"]["built"]) == ("/ws/monitor/", True)
