@@ -1,0 +1,102 @@
+"""/ws/router/: route changes of the chosen services are pushed as they commit."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from platformsite.asgi import application
+from router_app import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def add_rule(service: str, version: str = "2.0") -> None:
+    services.rule_save(service=service, version=version, key="beta", value="true", weight=10, priority=0)
+
+
+async def _connect(token: str) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+    return communicator
+
+
+def test_ws__a_watched_service__gets_its_changes_only(issue_token):
+    token = issue_token("router:read")
+
+    async def run():
+        ws = await _connect(token)
+        await ws.send_json_to({"type": "subscribe", "services": ["orders"]})
+        subscribed = await ws.receive_json_from(timeout=5)
+        await sync_to_async(add_rule)("billing")
+        await sync_to_async(add_rule)("orders")
+        change = await ws.receive_json_from(timeout=5)
+        nothing_else = await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return subscribed, change, nothing_else
+
+    subscribed, change, nothing_else = async_to_sync(run)()
+    assert subscribed == {"type": "subscribed", "services": ["orders"], "revisions": {"orders": 0}}
+    assert change == {"type": "change", "service": "orders", "revision": 1, "why": "rules"}
+    assert nothing_else
+
+
+def test_ws__star__gets_every_service_once(issue_token):
+    token = issue_token("router:read")
+
+    async def run():
+        ws = await _connect(token)
+        await ws.send_json_to({"type": "subscribe", "services": ["*", "orders"]})
+        await ws.receive_json_from(timeout=5)
+        await sync_to_async(add_rule)("orders")
+        change = await ws.receive_json_from(timeout=5)
+        nothing_else = await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return change, nothing_else
+
+    change, nothing_else = async_to_sync(run)()
+    assert change["service"] == "orders" and nothing_else
+
+
+def test_ws__bad_messages_and_denied_services(issue_token):
+    from auth_app import services as auth_services
+    from auth_app.models import Account
+
+    token = issue_token("router:read")
+    role = auth_services.role_create(name="billing-only")
+    auth_services.rule_create(role=role, resource="router:billing", action="*")
+    auth_services.binding_create(role=role, account=Account.objects.order_by("-id").first())
+
+    async def run():
+        ws = await _connect(token)
+        answers = []
+        for message in (
+            {"type": "subscribe", "services": "orders"},
+            {"type": "subscribe", "services": ["bad/name"]},
+            {"type": "subscribe", "services": ["orders"]},
+            {"type": "dance"},
+        ):
+            await ws.send_json_to(message)
+            answers.append((await ws.receive_json_from(timeout=5))["error"]["code"])
+        await ws.disconnect()
+        return answers
+
+    assert async_to_sync(run)() == ["invalid", "invalid", "policy_denied", "unknown_message"]
+
+
+def test_ws__without_the_read_scope__is_closed_4403(issue_token):
+    token = issue_token("discovery:read")
+
+    async def run():
+        communicator = WebsocketCommunicator(
+            application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        connected, code = await communicator.connect(timeout=5)
+        return connected, code
+
+    assert async_to_sync(run)() == (False, 4403)
