@@ -22,7 +22,7 @@ from trace_app.store import TraceQuery
 PALETTE = ["#3867d6", "#20bf6b", "#fa8231", "#8854d0", "#0fb9b1", "#f7b731", "#4b6584", "#eb3b5a"]
 ERROR_COLOR = "#eb3b5a"
 LOOKBACKS = [(1, "last hour"), (6, "last 6 hours"), (24, "last day"), (168, "last 7 days")]
-GRAPH_COLUMN, GRAPH_ROW, NODE_W, NODE_H = 220, 70, 150, 36
+GRAPH_COLUMN, GRAPH_ROW, NODE_W, NODE_H = 380, 70, 150, 36
 
 
 def colors(services: list[str]) -> dict[str, str]:

@@ -1,0 +1,84 @@
+"""The trace dashboard in a real browser: an app instrumented with the stock OpenTelemetry SDK
+exports to the platform; its trace appears live, opens as a waterfall, and the graph draws it."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from platform_client.session import PlatformSession
+from tests.servers import OPERATOR, OPERATOR_PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def export_a_trace(base: str, token: str) -> str:
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    def provider(service: str) -> TracerProvider:
+        exporter = OTLPSpanExporter(
+            endpoint=f"{base}/v1/traces", headers={"Authorization": f"Bearer {token}"}
+        )
+        made = TracerProvider(resource=Resource.create({"service.name": service}))
+        made.add_span_processor(SimpleSpanProcessor(exporter))
+        return made
+
+    shop, payments = provider("shop"), provider("payments")
+    with shop.get_tracer("e2e").start_as_current_span("POST /checkout", kind=trace.SpanKind.SERVER) as root:
+        with shop.get_tracer("e2e").start_as_current_span("charge", kind=trace.SpanKind.CLIENT) as call:
+            with payments.get_tracer("e2e").start_as_current_span(
+                "POST /charges", kind=trace.SpanKind.SERVER, context=trace.set_span_in_context(call)
+            ) as served:
+                served.set_attribute("card.brand", "visa")
+                served.set_status(trace.Status(trace.StatusCode.ERROR, "card declined"))
+    shop.shutdown()
+    payments.shutdown()
+    return format(root.get_span_context().trace_id, "032x")
+
+
+def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screenshot_dir):
+    platform = request.getfixturevalue("asgi_platform")
+    wait = WebDriverWait(browser, 30)
+    base = platform.url
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(f"{base}/ui/login/")
+    wait.until(ec.visibility_of_element_located((By.ID, "id_username")))
+    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
+    browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait.until(lambda driver: "/login/" not in driver.current_url)
+    browser.get(f"{base}/ui/trace/")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "live-status"), "live"))
+    # when: an instrumented app exports a trace
+    with PlatformSession(base, platform.client_id, platform.client_secret) as session:
+        trace_id = export_a_trace(base, session.credentials.token())
+    # then: it shows in the live list, and opens as a waterfall
+    wait.until(ec.text_to_be_present_in_element((By.ID, "live-rows"), trace_id[-16:]))
+    browser.save_screenshot(str(screenshot_dir / "trace-index.png"))
+    browser.find_element(By.LINK_TEXT, trace_id[-16:]).click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "trace-id"), trace_id))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row")
+    assert [r.find_element(By.CSS_SELECTOR, ".wf-name").text.split(" ")[1:3] for r in rows][0] == [
+        "POST",
+        "/checkout",
+    ]
+    assert len(rows) == 3 and "wf-error" in rows[2].get_attribute("class")
+    rows[2].find_element(By.TAG_NAME, "summary").click()
+    wait.until(ec.visibility_of(rows[2].find_element(By.CSS_SELECTOR, ".wf-detail")))
+    assert "card.brand" in rows[2].text and "visa" in rows[2].text
+    browser.save_screenshot(str(screenshot_dir / "trace-waterfall.png"))
+    # and the service graph draws the call
+    browser.get(f"{base}/ui/trace/graph/")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#graph svg .node")))
+    names = {n.text for n in browser.find_elements(By.CSS_SELECTOR, "#graph svg .node text")}
+    assert names == {"shop", "payments"}
+    assert "1 calls, 1 err" in browser.find_element(By.CSS_SELECTOR, "#graph svg .edge text").text
+    browser.save_screenshot(str(screenshot_dir / "trace-graph.png"))
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get("about:blank")
