@@ -7,7 +7,8 @@ class MonitorAppConfig(services.ServiceConfig):
     name = "monitor_app"
     service = "monitor"
     verbose_name = "Status, stats and healthchecks of the fleet"
-    built = False
+    web_urls = "web_urls"
+    websocket_routes = "routing"
     root_urls = "ping_urls"
     beat_schedule = {
         "monitor-tick": {"task": "monitor_app.tasks.tick", "schedule": settings.MONITOR_LOOP_SECONDS},

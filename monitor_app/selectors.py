@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db.models import Count
 
 from monitor_app.models import Check, Flip, Maintenance, NodeStatus, ServiceHealth, State, StatSample
+from monitor_app.services.health import failing_key
 from monitor_app.services.ingest import report_key
 from platformsite import localstate
 
@@ -43,24 +44,16 @@ _failing_stats = localstate.register_cache(
 
 def failing_nodes(service: str) -> frozenset[str]:
     """The nodes of ``service`` with a critical check critical (or reported STOPPED), as the
-    monitor stored them; kept in this process for ``MONITOR_HEALTH_CACHE_SECONDS``."""
+    monitor last stored them (:func:`monitor_app.services.health.failing_publish` keeps them in
+    the shared cache); kept in this process for ``MONITOR_HEALTH_CACHE_SECONDS``.  No query: a
+    service the monitor knows nothing of has no failing node."""
     now = time.monotonic()
     held = _failing.get(service)
     if held is not None and now - held[0] < settings.MONITOR_HEALTH_CACHE_SECONDS:
         _failing_stats.hits += 1
         return held[1]
     _failing_stats.misses += 1
-    failing = set(
-        Check.objects.filter(service=service, critical=True, status=State.CRITICAL)
-        .exclude(node="")
-        .values_list("node", flat=True)
-    )
-    failing.update(
-        NodeStatus.objects.filter(service=service, status=NodeStatus.Status.STOPPED).values_list(
-            "node", flat=True
-        )
-    )
-    found = frozenset(failing)
+    found = frozenset(cache.get(failing_key(service)) or ())
     if len(_failing) >= MAX_FAILING:
         _failing.clear()
     _failing[service] = (now, found)

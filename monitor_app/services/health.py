@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -35,6 +36,39 @@ def node_states(name: str) -> tuple[set[str], set[str]]:
     return nodes, failing
 
 
+FAILING_PREFIX = "monitor:failing:"
+#: The failing nodes of every service are stored again this often by the state loop (a shared
+#: cache that lost them, restarted or evicted, is whole again by then).
+FAILING_REFRESH_SECONDS = 30
+
+
+def failing_key(name: str) -> str:
+    return FAILING_PREFIX + name
+
+
+def failing_publish(name: str, failing: set[str]) -> None:
+    """Keep a service's failing nodes in the shared cache (discovery's ``?passing=true``)."""
+    cache.set(failing_key(name), sorted(failing), timeout=None)
+
+
+def failing_refresh_all() -> int:
+    """Store every service's failing nodes again (two queries); the number of services."""
+    failing: dict[str, set[str]] = {}
+    for service, node in (
+        Check.objects.filter(critical=True, status=State.CRITICAL)
+        .exclude(node="")
+        .values_list("service", "node")
+    ):
+        failing.setdefault(service, set()).add(node)
+    for service, node in NodeStatus.objects.filter(status=NodeStatus.Status.STOPPED).values_list(
+        "service", "node"
+    ):
+        failing.setdefault(service, set()).add(node)
+    names = set(ServiceHealth.objects.values_list("name", flat=True)) | set(failing)
+    cache.set_many({failing_key(name): sorted(failing.get(name, ())) for name in names}, timeout=None)
+    return len(names)
+
+
 def judge(nodes: int, passing: int, min_share: float | None) -> str:
     if not nodes:
         return ServiceHealth.Status.UNKNOWN
@@ -48,6 +82,7 @@ def service_refresh(*, name: str, now: float) -> list[Any]:
 
     nodes, failing = node_states(name)
     total, passing = len(nodes), len(nodes - failing)
+    transaction.on_commit(lambda: failing_publish(name, failing))
     with transaction.atomic():
         health, _ = ServiceHealth.objects.select_for_update().get_or_create(name=name)
         status = judge(total, passing, health.min_share)

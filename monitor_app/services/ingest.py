@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from monitor_app.models import STATES, Check, NodeStatus, StatSample
+from monitor_app.models import STATES, Check, NodeStatus, ServiceHealth, StatSample
 from monitor_app.services import engine, health
 from monitor_app.services.names import CHECK_NAME, NODE_NAME, SERVICE_NAME, check_ref_valid
 from platformsite.api.errors import Invalid
@@ -33,6 +33,7 @@ from platformsite.jsonvalues import unstorable
 SNAPSHOT_PREFIX = "monitor:c:"
 REPORT_PREFIX = "monitor:r:"
 STATUS_PREFIX = "monitor:s:"
+KNOWN_PREFIX = "monitor:k:"
 #: A snapshot is read again from the database at least this often (a lost race heals by then).
 SNAPSHOT_SECONDS = 60
 #: Fields of a check a report may define; a result that sets none differently costs no write.
@@ -309,6 +310,10 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
 def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
     """Apply parsed reports; per report the checks' states after them."""
     answers = []
+    known = cache.get_many([KNOWN_PREFIX + name for name in {r["service"] for r in reports}])
+    for name in {r["service"] for r in reports} - {key[len(KNOWN_PREFIX) :] for key in known}:
+        ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
+        cache.set(KNOWN_PREFIX + name, True, timeout=3600)
     for report in reports:
         states = checks_report(
             service=report["service"], node=report["node"], items=report["checks"], now=now

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from monitor_app.models import Check
-from monitor_app.services import alerts, engine
+from monitor_app.services import alerts, engine, health
 from monitor_app.services.ingest import report_key
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ def monitor_tick(*, now: float) -> Tick:
     tick.reminded = alerts.reminders_due(now=now)
     tick.released = alerts.alerts_reconcile(now=now)
     tick.published = alerts.alerts_publish(now=now)
+    if cache.add("monitor:failing:refreshed", now, timeout=health.FAILING_REFRESH_SECONDS):
+        health.failing_refresh_all()
     return tick
 
 

@@ -1,0 +1,157 @@
+"""Alerts as platform events: maintenance silence, dependencies, reminders, service health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from event_app.models import Event
+from monitor_app import services
+from monitor_app.models import Alert, Check, Flip, Maintenance, ServiceHealth
+from tests.monitor_app.conftest import NOW, result
+
+pytestmark = pytest.mark.django_db
+FAST = {"failures_before_critical": 1, "success_before_passing": 1}
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def events(type_: str) -> list[Event]:
+    return list(Event.objects.filter(type=type_, source="/platform/monitor").order_by("id"))
+
+
+def test_failed_and_recovered__published_with_the_check(report):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", output="timeout", **FAST), now=NOW + 10)
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW + 20)
+
+    [failed] = events("monitor.check.failed")
+    check = Check.objects.get(name="db")
+    assert failed.subject == str(check.pk)
+    assert failed.data | {"at": None} == {
+        "check": str(check.pk),
+        "service": "orders",
+        "node": "n1",
+        "name": "db",
+        "status": "critical",
+        "output": "timeout",
+        "old": "passing",
+        "new": "critical",
+        "reason": "reported",
+        "at": None,
+    }
+    assert len(events("monitor.check.recovered")) == 1
+    assert Alert.objects.filter(published_at=None).count() == 0
+
+
+def test_maintenance__silences_the_failure__raised_when_it_ends_if_still_down(report, committed):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    Maintenance.objects.create(service="orders", starts=at(NOW), ends=at(NOW + 100))
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+
+    assert events("monitor.check.failed") == []
+    assert Flip.objects.get(new="critical").suppressed == "maintenance"
+    with committed():
+        services.monitor_tick(now=NOW + 50)  # still inside the window
+    assert events("monitor.check.failed") == []
+    with committed():
+        services.monitor_tick(now=NOW + 101)
+    [released] = events("monitor.check.failed")
+    assert released.data["released"] is True
+
+
+def test_maintenance__of_one_check__leaves_the_others_alerting(report):
+    report("orders", "n1", result("db", "passing", **FAST), result("disk", "passing", **FAST), now=NOW)
+    db = Check.objects.get(name="db")
+    Maintenance.objects.create(service="orders", check_ref=db, starts=at(NOW), ends=at(NOW + 100))
+    report("orders", "n1", result("db", "critical", **FAST), result("disk", "critical", **FAST), now=NOW + 10)
+
+    assert [e.data["name"] for e in events("monitor.check.failed")] == ["disk"]
+
+
+def test_dependencies__parent_down__child_failure_silenced(report, committed):
+    report("network", "gw", result("uplink", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "passing", depends_on=["network/gw/uplink"], **FAST), now=NOW)
+    report("network", "gw", result("uplink", "critical", **FAST), now=NOW + 10)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 11)
+
+    assert [e.data["name"] for e in events("monitor.check.failed")] == ["uplink"]
+    assert Flip.objects.get(name="db", new="critical").suppressed == "dependency"
+    # the parent recovers, the child is still down: its failure is raised now
+    report("network", "gw", result("uplink", "passing", **FAST), now=NOW + 20)
+    with committed():
+        services.monitor_tick(now=NOW + 21)
+    assert [e.data["name"] for e in events("monitor.check.failed")] == ["uplink", "db"]
+
+
+def test_reminders__repeat_while_down__stop_on_recovery(report, committed):
+    report("orders", "n1", result("db", "passing", remind_every=60, **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    for t in (NOW + 40, NOW + 71, NOW + 100, NOW + 132):
+        with committed():
+            services.monitor_tick(now=t)
+
+    reminders = [e for e in events("monitor.check.failed") if e.data.get("reminder")]
+    assert len(reminders) == 2  # at +70 and +130
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW + 140)
+    with committed():
+        services.monitor_tick(now=NOW + 150)  # the next reminder was due at +190
+    with committed():
+        services.monitor_tick(now=NOW + 165)
+    assert len([e for e in events("monitor.check.failed") if e.data.get("reminder")]) == 2
+    assert Check.objects.get(name="db").next_reminder_at is None
+
+
+def test_outbox__an_alert_left_unpublished_is_published_by_the_loop(report, db):
+    # an alert written by a transaction whose after-commit publish never ran (a crash)
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    alert = Alert.objects.create(
+        type="monitor.check.failed", subject="x", data={"name": "db"}, created=at(NOW)
+    )
+
+    assert services.alerts_publish(now=NOW + 1) == 0  # not yet: its own publish may be on the way
+    assert services.alerts_publish(now=NOW + 3) == 1
+    assert Event.objects.get(event_id=str(alert.pk)).type == "monitor.check.failed"
+    assert services.alerts_publish(now=NOW + 10) == 0
+
+
+def test_service_health__degraded_below_the_share__recovered_above(report, settings):
+    settings.MONITOR_HEALTHY_SHARE = 0.6
+    for node in ("n1", "n2", "n3"):
+        report("orders", node, result("db", "passing", **FAST), now=NOW)
+    assert ServiceHealth.objects.get(name="orders").status == "healthy"
+
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    assert ServiceHealth.objects.get(name="orders").status == "healthy"  # 2 of 3 pass
+    report("orders", "n2", result("db", "critical", **FAST), now=NOW + 10)
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.status, health.nodes, health.passing) == ("degraded", 3, 1)
+    [degraded] = events("monitor.service.degraded")
+    assert (degraded.subject, degraded.data["passing"]) == ("orders", 1)
+
+    report("orders", "n2", result("db", "passing", **FAST), now=NOW + 20)
+    assert len(events("monitor.service.recovered")) == 1
+
+
+def test_service_health__non_critical_checks_do_not_count(report):
+    report(
+        "orders", "n1", result("db", "passing", **FAST), result("cache", "passing", critical=False, **FAST)
+    )
+    report("orders", "n1", result("cache", "critical", **FAST), now=NOW + 10)
+
+    assert ServiceHealth.objects.get(name="orders").passing == 1
+
+
+def test_service_maintenance__silences_degraded(report):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    now = datetime.now(UTC)
+    Maintenance.objects.create(
+        service="orders", starts=now - timedelta(hours=1), ends=now + timedelta(hours=1)
+    )
+    report("orders", "n1", result("db", "critical", **FAST), now=datetime.now(UTC).timestamp())
+
+    assert events("monitor.service.degraded") == []
+    assert Flip.objects.get(service="orders", name="", new="degraded").suppressed == "maintenance"

@@ -1,0 +1,318 @@
+"""The monitor API: reports, checks, services, history, maintenance, keys; refusals and odd input."""
+
+from __future__ import annotations
+
+import pytest
+
+from auth_app import services as auth_services
+from auth_app.models import Account
+from monitor_app.models import Check, Flip, Maintenance, PingKey
+from tests.monitor_app.conftest import result
+
+pytestmark = pytest.mark.django_db
+FAST = {"failures_before_critical": 1, "success_before_passing": 1}
+
+
+def body(service="orders", node="n1", *checks, **extra):
+    return {"service": service, "node": node, "checks": list(checks), **extra}
+
+
+def test_report__stores_and_answers_the_states(writer, committed):
+    with committed():
+        response = writer.post(
+            "/api/v1/monitor/reports/",
+            body("orders", "n1", result("db", "passing"), result("disk", "critical", output="full")),
+            format="json",
+        )
+
+    assert response.status_code == 200, response.content
+    states = {c["name"]: (c["status"], c["changed"]) for c in response.json()["checks"]}
+    assert states == {"db": ("passing", True), "disk": ("critical", True)}
+    assert Check.objects.get(name="disk").output == "full"
+
+
+def test_report__status_and_stats__kept(writer, reader, committed):
+    stats = {
+        "cpu": 12.5,
+        "memory": 1e8,
+        "seconds": 10,
+        "endpoints": [{"method": "GET /a", "success": 90, "errors": 10}],
+    }
+    with committed():
+        response = writer.post(
+            "/api/v1/monitor/reports/",
+            body(
+                "orders",
+                "n1",
+                result("db", "passing"),
+                status={"status": "RUNNING", "info": {"v": 1}},
+                stats=stats,
+            ),
+            format="json",
+        )
+    assert response.status_code == 200
+
+    detail = reader.get("/api/v1/monitor/services/orders/").json()
+    assert detail["members"][0]["status"]["status"] == "running"
+    series = reader.get("/api/v1/monitor/stats/?service=orders").json()
+    point = series["points"][0]
+    assert (point["cpu"], point["requests"], point["errors"], point["request_rate"]) == (12.5, 100, 10, 10.0)
+
+
+def test_batch__several_nodes_in_one_call(writer, committed):
+    reports = [body("orders", f"n{i}", result("db", "passing")) for i in range(3)]
+    with committed():
+        response = writer.post("/api/v1/monitor/reports/batch/", {"reports": reports}, format="json")
+
+    assert response.status_code == 200
+    assert Check.objects.filter(name="db").count() == 3
+
+
+@pytest.mark.parametrize(
+    ("checks", "field"),
+    [
+        ([result("db", "sideways")], "report.checks[0].status"),
+        ([result("db", "passing", interval=0)], "report.checks[0].interval"),
+        ([result("db", "passing", interval=-5)], "report.checks[0].interval"),
+        ([result("db", "passing", interval=10, ttl=5)], "report.checks[0].ttl"),
+        ([result("bad name", "passing")], "report.checks[0].name"),
+        (
+            [result("db", "passing", failure_rate={"window": 10, "threshold": 2})],
+            "report.checks[0].failure_rate.threshold",
+        ),
+        ([result("db", "passing", depends_on=["nope"])], "report.checks[0].depends_on"),
+        ([result("db", "passing", results=[1])], "report.checks[0].results"),
+        ([result("db", "passing", output=5)], "report.checks[0].output"),
+        ([result("db", "passing"), result("db", "critical")], "report.checks"),
+        ("x", "report.checks"),
+    ],
+)
+def test_report__bad_input__400_naming_the_field__nothing_stored(writer, checks, field):
+    response = writer.post(
+        "/api/v1/monitor/reports/", body("orders", "n1", *checks) | {"checks": checks}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["code"], list(error["details"])) == ("invalid_report", [field])
+    assert not Check.objects.exists()
+
+
+def test_report__bad_input__keeps_what_was_stored(writer, committed):
+    with committed():
+        writer.post("/api/v1/monitor/reports/", body("orders", "n1", result("db", "passing")), format="json")
+    response = writer.post(
+        "/api/v1/monitor/reports/",
+        body("orders", "n1", result("db", "critical"), result("x", "nope")),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert Check.objects.get(name="db").status == "passing"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "text",
+        {"service": "orders"},
+        {"service": "bad name", "node": "n1"},
+        {"service": "orders", "node": "\x00"},
+    ],
+)
+def test_report__not_a_report__400(writer, payload):
+    response = writer.post("/api/v1/monitor/reports/", payload, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_report"
+
+
+def test_report__output_too_long__truncated_not_refused(writer, committed):
+    with committed():
+        response = writer.post(
+            "/api/v1/monitor/reports/",
+            body("orders", "n1", result("db", "critical", output="x" * 10_000)),
+            format="json",
+        )
+
+    assert response.status_code == 200
+    check = writer.get(f"/api/v1/monitor/checks/{Check.objects.get().pk}/").json()
+    assert (len(check["output"]), check["truncated"]) == (4096, True)
+
+
+@pytest.fixture
+def orders_only(api_client, committed):
+    """A caller with monitor scopes whose role allows only the 'orders' service."""
+    caller = api_client("monitor:read", "monitor:write")
+    with committed():
+        role = auth_services.role_create(name="orders-team")
+        auth_services.rule_create(role=role, resource="monitor:orders", action="*")
+        auth_services.binding_create(role=role, account=Account.objects.order_by("-id").first())
+    return caller
+
+
+def test_policy__report_for_another_service__403(orders_only, report):
+    assert (
+        orders_only.post(
+            "/api/v1/monitor/reports/", body("orders", "n1", result("db", "passing")), format="json"
+        ).status_code
+        == 200
+    )
+    response = orders_only.post(
+        "/api/v1/monitor/reports/", body("billing", "n1", result("db", "passing")), format="json"
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "policy_denied")
+    batch = {
+        "reports": [
+            body("orders", "n1", result("db", "passing")),
+            body("billing", "b1", result("db", "passing")),
+        ]
+    }
+    assert orders_only.post("/api/v1/monitor/reports/batch/", batch, format="json").status_code == 403
+    assert not Check.objects.filter(service="billing").exists()
+
+
+def test_policy__reads_of_another_service__403(orders_only, report):
+    report("billing", "b1", result("db", "passing"))
+    check = Check.objects.get(service="billing")
+
+    for path in (
+        "/api/v1/monitor/services/billing/",
+        f"/api/v1/monitor/checks/{check.pk}/",
+        f"/api/v1/monitor/checks/{check.pk}/flips/",
+        "/api/v1/monitor/stats/?service=billing",
+    ):
+        response = orders_only.get(path)
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "policy_denied"), path
+
+
+def test_scopes__read_cannot_report__outsider_cannot_read(reader, outsider, report):
+    response = reader.post(
+        "/api/v1/monitor/reports/", body("orders", "n1", result("db", "passing")), format="json"
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "insufficient_scope")
+    assert outsider.get("/api/v1/monitor/services/").status_code == 403
+
+
+def test_services__list_and_detail(reader, report):
+    report("orders", "n1", result("db", "passing"), result("disk", "critical", **FAST))
+    report("billing", "b1", result("db", "passing"))
+
+    listed = reader.get("/api/v1/monitor/services/").json()["results"]
+    assert [(s["name"], s["status"], s["passing"], s["checks"]["critical"]) for s in listed] == [
+        ("billing", "healthy", 1, 0),
+        ("orders", "degraded", 0, 1),
+    ]
+    detail = reader.get("/api/v1/monitor/services/orders/").json()
+    assert [n["node"] for n in detail["members"]] == ["n1"]
+    assert {c["name"] for c in detail["members"][0]["checks"]} == {"db", "disk"}
+    assert reader.get("/api/v1/monitor/services/nope/").status_code == 404
+
+
+def test_services__list__queries_do_not_grow_with_services(reader, report, django_assert_max_num_queries):
+    for i in range(12):
+        report(f"svc{i}", "n1", result("db", "passing"))
+    reader.get("/api/v1/monitor/services/")  # warm the token
+
+    with django_assert_max_num_queries(6):
+        response = reader.get("/api/v1/monitor/services/")
+    assert len(response.json()["results"]) == 12
+
+
+def test_checks__list_filters__queries_pinned(reader, report, django_assert_max_num_queries):
+    for i in range(10):
+        report("orders", f"n{i}", result("db", "passing"), result("disk", "critical"))
+    reader.get("/api/v1/monitor/checks/")
+
+    with django_assert_max_num_queries(2):
+        response = reader.get("/api/v1/monitor/checks/?status=critical")
+    assert {c["name"] for c in response.json()["results"]} == {"disk"}
+    assert reader.get("/api/v1/monitor/checks/?status=nope").status_code == 400
+
+
+def test_check__history_and_uptime(reader, report):
+    report("orders", "n1", result("db", "passing", **FAST))
+    report("orders", "n1", result("db", "critical", **FAST), now=1_800_000_100.0)
+    check = Check.objects.get(name="db")
+
+    flips = reader.get(f"/api/v1/monitor/checks/{check.pk}/flips/").json()["results"]
+    assert [(f["old"], f["new"]) for f in flips] == [("passing", "critical"), ("unknown", "passing")]
+    months = reader.get(f"/api/v1/monitor/checks/{check.pk}/uptime/?months=2").json()["months"]
+    assert len(months) == 2
+    assert reader.get(f"/api/v1/monitor/checks/{check.pk}/uptime/?months=99").status_code == 400
+
+
+def test_check__patch_thresholds__bad_values_400(writer, report):
+    report("orders", "n1", result("db", "passing"))
+    check = Check.objects.get(name="db")
+
+    ok = writer.patch(f"/api/v1/monitor/checks/{check.pk}/", {"failures_before_critical": 5}, format="json")
+    assert (ok.status_code, ok.json()["failures_before_critical"]) == (200, 5)
+    for bad in (
+        {"failures_before_critical": 0},
+        {"status": "passing"},
+        {"flap": {"window": -1, "max_transitions": 2}},
+    ):
+        response = writer.patch(f"/api/v1/monitor/checks/{check.pk}/", bad, format="json")
+        assert response.status_code == 400, bad
+    assert Check.objects.get(pk=check.pk).failures_before_critical == 5
+
+
+def test_jobs__create__conflict__bad_schedule(writer):
+    made = writer.post(
+        "/api/v1/monitor/checks/", {"service": "backups", "name": "nightly", "interval": 86400}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    again = writer.post("/api/v1/monitor/checks/", {"service": "backups", "name": "nightly"}, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "check_exists")
+    cron = {"service": "backups", "name": "c", "kind": "cron", "schedule": "99 * * * *"}
+    assert (
+        writer.post("/api/v1/monitor/checks/", cron, format="json").json()["error"]["code"]
+        == "invalid_schedule"
+    )
+    zone = {
+        "service": "backups",
+        "name": "z",
+        "kind": "cron",
+        "schedule": "0 3 * * *",
+        "timezone": "Mars/Base",
+    }
+    assert (
+        writer.post("/api/v1/monitor/checks/", zone, format="json").json()["error"]["code"]
+        == "invalid_timezone"
+    )
+
+
+def test_maintenance__open_and_end(writer, report):
+    report("orders", "n1", result("db", "passing"))
+    opened = writer.post(
+        "/api/v1/monitor/maintenance/",
+        {"service": "orders", "ends": "2099-01-01T00:00:00Z", "reason": "upgrade"},
+        format="json",
+    )
+    assert opened.status_code == 201, opened.content
+    window = Maintenance.objects.get()
+    assert writer.get("/api/v1/monitor/services/orders/").json()["in_maintenance"] is True
+    assert writer.delete(f"/api/v1/monitor/maintenance/{window.pk}/").status_code == 200
+    assert writer.get("/api/v1/monitor/services/orders/").json()["in_maintenance"] is False
+    bad = writer.post(
+        "/api/v1/monitor/maintenance/", {"service": "orders", "ends": "2000-01-01T00:00:00Z"}, format="json"
+    )
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_window")
+
+
+def test_keys__need_write__created_for_a_service(reader, writer):
+    assert reader.get("/api/v1/monitor/keys/").status_code == 403
+    made = writer.post("/api/v1/monitor/keys/", {"service": "backups"}, format="json")
+    assert made.status_code == 201
+    assert PingKey.objects.get().key == made.json()["key"]
+
+
+def test_flips__fleet_timeline_filter_by_service(reader, report):
+    report("orders", "n1", result("db", "passing"))
+    report("billing", "b1", result("db", "passing"))
+
+    flips = reader.get("/api/v1/monitor/flips/?service=orders").json()["results"]
+    assert {f["service"] for f in flips} == {"orders"}
+    assert Flip.objects.count() > len(flips)

@@ -1,0 +1,183 @@
+"""Job pings: Healthchecks.io's contract at /ping/..., the key in the URL instead of a token."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from event_app.models import Event
+from monitor_app import services
+from monitor_app.models import Check, Ping, PingKey
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(db) -> Check:
+    return services.job_create(service="backups", name="nightly", fields={"interval": 3600, "ttl": 600})
+
+
+@pytest.fixture
+def anyone() -> Client:
+    return Client()  # no credentials at all
+
+
+def test_ping__success__200_ok_text__check_passes(anyone, job, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = anyone.get(f"/ping/{job.pk}")
+
+    assert (response.status_code, response.content, response["Content-Type"]) == (200, b"OK", "text/plain")
+    assert response["Ping-Body-Limit"] == "10000"
+    job.refresh_from_db()
+    assert job.status == "passing"
+    assert job.expires_at is not None
+
+
+@pytest.mark.parametrize("method", ["get", "post", "head"])
+def test_ping__every_method__is_a_ping(anyone, job, method):
+    assert getattr(anyone, method)(f"/ping/{job.pk}/").status_code == 200
+    assert Ping.objects.get().method == method.upper()
+
+
+def test_ping__fail_and_exit_status__critical__event_published(
+    anyone, job, django_capture_on_commit_callbacks
+):
+    anyone.get(f"/ping/{job.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert anyone.get(f"/ping/{job.pk}/3").status_code == 200
+
+    job.refresh_from_db()
+    assert (job.status, job.output) == ("critical", "exit status 3")
+    assert Event.objects.get(type="monitor.check.failed").data["reason"] == "exit 3"
+    assert anyone.get(f"/ping/{job.pk}/0").status_code == 200
+    job.refresh_from_db()
+    assert job.status == "passing"
+
+
+def test_ping__start_then_success_with_rid__run_time_measured(job):
+    rid = uuid.uuid4()
+    common = {"body": "", "method": "GET", "remote_addr": "", "user_agent": ""}
+    services.ping_record(check=job, kind="start", exit_status=None, rid=rid, now=1000.0, **common)
+    other = uuid.uuid4()
+    services.ping_record(
+        check=Check.objects.get(pk=job.pk), kind="start", exit_status=None, rid=other, now=1005.0, **common
+    )
+    services.ping_record(
+        check=Check.objects.get(pk=job.pk), kind="success", exit_status=None, rid=rid, now=1042.5, **common
+    )
+
+    done = Ping.objects.get(kind="success")
+    assert done.duration == 42.5
+    assert list(Check.objects.get(pk=job.pk).runs) == [str(other)]
+
+
+def test_ping__started_run_not_finished_within_grace__late(job, django_capture_on_commit_callbacks):
+    common = {"body": "", "method": "GET", "remote_addr": "", "user_agent": "", "rid": None}
+    services.ping_record(check=job, kind="success", exit_status=None, now=1000.0, **common)
+    services.ping_record(
+        check=Check.objects.get(pk=job.pk), kind="start", exit_status=None, now=2000.0, **common
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.monitor_tick(now=2000.0 + 601)
+
+    check = Check.objects.get(pk=job.pk)
+    assert check.status == "critical"
+    assert check.flips.get(new="critical").reason == "late"
+
+
+def test_period__missed_deadline__late(job, django_capture_on_commit_callbacks):
+    common = {"body": "", "method": "GET", "remote_addr": "", "user_agent": "", "rid": None}
+    services.ping_record(check=job, kind="success", exit_status=None, now=1000.0, **common)
+    services.monitor_tick(now=1000.0 + 3600 + 599)
+    assert Check.objects.get(pk=job.pk).status == "passing"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.monitor_tick(now=1000.0 + 3600 + 601)
+    assert Check.objects.get(pk=job.pk).status == "critical"
+
+
+def test_cron__deadline_is_the_next_run_in_its_time_zone_plus_grace(db):
+    job = services.job_create(
+        service="backups",
+        name="daily",
+        fields={"kind": "cron", "schedule": "0 3 * * *", "timezone": "Europe/Riga", "ttl": 900},
+    )
+    noon = datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()
+    common = {"body": "", "method": "GET", "remote_addr": "", "user_agent": "", "rid": None}
+    services.ping_record(check=job, kind="success", exit_status=None, now=noon, **common)
+
+    # 03:00 in Riga (UTC+2 in winter) is 01:00 UTC, plus 15 minutes of grace
+    assert Check.objects.get(pk=job.pk).expires_at == datetime(2026, 1, 2, 1, 15, tzinfo=UTC)
+
+
+def test_ping__body_kept_up_to_the_limit(anyone, job, settings):
+    settings.MONITOR_PING_BODY_LIMIT = 100
+    anyone.post(f"/ping/{job.pk}/log", "x" * 150, content_type="text/plain")
+
+    assert Ping.objects.get().body == "x" * 100
+    assert Check.objects.get(pk=job.pk).status == "unknown"  # a log moves nothing
+
+
+def test_ping__unknown_check__404_in_error_shape(anyone, job):
+    response = anyone.get(f"/ping/{uuid.uuid4()}")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "check_not_found"
+
+
+def test_ping__a_node_check_cannot_be_pinged(anyone, report):
+    from tests.monitor_app.conftest import result
+
+    report("orders", "n1", result("db", "passing"))
+    assert anyone.get(f"/ping/{Check.objects.get(name='db').pk}").status_code == 404
+
+
+def test_ping__exit_status_over_255__400(anyone, job):
+    response = anyone.get(f"/ping/{job.pk}/256")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_exit_status"
+    assert not Ping.objects.exists()
+
+
+def test_ping__bad_rid__400(anyone, job):
+    response = anyone.get(f"/ping/{job.pk}/start?rid=not-a-uuid")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_rid")
+
+
+def test_ping__by_key_and_slug__create_only_when_asked(anyone, db):
+    key = services.key_create(service="backups")
+
+    assert anyone.get(f"/ping/{key.key}/weekly").status_code == 404
+    assert anyone.get(f"/ping/{key.key}/weekly?create=1").status_code == 200
+    check = Check.objects.get(service="backups", name="weekly")
+    assert (check.kind, check.status) == ("period", "passing")
+    assert anyone.get(f"/ping/{key.key}/weekly/fail").status_code == 200
+    assert Check.objects.get(pk=check.pk).status == "critical"
+
+
+def test_ping__unknown_key__404(anyone, db):
+    PingKey.objects.create(key="k" * 30, service="backups")
+
+    assert anyone.get("/ping/" + "z" * 30 + "/weekly?create=1").status_code == 404
+    assert not Check.objects.exists()
+
+
+def test_ping__rate_limited_per_check(anyone, job, settings):
+    settings.MONITOR_PING_CHECK_RATE = "3/min"
+
+    codes = [anyone.get(f"/ping/{job.pk}").status_code for _ in range(5)]
+
+    assert codes == [200, 200, 200, 429, 429]
+    assert Ping.objects.count() == 3
+
+
+def test_ping__rate_limited_per_address(anyone, db, settings):
+    settings.MONITOR_PING_RATE = "2/min"
+
+    codes = [anyone.get(f"/ping/{uuid.uuid4()}").status_code for _ in range(3)]
+
+    assert codes == [404, 404, 429]
