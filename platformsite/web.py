@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -50,8 +51,18 @@ def index(request: HttpRequest) -> HttpResponse:
         "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
         "task_mode": settings.PLATFORM_TASK_MODE,
         "services": served_services(),
+        "fleet": _fleet(),
     }
     return render(request, "platformsite/index.html", context)
+
+
+def _fleet() -> dict[str, Any] | None:
+    """The monitor's fleet at a glance (its ``web.home_context()``), when the monitor is served
+    and built; else None."""
+    for service in served_services():
+        if service.name == "monitor" and service.built:
+            return import_module(f"{service.config.name}.web").home_context()
+    return None
 
 
 @staff_required
