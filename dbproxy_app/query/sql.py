@@ -84,6 +84,7 @@ class PostgresDialect(Dialect):
         return f"({cols.metadata} ->> %s)", [key]
 
     def meta_eq(self, cols, key, value):
+        # false (not unknown) where the key is missing: only used where no negation encloses it
         return f"{cols.metadata} @> %s::jsonb", [json.dumps({key: value})]
 
     def data_text(self, cols, path):
@@ -202,7 +203,9 @@ class Compiler:
     def value(self, field: Field, value: Any) -> Any:
         return self.dialect.dt(value) if field.kind in ("created", "updated") else value
 
-    def condition(self, cond: Cond) -> tuple[str, list[Any]]:
+    def condition(self, cond: Cond, positive: bool = True) -> tuple[str, list[Any]]:
+        """``cond`` in SQL; ``positive`` when no negation encloses it, so that false and unknown
+        select alike and metadata equality may be the containment the GIN index serves."""
         field, op, value, d = cond.field, cond.op, cond.value, self.dialect
         if op == "in" and not value:
             return "(1 = 0)", []
@@ -219,7 +222,7 @@ class Compiler:
                 parts = [d.json_eq(self.cols, field.path, item) for item in value]
                 return "(" + " OR ".join(p[0] for p in parts) + ")", [x for p in parts for x in p[1]]
             return d.json_number(self.cols, field.path, op, value)
-        if op == "eq" and field.kind == "meta":
+        if op == "eq" and field.kind == "meta" and positive and not cond.negate:
             return d.meta_eq(self.cols, field.key, value)
         sql, params = self.expression(field)
         if op == "is":
@@ -234,11 +237,11 @@ class Compiler:
             sql = d.ordered_text(sql)
         return f"({sql} {_COMPARE[op]} %s)", [*params, self.value(field, value)]
 
-    def where(self, node: Any) -> tuple[str, list[Any]]:
+    def where(self, node: Any, positive: bool = True) -> tuple[str, list[Any]]:
         if isinstance(node, Cond):
-            sql, params = self.condition(node)
+            sql, params = self.condition(node, positive)
         else:
-            parts = [self.where(item) for item in node.items]
+            parts = [self.where(item, positive and not node.negate) for item in node.items]
             if not parts:
                 sql, params = ("(1 = 1)" if node.kind == "and" else "(1 = 0)"), []
             else:
