@@ -42,6 +42,7 @@ migrate: $(VENV)/.installed-run
 bench: $(VENV)/.installed-dev  ## benchmark scenarios, ratios to a bare-view baseline (tests/bench/)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.propagation $(PROPAGATION_ARGS)
+	$(BIN)/python -m tests.bench.router_sim
 
 clean:
 	rm -rf $(VENV) var
