@@ -1,0 +1,145 @@
+"""Tracing for services on the platform: the OpenTelemetry SDK, set up to export to it.
+
+No tracer of our own: :func:`setup` configures the stock OpenTelemetry SDK (the ``otel`` extra:
+``pip install "micro-platform[otel]"``) with its OTLP/HTTP protobuf exporter pointed explicitly
+at the platform's ``/v1/traces`` (the stock distro would default to gRPC), the service account's
+bearer token (refreshed before it expires), W3C ``traceparent`` plus B3 propagation, and, on
+request, the instrumentations for Django, httpx and requests.  Two lines in a service::
+
+    from platform_client import trace
+
+    trace.setup(service="checkout")  # PLATFORM_URL, PLATFORM_CLIENT_ID/_SECRET from the env
+
+The read side (:func:`search`, :func:`get`, :func:`services`, :func:`dependencies`,
+:func:`compare`) calls the platform's trace API with a :class:`PlatformSession`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from platform_client.session import PlatformSession
+
+T = "/api/v1/trace"
+INSTRUMENTATIONS = {
+    "django": ("opentelemetry.instrumentation.django", "DjangoInstrumentor"),
+    "httpx": ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+    "requests": ("opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
+}
+
+
+class _BearerSession:
+    """A ``requests`` session for the exporter that sends the account's current bearer token."""
+
+    def __new__(cls, session: PlatformSession) -> Any:
+        import requests
+
+        class Authorized(requests.Session):
+            def request(self, method: str, url: str, **kwargs: Any) -> Any:
+                headers = dict(kwargs.pop("headers", None) or {})
+                headers["Authorization"] = f"Bearer {session.credentials.token()}"
+                answer = super().request(method, url, headers=headers, **kwargs)
+                if answer.status_code == 401:  # the token was revoked or expired early
+                    session.credentials.invalidate()
+                return answer
+
+        return Authorized()
+
+
+def setup(
+    service: str | None = None,
+    *,
+    session: PlatformSession | None = None,
+    version: str | None = None,
+    instrument: Iterable[str] = (),
+    sample_ratio: float | None = None,
+    batch: bool = True,
+) -> Any:
+    """Configure OpenTelemetry to export this process's spans to the platform; the TracerProvider.
+
+    ``service`` defaults to ``$PLATFORM_SERVICE_NAME`` (then ``$OTEL_SERVICE_NAME``); spans are
+    sampled parent-based at ``sample_ratio`` (default: all); ``instrument`` names the libraries to
+    instrument (``django``, ``httpx``, ``requests``); ``batch=False`` exports each span when it
+    ends (tests, short scripts).
+    """
+    from opentelemetry import propagate, trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.propagators.b3 import B3MultiFormat
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    session = session or PlatformSession()
+    name = (
+        service
+        or os.environ.get("PLATFORM_SERVICE_NAME")
+        or os.environ.get("OTEL_SERVICE_NAME")
+        or "unknown_service"
+    )
+    attributes = {"service.name": name}
+    if version or os.environ.get("PLATFORM_SERVICE_VERSION"):
+        attributes["service.version"] = version or os.environ["PLATFORM_SERVICE_VERSION"]
+    exporter = OTLPSpanExporter(
+        endpoint=f"{str(session.base_url).rstrip('/')}/v1/traces", session=_BearerSession(session)
+    )
+    sampler = ParentBased(TraceIdRatioBased(sample_ratio)) if sample_ratio is not None else None
+    provider = TracerProvider(
+        resource=Resource.create(attributes), **({"sampler": sampler} if sampler else {})
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator(), B3MultiFormat()]))
+    for library in instrument:
+        if library not in INSTRUMENTATIONS:
+            raise ValueError(f"cannot instrument {library!r}: one of {', '.join(INSTRUMENTATIONS)}")
+        module, cls = INSTRUMENTATIONS[library]
+        getattr(__import__(module, fromlist=[cls]), cls)().instrument(tracer_provider=provider)
+    return provider
+
+
+def wsgi(app: Any) -> Any:
+    """A WSGI app wrapped so each request is a server span (OpenTelemetry's WSGI middleware)."""
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(app)
+
+
+def asgi(app: Any) -> Any:
+    """An ASGI app wrapped so each request is a server span (OpenTelemetry's ASGI middleware)."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(app)
+
+
+# --- reading traces -----------------------------------------------------------------------------
+
+
+def search(session: PlatformSession, **conditions: Any) -> list[dict[str, Any]]:
+    """Trace summaries, newest first: ``service``, ``operation``, ``tag`` (list of ``k=v``),
+    ``word``, ``min_duration_ms``, ``max_duration_ms``, ``error``, ``since``, ``until``, ``limit``."""
+    params = {k: v for k, v in conditions.items() if v not in (None, "", [], False)}
+    return session.call("GET", f"{T}/traces/", params=params)
+
+
+def get(session: PlatformSession, trace_id: str, *, raw: bool = False) -> dict[str, Any]:
+    return session.call("GET", f"{T}/traces/{trace_id}/", params={"raw": "true"} if raw else None)
+
+
+def services(session: PlatformSession) -> list[dict[str, Any]]:
+    return session.call("GET", f"{T}/services/")
+
+
+def dependencies(
+    session: PlatformSession, *, since: str | None = None, until: str | None = None
+) -> dict[str, Any]:
+    params = {k: v for k, v in (("since", since), ("until", until)) if v}
+    return session.call("GET", f"{T}/graph/", params=params)
+
+
+def compare(session: PlatformSession, a: str, b: str) -> dict[str, Any]:
+    return session.call("GET", f"{T}/compare/", params={"a": a, "b": b})

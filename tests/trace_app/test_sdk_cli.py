@@ -1,0 +1,75 @@
+"""``platform_client.trace`` (the OpenTelemetry SDK set up for the platform) and ``platform trace``."""
+
+from __future__ import annotations
+
+import pytest
+
+from platform_client import trace as sdk
+from platform_client.session import PlatformSession
+from trace_app.models import Span
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_setup__spans_reach_the_platform_with_the_accounts_token_and_b3_is_propagated(
+    live_server, service_account
+):
+    from opentelemetry import propagate
+    from opentelemetry import trace as otel
+
+    client_id, secret = service_account("trace:write")
+    with PlatformSession(live_server.url, client_id, secret) as session:
+        provider = sdk.setup("billing", session=session, version="2.1", batch=False)
+        tracer = provider.get_tracer("tests")
+        with tracer.start_as_current_span("invoice", kind=otel.SpanKind.SERVER) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        provider.shutdown()
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    stored = Span.objects.get(trace_id=trace_id)
+    assert (stored.service, stored.name, stored.resource["service.version"]) == ("billing", "invoice", "2.1")
+    assert carrier["traceparent"].split("-")[1] == trace_id and carrier["x-b3-traceid"] == trace_id
+
+
+def test_setup__unknown_instrumentation_is_refused(live_server, service_account):
+    client_id, secret = service_account("trace:write")
+    with (
+        PlatformSession(live_server.url, client_id, secret) as session,
+        pytest.raises(ValueError, match="cannot"),
+    ):
+        sdk.setup("x", session=session, instrument=["flask"])
+
+
+def test_cli__search_show_services_deps_compare(cli_as, service_account, live_server):
+    from tests.trace_app.conftest import hex_id, post_zipkin, zipkin_span
+
+    cli = cli_as("trace", "trace:read", "trace:write")
+    a, b = hex_id(8), hex_id(8)
+    from rest_framework.test import APIClient
+
+    writer = APIClient()
+    client_id, secret = service_account("trace:write")
+    with PlatformSession(live_server.url, client_id, secret) as session:
+        writer.credentials(HTTP_AUTHORIZATION=f"Bearer {session.credentials.token()}")
+    for trace_id, took in ((a, 100), (b, 900)):
+        root = hex_id(8)
+        post_zipkin(
+            writer,
+            [
+                zipkin_span(trace_id, root, "web", name="GET /", kind="CLIENT", duration=took),
+                zipkin_span(
+                    trace_id, hex_id(8), "api", name="list", kind="SERVER", parentId=root, duration=took // 2
+                ),
+            ],
+        )
+    code, found, _ = cli("search", "--service", "api", "--limit", "5")
+    assert code == 0 and {t["trace_id"][-16:] for t in found} == {a, b}
+    code, shown, _ = cli("show", a)
+    assert code == 0 and [s["name"] for s in shown["spans"]] == ["GET /", "list"]
+    assert cli("services")[1][0]["name"] == "api"
+    deps = cli("deps")[1]
+    assert [(e["parent"], e["child"], e["calls"]) for e in deps["edges"]] == [("web", "api", 2)]
+    code, compared, _ = cli("compare", a, b)
+    assert code == 0 and compared["difference"] == 800
+    code, _, err = cli("show", "nothex")
+    assert code == 1 and "invalid_trace_id" in err
