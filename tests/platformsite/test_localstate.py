@@ -122,6 +122,13 @@ def _():
     common._node_meta["orders-1"] = (10, "orders", time.monotonic() + 60)
 
 
+@fills("monitor.failing_nodes")
+def _():
+    from monitor_app import selectors
+
+    selectors._failing["orders"] = (time.monotonic(), frozenset({"orders-2"}))
+
+
 @fills("events.webhook_filters")
 def _():
     from event_app import selectors
