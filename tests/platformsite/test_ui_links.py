@@ -103,14 +103,15 @@ def test_home_page__marks_each_service_not_built_yet_by_its_declaration(client, 
     for service in all_services():
         row = page.split(f'data-service="{service.name}"', 1)[1].split("</tr>", 1)[0]
         assert ("not built yet" in row) is (not service.built), service.name
-    not_built = {service.name for service in all_services() if not service.built}
-    assert not_built >= {"router", "trace", "db"}
 
 
 def test_service_page_of_a_service_not_built__says_so_and_names_no_socket(client, staff_user):
+    not_built = [service.name for service in all_services() if not service.built]
+    if not not_built:
+        pytest.skip("every service is built")
     client.force_login(staff_user)
 
-    page = client.get("/ui/router/").content.decode()
+    page = client.get(f"/ui/{not_built[0]}/").content.decode()
 
     assert 'id="not-built"' in page
     assert "/ws/" not in page
@@ -126,7 +127,11 @@ def test_navigation__lists_services_not_built_yet_under_their_own_label(client, 
     nav = navigation_of(client.get("/ui/").content.decode())
 
     # The built services come first, then the label, then each service not built yet, greyed
-    built, not_built = nav.split('<span class="nav-label">not built yet:</span>', 1)
+    label = '<span class="nav-label">not built yet:</span>'
+    if all(service.built for service in all_services()):
+        assert label not in nav and 'class="not-built"' not in nav
+        return
+    built, not_built = nav.split(label, 1)
     for service in all_services():
         link = f'href="/ui/{service.name}/"'
         assert (link in not_built) is (not service.built), service.name
