@@ -109,10 +109,17 @@ class OtlpTracesView(IngestView):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
-        if isinstance(response, Response) and response.status_code >= 400:
+        if (
+            isinstance(response, Response)
+            and response.status_code >= 400
+            and media_type(request) in (PROTOBUF, JSON)  # else: the platform's own error shape
+        ):
             error = (response.data or {}).get("error", {}) if isinstance(response.data, dict) else {}
             status = Status(code=RPC_CODES.get(response.status_code, 2), message=error.get("message", ""))
-            answer = self.encode(request, status, {"code": status.code, "message": status.message})
+            # JSON: google.rpc.Status's fields, plus the platform's error object (a Status reader
+            # ignores the field it does not know).
+            as_json = {"code": status.code, "message": status.message, **(response.data or {})}
+            answer = self.encode(request, status, as_json)
             answer.status_code = response.status_code
             for header in ("Retry-After", "WWW-Authenticate", "Allow"):
                 if header in response:
