@@ -1,0 +1,106 @@
+"""The router dashboard pages (server side); the browser test is tests/e2e/test_router_dashboard.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from router_app import services
+from router_app.models import Label, Policy, Rule
+from tests.router_app.conftest import window
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/ui/router/orders/"
+
+
+@pytest.fixture
+def operator(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def ejected_fleet(make_node, committed):
+    for number in range(5):
+        make_node(node_id=f"orders-{number}")
+    services.stats_ingest(
+        caller="checkout",
+        windows=[window(node="orders-0", requests=10, successes=0, consecutive_5xx=10)],
+        now=time.time(),
+    )
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+
+def rule_form(**overrides):
+    return {"action": "rule_create", "version": "2.0", "key": "beta", "value": "true", "weight": "20",
+            "priority": "0", **overrides}  # fmt: skip
+
+
+def test_index__lists_services_with_ejections(operator, ejected_fleet):
+    page = operator.get("/ui/router/").content.decode()
+
+    assert 'data-service="orders"' in page and 'class="has-ejected"' in page
+
+
+def test_detail__nodes_weights_reasons_and_history(operator, ejected_fleet):
+    page = operator.get(PAGE).content.decode()
+
+    assert 'data-node="orders-0" class="ejected"' in page
+    assert "ejected (consecutive_5xx, ejection 1)" in page
+    assert 'data-node="orders-1" class="active"' in page
+    assert 'class="eject"' in page and "consecutive_5xx" in page
+
+
+def test_rule__created_edited_deleted_from_the_page(operator, make_node):
+    make_node(node_id="orders-1")
+
+    operator.post(PAGE, rule_form())
+    rule = Rule.objects.get()
+    operator.post(PAGE, {**rule_form(weight="35"), "action": "rule_update", "id": rule.pk})
+    assert Rule.objects.get().weight == 35
+    operator.post(PAGE, {"action": "rule_delete", "id": rule.pk})
+
+    assert not Rule.objects.exists()
+
+
+def test_rule__a_conflict_is_shown_and_nothing_saved(operator, make_node):
+    make_node(node_id="orders-1")
+    operator.post(PAGE, rule_form())
+
+    response = operator.post(PAGE, rule_form(key="country", value="uk"), follow=True)
+
+    assert "same priority 0" in response.content.decode()
+    assert Rule.objects.count() == 1
+
+
+def test_label__bad_weight_is_refused_with_the_field(operator, make_node):
+    response = operator.post(PAGE, {**rule_form(weight="120"), "action": "label_create"}, follow=True)
+
+    assert "Not saved: weight" in response.content.decode()
+    assert not Label.objects.exists()
+
+
+def test_dry_run__toggled_from_the_page(operator, make_node):
+    make_node(node_id="orders-1")
+
+    operator.post(PAGE, {"action": "enforce", "enforce": "false"})
+
+    assert Policy.objects.get(service="orders").enforce is False
+    assert "dry run" in operator.get(PAGE).content.decode()
+
+
+def test_definitions_of_another_service__cannot_be_changed_from_this_page(operator, make_node):
+    rule = services.rule_save(service="billing", version="1", key="k", value="v", weight=5, priority=0)
+
+    response = operator.post(PAGE, {"action": "rule_delete", "id": rule.pk})
+
+    assert response.status_code == 404 and Rule.objects.exists()
+
+
+def test_pages__need_staff(client):
+    assert client.get("/ui/router/").status_code == 302
+    assert client.post(PAGE, rule_form()).status_code == 302
+    assert not Rule.objects.exists()
