@@ -345,7 +345,7 @@ PLATFORM_INGEST_MAX_BODY_BYTES = _read("PLATFORM_INGEST_MAX_BODY_BYTES", env.int
 # The path prefixes allowed the ingest limit are declared by the services (``ingest_paths``).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(PLATFORM_MAX_BODY_BYTES, PLATFORM_INGEST_MAX_BODY_BYTES)
 #: Path prefixes whose errors are answered as JSON in the platform's error shape.
-PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz", "/readyz")
+PLATFORM_API_PREFIXES = ("/api/", "/o/", "/v1/", "/ws/", "/metrics", "/healthz", "/readyz", "/ping/")
 
 #: When true, /metrics needs a token with monitor:read; open by default for Prometheus scrapers.
 PLATFORM_METRICS_REQUIRE_TOKEN = _read("PLATFORM_METRICS_REQUIRE_TOKEN", _strict_bool, False)
