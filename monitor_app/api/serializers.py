@@ -7,18 +7,18 @@ from rest_framework import serializers
 STATES = ["passing", "warning", "critical", "unknown"]
 
 
-class FailureRateField(serializers.Serializer):
+class MonitorFailureRateField(serializers.Serializer):
     window = serializers.FloatField(help_text="Seconds.")
     threshold = serializers.FloatField(help_text="Share of failures (0-1] that makes it critical.")
     min_samples = serializers.IntegerField(required=False)
 
 
-class FlapField(serializers.Serializer):
+class MonitorFlapField(serializers.Serializer):
     window = serializers.FloatField(help_text="Seconds.")
     max_transitions = serializers.IntegerField(help_text="More flips than this in the window: flapping.")
 
 
-class CheckResultInput(serializers.Serializer):
+class MonitorCheckResultInput(serializers.Serializer):
     """One check result; the definition fields are optional (the node's report keeps them set)."""
 
     name = serializers.CharField()
@@ -31,66 +31,66 @@ class CheckResultInput(serializers.Serializer):
     critical = serializers.BooleanField(required=False)
     failures_before_critical = serializers.IntegerField(required=False)
     success_before_passing = serializers.IntegerField(required=False)
-    failure_rate = FailureRateField(required=False, allow_null=True)
-    flap = FlapField(required=False, allow_null=True)
+    failure_rate = MonitorFailureRateField(required=False, allow_null=True)
+    flap = MonitorFlapField(required=False, allow_null=True)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
     remind_every = serializers.IntegerField(required=False)
 
 
-class NodeStatusInput(serializers.Serializer):
+class MonitorNodeStatusInput(serializers.Serializer):
     status = serializers.CharField(help_text="UNKNOWN, STARTED, RUNNING or STOPPED.")
     info = serializers.DictField(required=False)
     interval = serializers.IntegerField(required=False)
     ttl = serializers.IntegerField(required=False)
 
 
-class EndpointStatsInput(serializers.Serializer):
+class MonitorEndpointStatsInput(serializers.Serializer):
     method = serializers.CharField()
     success = serializers.IntegerField(required=False)
     errors = serializers.IntegerField(required=False)
     dropped = serializers.IntegerField(required=False)
 
 
-class StatsInput(serializers.Serializer):
+class MonitorStatsInput(serializers.Serializer):
     cpu = serializers.FloatField(required=False)
     memory = serializers.FloatField(required=False)
     disk = serializers.FloatField(required=False)
     runtime = serializers.FloatField(required=False)
     threads = serializers.IntegerField(required=False)
     seconds = serializers.FloatField(required=False, help_text="Seconds the endpoint counts cover.")
-    endpoints = EndpointStatsInput(many=True, required=False)
+    endpoints = MonitorEndpointStatsInput(many=True, required=False)
 
 
-class ReportInput(serializers.Serializer):
+class MonitorReportInput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField()
-    checks = CheckResultInput(many=True, required=False)
-    status = NodeStatusInput(required=False, allow_null=True)
-    stats = StatsInput(required=False, allow_null=True)
+    checks = MonitorCheckResultInput(many=True, required=False)
+    status = MonitorNodeStatusInput(required=False, allow_null=True)
+    stats = MonitorStatsInput(required=False, allow_null=True)
 
 
-class BatchInput(serializers.Serializer):
-    reports = ReportInput(many=True)
+class MonitorBatchInput(serializers.Serializer):
+    reports = MonitorReportInput(many=True)
 
 
-class CheckStateOutput(serializers.Serializer):
+class MonitorCheckStateOutput(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     status = serializers.ChoiceField(STATES)
     changed = serializers.BooleanField(help_text="True when this result flipped the check.")
 
 
-class ReportOutput(serializers.Serializer):
+class MonitorReportOutput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField()
-    checks = CheckStateOutput(many=True)
+    checks = MonitorCheckStateOutput(many=True)
 
 
-class BatchOutput(serializers.Serializer):
-    reports = ReportOutput(many=True)
+class MonitorBatchOutput(serializers.Serializer):
+    reports = MonitorReportOutput(many=True)
 
 
-class CheckOutput(serializers.Serializer):
+class MonitorCheckOutput(serializers.Serializer):
     id = serializers.CharField()
     service = serializers.CharField()
     node = serializers.CharField()
@@ -111,15 +111,15 @@ class CheckOutput(serializers.Serializer):
     timezone = serializers.CharField()
     failures_before_critical = serializers.IntegerField()
     success_before_passing = serializers.IntegerField()
-    failure_rate = FailureRateField(allow_null=True)
-    flap = FlapField(allow_null=True)
+    failure_rate = MonitorFailureRateField(allow_null=True)
+    flap = MonitorFlapField(allow_null=True)
     depends_on = serializers.ListField(child=serializers.CharField())
     remind_every = serializers.IntegerField()
     flapping = serializers.BooleanField()
     alerting = serializers.BooleanField()
 
 
-class JobCreateInput(serializers.Serializer):
+class MonitorJobCreateInput(serializers.Serializer):
     service = serializers.CharField()
     name = serializers.CharField(help_text="The slug in /ping/<key>/<slug>.")
     kind = serializers.ChoiceField(["period", "cron"], required=False)
@@ -132,22 +132,22 @@ class JobCreateInput(serializers.Serializer):
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
 
 
-class CheckUpdateInput(serializers.Serializer):
+class MonitorCheckUpdateInput(serializers.Serializer):
     description = serializers.CharField(required=False)
     critical = serializers.BooleanField(required=False)
     interval = serializers.IntegerField(required=False)
     ttl = serializers.IntegerField(required=False)
     failures_before_critical = serializers.IntegerField(required=False)
     success_before_passing = serializers.IntegerField(required=False)
-    failure_rate = FailureRateField(required=False, allow_null=True)
-    flap = FlapField(required=False, allow_null=True)
+    failure_rate = MonitorFailureRateField(required=False, allow_null=True)
+    flap = MonitorFlapField(required=False, allow_null=True)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
     remind_every = serializers.IntegerField(required=False)
     schedule = serializers.CharField(required=False)
     timezone = serializers.CharField(required=False)
 
 
-class ServiceOutput(serializers.Serializer):
+class MonitorServiceOutput(serializers.Serializer):
     name = serializers.CharField()
     status = serializers.ChoiceField(["healthy", "degraded", "unknown"])
     nodes = serializers.IntegerField()
@@ -159,29 +159,29 @@ class ServiceOutput(serializers.Serializer):
     checks = serializers.DictField(child=serializers.IntegerField(), help_text="Checks by state.")
 
 
-class NodeStatusOutput(serializers.Serializer):
+class MonitorNodeStatusOutput(serializers.Serializer):
     status = serializers.CharField()
     info = serializers.DictField()
     reported = serializers.CharField()
 
 
-class NodeOutput(serializers.Serializer):
+class MonitorNodeOutput(serializers.Serializer):
     node = serializers.CharField()
     passing = serializers.BooleanField()
-    status = NodeStatusOutput(allow_null=True)
-    checks = CheckOutput(many=True)
+    status = MonitorNodeStatusOutput(allow_null=True)
+    checks = MonitorCheckOutput(many=True)
 
 
-class ServiceDetailOutput(ServiceOutput):
-    members = NodeOutput(many=True, help_text="The nodes, each with its checks.")
-    jobs = CheckOutput(many=True)
+class MonitorServiceDetailOutput(MonitorServiceOutput):
+    members = MonitorNodeOutput(many=True, help_text="The nodes, each with its checks.")
+    jobs = MonitorCheckOutput(many=True)
 
 
-class ServiceUpdateInput(serializers.Serializer):
+class MonitorServiceUpdateInput(serializers.Serializer):
     min_share = serializers.FloatField(allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE.")
 
 
-class FlipOutput(serializers.Serializer):
+class MonitorFlipOutput(serializers.Serializer):
     id = serializers.IntegerField()
     check = serializers.CharField(allow_null=True)
     service = serializers.CharField()
@@ -196,18 +196,18 @@ class FlipOutput(serializers.Serializer):
     suppressed = serializers.CharField(help_text="Why it raised none: maintenance, dependency, flapping.")
 
 
-class MonthOutput(serializers.Serializer):
+class MonitorMonthOutput(serializers.Serializer):
     month = serializers.CharField()
     uptime = serializers.FloatField(allow_null=True, help_text="Percent; null when nothing is known.")
     known_seconds = serializers.FloatField()
     down_seconds = serializers.FloatField()
 
 
-class UptimeOutput(serializers.Serializer):
-    months = MonthOutput(many=True)
+class MonitorUptimeOutput(serializers.Serializer):
+    months = MonitorMonthOutput(many=True)
 
 
-class PingOutput(serializers.Serializer):
+class MonitorPingOutput(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     exit_status = serializers.IntegerField(allow_null=True)
@@ -220,7 +220,7 @@ class PingOutput(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
-class MaintenanceInput(serializers.Serializer):
+class MonitorMaintenanceInput(serializers.Serializer):
     service = serializers.CharField()
     check = serializers.UUIDField(required=False, allow_null=True)
     starts = serializers.DateTimeField(required=False, help_text="Default: now.")
@@ -228,7 +228,7 @@ class MaintenanceInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-class MaintenanceOutput(serializers.Serializer):
+class MonitorMaintenanceOutput(serializers.Serializer):
     id = serializers.IntegerField()
     service = serializers.CharField()
     check = serializers.UUIDField(source="check_ref_id", allow_null=True)
@@ -238,17 +238,17 @@ class MaintenanceOutput(serializers.Serializer):
     created_by = serializers.CharField()
 
 
-class PingKeyInput(serializers.Serializer):
+class MonitorPingKeyInput(serializers.Serializer):
     service = serializers.CharField()
 
 
-class PingKeyOutput(serializers.Serializer):
+class MonitorPingKeyOutput(serializers.Serializer):
     key = serializers.CharField()
     service = serializers.CharField()
     created = serializers.DateTimeField()
 
 
-class StatPointOutput(serializers.Serializer):
+class MonitorStatPointOutput(serializers.Serializer):
     at = serializers.CharField()
     node = serializers.CharField()
     resolution = serializers.CharField()
@@ -265,8 +265,8 @@ class StatPointOutput(serializers.Serializer):
     error_rate = serializers.FloatField(allow_null=True)
 
 
-class StatsOutput(serializers.Serializer):
+class MonitorStatsOutput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField(allow_null=True)
     resolution = serializers.CharField()
-    points = StatPointOutput(many=True)
+    points = MonitorStatPointOutput(many=True)

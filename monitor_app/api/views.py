@@ -80,11 +80,11 @@ class ReportView(MonitorView):
     def resources(self, request: Request, **kwargs: Any):
         return body_service(request)
 
-    @extend_schema(request=io.ReportInput, responses=io.ReportOutput)
+    @extend_schema(request=io.MonitorReportInput, responses=io.MonitorReportOutput)
     def post(self, request: Request) -> Response:
         report = services.parse_report(request.data)
         answer = services.reports_ingest(reports=[report], now=time.time())[0]
-        return Response(io.ReportOutput(answer).data)
+        return Response(io.MonitorReportOutput(answer).data)
 
 
 class BatchReportView(MonitorView):
@@ -96,10 +96,12 @@ class BatchReportView(MonitorView):
             raise Invalid(
                 "reports: A list of reports.", code="invalid_report", details={"reports": "A list."}
             )
-        names = {r.get("service") for r in reports if isinstance(r, dict)}
+        names = {
+            r.get("service") for r in reports if isinstance(r, dict) and isinstance(r.get("service"), str)
+        }
         return sorted(resource(n) for n in names if SERVICE_NAME.matches(n))
 
-    @extend_schema(request=io.BatchInput, responses=io.BatchOutput)
+    @extend_schema(request=io.MonitorBatchInput, responses=io.MonitorBatchOutput)
     def post(self, request: Request) -> Response:
         from django.conf import settings
 
@@ -108,7 +110,7 @@ class BatchReportView(MonitorView):
             raise Invalid(f"At most {settings.MONITOR_MAX_BATCH} reports.", code="invalid_report")
         parsed = [services.parse_report(r, f"reports[{i}]") for i, r in enumerate(reports)]
         answers = services.reports_ingest(reports=parsed, now=time.time())
-        return Response(io.BatchOutput({"reports": answers}).data)
+        return Response(io.MonitorBatchOutput({"reports": answers}).data)
 
 
 # --- services ----------------------------------------------------------------------------------------
@@ -117,13 +119,13 @@ class BatchReportView(MonitorView):
 class ServiceListView(MonitorView):
     """The fleet: every service with its health, node counts and checks by state (by name)."""
 
-    @extend_schema(responses=io.ServiceOutput(many=True))
+    @extend_schema(responses=io.MonitorServiceOutput(many=True))
     def get(self, request: Request) -> Response:
         return self.paginate(
             ServiceHealth.objects.all(),
             ordering="name",
             render=lambda rows: (
-                io.ServiceOutput(selectors.services_overview([r.name for r in rows]), many=True).data
+                io.MonitorServiceOutput(selectors.services_overview([r.name for r in rows]), many=True).data
             ),
         )
 
@@ -145,24 +147,24 @@ class ServiceLookup(MonitorView):
 class ServiceDetailView(ServiceLookup):
     """A service: health, nodes with their checks (last output, age, thresholds), jobs."""
 
-    @extend_schema(responses=io.ServiceDetailOutput)
+    @extend_schema(responses=io.MonitorServiceDetailOutput)
     def get(self, request: Request, name: str) -> Response:
         detail = selectors.service_detail(name)
         if detail is None:
             raise NotFound(f"No service {name!r} is monitored.", code="service_not_found")
-        return Response(io.ServiceDetailOutput(detail).data)
+        return Response(io.MonitorServiceDetailOutput(detail).data)
 
-    @extend_schema(request=io.ServiceUpdateInput, responses=io.ServiceOutput)
+    @extend_schema(request=io.MonitorServiceUpdateInput, responses=io.MonitorServiceOutput)
     def patch(self, request: Request, name: str) -> Response:
-        data = validated(io.ServiceUpdateInput, request.data)
+        data = validated(io.MonitorServiceUpdateInput, request.data)
         services.service_settings(name=name, min_share=data["min_share"], now=time.time())
-        return Response(io.ServiceOutput(selectors.services_overview([name])[0]).data)
+        return Response(io.MonitorServiceOutput(selectors.services_overview([name])[0]).data)
 
 
 class ServiceFlipsView(ServiceLookup):
     """The service's flips and its checks' flips, newest first."""
 
-    @extend_schema(responses=io.FlipOutput(many=True))
+    @extend_schema(responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request, name: str) -> Response:
         self.found(name)
         flips = Flip.objects.filter(service=name)
@@ -188,12 +190,12 @@ class ServiceUptimeView(ServiceLookup):
 
     pagination_class = None
 
-    @extend_schema(parameters=[MONTHS], responses=io.UptimeOutput)
+    @extend_schema(parameters=[MONTHS], responses=io.MonitorUptimeOutput)
     def get(self, request: Request, name: str) -> Response:
         months = months_param(request)
         self.found(name)
         data = services.history.service_uptime(name, now=timezone.now(), months=months)
-        return Response(io.UptimeOutput({"months": data}).data)
+        return Response(io.MonitorUptimeOutput({"months": data}).data)
 
 
 # --- checks --------------------------------------------------------------------------------------------
@@ -205,12 +207,12 @@ class CheckListView(MonitorView):
     def resources(self, request: Request, **kwargs: Any):
         return body_service(request) if request.method == "POST" else ()
 
-    @extend_schema(parameters=filter_parameters(CheckFilter), responses=io.CheckOutput(many=True))
+    @extend_schema(parameters=filter_parameters(CheckFilter), responses=io.MonitorCheckOutput(many=True))
     def get(self, request: Request) -> Response:
         checks = filtered(CheckFilter, request, Check.objects.all())
         return self.paginate(checks, ordering="id", render=lambda rows: selectors.checks_rendered(list(rows)))
 
-    @extend_schema(request=io.JobCreateInput, responses={201: io.CheckOutput, 409: ERROR})
+    @extend_schema(request=io.MonitorJobCreateInput, responses={201: io.MonitorCheckOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else None
         if data is None:
@@ -219,7 +221,7 @@ class CheckListView(MonitorView):
         service, name = fields.pop("service", None), fields.pop("name", None)
         SERVICE_NAME.check(service, "service")
         JOB_SLUG.check(name, "name")
-        extra = sorted(set(fields) - {*io.JobCreateInput().fields})
+        extra = sorted(set(fields) - {*io.MonitorJobCreateInput().fields})
         if extra:
             raise Invalid(
                 f"Unknown fields: {', '.join(extra)}.", code="invalid_field", details={"fields": extra}
@@ -240,11 +242,11 @@ class CheckLookup(MonitorView):
 class CheckDetailView(CheckLookup):
     """One check: read it, change its settings, delete it."""
 
-    @extend_schema(responses=io.CheckOutput)
+    @extend_schema(responses=io.MonitorCheckOutput)
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
         return Response(selectors.checks_rendered([self.check_row])[0])
 
-    @extend_schema(request=io.CheckUpdateInput, responses=io.CheckOutput)
+    @extend_schema(request=io.MonitorCheckUpdateInput, responses=io.MonitorCheckOutput)
     def patch(self, request: Request, check_id: uuid.UUID) -> Response:
         if not isinstance(request.data, dict):
             raise Invalid("A JSON object.", code="invalid_check")
@@ -260,7 +262,7 @@ class CheckDetailView(CheckLookup):
 class CheckFlipsView(CheckLookup):
     """A check's flips (its status history), newest first."""
 
-    @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.FlipOutput(many=True))
+    @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
         flips = filtered(FlipFilter, request, Flip.objects.filter(check_ref=self.check_row))
         return self.paginate(
@@ -273,26 +275,26 @@ class CheckUptimeView(CheckLookup):
 
     pagination_class = None
 
-    @extend_schema(parameters=[MONTHS], responses=io.UptimeOutput)
+    @extend_schema(parameters=[MONTHS], responses=io.MonitorUptimeOutput)
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
         data = services.history.check_uptime(self.check_row, now=timezone.now(), months=months_param(request))
-        return Response(io.UptimeOutput({"months": data}).data)
+        return Response(io.MonitorUptimeOutput({"months": data}).data)
 
 
 class CheckPingsView(CheckLookup):
     """A job check's pings, newest first."""
 
-    @extend_schema(responses=io.PingOutput(many=True))
+    @extend_schema(responses=io.MonitorPingOutput(many=True))
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
         return self.paginate(
-            Ping.objects.filter(check_ref=self.check_row), ordering="-id", serializer=io.PingOutput
+            Ping.objects.filter(check_ref=self.check_row), ordering="-id", serializer=io.MonitorPingOutput
         )
 
 
 class FlipListView(MonitorView):
     """Flips across the fleet, newest first (``?service=`` narrows)."""
 
-    @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.FlipOutput(many=True))
+    @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request) -> Response:
         flips = filtered(FlipFilter, request, Flip.objects.all())
         return self.paginate(
@@ -309,13 +311,15 @@ class MaintenanceListView(MonitorView):
     def resources(self, request: Request, **kwargs: Any):
         return body_service(request) if request.method == "POST" else ()
 
-    @extend_schema(responses=io.MaintenanceOutput(many=True))
+    @extend_schema(responses=io.MonitorMaintenanceOutput(many=True))
     def get(self, request: Request) -> Response:
-        return self.paginate(Maintenance.objects.all(), ordering="-id", serializer=io.MaintenanceOutput)
+        return self.paginate(
+            Maintenance.objects.all(), ordering="-id", serializer=io.MonitorMaintenanceOutput
+        )
 
-    @extend_schema(request=io.MaintenanceInput, responses={201: io.MaintenanceOutput})
+    @extend_schema(request=io.MonitorMaintenanceInput, responses={201: io.MonitorMaintenanceOutput})
     def post(self, request: Request) -> Response:
-        data = validated(io.MaintenanceInput, request.data)
+        data = validated(io.MonitorMaintenanceInput, request.data)
         service = SERVICE_NAME.check(data["service"], "service")
         check = None
         if data.get("check"):
@@ -334,7 +338,7 @@ class MaintenanceListView(MonitorView):
             reason=data.get("reason", ""),
             actor=actor(request),
         )
-        return Response(io.MaintenanceOutput(window).data, status=status.HTTP_201_CREATED)
+        return Response(io.MonitorMaintenanceOutput(window).data, status=status.HTTP_201_CREATED)
 
 
 class MaintenanceDetailView(MonitorView):
@@ -346,14 +350,14 @@ class MaintenanceDetailView(MonitorView):
             raise NotFound(f"No maintenance window {pk}.", code="maintenance_not_found")
         return (resource(self.window.service),)
 
-    @extend_schema(responses=io.MaintenanceOutput)
+    @extend_schema(responses=io.MonitorMaintenanceOutput)
     def get(self, request: Request, pk: int) -> Response:
-        return Response(io.MaintenanceOutput(self.window).data)
+        return Response(io.MonitorMaintenanceOutput(self.window).data)
 
-    @extend_schema(responses=io.MaintenanceOutput)
+    @extend_schema(responses=io.MonitorMaintenanceOutput)
     def delete(self, request: Request, pk: int) -> Response:
         window = services.maintenance_end(window=self.window, now=timezone.now())
-        return Response(io.MaintenanceOutput(window).data)
+        return Response(io.MonitorMaintenanceOutput(window).data)
 
 
 class PingKeyListView(MonitorView):
@@ -364,7 +368,7 @@ class PingKeyListView(MonitorView):
     def resources(self, request: Request, **kwargs: Any):
         return body_service(request) if request.method == "POST" else ()
 
-    @extend_schema(responses=io.PingKeyOutput(many=True))
+    @extend_schema(responses=io.MonitorPingKeyOutput(many=True))
     def get(self, request: Request) -> Response:
         keys = PingKey.objects.all()
         allowed = self.allows(request, "write")
@@ -372,16 +376,16 @@ class PingKeyListView(MonitorView):
             keys,
             ordering="id",
             render=lambda rows: (
-                io.PingKeyOutput([k for k in rows if allowed(resource(k.service))], many=True).data
+                io.MonitorPingKeyOutput([k for k in rows if allowed(resource(k.service))], many=True).data
             ),
         )
 
-    @extend_schema(request=io.PingKeyInput, responses={201: io.PingKeyOutput})
+    @extend_schema(request=io.MonitorPingKeyInput, responses={201: io.MonitorPingKeyOutput})
     def post(self, request: Request) -> Response:
-        data = validated(io.PingKeyInput, request.data)
+        data = validated(io.MonitorPingKeyInput, request.data)
         service = SERVICE_NAME.check(data["service"], "service")
         key = services.key_create(service=service, actor=actor(request))
-        return Response(io.PingKeyOutput(key).data, status=status.HTTP_201_CREATED)
+        return Response(io.MonitorPingKeyOutput(key).data, status=status.HTTP_201_CREATED)
 
 
 def parse_time(raw: str | None, name: str, default: datetime) -> datetime:
@@ -414,7 +418,7 @@ class StatsView(MonitorView):
             OpenApiParameter("since", str, description="ISO 8601; default an hour ago."),
             OpenApiParameter("until", str, description="ISO 8601; default now."),
         ],
-        responses=io.StatsOutput,
+        responses=io.MonitorStatsOutput,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -425,7 +429,7 @@ class StatsView(MonitorView):
         if node is not None and len(node) > 200:
             raise Invalid("node is at most 200 characters.", code="invalid_node")
         series = selectors.stats_series(service=params["service"], node=node, since=since, until=until)
-        return Response(io.StatsOutput(series).data)
+        return Response(io.MonitorStatsOutput(series).data)
 
 
 __all__ = ["PingView"]

@@ -128,6 +128,15 @@ def test_report__not_a_report__400(writer, payload):
     assert response.json()["error"]["code"] == "invalid_report"
 
 
+@pytest.mark.parametrize("service", [{}, [], 5, None])
+def test_batch__a_service_that_is_not_a_string__400(writer, service):
+    batch = {"reports": [{"service": service, "node": "n1", "checks": []}]}
+
+    response = writer.post("/api/v1/monitor/reports/batch/", batch, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_report")
+
+
 def test_report__output_too_long__truncated_not_refused(writer, committed):
     with committed():
         response = writer.post(
