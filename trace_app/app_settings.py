@@ -24,7 +24,3 @@ TRACE_SEARCH_MAX = read("TRACE_SEARCH_MAX", env.int, 1000)
 TRACE_LIVE_STREAM = read("TRACE_LIVE_STREAM", strict_bool, True)
 #: Seconds the ingest answers 503 with Retry-After for when the database is unavailable.
 TRACE_RETRY_AFTER = read("TRACE_RETRY_AFTER", env.int, 5)
-#: The platform traces its own requests to itself (sampled; never trace ingest itself).
-PLATFORM_SELF_TRACE = read("PLATFORM_SELF_TRACE", strict_bool, False)
-#: The share of the platform's own requests traced when PLATFORM_SELF_TRACE is on.
-PLATFORM_SELF_TRACE_RATIO = read("PLATFORM_SELF_TRACE_RATIO", env.float, 0.01)

@@ -30,13 +30,16 @@ def export_a_trace(base: str, token: str) -> str:
         return made
 
     shop, payments = provider("shop"), provider("payments")
-    with shop.get_tracer("e2e").start_as_current_span("POST /checkout", kind=trace.SpanKind.SERVER) as root:
-        with shop.get_tracer("e2e").start_as_current_span("charge", kind=trace.SpanKind.CLIENT) as call:
-            with payments.get_tracer("e2e").start_as_current_span(
-                "POST /charges", kind=trace.SpanKind.SERVER, context=trace.set_span_in_context(call)
-            ) as served:
-                served.set_attribute("card.brand", "visa")
-                served.set_status(trace.Status(trace.StatusCode.ERROR, "card declined"))
+    tracer = shop.get_tracer("e2e")
+    with (
+        tracer.start_as_current_span("POST /checkout", kind=trace.SpanKind.SERVER) as root,
+        tracer.start_as_current_span("charge", kind=trace.SpanKind.CLIENT) as call,
+        payments.get_tracer("e2e").start_as_current_span(
+            "POST /charges", kind=trace.SpanKind.SERVER, context=trace.set_span_in_context(call)
+        ) as served,
+    ):
+        served.set_attribute("card.brand", "visa")
+        served.set_status(trace.Status(trace.StatusCode.ERROR, "card declined"))
     shop.shutdown()
     payments.shutdown()
     return format(root.get_span_context().trace_id, "032x")
@@ -64,10 +67,7 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
     browser.find_element(By.LINK_TEXT, trace_id[-16:]).click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "trace-id"), trace_id))
     rows = browser.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row")
-    assert [r.find_element(By.CSS_SELECTOR, ".wf-name").text.split(" ")[1:3] for r in rows][0] == [
-        "POST",
-        "/checkout",
-    ]
+    assert rows[0].find_element(By.CSS_SELECTOR, ".wf-name").text.split(" ")[1:3] == ["POST", "/checkout"]
     assert len(rows) == 3 and "wf-error" in rows[2].get_attribute("class")
     rows[2].find_element(By.TAG_NAME, "summary").click()
     wait.until(ec.visibility_of(rows[2].find_element(By.CSS_SELECTOR, ".wf-detail")))
