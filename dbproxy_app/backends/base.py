@@ -77,6 +77,8 @@ class Session:
 
     dialect: Dialect
     cols: Columns = Columns()
+    #: Whether the driver answers JSON columns as their text (else as decoded values).
+    json_as_text: bool = True
 
     def __init__(self, database: str) -> None:
         self.database = database
@@ -116,8 +118,8 @@ class Session:
             created=_datetime(created),
             updated=_datetime(updated),
             version=int(version),
-            metadata=json.loads(metadata) if isinstance(metadata, str | bytes) else (metadata or {}),
-            data=json.loads(data) if isinstance(data, str | bytes) else data,
+            metadata=json.loads(metadata) if self.json_as_text else metadata,
+            data=json.loads(data) if self.json_as_text and data is not None else data,
             bytes=bytes(blob) if blob is not None else None,
         )
 

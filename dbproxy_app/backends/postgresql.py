@@ -58,6 +58,7 @@ def _unavailable(database: str, exc: Exception) -> Unavailable:
 
 class PostgresSession(Session):
     dialect = POSTGRES
+    json_as_text = False  # psycopg decodes jsonb
 
     def __init__(self, database: str, conn: psycopg.Connection, schema: str) -> None:
         self.conn, self.schema = conn, schema
