@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from rest_framework.parsers import BaseParser
@@ -24,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platformsite.api.errors import Denied, Invalid, PlatformError, TooLarge, Unavailable
-from platformsite.api.schema import ERROR
+from platformsite.api.schema import ERROR, OBJECTS
 from platformsite.api.views import ServiceView
 from trace_app import selectors, zipkin_api
 from trace_app.decoding import otlp, zipkin
@@ -135,7 +136,7 @@ class OtlpTracesView(IngestView):
 
     @extend_schema(
         summary="OTLP/HTTP trace export (protobuf or JSON)",
-        request={PROTOBUF: bytes, JSON: dict},
+        request={PROTOBUF: bytes, JSON: OpenApiTypes.OBJECT},
         responses={
             200: OpenApiResponse(description="ExportTraceServiceResponse"),
             413: ERROR,
@@ -181,7 +182,7 @@ class ZipkinSpansView(IngestView):
 
     @extend_schema(
         summary="Zipkin v2 span ingest (JSON list or protobuf ListOfSpans)",
-        request={JSON: list, PROTOBUF: bytes},
+        request={JSON: OBJECTS, PROTOBUF: bytes},
         responses={
             202: OpenApiResponse(description="Accepted (empty body)"),
             413: ERROR,

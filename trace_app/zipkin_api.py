@@ -16,13 +16,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platformsite.api.errors import Invalid, NotFound
+from platformsite.api.schema import OBJECTS
 from platformsite.api.views import ServiceView
 from trace_app import assembly, query, selectors
 from trace_app.decoding import zipkin
 from trace_app.store import TraceQuery
 
-NAMES = serializers.ListField(child=serializers.CharField())
-SPAN_LISTS = serializers.ListField(child=serializers.ListField(child=serializers.DictField()))
+NAMES = serializers.ListSerializer(child=serializers.CharField())
+SPAN_LISTS = serializers.ListSerializer(child=OBJECTS)
 
 
 def _zipkin_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,7 +101,7 @@ class TracesView(ZipkinView):
 
 
 class TraceView(ZipkinView):
-    @doc("Zipkin: one trace", serializers.ListField(child=serializers.DictField()))
+    @doc("Zipkin: one trace", OBJECTS)
     def get(self, request: Request, trace_id: str) -> Response:
         wanted = query.trace_id(trace_id)
         spans = selectors.traces([wanted]).get(selectors.stored_id(wanted))
@@ -128,7 +129,7 @@ class TraceManyView(ZipkinView):
 class DependenciesView(ZipkinView):
     @doc(
         "Zipkin: service dependency links",
-        serializers.ListField(child=serializers.DictField()),
+        OBJECTS,
         param("endTs", int, required=True, description="ms"),
         param("lookback", int, description="ms"),
     )
