@@ -74,7 +74,7 @@ def test_websocket__a_path_no_service_serves__is_refused_at_the_handshake(issue_
     assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
-@pytest.mark.parametrize("path", ["/ws/router/", f"/ws/{uuid.uuid4().hex}/"])
+@pytest.mark.parametrize("path", ["/ws/nope/", f"/ws/{uuid.uuid4().hex}/"])
 def test_websocket__a_path_no_service_serves__is_refused_without_credentials_too(path):
     assert close_code(path, []) == 4404
 
