@@ -1,0 +1,101 @@
+"""``platform monitor ...``: the fleet's health, checks, history, job pings, maintenance windows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from platform_client.cli import EXIT_ERROR, _error, add_connection_options, list_all
+from platform_client.monitor import send_ping
+from platform_client.session import PlatformSession
+
+A = "/api/v1/monitor"
+
+
+def monitor_services(s: PlatformSession, o: argparse.Namespace) -> Any:
+    if o.name:
+        return s.call("GET", f"{A}/services/{o.name}/")
+    return list_all(s, f"{A}/services/")
+
+
+def monitor_checks(s: PlatformSession, o: argparse.Namespace) -> Any:
+    if o.id:
+        return s.call("GET", f"{A}/checks/{o.id}/")
+    params = {
+        key: value for key, value in (("service", o.service), ("node", o.node), ("status", o.status)) if value
+    }
+    return list_all(s, f"{A}/checks/", params or None)
+
+
+def monitor_history(s: PlatformSession, o: argparse.Namespace) -> Any:
+    """Flips and monthly uptime of a check (by id) or a service (by name)."""
+    base = f"{A}/checks/{o.target}" if o.check else f"{A}/services/{o.target}"
+    flips = s.call("GET", f"{base}/flips/", params={"page_size": o.limit})["results"]
+    uptime = s.call("GET", f"{base}/uptime/", params={"months": o.months})["months"]
+    return {"flips": flips, "uptime": uptime}
+
+
+def monitor_silence(s: PlatformSession, o: argparse.Namespace) -> Any:
+    """Open a maintenance window for a service (or one of its checks), for --for minutes."""
+    ends = datetime.now(UTC) + timedelta(minutes=o.minutes)
+    body: dict[str, Any] = {"service": o.service, "ends": ends.isoformat(), "reason": o.reason}
+    if o.check:
+        body["check"] = o.check
+    return s.call("POST", f"{A}/maintenance/", json=body)
+
+
+def monitor_ping(o: argparse.Namespace) -> int:
+    """A job ping needs no credentials: the check's id (or key/slug) is the secret."""
+    action = "" if o.action == "success" else o.action
+    body = sys.stdin.read() if o.body_from_stdin else ""
+    status = send_ping(getattr(o, "url", None), o.check, action, body=body, rid=o.rid)
+    if status == 200:
+        sys.stdout.write("OK\n")
+        return 0
+    return _error(
+        {"code": "ping_failed" if status else "unreachable", "message": f"HTTP {status}"}, EXIT_ERROR
+    )
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    monitor = commands.add_parser("monitor", help="Fleet health, checks, history, job pings, silences.")
+    add_connection_options(monitor)
+    sub = monitor.add_subparsers(dest="monitor_command", required=True)
+
+    services = sub.add_parser("services", help="Every service's health, or one service's nodes and checks.")
+    services.add_argument("name", nargs="?")
+    services.set_defaults(handler=monitor_services)
+
+    checks = sub.add_parser("checks", help="Checks (filtered), or one check by id.")
+    checks.add_argument("--id")
+    checks.add_argument("--service")
+    checks.add_argument("--node")
+    checks.add_argument("--status", choices=["passing", "warning", "critical", "unknown"])
+    checks.set_defaults(handler=monitor_checks)
+
+    history = sub.add_parser(
+        "history", help="Flips and monthly uptime of a service, or of a check (--check)."
+    )
+    history.add_argument("target", help="A service name, or a check id with --check.")
+    history.add_argument("--check", action="store_true")
+    history.add_argument("--months", type=int, default=3)
+    history.add_argument("--limit", type=int, default=50, help="Newest flips shown.")
+    history.set_defaults(handler=monitor_history)
+
+    ping = sub.add_parser("ping", help="Ping a job check (no credentials needed).")
+    ping.add_argument("check", help="The job's id, or key/slug.")
+    ping.add_argument(
+        "action", nargs="?", default="success", help="success, start, fail, log or an exit status."
+    )
+    ping.add_argument("--rid", help="Pairs a start with its end.")
+    ping.add_argument("--body-from-stdin", action="store_true", help="Send stdin as the ping's body.")
+    ping.set_defaults(func=monitor_ping)
+
+    silence = sub.add_parser("silence", help="Open a maintenance window (alerts silenced).")
+    silence.add_argument("service")
+    silence.add_argument("--check", help="Only this check (its id).")
+    silence.add_argument("--for", dest="minutes", type=int, default=60, help="Minutes (default 60).")
+    silence.add_argument("--reason", default="")
+    silence.set_defaults(handler=monitor_silence)

@@ -1,0 +1,335 @@
+"""Healthchecks, status and process stats for Python services, and job pings.
+
+```python
+from platform_client import PlatformSession
+from platform_client.monitor import Monitor, ping
+
+monitor = Monitor(PlatformSession(), "orders", node="orders-1")
+monitor.register_check("db", lambda: db.execute("select 1") and "passing", interval=10)
+monitor.http_check("api", "http://127.0.0.1:8080/healthz", interval=10)
+app = monitor.middleware(app)  # per-endpoint success, errors and dropped, for the stats
+with monitor:  # checks, status and stats reported from a background thread
+    serve()
+
+with ping("https://platform.example", "1f0e...-job-uuid"):  # start, then success or exit status
+    run_backup()
+```
+
+A check function returns a state (``"passing"``, ``"warning"``, ``"critical"``), a
+``(state, output)`` pair, ``True``/``False``, or raises (critical, with the exception as output);
+one that runs past its ``timeout`` is reported critical. HTTP checks are judged as Consul does:
+2xx passing, 429 warning, anything else (or no answer) critical. Process stats use ``psutil``
+when it is installed (CPU, RSS, threads); without it, what the standard library tells (RSS from
+``resource``, threads from ``threading``). Plain httpx, no Django.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from platform_client.session import PlatformSession
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1/monitor"
+STATES = ("passing", "warning", "critical", "unknown")
+
+
+def judge_http(status_code: int | None) -> str:
+    """Consul's reading of an HTTP check: 2xx passing, 429 warning, else critical."""
+    if status_code is None:
+        return "critical"
+    if 200 <= status_code < 300:
+        return "passing"
+    return "warning" if status_code == 429 else "critical"
+
+
+def outcome(value: Any) -> tuple[str, str]:
+    """A check function's answer as (state, output)."""
+    if isinstance(value, tuple) and len(value) == 2:
+        state, output = value
+        return (state if state in STATES else "critical"), str(output)
+    if value is True or value is None:
+        return "passing", ""
+    if value is False:
+        return "critical", ""
+    if isinstance(value, str) and value in STATES:
+        return value, ""
+    return "critical", f"unexpected check result: {value!r}"[:500]
+
+
+@dataclass
+class Check:
+    name: str
+    fn: Callable[[], Any]
+    interval: float
+    timeout: float
+    definition: dict[str, Any]
+    due: float = 0.0
+
+
+@dataclass
+class EndpointCounts:
+    success: int = 0
+    errors: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class EndpointStats:
+    """Per-endpoint request counts since the last report (thread-safe)."""
+
+    counts: dict[str, EndpointCounts] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, method: str, outcome_: str) -> None:
+        with self.lock:
+            counts = self.counts.get(method)
+            if counts is None:
+                if len(self.counts) >= 200:  # bounded: the rest are counted together
+                    method = "other"
+                counts = self.counts.setdefault(method, EndpointCounts())
+            setattr(counts, outcome_, getattr(counts, outcome_) + 1)
+
+    def take(self) -> list[dict[str, Any]]:
+        with self.lock:
+            taken, self.counts = self.counts, {}
+        return [{"method": method, **vars(counts)} for method, counts in sorted(taken.items())]
+
+
+def process_stats() -> dict[str, Any]:
+    """CPU, memory and threads of this process (psutil when installed, else the standard library)."""
+    stats: dict[str, Any] = {"threads": threading.active_count()}
+    try:
+        import psutil  # optional
+
+        process = psutil.Process()
+        stats["cpu"] = process.cpu_percent(interval=None)
+        stats["memory"] = float(process.memory_info().rss)
+        stats["threads"] = process.num_threads()
+        stats["runtime"] = max(0.0, time.time() - process.create_time())
+    except ImportError:
+        try:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            stats["memory"] = float(rss * 1024)  # kilobytes on Linux
+        except (ImportError, OSError):
+            pass
+    return stats
+
+
+class Monitor:
+    """Reports a node's checks, status and stats to the monitor every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        session: PlatformSession,
+        service: str,
+        node: str | None = None,
+        *,
+        interval: float = 10.0,
+        workers: int = 4,
+    ) -> None:
+        self.session = session
+        self.service = service
+        self.node = node or f"{service}-{uuid.uuid4().hex[:12]}"
+        self.interval = interval
+        self.checks: dict[str, Check] = {}
+        self.endpoints = EndpointStats()
+        self.status: dict[str, Any] = {"status": "STARTED", "info": {}}
+        self.started = time.time()
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="monitor-check")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_stats = time.monotonic()
+
+    # --- declaring ------------------------------------------------------------------------------
+
+    def register_check(
+        self,
+        name: str,
+        fn: Callable[[], Any],
+        interval: float = 10.0,
+        *,
+        timeout: float | None = None,
+        ttl: int | None = None,
+        **definition: Any,
+    ) -> None:
+        """Run ``fn`` every ``interval`` seconds; thresholds etc. go to the monitor as given."""
+        definition = {"interval": max(1, int(interval)), **definition}
+        if ttl is not None:
+            definition["ttl"] = ttl
+        self.checks[name] = Check(name, fn, interval, timeout or max(interval, 1.0), definition)
+
+    def http_check(
+        self, name: str, url: str, interval: float = 10.0, *, timeout: float = 5.0, **definition: Any
+    ) -> None:
+        def probe() -> tuple[str, str]:
+            try:
+                response = httpx.get(url, timeout=timeout)
+            except httpx.HTTPError as exc:
+                return "critical", f"GET {url}: {exc}"
+            return judge_http(response.status_code), f"GET {url}: {response.status_code}"
+
+        self.register_check(name, probe, interval, timeout=timeout + 1, **definition)
+
+    def set_status(self, status: str, **info: Any) -> None:
+        """UNKNOWN, STARTED, RUNNING or STOPPED, with free-form info."""
+        self.status = {"status": status, "info": info}
+
+    def middleware(self, app: Callable) -> Callable:
+        """A WSGI middleware counting each ``METHOD /path``: success, errors (5xx), dropped (raised)."""
+        endpoints = self.endpoints
+
+        def wrapped(environ: dict[str, Any], start_response: Callable) -> Any:
+            method = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"[:200]
+
+            def counting_start(status: str, headers: list, exc_info: Any = None) -> Any:
+                endpoints.count(method, "errors" if status[:1] == "5" else "success")
+                return (
+                    start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+                )
+
+            try:
+                return app(environ, counting_start)
+            except Exception:
+                endpoints.count(method, "dropped")
+                raise
+
+        return wrapped
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def run_check(self, check: Check) -> dict[str, Any]:
+        """Run one check (at most its timeout): its result as the monitor takes it."""
+        future = self._pool.submit(check.fn)
+        try:
+            state, output = outcome(future.result(timeout=check.timeout))
+        except FutureTimeout:
+            state, output = "critical", f"timed out after {check.timeout:g} s"
+        except Exception as exc:
+            state, output = "critical", f"{type(exc).__name__}: {exc}"[:4000]
+        return {"name": check.name, "status": state, "output": output, **check.definition}
+
+    def report(self, *, now: float | None = None, all_checks: bool = False) -> dict[str, Any]:
+        """Run the checks that are due, and send them with the status and stats (one call)."""
+        now = time.monotonic() if now is None else now
+        due = [c for c in self.checks.values() if all_checks or c.due <= now]
+        results = []
+        for check in due:
+            results.append(self.run_check(check))
+            check.due = now + check.interval
+        elapsed = time.monotonic() - self._last_stats
+        self._last_stats = time.monotonic()
+        info = {**self.status["info"], "gc": [generation["collections"] for generation in gc.get_stats()]}
+        stats = {
+            **process_stats(),
+            "runtime": time.time() - self.started,
+            "seconds": round(elapsed, 3),
+            "endpoints": self.endpoints.take(),
+        }
+        body = {
+            "service": self.service,
+            "node": self.node,
+            "checks": results,
+            "status": {"status": self.status["status"], "info": info},
+            "stats": stats,
+        }
+        return self.session.call("POST", f"{API}/reports/", json=body)
+
+    def start(self) -> Monitor:
+        if self._thread is None:
+            self.set_status("RUNNING", **self.status["info"])
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="monitor-reporter", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.set_status("STOPPED", **self.status["info"])
+        try:
+            self.report()
+        except Exception:
+            log.warning("monitor: the last report failed", exc_info=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.report()
+            except Exception:
+                log.warning("monitor: a report failed (retried at the next interval)", exc_info=True)
+            self._stop.wait(min([self.interval, *(c.interval for c in self.checks.values())]))
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+# --- job pings ------------------------------------------------------------------------------------
+
+
+def ping_url(base_url: str | None, check: str) -> str:
+    """``check`` is a job's id, or ``key/slug``; the base defaults to ``PLATFORM_URL``."""
+    base = (base_url or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/ping/{check.strip('/')}"
+
+
+def send_ping(
+    base_url: str | None,
+    check: str,
+    action: str = "",
+    *,
+    body: str = "",
+    rid: str | None = None,
+    timeout: float = 10.0,
+) -> int:
+    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status): the HTTP status."""
+    url = ping_url(base_url, check) + (f"/{action}" if action else "")
+    params = {"rid": rid} if rid else None
+    try:
+        response = httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)
+    except httpx.HTTPError:
+        log.warning("monitor: a ping to %s failed", url, exc_info=True)
+        return 0
+    return response.status_code
+
+
+@contextmanager
+def ping(check: str, base_url: str | None = None, *, timeout: float = 10.0) -> Iterator[str]:
+    """Ping ``/start`` on entry, then the exit status on exit: 0, or 1 (or a ``SystemExit``'s code)
+    with the traceback as the body.  The run id pairs the two, so overlapping runs are timed apart."""
+    rid = str(uuid.uuid4())
+    send_ping(base_url, check, "start", rid=rid, timeout=timeout)
+    try:
+        yield rid
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        send_ping(base_url, check, str(min(max(code, 0), 255)), rid=rid, timeout=timeout)
+        raise
+    except BaseException:
+        send_ping(base_url, check, "1", body=traceback.format_exc()[-10_000:], rid=rid, timeout=timeout)
+        raise
+    else:
+        send_ping(base_url, check, "0", rid=rid, timeout=timeout)

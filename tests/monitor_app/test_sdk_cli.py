@@ -1,0 +1,129 @@
+"""platform_client.monitor and ``platform monitor ...`` against a live platform."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from monitor_app import services
+from monitor_app.models import Check, Maintenance, NodeStatus, Ping, StatSample
+from platform_client import monitor as sdk
+from platform_client.session import PlatformSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def session(live_server, service_account):
+    client_id, secret = service_account("monitor:read", "monitor:write")
+    with PlatformSession(live_server.url, client_id, secret) as session:
+        yield session
+
+
+def test_judge_http__as_consul_does():
+    assert [sdk.judge_http(code) for code in (200, 204, 429, 500, 404, None)] == [
+        "passing",
+        "passing",
+        "warning",
+        "critical",
+        "critical",
+        "critical",
+    ]
+
+
+def test_outcome__each_answer_a_check_may_give():
+    assert sdk.outcome(True) == ("passing", "")
+    assert sdk.outcome(("warning", "slow")) == ("warning", "slow")
+    assert sdk.outcome("critical") == ("critical", "")
+    assert sdk.outcome(42)[0] == "critical"
+
+
+def test_monitor__checks_status_and_stats_reported(session, live_server):
+    def broken():
+        raise RuntimeError("no database")
+
+    def hangs():
+        time.sleep(2)
+        return True
+
+    monitor = sdk.Monitor(session, "orders", node="orders-1")
+    monitor.register_check("ok", lambda: ("passing", "fine"), 10)
+    monitor.register_check("db", broken, 10, failures_before_critical=1)
+    monitor.register_check("slow", hangs, 10, timeout=0.2)
+    monitor.http_check("self", f"{live_server.url}/healthz", 10)
+    app = monitor.middleware(lambda environ, start: start("500 Oops", []) or [b""])
+    app({"REQUEST_METHOD": "GET", "PATH_INFO": "/x"}, lambda status, headers: None)
+    monitor.set_status("RUNNING", version="1.0")
+
+    answer = monitor.report()
+
+    states = {c["name"]: c["status"] for c in answer["checks"]}
+    assert states == {"ok": "passing", "db": "critical", "slow": "critical", "self": "passing"}
+    assert Check.objects.get(name="slow").output.startswith("timed out")
+    assert Check.objects.get(name="db").output == "RuntimeError: no database"
+    status = NodeStatus.objects.get(node="orders-1")
+    assert status.status == "running" and status.info["version"] == "1.0" and "gc" in status.info
+    sample = StatSample.objects.get(node="orders-1")
+    assert (sample.errors, sample.endpoints[0]["method"]) == (1, "GET /x")
+    assert sample.memory and sample.threads
+
+
+def test_monitor__importable_without_psutil(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil raises ImportError
+
+    stats = sdk.process_stats()
+
+    assert stats["threads"] >= 1
+
+
+def test_ping_context_manager__start_then_exit_status(live_server):
+    job = services.job_create(service="backups", name="nightly", fields={})
+
+    with sdk.ping(str(job.pk), live_server.url):
+        pass
+    with pytest.raises(ValueError), sdk.ping(str(job.pk), live_server.url):
+        raise ValueError("disk full")
+
+    kinds = list(Ping.objects.order_by("id").values_list("kind", "exit_status"))
+    assert kinds == [("start", None), ("success", 0), ("start", None), ("fail", 1)]
+    failed = Ping.objects.filter(kind="fail").get()
+    assert "disk full" in failed.body and failed.duration is not None
+    assert Check.objects.get(pk=job.pk).status == "critical"
+
+
+@pytest.fixture
+def cli(cli_as):
+    return cli_as("monitor", "monitor:read", "monitor:write")
+
+
+def test_cli__services_checks_history_silence(cli, session):
+    sdk.Monitor(session, "orders", node="orders-1").report()  # a node with no checks yet
+    session.call(
+        "POST",
+        "/api/v1/monitor/reports/",
+        json={"service": "orders", "node": "orders-1", "checks": [{"name": "db", "status": "critical"}]},
+    )
+    code, listed, _ = cli("services")
+    assert code == 0 and [(s["name"], s["status"]) for s in listed] == [("orders", "degraded")]
+    code, checks, _ = cli("checks", "--status", "critical")
+    assert [c["name"] for c in checks] == ["db"]
+    code, history, _ = cli("history", "orders")
+    assert code == 0 and history["flips"][0]["new"] == "degraded" and len(history["uptime"]) == 3
+    code, window, _ = cli("silence", "orders", "--for", "30", "--reason", "upgrade")
+    assert code == 0 and window["id"] == Maintenance.objects.get(reason="upgrade").pk
+    code, _, err = cli("services", "nope")
+    assert code == 1 and json.loads(err)["error"]["status"] == 404
+
+
+def test_cli__ping_needs_no_credentials(cli, monkeypatch):
+    job = services.job_create(service="backups", name="nightly", fields={})
+    monkeypatch.delenv("PLATFORM_CLIENT_ID")
+    monkeypatch.delenv("PLATFORM_CLIENT_SECRET")
+
+    code, out, _ = cli("ping", str(job.pk), "start")
+    assert (code, out) == (0, "OK")
+    code, _, err = cli("ping", str(job.pk), "300")
+    assert code == 1 and "HTTP 400" in err
