@@ -123,7 +123,7 @@ def search(session: PlatformSession, **conditions: Any) -> list[dict[str, Any]]:
     """Trace summaries, newest first: ``service``, ``operation``, ``tag`` (list of ``k=v``),
     ``word``, ``min_duration_ms``, ``max_duration_ms``, ``error``, ``since``, ``until``, ``limit``."""
     params = {k: v for k, v in conditions.items() if v not in (None, "", [], False)}
-    return session.call("GET", f"{T}/traces/", params=params)
+    return session.call("GET", f"{T}/traces/", params=params)["traces"]
 
 
 def get(session: PlatformSession, trace_id: str, *, raw: bool = False) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def get(session: PlatformSession, trace_id: str, *, raw: bool = False) -> dict[s
 
 
 def services(session: PlatformSession) -> list[dict[str, Any]]:
-    return session.call("GET", f"{T}/services/")
+    return session.call("GET", f"{T}/services/")["services"]
 
 
 def dependencies(

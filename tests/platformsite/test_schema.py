@@ -68,10 +68,15 @@ def test_account_list_documents_a_cursor_page_of_accounts_and_its_cursor(schema)
     assert "404" in operation["responses"]  # an invalid cursor
 
 
+#: Outside contracts that answer bare arrays as their own specification says (Zipkin's v2 API).
+ARRAY_CONTRACTS = ("/api/v2/",)
+
+
 def test_no_operation_documents_a_bare_array(schema):
     arrays = [
         f"{name} {code}"
         for name, operation in operations(schema)
+        if not name.split(" ", 1)[1].startswith(ARRAY_CONTRACTS)
         for code, response in operation["responses"].items()
         if resolve(schema, body_schema(response)).get("type") == "array"
     ]

@@ -32,9 +32,9 @@ def test_search__conditions_apply_before_the_limit(writer, reader):
     post_otlp(
         writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)} for _ in range(30)], service="web")
     )
-    found = reader.get("/api/v1/trace/traces/?service=web&tag=customer=acme&limit=5").json()
+    found = reader.get("/api/v1/trace/traces/?service=web&tag=customer=acme&limit=5").json()["traces"]
     assert [t["trace_id"] for t in found] == [tagged]
-    assert len(reader.get("/api/v1/trace/traces/?service=web&limit=5").json()) == 5
+    assert len(reader.get("/api/v1/trace/traces/?service=web&limit=5").json()["traces"]) == 5
 
 
 def test_search__on_any_span_not_only_roots(writer, reader):
@@ -58,7 +58,7 @@ def test_search__on_any_span_not_only_roots(writer, reader):
     )
     found = reader.get(
         "/api/v1/trace/traces/?service=db-proxy&operation=lookup&min_duration_ms=50&error=true"
-    ).json()
+    ).json()["traces"]
     assert len(found) == 1
     summary = found[0]
     assert (

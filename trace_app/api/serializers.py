@@ -55,6 +55,10 @@ class SummarySerializer(serializers.Serializer):
     error = serializers.BooleanField()
 
 
+class SearchResultSerializer(serializers.Serializer):
+    traces = SummarySerializer(many=True)
+
+
 class SpanSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     span_id = serializers.CharField()
@@ -131,6 +135,10 @@ class ServiceSerializer(serializers.Serializer):
     name = serializers.CharField()
     operations = serializers.ListField(child=serializers.DictField())
     last_seen = serializers.IntegerField()
+
+
+class ServicesSerializer(serializers.Serializer):
+    services = ServiceSerializer(many=True)
 
 
 class KeepRuleSerializer(serializers.ModelSerializer):

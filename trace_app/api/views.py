@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from platformsite.api.errors import Invalid, NotFound
+from platformsite.api.pagination import CursorPagination
 from platformsite.api.views import ServiceView, validated
 from trace_app import assembly, query, selectors
 from trace_app.api import serializers as s
@@ -52,7 +53,7 @@ class SearchView(TraceView):
     @extend_schema(
         summary="Search traces (every condition on one span; the limit applies last)",
         parameters=[s.SearchSerializer],
-        responses={200: s.SummarySerializer(many=True)},
+        responses={200: s.SearchResultSerializer},
     )
     def get(self, request: Request) -> Response:
         data = validated(s.SearchSerializer, _params(request))
@@ -73,7 +74,7 @@ class SearchView(TraceView):
             max_duration=None if high is None else int(high * 1000),
             error_only=data["error"],
         )
-        return Response(s.SummarySerializer(selectors.search(found), many=True).data)
+        return Response(s.SearchResultSerializer({"traces": selectors.search(found)}).data)
 
 
 class TraceDetailView(TraceView):
@@ -124,13 +125,15 @@ class GraphView(TraceView):
 class ServicesView(TraceView):
     @extend_schema(
         summary="Services that report spans, with their operations",
-        responses={200: s.ServiceSerializer(many=True)},
+        responses={200: s.ServicesSerializer},
     )
     def get(self, request: Request) -> Response:
-        return Response(s.ServiceSerializer(selectors.services_overview(), many=True).data)
+        return Response(s.ServicesSerializer({"services": selectors.services_overview()}).data)
 
 
 class RuleListView(TraceView):
+    pagination_class = CursorPagination
+
     def resources(self, request: Request, **kwargs: Any) -> list[str]:
         if (
             request.method == "POST"
@@ -142,7 +145,7 @@ class RuleListView(TraceView):
 
     @extend_schema(summary="Keep rules", responses={200: s.KeepRuleSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return Response(s.KeepRuleSerializer(KeepRule.objects.all(), many=True).data)
+        return self.paginate(KeepRule.objects.all(), ordering="service", serializer=s.KeepRuleSerializer)
 
     @extend_schema(
         summary="Create a keep rule",
