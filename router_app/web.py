@@ -20,8 +20,8 @@ from router_app.models import Label, NodeState, Policy, Rule
 
 MAX_SERVICES = 500
 KINDS = {
-    "label": (Label, io.LabelInput, services.label_save),
-    "rule": (Rule, io.RuleInput, services.rule_save),
+    "label": (Label, io.RouterLabelInput, services.label_save),
+    "rule": (Rule, io.RouterRuleInput, services.rule_save),
 }
 
 

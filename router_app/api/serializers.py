@@ -1,7 +1,7 @@
 """Input validation and output shapes of the router API (kept apart).
 
 Stats batches are checked by ``router_app.services.stats`` (a batch of thousands of windows
-through serializer fields would cost more than storing it); ``WindowInput`` documents their shape.
+through serializer fields would cost more than storing it); ``RouterWindowInput`` documents their shape.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _name_field(max_length: int, grammar, what: str, **kwargs) -> serializers.Ch
     )
 
 
-class LabelInput(serializers.Serializer):
+class RouterLabelInput(serializers.Serializer):
     service = _name_field(200, services.SERVICE, "service name")
     version = _name_field(100, services.VERSION_NAME, "version")
     key = _name_field(63, services.LABEL_KEY, "label key")
@@ -46,13 +46,13 @@ class LabelInput(serializers.Serializer):
     )
 
 
-class RuleInput(LabelInput):
+class RouterRuleInput(RouterLabelInput):
     weight = serializers.IntegerField(
         min_value=0, max_value=100, help_text="Percent of the matching requests."
     )
 
 
-class LabelOutput(serializers.Serializer):
+class RouterLabelOutput(serializers.Serializer):
     id = serializers.IntegerField()
     service = serializers.CharField()
     version = serializers.CharField()
@@ -63,10 +63,10 @@ class LabelOutput(serializers.Serializer):
     updated = serializers.CharField()
 
 
-RuleOutput = LabelOutput
+RouterRuleOutput = RouterLabelOutput
 
 
-class RateLimitInput(serializers.Serializer):
+class RouterRateLimitInput(serializers.Serializer):
     service = _name_field(200, services.SERVICE, "service name")
     caller = serializers.CharField(
         max_length=200, trim_whitespace=False, help_text="A caller's name, or * for every other caller."
@@ -85,7 +85,7 @@ class RateLimitInput(serializers.Serializer):
         return value
 
 
-class RateLimitOutput(serializers.Serializer):
+class RouterRateLimitOutput(serializers.Serializer):
     id = serializers.IntegerField()
     service = serializers.CharField()
     caller = serializers.CharField()
@@ -93,7 +93,7 @@ class RateLimitOutput(serializers.Serializer):
     burst = serializers.IntegerField()
 
 
-class PolicyInput(serializers.Serializer):
+class RouterPolicyInput(serializers.Serializer):
     enforce = serializers.BooleanField(
         required=False, help_text="False: a dry run (decisions recorded only)."
     )
@@ -107,25 +107,25 @@ class PolicyInput(serializers.Serializer):
         return fields
 
 
-class OutlierDetectionOutput(serializers.Serializer):
+class RouterOutlierDetectionOutput(serializers.Serializer):
     def get_fields(self):
         return {name: serializers.IntegerField() for name in Params.names()}
 
 
-class PolicyOutput(serializers.Serializer):
+class RouterPolicyOutput(serializers.Serializer):
     service = serializers.CharField()
     enforce = serializers.BooleanField()
-    outlier_detection = OutlierDetectionOutput()
+    outlier_detection = RouterOutlierDetectionOutput()
     evaluated = serializers.CharField(allow_null=True)
     revision = serializers.IntegerField()
 
 
-class ServiceOutput(PolicyOutput):
+class RouterServiceOutput(RouterPolicyOutput):
     nodes = serializers.IntegerField()
     ejected = serializers.IntegerField()
 
 
-class NodeStateOutput(serializers.Serializer):
+class RouterNodeStateOutput(serializers.Serializer):
     node = serializers.CharField()
     version = serializers.CharField()
     weight = serializers.IntegerField(help_text="Served weight (100 for every node in a dry run).")
@@ -146,7 +146,7 @@ class NodeStateOutput(serializers.Serializer):
     updated = serializers.CharField()
 
 
-class EventOutput(serializers.Serializer):
+class RouterEventOutput(serializers.Serializer):
     """An ``OutlierDetectionEvent`` (Envoy's fields), with the weight factors."""
 
     id = serializers.IntegerField()
@@ -164,19 +164,19 @@ class EventOutput(serializers.Serializer):
     timestamp = serializers.CharField()
 
 
-class DecisionsOutput(PolicyOutput):
-    nodes = NodeStateOutput(many=True)
-    events = EventOutput(many=True, help_text="The last 50 decisions, newest first.")
+class RouterDecisionsOutput(RouterPolicyOutput):
+    nodes = RouterNodeStateOutput(many=True)
+    events = RouterEventOutput(many=True, help_text="The last 50 decisions, newest first.")
 
 
-class EvaluationOutput(serializers.Serializer):
+class RouterEvaluationOutput(serializers.Serializer):
     service = serializers.CharField()
     nodes = serializers.IntegerField()
     events = serializers.IntegerField()
     changed = serializers.BooleanField()
 
 
-class RouteNodeOutput(serializers.Serializer):
+class RouterRouteNodeOutput(serializers.Serializer):
     id = serializers.CharField()
     address = serializers.CharField()
     port = serializers.IntegerField()
@@ -188,42 +188,42 @@ class RouteNodeOutput(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
-class RouteVersionOutput(serializers.Serializer):
+class RouterRouteVersionOutput(serializers.Serializer):
     version = serializers.CharField()
     share = serializers.FloatField(help_text="Percent of this caller's requests (with its labels).")
-    nodes = RouteNodeOutput(many=True)
+    nodes = RouterRouteNodeOutput(many=True)
 
 
-class RateLimitBucketOutput(serializers.Serializer):
+class RouterRateLimitBucketOutput(serializers.Serializer):
     rate = serializers.FloatField()
     burst = serializers.IntegerField()
 
 
-class RoutesOutput(serializers.Serializer):
+class RouterRoutesOutput(serializers.Serializer):
     service = serializers.CharField()
     index = serializers.IntegerField(help_text="Discovery's index of the service.")
     revision = serializers.IntegerField(help_text="Grows with every change of the routes.")
     enforce = serializers.BooleanField()
     caller = serializers.CharField(allow_null=True)
     request_labels = serializers.DictField(child=serializers.CharField())
-    versions = RouteVersionOutput(many=True)
-    labels = LabelOutput(many=True)
-    rules = RuleOutput(many=True, help_text="Every rule, highest priority first.")
-    rules_applied = RuleOutput(many=True, help_text="The rules requests with these labels follow.")
-    rate_limits = serializers.DictField(child=RateLimitBucketOutput())
-    rate_limit = RateLimitBucketOutput(allow_null=True, help_text="This caller's bucket, if any.")
-    outlier_detection = OutlierDetectionOutput()
+    versions = RouterRouteVersionOutput(many=True)
+    labels = RouterLabelOutput(many=True)
+    rules = RouterRuleOutput(many=True, help_text="Every rule, highest priority first.")
+    rules_applied = RouterRuleOutput(many=True, help_text="The rules requests with these labels follow.")
+    rate_limits = serializers.DictField(child=RouterRateLimitBucketOutput())
+    rate_limit = RouterRateLimitBucketOutput(allow_null=True, help_text="This caller's bucket, if any.")
+    outlier_detection = RouterOutlierDetectionOutput()
     generated = serializers.CharField()
     expires = serializers.CharField()
     ttl = serializers.IntegerField()
 
 
-class LatencyInput(serializers.Serializer):
+class RouterLatencyInput(serializers.Serializer):
     buckets = serializers.DictField(child=serializers.IntegerField(min_value=0), help_text="index -> count")
     sum_ms = serializers.FloatField(min_value=0)
 
 
-class WindowInput(serializers.Serializer):
+class RouterWindowInput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField(help_text="'' for calls dropped before a node was picked.")
     endpoint = serializers.CharField(required=False)
@@ -235,15 +235,15 @@ class WindowInput(serializers.Serializer):
     timeouts = serializers.IntegerField(min_value=0, required=False)
     dropped = serializers.IntegerField(min_value=0, required=False)
     consecutive_5xx = serializers.IntegerField(min_value=0, required=False)
-    latency = LatencyInput(required=False)
+    latency = RouterLatencyInput(required=False)
 
 
-class StatsInput(serializers.Serializer):
+class RouterStatsInput(serializers.Serializer):
     caller = serializers.CharField(required=False, help_text="Who calls; the token's subject by default.")
-    windows = WindowInput(many=True)
+    windows = RouterWindowInput(many=True)
 
 
-class StatsOutput(serializers.Serializer):
+class RouterStatsOutput(serializers.Serializer):
     accepted = serializers.IntegerField()
     skipped = serializers.ListField(
         child=serializers.DictField(), help_text="{window, code: unknown_service|too_old|superseded, service}"

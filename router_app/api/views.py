@@ -81,7 +81,7 @@ class RoutesView(ServiceScopedView):
                 "labels", str, description="Request labels key:value,key:value (also X-Micro-Label-<key>)."
             ),
         ],
-        responses=io.RoutesOutput,
+        responses=io.RouterRoutesOutput,
     )
     def get(self, request: Request, name: str) -> Response:
         caller = request.query_params.get("caller") or None
@@ -100,38 +100,38 @@ class RoutesView(ServiceScopedView):
 class DecisionsView(ServiceScopedView):
     """A service's current state per node and its last decisions (Envoy's outlier events)."""
 
-    @extend_schema(responses=io.DecisionsOutput)
+    @extend_schema(responses=io.RouterDecisionsOutput)
     def get(self, request: Request, name: str) -> Response:
-        return Response(io.DecisionsOutput(selectors.decisions(name)).data)
+        return Response(io.RouterDecisionsOutput(selectors.decisions(name)).data)
 
 
 class EvaluateView(ServiceScopedView):
     """Evaluate a service now (the beat task does every ``interval``)."""
 
-    @extend_schema(request=None, responses=io.EvaluationOutput)
+    @extend_schema(request=None, responses=io.RouterEvaluationOutput)
     def post(self, request: Request, name: str) -> Response:
         result = services.service_evaluate(service=name, now=time.time())
-        return Response(io.EvaluationOutput(result.__dict__).data)
+        return Response(io.RouterEvaluationOutput(result.__dict__).data)
 
 
 class PolicyView(ServiceScopedView):
     """A service's outlier-detection parameters and its dry-run switch (``enforce``)."""
 
-    @extend_schema(responses=io.PolicyOutput)
+    @extend_schema(responses=io.RouterPolicyOutput)
     def get(self, request: Request, name: str) -> Response:
-        return Response(io.PolicyOutput(selectors.policy_data(selectors.policy_of(name))).data)
+        return Response(io.RouterPolicyOutput(selectors.policy_data(selectors.policy_of(name))).data)
 
-    @extend_schema(request=io.PolicyInput, responses=io.PolicyOutput)
+    @extend_schema(request=io.RouterPolicyInput, responses=io.RouterPolicyOutput)
     def patch(self, request: Request, name: str) -> Response:
-        values = validated(io.PolicyInput, request.data)
+        values = validated(io.RouterPolicyInput, request.data)
         policy = services.policy_update(service=name, values=values)
-        return Response(io.PolicyOutput(selectors.policy_data(policy)).data)
+        return Response(io.RouterPolicyOutput(selectors.policy_data(policy)).data)
 
 
 class ServiceListView(RouterView):
     """Services the router has evaluated or holds a policy for, with node and ejection counts."""
 
-    @extend_schema(responses=io.ServiceOutput(many=True))
+    @extend_schema(responses=io.RouterServiceOutput(many=True))
     def get(self, request: Request) -> Response:
         def render(policies: list[Policy]) -> list[dict[str, Any]]:
             counts = {
@@ -140,7 +140,7 @@ class ServiceListView(RouterView):
                 .values("service")
                 .annotate(nodes=Count("id"), ejected=Count("id", filter=Q(ejected=True)))
             }
-            return io.ServiceOutput(
+            return io.RouterServiceOutput(
                 [
                     {
                         **selectors.policy_data(p),
@@ -174,7 +174,7 @@ class _DefinitionList(RouterView):
     """Labels or rules: list (``?service=`` narrows, and is authorized) or create."""
 
     model: type[Label] | type[Rule]
-    input: type[io.LabelInput]
+    input: type[io.RouterLabelInput]
     save: Any
 
     def resources(self, request: Request, **kwargs: Any):
@@ -198,7 +198,7 @@ class _DefinitionList(RouterView):
 
 class _DefinitionDetail(RouterView):
     model: type[Label] | type[Rule]
-    input: type[io.LabelInput]
+    input: type[io.RouterLabelInput]
 
     def resources(self, request: Request, pk: int, **kwargs: Any):
         self.row = services.get_or_404(self.model, pk)
@@ -218,29 +218,29 @@ class _DefinitionDetail(RouterView):
 class LabelListView(_DefinitionList):
     """Labels: ``key=value`` on a share of a version's nodes."""
 
-    model, input = Label, io.LabelInput
+    model, input = Label, io.RouterLabelInput
     save = staticmethod(services.label_save)
 
     @extend_schema(
         parameters=[OpenApiParameter("service", str, description="Only this service's.")],
-        responses=io.LabelOutput(many=True),
+        responses=io.RouterLabelOutput(many=True),
     )
     def get(self, request: Request) -> Response:
         return self.list(request)
 
-    @extend_schema(request=io.LabelInput, responses={201: io.LabelOutput, 409: ERROR})
+    @extend_schema(request=io.RouterLabelInput, responses={201: io.RouterLabelOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         return self.create(request)
 
 
 class LabelDetailView(_DefinitionDetail):
-    model, input = Label, io.LabelInput
+    model, input = Label, io.RouterLabelInput
 
-    @extend_schema(responses=io.LabelOutput)
+    @extend_schema(responses=io.RouterLabelOutput)
     def get(self, request: Request, pk: int) -> Response:
         return self.read()
 
-    @extend_schema(request=io.LabelInput, responses={200: io.LabelOutput, 409: ERROR})
+    @extend_schema(request=io.RouterLabelInput, responses={200: io.RouterLabelOutput, 409: ERROR})
     def put(self, request: Request, pk: int) -> Response:
         return self.change(request, services.label_save)
 
@@ -253,29 +253,29 @@ class LabelDetailView(_DefinitionDetail):
 class RuleListView(_DefinitionList):
     """Rules (A/B): a share of the requests labelled ``key=value`` to a version."""
 
-    model, input = Rule, io.RuleInput
+    model, input = Rule, io.RouterRuleInput
     save = staticmethod(services.rule_save)
 
     @extend_schema(
         parameters=[OpenApiParameter("service", str, description="Only this service's.")],
-        responses=io.RuleOutput(many=True),
+        responses=io.RouterRuleOutput(many=True),
     )
     def get(self, request: Request) -> Response:
         return self.list(request)
 
-    @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput, 409: ERROR})
+    @extend_schema(request=io.RouterRuleInput, responses={201: io.RouterRuleOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         return self.create(request)
 
 
 class RuleDetailView(_DefinitionDetail):
-    model, input = Rule, io.RuleInput
+    model, input = Rule, io.RouterRuleInput
 
-    @extend_schema(responses=io.RuleOutput)
+    @extend_schema(responses=io.RouterRuleOutput)
     def get(self, request: Request, pk: int) -> Response:
         return self.read()
 
-    @extend_schema(request=io.RuleInput, responses={200: io.RuleOutput, 409: ERROR})
+    @extend_schema(request=io.RouterRuleInput, responses={200: io.RouterRuleOutput, 409: ERROR})
     def put(self, request: Request, pk: int) -> Response:
         return self.change(request, services.rule_save)
 
@@ -303,7 +303,7 @@ class RateLimitListView(RouterView):
 
     @extend_schema(
         parameters=[OpenApiParameter("service", str, description="Only this service's.")],
-        responses=io.RateLimitOutput(many=True),
+        responses=io.RouterRateLimitOutput(many=True),
     )
     def get(self, request: Request) -> Response:
         rows = RateLimit.objects.all()
@@ -315,9 +315,12 @@ class RateLimitListView(RouterView):
             rows = rows.filter(service__in=[n for n in names if allowed(resource(n))])
         return self.paginate(rows, ordering="id", render=lambda page: [limit_data(r) for r in page])
 
-    @extend_schema(request=io.RateLimitInput, responses={201: io.RateLimitOutput, 200: io.RateLimitOutput})
+    @extend_schema(
+        request=io.RouterRateLimitInput,
+        responses={201: io.RouterRateLimitOutput, 200: io.RouterRateLimitOutput},
+    )
     def post(self, request: Request) -> Response:
-        values = validated(io.RateLimitInput, request.data)
+        values = validated(io.RouterRateLimitInput, request.data)
         limit, created = services.rate_limit_set(**values)
         return Response(limit_data(limit), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -327,7 +330,7 @@ class RateLimitDetailView(RouterView):
         self.limit = services.get_or_404(RateLimit, pk)
         return (resource(self.limit.service),)
 
-    @extend_schema(responses=io.RateLimitOutput)
+    @extend_schema(responses=io.RouterRateLimitOutput)
     def get(self, request: Request, pk: int) -> Response:
         return Response(limit_data(self.limit))
 
@@ -356,7 +359,7 @@ class StatsView(RouterView):
     def policy_action(self, request: Request) -> str:
         return "read"  # reporting on a service is allowed to whoever may read its routes
 
-    @extend_schema(request=io.StatsInput, responses={202: io.StatsOutput, 404: ERROR})
+    @extend_schema(request=io.RouterStatsInput, responses={202: io.RouterStatsOutput, 404: ERROR})
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationError({"windows": ["Send {caller, windows: [...]}."]})
@@ -365,6 +368,6 @@ class StatsView(RouterView):
             raise ValidationError({"caller": [f"A caller name: {services.CALLER.hint}."]})
         report = services.stats_ingest(caller=caller, windows=request.data.get("windows"), now=time.time())
         return Response(
-            io.StatsOutput({"accepted": report.accepted, "skipped": report.skipped}).data,
+            io.RouterStatsOutput({"accepted": report.accepted, "skipped": report.skipped}).data,
             status=status.HTTP_202_ACCEPTED,
         )
