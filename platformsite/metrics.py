@@ -70,6 +70,8 @@ def exposition() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(LocalStateCollector())
+        for collector in _SERVICE_COLLECTORS:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     from prometheus_client import REGISTRY
 
@@ -78,3 +80,12 @@ def exposition() -> tuple[bytes, str]:
 
 _LOCAL_STATE = CollectorRegistry(auto_describe=False)
 _LOCAL_STATE.register(LocalStateCollector())
+#: Collectors services register (read at scrape time, e.g. the monitor's fleet gauges).
+_SERVICE_COLLECTORS: list = []
+
+
+def register_collector(collector) -> None:
+    """Add a service's collector to ``/metrics`` (read at each scrape, in whichever process
+    answers it: it should read shared state, the database or the shared cache)."""
+    _SERVICE_COLLECTORS.append(collector)
+    _LOCAL_STATE.register(collector)
