@@ -15,3 +15,9 @@ class MonitorAppConfig(services.ServiceConfig):
         "monitor-downsample": {"task": "monitor_app.tasks.downsample", "schedule": 300},
         "monitor-purge": {"task": "monitor_app.tasks.purge", "schedule": 3600},
     }
+
+    def ready(self) -> None:
+        from monitor_app.metrics import FleetCollector
+        from platformsite.metrics import register_collector
+
+        register_collector(FleetCollector())
