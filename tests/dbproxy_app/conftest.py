@@ -95,3 +95,44 @@ def make_database(manager, request, tmp_path, settings) -> Callable[..., str]:
 def database(backend, make_database, transactional_db) -> str:
     """A database on the test's backend."""
     return make_database(backend)
+
+
+@pytest.fixture
+def client_for(client):
+    """``client_for("alice", "db:read", roles=["tenant"])``: an API client of a new service account
+    holding ``scopes`` and bound to ``roles`` (created when missing)."""
+    from rest_framework.test import APIClient
+
+    from auth_app.models import Role
+    from auth_app.services import binding_create, role_create, service_account_create
+    from tests.conftest import basic_auth
+
+    def make(name: str, *scopes: str, roles: tuple[str, ...] = ()) -> APIClient:
+        account, secret = service_account_create(name=name, scopes=list(scopes))
+        for role in roles:
+            found = Role.objects.filter(name=role).first() or role_create(name=role)
+            binding_create(role=found, account=account)
+        response = client.post(
+            "/o/token/",
+            {"grant_type": "client_credentials", "scope": " ".join(scopes)},
+            HTTP_AUTHORIZATION=basic_auth(account.application.client_id, secret),
+        )
+        assert response.status_code == 200, response.content
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access_token']}")
+        return api
+
+    return make
+
+
+@pytest.fixture
+def rule():
+    """``rule("orders-team", "db:orders/*", "*")``: an allow rule on a role (created when missing)."""
+    from auth_app.models import Role
+    from auth_app.services import role_create, rule_create
+
+    def make(role: str, resource: str, action: str = "*", effect: str = "allow") -> None:
+        found = Role.objects.filter(name=role).first() or role_create(name=role)
+        rule_create(role=found, resource=resource, action=action, effect=effect)
+
+    return make
