@@ -353,7 +353,8 @@ class StatsView(RouterView):
         windows = request.data.get("windows") if isinstance(request.data, dict) else None
         if not isinstance(windows, list):
             return ()
-        names = {w.get("service") for w in windows[:10_000] if isinstance(w, dict)}
+        named = (w.get("service") for w in windows[:10_000] if isinstance(w, dict))
+        names = {name for name in named if isinstance(name, str)}
         return sorted(resource(n) for n in names if services.SERVICE.matches(n))
 
     def policy_action(self, request: Request) -> str:

@@ -206,3 +206,14 @@ def test_prune__drops_windows_past_the_kept_span(make_node, settings):
     assert services.stats_prune(now=now) == 2
 
     assert starts() == [now - 30, now - 20, now - 10, now]
+
+
+def test_ingest__a_service_that_is_not_a_string__is_400(reporter, make_node):
+    make_node(node_id="orders-1")
+
+    response = reporter.post(
+        STATS, {"windows": [window(service={"a": 1}), window(service=[1])]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]["fields"]["windows"]) == {"0", "1"}
