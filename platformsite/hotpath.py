@@ -48,6 +48,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.settings import api_settings
 
 from auth_app.access import TokenInfo, cached_bearer, warm_decision
+from platformsite import observers
 from platformsite.api.permissions import required_scope
 from platformsite.api.throttling import wait_seconds
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -218,8 +219,21 @@ class HotPath:
             ("X-Request-ID", request_id),
         ]
         start_response(_STATUS_LINES[answer.status], headers)
+        elapsed = time.perf_counter() - started
         HTTP_REQUESTS.labels(route.method, route.route, answer.status).inc()
-        HTTP_LATENCY.labels(route.route).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(route.route).observe(elapsed)
+        if observers.active():
+            observers.notify(
+                observers.Observed(
+                    route.method,
+                    environ.get("PATH_INFO", ""),
+                    route.route,
+                    answer.status,
+                    time.time() - elapsed,
+                    elapsed,
+                    environ,
+                )
+            )
         return [answer.body]
 
     def answer(

@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware import clickjacking as clickjacking_middleware
 from django.middleware import csrf as csrf_middleware
 
+from platformsite import observers
 from platformsite.api.errors import json_error
 from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -87,6 +88,18 @@ class RequestContextMiddleware:
         route = match.route if match else "unmatched"
         HTTP_REQUESTS.labels(request.method, route, response.status_code).inc()
         HTTP_LATENCY.labels(route).observe(elapsed)
+        if observers.active():
+            observers.notify(
+                observers.Observed(
+                    request.method,
+                    request.path,
+                    route,
+                    response.status_code,
+                    time.time() - elapsed,
+                    elapsed,
+                    request.META,
+                )
+            )
         return response
 
     @staticmethod

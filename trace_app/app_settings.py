@@ -24,3 +24,9 @@ TRACE_SEARCH_MAX = read("TRACE_SEARCH_MAX", env.int, 1000)
 TRACE_LIVE_STREAM = read("TRACE_LIVE_STREAM", strict_bool, True)
 #: Seconds the ingest answers 503 with Retry-After for when the database is unavailable.
 TRACE_RETRY_AFTER = read("TRACE_RETRY_AFTER", env.int, 5)
+#: The platform traces the requests it answers, to itself (read at start-up; see docs/trace.md).
+PLATFORM_SELF_TRACE = read("PLATFORM_SELF_TRACE", strict_bool, False)
+#: The share of requests traced when no caller's ``traceparent`` decides (0.0 to 1.0).
+PLATFORM_SELF_TRACE_RATIO = read("PLATFORM_SELF_TRACE_RATIO", env.float, 0.01)
+#: The service name the platform's own spans carry.
+PLATFORM_SELF_TRACE_SERVICE = read("PLATFORM_SELF_TRACE_SERVICE", env.str, "micro-platform")

@@ -13,3 +13,13 @@ class TraceAppConfig(services.ServiceConfig):
         "trace-partitions": {"task": "trace_app.tasks.ensure_partitions", "schedule": 3600},
         "trace-expire": {"task": "trace_app.tasks.expire_spans", "schedule": 3600},
     }
+
+    def ready(self) -> None:
+        super().ready()
+        from django.conf import settings
+
+        if settings.PLATFORM_SELF_TRACE:
+            from platformsite import observers
+            from trace_app.selftrace import tracer
+
+            observers.add(tracer.observe)

@@ -36,6 +36,8 @@ NOT_STATE = {
     ("platformsite/services.py", "service_names"): "read once from INSTALLED_APPS, never changes",
     ("platformsite/services.py", "ingest_paths"): "read once from INSTALLED_APPS, never changes",
     ("platformsite/sealing.py", "_fernet"): "keyed by the SECRET_KEY value: cannot go stale",
+    ("platformsite/observers.py", "_observers"): "registered once at start-up from the settings",
+    ("trace_app/store/__init__.py", "get_store"): "the stateless store class the settings name",
 }
 #: Every cache, and how to put an entry straight into the structure it names.
 CACHES: dict[str, Callable[[], None]] = {}
@@ -46,6 +48,8 @@ THREADS = {
     "platform-beat",
     "platform-invalidation",
     "platform-tasks",
+    "trace-live-sender",
+    "trace-self-export",
 }
 
 
@@ -113,6 +117,27 @@ def _():
     from discovery_app import selectors
 
     selectors._local["orders"] = (time.monotonic(), object())
+
+
+@fills("trace.keep_rules")
+def _():
+    from trace_app.services import keeping
+
+    keeping._rules.update(at=time.monotonic(), rules={"*": object()})
+
+
+@fills("trace.names_seen")
+def _():
+    from trace_app.services import ingest
+
+    ingest._names[("op", "orders", "GET /", "SERVER", "")] = time.monotonic()
+
+
+@fills("trace.services")
+def _():
+    from trace_app.services import ingest
+
+    ingest._services.update(at=time.monotonic(), names={"orders"})
 
 
 @fills("discovery.node_meta")

@@ -20,7 +20,9 @@ from trace_app.store import get_store
 RULES_TTL = 10.0
 DEFAULT_RULE = KeepRule(service="*")
 _rules: dict[str, Any] = {}
-_stats = localstate.register_cache("trace.keep_rules", size=lambda: len(_rules), reset=_rules.clear)
+_stats = localstate.register_cache(
+    "trace.keep_rules", size=lambda: len(_rules.get("rules", ())), reset=_rules.clear
+)
 
 
 def rules() -> dict[str, KeepRule]:
