@@ -46,12 +46,12 @@ def index(request: HttpRequest) -> HttpResponse:
     return _page(request, "monitor_app/index.html", "monitor_app/_fleet.html", context)
 
 
-def chart(points: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+def chart(points: list[dict[str, Any]], key: str, scale: float = 1.0) -> dict[str, Any] | None:
     """An SVG polyline of one series (the nodes summed per time), or None without data."""
     sums: dict[str, float] = {}
     for point in points:
         if point[key] is not None:
-            sums[point["at"]] = sums.get(point["at"], 0.0) + point[key]
+            sums[point["at"]] = sums.get(point["at"], 0.0) + point[key] / scale
     if len(sums) < 2:
         return None
     values = list(sums.values())
@@ -81,12 +81,12 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         service=name, node=None, since=now_dt - timezone.timedelta(hours=1), until=now_dt
     )
     charts = [
-        (label, chart(series["points"], key))
-        for label, key in (
-            ("CPU %", "cpu"),
-            ("Memory (bytes)", "memory"),
-            ("Requests/s", "request_rate"),
-            ("Errors/s", "error_rate"),
+        (label, chart(series["points"], key, scale))
+        for label, key, scale in (
+            ("CPU %", "cpu", 1.0),
+            ("Memory (MiB)", "memory", 1048576.0),
+            ("Requests/s", "request_rate", 1.0),
+            ("Errors/s", "error_rate", 1.0),
         )
     ]
     context = {

@@ -96,7 +96,7 @@ def service_refresh(*, name: str, now: float) -> list[Any]:
         ServiceHealth.objects.filter(pk=health.pk).update(**fields, version=F("version") + 1)
         for key, value in fields.items():
             setattr(health, key, value)
-        if status == old or (old == ServiceHealth.Status.UNKNOWN and status == ServiceHealth.Status.HEALTHY):
+        if status == old:
             return []
         flip = Flip.objects.create(
             service=name,
