@@ -67,6 +67,9 @@ class PlatformBackend(Backend):
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
         try:
+            if not write:  # one statement: autocommit, no BEGIN and COMMIT round trips
+                yield PlatformSession(self.database)
+                return
             with transaction.atomic():
                 yield PlatformSession(self.database)
         except IntegrityError as exc:  # a deferred constraint, at commit

@@ -1,0 +1,160 @@
+"""Databases and tables: the DSN sealed and never shown, names and options checked, a database
+that is down answered 503 naming it while the others keep working."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from dbproxy_app import catalog
+from dbproxy_app.models import Database, Record, Table
+from platformsite.sealing import open_text
+from tests.dbproxy_app.test_records_api import create, ids, url
+
+SECRET_DSN = "postgresql://svc:s3cret-Pa55@127.0.0.1:1/nowhere"
+
+
+@pytest.fixture(autouse=True)
+def _db(transactional_db):
+    return None
+
+
+def test_database__the_dsn_is_sealed_at_rest_and_never_returned_nor_logged(manager, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = manager.post(
+        "/api/v1/db/databases/", {"name": "ext", "backend": "postgresql", "dsn": SECRET_DSN}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    for body in (
+        response.content,
+        manager.get("/api/v1/db/databases/").content,
+        manager.get("/api/v1/db/databases/ext/").content,
+        manager.patch("/api/v1/db/databases/ext/", {"publish_changes": False}, format="json").content,
+    ):
+        assert b"s3cret" not in body and b'dsn"' not in body.replace(b'has_dsn"', b"")
+    assert manager.get("/api/v1/db/databases/ext/").json()["has_dsn"] is True
+    stored = Database.objects.get(name="ext").dsn_sealed
+    assert "s3cret" not in stored and open_text(stored) == SECRET_DSN
+    assert "s3cret" not in caplog.text
+
+
+def test_database__a_bad_dsn_is_refused_without_repeating_it(manager):
+    response = manager.post(
+        "/api/v1/db/databases/",
+        {"name": "ext", "backend": "postgresql", "dsn": "s3cret not= a dsn ="},
+        format="json",
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_dsn"
+    assert b"s3cret" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"name": "databases"}, 400, "invalid_database"),
+        ({"name": "Bad-Name"}, 400, "invalid_database"),
+        ({"name": "x", "backend": "mysql"}, 400, "invalid"),
+        ({"name": "x", "dsn": "postgresql://a@b/c"}, 400, "invalid_dsn"),
+        ({"name": "x", "backend": "postgresql"}, 400, "invalid_dsn"),
+        ({"name": "x", "backend": "sqlite", "dsn": "../../etc/passwd"}, 400, "invalid_dsn"),
+        ({"name": "x", "backend": "sqlite", "dsn": "/tmp/x.sqlite3"}, 400, "invalid_dsn"),
+        (
+            {"name": "x", "backend": "postgresql", "dsn": SECRET_DSN, "options": {"pool_max": 0}},
+            400,
+            "invalid_options",
+        ),
+        (
+            {"name": "x", "backend": "postgresql", "dsn": SECRET_DSN, "options": {"schema": "a;b"}},
+            400,
+            "invalid_schema",
+        ),
+        ({"name": "x", "options": {"pool_max": 3}}, 400, "invalid_options"),
+    ],
+)
+def test_database__bad_input_is_400_and_nothing_is_registered(manager, body, status, code):
+    response = manager.post("/api/v1/db/databases/", body, format="json")
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert not Database.objects.exists()
+
+
+def test_database__a_second_with_the_same_name_is_409(manager, make_database):
+    name = make_database("platform")
+    response = manager.post("/api/v1/db/databases/", {"name": name}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "database_exists"
+
+
+def test_database__removing_a_platform_database_removes_its_records(manager, writer, make_database):
+    name = make_database("platform")
+    create(writer, name, {"id": "a"})
+    assert manager.delete(f"/api/v1/db/databases/{name}/").status_code == 204
+    assert not Record.objects.exists() and not Table.objects.exists()
+    assert writer.get(url(name)).status_code == 404
+
+
+def test_tables__created_explicitly_listed_and_dropped_with_their_records(
+    backend, manager, writer, make_database
+):
+    name = make_database(backend)
+    first = manager.post(f"/api/v1/db/databases/{name}/tables/", {"name": "items"}, format="json")
+    assert first.status_code == 201 and first.json() == {
+        "name": "items",
+        "database": name,
+        "created": first.json()["created"],
+    }
+    assert (
+        manager.post(f"/api/v1/db/databases/{name}/tables/", {"name": "items"}, format="json").status_code
+        == 200
+    )
+    assert ids(writer.get(url(name, "items"))) == []
+    create(writer, name, {"id": "a"}, table="items")
+    assert manager.delete(f"/api/v1/db/databases/{name}/tables/items/").status_code == 204
+    assert writer.get(url(name, "items")).status_code == 404
+    create(writer, name, {"id": "b"}, table="items")  # a new table: the old records are gone
+    assert ids(writer.get(url(name, "items"))) == ["b"]
+
+
+def test_a_database_that_is_down__is_503_naming_it_while_others_keep_working(
+    manager, writer, make_database, settings
+):
+    settings.DB_POOL_TIMEOUT_SECONDS = 0.3
+    settings.DB_CONNECT_TIMEOUT_SECONDS = 1
+    up = make_database("platform")
+    create(writer, up, {"id": "a"})
+    response = manager.post(
+        "/api/v1/db/databases/", {"name": "down", "backend": "postgresql", "dsn": SECRET_DSN}, format="json"
+    )
+    assert response.status_code == 201
+    for response in (
+        manager.post("/api/v1/db/databases/down/tables/", {"name": "t"}, format="json"),
+        writer.post(url("down", "t"), {"id": "a"}, format="json"),
+    ):
+        assert response.status_code == 503, response.content
+        error = response.json()["error"]
+        assert error["code"] == "database_unavailable" and error["details"] == {"database": "down"}
+        assert b"s3cret" not in response.content
+    assert not Table.objects.filter(database__name="down").exists()
+    assert ids(writer.get(url(up))) == ["a"]
+
+
+@pytest.mark.postgres
+def test_statement_timeout__a_slow_statement_is_503_database_timeout(manager, make_database):
+    name = make_database("postgresql", options={"statement_timeout_ms": 50})
+    entry = catalog.entry(name)
+    from dbproxy_app.backends import Unavailable
+
+    with pytest.raises(Unavailable) as raised, entry.backend.session() as session:
+        session.execute("SELECT pg_sleep(1)")
+    assert raised.value.code == "database_timeout" and raised.value.status == 503
+
+
+@pytest.mark.postgres
+def test_pool__is_one_per_database_with_its_limit(make_database, writer):
+    from dbproxy_app.backends.postgresql import _pools
+
+    name = make_database("postgresql", options={"pool_max": 2})
+    create(writer, name, {"id": "a"})
+    assert writer.get(url(name, record="a")).status_code == 200
+    pools = [pool for pool in _pools.values() if pool.name == name]
+    assert len(pools) == 1 and pools[0].max_size == 2
