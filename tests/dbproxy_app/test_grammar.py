@@ -1,0 +1,101 @@
+"""The query grammar and row-policy conditions: strict, and never anything but a 400 on odd input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dbproxy_app.query.ast import Cond, Field, Group
+from dbproxy_app.query.conditions import compile_condition
+from dbproxy_app.query.grammar import decode_cursor, encode_cursor, parse_order, parse_query
+from platformsite.api.errors import Invalid
+
+
+def parse(**params: str):
+    return parse_query(
+        [(k.replace("__", "."), [v]) for k, v in params.items()], default_limit=10, max_limit=50
+    )
+
+
+def test_filters__are_typed_by_their_field():
+    query = parse(**{"meta.env": "eq.prod", "created": "gt.2024-05-01T12:00:00Z", "version": "gte.3"})
+    env, created, version = query.where.items
+    assert env == Cond(Field("meta", key="env"), "eq", "prod")
+    assert created.value == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert version.value == 3
+    assert parse(**{"data->a->b": "eq.5"}).where.items[0].value == 5
+    assert parse(**{"data->a->>b": "eq.5"}).where.items[0].value == "5"
+
+
+def test_logic_trees__nest_negate_and_quote():
+    (tree,) = parse(**{"or": '(meta.k.eq."a,b)",and(id.not.in.(x,"y)"),version.is.null))'}).where.items
+    assert tree.kind == "or"
+    first, nested = tree.items
+    assert first.value == "a,b)"
+    assert nested.kind == "and" and nested.items[0] == Cond(Field("id"), "in", ["x", "y)"], negate=True)
+    (negated,) = parse(**{"not.and": "(meta.a.eq.1,meta.b.eq.2)"}).where.items
+    assert negated.negate and negated.kind == "and"
+
+
+def test_limit__is_capped():
+    assert parse(limit="5000").limit == 50
+
+
+def test_cursor__round_trips_and_belongs_to_its_order():
+    order = parse_order("created.asc")
+    at = datetime(2024, 1, 2, 3, 4, 5, 678, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(order, at, "r1"), order) == (at, "r1")
+    with pytest.raises(Invalid):
+        decode_cursor(encode_cursor(order, at, "r1"), parse_order("updated.desc"))
+
+
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_any_parameter_and_value__parse_or_are_invalid_query(name, value):
+    try:
+        parse_query([(name, [value])], default_limit=10, max_limit=50)
+    except Invalid as exc:
+        assert exc.code == "invalid_query" and set(exc.details) == {"parameter", "term"}
+
+
+ALPHABET = st.sampled_from(
+    [*'metaidvrsonclg.,()"\\*-> =:0123456789_qxn', "eq.", "in.(", "not.", "and(", "or("]
+)
+
+
+@given(st.lists(ALPHABET, max_size=30).map("".join))
+def test_any_logic_tree__parses_or_is_invalid_query(text):
+    try:
+        parse_query([("or", [text])], default_limit=10, max_limit=50)
+    except Invalid as exc:
+        assert exc.code == "invalid_query"
+
+
+def test_deep_trees_and_many_terms__are_refused():
+    deep = "(" + "and(" * 20 + "id.eq.a" + ")" * 20 + ")"
+    with pytest.raises(Invalid):
+        parse(**{"or": deep})
+    wide = "(" + ",".join(["id.eq.a"] * 101) + ")"
+    with pytest.raises(Invalid):
+        parse(**{"or": wide})
+
+
+def test_conditions__compile_with_the_token_claims_filled_in():
+    tree = compile_condition("metadata.owner == $token.sub and not (data.total > 10)", {"sub": "service:a"})
+    owner, negated = tree.items
+    assert owner == Cond(Field("meta", key="owner"), "eq", "service:a")
+    assert negated == Group("and", (Cond(Field("data", path=("total",), text=False), "gt", 10),), negate=True)
+    assert compile_condition("'x' == id", {}).items[0] == Cond(Field("id"), "eq", "x")
+    assert compile_condition("metadata.k != null", {}).items[0] == Cond(
+        Field("meta", key="k"), "is", None, True
+    )
+
+
+@given(st.text(max_size=80))
+def test_any_condition__compiles_or_is_invalid_condition(text):
+    try:
+        compile_condition(text, {"sub": "s"})
+    except Invalid as exc:
+        assert exc.code == "invalid_condition"
