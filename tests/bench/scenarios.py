@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,7 +49,27 @@ EVENTS_BATCH = json.dumps(
     ],
     separators=(",", ":"),
 )
+#: 20 windows of one caller (one per node of bench-router), a recent start, 13 latency buckets each.
+ROUTER_BATCH = json.dumps(
+    {
+        "windows": [
+            {
+                "service": "bench-router",
+                "node": f"bench-router-{i}",
+                "start": int(time.time()) // 10 * 10,
+                "requests": 500,
+                "successes": 497,
+                "errors": 3,
+                "consecutive_5xx": 1,
+                "latency": {"buckets": {str(b): 40 for b in range(28, 40)} | {"40": 20}, "sum_ms": 12000.0},
+            }
+            for i in range(20)
+        ]
+    },
+    separators=(",", ":"),
+)
 VALUES = {
+    "router_batch": ROUTER_BATCH,
     "etcd_key_b64": b64(ETCD_KEY),
     "etcd_value_b64": b64(ETCD_VALUE),
     "events_batch": EVENTS_BATCH,
@@ -190,6 +211,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         scopes=("discovery:write",),
         setup="from django.core.management import call_command; "
         "call_command('discovery_seed', 'bench-hb', '--nodes', '10000', '--interval', '10')",
+    ),
+    Scenario(
+        name="router_stats",
+        description="Stats ingest: one caller's 20 windows (20 nodes) in one call; every call upserts "
+        "the same 20 rows (row locks: the worst case for concurrent callers).",
+        target="platform",
+        path="/api/v1/router/stats/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body="{router_batch}",
+        scopes=("router:read", "router:report"),
+        expect_status=202,
+        setup="from django.core.management import call_command; "
+        "call_command('discovery_seed', 'bench-router', '--nodes', '20', '--interval', '3600')",
     ),
     Scenario(
         name="events_batch",
