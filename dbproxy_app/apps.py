@@ -5,4 +5,5 @@ class DbproxyAppConfig(services.ServiceConfig):
     name = "dbproxy_app"
     service = "db"
     verbose_name = "CRUD database proxy over pluggable backends"
+    web_urls = "web_urls"
     extra_scopes = {"db:manage": "Register, change and remove databases; drop tables; row policies"}
