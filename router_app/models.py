@@ -72,7 +72,10 @@ class StatsWindow(models.Model):
                 fields=["caller", "service", "node", "endpoint", "start"], name="router_window_key"
             )
         ]
-        indexes = [models.Index(fields=["service", "start"], name="router_window_service")]
+        indexes = [
+            models.Index(fields=["service", "start"], name="router_window_service"),
+            models.Index(fields=["start"], name="router_window_start"),  # due services, pruning
+        ]
 
     def __str__(self) -> str:
         return f"{self.caller}->{self.service}/{self.node} @{self.start:%H:%M:%S}"
