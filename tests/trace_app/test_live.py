@@ -1,0 +1,55 @@
+"""``/ws/trace/``: summaries of ingested traces, filtered by service and errors."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from platformsite.asgi import application
+from tests.trace_app.conftest import hex_id, zipkin_span
+from trace_app.decoding.zipkin import decode_json
+from trace_app.services import ingest_spans
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@database_sync_to_async
+def ingest(spans):
+    import json
+
+    return ingest_spans(decode_json(json.dumps(spans).encode()))
+
+
+def test_ws__streams_summaries_matching_the_filter(issue_token):
+    token = issue_token("trace:read")
+    quiet, failing = hex_id(8), hex_id(8)
+
+    async def run():
+        ws = WebsocketCommunicator(
+            application,
+            "/ws/trace/?service=api&errors=true",
+            headers=[(b"authorization", f"Bearer {token}".encode())],
+        )
+        connected, _ = await ws.connect(timeout=5)
+        assert connected
+        assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
+        await ingest(
+            [
+                zipkin_span(quiet, hex_id(8), "api"),
+                zipkin_span(hex_id(8), hex_id(8), "web", tags={"error": "x"}),
+            ]
+        )
+        await ingest([zipkin_span(failing, hex_id(8), "api", tags={"error": "boom"}, duration=2500)])
+        message = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "ping"})
+        pong = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return message, pong
+
+    message, pong = async_to_sync(run)()
+    assert message["type"] == "traces"
+    [summary] = message["traces"]
+    assert summary["trace_id"].endswith(failing) and summary["error"] and summary["duration"] == 2500
+    assert summary["services"] == ["api"] and pong == {"type": "pong"}
