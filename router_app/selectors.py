@@ -15,10 +15,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Sum
 
 from discovery_app import selectors as discovery
 from platform_client import router_rules
-from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule
+from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule, StatsWindow
 from router_app.outlier import Params
 from router_app.services.common import current_revision
 
@@ -106,8 +107,23 @@ def event_data(event: OutlierEvent) -> dict[str, Any]:
     }
 
 
+def rate_limited(service: str, now: float | None = None) -> list[dict[str, Any]]:
+    """Calls each caller's rate limit refused in the lookback, as the callers reported them."""
+    since = datetime.fromtimestamp(
+        (time.time() if now is None else now) - settings.ROUTER_LOOKBACK_SECONDS, UTC
+    )
+    rows = (
+        StatsWindow.objects.filter(service=service, node="", start__gte=since, dropped__gt=0)
+        .values("caller")
+        .annotate(dropped=Sum("dropped"))
+        .order_by("caller")
+    )
+    return [{"caller": row["caller"], "dropped": row["dropped"]} for row in rows]
+
+
 def decisions(service: str) -> dict[str, Any]:
-    """The service's current state (per node) and its last decisions (four queries)."""
+    """The service's current state (per node), its last decisions and the calls rate limits
+    refused (four queries)."""
     policy = policy_of(service)
     states = NodeState.objects.filter(service=service).order_by("node")
     events = OutlierEvent.objects.filter(service=service).order_by("-id")[:EVENTS_SHOWN]
@@ -115,6 +131,7 @@ def decisions(service: str) -> dict[str, Any]:
         **policy_data(policy),
         "nodes": [state_data(state) for state in states],
         "events": [event_data(event) for event in events],
+        "rate_limited": rate_limited(service),
     }
 
 

@@ -16,7 +16,7 @@ from platformsite.api.errors import PlatformError
 from platformsite.web import staff_required
 from router_app import selectors, services
 from router_app.api import serializers as io
-from router_app.models import Label, NodeState, Policy, Rule
+from router_app.models import Label, NodeState, Policy, RateLimit, Rule
 
 MAX_SERVICES = 500
 KINDS = {
@@ -126,5 +126,6 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
             selectors.rule_data(rule)
             for rule in Rule.objects.filter(service=name).order_by("-priority", "id")
         ],
+        "rate_limits": list(RateLimit.objects.filter(service=name).order_by("caller")),
     }
     return _page(request, "router_app/service.html", "router_app/_service.html", context)

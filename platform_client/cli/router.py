@@ -121,6 +121,33 @@ def _kind_commands(sub: argparse._SubParsersAction, kind: str, helps: str) -> No
     remove.set_defaults(handler=lambda s, o: s.call("DELETE", f"{path}{o.id}/") or {"deleted": o.id})
 
 
+def _rate_limit_commands(sub: argparse._SubParsersAction) -> None:
+    path = f"{A}/ratelimits/"
+    group = sub.add_parser("ratelimits", help="Token buckets per (service, caller), enforced by the SDK.")
+    actions = group.add_subparsers(dest="ratelimit_command", required=True)
+
+    listing = actions.add_parser("list", help="Every rate limit (of one service with --service).")
+    listing.add_argument("--service")
+    listing.set_defaults(
+        handler=lambda s, o: list_all(s, path, {"service": o.service} if o.service else None)
+    )
+
+    put = actions.add_parser("set", help="Set (create or replace) the bucket of a caller; * for any other.")
+    put.add_argument("service")
+    put.add_argument("caller")
+    put.add_argument("--rate", type=float, required=True, help="Requests per second.")
+    put.add_argument("--burst", type=int, required=True)
+    put.set_defaults(
+        handler=lambda s, o: s.call(
+            "POST", path, json={"service": o.service, "caller": o.caller, "rate": o.rate, "burst": o.burst}
+        )
+    )
+
+    remove = actions.add_parser("rm", help="Delete a rate limit.")
+    remove.add_argument("id", type=int)
+    remove.set_defaults(handler=lambda s, o: s.call("DELETE", f"{path}{o.id}/") or {"deleted": o.id})
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     router = commands.add_parser("router", help="Routes, node stats, labels, rules (A/B), explanations.")
     add_connection_options(router)
@@ -142,4 +169,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     stats.set_defaults(handler=router_stats)
 
     _kind_commands(sub, "label", "Labels: key=value on a share of a version's nodes.")
+    _rate_limit_commands(sub)
     _kind_commands(sub, "rule", "Rules: a share of the requests labelled key=value to a version.")

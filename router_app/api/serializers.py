@@ -164,9 +164,15 @@ class RouterEventOutput(serializers.Serializer):
     timestamp = serializers.CharField()
 
 
+class RouterRateLimitedOutput(serializers.Serializer):
+    caller = serializers.CharField()
+    dropped = serializers.IntegerField(help_text="Calls its rate limit refused in the lookback.")
+
+
 class RouterDecisionsOutput(RouterPolicyOutput):
     nodes = RouterNodeStateOutput(many=True)
     events = RouterEventOutput(many=True, help_text="The last 50 decisions, newest first.")
+    rate_limited = RouterRateLimitedOutput(many=True, help_text="As the callers reported them.")
 
 
 class RouterEvaluationOutput(serializers.Serializer):

@@ -77,3 +77,12 @@ def test_cli__errors(cli, fleet):
     assert code == 2 and "invalid_input" in err
     code, _, err = cli("routes", "nowhere")
     assert code == 1 and "unknown_service" in err
+
+
+def test_cli__rate_limits(cli, fleet):
+    code, limit, _ = cli("ratelimits", "set", "orders", "checkout", "--rate", "5", "--burst", "10")
+    assert code == 0 and (limit["rate"], limit["burst"]) == (5.0, 10)
+    assert cli("routes", "orders", "--caller", "checkout")[1]["rate_limit"] == {"rate": 5.0, "burst": 10}
+    assert [item["caller"] for item in cli("ratelimits", "list", "--service", "orders")[1]] == ["checkout"]
+    assert cli("ratelimits", "rm", str(limit["id"]))[0] == 0
+    assert cli("ratelimits", "list")[1] == []

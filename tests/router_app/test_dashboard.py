@@ -104,3 +104,16 @@ def test_pages__need_staff(client):
     assert client.get("/ui/router/").status_code == 302
     assert client.post(PAGE, rule_form()).status_code == 302
     assert not Rule.objects.exists()
+
+
+def test_detail__rate_limits_and_refused_calls(operator, make_node):
+    make_node(node_id="orders-1")
+    services.rate_limit_set(service="orders", caller="checkout", rate=5, burst=10)
+    services.stats_ingest(
+        caller="checkout", windows=[window(node="", requests=0, dropped=4)], now=time.time()
+    )
+
+    page = operator.get(PAGE).content.decode()
+
+    assert 'data-caller="checkout"' in page and "5.0/s" in page
+    assert "4 calls refused" in page

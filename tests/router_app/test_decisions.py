@@ -84,7 +84,7 @@ def test_decisions_api__queries_are_pinned(reader, fleet, committed, django_asse
         services.service_evaluate(service="orders", now=time.time())
     reader.get("/api/v1/router/services/orders/decisions/")
 
-    with django_assert_num_queries(3):  # policy, node states, events
+    with django_assert_num_queries(4):  # policy, node states, events, rate-limited calls
         assert reader.get("/api/v1/router/services/orders/decisions/").status_code == 200
 
 
@@ -178,3 +178,13 @@ def test_service_list__counts_nodes_and_ejections(reader, reporter, fleet, commi
     assert response.status_code == 200
     (item,) = response.json()["results"]
     assert (item["service"], item["nodes"], item["ejected"]) == ("orders", 10, 1)
+
+
+def test_decisions_api__calls_refused_by_rate_limits_as_reported(reader, reporter, fleet):
+    refused = window(node="", requests=0, dropped=7)
+    report(reporter, refused, caller="checkout")
+    report(reporter, {**refused, "dropped": 2}, caller="billing")
+
+    body = reader.get("/api/v1/router/services/orders/decisions/").json()
+
+    assert body["rate_limited"] == [{"caller": "billing", "dropped": 2}, {"caller": "checkout", "dropped": 7}]
