@@ -64,8 +64,9 @@ def failing_nodes(service: str) -> frozenset[str]:
 
 
 def last_reports(checks: list[Check]) -> dict[str, tuple]:
-    """The cached last result of each report check (time, state, output, truncated, results)."""
-    keys = [report_key(check.pk) for check in checks if check.kind == Check.Kind.REPORT]
+    """The cached last result of each check (time, state, output, truncated, results): a node's
+    last report, a job's last success ping."""
+    keys = [report_key(check.pk) for check in checks]
     found = cache.get_many(keys) if keys else {}
     return {key.rsplit(":", 1)[1]: value for key, value in found.items()}
 

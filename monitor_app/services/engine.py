@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 PASSING, WARNING, CRITICAL, UNKNOWN = State.PASSING, State.WARNING, State.CRITICAL, State.UNKNOWN
 #: The original contract's states, mapped to Consul's.
 ALIASES = {"OK": PASSING, "ERROR": CRITICAL, "UNKNOWN": UNKNOWN, "WARNING": WARNING, "CRITICAL": CRITICAL}
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 4
+#: Attempts after this many lost races read the row under a lock (the next one cannot lose).
+LOCK_AFTER = 2
 
 
 def to_datetime(value: float) -> datetime:
@@ -132,15 +134,17 @@ def check_apply(
     """
     from monitor_app.services import alerts, health
 
-    for _ in range(MAX_ATTEMPTS):
-        if reload:
-            check = Check.objects.get(pk=check.pk)
-        move = evaluate(check, reported, now=now)
-        changes = {**move.changes, **(extra or {})}
-        if move.flip:
-            changes["status"] = move.flip[1]
-            changes["changed"] = to_datetime(now)
+    for attempt in range(MAX_ATTEMPTS):
         with transaction.atomic():
+            if attempt >= LOCK_AFTER:  # a hot check: wait for its row instead of racing for it
+                check = Check.objects.select_for_update().get(pk=check.pk)
+            elif reload:
+                check = Check.objects.get(pk=check.pk)
+            move = evaluate(check, reported, now=now)
+            changes = {**move.changes, **(extra or {})}
+            if move.flip:
+                changes["status"] = move.flip[1]
+                changes["changed"] = to_datetime(now)
             updated = Check.objects.filter(pk=check.pk, version=check.version).update(
                 **changes, version=F("version") + 1
             )

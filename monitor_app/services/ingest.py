@@ -36,6 +36,8 @@ STATUS_PREFIX = "monitor:s:"
 KNOWN_PREFIX = "monitor:k:"
 #: A snapshot is read again from the database at least this often (a lost race heals by then).
 SNAPSHOT_SECONDS = 60
+#: A result's cache entry outlives any TTL the loop could still need it for.
+REPORT_SECONDS = 86400 * 63
 #: Fields of a check a report may define; a result that sets none differently costs no write.
 DEFINITION = (
     "description",
@@ -308,21 +310,31 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
 
 
 def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    """Apply parsed reports; per report the checks' states after them."""
-    answers = []
-    known = cache.get_many([KNOWN_PREFIX + name for name in {r["service"] for r in reports}])
-    for name in {r["service"] for r in reports} - {key[len(KNOWN_PREFIX) :] for key in known}:
-        ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
-        cache.set(KNOWN_PREFIX + name, True, timeout=3600)
+    """Apply parsed reports; per report the checks' states after them.
+
+    The shared cache is read once for the whole batch (every check's snapshot, and whether each
+    service is known) and written once (every result's time and output)."""
+    names = {r["service"] for r in reports}
+    keys = [KNOWN_PREFIX + name for name in names]
+    keys += [snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"]]
+    held = cache.get_many(keys)
+    for name in names:
+        if KNOWN_PREFIX + name not in held:
+            ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
+            cache.set(KNOWN_PREFIX + name, True, timeout=3600)
+    answers, entries = [], {}
     for report in reports:
+        service, node = report["service"], report["node"]
         states = checks_report(
-            service=report["service"], node=report["node"], items=report["checks"], now=now
+            service=service, node=node, items=report["checks"], now=now, snaps=held, entries=entries
         )
         if report["status"] is not None:
-            node_status_report(service=report["service"], node=report["node"], now=now, **report["status"])
+            node_status_report(service=service, node=node, now=now, **report["status"])
         if report["stats"] is not None:
-            stats_record(service=report["service"], node=report["node"], stats=report["stats"], now=now)
-        answers.append({"service": report["service"], "node": report["node"], "checks": states})
+            stats_record(service=service, node=node, stats=report["stats"], now=now)
+        answers.append({"service": service, "node": node, "checks": states})
+    if entries:
+        cache.set_many(entries, timeout=REPORT_SECONDS)
     return answers
 
 
@@ -349,13 +361,17 @@ class _Snapshot:
 
 
 def checks_report(
-    *, service: str, node: str, items: list[dict[str, Any]], now: float
+    *,
+    service: str,
+    node: str,
+    items: list[dict[str, Any]],
+    now: float,
+    snaps: dict[str, Any],
+    entries: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Apply one node's check results; ``[{id, name, status, changed}]``."""
-    if not items:
-        return []
-    snaps = cache.get_many([snapshot_key(service, node, item["name"]) for item in items])
-    states, entries = [], {}
+    """Apply one node's check results (``snaps``: the snapshots read; each result's cache entry
+    is added to ``entries``); ``[{id, name, status, changed}]``."""
+    states = []
     for item in items:
         snap = snaps.get(snapshot_key(service, node, item["name"]))
         if unchanged(snap, item, now):
@@ -371,8 +387,6 @@ def checks_report(
             item["results"],
         )
         states.append({"id": check_id, "name": item["name"], "status": status, "changed": flipped})
-    ttl = max(int(settings.MONITOR_DEFAULT_INTERVAL) * 3, 3600)
-    cache.set_many(entries, timeout=ttl + 86400)
     return states
 
 

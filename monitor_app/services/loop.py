@@ -41,13 +41,14 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
     due = list(Check.objects.filter(expires_at__lte=engine.to_datetime(now)).order_by("expires_at")[:limit])
     if not due:
         return 0, 0
-    reports = cache.get_many([report_key(check.pk) for check in due if check.kind == Check.Kind.REPORT])
+    reports = cache.get_many([report_key(check.pk) for check in due if not check.runs])
     renew: list[Check] = []
     expired = 0
     for check in due:
         entry = reports.get(report_key(check.pk))
-        if entry is not None and entry[0] + check.ttl > now:
-            check.expires_at = engine.to_datetime(entry[0] + check.ttl)
+        deadline = None if entry is None else renewed_deadline(check, entry[0])
+        if deadline is not None and deadline > now:
+            check.expires_at = engine.to_datetime(deadline)
             renew.append(check)
             continue
         reason = "expired" if check.kind == Check.Kind.REPORT else "late"
@@ -59,6 +60,15 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
     if renew:
         Check.objects.bulk_update(renew, ["expires_at"], batch_size=500)
     return len(renew), expired
+
+
+def renewed_deadline(check: Check, last: float) -> float:
+    """The deadline a check's cached last result (a node's report, a job's success ping) sets."""
+    if check.kind == Check.Kind.REPORT:
+        return last + check.ttl
+    from monitor_app.services.jobs import next_deadline
+
+    return next_deadline(check, last).timestamp()
 
 
 def monitor_tick(*, now: float) -> Tick:

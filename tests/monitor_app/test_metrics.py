@@ -23,7 +23,9 @@ def test_metrics__per_service_nodes_passing_health_and_checks_by_state(client, r
         'platform_monitor_service_nodes{service="orders"} 2.0',
         'platform_monitor_service_nodes_passing{service="orders"} 1.0',
     }
-    assert 'platform_monitor_service_healthy{service="orders"} 1.0' in lines(client, "platform_monitor_service_healthy")
+    assert 'platform_monitor_service_healthy{service="orders"} 1.0' in lines(
+        client, "platform_monitor_service_healthy"
+    )
     assert lines(client, "platform_monitor_checks{") == {
         'platform_monitor_checks{service="orders",state="passing"} 1.0',
         'platform_monitor_checks{service="orders",state="critical"} 1.0',

@@ -181,3 +181,30 @@ def test_ping__rate_limited_per_address(anyone, db, settings):
     codes = [anyone.get(f"/ping/{uuid.uuid4()}").status_code for _ in range(3)]
 
     assert codes == [404, 404, 429]
+
+
+def test_steady_success_pings__no_check_write__the_loop_renews_the_deadline(job):
+    common = {
+        "body": "",
+        "method": "GET",
+        "remote_addr": "",
+        "user_agent": "",
+        "rid": None,
+        "exit_status": None,
+    }
+    services.ping_record(check=job, kind="success", now=1000.0, **common)
+    version = Check.objects.get(pk=job.pk).version
+    # when the job keeps pinging on time
+    for t in (4600.0, 8200.0):
+        services.ping_record(check=Check.objects.get(pk=job.pk), kind="success", now=t, **common)
+
+    check = Check.objects.get(pk=job.pk)
+    assert check.version == version  # the pings are stored; the check's row is not written
+    assert Ping.objects.filter(check_ref=job).count() == 3
+    # the stored deadline (1000 + 3600 + 600) has passed, but the cached ping renews it
+    tick = services.monitor_tick(now=5300.0)
+    assert (tick.renewed, tick.expired) == (1, 0)
+    assert Check.objects.get(pk=job.pk).expires_at == datetime.fromtimestamp(8200.0 + 4200, UTC)
+    # and a job that stops pinging is late all the same
+    services.monitor_tick(now=8200.0 + 4201)
+    assert Check.objects.get(pk=job.pk).status == "critical"
