@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tests.bench import monitor
+
 #: The key and the 1 KB JSON document that the etcd peer serves (and later config scenarios).
 ETCD_KEY = "/platform/config/bench/app"
 
@@ -73,6 +75,8 @@ VALUES = {
     "etcd_key_b64": b64(ETCD_KEY),
     "etcd_value_b64": b64(ETCD_VALUE),
     "events_batch": EVENTS_BATCH,
+    "monitor_report": monitor.REPORT,
+    "monitor_batch": monitor.BATCH,
 }
 
 
@@ -247,6 +251,35 @@ SCENARIOS: tuple[Scenario, ...] = (
         body='{{"type": "bench.single", "source": "/bench", "data": {{"n": 1}}}}',
         scopes=("events:write",),
         expect_status=201,
+    ),
+    Scenario(
+        name="monitor_report",
+        description="A node's report of 10 unchanged check results (the cache-only path, no database write).",
+        target="platform",
+        path="/api/v1/monitor/reports/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body="{monitor_report}",
+        scopes=("monitor:write",),
+        setup=monitor.REPORT_SETUP,
+    ),
+    Scenario(
+        name="monitor_report_batch",
+        description="100 nodes' reports, 1,000 unchanged check results, in one call.",
+        target="platform",
+        path="/api/v1/monitor/reports/batch/",
+        method="POST",
+        headers={"Authorization": "Bearer {token}", "Content-Type": "application/json"},
+        body="{monitor_batch}",
+        scopes=("monitor:write",),
+        setup=monitor.REPORT_SETUP,
+    ),
+    Scenario(
+        name="monitor_ping",
+        description="A job's success ping, GET /ping/<id> (no token; a stored ping and a check update).",
+        target="platform",
+        path=f"/ping/{monitor.JOB_ID}",
+        setup=monitor.PING_SETUP,
     ),
     Scenario(
         name="etcd_range",
