@@ -137,6 +137,8 @@ class PlatformServers:
         env.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'platform.sqlite3'}")
         # The throttle still counts every call (its cost is measured), but never refuses one.
         env.setdefault("PLATFORM_THROTTLE_CLIENT", "1000000000/min")
+        env.setdefault("MONITOR_PING_RATE", "1000000000/min")
+        env.setdefault("MONITOR_PING_CHECK_RATE", "1000000000/min")
 
         print("platform: migrate ...", flush=True)
         self._manage(env, "migrate", "--no-input", "-v", "0")
