@@ -1,6 +1,6 @@
 """Settings of the db service (merged into Django settings)."""
 
-from platformsite.env import env, read
+from platformsite.env import env, read, strict_bool
 
 #: Largest record (its data as compact JSON, or its bytes, plus its metadata), in bytes: 413 beyond.
 DB_MAX_RECORD_BYTES = read("DB_MAX_RECORD_BYTES", env.int, 1024 * 1024)
@@ -21,3 +21,6 @@ DB_CONNECT_TIMEOUT_SECONDS = read("DB_CONNECT_TIMEOUT_SECONDS", env.int, 3)
 DB_STATEMENT_TIMEOUT_MS = read("DB_STATEMENT_TIMEOUT_MS", env.int, 5000)
 #: Where ``sqlite`` databases keep their files (a database's DSN is a file name inside it).
 DB_SQLITE_DIR = read("DB_SQLITE_DIR", env.str, "")
+#: Find a database missing from the catalog as the discovery service ``db.<name>`` (its node
+#: metadata ``driver`` and ``dsn_ref``; see docs/db.md).  Off by default: a trust to grant.
+DB_DISCOVERY_LOOKUP = read("DB_DISCOVERY_LOOKUP", strict_bool, False)

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 
 from dbproxy_app.backends import BACKENDS, Backend, TableRef
+from dbproxy_app.discovered import from_discovery
 from dbproxy_app.models import Database, RowPolicy, Table
 from platformsite import invalidation, localstate
 from platformsite.api.errors import NotFound
@@ -91,6 +92,8 @@ def dsn_of(database: Database) -> str:
 
 def _load(name: str) -> Entry | None:
     database = Database.objects.filter(name=name).first()
+    if database is None:
+        database = from_discovery(name)
     if database is None:
         return None
     tables = dict(Table.objects.filter(database=database).values_list("name", "id"))
