@@ -170,6 +170,15 @@ def _json_value(value: Any) -> Any:
     return None
 
 
+def _array(value: Any, what: str) -> list[Any]:
+    """A JSON array field (absent or null: empty); Refused when it is something else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Refused(f"{what} is not a list")
+    return value
+
+
 def _list(container: Any, key: str) -> list[Any]:
     if not isinstance(container, dict):
         return []
@@ -214,7 +223,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
     if not isinstance(status, dict):
         raise Refused("status is not an object")
     events = []
-    for event in _get(span, "events", "events") or []:
+    for event in _array(span.get("events"), "events"):
         if not isinstance(event, dict):
             raise Refused("an event is not an object")
         events.append(
@@ -225,7 +234,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
             )
         )
     links = []
-    for link in _get(span, "links", "links") or []:
+    for link in _array(span.get("links"), "links"):
         if not isinstance(link, dict):
             raise Refused("a link is not an object")
         links.append(
@@ -272,7 +281,7 @@ def decode_json(body: bytes) -> Decoded:
                 raise Refused("resourceSpans holds a non-object")
             resource = _json_attributes(_list(resource_spans.get("resource"), "attributes"))
             service = resource.get("service.name", "")
-            for scope_spans in _get(resource_spans, "scopeSpans", "scope_spans") or []:
+            for scope_spans in _array(_get(resource_spans, "scopeSpans", "scope_spans"), "scopeSpans"):
                 if not isinstance(scope_spans, dict):
                     raise Refused("scopeSpans holds a non-object")
                 scope_info = scope_spans.get("scope") or {}

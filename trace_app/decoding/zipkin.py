@@ -76,7 +76,7 @@ def _json_span(span: Any) -> dict[str, Any]:
     if not isinstance(span, dict):
         raise Refused("a span is not an object")
     kind = span.get("kind") or ""
-    if kind and kind not in KINDS:
+    if kind and (not isinstance(kind, str) or kind not in KINDS):
         raise Refused(f"kind {kind!r} is not CLIENT, SERVER, PRODUCER or CONSUMER")
     service, local = _endpoint(span.get("localEndpoint"), "localEndpoint")
     remote_service, remote = _endpoint(span.get("remoteEndpoint"), "remoteEndpoint")
