@@ -21,7 +21,8 @@ calls in 10 s, 50% failures, open 5 s, one trial).  A pick never fails while the
 node: when every node is refused (breakers open, backing off), the cheapest is taken anyway.
 
 **Routes** come from ``GET /api/v1/router/routes/<service>/`` and are used until they expire
-(``ttl``), refreshed in the background at half of it.  When the router cannot be reached, or
+(``ttl``), refreshed in the background at half of it, and at once on each change ``/ws/router/``
+announces with ``Router(..., watch=True)``.  When the router cannot be reached, or
 its routes expired, the selector routes from the discovery cache (every passing node at full
 weight; the labels and rules last received stay applied) with the same local decisions, and
 keeps serving.  **Rate limits** set centrally for (service, caller) are token buckets here: a
@@ -48,6 +49,7 @@ from platform_client import router_rules
 from platform_client.discovery import Discovery
 from platform_client.router_local import Breaker, RetryBudget, TokenBucket
 from platform_client.router_stats import StatsRecorder
+from platform_client.router_watch import RouteWatcher
 from platform_client.session import PlatformError, PlatformSession
 
 log = logging.getLogger(__name__)
@@ -225,6 +227,7 @@ class Router:
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] | None = None,
         publish: bool = True,
+        watch: bool = False,
     ) -> None:
         self.session = session
         self.caller = caller
@@ -240,6 +243,8 @@ class Router:
         self._pending: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: With ``watch``, routes are refreshed as ``/ws/router/`` announces changes.
+        self.watcher = RouteWatcher(self) if watch else None
 
     # --- picking ---------------------------------------------------------------------------------
 
@@ -329,7 +334,15 @@ class Router:
                 target = Target(service)
                 self.refresh(target)
                 self._targets[service] = target
+                if self.watcher is not None:
+                    self.watcher.watch(service)
             return target
+
+    def refresh_service(self, service: str) -> None:
+        """Fetch a called service's routes again now (the watcher does on each change)."""
+        target = self._targets.get(service)
+        if target is not None:
+            self._refresh_quietly(target)
 
     def _refresh_soon(self, target: Target, now: float) -> None:
         with self._lock:
@@ -449,6 +462,8 @@ class Router:
 
     def close(self) -> None:
         self._stop.set()
+        if self.watcher is not None:
+            self.watcher.close()
         if self.publish:
             try:
                 self.flush(everything=True)
