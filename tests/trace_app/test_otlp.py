@@ -203,3 +203,13 @@ def test_database_unavailable__503_with_retry_after(writer, monkeypatch):
     monkeypatch.setattr(ingest, "ingest_spans", down)
     answer = post_otlp(writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)}]))
     assert answer.status_code == 503 and answer["Retry-After"] == "5"
+
+
+def test_over_the_callers_rate__429_with_retry_after_in_a_status(writer, settings):
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "client": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    answers = [post_otlp(writer, request) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2]["Retry-After"]) > 0
+    assert status_pb2.Status.FromString(answers[2].content).code == 8
