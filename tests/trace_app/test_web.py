@@ -1,0 +1,85 @@
+"""The trace dashboard pages (server-rendered): search, waterfall with the raw toggle, graph,
+compare, and their odd input."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.trace_app.conftest import NOW_US, hex_id, post_zipkin, zipkin_span
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def skewed(writer):
+    trace, root = hex_id(8), hex_id(8)
+    post_zipkin(
+        writer,
+        [
+            zipkin_span(trace, root, "web", name="GET /", kind="CLIENT", duration=10_000),
+            zipkin_span(
+                trace,
+                hex_id(8),
+                "api",
+                name="list",
+                kind="SERVER",
+                parentId=root,
+                timestamp=NOW_US + 50_000,
+                duration=4000,
+                tags={"error": "boom"},
+            ),
+        ],
+    )
+    return trace
+
+
+def test_pages_need_a_staff_login(client, skewed):
+    for path in ("/ui/trace/", f"/ui/trace/{skewed}/", "/ui/trace/graph/", "/ui/trace/compare/"):
+        assert client.get(path).status_code == 302
+
+
+def test_search__results_with_bars_and_errors(staff, skewed):
+    page = staff.get("/ui/trace/?service=api&hours=1").content.decode()
+    assert skewed in page and 'class="bar"' in page and "error" in page
+    assert "No trace matches" in staff.get("/ui/trace/?service=nobody").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("tag=novalue", "is not key=value"),
+        ("min_ms=abc", "min ms is not a number"),
+        ("hours=5", "Pick a time range"),
+    ],
+)
+def test_search__odd_input_is_explained(staff, query, message):
+    answer = staff.get(f"/ui/trace/?{query}")
+    assert answer.status_code == 200 and message in answer.content.decode()
+
+
+def test_waterfall__bars_placed_skew_adjusted_and_raw(staff, skewed):
+    adjusted = staff.get(f"/ui/trace/{skewed}/").content.decode()
+    assert "moved 47 ms for clock skew" in adjusted and 'id="raw-link"' in adjusted
+    assert "left:0.0%;width:100.0%" in adjusted and "left:30.0%;width:40.0%" in adjusted
+    raw = staff.get(f"/ui/trace/{skewed}/?raw=1").content.decode()
+    assert "times as reported" in raw and "left:92.593%" in raw
+    assert staff.get("/ui/trace/nothex/").status_code == 404
+    assert staff.get(f"/ui/trace/{hex_id(8)}/").status_code == 404
+
+
+def test_graph_and_compare(staff, skewed, writer):
+    graph = staff.get("/ui/trace/graph/?hours=6").content.decode()
+    assert ">web<" in graph and ">api<" in graph and "1 calls, 1 err" in graph
+    assert staff.get("/ui/trace/graph/?hours=x").status_code == 200
+    other = hex_id(8)
+    post_zipkin(writer, [zipkin_span(other, hex_id(8), "web", name="GET /", duration=2000)])
+    compared = staff.get(f"/ui/trace/compare/?a={skewed}&b={other}").content.decode()
+    assert "only in A" in compared and 'id="compare-rows"' in compared
+    assert "is not 16 or 32 hex" in staff.get("/ui/trace/compare/?a=zz&b=zz").content.decode()
+    assert "No trace" in staff.get(f"/ui/trace/compare/?a={skewed}&b={hex_id(8)}").content.decode()
