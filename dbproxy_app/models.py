@@ -68,7 +68,7 @@ class RowPolicy(models.Model):
     class Action(models.TextChoices):
         READ = "read", "read"
         WRITE = "write", "write"
-        ANY = "*", "any"
+        ANY = "*", "*"
 
     database = models.ForeignKey(Database, on_delete=models.CASCADE, related_name="row_policies")
     table = models.CharField(max_length=48, default="*", help_text="A table name, or * for every table.")

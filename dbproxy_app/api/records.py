@@ -92,7 +92,11 @@ class RecordListView(RecordsBase):
 
     pagination_class = None
 
-    @extend_schema(parameters=QUERY_PARAMETERS, responses={200: io.RecordPage, **UNAVAILABLE})
+    @extend_schema(
+        operation_id="api_v1_db_records_query",
+        parameters=QUERY_PARAMETERS,
+        responses={200: io.RecordPage, **UNAVAILABLE},
+    )
     def get(self, request: Request, database: str, table: str) -> Response:
         entry = self.entry(request, database)
         query = parse_query(

@@ -80,6 +80,7 @@ class DatabaseDetailView(DatabaseLookup):
         changes = validated(io.DatabaseUpdateInput, request.data)
         return Response(io.DatabaseOutput(services.database_update(database=found, **changes)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, database: str) -> Response:
         services.database_delete(database=self.database(request, database))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -125,6 +126,7 @@ class TableDetailView(DbView):
     def get(self, request: Request, database: str, table: str) -> Response:
         return Response(io.TableOutput(self.table(request, database, table)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, database: str, table: str) -> Response:
         services.table_drop(table=self.table(request, database, table))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -161,6 +163,7 @@ class RowPolicyDetailView(DatabaseLookup):
     def get(self, request: Request, database: str, policy_id: int) -> Response:
         return Response(io.RowPolicyOutput(self.policy(request, database, policy_id)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, database: str, policy_id: int) -> Response:
         services.row_policy_delete(policy=self.policy(request, database, policy_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

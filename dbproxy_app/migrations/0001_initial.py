@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
                 (
                     "action",
                     models.CharField(
-                        choices=[("read", "read"), ("write", "write"), ("*", "any")],
+                        choices=[("read", "read"), ("write", "write"), ("*", "*")],
                         default="*",
                         max_length=8,
                     ),
