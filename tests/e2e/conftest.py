@@ -138,3 +138,20 @@ def screenshot_dir() -> Path:
     path = Path(__file__).resolve().parents[2] / "var" / "e2e"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def operator_login(browser, base: str, wait) -> None:
+    """Log ``browser`` in to the platform at ``base`` as its operator (``tests.servers``), from a
+    clean cookie jar, and wait until the login page is left."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    from tests.servers import OPERATOR, OPERATOR_PASSWORD
+
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(f"{base}/ui/login/")
+    wait.until(ec.visibility_of_element_located((By.ID, "id_username")))
+    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
+    browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    wait.until(lambda driver: "/login/" not in driver.current_url)

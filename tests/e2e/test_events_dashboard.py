@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from event_app.services import event_publish
 from platform_client.event import publish_now
 from platform_client.session import PlatformSession
-from tests.servers import OPERATOR, OPERATOR_PASSWORD
+from tests.e2e.conftest import operator_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 STAFF_NAME, STAFF_PASSWORD = "operator", "pw-operator-1"
@@ -51,14 +51,8 @@ def test_events_dashboard__live_tail__shows_new_events_matching_the_filter(brows
 
     wait = WebDriverWait(browser, 30)
     base = platform.url
-    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     # given: the operator is logged in and follows order.* events
-    browser.get(f"{base}/ui/login/")
-    wait.until(ec.visibility_of_element_located((By.ID, "id_username")))
-    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
-    browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    wait.until(lambda driver: "/login/" not in driver.current_url)
+    operator_login(browser, base, wait)
     browser.get(f"{base}/ui/events/")
     wait.until(ec.text_to_be_present_in_element((By.ID, "tail-status"), "live"))
     browser.find_element(By.ID, "tail-types").send_keys("order.*")

@@ -9,7 +9,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from platform_client.session import PlatformSession
-from tests.servers import OPERATOR, OPERATOR_PASSWORD
+from tests.e2e.conftest import operator_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -49,13 +49,7 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
     platform = request.getfixturevalue("asgi_platform")
     wait = WebDriverWait(browser, 30)
     base = platform.url
-    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    browser.get(f"{base}/ui/login/")
-    wait.until(ec.visibility_of_element_located((By.ID, "id_username")))
-    browser.find_element(By.ID, "id_username").send_keys(OPERATOR)
-    browser.find_element(By.ID, "id_password").send_keys(OPERATOR_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    wait.until(lambda driver: "/login/" not in driver.current_url)
+    operator_login(browser, base, wait)
     browser.get(f"{base}/ui/trace/")
     wait.until(ec.text_to_be_present_in_element((By.ID, "live-status"), "live"))
     # when: an instrumented app exports a trace
