@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from monitor_app.models import STATES, Check, NodeStatus, ServiceHealth, StatSample
 from monitor_app.services import engine, health
@@ -34,8 +35,9 @@ SNAPSHOT_PREFIX = "monitor:c:"
 REPORT_PREFIX = "monitor:r:"
 STATUS_PREFIX = "monitor:s:"
 KNOWN_PREFIX = "monitor:k:"
-#: A snapshot is read again from the database at least this often (a lost race heals by then).
-SNAPSHOT_SECONDS = 60
+#: A snapshot is read again from the database at least this often (a lost race heals by then;
+#: a miss costs one read for the whole batch).
+SNAPSHOT_SECONDS = 300
 #: A result's cache entry outlives any TTL the loop could still need it for.
 REPORT_SECONDS = 86400 * 63
 #: Fields of a check a report may define; a result that sets none differently costs no write.
@@ -318,6 +320,7 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
     keys = [KNOWN_PREFIX + name for name in names]
     keys += [snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"]]
     held = cache.get_many(keys)
+    held.update(snapshots_load(reports, held))
     for name in names:
         if KNOWN_PREFIX + name not in held:
             ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
@@ -336,6 +339,29 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
     if entries:
         cache.set_many(entries, timeout=REPORT_SECONDS)
     return answers
+
+
+def snapshots_load(reports: list[dict[str, Any]], held: dict[str, Any]) -> dict[str, Any]:
+    """The snapshots the cache did not have, read from the database in one query (and cached):
+    a cold or restarted cache costs a read per check, not a write."""
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for report in reports:
+        missing = [
+            item["name"]
+            for item in report["checks"]
+            if snapshot_key(report["service"], report["node"], item["name"]) not in held
+        ]
+        if missing:
+            wanted.setdefault((report["service"], report["node"]), []).extend(missing)
+    if not wanted:
+        return {}
+    match = Q()
+    for (service, node), names in wanted.items():
+        match |= Q(service=service, node=node, name__in=names)
+    found = {snapshot_key(c.service, c.node, c.name): snapshot_of(c) for c in Check.objects.filter(match)}
+    if found:
+        cache.set_many(found, timeout=SNAPSHOT_SECONDS)
+    return found
 
 
 def unchanged(snap: dict[str, Any] | None, item: dict[str, Any], now: float) -> bool:

@@ -228,3 +228,15 @@ def test_snapshot__a_lost_race_heals__stale_snapshot_is_not_trusted_over_a_newer
     )
 
     assert ingest.cache.get(ingest.snapshot_key("orders", "n1", "db"))["status"] == "passing"
+
+
+def test_unchanged_results__a_cold_cache_costs_one_read__no_write(report, django_assert_num_queries):
+    checks = [result(f"c{i}", "passing") for i in range(5)]
+    report("orders", "n1", *checks, now=NOW)
+    report("orders", "n1", *checks, now=NOW + 10)
+    versions = dict(Check.objects.values_list("name", "version"))
+    ingest.cache.clear()  # the shared cache restarted: no snapshot, no "known service"
+    with django_assert_num_queries(2):  # the snapshots in one read, and the service's row
+        report("orders", "n1", *checks, now=NOW + 20)
+
+    assert dict(Check.objects.values_list("name", "version")) == versions
