@@ -41,6 +41,9 @@ BINDINGS = {
     "path.path": "paths",
     "path.node_id": "nodes",
     "path.number": "revisions",
+    "path.database": "names",
+    "path.table": "names",
+    "path.record_id": "names",
     "query.namespace": "namespaces",
     "query.env": "envs",
     "query.service": "names",
@@ -101,6 +104,8 @@ def seed(api: APIClient) -> None:
         ),
         ("post", "/api/v1/events/subscriptions/", {"name": "hooks", "url": "http://127.0.0.1:9/hook"}),
         ("post", "/api/v1/events/", {"type": "order.created", "source": "/shop", "data": {"id": 1}}),
+        ("post", "/api/v1/db/databases/", {"name": "web"}),
+        ("post", "/api/v1/db/web/web/records/", {"id": "ops", "metadata": {"k": "v"}, "data": {"n": 1}}),
     ]
     for method, url, body in writes:
         response = getattr(api, method)(url, body, format="json")
