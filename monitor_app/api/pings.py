@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from monitor_app import services
 from monitor_app.models import Check
-from monitor_app.services.jobs import parse_action, parse_rid
+from monitor_app.services.jobs import job_cached, parse_action, parse_rid
 from monitor_app.services.names import JOB_SLUG, PING_KEY
 from platformsite.api.errors import NotFound
 from platformsite.api.schema import ERROR
@@ -135,8 +135,8 @@ class PingByIdView(PingBase):
     operation_name = "ping_by_id"
 
     def check_for(self, request: Request, check_id: str, **kwargs: Any) -> Check:
-        check = Check.objects.filter(pk=check_id).first()
-        if check is None or check.kind == Check.Kind.REPORT:
+        check = job_cached(check_id)
+        if check is None:
             raise NotFound("No job check with this id.", code="check_not_found")
         return check
 

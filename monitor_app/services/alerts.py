@@ -168,6 +168,11 @@ def after_commit(check: Check, flip: Flip | None, raised: list[Alert]) -> None:
     snapshot = ingest.snapshot_of(check)
     live = flip_data(flip) if flip is not None else None
 
+    if not check.node:  # a job: its pings read it from the cache
+        from monitor_app.services.jobs import job_forget
+
+        job_forget(check.pk)
+
     def done() -> None:
         ingest.store_snapshot(check.service, check.node, check.name, snapshot)
         if ids:

@@ -88,6 +88,31 @@ def key_create(*, service: str, actor: str = "") -> PingKey:
     return PingKey.objects.create(key=secrets.token_urlsafe(24), service=service, created_by=actor[:200])
 
 
+JOB_PREFIX = "monitor:j:"
+#: A job's row is kept in the shared cache this long for its pings (dropped after every write).
+JOB_SECONDS = 60
+
+
+def job_key(check_id: Any) -> str:
+    return f"{JOB_PREFIX}{check_id}"
+
+
+def job_cached(check_id: Any) -> Check | None:
+    """A job check by id for its pings: from the shared cache, else the database (then cached).
+    Every write of a job drops its entry after commit (:func:`job_forget`)."""
+    check = cache.get(job_key(check_id))
+    if check is None:
+        check = Check.objects.filter(pk=check_id).exclude(kind=Check.Kind.REPORT).order_by().first()
+        if check is not None:
+            cache.set(job_key(check_id), check, timeout=JOB_SECONDS)
+    return check
+
+
+def job_forget(check_id: Any) -> None:
+    """Drop a job's cached row once the writing transaction commits."""
+    transaction.on_commit(lambda: cache.delete(job_key(check_id)))
+
+
 def job_by_slug(*, key: str, slug: str, create: bool) -> Check:
     ping_key = PingKey.objects.filter(key=key).only("service").first()
     if ping_key is None:
@@ -183,6 +208,7 @@ def ping_record(
             from django.db.models import F
 
             Check.objects.filter(pk=check.pk).update(**extra, version=F("version") + 1)
+            job_forget(check.pk)
     return ping
 
 

@@ -52,6 +52,7 @@ def check_update(*, check: Check, fields: dict[str, Any], now: float) -> Check:
 @transaction.atomic
 def check_delete(*, check: Check, now: float) -> None:
     service, node, name = check.service, check.node, check.name
+    jobs.job_forget(check.pk)
     check.delete()
     ingest.cache.delete(ingest.snapshot_key(service, node, name))
     health.service_refresh(name=service, now=now)

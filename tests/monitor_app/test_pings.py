@@ -208,3 +208,25 @@ def test_steady_success_pings__no_check_write__the_loop_renews_the_deadline(job)
     # and a job that stops pinging is late all the same
     services.monitor_tick(now=8200.0 + 4201)
     assert Check.objects.get(pk=job.pk).status == "critical"
+
+
+def test_ping__a_deleted_job__404_not_its_cached_row(anyone, job, django_capture_on_commit_callbacks):
+    assert anyone.get(f"/ping/{job.pk}").status_code == 200  # its row is now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        services.check_delete(check=Check.objects.get(pk=job.pk), now=1000.0)
+
+    assert anyone.get(f"/ping/{job.pk}").status_code == 404
+
+
+def test_ping__start_then_success_through_the_urls__the_run_is_closed(
+    anyone, job, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        anyone.get(f"/ping/{job.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        anyone.get(f"/ping/{job.pk}/start")
+    with django_capture_on_commit_callbacks(execute=True):
+        anyone.get(f"/ping/{job.pk}")
+
+    assert Check.objects.get(pk=job.pk).runs == {}
+    assert Ping.objects.filter(kind="success").order_by("-id").first().duration is not None
