@@ -60,6 +60,8 @@ DECAY_SECONDS = 10.0
 FAILURE_PENALTY_MS = 5000.0
 #: Windows kept while the router cannot take them (the newest).
 MAX_PENDING_WINDOWS = 5000
+#: Pools kept per service table, one per (version, request labels) asked for.
+MAX_POOLS = 1000
 
 
 class NoRoute(PlatformError):
@@ -188,6 +190,8 @@ class Table:
             nodes = [n for n in self.nodes if version is None or n.version == version] or self.nodes
             if labels:
                 nodes = list(router_rules.narrow(nodes, labels, lambda node: node.labels))
+            if len(self._pools) >= MAX_POOLS:  # requests with ever-new labels: start over
+                self._pools.clear()
             pool = self._pools[key] = Pool(nodes)
         return pool
 
