@@ -10,6 +10,7 @@ class RouterAppConfig(services.ServiceConfig):
     extra_scopes = {"router:report": "Publish call statistics to the router"}
     web_urls = "web_urls"
     websocket_routes = "routing"
+    hot_routes = "hot"
     beat_schedule = {
         "router-evaluate": {"task": "router_app.tasks.evaluate", "schedule": settings.ROUTER_TICK_SECONDS},
         "router-prune": {"task": "router_app.tasks.prune", "schedule": 60},

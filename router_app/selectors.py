@@ -21,10 +21,15 @@ from discovery_app import selectors as discovery
 from platform_client import router_rules
 from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule, StatsWindow
 from router_app.outlier import Params
-from router_app.services.common import current_revision
+from router_app.services.common import current_revision, revision_key
 
 ROUTES_PREFIX = "router:routes:"
 EVENTS_SHOWN = 50
+
+
+def clock() -> float:
+    """Now, in seconds since the epoch (what routes answers are stamped with)."""
+    return time.time()
 
 
 def iso(value: datetime | float | None) -> str | None:
@@ -184,13 +189,26 @@ def _build(service: str, document: dict[str, Any], revision: int) -> dict[str, A
     }
 
 
+def _routes_key(service: str, index: int, revision: int) -> str:
+    return f"{ROUTES_PREFIX}{len(service)}:{service}:{index}:{revision}"
+
+
+def routes_document_warm(service: str) -> dict[str, Any] | None:
+    """:func:`routes_document` when it needs no query: None if anything must be read or built."""
+    entry = discovery.service_entry_warm(service)
+    if entry is None or not entry.exists:
+        return None
+    revision = cache.get(revision_key(service))
+    return None if revision is None else cache.get(_routes_key(service, entry.index, revision))
+
+
 def routes_document(service: str) -> dict[str, Any] | None:
     """The service's routes as cached (None when discovery has no such service)."""
     entry = discovery.service_entry(service)
     if not entry.exists:
         return None
     revision = current_revision(service)
-    key = f"{ROUTES_PREFIX}{len(service)}:{service}:{entry.index}:{revision}"
+    key = _routes_key(service, entry.index, revision)
     document = cache.get(key)
     if document is None:
         document = _build(service, entry.document(), revision)
@@ -203,7 +221,7 @@ def routes_for(
 ) -> dict[str, Any]:
     """The routes a caller with these request labels gets: the document, the rules it follows,
     each version's share of its requests, its rate limit and when the answer expires."""
-    now = time.time() if now is None else now
+    now = clock() if now is None else now
     applied = router_rules.matching_rules(document["rules"], labels)
     weights = {v["version"]: sum(n["weight"] for n in v["nodes"]) for v in document["versions"]}
     split = router_rules.version_split(applied, {v for v, w in weights.items() if w > 0})

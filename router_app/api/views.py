@@ -46,6 +46,10 @@ class ServiceScopedView(RouterView):
         return (resource(name),)
 
 
+def routes_cache_control(routes: dict[str, Any]) -> str:
+    return f"max-age={routes['ttl']}"
+
+
 def parse_request_labels(request: Request) -> dict[str, str]:
     """``?labels=k:v,k:v`` and ``X-Micro-Label-<key>`` headers (the query wins on the same key)."""
     labels: dict[str, str] = {}
@@ -93,7 +97,7 @@ class RoutesView(ServiceScopedView):
             raise NotFound(f"No service named {name!r} is registered.", code="unknown_service")
         routes = selectors.routes_for(document, caller=caller, labels=labels)
         response = Response(routes)
-        response["Cache-Control"] = f"max-age={routes['ttl']}"
+        response["Cache-Control"] = routes_cache_control(routes)
         return response
 
 
