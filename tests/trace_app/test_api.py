@@ -251,3 +251,11 @@ def test_partitions__created_ahead_rows_moved_out_of_default_old_ones_dropped(wr
     expire_spans(now_us=NOW_US)
     assert partitions.partition_name(old_day) not in partitions.existing()
     assert Span.objects.count() == 1
+
+
+def test_keep_rules__out_of_range_values_400_nothing_stored(api_client):
+    admin = api_client("trace:read", "trace:write")
+    for body in ({"slower_than_ms": 10**33}, {"retention_days": 0}, {"keep_share": -0.1}):
+        answer = admin.put("/api/v1/trace/rules/web/", body, format="json")
+        assert answer.status_code == 400, body
+    assert not KeepRule.objects.exists()

@@ -143,7 +143,9 @@ class ServicesSerializer(serializers.Serializer):
 
 class KeepRuleSerializer(serializers.ModelSerializer):
     keep_share = serializers.FloatField(min_value=0.0, max_value=1.0, default=1.0)
-    slower_than_ms = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    slower_than_ms = serializers.IntegerField(
+        min_value=1, max_value=86_400_000, required=False, allow_null=True
+    )
     retention_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
 
     class Meta:
