@@ -217,6 +217,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "call_command('discovery_seed', 'bench-hb', '--nodes', '10000', '--interval', '10')",
     ),
     Scenario(
+        name="router_routes",
+        description="A caller's routes for a service of 20 nodes, from the cached routes document (hot).",
+        target="platform",
+        path="/api/v1/router/routes/bench-routes/?caller=checkout",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("router:read",),
+        setup="from django.core.management import call_command; "
+        "call_command('discovery_seed', 'bench-routes', '--nodes', '20', '--interval', '3600')",
+    ),
+    Scenario(
         name="router_stats",
         description="Stats ingest: one caller's 20 windows (20 nodes) in one call; every call upserts "
         "the same 20 rows (row locks: the worst case for concurrent callers).",
