@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dbproxy_app.backends.base import Backend, Row, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import Backend, RecordExists, Row, Session, TableRef, Unavailable
 from dbproxy_app.backends.platform import PlatformBackend
 from dbproxy_app.backends.postgresql import PostgresBackend
 from dbproxy_app.backends.sqlite import SqliteBackend
@@ -13,4 +13,4 @@ BACKENDS: dict[str, type[Backend]] = {
     SqliteBackend.name: SqliteBackend,
 }
 
-__all__ = ["BACKENDS", "Backend", "Row", "Session", "TableRef", "Unavailable"]
+__all__ = ["BACKENDS", "Backend", "RecordExists", "Row", "Session", "TableRef", "Unavailable"]

@@ -28,9 +28,17 @@ from django.utils.dateparse import parse_datetime
 
 from dbproxy_app.query.ast import Group, Query
 from dbproxy_app.query.sql import Columns, Compiler, Dialect, filter_sql
-from platformsite.api.errors import PlatformError
+from platformsite.api.errors import Conflict, PlatformError
 
 _CHUNK = 500
+#: Inserts of at least this many rows go through COPY where the database has it.
+_COPY_FROM = 50
+
+
+class RecordExists(Conflict):
+    """An insert met a record with the same id (the unique constraint said so)."""
+
+    code = "record_exists"
 
 
 class Unavailable(PlatformError):
@@ -151,11 +159,21 @@ class Session:
             row.bytes,
         ]
 
+    def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
+        """Write ``rows`` with COPY where the driver can (False where it cannot)."""
+        return False
+
     def insert(self, table: TableRef, rows: list[Row]) -> None:
+        """Insert ``rows``: COPY for batches of at least ``_COPY_FROM`` where the database has it,
+        multi-row INSERTs otherwise; a taken id raises :class:`RecordExists`."""
         name, _, _ = self.target(table)
         extra_cols, extra_params = self.insert_scope(table)
         c, j = self.cols, self.dialect.json_param()
         columns = ", ".join([*extra_cols, c.id, c.created, c.updated, c.version, c.metadata, c.data, c.bytes])
+        if len(rows) >= _COPY_FROM and self.copy(
+            name, columns, ((*extra_params, *self._values(row)) for row in rows)
+        ):
+            return
         one = "(" + ", ".join(["%s"] * (len(extra_cols) + 4) + [j, j, "%s"]) + ")"
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]

@@ -15,10 +15,9 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 
-from dbproxy_app.backends.base import Backend, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
 from dbproxy_app.models import Record
 from dbproxy_app.query.sql import Columns, dialect_for
-from platformsite.api.errors import Conflict
 
 
 class PlatformSession(Session):
@@ -36,11 +35,27 @@ class PlatformSession(Session):
                 rows = cursor.fetchall() if cursor.description else []
                 return rows, cursor.rowcount
         except IntegrityError as exc:
-            raise Conflict("A record with this id already exists.", "record_exists") from exc
+            raise RecordExists("A record with this id already exists.") from exc
         except OperationalError as exc:
             raise Unavailable(
                 f"Database {self.database!r} is unavailable.", details={"database": self.database}
             ) from exc
+
+    def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
+        if connection.vendor != "postgresql":
+            return False
+        import psycopg
+
+        try:
+            with (
+                connection.cursor() as wrapper,
+                wrapper.cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation as exc:
+            raise RecordExists("A record with this id already exists.") from exc
+        return True
 
     def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
         return self.table_sql, '"table_id" = %s', [table.pk]
@@ -73,7 +88,7 @@ class PlatformBackend(Backend):
             with transaction.atomic():
                 yield PlatformSession(self.database)
         except IntegrityError as exc:  # a deferred constraint, at commit
-            raise Conflict("A record with this id already exists.", "record_exists") from exc
+            raise RecordExists("A record with this id already exists.") from exc
         except DatabaseError as exc:
             if isinstance(exc, OperationalError):
                 raise Unavailable(

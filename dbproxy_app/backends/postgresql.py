@@ -26,10 +26,9 @@ from django.conf import settings
 from psycopg import errors, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from dbproxy_app.backends.base import Backend, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
-from platformsite.api.errors import Conflict
 
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
@@ -71,9 +70,20 @@ class PostgresSession(Session):
                 rows = cursor.fetchall() if cursor.description else []
                 return rows, cursor.rowcount
         except errors.UniqueViolation as exc:
-            raise Conflict("A record with this id already exists.", "record_exists") from exc
+            raise RecordExists("A record with this id already exists.") from exc
         except (psycopg.OperationalError, errors.QueryCanceled, errors.UndefinedTable) as exc:
             raise _unavailable(self.database, exc) from exc
+
+    def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
+        try:
+            with self.conn.cursor() as cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except errors.UniqueViolation as exc:
+            raise RecordExists("A record with this id already exists.") from exc
+        except (psycopg.OperationalError, errors.QueryCanceled) as exc:
+            raise _unavailable(self.database, exc) from exc
+        return True
 
     def identifier(self, *parts: str) -> str:
         return sql.Identifier(*parts).as_string(self.conn)

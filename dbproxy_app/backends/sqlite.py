@@ -14,9 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from dbproxy_app.backends.base import Backend, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
 from dbproxy_app.query.sql import SQLITE
-from platformsite.api.errors import Conflict
 
 FILE_NAME = r"[A-Za-z0-9_-]{1,64}\.sqlite3?"
 
@@ -41,7 +40,7 @@ class SqliteSession(Session):
             cursor = self.db.execute(sql.replace("%s", "?"), list(params))
             return cursor.fetchall(), cursor.rowcount
         except sqlite3.IntegrityError as exc:
-            raise Conflict("A record with this id already exists.", "record_exists") from exc
+            raise RecordExists("A record with this id already exists.") from exc
         except sqlite3.OperationalError as exc:
             raise Unavailable(
                 f"Database {self.database!r} is unavailable: {exc}.", details={"database": self.database}

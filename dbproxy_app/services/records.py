@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from dbproxy_app.backends import Row, TableRef
+from dbproxy_app.backends import RecordExists, Row, TableRef
 from dbproxy_app.catalog import Entry
 from dbproxy_app.query.evaluate import matches
 from dbproxy_app.records import UNSET, Caller, RecordIn, check_size, merge_patch, rules_for
@@ -125,19 +125,22 @@ def records_write(
     ref = table_for_write(entry, table) if new_rows else entry.table(table)
     outcome = Outcome()
     backend = entry.backend
+    try:
+        _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now)
+    except RecordExists:
+        raise _taken(entry, ref, [row.id for row in new_rows]) from None
+    if not backend.shares_platform_transaction:
+        with transaction.atomic():
+            _publish(entry, table, outcome)
+    return outcome
+
+
+def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now) -> None:
+    """The writes in one session: updates and deletes on the locked stored records, then the
+    inserts (a taken id surfaces as the unique constraint's :class:`RecordExists`)."""
     with backend.session() as session:
-        existing = session.fetch(
-            ref,
-            [*(r.id for r in new_rows), *(u.id for u in update), *(d.id for d in delete)],
-            lock=bool(update or delete),
-        )
-        taken = [row.id for row in new_rows if row.id in existing]
-        if taken:
-            raise Conflict(
-                f"Record {taken[0]!r} already exists.",
-                "record_exists",
-                {"ids": taken[:20], "count": len(taken)},
-            )
+        changed = [*(u.id for u in update), *(d.id for d in delete)]
+        existing = session.fetch(ref, changed, lock=True) if changed else {}
         for index, change in enumerate(update):
             old = _writable(
                 entry, table, existing.get(change.id), change.id, change.expected_version, rules, at(index)
@@ -161,10 +164,16 @@ def records_write(
             outcome.created = new_rows
         if backend.shares_platform_transaction:
             _publish(entry, table, outcome)
-    if not backend.shares_platform_transaction:
-        with transaction.atomic():
-            _publish(entry, table, outcome)
-    return outcome
+
+
+def _taken(entry: Entry, ref: TableRef, ids: list[str]) -> Conflict:
+    """409 naming the ids of a failed create that exist (read after the rollback)."""
+    with entry.backend.session(write=False) as session:
+        taken = sorted(session.fetch(ref, ids))
+    shown = taken or ids[:1]
+    return Conflict(
+        f"Record {shown[0]!r} already exists.", "record_exists", {"ids": taken[:20], "count": len(taken)}
+    )
 
 
 def _writable(
