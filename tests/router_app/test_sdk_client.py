@@ -142,3 +142,21 @@ def test_client__wraps_requests_too():
     refused = client.get("/y")
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "10"
     assert isinstance(refused, requests.Response)
+
+
+def test_client__a_timeout_is_recorded_as_one_and_retried_for_a_get():
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.host)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200)
+
+    router = make_router()
+    client = router.client("orders", httpx.Client(transport=httpx.MockTransport(answer)))
+
+    assert client.get("/x").status_code == 200
+    windows = router.recorder.closed(0, everything=True)
+    assert sum(w["timeouts"] for w in windows) == 1 and sum(w["successes"] for w in windows) == 1
+    assert calls[0] != calls[1]
