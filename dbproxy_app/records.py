@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +51,11 @@ def parse_record(body: Any, *, index: int | None = None, partial: bool = False) 
         raise Invalid(
             f"Unknown field {field_name!r}.", code="invalid_record", details=_where(index, field=field_name)
         )
+    reason = unstorable(body, max_depth=MAX_DEPTH + 1)  # the id, metadata and data at once
+    if reason:
+        raise Invalid(
+            reason, code="invalid_data" if "data" in body else "invalid_metadata", details=_where(index)
+        )
     record = RecordIn()
     if body.get("id") is not None:
         if not names.RECORD_ID.matches(body["id"]):
@@ -64,9 +68,6 @@ def parse_record(body: Any, *, index: int | None = None, partial: bool = False) 
     if "metadata" in body:
         record.metadata = check_metadata(body["metadata"], index, partial=partial)
     if "data" in body:
-        reason = unstorable(body["data"], max_depth=MAX_DEPTH)
-        if reason:
-            raise Invalid(reason, code="invalid_data", details=_where(index))
         record.data = body["data"]
     if "bytes" in body:
         record.bytes = _bytes(body["bytes"], index)
@@ -113,7 +114,7 @@ def check_metadata(value: Any, index: int | None, *, partial: bool) -> dict[str,
                 code="invalid_metadata",
                 details=_where(index, key=key),
             )
-        if len(item) > names.MAX_META_VALUE or unstorable(item, max_depth=1):
+        if len(item) > names.MAX_META_VALUE or "\x00" in item:
             raise Invalid(
                 f"metadata value {key!r} is longer than {names.MAX_META_VALUE} characters or holds NUL.",
                 code="invalid_metadata",
@@ -136,11 +137,12 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def check_size(row: Row, index: int | None = None) -> None:
-    size = len(json.dumps(row.metadata, separators=(",", ":")))
+    metadata, data = row.encoded()
+    size = len(metadata)
     if row.bytes is not None:
         size += len(row.bytes)
-    elif row.data is not None:
-        size += len(json.dumps(row.data, separators=(",", ":"), ensure_ascii=False).encode())
+    elif data is not None:
+        size += len(data) if data.isascii() else len(data.encode())
     if size > settings.DB_MAX_RECORD_BYTES:
         raise TooLarge(
             f"The record is {size} bytes; at most {settings.DB_MAX_RECORD_BYTES} are stored.",
@@ -149,12 +151,23 @@ def check_size(row: Row, index: int | None = None) -> None:
         )
 
 
-def render(row: Row, select: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """A record as the API answers it (``select`` picks fields)."""
+def _iso(value: Any, shown: dict[Any, str]) -> str:
+    text = shown.get(value)
+    if text is None:
+        text = shown[value] = value.isoformat().replace("+00:00", "Z")
+    return text
+
+
+def render(
+    row: Row, select: tuple[str, ...] | None = None, shown: dict[Any, str] | None = None
+) -> dict[str, Any]:
+    """A record as the API answers it (``select`` picks fields; ``shown`` caches the times'
+    text across a list, whose records often share them)."""
+    shown = {} if shown is None else shown
     full = {
         "id": row.id,
-        "created": row.created.isoformat().replace("+00:00", "Z"),
-        "updated": row.updated.isoformat().replace("+00:00", "Z"),
+        "created": _iso(row.created, shown),
+        "updated": _iso(row.updated, shown),
         "version": row.version,
         "metadata": row.metadata,
         "data": row.data,

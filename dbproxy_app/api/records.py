@@ -111,8 +111,9 @@ class RecordListView(RecordsBase):
             params = request.query_params.copy()
             params["cursor"] = page.next_cursor
             next_url = request.build_absolute_uri(request.path) + "?" + params.urlencode()
+        shown: dict[Any, str] = {}
         body = {
-            "results": [render(row, query.select) for row in page.rows],
+            "results": [render(row, query.select, shown) for row in page.rows],
             "next": next_url,
             "count": page.total,
         }
@@ -272,10 +273,11 @@ class BulkView(RecordsBase):
             delete=deletes,
             bulk=True,
         )
+        shown: dict[Any, str] = {}
         return Response(
             {
-                "created": [render(row) for row in outcome.created],
-                "updated": [render(row) for row in outcome.updated],
+                "created": [render(row, shown=shown) for row in outcome.created],
+                "updated": [render(row, shown=shown) for row in outcome.updated],
                 "deleted": [row.id for row in outcome.deleted],
             }
         )

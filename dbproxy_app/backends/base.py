@@ -60,6 +60,19 @@ class Row:
     data: Any = None
     bytes: bytes | None = None
 
+    def encoded(self) -> tuple[str, str | None]:
+        """(metadata, data) as compact JSON, encoded once per row (size checks and writes share it)."""
+        cached = self.__dict__.get("_encoded")
+        if cached is None:
+            data = (
+                None
+                if self.data is None
+                else json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
+            )
+            cached = (json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False), data)
+            self.__dict__["_encoded"] = cached
+        return cached
+
     def fields(self) -> dict[str, Any]:
         """The record as queries and row policies see it."""
         return {
@@ -149,13 +162,14 @@ class Session:
         return found
 
     def _values(self, row: Row) -> list[Any]:
+        metadata, data = row.encoded()
         return [
             row.id,
             self.dialect.dt(row.created),
             self.dialect.dt(row.updated),
             row.version,
-            json.dumps(row.metadata, separators=(",", ":")),
-            None if row.data is None else json.dumps(row.data, separators=(",", ":")),
+            metadata,
+            data,
             row.bytes,
         ]
 
