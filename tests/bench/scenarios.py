@@ -292,6 +292,25 @@ SCENARIOS: tuple[Scenario, ...] = (
         setup=monitor.PING_SETUP,
     ),
     Scenario(
+        name="db_read",
+        description="Read one record by id (~300 B) from an external PostgreSQL database through the db "
+        "service (an SQLite file database without DATABASE_URL).",
+        target="platform",
+        path="/api/v1/db/benchread/items/records/r1/",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("db:read",),
+        setup="from tests.bench.db import setup_read; setup_read()",
+    ),
+    Scenario(
+        name="db_query",
+        description="A metadata query (meta.env=eq.prod, one match, newest first) on the db_read table.",
+        target="platform",
+        path="/api/v1/db/benchread/items/records/?meta.env=eq.prod&limit=10",
+        headers={"Authorization": "Bearer {token}"},
+        scopes=("db:read",),
+        setup="from tests.bench.db import setup_read; setup_read()",
+    ),
+    Scenario(
         name="etcd_range",
         description="etcd range read of a 1 KB JSON value through its HTTP/JSON gateway "
         "(the peer for config and discovery reads).",
