@@ -152,7 +152,7 @@ class RouterEventOutput(serializers.Serializer):
     id = serializers.IntegerField()
     node = serializers.CharField()
     version = serializers.CharField()
-    type = serializers.ChoiceField(choices=["consecutive_5xx", "success_rate", "failure_percentage"])
+    type = serializers.CharField(help_text="consecutive_5xx, success_rate or failure_percentage.")
     action = serializers.ChoiceField(choices=["eject", "uneject"])
     num_ejections = serializers.IntegerField()
     enforced = serializers.BooleanField()
