@@ -94,6 +94,7 @@ def ingest(spans: list[dict[str, Any]]) -> int:
 class IngestView(ServiceView):
     service = "trace"
     parser_classes = (RawBody,)
+    pagination_class = None  # Zipkin's GET /api/v2/spans answers a bare list
 
     def permitted(
         self, request: Request, spans: list[dict[str, Any]]
