@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from tests.trace_app.conftest import NOW_US, hex_id, otlp_request, post_otlp, post_zipkin, zipkin_span
-from trace_app.models import Edge, KeepRule, Span
+from trace_app.models import Edge, KeepRule, Operation, Span
 from trace_app.services import expire_spans
 
 
@@ -223,9 +223,11 @@ def test_retention__old_spans_and_edges_go_a_service_override_applies(writer):
     KeepRule.objects.create(service="short", retention_days=1)
     for service, age in (("long", 3), ("long", 10), ("short", 3)):
         post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), service, timestamp=NOW_US - age * day)])
+    Operation.objects.create(service="gone", name="x", last_seen=NOW_US - 30 * day)
     expire_spans(now_us=NOW_US)
     assert sorted(Span.objects.values_list("service", flat=True)) == ["long"]
     assert not Edge.objects.filter(minute__lt=(NOW_US - 7 * day) // 60_000_000).exists()
+    assert set(Operation.objects.values_list("service", flat=True)) == {"long", "short"}
 
 
 @pytest.mark.postgres
@@ -237,12 +239,17 @@ def test_partitions__created_ahead_rows_moved_out_of_default_old_ones_dropped(wr
 
     today = datetime.now(UTC).date()
     post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), "web")])  # lands in the default partition
+    yesterday = today - timedelta(days=1)
+    post_zipkin(
+        writer, [zipkin_span(hex_id(8), hex_id(8), "web", timestamp=partitions.day_start(yesterday) + 9)]
+    )
     created = partitions.ensure_ahead()
-    assert partitions.partition_name(today) in created and len(created) == 4
+    assert partitions.partition_name(today) in created and partitions.partition_name(yesterday) in created
+    assert len(created) == 5
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partitions.DEFAULT}")  # noqa: S608 - a constant table name
         assert cursor.fetchone()[0] == 0
-    assert Span.objects.count() == 1
+    assert Span.objects.count() == 2
     old_day = today - timedelta(days=9)
     partitions.create(old_day)
     post_zipkin(
@@ -250,7 +257,7 @@ def test_partitions__created_ahead_rows_moved_out_of_default_old_ones_dropped(wr
     )
     expire_spans(now_us=NOW_US)
     assert partitions.partition_name(old_day) not in partitions.existing()
-    assert Span.objects.count() == 1
+    assert Span.objects.count() == 2
 
 
 def test_keep_rules__out_of_range_values_400_nothing_stored(api_client):

@@ -105,10 +105,26 @@ def create(day: date) -> bool:
     return True
 
 
+def _in_default(day: date) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s)",  # noqa: S608
+            [day_start(day), day_start(day + timedelta(days=1))],
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def ensure_ahead(today: date | None = None) -> list[str]:
-    """Today's partition and the next TRACE_PARTITIONS_AHEAD days'; the names created."""
+    """Today's partition and the next TRACE_PARTITIONS_AHEAD days'; also the partition of each
+    earlier day within retention whose spans landed in the default partition (they move into
+    it). The names created."""
     today = today or datetime.now(UTC).date()
     days = [today + timedelta(days=n) for n in range(settings.TRACE_PARTITIONS_AHEAD + 1)]
+    have = set(existing())
+    for back in range(1, settings.TRACE_RETENTION_DAYS + 1):
+        day = today - timedelta(days=back)
+        if partition_name(day) not in have and _in_default(day):
+            days.append(day)
     return [partition_name(day) for day in days if create(day)]
 
 

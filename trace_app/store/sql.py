@@ -198,6 +198,8 @@ class SqlStore:
         for service, cutoff in services.items():
             deleted += _delete_batched(Span.objects.filter(service=service, timestamp__lt=cutoff))
         Edge.objects.filter(minute__lt=before // 60_000_000).delete()
+        Operation.objects.filter(last_seen__lt=before).delete()
+        TagValue.objects.filter(last_seen__lt=before).delete()
         return deleted
 
 
