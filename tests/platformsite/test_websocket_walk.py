@@ -52,7 +52,6 @@ def test_websocket__token_of_another_service__is_closed_4403(issue_token, name, 
 
 UNSERVED = [
     "/ws/auth/",
-    "/ws/trace/",
     "/ws/db/",
     "/ws/nope/",
     f"/ws/{uuid.uuid4().hex}/",
