@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev  ## benchmark scenarios, ratios to a bare-view bas
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.propagation $(PROPAGATION_ARGS)
 	$(BIN)/python -m tests.bench.router_sim
+	$(BIN)/python -m tests.bench.trace $(TRACE_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
