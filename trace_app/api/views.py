@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -153,11 +152,7 @@ class RuleListView(TraceView):
         responses={201: s.KeepRuleSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = s.KeepRuleSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            rule = serializer.save()
-        keeping.forget_rules()
+        rule = keeping.keep_rule_set(**validated(s.KeepRuleSerializer, request.data))
         return Response(s.KeepRuleSerializer(rule).data, status=201)
 
 
@@ -176,17 +171,12 @@ class RuleDetailView(TraceView):
     )
     def put(self, request: Request, service: str) -> Response:
         body = {**request.data, "service": service} if isinstance(request.data, dict) else request.data
-        existing = KeepRule.objects.filter(service=service).first()
-        serializer = s.KeepRuleSerializer(existing, data=body)
+        serializer = s.KeepRuleSerializer(KeepRule.objects.filter(service=service).first(), data=body)
         serializer.is_valid(raise_exception=True)
-        rule = serializer.save()
-        keeping.forget_rules()
+        rule = keeping.keep_rule_set(**serializer.validated_data)
         return Response(s.KeepRuleSerializer(rule).data)
 
     @extend_schema(summary="Delete a keep rule", responses={204: None})
     def delete(self, request: Request, service: str) -> Response:
-        deleted, _ = KeepRule.objects.filter(service=service).delete()
-        if not deleted:
-            raise NotFound(f"No keep rule for {service}.", "rule_not_found")
-        keeping.forget_rules()
+        keeping.keep_rule_delete(service=service)
         return Response(status=204)

@@ -13,7 +13,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from django.db import transaction
+
 from platformsite import localstate
+from platformsite.api.errors import NotFound
 from trace_app.models import KeepRule
 from trace_app.store import get_store
 
@@ -40,6 +43,23 @@ def rules() -> dict[str, KeepRule]:
 def forget_rules() -> None:
     """Read the rules again on next use (after this process changed them)."""
     _rules.clear()
+
+
+@transaction.atomic
+def keep_rule_set(*, service: str, **fields: Any) -> KeepRule:
+    """Create or replace ``service``'s keep rule (this process reads the rules again at once;
+    others within RULES_TTL seconds)."""
+    rule, _ = KeepRule.objects.update_or_create(service=service, defaults=fields)
+    transaction.on_commit(forget_rules)
+    return rule
+
+
+@transaction.atomic
+def keep_rule_delete(*, service: str) -> None:
+    deleted, _ = KeepRule.objects.filter(service=service).delete()
+    if not deleted:
+        raise NotFound(f"No keep rule for {service}.", "rule_not_found")
+    transaction.on_commit(forget_rules)
 
 
 def in_share(trace_id: str, share: float) -> bool:
