@@ -59,7 +59,7 @@ def media_type(request: Request) -> str:
 def body(request: Request) -> bytes:
     """The request body, gunzipped when sent with ``Content-Encoding: gzip``; 413 past the limit."""
     limit = settings.TRACE_MAX_BODY_BYTES
-    raw = request._request.body
+    raw = request.body
     if len(raw) > limit:
         raise TooLarge("The request body is too large.", "request_too_large", {"limit_bytes": limit})
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
