@@ -74,5 +74,11 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
     assert names == {"shop", "payments"}
     assert "1 calls, 1 err" in browser.find_element(By.CSS_SELECTOR, "#graph svg .edge text").text
     browser.save_screenshot(str(screenshot_dir / "trace-graph.png"))
+    # and a search on a span that is not the root finds the trace, its duration drawn as a bar
+    browser.get(f"{base}/ui/trace/?service=payments&error=on")
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tbody tr .bar")))
+    [row] = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    assert trace_id[-16:] in row.text and "shop: POST /checkout" in row.text
+    browser.save_screenshot(str(screenshot_dir / "trace-search.png"))
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.get("about:blank")
