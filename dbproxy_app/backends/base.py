@@ -150,7 +150,10 @@ class Session:
         name, scope, scope_params = self.target(table)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            in_sql, in_params = self.dialect.any_of(self.cols.id, chunk)
+            if len(chunk) == 1:  # a read by id: no array to build
+                in_sql, in_params = f"{self.cols.id} = %s", chunk
+            else:
+                in_sql, in_params = self.dialect.any_of(self.cols.id, chunk)
             rows, _ = self.execute(
                 f"SELECT {self._select_list()} FROM {name} WHERE {scope} AND {in_sql}"  # noqa: S608
                 f"{self.lock_suffix() if lock else ''}",

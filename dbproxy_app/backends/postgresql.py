@@ -109,6 +109,14 @@ class PostgresBackend(Backend):
         return self.options.get("schema") or self.database
 
     def pool(self) -> ConnectionPool:
+        found = self.__dict__.get("_pool")
+        if found is not None and not found.closed:
+            _stats.hits += 1
+            return found
+        found = self.__dict__["_pool"] = self._pool()
+        return found
+
+    def _pool(self) -> ConnectionPool:
         size = max(1, min(int(self.options.get("pool_max") or settings.DB_POOL_MAX), settings.DB_POOL_MAX))
         timeout = int(self.options.get("statement_timeout_ms") or settings.DB_STATEMENT_TIMEOUT_MS)
         key = hashlib.sha256(f"{self.database}|{self.dsn}|{size}|{timeout}".encode()).hexdigest()
@@ -131,7 +139,7 @@ class PostgresBackend(Backend):
                     kwargs={
                         "connect_timeout": settings.DB_CONNECT_TIMEOUT_SECONDS,
                         "options": f"-c statement_timeout={timeout}",
-                        "autocommit": False,
+                        "autocommit": True,  # a read is one statement; writes open a transaction
                     },
                     open=True,
                 )
@@ -141,8 +149,12 @@ class PostgresBackend(Backend):
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
         try:
-            with self.pool().connection() as conn, conn.transaction():
-                yield PostgresSession(self.database, conn, self.schema)
+            with self.pool().connection() as conn:
+                if not write:  # one statement, in autocommit: no BEGIN and COMMIT round trips
+                    yield PostgresSession(self.database, conn, self.schema)
+                    return
+                with conn.transaction():
+                    yield PostgresSession(self.database, conn, self.schema)
         except (PoolTimeout, psycopg.OperationalError, errors.QueryCanceled) as exc:
             raise _unavailable(self.database, exc) from exc
 

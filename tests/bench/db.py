@@ -62,11 +62,12 @@ def setup_read() -> None:
     from platformsite.api.errors import Conflict
 
     url = os.environ.get("DATABASE_URL", "")
-    if not Database.objects.filter(name="benchread").exists():
-        if url.startswith("postgres"):
-            services.database_create(name="benchread", backend="postgresql", dsn=external_dsn(url))
-        else:
-            services.database_create(name="benchread", backend="sqlite")
+    # registered afresh: a run's SECRET_KEY is its own, so an earlier run's sealed DSN is unreadable
+    Database.objects.filter(name="benchread").delete()
+    if url.startswith("postgres"):
+        services.database_create(name="benchread", backend="postgresql", dsn=external_dsn(url))
+    else:
+        services.database_create(name="benchread", backend="sqlite")
     caller = Caller(admin=True, claims={}, load_roles=frozenset)
     record = RecordIn(id="r1", metadata={"env": "prod", "tenant": "t1"}, data={"n": 1, "pad": "x" * 200})
     with contextlib.suppress(Conflict):  # stored by an earlier run
