@@ -140,6 +140,22 @@ def _():
     ingest._services.update(at=time.monotonic(), names={"orders"})
 
 
+@fills("db.catalog")
+def _():
+    from dbproxy_app import catalog
+
+    catalog._entries["orders"] = object()
+
+
+@fills("db.pools")
+def _():
+    from types import SimpleNamespace
+
+    from dbproxy_app.backends import postgresql
+
+    postgresql._pools["key"] = SimpleNamespace(close=lambda timeout=None: None, name="orders")
+
+
 @fills("discovery.node_meta")
 def _():
     from discovery_app.services import common
