@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test lint format migrate bench serve clean
+.PHONY: run test test-cluster lint format migrate bench serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ serve: $(VENV)/.installed-run  ## the production layout (WSGI HTTP + ASGI websoc
 
 test: $(VENV)/.installed-dev  ## the whole suite on SQLite and in-memory layers
 	$(BIN)/pytest
+
+test-cluster: $(VENV)/.installed-dev  ## two nodes, two workers and beat on DATABASE_URL (PostgreSQL) + REDIS_URL
+	PLATFORM_CLUSTER_TEST=1 $(BIN)/pytest -p no:randomly tests/cluster
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
