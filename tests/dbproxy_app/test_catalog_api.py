@@ -56,7 +56,11 @@ def test_database__a_bad_dsn_is_refused_without_repeating_it(manager):
         ({"name": "Bad-Name"}, 400, "invalid_database"),
         ({"name": "x", "backend": "mysql"}, 400, "invalid"),
         ({"name": "x", "dsn": "postgresql://a@b/c"}, 400, "invalid_dsn"),
-        ({"name": "x", "backend": "postgresql"}, 400, "invalid_dsn"),
+        (
+            {"name": "x", "backend": "postgresql"},
+            400,
+            "invalid_dsn",
+        ),  # no default (the original: root, no password)
         ({"name": "x", "backend": "sqlite", "dsn": "../../etc/passwd"}, 400, "invalid_dsn"),
         ({"name": "x", "backend": "sqlite", "dsn": "/tmp/x.sqlite3"}, 400, "invalid_dsn"),
         (

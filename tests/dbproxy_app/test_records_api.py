@@ -91,6 +91,7 @@ def test_update__a_stale_version_is_409_and_changes_nothing(database, writer):
 
 
 def test_update_and_delete__a_missing_record_is_404(database, writer):
+    # the original's update swallowed its errors: a write that changes nothing never answers success
     create(writer, database, {"id": "a", "data": 1})  # the table exists
     for method in (writer.put, writer.patch):
         response = method(url(database, record="nope"), {"data": 1}, format="json")
