@@ -21,6 +21,7 @@ from dbproxy_app.api.common import (
     table_resource,
 )
 from dbproxy_app.models import Database, RowPolicy, Table
+from platformsite.api.schema import ERROR
 from platformsite.api.views import validated
 
 MANAGE = "db:manage"
@@ -98,7 +99,7 @@ class TableListView(DatabaseLookup):
             serializer=io.TableOutput,
         )
 
-    @extend_schema(request=io.TableInput, responses={201: io.TableOutput, 200: io.TableOutput})
+    @extend_schema(request=io.TableInput, responses={201: io.TableOutput, 200: io.TableOutput, 503: ERROR})
     def post(self, request: Request, database: str) -> Response:
         found = self.database(request, database)
         name = validated(io.TableInput, request.data)["name"]
@@ -126,7 +127,7 @@ class TableDetailView(DbView):
     def get(self, request: Request, database: str, table: str) -> Response:
         return Response(io.TableOutput(self.table(request, database, table)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 503: ERROR})
     def delete(self, request: Request, database: str, table: str) -> Response:
         services.table_drop(table=self.table(request, database, table))
         return Response(status=status.HTTP_204_NO_CONTENT)
