@@ -115,6 +115,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         "REDIS_URL": _redis_next(REDIS_URL),
         "PLATFORM_TASK_MODE": "celery",
         "EVENTS_WEBHOOK_BACKOFF_SECONDS": "0.5",
+        # test_deploy puts nginx in front, with the host name of deploy/nginx.conf
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,platform.example.com",
     }
     env.pop("PLATFORM_ENV", None)
     subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=False, capture_output=True)
