@@ -18,14 +18,14 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from platform_client.session import PlatformError, PlatformSession
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = [
     "ASGIAuthMiddleware",
@@ -56,6 +56,9 @@ def _b64decode(part: str) -> bytes:
 
 
 def _public_key(jwk: dict[str, str]) -> rsa.RSAPublicKey:
+    # cryptography is the SDK's ``jwt`` extra: imported only to verify tokens offline.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     n = int.from_bytes(_b64decode(jwk["n"]), "big")
     e = int.from_bytes(_b64decode(jwk["e"]), "big")
     return rsa.RSAPublicNumbers(e, n).public_key()
@@ -127,6 +130,10 @@ class JWKSVerifier:
             raise AuthError("invalid_token", "The token is not a well-formed JWT.") from exc
         if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(claims, dict):
             raise AuthError("invalid_token", "The token is not an RS256 JWT access token.")
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         try:
             self._key(str(header.get("kid"))).verify(
                 raw_signature, f"{head}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
