@@ -3,13 +3,13 @@
 
 from django.urls import path
 
-from trace_app import ingest, zipkin_api
+from trace_app import ingest_views, zipkin_api
 
 app_name = "trace_protocols"
 
 urlpatterns = [
-    path("v1/traces", ingest.OtlpTracesView.as_view(), name="otlp-traces"),
-    path("api/v2/spans", ingest.ZipkinSpansView.as_view(), name="zipkin-spans"),
+    path("v1/traces", ingest_views.OtlpTracesView.as_view(), name="otlp-traces"),
+    path("api/v2/spans", ingest_views.ZipkinSpansView.as_view(), name="zipkin-spans"),
     path("api/v2/services", zipkin_api.ServicesView.as_view(), name="zipkin-services"),
     path("api/v2/remoteServices", zipkin_api.RemoteServicesView.as_view(), name="zipkin-remote-services"),
     path("api/v2/traces", zipkin_api.TracesView.as_view(), name="zipkin-traces"),

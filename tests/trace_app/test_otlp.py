@@ -195,12 +195,12 @@ def test_refusals__401_without_a_token_403_without_the_scope(client, api_client)
 def test_database_unavailable__503_with_retry_after(writer, monkeypatch):
     from django.db import OperationalError
 
-    from trace_app import ingest
+    from trace_app import ingest_views
 
     def down(spans):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(ingest, "ingest_spans", down)
+    monkeypatch.setattr(ingest_views, "ingest_spans", down)
     answer = post_otlp(writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)}]))
     assert answer.status_code == 503 and answer["Retry-After"] == "5"
 
