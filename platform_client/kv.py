@@ -318,6 +318,8 @@ class RingKV(KV):
         #: Node name -> monotonic time until which it is passed over.
         self.dead: dict[str, float] = {}
         self.epochs: dict[str, int] = {}
+        #: Node name -> why it was last passed over.
+        self.errors: dict[str, str] = {}
         self._epochs_read = -math.inf
         self._lock = threading.Lock()
 
@@ -348,14 +350,15 @@ class RingKV(KV):
                 continue
             try:
                 raw = node._get(EPOCH_KEY)
-            except KVUnavailable:
-                self._mark_dead(name)
+            except KVUnavailable as exc:
+                self._mark_dead(name, exc)
                 continue
             self.epochs[name] = int(raw) if raw else 0
 
-    def _mark_dead(self, name: str) -> None:
+    def _mark_dead(self, name: str, error: KVUnavailable) -> None:
         with self._lock:
             self.dead[name] = self.clock() + self.dead_timeout
+            self.errors[name] = str(error)
 
     def _alive(self, name: str) -> bool:
         until = self.dead.get(name)
@@ -371,8 +374,8 @@ class RingKV(KV):
                 self.epochs[name] = 0
             else:
                 self.epochs[name] = node.incr(EPOCH_KEY)
-        except KVUnavailable:
-            self._mark_dead(name)
+        except KVUnavailable as exc:
+            self._mark_dead(name, exc)
             return False
         with self._lock:
             self.dead.pop(name, None)
@@ -380,16 +383,16 @@ class RingKV(KV):
 
     def _each(self, key: str, op: Callable[[KV, str], Any]) -> Any:
         self._read_epochs()
-        errors = []
         for name in self.owners(key):
             if not self._alive(name):
                 continue
             try:
                 return op(self.nodes[name], f"{self.epochs.get(name, 0)}|{key}")
             except KVUnavailable as exc:
-                errors.append(str(exc))
-                self._mark_dead(name)
-        raise KVUnavailable("no node of the ring answered: " + ("; ".join(errors) or "all passed over"))
+                self._mark_dead(name, exc)
+        raise KVUnavailable(
+            "no node of the ring answered: " + "; ".join(self.errors[n] for n in sorted(self.dead))
+        )
 
     def _get(self, key: str) -> bytes | None:
         return self._each(key, lambda node, k: node._get(k))

@@ -1,0 +1,218 @@
+"""platform_client.kv: get/put/delete, TTLs, namespaces on every backend; the consistent-hash
+ring passing over a failed node and never serving a rejoined node's stale values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from pymemcache.test.utils import MockMemcacheClient
+
+from platform_client import kv
+from tests.platform_client.sdk_backends import flushed_redis_url
+from tests.platform_client.tcp_proxy import Proxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis", "memcached"])
+def store(request):
+    if request.param == "memory":
+        made = kv.MemoryKV("app")
+    elif request.param == "redis":
+        made = kv.from_url(flushed_redis_url(14), namespace="app")
+    else:
+        made = kv.MemcachedKV(MockMemcacheClient(), namespace="app")
+    yield made
+    made.close()
+
+
+def test_get_put_delete(store):
+    assert store.get("missing") is None
+    assert store.get("missing", b"default") == b"default"
+    store.put("a", "text")
+    store.put("b", b"\x00bytes")
+    assert (store.get("a"), store.get("b")) == (b"text", b"\x00bytes")
+    assert store.delete("a") is True
+    assert store.delete("a") is False
+    assert store.get("a") is None and store.get("b") == b"\x00bytes"
+
+
+def test_namespaces_do_not_see_each_other(store):
+    carts, orders = store.namespace("carts"), store.namespace("orders")
+    carts.put("7", "cart")
+    orders.put("7", "order")
+    assert (carts.get("7"), orders.get("7"), store.get("7")) == (b"cart", b"order", None)
+    assert store.get("carts:7") == b"cart"  # a namespace is a key prefix
+
+
+def test_bad_input_is_refused_and_nothing_is_lost(store):
+    store.put("kept", "value")
+    with pytest.raises(ValueError, match="key"):
+        store.put("", "x")
+    with pytest.raises(ValueError, match="ttl"):
+        store.put("kept", "other", ttl=0)
+    with pytest.raises(TypeError, match="bytes or str"):
+        store.put("kept", 7)
+    assert store.get("kept") == b"value"
+
+
+def test_memory_ttl():
+    clock = Clock()
+    store = kv.MemoryKV(clock=clock)
+    store.put("short", "x", ttl=1)
+    store.put("long", "y", ttl=100)
+    clock.now += 2
+    assert (store.get("short"), store.get("long")) == (None, b"y")
+    assert store.delete("short") is False
+
+
+@pytest.mark.redis
+def test_redis_ttl_is_set_in_milliseconds():
+    store = kv.from_url(flushed_redis_url(14))
+    store.put("k", "v", ttl=30)
+    assert 29_000 < store.client.pttl("k") <= 30_000
+    store.put("k", "v")
+    assert store.client.pttl("k") == -1
+
+
+def test_memcached_long_and_spaced_keys_are_hashed():
+    store = kv.MemcachedKV(MockMemcacheClient())
+    store.put("x" * 300, "long")
+    store.put("with space", "spaced")
+    assert (store.get("x" * 300), store.get("with space")) == (b"long", b"spaced")
+
+
+def test_unreachable_backend_names_it():
+    store = kv.from_url("redis://127.0.0.1:1/0")
+    with pytest.raises(kv.KVUnavailable, match=r"redis 127\.0\.0\.1"):
+        store.get("x")
+    with pytest.raises(ValueError, match="unknown kv URL scheme"):
+        kv.from_url("etcd://x")
+
+
+# --- the ring ---------------------------------------------------------------------------------
+
+
+class Flaky(kv.MemoryKV):
+    """A node that can be cut off (raises KVUnavailable) while keeping its data."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise kv.KVUnavailable(f"{self.label} is down")
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def _get(self, key):
+        self._check()
+        return super()._get(key)
+
+    def _put(self, key, value, ttl):
+        self._check()
+        super()._put(key, value, ttl)
+
+    def incr(self, key):
+        self._check()
+        return super().incr(key)
+
+    def ping(self):
+        self._check()
+
+
+def key_owned_by(ring: kv.RingKV, name: str) -> str:
+    return next(f"k{i}" for i in range(10_000) if ring.owners(ring.key(f"k{i}"))[0] == name)
+
+
+def test_ring__spreads_keys_over_every_node_and_moves_few_when_one_is_added():
+    nodes = {name: kv.MemoryKV() for name in "abc"}
+    ring = kv.RingKV(nodes, replicas=100)
+    owners = Counter(ring.owners(f"key{i}")[0] for i in range(3000))
+    assert set(owners) == {"a", "b", "c"} and min(owners.values()) > 600
+    bigger = kv.RingKV({**nodes, "d": kv.MemoryKV()}, replicas=100)
+    moved = sum(ring.owners(f"key{i}")[0] != bigger.owners(f"key{i}")[0] for i in range(3000))
+    assert moved < 3000 * 0.4  # about a quarter: only the keys the new node takes
+    assert all(
+        bigger.owners(f"key{i}")[0] == "d"
+        for i in range(3000)
+        if ring.owners(f"key{i}")[0] != bigger.owners(f"key{i}")[0]
+    )
+
+
+@pytest.mark.parametrize("rejoin", ["epoch", "flush"])
+def test_ring__a_rejoined_node_never_serves_its_stale_values(rejoin):
+    clock = Clock()
+    a, b = Flaky("a"), Flaky("b")
+    ring = kv.RingKV({"a": a, "b": b}, dead_timeout=10, rejoin=rejoin, clock=clock)
+    key = key_owned_by(ring, "a")
+    ring.put(key, "v1")
+    a.down = True
+    assert ring.get(key) is None  # a is passed over: the next node does not have it
+    ring.put(key, "v2")  # written to b while a is away
+    assert ring.get(key) == b"v2" and "a" in ring.dead
+    a.down = False
+    clock.now += 11  # a answers again
+    assert any(value == b"v1" for value, _ in a._data.values()) or rejoin == "flush"
+    assert ring.get(key) is None  # a owns the key again, and its v1 is not served
+    assert "a" not in ring.dead
+    ring.put(key, "v3")
+    assert ring.get(key) == b"v3"
+
+
+def test_ring__every_node_down__clear_exception():
+    a = Flaky("a")
+    ring = kv.RingKV({"a": a})
+    a.down = True
+    with pytest.raises(kv.KVUnavailable, match="no node of the ring answered: a is down"):
+        ring.put("k", "v")
+
+
+@pytest.mark.redis
+def test_ring_on_redis__node_cut_and_restored_over_the_network__other_process_sees_the_new_epoch():
+    url_a, url_b = flushed_redis_url(14), flushed_redis_url(15)
+    target = urlsplit(url_a)
+    proxy = Proxy((target.hostname, target.port))
+    clock = Clock()
+    try:
+        node_a = kv.RedisKV(url=f"redis://127.0.0.1:{proxy.port}/14")
+        ring = kv.RingKV(
+            {"a": node_a, "b": kv.RedisKV(url=url_b)}, namespace="shop", dead_timeout=5, clock=clock
+        )
+        key = key_owned_by(ring, "a")
+        ring.put(key, "v1")
+        proxy.cut()
+        ring.put(key, "v2")  # a refused the connection: b holds it now
+        assert "a" in ring.dead and ring.get(key) == b"v2"
+        proxy.restore()
+        clock.now += 6
+        assert ring.get(key) is None  # a rejoined under epoch 1: its v1 stays unread
+        assert ring.epochs["a"] == 1
+        ring.put(key, "v3")
+        # Another process with its own ring over the same nodes reads the node's epoch.
+        script = (
+            "from platform_client import kv;"
+            f"r = kv.RingKV({{'a': kv.from_url('{url_a}'), 'b': kv.from_url('{url_b}')}}, namespace='shop');"
+            f"print(r.get('{key}').decode(), r.epochs['a'])"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.split() == ["v3", "1"]
+        ring.close()
+    finally:
+        proxy.close()
