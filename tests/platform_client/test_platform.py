@@ -1,0 +1,115 @@
+"""``Platform``: one entry point from the environment, modules made on first use over one session
+and one scheduler, and a clean shutdown that leaves no thread running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from platform_client import Platform, PlatformError
+from platform_client.scheduler import Scheduler
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def env(live_server, service_account, monkeypatch):
+    client_id, secret = service_account(
+        "auth:read", "discovery:read", "discovery:write", "events:read", "events:write"
+    )
+    for name, value in {
+        "PLATFORM_URL": live_server.url,
+        "PLATFORM_CLIENT_ID": client_id,
+        "PLATFORM_CLIENT_SECRET": secret,
+        "PLATFORM_SERVICE_NAME": "orders",
+        "PLATFORM_SERVICE_VERSION": "2.1.0",
+        "PLATFORM_KV_URL": "memory://",
+        "PLATFORM_SYNC_URL": "memory://",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return live_server
+
+
+def test_from_env__modules_share_one_session_and_are_made_on_first_use(env):
+    with Platform.from_env() as p:
+        assert (p.service, p.version, str(p.session.base_url)) == ("orders", "2.1.0", env.url)
+        assert p.started == []
+        assert p.discovery.session is p.session and p.events.session is p.session
+        assert p.router.discovery is p.discovery
+        assert p.sync.scheduler is p.scheduler
+        assert p.kv is p.kv
+        assert p.started == ["discovery", "events", "router", "sync", "kv"]
+
+
+def test_modules_work_through_the_entry_point(env):
+    with Platform.from_env(node="orders-1") as p:
+        assert p.auth.check("config:x", "read")["allowed"] is False  # a real policy answer
+        registration = p.register("10.0.0.7", 8080)
+        assert registration.node_id == "orders-1"
+        assert [node["id"] for node in p.discovery.nodes("orders")] == ["orders-1"]
+        p.events.publish("orders.created", {"id": 7})
+        assert p.events.flush(timeout=10)
+        p.kv.put("cart", "3")
+        assert p.kv.get("cart") == b"3" and p.kv.prefix == "orders:"
+        with p.sync.lock("report", ttl=5) as held:
+            assert held.fence == 1
+    with Platform.from_env() as q:  # deregistered on close: a fresh look-up finds nobody
+        try:
+            nodes = q.discovery.nodes("orders")
+        except PlatformError as exc:
+            assert exc.status == 404
+            nodes = []
+        assert nodes == []
+
+
+def test_close__stops_every_thread_it_started(env):
+    before = set(threading.enumerate())
+    p = Platform.from_env()
+    p.scheduler.every(0.01, lambda: None)
+    with p.sync.lock("held", ttl=5):
+        p.events.publish("orders.created", {"id": 1})
+        p.close()
+    assert p.scheduler.alive is False
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leftover:
+        thread.join(5)
+    assert [t.name for t in leftover if t.is_alive()] == []
+    with pytest.raises(RuntimeError, match="closed"):
+        _ = p.config
+
+
+def test_from_env__missing_service_or_credentials(env, monkeypatch):
+    monkeypatch.delenv("PLATFORM_SERVICE_NAME")
+    with pytest.raises(ValueError, match="service name"):
+        Platform.from_env()
+    monkeypatch.delenv("PLATFORM_CLIENT_SECRET")
+    with pytest.raises(ValueError, match="client_secret"):
+        Platform.from_env(service="x")
+
+
+def test_wrong_credentials__the_first_call_names_the_cause(env):
+    with Platform.from_env(client_secret="wrong") as p, pytest.raises(PlatformError) as raised:
+        p.auth.check("config:x", "read")
+    assert raised.value.status == 401 and raised.value.code == "invalid_client"
+
+
+def test_scheduler__a_failing_job_runs_again_and_others_keep_running():
+    scheduler = Scheduler()
+    ran = threading.Event()
+    calls = {"bad": 0}
+
+    def bad():
+        calls["bad"] += 1
+        raise RuntimeError("boom")
+
+    failing = scheduler.every(0.01, bad, now=True)
+    scheduler.every(0.01, ran.set)
+    assert ran.wait(5)
+    while failing.failures < 2:
+        ran.clear()
+        assert ran.wait(5)
+    scheduler.close()
+    assert calls["bad"] >= 2 and not scheduler.alive
+    with pytest.raises(RuntimeError, match="closed"):
+        scheduler.every(1, bad)
