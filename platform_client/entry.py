@@ -13,7 +13,7 @@ with Platform.from_env() as p:  # PLATFORM_URL, PLATFORM_CLIENT_ID/_SECRET, PLAT
 ```
 
 Each attribute is made the first time it is read (nothing starts that a service does not use):
-``.auth .config .discovery .events .monitor .router .trace .db .kv .sync``.  They share one
+``.auth .config .discovery .events .monitor .router .trace .db .kv .sync .log .metrics``.  They share one
 authenticated HTTP session (``.session``) and one background scheduler (``.scheduler``, used by
 the SDK's own periodic work: lock renewal, leadership, pushes); :meth:`close` (or leaving the
 ``with`` block) stops everything that was started, in the reverse order.  Each module is also
@@ -76,6 +76,9 @@ class Platform:
         kv_url: str = "memory://",
         sync_url: str = "memory://",
         config_env: str = "default",
+        log_file: str | None = None,
+        log_events: bool = False,
+        statsd: str | None = None,
     ) -> None:
         if not service:
             raise ValueError("a service name is required (PLATFORM_SERVICE_NAME)")
@@ -86,6 +89,7 @@ class Platform:
         self.kv_url = kv_url
         self.sync_url = sync_url
         self.config_env = config_env
+        self.log_file, self.log_events, self.statsd = log_file, log_events, statsd
         self.scheduler = Scheduler(name=f"platform-{service}")
         self._made: dict[str, Any] = {}
         self._closers: list[Callable[[], Any]] = []
@@ -96,7 +100,9 @@ class Platform:
     def from_env(cls, **overrides: Any) -> Platform:
         """A platform from ``PLATFORM_URL``, ``PLATFORM_CLIENT_ID``, ``PLATFORM_CLIENT_SECRET``,
         ``PLATFORM_SCOPES``, ``PLATFORM_SERVICE_NAME``, ``PLATFORM_SERVICE_VERSION``,
-        ``PLATFORM_NODE``, ``PLATFORM_KV_URL`` and ``PLATFORM_SYNC_URL``; keyword arguments win."""
+        ``PLATFORM_NODE``, ``PLATFORM_KV_URL``, ``PLATFORM_SYNC_URL``, ``PLATFORM_LOG_FILE``,
+        ``PLATFORM_LOG_EVENTS`` (1: warnings shipped as events) and ``PLATFORM_STATSD``
+        (host:port); keyword arguments win."""
         env = os.environ
         session = overrides.pop("session", None) or PlatformSession(
             overrides.pop("url", None),
@@ -113,6 +119,10 @@ class Platform:
             node=overrides.pop("node", None) or env.get("PLATFORM_NODE"),
             kv_url=overrides.pop("kv_url", None) or env.get("PLATFORM_KV_URL", "memory://"),
             sync_url=overrides.pop("sync_url", None) or env.get("PLATFORM_SYNC_URL", "memory://"),
+            log_file=overrides.pop("log_file", None) or env.get("PLATFORM_LOG_FILE"),
+            log_events=overrides.pop("log_events", None)
+            or env.get("PLATFORM_LOG_EVENTS", "") in ("1", "true"),
+            statsd=overrides.pop("statsd", None) or env.get("PLATFORM_STATSD"),
             **overrides,
         )
 
@@ -253,6 +263,29 @@ class Platform:
             return from_url(self.sync_url, namespace=self.service, node=self.node, scheduler=self.scheduler)
 
         return self._get("sync", make, "close")
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger: JSON lines with service, version, node, trace ids (``[log]`` extra)."""
+
+        def make() -> Any:
+            from platform_client import log
+
+            events = self.events if self.log_events else None
+            return log.setup(self.service, self.version, node=self.node, file=self.log_file, events=events)
+
+        return self._get("log", make)
+
+    @property
+    def metrics(self) -> Any:
+        """``platform_client.metrics.Metrics`` for this service (Prometheus, and statsd if set)."""
+
+        def make() -> Any:
+            from platform_client.metrics import Metrics
+
+            return Metrics(self.service, statsd=self.statsd)
+
+        return self._get("metrics", make, "close")
 
     # --- lifecycle ------------------------------------------------------------------------------
 

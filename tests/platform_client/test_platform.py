@@ -113,3 +113,24 @@ def test_scheduler__a_failing_job_runs_again_and_others_keep_running():
     assert calls["bad"] >= 2 and not scheduler.alive
     with pytest.raises(RuntimeError, match="closed"):
         scheduler.every(1, bad)
+
+
+def test_log_and_metrics_through_the_entry_point(env, tmp_path, monkeypatch):
+    import structlog
+
+    monkeypatch.setenv("PLATFORM_LOG_FILE", str(tmp_path / "orders.jsonl"))
+    monkeypatch.setenv("PLATFORM_LOG_EVENTS", "1")
+    try:
+        with Platform.from_env(node="orders-9") as p:
+            p.log.warning("stock low", sku="A7")
+            p.metrics.counter("orders_total").inc()
+            assert b"orders_total 1.0" in p.metrics.render()[0]
+            from platform_client import log
+
+            assert log.shipper().shipped == 1
+            assert p.events.flush(timeout=10) and p.events.pending == 0  # stored by the platform
+        lines = (tmp_path / "orders.jsonl").read_text().splitlines()
+        record = [line for line in lines if "stock low" in line]
+        assert '"node": "orders-9"' in record[0] and '"service": "orders"' in record[0]
+    finally:
+        structlog.reset_defaults()
