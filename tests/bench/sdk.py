@@ -1,0 +1,108 @@
+"""The SDK's targets, each against its reference in the same run (``python -m tests.bench.sdk``):
+
+- KV get on Redis through ``platform_client.kv`` against redis-py's raw ``GET`` (target: at
+  least 70 %);
+- lock acquire + release on Redis (``platform_client.sync``: one Lua script issuing a fence,
+  renewal scheduled and cancelled) against redis-py's ``Lock`` (which has no fence);
+- ``import platform_client`` in a fresh interpreter (target: under 150 ms).
+
+Redis from ``REDIS_URL`` (database 12 is used and emptied), default ``redis://127.0.0.1:6391``.
+Ops are sequential round trips on one connection; the best of ``--rounds`` rounds is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def best_rate(fn, ops: int, rounds: int) -> float:
+    rates = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for i in range(ops):
+            fn(i)
+        rates.append(ops / (time.perf_counter() - started))
+    return max(rates)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ops", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args(argv)
+    import redis
+
+    from platform_client import kv
+    from platform_client.sync import from_url
+
+    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6391/0"))
+    url = urlunsplit((parts.scheme, parts.netloc, "/12", "", ""))
+    raw = redis.Redis.from_url(url)
+    raw.flushdb()
+    store = kv.from_url(url, namespace="bench")
+    store.put("key", b"x" * 100)
+    raw.set("bench:key", b"x" * 100)
+    results = {}
+    raw_get = best_rate(lambda i: raw.get("bench:key"), options.ops, options.rounds)
+    sdk_get = best_rate(lambda i: store.get("key"), options.ops, options.rounds)
+    results["kv_get"] = {
+        "redis_py_ops": round(raw_get),
+        "sdk_ops": round(sdk_get),
+        "ratio": sdk_get / raw_get,
+    }
+
+    sync = from_url(url, node="bench")
+
+    def sdk_lock(i: int) -> None:
+        lock = sync.lock("bench", ttl=10, wait=1)
+        lock.acquire()
+        lock.release()
+
+    def redis_lock(i: int) -> None:
+        lock = raw.lock("bench-redis-py", timeout=10, blocking_timeout=1)
+        lock.acquire()
+        lock.release()
+
+    lock_ops = max(options.ops // 5, 100)
+    peer = best_rate(redis_lock, lock_ops, options.rounds)
+    ours = best_rate(sdk_lock, lock_ops, options.rounds)
+    results["lock_acquire_release"] = {
+        "redis_py_lock_ops": round(peer),
+        "sdk_ops": round(ours),
+        "ratio": ours / peer,
+    }
+    sync.close()
+
+    timings = []
+    for _ in range(options.rounds):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import time; t = time.perf_counter(); import platform_client; "
+                "print(time.perf_counter() - t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        timings.append(float(out.stdout))
+    results["import_ms"] = round(min(timings) * 1000, 1)
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
