@@ -287,6 +287,33 @@ class Platform:
 
         return self._get("metrics", make, "close")
 
+    def wsgi(self, app: Any, *, scopes: tuple[str, ...] = (), trace: bool = False, **options: Any) -> Any:
+        """``app`` behind the SDK's middleware: this platform's tokens, monitor and metrics."""
+        from platform_client.middleware import wsgi
+
+        return wsgi(
+            app,
+            verifier=self.auth.verifier,
+            scopes=scopes,
+            monitor=self.monitor,
+            metrics=self._made.get("metrics"),  # when the service uses metrics
+            trace=trace,
+            **options,
+        )
+
+    def asgi(self, app: Any, *, scopes: tuple[str, ...] = (), trace: bool = False, **options: Any) -> Any:
+        from platform_client.middleware import asgi
+
+        return asgi(
+            app,
+            verifier=self.auth.verifier,
+            scopes=scopes,
+            monitor=self.monitor,
+            metrics=self._made.get("metrics"),  # when the service uses metrics
+            trace=trace,
+            **options,
+        )
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     @property
