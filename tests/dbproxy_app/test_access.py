@@ -37,10 +37,9 @@ def orders(make_database, writer, transactional_db):
     return name
 
 
-def test_without_credentials_or_with_an_outsider_token__every_route_is_refused(orders, api_client):
+def test_without_credentials_or_with_an_outsider_token__every_route_is_refused(orders, outsider):
     from rest_framework.test import APIClient
 
-    outsider = api_client("config:read")
     anonymous = APIClient()
     for method, path, body in routes(orders):
         assert getattr(anonymous, method)(path, body, format="json").status_code == 401, (method, path)
