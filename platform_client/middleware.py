@@ -64,6 +64,17 @@ class CachingVerifier:
         return self.verify(bearer_token(authorization), scopes=scopes)
 
 
+def _child(stats: Any, method: str, status: int) -> Any:
+    """The histogram's child for (method, status), looked up once (at most 200 kept)."""
+    children = stats.__dict__.setdefault("_children", {})
+    child = children.get((method, status))
+    if child is None:
+        child = stats.histogram.labels(method=method[:16], status=str(status))
+        if len(children) < 200:
+            children[(method, status)] = child
+    return child
+
+
 def _outcome(status: int) -> str:
     return "errors" if status >= 500 else "success"
 
@@ -95,9 +106,7 @@ class _WSGIStats:
             if self.monitor is not None:
                 self.monitor.endpoints.count(self.endpoint(environ), _outcome(status))
             if self.histogram is not None:
-                self.histogram.labels(method=environ.get("REQUEST_METHOD", ""), status=str(status)).observe(
-                    time.perf_counter() - started
-                )
+                _child(self, environ.get("REQUEST_METHOD", ""), status).observe(time.perf_counter() - started)
 
 
 class _ASGIStats:
@@ -132,9 +141,7 @@ class _ASGIStats:
             if self.monitor is not None:
                 self.monitor.endpoints.count(self.endpoint(environ_like), _outcome(status))
             if self.histogram is not None:
-                self.histogram.labels(method=scope.get("method", ""), status=str(status)).observe(
-                    time.perf_counter() - started
-                )
+                _child(self, scope.get("method", ""), status).observe(time.perf_counter() - started)
 
 
 def default_endpoint(environ: dict) -> str:
