@@ -76,7 +76,7 @@ class MonitorBatchInput(serializers.Serializer):
 class MonitorCheckStateOutput(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
-    status = serializers.ChoiceField(STATES)
+    status = serializers.CharField(help_text="passing, warning, critical or unknown.")
     changed = serializers.BooleanField(help_text="True when this result flipped the check.")
 
 
@@ -95,9 +95,9 @@ class MonitorCheckOutput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField()
     name = serializers.CharField()
-    kind = serializers.ChoiceField(["report", "period", "cron"])
+    kind = serializers.CharField(help_text="report, period or cron.")
     description = serializers.CharField()
-    status = serializers.ChoiceField(STATES)
+    status = serializers.CharField(help_text="passing, warning, critical or unknown.")
     critical = serializers.BooleanField()
     output = serializers.CharField()
     truncated = serializers.BooleanField()
@@ -149,7 +149,7 @@ class MonitorCheckUpdateInput(serializers.Serializer):
 
 class MonitorServiceOutput(serializers.Serializer):
     name = serializers.CharField()
-    status = serializers.ChoiceField(["healthy", "degraded", "unknown"])
+    status = serializers.CharField(help_text="healthy, degraded or unknown.")
     nodes = serializers.IntegerField()
     passing = serializers.IntegerField()
     min_share = serializers.FloatField(allow_null=True)
