@@ -1,10 +1,12 @@
 """The ``platform <service> ...`` commands: the platform's API from a shell.
 
 They connect with ``--url`` (or ``PLATFORM_URL``) as the service account in ``--client-id`` /
-``--client-secret`` (or ``PLATFORM_CLIENT_ID`` / ``PLATFORM_CLIENT_SECRET``); these options go
+``--client-secret`` (or ``PLATFORM_CLIENT_ID`` / ``PLATFORM_CLIENT_SECRET``, or the file
+``platform login`` saves, ``~/.config/platform/credentials``); these options go
 before or after the service's name (``platform --url U auth whoami`` or ``platform auth --url U
-whoami``). They print JSON on stdout, and every error as one JSON object on stderr,
-``{"error": {"code": ..., "message": ...}}``, with these exit statuses:
+whoami``). They print a table on a terminal and JSON otherwise (``--output table|json``), and
+every error as one JSON object on stderr, ``{"error": {"code": ..., "message": ...}}``,
+with these exit statuses:
 
 * 0: done (``auth check``: allowed);
 * 1: the platform answered an error (its status and code are in the object), is unreachable
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pkgutil
 import sys
 from collections.abc import Callable
@@ -30,6 +33,8 @@ from typing import Any, NoReturn
 
 import httpx
 
+from platform_client import credentials
+from platform_client.cli import _extras
 from platform_client.session import PlatformError, PlatformSession
 
 
@@ -38,13 +43,17 @@ def service_modules() -> list[str]:
     return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
 
 
-def add_service_commands(commands: argparse._SubParsersAction) -> list[str]:
-    """Add every service's command group; returns the names added."""
+def add_service_commands(
+    commands: argparse._SubParsersAction, root: argparse.ArgumentParser | None = None
+) -> list[str]:
+    """Add every service's command group, then ``login`` and ``completion`` (of ``root``);
+    returns the service groups' names."""
     added = []
     for name in service_modules():
         import_module(f"platform_client.cli.{name}").add_commands(commands)
         commands.choices[name].set_defaults(func=run)
         added.append(name)
+    _extras.add_commands(commands, root)
     return added
 
 
@@ -71,12 +80,21 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def _session(options: argparse.Namespace) -> PlatformSession:
-    # Options left out are absent (argparse.SUPPRESS): the session reads PLATFORM_* then.
+    # Options left out are absent (argparse.SUPPRESS): the session reads PLATFORM_* then, and
+    # what neither gives comes from ~/.config/platform/credentials (``platform login``).
+    given = {
+        "url": getattr(options, "url", None) or os.environ.get("PLATFORM_URL"),
+        "client_id": getattr(options, "client_id", None) or os.environ.get("PLATFORM_CLIENT_ID"),
+        "client_secret": getattr(options, "client_secret", None) or os.environ.get("PLATFORM_CLIENT_SECRET"),
+    }
+    if not all(given.values()):
+        saved = credentials.load()
+        given = {key: value or saved.get(key) for key, value in given.items()}
     try:
         return PlatformSession(
-            getattr(options, "url", None),
-            getattr(options, "client_id", None),
-            getattr(options, "client_secret", None),
+            given["url"],
+            given["client_id"],
+            given["client_secret"],
             scopes=getattr(options, "scope", None) or None,
         )
     except ValueError as exc:
@@ -120,6 +138,12 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--scope", action="append", default=argparse.SUPPRESS, help="Ask for this scope only (repeatable)."
     )
+    group.add_argument(
+        "--output",
+        choices=["table", "json"],
+        default=argparse.SUPPRESS,
+        help="How answers are printed (default: table on a terminal, JSON otherwise).",
+    )
 
 
 def _error(error: dict[str, Any], status: int = EXIT_ERROR) -> int:
@@ -153,6 +177,8 @@ def run(options: argparse.Namespace) -> int:
         raise
     if isinstance(result, str):
         sys.stdout.write(result + "\n")
+    elif _extras.output_format(options) == "table":
+        sys.stdout.write(_extras.table(result) + "\n")
     else:
         print_json(result)
     return getattr(options, "exit_code", 0)

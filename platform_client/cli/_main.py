@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"micro-platform-client {__version__}")
     add_connection_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
-    add_service_commands(commands)
+    add_service_commands(commands, parser)
     return parser
 
 

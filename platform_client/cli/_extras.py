@@ -1,0 +1,150 @@
+"""What the CLI has beside the service groups: ``--output table``, ``platform login`` and
+``platform completion``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from typing import Any
+
+import httpx
+
+from platform_client import credentials
+
+MAX_CELL = 60
+MAX_COLUMNS = 8
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _grid(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def table(data: Any) -> str:
+    """A list of objects as columns, an object as KEY/VALUE lines, anything else as it is."""
+    if isinstance(data, dict) and isinstance(data.get("results"), list):
+        data = data["results"]
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        columns: list[str] = []
+        for row in data:
+            for key in row:
+                if key not in columns and len(columns) < MAX_COLUMNS:
+                    columns.append(key)
+        rows = [[_cell(row.get(key, "")) for key in columns] for row in data]
+        return _grid([key.upper() for key in columns], rows)
+    if isinstance(data, dict):
+        return _grid(["KEY", "VALUE"], [[str(key), _cell(value)] for key, value in data.items()])
+    if isinstance(data, list):
+        return "\n".join(_cell(item) for item in data)
+    return _cell(data)
+
+
+def output_format(options: argparse.Namespace) -> str:
+    """``--output``, else table on a terminal and JSON into a pipe or a file."""
+    chosen = getattr(options, "output", None)
+    return chosen or ("table" if sys.stdout.isatty() else "json")
+
+
+# --- platform login --------------------------------------------------------------------------------
+
+
+def cmd_login(options: argparse.Namespace) -> int:
+    from platform_client.cli import EXIT_USAGE, _error
+    from platform_client.session import PlatformError, PlatformSession
+
+    url = getattr(options, "url", None) or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000"
+    client_id = getattr(options, "client_id", None) or os.environ.get("PLATFORM_CLIENT_ID")
+    secret = getattr(options, "client_secret", None) or os.environ.get("PLATFORM_CLIENT_SECRET")
+    if not client_id:
+        return _error({"code": "missing_credentials", "message": "--client-id is required"}, EXIT_USAGE)
+    if not secret:
+        if not sys.stdin.isatty():
+            secret = sys.stdin.readline().strip()
+        else:
+            secret = getpass.getpass("client secret: ")
+    try:
+        with PlatformSession(url, client_id, secret) as session:
+            who = session.call("GET", "/api/v1/auth/whoami/")
+    except PlatformError as exc:
+        return _error(
+            {"status": exc.status, "code": exc.code, "message": exc.message, "details": exc.details}
+        )
+    except httpx.HTTPError as exc:
+        return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
+    path = credentials.save(url, client_id, secret)
+    json.dump({"saved": str(path), "url": url, "whoami": who}, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0
+
+
+# --- platform completion ------------------------------------------------------------------------
+
+
+def _tree(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[str]]:
+    """Each command path ("", "config", "config get") -> the words that may follow it."""
+    words: list[str] = []
+    tree: dict[str, list[str]] = {}
+    for action in parser._actions:
+        words += [option for option in action.option_strings if option.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                words.append(name)
+                tree.update(_tree(sub, f"{prefix} {name}".strip()))
+    tree[prefix] = sorted(set(words))
+    return tree
+
+
+def bash_completion(parser: argparse.ArgumentParser) -> str:
+    """A bash completion script: the commands, verbs and ``--options`` of every level."""
+    cases = "\n".join(
+        f'    "{path}") echo "{" ".join(words)}" ;;' for path, words in sorted(_tree(parser).items())
+    )
+    return (
+        '# bash completion for platform: eval "$(platform completion bash)"\n'
+        '_platform_words() {\n  case "$1" in\n' + cases + "\n  esac\n}\n"
+        "_platform_complete() {\n"
+        '  local path="" word i\n'
+        "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+        '    word="${COMP_WORDS[i]}"\n'
+        '    [[ "$word" == -* ]] && continue\n'
+        '    if [[ " $(_platform_words "$path") " == *" $word "* ]]; then path="${path:+$path }$word"; fi\n'
+        "  done\n"
+        '  COMPREPLY=($(compgen -W "$(_platform_words "$path")" -- "${COMP_WORDS[COMP_CWORD]}"))\n'
+        "}\n"
+        "complete -F _platform_complete platform\n"
+    )
+
+
+def cmd_completion(options: argparse.Namespace) -> int:
+    root = options.root_parser
+    if root is None:  # the server's parser: the same service commands, and run/serve/manage
+        try:
+            from platformsite.cli import build_parser
+        except ImportError:
+            from platform_client.cli._main import build_parser
+        root = build_parser()
+    sys.stdout.write(bash_completion(root))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction, root: argparse.ArgumentParser | None) -> None:
+    login = commands.add_parser(
+        "login", help="Check credentials and save them in ~/.config/platform/credentials (mode 0600)."
+    )
+    login.set_defaults(func=cmd_login)
+    completion = commands.add_parser("completion", help="Print the bash completion script.")
+    completion.add_argument("shell", choices=["bash"])
+    completion.set_defaults(func=cmd_completion, root_parser=root)

@@ -1,0 +1,99 @@
+"""The CLI beside the service groups: --output table|json, platform login and the saved
+credentials (mode 0600), bash completion that completes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from platform_client import credentials
+from platform_client.cli import _extras
+from platform_client.cli._main import build_parser, main
+
+
+@pytest.fixture
+def creds_file(tmp_path, monkeypatch):
+    path = tmp_path / "config" / "platform" / "credentials"
+    monkeypatch.setenv("PLATFORM_CREDENTIALS", str(path))
+    for name in ("PLATFORM_URL", "PLATFORM_CLIENT_ID", "PLATFORM_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def test_table__lists_objects_and_pages():
+    text = _extras.table(
+        {"results": [{"name": "orders", "nodes": 2}, {"name": "payments", "extra": {"a": 1}}]}
+    )
+    header, first, second = text.splitlines()
+    assert header.split() == ["NAME", "NODES", "EXTRA"]
+    assert first.split() == ["orders", "2"] and second.split() == ["payments", '{"a":1}']
+    assert _extras.table({"allowed": True}).splitlines()[1].split() == ["allowed", "true"]
+    assert len(_extras.table([{"long": "x" * 500}]).splitlines()[1]) == _extras.MAX_CELL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_output_table_and_json(live_server, service_account, capsys, creds_file):
+    client_id, secret = service_account("auth:read")
+    base = ["--url", live_server.url, "--client-id", client_id, "--client-secret", secret]
+    assert main([*base, "auth", "--output", "table", "whoami"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["KEY", "VALUE"] and client_id in out
+    assert main([*base, "--output", "json", "auth", "whoami"]) == 0
+    assert json.loads(capsys.readouterr().out)["client_id"] == client_id
+    assert main([*base, "auth", "whoami"]) == 0  # not a terminal: JSON
+    assert json.loads(capsys.readouterr().out)["client_id"] == client_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_login__checks_saves_0600_and_later_commands_use_it(
+    live_server, service_account, capsys, creds_file, monkeypatch
+):
+    client_id, secret = service_account("auth:read")
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong\n"))
+    assert main(["--url", live_server.url, "--client-id", client_id, "login"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "invalid_client"
+    assert not creds_file.exists()  # nothing saved for wrong credentials
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    assert main(["--url", live_server.url, "--client-id", client_id, "login"]) == 0
+    assert json.loads(capsys.readouterr().out)["whoami"]["client_id"] == client_id
+    assert stat.S_IMODE(creds_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(creds_file.parent.stat().st_mode) == 0o700
+    assert credentials.load() == {"url": live_server.url, "client_id": client_id, "client_secret": secret}
+    assert main(["auth", "whoami"]) == 0  # no option, no variable: the saved file
+    assert json.loads(capsys.readouterr().out)["client_id"] == client_id
+    creds_file.chmod(0o644)
+    assert main(["auth", "whoami"]) == 1
+    assert "readable by others" in json.loads(capsys.readouterr().err)["error"]["message"]
+
+
+def test_no_credentials_anywhere__exit_2(creds_file, capsys):
+    assert main(["auth", "whoami"]) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "missing_credentials"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completion__completes_groups_verbs_and_options():
+    script = _extras.bash_completion(build_parser())
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        program = (
+            script
+            + "COMP_WORDS=("
+            + " ".join(f"'{w}'" for w in words)
+            + f'); COMP_CWORD={len(words) - 1}; _platform_complete; echo "${{COMPREPLY[@]}}"'
+        )
+        return subprocess.run(
+            ["bash", "-c", program], capture_output=True, text=True, check=True
+        ).stdout.split()
+
+    assert {"auth", "config", "discovery", "login", "completion"} <= set(complete("platform "))
+    assert complete("platform con") == ["config"]
+    assert "get" in complete("platform config ") and "namespaces" in complete("platform config ")
+    assert complete("platform --url x config wat") == ["watch"]
+    assert "--output" in complete("platform auth --o")
