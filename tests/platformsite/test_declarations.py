@@ -76,6 +76,7 @@ def test_hot_routes__are_the_declared_ones():
         "api/v1/discovery/nodes/<str:node_id>/heartbeat/",
         "api/v1/events/",
         "api/v1/router/routes/<str:name>/",
+        "api/v1/db/<str:database>/<str:table>/records/<str:record_id>/",
     }
 
 

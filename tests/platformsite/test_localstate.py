@@ -37,6 +37,7 @@ NOT_STATE = {
     ("platformsite/services.py", "ingest_paths"): "read once from INSTALLED_APPS, never changes",
     ("platformsite/sealing.py", "_fernet"): "keyed by the SECRET_KEY value: cannot go stale",
     ("platformsite/observers.py", "_observers"): "registered once at start-up from the settings",
+    ("platformsite/metrics.py", "_SERVICE_COLLECTORS"): "registered once at start-up by the services",
     ("trace_app/store/__init__.py", "get_store"): "the stateless store class the settings name",
 }
 #: Every cache, and how to put an entry straight into the structure it names.
