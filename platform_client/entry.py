@@ -287,6 +287,21 @@ class Platform:
 
         return self._get("metrics", make, "close")
 
+    def client(self, service: str, http: Any = None, **options: Any) -> Any:
+        """An HTTP client for ``service`` through the router: a node picked per call, labels and
+        trace context propagated, this service's token attached, each call's stats recorded.
+        ``http``: ``"requests"`` for a ``requests.Session``, else httpx (see ``outgoing``)."""
+        from platform_client import outgoing
+
+        if http is None or http == "httpx":
+            http = outgoing.httpx_client(self.session.credentials)
+        elif http == "requests":
+            http = outgoing.requests_session(self.session.credentials)
+        routed = self.router.client(service, http, **options)
+        with self._lock:
+            self._closers.append(http.close)
+        return routed
+
     def wsgi(self, app: Any, *, scopes: tuple[str, ...] = (), trace: bool = False, **options: Any) -> Any:
         """``app`` behind the SDK's middleware: this platform's tokens, monitor and metrics."""
         from platform_client.middleware import wsgi
