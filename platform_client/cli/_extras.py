@@ -7,7 +7,9 @@ import argparse
 import getpass
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -140,6 +142,53 @@ def cmd_completion(options: argparse.Namespace) -> int:
     return 0
 
 
+# --- platform demo ------------------------------------------------------------------------------
+
+
+def demo_dir(given: str | None) -> Path:
+    """``--examples``, else ``examples/demo`` here or in the checkout this package comes from."""
+    candidates = [Path(given)] if given else [Path.cwd() / "examples" / "demo"]
+    candidates.append(Path(__file__).resolve().parents[2] / "examples" / "demo")
+    for candidate in candidates:
+        if (candidate / "fleet.py").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "the demo fleet (examples/demo/fleet.py) is not here: run it from a checkout or --examples"
+    )
+
+
+def cmd_demo(options: argparse.Namespace) -> int:
+    from platform_client.cli import EXIT_USAGE, _error
+
+    try:
+        folder = demo_dir(getattr(options, "examples", None))
+        saved = credentials.load()
+    except (OSError, ValueError) as exc:
+        return _error({"code": "os_error", "message": str(exc)})
+    env = dict(os.environ)
+    for field, variable in (
+        ("url", "PLATFORM_URL"),
+        ("client_id", "PLATFORM_CLIENT_ID"),
+        ("client_secret", "PLATFORM_CLIENT_SECRET"),
+    ):
+        value = getattr(options, field, None) or env.get(variable) or saved.get(field)
+        if value:
+            env[variable] = value
+    if not env.get("PLATFORM_CLIENT_ID") or not env.get("PLATFORM_CLIENT_SECRET"):
+        return _error(
+            {"code": "missing_credentials", "message": "the demo needs a service account"}, EXIT_USAGE
+        )
+    args = [sys.executable, str(folder / "fleet.py"), "--interval", str(options.interval)]
+    if options.requests is not None:
+        args += ["--requests", str(options.requests)]
+    if options.flaky:
+        args += ["--flaky", options.flaky]
+    try:
+        return subprocess.run(args, env=env, check=False).returncode  # noqa: S603 - the demo's own runner
+    except KeyboardInterrupt:
+        return 130
+
+
 def add_commands(commands: argparse._SubParsersAction, root: argparse.ArgumentParser | None) -> None:
     login = commands.add_parser(
         "login", help="Check credentials and save them in ~/.config/platform/credentials (mode 0600)."
@@ -148,3 +197,17 @@ def add_commands(commands: argparse._SubParsersAction, root: argparse.ArgumentPa
     completion = commands.add_parser("completion", help="Print the bash completion script.")
     completion.add_argument("shell", choices=["bash"])
     completion.set_defaults(func=cmd_completion, root_parser=root)
+    demo = commands.add_parser(
+        "demo", help="Start the demo fleet (examples/demo: a gateway and two backends) and load it."
+    )
+    demo.add_argument(
+        "--requests", type=int, default=None, help="Stop after this many calls (default: Ctrl-C)."
+    )
+    demo.add_argument(
+        "--flaky", choices=["on", "off"], default=None, help="Switch the drivers backend's failures."
+    )
+    demo.add_argument("--interval", type=float, default=0.1, help="Seconds between calls to the gateway.")
+    demo.add_argument(
+        "--examples", default=None, help="The folder holding fleet.py (default: examples/demo)."
+    )
+    demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,65 @@
+"""``platform demo`` end to end: the three example services (built only with the SDK) against the
+whole platform under uvicorn; afterwards the platform holds what the dashboards show: the
+services' events, their traces across the three services, and the slow path findable by
+duration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from platform_client import PlatformSession, trace
+from tests.servers import asgi_platform
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("opentelemetry.sdk")
+
+
+def test_platform_demo__services_events_traces_and_the_slow_path(tmp_path):
+    with asgi_platform(tmp_path) as live:
+        env = {
+            **os.environ,
+            "PLATFORM_URL": live.url,
+            "PLATFORM_CLIENT_ID": live.client_id,
+            "PLATFORM_CLIENT_SECRET": live.client_secret,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "platform_client.cli._main",
+            "demo",
+            "--requests",
+            "20",
+            "--interval",
+            "0.05",
+        ]
+        done = subprocess.run(
+            [*command, "--flaky", "on"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert summary["requests"] == 20 and summary["answers"].get("200", 0) >= 1
+        session = PlatformSession(live.url, live.client_id, live.client_secret)
+        started = session.call("GET", "/api/v1/events/", params={"type": "demo.started"})["results"]
+        assert {event["source"] for event in started} == {"demo-gateway", "demo-customers", "demo-drivers"}
+        dispatched = session.call("GET", "/api/v1/events/", params={"type": "demo.dispatched"})["results"]
+        assert len(dispatched) == summary["answers"]["200"]
+        flaky = session.call("GET", "/api/v1/config/namespaces/demo-drivers/resolve")["data"]
+        assert flaky == {"flaky": True}
+        deadline = time.monotonic() + 30  # spans are exported in batches
+        while time.monotonic() < deadline and len(trace.search(session, service="demo-gateway")) < 20:
+            time.sleep(0.5)
+        assert len(trace.search(session, service="demo-gateway")) == 20
+        slow = trace.search(session, service="demo-gateway", min_duration_ms=300)
+        assert len(slow) == 2  # customers 7 and 17 % 10: the deliberate slow path, twice
+        spans = trace.get(session, slow[0]["trace_id"])
+        text = json.dumps(spans)
+        assert "customers.lookup" in text and "demo-customers" in text and "demo-drivers" in text
+        session.close()
