@@ -339,6 +339,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+#: Whether /api/schema/ and /api/docs/ answer anyone; off in production: a signed-in dashboard user
+#: or a valid bearer token only (platformsite.api.docs).
+PLATFORM_API_DOCS_PUBLIC = _read("PLATFORM_API_DOCS_PUBLIC", _strict_bool, not PRODUCTION)
+
 #: Largest request body accepted, in bytes (413 beyond).  Ingest paths may allow more.
 PLATFORM_MAX_BODY_BYTES = _read("PLATFORM_MAX_BODY_BYTES", env.int, 10 * 1024 * 1024)
 PLATFORM_INGEST_MAX_BODY_BYTES = _read("PLATFORM_INGEST_MAX_BODY_BYTES", env.int, 50 * 1024 * 1024)

@@ -10,11 +10,11 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider import urls as oauth2_urls
 
 from auth_app import views as auth_views
 from platformsite import ops
+from platformsite.api.docs import DocsView, SchemaView
 from platformsite.services import served_services
 
 handler400 = "platformsite.api.errors.bad_request"
@@ -26,8 +26,8 @@ urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("metrics", ops.metrics, name="metrics"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", DocsView.as_view(url_name="schema"), name="docs"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, the API docs).
     path("favicon.ico", RedirectView.as_view(url=static("platformsite/favicon.svg"), permanent=True)),
 ]
