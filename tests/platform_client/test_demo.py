@@ -1,7 +1,7 @@
 """``platform demo`` end to end: the three example services (built only with the SDK) against the
 whole platform under uvicorn; afterwards the platform holds what the dashboards show: the
 services' events, their traces across the three services, and the slow path findable by
-duration."""
+duration, and the monitor's checks reported by each service."""
 
 from __future__ import annotations
 
@@ -62,4 +62,7 @@ def test_platform_demo__services_events_traces_and_the_slow_path(tmp_path):
         spans = trace.get(session, slow[0]["trace_id"])
         text = json.dumps(spans)
         assert "customers.lookup" in text and "demo-customers" in text and "demo-drivers" in text
+        monitored = session.call("GET", "/api/v1/monitor/services/")["results"]
+        checks = {service["name"]: service["checks"]["passing"] for service in monitored}
+        assert checks == {"demo-gateway": 1, "demo-customers": 1, "demo-drivers": 1}  # each one's http check
         session.close()
