@@ -240,3 +240,16 @@ def test_unchanged_results__a_cold_cache_costs_one_read__no_write(report, django
         report("orders", "n1", *checks, now=NOW + 20)
 
     assert dict(Check.objects.values_list("name", "version")) == versions
+
+
+def test_state_loop__scheduled_by_beat__every_second__and_runs_as_a_task(settings, report):
+    entry = settings.CELERY_BEAT_SCHEDULE["monitor-tick"]
+    assert (entry["task"], entry["schedule"]) == ("monitor_app.tasks.tick", 1.0)
+    import time
+
+    from monitor_app import tasks
+
+    report("orders", "n1", result("db", "passing", interval=1, ttl=1), now=time.time() - 100)
+
+    assert tasks.tick.apply().get()["expired"] == 1  # its deadline passed 99 s ago
+    assert set(tasks.downsample.apply().get()) == {"minutes", "hours", "dropped"}
