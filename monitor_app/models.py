@@ -109,6 +109,8 @@ class ServiceHealth(models.Model):
     passing = models.PositiveIntegerField(default=0)
     min_share = models.FloatField(null=True, blank=True, help_text="Override of MONITOR_HEALTHY_SHARE.")
     alerting = models.BooleanField(default=False)
+    remind_every = models.PositiveIntegerField(default=0, help_text="Seconds between reminders (0: none).")
+    next_reminder_at = models.DateTimeField(null=True, blank=True, db_index=True)
     changed = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
 

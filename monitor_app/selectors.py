@@ -142,6 +142,7 @@ def services_overview(names: list[str]) -> list[dict[str, Any]]:
                 "nodes": health.nodes if health else 0,
                 "passing": health.passing if health else 0,
                 "min_share": health.min_share if health else None,
+                "remind_every": health.remind_every if health else 0,
                 "alerting": bool(health and health.alerting),
                 "in_maintenance": name in silenced,
                 "changed": iso(health.changed) if health else None,

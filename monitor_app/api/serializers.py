@@ -153,6 +153,7 @@ class MonitorServiceOutput(serializers.Serializer):
     nodes = serializers.IntegerField()
     passing = serializers.IntegerField()
     min_share = serializers.FloatField(allow_null=True)
+    remind_every = serializers.IntegerField()
     alerting = serializers.BooleanField()
     in_maintenance = serializers.BooleanField()
     changed = serializers.CharField(allow_null=True)
@@ -178,7 +179,12 @@ class MonitorServiceDetailOutput(MonitorServiceOutput):
 
 
 class MonitorServiceUpdateInput(serializers.Serializer):
-    min_share = serializers.FloatField(allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE.")
+    min_share = serializers.FloatField(
+        required=False, allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE."
+    )
+    remind_every = serializers.IntegerField(
+        required=False, help_text="Seconds between reminders while degraded."
+    )
 
 
 class MonitorFlipOutput(serializers.Serializer):

@@ -156,8 +156,10 @@ class ServiceDetailView(ServiceLookup):
 
     @extend_schema(request=io.MonitorServiceUpdateInput, responses=io.MonitorServiceOutput)
     def patch(self, request: Request, name: str) -> Response:
-        data = validated(io.MonitorServiceUpdateInput, request.data)
-        services.service_settings(name=name, min_share=data["min_share"], now=time.time())
+        if not isinstance(request.data, dict):
+            raise Invalid("A JSON object.", code="invalid_service")
+        validated(io.MonitorServiceUpdateInput, request.data)
+        services.service_settings(name=name, fields=dict(request.data), now=time.time())
         return Response(io.MonitorServiceOutput(selectors.services_overview([name])[0]).data)
 
 

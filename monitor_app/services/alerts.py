@@ -145,11 +145,12 @@ def on_service_flip(health: ServiceHealth, flip: Flip, *, now: float) -> list[Al
             Flip.objects.filter(pk=flip.pk).update(suppressed=flip.suppressed)
             return []
         health.alerting = True
-        ServiceHealth.objects.filter(pk=health.pk).update(alerting=True)
+        following = to_datetime(now + health.remind_every) if health.remind_every else None
+        ServiceHealth.objects.filter(pk=health.pk).update(alerting=True, next_reminder_at=following)
         flip.alert = DEGRADED
     elif health.status == ServiceHealth.Status.HEALTHY and health.alerting:
         health.alerting = False
-        ServiceHealth.objects.filter(pk=health.pk).update(alerting=False)
+        ServiceHealth.objects.filter(pk=health.pk).update(alerting=False, next_reminder_at=None)
         flip.alert = SERVICE_RECOVERED
     else:
         return []
@@ -262,6 +263,57 @@ def reminders_due(*, now: float, limit: int = 500) -> int:
             transaction.on_commit(lambda ids=[alert.pk]: alerts_publish(ids=ids))
             sent += 1
     return sent
+
+
+def service_data(health: ServiceHealth, **extra: Any) -> dict[str, Any]:
+    return {
+        "service": health.name,
+        "status": health.status,
+        "nodes": health.nodes,
+        "passing": health.passing,
+        "since": iso(health.changed),
+        **extra,
+    }
+
+
+def service_reminders_due(*, now: float, limit: int = 500) -> int:
+    """Remind of services still degraded: ``monitor.service.degraded`` again, ``reminder: true``."""
+    at = to_datetime(now)
+    sent = 0
+    for health in ServiceHealth.objects.filter(next_reminder_at__lte=at)[:limit]:
+        with transaction.atomic():
+            degraded = health.status == ServiceHealth.Status.DEGRADED and health.alerting
+            following = (
+                at + timedelta(seconds=health.remind_every) if degraded and health.remind_every else None
+            )
+            if not ServiceHealth.objects.filter(
+                pk=health.pk, next_reminder_at=health.next_reminder_at
+            ).update(next_reminder_at=following):
+                continue
+            if following is None or in_maintenance(health.name, now=now):
+                continue
+            alert = _raise(DEGRADED, health.name, service_data(health, reminder=True), now)
+            transaction.on_commit(lambda ids=[alert.pk]: alerts_publish(ids=ids))
+            sent += 1
+    return sent
+
+
+def services_reconcile(*, now: float, limit: int = 500) -> int:
+    """A degradation a maintenance window held back, raised once the window is over."""
+    raised = 0
+    for health in ServiceHealth.objects.filter(status=ServiceHealth.Status.DEGRADED, alerting=False)[:limit]:
+        if in_maintenance(health.name, now=now):
+            continue
+        with transaction.atomic():
+            following = to_datetime(now + health.remind_every) if health.remind_every else None
+            if not ServiceHealth.objects.filter(
+                pk=health.pk, alerting=False, status=ServiceHealth.Status.DEGRADED
+            ).update(alerting=True, next_reminder_at=following):
+                continue
+            alert = _raise(DEGRADED, health.name, service_data(health, released=True), now)
+            transaction.on_commit(lambda ids=[alert.pk]: alerts_publish(ids=ids))
+            raised += 1
+    return raised
 
 
 def alerts_reconcile(*, now: float, limit: int = 500) -> int:

@@ -75,8 +75,8 @@ def monitor_tick(*, now: float) -> Tick:
     """One run of the state loop."""
     tick = Tick()
     tick.renewed, tick.expired = checks_overdue(now=now)
-    tick.reminded = alerts.reminders_due(now=now)
-    tick.released = alerts.alerts_reconcile(now=now)
+    tick.reminded = alerts.reminders_due(now=now) + alerts.service_reminders_due(now=now)
+    tick.released = alerts.alerts_reconcile(now=now) + alerts.services_reconcile(now=now)
     tick.published = alerts.alerts_publish(now=now)
     if cache.add("monitor:failing:refreshed", now, timeout=health.FAILING_REFRESH_SECONDS):
         health.failing_refresh_all()

@@ -81,10 +81,27 @@ def maintenance_end(*, window: Maintenance, now: datetime) -> Maintenance:
 
 
 @transaction.atomic
-def service_settings(*, name: str, min_share: float | None, now: float) -> ServiceHealth:
-    if min_share is not None and not 0 < min_share <= 1:
-        raise Invalid("min_share is a share above 0 and at most 1.", code="invalid_share")
+def service_settings(*, name: str, fields: dict[str, Any], now: float) -> ServiceHealth:
+    """A service's own healthy share (``min_share``, null: the default) and ``remind_every``."""
+    unknown = sorted(set(fields) - {"min_share", "remind_every"})
+    if unknown:
+        raise Invalid(
+            f"Not settable: {', '.join(unknown)}.", code="invalid_field", details={"fields": unknown}
+        )
+    changes: dict[str, Any] = {}
+    if "min_share" in fields:
+        share = fields["min_share"]
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
+        ):
+            raise Invalid("min_share is a share above 0 and at most 1.", code="invalid_share")
+        changes["min_share"] = share
+    if "remind_every" in fields:
+        every = fields["remind_every"]
+        if isinstance(every, bool) or not isinstance(every, int) or not 0 <= every <= 86400 * 31:
+            raise Invalid("remind_every is 0 to 2,678,400 seconds.", code="invalid_remind_every")
+        changes["remind_every"] = every
     health_row, _ = ServiceHealth.objects.get_or_create(name=name)
-    ServiceHealth.objects.filter(pk=health_row.pk).update(min_share=min_share)
+    ServiceHealth.objects.filter(pk=health_row.pk).update(**changes)
     health.service_refresh(name=name, now=now)
     return ServiceHealth.objects.get(pk=health_row.pk)

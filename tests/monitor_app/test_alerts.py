@@ -155,3 +155,47 @@ def test_service_maintenance__silences_degraded(report):
 
     assert events("monitor.service.degraded") == []
     assert Flip.objects.get(service="orders", name="", new="degraded").suppressed == "maintenance"
+
+
+def test_service_reminders__while_degraded(report, committed, writer):
+    assert (
+        writer.patch("/api/v1/monitor/services/orders/", {"remind_every": 60}, format="json").status_code
+        == 200
+    )
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    for t in (NOW + 40, NOW + 71, NOW + 132):
+        with committed():
+            services.monitor_tick(now=t)
+
+    degraded = events("monitor.service.degraded")
+    assert [bool(e.data.get("reminder")) for e in degraded] == [False, True, True]
+
+
+def test_service_maintenance__the_held_degradation_is_raised_when_it_ends(report, committed):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    Maintenance.objects.create(service="orders", starts=at(NOW), ends=at(NOW + 100))
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    with committed():
+        services.alerts_reconcile(now=NOW + 50)
+        services.monitor_tick(now=NOW + 50)
+    assert events("monitor.service.degraded") == []
+
+    with committed():
+        services.monitor_tick(now=NOW + 101)
+
+    [released] = events("monitor.service.degraded")
+    assert released.data["released"] is True
+
+
+def test_service_settings__bad_values__400(writer, report):
+    report("orders", "n1", result("db", "passing"))
+    for bad in ({"min_share": 2}, {"remind_every": -1}, {"colour": "red"}, {"min_share": True}):
+        response = writer.patch("/api/v1/monitor/services/orders/", bad, format="json")
+        assert response.status_code == 400, bad
+    assert (
+        writer.patch("/api/v1/monitor/services/orders/", {"min_share": 0.9}, format="json").json()[
+            "min_share"
+        ]
+        == 0.9
+    )
