@@ -343,6 +343,10 @@ SPECTACULAR_SETTINGS = {
 #: or a valid bearer token only (platformsite.api.docs).
 PLATFORM_API_DOCS_PUBLIC = _read("PLATFORM_API_DOCS_PUBLIC", _strict_bool, not PRODUCTION)
 
+#: Whether webhooks (any URL a caller gives the platform to call) may target loopback, link-local
+#: or private addresses; off: refused when written and when connecting (platformsite.outbound).
+PLATFORM_ALLOW_PRIVATE_TARGETS = _read("PLATFORM_ALLOW_PRIVATE_TARGETS", _strict_bool, False)
+
 #: Largest request body accepted, in bytes (413 beyond).  Ingest paths may allow more.
 PLATFORM_MAX_BODY_BYTES = _read("PLATFORM_MAX_BODY_BYTES", env.int, 10 * 1024 * 1024)
 PLATFORM_INGEST_MAX_BODY_BYTES = _read("PLATFORM_INGEST_MAX_BODY_BYTES", env.int, 50 * 1024 * 1024)

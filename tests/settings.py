@@ -9,6 +9,8 @@ import tempfile
 
 os.environ.setdefault("PLATFORM_ENV", "test")
 os.environ.setdefault("PLATFORM_TASK_MODE", "eager")
+# The suite's webhook receivers listen on 127.0.0.1 (its own processes inherit this too).
+os.environ.setdefault("PLATFORM_ALLOW_PRIVATE_TARGETS", "true")
 os.environ.setdefault("PLATFORM_VAR_DIR", tempfile.mkdtemp(prefix="platform-test-"))
 
 from platformsite.settings import *  # noqa: F403

@@ -26,6 +26,7 @@ from event_app import selectors
 from event_app.live import LIVE_GROUP  # noqa: F401 - re-exported
 from event_app.models import Delivery, Subscription
 from event_app.representation import cloudevent_dict
+from platformsite import outbound
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ def _check_sink(sink: str, url: str) -> None:
             raise ValidationError({"url": ["A webhook URL must use http or https."]})
         if not _deliverable(url):
             raise ValidationError({"url": ["A webhook URL needs a host, a valid port and no spaces."]})
+        if reason := outbound.refused_host(httpx.URL(url).host):
+            raise ValidationError(
+                {"url": [f"A webhook cannot target a loopback, link-local or private address: {reason}."]}
+            )
     elif url:
         raise ValidationError({"url": ["A websocket subscription has no URL."]})
 
@@ -186,7 +191,8 @@ def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> D
         if subscription is None:
             return DeliveryRun()
         queue = Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
-        with httpx.Client(timeout=settings.EVENTS_WEBHOOK_TIMEOUT, follow_redirects=False) as client:
+        # Guarded: no loopback, link-local or private target, checked at connect time (SSRF).
+        with outbound.client(timeout=settings.EVENTS_WEBHOOK_TIMEOUT, follow_redirects=False) as client:
             for _ in range(limit):
                 delivery = queue.select_related("event").order_by("id").first()
                 if delivery is None:

@@ -115,6 +115,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         "REDIS_URL": _redis_next(REDIS_URL),
         "PLATFORM_TASK_MODE": "celery",
         "EVENTS_WEBHOOK_BACKOFF_SECONDS": "0.5",
+        # the webhook receiver of test_cluster listens on 127.0.0.1
+        "PLATFORM_ALLOW_PRIVATE_TARGETS": "true",
         # test_deploy puts nginx in front, with the host name of deploy/nginx.conf
         "ALLOWED_HOSTS": "127.0.0.1,localhost,platform.example.com",
     }
