@@ -1,9 +1,13 @@
-"""The ``platform`` backend: records in the platform's own database (SQLite or PostgreSQL).
+"""The ``platform`` backend: records in the platform's own database (SQLite or PostgreSQL), through
+the ORM.
 
-Records share the ``dbproxy_app_record`` table (the :class:`~dbproxy_app.models.Record` model,
-its migrations and indexes, with a GIN index on ``metadata`` on PostgreSQL), scoped by their
-table's id.  A session is a Django ``transaction.atomic()`` block on the default connection, so
-the change events published in it commit or roll back with the records.
+Records are :class:`~dbproxy_app.models.Record` rows (its migrations and indexes, with a GIN index
+on ``metadata`` on PostgreSQL), scoped by their table's id.  Reads, writes and deletes are
+querysets; a query's filter, compiled by :mod:`dbproxy_app.query.sql` like every backend's,
+joins the queryset as one ``RawSQL`` condition (its values parameters), and large inserts on
+PostgreSQL go through ``COPY`` on Django's own connection.  A write session is a
+``transaction.atomic()`` block, so the change events published in it commit or roll back with
+the records.
 """
 
 from __future__ import annotations
@@ -11,22 +15,64 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import BooleanField, F
+from django.db.models.expressions import RawSQL
 
-from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import (
+    _CHUNK,
+    _COPY_FROM,
+    Backend,
+    RecordExists,
+    Row,
+    Session,
+    TableRef,
+    Unavailable,
+)
 from dbproxy_app.models import Record
-from dbproxy_app.query.sql import Columns, dialect_for
+from dbproxy_app.query.ast import Group, Query
+from dbproxy_app.query.sql import Columns, SqliteDialect, dialect_for, filter_sql
+
+_FIELDS = {"created": "created", "updated": "updated", "version": "version", "id": "record_id"}
+
+
+class DjangoSqliteDialect(SqliteDialect):
+    """SQLite as Django stores its datetimes (the ORM writes them; queries must compare alike)."""
+
+    def dt(self, value: datetime) -> str:
+        return connection.ops.adapt_datetimefield_value(value)
+
+
+def _unavailable(database: str, exc: Exception) -> Unavailable:
+    return Unavailable(f"Database {database!r} is unavailable.", details={"database": database})
 
 
 class PlatformSession(Session):
     cols = Columns(id='"record_id"', bytes='"blob"')
 
     def __init__(self, database: str) -> None:
-        self.dialect = dialect_for(connection.vendor)
-        self.table_sql = connection.ops.quote_name(Record._meta.db_table)
+        self.dialect = (
+            DjangoSqliteDialect() if connection.vendor == "sqlite" else dialect_for(connection.vendor)
+        )
         super().__init__(database)
+
+    def records(self, table: TableRef):
+        return Record.objects.filter(table_id=table.pk)
+
+    @staticmethod
+    def row(record: Record) -> Row:
+        return Row(
+            id=record.record_id,
+            created=record.created,
+            updated=record.updated,
+            version=record.version,
+            metadata=record.metadata or {},
+            data=record.data,
+            bytes=bytes(record.blob) if record.blob is not None else None,
+        )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[tuple], int]:
         try:
@@ -34,16 +80,56 @@ class PlatformSession(Session):
                 cursor.execute(sql, list(params))
                 rows = cursor.fetchall() if cursor.description else []
                 return rows, cursor.rowcount
+        except OperationalError as exc:
+            raise _unavailable(self.database, exc) from exc
+
+    def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
+        return connection.ops.quote_name(Record._meta.db_table), '"table_id" = %s', [table.pk]
+
+    def insert_scope(self, table: TableRef) -> tuple[list[str], list[Any]]:
+        return ['"table_id"'], [table.pk]
+
+    # --- records through the ORM ---------------------------------------------------------------------
+
+    def fetch(self, table: TableRef, ids: list[str], *, lock: bool = False) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            records = (
+                self.records(table).filter(record_id=chunk[0])
+                if len(chunk) == 1
+                else (self.records(table).filter(record_id__in=chunk))
+            )
+            if lock and connection.vendor == "postgresql":
+                records = records.select_for_update()
+            for record in records:
+                found[record.record_id] = self.row(record)
+        return found
+
+    def insert(self, table: TableRef, rows: list[Row]) -> None:
+        if connection.vendor == "postgresql" and len(rows) >= _COPY_FROM:
+            super().insert(table, rows)  # COPY, below
+            return
+        records = [
+            Record(
+                table_id=table.pk,
+                record_id=row.id,
+                created=row.created,
+                updated=row.updated,
+                version=row.version,
+                metadata=row.metadata,
+                data=row.data,
+                blob=row.bytes,
+            )
+            for row in rows
+        ]
+        try:
+            with transaction.atomic():
+                Record.objects.bulk_create(records, batch_size=_CHUNK)
         except IntegrityError as exc:
             raise RecordExists("A record with this id already exists.") from exc
-        except OperationalError as exc:
-            raise Unavailable(
-                f"Database {self.database!r} is unavailable.", details={"database": self.database}
-            ) from exc
 
     def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
-        if connection.vendor != "postgresql":
-            return False
         import psycopg
 
         try:
@@ -57,22 +143,48 @@ class PlatformSession(Session):
             raise RecordExists("A record with this id already exists.") from exc
         return True
 
-    def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
-        return self.table_sql, '"table_id" = %s', [table.pk]
+    def replace(self, table: TableRef, row: Row, expected_version: int) -> bool:
+        changed = (
+            self.records(table)
+            .filter(record_id=row.id, version=expected_version)
+            .update(
+                updated=row.updated, version=row.version, metadata=row.metadata, data=row.data, blob=row.bytes
+            )
+        )
+        return changed == 1
 
-    def insert_scope(self, table: TableRef) -> tuple[list[str], list[Any]]:
-        return ['"table_id"'], [table.pk]
+    def remove(self, table: TableRef, record_id: str, expected_version: int) -> bool:
+        deleted, _ = self.records(table).filter(record_id=record_id, version=expected_version).delete()
+        return deleted == 1
 
-    def lock_suffix(self) -> str:
-        return " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    def _filtered(self, table: TableRef, query: Query, extra: Group | None, *, keyset: bool):
+        if keyset:
+            where, params = filter_sql(self.compiler, query, extra)
+        else:
+            where, params = self.compiler.where(query.where)
+            if extra is not None:
+                extra_sql, extra_params = self.compiler.where(extra)
+                where, params = f"{where} AND {extra_sql}", [*params, *extra_params]
+        # the compiler's fixed fragments and quoted names; every value is a parameter
+        return self.records(table).filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
 
-    def estimate(self, sql: str, params: list[Any]) -> int | None:
-        if connection.vendor != "postgresql":
-            return None
-        rows, _ = self.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = rows[0][0]
-        plan = json.loads(plan) if isinstance(plan, str) else plan
-        return int(plan[0]["Plan"]["Plan Rows"])
+    def query(self, table: TableRef, query: Query, extra: Group | None = None) -> list[Row]:
+        field = F(_FIELDS[query.order.field])
+        tiebreak = F("record_id")
+        ordering = (
+            (field.desc(), tiebreak.desc()) if query.order.descending else (field.asc(), tiebreak.asc())
+        )
+        records = self._filtered(table, query, extra, keyset=True).order_by(*ordering)[: query.limit + 1]
+        return [self.row(record) for record in records]
+
+    def count(self, table: TableRef, query: Query, extra: Group | None, mode: str, threshold: int) -> int:
+        records = self._filtered(table, query, extra, keyset=False)
+        if mode in ("planned", "estimated") and connection.vendor == "postgresql":
+            plan = records.explain(format="json")
+            planned = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+            if mode == "planned" or planned >= threshold:
+                return planned
+        return records.count()
 
 
 class PlatformBackend(Backend):
@@ -91,7 +203,5 @@ class PlatformBackend(Backend):
             raise RecordExists("A record with this id already exists.") from exc
         except DatabaseError as exc:
             if isinstance(exc, OperationalError):
-                raise Unavailable(
-                    f"Database {self.database!r} is unavailable.", details={"database": self.database}
-                ) from exc
+                raise _unavailable(self.database, exc) from exc
             raise
