@@ -77,6 +77,7 @@ SOAK_SETTINGS = {
     "EVENTS_WEBHOOK_MAX_ATTEMPTS": "5",  # 0.3^5: about 0.25% of the deliveries become dead letters
     "EVENTS_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
     "EVENTS_DELIVER_DUE_INTERVAL": "1",
+    "PLATFORM_ALLOW_PRIVATE_TARGETS": "true",  # the receiver listens on 127.0.0.1
 }
 
 
