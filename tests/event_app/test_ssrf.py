@@ -186,3 +186,14 @@ def test_connect__guarded__loopback_refused_before_any_byte(hook, guarded):
         client.post(hook.url, content=b"{}")
 
     assert hook.requests == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f000001"])
+def test_connect__loopback_spelled_otherwise__refused_by_what_it_resolves_to(hook, guarded, host):
+    # given: spellings an address parser may not take but the resolver does (real lookups)
+    url = hook.url.replace("127.0.0.1", host)
+
+    with outbound.client(timeout=5) as client, pytest.raises(Exception, match="target refused"):
+        client.post(url, content=b"{}")
+
+    assert hook.requests == []
