@@ -1,5 +1,5 @@
-"""``platform demo`` seen in a real browser: while the fleet runs, the discovery, monitor, events
-and config dashboards show its services; afterwards the trace view finds the slow path by
+"""``platform demo`` seen in a real browser: while the fleet runs, the discovery, monitor, events,
+config and router dashboards show its services; afterwards the trace view finds the slow path by
 duration and opens it on the ``customers.lookup`` span."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from platform_client.session import PlatformSession
 from tests.e2e.conftest import operator_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -52,6 +53,14 @@ def test_demo__dashboards_show_the_fleet_and_the_slow_path(browser, request, scr
             browser.save_screenshot(str(screenshot_dir / f"demo-{page}.png"))
         browser.get(f"{base}/ui/config/")
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "demo-customers"))
+        # the router lists a service once it evaluated it (its periodic job; here asked for now)
+        with PlatformSession(base, platform.client_id, platform.client_secret) as session:
+            for name in ("demo-customers", "demo-drivers"):
+                session.call("POST", f"/api/v1/router/services/{name}/evaluate/")
+        browser.get(f"{base}/ui/router/")
+        for name in ("demo-customers", "demo-drivers"):
+            wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "main"), name))
+        browser.save_screenshot(str(screenshot_dir / "demo-router.png"))
         assert fleet.wait(timeout=120) == 0
     finally:
         if fleet.poll() is None:
