@@ -1,28 +1,32 @@
 """Secrets never reach a non-admin: config secret values, webhook signing secrets, database DSNs and
 service account secrets, once stored, appear in no API answer (every GET route walked from the
-resolver with the stored names), no dashboard page, no admin page, no event and no log line for a
-caller holding every scope but ``admin`` and ``config:secrets``."""
+resolver with the stored names), no dashboard page, no admin page, no config websocket message, no
+event and no log line for a caller holding every scope but ``admin`` and ``config:secrets``."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
 from django.contrib.admin import site
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from auth_app.services import service_account_create
 from event_app.models import Event
+from platformsite.asgi import application
 from platformsite.services import all_scopes
 
 pytestmark = pytest.mark.django_db
 CONFIG_SECRET = "cfg-Secret-7f3a9"
 WEBHOOK_SECRET = "whsec-Secret-2b8c1"
 DSN_PASSWORD = "dsn-Secret-91d4e"
-SECRETS = (CONFIG_SECRET, WEBHOOK_SECRET, DSN_PASSWORD)
+#: The secrets stored (the service account's, generated, is added when it is created).
+SECRETS = [CONFIG_SECRET, WEBHOOK_SECRET, DSN_PASSWORD]
 #: Values the path converters take, the stored resources' names first.
 ARGUMENTS = {
     "ns": ["payments"],
@@ -81,6 +85,11 @@ def stored(api_client, caplog) -> None:
     ]
     for method, url, body in writes:
         assert getattr(admin, method)(url, body, format="json").status_code in (200, 201), url
+    account = admin.post(
+        "/api/v1/auth/accounts/", {"name": "ops-bot", "scopes": ["config:read"]}, format="json"
+    )
+    assert account.status_code == 201
+    SECRETS[3:] = [account.json()["client_secret"]]
     # the secret is there for an admin: the walk below could find it
     resolved = admin.get("/api/v1/config/namespaces/payments/resolve")
     assert CONFIG_SECRET in resolved.content.decode()
@@ -125,8 +134,36 @@ def test_every_admin_page__even_a_superuser__sees_no_secret(stored, admin_client
 
 
 def test_events_and_logs__carry_no_secret(stored, caplog):
-    account, _secret = service_account_create(name="later", scopes=["config:read"])
+    assert len(SECRETS) == 4
     for event in Event.objects.all():
         assert not leaked(str(event.data) + str(event.extensions) + event.subject), event.type
     assert not leaked(caplog.text)
-    assert account.pk
+
+
+def watch_config(token: str) -> dict:
+    """The first document /ws/config/ sends a watcher of payments/default holding ``token``."""
+
+    async def run():
+        communicator = WebsocketCommunicator(
+            application, "/ws/config/", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        connected, _code = await communicator.connect(timeout=5)
+        assert connected
+        try:
+            assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+            await communicator.send_json_to({"type": "subscribe", "namespace": "payments", "env": "default"})
+            return await communicator.receive_json_from(timeout=5)
+        finally:
+            await communicator.disconnect()
+
+    return async_to_sync(run)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_config_websocket__a_watcher_without_config_secrets__sees_the_mask(stored, issue_token):
+    watched = watch_config(issue_token("config:read"))
+    revealed = watch_config(issue_token("config:read", "config:secrets"))
+
+    assert watched["data"]["db"] == {"host": "h", "password": "***"}
+    assert not leaked(json.dumps(watched))
+    assert revealed["data"]["db"]["password"] == CONFIG_SECRET
