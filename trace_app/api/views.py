@@ -50,6 +50,7 @@ class SearchView(TraceView):
         return [f"trace:{service}"] if service else []
 
     @extend_schema(
+        operation_id="api_v1_trace_traces_search",
         summary="Search traces (every condition on one span; the limit applies last)",
         parameters=[s.SearchSerializer],
         responses={200: s.SearchResultSerializer},
