@@ -216,3 +216,71 @@ def test_ring_on_redis__node_cut_and_restored_over_the_network__other_process_se
         ring.close()
     finally:
         proxy.close()
+
+
+# --- real memcached servers (started here when the binary is installed) ----------------------
+
+
+@pytest.fixture
+def memcached_servers():
+    import shutil
+    import socket
+    import time
+
+    from tests.servers import free_port
+
+    binary = shutil.which("memcached")
+    if binary is None:
+        pytest.skip("needs the memcached binary")
+    procs, ports = [], []
+    for _ in range(2):
+        port = free_port()
+        procs.append(
+            subprocess.Popen([binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "nobody"])
+        )
+        ports.append(port)
+    for port in ports:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+    yield ports
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_memcached_real_server__get_put_delete_ttl_incr(memcached_servers):
+    store = kv.from_url(f"memcached://127.0.0.1:{memcached_servers[0]}", namespace="app")
+    store.put("a", "1", ttl=30)
+    store.put("with space " + "x" * 300, "long")
+    assert store.get("a") == b"1" and store.get("with space " + "x" * 300) == b"long"
+    assert store.delete("a") is True and store.get("a") is None and store.delete("a") is False
+    assert store.incr("counter") == 1 and store.incr("counter") == 2
+    store.close()
+
+
+def test_ring_on_memcached__a_partitioned_node_rejoins_under_a_new_epoch(memcached_servers):
+    proxy = Proxy(("127.0.0.1", memcached_servers[0]))
+    clock = Clock()
+    try:
+        ring = kv.from_url(
+            f"ring+memcached://127.0.0.1:{proxy.port},127.0.0.1:{memcached_servers[1]}", namespace="shop"
+        )
+        ring.clock, ring.dead_timeout = clock, 5
+        first = f"127.0.0.1:{proxy.port}"
+        key = key_owned_by(ring, first)
+        ring.put(key, "v1")
+        proxy.cut()
+        ring.put(key, "v2")
+        assert first in ring.dead and ring.get(key) == b"v2"
+        proxy.restore()
+        clock.now += 6
+        assert ring.get(key) is None and ring.epochs[first] == 1
+        direct = kv.from_url(f"memcached://127.0.0.1:{memcached_servers[0]}")
+        assert direct._get(f"0|{ring.key(key)}") == b"v1"  # the stale value is there, unserved
+        ring.close()
+    finally:
+        proxy.close()
