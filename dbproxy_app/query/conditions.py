@@ -16,8 +16,9 @@ from typing import Any
 
 from dbproxy_app import names
 from dbproxy_app.query.ast import Cond, Field, Group
-from dbproxy_app.query.grammar import _datetime
+from dbproxy_app.query.grammar import _datetime, printable
 from platformsite.api.errors import Invalid
+from platformsite.jsonvalues import unstorable
 
 CLAIMS = ("sub", "client_id", "account")
 _TOKEN = re.compile(
@@ -30,10 +31,11 @@ _MAX_LENGTH = 2000
 
 
 def _fail(condition: str, term: str, why: str) -> Invalid:
+    term, condition = printable(term[:60]), printable(condition[:200])
     return Invalid(
-        f"Cannot read {term[:60]!r} in the condition: {why}.",
+        f"Cannot read {term!r} in the condition: {why}.",
         code="invalid_condition",
-        details={"condition": condition[:200], "term": term[:60]},
+        details={"condition": condition, "term": term},
     )
 
 
@@ -152,6 +154,8 @@ class _Parser:
 
 
 def _condition(text: str, field: Field, op: str, value: Any) -> Cond:
+    if unstorable(value, max_depth=2):
+        raise _fail(text, str(value), "literals may not contain NUL characters or lone surrogates")
     if value is None:
         if op not in ("eq", "neq"):
             raise _fail(text, "null", "null compares with == or != only")

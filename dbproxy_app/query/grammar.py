@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from dbproxy_app import names
 from dbproxy_app.query.ast import OPERATORS, ORDERABLE, SELECTABLE, Cond, Field, Group, Order, Query, all_of
 from platformsite.api.errors import Invalid
+from platformsite.jsonvalues import unstorable
 
 _PLAIN = ("created", "updated", "id", "version")
 #: A field at the start of a logic-tree item (followed by ``.``).
@@ -38,8 +39,13 @@ _MAX_DEPTH = 8
 RESERVED = frozenset({"select", "order", "limit", "cursor", "or", "and", "not.or", "not.and"})
 
 
+def printable(text: str) -> str:
+    """``text`` as an answer can carry it: NUL and lone surrogates spelled as escapes."""
+    return text.replace("\x00", "\\0").encode("utf-8", "backslashreplace").decode()
+
+
 def bad(parameter: str, term: str, why: str) -> Invalid:
-    shown = term[:100]
+    shown, parameter = printable(term[:100]), printable(parameter)
     return Invalid(
         f"Cannot read {shown!r} in {parameter!r}: {why}.",
         code="invalid_query",
@@ -84,6 +90,13 @@ def _datetime(raw: str, parameter: str) -> Any:
 
 def typed(field: Field, op: str, raw: str, parameter: str) -> Any:
     """``raw`` as the value ``field`` compares with under ``op`` (400 if it cannot be one)."""
+    value = _typed(field, op, raw, parameter)
+    if unstorable(value, max_depth=64):
+        raise bad(parameter, raw, "values may not contain NUL characters or lone surrogates")
+    return value
+
+
+def _typed(field: Field, op: str, raw: str, parameter: str) -> Any:
     if op in ("like", "ilike"):
         if field.kind in ("meta", "id") or (field.kind == "data" and field.text):
             return raw
@@ -104,8 +117,6 @@ def typed(field: Field, op: str, raw: str, parameter: str) -> Any:
         ):
             raise bad(parameter, raw, "gt, gte, lt and lte on a data-> path compare with a number")
         return value
-    if "\x00" in raw:
-        raise bad(parameter, raw.replace("\x00", "\\0"), "values may not contain NUL")
     return raw
 
 

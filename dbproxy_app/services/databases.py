@@ -20,6 +20,7 @@ from dbproxy_app.backends.sqlite import FILE_NAME
 from dbproxy_app.models import Database, RowPolicy, Table
 from dbproxy_app.query.conditions import check_condition
 from platformsite.api.errors import Conflict, Invalid
+from platformsite.jsonvalues import unstorable
 from platformsite.sealing import seal_text
 
 OPTION_LIMITS = {"pool_max": (1, 100), "statement_timeout_ms": (1, 600_000)}
@@ -45,6 +46,8 @@ def check_dsn(backend: str, dsn: str) -> str:
         return dsn
     if not dsn:
         raise Invalid("A postgresql database needs a DSN.", code="invalid_dsn")
+    if unstorable(dsn, max_depth=1):
+        raise Invalid("A DSN may not contain NUL characters or lone surrogates.", code="invalid_dsn")
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:

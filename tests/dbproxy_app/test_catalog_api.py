@@ -83,6 +83,18 @@ def test_database__bad_input_is_400_and_nothing_is_registered(manager, body, sta
     assert not Database.objects.exists()
 
 
+def test_database__a_dsn_holding_a_lone_surrogate_is_400(manager):
+    body = '{"name": "x", "backend": "postgresql", "dsn": "host=a\\ud800"}'
+    response = manager.post("/api/v1/db/databases/", body, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] in ("invalid", "invalid_dsn")
+    assert not Database.objects.exists()
+    from dbproxy_app.services.databases import check_dsn
+    from platformsite.api.errors import Invalid
+
+    with pytest.raises(Invalid):
+        check_dsn("postgresql", "host=a\ud800")
+
+
 def test_database__a_second_with_the_same_name_is_409(manager, make_database):
     name = make_database("platform")
     response = manager.post("/api/v1/db/databases/", {"name": name}, format="json")

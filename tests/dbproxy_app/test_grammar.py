@@ -99,3 +99,30 @@ def test_any_condition__compiles_or_is_invalid_condition(text):
         compile_condition(text, {"sub": "s"})
     except Invalid as exc:
         assert exc.code == "invalid_condition"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("meta.env", "like.a\x00*"),
+        ("meta.env", "ilike.\ud800"),
+        ("data->a", 'eq."\\u0000"'),
+        ("data->a", 'eq."\\ud800"'),
+        ("data->a", 'in.("\\u0000")'),
+        ("data->>a", "like.\x00"),
+        ("id", "like.\x00"),
+    ],
+)
+def test_values_no_database_can_compare__are_invalid_query(name, value):
+    with pytest.raises(Invalid) as raised:
+        parse_query([(name, [value])], default_limit=10, max_limit=50)
+    assert raised.value.code == "invalid_query"
+
+
+@pytest.mark.parametrize(
+    "condition", ["metadata.k == '\x00'", "metadata.k == '\ud800'", "data.a == 'x\ud800'"]
+)
+def test_condition_literals_no_database_can_compare__are_invalid_condition(condition):
+    with pytest.raises(Invalid) as raised:
+        compile_condition(condition, {})
+    assert raised.value.code == "invalid_condition"

@@ -341,3 +341,19 @@ def test_data__any_json_value_round_trips(database, writer, data):
     assert made["data"] == data
     assert writer.get(url(database, record="a")).json()["data"] == data
     assert writer.get(url(database)).json()["results"][0]["data"] == data
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "meta.env=like.a%00*",
+        "id=like.%00",
+        'data->a=eq."%5Cu0000"',
+        'data->a=eq."%5Cud800"',
+        "data->>a=ilike.%00",
+    ],
+)
+def test_query_values_no_database_can_compare__are_400_on_every_backend(database, writer, query):
+    create(writer, database, {"id": "keep", "metadata": {"env": "prod"}, "data": {"a": 1}})
+    response = writer.get(url(database) + "?" + query)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
