@@ -134,3 +134,24 @@ def test_log_and_metrics_through_the_entry_point(env, tmp_path, monkeypatch):
         assert '"node": "orders-9"' in record[0] and '"service": "orders"' in record[0]
     finally:
         structlog.reset_defaults()
+
+
+def test_unreachable_platform__clear_error_no_thread_left(monkeypatch):
+    import httpx
+
+    before = set(threading.enumerate())
+    monkeypatch.setenv("PLATFORM_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("PLATFORM_CLIENT_ID", "x")
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", "y")
+    p = Platform.from_env(service="orders")
+    with pytest.raises(httpx.ConnectError):
+        p.register("10.0.0.7", 8080)
+    p.events.publish("orders.created", {"id": 1})  # buffered: the publisher retries in the background
+    assert p.events.pending == 1
+    with p.sync.lock("local", ttl=5) as held:  # memory:// needs no platform
+        assert held.fence == 1
+    p.close()
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leftover:
+        thread.join(5)
+    assert [t.name for t in leftover if t.is_alive()] == []
