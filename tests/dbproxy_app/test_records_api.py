@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from event_app.models import Event
 
@@ -357,3 +360,40 @@ def test_query_values_no_database_can_compare__are_400_on_every_backend(database
     create(writer, database, {"id": "keep", "metadata": {"env": "prod"}, "data": {"a": 1}})
     response = writer.get(url(database) + "?" + query)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
+
+
+FIELDS = [
+    "meta.env",
+    "meta.x",
+    "data->a",
+    "data->>a",
+    "data->a->b",
+    "id",
+    "created",
+    "version",
+    "or",
+    "order",
+    "select",
+]
+OPS = ["eq.", "neq.", "gt.", "like.", "ilike.", "in.(", "is.", "not.eq.", ""]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pairs=st.lists(
+        st.tuples(st.sampled_from(FIELDS), st.sampled_from(OPS), st.text(max_size=12)), min_size=1, max_size=3
+    )
+)
+def test_any_query_string__is_answered_200_or_400_never_500(stored_platform, writer, pairs):
+    query = urlencode([(name, op + value) for name, op, value in pairs])
+    response = writer.get(url(stored_platform) + "?" + query)
+    assert response.status_code in (200, 400), (query, response.content)
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] in ("invalid_query", "invalid")
+
+
+@pytest.fixture
+def stored_platform(make_database, writer, transactional_db):
+    name = make_database("platform")
+    create(writer, name, {"id": "keep", "metadata": {"env": "prod"}, "data": {"a": {"b": 1}}})
+    return name
