@@ -9,9 +9,11 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from event_app import hot
 from event_app.cloudevents import (
     BATCH,
     STRUCTURED,
@@ -21,6 +23,7 @@ from event_app.cloudevents import (
     parse_request,
 )
 from event_app.models import Event
+from tests.hotpath import Driver
 
 EVENTS = "/api/v1/events/"
 
@@ -205,5 +208,37 @@ def test_publish__any_request__stored_or_refused_in_the_error_shape(api_client):
             assert Event.objects.count() == before
         else:
             assert response.json()["events"]
+
+    publish()
+
+
+# --- Through the hot path (PostgreSQL: the group writer stores what parses, the view the rest) ----
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="group commit runs on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_publish_hot__any_request__stored_or_refused_as_the_full_view_does(issue_token):
+    driver = Driver(hot.ROUTES)
+    token = issue_token("events:write")
+    warm = driver.call("POST", EVENTS, token, data=b'{"type": "warm.up", "source": "/s"}', content_type="")
+    assert warm.status == 201
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(REQUESTS)
+    def publish(request):
+        headers, body = request
+        headers = dict(headers)
+        content_type = headers.pop("content-type", "")
+        before = Event.objects.count()
+
+        reply = driver.call("POST", EVENTS, token, data=body, content_type=content_type, headers=headers)
+        event(f"{'hot' if reply.hot else 'view'} {reply.status}")
+
+        assert reply.status in (200, 201, 400, 413, 415), (reply.status, reply.body)
+        if reply.status >= 400:
+            assert set(reply.json()["error"]) == {"code", "message", "details"}
+            assert Event.objects.count() == before
+        else:
+            assert reply.json()["events"]
 
     publish()
