@@ -397,3 +397,24 @@ def stored_platform(make_database, writer, transactional_db):
     name = make_database("platform")
     create(writer, name, {"id": "keep", "metadata": {"env": "prod"}, "data": {"a": {"b": 1}}})
     return name
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=JSON
+    | st.dictionaries(st.sampled_from(["id", "metadata", "data", "bytes", "expected_version"]), JSON)
+)
+def test_any_record_body__is_stored_or_refused_with_a_4xx(stored_platform, writer, body):
+    response = writer.post(url(stored_platform), body, format="json")
+    assert response.status_code in (201, 400, 409, 413), (body, response.content)
+    bulk = writer.post(f"/api/v1/db/{stored_platform}/orders/bulk/", {"create": [body]}, format="json")
+    assert bulk.status_code in (200, 400, 409, 413), (body, bulk.content)
