@@ -62,13 +62,16 @@ def test_installed_alone__no_server_code(sdk_venv):
     names = {package["name"].lower() for package in installed}
     assert "micro-platform-client" in names
     assert not names & {"django", "djangorestframework", "celery", "channels", "micro-platform"}
-    probe = (
-        "import importlib.util as u, platform_client, platform_client.kv, platform_client.sync, "
-        "platform_client.auth, platform_client.discovery, platform_client.event, platform_client.router;"
-        "print(platform_client.__version__, platform_client.__file__,"
+    probe = (  # every module imports with httpx and websockets alone (the extras load on use)
+        "import importlib, importlib.util as u, pkgutil, platform_client, platform_client.cli as c;"
+        "names = [f'{p.__name__}.{m.name}' for p in (platform_client, c)"
+        " for m in pkgutil.iter_modules(p.__path__)];"
+        "[importlib.import_module(name) for name in names];"
+        "print(platform_client.__version__, len(names), platform_client.__file__,"
         " [m for m in ('django', 'rest_framework', 'celery', 'platformsite') if u.find_spec(m)])"
     )
-    version, location, server_modules = run(python, "-c", probe, cwd=sdk_venv).stdout.split(" ", 2)
+    version, count, location, server_modules = run(python, "-c", probe, cwd=sdk_venv).stdout.split(" ", 3)
+    assert int(count) >= 30
     assert version == __version__
     assert str(sdk_venv) in location  # the installed copy, not this checkout
     assert server_modules.strip() == "[]"
