@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from platform_client.auth import ASGIAuthMiddleware, AuthError, JWKSVerifier, WSGIAuthMiddleware
+from platform_client.auth import ASGIAuthMiddleware, AuthError, JWKSVerifier, WSGIAuthMiddleware, bearer_token
 
 __all__ = ["CachingVerifier", "asgi", "wsgi"]
 
@@ -41,26 +41,28 @@ class CachingVerifier:
     def __init__(self, verifier: JWKSVerifier, *, cache_size: int = 10_000) -> None:
         self.verifier = verifier
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: token -> (claims, the time it stops being accepted, the scopes it grants)
+        self._cache: OrderedDict[str, tuple[dict[str, Any], float, frozenset[str]]] = OrderedDict()
 
     def verify(self, token: str, *, scopes: Iterable[str] = ()) -> dict[str, Any]:
-        claims = self._cache.get(token)
-        if claims is None or claims["exp"] + self.verifier.leeway < time.time():
+        entry = self._cache.get(token)
+        if entry is None or entry[1] < time.time():
             claims = self.verifier.verify(token)  # raises on a bad token; never cached then
-            self._cache[token] = claims
+            granted = frozenset(str(claims.get("scope", "")).split())
+            entry = (claims, float(claims["exp"]) + self.verifier.leeway, granted)
+            self._cache[token] = entry
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        granted = str(claims.get("scope", "")).split()
-        missing = set(scopes) - set(granted)
-        if missing and "admin" not in granted:
-            raise AuthError(
-                "insufficient_scope", f"This call needs the scope(s): {', '.join(sorted(missing))}.", 403
-            )
+        claims, _, granted = entry
+        if scopes and "admin" not in granted:
+            missing = set(scopes) - granted
+            if missing:
+                raise AuthError(
+                    "insufficient_scope", f"This call needs the scope(s): {', '.join(sorted(missing))}.", 403
+                )
         return claims
 
     def verify_header(self, authorization: str | None, *, scopes: Iterable[str] = ()) -> dict[str, Any]:
-        from platform_client.auth import bearer_token
-
         return self.verify(bearer_token(authorization), scopes=scopes)
 
 

@@ -95,7 +95,8 @@ def test_caching_verifier__a_verified_token_is_checked_once_scopes_every_time(to
     with pytest.raises(AuthError):
         cached.verify("forged.token.value")
     assert "forged.token.value" not in cached._cache
-    cached._cache[good] = {**cached._cache[good], "exp": 0}  # expired: verified again
+    claims, _, granted = cached._cache[good]
+    cached._cache[good] = (claims, 0.0, granted)  # expired: verified again
     cached.verify(good)
     assert calls == [good, "forged.token.value", good]
 
