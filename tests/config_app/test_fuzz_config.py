@@ -139,3 +139,67 @@ def test_api__any_layer_document_and_resolve_path__answers_or_refuses(rw):
         assert resolved.status_code in (200, 400, 404), (resolved.status_code, resolved.content)
 
     put_and_resolve()
+
+
+#: JSON Schemas: real keywords with values of the right kind or not, $refs that resolve or not.
+SCHEMA = st.recursive(
+    st.one_of(
+        st.booleans(),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "type": st.sampled_from(["object", "string", "integer", "array", "nope", 3]),
+                "pattern": st.sampled_from(["^a", "(", "[", "\\", "a{2,1}", "(?P<x>a)"]),
+                "minimum": st.one_of(st.integers(), st.text(max_size=3)),
+                "maxLength": st.one_of(st.integers(-1, 5), st.floats(allow_nan=False)),
+                "required": st.one_of(st.lists(KEY, max_size=3), JSON),
+                "enum": st.one_of(st.lists(JSON, max_size=3), JSON),
+                "format": st.sampled_from(["email", "ipv4", "regex", "date-time", "unknown"]),
+                "$ref": st.sampled_from(["#", "#/definitions/a", "#/$defs/x", "http://127.0.0.1:9/s", "x"]),
+                "$schema": st.sampled_from(
+                    [
+                        "https://json-schema.org/draft/2020-12/schema",
+                        "http://json-schema.org/draft-07/schema#",
+                        "http://example.com/nope",
+                        "",
+                    ]
+                ),
+            },
+        ),
+    ),
+    lambda inner: st.fixed_dictionaries(
+        {},
+        optional={
+            "properties": st.dictionaries(KEY, inner, max_size=3),
+            "items": inner,
+            "additionalProperties": inner,
+            "definitions": st.dictionaries(st.just("a"), inner, max_size=1),
+            "$defs": st.dictionaries(st.just("x"), inner, max_size=1),
+            "anyOf": st.lists(inner, min_size=1, max_size=2),
+            "not": inner,
+        },
+    ),
+    max_leaves=8,
+)
+
+
+@pytest.mark.django_db
+def test_api__any_json_schema_then_any_layer__answers_or_refuses(rw):
+    counter = iter(range(1_000_000))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.one_of(SCHEMA, JSON), DOCUMENT)
+    def create_and_write(schema, document):
+        name = f"ns{next(counter)}"
+        created = rw.post("/api/v1/config/namespaces/", {"name": name, "json_schema": schema}, format="json")
+        event(f"namespace {created.status_code}")
+        assert created.status_code in (201, 400), (created.status_code, created.content)
+        if created.status_code == 400:
+            assert set(created.json()["error"]) == {"code", "message", "details"}
+            return
+        layer = f"/api/v1/config/namespaces/{name}/layers/prod/"
+        written = rw.put(layer, {"data": document}, format="json")
+        event(f"layer {written.status_code}")
+        assert written.status_code in (200, 201, 400), (written.status_code, written.content)
+
+    create_and_write()
