@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -242,3 +243,39 @@ def test_publish_hot__any_request__stored_or_refused_as_the_full_view_does(issue
             assert reply.json()["events"]
 
     publish()
+
+
+# --- Search: any query string --------------------------------------------------------------------
+
+QUERY_KEYS = st.sampled_from(
+    [
+        *("type", "source", "subject", "root_id", "from", "to", "after", "before", "order", "cursor"),
+        *("limit", "ext.tenant", "metadata.region", "ext.", "ext.a.b", "x"),
+    ]
+)
+QUERY_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["order.*", "*", "", ",", "1", "-1", "9" * 30, "²", "2026-01-01T00:00:00+23:59"]),
+    st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)\Z"),
+)
+
+
+@pytest.mark.django_db
+def test_search__any_query__results_or_400(api_client, make_event):
+    reader = api_client("events:read")
+    make_event(subject="orders/1", extensions={"tenant": "acme"})
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(QUERY_KEYS, QUERY_VALUES), max_size=5))
+    def search(pairs):
+        query = "&".join(f"{quote(key)}={quote(value)}" for key, value in pairs)
+        response = reader.get(f"{EVENTS}?{query}")
+        event(f"status {response.status_code}")
+        # 404: a cursor that is not one (the platform's pagination, as on every list)
+        assert response.status_code in (200, 400, 404), (query, response.status_code, response.content)
+        if response.status_code == 404:
+            assert "cursor" in query
+        if response.status_code >= 400:
+            assert set(response.json()["error"]) == {"code", "message", "details"}
+
+    search()
