@@ -1,0 +1,64 @@
+"""Every list and read route without path parameters, on any query string: an answer or a 4xx in
+the error shape, never a 5xx.
+
+The query's names are the route's documented parameters (from the OpenAPI schema) and a few it
+does not document; the values are any text, numbers out of range, times, NUL characters.  The
+caller holds ``admin``, so every refusal is the input's.  (Schemathesis fuzzes the documented
+parameters with values of their documented types; this test sends what a client might send.)
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+VALUES = st.one_of(
+    st.text(max_size=25),
+    st.sampled_from(["", "0", "-1", "1e9", "9" * 40, "²", "NaN", "true", "*", ",", "a:b", "\x00"]),
+    st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)\Z"),
+    st.integers(-(2**70), 2**70).map(str),
+)
+EXTRA_NAMES = ["x", "format", "page", "limit", "cursor", "ordering", "ext.a", "labels", "wait"]
+
+
+def routes() -> dict[str, list[str]]:
+    """GET paths without path parameters -> their documented query parameter names."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    found = {}
+    for path, operations in schema["paths"].items():
+        get = operations.get("get")
+        if get is None or "{" in path:
+            continue
+        found[path] = [p["name"] for p in get.get("parameters", []) if p.get("in") == "query"]
+    return found
+
+
+ROUTES = routes()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_any_query__answers_or_4xx(path, api_client, settings):
+    settings.CONFIG_MAX_WAIT_SECONDS = 0.01
+    settings.DISCOVERY_MAX_WAIT_SECONDS = 0.01
+    caller = api_client("admin")
+    names = st.sampled_from(sorted(set(ROUTES[path] + EXTRA_NAMES)))
+
+    @settings_(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(names, VALUES), max_size=4))
+    def ask(pairs):
+        query = "&".join(f"{quote(name)}={quote(value)}" for name, value in pairs)
+        response = caller.get(f"{path}?{query}")
+        event(f"status {response.status_code}")
+        assert response.status_code < 500, (path, query, response.status_code, response.content[:300])
+        if response.status_code >= 400 and response.get("Content-Type", "").startswith("application/json"):
+            assert set(response.json()["error"]) == {"code", "message", "details"}, response.content[:300]
+
+    ask()
+
+
+settings_ = settings
