@@ -41,6 +41,16 @@ class ZipkinView(ServiceView):
     service = "trace"
     pagination_class = None
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        for name, values in request.query_params.lists():  # PostgreSQL refuses NUL in text
+            if "\x00" in name or any("\x00" in value for value in values):
+                raise Invalid(
+                    f"{name[:40]!r} must not contain NUL characters.",
+                    "invalid_parameter",
+                    {"parameter": name[:40]},
+                )
+
 
 def doc(summary: str, response: Any, *params: OpenApiParameter) -> Any:
     return extend_schema(summary=summary, responses={200: response}, parameters=list(params))
