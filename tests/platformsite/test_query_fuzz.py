@@ -62,3 +62,24 @@ def test_any_query__answers_or_4xx(path, api_client, settings):
 
 
 settings_ = settings
+
+
+# --- What the fuzzing found ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v2/traces?serviceName=a%00b",
+        "/api/v2/traces?annotationQuery=http.status%00=500",
+        "/api/v2/autocompleteValues?key=%00",
+        "/api/v2/remoteServices?serviceName=web%00",
+    ],
+)
+def test_zipkin_query__a_nul_character__400_not_500(api_client, url):
+    # PostgreSQL refuses NUL in text: the Zipkin query API passed it on (500 there)
+    response = api_client("trace:read").get(url)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameter"
