@@ -203,7 +203,7 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
 @staff_required
 def graph(request: HttpRequest) -> HttpResponse:
     hours = request.GET.get("hours", "1")
-    hours = int(hours) if hours.isdigit() and int(hours) in dict(LOOKBACKS) else 1
+    hours = int(hours) if hours.isascii() and hours.isdigit() and int(hours) in dict(LOOKBACKS) else 1
     until = timezone.now()
     since = until - timedelta(hours=hours)
     found = selectors.graph(int(since.timestamp() * 1e6), int(until.timestamp() * 1e6))

@@ -10,6 +10,7 @@ counted in ``Decoded.refused`` and the others are kept (OTLP's partial success).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
 
+#: An int64 as OTLP JSON writes it in a string (ASCII digits: ``str.isdigit`` also takes '²').
+_INT64_TEXT = re.compile(r"\s*-?[0-9]+\s*")
 KINDS = {0: "", 1: "", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 KIND_NAMES = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -143,7 +146,7 @@ def _get(mapping: dict[str, Any], camel: str, snake: str, default: Any = None) -
 def _int64(value: Any, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INT64_TEXT.fullmatch(value):
         return int(value)
     if value is None:
         return 0
