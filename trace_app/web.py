@@ -56,7 +56,7 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
     for field in ("min_ms", "max_ms"):
         try:
             durations.append(int(float(form[field]) * 1000) if form[field] else None)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: "1e400" and "inf" read as infinity
             raise ValueError(f"{field.replace('_', ' ')} is not a number of milliseconds.") from None
     end = int(timezone.now().timestamp() * 1_000_000)
     found = TraceQuery(
