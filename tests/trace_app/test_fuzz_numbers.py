@@ -1,7 +1,7 @@
 """Numbers in text on hostile input (found by fuzzing): digits ``str.isdigit`` takes but ``int``
 does not ('²'), doubled signs, other scripts' digits.  OTLP JSON's int64 strings are an answer or a
 refusal (never a ValueError, a 500 at /v1/traces); the trace graph page's ``hours`` is read or
-ignored."""
+ignored; the search page's durations beyond floats ("1e400") are refused by the form."""
 
 from __future__ import annotations
 
@@ -56,3 +56,12 @@ def test_otlp_ingest__a_time_isdigit_takes_but_int_refuses__4xx_not_500(api_clie
 @pytest.mark.django_db
 def test_graph_page__hours_isdigit_takes_but_int_refuses__the_default(admin_client):
     assert admin_client.get("/ui/trace/graph/", {"hours": "²"}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["1e400", "inf", "-Infinity", "nan"])
+def test_search_page__a_duration_beyond_floats__the_form_says_so(admin_client, value):
+    response = admin_client.get("/ui/trace/", {"min_ms": value})
+
+    assert response.status_code == 200
+    assert b"min ms is not a number of milliseconds" in response.content
