@@ -43,6 +43,8 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
         key: params.get(key, "")
         for key in ("service", "operation", "tag", "word", "min_ms", "max_ms", "hours", "error")
     }
+    if any("\x00" in value for value in form.values()):  # PostgreSQL refuses NUL in text
+        raise ValueError("The search must not contain NUL characters.")
     hours = int(form["hours"]) if form["hours"].isdigit() else 0 if form["hours"] else 1
     if hours not in dict(LOOKBACKS):
         raise ValueError("Pick a time range from the list.")
