@@ -1,7 +1,8 @@
 """Numbers in text on hostile input (found by fuzzing): digits ``str.isdigit`` takes but ``int``
 does not ('²'), doubled signs, other scripts' digits.  OTLP JSON's int64 strings are an answer or a
 refusal (never a ValueError, a 500 at /v1/traces); the trace graph page's ``hours`` is read or
-ignored; the search page's durations beyond floats ("1e400") are refused by the form."""
+ignored; the search page's durations beyond floats ("1e400") and NUL characters are refused by the
+form."""
 
 from __future__ import annotations
 
@@ -65,3 +66,13 @@ def test_search_page__a_duration_beyond_floats__the_form_says_so(admin_client, v
 
     assert response.status_code == 200
     assert b"min ms is not a number of milliseconds" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", ["service", "operation", "tag", "word"])
+def test_search_page__a_nul_character__the_form_says_so(admin_client, field):
+    # PostgreSQL refuses NUL in text: the search reached it (a 500 there)
+    response = admin_client.get("/ui/trace/", {field: "a\x00b"})
+
+    assert response.status_code == 200
+    assert b"must not contain NUL characters" in response.content
