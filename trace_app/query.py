@@ -18,6 +18,14 @@ def trace_id(value: Any, what: str = "trace id") -> str:
     return value.lower()
 
 
+def text(params: Any, name: str, default: str = "") -> str:
+    """A text parameter; 400 when it holds a NUL character (no database can compare one)."""
+    value = params.get(name, default)
+    if "\x00" in value:
+        raise Invalid(f"{name} must not contain NUL characters.", "invalid_parameter", {"parameter": name})
+    return value
+
+
 def integer(params: Any, name: str, default: int | None = None, *, minimum: int = 0) -> int | None:
     raw = params.get(name)
     if raw in (None, ""):
@@ -31,6 +39,8 @@ def integer(params: Any, name: str, default: int | None = None, *, minimum: int 
 
 def terms(query: str) -> tuple[dict[str, str], tuple[str, ...]]:
     """Zipkin's ``annotationQuery``: ``k=v`` terms (tags) and words, joined by ``and``."""
+    if "\x00" in query:
+        raise Invalid("annotationQuery must not contain NUL characters.", "invalid_parameter")
     tags, words = {}, []
     for term in re.split(r"\s+and\s+", query.strip()) if query.strip() else []:
         key, eq, value = term.strip().partition("=")

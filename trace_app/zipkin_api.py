@@ -31,7 +31,7 @@ def _zipkin_trace(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def service_param(request: Request) -> str:
-    name = request.query_params.get("serviceName", "")
+    name = query.text(request.query_params, "serviceName")
     if not name:
         raise Invalid("serviceName is required.", "invalid_parameter", {"parameter": "serviceName"})
     return name
@@ -92,13 +92,13 @@ class TracesView(ZipkinView):
         lookback = query.integer(params, "lookback", settings.TRACE_DEFAULT_LOOKBACK_HOURS * 3_600_000)
         limit = min(query.integer(params, "limit", 10, minimum=1), settings.TRACE_SEARCH_MAX)
         tags, words = query.terms(params.get("annotationQuery", ""))
-        span_name = params.get("spanName", "")
+        span_name = query.text(params, "spanName")
         found = TraceQuery(
             start=max(0, end_ms - lookback) * 1000,
             end=end_ms * 1000,
             limit=limit,
-            service=params.get("serviceName", ""),
-            remote_service=params.get("remoteServiceName", ""),
+            service=query.text(params, "serviceName"),
+            remote_service=query.text(params, "remoteServiceName"),
             operation="" if span_name == "all" else span_name,
             tags=tags,
             words=words,
@@ -174,7 +174,7 @@ class AutocompleteKeysView(ZipkinView):
 class AutocompleteValuesView(ZipkinView):
     @doc("Zipkin: values seen for a key", NAMES, param("key", required=True))
     def get(self, request: Request) -> Response:
-        key = request.query_params.get("key", "")
+        key = query.text(request.query_params, "key")
         if not key:
             raise Invalid("key is required.", "invalid_parameter", {"parameter": "key"})
         return Response(selectors.tag_values(key))

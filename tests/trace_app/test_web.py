@@ -83,3 +83,8 @@ def test_graph_and_compare(staff, skewed, writer):
     assert "only in A" in compared and 'id="compare-rows"' in compared
     assert "is not 16 or 32 hex" in staff.get("/ui/trace/compare/?a=zz&b=zz").content.decode()
     assert "No trace" in staff.get(f"/ui/trace/compare/?a={skewed}&b={hex_id(8)}").content.decode()
+
+
+def test_search__a_nul_character_is_explained(staff):
+    answer = staff.get("/ui/trace/?operation=a%00b")
+    assert answer.status_code == 200 and "NUL" in answer.content.decode()

@@ -216,3 +216,19 @@ def test_query_api__autocomplete(reader, rpc):
 def test_json_body_with_a_bom_or_junk_after__400(writer):
     body = json.dumps([zipkin_span(hex_id(8), hex_id(8), "web")]) + "]"
     assert writer.post("/api/v2/spans", data=body, content_type="application/json").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "traces?spanName=a%00b",
+        "traces?serviceName=%00",
+        "traces?remoteServiceName=x%00",
+        "traces?annotationQuery=k%3Dv%00",
+        "spans?serviceName=a%00",
+        "autocompleteValues?key=%00",
+    ],
+)
+def test_query_api__nul_characters_400(reader, query):
+    answer = reader.get(f"/api/v2/{query}")
+    assert answer.status_code == 400, answer.content
