@@ -78,11 +78,14 @@ def test_search__on_any_span_not_only_roots(writer, reader):
         "min_duration_ms=5&max_duration_ms=1",
         "since=yesterday",
         "tag=novalue",
+        "service=a%00",
+        "tag=k%3Dv%00",
+        "word=%00",
     ],
 )
 def test_search__bad_parameters_400(reader, query):
     answer = reader.get(f"/api/v1/trace/traces/?{query}")
-    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid"
+    assert answer.status_code == 400 and answer.json()["error"]["code"].startswith("invalid")
 
 
 def test_trace__tree_order_depth_and_clock_skew(writer, reader):
