@@ -45,8 +45,6 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
     }
     if any("\x00" in value for value in form.values()):  # PostgreSQL refuses NUL in text
         raise ValueError("The search must not contain NUL characters.")
-    if any("\x00" in value for value in form.values()):
-        raise ValueError("The search must not contain NUL characters.")
     hours = int(form["hours"]) if form["hours"].isdigit() else 0 if form["hours"] else 1
     if hours not in dict(LOOKBACKS):
         raise ValueError("Pick a time range from the list.")
