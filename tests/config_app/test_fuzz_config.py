@@ -151,7 +151,7 @@ SCHEMA = st.recursive(
                 "type": st.sampled_from(["object", "string", "integer", "array", "nope", 3]),
                 "pattern": st.sampled_from(["^a", "(", "[", "\\", "a{2,1}", "(?P<x>a)"]),
                 "minimum": st.one_of(st.integers(), st.text(max_size=3)),
-                "maxLength": st.one_of(st.integers(-1, 5), st.floats(allow_nan=False)),
+                "maxLength": st.one_of(st.integers(-1, 5), st.floats(allow_nan=False, allow_infinity=False)),
                 "required": st.one_of(st.lists(KEY, max_size=3), JSON),
                 "enum": st.one_of(st.lists(JSON, max_size=3), JSON),
                 "format": st.sampled_from(["email", "ipv4", "regex", "date-time", "unknown"]),
