@@ -177,7 +177,7 @@ class ServiceFlipsView(ServiceLookup):
 
 def months_param(request: Request) -> int:
     raw = request.query_params.get("months", "3")
-    if not raw.isdigit() or not 1 <= int(raw) <= 24:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 24:  # str.isdigit also takes "²"
         raise Invalid("months is 1-24.", code="invalid_months", details={"months": raw[:10]})
     return int(raw)
 
