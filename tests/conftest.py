@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 
 import pytest
 from django.core.cache import cache
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from auth_app.services import service_account_create
 from platformsite import localstate
+
+# Property tests draw the same examples on every run by default, so the suite (and CI) passes or
+# fails on the code alone; `HYPOTHESIS_PROFILE=hunt` draws new random examples (500 where a test
+# sets no count of its own) to look for new failures: keep each one found as a regression test.
+hypothesis_settings.register_profile("default", derandomize=True)
+hypothesis_settings.register_profile("hunt", derandomize=False, max_examples=500)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
