@@ -269,3 +269,9 @@ def test_keep_rules__out_of_range_values_400_nothing_stored(api_client):
         answer = admin.put("/api/v1/trace/rules/web/", body, format="json")
         assert answer.status_code == 400, body
     assert not KeepRule.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["graph/", "traces/"])
+def test_until_at_the_first_representable_instant__400(reader, path):
+    answer = reader.get(f"/api/v1/trace/{path}?until=0001-01-01T00:00:00Z")
+    assert answer.status_code == 400

@@ -30,6 +30,14 @@ def _us(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
+def _before(until: datetime, hours: int) -> datetime:
+    """``hours`` before ``until``; 400 when that is before the first year a date can hold."""
+    try:
+        return until - timedelta(hours=hours)
+    except OverflowError:
+        raise Invalid("until is too early.", "invalid_parameter", {"parameter": "until"}) from None
+
+
 def _params(request: Request) -> dict[str, Any]:
     """Query parameters as a serializer reads them (repeatable ones as lists)."""
     params: dict[str, Any] = {k: v for k, v in request.query_params.items() if k not in ("tag", "word")}
@@ -58,7 +66,7 @@ class SearchView(TraceView):
     def get(self, request: Request) -> Response:
         data = validated(s.SearchSerializer, _params(request))
         until = data.get("until") or timezone.now()
-        since = data.get("since") or until - timedelta(hours=settings.TRACE_DEFAULT_LOOKBACK_HOURS)
+        since = data.get("since") or _before(until, settings.TRACE_DEFAULT_LOOKBACK_HOURS)
         tags = dict(term.split("=", 1) for term in data.get("tag", []))
         low, high = data.get("min_duration_ms"), data.get("max_duration_ms")
         found = TraceQuery(
@@ -116,7 +124,7 @@ class GraphView(TraceView):
     def get(self, request: Request) -> Response:
         data = validated(s.GraphParamsSerializer, request.query_params)
         until = data.get("until") or timezone.now()
-        since = data.get("since") or until - timedelta(hours=1)
+        since = data.get("since") or _before(until, 1)
         if since > until:
             raise Invalid("since is after until.", "invalid_parameter", {"parameter": "since"})
         return Response(s.GraphSerializer(selectors.graph(_us(since), _us(until))).data)
