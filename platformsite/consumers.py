@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from auth_app.access import TokenInfo
+from auth_app.access import TokenInfo, is_allowed
+from platformsite.api.validators import SERVICE
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -80,6 +82,122 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
     async def error(self, code: str, message: str) -> None:
         """Tell the client its message was refused (a service may shape this its own way)."""
         await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+
+
+class ServiceWatchConsumer(ServiceConsumer):
+    """A websocket watching chosen services: the one protocol of the discovery, router and monitor
+    sockets (and of any service whose changes are per watched service).
+
+    The client sends ``{"type": "subscribe", "services": [name, ...]}`` (``"*"`` for every
+    service, allowed only where a policy rule would allow any name: ``<service>:*``) and
+    ``{"type": "unsubscribe", "services": [...]}``; ``{"type": "ping"}`` is answered ``pong``.
+    Each name is checked against the caller's policy for ``<service>:<name>`` read.  A subclass
+    says which channel groups a name joins (:meth:`groups_of`), may add fields to the
+    ``subscribed`` answer (:meth:`subscribed`), and its group handlers pick the messages meant
+    for this connection with :meth:`takes` (per-service and all-services copies of a change) or
+    :meth:`watches` (one group for everything, filtered by service).
+    """
+
+    max_subscriptions = 1000
+
+    def groups_of(self, name: str) -> list[str]:
+        """The channel groups a subscription to ``name`` (or ``"*"``) joins."""
+        raise NotImplementedError
+
+    async def subscribed(self, names: list[str], content: dict) -> dict[str, Any]:
+        """Extra fields of the ``subscribed`` answer for the services just subscribed."""
+        return {}
+
+    async def after_subscribed(self, content: dict) -> None:
+        """Called once the ``subscribed`` answer is sent (a replay may follow it)."""
+
+    def takes(self, event: dict) -> bool:
+        """A change sent in two copies, to its service's group and (``"copy": "all"``) to the
+        every-service group: a ``"*"`` subscriber takes the second, others the first."""
+        return (event.get("copy") == "all") == self.all_services
+
+    def watches(self, service: str | None) -> bool:
+        return self.all_services or service in self.watched
+
+    async def on_connected(self) -> None:
+        self.watched: set[str] = set()
+        self.all_services = False
+        self.joined: set[str] = set()
+        await self.send_json({"type": "hello", "service": self.service, "subject": self.subject})
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "subscribe":
+            await self.subscribe(content)
+        elif kind == "unsubscribe":
+            await self.unsubscribe(content)
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.error("unknown_message", 'Send {"type": "subscribe", "services": [...]}.')
+
+    def _names(self, content: dict) -> list[str] | None:
+        names = content.get("services")
+        if not isinstance(names, list) or not all(name == "*" or SERVICE.matches(name) for name in names):
+            return None
+        return list(dict.fromkeys(names))
+
+    async def subscribe(self, content: dict) -> None:
+        names = self._names(content)
+        if names is None or len(self.watched) + len(names) > self.max_subscriptions:
+            await self.error(
+                "invalid", f"'services' must be a list of up to {self.max_subscriptions} names or '*'."
+            )
+            return
+        denied = [name for name in names if not await self._allowed(name)]
+        if denied:
+            await self.error("policy_denied", f"Not allowed to read: {', '.join(denied)[:500]}")
+            return
+        for name in names:
+            if name == "*":
+                self.all_services = True
+            else:
+                self.watched.add(name)
+            await self._join(self.groups_of(name))
+        extra = await self.subscribed([name for name in names if name != "*"], content)
+        await self.send_json({"type": "subscribed", "services": names, **extra})
+        await self.after_subscribed(content)
+
+    async def unsubscribe(self, content: dict) -> None:
+        names = self._names(content) or []
+        for name in names:
+            if name == "*":
+                self.all_services = False
+            else:
+                self.watched.discard(name)
+        still = {group for name in self._subscriptions() for group in self.groups_of(name)}
+        for group in self.joined - still:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined &= still
+        await self.send_json({"type": "unsubscribed", "services": names})
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    def _subscriptions(self) -> list[str]:
+        return [*self.watched, *(["*"] if self.all_services else [])]
+
+    async def _join(self, groups: list[str]) -> None:
+        for group in groups:
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.add(group)
+
+    @database_sync_to_async
+    def _allowed(self, name: str) -> bool:
+        token = self.scope.get("token")
+        if not isinstance(token, TokenInfo):  # a staff session: admin
+            return True
+        resource = f"{self.service}:" + ("-every-service-" if name == "*" else name)
+        return is_allowed(
+            account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
+        ).allowed
 
 
 class NoSuchSocket(AsyncJsonWebsocketConsumer):

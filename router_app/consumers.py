@@ -14,21 +14,8 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from auth_app.access import TokenInfo, is_allowed
-from platformsite.consumers import ServiceConsumer
+from platformsite.consumers import ServiceWatchConsumer
 from router_app import services
-
-MAX_SUBSCRIPTIONS = 1000
-
-
-@database_sync_to_async
-def _allowed(token: TokenInfo | None, name: str) -> bool:
-    if token is None:  # a staff session: admin
-        return True
-    resource = "router:" + ("-every-service-" if name == "*" else name)
-    return is_allowed(
-        account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
-    ).allowed
 
 
 @database_sync_to_async
@@ -36,64 +23,22 @@ def _revisions(names: list[str]) -> dict[str, int]:
     return {name: services.current_revision(name) for name in names}
 
 
-class RouterConsumer(ServiceConsumer):
+class RouterConsumer(ServiceWatchConsumer):
     service = "router"
 
-    async def on_connected(self) -> None:
-        self.watched: set[str] = set()
-        self.all_services = False
-        await self.send_json({"type": "hello", "service": self.service, "subject": self.subject})
+    def groups_of(self, name: str) -> list[str]:
+        return [services.ALL_GROUP if name == "*" else services.group_name(name)]
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "subscribe":
-            await self.subscribe(content)
-        elif kind == "ping":
-            await self.send_json({"type": "pong"})
-        else:
-            await self.error("unknown_message", 'Send {"type": "subscribe", "services": [...]}.')
-
-    async def subscribe(self, content: dict) -> None:
-        names = content.get("services")
-        if (
-            not isinstance(names, list)
-            or not all(isinstance(n, str) and (n == "*" or services.SERVICE.matches(n)) for n in names)
-            or len(self.watched) + len(names) > MAX_SUBSCRIPTIONS
-        ):
-            await self.error("invalid", f"'services' must be a list of up to {MAX_SUBSCRIPTIONS} names.")
-            return
-        names = list(dict.fromkeys(names))
-        token = self.scope.get("token")
-        denied = [name for name in names if not await _allowed(token, name)]
-        if denied:
-            await self.error("policy_denied", f"Not allowed to read: {', '.join(denied)[:500]}")
-            return
-        for name in names:
-            if name == "*":
-                self.all_services = True
-                await self.channel_layer.group_add(services.ALL_GROUP, self.channel_name)
-            else:
-                self.watched.add(name)
-                await self.channel_layer.group_add(services.group_name(name), self.channel_name)
-        specific = [name for name in names if name != "*"]
-        await self.send_json(
-            {"type": "subscribed", "services": names, "revisions": await _revisions(specific)}
-        )
-
-    async def disconnect(self, code: int) -> None:
-        for name in getattr(self, "watched", ()):
-            await self.channel_layer.group_discard(services.group_name(name), self.channel_name)
-        if getattr(self, "all_services", False):
-            await self.channel_layer.group_discard(services.ALL_GROUP, self.channel_name)
+    async def subscribed(self, names: list[str], content: dict) -> dict[str, Any]:
+        return {"revisions": await _revisions(names)}
 
     async def router_change(self, event: dict) -> None:
-        if (event.get("group") == "all") != self.all_services:
-            return  # a "*" subscriber takes the copy sent to everyone, others their service's copy
-        await self.send_json(
-            {
-                "type": "change",
-                "service": event["service"],
-                "revision": event["revision"],
-                "why": event["why"],
-            }
-        )
+        if self.takes(event):
+            await self.send_json(
+                {
+                    "type": "change",
+                    "service": event["service"],
+                    "revision": event["revision"],
+                    "why": event["why"],
+                }
+            )

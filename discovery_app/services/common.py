@@ -26,6 +26,7 @@ from rest_framework.exceptions import NotFound
 from discovery_app import deadlines, selectors
 from discovery_app.models import Node, Result, Service, ServiceIndex
 from event_app.services import event_publish, event_publish_many
+from platformsite.api import validators
 from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,8 @@ SWEEP_LOCK_KEY = "discovery:sweep-lock"
 FULL_SWEEP_KEY = "discovery:full-sweep-at"
 ALL_GROUP = "discovery.all"
 # \Z, not $: "$" also matches before a trailing newline ("orders\n" would pass).
-SERVICE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}"
-NODE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}"
+SERVICE_NAME_PATTERN = validators.SERVICE.pattern
+NODE_ID_PATTERN = validators.NODE.pattern
 SERVICE_NAME = re.compile(rf"^{SERVICE_NAME_PATTERN}\Z")
 NODE_ID = re.compile(rf"^{NODE_ID_PATTERN}\Z")
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
@@ -256,7 +257,7 @@ def publish_results(results: list[Result]) -> None:
         )
         message = {"type": "discovery.change", "service": name, "index": entry.index, "text": text}
         _group_send([group_name(name)], message)
-        _group_send([ALL_GROUP], {**message, "scope": "all"})
+        _group_send([ALL_GROUP], {**message, "copy": "all"})
 
 
 def _publish_event(type_: str, node_id: str, data: dict[str, Any]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from platformsite.api.validators import SLUG, Name
+from platformsite.api.validators import NODE, SERVICE, SLUG, Name
 
-SERVICE_NAME = Name(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", "letters, digits, '.', '_' or '-' (up to 200)")
-NODE_NAME = Name(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}", "letters, digits, '.', '_', ':' or '-' (up to 200)")
+SERVICE_NAME = SERVICE
+NODE_NAME = NODE
 CHECK_NAME = Name(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}", "letters, digits, '.', '_', ':' or '-' (up to 200)")
 #: A job check's slug (its name in ``/ping/<key>/<slug>``).
 JOB_SLUG = SLUG

@@ -42,6 +42,10 @@ class Name:
         return value
 
 
+#: Service names and node ids as discovery registers them (and router, monitor, trace refer to).
+SERVICE = Name(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", "1-200 letters, digits, '.', '_' or '-'")
+NODE = Name(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}", "a node id: 1-200 letters, digits, '.', '_', ':' or '-'")
+
 #: Config namespaces and environments, event subscriptions: lower-case slugs.
 SLUG = Name(r"[a-z0-9][a-z0-9_-]{0,62}", "lower-case letters, digits, - and _ (up to 63)")
 

@@ -12,16 +12,16 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
-from discovery_app.services import SERVICE_NAME_PATTERN
+from platformsite.api import validators
 from platformsite.api.errors import Invalid
 from platformsite.api.validators import Name
 from router_app.models import Policy
 
 log = logging.getLogger(__name__)
 
-SERVICE = Name(SERVICE_NAME_PATTERN, "1-200 letters, digits, '.', '_' or '-'")
+SERVICE = validators.SERVICE
 VERSION_NAME = Name(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}", "1-100 letters, digits, '.', '_', '+' or '-'")
-NODE = Name(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}", "a node id: 1-200 letters, digits, '.', '_', ':' or '-'")
+NODE = validators.NODE
 #: Label keys travel in ``X-Micro-Label-<key>`` headers (case-insensitive, and proxies drop
 #: names with '_'): lower-case letters, digits, '-' and '.'.
 LABEL_KEY = Name(r"[a-z0-9][a-z0-9.-]{0,62}", "1-63 lower-case letters, digits, '-' or '.'")
@@ -72,7 +72,7 @@ def _announce(service: str, revision: int, why: str) -> None:
     message = {"type": "router.change", "service": service, "revision": revision, "why": why}
     for group, copy in ((group_name(service), "service"), (ALL_GROUP, "all")):
         try:
-            async_to_sync(layer.group_send)(group, {**message, "group": copy})
+            async_to_sync(layer.group_send)(group, {**message, "copy": copy})
         except Exception:  # a broken channel layer must not fail the write that committed
             log.exception("router: could not notify watchers", extra={"group": group})
 

@@ -100,3 +100,25 @@ def test_ws__without_the_read_scope__is_closed_4403(issue_token):
         return connected, code
 
     assert async_to_sync(run)() == (False, 4403)
+
+
+def test_ws__unsubscribe__stops_that_service_only(issue_token):
+    """The kit's watch protocol: unsubscribing one service keeps the others' changes coming."""
+    token = issue_token("router:read")
+
+    async def run():
+        ws = await _connect(token)
+        await ws.send_json_to({"type": "subscribe", "services": ["orders", "billing"]})
+        assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
+        await ws.send_json_to({"type": "unsubscribe", "services": ["orders"]})
+        answer = await ws.receive_json_from(timeout=5)
+        await sync_to_async(add_rule)("orders")
+        await sync_to_async(add_rule)("billing")
+        change = await ws.receive_json_from(timeout=5)
+        nothing_else = await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return answer, change, nothing_else
+
+    answer, change, nothing_else = async_to_sync(run)()
+    assert answer == {"type": "unsubscribed", "services": ["orders"]}
+    assert change["service"] == "billing" and nothing_else
