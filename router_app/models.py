@@ -146,6 +146,21 @@ class OutlierEvent(models.Model):
             models.Index(fields=["timestamp"], name="router_event_time"),
         ]
 
+    #: What a decision records (the outlier engine's event, as stored and as answered).
+    DECISION_FIELDS = (
+        "node",
+        "version",
+        "type",
+        "action",
+        "num_ejections",
+        "enforced",
+        "host_rate",
+        "service_average",
+        "threshold",
+        "secs_since_last_action",
+        "factors",
+    )
+
     def __str__(self) -> str:
         return f"{self.service}/{self.node} {self.action} ({self.type})"
 

@@ -95,21 +95,8 @@ def state_data(state: NodeState) -> dict[str, Any]:
 
 
 def event_data(event: OutlierEvent) -> dict[str, Any]:
-    return {
-        "id": event.pk,
-        "node": event.node,
-        "version": event.version,
-        "type": event.type,
-        "action": event.action,
-        "num_ejections": event.num_ejections,
-        "enforced": event.enforced,
-        "host_rate": event.host_rate,
-        "service_average": event.service_average,
-        "threshold": event.threshold,
-        "secs_since_last_action": event.secs_since_last_action,
-        "factors": event.factors,
-        "timestamp": iso(event.timestamp),
-    }
+    fields = {name: getattr(event, name) for name in OutlierEvent.DECISION_FIELDS}
+    return {"id": event.pk, **fields, "timestamp": iso(event.timestamp)}
 
 
 def rate_limited(service: str, now: float | None = None) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -145,28 +144,17 @@ def service_evaluate(*, service: str, now: float) -> Evaluation:
         ],
     )
     OutlierEvent.objects.bulk_create(
-        OutlierEvent(service=service, timestamp=stamp, **_event_fields(event)) for event in events
+        OutlierEvent(
+            service=service,
+            timestamp=stamp,
+            **{name: getattr(event, name) for name in OutlierEvent.DECISION_FIELDS},
+        )
+        for event in events
     )
     Policy.objects.filter(pk=policy.pk).update(evaluated=stamp)
     if changed or events:
         routes_changed(service, "evaluation")
     return Evaluation(service, len(results), len(events), changed)
-
-
-def _event_fields(event: outlier.Event) -> dict[str, Any]:
-    return {
-        "node": event.node,
-        "version": event.version,
-        "type": event.type,
-        "action": event.action,
-        "num_ejections": event.num_ejections,
-        "enforced": event.enforced,
-        "host_rate": event.host_rate,
-        "service_average": event.service_average,
-        "threshold": event.threshold,
-        "secs_since_last_action": event.secs_since_last_action,
-        "factors": event.factors,
-    }
 
 
 def due_services(now: float) -> list[str]:
