@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 
-from monitor_app.models import Check, Flip, Maintenance, NodeStatus, ServiceHealth, State, StatSample
+from monitor_app.models import Check, Maintenance, NodeStatus, ServiceHealth, State, StatSample
 from monitor_app.services.health import failing_key
 from monitor_app.services.ingest import report_key
 from platformsite import localstate
@@ -181,23 +181,6 @@ def service_detail(name: str) -> dict[str, Any] | None:
 
 def maintenance_active(service: str, *, now: datetime) -> list[Maintenance]:
     return list(Maintenance.objects.filter(service=service, starts__lte=now, ends__gt=now))
-
-
-def flip_dict(flip: Flip) -> dict[str, Any]:
-    return {
-        "id": flip.pk,
-        "check": str(flip.check_ref_id) if flip.check_ref_id else None,
-        "service": flip.service,
-        "node": flip.node,
-        "name": flip.name,
-        "old": flip.old,
-        "new": flip.new,
-        "reason": flip.reason,
-        "output": flip.output,
-        "at": iso(flip.at),
-        "alert": flip.alert,
-        "suppressed": flip.suppressed,
-    }
 
 
 # --- stats ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.utils import timezone
 from monitor_app import selectors
 from monitor_app.models import Flip, ServiceHealth
 from monitor_app.services import history
+from monitor_app.services.alerts import flip_data
 from monitor_app.services.names import SERVICE_NAME
 from platformsite.web import staff_required
 
@@ -28,7 +29,7 @@ def fleet(limit: int = MAX_SERVICES) -> list[dict[str, Any]]:
 
 def recent_flips(service: str | None = None, limit: int = RECENT_FLIPS) -> list[dict[str, Any]]:
     flips = Flip.objects.all() if service is None else Flip.objects.filter(service=service)
-    return [selectors.flip_dict(flip) for flip in flips.order_by("-id")[:limit]]
+    return [flip_data(flip) for flip in flips.order_by("-id")[:limit]]
 
 
 def home_context() -> dict[str, Any]:

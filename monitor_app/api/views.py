@@ -24,6 +24,7 @@ from monitor_app import selectors, services
 from monitor_app.api import serializers as io
 from monitor_app.api.filters import CheckFilter, FlipFilter
 from monitor_app.models import Check, Flip, Maintenance, Ping, PingKey, ServiceHealth
+from monitor_app.services.alerts import flip_data
 from monitor_app.services.names import JOB_SLUG, SERVICE_NAME
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.filters import filter_parameters, filtered
@@ -170,9 +171,7 @@ class ServiceFlipsView(ServiceLookup):
     def get(self, request: Request, name: str) -> Response:
         self.found(name)
         flips = Flip.objects.filter(service=name)
-        return self.paginate(
-            flips, ordering="-id", render=lambda rows: [selectors.flip_dict(f) for f in rows]
-        )
+        return self.paginate(flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows])
 
 
 def months_param(request: Request) -> int:
@@ -267,9 +266,7 @@ class CheckFlipsView(CheckLookup):
     @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
         flips = filtered(FlipFilter, request, Flip.objects.filter(check_ref=self.check_row))
-        return self.paginate(
-            flips, ordering="-id", render=lambda rows: [selectors.flip_dict(f) for f in rows]
-        )
+        return self.paginate(flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows])
 
 
 class CheckUptimeView(CheckLookup):
@@ -299,9 +296,7 @@ class FlipListView(MonitorView):
     @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request) -> Response:
         flips = filtered(FlipFilter, request, Flip.objects.all())
-        return self.paginate(
-            flips, ordering="-id", render=lambda rows: [selectors.flip_dict(f) for f in rows]
-        )
+        return self.paginate(flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows])
 
 
 # --- maintenance, keys, stats ----------------------------------------------------------------------------
