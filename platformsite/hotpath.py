@@ -87,7 +87,7 @@ class HotRequest:
 
     environ: dict[str, Any]
     args: dict[str, str]
-    token: TokenInfo
+    token: TokenInfo | None  # None on a public route
     body: bytes = b""
 
     def header(self, name: str) -> str:
@@ -116,6 +116,8 @@ class HotRequest:
 
     def allows(self, resource: str, action: str) -> bool:
         """The policy allows it, decided without a database query (False when that needs one)."""
+        if self.token is None:
+            return False
         decision = warm_decision(self.token, resource=resource, action=action)
         return decision is not None and decision.allowed
 
@@ -141,7 +143,9 @@ class HotRoute:
     A route with ``max_body`` takes requests with a body of a declared length up to that many
     bytes (larger ones are left to Django, which would read them just as well); the others only
     requests without a body.  A route that writes must be idempotent on fall-through: see
-    :meth:`HotRequest.hand_over`.
+    :meth:`HotRequest.hand_over`.  A ``public`` route serves a view without authentication
+    (its URL is its own secret, as the monitor's job pings): no bearer token is read and no client
+    rate limit counted; its handler applies the view's own limits.
     """
 
     method: str
@@ -149,6 +153,7 @@ class HotRoute:
     handler: Handler
     query: re.Pattern[str] = field(default=re.compile(r"\Z"))
     max_body: int = 0
+    public: bool = False
     # Read from the URLconf by bind():
     pattern: re.Pattern[str] | None = None
     route: str = ""
@@ -169,7 +174,7 @@ def bind(route: HotRoute) -> HotRoute:
         pattern=re.compile("/" + regex),
         route=label,
         allow=", ".join(view.allowed_methods),
-        scope=required_scope(SimpleNamespace(method=route.method), view),
+        scope="" if route.public else required_scope(SimpleNamespace(method=route.method), view),
     )
 
 
@@ -253,10 +258,10 @@ class HotPath:
         limit = min(route.max_body, body_limit(environ.get("PATH_INFO", "")))
         if size > limit or (route.max_body and not size):
             return None
-        token = _token(environ)
-        if token is None or not token.has_scope(route.scope):
+        token = None if route.public else _token(environ)
+        if not route.public and (token is None or not token.has_scope(route.scope)):
             return None
-        if wait_seconds("client", token.client_id) is not None:
+        if token is not None and wait_seconds("client", token.client_id) is not None:
             return None
         body = b""
         if size:
