@@ -14,8 +14,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -85,6 +88,11 @@ class Unavailable(PlatformError):
         self.retry_after = retry_after
 
 
+#: A backing service that cannot be reached for now (the database down or restarting, a pooled
+#: connection it closed, Redis down): the call may be sent again, so it is a 503, not a 500.
+OUTAGES = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
@@ -115,7 +123,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-    elif isinstance(exc, PlatformError):
+    elif isinstance(exc, OUTAGES):
+        log.warning("answered 503: %s: %s", type(exc).__name__, exc)
+        exc = Unavailable("A service the platform needs is unavailable for now; retry shortly.")
+    if isinstance(exc, PlatformError):
         response = Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
         if isinstance(exc, Unavailable):
             response["Retry-After"] = str(exc.retry_after)

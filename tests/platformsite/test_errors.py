@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.db import InterfaceError, OperationalError
 from django.test import override_settings
 from django.urls import path
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -42,9 +45,25 @@ class CrashView(APIView):
         raise RuntimeError("secret internals: do not leak")
 
 
+class OutageView(APIView):
+    """Fails as a request does while the database or Redis is down (the fault tests' finding)."""
+
+    service = "monitor"
+    outages = {
+        "database": lambda: OperationalError("connection failed: server closed the connection unexpectedly"),
+        "closed": lambda: InterfaceError("connection already closed"),
+        "redis": lambda: RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused."),
+        "redis-timeout": lambda: RedisTimeoutError("Timeout reading from 127.0.0.1:6391"),
+    }
+
+    def get(self, request, outage):
+        raise self.outages[outage]()
+
+
 urlpatterns = [
     path("api/v1/monitor/echo/", EchoView.as_view()),
     path("api/v1/monitor/crash/", CrashView.as_view()),
+    path("api/v1/monitor/outage/<str:outage>/", OutageView.as_view()),
     *platform_urls.urlpatterns,
 ]
 handler400, handler403 = platform_urls.handler400, platform_urls.handler403
@@ -123,6 +142,18 @@ def test_server_error__is_500_without_traceback(writer):
     error = assert_error_shape(response, 500, "server_error")
     assert "secret internals" not in response.content.decode()
     assert error["details"]["request_id"] == response["X-Request-ID"]
+
+
+@pytest.mark.parametrize("outage", sorted(OutageView.outages))
+def test_the_database_or_redis_down__is_503_with_retry_after(writer, outage):
+    # A restarted PostgreSQL closes the pooled connections, a stopped one refuses new ones, a
+    # stopped Redis refuses the cache: each was a 500 under load (tests/faults); the call may be
+    # sent again, so it is a 503 that says when.
+    writer.raise_request_exception = False
+    response = writer.get(f"/api/v1/monitor/outage/{outage}/")
+    error = assert_error_shape(response, 503, "unavailable")
+    assert int(response["Retry-After"]) > 0
+    assert "127.0.0.1" not in response.content.decode() and "connection" not in error["message"]
 
 
 @pytest.mark.parametrize(
