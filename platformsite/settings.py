@@ -158,7 +158,10 @@ elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.post
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": _read("PLATFORM_DB_POOL_MIN", env.int, 2),
             "max_size": _read("PLATFORM_DB_POOL_MAX", env.int, 20),
-            "timeout": 10,
+            # How long a request waits for a connection (the database down or restarting, or the
+            # pool exhausted) before it is answered 503 with Retry-After: shorter than clients'
+            # usual 10 s timeouts, so that they see the 503 rather than a timeout of their own.
+            "timeout": _read("PLATFORM_DB_POOL_TIMEOUT", env.float, 5.0),
         }
     else:
         _db["CONN_MAX_AGE"] = _read("CONN_MAX_AGE", env.int, 60)
