@@ -20,7 +20,8 @@ epoch counter is incremented on the node itself and every key on that node is st
 the values it kept while it was passed over (now stale: newer ones were written elsewhere) are
 never served again; they expire by their TTL.  Other processes read the new epoch within
 ``epoch_refresh`` seconds.  ``rejoin="flush"`` empties the node instead (oslo.cache's stale-read
-bug is exactly a rejoined node served as it was).
+bug is exactly a rejoined node served as it was).  A node made with a namespace keeps the ring's
+keys and its epoch under it, so several rings (or tests) can share one server.
 """
 
 from __future__ import annotations
@@ -349,7 +350,7 @@ class RingKV(KV):
             if name in self.dead:
                 continue
             try:
-                raw = node._get(EPOCH_KEY)
+                raw = node._get(node.prefix + EPOCH_KEY)
             except KVUnavailable as exc:
                 self._mark_dead(name, exc)
                 continue
@@ -373,7 +374,7 @@ class RingKV(KV):
                 node.flush()
                 self.epochs[name] = 0
             else:
-                self.epochs[name] = node.incr(EPOCH_KEY)
+                self.epochs[name] = node.incr(node.prefix + EPOCH_KEY)
         except KVUnavailable as exc:
             self._mark_dead(name, exc)
             return False
@@ -387,7 +388,8 @@ class RingKV(KV):
             if not self._alive(name):
                 continue
             try:
-                return op(self.nodes[name], f"{self.epochs.get(name, 0)}|{key}")
+                node = self.nodes[name]
+                return op(node, f"{node.prefix}{self.epochs.get(name, 0)}|{key}")
             except KVUnavailable as exc:
                 self._mark_dead(name, exc)
         raise KVUnavailable(

@@ -1,4 +1,5 @@
-"""A separate process contending for a lock (``python -m tests.platform_client.sync_worker ...``).
+"""A separate process contending for a lock (``python -m tests.platform_client.sync_worker ...``);
+an optional last argument is the namespace of the lock and resource names.
 
 ``count URL NAME N``   N times: under the lock, read the fenced counter, pause, write it + 1;
                        prints each fence it was issued as one JSON line at the end.
@@ -17,8 +18,8 @@ import time
 from platform_client.sync import from_url
 
 
-def main(mode: str, url: str, name: str, arg: str) -> None:
-    sync = from_url(url, node=f"worker-{mode}")
+def main(mode: str, url: str, name: str, arg: str, namespace: str = "") -> None:
+    sync = from_url(url, node=f"worker-{mode}", namespace=namespace)
     if mode == "count":
         fences = []
         for _ in range(int(arg)):
@@ -45,4 +46,4 @@ def main(mode: str, url: str, name: str, arg: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

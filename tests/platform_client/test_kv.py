@@ -7,13 +7,13 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pymemcache.test.utils import MockMemcacheClient
 
 from platform_client import kv
-from tests.platform_client.sdk_backends import flushed_redis_url
+from tests.platform_client.sdk_backends import redis_prefix
 from tests.platform_client.tcp_proxy import Proxy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,11 @@ def store(request):
     if request.param == "memory":
         made = kv.MemoryKV("app")
     elif request.param == "redis":
-        made = kv.from_url(flushed_redis_url(14), namespace="app")
+        with redis_prefix("kv") as (url, prefix):
+            made = kv.from_url(url, namespace=f"{prefix}:app")
+            yield made
+            made.close()
+        return
     else:
         made = kv.MemcachedKV(MockMemcacheClient(), namespace="app")
     yield made
@@ -81,11 +85,13 @@ def test_memory_ttl():
 
 @pytest.mark.redis
 def test_redis_ttl_is_set_in_milliseconds():
-    store = kv.from_url(flushed_redis_url(14))
-    store.put("k", "v", ttl=30)
-    assert 29_000 < store.client.pttl("k") <= 30_000
-    store.put("k", "v")
-    assert store.client.pttl("k") == -1
+    with redis_prefix("ttl") as (url, prefix):
+        store = kv.from_url(url, namespace=prefix)
+        store.put("k", "v", ttl=30)
+        assert 29_000 < store.client.pttl(f"{prefix}:k") <= 30_000
+        store.put("k", "v")
+        assert store.client.pttl(f"{prefix}:k") == -1
+        store.close()
 
 
 def test_memcached_long_and_spaced_keys_are_hashed():
@@ -184,38 +190,45 @@ def test_ring__every_node_down__clear_exception():
 
 @pytest.mark.redis
 def test_ring_on_redis__node_cut_and_restored_over_the_network__other_process_sees_the_new_epoch():
-    url_a, url_b = flushed_redis_url(14), flushed_redis_url(15)
-    target = urlsplit(url_a)
-    proxy = Proxy((target.hostname, target.port))
-    clock = Clock()
-    try:
-        node_a = kv.RedisKV(url=f"redis://127.0.0.1:{proxy.port}/14")
-        ring = kv.RingKV(
-            {"a": node_a, "b": kv.RedisKV(url=url_b)}, namespace="shop", dead_timeout=5, clock=clock
-        )
-        key = key_owned_by(ring, "a")
-        ring.put(key, "v1")
-        proxy.cut()
-        ring.put(key, "v2")  # a refused the connection: b holds it now
-        assert "a" in ring.dead and ring.get(key) == b"v2"
-        proxy.restore()
-        clock.now += 6
-        assert ring.get(key) is None  # a rejoined under epoch 1: its v1 stays unread
-        assert ring.epochs["a"] == 1
-        ring.put(key, "v3")
-        # Another process with its own ring over the same nodes reads the node's epoch.
-        script = (
-            "from platform_client import kv;"
-            f"r = kv.RingKV({{'a': kv.from_url('{url_a}'), 'b': kv.from_url('{url_b}')}}, namespace='shop');"
-            f"print(r.get('{key}').decode(), r.epochs['a'])"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-        )
-        assert out.stdout.split() == ["v3", "1"]
-        ring.close()
-    finally:
-        proxy.close()
+    with redis_prefix("ring") as (url, prefix):
+        target = urlsplit(url)
+        proxy = Proxy((target.hostname, target.port or 6379))
+        clock = Clock()
+        # Two nodes on one server, each under its own namespace (its keys and its epoch).
+        via_proxy = urlunsplit((target.scheme, f"127.0.0.1:{proxy.port}", target.path, "", ""))
+        ns_a, ns_b = f"{prefix}:node-a", f"{prefix}:node-b"
+        try:
+            node_a = kv.from_url(via_proxy, namespace=ns_a)
+            ring = kv.RingKV(
+                {"a": node_a, "b": kv.from_url(url, namespace=ns_b)},
+                namespace="shop",
+                dead_timeout=5,
+                clock=clock,
+            )
+            key = key_owned_by(ring, "a")
+            ring.put(key, "v1")
+            proxy.cut()
+            ring.put(key, "v2")  # a refused the connection: b holds it now
+            assert "a" in ring.dead and ring.get(key) == b"v2"
+            proxy.restore()
+            clock.now += 6
+            assert ring.get(key) is None  # a rejoined under epoch 1: its v1 stays unread
+            assert ring.epochs["a"] == 1
+            ring.put(key, "v3")
+            # Another process with its own ring over the same nodes reads the node's epoch.
+            script = (
+                "from platform_client import kv;"
+                f"r = kv.RingKV({{'a': kv.from_url({url!r}, namespace={ns_a!r}),"
+                f" 'b': kv.from_url({url!r}, namespace={ns_b!r})}}, namespace='shop');"
+                f"print(r.get({key!r}).decode(), r.epochs['a'])"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+            )
+            assert out.stdout.split() == ["v3", "1"]
+            ring.close()
+        finally:
+            proxy.close()
 
 
 # --- real memcached servers (started here when the binary is installed) ----------------------

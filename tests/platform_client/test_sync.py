@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,29 +17,48 @@ import pytest
 from platform_client.scheduler import Scheduler
 from platform_client.sync import LockNotAcquired, Sync, from_url
 from platform_client.sync_backends import MemoryBackend, RedisBackend, SyncUnavailable
-from tests.platform_client.sdk_backends import flushed_redis_url, postgres_url
+from tests.platform_client.sdk_backends import postgres_url, redis_prefix, unique_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class Shared:
+    """A backend's URL and a namespace no other test or run uses (lock and resource names)."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self.url, self.namespace = url, namespace
+
+    def open(self, **kwargs) -> Sync:
+        return from_url(self.url, namespace=self.namespace, **kwargs)
+
+
+@contextmanager
+def opened_backend(kind: str):
+    if kind == "memory":
+        yield Shared("memory://", "")
+    elif kind == "redis":
+        with redis_prefix("sync") as (url, prefix):
+            yield Shared(url, prefix)
+    else:
+        yield Shared(postgres_url("sync"), unique_prefix("sync"))
+
+
 @pytest.fixture(params=["memory", "redis", "postgres"])
-def url(request) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "redis":
-        return flushed_redis_url(12)
-    return postgres_url("sync")
+def url(request):
+    with opened_backend(request.param) as made:
+        yield made
 
 
 @pytest.fixture(params=["redis", "postgres"])
-def shared_url(request) -> str:
+def shared_url(request):
     """A backend several processes share."""
-    return flushed_redis_url(13) if request.param == "redis" else postgres_url("sync")
+    with opened_backend(request.param) as made:
+        yield made
 
 
 @pytest.fixture
 def sync(url):
-    s = from_url(url, node="test-node")
+    s = url.open(node="test-node")
     yield s
     s.close()
 
@@ -181,10 +201,10 @@ def test_from_url__unknown_scheme():
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_processes__contending_never_overlap_and_fences_only_increase(shared_url):
-    procs = [worker("count", shared_url, "counter-lock", "15") for _ in range(4)]
+    procs = [worker("count", shared_url.url, "counter-lock", "15", shared_url.namespace) for _ in range(4)]
     outputs = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
     assert all(proc.returncode == 0 for proc in procs)
-    sync = from_url(shared_url)
+    sync = shared_url.open()
     value, fence = sync.fenced_get("counter")
     sync.close()
     assert int(value) == 60  # no read-modify-write was lost: no two holders overlapped
@@ -196,11 +216,11 @@ def test_processes__contending_never_overlap_and_fences_only_increase(shared_url
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_processes__a_holder_that_dies_is_succeeded_after_its_lease(shared_url):
-    proc = worker("hold", shared_url, "dies", "1")
+    proc = worker("hold", shared_url.url, "dies", "1", shared_url.namespace)
     first = int(proc.stdout.readline())
     proc.kill()
     proc.wait()
-    sync = from_url(shared_url)
+    sync = shared_url.open()
     with sync.lock("dies", ttl=5, wait=30) as held:
         assert held.fence == first + 1
     sync.close()
@@ -209,11 +229,11 @@ def test_processes__a_holder_that_dies_is_succeeded_after_its_lease(shared_url):
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_processes__a_paused_holders_stale_fence_is_refused(shared_url):
-    proc = worker("hold", shared_url, "paused", "1")
+    proc = worker("hold", shared_url.url, "paused", "1", shared_url.namespace)
     stale = int(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGSTOP)  # a long GC pause: no renewal, the lease runs out
     try:
-        sync = from_url(shared_url)
+        sync = shared_url.open()
         with sync.lock("paused", ttl=10, wait=30) as held:
             assert held.fence > stale
             assert sync.fenced_put("resource", b"fresh", held.fence)
@@ -231,10 +251,10 @@ def test_processes__a_paused_holders_stale_fence_is_refused(shared_url):
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_processes__leader_killed__another_is_elected_and_followers_see_it(shared_url):
-    proc = worker("lead", shared_url, "fleet", "1")
+    proc = worker("lead", shared_url.url, "fleet", "1", shared_url.namespace)
     line = proc.stdout.readline().split()
     assert line[:2] == ["leader", "worker-lead"]
-    sync = from_url(shared_url, node="successor")
+    sync = shared_url.open(node="successor")
     leader = sync.leader("fleet", ttl=1)
     seen: list[str | None] = []
     leader.follow(seen.append, interval=0.1)
