@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test test-cluster lint format migrate bench serve clean
+.PHONY: run test test-cluster lint format migrate bench soak serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: $(VENV)/.installed-dev  ## benchmark scenarios, ratios to a bare-view bas
 	$(BIN)/python -m tests.bench.propagation $(PROPAGATION_ARGS)
 	$(BIN)/python -m tests.bench.router_sim
 	$(BIN)/python -m tests.bench.trace $(TRACE_BENCH_ARGS)
+
+soak: $(VENV)/.installed-dev  ## 10 minutes of mixed load on DATABASE_URL (PostgreSQL) + REDIS_URL: var/bench/soak.json
+	$(BIN)/python -m tests.bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var
