@@ -18,6 +18,10 @@ MONITOR_DEFAULT_INTERVAL = read("MONITOR_DEFAULT_INTERVAL", env.int, 10)
 MONITOR_MAX_BATCH = read("MONITOR_MAX_BATCH", env.int, 1000)
 #: Ping bodies are kept up to this many bytes (the ``Ping-Body-Limit`` header says so).
 MONITOR_PING_BODY_LIMIT = read("MONITOR_PING_BODY_LIMIT", env.int, 10_000)
+#: Where the hot path buffers steady success pings until the state loop stores them: auto (Redis
+#: when the shared cache is Redis, else off), redis, memory (this process's; a crash loses up to a
+#: loop interval of answered pings) or off (every ping is stored before it is answered).
+MONITOR_PING_BUFFER = read("MONITOR_PING_BUFFER", env.str, "auto")
 #: Pings kept per job check (the oldest are purged).
 MONITOR_PINGS_KEPT = read("MONITOR_PINGS_KEPT", env.int, 100)
 #: Ping rate limits: per client address, and per check (``count/period``, period s, m, h or d).

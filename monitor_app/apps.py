@@ -10,6 +10,7 @@ class MonitorAppConfig(services.ServiceConfig):
     web_urls = "web_urls"
     websocket_routes = "routing"
     root_urls = "ping_urls"
+    hot_routes = "hot"
     beat_schedule = {
         "monitor-tick": {"task": "monitor_app.tasks.tick", "schedule": settings.MONITOR_LOOP_SECONDS},
         "monitor-downsample": {"task": "monitor_app.tasks.downsample", "schedule": 300},

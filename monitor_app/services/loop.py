@@ -1,10 +1,11 @@
 """The state loop (Celery beat, every MONITOR_LOOP_SECONDS; the embedded mode's in-process beat
-runs it too): overdue checks, reminders, held-back alerts and the alert outbox.
+runs it too): buffered job pings, overdue checks, reminders, held-back alerts and the alert outbox.
 
 Overdue checks are found by the indexed ``expires_at``.  A node check whose cached last result
 is newer than its stored deadline is renewed (its column moved forward in one bulk write: this
 is where unchanged results reach the database, once per TTL at most); the others go critical
-with a compare-and-set update, so two loops running at once store one flip.
+with a compare-and-set update, so two loops running at once store one flip.  A job's last
+steady ping, still in the ping buffer or not, renews it the same way (:mod:`pingbuffer`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from monitor_app.models import Check
-from monitor_app.services import alerts, engine, health
+from monitor_app.services import alerts, engine, health, pingbuffer
 from monitor_app.services.ingest import report_key
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Tick:
+    pings: int = 0
     renewed: int = 0
     expired: int = 0
     published: int = 0
@@ -42,11 +44,18 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
     if not due:
         return 0, 0
     reports = cache.get_many([report_key(check.pk) for check in due if not check.runs])
+    buffered = pingbuffer.buffer()
+    pinged = (
+        buffered.last_pings([str(c.pk) for c in due if c.kind != Check.Kind.REPORT and not c.runs])
+        if buffered is not None
+        else {}
+    )
     renew: list[Check] = []
     expired = 0
     for check in due:
         entry = reports.get(report_key(check.pk))
-        deadline = None if entry is None else renewed_deadline(check, entry[0])
+        last = max(entry[0] if entry is not None else 0.0, pinged.get(str(check.pk), 0.0))
+        deadline = renewed_deadline(check, last) if last else None
         if deadline is not None and deadline > now:
             check.expires_at = engine.to_datetime(deadline)
             renew.append(check)
@@ -74,6 +83,7 @@ def renewed_deadline(check: Check, last: float) -> float:
 def monitor_tick(*, now: float) -> Tick:
     """One run of the state loop."""
     tick = Tick()
+    tick.pings = pingbuffer.pings_flush(now=now)
     tick.renewed, tick.expired = checks_overdue(now=now)
     tick.reminded = alerts.reminders_due(now=now) + alerts.service_reminders_due(now=now)
     tick.released = alerts.alerts_reconcile(now=now) + alerts.services_reconcile(now=now)
