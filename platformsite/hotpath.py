@@ -258,10 +258,15 @@ class HotPath:
         limit = min(route.max_body, body_limit(environ.get("PATH_INFO", "")))
         if size > limit or (route.max_body and not size):
             return None
-        token = None if route.public else _token(environ)
-        if not route.public and (token is None or not token.has_scope(route.scope)):
-            return None
-        if token is not None and wait_seconds("client", token.client_id) is not None:
+        try:
+            token = None if route.public else _token(environ)
+            if not route.public and (token is None or not token.has_scope(route.scope)):
+                return None
+            if token is not None and wait_seconds("client", token.client_id) is not None:
+                return None
+        except Exception:  # the shared cache unreachable, say: the full stack answers (a 503)
+            log.warning("hot path: %s %s: token or rate limit failed; passed to Django", route.method,
+                        route.route, exc_info=True)  # fmt: skip
             return None
         body = b""
         if size:

@@ -255,6 +255,28 @@ def test_handler_error__logged_with_the_request_id_and_left_to_django(driver, re
     assert logged_as == ["trace-me-2"]
 
 
+def test_rate_limit_counters_unreachable__left_to_django_not_raised(driver, reader, monkeypatch):
+    # Redis stopped under load (tests/faults): the hot path's rate-limit counter raised out of the
+    # WSGI application (an empty 500 from the server); the full stack answers instead.
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from platformsite.api import throttling
+
+    driver.get(RESOLVE, reader)
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+
+    monkeypatch.setattr(hotpath, "wait_seconds", unreachable)
+    monkeypatch.setattr(throttling, "wait_seconds", unreachable)
+
+    reply = driver.get(RESOLVE, reader)
+
+    assert not reply.hot
+    assert reply.status == 503 and reply.json()["error"]["code"] == "unavailable"
+    assert int(reply.headers["Retry-After"]) > 0
+
+
 @override_settings(PLATFORM_INGEST_MAX_BODY_BYTES=100)
 def test_body_over_the_limit__django_answers_413(issue_token):
     from event_app import hot as event_hot
