@@ -7,6 +7,8 @@ the shared count it last saw plus its own unflushed calls pass the limit.  So a 
 usually costs no cache round trip, and the limit holds across nodes up to the calls other
 processes made since their last flush (at most 250 ms of their traffic, or 1% of the limit
 each).  Small limits (under 100 per window) are counted exactly, one round trip per call.
+While the shared cache is unreachable (Redis restarting) each process counts alone, so the
+limit holds per process until it is back.
 
 Rates are ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``: ``client`` for authenticated callers
 (per OAuth2 client or user), ``anon`` per IP address.
@@ -21,6 +23,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo
@@ -73,7 +77,14 @@ class _Counters:
                 return state.seen + state.pending
             pending, state.pending = state.pending, 0
             state.next_flush = now + FLUSH_SECONDS
-        total = shared_add(f"throttle:{key}:{window}", pending, period + 1)
+        try:
+            total = shared_add(f"throttle:{key}:{window}", pending, period + 1)
+        except (RedisConnectionError, RedisTimeoutError):
+            # The shared cache is down: count in this process until it is back (the limit then
+            # holds per process), rather than refusing every call while it restarts.
+            with self.lock:
+                state.pending += pending
+                return state.seen + state.pending
         with self.lock:
             state.seen = max(state.seen, total)
             return state.seen + state.pending

@@ -40,3 +40,25 @@ def test_counter__small_limit__is_exact_on_every_call():
     for expected in range(1, 6):
         assert counters.count("client:d", 1, 60, 50, now=1.0) == expected
         assert cache.get("throttle:client:d:1") == expected
+
+
+def test_counter__shared_cache_down__counts_in_this_process_then_flushes_when_back(monkeypatch):
+    # Redis restarting under load (tests/faults): every API call raised from the throttle (a 503)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from platformsite.api import throttling
+
+    counters = _Counters()
+    real_add = throttling.shared_add
+
+    def unreachable(*args):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+
+    monkeypatch.setattr(throttling, "shared_add", unreachable)
+    # small limit: a round trip on every call, each failing; the calls are still counted
+    assert [counters.count("client:d", 1, 60, 50, now=1.0) for _ in range(3)] == [1, 2, 3]
+    assert counters.count("client:d", 1, 60, 3, now=1.0) == 4  # over a limit of 3: refused
+    # the cache back, the calls counted meanwhile reach the shared counter at the next flush
+    monkeypatch.setattr(throttling, "shared_add", real_add)
+    assert counters.count("client:d", 1, 60, 50, now=1.0) == 5
+    assert cache.get("throttle:client:d:1") == 5
