@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from monitor_app.models import Check
 from monitor_app.services import alerts, engine, health, pingbuffer
@@ -37,10 +38,15 @@ class Tick:
         return dict(vars(self))
 
 
+#: What deciding between renewing and expiring a due check reads (the rest only for an expiry).
+DUE_FIELDS = ("id", "kind", "runs", "interval", "ttl", "schedule", "timezone", "expires_at")
+
+
 def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
     """Renew or expire the checks past their deadline: (renewed, expired)."""
     limit = limit or settings.MONITOR_LOOP_BATCH
-    due = list(Check.objects.filter(expires_at__lte=engine.to_datetime(now)).order_by("expires_at")[:limit])
+    cutoff = engine.to_datetime(now)
+    due = list(Check.objects.filter(expires_at__lte=cutoff).order_by("expires_at").only(*DUE_FIELDS)[:limit])
     if not due:
         return 0, 0
     reports = cache.get_many([report_key(check.pk) for check in due if not check.runs])
@@ -51,7 +57,7 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
         else {}
     )
     renew: list[Check] = []
-    expired = 0
+    late: list[Any] = []
     for check in due:
         entry = reports.get(report_key(check.pk))
         last = max(entry[0] if entry is not None else 0.0, pinged.get(str(check.pk), 0.0))
@@ -59,16 +65,38 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
         if deadline is not None and deadline > now:
             check.expires_at = engine.to_datetime(deadline)
             renew.append(check)
-            continue
+        else:
+            late.append(check.pk)
+    if renew:
+        deadlines_store(renew, cutoff)
+    expired = 0
+    for check in Check.objects.filter(pk__in=late).order_by("expires_at") if late else ():
         reason = "expired" if check.kind == Check.Kind.REPORT else "late"
         try:
             if engine.check_expire(check=check, now=now, reason=reason) is not None:
                 expired += 1
         except Exception:
             log.exception("monitor: could not expire a check", extra={"check": str(check.pk)})
-    if renew:
-        Check.objects.bulk_update(renew, ["expires_at"], batch_size=500)
     return len(renew), expired
+
+
+def deadlines_store(renew: list[Check], cutoff: Any) -> None:
+    """Move the renewed checks' deadlines forward, in one statement on PostgreSQL (Django's
+    ``bulk_update`` builds a CASE of one branch per row: ~0.4 ms of CPU a row, the loop's largest
+    cost at 10,000 checks, and taken from the CPUs that answer the reports).  A check whose
+    deadline a result moved meanwhile (no longer past ``cutoff``) is left as that result set it
+    (on PostgreSQL; elsewhere the embedded mode's single process writes them one batch at a time)."""
+    if connection.vendor != "postgresql":
+        Check.objects.bulk_update(renew, ["expires_at"], batch_size=500)
+        return
+    table = Check._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS c SET expires_at = v.expires_at"  # noqa: S608 (our own table name)
+            " FROM (SELECT unnest(%s::uuid[]) AS id, unnest(%s::timestamptz[]) AS expires_at) AS v"
+            " WHERE c.id = v.id AND c.expires_at <= %s",
+            [[c.pk for c in renew], [c.expires_at for c in renew], cutoff],
+        )
 
 
 def renewed_deadline(check: Check, last: float) -> float:
