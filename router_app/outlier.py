@@ -266,15 +266,17 @@ def evaluate(
         if state.ejected:
             computed = 0
             why.insert(0, f"ejected ({state.ejection_type}, ejection {state.ejections})")
-        elif node.requests:
+        elif not node.requests:
+            why.append("no calls in the interval: full weight")
+        elif "success_rate" not in factors:  # calls reported without latencies: nothing to weigh
+            why.append(f"{node.requests} calls without latencies: full weight")
+        else:
             why.append(
                 f"success rate {factors['success_rate']}%, "
                 f"mean latency {factors['latency_mean_ms']} ms "
                 f"(effective {factors['effective_latency_ms']} ms, "
                 f"against {factors['reference_latency_ms']} ms)"
             )
-        else:
-            why.append("no calls in the interval: full weight")
         served = computed if enforce else 100
         if not enforce and computed != 100:
             why.append(f"dry run: weight {computed} not applied")

@@ -176,3 +176,17 @@ def test_weights__slower_nodes_weigh_less_and_silent_nodes_keep_full_weight():
     assert weights["a"] == weights["b"] == 100
     assert 5 <= weights["slow"] <= 15
     assert weights["idle"] == 100
+
+
+def test_weights__calls_reported_without_latencies__full_weight_not_a_crash():
+    # The latency histogram is optional in a stats window: such a node has requests and nothing
+    # to weigh. Its reason text read the missing factors (KeyError), so every evaluation of the
+    # service raised in the beat task; found by the fault tests.
+    silent = NodeInput("quiet", "1.0", 40, 40, 0, 0, 0, Histogram())
+
+    results, _ = evaluate([silent, node("a")], {}, Params(), NOW)
+
+    by_node = {r.input.node: r for r in results}
+    assert by_node["quiet"].weight == 100
+    assert by_node["quiet"].reasons == ["40 calls without latencies: full weight"]
+    assert by_node["a"].weight == 100
