@@ -1,6 +1,14 @@
-"""The monitor's hot routes (:mod:`platformsite.hotpath`): a job's steady success ping.
+"""The monitor's hot routes (:mod:`platformsite.hotpath`): a job's steady success ping, and a
+node's report of unchanged results.
 
-``GET|POST /ping/<id>`` and ``/ping/<id>/0``, with or without ``?rid=<uuid>``, of a job this
+Report: ``POST /api/v1/monitor/reports/`` with a JSON body whose every check result changes
+nothing stored (the snapshot of each check cached, the result unchanged, no status or stats),
+from a caller the policy allows to write the service (decided from the warm policy): the results'
+times and outputs go to the shared cache as the full view writes them
+(:func:`monitor_app.services.ingest.reports_cached`), and the answer is the view's.  A new check,
+a changed result, a result that moves a counter, bad input and refusals go to the full view.
+
+Ping: ``GET|POST /ping/<id>`` and ``/ping/<id>/0``, with or without ``?rid=<uuid>``, of a job this
 process holds a copy of (from the shared cache, at most ``LOCAL_SECONDS`` old) that is steady:
 passing, its counters at their caps, no run open (:func:`jobs.steady_success`).  The ping is
 counted against the same rate limits as the view's, buffered with one Redis round trip
@@ -17,19 +25,25 @@ interval.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from monitor_app.api.pings import BODY_LIMIT_HEADER
+from monitor_app.api.serializers import MonitorReportOutput
+from monitor_app.api.views import resource
 from monitor_app.models import Check
 from monitor_app.services import pingbuffer
+from monitor_app.services.ingest import parse_report, reports_cached
 from monitor_app.services.jobs import SUCCESS, job_key, steady_success
+from monitor_app.services.names import SERVICE_NAME
 from platformsite import localstate
 from platformsite.api.throttling import wait_seconds
 from platformsite.hotpath import Answer, HotRequest, HotRoute
@@ -102,10 +116,41 @@ def ping(request: HotRequest) -> Answer | None:
     return Answer(200, b"OK", headers, "text/plain")
 
 
+def _no_constant(value: str) -> Any:
+    raise ValueError(value)  # NaN and Infinity: DRF's JSON parser refuses them too
+
+
+def report(request: HotRequest) -> Answer | None:
+    media, _, params = request.environ.get("CONTENT_TYPE", "").partition(";")
+    if media.strip().lower() != "application/json" or params.strip() not in ("", "charset=utf-8"):
+        return None
+    try:
+        data = json.loads(request.body.decode("utf-8"), parse_constant=_no_constant)
+    except ValueError:  # UnicodeDecodeError too
+        return None
+    name = data.get("service") if isinstance(data, dict) else None
+    if not SERVICE_NAME.matches(name) or not request.allows(resource(name), "write"):
+        return None
+    try:
+        parsed = parse_report(data)
+    except Exception:  # invalid: the view's 400
+        return None
+    answers = reports_cached(reports=[parsed], now=time.time())
+    if answers is None:
+        return None
+    return Answer.json(MonitorReportOutput(answers[0]).data)
+
+
 #: No query, or a rid alone (anything else, ``?create=1`` included, is the full view's).
 QUERY = re.compile(r"(?:rid=(?P<rid>[^&]*))?")
 
 ROUTES = [
+    HotRoute(
+        method="POST",
+        url_name="monitor:report",
+        handler=report,
+        max_body=256 * 1024,  # a larger report is a batch in all but name: the view reads it
+    ),
     HotRoute(method="GET", url_name="monitor-ping-id", handler=ping, query=QUERY, public=True),
     HotRoute(
         method="POST",

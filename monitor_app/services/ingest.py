@@ -341,6 +341,39 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
     return answers
 
 
+def reports_cached(*, reports: list[dict[str, Any]], now: float) -> list[dict[str, Any]] | None:
+    """:func:`reports_ingest`'s answers when it would write nothing but the shared cache (every
+    result unchanged, its snapshot cached, the service known, no status or stats), with the same
+    cache write; else None, having done nothing (the hot route's path, :mod:`monitor_app.hot`)."""
+    if any(report["status"] is not None or report["stats"] is not None for report in reports):
+        return None
+    keys = {KNOWN_PREFIX + report["service"] for report in reports}
+    keys.update(snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"])
+    held = cache.get_many(list(keys))
+    if len(held) != len(keys):
+        return None
+    answers, entries = [], {}
+    for report in reports:
+        service, node, states = report["service"], report["node"], []
+        for item in report["checks"]:
+            snap = held[snapshot_key(service, node, item["name"])]
+            if not unchanged(snap, item, now):
+                return None
+            entries[report_key(snap["id"])] = (
+                now,
+                item["reported"],
+                item["output"],
+                item["truncated"],
+                item["results"],
+            )
+            state = {"id": snap["id"], "name": item["name"], "status": snap["status"], "changed": False}
+            states.append(state)
+        answers.append({"service": service, "node": node, "checks": states})
+    if entries:
+        cache.set_many(entries, timeout=REPORT_SECONDS)
+    return answers
+
+
 def snapshots_load(reports: list[dict[str, Any]], held: dict[str, Any]) -> dict[str, Any]:
     """The snapshots the cache did not have, read from the database in one query (and cached):
     a cold or restarted cache costs a read per check, not a write."""
