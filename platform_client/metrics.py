@@ -172,6 +172,8 @@ class Metrics:
         if self._prometheus is not None and registry is None:
             self.registry = self._prometheus.CollectorRegistry()
         self._metrics: dict[str, Metric] = {}
+        #: Called before each exposition: recorders holding observations not made yet make them.
+        self.before_render: list[Any] = []
 
     def _make(
         self, kind: str, name: str, documentation: str, labels: Sequence[str], **options: Any
@@ -231,6 +233,8 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         assert self._prometheus is not None
+        for flush in list(self.before_render):
+            flush()
         return self._prometheus.generate_latest(
             self._exposed_registry()
         ), self._prometheus.CONTENT_TYPE_LATEST

@@ -11,8 +11,9 @@ application = wsgi(flask_app.wsgi_app, verifier=p.auth.verifier, scopes=["orders
 ```
 
 Order, outermost first: the OpenTelemetry server span (``trace=True``, needs the ``otel``
-extra), the stats (so refused calls are counted too), then authentication: a missing, forged or
-expired token is 401, a missing scope 403, in the platform's error shape; the claims are in
+extra; :mod:`platform_client.server_span`), the stats (so refused calls are counted too), then
+authentication: a missing, forged or expired token is 401, a missing scope 403, in the
+platform's error shape; the claims are in
 ``environ["platform.claims"]`` / ``scope["platform.claims"]``.  ``exempt_paths`` (health and
 metrics) skip authentication.
 
@@ -23,14 +24,25 @@ handler.  Scopes are checked on every request.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
 import time
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from platform_client.auth import ASGIAuthMiddleware, AuthError, JWKSVerifier, WSGIAuthMiddleware, bearer_token
+from platform_client.auth import ASGIAuthMiddleware, AuthError, JWKSVerifier, bearer_token
 
-__all__ = ["CachingVerifier", "asgi", "wsgi"]
+__all__ = ["CachingVerifier", "RequestStats", "asgi", "wsgi"]
+
+log = logging.getLogger(__name__)
+perf_counter = time.perf_counter
+#: Every RequestStats, so a forked worker restarts their threads (threads do not survive a fork).
+_RECORDERS: weakref.WeakSet = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [recorder._forked() for recorder in list(_RECORDERS)])
 
 EXEMPT = ("/healthz", "/readyz", "/metrics")
 
@@ -66,65 +78,200 @@ class CachingVerifier:
         return self.verify(bearer_token(authorization), scopes=scopes)
 
 
-def _child(stats: Any, method: str, status: int) -> Any:
-    """The histogram's child for (method, status), looked up once (at most 200 kept)."""
-    children = stats.__dict__.setdefault("_children", {})
-    child = children.get((method, status))
-    if child is None:
-        child = stats.histogram.labels(method=method[:16], status=str(status))
-        if len(children) < 200:
-            children[(method, status)] = child
-    return child
+class RequestStats:
+    """Each request's outcome, kept in memory and counted in the background.
 
+    A request costs one append to a queue; a thread counts the queue into the monitor's endpoint
+    counts and the ``http_server_duration_seconds{method,status}`` histogram every ``interval``
+    seconds, and so do the monitor's report and the metrics' exposition before they read (so
+    neither ever misses a request that was answered).
+    """
 
-def _outcome(status: int) -> str:
-    return "errors" if status >= 500 else "success"
-
-
-class _WSGIStats:
-    def __init__(self, app: Callable, monitor: Any, metrics: Any, endpoint: Callable[[dict], str]) -> None:
-        self.app, self.monitor, self.endpoint = app, monitor, endpoint
+    def __init__(self, monitor: Any, metrics: Any, *, interval: float = 1.0, limit: int = 1_000_000) -> None:
+        self.monitor, self.interval = monitor, interval
         self.histogram = (
             metrics.histogram("http_server_duration_seconds", "Requests served.", labels=("method", "status"))
             if metrics is not None
             else None
         )
+        #: (endpoint, method, status, seconds); the oldest are dropped beyond ``limit``.
+        self.queue: deque[tuple[str, str, int, float]] = deque(maxlen=limit)
+        self._children: dict[tuple[str, int], Any] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._started = False
+        _RECORDERS.add(self)
+        if monitor is not None:
+            monitor.endpoints.before_take.append(self.flush)
+        if metrics is not None:
+            metrics.before_render.append(self.flush)
+
+    def record(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        self.queue.append((endpoint, method, status, seconds))
+        if not self._started:  # the first request of this process (or since a fork)
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self._stop = threading.Event()
+            threading.Thread(target=self._run, name="platform-request-stats", daemon=True).start()
+
+    def _forked(self) -> None:
+        """In a forked child: no thread runs yet, nothing of the parent's is counted twice."""
+        self._lock = threading.Lock()
+        self._started = False
+        self.queue.clear()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: the next flush retries
+                log.exception("request stats: flush failed")
+
+    def flush(self) -> int:
+        """Count what is queued now; how many requests."""
+        with self._lock:
+            queue, taken = self.queue, []
+            for _ in range(len(queue)):
+                taken.append(queue.popleft())
+        if not taken:
+            return 0
+        if self.monitor is not None:
+            counted: dict[tuple[str, str], int] = {}
+            for endpoint, _, status, _ in taken:
+                key = (endpoint, "errors" if status >= 500 else "success")
+                counted[key] = counted.get(key, 0) + 1
+            for (endpoint, outcome), n in counted.items():
+                self.monitor.endpoints.count(endpoint, outcome, n)
+        if self.histogram is not None:
+            for _, method, status, seconds in taken:
+                child = self._children.get((method, status))
+                if child is None:
+                    child = self.histogram.labels(method=method[:16], status=str(status))
+                    if len(self._children) < 200:
+                        self._children[(method, status)] = child
+                child.observe(seconds)
+        return len(taken)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+
+
+class _WSGIMiddleware:
+    """Span, stats and authentication in one call (one ``start_response`` wrapper, one cache
+    lookup for a token already verified)."""
+
+    def __init__(
+        self,
+        app: Callable,
+        *,
+        verifier: CachingVerifier | None,
+        scopes: Iterable[str],
+        stats: RequestStats | None,
+        trace: bool,
+        exempt_paths: Iterable[str],
+        endpoint: Callable[[dict], str],
+        cache_size: int,
+        route: Callable[[dict], str | None] | None,
+        tracer_provider: Any = None,
+    ) -> None:
+        self.app, self.verifier, self.stats, self.endpoint = app, verifier, stats, endpoint
+        self.scopes = tuple(scopes)
+        self.exempt = frozenset(exempt_paths)
+        self.cache_size, self.route = cache_size, route
+        #: Authorization header -> (claims, the time it stops being accepted), scopes checked.
+        self._accepted: dict[str, tuple[dict[str, Any], float]] = {}
+        self.span = None
+        if trace:
+            from platform_client import server_span
+
+            self.span, self.tracer = server_span, server_span.tracer(tracer_provider)
+
+    def _claims(self, header: str | None) -> dict[str, Any]:
+        entry = self._accepted.get(header) if header is not None else None
+        if entry is not None and entry[1] >= time.time():
+            return entry[0]
+        assert self.verifier is not None
+        claims = self.verifier.verify_header(header, scopes=self.scopes)  # raises AuthError
+        if header is not None:
+            if len(self._accepted) >= self.cache_size:
+                self._accepted.pop(next(iter(self._accepted)), None)
+            self._accepted[header] = (claims, float(claims["exp"]) + self.verifier.verifier.leeway)
+        return claims
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
-        seen: list[int] = []
+        started = perf_counter()
+        span = token = None
+        if self.span is not None:
+            span, parent = self.span.start_wsgi_span(self.tracer, environ, self.route)
+            token = self.span.make_current(span, parent)
+        status: list[int] = []
 
-        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
-            seen.append(int(status[:3]))
-            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+        def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
+            status.append(int(status_line[:3]))
+            if exc_info:
+                return start_response(status_line, headers, exc_info)
+            return start_response(status_line, headers)
 
         try:
-            return self.app(environ, recording_start_response)
-        except Exception:
-            seen.append(500)
+            body: Iterable[bytes]
+            if self.verifier is not None and environ.get("PATH_INFO", "") not in self.exempt:
+                try:
+                    environ["platform.claims"] = self._claims(environ.get("HTTP_AUTHORIZATION"))
+                except AuthError as exc:
+                    body = _refuse(exc, recording_start_response)
+                else:
+                    body = self.app(environ, recording_start_response)
+            else:
+                body = self.app(environ, recording_start_response)
+        except BaseException as exc:
+            self._done(environ, started, status[-1] if status else 500)
+            if span is not None:
+                self.span.restore(token)
+                self.span.finish(span, status[-1] if status else None, exc)
             raise
-        finally:
-            status = seen[-1] if seen else 500
-            if self.monitor is not None:
-                self.monitor.endpoints.count(self.endpoint(environ), _outcome(status))
-            if self.histogram is not None:
-                _child(self, environ.get("REQUEST_METHOD", ""), status).observe(time.perf_counter() - started)
+        self._done(environ, started, status[-1] if status else 500)
+        if span is not None:
+            self.span.restore(token)
+            if isinstance(body, list | tuple):  # the whole answer is made: the span ends now
+                self.span.finish(span, status[-1] if status else None)
+            else:  # a streamed body: the span ends when it is closed
+                body = self.span.streamed(body, span, status)
+        return body
+
+    def _done(self, environ: dict, started: float, status: int) -> None:
+        if self.stats is not None:
+            method = environ.get("REQUEST_METHOD", "")
+            self.stats.record(self.endpoint(environ), method, status, perf_counter() - started)
+
+
+def _refuse(exc: AuthError, start_response: Callable) -> list[bytes]:
+    body = json.dumps(exc.body()).encode()
+    start_response(
+        "401 Unauthorized" if exc.status == 401 else "403 Forbidden",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("WWW-Authenticate", f'Bearer error="{exc.code}"'),
+        ],
+    )
+    return [body]
 
 
 class _ASGIStats:
-    def __init__(self, app: Callable, monitor: Any, metrics: Any, endpoint: Callable[[dict], str]) -> None:
-        self.app, self.monitor, self.endpoint = app, monitor, endpoint
-        self.histogram = (
-            metrics.histogram("http_server_duration_seconds", "Requests served.", labels=("method", "status"))
-            if metrics is not None
-            else None
-        )
+    def __init__(self, app: Callable, stats: RequestStats, endpoint: Callable[[dict], str]) -> None:
+        self.app, self.stats, self.endpoint = app, stats, endpoint
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         seen: list[int] = []
 
         async def recording_send(message: dict) -> None:
@@ -138,12 +285,10 @@ class _ASGIStats:
             seen.append(500)
             raise
         finally:
+            method = scope.get("method", "")
+            environ_like = {"REQUEST_METHOD": method, "PATH_INFO": scope.get("path", "")}
             status = seen[-1] if seen else 500
-            environ_like = {"REQUEST_METHOD": scope.get("method", ""), "PATH_INFO": scope.get("path", "")}
-            if self.monitor is not None:
-                self.monitor.endpoints.count(self.endpoint(environ_like), _outcome(status))
-            if self.histogram is not None:
-                _child(self, scope.get("method", ""), status).observe(time.perf_counter() - started)
+            self.stats.record(self.endpoint(environ_like), method, status, perf_counter() - started)
 
 
 def default_endpoint(environ: dict) -> str:
@@ -167,19 +312,30 @@ def wsgi(
     exempt_paths: Iterable[str] = EXEMPT,
     endpoint: Callable[[dict], str] = default_endpoint,
     cache_size: int = 10_000,
+    route: Callable[[dict], str | None] | None = None,
+    tracer_provider: Any = None,
 ) -> Callable:
-    """``app`` authenticated (with a verifier), counted (monitor, metrics) and traced."""
-    wrapped: Callable = app
-    checker = _verifier(verifier, cache_size)
-    if checker is not None:
-        wrapped = WSGIAuthMiddleware(wrapped, checker, scopes=scopes, exempt_paths=exempt_paths)
-    if monitor is not None or metrics is not None:
-        wrapped = _WSGIStats(wrapped, monitor, metrics, endpoint)
-    if trace:
-        from platform_client.trace import wsgi as traced
+    """``app`` authenticated (with a verifier), counted (monitor, metrics) and traced.
 
-        wrapped = traced(wrapped)
-    return wrapped
+    ``trace=True``: a server span per request (:mod:`platform_client.server_span`), to
+    ``tracer_provider`` (default: the global one); ``route(environ)`` may name the matched route.
+
+    The returned app's ``stats`` (a :class:`RequestStats`, or None) holds what is not counted
+    yet: ``stats.flush()`` counts it now, ``stats.close()`` stops its thread.
+    """
+    stats = RequestStats(monitor, metrics) if monitor is not None or metrics is not None else None
+    return _WSGIMiddleware(
+        app,
+        verifier=_verifier(verifier, cache_size or 1),
+        scopes=scopes,
+        stats=stats,
+        trace=trace,
+        exempt_paths=exempt_paths,
+        endpoint=endpoint,
+        cache_size=max(cache_size, 1),
+        route=route,
+        tracer_provider=tracer_provider,
+    )
 
 
 def asgi(
@@ -193,6 +349,8 @@ def asgi(
     exempt_paths: Iterable[str] = EXEMPT,
     endpoint: Callable[[dict], str] = default_endpoint,
     cache_size: int = 10_000,
+    route: Callable[[dict], str | None] | None = None,
+    tracer_provider: Any = None,
 ) -> Callable:
     """The same for ASGI apps (websockets: authenticated, not counted)."""
     wrapped: Callable = app
@@ -200,9 +358,9 @@ def asgi(
     if checker is not None:
         wrapped = ASGIAuthMiddleware(wrapped, checker, scopes=scopes, exempt_paths=exempt_paths)
     if monitor is not None or metrics is not None:
-        wrapped = _ASGIStats(wrapped, monitor, metrics, endpoint)
+        wrapped = _ASGIStats(wrapped, RequestStats(monitor, metrics), endpoint)
     if trace:
-        from platform_client.trace import asgi as traced
+        from platform_client.server_span import asgi as traced
 
-        wrapped = traced(wrapped)
+        wrapped = traced(wrapped, route=route, tracer_provider=tracer_provider)
     return wrapped

@@ -95,17 +95,21 @@ class EndpointStats:
 
     counts: dict[str, EndpointCounts] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Called before each take: recorders holding requests not counted yet count them now.
+    before_take: list[Callable[[], None]] = field(default_factory=list)
 
-    def count(self, method: str, outcome_: str) -> None:
+    def count(self, method: str, outcome_: str, n: int = 1) -> None:
         with self.lock:
             counts = self.counts.get(method)
             if counts is None:
                 if len(self.counts) >= 200:  # bounded: the rest are counted together
                     method = "other"
                 counts = self.counts.setdefault(method, EndpointCounts())
-            setattr(counts, outcome_, getattr(counts, outcome_) + 1)
+            setattr(counts, outcome_, getattr(counts, outcome_) + n)
 
     def take(self) -> list[dict[str, Any]]:
+        for flush in list(self.before_take):
+            flush()
         with self.lock:
             taken, self.counts = self.counts, {}
         return [{"method": method, **vars(counts)} for method, counts in sorted(taken.items())]

@@ -60,7 +60,10 @@ def setup(
     """Configure OpenTelemetry to export this process's spans to the platform; the TracerProvider.
 
     ``service`` defaults to ``$PLATFORM_SERVICE_NAME`` (then ``$OTEL_SERVICE_NAME``); spans are
-    sampled parent-based at ``sample_ratio`` (default: all); ``instrument`` names the libraries to
+    sampled parent-based at ``sample_ratio``: a request whose caller sent a sampled ``traceparent``
+    is recorded, one with an unsampled parent is not, and a new trace is recorded with probability
+    ``sample_ratio`` (default: OpenTelemetry's ``OTEL_TRACES_SAMPLER`` variables, else every
+    one); ``instrument`` names the libraries to
     instrument (``django``, ``httpx``, ``requests``); ``batch=False`` exports each span when it
     ends (tests, short scripts).
     """
@@ -102,18 +105,19 @@ def setup(
     return provider
 
 
-def wsgi(app: Any) -> Any:
-    """A WSGI app wrapped so each request is a server span (OpenTelemetry's WSGI middleware)."""
-    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+def wsgi(app: Any, *, route: Any = None) -> Any:
+    """A WSGI app wrapped so each request is a server span (:mod:`platform_client.server_span`:
+    the OpenTelemetry API directly, the attributes the HTTP conventions require, W3C parent)."""
+    from platform_client.server_span import wsgi as span_wsgi
 
-    return OpenTelemetryMiddleware(app)
+    return span_wsgi(app, route=route)
 
 
-def asgi(app: Any) -> Any:
-    """An ASGI app wrapped so each request is a server span (OpenTelemetry's ASGI middleware)."""
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+def asgi(app: Any, *, route: Any = None) -> Any:
+    """An ASGI app wrapped so each HTTP request is a server span (as :func:`wsgi`)."""
+    from platform_client.server_span import asgi as span_asgi
 
-    return OpenTelemetryMiddleware(app)
+    return span_asgi(app, route=route)
 
 
 # --- reading traces -----------------------------------------------------------------------------

@@ -6,8 +6,9 @@
   renewal scheduled and cancelled) against redis-py's ``Lock`` (which has no fence);
 - ``import platform_client`` in a fresh interpreter (target: under 150 ms);
 - with ``--middleware``: a bare WSGI handler against the same handler behind the SDK's middleware
-  (auth + stats + metrics + trace), each under granian (1 worker) loaded by ``wrk`` (target: under
-  10 % throughput loss).
+  (auth + stats + metrics, then + a server span, sampled or not), each under granian (1 worker)
+  loaded by ``wrk``, in alternating rounds, medians (``tests.bench.sdk_middleware``; target:
+  under 10 % throughput loss).
 
 Redis from ``REDIS_URL`` (database 12 is used and emptied), default ``redis://127.0.0.1:6391``.
 Ops are sequential round trips on one connection; the best of ``--rounds`` rounds is kept.
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ops", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--middleware", action="store_true", help="also the middleware's overhead")
-    parser.add_argument("--duration", type=int, default=5, help="wrk seconds per server")
+    parser.add_argument("--duration", type=float, default=5.0, help="wrk seconds per arm and round")
+    parser.add_argument("--middleware-rounds", type=int, default=3, help="rounds over every arm")
     options = parser.parse_args(argv)
     import redis
 
@@ -106,64 +108,11 @@ def main(argv: list[str] | None = None) -> dict:
         timings.append(float(out.stdout))
     results["import_ms"] = round(min(timings) * 1000, 1)
     if options.middleware:
-        results["middleware"] = middleware(options.duration)
+        from tests.bench.sdk_middleware import measure
+
+        results["middleware"] = measure(options.middleware_rounds, options.duration)
     print(json.dumps(results, indent=2))
     return results
-
-
-def _serve_and_load(app: str, env: dict[str, str], headers: list[str], duration: int) -> float:
-    import re
-    import socket
-
-    from tests.servers import free_port
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1", "--port", str(port), app],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/"
-        args = ["wrk", "-t2", "-c32", *(a for h in headers for a in ("-H", h))]
-        subprocess.run([*args, "-d1", url], capture_output=True, check=True)  # warm-up
-        out = subprocess.run([*args, f"-d{duration}", url], capture_output=True, text=True, check=True).stdout
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def middleware(duration: int) -> dict:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from tests.bench.sdk_wsgi_app import make_token
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    env = {**os.environ, "SDK_BENCH_KEY": pem}
-    header = [f"Authorization: Bearer {make_token(key)}"]
-    bare = _serve_and_load("tests.bench.sdk_wsgi_app:bare", env, header, duration)
-    untraced = _serve_and_load("tests.bench.sdk_wsgi_app:untraced", env, header, duration)
-    wrapped = _serve_and_load("tests.bench.sdk_wsgi_app:wrapped", env, header, duration)
-    return {
-        "bare_rps": round(bare),
-        "auth_stats_metrics_rps": round(untraced),
-        "auth_stats_metrics_loss": 1 - untraced / bare,
-        "with_otel_span_rps": round(wrapped),
-        "with_otel_span_loss": 1 - wrapped / bare,
-    }
 
 
 if __name__ == "__main__":

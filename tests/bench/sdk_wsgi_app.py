@@ -1,10 +1,19 @@
-"""WSGI apps for the SDK middleware's overhead (served by ``tests.bench.sdk --middleware``).
+"""WSGI apps for the SDK middleware's overhead (served by ``tests.bench.sdk_middleware``).
 
-``bare``: a handler answering a small JSON body.  ``wrapped``: the same behind
-``platform_client.middleware.wsgi`` with authentication (an RS256 token checked against a key
-made at start, as the platform's JWKS would give), the monitor's endpoint stats, request
-metrics and an OpenTelemetry server span per request (spans go to a batch processor with an
-exporter that drops them: the cost measured is the SDK's, not a collector's).
+``application`` is the arm named by ``$SDK_BENCH_ARM``:
+
+- ``bare``: a handler answering a small JSON body;
+- ``auth_stats``: the same behind ``platform_client.middleware.wsgi`` with authentication (an
+  RS256 token checked against a key made at start, as the platform's JWKS would give; verified
+  once, then cached), the monitor's endpoint counts and a request-duration histogram;
+- ``sampled``: that plus the SDK's server span (``platform_client.server_span``), every request
+  sampled, spans batched by a ``BatchSpanProcessor`` to an exporter that drops them;
+- ``sampled_otlp``: the same, the batches encoded and sent over OTLP/HTTP to
+  ``$SDK_BENCH_OTLP`` (a sink answering 200): the export's whole cost, in its own thread;
+- ``unsampled``: the server span with a sampler at ratio 0 (``ParentBased``: requests without a
+  sampled parent are not recorded);
+- ``otel_instrumentation``: auth + stats with opentelemetry-instrumentation-wsgi's middleware
+  instead (what the SDK used before), sampled and dropped as ``sampled``.
 """
 
 from __future__ import annotations
@@ -17,11 +26,25 @@ import time
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+ARMS = ("bare", "auth_stats", "sampled", "sampled_otlp", "unsampled", "otel_instrumentation")
+
 
 def bare(environ, start_response):
     body = b'{"ok": true}'
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def sink(environ, start_response):
+    """The OTLP/HTTP collector of ``sampled_otlp``: reads each batch, answers 200."""
+    stream, left = environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0)
+    while left > 0:
+        chunk = stream.read(min(left, 65536))
+        if not chunk:
+            break
+        left -= len(chunk)
+    start_response("200 OK", [("Content-Type", "application/x-protobuf"), ("Content-Length", "0")])
+    return [b""]
 
 
 def _b64(data: bytes) -> str:
@@ -41,31 +64,45 @@ def make_token(key: rsa.RSAPrivateKey, kid: str = "bench") -> str:
     return f"{header}.{payload}.{_b64(signature)}"
 
 
-def _wrapped(traced: bool = True):
+def _tracing(arm: str) -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+    class Drop(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+
+    exporter: SpanExporter = Drop()
+    if arm == "sampled_otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=os.environ["SDK_BENCH_OTLP"])
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0 if arm == "unsampled" else 1.0)))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+def make(arm: str):
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}: one of {', '.join(ARMS)}")
+    if arm == "bare":
+        return bare
     from platform_client.auth import JWKSVerifier
     from platform_client.metrics import Metrics
     from platform_client.middleware import wsgi
     from platform_client.monitor import Monitor
     from platform_client.session import PlatformSession
 
-    class Drop(SpanExporter):
-        def export(self, spans):
-            return SpanExportResult.SUCCESS
-
-    if traced:
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(Drop()))
-        trace.set_tracer_provider(provider)
-    pem = os.environ["SDK_BENCH_KEY"].encode()
-    key = serialization.load_pem_private_key(pem, password=None)
+    traced = arm in ("sampled", "sampled_otlp", "unsampled")
+    if traced or arm == "otel_instrumentation":
+        _tracing(arm)
+    key = serialization.load_pem_private_key(os.environ["SDK_BENCH_KEY"].encode(), password=None)
     verifier = JWKSVerifier("http://127.0.0.1:9/jwks")
     verifier._keys = {"bench": key.public_key()}
-    monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "bench")
-    return wsgi(
+    monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "bench")  # counts kept in memory
+    app = wsgi(
         bare,
         verifier=verifier,
         scopes=["config:read"],
@@ -73,8 +110,11 @@ def _wrapped(traced: bool = True):
         metrics=Metrics("bench"),
         trace=traced,
     )
+    if arm == "otel_instrumentation":
+        from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+        app = OpenTelemetryMiddleware(app)
+    return app
 
 
-wrapped = _wrapped() if os.environ.get("SDK_BENCH_KEY") else None
-#: auth + stats + metrics, no span.
-untraced = _wrapped(traced=False) if os.environ.get("SDK_BENCH_KEY") else None
+application = make(os.environ["SDK_BENCH_ARM"]) if os.environ.get("SDK_BENCH_ARM") else None
