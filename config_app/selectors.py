@@ -4,6 +4,7 @@ A resolved document is cached per (namespace, env) together with the two generat
 built under: the ``global`` namespace's and its own.  Every write bumps its namespace's
 generation after commit, so a warm read is one multi-get from the shared cache (the entry and
 both generations) and no database query; a write to ``global`` invalidates every namespace.
+While the shared cache cannot be reached, documents are resolved from the database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config_app import sealing
 from config_app.documents import canonical, deep_merge
@@ -179,8 +182,13 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
     _stats.misses += 1
     taken = invalidation.epoch()
     gen_keys = [gen_key(GLOBAL), gen_key(namespace)]
-    found = cache.get_many(gen_keys)
-    gens = current_gens(namespace, found)
+    try:
+        found = cache.get_many(gen_keys)
+        gens = current_gens(namespace, found)
+    except (RedisConnectionError, RedisTimeoutError):
+        # The shared cache is down (Redis restarting): read the database, and keep no copy, as
+        # no write can be announced or checked against meanwhile.
+        return build(namespace, env, ("", "")) if may_build else None
     if local is not None and local[1].gens == gens:
         entry = local[1]
     else:
@@ -190,7 +198,10 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
             if not may_build:
                 return None
             entry = build(namespace, env, gens)
-            cache.set(entry_key, entry, timeout=None)
+            try:
+                cache.set(entry_key, entry, timeout=None)
+            except (RedisConnectionError, RedisTimeoutError):
+                return entry  # went down meanwhile: the document as read, no copy kept
     if invalidation.still(taken):  # else a write was announced meanwhile: keep no copy
         if len(_local) >= MAX_LOCAL:
             _local.clear()

@@ -214,3 +214,33 @@ def test_resolve__local_cache_seconds__trusts_its_copy_that_long(make_namespace,
     assert selectors.resolve("payments", "default", fresh=True).data == {"a": 2}
     put_layer("payments", "default", {"a": 3})  # a write on this node is seen at once
     assert selectors.resolve("payments", "default").data == {"a": 3}
+
+
+class _CacheDown:
+    """The shared cache while Redis restarts: every call is refused."""
+
+    def __getattr__(self, name):
+        def refused(*args, **kwargs):
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+
+        return refused
+
+
+def test_resolve__shared_cache_down__read_from_the_database_and_no_copy_kept(
+    rw, make_namespace, put_layer, monkeypatch
+):
+    # Redis restarting under load (tests/faults): every config read was a 503
+    make_namespace("payments")
+    put_layer("payments", "default", {"db": {"host": "h1"}})
+    monkeypatch.setattr(selectors, "cache", _CacheDown())
+    selectors.forget_local()
+
+    response = rw.get(base("payments") + "resolve")
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {"db": {"host": "h1"}}
+    assert response.json()["revision"] == 1
+    # no copy kept: no write could be announced or checked against while the cache is down
+    assert selectors._local == {}
