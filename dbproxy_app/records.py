@@ -17,11 +17,12 @@ from django.conf import settings
 
 from dbproxy_app import names
 from dbproxy_app.backends import Row
+from dbproxy_app.backends.base import encode_json
 from dbproxy_app.catalog import Entry
 from dbproxy_app.query.ast import Group
 from dbproxy_app.query.conditions import compile_condition
 from platformsite.api.errors import Invalid, TooLarge
-from platformsite.jsonvalues import unstorable
+from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
 UNSET: Any = object()
 MAX_DEPTH = 64
@@ -35,6 +36,8 @@ class RecordIn:
     metadata: Any = UNSET
     data: Any = UNSET
     bytes: Any = UNSET
+    #: ``data`` as compact JSON, when the check encoded it (stored as it is).
+    data_json: str | None = None
 
 
 def _where(index: int | None, **details: Any) -> dict[str, Any]:
@@ -51,11 +54,6 @@ def parse_record(body: Any, *, index: int | None = None, partial: bool = False) 
         raise Invalid(
             f"Unknown field {field_name!r}.", code="invalid_record", details=_where(index, field=field_name)
         )
-    reason = unstorable(body, max_depth=MAX_DEPTH + 1)  # the id, metadata and data at once
-    if reason:
-        raise Invalid(
-            reason, code="invalid_data" if "data" in body else "invalid_metadata", details=_where(index)
-        )
     record = RecordIn()
     if body.get("id") is not None:
         if not names.RECORD_ID.matches(body["id"]):
@@ -69,6 +67,7 @@ def parse_record(body: Any, *, index: int | None = None, partial: bool = False) 
         record.metadata = check_metadata(body["metadata"], index, partial=partial)
     if "data" in body:
         record.data = body["data"]
+        record.data_json = _data_json(record.data, index)
     if "bytes" in body:
         record.bytes = _bytes(body["bytes"], index)
     data_given = record.data is not UNSET and record.data is not None
@@ -87,6 +86,32 @@ def _bytes(value: Any, index: int | None) -> bytes | None:
         return base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise Invalid("bytes is not valid base64.", code="invalid_bytes", details=_where(index)) from None
+
+
+def _data_json(data: Any, index: int | None) -> str | None:
+    """``data`` as the compact JSON it is stored as, once it is known storable: no NUL or lone
+    surrogate in a key or string, nested at most :data:`MAX_DEPTH` deep.  The encoding answers
+    for most values at once: a surrogate shows in it as itself, a NUL as its escape, and fewer
+    brackets than the limit bound the depth; only a value that fails one of those (or that
+    the encoder cannot reach the bottom of) is walked to say exactly why."""
+    if data is None:
+        return None
+    try:
+        text = encode_json(data)
+    except (RecursionError, ValueError):
+        text = None
+    if (
+        text is None
+        or "\\u0000" in text
+        or UNSTORABLE_CHARS.search(text)
+        or text.count("[") + text.count("{") > MAX_DEPTH
+    ):
+        reason = unstorable(data, max_depth=MAX_DEPTH)
+        if reason:
+            raise Invalid(reason, code="invalid_data", details=_where(index))
+        if text is None:
+            raise Invalid("data cannot be encoded as JSON.", code="invalid_data", details=_where(index))
+    return text
 
 
 def check_metadata(value: Any, index: int | None, *, partial: bool) -> dict[str, Any]:
@@ -114,9 +139,10 @@ def check_metadata(value: Any, index: int | None, *, partial: bool) -> dict[str,
                 code="invalid_metadata",
                 details=_where(index, key=key),
             )
-        if len(item) > names.MAX_META_VALUE or "\x00" in item:
+        if len(item) > names.MAX_META_VALUE or UNSTORABLE_CHARS.search(item):
             raise Invalid(
-                f"metadata value {key!r} is longer than {names.MAX_META_VALUE} characters or holds NUL.",
+                f"metadata value {key!r} is longer than {names.MAX_META_VALUE} characters, or holds NUL"
+                " or a lone surrogate.",
                 code="invalid_metadata",
                 details=_where(index, key=key),
             )

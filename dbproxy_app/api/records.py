@@ -16,6 +16,7 @@ from dbproxy_app import names, selectors, services
 from dbproxy_app.api import serializers as io
 from dbproxy_app.api.common import DbView, caller, check_database, check_table, table_resource
 from dbproxy_app.catalog import Entry
+from dbproxy_app.pause import collector_paused
 from dbproxy_app.query.grammar import parse_query, parse_select
 from dbproxy_app.records import parse_record, render, rules_for
 from platformsite.api.errors import Invalid, NotFound
@@ -214,7 +215,15 @@ class RecordDetailView(RecordsBase):
 
 class BulkView(RecordsBase):
     """Create, replace, patch and delete many records of a table in one transaction: all or nothing.
-    Errors name the item (``details.index``) of the list it is in."""
+    Errors name the item (``details.index``) of the list it is in.  The cyclic garbage collector
+    is paused while a call reads, writes and renders its records (:mod:`dbproxy_app.pause`)."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with collector_paused():
+            response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()
+        return response
 
     @extend_schema(request=io.BulkInput, responses={200: io.BulkOutput, 409: ERROR, **UNAVAILABLE})
     def post(self, request: Request, database: str, table: str) -> Response:

@@ -31,8 +31,51 @@ from dbproxy_app.query.sql import Columns, Compiler, Dialect, filter_sql
 from platformsite.api.errors import Conflict, PlatformError
 
 _CHUNK = 500
+#: Compact JSON as records are stored (one encoder: ``json.dumps`` with options builds one a call).
+encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 #: Inserts of at least this many rows go through COPY where the database has it.
 _COPY_FROM = 50
+
+
+def copy_text(rows: Iterator[Sequence[Any]], per_write: int = 1000) -> Iterator[str]:
+    """``rows`` in PostgreSQL's COPY text format, ``per_write`` rows a piece: tab-separated,
+    ``\\N`` for NULL, backslash, tab, newline and carriage return escaped in text, ``bytea`` as
+    ``\\x`` and hex, times in ISO 8601 with their offset.  Formatting the rows here costs a
+    fraction of the driver's ``write_row`` (which adapts each value on its own)."""
+    times: dict[datetime, str] = {}
+    lines: list[str] = []
+    for row in rows:
+        cells = []
+        for value in row:
+            kind = type(value)
+            if value is None:
+                cells.append("\\N")
+            elif kind is str:
+                if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+                    value = (
+                        value.replace("\\", "\\\\")
+                        .replace("\t", "\\t")
+                        .replace("\n", "\\n")
+                        .replace("\r", "\\r")
+                    )
+                cells.append(value)
+            elif kind is int:
+                cells.append(str(value))
+            elif kind is datetime:
+                text = times.get(value)
+                if text is None:
+                    text = times[value] = value.isoformat()
+                cells.append(text)
+            elif kind is bytes:
+                cells.append("\\\\x" + value.hex())
+            else:
+                raise TypeError(f"COPY text of a {kind.__name__}")
+        lines.append("\t".join(cells))
+        if len(lines) == per_write:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
 
 
 class RecordExists(Conflict):
@@ -64,14 +107,18 @@ class Row:
         """(metadata, data) as compact JSON, encoded once per row (size checks and writes share it)."""
         cached = self.__dict__.get("_encoded")
         if cached is None:
-            data = (
-                None
-                if self.data is None
-                else json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
-            )
-            cached = (json.dumps(self.metadata, separators=(",", ":"), ensure_ascii=False), data)
+            data = self.__dict__.get("_data_json")
+            if data is None and self.data is not None:
+                data = encode_json(self.data)
+            cached = (encode_json(self.metadata), data)
             self.__dict__["_encoded"] = cached
         return cached
+
+    def known_data_json(self, text: str | None) -> Row:
+        """Say what ``data`` encodes to (a request's check already encoded it); returns the row."""
+        if text is not None:
+            self.__dict__["_data_json"] = text
+        return self
 
     def fields(self) -> dict[str, Any]:
         """The record as queries and row policies see it."""

@@ -31,6 +31,7 @@ from dbproxy_app.backends.base import (
     Session,
     TableRef,
     Unavailable,
+    copy_text,
 )
 from dbproxy_app.models import Record
 from dbproxy_app.query.ast import Group, Query
@@ -137,8 +138,8 @@ class PlatformSession(Session):
                 connection.cursor() as wrapper,
                 wrapper.cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
             ):
-                for row in rows:
-                    copy.write_row(row)
+                for piece in copy_text(rows):
+                    copy.write(piece)
         except psycopg.errors.UniqueViolation as exc:
             raise RecordExists("A record with this id already exists.") from exc
         return True

@@ -26,7 +26,7 @@ from django.conf import settings
 from psycopg import errors, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable, copy_text
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
 
@@ -77,8 +77,8 @@ class PostgresSession(Session):
     def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
         try:
             with self.conn.cursor() as cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for piece in copy_text(rows):
+                    copy.write(piece)
         except errors.UniqueViolation as exc:
             raise RecordExists("A record with this id already exists.") from exc
         except (psycopg.OperationalError, errors.QueryCanceled) as exc:

@@ -2,9 +2,10 @@
 
 Every write checks the caller's row policy on the record as stored and as it will be, checks
 versions (``expected_version`` or ``If-Match``: 409 ``version_conflict`` when the record moved
-on), and publishes ``db.record.created|updated|deleted`` events through the event service's
-transactional path: in the same transaction on the ``platform`` backend, right after the
-external transaction commits on the others.  A failure anywhere leaves nothing written.
+on), and publishes ``db.record.created|updated|deleted`` events (a bulk call: ``db.record.batch``
+events listing its records) through the event service's transactional path: in the same
+transaction on the ``platform`` backend, right after the external transaction commits on the
+others.  A failure anywhere leaves nothing written.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def records_write(
             item.metadata if item.metadata is not UNSET else {},
             None if item.data is UNSET else item.data,
             None if item.bytes is UNSET else item.bytes,
-        )
+        ).known_data_json(item.data_json)
         for item in create
     ]
     seen: set[str] = set()
@@ -126,16 +127,16 @@ def records_write(
     outcome = Outcome()
     backend = entry.backend
     try:
-        _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now)
+        _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now, bulk)
     except RecordExists:
         raise _taken(entry, ref, [row.id for row in new_rows]) from None
     if not backend.shares_platform_transaction:
         with transaction.atomic():
-            _publish(entry, table, outcome)
+            _publish(entry, table, outcome, bulk=bulk)
     return outcome
 
 
-def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now) -> None:
+def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now, bulk) -> None:
     """The writes in one session: updates and deletes on the locked stored records, then the
     inserts (a taken id surfaces as the unique constraint's :class:`RecordExists`)."""
     with backend.session() as session:
@@ -163,7 +164,7 @@ def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome,
             session.insert(ref, new_rows)
             outcome.created = new_rows
         if backend.shares_platform_transaction:
-            _publish(entry, table, outcome)
+            _publish(entry, table, outcome, bulk=bulk)
 
 
 def _taken(entry: Entry, ref: TableRef, ids: list[str]) -> Conflict:
@@ -216,6 +217,9 @@ def _updated(old: Row, change: Update, now: Any) -> Row:
         metadata = {} if record.metadata is UNSET else record.metadata
         data = None if record.data is UNSET else record.data
         blob = None if record.bytes is UNSET else record.bytes
+        return Row(old.id, old.created, now, old.version + 1, metadata, data, blob).known_data_json(
+            record.data_json
+        )
     return Row(old.id, old.created, now, old.version + 1, metadata, data, blob)
 
 
@@ -234,13 +238,66 @@ def _event(kind: str, entry: Entry, table: str, row: Row) -> dict[str, Any]:
     }
 
 
-def _publish(entry: Entry, table: str, outcome: Outcome) -> None:
+#: Most records one ``db.record.batch`` event lists, and about the most bytes of their entries.
+BATCH_RECORDS = 1000
+BATCH_BYTES = 192 * 1024
+
+
+def _batches(entry: Entry, table: str, outcome: Outcome) -> list[dict[str, Any]]:
+    """The ``db.record.batch`` events of a bulk call: its changes in order (created, updated,
+    deleted), each ``{id, version, metadata}``, at most :data:`BATCH_RECORDS` (and about
+    :data:`BATCH_BYTES`) an event; ``part`` and ``parts`` say where an event is in its call."""
+    chunks: list[dict[str, list[dict[str, Any]]]] = []
+    chunk: dict[str, list[dict[str, Any]]] = {}
+    count = size = 0
+    for kind, rows in (
+        ("created", outcome.created),
+        ("updated", outcome.updated),
+        ("deleted", outcome.deleted),
+    ):
+        for row in rows:
+            entry_size = len(row.id) + len(row.encoded()[0]) + 40
+            if count and (count == BATCH_RECORDS or size + entry_size > BATCH_BYTES):
+                chunks.append(chunk)
+                chunk, count, size = {}, 0, 0
+            chunk.setdefault(kind, []).append(
+                {"id": row.id, "version": row.version, "metadata": row.metadata}
+            )
+            count += 1
+            size += entry_size
+    if count:
+        chunks.append(chunk)
+    return [
+        {
+            "type": "db.record.batch",
+            "source": SOURCE,
+            "subject": f"{entry.name}/{table}/",
+            "data": {
+                "database": entry.name,
+                "table": table,
+                "part": number,
+                "parts": len(chunks),
+                "created": chunk.get("created", []),
+                "updated": chunk.get("updated", []),
+                "deleted": chunk.get("deleted", []),
+            },
+        }
+        for number, chunk in enumerate(chunks, 1)
+    ]
+
+
+def _publish(entry: Entry, table: str, outcome: Outcome, *, bulk: bool) -> None:
+    """The call's change events: one a record (``db.record.created|updated|deleted``), or for a
+    bulk call its ``db.record.batch`` events listing every record it changed."""
     if not entry.publish_changes:
         return
-    events = [
-        *(_event("created", entry, table, row) for row in outcome.created),
-        *(_event("updated", entry, table, row) for row in outcome.updated),
-        *(_event("deleted", entry, table, row) for row in outcome.deleted),
-    ]
+    if bulk:
+        events = _batches(entry, table, outcome)
+    else:
+        events = [
+            *(_event("created", entry, table, row) for row in outcome.created),
+            *(_event("updated", entry, table, row) for row in outcome.updated),
+            *(_event("deleted", entry, table, row) for row in outcome.deleted),
+        ]
     if events:
         event_publish_many(events=events)

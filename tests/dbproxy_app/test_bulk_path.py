@@ -1,0 +1,133 @@
+"""The bulk path's shortcuts hold what the slow path held: values COPYed in text format come back
+as they were, data is checked by its encoding (walked only when the encoding is in doubt), and
+the garbage collector paused during a bulk call runs again after it, answered or refused."""
+
+from __future__ import annotations
+
+import base64
+import gc
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from dbproxy_app.backends.base import copy_text
+from dbproxy_app.records import MAX_DEPTH
+from tests.dbproxy_app.test_records_api import url
+
+AWKWARD = [
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "back\\slash",
+    "\\N",
+    "\\.",
+    "literal \\u0000 text",
+    "quote\" and 'single'",
+    "unicode é ✓ \u2028 𝄞",
+    "\x01\x1f control",
+    "",
+]
+
+
+def nested(depth: int) -> object:
+    value: object = "bottom"
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+def bulk(api, database, body):
+    # JSON as a client sends it: escapes (\\u0000, \\ud800) for what UTF-8 cannot carry
+    text = json.dumps(body)
+    return api.post(f"/api/v1/db/{database}/orders/bulk/", text, content_type="application/json")
+
+
+def test_copy_text__escapes_what_the_text_format_reserves():
+    at = datetime(2024, 5, 1, 12, 0, 0, 5, tzinfo=UTC)
+    rows = [("a\tb\\c\nd\re", 7, at, None, b"\x00\xff"), ("x", 1, at, "{}", None)]
+    assert list(copy_text(iter(rows))) == [
+        "a\\tb\\\\c\\nd\\re\t7\t2024-05-01T12:00:00.000005+00:00\t\\N\t\\\\x00ff\n"
+        "x\t1\t2024-05-01T12:00:00.000005+00:00\t{}\t\\N\n"
+    ]
+    assert len(list(copy_text(iter([("a",)] * 5), per_write=2))) == 3
+    with pytest.raises(TypeError):
+        list(copy_text(iter([(1.5,)])))
+
+
+def test_a_bulk_create__stores_awkward_strings_as_given_on_every_backend(database, writer):
+    # 60 records: at least the COPY threshold, so PostgreSQL backends take the COPY path
+    records = [
+        {
+            "id": f"r{i}",
+            "metadata": {"v": AWKWARD[i % len(AWKWARD)]},
+            "data": {AWKWARD[i % len(AWKWARD)]: [AWKWARD[(i + 1) % len(AWKWARD)], i]},
+        }
+        for i in range(60)
+    ]
+    records.append({"id": "blob", "bytes": base64.b64encode(b"\\\t\n\x00").decode()})
+    response = bulk(writer, database, {"create": records})
+    assert response.status_code == 200, response.content
+    for record in [*records[: len(AWKWARD) + 1], records[-1]]:
+        got = writer.get(url(database, record=record["id"])).json()
+        for key in ("metadata", "data", "bytes"):
+            if key in record:
+                assert got[key] == record[key], (record["id"], key)
+    found = writer.get(url(database) + "?meta.v=eq." + "back%5Cslash").json()["results"]
+    assert sorted(r["id"] for r in found) == sorted(
+        r["id"] for r in records[:-1] if r["metadata"]["v"] == "back\\slash"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ({"a": ["x", {"b": "\x00"}]}, "invalid_data"),
+        ({"\x00key": 1}, "invalid_data"),
+        ({"a": "lone \ud800"}, "invalid_data"),
+        ({"\udfff": 1}, "invalid_data"),
+        (nested(MAX_DEPTH + 1), "invalid_data"),
+    ],
+)
+def test_a_bulk_create__refuses_unstorable_data_and_writes_nothing(database, writer, data, code):
+    assert bulk(writer, database, {"create": [{"id": "kept"}]}).status_code == 200
+    good = [{"id": f"g{i}", "data": {"n": i}} for i in range(60)]
+    response = bulk(writer, database, {"create": [*good, {"id": "bad", "data": data}]})
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["details"]["index"] == 60
+    assert [r["id"] for r in writer.get(url(database)).json()["results"]] == ["kept"]
+
+
+def test_data_as_deep_as_allowed__and_text_that_only_looks_unstorable__are_stored(database, writer):
+    deepest = nested(MAX_DEPTH)
+    brackets = {"s": "[" * 200 + "{" * 200, "t": "\\u0000 \\ud800"}
+    body = {"create": [{"id": "deep", "data": deepest}, {"id": "brackets", "data": brackets}]}
+    assert bulk(writer, database, body).status_code == 200
+    assert writer.get(url(database, record="deep")).json()["data"] == deepest
+    assert writer.get(url(database, record="brackets")).json()["data"] == brackets
+
+
+def test_metadata_with_a_lone_surrogate__is_400(database, writer):
+    text = json.dumps({"id": "m", "metadata": {"k": "a\udc00"}})
+    response = writer.post(url(database), text, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_metadata"
+
+
+def test_the_collector__runs_again_after_a_bulk_call_answered_or_refused(database, writer):
+    assert gc.isenabled()
+    assert bulk(writer, database, {"create": [{"id": "a"}]}).status_code == 200
+    assert gc.isenabled()
+    assert bulk(writer, database, {"create": [{"id": "a"}]}).status_code == 409
+    assert gc.isenabled()
+    assert bulk(writer, database, {"create": "nope"}).status_code == 400
+    assert gc.isenabled()
+
+
+def test_the_collector__left_alone_when_something_else_disabled_it(database, writer):
+    gc.disable()
+    try:
+        assert bulk(writer, database, {"create": [{"id": "a"}]}).status_code == 200
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
