@@ -63,6 +63,12 @@ def test_db_dashboard__browse_query_and_watch_changes_live(browser, request, scr
         # then: they appear among the live changes
         wait.until(ec.text_to_be_present_in_element((By.ID, "change-rows"), "o-3"))
         wait.until(ec.text_to_be_present_in_element((By.ID, "change-rows"), "updated"))
+        # and: a bulk call's batch event shows each of its records
+        orders.bulk(create=[{"id": "o-4", "data": {}}, {"id": "o-5", "data": {}}], delete=["o-2"])
+        wait.until(ec.text_to_be_present_in_element((By.ID, "change-rows"), "o-5"))
+        changes = browser.find_element(By.ID, "change-rows").text
+        assert "o-4" in changes and "deleted o-2" in changes
+        browser.save_screenshot(str(screenshot_dir / "db-dashboard.png"))
         browser.save_screenshot(str(screenshot_dir / "db-dashboard.png"))
         # and: a query the grammar refuses is shown, naming the term
         box = browser.find_element(By.ID, "query")

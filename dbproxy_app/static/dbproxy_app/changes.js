@@ -1,4 +1,5 @@
-// Live changes of one table: the db.record.* events of its subject prefix, over /ws/events/.
+// Live changes of one table: the db.record.* events of its subject prefix, over /ws/events/
+// (a bulk call's db.record.batch events list its records: one row each).
 (function () {
   "use strict";
   var section = document.getElementById("changes");
@@ -7,17 +8,27 @@
   var state = document.getElementById("changes-state");
   var prefix = section.dataset.subjectPrefix;
 
+  function row(kind, id, version, time) {
+    var line = document.createElement("tr");
+    [kind, id, version === undefined ? undefined : String(version), time].forEach(function (text) {
+      var cell = document.createElement("td");
+      cell.textContent = text === undefined ? "" : text;
+      line.appendChild(cell);
+    });
+    rows.insertBefore(line, rows.firstChild);
+  }
+
   function add(event) {
     var waiting = rows.querySelector(".waiting");
     if (waiting) { waiting.remove(); }
-    var row = document.createElement("tr");
     var data = event.data || {};
-    [event.type.replace("db.record.", ""), data.id, String(data.version), event.time].forEach(function (text) {
-      var cell = document.createElement("td");
-      cell.textContent = text === undefined ? "" : text;
-      row.appendChild(cell);
-    });
-    rows.insertBefore(row, rows.firstChild);
+    if (event.type === "db.record.batch") {
+      ["created", "updated", "deleted"].forEach(function (kind) {
+        (data[kind] || []).slice(-50).forEach(function (item) { row(kind, item.id, item.version, event.time); });
+      });
+    } else {
+      row(event.type.replace("db.record.", ""), data.id, data.version, event.time);
+    }
     while (rows.children.length > 50) { rows.removeChild(rows.lastChild); }
   }
 
