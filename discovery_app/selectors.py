@@ -21,6 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from discovery_app.models import Node, Service, ServiceIndex
 from platformsite import invalidation, localstate
@@ -138,11 +140,15 @@ def make_etag(name: str, index: int, variant: str = "") -> str:
     return f'"{index}-{digest[:16]}"'
 
 
-def _store(name: str) -> tuple[ServiceEntry, dict[str, Any] | None]:
+def _built(name: str) -> tuple[ServiceEntry, dict[str, Any] | None]:
     index, document = service_document(name)
     body = None if document is None else json.dumps(document, separators=(",", ":")).encode()
-    entry = ServiceEntry(name, index, make_etag(name, index), body)
-    cache.set_many({doc_key(name): entry, index_key(name): index}, timeout=DOC_TIMEOUT)
+    return ServiceEntry(name, index, make_etag(name, index), body), document
+
+
+def _store(name: str) -> tuple[ServiceEntry, dict[str, Any] | None]:
+    entry, document = _built(name)
+    cache.set_many({doc_key(name): entry, index_key(name): entry.index}, timeout=DOC_TIMEOUT)
     return entry, document
 
 
@@ -200,7 +206,12 @@ def _service_entry(name: str, *, may_build: bool, at_least: int = 0) -> ServiceE
         return held[1]
     _stats.misses += 1
     taken = invalidation.epoch()
-    entry = cache.get(doc_key(name))
+    try:
+        entry = cache.get(doc_key(name))
+    except (RedisConnectionError, RedisTimeoutError):
+        # The shared cache is down (Redis restarting): read the database, and keep no copy, as
+        # no change can be announced meanwhile.
+        return _built(name)[0] if may_build else None
     if entry is not None and entry.index < at_least:
         entry = None  # the shared copy lags the index (stored out of order): rebuild it
     if entry is None:

@@ -251,3 +251,24 @@ def test_blocking_query__register_while_watching_many_times__never_answers_the_o
         assert answered > index, (round_, answered)
         assert f"n{round_}" in {node["id"] for node in response.json()["versions"][0]["nodes"]}
         index = answered
+
+
+def test_lookup__shared_cache_down__read_from_the_database_and_no_copy_kept(reader, make_node, monkeypatch):
+    # Redis restarting under load (tests/faults): every service lookup was a 503
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class Down:
+        def get(self, *args, **kwargs):
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+
+    make_node()
+    make_node()
+    monkeypatch.setattr(selectors, "cache", Down())
+    selectors.forget_local_entries()
+
+    response = reader.get(URL)
+
+    assert response.status_code == 200
+    assert len(response.json()["versions"][0]["nodes"]) == 2
+    assert response["X-Discovery-Index"] == str(response.json()["index"])
+    assert selectors._local == {}
