@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: run test test-cluster lint format migrate bench soak serve clean
+.PHONY: run test test-cluster test-faults lint format migrate bench soak serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(VENV)/.installed-dev  ## the whole suite on SQLite and in-memory layers
 
 test-cluster: $(VENV)/.installed-dev  ## two nodes, two workers and beat on DATABASE_URL (PostgreSQL) + REDIS_URL
 	PLATFORM_CLUSTER_TEST=1 $(BIN)/pytest -p no:randomly tests/cluster
+
+test-faults: $(VENV)/.installed-dev  ## faults under load on a PostgreSQL, Redis and cluster of its own; matrix in var/faults/
+	PLATFORM_FAULT_TEST=1 $(BIN)/pytest -p no:randomly tests/faults
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
