@@ -27,6 +27,7 @@ MAX_COMPILED = 10_000
 
 _compiled: dict[tuple[int | None, str], CompiledPolicy] = {}
 _compiled_lock = threading.Lock()
+_compiling = threading.Lock()
 _EMPTY = CompiledPolicy([])
 
 
@@ -82,11 +83,16 @@ def policy_for(account_id: int | None, *, may_compile: bool = True) -> CompiledP
     else:
         _stats.misses += 1
     if compiled is None and may_compile:
-        compiled = CompiledPolicy(account_rules(account_id))
-        with _compiled_lock:
-            if len(_compiled) >= MAX_COMPILED:
-                _compiled.clear()
-            _compiled[key] = compiled
+        # One compile at a time: threads missing the same policy (all of a worker's at a new policy
+        # version) wait for the first one's instead of each building 10,000 regexes at once.
+        with _compiling:
+            compiled = _compiled.get(key)
+            if compiled is None:
+                compiled = CompiledPolicy(account_rules(account_id))
+                with _compiled_lock:
+                    if len(_compiled) >= MAX_COMPILED:
+                        _compiled.clear()
+                    _compiled[key] = compiled
     return compiled
 
 
