@@ -56,6 +56,7 @@ from tests.bench.harness import (
 from tests.bench.heartbeats import Platform, celery_commands, logged_errors, preflight, print_table
 from tests.bench.scenarios import CONFIG_SETUP
 from tests.bench.servers_start import platform_server
+from tests.bench.soak_memory import probe_workers
 from tests.bench.soak_mix import (
     CONFIG_WRITE_PATH,
     HB_SERVICE,
@@ -101,6 +102,8 @@ class Soak:
         self.load_began: float | None = None
         self.watchers: Watchers | None = None
         self._sampling = threading.Event()
+        #: With ``--probe``: where each web worker's memory is (soak_memprobe.py), at checkpoints.
+        self.probes: dict[str, dict[int, Any]] = {}
 
     @property
     def servers(self) -> dict[str, Server]:
@@ -166,6 +169,10 @@ class Soak:
         at = time.monotonic() - (self.load_began or time.monotonic())
         self.samples.append({"t_s": round(at, 1), "load1": load1, "rss_mib": rss})
 
+    def probe_memory(self, label: str, trim: bool = False) -> None:
+        if self.args.probe:
+            self.probes[label] = probe_workers(self.servers["web"], trim)
+
     def sampler(self) -> None:
         while not self._sampling.wait(self.args.sample):
             self.sample()
@@ -204,6 +211,7 @@ class Soak:
         web, ws = self.servers["web"], self.servers["websockets"]
         self.sample()
         self.samples[-1]["label"] = "idle"
+        self.probe_memory("idle")
         self.load_began = time.monotonic()
         self.watchers = Watchers(ws.base_url, self.bench.values["token"], args.sockets, self.load_began)
         self.watchers.start()
@@ -232,11 +240,15 @@ class Soak:
             driver.start()
         while any(d.is_alive() for d in drivers):
             time.sleep(min(30, max(deadline - time.monotonic(), 1)))
+            if "warm" not in self.probes and time.monotonic() - self.load_began >= self.warmup_s:
+                self.probe_memory("warm")
             if self.samples:
                 last = self.samples[-1]
                 top = {k: v for k, v in last["rss_mib"].items() if "worker" in k}
                 self.say(f"load {last['load1']:.2f}; RSS {top}")
         elapsed = time.monotonic() - self.load_began
+        self.probe_memory("end")
+        self.probe_memory("end, trimmed", trim=True)
         self._sampling.set()
         self.watchers.stop()
         self.watchers.join(10)
@@ -282,6 +294,10 @@ class Soak:
         figures = {}
         for kind in self.mix:
             segments = kind.segments
+            for segment in segments:  # the machine's load average while it ran
+                end = segment["start_s"] + segment["seconds"]
+                loads = [x["load1"] for x in self.samples if segment["start_s"] <= x["t_s"] <= end]
+                segment["load1"] = round(statistics.mean(loads), 2) if loads else None
             measured = [s for s in segments if s["start_s"] >= self.warmup_s] or segments
             requests = sum(s["requests"] for s in segments)
             seconds = sum(s["seconds"] for s in segments) or 1
@@ -415,6 +431,7 @@ class Soak:
             "websockets": sockets,
             "memory": memory,
             "server_cpus": self.cpu,
+            "memory_probes": self.probes,
             "logged_errors": {name: lines[-20:] for name, lines in self.errors.items()},
             "servers": {name: " ".join(s.command[1:]) for name, s in self.servers.items()},
             "samples": self.samples,
@@ -443,6 +460,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, default=4, help="websockets per dashboard (4)")
     parser.add_argument("--segment", type=float, default=30.0, help="seconds per wrk segment (30)")
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between memory samples (5)")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="serve with tests.bench.soak_memprobe and record where each web worker's memory is "
+        "(Python objects, pymalloc, glibc) when idle, after the warm-up and at the end",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (server logs, scripts)")
     return parser.parse_args(argv)
 
