@@ -130,6 +130,60 @@ def bash_completion(parser: argparse.ArgumentParser) -> str:
     )
 
 
+def zsh_completion(parser: argparse.ArgumentParser) -> str:
+    """A zsh completion function (the same words as bash's, level by level)."""
+    cases = "\n".join(
+        f'    "{path}") reply=({" ".join(words)}) ;;' for path, words in sorted(_tree(parser).items())
+    )
+    return (
+        "#compdef platform\n"
+        '# zsh completion for platform: eval "$(platform completion zsh)" after compinit,\n'
+        "# or save it as _platform in a directory of $fpath\n"
+        '_platform_words() {\n  reply=()\n  case "$1" in\n' + cases + "\n  esac\n}\n"
+        "_platform() {\n"
+        '  local at="" word i\n'
+        "  local -a reply\n"
+        "  for ((i = 2; i < CURRENT; i++)); do\n"
+        '    word="${words[i]}"\n'
+        '    [[ "$word" == -* ]] && continue\n'
+        '    _platform_words "$at"\n'
+        '    if (( ${reply[(Ie)$word]} )); then at="${at:+$at }$word"; fi\n'
+        "  done\n"
+        '  _platform_words "$at"\n'
+        '  compadd -- "${reply[@]}"\n'
+        "}\n"
+        "compdef _platform platform\n"
+    )
+
+
+def fish_completion(parser: argparse.ArgumentParser) -> str:
+    """A fish completion script (the same words as bash's, level by level)."""
+    cases = "\n".join(
+        f"        case '{path}'\n            printf '%s\\n' {' '.join(words)}"
+        for path, words in sorted(_tree(parser).items())
+    )
+    return (
+        "# fish completion for platform: platform completion fish | source\n"
+        "# (or save it as ~/.config/fish/completions/platform.fish)\n"
+        'function __platform_words\n    switch "$argv[1]"\n' + cases + "\n    end\nend\n"
+        "function __platform_complete\n"
+        "    set -l tokens (commandline -opc)\n"
+        '    set -l at ""\n'
+        "    for word in $tokens[2..-1]\n"
+        "        string match -q -- '-*' $word; and continue\n"
+        '        if contains -- $word (__platform_words "$at")\n'
+        '            set at (string trim -- "$at $word")\n'
+        "        end\n"
+        "    end\n"
+        '    __platform_words "$at"\n'
+        "end\n"
+        "complete -c platform -f -a '(__platform_complete)'\n"
+    )
+
+
+SCRIPTS = {"bash": bash_completion, "zsh": zsh_completion, "fish": fish_completion}
+
+
 def cmd_completion(options: argparse.Namespace) -> int:
     root = options.root_parser
     if root is None:  # the server's parser: the same service commands, and run/serve/manage
@@ -138,7 +192,7 @@ def cmd_completion(options: argparse.Namespace) -> int:
         except ImportError:
             from platform_client.cli._main import build_parser
         root = build_parser()
-    sys.stdout.write(bash_completion(root))
+    sys.stdout.write(SCRIPTS[options.shell](root))
     return 0
 
 
@@ -194,8 +248,8 @@ def add_commands(commands: argparse._SubParsersAction, root: argparse.ArgumentPa
         "login", help="Check credentials and save them in ~/.config/platform/credentials (mode 0600)."
     )
     login.set_defaults(func=cmd_login)
-    completion = commands.add_parser("completion", help="Print the bash completion script.")
-    completion.add_argument("shell", choices=["bash"])
+    completion = commands.add_parser("completion", help="Print the completion script for bash, zsh or fish.")
+    completion.add_argument("shell", choices=sorted(SCRIPTS))
     completion.set_defaults(func=cmd_completion, root_parser=root)
     demo = commands.add_parser(
         "demo", help="Start the demo fleet (examples/demo: a gateway and two backends) and load it."

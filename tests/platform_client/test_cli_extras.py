@@ -97,3 +97,54 @@ def test_bash_completion__completes_groups_verbs_and_options():
     assert "get" in complete("platform config ") and "namespaces" in complete("platform config ")
     assert complete("platform --url x config wat") == ["watch"]
     assert "--output" in complete("platform auth --o")
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="needs fish (apt-get install fish)")
+def test_fish_completion__completes_groups_verbs_and_options(tmp_path):
+    script = tmp_path / "platform.fish"
+    script.write_text(_extras.fish_completion(build_parser()))
+
+    def complete(line: str) -> list[str]:
+        program = f"source {script}; complete -C '{line}'"
+        out = subprocess.run(
+            ["fish", "--no-config", "-c", program], capture_output=True, text=True, check=True
+        )
+        return [candidate.split("\t")[0] for candidate in out.stdout.split("\n") if candidate]
+
+    assert {"auth", "config", "discovery", "login", "completion"} <= set(complete("platform "))
+    assert complete("platform con") == ["config"]
+    assert {"get", "namespaces"} <= set(complete("platform config "))
+    assert complete("platform --url x config wat") == ["watch"]
+    assert "--output" in complete("platform auth --o")
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh (apt-get install zsh)")
+def test_zsh_completion__completes_groups_verbs_and_options(tmp_path):
+    script = tmp_path / "_platform"
+    script.write_text(_extras.zsh_completion(build_parser()))
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        # compadd and compdef exist only inside zsh's completion system: stand-ins that print
+        # the candidates matching the word being completed (what compadd would offer).
+        program = (
+            "compdef() { : }\n"
+            'compadd() { shift; local w; for w in "$@"; do [[ $w == ${PREFIX}* ]] && print -r -- $w; done }\n'
+            f"source {script}\n"
+            "words=(" + " ".join(f"'{w}'" for w in words) + f"); CURRENT={len(words)}; PREFIX='{words[-1]}'\n"
+            "_platform; true\n"
+        )
+        out = subprocess.run(["zsh", "-f", "-c", program], capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    assert {"auth", "config", "discovery", "login", "completion"} <= set(complete("platform "))
+    assert complete("platform con") == ["config"]
+    assert {"get", "namespaces"} <= set(complete("platform config "))
+    assert complete("platform --url x config wat") == ["watch"]
+    assert "--output" in complete("platform auth --o")
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_command__prints_the_shells_script(shell, capsys):
+    assert main(["completion", shell]) == 0
+    assert "completion for platform" in capsys.readouterr().out
