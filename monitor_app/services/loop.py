@@ -50,27 +50,22 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
     if not due:
         return 0, 0
     reports = cache.get_many([report_key(check.pk) for check in due if not check.runs])
-    buffered = pingbuffer.buffer()
-    pinged = (
-        buffered.last_pings([str(c.pk) for c in due if c.kind != Check.Kind.REPORT and not c.runs])
-        if buffered is not None
-        else {}
-    )
     renew: list[Check] = []
-    late: list[Any] = []
+    late: list[Check] = []
     for check in due:
         entry = reports.get(report_key(check.pk))
-        last = max(entry[0] if entry is not None else 0.0, pinged.get(str(check.pk), 0.0))
-        deadline = renewed_deadline(check, last) if last else None
-        if deadline is not None and deadline > now:
-            check.expires_at = engine.to_datetime(deadline)
-            renew.append(check)
-        else:
-            late.append(check.pk)
+        (late if entry is None or not renewable(check, entry[0], now) else renew).append(check)
+    buffered = pingbuffer.buffer()
+    jobs = [str(c.pk) for c in late if c.kind != Check.Kind.REPORT and not c.runs]
+    if jobs and buffered is not None:  # a ping answered but not stored yet
+        pinged = buffered.last_pings(jobs)
+        rescued = [c for c in late if str(c.pk) in pinged and renewable(c, pinged[str(c.pk)], now)]
+        renew += rescued
+        late = [c for c in late if c not in rescued]
     if renew:
         deadlines_store(renew, cutoff)
     expired = 0
-    for check in Check.objects.filter(pk__in=late).order_by("expires_at") if late else ():
+    for check in Check.objects.filter(pk__in=[c.pk for c in late]).order_by("expires_at") if late else ():
         reason = "expired" if check.kind == Check.Kind.REPORT else "late"
         try:
             if engine.check_expire(check=check, now=now, reason=reason) is not None:
@@ -97,6 +92,15 @@ def deadlines_store(renew: list[Check], cutoff: Any) -> None:
             " WHERE c.id = v.id AND c.expires_at <= %s",
             [[c.pk for c in renew], [c.expires_at for c in renew], cutoff],
         )
+
+
+def renewable(check: Check, last: float, now: float) -> bool:
+    """Whether the result (or ping) at ``last`` moves the check's deadline past ``now`` (then set)."""
+    deadline = renewed_deadline(check, last)
+    if deadline <= now:
+        return False
+    check.expires_at = engine.to_datetime(deadline)
+    return True
 
 
 def renewed_deadline(check: Check, last: float) -> float:
