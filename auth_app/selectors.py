@@ -16,6 +16,8 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auth_app.models import Account, RoleBinding, Rule
 from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
@@ -44,7 +46,12 @@ _version = _VersionPoll()
 def policy_version() -> str:
     now = time.monotonic()
     if _version.value is None or now >= _version.next_poll:
-        _version.value = cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+        try:
+            _version.value = cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+        except (RedisConnectionError, RedisTimeoutError):
+            # The shared cache is down (Redis restarting): no change elsewhere can be heard, so
+            # the policies are compiled again from the database at each poll until it is back.
+            _version.value = uuid.uuid4().hex
         _version.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
     return _version.value
 

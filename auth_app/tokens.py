@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from oauth2_provider.models import AccessToken
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platformsite import localstate
 
@@ -60,7 +62,12 @@ class _TokenCache:
         if now < self.next_poll:
             return
         self.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
-        epoch = cache.get(REVOCATION_EPOCH_KEY)
+        try:
+            epoch = cache.get(REVOCATION_EPOCH_KEY)
+        except (RedisConnectionError, RedisTimeoutError):
+            # The shared cache is down (Redis restarting): no revocation elsewhere can be heard,
+            # so no cached token is trusted past this poll; each is checked in the database.
+            epoch = object()
         if epoch != self.epoch:
             self.entries.clear()
             self.epoch = epoch

@@ -173,3 +173,48 @@ def test_purge_task__deletes_expired_tokens_only(client, service_account):
     purge_expired_tokens.delay()
     # then
     assert AccessToken.objects.count() == 1
+
+
+class _CacheDown:
+    """The shared cache while Redis restarts: every call is refused."""
+
+    def __getattr__(self, name):
+        def refused(*args, **kwargs):
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6391. Connection refused.")
+
+        return refused
+
+
+def test_shared_cache_down__tokens_checked_in_the_database_and_revocations_still_seen(
+    client, service_account, monkeypatch
+):
+    # Redis restarting under load (tests/faults): every call was a 503, as the revocation poll
+    # raised; now a token is checked in the database at each poll, so a revocation still counts.
+    from auth_app import selectors, tokens
+
+    client_id, secret = service_account("monitor:read")
+    raw = token_request(client, client_id, secret).json()["access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/v1/monitor/ping/", **auth).status_code == 200
+    monkeypatch.setattr(tokens, "cache", _CacheDown())
+    monkeypatch.setattr(selectors, "cache", _CacheDown())
+    tokens._cache.next_poll = selectors._version.next_poll = 0.0
+
+    assert client.get("/api/v1/monitor/ping/", **auth).status_code == 200
+
+    AccessToken.objects.all().delete()  # revoked by another node, which could not announce it
+    tokens._cache.next_poll = 0.0
+    assert client.get("/api/v1/monitor/ping/", **auth).status_code == 401
+
+
+def test_shared_cache_down__policies_compiled_again_at_each_poll(monkeypatch):
+    from auth_app import selectors
+
+    monkeypatch.setattr(selectors, "cache", _CacheDown())
+    versions = set()
+    for _ in range(2):
+        selectors._version.next_poll = 0.0
+        versions.add(selectors.policy_version())
+    assert len(versions) == 2
