@@ -202,6 +202,18 @@ def render(
     return full if select is None else {key: full[key] for key in select}
 
 
+def render_json(row: Row, shown: dict[Any, str]) -> str:
+    """:func:`render` as the compact JSON the API's renderer writes, from the record's stored
+    encoding (a bulk call answers thousands: no dict each, no second encoding)."""
+    metadata, data = row.encoded()
+    blob = "null" if row.bytes is None else '"' + base64.b64encode(row.bytes).decode() + '"'
+    return (
+        f'{{"id":{encode_json(row.id)},"created":"{_iso(row.created, shown)}",'
+        f'"updated":"{_iso(row.updated, shown)}","version":{row.version},"metadata":{metadata},'
+        f'"data":{"null" if data is None else data},"bytes":{blob}}}'
+    )
+
+
 @dataclass
 class Caller:
     """Who is asking, as row policies see it: admin, their roles (read lazily) and token claims."""

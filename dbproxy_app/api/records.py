@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -15,10 +16,11 @@ from rest_framework.response import Response
 from dbproxy_app import names, selectors, services
 from dbproxy_app.api import serializers as io
 from dbproxy_app.api.common import DbView, caller, check_database, check_table, table_resource
+from dbproxy_app.backends.base import encode_json
 from dbproxy_app.catalog import Entry
 from dbproxy_app.pause import collector_paused
 from dbproxy_app.query.grammar import parse_query, parse_select
-from dbproxy_app.records import parse_record, render, rules_for
+from dbproxy_app.records import parse_record, render, render_json, rules_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import ERROR
 
@@ -283,13 +285,19 @@ class BulkView(RecordsBase):
             bulk=True,
         )
         shown: dict[Any, str] = {}
-        return Response(
-            {
-                "created": [render(row, shown=shown) for row in outcome.created],
-                "updated": [render(row, shown=shown) for row in outcome.updated],
-                "deleted": [row.id for row in outcome.deleted],
-            }
+        # the JSON renderer's own output, written from the records' stored encodings
+        text = (
+            '{"created":['
+            + ",".join([render_json(row, shown) for row in outcome.created])
+            + '],"updated":['
+            + ",".join([render_json(row, shown) for row in outcome.updated])
+            + '],"deleted":'
+            + encode_json([row.id for row in outcome.deleted])
+            + "}"
         )
+        if "\u2028" in text or "\u2029" in text:  # escaped as the renderer does (for JavaScript)
+            text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        return HttpResponse(text.encode(), content_type="application/json")
 
 
 __all__ = ["BulkView", "RecordDetailView", "RecordListView"]

@@ -31,7 +31,6 @@ from dbproxy_app.backends.base import (
     Session,
     TableRef,
     Unavailable,
-    copy_text,
 )
 from dbproxy_app.models import Record
 from dbproxy_app.query.ast import Group, Query
@@ -130,7 +129,7 @@ class PlatformSession(Session):
         except IntegrityError as exc:
             raise RecordExists("A record with this id already exists.") from exc
 
-    def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
+    def copy(self, name: str, columns: str, pieces: Iterator[str]) -> bool:
         import psycopg
 
         try:
@@ -138,7 +137,7 @@ class PlatformSession(Session):
                 connection.cursor() as wrapper,
                 wrapper.cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
             ):
-                for piece in copy_text(rows):
+                for piece in pieces:
                     copy.write(piece)
         except psycopg.errors.UniqueViolation as exc:
             raise RecordExists("A record with this id already exists.") from exc

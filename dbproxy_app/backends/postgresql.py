@@ -26,7 +26,7 @@ from django.conf import settings
 from psycopg import errors, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable, copy_text
+from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
 
@@ -74,10 +74,10 @@ class PostgresSession(Session):
         except (psycopg.OperationalError, errors.QueryCanceled, errors.UndefinedTable) as exc:
             raise _unavailable(self.database, exc) from exc
 
-    def copy(self, name: str, columns: str, rows: Iterator[tuple]) -> bool:
+    def copy(self, name: str, columns: str, pieces: Iterator[str]) -> bool:
         try:
             with self.conn.cursor() as cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
-                for piece in copy_text(rows):
+                for piece in pieces:
                     copy.write(piece)
         except errors.UniqueViolation as exc:
             raise RecordExists("A record with this id already exists.") from exc

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dbproxy_app.backends.base import copy_text
+from dbproxy_app.backends.base import Row, copy_records
 from dbproxy_app.records import MAX_DEPTH
 from tests.dbproxy_app.test_records_api import url
 
@@ -43,16 +43,22 @@ def bulk(api, database, body):
     return api.post(f"/api/v1/db/{database}/orders/bulk/", text, content_type="application/json")
 
 
-def test_copy_text__escapes_what_the_text_format_reserves():
+def test_copy_records__escape_what_the_text_format_reserves():
     at = datetime(2024, 5, 1, 12, 0, 0, 5, tzinfo=UTC)
-    rows = [("a\tb\\c\nd\re", 7, at, None, b"\x00\xff"), ("x", 1, at, "{}", None)]
-    assert list(copy_text(iter(rows))) == [
-        "a\\tb\\\\c\\nd\\re\t7\t2024-05-01T12:00:00.000005+00:00\t\\N\t\\\\x00ff\n"
-        "x\t1\t2024-05-01T12:00:00.000005+00:00\t{}\t\\N\n"
+    rows = [
+        Row("a\tb\\c\nd\re", at, at, 7, {"k": "back\\slash\ttab"}, None, b"\x00\xff"),
+        Row("x", at, at, 1, {}, {"n": "line\nbreak"}),
     ]
-    assert len(list(copy_text(iter([("a",)] * 5), per_write=2))) == 3
+    stamp = "2024-05-01T12:00:00.000005+00:00"
+    assert list(copy_records(rows, leading=(3, None))) == [
+        f"3\t\\N\ta\\tb\\\\c\\nd\\re\t{stamp}\t{stamp}\t7\t"
+        '{"k":"back\\\\\\\\slash\\\\ttab"}\t\\N\t\\\\x00ff\n'
+        f"3\t\\N\tx\t{stamp}\t{stamp}\t1\t{{}}\t"
+        '{"n":"line\\\\nbreak"}\t\\N\n'
+    ]
+    assert len(list(copy_records(rows * 3, per_write=4))) == 2
     with pytest.raises(TypeError):
-        list(copy_text(iter([(1.5,)])))
+        list(copy_records(rows, leading=(1.5,)))
 
 
 def test_a_bulk_create__stores_awkward_strings_as_given_on_every_backend(database, writer):
@@ -131,3 +137,56 @@ def test_the_collector__left_alone_when_something_else_disabled_it(database, wri
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        Row("a", datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, 1, 2, 3, 4, tzinfo=UTC), 3, {}),
+        Row(
+            "b-1",
+            datetime(2024, 5, 1, tzinfo=UTC),
+            datetime(2024, 5, 1, tzinfo=UTC),
+            1,
+            {"k": "é\u2028"},
+            {"x": [1, 2.5, None, True, {"y": '\u2029"\\'}]},
+        ),
+        Row(
+            "c",
+            datetime(2024, 5, 1, tzinfo=UTC),
+            datetime(2024, 5, 1, tzinfo=UTC),
+            9,
+            {"a": "b"},
+            None,
+            bytes(range(256)),
+        ),
+        Row("d", datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 1, tzinfo=UTC), 2, {}, "text"),
+    ],
+)
+def test_render_json__is_the_renderers_answer_byte_for_byte(row):
+    from rest_framework.renderers import JSONRenderer
+
+    from dbproxy_app.records import render, render_json
+
+    expected = JSONRenderer().render({"created": [render(row)]})
+    written = '{"created":[' + render_json(row, {}) + "]}"
+    written = written.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    assert written.encode() == expected
+
+
+def test_a_bulk_answer__is_what_the_records_read_back_as(database, writer):
+    body = {
+        "create": [
+            {"id": f"r{i}", "metadata": {"i": str(i)}, "data": {"v": ["é\u2028", i]}} for i in range(60)
+        ],
+    }
+    answer = bulk(writer, database, body)
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/json"
+    created = answer.json()["created"]
+    assert [r["id"] for r in created] == [f"r{i}" for i in range(60)]
+    for record in created[:3]:
+        assert writer.get(url(database, record=record["id"])).json() == record
+    body = {"patch": [{"id": "r1", "data": {"w": 1}}], "delete": ["r2"]}
+    answer = bulk(writer, database, body).json()
+    assert answer["updated"] == [writer.get(url(database, record="r1")).json()]
+    assert answer["deleted"] == ["r2"] and answer["created"] == []
