@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -73,6 +74,27 @@ def snapshot_key(service: str, node: str, name: str) -> str:
 
 def report_key(check_id: Any) -> str:
     return f"{REPORT_PREFIX}{check_id}"
+
+
+#: SET with a TTL of every key in one command (Django's ``set_many`` sends a MULTI of an MSET and
+#: an EXPIRE per key: for a node's 10 results, 13 commands and replies, a third of a report's CPU).
+_SET_ALL = "for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i], 'EX', ARGV[#ARGV]) end return 1"
+_scripts: dict[int, Any] = {}
+
+
+def entries_store(entries: dict[str, Any], timeout: int) -> None:
+    """Write cache entries with one timeout: one Redis command, as ``cache.set_many`` stores them."""
+    shared = caches["default"]
+    if not isinstance(shared, RedisCache):
+        cache.set_many(entries, timeout=timeout)
+        return
+    client = shared._cache.get_client(write=True)
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_SET_ALL)
+    dumps = shared._cache._serializer.dumps
+    keys = [shared.make_and_validate_key(key) for key in entries]
+    script(keys=keys, args=[*(dumps(value) for value in entries.values()), int(timeout)])
 
 
 def snapshot_of(check: Check) -> dict[str, Any]:
@@ -337,7 +359,7 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
             stats_record(service=service, node=node, stats=report["stats"], now=now)
         answers.append({"service": service, "node": node, "checks": states})
     if entries:
-        cache.set_many(entries, timeout=REPORT_SECONDS)
+        entries_store(entries, REPORT_SECONDS)
     return answers
 
 
@@ -370,7 +392,7 @@ def reports_cached(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
             states.append(state)
         answers.append({"service": service, "node": node, "checks": states})
     if entries:
-        cache.set_many(entries, timeout=REPORT_SECONDS)
+        entries_store(entries, REPORT_SECONDS)
     return answers
 
 
