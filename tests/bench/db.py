@@ -13,8 +13,9 @@ database (``dbproxy_bench`` on ``DATABASE_URL``'s server, created when missing),
    ``?meta.key=eq.vX`` (10 matches) and ``?meta.env=eq.eX&meta.tenant=eq.tX``, ``--queries``
    times each with a random value: p50 and p99 in ms;
 2. **bulk**: ``--bulk`` records in one ``POST .../bulk/`` (``--rounds`` times, new ids each),
-   with the change feed off and on; then the same rows with one psycopg ``COPY`` into a table
-   like it (its indexes included): records/s of each and their ratio.
+   with the change feed off and on, and the same rows with one psycopg ``COPY`` into a table
+   like it (its indexes included), the three in turn each round: records/s of each and their
+   ratio.
 
 The read by id is a ``make bench`` scenario (``db_read``: wrk against the bare view).
 Results go to ``var/bench/db.json``.
@@ -225,6 +226,11 @@ class DbBench:
     # --- 2. bulk insert against COPY --------------------------------------------------------------------
 
     def bulk(self) -> None:
+        """Round by round, the same rows (new ids each round) through the API with the change
+        feed off, with it on, and with one raw COPY: the three alternate, so a machine whose load
+        changes during the run slows all three alike and their ratios stay comparable."""
+        import psycopg
+
         rows = [
             {
                 "id": f"b{i:06d}",
@@ -233,66 +239,54 @@ class DbBench:
             }
             for i in range(self.args.bulk)
         ]
-        out: dict[str, object] = {"records_per_call": self.args.bulk}
-        for feed in (False, True):
-            name = "benchbulk_feed" if feed else "benchbulk"
-            self.database(name, publish_changes=feed)
-            conn = self.connection()
-            elapsed = 0.0
+        names = {"change_feed_off": "benchbulk", "change_feed_on": "benchbulk_feed"}
+        for key, name in names.items():
+            self.database(name, publish_changes=key == "change_feed_on")
+        conn = self.connection()
+        elapsed = dict.fromkeys([*names, "raw_copy"], 0.0)
+        with psycopg.connect(self.dsn) as pg:
+            for name in names.values():  # the tables, and a first call each (pools, catalog)
+                answer = self.call(conn, "POST", f"/api/v1/db/{name}/items/bulk/", {"create": rows[:100]})
+            pg.execute('CREATE TABLE "benchbulk"."copy_items" (LIKE "benchbulk"."items" INCLUDING ALL)')
+            pg.commit()
             for round_ in range(self.args.rounds):
                 batch = [{**row, "id": f"{round_}-{row['id']}"} for row in rows]
-                started = time.perf_counter()
-                answer = self.call(conn, "POST", f"/api/v1/db/{name}/items/bulk/", {"create": batch})
-                elapsed += time.perf_counter() - started
-                assert isinstance(answer, dict) and len(answer["created"]) == len(batch)
-            rate = self.args.bulk * self.args.rounds / elapsed
-            out["change_feed_on" if feed else "change_feed_off"] = {"records_per_s": round(rate)}
-            print(f"bulk (change feed {'on' if feed else 'off'}): {rate:,.0f} records/s", flush=True)
-        copy_rate = self.raw_copy(rows)
+                for key, name in names.items():
+                    started = time.perf_counter()
+                    answer = self.call(conn, "POST", f"/api/v1/db/{name}/items/bulk/", {"create": batch})
+                    elapsed[key] += time.perf_counter() - started
+                    assert isinstance(answer, dict) and len(answer["created"]) == len(batch)
+                elapsed["raw_copy"] += self.raw_copy(pg, batch)
+            pg.execute('DROP TABLE "benchbulk"."copy_items"')
+            pg.commit()
+        total = self.args.bulk * self.args.rounds
+        copy_rate = total / elapsed["raw_copy"]
+        out: dict[str, object] = {"records_per_call": self.args.bulk, "rounds": self.args.rounds}
+        for key in names:
+            rate = total / elapsed[key]
+            out[key] = {"records_per_s": round(rate), "ratio_to_copy": round(rate / copy_rate, 2)}
+            print(f"bulk ({key.replace('_', ' ')}): {rate:,.0f} records/s", flush=True)
         out["raw_copy_records_per_s"] = round(copy_rate)
-        for key in ("change_feed_off", "change_feed_on"):
-            entry = out[key]
-            assert isinstance(entry, dict)
-            entry["ratio_to_copy"] = round(entry["records_per_s"] / copy_rate, 2)
+        out["load_average"] = [round(x, 2) for x in os.getloadavg()]
         self.results["bulk"] = out
         print(f"bulk: {out}", flush=True)
 
-    def raw_copy(self, rows: list[dict]) -> float:
-        """The same rows with one COPY per round into a table like the records' (indexes included),
-        from one connection: what a hand-written loader would do."""
-        import psycopg
-
-        with psycopg.connect(self.dsn) as pg:
-            pg.execute('DROP TABLE IF EXISTS "benchbulk"."copy_items"')
-            pg.execute('CREATE TABLE "benchbulk"."copy_items" (LIKE "benchbulk"."items" INCLUDING ALL)')
-            pg.commit()
-            elapsed = 0.0
-            for round_ in range(self.args.rounds):
-                now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
-                started = time.perf_counter()
-                with (
-                    pg.cursor() as cur,
-                    cur.copy(
-                        'COPY "benchbulk"."copy_items" (id, created, updated, version, metadata, data) '
-                        "FROM STDIN"
-                    ) as copy,
-                ):
-                    for row in rows:
-                        copy.write_row(
-                            (
-                                f"{round_}-{row['id']}",
-                                now,
-                                now,
-                                1,
-                                json.dumps(row["metadata"]),
-                                json.dumps(row["data"]),
-                            )
-                        )
-                pg.commit()
-                elapsed += time.perf_counter() - started
-            pg.execute('DROP TABLE "benchbulk"."copy_items"')
-            pg.commit()
-        return len(rows) * self.args.rounds / elapsed
+    @staticmethod
+    def raw_copy(pg: object, rows: list[dict]) -> float:
+        """Seconds to write ``rows`` with one COPY into a table like the records' (indexes
+        included), from one connection: what a hand-written loader would do."""
+        now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
+        started = time.perf_counter()
+        with (
+            pg.cursor() as cur,  # type: ignore[attr-defined]
+            cur.copy(
+                'COPY "benchbulk"."copy_items" (id, created, updated, version, metadata, data) FROM STDIN'
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row((row["id"], now, now, 1, json.dumps(row["metadata"]), json.dumps(row["data"])))
+        pg.commit()  # type: ignore[attr-defined]
+        return time.perf_counter() - started
 
     def run(self) -> int:
         self.start()
