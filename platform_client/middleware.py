@@ -94,8 +94,9 @@ class RequestStats:
             if metrics is not None
             else None
         )
-        #: (endpoint, method, status, seconds); the oldest are dropped beyond ``limit``.
-        self.queue: deque[tuple[str, str, int, float]] = deque(maxlen=limit)
+        #: (endpoint or None: "METHOD path", method, status, seconds, path); the oldest are
+        #: dropped beyond ``limit``.
+        self.queue: deque[tuple[str | None, str, int, float, str]] = deque(maxlen=limit)
         self._children: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -106,8 +107,9 @@ class RequestStats:
         if metrics is not None:
             metrics.before_render.append(self.flush)
 
-    def record(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.queue.append((endpoint, method, status, seconds))
+    def record(self, endpoint: str | None, method: str, status: int, seconds: float, path: str = "") -> None:
+        """One request; ``endpoint`` None: ``"METHOD path"``, made when counted."""
+        self.queue.append((endpoint, method, status, seconds, path))
         if not self._started:  # the first request of this process (or since a fork)
             self._start()
 
@@ -142,13 +144,13 @@ class RequestStats:
             return 0
         if self.monitor is not None:
             counted: dict[tuple[str, str], int] = {}
-            for endpoint, _, status, _ in taken:
-                key = (endpoint, "errors" if status >= 500 else "success")
+            for endpoint, method, status, _, path in taken:
+                key = (endpoint or f"{method} {path}", "errors" if status >= 500 else "success")
                 counted[key] = counted.get(key, 0) + 1
             for (endpoint, outcome), n in counted.items():
                 self.monitor.endpoints.count(endpoint, outcome, n)
         if self.histogram is not None:
-            for _, method, status, seconds in taken:
+            for _, method, status, seconds, _ in taken:
                 child = self._children.get((method, status))
                 if child is None:
                     child = self.histogram.labels(method=method[:16], status=str(status))
@@ -193,15 +195,14 @@ class _WSGIMiddleware:
             self.span, self.tracer = server_span, server_span.tracer(tracer_provider)
 
     def _claims(self, header: str | None) -> dict[str, Any]:
-        entry = self._accepted.get(header) if header is not None else None
-        if entry is not None and entry[1] >= time.time():
-            return entry[0]
+        """Verify a header not accepted yet (or expired) and remember it until it expires."""
         assert self.verifier is not None
         claims = self.verifier.verify_header(header, scopes=self.scopes)  # raises AuthError
         if header is not None:
             if len(self._accepted) >= self.cache_size:
                 self._accepted.pop(next(iter(self._accepted)), None)
-            self._accepted[header] = (claims, float(claims["exp"]) + self.verifier.verifier.leeway)
+            valid_for = float(claims["exp"]) + self.verifier.verifier.leeway - time.time()
+            self._accepted[header] = (claims, perf_counter() + valid_for)  # on perf_counter's clock
         return claims
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -221,8 +222,13 @@ class _WSGIMiddleware:
         try:
             body: Iterable[bytes]
             if self.verifier is not None and environ.get("PATH_INFO", "") not in self.exempt:
+                header = environ.get("HTTP_AUTHORIZATION")
+                entry = self._accepted.get(header) if header is not None else None
                 try:
-                    environ["platform.claims"] = self._claims(environ.get("HTTP_AUTHORIZATION"))
+                    if entry is not None and entry[1] >= started:
+                        environ["platform.claims"] = entry[0]
+                    else:
+                        environ["platform.claims"] = self._claims(header)
                 except AuthError as exc:
                     body = _refuse(exc, recording_start_response)
                 else:
@@ -245,9 +251,20 @@ class _WSGIMiddleware:
         return body
 
     def _done(self, environ: dict, started: float, status: int) -> None:
-        if self.stats is not None:
-            method = environ.get("REQUEST_METHOD", "")
-            self.stats.record(self.endpoint(environ), method, status, perf_counter() - started)
+        stats = self.stats
+        if stats is not None:
+            endpoint = None if self.endpoint is default_endpoint else self.endpoint(environ)
+            stats.queue.append(
+                (
+                    endpoint,
+                    environ.get("REQUEST_METHOD", ""),
+                    status,
+                    perf_counter() - started,
+                    environ.get("PATH_INFO", ""),
+                )
+            )
+            if not stats._started:
+                stats._start()
 
 
 def _refuse(exc: AuthError, start_response: Callable) -> list[bytes]:
@@ -288,7 +305,8 @@ class _ASGIStats:
             method = scope.get("method", "")
             environ_like = {"REQUEST_METHOD": method, "PATH_INFO": scope.get("path", "")}
             status = seen[-1] if seen else 500
-            self.stats.record(self.endpoint(environ_like), method, status, perf_counter() - started)
+            endpoint = None if self.endpoint is default_endpoint else self.endpoint(environ_like)
+            self.stats.record(endpoint, method, status, perf_counter() - started, environ_like["PATH_INFO"])
 
 
 def default_endpoint(environ: dict) -> str:
