@@ -34,7 +34,6 @@ __all__ = ["asgi", "parent_context", "wsgi"]
 TRACER_NAME = "platform_client.middleware"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_B3_ENVIRON = ("HTTP_B3", "HTTP_X_B3_TRACEID")
 _EMPTY: Any = None
 
 
@@ -148,7 +147,7 @@ def start_wsgi_span(
     parent = parent_context(environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE"))
     if parent is None:
         parent = _EMPTY
-        if any(name in environ for name in _B3_ENVIRON):
+        if "HTTP_B3" in environ or "HTTP_X_B3_TRACEID" in environ:
             parent = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
     method, attributes = _attributes(
         environ.get("REQUEST_METHOD", "GET"),
