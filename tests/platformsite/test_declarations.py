@@ -77,6 +77,9 @@ def test_hot_routes__are_the_declared_ones():
         "api/v1/events/",
         "api/v1/router/routes/<str:name>/",
         "api/v1/db/<str:database>/<str:table>/records/<str:record_id>/",
+        "api/v1/monitor/reports/",
+        "^ping/(?P<check_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+        "(?:/(?P<action>start|fail|log|[0-9]{1,9}))?/?$",
     }
 
 
