@@ -62,7 +62,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("fault matrix")
         for text in SUMMARY:
             terminalreporter.write_line(text)
-        terminalreporter.write_line(f"written to {REPORT_DIR / 'matrix.md'} and matrix.json")
+        terminalreporter.write_line(f"written to {REPORT_DIR / 'matrix.txt'} and matrix.json")
 
 
 @dataclass

@@ -63,4 +63,4 @@ class Matrix:
             "rows": self.rows,
         }
         (self.directory / "matrix.json").write_text(json.dumps(record, indent=2) + "\n")
-        (self.directory / "matrix.md").write_text(self.markdown() + "\n")
+        (self.directory / "matrix.txt").write_text(self.markdown() + "\n")

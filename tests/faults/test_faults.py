@@ -3,7 +3,7 @@ and spans through both web nodes, each test breaks one thing, lets it recover, a
 every write the platform accepted (answered 2xx) is found afterwards, that failures were answered
 the documented way, and what the clients saw.  The tests run in this file's order, on one
 platform (tests/faults/conftest.py); each adds a row to the fault matrix, printed at the end and
-written to ``var/faults/matrix.json`` and ``var/faults/matrix.md``.
+written to ``var/faults/matrix.json`` and ``var/faults/matrix.txt``.
 """
 
 from __future__ import annotations
