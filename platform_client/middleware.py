@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -142,26 +144,53 @@ class RequestStats:
                 taken.append(queue.popleft())
         if not taken:
             return 0
+        counted: dict[tuple[str | None, str, str, bool], int] = {}
+        durations: dict[tuple[str, int], list[float]] = {}
+        for endpoint, method, status, seconds, path in taken:
+            key = (endpoint, method, path, status >= 500)
+            counted[key] = counted.get(key, 0) + 1
+            group = durations.get((method, status))
+            if group is None:
+                group = durations[(method, status)] = []
+            group.append(seconds)
         if self.monitor is not None:
-            counted: dict[tuple[str, str], int] = {}
-            for endpoint, method, status, _, path in taken:
-                key = (endpoint or f"{method} {path}", "errors" if status >= 500 else "success")
-                counted[key] = counted.get(key, 0) + 1
-            for (endpoint, outcome), n in counted.items():
-                self.monitor.endpoints.count(endpoint, outcome, n)
+            for (endpoint, method, path, failed), n in counted.items():
+                name = endpoint or f"{method} {path}"
+                self.monitor.endpoints.count(name, "errors" if failed else "success", n)
         if self.histogram is not None:
-            for _, method, status, seconds, _ in taken:
+            for (method, status), seconds in durations.items():
                 child = self._children.get((method, status))
                 if child is None:
                     child = self.histogram.labels(method=method[:16], status=str(status))
                     if len(self._children) < 200:
                         self._children[(method, status)] = child
-                child.observe(seconds)
+                _observe_all(child, seconds)
         return len(taken)
 
     def close(self) -> None:
         self._stop.set()
         self.flush()
+
+
+def _observe_all(metric: Any, values: list[float]) -> None:
+    """Observe ``values`` in one histogram child: counted per bucket first, then each bucket and
+    the sum incremented once (prometheus-client's ``observe`` takes a lock and walks the buckets
+    per value); one by one when statsd needs every value or the client's layout is unknown."""
+    prom = metric._prom
+    bounds = getattr(prom, "_upper_bounds", None)
+    buckets = getattr(prom, "_buckets", None)
+    total = getattr(prom, "_sum", None)
+    if metric.owner.statsd is not None or bounds is None or buckets is None or total is None:
+        for value in values:
+            metric.observe(value)
+        return
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # the first bucket whose bound is >= value
+    total.inc(math.fsum(values))
+    for index, count in enumerate(counts):
+        if count:
+            buckets[index].inc(count)
 
 
 class _WSGIMiddleware:

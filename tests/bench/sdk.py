@@ -10,7 +10,8 @@
   loaded by ``wrk``, in alternating rounds, medians (``tests.bench.sdk_middleware``; target:
   under 10 % throughput loss).
 
-Redis from ``REDIS_URL`` (database 12 is used and emptied), default ``redis://127.0.0.1:6391``.
+Redis from ``REDIS_URL`` (its own database), default ``redis://127.0.0.1:6391/0``: every key is
+under a prefix unique to the run, deleted at the end; nothing is flushed.
 Ops are sequential round trips on one connection; the best of ``--rounds`` rounds is kept.
 """
 
@@ -22,8 +23,8 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,15 +54,14 @@ def main(argv: list[str] | None = None) -> dict:
     from platform_client import kv
     from platform_client.sync import from_url
 
-    parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6391/0"))
-    url = urlunsplit((parts.scheme, parts.netloc, "/12", "", ""))
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6391/0")
+    prefix = f"sdkbench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     raw = redis.Redis.from_url(url)
-    raw.flushdb()
-    store = kv.from_url(url, namespace="bench")
+    store = kv.from_url(url, namespace=prefix)
     store.put("key", b"x" * 100)
-    raw.set("bench:key", b"x" * 100)
+    raw.set(f"{prefix}:raw", b"x" * 100)
     results = {}
-    raw_get = best_rate(lambda i: raw.get("bench:key"), options.ops, options.rounds)
+    raw_get = best_rate(lambda i: raw.get(f"{prefix}:raw"), options.ops, options.rounds)
     sdk_get = best_rate(lambda i: store.get("key"), options.ops, options.rounds)
     results["kv_get"] = {
         "redis_py_ops": round(raw_get),
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio": sdk_get / raw_get,
     }
 
-    sync = from_url(url, node="bench")
+    sync = from_url(url, node="bench", namespace=prefix)
 
     def sdk_lock(i: int) -> None:
         lock = sync.lock("bench", ttl=10, wait=1)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         lock.release()
 
     def redis_lock(i: int) -> None:
-        lock = raw.lock("bench-redis-py", timeout=10, blocking_timeout=1)
+        lock = raw.lock(f"{prefix}:redis-py-lock", timeout=10, blocking_timeout=1)
         lock.acquire()
         lock.release()
 
@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio": ours / peer,
     }
     sync.close()
+    leftover = [*raw.scan_iter(match=f"{prefix}*"), *raw.scan_iter(match=f"*{{{prefix}*")]
+    if leftover:
+        raw.delete(*leftover)
 
     timings = []
     for _ in range(options.rounds):

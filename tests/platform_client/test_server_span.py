@@ -224,3 +224,27 @@ def test_request_stats__a_forked_child_starts_its_own_thread():
     assert os.waitstatus_to_exitcode(code) == 0
     assert stats.flush() == 1
     stats.close()
+
+
+def test_request_stats__durations_counted_per_bucket_as_one_by_one_observations():
+    from platform_client.middleware import _observe_all
+
+    values = [0.0, 0.005, 0.0051, 0.3, 2.5, 99.0] * 50
+    bulk, single = Metrics("a"), Metrics("b")
+    _observe_all(bulk.histogram("d", "d", labels=("k",)).labels(k="1"), values)
+    one_by_one = single.histogram("d", "d", labels=("k",)).labels(k="1")
+    for value in values:
+        one_by_one.observe(value)
+
+    def samples(metrics):
+        lines = metrics.render()[0].decode().splitlines()
+        return {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("d_")
+        }
+
+    got, expected = samples(bulk), samples(single)
+    assert {k: v for k, v in got.items() if "_created" not in k and "_sum" not in k} == {
+        k: v for k, v in expected.items() if "_created" not in k and "_sum" not in k
+    }
+    assert got['d_bucket{k="1",le="0.005"}'] == 100 and got['d_count{k="1"}'] == 300
+    assert got['d_sum{k="1"}'] == pytest.approx(expected['d_sum{k="1"}'])
