@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio": ours / peer,
     }
     sync.close()
-    leftover = [*raw.scan_iter(match=f"{prefix}*"), *raw.scan_iter(match=f"*{{{prefix}*")]
+    leftover = list(raw.scan_iter(match=f"*{prefix}*"))  # hash-tagged sync keys hold it inside
     if leftover:
         raw.delete(*leftover)
 

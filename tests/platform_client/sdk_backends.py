@@ -35,12 +35,12 @@ def redis_url() -> str:
 
 
 def delete_prefixed(url: str, prefix: str) -> int:
-    """Delete the keys starting with ``prefix`` (or holding ``{prefix`` as a hash tag)."""
+    """Delete the keys holding ``prefix`` (at their start, or inside a sync key's hash tag)."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        keys = [*client.scan_iter(match=f"{prefix}*"), *client.scan_iter(match=f"*{{{prefix}*")]
+        keys = list(client.scan_iter(match=f"*{prefix}*"))
         return client.delete(*keys) if keys else 0
     finally:
         client.close()
