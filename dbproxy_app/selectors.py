@@ -52,6 +52,8 @@ def records_query(entry: Entry, table: str, query: Query, rules: Rules, count: s
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         last = rows[-1]
-        value: Any = getattr(last, query.order.field)
+        value: Any = (
+            getattr(last, query.order.field) if query.order.key is None else last.__dict__.get("order_value")
+        )
         next_cursor = encode_cursor(query.order, value, last.id)
     return Page(rows, next_cursor, total)

@@ -292,15 +292,28 @@ class Session:
 
     def query(self, table: TableRef, query: Query, extra: Group | None = None) -> list[Row]:
         """One page of ``query`` (and the row policy ``extra``), in its order, past its cursor."""
+        sql, params = self.query_sql(table, query, extra)
+        rows, _ = self.execute(sql, params)
+        if query.order.key is None:
+            return [self.decode(row) for row in rows]
+        found = []
+        for row in rows:  # the order's value (its text as the database has it) follows the fields
+            record = self.decode(row[:-1])
+            record.__dict__["order_value"] = row[-1]
+            found.append(record)
+        return found
+
+    def query_sql(self, table: TableRef, query: Query, extra: Group | None = None) -> tuple[str, list[Any]]:
+        """The statement of :meth:`query` and its parameters."""
         name, scope, scope_params = self.target(table)
         where, params = filter_sql(self.compiler, query, extra)
-        order, _ = self.compiler.order(query)
-        rows, _ = self.execute(
-            f"SELECT {self._select_list()} FROM {name} WHERE {scope} AND {where} "  # noqa: S608
+        order, expression = self.compiler.order(query)
+        selected = self._select_list() + (f", {expression}" if query.order.key is not None else "")
+        return (
+            f"SELECT {selected} FROM {name} WHERE {scope} AND {where} "  # noqa: S608
             f"ORDER BY {order} LIMIT %s",
             [*scope_params, *params, query.limit + 1],
         )
-        return [self.decode(row) for row in rows]
 
     def count(self, table: TableRef, query: Query, extra: Group | None, mode: str, threshold: int) -> int:
         """How many records match (the cursor ignored): exact, planned or estimated."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import BooleanField, F
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import OrderBy, RawSQL
 
 from dbproxy_app.backends.base import (
     _CHUNK,
@@ -169,13 +169,24 @@ class PlatformSession(Session):
         return self.records(table).filter(RawSQL(where, params, output_field=BooleanField()))  # noqa: S611
 
     def query(self, table: TableRef, query: Query, extra: Group | None = None) -> list[Row]:
-        field = F(_FIELDS[query.order.field])
-        tiebreak = F("record_id")
-        ordering = (
-            (field.desc(), tiebreak.desc()) if query.order.descending else (field.asc(), tiebreak.asc())
-        )
-        records = self._filtered(table, query, extra, keyset=True).order_by(*ordering)[: query.limit + 1]
-        return [self.row(record) for record in records]
+        order = query.order
+        records = self._filtered(table, query, extra, keyset=True)
+        if order.key is not None:
+            # the compiler's expression: quoted names and the grammar's checked key as a literal
+            expression = RawSQL(self.compiler.order_expression(order.key), [])  # noqa: S611
+            records = records.annotate(order_value=expression)
+            nulls = {"nulls_first": True} if order.nulls_come_first else {"nulls_last": True}
+            field = OrderBy(F("order_value"), descending=order.descending, **nulls)
+        else:
+            field = OrderBy(F(_FIELDS[order.field]), descending=order.descending)
+        tiebreak = OrderBy(F("record_id"), descending=order.descending)
+        found = []
+        for record in records.order_by(field, tiebreak)[: query.limit + 1]:
+            row = self.row(record)
+            if order.key is not None:
+                row.__dict__["order_value"] = record.order_value
+            found.append(row)
+        return found
 
     def count(self, table: TableRef, query: Query, extra: Group | None, mode: str, threshold: int) -> int:
         records = self._filtered(table, query, extra, keyset=False)

@@ -70,8 +70,18 @@ class Group:
 
 @dataclass(frozen=True)
 class Order:
+    """``order=<field>[.asc|.desc][.nullsfirst|.nullslast]``: ``field`` is ``created``, ``updated``,
+    ``id``, ``version``, or the label of ``key`` (``meta.<key>``, ``data->a->b``), which orders by
+    the value's text (missing: NULL, first when descending unless ``nulls_first`` says)."""
+
     field: str = "updated"
     descending: bool = True
+    key: Field | None = None
+    nulls_first: bool | None = None
+
+    @property
+    def nulls_come_first(self) -> bool:
+        return self.descending if self.nulls_first is None else self.nulls_first
 
 
 @dataclass

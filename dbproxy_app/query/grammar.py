@@ -270,12 +270,26 @@ def parse_tree(kind: str, negate: bool, text: str, parameter: str) -> Group:
 
 
 def parse_order(raw: str) -> Order:
-    field, _, direction = raw.partition(".")
-    if field not in ORDERABLE:
-        raise bad("order", raw, f"order by one of {', '.join(ORDERABLE)}")
-    if direction not in ("", "asc", "desc"):
-        raise bad("order", raw, "a direction is asc or desc")
-    return Order(field, direction == "desc")
+    """``field[.asc|.desc][.nullsfirst|.nullslast]``; a field is one of :data:`ORDERABLE`,
+    ``meta.<key>`` or ``data-><path>`` (neither a key nor a path step holds a dot)."""
+    if raw.startswith("meta."):
+        head, _, rest = raw[5:].partition(".")
+        key: Field | None = parse_field("meta." + head, "order")
+    elif raw.startswith("data->"):
+        head, _, rest = raw.partition(".")
+        key = parse_field(head, "order")
+    else:
+        head, _, rest = raw.partition(".")
+        if head not in ORDERABLE:
+            raise bad("order", raw, f"order by one of {', '.join(ORDERABLE)}, meta.<key> or data-><path>")
+        key = None
+    modifiers = rest.split(".") if rest else []
+    direction = modifiers.pop(0) if modifiers and modifiers[0] in ("asc", "desc") else "asc"
+    nulls = modifiers.pop(0) if modifiers and modifiers[0] in ("nullsfirst", "nullslast") else None
+    if modifiers:
+        raise bad("order", raw, "a direction is asc or desc, then nullsfirst or nullslast")
+    field = key.label if key is not None else head
+    return Order(field, direction == "desc", key, None if nulls is None else nulls == "nullsfirst")
 
 
 def parse_select(raw: str) -> tuple[str, ...]:
@@ -290,18 +304,32 @@ def parse_select(raw: str) -> tuple[str, ...]:
 
 def encode_cursor(order: Order, value: Any, record_id: str) -> str:
     shown = value.isoformat() if hasattr(value, "isoformat") else value
-    raw = json.dumps([order.field, order.descending, shown, record_id], separators=(",", ":"))
+    fields = [order.field, order.descending, shown, record_id]
+    if order.key is not None:
+        fields.append(order.nulls_come_first)
+    raw = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(raw: str, order: Order) -> tuple[Any, str]:
     try:
         padded = raw + "=" * (-len(raw) % 4)
-        field, descending, value, record_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        fields = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        field, descending, value, record_id, *nulls = fields
     except (ValueError, TypeError, binascii.Error):
         raise bad("cursor", raw[:40], "not a cursor this API gave") from None
-    if field != order.field or descending != order.descending or not names.RECORD_ID.matches(record_id):
+    expected_nulls = [order.nulls_come_first] if order.key is not None else []
+    if (
+        field != order.field
+        or descending != order.descending
+        or nulls != expected_nulls
+        or not names.RECORD_ID.matches(record_id)
+    ):
         raise bad("cursor", raw[:40], "the cursor belongs to another order")
+    if order.key is not None:  # the value's text, or null where the record has none
+        if value is None or (isinstance(value, str) and not unstorable(value, max_depth=1)):
+            return value, record_id
+        raise bad("cursor", raw[:40], "not a cursor this API gave")
     if field in ("created", "updated"):
         value = _datetime(value, "cursor") if isinstance(value, str) else None
     elif field == "version":

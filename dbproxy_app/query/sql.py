@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dbproxy_app import names
 from dbproxy_app.query.ast import Cond, Field, Group, Query
 
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -250,21 +251,59 @@ class Compiler:
                 params = [x for p in parts for x in p[1]]
         return (f"(NOT {sql})", params) if node.negate else (sql, params)
 
+    def order_expression(self, field: Field) -> str:
+        """The text a ``meta.<key>`` or ``data-><path>`` order sorts by (code point order), its key
+        or path written into the SQL as a literal rather than a parameter: an expression index
+        on the same expression (``((metadata ->> 'env') COLLATE "C")``) then serves the order.
+        The key and steps are names of the strict grammar (letters, digits, ``_``, ``:`` and
+        ``-``), checked again here, with quotes doubled all the same."""
+        sql, params = self.expression(field)
+        for part in (field.key,) if field.kind == "meta" else field.path:
+            grammar = names.META_KEY if field.kind == "meta" else names.DATA_KEY
+            if not grammar.matches(part):
+                raise ValueError(f"not an orderable name: {part!r}")
+        pieces = sql.split("%s")
+        if len(pieces) != len(params) + 1:
+            raise ValueError("an order expression has one parameter a placeholder")
+        written = pieces[0]
+        for param, piece in zip(params, pieces[1:], strict=True):
+            text = "{" + ",".join(param) + "}" if isinstance(param, list) else str(param)
+            written += "'" + text.replace("'", "''") + "'" + piece
+        return self.dialect.ordered_text(written)
+
     def order(self, query: Query) -> tuple[str, str]:
-        """(the ORDER BY clause, the column the cursor follows)."""
-        column = getattr(self.cols, query.order.field)
-        direction = "DESC" if query.order.descending else "ASC"
+        """(the ORDER BY clause, the expression the cursor follows)."""
+        order = query.order
+        direction = "DESC" if order.descending else "ASC"
+        if order.key is not None:
+            expression = self.order_expression(order.key)
+            nulls = "FIRST" if order.nulls_come_first else "LAST"
+            return f"{expression} {direction} NULLS {nulls}, {self.cols.id} {direction}", expression
+        column = getattr(self.cols, order.field)
         return f"{column} {direction}, {self.cols.id} {direction}", column
 
     def keyset(self, query: Query) -> tuple[str, list[Any]]:
-        """The condition past the cursor (a row comparison both databases index), or none."""
+        """The condition past the cursor (a row comparison both databases index), or none.  On a
+        ``meta``/``data`` order the value may be NULL: rows past a value are the greater (or
+        lesser) values and, when nulls come last, every NULL; rows past a NULL are the NULLs of
+        greater (lesser) id and, when nulls come first, every value."""
         if query.after is None:
             return "", []
-        column = getattr(self.cols, query.order.field)
+        order = query.order
         value, record_id = query.after
-        if query.order.field in ("created", "updated"):
+        sign = "<" if order.descending else ">"
+        _, column = self.order(query)
+        if order.key is not None:
+            if value is None:
+                tail = f" OR {column} IS NOT NULL" if order.nulls_come_first else ""
+                return f"(({column} IS NULL AND {self.cols.id} {sign} %s){tail})", [record_id]
+            tail = "" if order.nulls_come_first else f" OR {column} IS NULL"
+            return (
+                f"(({column} IS NOT NULL AND ({column}, {self.cols.id}) {sign} (%s, %s)){tail})",
+                [value, record_id],
+            )
+        if order.field in ("created", "updated"):
             value = self.dialect.dt(value)
-        sign = "<" if query.order.descending else ">"
         return f"(({column}, {self.cols.id}) {sign} (%s, %s))", [value, record_id]
 
 
