@@ -78,7 +78,10 @@ QUERY_PARAMETERS = [
         "select", str, description="Fields to answer: id,created,updated,version,metadata,data,bytes."
     ),
     OpenApiParameter(
-        "order", str, description="created|updated|id|version, .asc or .desc (default updated.desc)."
+        "order",
+        str,
+        description="created|updated|id|version|meta.<key>|data-><path>, .asc or .desc, then "
+        ".nullsfirst or .nullslast (default updated.desc).",
     ),
     OpenApiParameter("limit", int, description=f"Page size (default {settings.DB_DEFAULT_LIMIT}, capped)."),
     OpenApiParameter("cursor", str, description="The keyset cursor of the next page (from next)."),
