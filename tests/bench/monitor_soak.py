@@ -7,7 +7,9 @@ Needs PostgreSQL and Redis (``DATABASE_URL``, ``REDIS_URL``). It starts the plat
 Celery worker and beat beside it (the monitor's state loop every second), then:
 
 1. seeds ``nodes`` x ``checks`` checks of service ``bench-fleet`` (interval 10 s, TTL 30 s),
-   stored steady (passing, counters at their caps);
+   stored steady (passing, counters at their caps), their deadlines spread over 30 to 60 s from
+   the seed as a running fleet's are (all at once, a load that starts late on a busy machine
+   finds its last nodes expired before their first report);
 2. offers ``rate`` node reports a second (each ``checks`` unchanged results) for ``duration`` s
    with wrk, each thread walking its slice of the nodes (with the defaults: 10,000 checks every
    10 s, 1,000 results/s);
@@ -60,7 +62,7 @@ now = datetime.now(UTC)
 Check.objects.bulk_create([
     Check(service=service, node=f"n{n}", name=f"c{c}", interval=10, ttl=30, status="passing",
           reported="passing", successes=2, last_report=now, changed=now,
-          expires_at=now + timedelta(seconds=30))
+          expires_at=now + timedelta(seconds=30 + 30 * n / nodes))
     for n in range(nodes) for c in range(checks)], batch_size=2000)
 ServiceHealth.objects.update_or_create(
     name=service, defaults={"status": "healthy", "nodes": nodes, "passing": nodes})
