@@ -167,7 +167,14 @@ class Session:
 
     def __init__(self, database: str) -> None:
         self.database = database
-        self.compiler = Compiler(self.dialect, self.cols)
+
+    @property
+    def compiler(self) -> Compiler:
+        """The query compiler (made on first use: a read by id needs none)."""
+        found = self.__dict__.get("_compiler")
+        if found is None:
+            found = self.__dict__["_compiler"] = Compiler(self.dialect, self.cols)
+        return found
 
     # --- what each backend provides ---------------------------------------------------------------
 

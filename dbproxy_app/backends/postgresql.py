@@ -32,6 +32,8 @@ from platformsite import localstate
 
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
+#: Quoted ``schema.table`` names by (schema, table).
+_quoted: dict[tuple[str, str], str] = {}
 
 
 def _close_all() -> None:
@@ -89,7 +91,13 @@ class PostgresSession(Session):
         return sql.Identifier(*parts).as_string(self.conn)
 
     def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
-        return self.identifier(self.schema, table.name), "TRUE", []
+        key = (self.schema, table.name)
+        quoted = _quoted.get(key)
+        if quoted is None:  # the same text for every connection (UTF-8): quoted once a process
+            quoted = self.identifier(self.schema, table.name)
+            if len(_quoted) < 10_000:
+                _quoted[key] = quoted
+        return quoted, "TRUE", []
 
     def lock_suffix(self) -> str:
         return " FOR UPDATE"
