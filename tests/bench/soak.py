@@ -92,7 +92,7 @@ class Soak:
             "--workers",
             "2",
             "--settings",
-            "platformsite.settings",
+            "tests.bench.soak_memprobe" if args.probe else "platformsite.settings",
             *(["--keep"] if args.keep else []),
         ]
         self.bench = Platform(bench_args(options))
@@ -322,12 +322,25 @@ class Soak:
         return figures
 
     def socket_figures(self) -> dict[str, dict[str, Any]]:
+        """Per dashboard; ``pushed`` is what its sockets received of what the load changed, of
+        ``expected`` (every socket told of every config write, event and span batch: a few sent
+        in the last moment may still be on their way when the sockets close, and the trace
+        summaries of the probe's batches, sent just before the sockets open, may come after)."""
+        requests = {kind.name: sum(s["requests"] for s in kind.segments) for kind in self.mix}
+        pushes = {
+            "config": ("config", requests["config_write"]),
+            "trace": ("traces", requests["span_ingest"]),
+            "events": ("event", requests["event_publish"]),
+        }
         figures = {}
         for socket in self.watchers.sockets if self.watchers else []:
             pings = sorted(ms for _, ms in socket.ping_ms)
+            kind, changes = pushes.get(socket.name, (None, 0))
             figures[socket.name] = {
                 "path": socket.path,
                 "sockets": self.args.sockets,
+                "pushed": socket.messages.get(kind, 0) if kind else None,
+                "expected": changes * self.args.sockets if kind else None,
                 "opened": socket.opened,
                 "closed_unexpectedly": socket.closed_unexpectedly,
                 "failed_to_open": socket.failed_to_open,
@@ -371,12 +384,15 @@ class Soak:
                 f["path"],
                 str(f["sockets"]),
                 str(sum(f["messages"].values())),
+                f"{f['pushed']:,} of {f['expected']:,}" if f["expected"] is not None else "-",
                 f"{f['ping_p50_ms']} / {f['ping_p99_ms']}",
                 str(f["closed_unexpectedly"] + f["failed_to_open"]),
             )
             for f in sockets.values()
         ]
-        print_table(("websocket", "open", "messages", "ping ms p50 / p99", "dropped"), rows)
+        print_table(
+            ("websocket", "open", "messages", "pushed of expected", "ping ms p50 / p99", "dropped"), rows
+        )
         print()
         rows = [
             (
