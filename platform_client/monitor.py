@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 import traceback
@@ -41,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from platform_client.session import PlatformSession
+from platform_client.session import PlatformSession, platform_urls
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +294,9 @@ class Monitor:
 
 
 def ping_url(base_url: str | None, check: str) -> str:
-    """``check`` is a job's id, or ``key/slug``; the base defaults to ``PLATFORM_URL``."""
-    base = (base_url or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000").rstrip("/")
+    """``check`` is a job's id, or ``key/slug``; the base defaults to ``PLATFORM_URL`` (its first
+    address when it names several)."""
+    base = platform_urls(base_url)[0]
     return f"{base}/ping/{check.strip('/')}"
 
 

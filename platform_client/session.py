@@ -5,6 +5,10 @@ with the client-credentials grant.  The token is cached and refreshed shortly be
 a 401 answer (the token was revoked) fetches a new token once and retries.  Configuration comes
 from arguments or from ``PLATFORM_URL``, ``PLATFORM_CLIENT_ID``, ``PLATFORM_CLIENT_SECRET`` and
 ``PLATFORM_SCOPES``.
+
+``PLATFORM_URL`` (or ``base_url``) may name several web nodes of one platform, separated by
+commas: requests go to one of them, and when it cannot be reached the session fails over to the
+next (see :class:`Failover`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,76 @@ import httpx
 
 #: Refresh this many seconds before the token's expiry, so no request carries a dying token.
 REFRESH_MARGIN_SECONDS = 30.0
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+#: Methods safe to send again after the connection broke once the request may have been sent.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def platform_urls(given: str | list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """The platform's addresses: ``given`` (a list, or commas), else ``$PLATFORM_URL``, else the
+    local default; each without its trailing slash."""
+    raw = given if given else os.environ.get("PLATFORM_URL") or DEFAULT_URL
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    urls = [part.strip().rstrip("/") for part in parts if part.strip()]
+    return urls or [DEFAULT_URL]
+
+
+class Failover(httpx.BaseTransport):
+    """Sends each request to the node last seen answering; moves to the next address when it
+    cannot be reached.
+
+    A request that never reached a node (refused, unreachable, connect timeout) is sent to the
+    next one whatever its method; one whose connection broke after it may have been sent (read
+    error, the server dropping it) is sent again only when its method is idempotent (or
+    ``retry_unsafe`` is set): a POST may have been applied, and is left to the caller.  Every
+    address is tried at most once per request; the last error is raised when none answers.
+    Several transports may share one ``addresses`` list and ``state``, so the token requests
+    and the API calls follow the same node.
+    """
+
+    def __init__(
+        self,
+        addresses: list[str],
+        state: list[int] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        retry_unsafe: bool = False,
+    ) -> None:
+        self.addresses = [httpx.URL(address) for address in addresses]
+        self.state = state if state is not None else [0]  # the index of the current node
+        self.inner = transport or httpx.HTTPTransport()
+        self.retry_unsafe = retry_unsafe
+
+    @property
+    def current(self) -> httpx.URL:
+        return self.addresses[self.state[0] % len(self.addresses)]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        first = self.state[0]
+        count = len(self.addresses)
+        for attempt in range(count):
+            index = (first + attempt) % count
+            target = self.addresses[index]
+            if count > 1:
+                request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
+                request.headers["Host"] = target.netloc.decode("ascii")
+            try:
+                response = self.inner.handle_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if attempt == count - 1:
+                    raise
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                if attempt == count - 1 or not (self.retry_unsafe or request.method in IDEMPOTENT):
+                    raise
+            else:
+                self.state[0] = index
+                return response
+            self.state[0] = (index + 1) % count
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class PlatformError(Exception):
@@ -61,6 +135,8 @@ class ClientCredentials(httpx.Auth):
     client_secret: str
     scopes: tuple[str, ...] = ()
     timeout: float = 10.0
+    #: Sends the token request (the session's failover over the same nodes); else ``httpx.post``.
+    client: httpx.Client | None = field(default=None, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
     _expires_at: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -81,7 +157,7 @@ class ClientCredentials(httpx.Auth):
         data = {"grant_type": "client_credentials"}
         if self.scopes:
             data["scope"] = " ".join(self.scopes)
-        response = httpx.post(
+        response = (self.client or httpx).post(
             self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
         )
         if response.status_code != 200:
@@ -103,7 +179,7 @@ class PlatformSession(httpx.Client):
 
     def __init__(
         self,
-        base_url: str | None = None,
+        base_url: str | list[str] | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
         scopes: list[str] | tuple[str, ...] | None = None,
@@ -112,7 +188,11 @@ class PlatformSession(httpx.Client):
         ws_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        base_url = (base_url or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000").rstrip("/")
+        addresses = platform_urls(base_url)
+        base_url = addresses[0]
+        state = [0]
+        #: The node requests go to, and the others to fail over to.
+        self.failover = Failover(addresses, state)
         #: Where websockets are served when not at ``base_url`` (``platform serve --ws-port``).
         self.ws_url = ws_url or os.environ.get("PLATFORM_WS_URL") or None
         client_id = client_id or os.environ.get("PLATFORM_CLIENT_ID", "")
@@ -127,15 +207,22 @@ class PlatformSession(httpx.Client):
             client_secret=client_secret,
             scopes=tuple(scopes),
             timeout=timeout,
+            client=httpx.Client(transport=Failover(addresses, state), timeout=timeout),
         )
+        kwargs.setdefault("transport", self.failover)
         super().__init__(base_url=base_url, auth=self.credentials, timeout=timeout, **kwargs)
 
     def websocket_url(self, path: str) -> str:
         """The address of the websocket endpoint ``path`` (``/ws/events/``): under ``ws_url`` /
         ``$PLATFORM_WS_URL`` when set, else under the API's own address."""
-        parts = urlsplit(self.ws_url or str(self.base_url))
+        parts = urlsplit(self.ws_url or str(self.failover.current.copy_with(path=self.base_url.path)))
         scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
         return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, "", ""))
+
+    def close(self) -> None:
+        super().close()
+        if self.credentials.client is not None:
+            self.credentials.client.close()
 
     def call(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body; an error answer raises ``PlatformError``."""

@@ -353,7 +353,9 @@ def test_worker_and_beat_killed(stack, token, load, watchers, hook, run, matrix)
 
 def test_a_web_node_killed(stack, token, load, watchers, matrix):
     node = stack.nodes[0]
-    sdk = _session(stack, node)
+    # The SDK given both nodes (PLATFORM_URL="http://a,http://b"), node A first.
+    sdk = PlatformSession([node.http, stack.nodes[1].http], stack.client_id, stack.client_secret, timeout=20)
+    sdk.call("GET", "/api/v1/auth/whoami/")
     sdk_saw: list[str] = []
 
     def kill() -> None:
@@ -376,10 +378,11 @@ def test_a_web_node_killed(stack, token, load, watchers, matrix):
     matrix.add(
         tally,
         lost,
-        note=f"the SDK's PlatformSession on node A while it was down: {sdk_saw[0]} (one "
-        f"base URL, no failover); the load's clients moved to node B; events not streamed after "
+        note=f"the SDK's PlatformSession given nodes A and B, on A when it went down: "
+        f"{sdk_saw[0]}; the load's clients moved to node B; events not streamed after "
         f"node A came back: {len(unstreamed)}",
     )
+    assert sdk_saw == ["answered"], "the SDK did not fail over to node B"
     assert not lost, lost
     assert not unstreamed, sorted(unstreamed)[:20]
     # Only the calls in flight to node A, or sent to it before a client moved on, failed.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
+import httpx
 import pytest
 from oauth2_provider.models import AccessToken
 
@@ -71,3 +75,94 @@ def test_session__without_credentials__is_a_clear_error(monkeypatch):
     monkeypatch.delenv("PLATFORM_CLIENT_SECRET", raising=False)
     with pytest.raises(ValueError, match="client_id and client_secret are required"):
         PlatformSession("http://127.0.0.1:1")
+
+
+# --- several nodes: failover -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_address():
+    """An address where nothing listens (a port bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def hanging_up_address():
+    """A node that accepts each connection and closes it without answering (it died mid-request)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(connection.recv(65536))
+            connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    server.close()
+
+
+def test_failover__a_node_that_is_down__the_token_and_calls_go_to_the_next(
+    live_server, service_account, dead_address
+):
+    client_id, secret = service_account("monitor:read")
+    with PlatformSession([dead_address, live_server.url], client_id, secret) as session:
+        assert session.call("GET", "/api/v1/monitor/ping/")["ok"] is True
+        assert str(session.failover.current).rstrip("/") == live_server.url
+        assert session.websocket_url("/ws/events/") == live_server.url.replace("http", "ws") + "/ws/events/"
+        assert session.call("GET", "/api/v1/monitor/ping/")["ok"] is True
+    assert AccessToken.objects.count() == 1
+
+
+def test_failover__platform_url_lists_the_nodes(monkeypatch, live_server, service_account, dead_address):
+    client_id, secret = service_account("monitor:read")
+    monkeypatch.setenv("PLATFORM_URL", f"{dead_address}, {live_server.url}/")
+    with PlatformSession(client_id=client_id, client_secret=secret) as session:
+        assert session.call("GET", "/api/v1/monitor/ping/")["ok"] is True
+
+
+def test_failover__a_read_is_sent_again_when_the_node_drops_it(
+    live_server, service_account, hanging_up_address
+):
+    address, accepted = hanging_up_address
+    client_id, secret = service_account("monitor:read")
+    with PlatformSession([live_server.url, address], client_id, secret) as session:
+        session.credentials.token()  # the token from the live node
+        session.failover.state[0] = 1  # as if the other node had been answering
+        assert session.call("GET", "/api/v1/monitor/ping/")["ok"] is True
+    assert len(accepted) == 1 and accepted[0].startswith(b"GET /api/v1/monitor/ping/")
+
+
+def test_failover__a_write_the_node_dropped_is_not_sent_again(
+    live_server, service_account, hanging_up_address
+):
+    """The dropped POST may have been applied: it is the caller's to retry, not the session's."""
+    address, accepted = hanging_up_address
+    client_id, secret = service_account("events:write")
+    with PlatformSession([live_server.url, address], client_id, secret) as session:
+        session.credentials.token()
+        session.failover.state[0] = 1
+        with pytest.raises(httpx.RemoteProtocolError):
+            session.post("/api/v1/events/", json={"type": "demo.x", "source": "/t", "data": {}})
+    assert len(accepted) == 1
+    from event_app.models import Event
+
+    assert not Event.objects.filter(type="demo.x").exists()
+
+
+def test_failover__no_node_answers__the_last_error_is_raised(dead_address, service_account):
+    client_id, secret = service_account("monitor:read")
+    with (
+        PlatformSession([dead_address, dead_address], client_id, secret) as session,
+        pytest.raises(httpx.ConnectError),
+    ):
+        session.credentials.token()
