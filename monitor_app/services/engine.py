@@ -192,11 +192,13 @@ def record_flip(
     return flip, raised
 
 
-def check_expire(*, check: Check, now: float, reason: str) -> Applied | None:
+def check_expire(*, check: Check, now: float, reason: str, refresh: bool = True) -> Applied | None:
     """A check past its deadline goes critical (at once: a missed deadline is not a result).
 
     Compare-and-set on the version and the deadline itself: of two loops moving the same check,
-    one stores the flip, the other's update matches nothing.  None when it lost that race."""
+    one stores the flip, the other's update matches nothing.  None when it lost that race.
+    ``refresh=False`` leaves the service's health to the caller (who expires several of its
+    checks and refreshes it once, in the same transaction)."""
     from monitor_app.services import alerts, health
 
     deadline = to_datetime(now)
@@ -233,6 +235,7 @@ def check_expire(*, check: Check, now: float, reason: str) -> Applied | None:
         flip, raised = record_flip(
             check, old=old, new=CRITICAL, reason=reason, now=now, flapping_started=started
         )
-        health.service_refresh(name=check.service, now=now)
+        if refresh:
+            health.service_refresh(name=check.service, now=now)
         alerts.after_commit(check, flip, raised)
     return Applied(check, flip, raised)

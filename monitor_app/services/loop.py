@@ -11,12 +11,13 @@ steady ping, still in the ping buffer or not, renews it the same way (:mod:`ping
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 
 from monitor_app.models import Check
 from monitor_app.services import alerts, engine, health, pingbuffer
@@ -64,15 +65,37 @@ def checks_overdue(*, now: float, limit: int | None = None) -> tuple[int, int]:
         late = [c for c in late if c not in rescued]
     if renew:
         deadlines_store(renew, cutoff)
-    expired = 0
+    by_service: dict[str, list[Check]] = defaultdict(list)
     for check in Check.objects.filter(pk__in=[c.pk for c in late]).order_by("expires_at") if late else ():
-        reason = "expired" if check.kind == Check.Kind.REPORT else "late"
-        try:
-            if engine.check_expire(check=check, now=now, reason=reason) is not None:
-                expired += 1
-        except Exception:
-            log.exception("monitor: could not expire a check", extra={"check": str(check.pk)})
+        by_service[check.service].append(check)
+    expired = sum(services_expire(name, checks, now) for name, checks in by_service.items())
     return len(renew), expired
+
+
+def services_expire(service: str, checks: list[Check], now: float) -> int:
+    """Expire one service's late checks and recompute its health once, in one transaction (a
+    fleet-wide outage moves thousands of checks in a run: one health pass per service, not one
+    per check).  A check that cannot be expired is logged and left for the next run."""
+    expired = flipped = 0
+    try:
+        with transaction.atomic():
+            for check in checks:
+                reason = "expired" if check.kind == Check.Kind.REPORT else "late"
+                try:
+                    with transaction.atomic():
+                        applied = engine.check_expire(check=check, now=now, reason=reason, refresh=False)
+                except Exception:
+                    log.exception("monitor: could not expire a check", extra={"check": str(check.pk)})
+                    continue
+                if applied is not None:
+                    expired += 1
+                    flipped += applied.flip is not None
+            if flipped:
+                health.service_refresh(name=service, now=now)
+    except Exception:
+        log.exception("monitor: could not expire a service's checks", extra={"service": service})
+        return 0
+    return expired
 
 
 def deadlines_store(renew: list[Check], cutoff: Any) -> None:

@@ -249,3 +249,22 @@ def test_state_loop__scheduled_by_beat__every_second__and_runs_as_a_task(setting
 
     assert tasks.tick.apply().get()["expired"] == 1  # its deadline passed 99 s ago
     assert set(tasks.downsample.apply().get()) == {"minutes", "hours", "dropped"}
+
+
+def test_expire__many_checks_of_a_service_late_at_once__its_health_computed_once(report, monkeypatch):
+    """A fleet-wide outage: every node's check misses its deadline in the same loop run."""
+    from monitor_app.models import ServiceHealth
+    from monitor_app.services import health, loop
+
+    for node in ("n1", "n2", "n3"):
+        report("orders", node, result("db", "passing", interval=10, ttl=20), now=NOW)
+    report("billing", "b1", result("db", "passing", interval=10, ttl=20), now=NOW)
+    refreshed = []
+    real = health.service_refresh
+    monkeypatch.setattr(health, "service_refresh", lambda **kw: refreshed.append(kw["name"]) or real(**kw))
+
+    assert loop.checks_overdue(now=NOW + 25) == (0, 4)
+
+    assert sorted(refreshed) == ["billing", "orders"]
+    assert Flip.objects.filter(name="db", new="critical").count() == 4
+    assert ServiceHealth.objects.get(name="orders").passing == 0
