@@ -16,13 +16,12 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auth_app.models import Account, RoleBinding, Rule
 from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
 from auth_app.tokens import TokenInfo
 from platformsite import localstate
+from platformsite.cache import CACHE_DOWN
 
 POLICY_VERSION_KEY = "auth:policy-version"
 MAX_COMPILED = 10_000
@@ -48,7 +47,7 @@ def policy_version() -> str:
     if _version.value is None or now >= _version.next_poll:
         try:
             _version.value = cache.get_or_set(POLICY_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
-        except (RedisConnectionError, RedisTimeoutError):
+        except CACHE_DOWN:
             # The shared cache is down (Redis restarting): no change elsewhere can be heard, so
             # the policies are compiled again from the database at each poll until it is back.
             _version.value = uuid.uuid4().hex

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from oauth2_provider.models import AccessToken
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platformsite import localstate
+from platformsite.cache import CACHE_DOWN
 
 REVOCATION_EPOCH_KEY = "auth:revocation-epoch"
 MAX_CACHED_TOKENS = 50_000
@@ -64,7 +63,7 @@ class _TokenCache:
         self.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
         try:
             epoch = cache.get(REVOCATION_EPOCH_KEY)
-        except (RedisConnectionError, RedisTimeoutError):
+        except CACHE_DOWN:
             # The shared cache is down (Redis restarting): no revocation elsewhere can be heard,
             # so no cached token is trusted past this poll; each is checked in the database.
             epoch = object()

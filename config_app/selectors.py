@@ -19,14 +19,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import QuerySet
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config_app import sealing
 from config_app.documents import canonical, deep_merge
 from config_app.errors import NotFound
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
 from platformsite import invalidation, localstate
+from platformsite.cache import CACHE_DOWN
 
 ENTRY_KEY = "config:resolved:{ns}:{env}"
 GEN_KEY = "config:gen:{ns}"
@@ -185,7 +184,7 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
     try:
         found = cache.get_many(gen_keys)
         gens = current_gens(namespace, found)
-    except (RedisConnectionError, RedisTimeoutError):
+    except CACHE_DOWN:
         # The shared cache is down (Redis restarting): read the database, and keep no copy, as
         # no write can be announced or checked against meanwhile.
         return build(namespace, env, ("", "")) if may_build else None
@@ -200,7 +199,7 @@ def _resolve(namespace: str, env: str, *, fresh: bool, may_build: bool) -> Resol
             entry = build(namespace, env, gens)
             try:
                 cache.set(entry_key, entry, timeout=None)
-            except (RedisConnectionError, RedisTimeoutError):
+            except CACHE_DOWN:
                 return entry  # went down meanwhile: the document as read, no copy kept
     if invalidation.still(taken):  # else a write was announced meanwhile: keep no copy
         if len(_local) >= MAX_LOCAL:

@@ -21,11 +21,10 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from discovery_app.models import Node, Service, ServiceIndex
 from platformsite import invalidation, localstate
+from platformsite.cache import CACHE_DOWN
 
 DOC_PREFIX = "discovery:svc:"
 INDEX_PREFIX = "discovery:idx:"
@@ -208,7 +207,7 @@ def _service_entry(name: str, *, may_build: bool, at_least: int = 0) -> ServiceE
     taken = invalidation.epoch()
     try:
         entry = cache.get(doc_key(name))
-    except (RedisConnectionError, RedisTimeoutError):
+    except CACHE_DOWN:
         # The shared cache is down (Redis restarting): read the database, and keep no copy, as
         # no change can be announced meanwhile.
         return _built(name)[0] if may_build else None

@@ -14,8 +14,14 @@ import threading
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platformsite import localstate
+
+#: The shared cache cannot be reached (Redis stopped or restarting). Reads that have the database
+#: to fall back on catch these and read it, keeping no copy (docs/faults.md).
+CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class SharedRedisCacheClient(RedisCacheClient):

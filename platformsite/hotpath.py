@@ -265,8 +265,12 @@ class HotPath:
             if token is not None and wait_seconds("client", token.client_id) is not None:
                 return None
         except Exception:  # the shared cache unreachable, say: the full stack answers (a 503)
-            log.warning("hot path: %s %s: token or rate limit failed; passed to Django", route.method,
-                        route.route, exc_info=True)  # fmt: skip
+            log.warning(
+                "hot path: %s %s: token or rate limit failed; passed to Django",
+                route.method,
+                route.route,
+                exc_info=True,
+            )
             return None
         body = b""
         if size:

@@ -17,11 +17,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from platformsite.cache import CACHE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Unavailable(PlatformError):
 
 #: A backing service that cannot be reached for now (the database down or restarting, a pooled
 #: connection it closed, Redis down): the call may be sent again, so it is a 503, not a 500.
-OUTAGES = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+OUTAGES = (OperationalError, InterfaceError, *CACHE_DOWN)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -23,12 +23,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo
 from platformsite import localstate
+from platformsite.cache import CACHE_DOWN
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FLUSH_SECONDS = 0.25
@@ -79,7 +78,7 @@ class _Counters:
             state.next_flush = now + FLUSH_SECONDS
         try:
             total = shared_add(f"throttle:{key}:{window}", pending, period + 1)
-        except (RedisConnectionError, RedisTimeoutError):
+        except CACHE_DOWN:
             # The shared cache is down: count in this process until it is back (the limit then
             # holds per process), rather than refusing every call while it restarts.
             with self.lock:

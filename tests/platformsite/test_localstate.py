@@ -39,6 +39,10 @@ NOT_STATE = {
     ("platformsite/observers.py", "_observers"): "registered once at start-up from the settings",
     ("platformsite/metrics.py", "_SERVICE_COLLECTORS"): "registered once at start-up by the services",
     ("trace_app/store/__init__.py", "get_store"): "the stateless store class the settings name",
+    ("dbproxy_app/backends/postgresql.py", "_quoted"): "identifiers quoted by a pure function",
+    ("dbproxy_app/pause.py", "_paused"): "the collector pause's count of calls in progress",
+    ("dbproxy_app/pause.py", "_resume"): "whether the collector ran before the pause",
+    ("monitor_app/services/ingest.py", "_scripts"): "a Lua script registered once per Redis client",
 }
 #: Every cache, and how to put an entry straight into the structure it names.
 CACHES: dict[str, Callable[[], None]] = {}
@@ -169,6 +173,13 @@ def _():
     from monitor_app import selectors
 
     selectors._failing["orders"] = (time.monotonic(), frozenset({"orders-2"}))
+
+
+@fills("monitor.jobs")
+def _():
+    from monitor_app import hot
+
+    hot._jobs["6b0f3c6e-5a4b-4c2d-9e8f-0a1b2c3d4e5f"] = (time.monotonic(), None)
 
 
 @fills("events.webhook_filters")
