@@ -8,6 +8,7 @@ that is not JSON text is answered with a ``parse_error`` message and the connect
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -101,8 +102,14 @@ class ServiceWatchConsumer(ServiceConsumer):
     max_subscriptions = 1000
 
     def groups_of(self, name: str) -> list[str]:
-        """The channel groups a subscription to ``name`` (or ``"*"``) joins."""
-        raise NotImplementedError
+        """The channel groups a subscription to ``name`` (or ``"*"``) joins: by default the
+        service's every-service group for ``"*"`` and ``<service>.service.<name>`` for a name;
+        a service that sends its changes elsewhere says so here."""
+        if name == "*":
+            return [f"{self.service}.all"]
+        # Channel-layer group names are limited to 100 characters: a long name by its digest.
+        key = name if len(name) <= 80 else hashlib.sha256(name.encode()).hexdigest()[:40]
+        return [f"{self.service}.service.{key}"]
 
     async def subscribed(self, names: list[str], content: dict) -> dict[str, Any]:
         """Extra fields of the ``subscribed`` answer for the services just subscribed."""
