@@ -217,11 +217,13 @@ class _WSGIMiddleware:
         self.cache_size, self.route = cache_size, route
         #: Authorization header -> (claims, the time it stops being accepted), scopes checked.
         self._accepted: dict[str, tuple[dict[str, Any], float]] = {}
-        self.span = None
+        self.tracing = None
         if trace:
-            from platform_client import server_span
+            from platform_client.server_span import ServerTracing
 
-            self.span, self.tracer = server_span, server_span.tracer(tracer_provider)
+            self.tracing = ServerTracing(tracer_provider)
+        #: The monitor's endpoint name is made when counted, unless ``endpoint`` is the caller's.
+        self.named = endpoint is not default_endpoint
 
     def _claims(self, header: str | None) -> dict[str, Any]:
         """Verify a header not accepted yet (or expired) and remember it until it expires."""
@@ -236,10 +238,9 @@ class _WSGIMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = perf_counter()
-        span = token = None
-        if self.span is not None:
-            span, parent = self.span.start_wsgi_span(self.tracer, environ, self.route)
-            token = self.span.make_current(span, parent)
+        tracing = self.tracing
+        if tracing is not None:
+            span, token = tracing.start_wsgi(environ, self.route)
         status: list[int] = []
 
         def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
@@ -265,35 +266,35 @@ class _WSGIMiddleware:
             else:
                 body = self.app(environ, recording_start_response)
         except BaseException as exc:
-            self._done(environ, started, status[-1] if status else 500)
-            if span is not None:
-                self.span.restore(token)
-                self.span.finish(span, status[-1] if status else None, exc)
+            if self.stats is not None:
+                self._count(environ, started, status[-1] if status else 500)
+            if tracing is not None:
+                tracing.detach(token)
+                tracing.finish(span, status[-1] if status else None, exc)
             raise
-        self._done(environ, started, status[-1] if status else 500)
-        if span is not None:
-            self.span.restore(token)
-            if isinstance(body, list | tuple):  # the whole answer is made: the span ends now
-                self.span.finish(span, status[-1] if status else None)
+        if self.stats is not None:
+            self._count(environ, started, status[-1] if status else 500)
+        if tracing is not None:
+            tracing.detach(token)
+            if isinstance(body, (list, tuple)):  # the whole answer is made: the span ends now
+                tracing.finish(span, status[-1] if status else None)
             else:  # a streamed body: the span ends when it is closed
-                body = self.span.streamed(body, span, status)
+                body = tracing.streamed(body, span, status)
         return body
 
-    def _done(self, environ: dict, started: float, status: int) -> None:
-        stats = self.stats
-        if stats is not None:
-            endpoint = None if self.endpoint is default_endpoint else self.endpoint(environ)
-            stats.queue.append(
-                (
-                    endpoint,
-                    environ.get("REQUEST_METHOD", ""),
-                    status,
-                    perf_counter() - started,
-                    environ.get("PATH_INFO", ""),
-                )
+    def _count(self, environ: dict, started: float, status: int) -> None:
+        stats: Any = self.stats
+        stats.queue.append(
+            (
+                self.endpoint(environ) if self.named else None,
+                environ.get("REQUEST_METHOD", ""),
+                status,
+                perf_counter() - started,
+                environ.get("PATH_INFO", ""),
             )
-            if not stats._started:
-                stats._start()
+        )
+        if not stats._started:
+            stats._start()
 
 
 def _refuse(exc: AuthError, start_response: Callable) -> list[bytes]:

@@ -18,22 +18,37 @@ The span is named ``"{method} {route or path}"``.  The parent comes from the W3C
 header (and ``tracestate``), parsed here; a request that has none but carries B3 headers is read by
 the global propagator (``trace.setup`` installs W3C + B3).  Sampling is the tracer provider's
 sampler: ``trace.setup`` uses ``ParentBased(TraceIdRatioBased(sample_ratio))``, every request by
-default, and an unsampled request costs only a non-recording span.  Spans are exported by the
-provider's span processor: ``trace.setup``'s ``BatchSpanProcessor`` queues each ended span and
-exports batches from its own thread, never on the request's.
+default.  Spans are exported by the provider's span processor: ``trace.setup``'s
+``BatchSpanProcessor`` queues each ended span and exports batches from its own thread, never on
+the request's.
+
+A request that is not sampled costs only a non-recording span made current (its trace id and a
+new span id, so the handler's outgoing calls carry the trace on).  When the provider's sampler is
+``ParentBased`` with its default delegates over ``ALWAYS_ON``, ``ALWAYS_OFF`` or
+``TraceIdRatioBased`` (OpenTelemetry's default sampler, and what ``trace.setup`` installs), the
+decision depends only on the parent's sampled flag and the trace id, so :class:`ServerTracing`
+makes it here, before building the span's name and attributes, and makes that span directly: the
+same trace id, flags and trace state the SDK's ``start_span`` would give it, at a fifth of the
+cost.  A new trace that the ratio samples starts through ``start_span`` with the trace id the
+decision was made on.  Any other sampler, id generator or tracer setting goes through
+``start_span`` for every request.
 """
 
 from __future__ import annotations
 
+import random
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["asgi", "parent_context", "wsgi"]
+__all__ = ["ServerTracing", "asgi", "parent_context", "wsgi"]
 
 TRACER_NAME = "platform_client.middleware"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+#: TraceIdRatioBased decides on the trace id's low 64 bits.
+_LOW_64 = (1 << 64) - 1
 _EMPTY: Any = None
 
 
@@ -41,6 +56,7 @@ def _load() -> None:
     """Import OpenTelemetry (the ``otel`` extra) on first use: the module imports without it."""
     global _EMPTY, otel_context, otel_trace, propagate
     global NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags, TraceState
+    global _RANDOM, _NOT_SAMPLED, _NOT_SAMPLED_RANDOM
     if _EMPTY is not None:
         return
     from opentelemetry import context as otel_context
@@ -55,13 +71,14 @@ def _load() -> None:
         TraceState,
     )
 
+    _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # W3C Trace Context level 2 (API 1.39+)
+    _NOT_SAMPLED, _NOT_SAMPLED_RANDOM = TraceFlags(0), TraceFlags(_RANDOM)
     _EMPTY = otel_context.Context()
 
 
-def parent_context(traceparent: str | None, tracestate: str | None = None) -> Any:
-    """The remote parent of a W3C ``traceparent`` header as a context, or None when it is absent
-    or invalid (then the span starts a new trace, as the W3C spec asks)."""
-    _load()
+def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Any:
+    """The remote parent of a W3C ``traceparent`` header as a ``SpanContext``, or None when it is
+    absent or invalid (then the span starts a new trace, as the W3C spec asks)."""
     if not traceparent:
         return None
     match = _TRACEPARENT.fullmatch(traceparent.strip())
@@ -76,14 +93,27 @@ def parent_context(traceparent: str | None, tracestate: str | None = None) -> An
             state = TraceState.from_header([tracestate])
         except ValueError:
             state = None
-    parent = SpanContext(
+    return SpanContext(
         int(trace_hex, 16),
         int(span_hex, 16),
         is_remote=True,
-        trace_flags=TraceFlags(int(flags, 16) & TraceFlags.SAMPLED),
+        trace_flags=TraceFlags(int(flags, 16) & (TraceFlags.SAMPLED | _RANDOM)),  # the flags W3C defines
         trace_state=state,
     )
-    return otel_trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
+
+
+def parent_context(traceparent: str | None, tracestate: str | None = None) -> Any:
+    """:func:`remote_parent` as a context to start a span in, or None."""
+    _load()
+    remote = remote_parent(traceparent, tracestate)
+    return None if remote is None else _parent(remote)
+
+
+def _parent(remote: Any) -> Any:
+    """The context a span with the remote parent ``remote`` (or none) starts in."""
+    if remote is None:
+        return _EMPTY
+    return otel_trace.set_span_in_context(NonRecordingSpan(remote), _EMPTY)
 
 
 def _attributes(method: str, path: str, scheme: str, query: str) -> tuple[str, dict[str, Any]]:
@@ -140,85 +170,217 @@ class _WSGIBody:
                 self.span = None
 
 
-def start_wsgi_span(
-    tracer: Any, environ: dict, route: Callable[[dict], str | None] | None
-) -> tuple[Any, Any]:
-    """The request's server span (started, not current yet) and its parent context."""
-    parent = parent_context(environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE"))
-    if parent is None:
-        parent = _EMPTY
-        if "HTTP_B3" in environ or "HTTP_X_B3_TRACEID" in environ:
-            parent = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
-    method, attributes = _attributes(
-        environ.get("REQUEST_METHOD", "GET"),
-        environ.get("PATH_INFO", "") or "/",
-        environ.get("wsgi.url_scheme", "http"),
-        environ.get("QUERY_STRING", ""),
-    )
-    target = attributes["url.path"]
-    if route is not None:
-        matched = route(environ)
-        if matched:
-            attributes["http.route"] = target = matched
-    span = tracer.start_span(
-        f"{method} {target}", context=parent, kind=SpanKind.SERVER, attributes=attributes
-    )
-    return span, parent
+class _PresetTraceIds:
+    """The tracer's id generator, except that the next trace id of this thread can be given: a new
+    trace that :class:`ServerTracing` decided to sample starts with the trace id it decided on."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator, self.local = generator, threading.local()
+
+    def generate_trace_id(self) -> int:
+        preset = getattr(self.local, "trace_id", None)
+        if preset is None:
+            return self.generator.generate_trace_id()
+        self.local.trace_id = None
+        return preset
+
+    def generate_span_id(self) -> int:
+        return self.generator.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        is_random = getattr(self.generator, "is_trace_id_random", None)
+        return bool(is_random()) if is_random is not None else False
 
 
-def make_current(span: Any, parent: Any) -> Any:
-    """Make ``span`` the current span; the token to :func:`restore` with."""
-    return otel_context.attach(otel_trace.set_span_in_context(span, parent))
+def _root_bound(sampler: Any) -> int | None:
+    """The bound a new trace id's low 64 bits must stay under to be sampled, when ``sampler``
+    decides on the parent's sampled flag and the trace id only (see the module documentation);
+    else None."""
+    from opentelemetry.sdk.trace import sampling
+
+    if not isinstance(sampler, sampling.ParentBased):
+        return None
+    delegates = {
+        "_remote_parent_sampled": sampling.ALWAYS_ON,
+        "_remote_parent_not_sampled": sampling.ALWAYS_OFF,
+        "_local_parent_sampled": sampling.ALWAYS_ON,
+        "_local_parent_not_sampled": sampling.ALWAYS_OFF,
+    }
+    if any(getattr(sampler, name, None) is not default for name, default in delegates.items()):
+        return None
+    root = getattr(sampler, "_root", None)
+    if root is sampling.ALWAYS_ON:
+        return 1 << 64
+    if root is sampling.ALWAYS_OFF:
+        return 0
+    if type(root) is sampling.TraceIdRatioBased and root.TRACE_ID_LIMIT == _LOW_64:
+        return int(root.bound)
+    return None
 
 
-def restore(token: Any) -> None:
-    otel_context.detach(token)
+class _Fast(NamedTuple):
+    """How :class:`ServerTracing` decides and makes an unsampled span itself."""
+
+    bound: int  # a new trace is sampled when its id's low 64 bits are under it
+    ids: _PresetTraceIds
+    enabled: Callable[[], bool] | None  # the tracer's own on/off switch, when it has one
+    trace_id: Callable[[], int]
+    span_id: Callable[[], int]
+    root_flags: Any  # the TraceFlags of a new unsampled trace
 
 
-def finish(span: Any, status: int | None, error: BaseException | None = None) -> None:
-    """End the span with the response's status (and the error that ended it, if one did)."""
-    _finish(span, status, error)
+def _random_id(bits: int) -> Callable[[], int]:
+    """RandomIdGenerator's ids, without its method calls: random bits, never all zero."""
+    getrandbits = random.getrandbits
+
+    def new_id() -> int:
+        while True:
+            value = getrandbits(bits)
+            if value:
+                return value
+
+    return new_id
 
 
-def streamed(body: Iterable[bytes], span: Any, status: list[int]) -> Iterable[bytes]:
-    """A WSGI body the span outlives: current while iterated, ended at ``close()``."""
-    return _WSGIBody(body, span, status)
+class ServerTracing:
+    """Starts and ends a middleware's server spans (``provider``: default, the global one)."""
 
+    def __init__(self, provider: Any = None) -> None:
+        _load()
+        self.tracer = otel_trace.get_tracer(TRACER_NAME, tracer_provider=provider)
+        #: A _Fast when the sampling decision is made here; False when never; None until an SDK
+        #: tracer provider is there to look at.
+        self._fast: _Fast | bool | None = None
 
-def tracer(provider: Any = None) -> Any:
-    """The middleware's tracer: of ``provider``, else of the global tracer provider."""
-    _load()
-    return otel_trace.get_tracer(TRACER_NAME, tracer_provider=provider)
+    def _resolve(self) -> Any:
+        from opentelemetry.sdk.trace import Tracer as SDKTracer
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
+        tracer = self.tracer
+        if isinstance(tracer, otel_trace.ProxyTracer):
+            tracer = tracer._tracer  # the global provider's tracer, once there is one
+            if not isinstance(tracer, SDKTracer):
+                return None  # no SDK provider yet: look again at the next request
+        fast: Any = False
+        metrics = getattr(tracer, "_tracer_metrics", None)
+        internal_metrics = metrics is not None and type(metrics).__name__ != "NoOpTracerMetrics"
+        bound = _root_bound(getattr(tracer, "sampler", None)) if isinstance(tracer, SDKTracer) else None
+        if bound is not None and not internal_metrics and hasattr(tracer, "id_generator"):
+            ids = tracer.id_generator
+            if not isinstance(ids, _PresetTraceIds):
+                ids = tracer.id_generator = _PresetTraceIds(ids)
+            plain = type(ids.generator) is RandomIdGenerator
+            fast = _Fast(
+                bound=bound,
+                ids=ids,
+                enabled=getattr(tracer, "_is_enabled", None),
+                trace_id=_random_id(128) if plain else ids.generator.generate_trace_id,
+                span_id=_random_id(64) if plain else ids.generator.generate_span_id,
+                root_flags=TraceFlags(_RANDOM if ids.is_trace_id_random() else 0),
+            )
+        self._fast = fast
+        return fast
 
-class WSGISpan:
-    def __init__(
-        self, app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
-    ) -> None:
-        self.app, self.route = app, route
-        self.tracer = tracer(tracer_provider)
+    def _unsampled(self, remote: Any) -> Any:
+        """The request's span when it is not sampled (None: it is, or the decision is the
+        SDK's); a sampled new trace's id is preset for ``start_span``."""
+        fast = self._fast if self._fast is not None else self._resolve()
+        if not fast:
+            return None
+        if fast.enabled is not None and not fast.enabled():
+            return None
+        if remote is not None:
+            if remote.trace_flags & TraceFlags.SAMPLED:
+                return None
+            trace_id, state = remote.trace_id, remote.trace_state
+            flags = _NOT_SAMPLED_RANDOM if remote.trace_flags & _RANDOM else _NOT_SAMPLED
+        else:
+            trace_id = fast.trace_id()
+            if trace_id & _LOW_64 < fast.bound:
+                fast.ids.local.trace_id = trace_id
+                return None
+            flags, state = fast.root_flags, None
+        return NonRecordingSpan(SpanContext(trace_id, fast.span_id(), False, flags, state))
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        span, parent = start_wsgi_span(self.tracer, environ, self.route)
-        status: list[int] = []
-
-        def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
-            status.append(int(status_line[:3]))
-            if exc_info:
-                return start_response(status_line, headers, exc_info)
-            return start_response(status_line, headers)
-
-        token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
+    def _recorded(self, parent: Any, fields: tuple[str, str, str, str], route: str | None) -> tuple[Any, Any]:
+        """A span through the tracer's ``start_span`` (recorded, unless the SDK decides not to),
+        current; ``fields``: method, path, scheme, query."""
+        method, attributes = _attributes(*fields)
+        target = attributes["url.path"]
+        if route:
+            attributes["http.route"] = target = route
         try:
-            body = self.app(environ, recording_start_response)
-        except BaseException as exc:
-            _finish(span, status[-1] if status else None, exc)
-            raise
+            span = self.tracer.start_span(
+                f"{method} {target}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+            )
         finally:
-            otel_context.detach(token)
-        if isinstance(body, list | tuple):  # the whole answer is made: the span ends now
-            _finish(span, status[-1] if status else None)
-            return body
+            fast = self._fast
+            if fast:
+                fast.ids.local.trace_id = None  # never left for another span
+        return span, otel_context.attach(otel_trace.set_span_in_context(span, parent))
+
+    def start_wsgi(self, environ: dict, route: Callable[[dict], str | None] | None) -> tuple[Any, Any]:
+        """The request's span, started and current, and the token to :meth:`detach` it with."""
+        traceparent = environ.get("HTTP_TRACEPARENT")
+        remote = remote_parent(traceparent, environ.get("HTTP_TRACESTATE")) if traceparent else None
+        if remote is None and ("HTTP_B3" in environ or "HTTP_X_B3_TRACEID" in environ):
+            parent = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
+        else:
+            span = self._unsampled(remote)
+            if span is not None:
+                return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
+            parent = _parent(remote)
+        fields = (
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("PATH_INFO", "") or "/",
+            environ.get("wsgi.url_scheme", "http"),
+            environ.get("QUERY_STRING", ""),
+        )
+        return self._recorded(parent, fields, route(environ) if route is not None else None)
+
+    def start_asgi(self, scope: dict, route: Callable[[dict], str | None] | None) -> tuple[Any, Any]:
+        """The same for an ASGI HTTP scope."""
+        traceparent = tracestate = None
+        b3 = False
+        for name, value in scope.get("headers", ()):
+            if name == b"traceparent":
+                traceparent = value.decode("latin-1")
+            elif name == b"tracestate":
+                tracestate = value.decode("latin-1")
+            elif name in (b"b3", b"x-b3-traceid"):
+                b3 = True
+        remote = remote_parent(traceparent, tracestate)
+        if remote is None and b3:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            parent = propagate.extract(headers, context=_EMPTY, getter=_HEADERS_GETTER)
+        else:
+            span = self._unsampled(remote)
+            if span is not None:
+                return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
+            parent = _parent(remote)
+        query = scope.get("query_string", b"")
+        fields = (
+            scope.get("method", "GET"),
+            scope.get("path", "") or "/",
+            scope.get("scheme", "http"),
+            query.decode("latin-1") if query else "",
+        )
+        return self._recorded(parent, fields, route(scope) if route is not None else None)
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        """The span is no longer current (it may still be running: a streamed body)."""
+        otel_context.detach(token)
+
+    @staticmethod
+    def finish(span: Any, status: int | None, error: BaseException | None = None) -> None:
+        """End the span with the response's status (and the error that ended it, if one did)."""
+        if span.is_recording():
+            _finish(span, status, error)
+
+    @staticmethod
+    def streamed(body: Iterable[bytes], span: Any, status: list[int]) -> Iterable[bytes]:
+        """A WSGI body the span outlives: current while iterated, ended at ``close()``."""
         return _WSGIBody(body, span, status)
 
 
@@ -251,42 +413,13 @@ class ASGISpan:
         self, app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
     ) -> None:
         self.app, self.route = app, route
-        self.tracer = tracer(tracer_provider)
+        self.tracing = ServerTracing(tracer_provider)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        traceparent = tracestate = None
-        b3 = False
-        for name, value in scope.get("headers", ()):
-            if name == b"traceparent":
-                traceparent = value.decode("latin-1")
-            elif name == b"tracestate":
-                tracestate = value.decode("latin-1")
-            elif name in (b"b3", b"x-b3-traceid"):
-                b3 = True
-        parent = parent_context(traceparent, tracestate)
-        if parent is None:
-            parent = _EMPTY
-            if b3:
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-                parent = propagate.extract(headers, context=_EMPTY, getter=_HEADERS_GETTER)
-        query = scope.get("query_string", b"")
-        method, attributes = _attributes(
-            scope.get("method", "GET"),
-            scope.get("path", "") or "/",
-            scope.get("scheme", "http"),
-            query.decode("latin-1") if query else "",
-        )
-        target = attributes["url.path"]
-        if self.route is not None:
-            route = self.route(scope)
-            if route:
-                attributes["http.route"] = target = route
-        span = self.tracer.start_span(
-            f"{method} {target}", context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
+        span, token = self.tracing.start_asgi(scope, self.route)
         status: list[int] = []
 
         async def recording_send(message: dict) -> None:
@@ -294,24 +427,26 @@ class ASGISpan:
                 status.append(int(message["status"]))
             await send(message)
 
-        token = otel_context.attach(otel_trace.set_span_in_context(span, parent))
         try:
             await self.app(scope, receive, recording_send)
         except BaseException as exc:
-            _finish(span, status[-1] if status else None, exc)
+            self.tracing.finish(span, status[-1] if status else None, exc)
             raise
         else:
-            _finish(span, status[-1] if status else None)
+            self.tracing.finish(span, status[-1] if status else None)
         finally:
-            otel_context.detach(token)
+            self.tracing.detach(token)
 
 
 def wsgi(
     app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
-) -> WSGISpan:
+) -> Callable:
     """``app`` with a server span per request (see the module documentation); spans go to
-    ``tracer_provider`` (default: the global one, as ``trace.setup`` sets it)."""
-    return WSGISpan(app, route=route, tracer_provider=tracer_provider)
+    ``tracer_provider`` (default: the global one, as ``trace.setup`` sets it).  It is the SDK's
+    middleware (:func:`platform_client.middleware.wsgi`) with tracing only."""
+    from platform_client.middleware import wsgi as middleware
+
+    return middleware(app, trace=True, route=route, tracer_provider=tracer_provider)
 
 
 def asgi(
