@@ -4,11 +4,15 @@ A connection is authenticated by the session (dashboards) or a bearer token (SDK
 ``Authorization`` header, or ``?access_token=`` where a client cannot set headers).  Without
 credentials it is closed with code 4401, without the service's read scope with 4403.  A frame
 that is not JSON text is answered with a ``parse_error`` message and the connection stays open.
+When the database or Redis cannot be reached (a restart, a dropped connection), the connection
+is closed with code 1013, "try again later", and one warning is logged: clients reconnect
+(the SDK's and the dashboards' do) and are told the state anew.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -16,8 +20,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from auth_app.access import TokenInfo, is_allowed
+from platformsite.api.errors import OUTAGES
 from platformsite.api.validators import SERVICE
 
+log = logging.getLogger(__name__)
+
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the service is overloaded or unavailable
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -25,6 +33,16 @@ CLOSE_NOT_FOUND = 4404
 
 class ServiceConsumer(AsyncJsonWebsocketConsumer):
     service = ""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except OUTAGES as exc:  # from a handler, or the channel layer's own receive
+            log.warning("websocket %s closed with 1013: %s: %s", scope.get("path"), type(exc).__name__, exc)
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            except Exception:  # the server already knows the connection is gone
+                log.debug("websocket %s: the close was not sent", scope.get("path"), exc_info=True)
 
     @property
     def subject(self) -> str:

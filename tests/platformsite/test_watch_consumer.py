@@ -1,8 +1,18 @@
-"""The kit's watch consumer: the channel groups a subscription joins by default."""
+"""The kit's consumers: the channel groups a watch subscription joins by default, and a socket
+closed with 1013 when the database or Redis cannot be reached."""
 
 from __future__ import annotations
 
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from platformsite.asgi import application
 from platformsite.consumers import ServiceWatchConsumer
+from router_app.consumers import RouterConsumer
 
 
 class _Watch(ServiceWatchConsumer):
@@ -19,3 +29,57 @@ def test_default_groups__a_long_name_stays_within_the_channel_layers_limit():
     groups = _Watch().groups_of("a" * 200) + _Watch().groups_of("a" * 199 + "b")
     assert all(len(group) < 100 for group in groups)
     assert groups[0] != groups[1]
+
+
+on_db = pytest.mark.django_db(transaction=True)
+
+
+async def _subscribe(token: str) -> dict:
+    communicator = WebsocketCommunicator(
+        application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+    await communicator.send_json_to({"type": "subscribe", "services": ["orders"]})
+    closed = await communicator.receive_output(timeout=5)
+    await communicator.wait(timeout=5)
+    return closed
+
+
+def _outage_logged(caplog) -> bool:
+    records = [r for r in caplog.records if r.name == "platformsite.consumers"]
+    one_warning = [(r.levelname, r.exc_info) for r in records] == [("WARNING", None)]
+    return one_warning and "1013" in records[0].getMessage()
+
+
+@on_db
+def test_an_unreachable_database_closes_the_socket_with_try_again_later(issue_token, monkeypatch, caplog):
+    async def database_down(self, names, content):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(RouterConsumer, "subscribed", database_down)
+    closed = async_to_sync(_subscribe)(issue_token("router:read"))
+    assert closed == {"type": "websocket.close", "code": 1013}
+    assert _outage_logged(caplog)
+
+
+@on_db
+def test_an_unreachable_redis_closes_the_socket_with_try_again_later(issue_token, monkeypatch, caplog):
+    async def redis_down(self, group, channel):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(type(get_channel_layer()), "group_add", redis_down)
+    closed = async_to_sync(_subscribe)(issue_token("router:read"))
+    assert closed == {"type": "websocket.close", "code": 1013}
+    assert _outage_logged(caplog)
+
+
+@on_db
+def test_other_errors_still_raise(issue_token, monkeypatch):
+    async def broken(self, names, content):
+        raise KeyError("a bug, not an outage")
+
+    monkeypatch.setattr(RouterConsumer, "subscribed", broken)
+    with pytest.raises(KeyError):
+        async_to_sync(_subscribe)(issue_token("router:read"))
