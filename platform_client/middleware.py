@@ -241,6 +241,7 @@ class _WSGIMiddleware:
         tracing = self.tracing
         if tracing is not None:
             span, token = tracing.start_wsgi(environ, self.route)
+        path = environ.get("PATH_INFO", "")
         status: list[int] = []
 
         def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
@@ -251,7 +252,7 @@ class _WSGIMiddleware:
 
         try:
             body: Iterable[bytes]
-            if self.verifier is not None and environ.get("PATH_INFO", "") not in self.exempt:
+            if self.verifier is not None and path not in self.exempt:
                 header = environ.get("HTTP_AUTHORIZATION")
                 entry = self._accepted.get(header) if header is not None else None
                 try:
@@ -267,13 +268,13 @@ class _WSGIMiddleware:
                 body = self.app(environ, recording_start_response)
         except BaseException as exc:
             if self.stats is not None:
-                self._count(environ, started, status[-1] if status else 500)
+                self._count(environ, path, started, status[-1] if status else 500)
             if tracing is not None:
                 tracing.detach(token)
                 tracing.finish(span, status[-1] if status else None, exc)
             raise
         if self.stats is not None:
-            self._count(environ, started, status[-1] if status else 500)
+            self._count(environ, path, started, status[-1] if status else 500)
         if tracing is not None:
             tracing.detach(token)
             if isinstance(body, (list, tuple)):  # the whole answer is made: the span ends now
@@ -282,7 +283,7 @@ class _WSGIMiddleware:
                 body = tracing.streamed(body, span, status)
         return body
 
-    def _count(self, environ: dict, started: float, status: int) -> None:
+    def _count(self, environ: dict, path: str, started: float, status: int) -> None:
         stats: Any = self.stats
         stats.queue.append(
             (
@@ -290,7 +291,7 @@ class _WSGIMiddleware:
                 environ.get("REQUEST_METHOD", ""),
                 status,
                 perf_counter() - started,
-                environ.get("PATH_INFO", ""),
+                path,
             )
         )
         if not stats._started:
