@@ -2,8 +2,8 @@
 (``python -m tests.bench.sdk --middleware``, or ``python -m tests.bench.sdk_middleware``).
 
 Each arm of ``tests.bench.sdk_wsgi_app`` (bare; auth + stats; + a sampled server span, spans
-dropped or exported over OTLP/HTTP to a local sink; + an unsampled span; + the
-opentelemetry-instrumentation-wsgi middleware, for comparison) is served by its own granian
+dropped or exported over OTLP/HTTP to a local sink; + a span sampled at ratio 0.1; + an unsampled
+span; + the opentelemetry-instrumentation-wsgi middleware, for comparison) is served by its own granian
 process of the same shape (WSGI, 1 worker, 1 blocking thread, as ``granian_wsgi`` in
 ``servers_start`` builds it), all started at once.  Then ``--rounds`` rounds load each arm in
 turn with ``wrk`` (a warm-up, then ``--duration`` seconds), the arms' order rotating each round,
@@ -26,9 +26,8 @@ import tempfile
 from pathlib import Path
 
 from tests.bench.harness import Load, Server, free_port, http, wrk_script
+from tests.bench.sdk_wsgi_app import ARMS
 from tests.bench.servers_start import granian_wsgi
-
-ARMS = ("bare", "auth_stats", "sampled", "sampled_otlp", "unsampled", "otel_instrumentation")
 
 
 def _key_and_token() -> tuple[str, str]:

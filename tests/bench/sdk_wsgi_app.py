@@ -12,6 +12,8 @@
   ``$SDK_BENCH_OTLP`` (a sink answering 200): the export's whole cost, in its own thread;
 - ``unsampled``: the server span with a sampler at ratio 0 (``ParentBased``: requests without a
   sampled parent are not recorded);
+- ``sampled_10``: the server span with a sampler at ratio 0.1 (one new trace in ten recorded),
+  spans dropped as ``sampled``: the average cost of a service sampling a tenth of its traffic;
 - ``otel_instrumentation``: auth + stats with opentelemetry-instrumentation-wsgi's middleware
   instead (what the SDK used before), sampled and dropped as ``sampled``.
 """
@@ -26,7 +28,7 @@ import time
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-ARMS = ("bare", "auth_stats", "sampled", "sampled_otlp", "unsampled", "otel_instrumentation")
+ARMS = ("bare", "auth_stats", "sampled", "sampled_otlp", "sampled_10", "unsampled", "otel_instrumentation")
 
 
 def bare(environ, start_response):
@@ -79,7 +81,8 @@ def _tracing(arm: str) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=os.environ["SDK_BENCH_OTLP"])
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0 if arm == "unsampled" else 1.0)))
+    ratio = {"unsampled": 0.0, "sampled_10": 0.1}.get(arm, 1.0)
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
 
@@ -95,7 +98,7 @@ def make(arm: str):
     from platform_client.monitor import Monitor
     from platform_client.session import PlatformSession
 
-    traced = arm in ("sampled", "sampled_otlp", "unsampled")
+    traced = arm in ("sampled", "sampled_otlp", "sampled_10", "unsampled")
     if traced or arm == "otel_instrumentation":
         _tracing(arm)
     key = serialization.load_pem_private_key(os.environ["SDK_BENCH_KEY"].encode(), password=None)
