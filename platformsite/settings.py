@@ -229,6 +229,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = PLATFORM_TASK_MODE == "eager"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up closes every database connection before and after each task, and in a
+# prefork worker closes the connection pool too: a new pool (and new PostgreSQL sessions) per
+# task. With this it never does; platformsite.celery returns the task's connection to the
+# process's pool after each task instead, as a web request does.
+CELERY_DB_REUSE_MAX = float("inf")
 CELERY_BEAT_SCHEDULE: dict = {}  # each service adds its own entries (see the end of this file)
 
 # --- Auth -----------------------------------------------------------------------------------------

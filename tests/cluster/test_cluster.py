@@ -170,6 +170,31 @@ def test_a_monitor_check_flips_once_with_two_workers(cluster):
     assert len(to_critical) == 1, rows
 
 
+def test_the_workers_keep_their_database_sessions_across_tasks(cluster):
+    """Each worker process keeps its connection pool: tasks do not open PostgreSQL sessions
+    (Celery's Django fix-up, left alone, closes the pool around every task)."""
+    import psycopg
+
+    def tasks_done() -> int:
+        logs = Path(cluster.var).glob("*.log")
+        return sum(path.read_text(errors="replace").count(" succeeded in ") for path in logs)
+
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True) as connection:
+
+        def sessions() -> int:
+            row = connection.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+            return int(row[0])
+
+        time.sleep(2)  # the workers have run their first tasks and opened their pools
+        before, done_before = sessions(), tasks_done()
+        time.sleep(8)  # the beat sends several tasks a second
+        opened, done = sessions() - before, tasks_done() - done_before
+    assert done >= 10, f"only {done} tasks ran"
+    assert opened <= 2, f"{opened} sessions opened for {done} tasks"
+
+
 def test_the_cluster_logs_hold_no_server_error(cluster):
     logs = "".join(path.read_text(errors="replace") for path in Path(cluster.var).glob("*.log"))
     assert "Internal Server Error" not in logs and "Traceback" not in logs, logs[-4000:]
