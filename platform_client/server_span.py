@@ -281,9 +281,10 @@ class ServerTracing:
         self._fast = fast
         return fast
 
-    def _unsampled(self, remote: Any) -> Any:
-        """The request's span when it is not sampled (None: it is, or the decision is the
-        SDK's); a sampled new trace's id is preset for ``start_span``."""
+    def _unsampled(self, remote: Any) -> tuple[Any, Any] | None:
+        """The request's span when it is not sampled, made current, and the token to detach it
+        with (None: it is sampled, or the decision is the SDK's); a sampled new trace's id is
+        preset for ``start_span``."""
         fast = self._fast if self._fast is not None else self._resolve()
         if not fast:
             return None
@@ -300,7 +301,8 @@ class ServerTracing:
                 fast.ids.local.trace_id = trace_id
                 return None
             flags, state = fast.root_flags, None
-        return NonRecordingSpan(SpanContext(trace_id, fast.span_id(), False, flags, state))
+        span = NonRecordingSpan(SpanContext(trace_id, fast.span_id(), False, flags, state))
+        return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
 
     def _recorded(self, parent: Any, fields: tuple[str, str, str, str], route: str | None) -> tuple[Any, Any]:
         """A span through the tracer's ``start_span`` (recorded, unless the SDK decides not to),
@@ -326,9 +328,9 @@ class ServerTracing:
         if remote is None and ("HTTP_B3" in environ or "HTTP_X_B3_TRACEID" in environ):
             parent = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
         else:
-            span = self._unsampled(remote)
-            if span is not None:
-                return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
+            started = self._unsampled(remote)
+            if started is not None:
+                return started
             parent = _parent(remote)
         fields = (
             environ.get("REQUEST_METHOD", "GET"),
@@ -354,9 +356,9 @@ class ServerTracing:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
             parent = propagate.extract(headers, context=_EMPTY, getter=_HEADERS_GETTER)
         else:
-            span = self._unsampled(remote)
-            if span is not None:
-                return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
+            started = self._unsampled(remote)
+            if started is not None:
+                return started
             parent = _parent(remote)
         query = scope.get("query_string", b"")
         fields = (
