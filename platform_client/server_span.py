@@ -28,7 +28,7 @@ new span id, so the handler's outgoing calls carry the trace on).  When the prov
 ``TraceIdRatioBased`` (OpenTelemetry's default sampler, and what ``trace.setup`` installs), the
 decision depends only on the parent's sampled flag and the trace id, so :class:`ServerTracing`
 makes it here, before building the span's name and attributes, and makes that span directly: the
-same trace id, flags and trace state the SDK's ``start_span`` would give it, at a fifth of the
+same trace id, flags and trace state the SDK's ``start_span`` would give it, for about half the
 cost.  A new trace that the ratio samples starts through ``start_span`` with the trace id the
 decision was made on.  Any other sampler, id generator or tracer setting goes through
 ``start_span`` for every request.
@@ -50,6 +50,8 @@ _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f
 #: TraceIdRatioBased decides on the trace id's low 64 bits.
 _LOW_64 = (1 << 64) - 1
 _EMPTY: Any = None
+#: One look at a tracer at a time: the first requests of a threaded server arrive together.
+_RESOLVING = threading.Lock()
 
 
 def _load() -> None:
@@ -253,6 +255,13 @@ class ServerTracing:
         self._fast: _Fast | bool | None = None
 
     def _resolve(self) -> Any:
+        with _RESOLVING:
+            if self._fast is None:
+                self._fast = self._look()
+            return self._fast
+
+    def _look(self) -> Any:
+        """What :meth:`_resolve` finds: a _Fast, False, or None (no SDK provider yet)."""
         from opentelemetry.sdk.trace import Tracer as SDKTracer
         from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
@@ -278,7 +287,6 @@ class ServerTracing:
                 span_id=_random_id(64) if plain else ids.generator.generate_span_id,
                 root_flags=TraceFlags(_RANDOM if ids.is_trace_id_random() else 0),
             )
-        self._fast = fast
         return fast
 
     def _unsampled(self, remote: Any) -> tuple[Any, Any] | None:

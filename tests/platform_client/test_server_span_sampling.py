@@ -5,6 +5,7 @@ other sampler the SDK decides every request."""
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -176,3 +177,21 @@ def test_an_unsampled_request_carries_its_trace_to_the_handler():
     trace_id, flags = call(app, environ()).split("-")
     assert int(trace_id, 16) == TRACE_IDS[0] and flags == "02"  # a new trace, its id random
     assert get_current_span().get_span_context().is_valid is False  # nothing left current
+
+
+def test_the_first_requests_arriving_together_agree_on_one_id_generator():
+    tracing = server_span.ServerTracing(provider(ParentBased(TraceIdRatioBased(0.5))))
+    start = threading.Barrier(8)
+
+    def first_request():
+        start.wait()
+        span, token = tracing.start_wsgi(environ(), None)
+        tracing.detach(token)
+        tracing.finish(span, 200)
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tracing._fast.ids is tracing.tracer.id_generator  # the preset goes where start_span looks
