@@ -7,14 +7,18 @@ when missing, starts ``customers.py``, ``drivers.py`` and ``gateway.py`` (each w
 ``PLATFORM_*`` credentials of this process), then calls ``GET /dispatch`` on the gateway every
 ``interval`` seconds, ``requests`` times (or until Ctrl-C), and stops the services.  Customer 7
 is the slow path; ``--flaky on`` (or ``platform config set demo-drivers flaky true`` while it
-runs) makes the drivers backend fail a third of its calls.
+runs) makes the drivers backend fail a third of its calls.  Traces need the OpenTelemetry SDK
+(the ``otel`` extra); without it the fleet runs untraced and says so.  Ctrl-C or SIGTERM stops
+the services too.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +35,7 @@ def ensure_config(session: PlatformSession, name: str, data: dict, *, overwrite:
         session.call("POST", CONFIG, json={"name": name, "description": "platform demo"})
         created = True
     except PlatformError as exc:
-        if exc.status != 409:
+        if exc.code != "exists":  # a namespace made by an earlier run
             raise
         created = False
     if created or overwrite:
@@ -50,6 +54,14 @@ def start(script: str) -> tuple[subprocess.Popen, str]:
     return proc, line.split()[2]
 
 
+class _Stopped(BaseException):  # not caught by the loop's "except Exception"
+    """SIGTERM: a graceful stop (exit 0); Ctrl-C exits 130, as the CLI's other commands do."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -58,12 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flaky", choices=["on", "off"], default=None)
     parser.add_argument("--interval", type=float, default=0.1)
     options = parser.parse_args(argv)
+    if importlib.util.find_spec("opentelemetry.sdk") is None:
+        print(
+            "demo: no traces: the OpenTelemetry SDK is not installed "
+            '(pip install -e ".[otel]" in the platform, or micro-platform-client[otel])',
+            file=sys.stderr,
+            flush=True,
+        )
+    signal.signal(signal.SIGTERM, _stopped)  # stop the services as Ctrl-C does
     session = PlatformSession()
     ensure_config(session, "demo-customers", {"slow_ms": 400}, overwrite=False)
     flaky = options.flaky == "on"
     ensure_config(session, "demo-drivers", {"flaky": flaky}, overwrite=options.flaky is not None)
     procs = []
     counts: dict[str, int] = {}
+    code = 0
     try:
         for script in ("customers.py", "drivers.py"):
             procs.append(start(script)[0])
@@ -80,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             counts[key] = counts.get(key, 0) + 1
             time.sleep(options.interval)
     except KeyboardInterrupt:
+        code = 130
+    except _Stopped:
         pass
     finally:
         for proc in reversed(procs):  # the gateway first: its last stats name live backends
@@ -90,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
         session.close()
     print(json.dumps({"requests": sum(counts.values()), "answers": counts}), flush=True)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -237,6 +237,9 @@ def cmd_demo(options: argparse.Namespace) -> int:
         args += ["--requests", str(options.requests)]
     if options.flaky:
         args += ["--flaky", options.flaky]
+    if os.name == "posix":  # the fleet takes this process's place: Ctrl-C and SIGTERM reach it
+        sys.stdout.flush()
+        os.execve(sys.executable, args, env)  # noqa: S606 - the demo's own runner
     try:
         return subprocess.run(args, env=env, check=False).returncode  # noqa: S603 - the demo's own runner
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,3 +67,34 @@ def test_platform_demo__services_events_traces_and_the_slow_path(tmp_path):
         checks = {service["name"]: service["checks"]["passing"] for service in monitored}
         assert checks == {"demo-gateway": 1, "demo-customers": 1, "demo-drivers": 1}  # each one's http check
         session.close()
+
+        # Again on the same platform (its namespaces exist now), stopped by SIGTERM this time.
+        fleet = subprocess.Popen(
+            command[:-4], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            for line in fleet.stderr:  # the services are up once the gateway is
+                if line.startswith("demo: gateway on"):
+                    break
+            time.sleep(0.5)
+            fleet.send_signal(signal.SIGTERM)
+            out, _ = fleet.communicate(timeout=60)
+        finally:
+            if fleet.poll() is None:
+                fleet.kill()
+        assert fleet.returncode == 0 and json.loads(out.strip().splitlines()[-1])["requests"] >= 1
+        assert not _demo_services_running(), "a demo service outlived the fleet"
+
+
+def _demo_services_running() -> list[str]:
+    scripts = [
+        str(ROOT / "examples" / "demo" / name) for name in ("customers.py", "drivers.py", "gateway.py")
+    ]
+    running = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        running += [arg.decode() for arg in command if arg.decode(errors="replace") in scripts]
+    return running
