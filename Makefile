@@ -9,8 +9,9 @@ PORT   ?= 8000
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The otel extra: the SDK's tracing, so that `platform demo` beside `make run` records traces.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[otel]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
