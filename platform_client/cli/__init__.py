@@ -52,9 +52,24 @@ def add_service_commands(
     for name in service_modules():
         import_module(f"platform_client.cli.{name}").add_commands(commands)
         commands.choices[name].set_defaults(func=run)
+        _output_on_each_verb(commands.choices[name])
         added.append(name)
     _extras.add_commands(commands, root)
     return added
+
+
+def _output_on_each_verb(parser: argparse.ArgumentParser) -> None:
+    """``--output`` after the verb too (``platform events search ... --output json``)."""
+    verbs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not verbs:
+        if "--output" not in parser._option_string_actions:
+            parser.add_argument(
+                "--output", choices=["table", "json"], default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
+        return
+    for verb in verbs:
+        for child in dict.fromkeys(verb.choices.values()):  # aliases share their parser
+            _output_on_each_verb(child)
 
 
 #: Exit statuses (see the module's docstring).

@@ -47,6 +47,8 @@ def test_output_table_and_json(live_server, service_account, capsys, creds_file)
     assert json.loads(capsys.readouterr().out)["client_id"] == client_id
     assert main([*base, "auth", "whoami"]) == 0  # not a terminal: JSON
     assert json.loads(capsys.readouterr().out)["client_id"] == client_id
+    assert main([*base, "auth", "whoami", "--output", "table"]) == 0  # after the verb too
+    assert capsys.readouterr().out.splitlines()[0].split() == ["KEY", "VALUE"]
 
 
 @pytest.mark.django_db(transaction=True)
