@@ -193,7 +193,8 @@ def run(options: argparse.Namespace) -> int:
     if isinstance(result, str):
         sys.stdout.write(result + "\n")
     elif _extras.output_format(options) == "table":
-        sys.stdout.write(_extras.table(result) + "\n")
+        view = getattr(options, "table_view", None)  # a group's readable form of its answers
+        sys.stdout.write(_extras.table(view(result) if view else result) + "\n")
     else:
         print_json(result)
     return getattr(options, "exit_code", 0)

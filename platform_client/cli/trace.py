@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from platform_client import trace
@@ -27,9 +28,30 @@ def trace_search(s: PlatformSession, o: argparse.Namespace) -> Any:
     )
 
 
+#: Zipkin's fields in epoch microseconds, and durations in microseconds.
+TIMES = ("start", "timestamp", "last_seen")
+
+
+def readable(data: Any) -> Any:
+    """For ``--output table``: times as UTC instants, durations in ms (JSON keeps the numbers)."""
+    if isinstance(data, list):
+        return [readable(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    shown = {}
+    for key, value in data.items():
+        if key in TIMES and isinstance(value, int):
+            value = datetime.fromtimestamp(value / 1e6, UTC).isoformat(timespec="milliseconds")
+        elif key == "duration" and isinstance(value, int):
+            value = f"{value / 1000:.3f} ms"
+        shown[key] = value
+    return shown
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("trace", help="Search and read distributed traces.")
     add_connection_options(group)
+    group.set_defaults(table_view=readable)
     sub = group.add_subparsers(dest="trace_command", required=True)
 
     find = sub.add_parser("search", help="Traces with a span matching every condition, newest first.")

@@ -150,3 +150,16 @@ def test_zsh_completion__completes_groups_verbs_and_options(tmp_path):
 def test_completion_command__prints_the_shells_script(shell, capsys):
     assert main(["completion", shell]) == 0
     assert "completion for platform" in capsys.readouterr().out
+
+
+def test_trace_tables_show_times_and_durations_readably():
+    from platform_client.cli.trace import readable
+
+    rows = readable([{"trace_id": "ab", "start": 1796390615481294, "duration": 416150, "spans": 5}])
+    assert rows == [
+        {"trace_id": "ab", "start": "2026-12-04T13:23:35.481+00:00", "duration": "416.150 ms", "spans": 5}
+    ]
+    assert readable({"name": "orders", "last_seen": 0}) == {
+        "name": "orders",
+        "last_seen": "1970-01-01T00:00:00.000+00:00",
+    }
