@@ -193,7 +193,8 @@ class RedisKV(KV):
         self.client = (
             client if client is not None else redis.Redis.from_url(url or "redis://127.0.0.1:6379/0")
         )
-        self.name = f"redis {self.client.connection_pool.connection_kwargs.get('host', '?')}"
+        where = self.client.connection_pool.connection_kwargs
+        self.name = f"redis {where.get('host', '?')}:{where.get('port', 6379)}/{where.get('db', 0)}"
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
