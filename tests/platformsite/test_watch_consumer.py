@@ -42,8 +42,9 @@ async def _subscribe(token: str) -> dict:
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     await communicator.send_json_to({"type": "subscribe", "services": ["orders"]})
-    closed = await communicator.receive_output(timeout=5)
-    await communicator.wait(timeout=5)
+    # Redis's channel layer ends its pending receive first (a blocking pop of up to 5 s).
+    closed = await communicator.receive_output(timeout=15)
+    await communicator.wait(timeout=15)
     return closed
 
 
