@@ -312,6 +312,14 @@ class ServerTracing:
         span = NonRecordingSpan(SpanContext(trace_id, fast.span_id(), False, flags, state))
         return span, otel_context.attach(otel_trace.set_span_in_context(span, _EMPTY))
 
+    def _begin(self, remote: Any, b3: Any) -> tuple[tuple[Any, Any] | None, Any]:
+        """``(started, None)`` for a request not sampled (its span current), else ``(None, the
+        context to record its span in)``: ``b3``'s when the parent came from B3 headers."""
+        if b3 is not None:
+            return None, b3
+        started = self._unsampled(remote)
+        return (started, None) if started is not None else (None, _parent(remote))
+
     def _recorded(self, parent: Any, fields: tuple[str, str, str, str], route: str | None) -> tuple[Any, Any]:
         """A span through the tracer's ``start_span`` (recorded, unless the SDK decides not to),
         current; ``fields``: method, path, scheme, query."""
@@ -333,13 +341,12 @@ class ServerTracing:
         """The request's span, started and current, and the token to :meth:`detach` it with."""
         traceparent = environ.get("HTTP_TRACEPARENT")
         remote = remote_parent(traceparent, environ.get("HTTP_TRACESTATE")) if traceparent else None
+        b3 = None
         if remote is None and ("HTTP_B3" in environ or "HTTP_X_B3_TRACEID" in environ):
-            parent = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
-        else:
-            started = self._unsampled(remote)
-            if started is not None:
-                return started
-            parent = _parent(remote)
+            b3 = propagate.extract(environ, context=_EMPTY, getter=_ENVIRON_GETTER)
+        started, parent = self._begin(remote, b3)
+        if started is not None:
+            return started
         fields = (
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO", "") or "/",
@@ -360,14 +367,13 @@ class ServerTracing:
             elif name in (b"b3", b"x-b3-traceid"):
                 b3 = True
         remote = remote_parent(traceparent, tracestate)
+        b3_parent = None
         if remote is None and b3:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            parent = propagate.extract(headers, context=_EMPTY, getter=_HEADERS_GETTER)
-        else:
-            started = self._unsampled(remote)
-            if started is not None:
-                return started
-            parent = _parent(remote)
+            b3_parent = propagate.extract(headers, context=_EMPTY, getter=_HEADERS_GETTER)
+        started, parent = self._begin(remote, b3_parent)
+        if started is not None:
+            return started
         query = scope.get("query_string", b"")
         fields = (
             scope.get("method", "GET"),
