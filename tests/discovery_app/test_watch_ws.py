@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 
 from discovery_app import services
 from platformsite.asgi import application
+from tests.sockets import greeted
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,13 +18,7 @@ def register(node_id: str, service: str = "orders") -> None:
 
 
 async def _connect(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/discovery/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
-    return communicator
+    return await greeted("/ws/discovery/", token)
 
 
 def test_ws__subscribed_service__streams_its_changes(issue_token):

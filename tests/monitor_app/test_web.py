@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from monitor_app import services
 from platformsite.asgi import application
 from tests.monitor_app.conftest import NOW, result
+from tests.sockets import greeted
 
 FAST = {"failures_before_critical": 1, "success_before_passing": 1}
 
@@ -75,12 +76,7 @@ def test_ws__subscribed__flips_arrive_live(issue_token):
         services.reports_ingest(reports=[parsed_other, parsed], now=NOW)
 
     async def run():
-        ws = WebsocketCommunicator(
-            application, "/ws/monitor/", headers=[(b"authorization", f"Bearer {token}".encode())]
-        )
-        connected, _ = await ws.connect(timeout=5)
-        assert connected
-        assert (await ws.receive_json_from(timeout=5))["type"] == "hello"
+        ws = await greeted("/ws/monitor/", token)
         await ws.send_json_to({"type": "subscribe", "services": ["orders"]})
         subscribed = await ws.receive_json_from(timeout=5)
         await sync_to_async(flip_orders)()

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from platformsite.asgi import application
 from platformsite.consumers import ServiceWatchConsumer
 from router_app.consumers import RouterConsumer
+from tests.sockets import greeted
 
 
 class _Watch(ServiceWatchConsumer):
@@ -35,12 +34,7 @@ on_db = pytest.mark.django_db(transaction=True)
 
 
 async def _subscribe(token: str) -> dict:
-    communicator = WebsocketCommunicator(
-        application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+    communicator = await greeted("/ws/router/", token)
     await communicator.send_json_to({"type": "subscribe", "services": ["orders"]})
     # Redis's channel layer ends its pending receive first (a blocking pop of up to 5 s).
     closed = await communicator.receive_output(timeout=15)

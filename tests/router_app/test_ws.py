@@ -8,6 +8,7 @@ from channels.testing import WebsocketCommunicator
 
 from platformsite.asgi import application
 from router_app import services
+from tests.sockets import greeted
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,13 +18,7 @@ def add_rule(service: str, version: str = "2.0") -> None:
 
 
 async def _connect(token: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(
-        application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
-    )
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
-    return communicator
+    return await greeted("/ws/router/", token)
 
 
 def test_ws__a_watched_service__gets_its_changes_only(issue_token):
