@@ -5,10 +5,12 @@
 ``platform serve``  the production layout: WSGI workers (granian) for HTTP, an ASGI worker
                     (uvicorn) for websockets, and, with Redis, a Celery worker and beat.
 ``platform manage`` any Django management command.
-``platform auth``, ``config``, ``discovery``, ``events``
+``platform auth``, ``config``, ``db``, ``discovery``, ``events``, ``monitor``, ``router``, ``trace``
                     each service's API from a shell (see ``platform_client.cli``): --url,
                     --client-id, --client-secret and --scope go before or after the service's
                     name; errors are JSON on stderr, exit 1 (the platform's) or 2 (the command's).
+``platform login``  save credentials; ``platform completion`` shell completion;
+``platform demo``   three example services that fill the dashboards.
 """
 
 from __future__ import annotations

@@ -36,9 +36,12 @@ def _grid(header: list[str], rows: list[list[str]]) -> str:
 
 
 def table(data: Any) -> str:
-    """A list of objects as columns, an object as KEY/VALUE lines, anything else as it is."""
+    """A list of objects as columns, an object as KEY/VALUE lines, anything else as it is; an
+    empty list as ``(none)``, so that a terminal shows the command ran."""
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         data = data["results"]
+    if data == []:
+        return "(none)"
     if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
         columns: list[str] = []
         for row in data:

@@ -34,6 +34,7 @@ def test_table__lists_objects_and_pages():
     assert first.split() == ["orders", "2"] and second.split() == ["payments", '{"a":1}']
     assert _extras.table({"allowed": True}).splitlines()[1].split() == ["allowed", "true"]
     assert len(_extras.table([{"long": "x" * 500}]).splitlines()[1]) == _extras.MAX_CELL
+    assert _extras.table([]) == _extras.table({"results": [], "next": None}) == "(none)"
 
 
 @pytest.mark.django_db(transaction=True)
