@@ -309,15 +309,34 @@ def send_ping(
     rid: str | None = None,
     timeout: float = 10.0,
 ) -> int:
-    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status): the HTTP status."""
+    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status): the HTTP status,
+    0 when the platform cannot be reached. A ping never raises (a job must not fail because its
+    ping did); a failed one is logged as a warning."""
+    try:
+        response = ping_request(base_url, check, action, body=body, rid=rid, timeout=timeout)
+    except httpx.HTTPError:
+        log.warning("monitor: a ping to %s failed", ping_url(base_url, check), exc_info=True)
+        return 0
+    if response.status_code != 200:
+        log.warning(
+            "monitor: a ping to %s answered %s: %s", response.url, response.status_code, response.text[:200]
+        )
+    return response.status_code
+
+
+def ping_request(
+    base_url: str | None,
+    check: str,
+    action: str = "",
+    *,
+    body: str = "",
+    rid: str | None = None,
+    timeout: float = 10.0,
+) -> httpx.Response:
+    """:func:`send_ping`'s request: the platform's answer, or ``httpx.HTTPError``."""
     url = ping_url(base_url, check) + (f"/{action}" if action else "")
     params = {"rid": rid} if rid else None
-    try:
-        response = httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)
-    except httpx.HTTPError:
-        log.warning("monitor: a ping to %s failed", url, exc_info=True)
-        return 0
-    return response.status_code
+    return httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)
 
 
 @contextmanager

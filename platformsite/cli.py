@@ -259,9 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from platform_client.cli import dispatch
+
     sys.path.insert(0, os.getcwd())
     options = build_parser().parse_args(argv)
-    return options.func(options)
+    return dispatch(options)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
@@ -25,7 +26,7 @@ from monitor_app import services
 from monitor_app.models import Check
 from monitor_app.services.jobs import job_cached, parse_action, parse_rid
 from monitor_app.services.names import JOB_SLUG, PING_KEY
-from platformsite.api.errors import NotFound
+from platformsite.api.errors import NotFound, json_error
 from platformsite.api.schema import ERROR
 from platformsite.api.throttling import wait_seconds
 
@@ -153,3 +154,9 @@ class PingBySlugView(PingBase):
 
 _documented(PingByIdView, [RID])
 _documented(PingBySlugView, [RID, CREATE])
+
+
+@csrf_exempt
+def no_such_ping(request: HttpRequest) -> JsonResponse:
+    """A ``/ping/...`` URL of neither shape (not a UUID, a key too short, an upper-case slug)."""
+    return json_error(404, "check_not_found", "No job check at this ping URL.", {"path": request.path[:200]})

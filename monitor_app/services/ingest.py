@@ -123,7 +123,11 @@ def _int(item: dict[str, Any], key: str, where: str, *, low: int, high: int) -> 
     value = item.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())  # also inf (``1e999``) and NaN
+    ):
         raise _fail(f"{where}.{key}", "A whole number.")
     if not low <= value <= high:
         raise _fail(f"{where}.{key}", f"Between {low} and {high}.")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -38,6 +38,14 @@ def parse_schedule(schedule: Any, tz: Any) -> tuple[str, str]:
             code="invalid_schedule",
             details={"schedule": str(schedule)[:100]},
         )
+    try:
+        croniter(schedule).get_next()
+    except CroniterBadDateError as exc:  # well formed, but no such date (say the 31st of February)
+        raise Invalid(
+            "schedule never fires: no date matches it.",
+            code="invalid_schedule",
+            details={"schedule": schedule},
+        ) from exc
     if not isinstance(tz, str):
         raise Invalid("timezone must be an IANA time zone name.", code="invalid_timezone")
     try:
@@ -134,11 +142,11 @@ def parse_action(action: str | None) -> tuple[str, int | None]:
         return SUCCESS, None
     if action in (START, FAIL, LOG):
         return action, None
-    status = int(action)
-    if status > 255:
+    if len(action) > 3 or int(action) > 255:
         raise Invalid(
             "An exit status is 0-255.", code="invalid_exit_status", details={"exit_status": action[:12]}
         )
+    status = int(action)
     return (SUCCESS if status == 0 else FAIL), status
 
 

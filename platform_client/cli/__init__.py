@@ -14,7 +14,8 @@ with these exit statuses:
   ``auth check`` also exits 1 when the answer is "deny";
 * 2: the command itself is wrong: arguments the parser refuses (``usage``), no credentials
   (``missing_credentials``), an input the command cannot use (``invalid_input``);
-* 130: interrupted (Ctrl-C).
+* 130: interrupted (Ctrl-C);
+* 141: the reader of the output went away first (``platform events search | head``), silently.
 
 Each service's commands live in ``platform_client/cli/<service>.py`` with an
 ``add_commands(subparsers)`` function.
@@ -76,6 +77,8 @@ def _output_on_each_verb(parser: argparse.ArgumentParser) -> None:
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: stdout closed before everything was written (``platform ... | head``), as a process killed by SIGPIPE.
+EXIT_PIPE_CLOSED = 141
 
 
 class UsageError(Exception):
@@ -161,6 +164,19 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def dispatch(options: argparse.Namespace) -> int:
+    """Run the parsed command: ``options.func``, with a closed stdout ending it quietly."""
+    try:
+        code = options.func(options)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
+    except BrokenPipeError:
+        # What is left in the buffer can no longer be written: point stdout at /dev/null, so that
+        # flushing it at exit does not raise again (the way Python's documentation advises).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+
+
 def _error(error: dict[str, Any], status: int = EXIT_ERROR) -> int:
     """Print an error in the API's shape on stderr; returns the exit status."""
     json.dump({"error": error}, sys.stderr)
@@ -184,7 +200,7 @@ def run(options: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     except UsageError as exc:
         return _error({"code": exc.code, "message": str(exc)}, EXIT_USAGE)
-    except ValueError as exc:  # an argument or a file's content the command cannot use
+    except (ValueError, OverflowError) as exc:  # an argument or a file's content the command cannot use
         return _error({"code": "invalid_input", "message": str(exc)}, EXIT_USAGE)
     except SystemExit as exc:
         if isinstance(exc.code, str):  # a handler refusing its arguments

@@ -18,6 +18,7 @@ from platform_client.cli import (
     _error,
     add_connection_options,
     add_service_commands,
+    dispatch,
 )
 
 #: Commands that need the server's code (Django and the apps).
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             EXIT_USAGE,
         )
     options = build_parser().parse_args(args)
-    return options.func(options)
+    return dispatch(options)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from platform_client.cli import EXIT_ERROR, _error, add_connection_options, list_all
-from platform_client.monitor import send_ping
+import httpx
+
+from platform_client.cli import EXIT_USAGE, _error, add_connection_options, list_all
+from platform_client.monitor import ping_request
 from platform_client.session import PlatformSession
 
 A = "/api/v1/monitor"
@@ -49,14 +51,29 @@ def monitor_silence(s: PlatformSession, o: argparse.Namespace) -> Any:
 def monitor_ping(o: argparse.Namespace) -> int:
     """A job ping needs no credentials: the check's id (or key/slug) is the secret."""
     action = "" if o.action == "success" else o.action
+    if action.isdigit() and (len(action) > 3 or int(action) > 255):
+        return _error({"code": "invalid_input", "message": "An exit status is 0-255."}, EXIT_USAGE)
     body = sys.stdin.read() if o.body_from_stdin else ""
-    status = send_ping(getattr(o, "url", None), o.check, action, body=body, rid=o.rid)
-    if status == 200:
+    try:
+        response = ping_request(getattr(o, "url", None), o.check, action, body=body, rid=o.rid)
+    except httpx.HTTPError as exc:
+        return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
+    if response.status_code == 200:
         sys.stdout.write("OK\n")
         return 0
-    return _error(
-        {"code": "ping_failed" if status else "unreachable", "message": f"HTTP {status}"}, EXIT_ERROR
-    )
+    try:
+        error = dict(response.json()["error"])
+    except (ValueError, KeyError, TypeError):  # not the platform's error shape (a proxy's page)
+        error = {"code": "ping_failed", "message": response.text[:200]}
+    return _error({"status": response.status_code, **error})
+
+
+def _minutes(text: str) -> int:
+    """``--for``: whole minutes, at most ten years."""
+    minutes = int(text)
+    if not 1 <= minutes <= 10 * 366 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"between 1 and {10 * 366 * 24 * 60} minutes (ten years)")
+    return minutes
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -96,6 +113,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     silence = sub.add_parser("silence", help="Open a maintenance window (alerts silenced).")
     silence.add_argument("service")
     silence.add_argument("--check", help="Only this check (its id).")
-    silence.add_argument("--for", dest="minutes", type=int, default=60, help="Minutes (default 60).")
+    silence.add_argument("--for", dest="minutes", type=_minutes, default=60, help="Minutes (default 60).")
     silence.add_argument("--reason", default="")
     silence.set_defaults(handler=monitor_silence)

@@ -6,7 +6,9 @@ import pytest
 
 from auth_app import services as auth_services
 from auth_app.models import Account
+from monitor_app import services
 from monitor_app.models import Check, Flip, Maintenance, PingKey
+from platformsite.api.errors import Invalid
 from tests.monitor_app.conftest import result
 
 pytestmark = pytest.mark.django_db
@@ -275,11 +277,14 @@ def test_jobs__create__conflict__bad_schedule(writer):
     assert made.status_code == 201, made.content
     again = writer.post("/api/v1/monitor/checks/", {"service": "backups", "name": "nightly"}, format="json")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "check_exists")
-    cron = {"service": "backups", "name": "c", "kind": "cron", "schedule": "99 * * * *"}
-    assert (
-        writer.post("/api/v1/monitor/checks/", cron, format="json").json()["error"]["code"]
-        == "invalid_schedule"
-    )
+    for schedule in ("99 * * * *", "0 0 31 2 *"):  # not cron; well formed but no such date
+        cron = {"service": "backups", "name": "c", "kind": "cron", "schedule": schedule}
+        assert (
+            writer.post("/api/v1/monitor/checks/", cron, format="json").json()["error"]["code"]
+            == "invalid_schedule"
+        ), schedule
+    leap = {"service": "backups", "name": "c", "kind": "cron", "schedule": "0 0 29 2 *"}
+    assert writer.post("/api/v1/monitor/checks/", leap, format="json").status_code == 201
     zone = {
         "service": "backups",
         "name": "z",
@@ -325,3 +330,28 @@ def test_flips__fleet_timeline_filter_by_service(reader, report):
     flips = reader.get("/api/v1/monitor/flips/?service=orders").json()["results"]
     assert {f["service"] for f in flips} == {"orders"}
     assert Flip.objects.count() > len(flips)
+
+
+def test_a_number_too_large_for_a_float__400_naming_the_field(writer, report):
+    """``1e999`` is valid JSON that Python reads as infinity: a whole-number field refuses it."""
+    report("orders", "n1", result("db", "passing"))
+    check = Check.objects.get(name="db")
+
+    patched = writer.patch(
+        f"/api/v1/monitor/checks/{check.pk}/", '{"ttl": 1e999}', content_type="application/json"
+    )
+    made = writer.post(
+        "/api/v1/monitor/checks/",
+        '{"service": "backups", "name": "j", "kind": "period", "interval": 1e999}',
+        content_type="application/json",
+    )
+
+    assert (patched.status_code, patched.json()["error"]["code"]) == (400, "invalid_report")
+    assert (made.status_code, made.json()["error"]["code"]) == (400, "invalid_report")
+    assert Check.objects.get(pk=check.pk).ttl == check.ttl
+    for value in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(Invalid) as refused:
+            services.parse_report(
+                {"service": "orders", "node": "n1", "checks": [result("db", "passing", interval=value)]}
+            )
+        assert refused.value.details == {"report.checks[0].interval": "A whole number."}

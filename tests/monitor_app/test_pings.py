@@ -135,11 +135,24 @@ def test_ping__a_node_check_cannot_be_pinged(anyone, report):
 
 
 def test_ping__exit_status_over_255__400(anyone, job):
-    response = anyone.get(f"/ping/{job.pk}/256")
+    for status in ("256", "0256", "99999999999999999999"):
+        response = anyone.get(f"/ping/{job.pk}/{status}")
 
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_exit_status"
+        assert response.status_code == 400, status
+        assert response.json()["error"]["code"] == "invalid_exit_status"
     assert not Ping.objects.exists()
+    assert anyone.get(f"/ping/{job.pk}/007").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/ping/not-a-uuid", "/ping/short/backup", "/ping/" + "k" * 20 + "/UPPER", "/ping/", "/ping"]
+)
+def test_ping__a_url_of_neither_shape__404_check_not_found(anyone, db, path):
+    for method in (anyone.get, anyone.post, anyone.head):
+        response = method(path)
+
+        assert response.status_code == 404, (path, method)
+    assert anyone.get(path).json()["error"]["code"] == "check_not_found"
 
 
 def test_ping__bad_rid__400(anyone, job):

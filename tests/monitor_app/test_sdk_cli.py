@@ -116,6 +116,9 @@ def test_cli__services_checks_history_silence(cli, session):
     assert code == 0 and window["id"] == Maintenance.objects.get(reason="upgrade").pk
     code, _, err = cli("services", "nope")
     assert code == 1 and json.loads(err)["error"]["status"] == 404
+    with pytest.raises(SystemExit) as refused:
+        cli("silence", "orders", "--for", "99999999999999999999")
+    assert refused.value.code == 2
 
 
 def test_cli__ping_needs_no_credentials(cli, monkeypatch):
@@ -126,4 +129,7 @@ def test_cli__ping_needs_no_credentials(cli, monkeypatch):
     code, out, _ = cli("ping", str(job.pk), "start")
     assert (code, out) == (0, "OK")
     code, _, err = cli("ping", str(job.pk), "300")
-    assert code == 1 and "HTTP 400" in err
+    assert (code, json.loads(err)["error"]["code"]) == (2, "invalid_input")
+    code, _, err = cli("ping", "00000000-0000-4000-8000-000000000000")
+    error = json.loads(err)["error"]
+    assert (code, error["status"], error["code"]) == (1, 404, "check_not_found")  # the platform's own

@@ -8,6 +8,7 @@ import json
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -164,3 +165,14 @@ def test_trace_tables_show_times_and_durations_readably():
         "name": "orders",
         "last_seen": "1970-01-01T00:00:00.000+00:00",
     }
+
+
+def test_a_closed_stdout_ends_the_command_quietly():
+    """``platform ... | head``: the reader goes away first; no traceback, SIGPIPE's exit status."""
+    command = [sys.executable, "-m", "platform_client.cli._main", "completion", "bash"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the interpreter has even started: every write fails
+
+    _, err = proc.communicate(timeout=60)
+
+    assert (proc.returncode, err) == (141, b"")
