@@ -22,7 +22,9 @@ rate, the service's average and the threshold).  The parameters keep Envoy's nam
 Weights (0-100) combine success rate and latency, charging each failure ``penalty_ms`` (Linkerd's
 lesson: a node that fails fast must not look fast): the effective latency is
 ``mean + (1 - s) / s * penalty`` and the weight ``100 * reference / effective`` (1 to 100), where
-the reference is the median mean latency of the service's nodes.  An ejected node weighs 0.
+the reference is the median mean latency of the service's nodes, or the lowest effective latency
+when that is higher: the best node weighs 100, as one with no calls yet does.  An ejected node
+weighs 0.
 
 No Django here: the simulation in ``tests/bench`` runs the same code.
 """
@@ -128,13 +130,32 @@ def default_draw(node: str, kind: str, now: float) -> float:
     return int.from_bytes(digest[:4], "big") % 10_000 / 100
 
 
+def _effective(mean_ms: float, rate: float, penalty_ms: float) -> float:
+    return mean_ms + (1 - rate) / max(rate, 0.01) * penalty_ms
+
+
+def reference_latency(nodes: list[NodeInput], penalty_ms: float) -> float | None:
+    """The latency that weighs 100: the median mean latency of the nodes with calls, or the
+    lowest effective latency when that is higher (every node failing now and then), so that the
+    best node always weighs 100, as a node with no calls does."""
+    weighed = [
+        (mean, n.success_rate)
+        for n in nodes
+        if n.requests and n.success_rate is not None and (mean := n.latency.mean()) is not None
+    ]
+    if not weighed:
+        return None
+    best = min(_effective(mean, rate, penalty_ms) for mean, rate in weighed)
+    return max(statistics.median(mean for mean, _ in weighed), best)
+
+
 def weigh(node: NodeInput, reference_ms: float | None, penalty_ms: float) -> tuple[int, dict[str, Any]]:
     """A node's weight (1-100) from its success rate and latency, and the factors it came from."""
     rate = node.success_rate
     mean = node.latency.mean()
     if rate is None or mean is None or reference_ms is None:
         return 100, {"requests": node.requests, "note": "no calls to weigh: full weight"}
-    effective = mean + (1 - rate) / max(rate, 0.01) * penalty_ms
+    effective = _effective(mean, rate, penalty_ms)
     weight = 100 if effective <= 0 else max(1, min(100, round(100 * reference_ms / effective)))
     return weight, {
         "requests": node.requests,
@@ -205,8 +226,7 @@ def evaluate(
 ) -> tuple[list[NodeResult], list[Event]]:
     """Every node's new state and the decisions taken at ``now`` (epoch seconds)."""
     states = {n.node: replace(memory.get(n.node) or Memory()) for n in nodes}
-    means = [m for n in nodes if n.requests and (m := n.latency.mean()) is not None]
-    reference = statistics.median(means) if means else None
+    reference = reference_latency(nodes, penalty_ms)
     weighed = {n.node: weigh(n, reference, penalty_ms) for n in nodes}
     events: list[Event] = []
     reasons: dict[str, list[str]] = {n.node: [] for n in nodes}

@@ -180,6 +180,11 @@ def _routes_key(service: str, index: int, revision: int) -> str:
     return f"{ROUTES_PREFIX}{len(service)}:{service}:{index}:{revision}"
 
 
+def service_known(service: str) -> bool:
+    """Registered in discovery, or known to the router already (a policy, labels, rules)."""
+    return discovery.service_entry(service).exists or Policy.objects.filter(service=service).exists()
+
+
 def routes_document_warm(service: str) -> dict[str, Any] | None:
     """:func:`routes_document` when it needs no query: None if anything must be read or built."""
     entry = discovery.service_entry_warm(service)

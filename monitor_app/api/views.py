@@ -160,6 +160,7 @@ class ServiceDetailView(ServiceLookup):
         if not isinstance(request.data, dict):
             raise Invalid("A JSON object.", code="invalid_service")
         validated(io.MonitorServiceUpdateInput, request.data)
+        self.found(name)  # a typo must not make a service of its own
         services.service_settings(name=name, fields=dict(request.data), now=time.time())
         return Response(io.MonitorServiceOutput(selectors.services_overview([name])[0]).data)
 

@@ -1,9 +1,9 @@
 """Query-string filters of list endpoints, as django-filter ``FilterSet`` classes.
 
 A view filters a queryset with :func:`filtered`; an invalid value is a 400 ``invalid`` naming
-each bad parameter, in the platform's error shape.  Django's form fields refuse NUL characters,
-which PostgreSQL cannot take in a query; dates are compared in UTC, as PostgreSQL refuses the
-UTC offsets beyond 15:59 that Python parses (up to 23:59).
+each bad parameter, in the platform's error shape (a boolean is ``true`` or ``false``).
+Django's form fields refuse NUL characters, which PostgreSQL cannot take in a query; dates are
+compared in UTC, as PostgreSQL refuses the UTC offsets beyond 15:59 that Python parses (up to 23:59).
 """
 
 from __future__ import annotations
@@ -25,9 +25,19 @@ class FilterSet(django_filters.FilterSet):
     """The base of the platform's filter sets."""
 
 
+_BOOLEANS = frozenset({"", "true", "false", "True", "False"})
+
+
 def filtered(filterset_class: type[FilterSet], request: Any, queryset: QuerySet) -> QuerySet:
     """``queryset`` narrowed by the request's query parameters; 400 if one is not valid."""
     filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    for name, item in filterset.filters.items():
+        # django-filter reads any other value of a boolean as "no filter" (``alerted=maybe``)
+        if (
+            isinstance(item, django_filters.BooleanFilter)
+            and request.query_params.get(name, "") not in _BOOLEANS
+        ):
+            raise Invalid("The filters are not valid.", details={name: ["true or false."]})
     if not filterset.is_valid():
         raise Invalid("The filters are not valid.", details=dict(filterset.errors))
     cleaned = filterset.form.cleaned_data

@@ -109,11 +109,17 @@ class DecisionsView(ServiceScopedView):
         return Response(io.RouterDecisionsOutput(selectors.decisions(name)).data)
 
 
+def _known(name: str) -> None:
+    if not selectors.service_known(name):
+        raise NotFound(f"No service named {name!r} is registered.", code="unknown_service")
+
+
 class EvaluateView(ServiceScopedView):
     """Evaluate a service now (the beat task does every ``interval``)."""
 
     @extend_schema(request=None, responses=io.RouterEvaluationOutput)
     def post(self, request: Request, name: str) -> Response:
+        _known(name)
         result = services.service_evaluate(service=name, now=time.time())
         return Response(io.RouterEvaluationOutput(result.__dict__).data)
 
@@ -128,6 +134,7 @@ class PolicyView(ServiceScopedView):
     @extend_schema(request=io.RouterPolicyInput, responses=io.RouterPolicyOutput)
     def patch(self, request: Request, name: str) -> Response:
         values = validated(io.RouterPolicyInput, request.data)
+        _known(name)  # a typo must not make a service of its own
         policy = services.policy_update(service=name, values=values)
         return Response(io.RouterPolicyOutput(selectors.policy_data(policy)).data)
 

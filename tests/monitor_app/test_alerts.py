@@ -158,11 +158,11 @@ def test_service_maintenance__silences_degraded(report):
 
 
 def test_service_reminders__while_degraded(report, committed, writer):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
     assert (
         writer.patch("/api/v1/monitor/services/orders/", {"remind_every": 60}, format="json").status_code
         == 200
     )
-    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
     report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
     for t in (NOW + 40, NOW + 71, NOW + 132):
         with committed():

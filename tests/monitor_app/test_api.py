@@ -330,6 +330,13 @@ def test_flips__fleet_timeline_filter_by_service(reader, report):
     flips = reader.get("/api/v1/monitor/flips/?service=orders").json()["results"]
     assert {f["service"] for f in flips} == {"orders"}
     assert Flip.objects.count() > len(flips)
+    assert reader.get("/api/v1/monitor/flips/?alerted=false").json()["results"]
+    for odd in ("maybe", "1", "yes"):  # django-filter alone reads these as "no filter"
+        refused = reader.get(f"/api/v1/monitor/flips/?alerted={odd}")
+        assert (refused.status_code, refused.json()["error"]["details"]) == (
+            400,
+            {"alerted": ["true or false."]},
+        )
 
 
 def test_a_number_too_large_for_a_float__400_naming_the_field(writer, report):
@@ -355,3 +362,14 @@ def test_a_number_too_large_for_a_float__400_naming_the_field(writer, report):
                 {"service": "orders", "node": "n1", "checks": [result("db", "passing", interval=value)]}
             )
         assert refused.value.details == {"report.checks[0].interval": "A whole number."}
+
+
+def test_service_settings__an_unknown_service__404_and_nothing_made(writer, reader, report):
+    response = writer.patch("/api/v1/monitor/services/nope/", {"min_share": 0.8}, format="json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "service_not_found")
+    assert "nope" not in [s["name"] for s in reader.get("/api/v1/monitor/services/").json()["results"]]
+    report("orders", "n1", result("db", "passing"))
+    assert (
+        writer.patch("/api/v1/monitor/services/orders/", {"min_share": 0.8}, format="json").status_code == 200
+    )

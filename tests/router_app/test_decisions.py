@@ -117,6 +117,19 @@ def test_policy__bad_parameters__are_400_and_change_nothing(writer):
     assert not Policy.objects.filter(service="orders", interval=0).exists()
 
 
+def test_policy_and_evaluate__an_unknown_service__404_and_nothing_made(writer, fleet):
+    patched = writer.patch("/api/v1/router/services/nosuch/policy/", {"enforce": True}, format="json")
+    evaluated = writer.post("/api/v1/router/services/nosuch/evaluate/")
+
+    assert (patched.status_code, patched.json()["error"]["code"]) == (404, "unknown_service")
+    assert (evaluated.status_code, evaluated.json()["error"]["code"]) == (404, "unknown_service")
+    assert not Policy.objects.filter(service="nosuch").exists()
+    names = [s["service"] for s in writer.get("/api/v1/router/services/").json()["results"]]
+    assert "nosuch" not in names
+    ok = writer.patch("/api/v1/router/services/orders/policy/", {"enforce": False}, format="json")
+    assert ok.status_code == 200  # registered in discovery
+
+
 def test_policy__refusals(reader, outsider):
     assert (
         reader.patch("/api/v1/router/services/orders/policy/", {"enforce": False}, format="json").status_code

@@ -178,6 +178,21 @@ def test_weights__slower_nodes_weigh_less_and_silent_nodes_keep_full_weight():
     assert weights["idle"] == 100
 
 
+def test_weights__when_every_node_fails_now_and_then__the_best_weighs_100_as_an_idle_one():
+    # Sub-millisecond answers: one failure in 60 calls (83 ms effective against a 0.6 ms median)
+    # weighed 1 while a node with no calls kept 100: the idle node got 100 times the traffic.
+    proven = node("proven", requests=61, successes=60, latency=0.6)
+    also = node("also", requests=100, successes=98, latency=0.6)
+    failing = node("failing", requests=50, successes=0, latency=0.6, streak=50)
+
+    results, _ = evaluate([proven, also, failing, node("idle", requests=0)], {}, Params(), NOW)
+    weights = {r.input.node: r.computed_weight for r in results}
+
+    assert weights["proven"] == weights["idle"] == 100
+    assert 70 <= weights["also"] <= 90  # 2% failures against 1.6%: weighed against each other
+    assert weights["failing"] == 0
+
+
 def test_weights__calls_reported_without_latencies__full_weight_not_a_crash():
     # The latency histogram is optional in a stats window: such a node has requests and nothing
     # to weigh. Its reason text read the missing factors (KeyError), so every evaluation of the
