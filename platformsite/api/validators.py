@@ -33,7 +33,9 @@ class Name:
         return isinstance(value, str) and self.compiled.fullmatch(value) is not None
 
     def check(self, value: Any, what: str) -> str:
-        """``value`` if it is a valid name, else 400 ``invalid_<what>``."""
+        """``value`` if it is a valid name, else 400 ``invalid_<what>`` (missing: "is required")."""
+        if value is None:
+            raise Invalid(f"{what} is required: {self.hint}.", code=f"invalid_{what}", details={what: None})
         if not self.matches(value):
             shown = str(value)[:80]
             raise Invalid(

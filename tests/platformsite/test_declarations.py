@@ -79,7 +79,7 @@ def test_hot_routes__are_the_declared_ones():
         "api/v1/db/<str:database>/<str:table>/records/<str:record_id>/",
         "api/v1/monitor/reports/",
         "^ping/(?P<check_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
-        "(?:/(?P<action>start|fail|log|[0-9]{1,9}))?/?$",
+        "(?:/(?P<action>start|fail|log|[0-9]+))?/?$",
     }
 
 
