@@ -110,7 +110,11 @@ def _data_json(data: Any, index: int | None) -> str | None:
         if reason:
             raise Invalid(reason, code="invalid_data", details=_where(index))
         if text is None:
-            raise Invalid("data cannot be encoded as JSON.", code="invalid_data", details=_where(index))
+            raise Invalid(
+                "data cannot be encoded as JSON: it holds a number out of range (such as 1e999).",
+                code="invalid_data",
+                details=_where(index),
+            )
     return text
 
 

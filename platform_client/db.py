@@ -36,24 +36,27 @@ UNSET: Any = object()
 
 @dataclass(frozen=True)
 class Record:
-    """A stored record."""
+    """A stored record. A field a query's ``select`` left out is None (``id``: empty, ``metadata``:
+    empty)."""
 
     id: str
-    created: datetime
-    updated: datetime
-    version: int
+    created: datetime | None = None
+    updated: datetime | None = None
+    version: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     data: Any = None
     bytes: bytes | None = None
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Record:
-        blob = body.get("bytes")
+        blob, created, updated, version = (
+            body.get(key) for key in ("bytes", "created", "updated", "version")
+        )
         return cls(
-            id=body["id"],
-            created=_time(body["created"]),
-            updated=_time(body["updated"]),
-            version=int(body["version"]),
+            id=body.get("id", ""),
+            created=_time(created) if created is not None else None,
+            updated=_time(updated) if updated is not None else None,
+            version=int(version) if version is not None else None,
             metadata=dict(body.get("metadata") or {}),
             data=body.get("data"),
             bytes=base64.b64decode(blob) if blob is not None else None,

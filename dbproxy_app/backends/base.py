@@ -33,7 +33,9 @@ from platformsite.api.errors import Conflict, PlatformError
 
 _CHUNK = 500
 #: Compact JSON as records are stored (one encoder: ``json.dumps`` with options builds one a call).
-encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: No ``Infinity`` or ``NaN`` (``1e999`` in a request body reads as infinity): they are not JSON,
+#: and the databases' JSON types refuse them.
+encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 #: Inserts of at least this many rows go through COPY where the database has it.
 _COPY_FROM = 50
 

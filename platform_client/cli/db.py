@@ -13,10 +13,15 @@ from platform_client.db import UNSET, Databases, Record, Table
 from platform_client.session import PlatformError, PlatformSession
 
 
-def _record(record: Record) -> dict[str, Any]:
+def _record(record: Record, select: str | None = None) -> dict[str, Any]:
+    """The record as JSON (``bytes`` as its length); with ``select``, the fields it names only."""
     out = dataclasses.asdict(record)
-    out["created"], out["updated"] = record.created.isoformat(), record.updated.isoformat()
+    for key in ("created", "updated"):
+        out[key] = None if out[key] is None else out[key].isoformat()
     out["bytes"] = None if record.bytes is None else len(record.bytes)
+    if select and select.strip() != "*":
+        chosen = [key.strip() for key in select.split(",")]
+        out = {key: out[key] for key in chosen if key in out}
     return out
 
 
@@ -97,9 +102,10 @@ def db_query(s: PlatformSession, o: argparse.Namespace) -> Any:
         filters.append((key, value))
     table = _table(s, o)
     if o.all:
-        return [_record(r) for r in table.query(filters, order=o.order, select=o.select, limit=o.limit)]
+        records = table.query(filters, order=o.order, select=o.select, limit=o.limit)
+        return [_record(r, o.select) for r in records]
     page = table.page(filters, order=o.order, select=o.select, limit=o.limit, count=o.count)
-    return {"results": [_record(r) for r in page.records], "next": page.next, "count": page.count}
+    return {"results": [_record(r, o.select) for r in page.records], "next": page.next, "count": page.count}
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

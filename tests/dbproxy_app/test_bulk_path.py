@@ -120,6 +120,23 @@ def test_metadata_with_a_lone_surrogate__is_400(database, writer):
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_metadata"
 
 
+def test_a_number_out_of_range__is_400_on_every_write_and_changes_nothing(database, writer):
+    """``1e999`` is valid JSON that Python reads as infinity, which JSON (and every database's JSON
+    type) cannot hold: it was a 409 "exists" on create and a 500 on a patch."""
+    assert bulk(writer, database, {"create": [{"id": "kept", "data": {"x": 1}}]}).status_code == 200
+    writes = [
+        ("post", url(database), '{"id": "inf", "data": 1e999}'),
+        ("post", f"/api/v1/db/{database}/orders/bulk/", '{"create": [{"id": "inf", "data": {"x": -1e999}}]}'),
+        ("patch", url(database, record="kept"), '{"data": {"x": 1e999}}'),
+        ("put", url(database, record="kept"), '{"data": [1e999]}'),
+    ]
+    for method, path, text in writes:
+        response = getattr(writer, method)(path, text, content_type="application/json")
+
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_data"), path
+    assert [(r["id"], r["data"]) for r in writer.get(url(database)).json()["results"]] == [("kept", {"x": 1})]
+
+
 def test_the_collector__runs_again_after_a_bulk_call_answered_or_refused(database, writer):
     assert gc.isenabled()
     assert bulk(writer, database, {"create": [{"id": "a"}]}).status_code == 200

@@ -42,6 +42,8 @@ def test_sdk__a_table_round_trip(session, backend):
     assert sorted(r.id for r in orders.query({"meta.env": "eq.dev"}, limit=2)) == [f"b{i}" for i in range(5)]
     page = orders.page({"meta.env": "eq.dev"}, limit=2, count="exact")
     assert page.count == 5 and len(page.records) == 2 and page.next
+    (chosen,) = orders.page({"meta.env": "eq.prod"}, select="id,metadata").records
+    assert chosen == Record("o-1", metadata={"env": "prod"})  # what select left out is None
     orders.delete("o-1", expected_version=3)
     assert orders.get("o-1") is None
     assert [t["name"] for t in Databases(session).tables("shop")] == ["orders"]
@@ -99,6 +101,10 @@ def test_cli__databases_tables_put_get_query_delete(cli, monkeypatch):
     assert code == 0 and [r["id"] for r in page["results"]] == ["o-2"] and page["count"] == 1
     code, everything, _ = cli("query", "shop", "orders", "--all", "--order", "id.asc", "--limit", "1")
     assert [r["id"] for r in everything] == ["o-1", "o-2"]
+    code, chosen, _ = cli("query", "shop", "orders", "meta.env=eq.dev", "--select", "id,metadata")
+    assert (code, chosen["results"]) == (0, [{"id": "o-2", "metadata": {"env": "dev"}}])
+    code, chosen, _ = cli("query", "shop", "orders", "--all", "--order", "id.asc", "--select", "data")
+    assert (code, chosen) == (0, [{"data": {"total": 6}}, {"data": None}])
     code, _, err = cli("query", "shop", "orders", "meta.env=bogus.x")
     assert code == 1 and "invalid_query" in err
     code, tables, _ = cli("tables", "shop")
