@@ -89,7 +89,9 @@ class Registration:
         return f"{API}/nodes/{self.node_id}/"
 
     def start(self) -> Registration:
-        """Register now (errors raise) and start heartbeating."""
+        """Register now (errors raise) and start heartbeating; once (a second call does nothing)."""
+        if self._thread is not None:
+            return self
         self.register()
         self._thread = threading.Thread(
             target=self._run, name=f"discovery-heartbeat-{self.node_id}", daemon=True

@@ -174,9 +174,7 @@ class Platform:
 
     def register(self, address: str, port: int, **options: Any) -> Any:
         """Register this node with discovery (heartbeats until :meth:`close`)."""
-        registration = self.discovery.register(
-            self.service, self.version, address, port, node_id=self.node, **options
-        ).start()
+        registration = self.discovery.register(self.service, self.version, address, port, node_id=self.node, **options)
         with self._lock:
             self._closers.append(registration.deregister)
         return registration

@@ -12,7 +12,7 @@ from common import json_response, serve, span
 def make_app(p):
     state = {"flaky": bool(p.config.get("flaky", False))}
 
-    def changed(old, new):
+    def changed(new, old):  # a config watch is called with (new value, old value)
         state["flaky"] = bool(new)
         p.events.publish("demo.flaky", {"flaky": state["flaky"], "node": p.node})
 

@@ -63,6 +63,8 @@ def test_platform_demo__services_events_traces_and_the_slow_path(tmp_path):
         spans = trace.get(session, slow[0]["trace_id"])
         text = json.dumps(spans)
         assert "customers.lookup" in text and "demo-customers" in text and "demo-drivers" in text
+        registered = session.call("GET", "/api/v1/events/", params={"type": "discovery.node.registered"})
+        assert len(registered["results"]) == 3  # one node a service, registered once
         monitored = session.call("GET", "/api/v1/monitor/services/")["results"]
         checks = {service["name"]: service["checks"]["passing"] for service in monitored}
         assert checks == {"demo-gateway": 1, "demo-customers": 1, "demo-drivers": 1}  # each one's http check
@@ -76,7 +78,18 @@ def test_platform_demo__services_events_traces_and_the_slow_path(tmp_path):
             for line in fleet.stderr:  # the services are up once the gateway is
                 if line.startswith("demo: gateway on"):
                     break
-            time.sleep(0.5)
+            # The flaky switch followed live: the drivers see the change through a config watch.
+            with PlatformSession(live.url, live.client_id, live.client_secret) as session:
+                layer = "/api/v1/config/namespaces/demo-drivers/layers/default/"
+                session.call("PUT", layer, json={"data": {"flaky": False}, "comment": "test"})
+                deadline = time.monotonic() + 20
+                switched: list = []
+                while time.monotonic() < deadline and not switched:
+                    switched = session.call("GET", "/api/v1/events/", params={"type": "demo.flaky"})[
+                        "results"
+                    ]
+                    time.sleep(0.2)
+            assert [event["data"]["flaky"] for event in switched] == [False] * len(switched) != []
             fleet.send_signal(signal.SIGTERM)
             out, _ = fleet.communicate(timeout=60)
         finally:

@@ -47,6 +47,8 @@ def test_modules_work_through_the_entry_point(env):
         assert p.auth.check("config:x", "read")["allowed"] is False  # a real policy answer
         registration = p.register("10.0.0.7", 8080)
         assert registration.node_id == "orders-1"
+        assert registration.registrations == 1  # registered once, one heartbeat thread
+        assert [t.name for t in threading.enumerate()].count("discovery-heartbeat-orders-1") == 1
         assert [node["id"] for node in p.discovery.nodes("orders")] == ["orders-1"]
         p.events.publish("orders.created", {"id": 7})
         assert p.events.flush(timeout=10)
