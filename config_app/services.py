@@ -17,15 +17,18 @@ import logging
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+import jsonschema_rs
 import referencing
 import referencing.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
+from jsonschema_specifications import REGISTRY as SPECIFICATIONS
 
 from config_app import sealing
 from config_app.documents import (
@@ -83,11 +86,6 @@ def group_name(namespace: str) -> str:
 # --- Namespaces -----------------------------------------------------------------------------------
 
 
-#: Where a schema's ``$ref`` may point: the schema itself and the published metaschemas, never the
-#: network (a stored schema must not make the platform fetch URLs on every write).
-_LOCAL_REFS = referencing.Registry()
-
-
 def _validator_class(schema: dict):
     """The draft's validator; a ``$schema`` naming no draft jsonschema knows is a 400 (jsonschema
     falls back to the latest draft with a warning that says it will be an error)."""
@@ -104,20 +102,43 @@ def _validator_class(schema: dict):
     return found
 
 
-def _validator(schema: dict):
-    return _validator_class(schema)(schema, registry=_LOCAL_REFS)
+@functools.cache
+def _metaschemas() -> jsonschema_rs.Registry:
+    """The published drafts' metaschemas, the only resources a ``$ref`` may name outside the schema."""
+    return jsonschema_rs.Registry([(uri, SPECIFICATIONS.contents(uri)) for uri in SPECIFICATIONS])
 
 
-def _schema_errors(validator, instance: Any) -> list:
-    """The instance's schema errors; a schema that cannot be applied is a 400, never a 500."""
+def _validator(schema: dict) -> jsonschema_rs.Validator:
+    """The schema's validator for values: jsonschema-rs, whose Rust regex engines do not backtrack
+    without bound (Python's ``re`` takes exponential time on a ``pattern`` such as ``^(a+)+$``, and a
+    write holds the platform's config lock while it validates). Offline: a ``$ref`` may point only
+    into the schema and the drafts' metaschemas; formats are annotations, as in jsonschema."""
     try:
-        return sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
-    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
-        reason = "a $ref it cannot resolve" if not isinstance(exc, RecursionError) else "a $ref loop"
+        return jsonschema_rs.validator_for(
+            schema, registry=_metaschemas(), offline=True, validate_formats=False
+        )
+    except jsonschema_rs.ValidationError as exc:  # a $ref it cannot resolve
         raise ConfigError(
-            f"The namespace's json_schema cannot be applied: it has {reason}.",
-            details={"json_schema": str(exc)[:500]},
+            "The namespace's json_schema cannot be applied: it has a $ref it cannot resolve.",
+            details={"json_schema": str(exc).split("\n", 1)[0][:500]},
         ) from None
+
+
+@dataclass(frozen=True)
+class _SchemaError:
+    path: str  # "a/b/0", "/" for the root
+    keyword: str
+    message: str
+
+
+def _schema_errors(validator: jsonschema_rs.Validator, instance: Any) -> list[_SchemaError]:
+    """The instance's schema errors, in path order."""
+    errors = []
+    for error in validator.iter_errors(instance):
+        keywords = [part for part in error.schema_path if isinstance(part, str)]
+        path = "/".join(str(part) for part in error.instance_path) or "/"
+        errors.append(_SchemaError(path, keywords[-1] if keywords else "", error.message))
+    return sorted(errors, key=lambda e: e.path)
 
 
 def _check_schema(schema: Any) -> None:
@@ -132,7 +153,17 @@ def _check_schema(schema: Any) -> None:
         raise ConfigError(
             "json_schema is not a valid JSON Schema.", details={"json_schema": exc.message[:500]}
         ) from exc
-    _schema_errors(_validator(schema), {})  # a $ref that cannot resolve (or loops) at the root
+    try:  # a $ref that cannot resolve, or loops, at the root: a 400 now, not at the first write
+        _validator_class(schema)(schema, registry=referencing.Registry()).validate({})
+    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
+        reason = "a $ref it cannot resolve" if not isinstance(exc, RecursionError) else "a $ref loop"
+        raise ConfigError(
+            f"The namespace's json_schema cannot be applied: it has {reason}.",
+            details={"json_schema": str(exc)[:500]},
+        ) from None
+    except jsonschema.ValidationError:
+        pass  # {} need not be valid: only whether the schema can be applied is asked here
+    _validator(schema)
 
 
 def _check_secret_paths(paths: list[str]) -> list[str]:
@@ -311,10 +342,10 @@ def _validate(namespace: Namespace, candidate: dict[str, dict], *, affected_env:
             resolved, _ = merge_layers(target.name, env, layers)
             errors = _schema_errors(validator, sealing.reveal(resolved))
             for error in errors[:20]:
-                path = "/".join(str(p) for p in error.absolute_path) or "/"
+                path = error.path
                 secret = any(path == p or path.startswith(p + "/") for p in target.secret_paths)
                 # a message quotes the value: under a secret path only the failed keyword is named
-                message = f"fails the schema's {error.validator!r}" if secret else error.message[:300]
+                message = f"fails the schema's {error.keyword!r}" if secret else error.message[:300]
                 failures.setdefault(f"{target.name}/{env}", {}).setdefault(path, []).append(message)
     if failures:
         paths = sorted({p for per_env in failures.values() for p in per_env})

@@ -174,7 +174,9 @@ class Platform:
 
     def register(self, address: str, port: int, **options: Any) -> Any:
         """Register this node with discovery (heartbeats until :meth:`close`)."""
-        registration = self.discovery.register(self.service, self.version, address, port, node_id=self.node, **options)
+        registration = self.discovery.register(
+            self.service, self.version, address, port, node_id=self.node, **options
+        )
         with self._lock:
             self._closers.append(registration.deregister)
         return registration
