@@ -69,13 +69,15 @@ def events_summary(s: PlatformSession, o: argparse.Namespace) -> Any:
 def events_tail(s: PlatformSession, o: argparse.Namespace) -> Any:
     """Print matching events as JSON lines until interrupted (or ``--count`` events)."""
     done = threading.Event()
-    seen = 0
+    seen, last = 0, o.last_event_id
 
     def handler(event: dict[str, Any]) -> None:
-        nonlocal seen
+        nonlocal seen, last
+        if done.is_set():  # --count reached: a replay delivers the rest before the stop lands
+            return
         sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
         sys.stdout.flush()
-        seen += 1
+        seen, last = seen + 1, event.get("id", last)
         if o.count and seen >= o.count:
             done.set()
 
@@ -93,7 +95,7 @@ def events_tail(s: PlatformSession, o: argparse.Namespace) -> Any:
         pass
     finally:
         subscription.stop()
-    return {"events": seen, "last_event_id": subscription.last_event_id}
+    return {"events": seen, "last_event_id": last}  # the last one printed: resume after it
 
 
 def events_subscriptions(s: PlatformSession, o: argparse.Namespace) -> Any:

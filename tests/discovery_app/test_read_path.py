@@ -272,3 +272,15 @@ def test_lookup__shared_cache_down__read_from_the_database_and_no_copy_kept(read
     assert len(response.json()["versions"][0]["nodes"]) == 2
     assert response["X-Discovery-Index"] == str(response.json()["index"])
     assert selectors._local == {}
+
+
+def test_lookup__passing_flag__as_consul_reads_it(reader, make_node):
+    make_node()
+    flagged, explicit = reader.get(URL + "?passing"), reader.get(URL + "?passing=true")
+    assert flagged.status_code == 200 and flagged.json() == explicit.json()  # ?passing alone is true
+    assert reader.get(URL + "?passing=false").json() == reader.get(URL).json()
+    refused = reader.get(URL + "?passing=maybe")  # was read as false, silently
+    assert (refused.status_code, refused.json()["error"]["details"]) == (
+        400,
+        {"passing": ["true or false."]},
+    )

@@ -48,3 +48,29 @@ def test_cli__subscriptions__create_list_delete(cli):
     assert created["types"] == ["order.*"] and [s["name"] for s in listed] == ["hook"]
     assert code == 1 and json.loads(err)["error"]["code"] == "invalid"
     assert deleted == {"deleted": "hook"}
+
+
+def test_cli__tail__prints_count_events_even_when_a_replay_brings_more(monkeypatch, capsys):
+    import argparse
+
+    from platform_client.cli import events as cli_events
+
+    class Replay:  # a replay delivers its events at once, before the stop lands
+        last_event_id = 99
+
+        def __init__(self, session, handler, **filters):
+            for number in range(28, 33):
+                handler({"id": number, "type": "order.created"})
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(cli_events, "subscribe", Replay)
+    options = argparse.Namespace(
+        count=2, timeout=5, types="order.*", sources=None, subject_prefix=None, last_event_id=27
+    )
+
+    summary = cli_events.events_tail(None, options)
+
+    printed = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+    assert (printed, summary) == ([28, 29], {"events": 2, "last_event_id": 29})
