@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2 import Server
 
 from auth_app.models import Account
 from auth_app.secrets import check_client_secret
@@ -77,3 +79,20 @@ class PlatformOAuth2Validator(OAuth2Validator):
         return super().authenticate_client_id(client_id, request, *args, **kwargs) and _client_is_active(
             request
         )
+
+
+class PlatformServer(Server):
+    """oauthlib's server with only the grants the platform offers at its token endpoint, those
+    its metadata lists: a grant turned off (the password grant, unless
+    ``PLATFORM_ALLOW_PASSWORD_GRANT``) is ``unsupported_grant_type`` (RFC 6749 5.2) for every
+    client, rather than a credentials error that third-party clients read as a wrong password."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._grant_types.pop("urn:ietf:params:oauth:grant-type:device_code", None)
+
+    @property
+    def grant_types(self) -> dict[str, Any]:  # read per request: the server object is reused
+        if settings.PLATFORM_ALLOW_PASSWORD_GRANT:
+            return self._grant_types
+        return {name: grant for name, grant in self._grant_types.items() if name != "password"}

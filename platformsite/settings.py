@@ -261,6 +261,7 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "auth_app.scopes.AccountScopes",
     "OAUTH2_VALIDATOR_CLASS": "auth_app.oauth.PlatformOAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "auth_app.oauth.PlatformServer",
     "ACCESS_TOKEN_EXPIRE_SECONDS": _read("PLATFORM_ACCESS_TOKEN_SECONDS", env.int, 3600),
     "REFRESH_TOKEN_EXPIRE_SECONDS": _read("PLATFORM_REFRESH_TOKEN_SECONDS", env.int, 30 * 24 * 3600),
     "ROTATE_REFRESH_TOKEN": True,

@@ -203,8 +203,29 @@ def test_password_grant__disabled_by_default(client, django_user_model):
         {"grant_type": "password", "username": "carol", "password": "pw-carol-12345"},
         HTTP_AUTHORIZATION=basic_auth(account.application.client_id, secret),
     )
-    assert response.status_code in (400, 401)
-    assert response.json()["error"] in {"unauthorized_client", "unsupported_grant_type", "invalid_grant"}
+    wrong = client.post(
+        "/o/token/",
+        {"grant_type": "password", "username": "carol", "password": "not-hers"},
+        HTTP_AUTHORIZATION=basic_auth(account.application.client_id, secret),
+    )
+    # RFC 6749 5.2: a grant the server does not offer, whatever the credentials (it was
+    # invalid_grant, "Invalid credentials given.", which clients show as a wrong password)
+    for answer in (response, wrong):
+        assert (answer.status_code, answer.json()["error"]) == (400, "unsupported_grant_type")
+
+
+def test_password_grant__turned_on__is_offered_again(client, settings):
+    settings.PLATFORM_ALLOW_PASSWORD_GRANT = True
+    account, secret = service_account_create(name="legacy", scopes=["config:read"])
+    response = client.post(
+        "/o/token/",
+        {"grant_type": "password", "username": "nobody", "password": "x"},
+        HTTP_AUTHORIZATION=basic_auth(account.application.client_id, secret),
+    )
+    assert response.json()["error"] != "unsupported_grant_type"
+    assert (
+        "password" in client.get("/o/.well-known/oauth-authorization-server").json()["grant_types_supported"]
+    )
 
 
 def test_server_metadata__names_the_endpoints(client):
