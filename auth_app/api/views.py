@@ -251,10 +251,10 @@ class CheckView(AuthView):
             if not ({"auth:read", "admin"} & granted_scopes(request)):
                 raise Denied("Checking another subject needs the 'auth:read' scope.", "insufficient_scope")
             account = account_by_subject(subject)
-            if account is None or not account.is_active:
-                account_id, scopes = None, frozenset()
-            else:
-                account_id, scopes = account.pk, frozenset(account.scope_list)
+            if account is None or not account.is_active:  # denied, and said why: a typo must not
+                reason = "unknown_subject" if account is None else "inactive_subject"  # read as policy
+                return Response({"allowed": False, "reason": reason, "rule": None, "subject": subject})
+            account_id, scopes = account.pk, frozenset(account.scope_list)
         else:
             subject = actor(request)
             account_id, scopes = principal(request)

@@ -79,7 +79,7 @@ def test_check_api__about_another_subject_needs_auth_read(payments_reader, api_c
 def test_check_api__unknown_subject__is_denied(api_client):
     body = {"subject": "service:ghost", "resource": "config:x", "action": "read"}
     answer = api_client("auth:read").post("/api/v1/auth/check/", body, format="json").json()
-    assert answer["allowed"] is False
+    assert (answer["allowed"], answer["reason"]) == (False, "unknown_subject")  # not a policy's "no"
 
 
 @pytest.mark.parametrize("resource", ["config", "config:*", "nosuch:x x"])
