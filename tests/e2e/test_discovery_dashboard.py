@@ -52,6 +52,13 @@ def test_discovery_dashboard__service_detail_shows_nodes_endpoints_and_degraded_
     assert "10.0.0.1:8080" in node.text and "zone=eu" in node.text and node.text.endswith(" s")
     endpoint = page.find_element(By.CSS_SELECTOR, "details[data-endpoint='Orders.Create']")
     assert "sku" in endpoint.text and "string" in endpoint.text
+    # and the heartbeat's age keeps counting between refreshes (it stood at "1 s" for minutes)
+    first = int(node.find_element(By.CSS_SELECTOR, "[data-age]").text)
+    wait.until(
+        lambda _: (
+            int(page.find_element(By.CSS_SELECTOR, "tr[data-node=orders-1] [data-age]").text) >= first + 2
+        )
+    )
     # and when a second node joins, it shows up live
     register("orders-2")
     wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "tr[data-node=orders-2]")))

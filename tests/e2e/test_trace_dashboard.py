@@ -57,6 +57,18 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
         trace_id = export_a_trace(base, session.credentials.token())
     # then: it shows in the live list, and opens as a waterfall
     wait.until(ec.text_to_be_present_in_element((By.ID, "live-rows"), trace_id[-16:]))
+    # as one row, though each span was exported on its own: the batches of a trace are merged
+    row = f"#live-rows tr[data-trace='{trace_id}']"
+    wait.until(lambda _: browser.find_element(By.CSS_SELECTOR, row + " td:nth-child(3)").text == "3")
+    [merged] = [
+        r for r in browser.find_elements(By.CSS_SELECTOR, "#live-rows tr") if trace_id[-16:] in r.text
+    ]
+    cells = [cell.text for cell in merged.find_elements(By.TAG_NAME, "td")]
+    assert cells[1] == "shop: POST /checkout" and set(cells[3].split(", ")) == {"shop", "payments"}
+    assert merged.get_attribute("class") == "trace-error"  # and the error shows (it had no style)
+    assert (
+        merged.find_element(By.TAG_NAME, "td").value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    )
     browser.save_screenshot(str(screenshot_dir / "trace-index.png"))
     browser.find_element(By.LINK_TEXT, trace_id[-16:]).click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "trace-id"), trace_id))

@@ -5,6 +5,11 @@
 //   data-services="*" or a name      the services shown
 //   data-refresh-on="change registry" the message types that mean "fetch the fragment again"
 //   data-fragment="/ui/...?fragment=1" (optional) where the fragment is, by default this page's
+//   data-refresh-every="10"          (optional) also fetch it every that many seconds while the page
+//                                    is shown: for figures that move without an announced change
+//                                    (stats, evaluations, heartbeats)
+// In the fragment, an element with data-age="N" (seconds, as the server counted them) shows its
+// age growing every second until the next fetch, so that "1 s" never stands still on a live page.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -20,13 +25,33 @@
     if (state) { state.textContent = text; }
   }
 
+  var loadedAt = Date.now();
+
   function refresh() {
     if (pending) { return; }
     pending = fetch(fragment, { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) { if (html !== null) { live.innerHTML = html; } })
+      .then(function (html) {
+        if (html !== null) { live.innerHTML = html; loadedAt = Date.now(); }
+      })
       .catch(function () {})
       .then(function () { pending = null; });
+  }
+
+  function tickAges() {
+    var elapsed = Math.floor((Date.now() - loadedAt) / 1000);
+    var ages = live.querySelectorAll("[data-age]");
+    for (var i = 0; i < ages.length; i++) {
+      ages[i].textContent = String(Number(ages[i].dataset.age) + elapsed);
+    }
+  }
+
+  window.setInterval(tickAges, 1000);
+  var every = Number(live.dataset.refreshEvery || 0);
+  if (every > 0) {
+    window.setInterval(function () {
+      if (document.visibilityState === "visible") { refresh(); }
+    }, every * 1000);
   }
 
   function poll() {
