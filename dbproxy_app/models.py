@@ -79,6 +79,7 @@ class RowPolicy(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name_plural = "row policies"
 
     def __str__(self) -> str:
         return f"{self.database.name}/{self.table} {self.role} {self.action}: {self.condition}"

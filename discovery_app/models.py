@@ -72,6 +72,7 @@ class ServiceIndex(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name_plural = "service indexes"
 
     def __str__(self) -> str:
         return f"{self.name}: {self.index}"
