@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dbproxy_app', '0002_record_metadata_gin'),
+        ("dbproxy_app", "0002_record_metadata_gin"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='rowpolicy',
-            options={'ordering': ['id'], 'verbose_name_plural': 'row policies'},
+            name="rowpolicy",
+            options={"ordering": ["id"], "verbose_name_plural": "row policies"},
         ),
     ]

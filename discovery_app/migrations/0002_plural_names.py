@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('discovery_app', '0001_initial'),
+        ("discovery_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='serviceindex',
-            options={'ordering': ['name'], 'verbose_name_plural': 'service indexes'},
+            name="serviceindex",
+            options={"ordering": ["name"], "verbose_name_plural": "service indexes"},
         ),
     ]
