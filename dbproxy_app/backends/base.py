@@ -27,15 +27,12 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from dbproxy_app.encoding import encode_json
 from dbproxy_app.query.ast import Group, Query
 from dbproxy_app.query.sql import Columns, Compiler, Dialect, filter_sql
 from platformsite.api.errors import Conflict, PlatformError
 
 _CHUNK = 500
-#: Compact JSON as records are stored (one encoder: ``json.dumps`` with options builds one a call).
-#: No ``Infinity`` or ``NaN`` (``1e999`` in a request body reads as infinity): they are not JSON,
-#: and the databases' JSON types refuse them.
-encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 #: Inserts of at least this many rows go through COPY where the database has it.
 _COPY_FROM = 50
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dbproxy_app import names
+from dbproxy_app.encoding import encode_json
 from dbproxy_app.query.ast import Cond, Field, Group, Query
 
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -154,7 +155,7 @@ class SqliteDialect(Dialect):
             return self._typed(cols, path, f"{kind} IN ('integer', 'real') AND {extract} = %s", [p, p, value])
         if isinstance(value, str):
             return self._typed(cols, path, f"{kind} = 'text' AND {extract} = %s", [p, p, value])
-        compact = json.dumps(value, separators=(",", ":"))
+        compact = encode_json(value)  # as records are stored: keys sorted, text unescaped
         return self._typed(
             cols, path, f"{kind} IN ('object', 'array') AND {extract} = json(%s)", [p, p, compact]
         )

@@ -81,6 +81,8 @@ WRITTEN = [
     {"data->flag": "is.null"},
     {"data->flag": "eq.null"},
     {"data->nested->k": 'eq."v1"'},
+    {"data->nested": 'eq.{"n":3,"k":"v2"}'},  # an object is equal whatever its keys' order
+    {"data->nested": 'neq.{"n":3,"k":"v2"}'},
     {"data->nested->>k": "eq.v2"},
     {"data->nested->n": "in.(1,2,3,30)"},
     {"data->>name": "like.*a*"},
