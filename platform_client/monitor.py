@@ -300,20 +300,12 @@ def ping_url(base_url: str | None, check: str) -> str:
     return f"{base}/ping/{check.strip('/')}"
 
 
-def send_ping(
-    base_url: str | None,
-    check: str,
-    action: str = "",
-    *,
-    body: str = "",
-    rid: str | None = None,
-    timeout: float = 10.0,
-) -> int:
-    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status): the HTTP status,
-    0 when the platform cannot be reached. A ping never raises (a job must not fail because its
-    ping did); a failed one is logged as a warning."""
+def send_ping(base_url: str | None, check: str, action: str = "", **options: Any) -> int:
+    """One ping (:func:`ping_request`'s arguments): the HTTP status, 0 when the platform cannot be
+    reached. A ping never raises (a job must not fail because its ping did); a failed one is
+    logged as a warning."""
     try:
-        response = ping_request(base_url, check, action, body=body, rid=rid, timeout=timeout)
+        response = ping_request(base_url, check, action, **options)
     except httpx.HTTPError:
         log.warning("monitor: a ping to %s failed", ping_url(base_url, check), exc_info=True)
         return 0
@@ -333,7 +325,9 @@ def ping_request(
     rid: str | None = None,
     timeout: float = 10.0,
 ) -> httpx.Response:
-    """:func:`send_ping`'s request: the platform's answer, or ``httpx.HTTPError``."""
+    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status, ``body`` kept up
+    to 10,000 bytes, ``rid`` pairing a start with its end): the platform's answer, or
+    ``httpx.HTTPError``."""
     url = ping_url(base_url, check) + (f"/{action}" if action else "")
     params = {"rid": rid} if rid else None
     return httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)
