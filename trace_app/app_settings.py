@@ -10,11 +10,12 @@ TRACE_RETENTION_DAYS = read("TRACE_RETENTION_DAYS", env.int, 7)
 TRACE_PARTITIONS_AHEAD = read("TRACE_PARTITIONS_AHEAD", env.int, 3)
 #: Largest ingest request body, compressed or not, in bytes (413 beyond).
 TRACE_MAX_BODY_BYTES = read("TRACE_MAX_BODY_BYTES", env.int, 20 * 1024 * 1024)
-#: Tag keys whose values are kept for the search form and Zipkin's autocomplete.
+#: Tag keys whose values are kept for the search form and Zipkin's autocomplete. Span attributes
+#: only: a resource attribute (``deployment.environment``) is kept with the span, not as a tag.
 TRACE_AUTOCOMPLETE_KEYS = read(
     "TRACE_AUTOCOMPLETE_KEYS",
     env.list,
-    ["http.method", "http.request.method", "http.route", "http.status_code", "deployment.environment"],
+    ["http.method", "http.request.method", "http.route", "http.status_code"],
 )
 #: How far back a search looks when it names no time range, in hours.
 TRACE_DEFAULT_LOOKBACK_HOURS = read("TRACE_DEFAULT_LOOKBACK_HOURS", env.int, 24)
