@@ -49,6 +49,27 @@ BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
 DropCallback = Callable[[list[dict[str, Any]], str], None]
 
 
+#: opentelemetry.trace once looked up (None: not yet; False: not installed, the SDK works without it).
+_otel: Any = None
+
+
+def current_traceparent() -> str:
+    """The current OpenTelemetry span as a W3C ``traceparent``, or "" (no span, or no OpenTelemetry)."""
+    global _otel
+    if _otel is None:
+        try:
+            from opentelemetry import trace as otel_trace
+        except ImportError:
+            otel_trace = False
+        _otel = otel_trace
+    if _otel is False:
+        return ""
+    context = _otel.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
 class BufferFull(Exception):
     """The local buffer holds ``max_buffer`` events not yet accepted by the platform."""
 
@@ -103,7 +124,8 @@ class EventPublisher:
         source: str | None = None,
         extensions: dict[str, Any] | None = None,
     ) -> str:
-        """Queue one event; returns its CloudEvents id (generated unless given)."""
+        """Queue one event; returns its CloudEvents id (generated unless given). ``traceparent``
+        defaults to the current OpenTelemetry span's, so the event links to the trace it came from."""
         event: dict[str, Any] = {
             "specversion": "1.0",
             "id": id or uuid.uuid4().hex,
@@ -115,6 +137,7 @@ class EventPublisher:
             event["subject"] = subject
         if root_id:
             event["rootid"] = root_id
+        traceparent = traceparent or current_traceparent()
         if traceparent:
             event["traceparent"] = traceparent
         event.update(extensions or {})

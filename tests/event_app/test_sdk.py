@@ -37,6 +37,28 @@ def test_publisher__events__arrive_in_batches_after_flush(session):
     assert Event.objects.filter(root_id="r", source="/billing").count() == 120
 
 
+def test_publisher__an_event_published_in_a_span__carries_its_traceparent(session):
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    tracer = sdk_trace.TracerProvider().get_tracer("test")
+    publisher = EventPublisher(session, source="/billing", flush_interval=0.05)
+
+    with tracer.start_as_current_span("charge") as span:
+        publisher.publish("invoice.paid", {"n": 1})
+    publisher.publish("invoice.paid", {"n": 2})  # outside any span: none
+    publisher.publish("invoice.paid", {"n": 3}, traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+    assert publisher.close(timeout=20)
+
+    context = span.get_span_context()
+    stored = list(
+        Event.objects.filter(source="/billing").order_by("id").values_list("traceparent", flat=True)
+    )
+    assert stored == [
+        f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}",  # as W3C writes
+        "",
+        "00-" + "a" * 32 + "-" + "b" * 16 + "-01",  # one given wins
+    ]
+
+
 def test_publisher__platform_down__retries_until_it_is_back(session, monkeypatch):
     # given: the first two sends fail at the network
     real_post, failures = session.post, []
