@@ -154,15 +154,14 @@ def _check_schema(schema: Any) -> None:
             "json_schema is not a valid JSON Schema.", details={"json_schema": exc.message[:500]}
         ) from exc
     try:  # a $ref that cannot resolve, or loops, at the root: a 400 now, not at the first write
-        _validator_class(schema)(schema, registry=referencing.Registry()).validate({})
+        # (the errors of {} are only walked: whether {} is valid is not asked here)
+        list(_validator_class(schema)(schema, registry=referencing.Registry()).iter_errors({}))
     except (referencing.exceptions.Unresolvable, RecursionError) as exc:
         reason = "a $ref it cannot resolve" if not isinstance(exc, RecursionError) else "a $ref loop"
         raise ConfigError(
             f"The namespace's json_schema cannot be applied: it has {reason}.",
             details={"json_schema": str(exc)[:500]},
         ) from None
-    except jsonschema.ValidationError:
-        pass  # {} need not be valid: only whether the schema can be applied is asked here
     _validator(schema)
 
 
