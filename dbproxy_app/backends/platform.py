@@ -130,16 +130,15 @@ class PlatformSession(Session):
             raise RecordExists("A record with this id already exists.") from exc
 
     def copy(self, name: str, columns: str, pieces: Iterator[str]) -> bool:
-        import psycopg
-
         try:
             with (
                 connection.cursor() as wrapper,
+                connection.wrap_database_errors,  # psycopg's own cursor: its errors made Django's
                 wrapper.cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy,
             ):
                 for piece in pieces:
                     copy.write(piece)
-        except psycopg.errors.UniqueViolation as exc:
+        except IntegrityError as exc:
             raise RecordExists("A record with this id already exists.") from exc
         return True
 

@@ -258,7 +258,11 @@ def _stage_copy(
         + ", ".join(f'"{name}" {"text" if kind == "jsonb" else kind}' for name, kind in _PG_COLUMNS)
         + ") ON COMMIT DELETE ROWS"
     )
-    with cursor.copy(f"COPY event_app_stage (ord, {columns}) FROM STDIN") as copy:
+    # ``cursor.copy`` is psycopg's own (unwrapped): its errors are wrapped here as Django's.
+    with (
+        connection.wrap_database_errors,
+        cursor.copy(f"COPY event_app_stage (ord, {columns}) FROM STDIN") as copy,
+    ):
         for ord_, obj in enumerate(objs):
             row = [ord_, *_COPY_ROW(obj)]
             data = row[_COPY_DATA]

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 
 from dbproxy_app.backends.base import Row, copy_records
 from dbproxy_app.records import MAX_DEPTH
@@ -207,3 +208,21 @@ def test_a_bulk_answer__is_what_the_records_read_back_as(database, writer):
     answer = bulk(writer, database, body).json()
     assert answer["updated"] == [writer.get(url(database, record="r1")).json()]
     assert answer["deleted"] == ["r2"] and answer["created"] == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the platform backend COPYs on PostgreSQL")
+def test_bulk_create__the_connection_lost_during_the_copy__503_and_nothing_written(
+    make_database, writer, monkeypatch, transactional_db
+):
+    import psycopg
+
+    database = make_database("platform")
+
+    def lost(self, statement, *args, **kwargs):
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", lost)
+    answer = bulk(writer, database, {"create": [{"id": f"r{n}"} for n in range(60)]})
+    assert answer.status_code == 503, answer.content
+    monkeypatch.undo()
+    assert writer.get(url(database)).json()["results"] == []

@@ -57,7 +57,13 @@ class SqlStore:
             return
         if _postgres():
             encode = json.JSONEncoder(separators=(",", ":")).encode
-            with connection.cursor() as cursor, cursor.cursor.copy(_COPY) as copy:
+            # COPY goes to psycopg's own cursor: its errors are wrapped here as Django's
+            # (an OperationalError while the database restarts is a 503, not a 500).
+            with (
+                connection.cursor() as cursor,
+                connection.wrap_database_errors,
+                cursor.cursor.copy(_COPY) as copy,
+            ):
                 for span in spans:
                     copy.write_row(
                         [_json(span[c], encode) if c in JSON_COLUMNS else span[c] for c in COLUMNS]
