@@ -131,6 +131,19 @@ def test_trace__tree_order_depth_and_clock_skew(writer, reader):
     assert reader.get("/api/v1/trace/traces/not-hex/").status_code == 400
 
 
+def test_trace__an_internal_span_is_kind_internal_as_in_the_services_list(writer, reader):
+    trace = hex_id(16)
+    post_zipkin(writer, [zipkin_span(trace, hex_id(8), "batch", name="crunch")])  # no kind: internal
+    (span,) = reader.get(f"/api/v1/trace/traces/{trace}/").json()["spans"]
+    assert span["kind"] == "INTERNAL"
+    (service,) = [
+        s for s in reader.get("/api/v1/trace/services/").json()["services"] if s["name"] == "batch"
+    ]
+    assert service["operations"] == [{"name": "crunch", "kind": "INTERNAL"}]
+    (zipkin,) = reader.get(f"/api/v2/trace/{trace}").json()
+    assert "kind" not in zipkin  # Zipkin's own shape leaves it out
+
+
 def test_trace__a_loop_of_parent_ids_does_not_hang(writer, reader):
     trace, a, b = hex_id(8), hex_id(8), hex_id(8)
     post_zipkin(writer, [zipkin_span(trace, a, "x", parentId=b), zipkin_span(trace, b, "x", parentId=a)])

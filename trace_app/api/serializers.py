@@ -59,12 +59,19 @@ class SearchResultSerializer(serializers.Serializer):
     traces = SummarySerializer(many=True)
 
 
+class KindField(serializers.CharField):
+    """A span kind as the services list names it: an internal span (stored as "") is INTERNAL."""
+
+    def to_representation(self, value: str) -> str:
+        return value or "INTERNAL"
+
+
 class SpanSerializer(serializers.Serializer):
     trace_id = serializers.CharField()
     span_id = serializers.CharField()
     parent_id = serializers.CharField()
     name = serializers.CharField()
-    kind = serializers.CharField()
+    kind = KindField(help_text="SERVER, CLIENT, PRODUCER, CONSUMER or INTERNAL")
     service = serializers.CharField()
     remote_service = serializers.CharField()
     timestamp = serializers.IntegerField(help_text="µs since the epoch (adjusted for skew unless raw)")
