@@ -26,6 +26,7 @@ from platformsite.services import service_names
 RESOURCE_PATTERN = re.compile(r"^(?P<service>\*|[a-z]+):(?P<path>[A-Za-z0-9_.\-/*?@=+]{1,280})\Z")
 RESOURCE = re.compile(r"^(?P<service>[a-z]+):(?P<path>[A-Za-z0-9_.\-/@=+]{1,280})\Z")
 ACTIONS = ("read", "write")
+_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/@=+]")
 
 
 class PolicyError(ValueError):
@@ -77,6 +78,16 @@ def parse_pattern(resource: str) -> tuple[str, str]:
     if service != "*" and service not in service_names():
         raise PolicyError(f"Unknown service {service!r} in {resource!r}")
     return service, match["path"]
+
+
+def resource_for(service: str, name: str) -> str:
+    """The resource of a name that comes from outside (an event type, a span's service name).
+
+    Such names may hold any character: each one a resource path cannot hold becomes ``_``
+    (``checkout service`` -> ``trace:checkout_service``), so every name has a resource a rule
+    can match, and a name a resource can hold is its own path.
+    """
+    return f"{service}:{_PATH_UNSAFE.sub('_', name[:280]) or '_'}"
 
 
 def parse_resource(resource: str) -> tuple[str, str]:

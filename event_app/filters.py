@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
 
-_RESOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-/@=+]")
+from auth_app.policy import resource_for
 
 
 def type_resource(type_: str) -> str:
     """The policy resource of an event type or type prefix: ``order.*`` -> ``events:order``
     (characters a resource cannot hold become ``_``)."""
-    return "events:" + (_RESOURCE_UNSAFE.sub("_", type_.rstrip("*").rstrip(".")) or "_")
+    return resource_for("events", type_.rstrip("*").rstrip("."))
 
 
 def _split(values: Iterable[str] | str | None) -> tuple[str, ...]:

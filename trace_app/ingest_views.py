@@ -24,6 +24,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from auth_app.policy import resource_for
 from platformsite.api.errors import Denied, Invalid, PlatformError, TooLarge, Unavailable
 from platformsite.api.schema import ERROR, OBJECTS
 from platformsite.api.views import ServiceView
@@ -101,7 +102,9 @@ class IngestView(ServiceView):
     ) -> tuple[list[dict[str, Any]], set[str]]:
         """The spans of services the policy lets the caller write, and the refused services."""
         allowed = self.allows(request, "write")
-        verdicts = {service: allowed(f"trace:{service}") for service in {s["service"] for s in spans}}
+        verdicts = {
+            service: allowed(resource_for("trace", service)) for service in {s["service"] for s in spans}
+        }
         refused = {service for service, ok in verdicts.items() if not ok}
         return [s for s in spans if verdicts[s["service"]]], refused
 

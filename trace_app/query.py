@@ -9,12 +9,20 @@ from typing import Any
 from platformsite.api.errors import Invalid
 
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{16}|[0-9a-fA-F]{32}")
+#: Zipkin's integer parameters are 64-bit (Java longs).
+_BIGINT = 2**63 - 1
 
 
 def trace_id(value: Any, what: str = "trace id") -> str:
     """A trace id as given (16 or 32 hex), checked; 400 otherwise."""
-    if not isinstance(value, str) or not _TRACE_ID.fullmatch(value) or not value.strip("0"):
+    if not value:
+        raise Invalid(f"The {what} is required.", "invalid_trace_id")
+    if not isinstance(value, str) or not _TRACE_ID.fullmatch(value):
         raise Invalid(f"The {what} {str(value)[:40]!r} is not 16 or 32 hex characters.", "invalid_trace_id")
+    if not value.strip("0"):
+        raise Invalid(
+            f"The {what} is all zeros, which W3C and Zipkin reserve as invalid.", "invalid_trace_id"
+        )
     return value.lower()
 
 
@@ -30,9 +38,11 @@ def integer(params: Any, name: str, default: int | None = None, *, minimum: int 
     raw = params.get(name)
     if raw in (None, ""):
         return default
-    if not re.fullmatch(r"-?[0-9]{1,19}", raw) or int(raw) < minimum:
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw) or int(raw) < minimum or int(raw) > _BIGINT:
         raise Invalid(
-            f"{name} must be an integer of at least {minimum}.", "invalid_parameter", {"parameter": name}
+            f"{name} must be a 64-bit integer of at least {minimum}.",
+            "invalid_parameter",
+            {"parameter": name},
         )
     return int(raw)
 

@@ -136,12 +136,25 @@ def test_trace__an_internal_span_is_kind_internal_as_in_the_services_list(writer
     post_zipkin(writer, [zipkin_span(trace, hex_id(8), "batch", name="crunch")])  # no kind: internal
     (span,) = reader.get(f"/api/v1/trace/traces/{trace}/").json()["spans"]
     assert span["kind"] == "INTERNAL"
-    (service,) = [
-        s for s in reader.get("/api/v1/trace/services/").json()["services"] if s["name"] == "batch"
-    ]
+    (service,) = [s for s in reader.get("/api/v1/trace/services/").json()["services"] if s["name"] == "batch"]
     assert service["operations"] == [{"name": "crunch", "kind": "INTERNAL"}]
     (zipkin,) = reader.get(f"/api/v2/trace/{trace}").json()
     assert "kind" not in zipkin  # Zipkin's own shape leaves it out
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/api/v1/trace/compare/?a=463ac35c9f6413ad", "The trace id b is required."),
+        ("/api/v2/trace/0000000000000000", "all zeros"),
+        ("/api/v1/trace/traces/00000000000000000000000000000000/", "all zeros"),
+        ("/api/v2/traces?limit=99999999999999999999", "limit must be a 64-bit integer of at least 1."),
+        ("/api/v2/traces?limit=9223372036854775808", "64-bit"),
+    ],
+)
+def test_bad_ids_and_numbers__the_message_names_the_reason(reader, path, message):
+    answer = reader.get(path)
+    assert answer.status_code == 400 and message in answer.json()["error"]["message"]
 
 
 def test_trace__a_loop_of_parent_ids_does_not_hang(writer, reader):

@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from auth_app.policy import resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
 from platformsite.api.views import ServiceView, validated
@@ -55,7 +56,7 @@ class TraceView(ServiceView):
 class SearchView(TraceView):
     def resources(self, request: Request, **kwargs: Any) -> list[str]:
         service = request.query_params.get("service")
-        return [f"trace:{service}"] if service else []
+        return [resource_for("trace", service)] if service else []
 
     @extend_schema(
         operation_id="api_v1_trace_traces_search",
@@ -148,7 +149,7 @@ class RuleListView(TraceView):
             and isinstance(request.data, dict)
             and isinstance(request.data.get("service"), str)
         ):
-            return [f"trace:{request.data['service']}"]
+            return [resource_for("trace", request.data["service"])]
         return []
 
     @extend_schema(summary="Keep rules", responses={200: s.KeepRuleSerializer(many=True)})
@@ -167,7 +168,7 @@ class RuleListView(TraceView):
 
 class RuleDetailView(TraceView):
     def resources(self, request: Request, service: str, **kwargs: Any) -> list[str]:
-        return [f"trace:{s.SERVICE_NAME.check(service, 'service')}"]
+        return [resource_for("trace", s.SERVICE_NAME.check(service, "service"))]
 
     @extend_schema(summary="A keep rule", responses={200: s.KeepRuleSerializer})
     def get(self, request: Request, service: str) -> Response:
