@@ -24,23 +24,10 @@ from discovery_app.models import Node, Result
 from monitor_app.selectors import failing_nodes
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
-from platformsite.api.validators import parse_wait
+from platformsite.api.validators import parse_flag, parse_wait
 from platformsite.api.views import ServiceView, validated
 
-TRUE, FALSE = {"", "1", "true", "yes"}, {"0", "false", "no"}
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
-
-
-def _flag(params: Any, name: str) -> bool:
-    """A query flag as Consul reads it: ``?passing`` alone is true; another value than
-    true/false (1/0, yes/no) is a 400 naming it."""
-    if name not in params:
-        return False
-    value = params[name].lower()
-    if value not in TRUE | FALSE:
-        raise ValidationError({name: ["true or false."]})
-    return value in TRUE
-
 
 #: A blocking query's wait when ``wait`` is not given (capped by DISCOVERY_MAX_WAIT_SECONDS).
 DEFAULT_WAIT_SECONDS = 5 * 60.0
@@ -115,7 +102,7 @@ class ServiceDetailView(DiscoveryView):
         params = request.query_params
         version = params.get("version")
         labels = parse_labels(params.getlist("label"))
-        passing = _flag(params, "passing")
+        passing = parse_flag(params, "passing")
         if "index" in params:
             try:
                 wanted = int(params["index"])

@@ -1,4 +1,4 @@
-"""Input checks every service shares: names and wait durations.
+"""Input checks every service shares: names, wait durations and query flags.
 
 Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code, so
 a bad value is refused the same way on every service.  JSON a database cannot store is checked
@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from rest_framework.exceptions import ValidationError
 
 from platformsite.api.errors import Invalid
 
@@ -64,3 +66,17 @@ def parse_wait(raw: str | None, *, default: float, maximum: float) -> float:
     number, unit = float(match.group(1)), match.group(2) or "s"
     seconds = number / 1000 if unit == "ms" else number * 60 if unit == "m" else number
     return min(seconds, maximum)
+
+
+_TRUE, _FALSE = frozenset({"", "1", "true", "yes"}), frozenset({"0", "false", "no"})
+
+
+def parse_flag(params: Any, name: str) -> bool:
+    """A query flag as Consul reads one: absent is false, ``?name`` alone is true, and
+    true/false, 1/0 or yes/no (any case) say which; anything else is a 400 naming it."""
+    if name not in params:
+        return False
+    value = params[name].lower()
+    if value not in _TRUE | _FALSE:
+        raise ValidationError({name: ["true or false."]})
+    return value in _TRUE

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from auth_app.policy import resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
+from platformsite.api.validators import parse_flag
 from platformsite.api.views import ServiceView, validated
 from trace_app import assembly, query, selectors
 from trace_app.api import serializers as s
@@ -94,7 +95,7 @@ class TraceDetailView(TraceView):
     )
     def get(self, request: Request, trace_id: str) -> Response:
         wanted = query.trace_id(trace_id)
-        raw = request.query_params.get("raw", "").lower() in ("1", "true", "yes")
+        raw = parse_flag(request.query_params, "raw")
         found = selectors.trace(wanted, raw=raw)
         if found is None:
             raise NotFound(f"No trace {wanted}.", "trace_not_found")
