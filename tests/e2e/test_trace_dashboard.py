@@ -92,5 +92,18 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
     [row] = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     assert trace_id[-16:] in row.text and "shop: POST /checkout" in row.text
     browser.save_screenshot(str(screenshot_dir / "trace-search.png"))
+    # and at 800 px a table wider than its card scrolls in the card instead of being cut off
+    browser.set_window_size(800, 900)
+    try:
+        browser.get(f"{base}/ui/trace/?service=payments&error=on")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tbody tr .bar")))
+        clipped = browser.execute_script(
+            "return [...document.querySelectorAll('.card')].filter(card =>"
+            " card.scrollWidth > card.clientWidth && getComputedStyle(card).overflowX !== 'auto').length"
+        )
+        assert clipped == 0
+        browser.save_screenshot(str(screenshot_dir / "trace-search-800.png"))
+    finally:
+        browser.set_window_size(1280, 900)
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.get("about:blank")
