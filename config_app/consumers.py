@@ -131,9 +131,6 @@ class ConfigConsumer(ServiceConsumer):
                 self.subscriptions[(namespace, env)] = message["revision"]
                 await self.send_json(message)
 
-    async def error(self, code: str, message: str, **details: Any) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message, **details})
-
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)

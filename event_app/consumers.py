@@ -107,7 +107,7 @@ class EventStreamConsumer(ServiceConsumer):
         except ValueError as exc:
             problem = str(exc)
         if problem:
-            await self.send_json({"type": "error", "code": "invalid", "message": problem})
+            await self.error("invalid", problem)
             return
         event_filter = EventFilter.of(
             params.get("types"), params.get("sources"), params.get("subject_prefix")
@@ -115,14 +115,12 @@ class EventStreamConsumer(ServiceConsumer):
         if name := params.get("subscription"):
             stored = await _stored_filter(str(name))
             if stored is None:
-                await self.send_json(
-                    {"type": "error", "code": "not_found", "message": f"No subscription {name!r}."}
-                )
+                await self.error("not_found", f"No subscription {name!r}.")
                 return
             event_filter = stored
         token = self.scope.get("token")
         if isinstance(token, TokenInfo) and not await _allowed(token, event_filter.types):
-            await self.send_json({"type": "error", "code": "policy_denied", "message": "Not allowed."})
+            await self.error("policy_denied", "Not allowed.")
             await self.close(code=4403)
             return
         self.filter = event_filter
@@ -160,9 +158,6 @@ class EventStreamConsumer(ServiceConsumer):
             return
         await self.send_json({"type": "replay.done", "last_event_id": after})
 
-    async def error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
-
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
@@ -170,7 +165,7 @@ class EventStreamConsumer(ServiceConsumer):
         elif kind == "subscribe":
             await self.subscribe(content)
         else:
-            await self.send_json({"type": "error", "code": "unknown_message", "message": f"{kind!r}?"})
+            await self.error("unknown_message", f"{kind!r}?")
 
     async def events_live(self, message: dict[str, Any]) -> None:
         if self.filter is None:

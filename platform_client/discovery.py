@@ -360,7 +360,9 @@ class Discovery:
                 elif kind == "replay":
                     self._notify([message["result"]])
                 elif kind == "error":
-                    log.warning("discovery: watch refused: %s", message.get("error"))
+                    log.warning(
+                        "discovery: watch refused: %s: %s", message.get("code"), message.get("message")
+                    )
 
     def _catch_up(self, indexes: dict[str, int]) -> None:
         """After (re)subscribing: refetch services that changed while we were not listening."""

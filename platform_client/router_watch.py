@@ -89,4 +89,4 @@ class RouteWatcher:
                     self.changes[name] = self.changes.get(name, 0) + 1
                     self.router.refresh_service(name)
                 elif kind == "error":
-                    log.warning("router: watch refused: %s", message.get("error"))
+                    log.warning("router: watch refused: %s: %s", message.get("code"), message.get("message"))

@@ -3,7 +3,8 @@
 A connection is authenticated by the session (dashboards) or a bearer token (SDK: the
 ``Authorization`` header, or ``?access_token=`` where a client cannot set headers).  Without
 credentials it is closed with code 4401, without the service's read scope with 4403.  A frame
-that is not JSON text is answered with a ``parse_error`` message and the connection stays open.
+that is not JSON text is answered with a ``parse_error`` error frame
+(``{"type": "error", "code", "message"}``) and the connection stays open.
 When the database or Redis cannot be reached (a restart, a dropped connection), the connection
 is closed with code 1013, "try again later", and one warning is logged: clients reconnect
 (the SDK's and the dashboards' do) and are told the state anew.
@@ -98,9 +99,10 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.receive_json(content, **kwargs)
 
-    async def error(self, code: str, message: str) -> None:
-        """Tell the client its message was refused (a service may shape this its own way)."""
-        await self.send_json({"type": "error", "error": {"code": code, "message": message}})
+    async def error(self, code: str, message: str, **details: Any) -> None:
+        """Tell the client its message was refused: ``{"type": "error", "code", "message"}`` (and
+        any ``details`` as more fields), the one error frame of every service's websocket."""
+        await self.send_json({"type": "error", "code": code, "message": message, **details})
 
 
 class ServiceWatchConsumer(ServiceConsumer):

@@ -93,7 +93,7 @@ def test_ws__bad_subscription__is_an_error_message(issue_token):
         await ws.disconnect()
         return answer
 
-    assert async_to_sync(run)()["error"]["code"] == "invalid"
+    assert async_to_sync(run)()["code"] == "invalid"
 
 
 def test_ws__name_with_trailing_newline__is_an_error_message(issue_token):
@@ -106,7 +106,7 @@ def test_ws__name_with_trailing_newline__is_an_error_message(issue_token):
         await ws.disconnect()
         return answer
 
-    assert async_to_sync(run)()["error"]["code"] == "invalid"
+    assert async_to_sync(run)()["code"] == "invalid"
 
 
 def test_ws__without_discovery_scope__is_closed_4403(issue_token):
@@ -141,5 +141,5 @@ def test_ws__policy_denied_service__is_refused(issue_token, django_capture_on_co
         return denied, allowed
 
     denied, allowed = async_to_sync(run)()
-    assert denied["error"]["code"] == "policy_denied"
+    assert denied["code"] == "policy_denied"
     assert allowed["type"] == "subscribed"

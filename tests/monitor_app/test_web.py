@@ -109,4 +109,4 @@ def test_ws__bad_subscription__error_message(issue_token):
         await ws.disconnect()
         return answer
 
-    assert async_to_sync(run)()["error"]["code"] == "invalid"
+    assert async_to_sync(run)()["code"] == "invalid"

@@ -105,7 +105,7 @@ def test_ws__frame_that_is_not_json_text__is_a_parse_error_and_the_connection_st
         return error, pong
 
     error, pong = async_to_sync(run)()
-    assert error == {"type": "error", "error": {"code": "parse_error", "message": "Send JSON text messages."}}
+    assert error == {"type": "error", "code": "parse_error", "message": "Send JSON text messages."}
     assert pong["type"] == "pong"
 
 
