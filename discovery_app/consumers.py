@@ -41,15 +41,21 @@ class DiscoveryConsumer(ServiceWatchConsumer):
     def groups_of(self, name: str) -> list[str]:
         return [services.ALL_GROUP if name == "*" else services.group_name(name)]
 
+    def invalid(self, content: dict) -> str | None:
+        since = content.get("since", {})
+        if not isinstance(since, dict) or not all(
+            isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in since.values()
+        ):
+            return "'since' must map service names to indexes (whole numbers from 0)."
+        return None
+
     async def subscribed(self, names: list[str], content: dict) -> dict[str, Any]:
         return {"indexes": await _indexes(names)}
 
     async def after_subscribed(self, content: dict) -> None:
-        since = content.get("since")
-        if isinstance(since, dict):
-            wanted = {k: v for k, v in since.items() if k in self.watched and isinstance(v, int)}
-            for result in await _replay(wanted):
-                await self.send_json({"type": "replay", "result": result})
+        wanted = {k: v for k, v in content.get("since", {}).items() if k in self.watched}
+        for result in await _replay(wanted):
+            await self.send_json({"type": "replay", "result": result})
 
     async def discovery_change(self, event: dict) -> None:
         if self.takes(event):

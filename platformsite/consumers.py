@@ -131,6 +131,11 @@ class ServiceWatchConsumer(ServiceConsumer):
         key = name if len(name) <= 80 else hashlib.sha256(name.encode()).hexdigest()[:40]
         return [f"{self.service}.service.{key}"]
 
+    def invalid(self, content: dict) -> str | None:
+        """What is wrong with a ``subscribe`` message's own fields (beyond ``services``), if
+        anything: it is refused as ``invalid`` with this message and subscribes nothing."""
+        return None
+
     async def subscribed(self, names: list[str], content: dict) -> dict[str, Any]:
         """Extra fields of the ``subscribed`` answer for the services just subscribed."""
         return {}
@@ -175,6 +180,10 @@ class ServiceWatchConsumer(ServiceConsumer):
             await self.error(
                 "invalid", f"'services' must be a list of up to {self.max_subscriptions} names or '*'."
             )
+            return
+        problem = self.invalid(content)
+        if problem:
+            await self.error("invalid", problem)
             return
         denied = [name for name in names if not await self._allowed(name)]
         if denied:

@@ -109,6 +109,24 @@ def test_ws__name_with_trailing_newline__is_an_error_message(issue_token):
     assert async_to_sync(run)()["code"] == "invalid"
 
 
+@pytest.mark.parametrize("since", [{"orders": "abc"}, {"orders": -1}, {"orders": True}, [12]])
+def test_ws__since_not_indexes__is_an_error_and_subscribes_nothing(issue_token, since):
+    token = issue_token("discovery:read")
+
+    async def run():
+        ws = await _connect(token)
+        await ws.send_json_to({"type": "subscribe", "services": ["orders"], "since": since})
+        refused = await ws.receive_json_from(timeout=5)
+        await ws.send_json_to({"type": "ping"})
+        after = await ws.receive_json_from(timeout=5)  # the connection stays open, nothing else came
+        await ws.disconnect()
+        return refused, after
+
+    refused, after = async_to_sync(run)()
+    assert (refused["type"], refused["code"]) == ("error", "invalid") and "since" in refused["message"]
+    assert after == {"type": "pong"}
+
+
 def test_ws__without_discovery_scope__is_closed_4403(issue_token):
     token = issue_token("config:read")
 
