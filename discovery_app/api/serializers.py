@@ -1,8 +1,9 @@
 """Input validation and output shapes of the discovery API (kept apart).
 
-Registration input is checked for shape here; the registry's own rules (address, port, label
-and size limits, TTL against interval) are checked by ``services.validate_registration`` so the
-SDK, the CLI and ``runservice`` get the same answers.
+Registration input is only collected here: every field, its type included, is checked by
+``services.validate_registration``, in one pass that names every bad field, so the SDK, the CLI
+and ``runservice`` get the same answers (a DRF ``CharField`` would turn ``123`` into ``"123"``
+and stop at a blank field before the other checks ran).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from rest_framework import serializers
 
 
 class RegisterInput(serializers.Serializer):
-    id = serializers.CharField(max_length=200, required=False)
-    service = serializers.CharField(max_length=200)
-    version = serializers.CharField(max_length=100, required=False, default="latest")
-    address = serializers.CharField(max_length=253)
-    port = serializers.JSONField()
+    id = serializers.JSONField(required=False, default=None, help_text="string; generated when missing")
+    service = serializers.JSONField(required=False, default=None, help_text="string (required)")
+    version = serializers.JSONField(required=False, default="latest", help_text="string")
+    address = serializers.JSONField(required=False, default=None, help_text="string (required)")
+    port = serializers.JSONField(required=False, default=None, help_text="integer (required)")
     metadata = serializers.JSONField(required=False, default=dict)
     endpoints = serializers.JSONField(required=False, default=list)
     service_metadata = serializers.JSONField(required=False, default=None)

@@ -176,7 +176,7 @@ class NodeListView(DiscoveryView):
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RegisterInput, request.data)
-        return register(data, data.get("id") or uuid.uuid4().hex)
+        return register(data, uuid.uuid4().hex if data["id"] is None else data["id"])
 
 
 def registered_service(request: Request) -> tuple[str, ...]:
@@ -210,7 +210,7 @@ class NodeDetailView(DiscoveryView):
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def put(self, request: Request, node_id: str) -> Response:
         data = validated(io.RegisterInput, request.data)
-        if data.get("id") not in (None, node_id):
+        if data["id"] not in (None, node_id):
             raise ValidationError({"id": ["Differs from the id in the URL."]})
         return register(data, node_id)
 

@@ -142,16 +142,20 @@ def validate_registration(
     deregister_after: Any,
 ) -> None:
     """Raise a ValidationError naming every bad field (``ttl=None``: the default, 3 x interval)."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        name: ["This field is required."]
+        for name, value in (("service", service), ("address", address), ("port", port))
+        if value is None
+    }
     if not isinstance(node_id, str) or not NODE_ID.match(node_id):
         errors["id"] = ["Use 1-200 letters, digits, '.', '_', ':' or '-'."]
-    if not isinstance(service, str) or not SERVICE_NAME.match(service):
+    if service is not None and (not isinstance(service, str) or not SERVICE_NAME.match(service)):
         errors["service"] = ["Use 1-200 letters, digits, '.', '_' or '-'."]
     if not isinstance(version, str) or not VERSION.match(version):
         errors["version"] = ["Use 1-100 letters, digits, '.', '_', '+' or '-'."]
-    if not isinstance(address, str) or not is_valid_address(address):
+    if address is not None and (not isinstance(address, str) or not is_valid_address(address)):
         errors["address"] = ["Must be an IP address or a host name."]
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         errors["port"] = ["Must be an integer from 1 to 65535."]
     _validate_labels("metadata", metadata, errors)
     _validate_labels("service_metadata", service_metadata, errors)

@@ -127,6 +127,22 @@ def test_register__bad_input__is_400_naming_the_field(writer, overrides, field):
     assert not Node.objects.exists() and not Service.objects.exists()
 
 
+def test_register__every_bad_field_is_named_at_once_and_types_are_not_coerced(writer):
+    # a blank version used to hide the rest: the shape check stopped before the registry's rules
+    bad = {"service": "bad name!", "address": "not an ip!!", "port": 70000, "version": "", "ttl": "x"}
+    response = writer.put(f"{NODES}orders-a/", body(**bad, metadata={"a": 1}), format="json")
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert set(details) == {"service", "address", "port", "version", "ttl", "metadata"}
+    # numbers are not names (a CharField made 123 into "123"), and missing fields are named together
+    response = writer.post(NODES, {"service": 123, "id": 7}, format="json")
+    details = response.json()["error"]["details"]
+    assert set(details) == {"service", "id", "address", "port"}
+    assert details["address"] == details["port"] == ["This field is required."]
+    assert writer.post(NODES, body(id=""), format="json").json()["error"]["details"].keys() == {"id"}
+    assert not Node.objects.exists()
+
+
 def test_register__endpoints_nested_too_deep__is_400_not_500(writer):
     # given: nesting the JSON parser takes, but too deep to store (json.dumps hit the recursion limit)
     depth = 800
