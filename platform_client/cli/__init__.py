@@ -89,6 +89,22 @@ class UsageError(Exception):
         self.code = code
 
 
+def json_or_text(raw: str, option: str, text_hint: str) -> Any:
+    """A command-line value read as JSON, else as plain text (``hello`` is the string "hello").
+
+    A value that starts as JSON does (``{``, ``[`` or ``"``) but does not parse is a typo, not
+    text: it is refused (exit 2), naming ``option`` and how to send it as text instead.
+    """
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        if raw.lstrip()[:1] in ("{", "[", '"'):
+            raise UsageError(
+                f"{option} looks like JSON but is not ({exc}); {text_hint}", "invalid_input"
+            ) from None
+        return raw
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """Reports a command line it refuses as a JSON error on stderr (exit 2), like every other error."""
 

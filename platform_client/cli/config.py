@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from platform_client.cli import UsageError, add_connection_options, list_all
+from platform_client.cli import UsageError, add_connection_options, json_or_text, list_all
 from platform_client.session import PlatformError, PlatformSession
 
 C = "/api/v1/config"
@@ -26,10 +26,7 @@ def _layer(o: argparse.Namespace) -> str:
 def _value(raw: str, as_string: bool) -> Any:
     if as_string:
         return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
+    return json_or_text(raw, "VALUE", "add --string to set it as text")
 
 
 def _write_fields(o: argparse.Namespace) -> dict[str, Any]:

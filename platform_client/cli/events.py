@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from platform_client.cli import add_connection_options, list_all, metadata_pairs
+from platform_client.cli import add_connection_options, json_or_text, list_all, metadata_pairs
 from platform_client.event import search, subscribe
 from platform_client.session import PlatformSession
 
@@ -21,10 +21,7 @@ def _json_arg(text: str | None) -> Any:
     if text.startswith("@"):
         with open(text[1:]) as handle:
             return json.load(handle)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text  # plain text is published as a JSON string
+    return json_or_text(text, "--data", "to publish it as text, send it as a JSON string")
 
 
 def events_publish(s: PlatformSession, o: argparse.Namespace) -> Any:

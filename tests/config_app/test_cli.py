@@ -54,6 +54,14 @@ def test_cli__stale_write__exits_1_with_the_error(cli):
     assert json.loads(err)["error"]["code"] == "stale_revision"
 
 
+def test_cli__value_that_starts_as_json_but_is_not__exits_2_unless_string(cli):
+    cli("create", "payments")
+    code, _, err = cli("set", "payments", "limits", '{"max": 5')
+    assert code == 2 and "add --string" in json.loads(err)["error"]["message"]
+    code, written, _ = cli("set", "payments", "limits", '{"max": 5', "--string")
+    assert code == 0 and written["data"] == {"limits": '{"max": 5'}
+
+
 def test_cli__watch__prints_each_change(cli):
     cli("create", "payments")
     cli("set", "payments", "a", "1")

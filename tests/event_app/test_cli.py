@@ -38,6 +38,15 @@ def test_cli__invalid_event__exits_1_with_error(cli):
     assert json.loads(err)["error"]["code"] == "invalid_events"
 
 
+def test_cli__data_that_starts_as_json_but_is_not__exits_2_plain_text_is_a_string(cli):
+    code, _, err = cli("publish", "order.created", "--data", '{"total": 5')  # a typo, not text
+    assert code == 2 and json.loads(err)["error"]["code"] == "invalid_input"
+    assert "--data looks like JSON" in json.loads(err)["error"]["message"]
+    assert not Event.objects.filter(type="order.created").exists()
+    code, _, _ = cli("publish", "note.added", "--data", "hello")
+    assert code == 0 and Event.objects.get(type="note.added").data == "hello"
+
+
 def test_cli__subscriptions__create_list_delete(cli):
     _, created, _ = cli(
         "subscriptions", "create", "hook", "--types", "order.*", "--webhook", "http://127.0.0.1:9/"
