@@ -153,6 +153,9 @@ def on_service_flip(health: ServiceHealth, flip: Flip, *, now: float) -> list[Al
         ServiceHealth.objects.filter(pk=health.pk).update(alerting=False, next_reminder_at=None)
         flip.alert = SERVICE_RECOVERED
     else:
+        if health.alerting:  # its last nodes stopped on purpose: nothing to remind of, no recovery
+            health.alerting = False
+            ServiceHealth.objects.filter(pk=health.pk).update(alerting=False, next_reminder_at=None)
         return []
     Flip.objects.filter(pk=flip.pk).update(alert=flip.alert)
     return [_raise(flip.alert, health.name, data, now, flip)]

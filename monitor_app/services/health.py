@@ -1,7 +1,9 @@
 """Service health: a service is healthy while at least a set share of its nodes pass.
 
-A node passes when none of its critical checks is critical and it has not reported itself
-STOPPED.  The share is ``MONITOR_HEALTHY_SHARE`` unless the service sets its own ``min_share``.
+A node passes when none of its critical checks is critical.  A node that reported itself
+STOPPED has left on purpose: it counts neither for nor against the share (discovery's
+``?passing`` still leaves it out).  The share is ``MONITOR_HEALTHY_SHARE`` unless the service
+sets its own ``min_share``; a service with no counted node is ``unknown``.
 Recomputed in the transaction of every check flip (and of a node status change); a change of
 the service's state is a flip of its own (``check`` empty) and may raise
 ``monitor.service.degraded`` or ``monitor.service.recovered``.
@@ -20,8 +22,13 @@ from django.db.models import F
 from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, State
 
 
-def node_states(name: str) -> tuple[set[str], set[str]]:
-    """(every node of the service, the nodes failing): two queries."""
+def node_states(name: str) -> tuple[set[str], set[str], set[str]]:
+    """(the nodes counted, those of them failing, the nodes stopped): three queries."""
+    stopped = set(
+        NodeStatus.objects.filter(service=name, status=NodeStatus.Status.STOPPED).values_list(
+            "node", flat=True
+        )
+    )
     nodes = set(Check.objects.filter(service=name).exclude(node="").values_list("node", flat=True).distinct())
     failing = set(
         Check.objects.filter(service=name, critical=True, status=State.CRITICAL)
@@ -29,11 +36,7 @@ def node_states(name: str) -> tuple[set[str], set[str]]:
         .values_list("node", flat=True)
         .distinct()
     )
-    stopped = NodeStatus.objects.filter(service=name, status=NodeStatus.Status.STOPPED)
-    for node in stopped.values_list("node", flat=True):
-        nodes.add(node)
-        failing.add(node)
-    return nodes, failing
+    return nodes - stopped, failing - stopped, stopped
 
 
 FAILING_PREFIX = "monitor:failing:"
@@ -80,9 +83,9 @@ def service_refresh(*, name: str, now: float) -> list[Any]:
     """Recompute a service's health (inside the caller's transaction); the alerts raised."""
     from monitor_app.services import alerts
 
-    nodes, failing = node_states(name)
+    nodes, failing, stopped = node_states(name)
     total, passing = len(nodes), len(nodes - failing)
-    transaction.on_commit(lambda: failing_publish(name, failing))
+    transaction.on_commit(lambda: failing_publish(name, failing | stopped))
     with transaction.atomic():
         health, _ = ServiceHealth.objects.select_for_update().get_or_create(name=name)
         status = judge(total, passing, health.min_share)

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from monitor_app.models import STATES, Check, NodeStatus, ServiceHealth, StatSample
 from monitor_app.services import engine, health
@@ -533,9 +533,21 @@ def node_status_report(
                 "reported": datetime.fromtimestamp(now, UTC),
             },
         )
+        if status == "stopped" and stopped_changed:
+            _pause_checks(service, node)
         if stopped_changed:
             health.service_refresh(name=service, now=now)
     cache.set(key, marker, timeout=3600)
+
+
+def _pause_checks(service: str, node: str) -> None:
+    """A node that stopped on purpose sends no more results: its checks stop expiring (no
+    ``expired`` flip or alert after a clean stop) until its next result re-arms them.  Their
+    cached snapshots go, so that result is stored, not only cached."""
+    checks = Check.objects.filter(service=service, node=node, kind=Check.Kind.REPORT)
+    names = list(checks.values_list("name", flat=True))
+    checks.update(expires_at=None, version=F("version") + 1)
+    transaction.on_commit(lambda: cache.delete_many([snapshot_key(service, node, name) for name in names]))
 
 
 def stats_record(*, service: str, node: str, stats: dict[str, Any], now: float) -> None:

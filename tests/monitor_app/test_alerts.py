@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 
 from event_app.models import Event
 from monitor_app import services
 from monitor_app.models import Alert, Check, Flip, Maintenance, ServiceHealth
+from monitor_app.services.health import failing_key
 from tests.monitor_app.conftest import NOW, result
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +201,60 @@ def test_service_settings__bad_values__400(writer, report):
         ]
         == 0.9
     )
+
+
+def node_status(service: str, node: str, status: str, now: float, committed) -> None:
+    parsed = services.parse_report({"service": service, "node": node, "status": {"status": status}})
+    with committed():
+        services.reports_ingest(reports=[parsed], now=now)
+
+
+def test_a_node_that_stopped__leaves_the_share__its_checks_never_expire(report, committed, settings):
+    # Given two nodes of orders passing (each process of a service is a new node: a restart
+    # leaves the old one behind, stopped)
+    settings.MONITOR_HEALTHY_SHARE = 0.6
+    for node in ("old", "new"):
+        report("orders", node, result("db", "passing", ttl=30, **FAST), now=NOW)
+    # When the old one stops cleanly
+    node_status("orders", "old", "STOPPED", NOW + 1, committed)
+    # Then the service is one node, passing: healthy, not degraded by the stop
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.status, health.nodes, health.passing) == ("healthy", 1, 1)
+    # and discovery's ?passing still leaves the stopped node out
+    assert "old" in cache.get(failing_key("orders"))
+    # and long after its TTL its check has not expired: no flip, no alert
+    report("orders", "new", result("db", "passing", ttl=30, **FAST), now=NOW + 100)
+    with committed():
+        services.monitor_tick(now=NOW + 120)
+    assert Check.objects.get(node="old").status == "passing"
+    assert not Flip.objects.filter(node="old", new="critical").exists()
+    assert events("monitor.check.failed") == [] and events("monitor.service.degraded") == []
+    # When it comes back, it counts again and its check expires again when it goes quiet
+    node_status("orders", "old", "RUNNING", NOW + 130, committed)
+    report("orders", "old", result("db", "passing", ttl=30, **FAST), now=NOW + 131)
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.nodes, health.passing) == (2, 2)
+    with committed():
+        services.monitor_tick(now=NOW + 200)
+    assert Check.objects.get(node="old").status == "critical"
+
+
+def test_the_last_nodes_stopped__unknown_the_degraded_alert_cleared_without_a_recovery(
+    report, committed, writer
+):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    writer.patch("/api/v1/monitor/services/orders/", {"remind_every": 60}, format="json")
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    assert ServiceHealth.objects.get(name="orders").alerting
+    node_status("orders", "n1", "STOPPED", NOW + 20, committed)
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.status, health.nodes, health.alerting, health.next_reminder_at) == (
+        "unknown",
+        0,
+        False,
+        None,
+    )
+    with committed():
+        services.monitor_tick(now=NOW + 200)
+    assert len(events("monitor.service.degraded")) == 1  # no reminder
+    assert events("monitor.service.recovered") == []
