@@ -42,7 +42,9 @@ class DiscoveryConsumer(ServiceWatchConsumer):
         return [services.ALL_GROUP if name == "*" else services.group_name(name)]
 
     def invalid(self, content: dict) -> str | None:
-        since = content.get("since", {})
+        since = content.get("since")
+        if since is None:
+            return None
         if not isinstance(since, dict) or not all(
             isinstance(index, int) and not isinstance(index, bool) and index >= 0 for index in since.values()
         ):
@@ -53,7 +55,7 @@ class DiscoveryConsumer(ServiceWatchConsumer):
         return {"indexes": await _indexes(names)}
 
     async def after_subscribed(self, content: dict) -> None:
-        wanted = {k: v for k, v in content.get("since", {}).items() if k in self.watched}
+        wanted = {k: v for k, v in (content.get("since") or {}).items() if k in self.watched}
         for result in await _replay(wanted):
             await self.send_json({"type": "replay", "result": result})
 
