@@ -73,7 +73,8 @@ _TRUE, _FALSE = frozenset({"", "1", "true", "yes"}), frozenset({"0", "false", "n
 
 def parse_flag(params: Any, name: str) -> bool:
     """A query flag as Consul reads one: absent is false, ``?name`` alone is true, and
-    true/false, 1/0 or yes/no (any case) say which; anything else is a 400 naming it."""
+    true/false, 1/0 or yes/no (any case) say which; anything else is a 400 naming it, as a field
+    error (``details: {name: ["true or false."]}``, the shape of the list filters' refusals)."""
     if name not in params:
         return False
     value = params[name].lower()
