@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from auth_app.models import Account, RoleBinding, Rule
-from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide
+from auth_app.policy import CompiledPolicy, Decision, RuleSpec, decide, parse_resource
 from auth_app.tokens import TokenInfo
 from platformsite import localstate
 from platformsite.cache import CACHE_DOWN
@@ -140,6 +140,22 @@ def account_by_subject(subject: str) -> Account | None:
     if kind == "service":
         return Account.objects.filter(type=Account.Type.SERVICE, name=name).first()
     return None
+
+
+def subject_decision(subject: str, *, resource: str, action: str) -> Decision:
+    """:func:`is_allowed` for the account ``subject`` names, its scopes standing in for a token's.
+
+    A subject with no account, or a deactivated one, is denied and says so (``unknown_subject``,
+    ``inactive_subject``): a typo in an operator's check must not read as a policy denial.  A
+    resource that does not parse raises ``PolicyError`` whoever the subject is.
+    """
+    account = account_by_subject(subject)
+    if account is None or not account.is_active:
+        parse_resource(resource)
+        return Decision(False, "unknown_subject" if account is None else "inactive_subject")
+    return is_allowed(
+        account_id=account.pk, scopes=frozenset(account.scope_list), resource=resource, action=action
+    )
 
 
 def account_role_names(account_id: int | None) -> frozenset[str]:

@@ -15,7 +15,7 @@ from auth_app.access import PolicyError, actor, granted_scopes, is_allowed, prin
 from auth_app.api import serializers as io
 from auth_app.api.filters import AccountFilter, BindingFilter, RuleFilter
 from auth_app.models import Account, Role, RoleBinding, Rule
-from auth_app.selectors import account_by_subject
+from auth_app.selectors import subject_decision
 from platformsite.api.errors import Denied
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.permissions import IsAuthenticated
@@ -246,22 +246,19 @@ class CheckView(AuthView):
     @extend_schema(request=io.CheckInput, responses=io.DecisionOutput)
     def post(self, request: Request) -> Response:
         data = validated(io.CheckInput, request.data)
+        resource, action = data["resource"], data["action"]
         subject = data.get("subject")
-        if subject and subject != actor(request):
-            if not ({"auth:read", "admin"} & granted_scopes(request)):
-                raise Denied("Checking another subject needs the 'auth:read' scope.", "insufficient_scope")
-            account = account_by_subject(subject)
-            if account is None or not account.is_active:  # denied, and said why: a typo must not
-                reason = "unknown_subject" if account is None else "inactive_subject"  # read as policy
-                return Response({"allowed": False, "reason": reason, "rule": None, "subject": subject})
-            account_id, scopes = account.pk, frozenset(account.scope_list)
-        else:
-            subject = actor(request)
-            account_id, scopes = principal(request)
         try:
-            decision = is_allowed(
-                account_id=account_id, scopes=scopes, resource=data["resource"], action=data["action"]
-            )
+            if subject and subject != actor(request):
+                if not ({"auth:read", "admin"} & granted_scopes(request)):
+                    raise Denied(
+                        "Checking another subject needs the 'auth:read' scope.", "insufficient_scope"
+                    )
+                decision = subject_decision(subject, resource=resource, action=action)
+            else:
+                subject = actor(request)
+                account_id, scopes = principal(request)
+                decision = is_allowed(account_id=account_id, scopes=scopes, resource=resource, action=action)
         except PolicyError as exc:
             raise serializers.ValidationError({"resource": [str(exc)]}) from exc
         return Response({**decision.as_dict(), "subject": subject})

@@ -80,6 +80,8 @@ def test_check_api__unknown_subject__is_denied(api_client):
     body = {"subject": "service:ghost", "resource": "config:x", "action": "read"}
     answer = api_client("auth:read").post("/api/v1/auth/check/", body, format="json").json()
     assert (answer["allowed"], answer["reason"]) == (False, "unknown_subject")  # not a policy's "no"
+    body["resource"] = "config"  # a resource that does not parse is refused whoever is asked about
+    assert api_client("auth:read").post("/api/v1/auth/check/", body, format="json").status_code == 400
 
 
 @pytest.mark.parametrize("resource", ["config", "config:*", "nosuch:x x"])
