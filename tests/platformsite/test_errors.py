@@ -60,7 +60,13 @@ class OutageView(APIView):
         raise self.outages[outage]()
 
 
+def dashboard_outage(request):
+    """A dashboard page (a plain Django view) while the database is down."""
+    raise OperationalError("connection failed: server closed the connection unexpectedly")
+
+
 urlpatterns = [
+    path("ui/outage/", dashboard_outage),
     path("api/v1/monitor/echo/", EchoView.as_view()),
     path("api/v1/monitor/crash/", CrashView.as_view()),
     path("api/v1/monitor/outage/<str:outage>/", OutageView.as_view()),
@@ -154,6 +160,13 @@ def test_the_database_or_redis_down__is_503_with_retry_after(writer, outage):
     error = assert_error_shape(response, 503, "unavailable")
     assert int(response["Retry-After"]) > 0
     assert "127.0.0.1" not in response.content.decode() and "connection" not in error["message"]
+
+
+def test_the_database_down_under_a_dashboard__is_503_with_retry_after(client):
+    client.raise_request_exception = False
+    response = client.get("/ui/outage/")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
+    assert "retry" in response.content.decode() and "127.0.0.1" not in response.content.decode()
 
 
 @pytest.mark.parametrize(
