@@ -75,6 +75,26 @@ def api_client(issue_token) -> Callable[..., APIClient]:
 
 
 @pytest.fixture
+def ruled_client(api_client) -> Callable[..., APIClient]:
+    """An API client holding ``scopes`` whose account is bound to a role carrying ``rules``
+    (each ``{resource, action, effect?, priority?}``): the policy decides, not the scope alone."""
+    from auth_app.models import Account
+    from auth_app.services import binding_create, role_create, rule_create
+
+    counter = iter(range(1, 10_000))
+
+    def make(*scopes: str, rules: list[dict]) -> APIClient:
+        caller = api_client(*scopes)
+        role = role_create(name=f"ruled-{next(counter)}")
+        for rule in rules:
+            rule_create(role=role, **rule)
+        binding_create(role=role, account=Account.objects.order_by("-id").first())
+        return caller
+
+    return make
+
+
+@pytest.fixture
 def outsider(api_client) -> APIClient:
     """A caller with a valid token whose only scope belongs to no service under test."""
     return api_client("trace:read")

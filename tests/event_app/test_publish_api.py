@@ -231,24 +231,13 @@ def test_event_publish__service_function__keeps_its_interface(db):
     assert (again.subject, again.extensions, again.root_id) == ("svc", {"actor": "me"}, "r")
 
 
-def test_publish__policy_denies_the_type__403_nothing_written(client, service_account):
+def test_publish__policy_denies_the_type__403_nothing_written(ruled_client):
     # given: an account whose role denies writing order.* events
-    from rest_framework.test import APIClient
-
-    from auth_app.models import Account
-    from auth_app.services import binding_create, role_create, rule_create
-    from tests.conftest import basic_auth
-
-    client_id, secret = service_account("events:write", name="shop")
-    role = role_create(name="no-orders")
-    rule_create(role=role, resource="events:*", action="write")
-    rule_create(role=role, resource="events:order.*", action="write", effect="deny", priority=10)
-    binding_create(role=role, account=Account.objects.get(name="shop"))
-    token = client.post(
-        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic_auth(client_id, secret)
-    ).json()["access_token"]
-    caller = APIClient()
-    caller.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    deny_orders = {"action": "write", "effect": "deny", "priority": 10}
+    caller = ruled_client(
+        "events:write",
+        rules=[{"resource": "events:*", "action": "write"}, {"resource": "events:order.*", **deny_orders}],
+    )
     # when
     denied = caller.post(
         EVENTS, [{"type": "user.x", "source": "/s"}, {"type": "order.x", "source": "/s"}], format="json"

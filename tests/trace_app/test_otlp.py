@@ -215,14 +215,8 @@ def test_over_the_callers_rate__429_with_retry_after_in_a_status(writer, setting
     assert status_pb2.Status.FromString(answers[2].content).code == 8
 
 
-def test_any_service_name__has_a_resource_a_rule_can_match(client, writer, reader, service_account):
+def test_any_service_name__has_a_resource_a_rule_can_match(writer, reader, ruled_client):
     # OpenTelemetry service names may hold any character: spaces, accents, colons
-    from rest_framework.test import APIClient
-
-    from auth_app.models import Account
-    from auth_app.services import binding_create, role_create, rule_create
-    from tests.conftest import basic_auth
-
     names = ["checkout service", "café", "api:v2"]
     trace = hex_id(16)
     answer = post_zipkin(writer, [zipkin_span(trace, hex_id(8), name) for name in names])
@@ -231,16 +225,8 @@ def test_any_service_name__has_a_resource_a_rule_can_match(client, writer, reade
     found = reader.get("/api/v1/trace/traces/", {"service": "checkout service"}).json()["traces"]
     assert [t["trace_id"] for t in found] == [trace]
     # a rule names each by its resource, the characters a resource cannot hold as "_"
-    client_id, secret = service_account("trace:write", name="exporter")
-    role = role_create(name="no-checkout")
-    rule_create(role=role, resource="trace:*", action="write")
-    rule_create(role=role, resource="trace:checkout_service", action="write", effect="deny", priority=10)
-    binding_create(role=role, account=Account.objects.get(name="exporter"))
-    token = client.post(
-        "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic_auth(client_id, secret)
-    ).json()["access_token"]
-    exporter = APIClient()
-    exporter.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    deny = {"resource": "trace:checkout_service", "action": "write", "effect": "deny", "priority": 10}
+    exporter = ruled_client("trace:write", rules=[{"resource": "trace:*", "action": "write"}, deny])
     request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}], service="checkout service")
     refused = ExportTraceServiceResponse.FromString(post_otlp(exporter, request).content)
     assert refused.partial_success.rejected_spans == 1
