@@ -457,13 +457,15 @@ def checks_report(
     """Apply one node's check results (``snaps``: the snapshots read; each result's cache entry
     is added to ``entries``); ``[{id, name, status, changed}]``."""
     states = []
+    resumed = False
     for item in items:
         snap = snaps.get(snapshot_key(service, node, item["name"]))
         if unchanged(snap, item, now):
             check_id, status, flipped = snap["id"], snap["status"], False
         else:
-            applied = check_write(service=service, node=node, item=item, now=now)
+            applied, idle = check_write(service=service, node=node, item=item, now=now)
             check_id, status, flipped = str(applied.check.pk), applied.check.status, applied.flip is not None
+            resumed |= idle
         entries[report_key(check_id)] = (
             now,
             item["reported"],
@@ -472,11 +474,24 @@ def checks_report(
             item["results"],
         )
         states.append({"id": check_id, "name": item["name"], "status": status, "changed": flipped})
+    if resumed:
+        node_resumed(service, node, now)
     return states
 
 
-def check_write(*, service: str, node: str, item: dict[str, Any], now: float) -> engine.Applied:
-    """Create the check if new, store its definition changes, and apply the result."""
+def node_resumed(service: str, node: str, now: float) -> None:
+    """A result re-armed a check with no deadline (paused by a stop, or expired): a node that
+    had reported STOPPED is back, whether or not it says so, and counts again."""
+    if NodeStatus.objects.filter(service=service, node=node, status=NodeStatus.Status.STOPPED).update(
+        status=NodeStatus.Status.UNKNOWN
+    ):
+        cache.delete(f"{STATUS_PREFIX}{service}/{node}")
+        health.service_refresh(name=service, now=now)
+
+
+def check_write(*, service: str, node: str, item: dict[str, Any], now: float) -> tuple[engine.Applied, bool]:
+    """Create the check if new, store its definition changes, and apply the result; and whether
+    the check had no deadline (paused or expired) before it."""
     definition = dict(item["definition"])
     check = Check.objects.filter(service=service, node=node, name=item["name"]).first()
     if check is None:
@@ -505,7 +520,8 @@ def check_write(*, service: str, node: str, item: dict[str, Any], now: float) ->
         "last_report": engine.to_datetime(now),
         "expires_at": engine.to_datetime(now + changed.get("ttl", check.ttl)),
     }
-    return engine.check_apply(check=check, reported=item["reported"], now=now, extra=extra)
+    idle = check.expires_at is None
+    return engine.check_apply(check=check, reported=item["reported"], now=now, extra=extra), idle
 
 
 def node_status_report(
