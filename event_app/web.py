@@ -31,7 +31,10 @@ SEARCH_LABELS = {
 
 
 def chart(hours: int = 1) -> dict[str, Any]:
-    """Counts per type per minute over the last ``hours``, as SVG polylines (top types only)."""
+    """Counts per type per minute over the last ``hours``, as SVG polylines (top types only).
+
+    The last minute is the current one, still counting: each line's last segment is apart
+    (``current``, drawn dashed) so a minute half-counted does not read as a fall."""
     until = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
     since = until - timedelta(hours=hours)
     summary = selectors.event_summary(since=since, until=until, group_by="type", interval="minute")
@@ -47,7 +50,15 @@ def chart(hours: int = 1) -> dict[str, Any]:
             x = round(i * CHART_WIDTH / max(1, minutes - 1), 1)
             y = round(CHART_HEIGHT - counts.get(bucket, 0) * (CHART_HEIGHT - 10) / peak, 1)
             points.append(f"{x},{y}")
-        lines.append({"key": item["key"], "total": item["total"], "color": color, "points": " ".join(points)})
+        lines.append(
+            {
+                "key": item["key"],
+                "total": item["total"],
+                "color": color,
+                "points": " ".join(points[:-1]),
+                "current": " ".join(points[-2:]),
+            }
+        )
     return {
         "lines": lines,
         "peak": peak,

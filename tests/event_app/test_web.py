@@ -25,6 +25,17 @@ def test_ui_events__search_and_chart__show_matching_events(client, staff_user, m
     assert "orders/1" in results and "user.created" not in results
 
 
+def test_chart__the_current_minute_is_its_own_dashed_segment(make_event):
+    from event_app.web import CHART_WIDTH, chart
+
+    make_event("order.created")  # received now: counted in the current, unfinished minute
+    [line] = chart()["lines"]
+    done, current = line["points"].split(" "), line["current"].split(" ")
+    assert len(done) == 59 and current[0] == done[-1]  # the dashed segment continues the line
+    x, y = current[1].split(",")
+    assert float(x) == CHART_WIDTH and float(y) < float(done[-1].split(",")[1])  # up to this minute's count
+
+
 def test_ui_events__bad_search__shows_error_not_500(client, staff_user):
     client.force_login(staff_user)
     response = client.get("/ui/events/", {"from": "yesterday"})
