@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 STAFF_NAME, STAFF_PASSWORD = "operator", "pw-operator-1"
 
 
-def test_events_dashboard__search_then_open_detail__shows_related(page, wait, login, url, staff_user):
+def test_events_dashboard__search_then_open_detail__shows_related(
+    page, wait, login, url, staff_user, screenshot_dir
+):
     # given
     root = event_publish(type="order.created", source="/shop", event_id="flow-7", subject="orders/7")
     event_publish(type="order.paid", source="/shop", root_id="flow-7", data={"total": 12})
@@ -27,6 +29,9 @@ def test_events_dashboard__search_then_open_detail__shows_related(page, wait, lo
     # when: the operator searches for order events
     page.get(url("/ui/events/"))
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chart svg polyline")))
+    # this minute's events are drawn as each line's dashed end, apart from the finished minutes
+    assert len(page.find_elements(By.CSS_SELECTOR, "#chart svg polyline.current-minute")) == 3
+    page.save_screenshot(str(screenshot_dir / "events-chart.png"))
     field = page.find_element(By.ID, "search-type")
     field.clear()
     field.send_keys("order.*")
