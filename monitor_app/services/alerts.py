@@ -148,14 +148,12 @@ def on_service_flip(health: ServiceHealth, flip: Flip, *, now: float) -> list[Al
         following = to_datetime(now + health.remind_every) if health.remind_every else None
         ServiceHealth.objects.filter(pk=health.pk).update(alerting=True, next_reminder_at=following)
         flip.alert = DEGRADED
-    elif health.status == ServiceHealth.Status.HEALTHY and health.alerting:
+    elif health.alerting:  # healthy again, or unknown (its last nodes stopped): the alert is
+        # resolved either way, so an incident opened on it closes; ``status`` says which
         health.alerting = False
         ServiceHealth.objects.filter(pk=health.pk).update(alerting=False, next_reminder_at=None)
         flip.alert = SERVICE_RECOVERED
     else:
-        if health.alerting:  # its last nodes stopped on purpose: nothing to remind of, no recovery
-            health.alerting = False
-            ServiceHealth.objects.filter(pk=health.pk).update(alerting=False, next_reminder_at=None)
         return []
     Flip.objects.filter(pk=flip.pk).update(alert=flip.alert)
     return [_raise(flip.alert, health.name, data, now, flip)]

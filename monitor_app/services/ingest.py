@@ -457,15 +457,15 @@ def checks_report(
     """Apply one node's check results (``snaps``: the snapshots read; each result's cache entry
     is added to ``entries``); ``[{id, name, status, changed}]``."""
     states = []
-    resumed = False
+    written = False
     for item in items:
         snap = snaps.get(snapshot_key(service, node, item["name"]))
         if unchanged(snap, item, now):
             check_id, status, flipped = snap["id"], snap["status"], False
         else:
-            applied, idle = check_write(service=service, node=node, item=item, now=now)
+            applied = check_write(service=service, node=node, item=item, now=now)
             check_id, status, flipped = str(applied.check.pk), applied.check.status, applied.flip is not None
-            resumed |= idle
+            written = True
         entries[report_key(check_id)] = (
             now,
             item["reported"],
@@ -474,14 +474,16 @@ def checks_report(
             item["results"],
         )
         states.append({"id": check_id, "name": item["name"], "status": status, "changed": flipped})
-    if resumed:
+    if written:
         node_resumed(service, node, now)
     return states
 
 
 def node_resumed(service: str, node: str, now: float) -> None:
-    """A result re-armed a check with no deadline (paused by a stop, or expired): a node that
-    had reported STOPPED is back, whether or not it says so, and counts again."""
+    """A result was stored (its check re-armed): a node that had reported STOPPED is back,
+    whether or not it says so, and counts again.  One indexed UPDATE, on the full path only (an
+    unchanged result of a known check is answered from the cache, and a stopped node's
+    snapshots are gone, so its first result comes here)."""
     if NodeStatus.objects.filter(service=service, node=node, status=NodeStatus.Status.STOPPED).update(
         status=NodeStatus.Status.UNKNOWN
     ):
@@ -489,9 +491,8 @@ def node_resumed(service: str, node: str, now: float) -> None:
         health.service_refresh(name=service, now=now)
 
 
-def check_write(*, service: str, node: str, item: dict[str, Any], now: float) -> tuple[engine.Applied, bool]:
-    """Create the check if new, store its definition changes, and apply the result; and whether
-    the check had no deadline (paused or expired) before it."""
+def check_write(*, service: str, node: str, item: dict[str, Any], now: float) -> engine.Applied:
+    """Create the check if new, store its definition changes, and apply the result."""
     definition = dict(item["definition"])
     check = Check.objects.filter(service=service, node=node, name=item["name"]).first()
     if check is None:
@@ -520,8 +521,7 @@ def check_write(*, service: str, node: str, item: dict[str, Any], now: float) ->
         "last_report": engine.to_datetime(now),
         "expires_at": engine.to_datetime(now + changed.get("ttl", check.ttl)),
     }
-    idle = check.expires_at is None
-    return engine.check_apply(check=check, reported=item["reported"], now=now, extra=extra), idle
+    return engine.check_apply(check=check, reported=item["reported"], now=now, extra=extra)
 
 
 def node_status_report(
@@ -558,11 +558,12 @@ def node_status_report(
 
 def _pause_checks(service: str, node: str) -> None:
     """A node that stopped on purpose sends no more results: its checks stop expiring (no
-    ``expired`` flip or alert after a clean stop) until its next result re-arms them.  Their
-    cached snapshots go, so that result is stored, not only cached."""
+    ``expired`` flip or alert after a clean stop) and reminding (of a failure it had) until its
+    next result re-arms them.  Their cached snapshots go, so that result is stored, not only
+    cached."""
     checks = Check.objects.filter(service=service, node=node, kind=Check.Kind.REPORT)
     names = list(checks.values_list("name", flat=True))
-    checks.update(expires_at=None, version=F("version") + 1)
+    checks.update(expires_at=None, next_reminder_at=None, version=F("version") + 1)
     transaction.on_commit(lambda: cache.delete_many([snapshot_key(service, node, name) for name in names]))
 
 

@@ -240,12 +240,12 @@ def test_a_node_that_stopped__leaves_the_share__its_checks_never_expire(report, 
     assert Check.objects.get(node="old").status == "critical"
 
 
-def test_the_last_nodes_stopped__unknown_the_degraded_alert_cleared_without_a_recovery(
+def test_the_last_nodes_stopped__unknown_the_alerts_resolved_their_reminders_stopped(
     report, committed, writer
 ):
     report("orders", "n1", result("db", "passing", **FAST), now=NOW)
     writer.patch("/api/v1/monitor/services/orders/", {"remind_every": 60}, format="json")
-    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+    report("orders", "n1", result("db", "critical", remind_every=60, **FAST), now=NOW + 10)
     assert ServiceHealth.objects.get(name="orders").alerting
     node_status("orders", "n1", "STOPPED", NOW + 20, committed)
     health = ServiceHealth.objects.get(name="orders")
@@ -255,7 +255,12 @@ def test_the_last_nodes_stopped__unknown_the_degraded_alert_cleared_without_a_re
         False,
         None,
     )
-    with committed():
-        services.monitor_tick(now=NOW + 200)
-    assert len(events("monitor.service.degraded")) == 1  # no reminder
-    assert events("monitor.service.recovered") == []
+    # the service's alert is resolved (an incident opened on it closes), saying how
+    [recovered] = events("monitor.service.recovered")
+    assert recovered.data["status"] == "unknown"
+    # and neither the service nor the stopped node's failed check reminds of anything
+    for t in (NOW + 100, NOW + 200, NOW + 400):
+        with committed():
+            services.monitor_tick(now=t)
+    assert len(events("monitor.service.degraded")) == 1
+    assert len(events("monitor.check.failed")) == 1
