@@ -19,14 +19,13 @@ from django.middleware import clickjacking as clickjacking_middleware
 from django.middleware import csrf as csrf_middleware
 
 from platformsite import observers
-from platformsite.api.errors import OUTAGES, is_api_path, json_error
+from platformsite.api.errors import json_error
 from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.services import ingest_paths
 
 #: One line per request: method, path, status, milliseconds (PLATFORM_ACCESS_LOG).
 access_log = logging.getLogger("platform.access")
-log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
@@ -101,21 +100,6 @@ class RequestContextMiddleware:
                     request.META,
                 )
             )
-        return response
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """The database or Redis down under a view DRF does not answer for (a dashboard, the
-        admin): a 503 with Retry-After, as the API answers it, not a 500 (the call may be sent
-        again).  Anything else goes on to Django's handlers."""
-        if not isinstance(exception, OUTAGES):
-            return None
-        log.warning("answered 503: %s: %s", type(exception).__name__, exception)
-        message = "A service the platform needs is unavailable for now; retry shortly."
-        if is_api_path(request.path):
-            response: HttpResponse = json_error(503, "unavailable", message)
-        else:
-            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = "5"
         return response
 
     @staticmethod

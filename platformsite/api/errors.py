@@ -8,6 +8,7 @@ Outside API paths the handlers render the usual HTML pages.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -183,6 +184,19 @@ def page_not_found(
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    """A failure no view answered for.  The database or Redis down (in a dashboard view, the
+    admin, a middleware saving a session) is a 503 with Retry-After, as the API answers it: the
+    call may be sent again.  Django calls this inside its ``except`` block."""
+    failure = sys.exc_info()[1]
+    if isinstance(failure, OUTAGES):
+        log.warning("answered 503: %s: %s", type(failure).__name__, failure)
+        message = "A service the platform needs is unavailable for now; retry shortly."
+        if is_api_path(request.path):
+            response = json_error(503, "unavailable", message)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = "5"
+        return response
     if is_api_path(request.path):
         return json_error(
             500,

@@ -65,8 +65,17 @@ def dashboard_outage(request):
     raise OperationalError("connection failed: server closed the connection unexpectedly")
 
 
+def dashboard_write(request):
+    """A dashboard page that writes to the session (saved by SessionMiddleware, after the view)."""
+    from django.http import HttpResponse
+
+    request.session["seen"] = True
+    return HttpResponse("ok")
+
+
 urlpatterns = [
     path("ui/outage/", dashboard_outage),
+    path("ui/session-write/", dashboard_write),
     path("api/v1/monitor/echo/", EchoView.as_view()),
     path("api/v1/monitor/crash/", CrashView.as_view()),
     path("api/v1/monitor/outage/<str:outage>/", OutageView.as_view()),
@@ -167,6 +176,20 @@ def test_the_database_down_under_a_dashboard__is_503_with_retry_after(client):
     response = client.get("/ui/outage/")
     assert response.status_code == 503 and int(response["Retry-After"]) > 0
     assert "retry" in response.content.decode() and "127.0.0.1" not in response.content.decode()
+
+
+def test_the_database_down_while_a_middleware_saves_the_session__is_503(client, settings, monkeypatch):
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    def down(self, must_create=False):
+        raise OperationalError("connection failed: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store, "save", down)
+    client.raise_request_exception = False
+    response = client.get("/ui/session-write/")
+    assert response.status_code == 503 and int(response["Retry-After"]) > 0
 
 
 @pytest.mark.parametrize(
