@@ -176,6 +176,9 @@ class OtlpTracesView(IngestView):
 class ZipkinSpansView(IngestView):
     """Zipkin v2 span ingest (JSON or protobuf ListOfSpans); GET: a service's span names."""
 
+    def resources(self, request: Request, **kwargs: Any) -> list[str]:
+        return zipkin_api.service_resources(request)  # POST: each span's service, in permitted()
+
     @zipkin_api.doc(
         "Zipkin: span names of a service",
         zipkin_api.NAMES,

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from auth_app.policy import resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import OBJECTS
 from platformsite.api.views import ServiceView
@@ -37,9 +38,19 @@ def service_param(request: Request) -> str:
     return name
 
 
+def service_resources(request: Request) -> list[str]:
+    """A read about one service (``serviceName``) is authorized on ``trace:<service>``, as the
+    native search by service is: a policy that hides a service hides it on both APIs."""
+    name = request.query_params.get("serviceName") if request.method == "GET" else None
+    return [resource_for("trace", name)] if name else []
+
+
 class ZipkinView(ServiceView):
     service = "trace"
     pagination_class = None
+
+    def resources(self, request: Request, **kwargs: Any) -> list[str]:
+        return service_resources(request)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

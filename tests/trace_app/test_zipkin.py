@@ -232,3 +232,15 @@ def test_json_body_with_a_bom_or_junk_after__400(writer):
 def test_query_api__nul_characters_400(reader, query):
     answer = reader.get(f"/api/v2/{query}")
     assert answer.status_code == 400, answer.content
+
+
+def test_reads_about_one_service__authorized_on_its_resource_as_the_native_search(writer, ruled_client):
+    post_zipkin(
+        writer, [zipkin_span(hex_id(16), hex_id(8), "billing"), zipkin_span(hex_id(16), hex_id(8), "shop")]
+    )
+    deny = {"resource": "trace:billing", "action": "read", "effect": "deny", "priority": 10}
+    reader = ruled_client("trace:read", rules=[{"resource": "trace:*", "action": "read"}, deny])
+    for path in ("traces", "spans", "remoteServices"):
+        assert reader.get(f"/api/v2/{path}", {"serviceName": "billing"}).status_code == 403, path
+        assert reader.get(f"/api/v2/{path}", {"serviceName": "shop"}).status_code == 200, path
+    assert reader.get("/api/v1/trace/traces/", {"service": "billing"}).status_code == 403
