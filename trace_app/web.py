@@ -133,7 +133,7 @@ def trace(request: HttpRequest, trace_id: str) -> HttpResponse:
         wanted = query.trace_id(trace_id)
     except PlatformError:
         raise Http404(trace_id) from None
-    raw = request.GET.get("raw") == "1"
+    raw = request.GET.get("raw", "").lower() in ("1", "true", "yes")  # the API's spellings
     found = selectors.trace(wanted, raw=raw)
     if found is None:
         raise Http404(trace_id)

@@ -8,15 +8,27 @@ and stop at a blank field before the other checks ran).
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class _Text(serializers.JSONField):
+    """Taken as sent (so ``123`` is refused, not made ``"123"``); documented as a string."""
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class _Integer(serializers.JSONField):
+    """Taken as sent; documented as an integer."""
+
+
 class RegisterInput(serializers.Serializer):
-    id = serializers.JSONField(required=False, default=None, help_text="string; generated when missing")
-    service = serializers.JSONField(required=False, default=None, help_text="string (required)")
-    version = serializers.JSONField(required=False, default="latest", help_text="string")
-    address = serializers.JSONField(required=False, default=None, help_text="string (required)")
-    port = serializers.JSONField(required=False, default=None, help_text="integer (required)")
+    id = _Text(required=False, default=None, help_text="generated when missing")
+    service = _Text(required=False, default=None, help_text="required")
+    version = _Text(required=False, default="latest")
+    address = _Text(required=False, default=None, help_text="required: an IP address or a host name")
+    port = _Integer(required=False, default=None, help_text="required: 1-65535")
     metadata = serializers.JSONField(required=False, default=dict)
     endpoints = serializers.JSONField(required=False, default=list)
     service_metadata = serializers.JSONField(required=False, default=None)

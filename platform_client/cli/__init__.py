@@ -89,6 +89,14 @@ class UsageError(Exception):
         self.code = code
 
 
+def json_file(text: str, option: str) -> Any:
+    """The JSON a file given to ``option`` holds; a file that is not JSON is refused (exit 2)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} is not JSON: {exc}", "invalid_input") from None
+
+
 def json_or_text(raw: str, option: str, text_hint: str) -> Any:
     """A command-line value read as JSON, else as plain text (``hello`` is the string "hello").
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from platform_client.cli import UsageError, add_connection_options, json_or_text, list_all
+from platform_client.cli import UsageError, add_connection_options, json_file, json_or_text, list_all
 from platform_client.session import PlatformError, PlatformSession
 
 C = "/api/v1/config"
@@ -43,7 +43,7 @@ def config_namespaces(s: PlatformSession, o: argparse.Namespace) -> Any:
 def config_create(s: PlatformSession, o: argparse.Namespace) -> Any:
     body: dict[str, Any] = {"name": o.namespace, "description": o.description, "secret_paths": o.secret}
     if o.schema:
-        body["json_schema"] = json.loads(Path(o.schema).read_text())
+        body["json_schema"] = json_file(Path(o.schema).read_text(), "--schema")
     return s.call("POST", f"{C}/namespaces/", json=body)
 
 
@@ -63,7 +63,7 @@ def config_set(s: PlatformSession, o: argparse.Namespace) -> Any:
     body = _write_fields(o)
     if o.file:
         text = sys.stdin.read() if o.file == "-" else Path(o.file).read_text()
-        body["data"] = json.loads(text)
+        body["data"] = json_file(text, "--file")
         if o.path:
             body = {**body, "value": body.pop("data")}
             return s.call("PUT", f"{_layer(o)}values/{o.path.strip('/')}", json=body)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from typing import Any
 
-from platform_client.cli import UsageError, add_connection_options, metadata_pairs
+from platform_client.cli import UsageError, add_connection_options, json_file, metadata_pairs
 from platform_client.db import UNSET, Databases, Record, Table
 from platform_client.session import PlatformError, PlatformSession
 
@@ -35,10 +34,7 @@ def _data(raw: str | None) -> Any:
     if raw.startswith("@"):
         with open(raw[1:], encoding="utf-8") as handle:
             raw = handle.read()
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--data is not JSON: {exc}", "invalid_input") from None
+    return json_file(raw, "--data")
 
 
 def db_databases(s: PlatformSession, o: argparse.Namespace) -> Any:

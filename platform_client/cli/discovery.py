@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from platform_client.cli import add_connection_options, list_all, metadata_pairs
+from platform_client.cli import add_connection_options, json_file, list_all, metadata_pairs
 from platform_client.discovery import Discovery, Registration
 from platform_client.session import PlatformSession
 
@@ -33,7 +33,7 @@ def _endpoints(path: str | None) -> list[dict[str, Any]]:
     if not path:
         return []
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        return json_file(handle.read(), "--endpoints")
 
 
 def discovery_register(s: PlatformSession, o: argparse.Namespace) -> Any:

@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from platform_client.cli import add_connection_options, json_or_text, list_all, metadata_pairs
+from platform_client.cli import add_connection_options, json_file, json_or_text, list_all, metadata_pairs
 from platform_client.event import search, subscribe
 from platform_client.session import PlatformSession
 
@@ -19,8 +19,8 @@ def _json_arg(text: str | None) -> Any:
     if text is None:
         return None
     if text.startswith("@"):
-        with open(text[1:]) as handle:
-            return json.load(handle)
+        with open(text[1:], encoding="utf-8") as handle:
+            return json_file(handle.read(), "--data")
     return json_or_text(text, "--data", "to publish it as text, send it as a JSON string")
 
 

@@ -1,7 +1,8 @@
 """Input checks every service shares: names, wait durations and query flags.
 
-Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code, so
-a bad value is refused the same way on every service.  JSON a database cannot store is checked
+Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code
+(``parse_flag`` a field error, as the list filters do), so a bad value is refused the same way on
+every service.  JSON a database cannot store is checked
 by :mod:`platformsite.jsonvalues`; query-string filters are FilterSets (:mod:`.filters`).
 """
 

@@ -62,6 +62,16 @@ def test_cli__value_that_starts_as_json_but_is_not__exits_2_unless_string(cli):
     assert code == 0 and written["data"] == {"limits": '{"max": 5'}
 
 
+def test_cli__a_file_that_is_not_json__exits_2_naming_the_option(cli, tmp_path):
+    cli("create", "payments")
+    broken = tmp_path / "layer.json"
+    broken.write_text('{"feature": tru')
+    code, _, err = cli("set", "payments", "--file", str(broken))
+    assert code == 2 and json.loads(err)["error"]["message"].startswith("--file is not JSON")
+    code, _, err = cli("create", "billing", "--schema", str(broken))
+    assert code == 2 and json.loads(err)["error"]["message"].startswith("--schema is not JSON")
+
+
 def test_cli__watch__prints_each_change(cli):
     cli("create", "payments")
     cli("set", "payments", "a", "1")

@@ -47,6 +47,13 @@ def test_cli__data_that_starts_as_json_but_is_not__exits_2_plain_text_is_a_strin
     assert code == 0 and Event.objects.get(type="note.added").data == "hello"
 
 
+def test_cli__data_file_that_is_not_json__exits_2(cli, tmp_path):
+    broken = tmp_path / "event.json"
+    broken.write_text("{nope")
+    code, _, err = cli("publish", "order.created", "--data", f"@{broken}")
+    assert code == 2 and json.loads(err)["error"]["message"].startswith("--data is not JSON")
+
+
 def test_cli__subscriptions__create_list_delete(cli):
     _, created, _ = cli(
         "subscriptions", "create", "hook", "--types", "order.*", "--webhook", "http://127.0.0.1:9/"
