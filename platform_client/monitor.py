@@ -159,6 +159,11 @@ class Monitor:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="monitor-check")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Seconds stop() waits for the reporting thread (a report in flight is waited for anyway).
+        self.stop_wait = 5.0
+        #: One report at a time, so the STOPPED one sent by stop() is the last to land: a periodic
+        #: report still in flight would otherwise bring the node back after it stopped.
+        self._sending = threading.Lock()
         self._last_stats = time.monotonic()
 
     # --- declaring ------------------------------------------------------------------------------
@@ -231,6 +236,10 @@ class Monitor:
 
     def report(self, *, now: float | None = None, all_checks: bool = False) -> dict[str, Any]:
         """Run the checks that are due, and send them with the status and stats (one call)."""
+        with self._sending:
+            return self._report(now=now, all_checks=all_checks)
+
+    def _report(self, *, now: float | None = None, all_checks: bool = False) -> dict[str, Any]:
         now = time.monotonic() if now is None else now
         due = [c for c in self.checks.values() if all_checks or c.due <= now]
         results = []
@@ -266,21 +275,25 @@ class Monitor:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=self.stop_wait)
             self._thread = None
-        self.set_status("STOPPED", **self.status["info"])
-        try:
-            self.report()
-        except Exception:
-            log.warning("monitor: the last report failed", exc_info=True)
+        with self._sending:  # after a report in flight, and no periodic one after it
+            self.set_status("STOPPED", **self.status["info"])
+            try:
+                self._report()
+            except Exception:
+                log.warning("monitor: the last report failed", exc_info=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.report()
-            except Exception:
-                log.warning("monitor: a report failed (retried at the next interval)", exc_info=True)
+        while True:
+            with self._sending:
+                if self._stop.is_set():  # stop() may have sent STOPPED while this one waited
+                    return
+                try:
+                    self._report()
+                except Exception:
+                    log.warning("monitor: a report failed (retried at the next interval)", exc_info=True)
             self._stop.wait(min([self.interval, *(c.interval for c in self.checks.values())]))
 
     def __enter__(self) -> Monitor:

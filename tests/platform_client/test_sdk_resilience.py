@@ -326,3 +326,34 @@ def test_cli__interrupted__exits_130_without_a_traceback(capsys):
     )
     assert run(options) == 130
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_monitor_stop__a_report_in_flight__lands_before_the_stopped_one():
+    # given a periodic report held up on its way to the platform
+    from platform_client.monitor import Monitor
+
+    sent: list[str] = []
+    in_flight, release = threading.Event(), threading.Event()
+
+    class SlowSession:
+        def call(self, method: str, url: str, json: dict | None = None, **kwargs) -> dict:
+            if not sent:
+                in_flight.set()
+                release.wait(5)
+            sent.append(json["status"]["status"])
+            return {}
+
+    monitor = Monitor(SlowSession(), "orders", node="orders-1", interval=0.05)
+    monitor.stop_wait = 0.05  # the reporting thread outlasts the wait of stop()
+    monitor.start()
+    assert in_flight.wait(5)
+    # when the service stops meanwhile
+    stopper = threading.Thread(target=monitor.stop)
+    stopper.start()
+    time.sleep(0.2)
+    release.set()
+    stopper.join(10)
+    # then STOPPED is the last word: no periodic report lands after it (the node would count again)
+    assert sent[-1] == "STOPPED" and sent.count("STOPPED") == 1
+    time.sleep(0.2)
+    assert sent[-1] == "STOPPED"
