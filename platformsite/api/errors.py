@@ -94,6 +94,13 @@ class Unavailable(PlatformError):
 OUTAGES = (OperationalError, InterfaceError, *CACHE_DOWN)
 
 
+def outage(exc: Exception) -> Unavailable:
+    """The 503 a backing service's outage (one of :data:`OUTAGES`) is answered with, logged once:
+    the same for the API's exception handler and for :func:`server_error`."""
+    log.warning("answered 503: %s: %s", type(exc).__name__, exc)
+    return Unavailable("A service the platform needs is unavailable for now; retry shortly.")
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
@@ -125,8 +132,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     elif isinstance(exc, OUTAGES):
-        log.warning("answered 503: %s: %s", type(exc).__name__, exc)
-        exc = Unavailable("A service the platform needs is unavailable for now; retry shortly.")
+        exc = outage(exc)
     if isinstance(exc, PlatformError):
         response = Response(error_body(exc.code, str(exc), exc.details), status=exc.status)
         if isinstance(exc, Unavailable):
@@ -189,13 +195,12 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     call may be sent again.  Django calls this inside its ``except`` block."""
     failure = sys.exc_info()[1]
     if isinstance(failure, OUTAGES):
-        log.warning("answered 503: %s: %s", type(failure).__name__, failure)
-        message = "A service the platform needs is unavailable for now; retry shortly."
+        unavailable = outage(failure)
         if is_api_path(request.path):
-            response = json_error(503, "unavailable", message)
+            response = json_error(unavailable.status, unavailable.code, str(unavailable))
         else:
-            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = "5"
+            response = HttpResponse(str(unavailable), status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(unavailable.retry_after)
         return response
     if is_api_path(request.path):
         return json_error(
