@@ -75,7 +75,9 @@ def window(
         "service": service,
         "node": node,
         "endpoint": "",
-        "start": int(time.time() // 10 * 10 - 10) if start is None else start,
+        # The window running now: an evaluation up to 20 s later (the lookback) still reads it,
+        # even when a 10 s boundary passes between the report and the evaluation.
+        "start": int(time.time() // 10 * 10) if start is None else start,
         "seconds": 10,
         "requests": requests,
         "successes": successes,
