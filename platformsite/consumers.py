@@ -27,6 +27,7 @@ from platformsite.api.validators import SERVICE
 log = logging.getLogger(__name__)
 
 CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the service is overloaded or unavailable
+CLOSE_INVALID = 4400  # a connection whose own parameters are refused (after an error frame)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404

@@ -2,7 +2,8 @@
 
 Each message is ``{"type": "traces", "traces": [summary, ...]}``, one per ingest request (a
 summary covers that request's spans of one trace).  Optional filter at connect:
-``?service=<name>`` (traces with a span of that service) and ``?errors=true``.
+``?service=<name>`` (traces with a span of that service) and ``?errors=true`` (the API's flag
+spellings; any other value is an ``invalid`` error frame and the socket closes with 4400).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from platformsite.consumers import ServiceConsumer
+from platformsite.api.validators import flag
+from platformsite.consumers import CLOSE_INVALID, ServiceConsumer
 from trace_app.live import LIVE_GROUP
 
 
@@ -20,7 +22,12 @@ class TraceStreamConsumer(ServiceConsumer):
     async def on_connected(self) -> None:
         params = {k: v[-1] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.only_service = params.get("service", "")
-        self.only_errors = params.get("errors", "").lower() in ("1", "true", "yes")
+        try:
+            self.only_errors = flag(params["errors"]) if "errors" in params else False
+        except ValueError:
+            await self.error("invalid", "errors: true or false.")
+            await self.close(code=CLOSE_INVALID)
+            return
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from platformsite.api.errors import PlatformError
+from platformsite.api.validators import flag
 from platformsite.web import staff_required
 from trace_app import assembly, query, selectors
 from trace_app.store import TraceQuery
@@ -133,7 +134,10 @@ def trace(request: HttpRequest, trace_id: str) -> HttpResponse:
         wanted = query.trace_id(trace_id)
     except PlatformError:
         raise Http404(trace_id) from None
-    raw = request.GET.get("raw", "").lower() in ("1", "true", "yes")  # the API's spellings
+    try:
+        raw = flag(request.GET["raw"]) if "raw" in request.GET else False  # the API's spellings
+    except ValueError:
+        raise BadRequest("raw: true or false.") from None
     found = selectors.trace(wanted, raw=raw)
     if found is None:
         raise Http404(trace_id)

@@ -72,13 +72,23 @@ def parse_wait(raw: str | None, *, default: float, maximum: float) -> float:
 _TRUE, _FALSE = frozenset({"", "1", "true", "yes"}), frozenset({"0", "false", "no"})
 
 
+def flag(value: str) -> bool:
+    """A flag's value as :func:`parse_flag` reads it (``""`` is true); ValueError if it is
+    none of the spellings.  For the places that answer a bad value with no DRF response: a
+    dashboard's 400 page, a websocket's error frame."""
+    value = value.lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError("true or false.")
+    return value in _TRUE
+
+
 def parse_flag(params: Any, name: str) -> bool:
     """A query flag as Consul reads one: absent is false, ``?name`` alone is true, and
     true/false, 1/0 or yes/no (any case) say which; anything else is a 400 naming it, as a field
     error (``details: {name: ["true or false."]}``, the shape of the list filters' refusals)."""
     if name not in params:
         return False
-    value = params[name].lower()
-    if value not in _TRUE | _FALSE:
-        raise ValidationError({name: ["true or false."]})
-    return value in _TRUE
+    try:
+        return flag(params[name])
+    except ValueError as exc:
+        raise ValidationError({name: [str(exc)]}) from None

@@ -53,3 +53,22 @@ def test_ws__streams_summaries_matching_the_filter(issue_token):
     [summary] = message["traces"]
     assert summary["trace_id"].endswith(failing) and summary["error"] and summary["duration"] == 2500
     assert summary["services"] == ["api"] and pong == {"type": "pong"}
+
+
+def test_ws__a_bad_errors_flag_is_refused_and_closes(issue_token):
+    token = issue_token("trace:read")
+
+    async def run():
+        ws = WebsocketCommunicator(
+            application, "/ws/trace/?errors=maybe", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        connected, _ = await ws.connect(timeout=5)
+        frame = await ws.receive_json_from(timeout=5)
+        closed = await ws.receive_output(timeout=5)
+        await ws.disconnect()
+        return connected, frame, closed
+
+    connected, frame, closed = async_to_sync(run)()
+    assert connected
+    assert frame == {"type": "error", "code": "invalid", "message": "errors: true or false."}
+    assert closed == {"type": "websocket.close", "code": 4400}

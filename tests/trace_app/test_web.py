@@ -69,6 +69,9 @@ def test_waterfall__bars_placed_skew_adjusted_and_raw(staff, skewed):
     assert "left:0.0%;width:100.0%" in adjusted and "left:30.0%;width:40.0%" in adjusted
     raw = staff.get(f"/ui/trace/{skewed}/?raw=1").content.decode()
     assert "times as reported" in raw and "left:92.593%" in raw
+    assert "times as reported" not in staff.get(f"/ui/trace/{skewed}/?raw=no").content.decode()
+    refused = staff.get(f"/ui/trace/{skewed}/?raw=maybe")
+    assert refused.status_code == 400
     assert staff.get("/ui/trace/nothex/").status_code == 404
     assert staff.get(f"/ui/trace/{hex_id(8)}/").status_code == 404
 
