@@ -31,6 +31,8 @@ MONITOR_PING_CHECK_RATE = read("MONITOR_PING_CHECK_RATE", env.str, "120/min")
 MONITOR_HEALTH_CACHE_SECONDS = read("MONITOR_HEALTH_CACHE_SECONDS", env.float, 1.0)
 #: Flips kept, in days (uptime history reads them).
 MONITOR_FLIPS_KEPT_DAYS = read("MONITOR_FLIPS_KEPT_DAYS", env.int, 400)
+#: Days a node that reported STOPPED is kept (drawn grey) before it and its checks are removed.
+MONITOR_STOPPED_NODES_KEPT_DAYS = read("MONITOR_STOPPED_NODES_KEPT_DAYS", env.int, 7)
 #: Stats samples: raw kept this many hours, per-minute samples this many days, hourly ones this many days.
 MONITOR_STATS_RAW_HOURS = read("MONITOR_STATS_RAW_HOURS", env.int, 24)
 MONITOR_STATS_MINUTE_DAYS = read("MONITOR_STATS_MINUTE_DAYS", env.int, 7)

@@ -24,5 +24,10 @@ def downsample() -> dict:
 
 @shared_task(name="monitor_app.tasks.purge")
 def purge() -> dict:
-    """Old pings and flips."""
-    return {"pings": services.pings_purge(), "flips": services.flips_purge(now=timezone.now())}
+    """Old pings, flips and stopped nodes."""
+    now = timezone.now()
+    return {
+        "pings": services.pings_purge(),
+        "flips": services.flips_purge(now=now),
+        "stopped_nodes": services.stopped_nodes_purge(now=now),
+    }

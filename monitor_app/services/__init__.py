@@ -14,7 +14,7 @@
 
 from monitor_app.services.alerts import alerts_publish, alerts_reconcile, reminders_due
 from monitor_app.services.engine import check_apply, check_expire, evaluate
-from monitor_app.services.history import flips_purge, stats_downsample
+from monitor_app.services.history import flips_purge, stats_downsample, stopped_nodes_purge
 from monitor_app.services.ingest import parse_report, reports_ingest
 from monitor_app.services.jobs import job_by_slug, job_create, key_create, ping_record, pings_purge
 from monitor_app.services.loop import monitor_tick
@@ -48,4 +48,5 @@ __all__ = [
     "reports_ingest",
     "service_settings",
     "stats_downsample",
+    "stopped_nodes_purge",
 ]

@@ -4,6 +4,9 @@ Uptime of a month is the share of the month's known time (since the check or ser
 seen, never the future) not spent down: critical for a check, degraded for a service.  Time
 before the first flip counts in the state that flip left.
 
+Nodes that reported ``STOPPED`` more than ``MONITOR_STOPPED_NODES_KEPT_DAYS`` ago are removed with
+their checks: every restart of an SDK process is a new node, so stopped ones would pile up.
+
 Stats samples are kept raw for ``MONITOR_STATS_RAW_HOURS``, then as one sample per minute for
 ``MONITOR_STATS_MINUTE_DAYS``, then one per hour (averages of the gauges, sums of the counts;
 the per-endpoint detail stays with the raw samples).
@@ -19,7 +22,7 @@ from django.db import transaction
 from django.db.models import Avg, Max, Min, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 
-from monitor_app.models import Flip, ServiceHealth, StatSample
+from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, StatSample
 
 DOWN = {"critical", "degraded"}
 KNOWN = {"passing", "warning", "critical", "healthy", "degraded"}
@@ -146,3 +149,31 @@ def stats_downsample(*, now: datetime) -> dict[str, int]:
 
 def flips_purge(*, now: datetime) -> int:
     return Flip.objects.filter(at__lt=now - timedelta(days=settings.MONITOR_FLIPS_KEPT_DAYS)).delete()[0]
+
+
+def stopped_nodes_purge(*, now: datetime, limit: int = 1000) -> int:
+    """Remove up to ``limit`` nodes stopped before the retention, with their checks (and so the
+    checks' flips); the service's own flips stay.  A node that reported again meanwhile is no
+    longer stopped and stays.  How many nodes went."""
+    from monitor_app.services import health, ingest
+
+    cutoff = now - timedelta(days=settings.MONITOR_STOPPED_NODES_KEPT_DAYS)
+    stopped = NodeStatus.objects.filter(status=NodeStatus.Status.STOPPED, reported__lt=cutoff)
+    removed, services = 0, set()
+    for service, node in stopped.values_list("service", "node")[:limit]:
+        with transaction.atomic():
+            if not stopped.select_for_update().filter(service=service, node=node).exists():
+                continue  # it came back since
+            checks = Check.objects.filter(service=service, node=node, kind=Check.Kind.REPORT)
+            names = checks.values_list("name", flat=True)
+            keys = [ingest.snapshot_key(service, node, name) for name in names]
+            keys.append(f"{ingest.STATUS_PREFIX}{service}/{node}")
+            checks.delete()
+            NodeStatus.objects.filter(service=service, node=node).delete()
+            transaction.on_commit(lambda keys=keys: ingest.cache.delete_many(keys))
+        removed += 1
+        services.add(service)
+    for service in sorted(services):
+        with transaction.atomic():
+            health.service_refresh(name=service, now=now.timestamp())
+    return removed

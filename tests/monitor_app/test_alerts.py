@@ -264,3 +264,29 @@ def test_the_last_nodes_stopped__unknown_the_alerts_resolved_their_reminders_sto
             services.monitor_tick(now=t)
     assert len(events("monitor.service.degraded")) == 1
     assert len(events("monitor.check.failed")) == 1
+
+
+def test_stopped_nodes__removed_with_their_checks_after_the_retention(report, committed, settings):
+    settings.MONITOR_STOPPED_NODES_KEPT_DAYS = 7
+    day = 86_400
+    for node in ("old", "back", "late", "live"):
+        report("orders", node, result("db", "passing", **FAST), now=NOW)
+    report("orders", "old", result("db", "critical", **FAST), now=NOW + 1)  # a flip of its check
+    for node in ("old", "back"):
+        node_status("orders", node, "STOPPED", NOW + 2, committed)
+    node_status("orders", "late", "STOPPED", NOW + 6 * day, committed)
+    report("orders", "back", result("db", "passing", **FAST), now=NOW + 3 * day)  # came back
+    service_flips = Flip.objects.filter(service="orders", name="").count()
+    assert "old" in cache.get(failing_key("orders"))
+
+    with committed():
+        removed = services.stopped_nodes_purge(now=datetime.fromtimestamp(NOW + 7 * day + 3, UTC))
+
+    assert removed == 1
+    assert sorted(NodeStatus.objects.values_list("node", flat=True)) == ["back", "late"]  # live sent none
+    assert sorted(Check.objects.values_list("node", flat=True)) == ["back", "late", "live"]
+    assert not Flip.objects.filter(node="old").exists()
+    assert Flip.objects.filter(service="orders", name="").count() == service_flips
+    assert "old" not in cache.get(failing_key("orders"))
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.nodes, health.passing) == (2, 2)  # late is stopped: out of the share, still kept
