@@ -33,7 +33,7 @@ import time
 import weakref
 from bisect import bisect_left
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from platform_client.auth import ASGIAuthMiddleware, AuthError, JWKSVerifier, bearer_token
@@ -242,10 +242,11 @@ class _WSGIMiddleware:
         if tracing is not None:
             span, token = tracing.start_wsgi(environ, self.route)
         path = environ.get("PATH_INFO", "")
-        status: list[int] = []
+        status = 0  # the response's, once it started
 
         def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
-            status.append(int(status_line[:3]))
+            nonlocal status
+            status = int(status_line[:3])
             if exc_info:
                 return start_response(status_line, headers, exc_info)
             return start_response(status_line, headers)
@@ -268,34 +269,80 @@ class _WSGIMiddleware:
                 body = self.app(environ, recording_start_response)
         except BaseException as exc:
             if self.stats is not None:
-                self._count(environ, path, started, status[-1] if status else 500)
+                self._count(environ, path, started, status or 500)
             if tracing is not None:
                 tracing.detach(token)
-                tracing.finish(span, status[-1] if status else None, exc)
+                tracing.finish(span, status or None, exc)
             raise
-        if self.stats is not None:
-            self._count(environ, path, started, status[-1] if status else 500)
         if tracing is not None:
             tracing.detach(token)
-            if isinstance(body, (list, tuple)):  # the whole answer is made: the span ends now
-                tracing.finish(span, status[-1] if status else None)
-            else:  # a streamed body: the span ends when it is closed
-                body = tracing.streamed(body, span, status)
-        return body
+        stats = self.stats
+        if type(body) is list or isinstance(body, tuple):  # the whole answer is made: counted and ended now
+            if stats is not None:  # queued, counted in the background (RequestStats.record, inlined)
+                stats.queue.append(
+                    (
+                        self.endpoint(environ) if self.named else None,
+                        environ.get("REQUEST_METHOD", ""),
+                        status or 500,
+                        perf_counter() - started,
+                        path,
+                    )
+                )
+                if not stats._started:
+                    stats._start()
+            if tracing is not None:
+                tracing.finish(span, status or None)
+            return body
+
+        if stats is None and tracing is None:
+            return body
+
+        # An iterable the server reads: a generator app calls start_response at its first item,
+        # so the request is counted, and its span ended, when the server closes it.
+        def done(error: BaseException | None) -> None:
+            if stats is not None:  # a body that broke off failed, whatever its status said
+                self._count(environ, path, started, 500 if error is not None else status or 500)
+            if tracing is not None:
+                tracing.finish(span, status or None, error)
+
+        return _ClosingBody(body, done, tracing, span if tracing is not None else None)
 
     def _count(self, environ: dict, path: str, started: float, status: int) -> None:
-        stats: Any = self.stats
-        stats.queue.append(
-            (
-                self.endpoint(environ) if self.named else None,
-                environ.get("REQUEST_METHOD", ""),
-                status,
-                perf_counter() - started,
-                path,
-            )
-        )
-        if not stats._started:
-            stats._start()
+        endpoint = self.endpoint(environ) if self.named else None
+        self.stats.record(endpoint, environ.get("REQUEST_METHOD", ""), status, perf_counter() - started, path)
+
+
+class _ClosingBody:
+    """A response body the server iterates and then closes (PEP 3333): ``done`` runs once, at
+    ``close()``, or with the error that broke the iteration; the request's span, if any, is
+    current while the body runs."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable, tracing: Any, span: Any) -> None:
+        self.body, self.done, self.tracing, self.span = body, done, tracing, span
+
+    def __iter__(self) -> Iterator[bytes]:
+        token = self.tracing.enter(self.span) if self.span is not None else None
+        try:
+            yield from self.body
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        finally:
+            if token is not None:
+                self.tracing.detach(token)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._finish(None)
+
+    def _finish(self, error: BaseException | None) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            done(error)
 
 
 def _refuse(exc: AuthError, start_response: Callable) -> list[bytes]:

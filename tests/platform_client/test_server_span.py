@@ -211,6 +211,33 @@ def test_request_stats__counted_in_the_background_and_before_each_read():
     monitor._pool.shutdown()
 
 
+def generator_app(environ, start_response):
+    """A generator WSGI app: start_response is called at the first item, not before it returns."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield f"{get_current_span().get_span_context().span_id:016x}".encode()
+    if environ["PATH_INFO"] == "/broken":
+        raise RuntimeError("the stream broke")
+
+
+def test_request_stats_and_span__a_generator_app_is_counted_and_ended_at_close(spans):
+    provider, exporter = spans
+    monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "orders")
+    app = wsgi(generator_app, monitor=monitor, trace=True, tracer_provider=provider)
+    status, body = call(app)
+    with pytest.raises(RuntimeError):
+        call(app, "/broken")
+    app.stats.flush()
+    counts = {entry["method"]: entry for entry in monitor.endpoints.take()}
+    assert (status, counts["GET /"]["success"], counts["GET /"]["errors"]) == (200, 1, 0)
+    assert counts["GET /broken"]["errors"] == 1  # the status was 200, then the body failed
+    good, broken = exporter.get_finished_spans()
+    assert body.decode() == f"{good.context.span_id:016x}"
+    assert good.attributes["http.response.status_code"] == 200 and good.status.status_code != StatusCode.ERROR
+    assert broken.status.status_code == StatusCode.ERROR and broken.attributes["error.type"] == "RuntimeError"
+    app.stats.close()
+    monitor._pool.shutdown()
+
+
 def test_request_stats__a_forked_child_starts_its_own_thread():
     stats = RequestStats(None, None, interval=3600)  # only explicit flushes here
     stats.record("GET /", "GET", 200, 0.001)
