@@ -101,9 +101,10 @@ class Platform:
         """A platform from ``PLATFORM_URL``, ``PLATFORM_CLIENT_ID``, ``PLATFORM_CLIENT_SECRET``,
         ``PLATFORM_SCOPES``, ``PLATFORM_SERVICE_NAME``, ``PLATFORM_SERVICE_VERSION``,
         ``PLATFORM_NODE``, ``PLATFORM_KV_URL``, ``PLATFORM_SYNC_URL``, ``PLATFORM_LOG_FILE``,
-        ``PLATFORM_LOG_EVENTS`` (1: warnings shipped as events) and ``PLATFORM_STATSD``
+        ``PLATFORM_LOG_EVENTS`` (1, true or yes: warnings shipped as events) and ``PLATFORM_STATSD``
         (host:port); keyword arguments win."""
         env = os.environ
+        log_events = _flag(overrides.pop("log_events", None), "PLATFORM_LOG_EVENTS")  # before a session
         session = overrides.pop("session", None) or PlatformSession(
             overrides.pop("url", None),
             overrides.pop("client_id", None),
@@ -120,8 +121,7 @@ class Platform:
             kv_url=overrides.pop("kv_url", None) or env.get("PLATFORM_KV_URL", "memory://"),
             sync_url=overrides.pop("sync_url", None) or env.get("PLATFORM_SYNC_URL", "memory://"),
             log_file=overrides.pop("log_file", None) or env.get("PLATFORM_LOG_FILE"),
-            log_events=overrides.pop("log_events", None)
-            or env.get("PLATFORM_LOG_EVENTS", "") in ("1", "true"),
+            log_events=log_events,
             statsd=overrides.pop("statsd", None) or env.get("PLATFORM_STATSD"),
             **overrides,
         )
@@ -359,3 +359,16 @@ class Platform:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _flag(given: bool | None, variable: str) -> bool:
+    """A keyword argument if given, else an environment flag: 1/true/yes/on or 0/false/no/off
+    (any case; unset or empty is false); anything else is a ValueError naming the variable."""
+    if given is not None:
+        return bool(given)
+    value = os.environ.get(variable, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{variable} must be 1 or 0 (true/false, yes/no), not {value!r}")

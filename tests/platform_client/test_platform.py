@@ -90,6 +90,19 @@ def test_from_env__missing_service_or_credentials(env, monkeypatch):
         Platform.from_env(service="x")
 
 
+def test_from_env__log_events_flag_spellings_and_the_keyword_wins(env, monkeypatch):
+    for value, expected in (("yes", True), ("TRUE", True), ("0", False), ("", False)):
+        monkeypatch.setenv("PLATFORM_LOG_EVENTS", value)
+        with Platform.from_env() as p:
+            assert p.log_events is expected, value
+    monkeypatch.setenv("PLATFORM_LOG_EVENTS", "1")
+    with Platform.from_env(log_events=False) as p:
+        assert p.log_events is False
+    monkeypatch.setenv("PLATFORM_LOG_EVENTS", "ture")
+    with pytest.raises(ValueError, match="PLATFORM_LOG_EVENTS"):
+        Platform.from_env()
+
+
 def test_wrong_credentials__the_first_call_names_the_cause(env):
     with Platform.from_env(client_secret="wrong") as p, pytest.raises(PlatformError) as raised:
         p.auth.check("config:x", "read")
