@@ -559,12 +559,18 @@ def node_status_report(
 def _pause_checks(service: str, node: str) -> None:
     """A node that stopped on purpose sends no more results: its checks stop expiring (no
     ``expired`` flip or alert after a clean stop) and reminding (of a failure it had) until its
-    next result re-arms them.  Their cached snapshots go, so that result is stored, not only
-    cached."""
+    next result re-arms them.  Their cached snapshots are replaced by the paused ones (not
+    expiring, so that result is stored, not only cached), with the new version, so a write that
+    read the check before the stop cannot cache its older snapshot over them."""
     checks = Check.objects.filter(service=service, node=node, kind=Check.Kind.REPORT)
-    names = list(checks.values_list("name", flat=True))
     checks.update(expires_at=None, next_reminder_at=None, version=F("version") + 1)
-    transaction.on_commit(lambda: cache.delete_many([snapshot_key(service, node, name) for name in names]))
+    paused = {check.name: snapshot_of(check) for check in checks}
+
+    def cache_paused() -> None:
+        for name, snap in paused.items():
+            store_snapshot(service, node, name, snap)
+
+    transaction.on_commit(cache_paused)
 
 
 def stats_record(*, service: str, node: str, stats: dict[str, Any], now: float) -> None:

@@ -290,3 +290,15 @@ def test_stopped_nodes__removed_with_their_checks_after_the_retention(report, co
     assert "old" not in cache.get(failing_key("orders"))
     health = ServiceHealth.objects.get(name="orders")
     assert (health.nodes, health.passing) == (2, 2)  # late is stopped: out of the share, still kept
+
+
+def test_a_write_racing_the_stop__cannot_cache_a_snapshot_that_hides_the_node_coming_back(report, committed):
+    from monitor_app.services import ingest
+
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    before_the_stop = ingest.snapshot_of(Check.objects.get(node="n1"))  # read by a racing write
+    node_status("orders", "n1", "STOPPED", NOW + 1, committed)
+    ingest.store_snapshot("orders", "n1", "db", before_the_stop)  # ... which commits after the stop
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW + 2)  # the node is back
+    assert NodeStatus.objects.get(node="n1").status == "unknown"  # counted again
+    assert Check.objects.get(node="n1").expires_at is not None  # and its check re-armed
