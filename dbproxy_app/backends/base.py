@@ -107,6 +107,21 @@ class Unavailable(PlatformError):
     code = "database_unavailable"
 
 
+class DatabaseRefused(PlatformError):
+    """The database answered with an error the proxy has no better answer for: its role lacks a
+    privilege, a table was altered behind the proxy's back (502 naming the database and the
+    SQLSTATE; the server's own message is logged, not answered)."""
+
+    status = 502
+    code = "database_error"
+
+
+class ConstraintViolation(Conflict):
+    """A constraint other than the id's (one an operator added to the table) refused a write."""
+
+    code = "constraint_violation"
+
+
 @dataclass
 class Row:
     """A stored record."""

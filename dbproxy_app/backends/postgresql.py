@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,10 +27,19 @@ from django.conf import settings
 from psycopg import errors, pq, sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import (
+    Backend,
+    ConstraintViolation,
+    DatabaseRefused,
+    RecordExists,
+    Session,
+    TableRef,
+    Unavailable,
+)
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
 
+log = logging.getLogger(__name__)
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 #: Quoted ``schema.table`` names by (schema, table).
@@ -57,6 +67,28 @@ def _unavailable(database: str, exc: Exception) -> Unavailable:
     return Unavailable(f"Database {database!r} is unavailable.", details={"database": database})
 
 
+def _refused(database: str, exc: psycopg.Error) -> Exception:
+    """What an error of the database means for the caller (a 4xx or 5xx naming the database,
+    never an unhandled 500)."""
+    if isinstance(exc, errors.UniqueViolation):
+        return RecordExists("A record with this id already exists.")
+    if isinstance(exc, (psycopg.OperationalError, errors.QueryCanceled, errors.UndefinedTable)):
+        return _unavailable(database, exc)
+    state = exc.sqlstate or ""
+    details = {"database": database, "sqlstate": state}
+    if isinstance(exc, psycopg.IntegrityError):
+        details["constraint"] = exc.diag.constraint_name or ""
+        return ConstraintViolation("A constraint of the table refused the record.", details=details)
+    log.warning(
+        "db: database %r refused a statement: %s (SQLSTATE %s)", database, exc.diag.message_primary, state
+    )
+    if isinstance(exc, errors.InsufficientPrivilege):
+        message = f"Database {database!r} refused the proxy's role a privilege it needs (see its grants)."
+    else:
+        message = f"Database {database!r} answered an error (SQLSTATE {state})."
+    return DatabaseRefused(message, details=details)
+
+
 class PostgresSession(Session):
     dialect = POSTGRES
     json_as_text = False  # psycopg decodes jsonb
@@ -74,20 +106,16 @@ class PostgresSession(Session):
                 result = cursor.pgresult
                 returned = result is not None and result.status == pq.ExecStatus.TUPLES_OK
                 return (cursor.fetchall() if returned else []), cursor.rowcount
-        except errors.UniqueViolation as exc:
-            raise RecordExists("A record with this id already exists.") from exc
-        except (psycopg.OperationalError, errors.QueryCanceled, errors.UndefinedTable) as exc:
-            raise _unavailable(self.database, exc) from exc
+        except psycopg.Error as exc:
+            raise _refused(self.database, exc) from exc
 
     def copy(self, name: str, columns: str, pieces: Iterator[str]) -> bool:
         try:
             with self.conn.cursor() as cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
                 for piece in pieces:
                     copy.write(piece)
-        except errors.UniqueViolation as exc:
-            raise RecordExists("A record with this id already exists.") from exc
-        except (psycopg.OperationalError, errors.QueryCanceled) as exc:
-            raise _unavailable(self.database, exc) from exc
+        except psycopg.Error as exc:
+            raise _refused(self.database, exc) from exc
         return True
 
     def identifier(self, *parts: str) -> str:
@@ -166,8 +194,10 @@ class PostgresBackend(Backend):
                     return
                 with conn.transaction():
                     yield PostgresSession(self.database, conn, self.schema)
-        except (PoolTimeout, psycopg.OperationalError, errors.QueryCanceled) as exc:
+        except PoolTimeout as exc:
             raise _unavailable(self.database, exc) from exc
+        except psycopg.Error as exc:  # at BEGIN or COMMIT (a deferred constraint)
+            raise _refused(self.database, exc) from exc
 
     def create_table(self, table: TableRef) -> None:
         with self.session() as session:

@@ -6,6 +6,7 @@ only a file name inside it (no directories), so no caller can point the platform
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,14 +15,33 @@ from typing import Any
 
 from django.conf import settings
 
-from dbproxy_app.backends.base import Backend, RecordExists, Session, TableRef, Unavailable
+from dbproxy_app.backends.base import (
+    Backend,
+    ConstraintViolation,
+    DatabaseRefused,
+    RecordExists,
+    Session,
+    TableRef,
+    Unavailable,
+)
 from dbproxy_app.query.sql import SQLITE
 
+log = logging.getLogger(__name__)
+#: The constraint errors that mean an insert met an id already taken.
+_ID_TAKEN = ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE")
 FILE_NAME = r"[A-Za-z0-9_-]{1,64}\.sqlite3?"
 
 
 def directory() -> Path:
     return Path(settings.DB_SQLITE_DIR or Path(settings.VAR_DIR) / "db")
+
+
+def _refused(database: str, exc: sqlite3.DatabaseError) -> DatabaseRefused:
+    name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
+    log.warning("db: database %r refused a statement: %s (%s)", database, exc, name)
+    return DatabaseRefused(
+        f"Database {database!r} answered an error ({name}).", details={"database": database, "error": name}
+    )
 
 
 def quoted(name: str) -> str:
@@ -40,11 +60,18 @@ class SqliteSession(Session):
             cursor = self.db.execute(sql.replace("%s", "?"), list(params))
             return cursor.fetchall(), cursor.rowcount
         except sqlite3.IntegrityError as exc:
-            raise RecordExists("A record with this id already exists.") from exc
+            if getattr(exc, "sqlite_errorname", "") in _ID_TAKEN:
+                raise RecordExists("A record with this id already exists.") from exc
+            raise ConstraintViolation(  # a trigger or constraint added outside the proxy
+                "A constraint of the table refused the record.",
+                details={"database": self.database, "error": getattr(exc, "sqlite_errorname", "")},
+            ) from exc
         except sqlite3.OperationalError as exc:
             raise Unavailable(
                 f"Database {self.database!r} is unavailable: {exc}.", details={"database": self.database}
             ) from exc
+        except sqlite3.DatabaseError as exc:  # a damaged file, a table altered outside the proxy
+            raise _refused(self.database, exc) from exc
 
     def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
         return quoted(table.name), "1 = 1", []
@@ -88,6 +115,8 @@ class SqliteBackend(Backend):
             raise Unavailable(
                 f"Database {self.database!r} is unavailable: {exc}.", details={"database": self.database}
             ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise _refused(self.database, exc) from exc
         finally:
             db.close()
 
