@@ -254,7 +254,12 @@ class ASGIAuthMiddleware:
             claims = self.verifier.verify_header(authorization, scopes=self.scopes)
         except AuthError as exc:
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 4401 if exc.status == 401 else 4403})
+                # Accepted, then closed: a close code reaches the client only over an open
+                # connection (a close before the accept is an HTTP 403 handshake refusal).
+                message = await receive()
+                if message["type"] == "websocket.connect":
+                    await send({"type": "websocket.accept"})
+                    await send({"type": "websocket.close", "code": 4401 if exc.status == 401 else 4403})
                 return
             body = json.dumps(exc.body()).encode()
             await send(

@@ -63,10 +63,10 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not (self.scope.get("token") or (user is not None and user.is_authenticated)):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse(self, CLOSE_UNAUTHENTICATED)
             return
         if not self.granted(f"{self.service}:read"):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await refuse(self, CLOSE_FORBIDDEN)
             return
         await self.accept()
         await self.on_connected()
@@ -237,8 +237,16 @@ class ServiceWatchConsumer(ServiceConsumer):
         ).allowed
 
 
+async def refuse(consumer: AsyncJsonWebsocketConsumer, code: int) -> None:
+    """Accept, then close with ``code``: a close code reaches a client only over an open
+    connection (ASGI servers answer a close before the accept with an HTTP 403 handshake
+    refusal, the same for every reason), and clients stop retrying on 4401/4403/4404."""
+    await consumer.accept()
+    await consumer.close(code=code)
+
+
 class NoSuchSocket(AsyncJsonWebsocketConsumer):
-    """Any websocket path no service serves: the handshake is refused (HTTP 403), not a 500."""
+    """Any websocket path no service serves: closed with 4404, not a 500."""
 
     async def connect(self) -> None:
-        await self.close(code=CLOSE_NOT_FOUND)
+        await refuse(self, CLOSE_NOT_FOUND)

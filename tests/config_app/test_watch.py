@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -85,11 +86,12 @@ def ws(token: str, script):
         communicator = WebsocketCommunicator(
             application, "/ws/config/", headers=[(b"authorization", f"Bearer {token}".encode())]
         )
-        connected, code = await communicator.connect(timeout=5)
-        if not connected:
-            return code
-        hello = await communicator.receive_json_from(timeout=5)
-        assert hello["type"] == "hello"
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        hello = await communicator.receive_output(timeout=5)
+        if hello["type"] == "websocket.close":
+            return hello["code"]
+        assert json.loads(hello["text"])["type"] == "hello"
         try:
             return await script(communicator)
         finally:

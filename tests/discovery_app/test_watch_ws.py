@@ -7,8 +7,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from discovery_app import services
-from platformsite.asgi import application
-from tests.sockets import greeted
+from tests.sockets import bearer, greeted, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,13 +129,7 @@ def test_ws__since_not_indexes__is_an_error_and_subscribes_nothing(issue_token, 
 def test_ws__without_discovery_scope__is_closed_4403(issue_token):
     token = issue_token("config:read")
 
-    async def run():
-        ws = WebsocketCommunicator(
-            application, "/ws/discovery/", headers=[(b"authorization", f"Bearer {token}".encode())]
-        )
-        return await ws.connect(timeout=5)
-
-    assert async_to_sync(run)() == (False, 4403)
+    assert refusal("/ws/discovery/", bearer(token)) == 4403
 
 
 def test_ws__policy_denied_service__is_refused(issue_token, django_capture_on_commit_callbacks):

@@ -9,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 
 from event_app.services import event_publish
 from platformsite.asgi import application
+from tests.sockets import refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,11 +140,7 @@ def test_ws__replay_bound__reports_truncation(issue_token, settings):
 def test_ws__without_events_scope__is_closed(issue_token, scopes, code):
     headers = auth(issue_token(*scopes)) if scopes else []
 
-    async def run():
-        ws = WebsocketCommunicator(application, "/ws/events/", headers=headers)
-        return await ws.connect(timeout=5)
-
-    assert async_to_sync(run)() == (False, code)
+    assert refusal("/ws/events/", headers) == code
 
 
 def test_ws__stored_subscription__supplies_the_filter(issue_token):

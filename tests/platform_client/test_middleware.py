@@ -127,6 +127,28 @@ def test_asgi__authenticated_and_counted(tokens):
     monitor._pool.shutdown()
 
 
+def test_asgi__a_refused_websocket_is_accepted_then_closed_with_the_code(tokens):
+    verifier, _, no_scope, _ = tokens
+    app = asgi(hello_asgi, verifier=verifier, scopes=["config:read"])
+
+    def run(token):
+        sent = []
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+
+        async def receive():
+            return {"type": "websocket.connect"}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(app({"type": "websocket", "path": "/ws", "headers": headers}, receive, send))
+        return [message.get("code", message["type"]) for message in sent]
+
+    # a close code reaches a real client only after the accept (before it: an HTTP 403)
+    assert run(None) == ["websocket.accept", 4401]
+    assert run(no_scope) == ["websocket.accept", 4403]
+
+
 def test_platform_wsgi__the_platforms_verifier_and_monitor(live_server, service_account, tokens):
     _, good, _, client_id = tokens
     reader_id, reader_secret = service_account("auth:read")

@@ -10,6 +10,7 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 
 from platformsite.asgi import application
+from tests.sockets import refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,14 +36,12 @@ def connect(path: str, headers=None) -> tuple[bool, object, list]:
 
 
 def test_ws__without_credentials__is_closed_4401():
-    connected, code, _ = connect("/ws/discovery/")
-    assert (connected, code) == (False, 4401)
+    assert refusal("/ws/discovery/") == 4401
 
 
 def test_ws__token_without_scope__is_closed_4403(issue_token):
     token = issue_token("config:read")
-    connected, code, _ = connect("/ws/discovery/", [(b"authorization", f"Bearer {token}".encode())])
-    assert (connected, code) == (False, 4403)
+    assert refusal("/ws/discovery/", [(b"authorization", f"Bearer {token}".encode())]) == 4403
 
 
 def test_ws__bearer_header__is_accepted_and_answers(issue_token):
@@ -61,8 +60,7 @@ def test_ws__access_token_query__is_accepted(issue_token):
 
 
 def test_ws__invalid_token__is_closed_4401():
-    connected, code, _ = connect("/ws/discovery/", [(b"authorization", b"Bearer nope")])
-    assert (connected, code) == (False, 4401)
+    assert refusal("/ws/discovery/", [(b"authorization", b"Bearer nope")]) == 4401
 
 
 def test_ws__staff_session__is_accepted():

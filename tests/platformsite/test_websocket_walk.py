@@ -1,7 +1,8 @@
 """Every declared websocket refuses a caller without credentials (4401) and without the scope (4403).
 
 The paths come from the services' declarations, so a service added later is covered too.  A path
-no service serves is refused at the handshake (4404), and every socket the pages and the API
+no service serves is closed with 4404 (each code sent over an accepted connection, the only way
+a real client sees it), and every socket the pages and the API
 indexes advertise is one that accepts.
 """
 
@@ -12,26 +13,13 @@ import re
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.testing import WebsocketCommunicator
 
-from platformsite.asgi import application
 from platformsite.services import all_services, served_services
+from tests.sockets import refusal as close_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SOCKETS = [(service.name, service.websocket_path) for service in all_services() if service.websocket_path]
-
-
-def close_code(path: str, headers: list[tuple[bytes, bytes]]) -> object:
-    async def run():
-        communicator = WebsocketCommunicator(application, path, headers=headers)
-        connected, code = await communicator.connect(timeout=5)
-        if connected:
-            await communicator.disconnect()
-        return code if not connected else "accepted"
-
-    return async_to_sync(run)()
 
 
 def test_walk__finds_the_built_services_sockets():
@@ -61,11 +49,11 @@ UNSERVED = [
 
 
 @pytest.mark.parametrize("path", UNSERVED)
-def test_websocket__a_path_no_service_serves__is_refused_at_the_handshake(issue_token, path, caplog):
+def test_websocket__a_path_no_service_serves__is_closed_4404(issue_token, path, caplog):
     # Given a caller holding every scope
     token = issue_token("admin")
 
-    # When it opens a socket no service serves, Then the handshake is refused (not a 500)
+    # When it opens a socket no service serves, Then it is closed with 4404 (not a 500)
     with caplog.at_level(logging.INFO):
         assert close_code(path, [(b"authorization", f"Bearer {token}".encode())]) == 4404
 
@@ -74,7 +62,7 @@ def test_websocket__a_path_no_service_serves__is_refused_at_the_handshake(issue_
 
 
 @pytest.mark.parametrize("path", ["/ws/nope/", f"/ws/{uuid.uuid4().hex}/"])
-def test_websocket__a_path_no_service_serves__is_refused_without_credentials_too(path):
+def test_websocket__a_path_no_service_serves__is_closed_4404_without_credentials_too(path):
     assert close_code(path, []) == 4404
 
 

@@ -6,9 +6,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from platformsite.asgi import application
 from router_app import services
-from tests.sockets import greeted
+from tests.sockets import bearer, greeted, refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,14 +86,7 @@ def test_ws__bad_messages_and_denied_services(issue_token):
 def test_ws__without_the_read_scope__is_closed_4403(issue_token):
     token = issue_token("discovery:read")
 
-    async def run():
-        communicator = WebsocketCommunicator(
-            application, "/ws/router/", headers=[(b"authorization", f"Bearer {token}".encode())]
-        )
-        connected, code = await communicator.connect(timeout=5)
-        return connected, code
-
-    assert async_to_sync(run)() == (False, 4403)
+    assert refusal("/ws/router/", bearer(token)) == 4403
 
 
 def test_ws__unsubscribe__stops_that_service_only(issue_token):
