@@ -92,8 +92,8 @@ def _act(request: HttpRequest, name: str) -> None:
 
 @staff_required
 def service_detail(request: HttpRequest, name: str) -> HttpResponse:
-    if not services.SERVICE.matches(name):
-        raise Http404(name)
+    if not services.SERVICE.matches(name) or not selectors.service_known(name):
+        raise Http404(name)  # as the API: a typo makes no service (the dry-run switch would store one)
     if request.method == "POST":
         try:
             _act(request, name)
@@ -128,4 +128,4 @@ def service_detail(request: HttpRequest, name: str) -> HttpResponse:
         ],
         "rate_limits": list(RateLimit.objects.filter(service=name).order_by("caller")),
     }
-    return _page(request, "router_app/service.html", "router_app/_service.html", context)
+    return _page(request, "router_app/service.html", "router_app/_live.html", context)

@@ -37,6 +37,13 @@ def ejected_fleet() -> None:
     services.service_evaluate(service="orders", now=now)
 
 
+def rule_keys(page) -> list[str]:
+    return [
+        field.get_attribute("value")
+        for field in page.find_elements(By.CSS_SELECTOR, "#rules tbody input[name=key]")
+    ]
+
+
 def test_router_dashboard__nodes_rules_and_dry_run(page, wait, login, url, staff_user, screenshot_dir):
     # given a service whose first node was ejected, and a logged-in operator
     ejected_fleet()
@@ -76,3 +83,17 @@ def test_router_dashboard__nodes_rules_and_dry_run(page, wait, login, url, staff
     wait.until(ec.text_to_be_present_in_element((By.ID, "enforce-form"), "recorded only"))
     node = page.find_element(By.CSS_SELECTOR, "tr[data-node=orders-0]")
     assert "ejected" not in node.find_element(By.CSS_SELECTOR, "td.weight").text
+    # when a rule is added elsewhere (the API, the CLI), the page draws it without a reload
+    services.rule_save(service="orders", version="1.0", key="zone", value="eu", weight=5, priority=9)
+    wait.until(lambda d: "zone" in rule_keys(d))
+    # but not while the operator types: the typed value stays, and the state says why
+    field = page.find_element(By.CSS_SELECTOR, "#new-label input[name=key]")
+    field.send_keys("typing")
+    services.rule_save(service="orders", version="1.0", key="region", value="us", weight=5, priority=8)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "live-state"), "paused while you edit"))
+    assert page.find_element(By.CSS_SELECTOR, "#new-label input[name=key]").get_attribute("value") == "typing"
+    assert "region" not in rule_keys(page)
+    # and once the field is emptied and left, the page catches up
+    field.clear()
+    page.find_element(By.TAG_NAME, "h1").click()
+    wait.until(lambda d: "region" in rule_keys(d))

@@ -77,6 +77,7 @@ def test_rule__a_conflict_is_shown_and_nothing_saved(operator, make_node):
 
 
 def test_label__bad_weight_is_refused_with_the_field(operator, make_node):
+    make_node(node_id="orders-1")
     response = operator.post(PAGE, {**rule_form(weight="120"), "action": "label_create"}, follow=True)
 
     assert "Not saved: weight" in response.content.decode()
@@ -90,6 +91,14 @@ def test_dry_run__toggled_from_the_page(operator, make_node):
 
     assert Policy.objects.get(service="orders").enforce is False
     assert "dry run" in operator.get(PAGE).content.decode()
+
+
+def test_a_service_nobody_registered__has_no_page_and_the_switch_stores_nothing(operator, make_node):
+    make_node(node_id="orders-1")
+
+    assert operator.get("/ui/router/ordrs/").status_code == 404
+    assert operator.post("/ui/router/ordrs/", {"action": "enforce", "enforce": "false"}).status_code == 404
+    assert not Policy.objects.filter(service="ordrs").exists()
 
 
 def test_definitions_of_another_service__cannot_be_changed_from_this_page(operator, make_node):

@@ -10,6 +10,8 @@
 //                                    (stats, evaluations, heartbeats)
 // In the fragment, an element with data-age="N" (seconds, as the server counted them) shows its
 // age growing every second until the next fetch, so that "1 s" never stands still on a live page.
+// A form field inside #live that has the focus or holds an unsaved change is never redrawn away:
+// refreshes wait (the state says "paused while you edit") and resume once no field is edited.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -21,14 +23,43 @@
   var pending = null;
   var polling = null;
 
+  var mode = "connecting…";
+  var deferred = false;
+
   function show(text) {
-    if (state) { state.textContent = text; }
+    mode = text;
+    if (state) { state.textContent = deferred ? text + " · paused while you edit" : text; }
   }
+
+  function editing() {
+    var fields = live.querySelectorAll("input, select, textarea");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.type === "hidden") { continue; }
+      if (field === document.activeElement) { return true; }
+      var changed = field.type === "checkbox" || field.type === "radio"
+        ? field.checked !== field.defaultChecked : field.value !== field.defaultValue;
+      if (changed) { return true; }
+    }
+    return false;
+  }
+
+  function resume() {
+    window.setTimeout(function () {
+      if (deferred && !editing()) { deferred = false; show(mode); refresh(); }
+    }, 0);
+  }
+  live.addEventListener("focusout", resume);
+  live.addEventListener("input", resume);
 
   var loadedAt = Date.now();
 
   function refresh() {
     if (pending) { return; }
+    if (editing()) {
+      if (!deferred) { deferred = true; show(mode); }
+      return;
+    }
     pending = fetch(fragment, { credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
