@@ -166,3 +166,20 @@ def test_favicon__is_linked_from_every_page_and_served_at_favicon_ico(operator):
     assert response.status_code == 200
     assert response.redirect_chain[-1][0] == "/static/platformsite/favicon.svg"
     assert b"<svg" in b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/monitor/nosuch/", "/ui/db/nosuch/", "/ui/trace/0af7651916cd43dd/", "/ui/nope/"]
+)
+def test_unknown_dashboard_page__a_404_in_the_dashboards_frame(operator, path):
+    response = operator.get(path)
+
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert 'id="not-found"' in page and 'aria-label="Services"' in page  # the navigation stays
+
+
+def test_a_query_a_page_cannot_read__a_400_in_the_dashboards_frame(operator):
+    response = operator.get("/ui/trace/0af7651916cd43dd/?raw=maybe")
+
+    assert response.status_code == 400 and 'id="bad-request"' in response.content.decode()
