@@ -227,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="platform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_connection_options(parser)
+    from platform_client._version import __version__ as client_version
+    from platformsite.services import VERSION
+
+    version = f"micro-platform {VERSION} (micro-platform-client {client_version})"
+    parser.add_argument("--version", action="version", version=version)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="Run the whole platform in the embedded mode.")

@@ -173,3 +173,11 @@ def test_cli__missing_file__prints_a_json_error_and_exits_1(cli_as, tmp_path):
     code, _, err = run("set", "payments", "--file", str(tmp_path / "missing.json"))
     assert code == 1
     assert json.loads(err)["error"]["code"] == "os_error"
+
+
+def test_server_cli__version_names_the_server_and_the_sdk(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == "micro-platform 0.1.0 (micro-platform-client 0.1.0)"
