@@ -56,6 +56,37 @@ def test_the_stock_opentelemetry_exporter__sends_spans_the_zipkin_api_then_finds
     assert {s["name"] for s in answer.json()} == {"POST /orders", "charge card"}
 
 
+def test_the_requests_instrumentation__its_client_span_names_the_peer_by_the_urls_host(
+    live_server, issue_token
+):
+    import requests
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    token = issue_token("trace:write")
+    exporter = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces", headers={"Authorization": f"Bearer {token}"}
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    RequestsInstrumentor().instrument(tracer_provider=provider)
+    try:
+        with provider.get_tracer("shop").start_as_current_span(
+            "GET /cart", kind=trace.SpanKind.SERVER
+        ) as root:
+            requests.get(f"{live_server.url}/healthz", timeout=5)  # a peer that reports no spans
+    finally:
+        RequestsInstrumentor().uninstrument()
+        provider.shutdown()
+
+    (call,) = Span.objects.filter(trace_id=format(root.get_span_context().trace_id, "032x"), kind="CLIENT")
+    assert call.remote_service == live_server.url.split("//")[1].split(":")[0]  # the host of http.url
+
+
 def test_protobuf__200_with_partial_success_unset(writer):
     trace = hex_id(16)
     answer = post_otlp(writer, otlp_request([{"trace": trace, "span": hex_id(8)}]))

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -35,6 +36,22 @@ STATUS_ERROR = 2
 #: Attributes naming the peer of a client or producer span, best first (used when no span of the
 #: peer arrives: an uninstrumented database, queue or third-party API).
 PEER_ATTRIBUTES = ("peer.service", "db.system", "messaging.system", "server.address", "net.peer.name")
+
+
+#: URL attributes whose host names the peer when nothing better does (``http.url``: the HTTP
+#: semantic conventions before 1.21, which opentelemetry-instrumentation-requests still sends).
+URL_ATTRIBUTES = ("url.full", "http.url")
+
+
+def _url_host(tags: dict[str, Any]) -> str:
+    for key in URL_ATTRIBUTES:
+        value = tags.get(key)
+        if isinstance(value, str) and value:
+            try:
+                return urlsplit(value).hostname or ""
+            except ValueError:  # not a URL: no peer from it
+                return ""
+    return ""
 
 
 @dataclass
@@ -348,7 +365,7 @@ def _row(
         tags.setdefault("otel.scope.name", scope["name"])
     remote = ""
     if kind in ("CLIENT", "PRODUCER"):
-        remote = next((tags[key] for key in PEER_ATTRIBUTES if tags.get(key)), "")
+        remote = next((tags[key] for key in PEER_ATTRIBUTES if tags.get(key)), "") or _url_host(tags)
     return new_span(
         trace=trace,
         span=span,
