@@ -17,6 +17,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import NoReverseMatch, reverse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -165,11 +166,23 @@ def is_api_path(path: str) -> bool:
     return path.startswith(settings.PLATFORM_API_PREFIXES)
 
 
+def _framed() -> bool:
+    """Whether a page can be drawn in the dashboards' frame: a server of one service
+    (``runservice``) serves no dashboard to link back to."""
+    try:
+        reverse("ui:index")
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html") -> HttpResponse:
     if is_api_path(request.path):
         if isinstance(exception, RequestDataTooBig):
             return json_error(413, "request_too_large", "The request body is too large.")
         return json_error(400, "bad_request", "The request could not be understood.")
+    if not _framed():
+        return HttpResponse("Bad Request", status=400, content_type="text/plain; charset=utf-8")
     return defaults.bad_request(request, exception)
 
 
@@ -186,6 +199,8 @@ def page_not_found(
 ) -> HttpResponse:
     if is_api_path(request.path):
         return json_error(404, "not_found", "Nothing is found at this address.", {"path": request.path})
+    if not _framed():
+        return HttpResponse("Not Found", status=404, content_type="text/plain; charset=utf-8")
     return defaults.page_not_found(request, exception)
 
 
