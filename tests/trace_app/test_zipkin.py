@@ -74,6 +74,8 @@ def test_protobuf_ingest(writer, reader):
         {"traceId": "0" * 16},
         {"id": "0" * 16},
         {"duration": -5},
+        {"duration": 2**63},  # beyond what a database column holds
+        {"duration": 11 * 365 * 24 * 3600 * 1_000_000},  # eleven years: nanoseconds given
         {"timestamp": NOW_US // 1000},  # milliseconds
         {"kind": "SIDEWAYS"},
         {"tags": {"k": {"nested": 1}}},
@@ -87,6 +89,31 @@ def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
     assert answer.status_code == 400, answer.content
     assert answer.json()["error"]["code"] == "undecodable"
     assert not Span.objects.exists()
+
+
+def test_lone_surrogates__stored_as_replacement_characters_and_every_read_answers(writer, reader):
+    # JSON may spell a lone surrogate ("\ud800"), which no database stores as text: SQLite kept
+    # it, and every read of the trace, and every Zipkin search listing it, then failed
+    trace = hex_id(16)
+    bad = "x\ud800y"
+    span = zipkin_span(
+        trace, hex_id(8), f"web{bad}", name=f"get {bad}", tags={bad: bad, "ok": "fine"},
+        annotations=[{"timestamp": NOW_US + 1, "value": bad}],
+        remoteEndpoint={"serviceName": f"db{bad}"},
+    )  # fmt: skip
+
+    assert post_zipkin(writer, [span]).status_code == 202
+
+    (stored,) = Span.objects.filter(trace_id=trace)
+    assert (stored.service, stored.name, stored.remote_service) == (
+        "webx\ufffdy",
+        "get x\ufffdy",
+        "dbx\ufffdy",
+    )
+    assert stored.tags == {"x\ufffdy": "x\ufffdy", "ok": "fine"}
+    assert stored.annotations[0]["value"] == "x\ufffdy"
+    for path in (f"/api/v2/trace/{trace}", f"/api/v1/trace/traces/{trace}/", "/api/v2/traces"):
+        assert reader.get(path).status_code == 200, path
 
 
 @pytest.mark.parametrize(

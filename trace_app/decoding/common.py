@@ -16,6 +16,11 @@ FUTURE_SLACK_US = 24 * 3600 * 1_000_000
 #: Longest string kept in a tag value, an annotation or a name (longer ones are cut).
 MAX_TEXT = 4096
 NAME_MAX, SERVICE_MAX = 255, 128
+#: The longest span kept (µs): ten years; a longer one has its time in the wrong unit.
+MAX_DURATION_US = 10 * 365 * 24 * 3600 * 1_000_000
+#: What no database stores as text: NUL (dropped) and lone surrogates (each becomes U+FFFD). JSON
+#: lets a client send "\ud800"; SQLite would store it and every read of the trace would fail.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Undecodable(ValueError):
@@ -64,7 +69,27 @@ def check_time(timestamp: Any, duration: Any) -> tuple[int, int]:
         raise Refused(f"timestamp {timestamp} is more than a day in the future (nanoseconds given?)")
     if duration < 0:
         raise Refused(f"duration {duration} is negative")
+    if duration > MAX_DURATION_US:
+        raise Refused(f"duration {duration} is longer than ten years (nanoseconds given?)")
     return timestamp, duration
+
+
+def storable(value: str) -> str:
+    """``value`` without NUL, its lone surrogates replaced by U+FFFD."""
+    if _UNSTORABLE.search(value) is None:
+        return value
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
+
+
+def scrubbed(value: Any) -> Any:
+    """``value`` with every string in it, keys included, :func:`storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {scrubbed(key): scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(item) for item in value]
+    return value
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -78,7 +103,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
         out = repr(value)
     else:
         out = json.dumps(value, separators=(",", ":"), default=str)
-    return out[:limit].replace("\x00", "")
+    return storable(out[:limit])
 
 
 def _shown(value: Any) -> str:
@@ -123,11 +148,12 @@ def new_span(
         "error": ("error" in tags) if error is None else error,
         "shared": shared,
         "debug": debug,
-        "tags": tags,
+        # tag values and annotations are text() already: the keys and the rest are checked here
+        "tags": tags if _UNSTORABLE.search("".join(tags)) is None else scrubbed(tags),
         "annotations": annotations or [],
-        "links": links or [],
-        "resource": resource or {},
-        "scope": scope or {},
-        "local_endpoint": local_endpoint or {},
-        "remote_endpoint": remote_endpoint or {},
+        "links": scrubbed(links) if links else [],
+        "resource": scrubbed(resource) if resource else {},
+        "scope": scrubbed(scope) if scope else {},
+        "local_endpoint": scrubbed(local_endpoint) if local_endpoint else {},
+        "remote_endpoint": scrubbed(remote_endpoint) if remote_endpoint else {},
     }
