@@ -31,7 +31,6 @@ connection.  An ``Accept`` other than JSON, a chunked body, cookie (session) aut
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import time
@@ -50,6 +49,7 @@ from rest_framework.settings import api_settings
 from auth_app.access import TokenInfo, cached_bearer, warm_decision
 from platformsite import observers
 from platformsite.api.permissions import required_scope
+from platformsite.api.renderers import json_bytes
 from platformsite.api.throttling import wait_seconds
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.middleware import body_limit, request_context
@@ -73,8 +73,7 @@ class Answer:
     @classmethod
     def json(cls, data: Any, *headers: tuple[str, str], status: int = 200) -> Answer:
         """``data`` encoded as DRF's ``JSONRenderer`` would."""
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return cls(status, body.encode(), headers)
+        return cls(status, json_bytes(data), headers)
 
     @classmethod
     def not_modified(cls, *headers: tuple[str, str]) -> Answer:

@@ -313,7 +313,7 @@ REST_FRAMEWORK = {
         "platformsite.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["platformsite.api.permissions.HasServiceScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["platformsite.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["platformsite.api.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "platformsite.api.negotiation.JSONFirstNegotiation",
     "DEFAULT_PAGINATION_CLASS": "platformsite.api.pagination.CursorPagination",
