@@ -16,7 +16,7 @@ from typing import Any
 
 from dbproxy_app import names
 from dbproxy_app.query.ast import Cond, Field, Group
-from dbproxy_app.query.grammar import _datetime, printable
+from dbproxy_app.query.grammar import _datetime, number_problem, printable
 from platformsite.api.errors import Invalid
 from platformsite.jsonvalues import unstorable
 
@@ -109,7 +109,11 @@ class _Parser:
         if kind == "str":
             return "value", re.sub(r"\\(.)", r"\1", text[1:-1])
         if kind == "num":
-            return "value", float(text) if "." in text else int(text)
+            number = float(text) if "." in text else int(text)
+            problem = number_problem(number)
+            if problem:
+                raise _fail(self.text, text, problem)
+            return "value", number
         if kind == "word":
             if text in ("true", "false"):
                 return "value", text == "true"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC
@@ -112,12 +113,27 @@ def _typed(field: Field, op: str, raw: str, parameter: str) -> Any:
             value = json.loads(raw)
         except ValueError:
             raise bad(parameter, raw, "a data-> path compares with a JSON value (quote strings)") from None
+        problem = number_problem(value)
+        if problem:
+            raise bad(parameter, raw, problem)
         if op in ("gt", "gte", "lt", "lte") and (
             isinstance(value, bool) or not isinstance(value, int | float)
         ):
             raise bad(parameter, raw, "gt, gte, lt and lte on a data-> path compare with a number")
         return value
     return raw
+
+
+def number_problem(value: Any) -> str | None:
+    """Why a number cannot be compared on every backend: an integer beyond 64 bits (SQLite cannot
+    bind it) or a float that is not finite (JSON has no such number)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return "integers in a query fit in 64 bits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers in a query are finite"
+    return None
 
 
 def _is_value(field: Field, raw: str, parameter: str) -> Any:

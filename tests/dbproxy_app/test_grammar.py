@@ -126,3 +126,28 @@ def test_condition_literals_no_database_can_compare__are_invalid_condition(condi
     with pytest.raises(Invalid) as raised:
         compile_condition(condition, {})
     assert raised.value.code == "invalid_condition"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "eq.99999999999999999999999",
+        "gt.-9223372036854775809",
+        "in.(1,99999999999999999999999)",
+        "gt.1e999",
+        "lt.NaN",
+    ],
+)
+def test_numbers_no_backend_can_bind__are_invalid_query(value):
+    # an integer beyond 64 bits was an OverflowError (500) on SQLite; an infinite float matched nothing
+    with pytest.raises(Invalid) as refused:
+        parse(**{"data->total": value})
+    assert refused.value.code == "invalid_query"
+    assert parse(**{"data->total": "eq.9223372036854775807"}).where.items[0].value == 2**63 - 1
+
+
+def test_conditions__an_integer_beyond_64_bits_is_invalid_condition():
+    # stored in a row policy, it made every query of the role's callers a 500
+    with pytest.raises(Invalid) as refused:
+        compile_condition("data.x == 99999999999999999999999", {})
+    assert refused.value.code == "invalid_condition"
