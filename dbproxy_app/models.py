@@ -8,6 +8,9 @@ backends keep theirs in a table of their own per (database, table).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.db import models
 
 
@@ -85,6 +88,16 @@ class RowPolicy(models.Model):
         return f"{self.database.name}/{self.table} {self.role} {self.action}: {self.condition}"
 
 
+class SortedKeys(json.JSONEncoder):
+    """JSON written with every object's keys sorted, as the ``sqlite`` backend writes it and as
+    PostgreSQL's jsonb keeps no order: on SQLite, where the text is compared, objects are equal
+    whatever their keys' order (``data->o=eq.{"a":2,"b":1}`` finds ``{"b":1,"a":2}``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["sort_keys"] = True
+        super().__init__(*args, **kwargs)
+
+
 class Record(models.Model):
     """A record of a ``platform`` database's table (the other backends store theirs themselves)."""
 
@@ -94,7 +107,9 @@ class Record(models.Model):
     updated = models.DateTimeField()
     version = models.BigIntegerField(default=1, help_text="1 when created, +1 on each update.")
     metadata = models.JSONField(default=dict, help_text="A string map; queried by its GIN index.")
-    data = models.JSONField(null=True, blank=True, help_text="The record's JSON body, or null.")
+    data = models.JSONField(
+        null=True, blank=True, encoder=SortedKeys, help_text="The record's JSON body, or null."
+    )
     blob = models.BinaryField(null=True, blank=True, help_text="The record's bytes, or null.")
 
     class Meta:

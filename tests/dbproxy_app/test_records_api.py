@@ -418,3 +418,18 @@ def test_any_record_body__is_stored_or_refused_with_a_4xx(stored_platform, write
     assert response.status_code in (201, 400, 409, 413), (body, response.content)
     bulk = writer.post(f"/api/v1/db/{stored_platform}/orders/bulk/", {"create": [body]}, format="json")
     assert bulk.status_code in (200, 400, 409, 413), (body, bulk.content)
+
+
+def test_objects__equal_whatever_their_keys_order_on_every_backend(database, writer):
+    # the platform backend kept the client's key order on SQLite, where the text is compared
+    create(writer, database, {"id": "a", "data": {"o": {"b": 1, "a": 2}}})
+    create(writer, database, {"id": "b", "data": {"o": {"a": 2}}})
+    merged = writer.patch(url(database, record="b"), {"data": {"o": {"b": 1}}}, format="json")
+    assert merged.status_code == 200, merged.content
+
+    def found(condition: str) -> list[str]:
+        return ids(writer.get(url(database) + "?" + urlencode({"data->o": condition, "order": "id.asc"})))
+
+    assert found('eq.{"a":2,"b":1}') == ["a", "b"]
+    assert found('eq.{"b":1,"a":2}') == ["a", "b"]
+    assert found('neq.{"a":2,"b":1}') == []
