@@ -30,7 +30,7 @@ from monitor_app.models import STATES, Check, NodeStatus, ServiceHealth, StatSam
 from monitor_app.services import engine, health
 from monitor_app.services.names import CHECK_NAME, NODE_NAME, SERVICE_NAME, check_ref_valid
 from platformsite.api.errors import Invalid
-from platformsite.jsonvalues import unstorable
+from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
 SNAPSHOT_PREFIX = "monitor:c:"
 REPORT_PREFIX = "monitor:r:"
@@ -327,7 +327,10 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
             key: _int(endpoint, key, where, low=0, high=10**12) or 0
             for key in ("success", "errors", "dropped")
         }
-        kept.append({"method": endpoint["method"][:200].replace("\x00", ""), **counts})
+        method = endpoint["method"][:200].replace("\x00", "")
+        if UNSTORABLE_CHARS.search(method):
+            raise _fail(f"{where}.method", "A lone surrogate cannot be stored.")
+        kept.append({"method": method, **counts})
         totals["requests"] += counts["success"] + counts["errors"]
         totals["errors"] += counts["errors"]
         totals["dropped"] += counts["dropped"]

@@ -61,6 +61,19 @@ def test_report__status_and_stats__kept(writer, reader, committed):
     assert (point["cpu"], point["requests"], point["errors"], point["request_rate"]) == (12.5, 100, 10, 10.0)
 
 
+def test_report__a_lone_surrogate_in_an_endpoint_name__400_naming_it(writer):
+    # SQLite stored it; PostgreSQL's jsonb refuses it (a 500 there)
+    text = (
+        '{"service": "orders", "node": "n1", "stats": {"cpu": 1, "endpoints": [{"method": "GET /x\\ud800",'
+        ' "success": 1}]}}'
+    )
+
+    response = writer.post("/api/v1/monitor/reports/", data=text, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert "stats.endpoints[0].method" in response.content.decode()
+
+
 def test_batch__several_nodes_in_one_call(writer, committed):
     reports = [body("orders", f"n{i}", result("db", "passing")) for i in range(3)]
     with committed():
