@@ -236,7 +236,10 @@ class BulkView(RecordsBase):
         body = request.data
         if not isinstance(body, dict) or set(body) - {"create", "update", "patch", "delete"}:
             raise Invalid("A bulk body is {create, update, patch, delete}, each a list.", code="invalid_bulk")
-        lists = {key: body.get(key) or [] for key in ("create", "update", "patch", "delete")}
+        # absent or null is an empty list; anything else that is not a list ({}, "", 0) is refused
+        lists = {
+            key: [] if body.get(key) is None else body[key] for key in ("create", "update", "patch", "delete")
+        }
         for key, items in lists.items():
             if not isinstance(items, list):
                 raise Invalid(f"{key} is a list.", code="invalid_bulk", details={"field": key})

@@ -146,6 +146,18 @@ def test_bulk__one_bad_item_writes_nothing(database, writer, item, status, code)
     assert Event.objects.filter(type__startswith="db.record.").count() == events_before
 
 
+@pytest.mark.parametrize("value", [{}, "", 0, "abc"])
+def test_bulk__a_part_that_is_not_a_list__400_naming_it(database, writer, value):
+    create(writer, database, {"id": "u", "data": 1})
+    bulk = f"/api/v1/db/{database}/orders/bulk/"
+
+    response = writer.post(bulk, {"create": value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"field": "create"}
+    assert writer.post(bulk, {"create": None}, format="json").status_code == 200  # null: none
+
+
 def test_bulk__a_duplicate_create_writes_nothing(database, writer):
     create(writer, database, {"id": "taken", "data": 1})
     body = {"create": [{"id": "fresh"}, {"id": "taken"}]}
