@@ -7,6 +7,8 @@ import re
 import time
 from typing import Any
 
+from platformsite.jsonvalues import UNSTORABLE_CHARS
+
 _HEX = re.compile(r"[0-9a-f]+")
 #: Spans starting before 2000-01-01 are refused: their time is in the wrong unit (seconds or
 #: milliseconds where microseconds or nanoseconds were due) or missing.
@@ -18,9 +20,6 @@ MAX_TEXT = 4096
 NAME_MAX, SERVICE_MAX = 255, 128
 #: The longest span kept (µs): ten years; a longer one has its time in the wrong unit.
 MAX_DURATION_US = 10 * 365 * 24 * 3600 * 1_000_000
-#: What no database stores as text: NUL (dropped) and lone surrogates (each becomes U+FFFD). JSON
-#: lets a client send "\ud800"; SQLite would store it and every read of the trace would fail.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Undecodable(ValueError):
@@ -75,10 +74,11 @@ def check_time(timestamp: Any, duration: Any) -> tuple[int, int]:
 
 
 def storable(value: str) -> str:
-    """``value`` without NUL, its lone surrogates replaced by U+FFFD."""
-    if _UNSTORABLE.search(value) is None:
+    """``value`` without NUL, its lone surrogates replaced by U+FFFD: no database stores either as
+    text, and JSON lets a client send "\ud800" (SQLite kept it, and every read of the trace failed)."""
+    if UNSTORABLE_CHARS.search(value) is None:
         return value
-    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
+    return UNSTORABLE_CHARS.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
 
 
 def scrubbed(value: Any) -> Any:
@@ -149,7 +149,7 @@ def new_span(
         "shared": shared,
         "debug": debug,
         # tag values and annotations are text() already: the keys and the rest are checked here
-        "tags": tags if _UNSTORABLE.search("".join(tags)) is None else scrubbed(tags),
+        "tags": tags if UNSTORABLE_CHARS.search("".join(tags)) is None else scrubbed(tags),
         "annotations": annotations or [],
         "links": scrubbed(links) if links else [],
         "resource": scrubbed(resource) if resource else {},
