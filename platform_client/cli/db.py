@@ -16,7 +16,7 @@ def _record(record: Record, select: str | None = None) -> dict[str, Any]:
     """The record as JSON (``bytes`` as its length); with ``select``, the fields it names only."""
     out = dataclasses.asdict(record)
     for key in ("created", "updated"):
-        out[key] = None if out[key] is None else out[key].isoformat()
+        out[key] = None if out[key] is None else out[key].isoformat().replace("+00:00", "Z")  # as the API
     out["bytes"] = None if record.bytes is None else len(record.bytes)
     if select and select.strip() != "*":
         chosen = [key.strip() for key in select.split(",")]

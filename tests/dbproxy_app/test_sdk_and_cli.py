@@ -96,6 +96,7 @@ def test_cli__databases_tables_put_get_query_delete(cli, monkeypatch):
     assert code == 1 and "version_conflict" in err
     code, record, _ = cli("get", "shop", "orders", "o-1")
     assert code == 0 and record["data"] == {"total": 6}
+    assert record["updated"].endswith("Z") and record["created"].endswith("Z")  # the API's spelling
     cli("put", "shop", "orders", "o-2", "--metadata", "env=dev")
     code, page, _ = cli("query", "shop", "orders", "meta.env=eq.dev", "--count", "exact")
     assert code == 0 and [r["id"] for r in page["results"]] == ["o-2"] and page["count"] == 1
