@@ -75,6 +75,16 @@ _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
 
 
+def boolean(text: str) -> bool:
+    """A flag's text: 1/true/yes/on/y/t or 0/false/no/off/n/f/"" in any case; ValueError else."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(text)
+
+
 # --- Sources --------------------------------------------------------------------------------------
 
 
@@ -464,12 +474,7 @@ class Config:
                 return v
             if isinstance(v, int | float):
                 return bool(v)
-            text = str(v).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError(v)
+            return boolean(str(v))
 
         return self._typed(path, default, convert, "boolean")
 

@@ -362,13 +362,14 @@ class Platform:
 
 
 def _flag(given: bool | None, variable: str) -> bool:
-    """A keyword argument if given, else an environment flag: 1/true/yes/on or 0/false/no/off
-    (any case; unset or empty is false); anything else is a ValueError naming the variable."""
+    """A keyword argument if given, else an environment flag as ``Config.get_bool`` reads one
+    (unset or empty is false); anything else is a ValueError naming the variable."""
     if given is not None:
         return bool(given)
-    value = os.environ.get(variable, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"{variable} must be 1 or 0 (true/false, yes/no), not {value!r}")
+    from platform_client.config import boolean
+
+    value = os.environ.get(variable, "")
+    try:
+        return boolean(value)
+    except ValueError:
+        raise ValueError(f"{variable} must be 1 or 0 (true/false, yes/no), not {value!r}") from None

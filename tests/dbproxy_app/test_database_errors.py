@@ -82,3 +82,32 @@ def test_sqlite__a_trigger_refusing_a_write_is_a_409_not_an_id_taken(make_databa
         == "constraint_violation"
     )
     assert stored_ids(reader, name) == ["a"]
+
+
+@pytest.mark.postgres
+def test_postgresql__a_table_altered_behind_the_proxy_is_a_502_with_the_sqlstate(
+    make_database, writer, reader
+):
+    name = make_database("postgresql")
+    assert writer.post(records(name), {"id": "a", "data": {"x": 1}}, format="json").status_code == 201
+    on_external(f'ALTER TABLE "{name}"."orders" DROP COLUMN data')
+
+    response = reader.get(records(name))
+
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == ("database_error", {"database": name, "sqlstate": "42703"})
+
+
+def test_sqlite__any_other_database_error_is_a_502_naming_it():
+    from dbproxy_app.backends.base import DatabaseRefused
+    from dbproxy_app.backends.sqlite import SqliteSession
+
+    class Damaged:  # a file whose pages cannot be read
+        def execute(self, *args):
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+    with pytest.raises(DatabaseRefused) as refused:
+        SqliteSession("lite", Damaged()).execute("SELECT 1")
+    assert (refused.value.status, refused.value.code) == (502, "database_error")
+    assert refused.value.details == {"database": "lite", "error": "DatabaseError"}
