@@ -15,7 +15,8 @@ extra; :mod:`platform_client.server_span`), the stats (so refused calls are coun
 authentication: a missing, forged or expired token is 401, a missing scope 403, in the
 platform's error shape; the claims are in
 ``environ["platform.claims"]`` / ``scope["platform.claims"]``.  ``exempt_paths`` (health and
-metrics) skip authentication.
+metrics) skip authentication and tracing (a probe every few seconds would fill the trace store
+with one-span traces); they are still counted.
 
 Verified tokens are remembered (up to ``cache_size``, until they expire): a caller sends the same
 token until it is refreshed, and an RSA signature check per request would cost more than the
@@ -238,10 +239,11 @@ class _WSGIMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = perf_counter()
-        tracing = self.tracing
+        path = environ.get("PATH_INFO", "")
+        exempt = path in self.exempt  # health probes and scrapes: not authenticated, not traced
+        tracing = self.tracing if not exempt else None
         if tracing is not None:
             span, token = tracing.start_wsgi(environ, self.route)
-        path = environ.get("PATH_INFO", "")
         status = 0  # the response's, once it started
 
         def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
@@ -253,7 +255,7 @@ class _WSGIMiddleware:
 
         try:
             body: Iterable[bytes]
-            if self.verifier is not None and path not in self.exempt:
+            if self.verifier is not None and not exempt:
                 header = environ.get("HTTP_AUTHORIZATION")
                 entry = self._accepted.get(header) if header is not None else None
                 try:
@@ -458,5 +460,5 @@ def asgi(
     if trace:
         from platform_client.server_span import asgi as traced
 
-        wrapped = traced(wrapped, route=route, tracer_provider=tracer_provider)
+        wrapped = traced(wrapped, route=route, tracer_provider=tracer_provider, exempt_paths=exempt_paths)
     return wrapped

@@ -32,6 +32,10 @@ same trace id, flags and trace state the SDK's ``start_span`` would give it, for
 cost.  A new trace that the ratio samples starts through ``start_span`` with the trace id the
 decision was made on.  Any other sampler, id generator or tracer setting goes through
 ``start_span`` for every request.
+
+Requests for the health and metrics paths (``/healthz``, ``/readyz``, ``/metrics``, or
+``exempt_paths``) are not traced: a probe every few seconds would fill the trace store with
+one-span traces.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ import logging
 import random
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
+
+from platform_client.middleware import EXEMPT
 
 __all__ = ["ServerTracing", "asgi", "parent_context", "wsgi"]
 
@@ -433,13 +439,19 @@ _HEADERS_GETTER = _HeadersGetter()
 
 class ASGISpan:
     def __init__(
-        self, app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
+        self,
+        app: Callable,
+        *,
+        route: Callable[[dict], str | None] | None = None,
+        tracer_provider: Any = None,
+        exempt_paths: Iterable[str] = EXEMPT,
     ) -> None:
         self.app, self.route = app, route
+        self.exempt = frozenset(exempt_paths)
         self.tracing = ServerTracing(tracer_provider)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path", "") in self.exempt:
             await self.app(scope, receive, send)
             return
         span, token = self.tracing.start_asgi(scope, self.route)
@@ -462,18 +474,29 @@ class ASGISpan:
 
 
 def wsgi(
-    app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
+    app: Callable,
+    *,
+    route: Callable[[dict], str | None] | None = None,
+    tracer_provider: Any = None,
+    exempt_paths: Iterable[str] = EXEMPT,
 ) -> Callable:
     """``app`` with a server span per request (see the module documentation); spans go to
-    ``tracer_provider`` (default: the global one, as ``trace.setup`` sets it).  It is the SDK's
-    middleware (:func:`platform_client.middleware.wsgi`) with tracing only."""
+    ``tracer_provider`` (default: the global one, as ``trace.setup`` sets it); requests for
+    ``exempt_paths`` (health and metrics) are not traced.  It is the SDK's middleware
+    (:func:`platform_client.middleware.wsgi`) with tracing only."""
     from platform_client.middleware import wsgi as middleware
 
-    return middleware(app, trace=True, route=route, tracer_provider=tracer_provider)
+    return middleware(
+        app, trace=True, route=route, tracer_provider=tracer_provider, exempt_paths=exempt_paths
+    )
 
 
 def asgi(
-    app: Callable, *, route: Callable[[dict], str | None] | None = None, tracer_provider: Any = None
+    app: Callable,
+    *,
+    route: Callable[[dict], str | None] | None = None,
+    tracer_provider: Any = None,
+    exempt_paths: Iterable[str] = EXEMPT,
 ) -> ASGISpan:
-    """The same for an ASGI app (websockets and lifespan pass through untraced)."""
-    return ASGISpan(app, route=route, tracer_provider=tracer_provider)
+    """The same for an ASGI app (websockets, lifespan and ``exempt_paths`` pass through untraced)."""
+    return ASGISpan(app, route=route, tracer_provider=tracer_provider, exempt_paths=exempt_paths)

@@ -42,7 +42,8 @@ class SelfTracer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        self.skipped = TraceAppConfig.ingest_paths  # trace ingest is never traced
+        # Trace ingest is never traced (tracing would feed itself), nor are probes and scrapes.
+        self.skipped = (*TraceAppConfig.ingest_paths, "/healthz", "/readyz", "/metrics")
 
     def alive(self) -> bool:
         thread = self._thread

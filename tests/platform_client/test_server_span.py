@@ -188,6 +188,38 @@ def test_asgi_span(spans):
     assert f"{span.context.trace_id:032x}" == PARENT_TRACE
 
 
+def test_span__health_and_metrics_paths_are_not_traced_but_counted(spans):
+    provider, exporter = spans
+    monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "orders")
+    app = wsgi(handler, trace=True, tracer_provider=provider, monitor=monitor)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert call(app, path=path)[0] == 200
+    assert exporter.get_finished_spans() == ()
+    counted = {row["method"]: row["success"] for row in monitor.endpoints.take()}
+    assert counted == {"GET /healthz": 1, "GET /readyz": 1, "GET /metrics": 1}
+    call(server_span.wsgi(handler, tracer_provider=provider, exempt_paths=()), path="/healthz")
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /healthz"]
+
+
+def test_asgi_span__health_paths_are_not_traced(spans):
+    provider, exporter = spans
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message):
+        pass
+
+    traced = server_span.asgi(app, tracer_provider=provider)
+    for path in ("/healthz", "/orders"):
+        asyncio.run(traced({"type": "http", "method": "GET", "path": path, "headers": []}, None, send))
+    assert seen == ["/healthz", "/orders"]
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /orders"]
+
+
 def test_request_stats__counted_in_the_background_and_before_each_read():
     monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "orders")
     metrics = Metrics("orders")

@@ -80,3 +80,10 @@ def test_trace_ingest_is_never_traced(tracer, api_client):
     post_otlp(writer, request, HTTP_TRACEPARENT=traceparent(hex_id(16), hex_id(8)))
     assert tracer.flush() == 0
     assert Span.objects.count() == 1  # the ingested span only
+
+
+def test_health_and_metrics_requests_are_not_traced(tracer, settings, client):
+    settings.PLATFORM_SELF_TRACE_RATIO = 1.0
+    for path in ("/healthz", "/readyz", "/metrics"):
+        client.get(path)
+    assert tracer.flush() == 0
