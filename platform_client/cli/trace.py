@@ -33,7 +33,8 @@ TIMES = ("start", "timestamp", "last_seen")
 
 
 def readable(data: Any) -> Any:
-    """For ``--output table``: times as UTC instants, durations in ms (JSON keeps the numbers)."""
+    """For ``--output table``: times as UTC instants (ending in Z, as the dashboards), durations in ms
+    (JSON keeps the numbers)."""
     if isinstance(data, list):
         return [readable(item) for item in data]
     if not isinstance(data, dict):
@@ -41,7 +42,7 @@ def readable(data: Any) -> Any:
     shown = {}
     for key, value in data.items():
         if key in TIMES and isinstance(value, int):
-            value = datetime.fromtimestamp(value / 1e6, UTC).isoformat(timespec="milliseconds")
+            value = datetime.fromtimestamp(value / 1e6, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
         elif key == "duration" and isinstance(value, int):
             value = f"{value / 1000:.3f} ms"
         shown[key] = value

@@ -159,11 +159,11 @@ def test_trace_tables_show_times_and_durations_readably():
 
     rows = readable([{"trace_id": "ab", "start": 1796390615481294, "duration": 416150, "spans": 5}])
     assert rows == [
-        {"trace_id": "ab", "start": "2026-12-04T13:23:35.481+00:00", "duration": "416.150 ms", "spans": 5}
+        {"trace_id": "ab", "start": "2026-12-04T13:23:35.481Z", "duration": "416.150 ms", "spans": 5}
     ]
     assert readable({"name": "orders", "last_seen": 0}) == {
         "name": "orders",
-        "last_seen": "1970-01-01T00:00:00.000+00:00",
+        "last_seen": "1970-01-01T00:00:00.000Z",
     }
 
 
