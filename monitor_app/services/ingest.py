@@ -297,11 +297,23 @@ def parse_status(value: Any, field: str) -> dict[str, Any]:
     }
 
 
-def _number(value: Any, field: str) -> float | None:
+#: The largest value each stat may take: a machine of 10,000 cores at 100 % (cpu is a percentage
+#: of one core), 2^64 bytes, a runtime of three centuries, counts covering a day.  Beyond them a
+#: value is nonsense, and averaging such values in the downsampling overflows (an infinity that
+#: JSON cannot carry on SQLite, an out-of-range error on PostgreSQL).
+STAT_LIMITS = {"cpu": 1e6, "memory": 2.0**64, "disk": 2.0**64, "runtime": 1e10, "seconds": 86400.0}
+
+
+def _number(value: Any, field: str, high: float) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise _fail(field, "A number, at least 0.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= high
+    ):
+        raise _fail(field, f"A number from 0 to {high:g}.")
     return float(value)
 
 
@@ -309,11 +321,12 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(field, "An object {cpu, memory, disk, runtime, threads, seconds, endpoints}.")
     stats: dict[str, Any] = {
-        key: _number(value.get(key), f"{field}.{key}") for key in ("cpu", "memory", "disk")
+        key: _number(value.get(key), f"{field}.{key}", STAT_LIMITS[key]) for key in ("cpu", "memory", "disk")
     }
-    stats["runtime"] = _number(value.get("runtime"), f"{field}.runtime")
+    stats["runtime"] = _number(value.get("runtime"), f"{field}.runtime", STAT_LIMITS["runtime"])
     stats["threads"] = _int(value, "threads", field, low=0, high=10**6)
-    stats["seconds"] = _number(value.get("seconds", value.get("interval")), f"{field}.seconds") or 0.0
+    seconds = value.get("seconds", value.get("interval"))
+    stats["seconds"] = _number(seconds, f"{field}.seconds", STAT_LIMITS["seconds"]) or 0.0
     endpoints = value.get("endpoints") or []
     if not isinstance(endpoints, list) or len(endpoints) > 200:
         raise _fail(f"{field}.endpoints", "A list of at most 200 {method, success, errors, dropped}.")

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+from importlib import import_module
+
 import pytest
+from django.apps import apps as django_apps
+from django.utils import timezone
 
 from auth_app import services as auth_services
 from auth_app.models import Account
 from monitor_app import services
-from monitor_app.models import Check, Flip, Maintenance, PingKey
+from monitor_app.models import Check, Flip, Maintenance, PingKey, StatSample
+from monitor_app.services import history
 from platformsite.api.errors import Invalid
 from tests.monitor_app.conftest import result
 
@@ -59,6 +66,55 @@ def test_report__status_and_stats__kept(writer, reader, committed):
     series = reader.get("/api/v1/monitor/stats/?service=orders").json()
     point = series["points"][0]
     assert (point["cpu"], point["requests"], point["errors"], point["request_rate"]) == (12.5, 100, 10, 10.0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("cpu", 1e308), ("memory", 2.0**65), ("disk", -1), ("runtime", 1e11), ("seconds", 86401), ("cpu", True)],
+)
+def test_report__a_stat_out_of_range__400_naming_it(writer, field, value):
+    stats = {"cpu": 1, field: value}
+
+    response = writer.post("/api/v1/monitor/reports/", body("orders", "n1", stats=stats), format="json")
+
+    assert response.status_code == 400, response.content
+    assert f"stats.{field}" in response.content.decode()
+    assert not StatSample.objects.exists()
+
+
+def test_stats__the_largest_values_downsample_and_read_back(writer, reader, committed):
+    # Two samples at the limits average without overflowing (1e308 made the hourly downsampling
+    # store an infinity on SQLite, then every read of the series failed; PostgreSQL refused it).
+    largest = {"cpu": 1e6, "memory": 2.0**64, "disk": 2.0**64, "runtime": 1e10, "seconds": 86400}
+    for _ in range(2):
+        with committed():
+            response = writer.post(
+                "/api/v1/monitor/reports/", body("orders", "n1", stats=largest), format="json"
+            )
+        assert response.status_code == 200, response.content
+    StatSample.objects.update(at=timezone.now() - timedelta(days=3))
+
+    history.stats_downsample(now=timezone.now())
+
+    since = (timezone.now() - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = reader.get(f"/api/v1/monitor/stats/?service=orders&since={since}")
+    assert response.status_code == 200, response.content
+    (point,) = response.json()["points"]
+    assert (point["cpu"], point["memory"]) == (1e6, 2.0**64)
+
+
+def test_migration_0003__forgets_stored_values_out_of_range():
+    migration = import_module("monitor_app.migrations.0003_stats_within_limits")
+    at = timezone.now()
+    kept = StatSample.objects.create(service="s", node="n1", at=at, cpu=99.0, memory=1e9, seconds=10)
+    bad = StatSample.objects.create(service="s", node="n2", at=at, cpu=math.inf, memory=1e308, seconds=1e308)
+
+    migration.forget_out_of_range(django_apps, None)
+
+    kept.refresh_from_db()
+    bad.refresh_from_db()
+    assert (kept.cpu, kept.memory, kept.seconds) == (99.0, 1e9, 10)
+    assert (bad.cpu, bad.memory, bad.seconds) == (None, None, 0)
 
 
 def test_report__a_lone_surrogate_in_an_endpoint_name__400_naming_it(writer):
