@@ -91,6 +91,9 @@ def test_trace_dashboard__live_list_waterfall_and_graph(browser, request, screen
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results tbody tr .bar")))
     [row] = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     assert trace_id[-16:] in row.text and "shop: POST /checkout" in row.text
+    # the shortened trace id stays on one line (an inline element that wraps has several boxes)
+    shown_id = row.find_element(By.TAG_NAME, "code")
+    assert browser.execute_script("return arguments[0].getClientRects().length", shown_id) == 1
     browser.save_screenshot(str(screenshot_dir / "trace-search.png"))
     # and in a narrow window the results table, wider than its card, scrolls inside the card
     # instead of being cut off at the card's edge or widening the page
