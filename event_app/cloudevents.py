@@ -29,6 +29,8 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.utils import timezone
 
+from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
+
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 CORE = {"id", "source", "type", "specversion", "time", "subject", "datacontenttype", "dataschema"}
@@ -41,6 +43,8 @@ RFC3339 = re.compile(
 LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
 #: A NUL character escaped in JSON text (``\u0000`` after an even number of backslashes): PostgreSQL
 #: refuses it in ``text`` and ``jsonb``.
+#: What PostgreSQL cannot store in text or jsonb.
+UNSTORABLE_TEXT = "must not contain NUL characters or lone surrogates"
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 #: Deepest nesting of arrays and objects in ``data``: deeper, the JSON encoders that store and serve
 #: it (recursive, under Python's recursion limit) fail, depending on how deep their caller's stack is.
@@ -128,8 +132,8 @@ class _Checker:
             return default
         if len(value) > LIMITS.get(name, 500):
             self.error(index, name, f"is longer than {LIMITS.get(name, 500)} characters")
-        if "\x00" in value:
-            self.error(index, name, "must not contain NUL characters")
+        if UNSTORABLE_CHARS.search(value):
+            self.error(index, name, UNSTORABLE_TEXT)
         return value
 
     def data_json(self, index: int, data: Any) -> str | None:
@@ -146,8 +150,12 @@ class _Checker:
         if text.count("[") + text.count("{") > MAX_DATA_DEPTH and _deeper_than(data, MAX_DATA_DEPTH):
             self.error(index, "data", f"nests arrays and objects more than {MAX_DATA_DEPTH} deep")
             return None
-        if "\\u0000" in text and _JSON_NUL.search(text):
-            self.error(index, "data", "must not contain NUL characters")
+        # A NUL or a lone surrogate is written as an escape; a pair (a character beyond the BMP) is
+        # two escapes too, so a surrogate escape is only a hint that the data must be looked at.
+        if ("\\u0000" in text and _JSON_NUL.search(text)) or (
+            "\\ud" in text and unstorable(data, max_depth=MAX_DATA_DEPTH + 1)
+        ):
+            self.error(index, "data", UNSTORABLE_TEXT)
         return text
 
     def event(self, index: int, obj: Any, *, strict: bool) -> EventIn | None:
@@ -211,8 +219,8 @@ class _Checker:
                 continue
             elif not isinstance(value, str | int | bool) or isinstance(value, float):
                 self.error(index, name, "extension attribute values are strings, integers or booleans")
-            elif isinstance(value, str) and "\x00" in value:
-                self.error(index, name, "must not contain NUL characters")
+            elif isinstance(value, str) and UNSTORABLE_CHARS.search(value):
+                self.error(index, name, UNSTORABLE_TEXT)
             else:
                 extensions[name] = value
         root_id = str(extensions.pop(ROOT_ID_EXTENSION, ""))[:200]

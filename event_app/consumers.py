@@ -19,11 +19,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from auth_app.access import TokenInfo, is_allowed
+from event_app.cloudevents import UNSTORABLE_TEXT
 from event_app.filters import EventFilter, type_resource
 from event_app.live import LIVE_GROUP
 from event_app.models import Event, Subscription
 from event_app.representation import event_dict
 from platformsite.consumers import ServiceConsumer
+from platformsite.jsonvalues import UNSTORABLE_CHARS
 
 REPLAY_PAGE = 500
 
@@ -80,8 +82,8 @@ def _problem(params: dict[str, Any]) -> str:
         items = value if listed and isinstance(value, list) else [] if value is None else [value]
         if not all(isinstance(item, str) for item in items):
             return f"{name} is {'a list of strings or ' if listed else ''}a string"
-        if any("\x00" in item for item in items):
-            return f"{name} must not contain NUL characters"
+        if any(UNSTORABLE_CHARS.search(item) for item in items):
+            return f"{name} {UNSTORABLE_TEXT}"
     return ""
 
 

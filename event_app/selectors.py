@@ -15,10 +15,11 @@ from django.db import connection
 from django.db.models import Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 
-from event_app.cloudevents import EXTENSION_NAME, parse_time
+from event_app.cloudevents import EXTENSION_NAME, UNSTORABLE_TEXT, parse_time
 from event_app.filters import EventFilter
 from event_app.models import Delivery, Event, EventCount, Subscription
 from platformsite import invalidation, localstate
+from platformsite.jsonvalues import UNSTORABLE_CHARS
 
 WEBHOOK_FILTERS_KEY = "events:webhook-filters:v2"  # (version, rows); v1 held the rows alone
 #: Bumped by every subscription change; the cached filters carry the version they were read under, so a
@@ -127,9 +128,10 @@ def event_search(params: Any) -> QuerySet[Event]:
     """
     events = Event.objects.all()
     getlist = getattr(params, "getlist", None)
-    for key in params:  # PostgreSQL refuses NUL in text
-        if any("\x00" in value for value in (getlist(key) if getlist else [params.get(key)])):
-            raise ValidationError({key: ["must not contain NUL characters"]})
+    for key in params:  # PostgreSQL refuses NUL and lone surrogates in text
+        values = getlist(key) if getlist else [params.get(key)]
+        if any(isinstance(value, str) and UNSTORABLE_CHARS.search(value) for value in values):
+            raise ValidationError({key: [UNSTORABLE_TEXT]})
     condition = EventFilter.of(_values(params, "type"), _values(params, "source")).q()
     if subject := params.get("subject"):
         condition &= Q(subject__startswith=subject[:-1]) if subject.endswith("*") else Q(subject=subject)

@@ -39,7 +39,9 @@ JSON = st.recursive(
 )
 #: Text that is almost an attribute: names, sources, times, NUL and surrogates, very long.
 ATTRIBUTE = st.one_of(
-    st.sampled_from(["1.0", "0.3", "", "order.created", "/shop", "2026-01-31T12:00:00Z", "\x00", "a" * 600]),
+    st.sampled_from(
+        ["1.0", "0.3", "", "order.created", "/shop", "2026-01-31T12:00:00Z", "\x00", "\ud800", "a" * 600]
+    ),
     st.from_regex(r"\A\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z"),
     st.text(max_size=40),
     JSON,

@@ -70,17 +70,31 @@ def test_publish__data_with_nan_or_infinity__400_nothing_written(publisher, numb
         ({"data": [{"deep": ["\u0000"]}]}, "data"),
         ({"metadata": {"region": "eu\u0000"}}, "region"),
         ({"root_id": "flow\u0000"}, "rootid"),
+        ({"subject": "x\ud800"}, "subject"),
+        ({"type": "a\udfffb"}, "type"),
+        ({"data": {"note": "\ud83d"}}, "data"),
+        ({"data": ["\ude00"]}, "data"),
+        ({"metadata": {"region": "eu\udc00"}}, "region"),
     ],
 )
-def test_publish__nul_character__400_nothing_written(publisher, event, field):
-    # given: PostgreSQL refuses NUL in text and jsonb (SQLite stored it)
+def test_publish__nul_character_or_lone_surrogate__400_nothing_written(publisher, event, field):
+    # given: PostgreSQL refuses NUL and lone surrogates in text and jsonb (SQLite stored them; a
+    # surrogate was a 500 on PostgreSQL)
     body = [{"type": "a.ok", "source": "/s"}, {"type": "a.b", "source": "/s", **event}]
     # when
-    response = publisher.post(EVENTS, body, format="json")
+    response = publisher.post(EVENTS, json.dumps(body), content_type="application/json")  # escapes them
     # then
     error = assert_refused(response)
     assert [(e["index"], e["field"]) for e in error["details"]["errors"]] == [(1, field)]
     assert_nothing_written()
+
+
+def test_publish__characters_beyond_the_bmp__stored(publisher):
+    # JSON escapes them as surrogate pairs, which are not lone surrogates
+    event = {"type": "a", "source": "/s", "subject": "order \U0001f600", "data": {"note": "\U0001f600"}}
+    response = publisher.post(EVENTS, event, format="json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().data == {"note": "\U0001f600"}
 
 
 def test_publish__escaped_backslash_u0000_text__is_not_a_nul_and_is_stored(publisher):
