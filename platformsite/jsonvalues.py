@@ -27,3 +27,23 @@ def unstorable(value: Any, *, max_depth: int) -> str | None:
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
     return None
+
+
+def storable(value: str) -> str:
+    """``value`` without NUL, its lone surrogates replaced by U+FFFD: for text the platform keeps
+    whatever a client sent (span tags, the client id of a failed sign-in in an audit event), where
+    refusing it is not an option."""
+    if UNSTORABLE_CHARS.search(value) is None:
+        return value
+    return UNSTORABLE_CHARS.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
+
+
+def scrubbed(value: Any) -> Any:
+    """``value`` with every string in it, keys included, :func:`storable`."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {scrubbed(key): scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(item) for item in value]
+    return value

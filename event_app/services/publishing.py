@@ -22,6 +22,7 @@ from event_app import grouping, live, selectors
 from event_app.cloudevents import EventIn
 from event_app.models import Delivery, Event, EventCount
 from event_app.representation import event_dict
+from platformsite.jsonvalues import scrubbed, storable
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +91,20 @@ def _platform_event(
     extensions: dict[str, Any] | None = None,
     datacontenttype: str = "application/json",
 ) -> EventIn:
+    """An event the platform publishes itself.  Its subject and data may quote what a client sent
+    (the client id of a failed sign-in): NUL is dropped and a lone surrogate becomes U+FFFD, since
+    PostgreSQL cannot store either and such an event is never refused."""
     return EventIn(
         event_id=event_id or uuid.uuid4().hex,
         source=source,
         type=type,
         time=time,
-        subject=subject,
-        data=data,
+        subject=storable(subject),
+        data=scrubbed(data),
         datacontenttype=datacontenttype if data is not None else "",
         root_id=root_id,
         traceparent=traceparent,
-        extensions=dict(extensions or {}),
+        extensions=scrubbed(dict(extensions or {})),
     )
 
 

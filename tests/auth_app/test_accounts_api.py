@@ -247,3 +247,29 @@ def test_failed_authentications__are_events_but_a_flood_is_capped(client, django
     failures = Event.objects.filter(type="auth.authentication.failed")
     assert failures.count() == 10
     assert failures.first().data["endpoint"] == "/api/v1/config/"
+
+
+@pytest.mark.parametrize("client_id", ["app\x00", "app\ud800"])
+def test_failed_sign_in__a_client_id_no_database_stores__its_event_is_kept_cleaned(
+    client, django_capture_on_commit_callbacks, client_id
+):
+    # The failure's audit event quotes the client id: on PostgreSQL a NUL in it made the token
+    # endpoint answer 500 (a lone surrogate arrives as bytes that are not UTF-8; Django reads it as U+FFFD)
+    from event_app.models import Event
+    from event_app.services import event_publish
+
+    form = "grant_type=client_credentials&client_secret=x&client_id=" + (
+        "app%00" if "\x00" in client_id else "app%ED%A0%80"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/o/token/", data=form, content_type="application/x-www-form-urlencoded")
+        event_publish(
+            type="auth.test", source="/platform/test", subject=client_id, data={client_id: [client_id]}
+        )
+
+    assert response.status_code == 401, response.content
+    [failure] = Event.objects.filter(type="auth.authentication.failed")
+    assert "\x00" not in str(failure.data)
+    own = Event.objects.get(type="auth.test")
+    cleaned = client_id.replace("\x00", "").replace("\ud800", "\ufffd")
+    assert (own.subject, own.data) == (cleaned, {cleaned: [cleaned]})

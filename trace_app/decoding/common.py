@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from platformsite.jsonvalues import UNSTORABLE_CHARS
+from platformsite.jsonvalues import UNSTORABLE_CHARS, scrubbed, storable
 
 _HEX = re.compile(r"[0-9a-f]+")
 #: Spans starting before 2000-01-01 are refused: their time is in the wrong unit (seconds or
@@ -71,25 +71,6 @@ def check_time(timestamp: Any, duration: Any) -> tuple[int, int]:
     if duration > MAX_DURATION_US:
         raise Refused(f"duration {duration} is longer than ten years (nanoseconds given?)")
     return timestamp, duration
-
-
-def storable(value: str) -> str:
-    """``value`` without NUL, its lone surrogates replaced by U+FFFD: no database stores either as
-    text, and JSON lets a client send "\ud800" (SQLite kept it, and every read of the trace failed)."""
-    if UNSTORABLE_CHARS.search(value) is None:
-        return value
-    return UNSTORABLE_CHARS.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
-
-
-def scrubbed(value: Any) -> Any:
-    """``value`` with every string in it, keys included, :func:`storable`."""
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {scrubbed(key): scrubbed(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [scrubbed(item) for item in value]
-    return value
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
