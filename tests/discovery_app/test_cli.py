@@ -59,7 +59,17 @@ def test_cli__get_unknown__exits_1(cli):
 def test_cli__watch__prints_changes(cli, capsys):
     services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
 
+    earlier = {thread for thread in threading.enumerate() if thread.name == "discovery-watch"}
+
     def later():
+        # Changes are told from the index the CLI read first: a node registered before that read
+        # is no change, and the CLI would wait for ever (a slow start-up on a busy machine did).
+        # Its watcher thread starts once that read is done.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            thread.name == "discovery-watch" and thread not in earlier for thread in threading.enumerate()
+        ):
+            time.sleep(0.05)
         time.sleep(0.5)
         services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
 
