@@ -41,10 +41,10 @@ RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
 LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
+#: The error for text PostgreSQL cannot store in ``text`` or ``jsonb``.
+UNSTORABLE_TEXT = "must not contain NUL characters or lone surrogates"
 #: A NUL character escaped in JSON text (``\u0000`` after an even number of backslashes): PostgreSQL
 #: refuses it in ``text`` and ``jsonb``.
-#: What PostgreSQL cannot store in text or jsonb.
-UNSTORABLE_TEXT = "must not contain NUL characters or lone surrogates"
 _JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 #: Deepest nesting of arrays and objects in ``data``: deeper, the JSON encoders that store and serve
 #: it (recursive, under Python's recursion limit) fail, depending on how deep their caller's stack is.
