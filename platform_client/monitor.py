@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from platform_client.session import PlatformSession, platform_urls
+from platform_client.session import PlatformError, PlatformSession, platform_urls
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,13 @@ class EndpointStats:
         with self.lock:
             taken, self.counts = self.counts, {}
         return [{"method": method, **vars(counts)} for method, counts in sorted(taken.items())]
+
+    def give_back(self, taken: list[dict[str, Any]]) -> None:
+        """Counts a report could not deliver: the next report carries them."""
+        for entry in taken:
+            for outcome_ in ("success", "errors", "dropped"):
+                if entry[outcome_]:
+                    self.count(entry["method"], outcome_, entry[outcome_])
 
 
 def process_stats() -> dict[str, Any]:
@@ -246,14 +253,16 @@ class Monitor:
         for check in due:
             results.append(self.run_check(check))
             check.due = now + check.interval
-        elapsed = time.monotonic() - self._last_stats
+        period_started = self._last_stats
         self._last_stats = time.monotonic()
         info = {**self.status["info"], "gc": [generation["collections"] for generation in gc.get_stats()]}
+        endpoints = self.endpoints.take()
         stats = {
             **process_stats(),
             "runtime": time.time() - self.started,
-            "seconds": round(elapsed, 3),
-            "endpoints": self.endpoints.take(),
+            # the period the counts cover (at most a day: the platform's bound)
+            "seconds": round(min(self._last_stats - period_started, 86400.0), 3),
+            "endpoints": endpoints,
         }
         body = {
             "service": self.service,
@@ -262,7 +271,16 @@ class Monitor:
             "status": {"status": self.status["status"], "info": info},
             "stats": stats,
         }
-        return self.session.call("POST", f"{API}/reports/", json=body)
+        try:
+            return self.session.call("POST", f"{API}/reports/", json=body)
+        except (httpx.TransportError, PlatformError) as exc:
+            if isinstance(exc, PlatformError) and exc.status < 500 and exc.status != 429:
+                raise  # refused: sending it again would be refused again
+            # Not delivered (platform down or overloaded): the counts and their period go in the
+            # next report, so that no request goes uncounted.
+            self.endpoints.give_back(endpoints)
+            self._last_stats = period_started
+            raise
 
     def start(self) -> Monitor:
         if self._thread is None:
@@ -281,6 +299,8 @@ class Monitor:
             self.set_status("STOPPED", **self.status["info"])
             try:
                 self._report()
+            except (httpx.HTTPError, PlatformError) as exc:
+                log.warning("monitor: the last report failed: %s", exc)
             except Exception:
                 log.warning("monitor: the last report failed", exc_info=True)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -292,6 +312,8 @@ class Monitor:
                     return
                 try:
                     self._report()
+                except (httpx.HTTPError, PlatformError) as exc:  # the platform's answer or its absence
+                    log.warning("monitor: a report failed: %s (retried at the next interval)", exc)
                 except Exception:
                     log.warning("monitor: a report failed (retried at the next interval)", exc_info=True)
             self._stop.wait(min([self.interval, *(c.interval for c in self.checks.values())]))

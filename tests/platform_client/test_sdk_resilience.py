@@ -15,6 +15,8 @@ from websockets.sync.server import serve
 from platform_client import PlatformSession
 from platform_client.discovery import Discovery
 from platform_client.event import Subscription
+from platform_client.monitor import Monitor
+from platform_client.session import PlatformError
 
 
 class FakeSession:
@@ -330,8 +332,6 @@ def test_cli__interrupted__exits_130_without_a_traceback(capsys):
 
 def test_monitor_stop__a_report_in_flight__lands_before_the_stopped_one():
     # given a periodic report held up on its way to the platform
-    from platform_client.monitor import Monitor
-
     sent: list[str] = []
     in_flight, release = threading.Event(), threading.Event()
 
@@ -357,3 +357,65 @@ def test_monitor_stop__a_report_in_flight__lands_before_the_stopped_one():
     assert sent[-1] == "STOPPED" and sent.count("STOPPED") == 1
     time.sleep(0.2)
     assert sent[-1] == "STOPPED"
+
+
+class FlakySession:
+    """The monitor's reports: refused with ``failure`` until told otherwise, then accepted."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure: Exception | None = failure
+        self.reports: list[dict] = []
+
+    def call(self, method: str, url: str, json: dict | None = None, **kwargs) -> dict:
+        if self.failure is not None:
+            raise self.failure
+        self.reports.append(json)
+        return {}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("[Errno 111] Connection refused"), PlatformError(503, "unavailable", "draining")],
+)
+def test_monitor_report_not_delivered__its_counts_go_in_the_next(failure, caplog):
+    # given requests counted, and a platform that is down at the first report
+    session = FlakySession(failure)
+    monitor = Monitor(session, "orders", node="orders-1")
+    monitor.endpoints.count("GET /orders", "success", 3)
+    monitor.endpoints.count("GET /orders", "errors")
+    with pytest.raises(type(failure)):
+        monitor.report()
+    # when more requests come and the platform is back
+    monitor.endpoints.count("GET /orders", "success")
+    time.sleep(0.05)
+    session.failure = None
+    monitor.report()
+    # then the report carries every request, over the whole period
+    [report] = session.reports
+    assert report["stats"]["endpoints"] == [
+        {"method": "GET /orders", "success": 4, "errors": 1, "dropped": 0}
+    ]
+    assert report["stats"]["seconds"] >= 0.05
+
+
+def test_monitor_report_refused__is_not_sent_again():
+    session = FlakySession(PlatformError(400, "invalid", "bad report"))
+    monitor = Monitor(session, "orders", node="orders-1")
+    monitor.endpoints.count("GET /orders", "success", 2)
+    with pytest.raises(PlatformError):
+        monitor.report()
+    session.failure = None
+    monitor.report()
+    assert session.reports[0]["stats"]["endpoints"] == []
+
+
+def test_monitor_background_report_failing__logs_one_line_naming_the_cause(caplog):
+    session = FlakySession(httpx.ConnectError("[Errno 111] Connection refused"))
+    monitor = Monitor(session, "orders", node="orders-1", interval=0.05)
+    with caplog.at_level("WARNING", logger="platform_client.monitor"):
+        monitor.start()
+        time.sleep(0.2)
+        monitor.stop()
+    failed = [r for r in caplog.records if "a report failed" in r.getMessage()]
+    assert failed and all(r.exc_info is None for r in failed)
+    assert "Connection refused" in failed[0].getMessage()
