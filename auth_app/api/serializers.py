@@ -101,9 +101,7 @@ class CheckInput(serializers.Serializer):
 
 class AccountOutput(serializers.ModelSerializer):
     client_id = serializers.CharField(source="application.client_id", default=None, allow_null=True)
-    grant_type = serializers.CharField(
-        source="application.authorization_grant_type", default=None, allow_null=True
-    )
+    grant_type = serializers.SerializerMethodField()
     client_type = serializers.CharField(source="application.client_type", default=None, allow_null=True)
     username = serializers.CharField(source="user.username", default=None, allow_null=True)
     scopes = serializers.ListField(source="scope_list", child=serializers.CharField())
@@ -124,6 +122,13 @@ class AccountOutput(serializers.ModelSerializer):
             "created",
             "updated",
         ]
+
+    def get_grant_type(self, account: Account) -> str | None:
+        """The grant as ``POST /accounts/`` takes it (``client_credentials``), not DOT's spelling."""
+        application = account.application
+        if application is None:
+            return None
+        return application.authorization_grant_type.replace("-", "_")
 
 
 class RuleOutput(serializers.ModelSerializer):

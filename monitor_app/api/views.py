@@ -168,10 +168,10 @@ class ServiceDetailView(ServiceLookup):
 class ServiceFlipsView(ServiceLookup):
     """The service's flips and its checks' flips, newest first."""
 
-    @extend_schema(responses=io.MonitorFlipOutput(many=True))
+    @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request, name: str) -> Response:
         self.found(name)
-        flips = Flip.objects.filter(service=name)
+        flips = filtered(FlipFilter, request, Flip.objects.filter(service=name))
         return self.paginate(flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows])
 
 

@@ -121,6 +121,17 @@ def test_create_public_pkce_client__has_no_secret(operator):
     assert response.json()["client_type"] == "public"
 
 
+@pytest.mark.parametrize("grant_type", ["client_credentials", "authorization_code"])
+def test_grant_type__is_answered_as_the_create_call_takes_it(operator, grant_type):
+    """An account read back can be created again from its own answer (DOT spells it with '-')."""
+    redirect = (
+        {"redirect_uris": ["https://app.example.com/callback"]} if grant_type == "authorization_code" else {}
+    )
+    made = create(operator, grant_type=grant_type, **redirect).json()
+    assert made["grant_type"] == grant_type
+    assert operator.get(f"{ACCOUNTS}payments/").json()["grant_type"] == grant_type
+
+
 def test_create_user_account(operator, django_user_model):
     response = create(operator, name="alice", type="user", password="pw-alice-123456", email="a@example.com")
     assert response.status_code == 201

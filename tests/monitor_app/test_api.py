@@ -408,6 +408,15 @@ def test_flips__fleet_timeline_filter_by_service(reader, report):
         )
 
 
+def test_service_flips__take_the_flip_filters(reader, report):
+    report("orders", "n1", result("db", "passing"))
+    path = "/api/v1/monitor/services/orders/flips/"
+    assert reader.get(path).json()["results"]
+    assert reader.get(f"{path}?alerted=true").json()["results"] == []
+    refused = reader.get(f"{path}?alerted=maybe")
+    assert (refused.status_code, refused.json()["error"]["details"]) == (400, {"alerted": ["true or false."]})
+
+
 def test_a_number_too_large_for_a_float__400_naming_the_field(writer, report):
     """``1e999`` is valid JSON that Python reads as infinity: a whole-number field refuses it."""
     report("orders", "n1", result("db", "passing"))
