@@ -39,14 +39,15 @@ for service in served_services():
         urlpatterns.append(path("", include(f"{service.config.name}.{service.config.root_urls}")))
 
 if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE == "auth":
-    # The platform's guarded versions come first; django-oauth-toolkit's serve the rest.
+    # The platform's guarded versions of the token endpoints, and django-oauth-toolkit's
+    # authorization endpoint; not its device flow, a grant no account can have.
     oauth_patterns = [
         path("token/", auth_views.TokenView.as_view(), name="token"),
         path("revoke_token/", auth_views.RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", auth_views.IntrospectView.as_view(), name="introspect"),
         path(".well-known/jwks.json", auth_views.jwks, name="jwks-info"),
         path(".well-known/oauth-authorization-server", auth_views.server_metadata, name="server-metadata"),
-        *oauth2_urls.base_urlpatterns,
+        *[pattern for pattern in oauth2_urls.base_urlpatterns if pattern.name == "authorize"],
     ]
     urlpatterns.append(path("o/", include((oauth_patterns, "oauth2_provider"), namespace="oauth2_provider")))
 

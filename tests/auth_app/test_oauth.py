@@ -236,6 +236,14 @@ def test_server_metadata__names_the_endpoints(client):
     assert body["code_challenge_methods_supported"] == ["S256"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/o/device-authorization/", "/o/device/", "/o/device-confirm/a/b", "/o/device-grant-status/a/b"]
+)
+def test_device_flow__is_not_served(client, path):
+    """No account can hold the device grant (it is not in the server metadata): no endpoints."""
+    assert client.post(path).status_code == 404
+
+
 def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
     # given a public PKCE client and a user whose account allows config:read
     app_account, _ = service_account_create(
