@@ -1,7 +1,7 @@
 """Tracing for services on the platform: the OpenTelemetry SDK, set up to export to it.
 
 No tracer of our own: :func:`setup` configures the stock OpenTelemetry SDK (the ``otel`` extra:
-``pip install "micro-platform[otel]"``) with its OTLP/HTTP protobuf exporter pointed explicitly
+``pip install "micro-platform-client[otel]"``) with its OTLP/HTTP protobuf exporter pointed explicitly
 at the platform's ``/v1/traces`` (the stock distro would default to gRPC), the service account's
 bearer token (refreshed before it expires), W3C ``traceparent`` plus B3 propagation, and, on
 request, the instrumentations for Django, httpx and requests.  Two lines in a service::
@@ -16,6 +16,7 @@ The read side (:func:`search`, :func:`get`, :func:`services`, :func:`dependencie
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -23,11 +24,41 @@ from typing import Any
 from platform_client.session import PlatformSession
 
 T = "/api/v1/trace"
+#: library -> (module, instrumentor class, the distribution that has them). The SDK's ``otel``
+#: extra has httpx's; the others are installed beside it by a service that uses the library.
 INSTRUMENTATIONS = {
-    "django": ("opentelemetry.instrumentation.django", "DjangoInstrumentor"),
-    "httpx": ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
-    "requests": ("opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
+    "django": (
+        "opentelemetry.instrumentation.django",
+        "DjangoInstrumentor",
+        "opentelemetry-instrumentation-django",
+    ),
+    "httpx": (
+        "opentelemetry.instrumentation.httpx",
+        "HTTPXClientInstrumentor",
+        "opentelemetry-instrumentation-httpx",
+    ),
+    "requests": (
+        "opentelemetry.instrumentation.requests",
+        "RequestsInstrumentor",
+        "opentelemetry-instrumentation-requests",
+    ),
 }
+
+
+def _instrumentors(libraries: Iterable[str]) -> list[Any]:
+    """Each library's instrumentor class, all found before anything is set up."""
+    found = []
+    for library in libraries:
+        if library not in INSTRUMENTATIONS:
+            raise ValueError(f"cannot instrument {library!r}: one of {', '.join(INSTRUMENTATIONS)}")
+        module, cls, distribution = INSTRUMENTATIONS[library]
+        try:
+            found.append(getattr(importlib.import_module(module), cls))
+        except ImportError as exc:
+            raise ImportError(
+                f"instrumenting {library!r} needs {distribution}: pip install {distribution}"
+            ) from exc
+    return found
 
 
 class _BearerSession:
@@ -77,6 +108,7 @@ def setup(
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    instrumentors = _instrumentors(instrument)
     session = session or PlatformSession()
     name = (
         service
@@ -97,11 +129,8 @@ def setup(
     provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     propagate.set_global_textmap(CompositePropagator([TraceContextTextMapPropagator(), B3MultiFormat()]))
-    for library in instrument:
-        if library not in INSTRUMENTATIONS:
-            raise ValueError(f"cannot instrument {library!r}: one of {', '.join(INSTRUMENTATIONS)}")
-        module, cls = INSTRUMENTATIONS[library]
-        getattr(__import__(module, fromlist=[cls]), cls)().instrument(tracer_provider=provider)
+    for instrumentor in instrumentors:
+        instrumentor().instrument(tracer_provider=provider)
     return provider
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from unittest import mock
+
 import pytest
 
 from platform_client import trace as sdk
@@ -38,6 +41,14 @@ def test_setup__unknown_instrumentation_is_refused(live_server, service_account)
         pytest.raises(ValueError, match="cannot"),
     ):
         sdk.setup("x", session=session, instrument=["flask"])
+
+
+def test_setup__instrumentation_not_installed__names_the_package_to_install():
+    with (
+        mock.patch.dict(sys.modules, {"opentelemetry.instrumentation.requests": None}),
+        pytest.raises(ImportError, match="pip install opentelemetry-instrumentation-requests"),
+    ):
+        sdk.setup("x", session=mock.Mock(), instrument=["httpx", "requests"])
 
 
 def test_cli__search_show_services_deps_compare(cli_as, service_account, live_server):
