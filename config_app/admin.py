@@ -7,17 +7,7 @@ validates them and tells the watchers; the admin shows them.
 from django.contrib import admin
 
 from config_app.models import Layer, Namespace, Revision
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from platformsite.admin import ReadOnlyAdmin
 
 
 @admin.register(Namespace)

@@ -10,14 +10,7 @@ from django.contrib import admin
 
 from discovery_app import services
 from discovery_app.models import Node, Result, Service, ServiceIndex
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+from platformsite.admin import ReadOnlyAdmin
 
 
 @admin.register(Service)
@@ -25,12 +18,10 @@ class ServiceAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "updated"]
     search_fields = ["name"]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Node)
 class NodeAdmin(ReadOnlyAdmin):
+    deletable = True
     list_display = ["id", "service", "address", "port", "status", "last_heartbeat"]
     list_filter = ["status"]
     search_fields = ["id", "service__name", "address"]
@@ -49,12 +40,10 @@ class ServiceIndexAdmin(ReadOnlyAdmin):
     list_display = ["name", "index"]
     search_fields = ["name"]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Result)
 class ResultAdmin(ReadOnlyAdmin):
+    deletable = True
     list_display = ["service", "index", "action", "node_id", "reason", "timestamp"]
     list_filter = ["action"]
     search_fields = ["service", "node_id"]

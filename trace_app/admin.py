@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from platformsite.admin import ReadOnlyAdmin
 from trace_app.models import Edge, KeepRule, Span
 
 
@@ -13,18 +14,10 @@ class KeepRuleAdmin(admin.ModelAdmin):
     search_fields = ["service"]
 
 
-class ReadOnly(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Span)
-class SpanAdmin(ReadOnly):
+class SpanAdmin(ReadOnlyAdmin):
+    deletable = True
+    show_full_result_count = False
     list_display = ["trace_id", "span_id", "service", "name", "kind", "duration", "error", "timestamp"]
     list_filter = ["kind", "error"]
     search_fields = ["=trace_id", "=span_id", "=service", "^name"]
@@ -32,7 +25,9 @@ class SpanAdmin(ReadOnly):
 
 
 @admin.register(Edge)
-class EdgeAdmin(ReadOnly):
+class EdgeAdmin(ReadOnlyAdmin):
+    deletable = True
+    show_full_result_count = False
     list_display = ["minute", "parent", "child", "bucket", "calls", "errors"]
     search_fields = ["=parent", "=child"]
     ordering = ["-minute"]
