@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from config_app.errors import InvalidPath
@@ -136,24 +137,35 @@ def delete_at(data: dict, segments: tuple[str, ...]) -> tuple[dict, bool]:
     return result, False
 
 
-def deep_merge(base: Any, overlay: Any) -> Any:
-    """``overlay`` over ``base``: objects merge key by key, a ``null`` deletes, anything else replaces."""
+def deep_merge(base: Any, overlay: Any, *, merge_opaque: Callable[[Any, Any], Any] | None = None) -> Any:
+    """``overlay`` over ``base``: objects merge key by key, a ``null`` deletes, anything else replaces.
+
+    ``merge_opaque(current, value)``, where a key is in both, merges values the walk must not
+    enter (sealed secrets), or answers None to let the plain rules apply.
+    """
     if not (isinstance(base, dict) and isinstance(overlay, dict)):
         return copy.deepcopy(overlay)
     result = dict(base)
     for key, value in overlay.items():
         if value is None:
             result.pop(key, None)
+        elif (
+            merge_opaque is not None
+            and key in result
+            and (merged := merge_opaque(result[key], value)) is not None
+        ):
+            result[key] = merged
         elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
+            result[key] = deep_merge(result[key], value, merge_opaque=merge_opaque)
         else:
-            result[key] = _strip_nulls(copy.deepcopy(value))
+            result[key] = strip_nulls(copy.deepcopy(value))
     return result
 
 
-def _strip_nulls(value: Any) -> Any:
+def strip_nulls(value: Any) -> Any:
+    """An object without its null members (at every depth), as a layer's value is merged."""
     if isinstance(value, dict):
-        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
     return value
 
 

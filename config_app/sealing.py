@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 
-from config_app.documents import canonical, get_at, missing, parse_path
+from config_app.documents import canonical, deep_merge, get_at, missing, parse_path, strip_nulls
 from platformsite.sealing import fernet
 
 ENVELOPE_KEY = "$secret"
@@ -26,11 +26,44 @@ def seal_value(value: Any) -> dict[str, str]:
     return {ENVELOPE_KEY: fernet().encrypt(canonical(value)).decode()}
 
 
-def open_envelope(envelope: dict[str, str]) -> Any:
-    try:
-        return json.loads(fernet().decrypt(envelope[ENVELOPE_KEY].encode()))
-    except (InvalidToken, ValueError, TypeError):
+def open_envelope(envelope: dict[str, Any]) -> Any:
+    """The value, or ``"***"`` if it cannot be decrypted (``SECRET_KEY`` changed). A resolution's
+    envelope may hold several layers' parts (:func:`merge_secret`): they open to their merge."""
+    sealed = envelope[ENVELOPE_KEY]
+    if not isinstance(sealed, list):
+        return _decrypt(sealed)
+    opened = [_decrypt(part) if isinstance(part, str) else part["value"] for part in sealed]
+    if MASK in opened:
         return MASK
+    merged = strip_nulls(opened[0])
+    for value in opened[1:]:
+        merged = deep_merge(merged, value)
+    return merged
+
+
+def _decrypt(token: Any) -> Any:
+    try:
+        return json.loads(fernet().decrypt(token.encode()))
+    except (InvalidToken, ValueError, TypeError, AttributeError):
+        return MASK
+
+
+def merge_secret(current: Any, value: Any) -> dict[str, list] | None:
+    """Layers merging at a key where either holds a secret (``documents.deep_merge``'s
+    ``merge_opaque``): one envelope keeping each layer's part in order, a token or
+    ``{"value": plain}``, which opens to their deep merge; the whole of it is secret. Nothing is
+    encrypted again, so a resolution (and its ETag) is the same however often it is built.
+    None where neither is a secret (the plain rules apply)."""
+    if not (is_envelope(current) or is_envelope(value)):
+        return None
+    return {ENVELOPE_KEY: _parts(current) + _parts(value)}
+
+
+def _parts(value: Any) -> list:
+    if is_envelope(value):
+        sealed = value[ENVELOPE_KEY]
+        return list(sealed) if isinstance(sealed, list) else [sealed]
+    return [{"value": value}]
 
 
 def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:

@@ -94,7 +94,7 @@ def merge_layers(namespace: str, env: str, heads: dict[tuple[str, str], Any]) ->
         head = heads.get(key)
         revisions[f"{key[0]}/{key[1]}"] = head.number if head is not None else 0
         if head is not None:
-            data = deep_merge(data, head.data)
+            data = deep_merge(data, head.data, merge_opaque=sealing.merge_secret)
     return data, revisions
 
 

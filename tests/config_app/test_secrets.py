@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.cache import cache
 
+from config_app import selectors
 from config_app.models import Revision
 from event_app.models import Event
 from tests.config_app.conftest import base
@@ -104,3 +106,44 @@ def test_schema_violation_under_a_secret_path__does_not_quote_the_value(rw, make
     assert response.status_code == 400
     assert response.json()["error"]["details"]["paths"] == ["pw"]
     assert "hunter2" not in response.content.decode()
+
+
+def test_secret_subtree_set_by_two_layers__merges_key_by_key(rw, api_client, make_namespace, put_layer):
+    # given a secret subtree whose password is in the defaults and whose host production overrides
+    make_namespace("payments", secret_paths=["db"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
+    put_layer("payments", "production", {"db": {"host": "prod"}})
+    # then production resolves to both, as any other object merges
+    url = base("payments") + "resolve"
+    admin = api_client("admin")
+    assert admin.get(url, {"env": "production"}).json()["data"] == {
+        "db": {"host": "prod", "password": "hunter2"}
+    }
+    assert admin.get(url, {"env": "production", "path": "db/password"}).json()["data"] == "hunter2"
+    assert rw.get(url, {"env": "production"}).json()["data"] == {"db": "***"}
+    # and the resolution is the same each time it is built (its ETag too)
+    etag = rw.get(url, {"env": "production"})["ETag"]
+    cache.clear()
+    selectors.forget_local()
+    assert rw.get(url, {"env": "production"})["ETag"] == etag
+
+
+def test_secret_under_a_plain_global_value__merges_and_is_secret_whole(
+    rw, api_client, make_namespace, put_layer
+):
+    # given global's plain cache settings and a namespace marking cache secret
+    put_layer("global", "default", {"cache": {"host": "ghost"}})
+    make_namespace("payments", secret_paths=["cache"])
+    put_layer("payments", "default", {"cache": {"password": "pw"}})
+    url = base("payments") + "resolve"
+    # then the merge holds both, shown to secrets holders and masked whole for the others
+    assert api_client("admin").get(url).json()["data"] == {"cache": {"host": "ghost", "password": "pw"}}
+    assert rw.get(url).json()["data"] == {"cache": "***"}
+
+
+def test_secret_removed_by_a_later_layer__is_gone(api_client, make_namespace, put_layer):
+    make_namespace("payments", secret_paths=["db/password"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
+    put_layer("payments", "production", {"db": {"password": None}})
+    body = api_client("admin").get(base("payments") + "resolve", {"env": "production"}).json()
+    assert body["data"] == {"db": {"host": "h"}}
