@@ -194,6 +194,11 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "max_connections": _read("PLATFORM_REDIS_MAX_CONNECTIONS", env.int, 1000),
+                        # A consumer waits for its next message in BZPOPMIN, 5 s at a time;
+                        # redis-py's default read timeout, also 5 s, gave up at that moment
+                        # and closed every websocket idle for 5 s. Still bounded: a Redis
+                        # that stops answering is noticed.
+                        "socket_timeout": 15,
                     }
                 ],
                 "prefix": "platform:channels",
