@@ -198,7 +198,8 @@ def namespace_update(
     """Change a namespace's description, schema (checked against every resolved env) or secret paths.
 
     New secret paths are applied at once: each layer holding a value there gets a new revision
-    with the value encrypted (source ``secret-paths``).
+    with the value encrypted, and values no path covers any more decrypted (source
+    ``secret-paths``).
     """
     namespace = _lock(name)
     fields = ["updated"]
@@ -220,10 +221,11 @@ def namespace_update(
         namespace.save(update_fields=fields)
     if secret_paths is not None:
         for layer in Layer.objects.filter(namespace=namespace).select_related("head"):
-            sealed = sealing.seal(_copy(layer.head.data), namespace.secret_paths, layer.head.data)
+            opened = sealing.open_uncovered(layer.head.data, namespace.secret_paths)
+            sealed = sealing.seal(opened, namespace.secret_paths, layer.head.data)
             if sealed != layer.head.data:
                 _commit(
-                    namespace, layer.env, layer.head, sealed, author, "encrypt secret paths", "secret-paths"
+                    namespace, layer.env, layer.head, sealed, author, "apply secret paths", "secret-paths"
                 )
     return namespace
 

@@ -84,6 +84,38 @@ def test_secret_paths__added_later__encrypt_existing_values(rw, make_namespace, 
     assert rw.get(base("payments") + "resolve").json()["data"] == {"token": "***"}
 
 
+def test_secret_path_widened__one_envelope_for_the_subtree(rw, api_client, make_namespace, put_layer):
+    # given a secret password, when its whole parent becomes the secret path
+    make_namespace("payments", secret_paths=["db/password"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
+    assert rw.patch(base("payments"), {"secret_paths": ["db"]}, format="json").status_code == 200
+    # then the subtree is one envelope of plain values (not an envelope inside one)
+    stored = Revision.objects.order_by("-number").first().data
+    assert set(stored) == {"db"} and set(stored["db"]) == {"$secret"}
+    admin = api_client("admin")
+    assert admin.get(base("payments") + "resolve").json()["data"] == {
+        "db": {"host": "h", "password": "hunter2"}
+    }
+    assert admin.get(base("payments") + "layers/default/values/db/password").json()["value"] == "hunter2"
+    assert rw.get(base("payments") + "resolve").json()["data"] == {"db": "***"}
+
+
+@pytest.mark.parametrize("paths", [[], ["db/host"]])
+def test_secret_path_dropped__its_value_is_plain_again(rw, api_client, make_namespace, put_layer, paths):
+    # given a secret password, when the path no longer covers it
+    make_namespace("payments", secret_paths=["db/password"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
+    assert rw.patch(base("payments"), {"secret_paths": paths}, format="json").status_code == 200
+    # then every caller reads it, and a round trip by a caller without config:secrets keeps it
+    layer = rw.get(base("payments") + "layers/default/").json()
+    assert layer["data"]["db"]["password"] == "hunter2"
+    rw.put(base("payments") + "layers/default/", {"data": layer["data"]}, format="json")
+    resolved = api_client("admin").get(base("payments") + "resolve").json()["data"]
+    assert resolved["db"]["password"] == "hunter2"
+    stored = json.dumps(Revision.objects.order_by("-number").first().data)
+    assert ("hunter2" in stored) is True and ('"h"' in stored) is (paths == [])
+
+
 def test_secrets_scope__token_holding_it__sees_secrets():
     from types import SimpleNamespace
 
