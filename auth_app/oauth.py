@@ -75,6 +75,14 @@ class PlatformOAuth2Validator(OAuth2Validator):
     def authenticate_client(self, request, *args, **kwargs) -> bool:
         return super().authenticate_client(request, *args, **kwargs) and _client_is_active(request)
 
+    def _authenticate_basic_auth(self, request) -> bool:
+        # django-oauth-toolkit catches binascii.Error only: a non-ASCII Basic header (a latin-1
+        # byte in the header) makes base64.b64decode raise a plain ValueError, a 500.
+        try:
+            return super()._authenticate_basic_auth(request)
+        except ValueError:
+            return False
+
     def authenticate_client_id(self, client_id, request, *args, **kwargs) -> bool:
         return super().authenticate_client_id(client_id, request, *args, **kwargs) and _client_is_active(
             request

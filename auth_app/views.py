@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import threading
 import time
@@ -53,7 +52,7 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
         return None
     try:
         client_id, colon, secret = base64.b64decode(value.strip()).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not UTF-8, or a non-ASCII header
         return None
     if not colon:
         return None

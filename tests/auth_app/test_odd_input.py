@@ -130,6 +130,17 @@ def test_nul_in_client_id__is_invalid_client_not_a_500(client, service_account):
     assert {(answer.status_code, answer.json()["error"]) for answer in answers} == {(401, "invalid_client")}
 
 
+def test_non_ascii_basic_header__is_invalid_client_not_a_500(client):
+    client.raise_request_exception = False
+    header = "Basic \xe9abc"  # a latin-1 byte in the header: base64 refuses it with a ValueError
+    answers = [
+        get_token(client, header),
+        client.post("/o/introspect/", {"token": "x"}, HTTP_AUTHORIZATION=header),
+        client.post("/o/revoke_token/", {"token": "x"}, HTTP_AUTHORIZATION=header),
+    ]
+    assert {(answer.status_code, answer.json()["error"]) for answer in answers} == {(401, "invalid_client")}
+
+
 def test_nul_in_authorization_code__is_invalid_grant_not_a_500(client):
     account, secret = service_account_create(
         name="app",
