@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from platformsite.api.errors import Conflict, Invalid, NotFound, PlatformError, TooLarge
+from platformsite.api.errors import Conflict, Denied, Invalid, NotFound, PlatformError, TooLarge
 
-__all__ = ["ConfigError", "InvalidPath", "LayerTooLarge", "NotFound", "SchemaViolation", "StaleRevision"]
+__all__ = [
+    "ConfigError",
+    "Denied",
+    "InvalidPath",
+    "LayerTooLarge",
+    "NotFound",
+    "SchemaViolation",
+    "StaleRevision",
+]
 
 #: Any error the config service raises (each answers with its own status and code).
 ConfigError = PlatformError

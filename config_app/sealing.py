@@ -90,13 +90,17 @@ def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:
     return data
 
 
+def covered(path: str, secret_paths: list[str]) -> bool:
+    """Is ``path`` at or below one of ``secret_paths``?"""
+    return any(path == p or path.startswith(p + "/") for p in secret_paths)
+
+
 def open_uncovered(data: Any, secret_paths: list[str], path: str = "") -> Any:
     """``data`` with the envelopes no secret path covers any more decrypted (the paths changed):
     a value that stopped being secret reads, and is written back, as itself. One that cannot be
     decrypted (``SECRET_KEY`` changed) stays as it is."""
     if is_envelope(data):
-        covered = any(path == p or path.startswith(p + "/") for p in secret_paths)
-        opened = data if covered else open_envelope(data)
+        opened = data if covered(path, secret_paths) else open_envelope(data)
         return data if opened == MASK else opened
     if isinstance(data, dict):
         return {k: open_uncovered(v, secret_paths, f"{path}/{k}" if path else k) for k, v in data.items()}

@@ -45,7 +45,7 @@ from config_app.documents import (
     parse_path,
     set_at,
 )
-from config_app.errors import ConfigError, LayerTooLarge, NotFound, SchemaViolation, StaleRevision
+from config_app.errors import ConfigError, Denied, LayerTooLarge, NotFound, SchemaViolation, StaleRevision
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
 from config_app.selectors import bump_generation, envs_of, merge_layers
 from event_app.services import event_publish
@@ -194,12 +194,14 @@ def namespace_update(
     json_schema: Any = ...,
     secret_paths: list[str] | None = None,
     author: str = "",
+    may_declassify: bool = True,
 ) -> Namespace:
     """Change a namespace's description, schema (checked against every resolved env) or secret paths.
 
     New secret paths are applied at once: each layer holding a value there gets a new revision
     with the value encrypted, and values no path covers any more decrypted (source
-    ``secret-paths``).
+    ``secret-paths``). Uncovering a path decrypts what is there for every reader: a caller that
+    may not read secrets (``may_declassify`` false) is refused.
     """
     namespace = _lock(name)
     fields = ["updated"]
@@ -211,7 +213,15 @@ def namespace_update(
         namespace.json_schema = json_schema
         fields.append("json_schema")
     if secret_paths is not None:
-        namespace.secret_paths = _check_secret_paths(secret_paths)
+        paths = _check_secret_paths(secret_paths)
+        uncovered = [p for p in namespace.secret_paths if not sealing.covered(p, paths)]
+        if uncovered and not may_declassify:
+            raise Denied(
+                "Taking paths out of secret_paths makes their values readable: it needs 'config:secrets'.",
+                code="insufficient_scope",
+                details={"secret_paths": uncovered},
+            )
+        namespace.secret_paths = paths
         fields.append("secret_paths")
     if json_schema is not ... and json_schema is not None:
         _validate(namespace, {}, affected_env=DEFAULT_ENV)
@@ -344,7 +354,7 @@ def _validate(namespace: Namespace, candidate: dict[str, dict], *, affected_env:
             errors = _schema_errors(validator, sealing.reveal(resolved))
             for error in errors[:20]:
                 path = error.path
-                secret = any(path == p or path.startswith(p + "/") for p in target.secret_paths)
+                secret = sealing.covered(path, target.secret_paths)
                 # a message quotes the value: under a secret path only the failed keyword is named
                 message = f"fails the schema's {error.keyword!r}" if secret else error.message[:300]
                 failures.setdefault(f"{target.name}/{env}", {}).setdefault(path, []).append(message)
@@ -501,7 +511,8 @@ def value_set(
         if merge:
             current = get_at(previous, segments)
             if isinstance(current, dict) and isinstance(value, dict):
-                new_value = deep_merge(current, value)
+                # merged into the plain values of any secrets inside, sealed again on the way in
+                new_value = deep_merge(sealing.reveal(current), value)
         return set_at(previous, segments, new_value)
 
     return _write(

@@ -157,6 +157,7 @@ class NamespaceDetailView(ConfigView):
             json_schema=data.get("json_schema", ...),
             secret_paths=data.get("secret_paths"),
             author=actor(request),
+            may_declassify=can_see_secrets(request),
         )
         return Response(io.NamespaceOutput(namespace).data)
 

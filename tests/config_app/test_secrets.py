@@ -102,10 +102,11 @@ def test_secret_path_widened__one_envelope_for_the_subtree(rw, api_client, make_
 
 @pytest.mark.parametrize("paths", [[], ["db/host"]])
 def test_secret_path_dropped__its_value_is_plain_again(rw, api_client, make_namespace, put_layer, paths):
-    # given a secret password, when the path no longer covers it
+    # given a secret password, when a holder of config:secrets makes the path no longer cover it
     make_namespace("payments", secret_paths=["db/password"])
     put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
-    assert rw.patch(base("payments"), {"secret_paths": paths}, format="json").status_code == 200
+    secrets = api_client("config:read", "config:write", "config:secrets")
+    assert secrets.patch(base("payments"), {"secret_paths": paths}, format="json").status_code == 200
     # then every caller reads it, and a round trip by a caller without config:secrets keeps it
     layer = rw.get(base("payments") + "layers/default/").json()
     assert layer["data"]["db"]["password"] == "hunter2"
@@ -179,3 +180,29 @@ def test_secret_removed_by_a_later_layer__is_gone(api_client, make_namespace, pu
     put_layer("payments", "production", {"db": {"password": None}})
     body = api_client("admin").get(base("payments") + "resolve", {"env": "production"}).json()
     assert body["data"] == {"db": {"host": "h"}}
+
+
+@pytest.mark.parametrize("paths", [[], ["db/host"], ["db/password/x"]])
+def test_secret_path_uncovered_without_the_secrets_scope__is_403(
+    rw, api_client, make_namespace, put_layer, paths
+):
+    # given a secret only holders of config:secrets read
+    make_namespace("payments", secret_paths=["db/password"])
+    put_layer("payments", "default", {"db": {"host": "h", "password": "hunter2"}})
+    # when a writer without it takes the path out of secret_paths, it is refused
+    response = rw.patch(base("payments"), {"secret_paths": paths}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "insufficient_scope"
+    assert response.json()["error"]["details"] == {"secret_paths": ["db/password"]}
+    assert "hunter2" not in rw.get(base("payments") + "layers/default/").content.decode()
+    # while widening a secret, or adding one, is anyone's with config:write
+    assert rw.patch(base("payments"), {"secret_paths": ["db", "more"]}, format="json").status_code == 200
+
+
+def test_secret__merge_patch_on_a_parent__edits_the_secret_inside(api_client, make_namespace, put_layer):
+    make_namespace("payments", secret_paths=["a/b"])
+    put_layer("payments", "default", {"a": {"b": {"k": "v"}}})
+    admin = api_client("admin")
+    admin.patch(base("payments") + "layers/default/values/a", {"value": {"b": {"x": 1}}}, format="json")
+    assert admin.get(base("payments") + "layers/default/").json()["data"] == {"a": {"b": {"k": "v", "x": 1}}}
+    assert set(Revision.objects.order_by("-number").first().data["a"]["b"]) == {"$secret"}
