@@ -67,15 +67,13 @@ class ServiceListView(DiscoveryView):
             if not PREFIX.match(prefix):
                 raise ValidationError({"prefix": ["Letters, digits, '.', '_' or '-' (the start of a name)."]})
             names = names.filter(name__startswith=prefix)
-        return self.paginate(
-            names,
-            ordering="name",
-            render=lambda rows: (
-                io.ServiceSummaryOutput(
-                    selectors.services_summary([row.name for row in rows]), many=True
-                ).data
-            ),
-        )
+        allowed = self.allowed(request, "read")  # only the services policy lets the caller see
+
+        def visible(rows: list[Any]) -> list[Any]:
+            shown = [row.name for row in rows if allowed(row.name)]
+            return io.ServiceSummaryOutput(selectors.services_summary(shown), many=True).data
+
+        return self.paginate(names, ordering="name", render=visible)
 
 
 class ServiceDetailView(DiscoveryView):

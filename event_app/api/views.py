@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -123,7 +124,13 @@ class EventListView(EventsView):
         if order not in {"newest", "oldest"}:
             raise Invalid("order is 'newest' or 'oldest'.", details={"order": [order]})
         events = selectors.event_search(request.query_params)
-        render = lambda page: io.EventOutput([event_dict(e) for e in page], many=True).data  # noqa: E731
+        allowed = self.allows(request, "read")  # a search without a type filter: each event's type
+
+        def render(page: list[Event]) -> list[Any]:
+            return io.EventOutput(
+                [event_dict(e) for e in page if allowed(type_resource(e.type))], many=True
+            ).data
+
         return self.paginate(events, ordering="-id" if order == "newest" else "id", render=render)
 
     @extend_schema(
@@ -164,7 +171,9 @@ class EventDetailView(EventLookup):
     @extend_schema(responses=io.EventDetailOutput, operation_id="events_retrieve")
     def get(self, request: Request, pk: int) -> Response:
         body = event_dict(self.event)
-        body["related"] = [event_dict(e) for e in selectors.related_events(self.event)]
+        allowed = self.allows(request, "read")
+        related = selectors.related_events(self.event)
+        body["related"] = [event_dict(e) for e in related if allowed(type_resource(e.type))]
         return Response(io.EventDetailOutput(body).data)
 
 

@@ -87,3 +87,10 @@ def test_policy__other_service__register_and_heartbeat_are_403(orders_only, make
     assert (response.status_code, response.json()["error"]["code"]) == (403, "policy_denied")
     batch = orders_only.post("/api/v1/discovery/heartbeats/", {"nodes": ["billing-1"]}, format="json")
     assert batch.json()["denied"] == ["billing-1"]
+
+
+def test_policy__service_list__shows_only_the_services_policy_lets_the_caller_read(orders_only, make_node):
+    make_node("billing")
+    make_node("orders")
+    names = [row["name"] for row in orders_only.get("/api/v1/discovery/services/").json()["results"]]
+    assert names == ["orders"]

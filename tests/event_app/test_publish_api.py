@@ -306,3 +306,14 @@ def test_publish__from_a_staff_session_with_its_csrf_token__is_stored(db, django
         # Then each is stored (it was a 500 and a 415)
         assert response.status_code == 201, response.content
     assert Event.objects.filter(type="ops.noted").count() == 2
+
+
+def test_read_policy__search_and_related__leave_out_the_types_it_denies(ruled_client, make_event):
+    # given: an account allowed to read order.* events only, and a flow of an order and a bill
+    caller = ruled_client("events:read", rules=[{"resource": "events:order.*", "action": "read"}])
+    order = make_event(type="order.created", source="/p", root_id="flow-1")
+    bill = make_event(type="bill.paid", source="/p", root_id="flow-1", data={"card": "4111"})
+    # then: the bill is refused by its detail, and left out of the search and the order's related
+    assert caller.get(f"{EVENTS}{bill.id}/").status_code == 403
+    assert [e["type"] for e in caller.get(EVENTS, {"source": "/p"}).json()["results"]] == ["order.created"]
+    assert caller.get(f"{EVENTS}{order.id}/").json()["related"] == []
