@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,11 @@ def body_service(request: Request) -> tuple[str, ...]:
 
 class MonitorView(ServiceView):
     service = "monitor"
+
+    def readable(self, request: Request) -> Callable[[str], bool]:
+        """``service name -> bool``: may the caller read that service's rows (lists skip the others)?"""
+        allows = self.allows(request, "read")
+        return lambda name: allows(resource(name))
 
 
 class PingView(APIView):
@@ -122,11 +128,14 @@ class ServiceListView(MonitorView):
 
     @extend_schema(responses=io.MonitorServiceOutput(many=True))
     def get(self, request: Request) -> Response:
+        readable = self.readable(request)
         return self.paginate(
             ServiceHealth.objects.all(),
             ordering="name",
             render=lambda rows: (
-                io.MonitorServiceOutput(selectors.services_overview([r.name for r in rows]), many=True).data
+                io.MonitorServiceOutput(
+                    selectors.services_overview([r.name for r in rows if readable(r.name)]), many=True
+                ).data
             ),
         )
 
@@ -212,7 +221,12 @@ class CheckListView(MonitorView):
     @extend_schema(parameters=filter_parameters(CheckFilter), responses=io.MonitorCheckOutput(many=True))
     def get(self, request: Request) -> Response:
         checks = filtered(CheckFilter, request, Check.objects.all())
-        return self.paginate(checks, ordering="id", render=lambda rows: selectors.checks_rendered(list(rows)))
+        readable = self.readable(request)
+        return self.paginate(
+            checks,
+            ordering="id",
+            render=lambda rows: selectors.checks_rendered([c for c in rows if readable(c.service)]),
+        )
 
     @extend_schema(request=io.MonitorJobCreateInput, responses={201: io.MonitorCheckOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
@@ -297,7 +311,10 @@ class FlipListView(MonitorView):
     @extend_schema(parameters=filter_parameters(FlipFilter), responses=io.MonitorFlipOutput(many=True))
     def get(self, request: Request) -> Response:
         flips = filtered(FlipFilter, request, Flip.objects.all())
-        return self.paginate(flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows])
+        readable = self.readable(request)
+        return self.paginate(
+            flips, ordering="-id", render=lambda rows: [flip_data(f) for f in rows if readable(f.service)]
+        )
 
 
 # --- maintenance, keys, stats ----------------------------------------------------------------------------
@@ -311,8 +328,13 @@ class MaintenanceListView(MonitorView):
 
     @extend_schema(responses=io.MonitorMaintenanceOutput(many=True))
     def get(self, request: Request) -> Response:
+        readable = self.readable(request)
         return self.paginate(
-            Maintenance.objects.all(), ordering="-id", serializer=io.MonitorMaintenanceOutput
+            Maintenance.objects.all(),
+            ordering="-id",
+            render=lambda rows: (
+                io.MonitorMaintenanceOutput([w for w in rows if readable(w.service)], many=True).data
+            ),
         )
 
     @extend_schema(request=io.MonitorMaintenanceInput, responses={201: io.MonitorMaintenanceOutput})

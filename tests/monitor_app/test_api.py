@@ -267,6 +267,25 @@ def test_policy__reads_of_another_service__403(orders_only, report):
         assert (response.status_code, response.json()["error"]["code"]) == (403, "policy_denied"), path
 
 
+def test_policy__lists__leave_out_the_services_it_denies(orders_only, report):
+    # given a failing check in orders and in billing, and a window in each
+    for service in ("orders", "billing"):
+        report(service, "n1", result("db", "passing", failures_before_critical=1))
+        report(service, "n1", result("db", "critical", failures_before_critical=1))
+        Maintenance.objects.create(
+            service=service, starts="2030-01-01T00:00:00Z", ends="2030-01-02T00:00:00Z", reason="x"
+        )
+    # then the lists show orders only
+    for path, key in (
+        ("/api/v1/monitor/services/", "name"),
+        ("/api/v1/monitor/checks/", "service"),
+        ("/api/v1/monitor/flips/", "service"),
+        ("/api/v1/monitor/maintenance/", "service"),
+    ):
+        rows = orders_only.get(path).json()["results"]
+        assert rows and {row[key] for row in rows} == {"orders"}, path
+
+
 def test_scopes__read_cannot_report__outsider_cannot_read(reader, outsider, report):
     response = reader.post(
         "/api/v1/monitor/reports/", body("orders", "n1", result("db", "passing")), format="json"
