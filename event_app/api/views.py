@@ -222,7 +222,13 @@ class SubscriptionListView(EventsView):
 
     @extend_schema(responses=io.SubscriptionOutput(many=True))
     def get(self, request: Request) -> Response:
-        return self.paginate(Subscription.objects.all(), ordering="id", serializer=io.SubscriptionOutput)
+        allowed = self.allows(request, "read")
+
+        def visible(page: list[Subscription]) -> list[Any]:
+            shown = [sub for sub in page if all(allowed(type_resource(t)) for t in sub.types or ["*"])]
+            return io.SubscriptionOutput(shown, many=True).data
+
+        return self.paginate(Subscription.objects.all(), ordering="id", render=visible)
 
     @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput})
     def post(self, request: Request) -> Response:
@@ -235,21 +241,30 @@ class SubscriptionListView(EventsView):
 
 
 class SubscriptionView(EventsView):
-    """Base of the views of one subscription: the lookup, and no handler of its own."""
+    """Base of the views of one subscription: the lookup, and no handler of its own.
+
+    Every call on a subscription (reading it or its deliveries, changing, redelivering, deleting)
+    needs read access to each type it takes (every type when it names none), and a change to
+    each type it would take: a caller narrowed to ``order.*`` can neither point another
+    subscription's webhook at itself nor widen its own to every type with ``types: []``.
+    """
+
+    def resources(self, request: Request, name: str = "", **kwargs):
+        stored = Subscription.objects.filter(name=name).values_list("types", flat=True).first()
+        types = set(stored or ["*"]) if stored is not None else set()  # none: the lookup's 404
+        body = request.data if request.method == "PATCH" and isinstance(request.data, dict) else {}
+        if "types" in body:
+            types |= set(subscribed_types(request, ["*"]))
+        return [type_resource(type_) for type_ in sorted(types)]
+
+    def policy_action(self, request: Request) -> str:
+        return "read"  # subscribing is reading the stream
 
     def get_subscription(self, name: str) -> Subscription:
         return get_object_or_404(Subscription, name=name)
 
 
 class SubscriptionDetailView(SubscriptionView):
-    def resources(self, request: Request, **kwargs):
-        if request.method != "PATCH":
-            return ()
-        return [type_resource(type_) for type_ in subscribed_types(request, [])]
-
-    def policy_action(self, request: Request) -> str:
-        return "read"
-
     @extend_schema(responses=io.SubscriptionOutput)
     def get(self, request: Request, name: str) -> Response:
         return Response(io.SubscriptionOutput(self.get_subscription(name)).data)

@@ -317,3 +317,27 @@ def test_read_policy__search_and_related__leave_out_the_types_it_denies(ruled_cl
     assert caller.get(f"{EVENTS}{bill.id}/").status_code == 403
     assert [e["type"] for e in caller.get(EVENTS, {"source": "/p"}).json()["results"]] == ["order.created"]
     assert caller.get(f"{EVENTS}{order.id}/").json()["related"] == []
+
+
+def test_read_policy__subscriptions_of_denied_types__are_out_of_reach(ruled_client, api_client):
+    # given: a webhook for bill.* events, and an account narrowed to order.* events
+    owner = api_client("events:read", "events:write")
+    hook = {"name": "bills", "url": "https://billing.example.com/hook", "types": ["bill.*"]}
+    assert owner.post(f"{EVENTS}subscriptions/", hook, format="json").status_code == 201
+    caller = ruled_client("events:read", "events:write", rules=[{"resource": "events:order*", "action": "*"}])
+    # then: it can neither see, redirect, read the deliveries of, redeliver, nor delete it
+    bills = f"{EVENTS}subscriptions/bills/"
+    assert caller.get(bills).status_code == 403
+    assert caller.patch(bills, {"url": "https://attacker.example.net/"}, format="json").status_code == 403
+    assert caller.get(f"{bills}deliveries/").status_code == 403
+    assert caller.post(f"{bills}redeliver/", {"all_dead": True}, format="json").status_code == 403
+    assert caller.delete(bills).status_code == 403
+    assert [s["name"] for s in caller.get(f"{EVENTS}subscriptions/").json()["results"]] == []
+    # nor widen its own subscription to every type
+    own = {"name": "orders", "url": "https://orders.example.com/hook", "types": ["order.created"]}
+    assert caller.post(f"{EVENTS}subscriptions/", own, format="json").status_code == 201
+    assert caller.patch(f"{EVENTS}subscriptions/orders/", {"types": []}, format="json").status_code == 403
+    assert (
+        caller.patch(f"{EVENTS}subscriptions/orders/", {"types": ["order.paid"]}, format="json").status_code
+        == 200
+    )
