@@ -104,6 +104,14 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _refuse_body(request: HttpRequest) -> HttpResponse | None:
+        if (
+            not request.META.get("CONTENT_LENGTH")
+            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            # Django (WSGI) and DRF read no body without a Content-Length: a chunked body was
+            # dropped unread, so a PATCH did nothing and a binary-mode event was stored without
+            # its data, both answered as successes.
+            return json_error(411, "length_required", "Send the body with a Content-Length header.")
         declared = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(declared)

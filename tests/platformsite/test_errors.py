@@ -146,6 +146,17 @@ def test_invalid_content_length__is_400(writer):
     assert_error_shape(response, 400, "invalid_content_length")
 
 
+def test_chunked_body_without_content_length__is_411_not_read_as_empty(writer):
+    response = writer.generic(
+        "PATCH",
+        "/api/v1/monitor/echo/",
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert_error_shape(response, 411, "length_required")
+
+
 def test_method_not_allowed__is_405_in_error_shape(writer):
     response = writer.delete("/api/v1/monitor/ping/")
     assert_error_shape(response, 405, "method_not_allowed")
