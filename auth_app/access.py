@@ -12,7 +12,14 @@ from typing import Any
 from auth_app.audit import audit
 from auth_app.policy import Decision, PolicyError
 from auth_app.selectors import account_role_names, is_allowed, warm_decision
-from auth_app.tokens import TokenInfo, cached_bearer, validate_bearer
+from auth_app.tokens import (
+    TokenInfo,
+    cached_bearer,
+    cached_checksum,
+    token_checksum,
+    validate_bearer,
+    validate_checksum,
+)
 
 __all__ = [
     "Decision",
@@ -21,12 +28,15 @@ __all__ = [
     "actor",
     "audit",
     "cached_bearer",
+    "cached_checksum",
     "granted_scopes",
     "is_allowed",
     "is_request_allowed",
     "principal",
     "role_names",
+    "token_checksum",
     "validate_bearer",
+    "validate_checksum",
     "warm_decision",
 ]
 

@@ -90,7 +90,12 @@ def token_checksum(raw: str) -> str:
 
 def validate_bearer(raw: str) -> TokenInfo | None:
     """The token's grant if it is known, unexpired, unrevoked and its account is enabled."""
-    checksum = token_checksum(raw)
+    return validate_checksum(token_checksum(raw))
+
+
+def validate_checksum(checksum: str) -> TokenInfo | None:
+    """:func:`validate_bearer` of the token whose checksum this is (a connection keeps that, not
+    the token, to check again later)."""
     return _cached(checksum) or _load(checksum)
 
 
@@ -99,7 +104,12 @@ def cached_bearer(raw: str) -> TokenInfo | None:
 
     None also for an invalid token: the caller then validates it with :func:`validate_bearer`.
     """
-    return _cached(token_checksum(raw))
+    return cached_checksum(token_checksum(raw))
+
+
+def cached_checksum(checksum: str) -> TokenInfo | None:
+    """:func:`cached_bearer` by the token's checksum."""
+    return _cached(checksum)
 
 
 def _cached(checksum: str) -> TokenInfo | None:

@@ -2,7 +2,11 @@
 
 A connection is authenticated by the session (dashboards) or a bearer token (SDK: the
 ``Authorization`` header, or ``?access_token=`` where a client cannot set headers).  Without
-credentials it is closed with code 4401, without the service's read scope with 4403.  A frame
+credentials it is closed with code 4401, without the service's read scope with 4403.  A token
+stays checked while the connection is open: before a frame goes out, at most once per
+``PLATFORM_REVOCATION_POLL_SECONDS`` and whenever the token has expired, it is validated again,
+and a token revoked, expired or whose account was disabled closes the connection with 4401
+instead of the frame.  A frame
 that is not JSON text is answered with a ``parse_error`` error frame
 (``{"type": "error", "code", "message"}``) and the connection stays open.
 When the database or Redis cannot be reached (a restart, a dropped connection), the connection
@@ -14,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from auth_app.access import TokenInfo, is_allowed
+from auth_app.access import TokenInfo, cached_checksum, is_allowed, validate_checksum
 from platformsite.api.errors import OUTAGES
 from platformsite.api.validators import SERVICE
 
@@ -35,6 +41,9 @@ CLOSE_NOT_FOUND = 4404
 
 class ServiceConsumer(AsyncJsonWebsocketConsumer):
     service = ""
+    #: When the connection's token is next validated again (0: its expiry alone decides).
+    _recheck_at = 0.0
+    _credentials_gone = False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         try:
@@ -69,7 +78,36 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
             await refuse(self, CLOSE_FORBIDDEN)
             return
         await self.accept()
+        self._recheck_at = time.time() + settings.PLATFORM_REVOCATION_POLL_SECONDS
         await self.on_connected()
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False):
+        """A frame goes out once the connection's credentials still stand (as from send_json)."""
+        if await self._credentials_stand():
+            await super().send(text_data, bytes_data, close)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        if await self._credentials_stand():  # (channels' send_json skips an overridden send)
+            await super().send_json(content, close)
+
+    async def _credentials_stand(self) -> bool:
+        token = self.scope.get("token")
+        if not isinstance(token, TokenInfo):  # a dashboard session: Django's own expiry
+            return True
+        if self._credentials_gone:
+            return False
+        now = time.time()
+        if now < self._recheck_at and now < token.expires:
+            return True
+        checksum = self.scope.get("token_checksum", "")
+        current = cached_checksum(checksum) or await database_sync_to_async(validate_checksum)(checksum)
+        if current is None:  # revoked, expired, or its account disabled
+            self._credentials_gone = True
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return False
+        self.scope["token"] = current
+        self._recheck_at = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
+        return True
 
     async def on_connected(self) -> None:
         """Called once the connection is accepted."""

@@ -11,7 +11,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 
-from auth_app.access import validate_bearer
+from auth_app.access import token_checksum, validate_checksum
 from platformsite.api.authentication import parse_bearer, principal_for
 
 
@@ -33,9 +33,10 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         raw = _raw_token(scope)
         if raw:
-            token = await database_sync_to_async(validate_bearer)(raw)
-            if token is not None:
-                scope = dict(scope, token=token, user=principal_for(token))
+            checksum = token_checksum(raw)
+            token = await database_sync_to_async(validate_checksum)(checksum)
+            if token is not None:  # the checksum, to check the token again while connected
+                scope = dict(scope, token=token, token_checksum=checksum, user=principal_for(token))
         return await super().__call__(scope, receive, send)
 
 

@@ -135,6 +135,34 @@ def test_ws__subscribe__sends_current_then_each_change(issue_token, make_namespa
 
 
 @pytest.mark.django_db(transaction=True)
+def test_ws__token_revoked__the_next_change_closes_it_4401(issue_token, make_namespace, put_layer, settings):
+    # Given a watcher subscribed with a token (checked again before every frame)
+    settings.PLATFORM_REVOCATION_POLL_SECONDS = 0
+    make_namespace("payments")
+    put_layer("payments", "production", {"a": 1})
+    token = issue_token("config:read")
+    from channels.db import database_sync_to_async
+    from oauth2_provider.models import AccessToken
+
+    from auth_app.tokens import note_revocation
+
+    def revoke():
+        AccessToken.objects.all().delete()
+        note_revocation()
+
+    async def script(communicator):
+        await communicator.send_json_to({"type": "subscribe", "namespace": "payments", "env": "production"})
+        assert (await communicator.receive_json_from(timeout=5))["data"] == {"a": 1}
+        # When its token is revoked, and then the document changes
+        await database_sync_to_async(revoke)()
+        await database_sync_to_async(put_layer)("payments", "production", {"a": 2, "secret-ish": True})
+        return await communicator.receive_output(timeout=5)
+
+    # Then the change is not sent: the connection is closed as unauthenticated
+    assert ws(token, script) == {"type": "websocket.close", "code": 4401}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_ws__many_watchers_of_one_document__one_resolution_per_change(issue_token, make_namespace, put_layer):
     # Given three watchers of payments/production on this process
     import asyncio
