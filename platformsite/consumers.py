@@ -41,7 +41,7 @@ CLOSE_NOT_FOUND = 4404
 
 class ServiceConsumer(AsyncJsonWebsocketConsumer):
     service = ""
-    #: When the connection's token is next validated again (0: its expiry alone decides).
+    #: When the connection's token is next validated again (set at the accept).
     _recheck_at = 0.0
     _credentials_gone = False
 
@@ -100,6 +100,8 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
         if now < self._recheck_at and now < token.expires:
             return True
         checksum = self.scope.get("token_checksum", "")
+        # The token cache first, on the loop (a dictionary lookup, and a shared-cache read of the
+        # revocation epoch at most once per poll interval in the process); the database in a thread.
         current = cached_checksum(checksum) or await database_sync_to_async(validate_checksum)(checksum)
         if current is None:  # revoked, expired, or its account disabled
             self._credentials_gone = True
