@@ -9,12 +9,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from platformsite.middleware import refuse_bodies_early  # noqa: E402
 from platformsite.routing import websocket_urlpatterns  # noqa: E402
 from platformsite.ws import websocket_stack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": refuse_bodies_early(django_asgi_app),
         "websocket": websocket_stack(URLRouter(websocket_urlpatterns())),
     }
 )

@@ -3,6 +3,7 @@ session-side middlewares made to step aside for bearer-token API calls."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -14,12 +15,12 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware import clickjacking as clickjacking_middleware
 from django.middleware import csrf as csrf_middleware
 
 from platformsite import observers
-from platformsite.api.errors import json_error
+from platformsite.api.errors import error_body
 from platformsite.logging import request_id_var, trace_id_var
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.services import ingest_paths
@@ -104,28 +105,60 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _refuse_body(request: HttpRequest) -> HttpResponse | None:
-        if (
-            not request.META.get("CONTENT_LENGTH")
-            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-        ):
-            # Django (WSGI) and DRF read no body without a Content-Length: a chunked body was
-            # dropped unread, so a PATCH did nothing and a binary-mode event was stored without
-            # its data, both answered as successes.
-            return json_error(411, "length_required", "Send the body with a Content-Length header.")
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(declared)
-        except ValueError:
-            return json_error(400, "invalid_content_length", "Content-Length is not a number.")
-        limit = body_limit(request.path)
-        if length > limit:
-            return json_error(
-                413,
-                "request_too_large",
-                "The request body is too large.",
-                {"limit_bytes": limit, "received_bytes": length},
+        meta = request.META
+        refusal = body_refusal(
+            meta.get("CONTENT_LENGTH"), meta.get("HTTP_TRANSFER_ENCODING", ""), request.path
+        )
+        return JsonResponse(refusal[1], status=refusal[0]) if refusal is not None else None
+
+
+def body_refusal(content_length: str | None, transfer_encoding: str, path: str) -> tuple[int, dict] | None:
+    """The answer (status, error body) to a request whose headers alone refuse its body: chunked
+    without a Content-Length (411: Django and DRF read no body without the length, so it would
+    be dropped unread and the request answered as if it had none), a length that is no number
+    (400), or one over the path's limit (413)."""
+    if not content_length and "chunked" in transfer_encoding.lower():
+        return 411, error_body("length_required", "Send the body with a Content-Length header.")
+    try:
+        length = int(content_length or "0")
+    except ValueError:
+        return 400, error_body("invalid_content_length", "Content-Length is not a number.")
+    limit = body_limit(path)
+    if length > limit:
+        details = {"limit_bytes": limit, "received_bytes": length}
+        return 413, error_body("request_too_large", "The request body is too large.", details)
+    return None
+
+
+def refuse_bodies_early(app: Callable) -> Callable:
+    """ASGI: :func:`body_refusal` before Django's ASGI handler, which reads a whole body (into a
+    temporary file) before any middleware runs: an oversized upload is refused unread."""
+
+    async def guarded(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or ())
+            length = headers.get(b"content-length")
+            refusal = body_refusal(
+                length.decode("latin-1") if length is not None else None,
+                headers.get(b"transfer-encoding", b"").decode("latin-1"),
+                scope.get("path", ""),
             )
-        return None
+            if refusal is not None:
+                incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+                request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+                body = json.dumps(refusal[1]).encode()
+                response_headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close"),  # the body is left unread
+                ]
+                await send({"type": "http.response.start", "status": refusal[0], "headers": response_headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def is_credentialed_api_call(request: HttpRequest) -> bool:

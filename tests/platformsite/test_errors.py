@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from django.db import InterfaceError, OperationalError
@@ -275,3 +276,54 @@ def test_cursor_that_decodes_but_names_no_position__is_404_invalid_cursor(api_cl
     else:
         assert_error_shape(response, 404, "not_found")
         assert response.json()["error"]["message"] == "Invalid cursor"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ([(b"content-length", b"999999999999")], 413, "request_too_large"),
+        ([(b"transfer-encoding", b"chunked")], 411, "length_required"),
+    ],
+)
+def test_asgi__body_refused_by_its_headers__is_answered_unread(headers, status, code):
+    """Django's ASGI handler reads a whole body before any middleware: the refusal comes first."""
+    from asgiref.sync import async_to_sync
+
+    from platformsite.middleware import refuse_bodies_early
+
+    async def django(scope, receive, send):
+        raise AssertionError("the body was passed on")
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/events/", "headers": headers}
+    async_to_sync(refuse_bodies_early(django))(scope, receive, send)
+    start, body = sent
+    assert start["status"] == status and (b"connection", b"close") in start["headers"]
+    assert json.loads(body["body"])["error"]["code"] == code
+
+
+def test_asgi__body_within_the_limit__goes_to_django():
+    from asgiref.sync import async_to_sync
+
+    from platformsite.middleware import refuse_bodies_early
+
+    called = []
+
+    async def django(scope, receive, send):
+        called.append(scope["path"])
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/events/",
+        "headers": [(b"content-length", b"10")],
+    }
+    async_to_sync(refuse_bodies_early(django))(scope, None, None)
+    assert called == ["/api/v1/events/"]
