@@ -4,11 +4,26 @@ from django.core.exceptions import ValidationError
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound
 
+from platformsite.api.errors import Invalid
+
 
 class CursorPagination(pagination.CursorPagination):
     ordering = "-id"
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request):
+        """``?page_size=`` from 1 (larger is taken as 1000); anything else is a 400 naming it,
+        not a silent fall back to the default (DRF's own behaviour)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and int(raw) > 0):
+            raise Invalid(
+                "page_size is a whole number from 1.",
+                details={self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]},
+            )
+        return min(int(raw), self.max_page_size)
 
     def decode_cursor(self, request):
         cursor = super().decode_cursor(request)

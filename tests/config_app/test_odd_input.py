@@ -156,8 +156,11 @@ def test_audit__well_formed_but_impossible_time__is_400(rw, make_namespace, valu
     [
         ("from=yesterday", 400, "invalid"),
         ("cursor=garbage", 404, "not_found"),
-        ("page_size=0", 200, None),  # DRF falls back to the default page size
-        ("page_size=abc", 200, None),
+        ("page_size=0", 400, "invalid"),  # DRF alone fell back to the default page size
+        ("page_size=abc", 400, "invalid"),
+        ("page_size=-1", 400, "invalid"),
+        ("page_size=1.5", 400, "invalid"),
+        ("page_size=5000", 200, None),  # taken as the largest, 1000
     ],
 )
 def test_audit__odd_query__is_the_right_status(rw, make_namespace, query, status, code):
