@@ -1,7 +1,7 @@
 """Pure functions on JSON documents: canonical form, paths, deep merge, diff.
 
-A path is a slash-separated list of keys (``db/host``); dots are accepted as separators too
-(``db.host``) where a key has no dot of its own.  Reading through a list takes a decimal index.
+A path is a slash-separated list of keys (``db/host``); a dot is part of a key (``db.host`` is
+one key), never a separator.  Reading through a list takes a decimal index.
 """
 
 from __future__ import annotations
