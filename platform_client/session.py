@@ -126,6 +126,16 @@ class PlatformError(Exception):
         return cls(response.status_code, "http_error", response.reason_phrase)
 
 
+#: What the token endpoint's RFC 6749 error codes mean for a client-credentials client, for the
+#: answers that carry no description of their own.
+TOKEN_ERRORS = {
+    "invalid_client": "The platform does not know this client id and secret (PLATFORM_CLIENT_ID, "
+    "PLATFORM_CLIENT_SECRET), or the account is disabled.",
+    "invalid_scope": "A scope asked for is not one of the account's.",
+    "unauthorized_client": "The account may not use the client-credentials grant.",
+}
+
+
 @dataclass
 class ClientCredentials(httpx.Auth):
     """httpx auth flow: a cached client-credentials token, refreshed before expiry."""
@@ -161,7 +171,10 @@ class ClientCredentials(httpx.Auth):
             self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=self.timeout
         )
         if response.status_code != 200:
-            raise PlatformError.from_response(response)
+            error = PlatformError.from_response(response)
+            if error.code in TOKEN_ERRORS and error.message in ("", error.code):  # no description
+                error = PlatformError(error.status, error.code, TOKEN_ERRORS[error.code], error.details)
+            raise error
         body = response.json()
         self._token = body["access_token"]
         self._expires_at = time.time() + float(body.get("expires_in", 3600))

@@ -107,6 +107,7 @@ def test_wrong_credentials__the_first_call_names_the_cause(env):
     with Platform.from_env(client_secret="wrong") as p, pytest.raises(PlatformError) as raised:
         p.auth.check("config:x", "read")
     assert raised.value.status == 401 and raised.value.code == "invalid_client"
+    assert "PLATFORM_CLIENT_SECRET" in str(raised.value)
 
 
 def test_scheduler__a_failing_job_runs_again_and_others_keep_running():
