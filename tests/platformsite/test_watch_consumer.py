@@ -36,9 +36,10 @@ on_db = pytest.mark.django_db(transaction=True)
 async def _subscribe(token: str) -> dict:
     communicator = await greeted("/ws/router/", token)
     await communicator.send_json_to({"type": "subscribe", "services": ["orders"]})
-    # Redis's channel layer ends its pending receive first (a blocking pop of up to 5 s).
-    closed = await communicator.receive_output(timeout=15)
-    await communicator.wait(timeout=15)
+    # Redis's channel layer ends its pending receive first (a blocking pop of up to 5 s, read with
+    # a 15 s socket timeout); an error that is not an outage surfaces when the wait gives up.
+    closed = await communicator.receive_output(timeout=60)
+    await communicator.wait(timeout=60)
     return closed
 
 
