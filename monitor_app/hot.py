@@ -40,9 +40,10 @@ from monitor_app.api.pings import BODY_LIMIT_HEADER
 from monitor_app.api.views import resource
 from monitor_app.models import Check
 from monitor_app.services import pingbuffer
-from monitor_app.services.ingest import parse_report, reports_cached
+from monitor_app.services.ingest import reports_cached
 from monitor_app.services.jobs import SUCCESS, job_key, steady_success
 from monitor_app.services.names import SERVICE_NAME
+from monitor_app.services.reports import parse_report
 from platformsite import localstate
 from platformsite.api.throttling import wait_seconds
 from platformsite.hotpath import Answer, HotRequest, HotRoute

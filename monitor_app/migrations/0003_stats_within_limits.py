@@ -1,11 +1,11 @@
-"""Stats samples beyond the limits reports are now held to (``ingest.STAT_LIMITS``) lose the value
+"""Stats samples beyond the limits reports are now held to (``reports.STAT_LIMITS``) lose the value
 that is out of range: such a value made the downsampling's averages overflow (an infinity that
 broke every read of the service's stats on SQLite, an error that stopped the downsampling on
 PostgreSQL)."""
 
 from django.db import migrations
 
-#: As ``monitor_app.services.ingest.STAT_LIMITS`` when this migration was written.
+#: As ``monitor_app.services.reports.STAT_LIMITS`` when this migration was written.
 LIMITS = {"cpu": 1e6, "memory": 2.0**64, "disk": 2.0**64, "runtime": 1e10}
 
 

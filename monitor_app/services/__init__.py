@@ -1,6 +1,7 @@
 """Writes of the monitor service, one module per use case.
 
-* :mod:`.ingest`: node reports (check results, status, stats), the cache-only path for results
+* :mod:`.reports`: a node's report read and checked (check results, status, stats);
+* :mod:`.ingest`: node reports applied (check results, status, stats), the cache-only path for results
   that change nothing;
 * :mod:`.engine`: the state engine (thresholds, failure rate, flapping) and its compare-and-set
   writes;
@@ -15,7 +16,7 @@
 from monitor_app.services.alerts import alerts_publish, alerts_reconcile, reminders_due
 from monitor_app.services.engine import check_apply, check_expire, evaluate
 from monitor_app.services.history import flips_purge, stats_downsample, stopped_nodes_purge
-from monitor_app.services.ingest import parse_report, reports_ingest
+from monitor_app.services.ingest import reports_ingest
 from monitor_app.services.jobs import job_by_slug, job_create, key_create, ping_record, pings_purge
 from monitor_app.services.loop import monitor_tick
 from monitor_app.services.manage import (
@@ -25,6 +26,7 @@ from monitor_app.services.manage import (
     maintenance_end,
     service_settings,
 )
+from monitor_app.services.reports import parse_report
 
 __all__ = [
     "alerts_publish",

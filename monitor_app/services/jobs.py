@@ -23,7 +23,8 @@ from django.db import IntegrityError, transaction
 
 from monitor_app.models import Check, Ping, PingKey
 from monitor_app.services import engine
-from monitor_app.services.ingest import parse_definition, report_key
+from monitor_app.services.ingest import report_key
+from monitor_app.services.reports import parse_definition
 from platformsite.api.errors import Invalid, NotFound
 
 #: A job created by ``?create=1`` expects a ping a day, with an hour's grace.

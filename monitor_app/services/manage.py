@@ -9,11 +9,11 @@ from django.db import transaction
 from django.db.models import F
 
 from monitor_app.models import Check, Maintenance, ServiceHealth
-from monitor_app.services import alerts, health, ingest, jobs
+from monitor_app.services import alerts, health, ingest, jobs, reports
 from platformsite.api.errors import Invalid
 
 #: Fields an operator may change on a check (a node's report may set its own again).
-EDITABLE = (*ingest.DEFINITION, "schedule", "timezone")
+EDITABLE = (*reports.DEFINITION, "schedule", "timezone")
 
 
 @transaction.atomic
@@ -24,7 +24,7 @@ def check_update(*, check: Check, fields: dict[str, Any], now: float) -> Check:
         raise Invalid(
             f"Not settable: {', '.join(unknown)}.", code="invalid_field", details={"fields": unknown}
         )
-    changes = ingest.parse_definition(fields, "check")
+    changes = reports.parse_definition(fields, "check")
     if "schedule" in fields or "timezone" in fields:
         if check.kind != Check.Kind.CRON:
             raise Invalid("Only a cron job has a schedule.", code="invalid_schedule")
