@@ -31,12 +31,16 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
+def request_id_for(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` if it is a plausible id, else a new one."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 @contextmanager
 def request_context(meta: Mapping[str, str]) -> Iterator[str]:
     """Tag the logs written meanwhile with the request's ids; yields its request id (the caller's
     ``X-Request-ID`` if it is a plausible id, else a new one)."""
-    incoming = meta.get("HTTP_X_REQUEST_ID", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = request_id_for(meta.get("HTTP_X_REQUEST_ID", ""))
     match = _TRACEPARENT.match(meta.get("HTTP_TRACEPARENT", ""))
     id_token = request_id_var.set(request_id)
     trace_token = trace_id_var.set(match.group(1) if match else "")
@@ -144,8 +148,7 @@ def refuse_bodies_early(app: Callable) -> Callable:
                 scope.get("path", ""),
             )
             if refusal is not None:
-                incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-                request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+                request_id = request_id_for(headers.get(b"x-request-id", b"").decode("latin-1"))
                 body = json.dumps(refusal[1]).encode()
                 response_headers = [
                     (b"content-type", b"application/json"),

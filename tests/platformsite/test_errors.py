@@ -302,10 +302,16 @@ def test_asgi__body_refused_by_its_headers__is_answered_unread(headers, status, 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/api/v1/events/", "headers": headers}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/events/",
+        "headers": [*headers, (b"x-request-id", b"req-1")],
+    }
     async_to_sync(refuse_bodies_early(django))(scope, receive, send)
     start, body = sent
     assert start["status"] == status and (b"connection", b"close") in start["headers"]
+    assert (b"x-request-id", b"req-1") in start["headers"]  # the caller's id, as Django's answers
     assert json.loads(body["body"])["error"]["code"] == code
 
 
