@@ -186,7 +186,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "platformsite.channel_layer.RedisChannelLayer",
             # redis-py's asyncio pool refuses a 101st concurrent command by default; a burst of
             # websocket subscriptions (group_add each) easily makes more.
             "CONFIG": {

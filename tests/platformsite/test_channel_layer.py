@@ -6,20 +6,32 @@ read gave up at the same moment and every idle websocket was closed after 5 s.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
+import channels_redis.core
 import pytest
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels.utils import await_many_dispatch
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
-]
+from platformsite.channel_layer import RedisChannelLayer, cancel_until_done
 
 
+def needs_redis(test):
+    test = pytest.mark.redis(test)
+    without = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
+    return without(test)
+
+
+def fresh_layer():
+    """The configured layer, not the process's: that one keeps pools of other tests' loops."""
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+
+@needs_redis
 def test_receive__idle_longer_than_the_socket_timeout__gets_the_message():
     async def scenario():
-        layer = get_channel_layer()
+        layer = fresh_layer()
         channel = await layer.new_channel()
 
         async def send_later():
@@ -34,3 +46,61 @@ def test_receive__idle_longer_than_the_socket_timeout__gets_the_message():
             await layer.flush()
 
     assert asyncio.run(scenario())["type"] == "late"
+
+
+def _stop_a_consumer_as_it_starts_receiving(layer, delay: float) -> bool:
+    """What a consumer does when a handler raises: its pending receive is cancelled and awaited.
+    True when the consumer ended (with the handler's error); a hung one never would."""
+
+    async def scenario():
+        channel = await layer.new_channel()
+
+        async def client_frame():
+            await asyncio.sleep(delay)
+            return {"type": "frame"}
+
+        async def handler(message):
+            raise KeyError("the handler failed")
+
+        consumer = asyncio.ensure_future(
+            await_many_dispatch([client_frame, lambda: layer.receive(channel)], handler)
+        )
+        done, _ = await asyncio.wait([consumer], timeout=10)
+        if not done:
+            await cancel_until_done(consumer)
+            return False
+        with pytest.raises(KeyError):
+            consumer.result()
+        return True
+
+    return asyncio.run(scenario())
+
+
+@needs_redis
+def test_receive__cancelled_as_it_starts__ends():
+    # A cancellation arriving while redis-py wrote a command was lost on Python 3.11, and the
+    # receive went on waiting for a message that never came, holding the consumer open.
+    layer = fresh_layer()
+    assert all(_stop_a_consumer_as_it_starts_receiving(layer, 0.001 * (attempt % 3)) for attempt in range(6))
+
+
+def test_receive__a_lost_cancellation__is_sent_again(monkeypatch):
+    calls = []
+
+    async def swallows_the_first_cancel(self, channel):
+        calls.append(channel)
+        with contextlib.suppress(asyncio.CancelledError):  # what redis-py's write did on 3.11
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(channels_redis.core.RedisChannelLayer, "receive", swallows_the_first_cancel)
+
+    async def scenario():
+        receive = asyncio.ensure_future(RedisChannelLayer().receive("specific.a!b"))
+        await asyncio.sleep(0.01)
+        receive.cancel()
+        done, _ = await asyncio.wait([receive], timeout=10)
+        return done and receive.cancelled()
+
+    assert asyncio.run(scenario())
+    assert calls == ["specific.a!b"]

@@ -102,7 +102,7 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
     ).stdout.split()
     assert out == [
         "platformsite.cache.PlatformRedisCache",
-        "channels_redis.core.RedisChannelLayer",
+        "platformsite.channel_layer.RedisChannelLayer",
         "redis://127.0.0.1:6399/3",
         "celery",
     ]
