@@ -238,8 +238,9 @@ class Leader:
         return holder[0].rpartition("#")[0] if holder else None
 
     def follow(self, callback: Callable[[str | None], Any], interval: float | None = None) -> Job:
-        """Call ``callback(leader id or None)`` now and on every change (checked every
-        ``interval``, default ttl/3); ``job.cancel()`` stops following."""
+        """Call ``callback(leader id or None)`` on every change of leader (checked every
+        ``interval``, default ttl/3, and at this node's own elections), and now when someone
+        leads already; ``job.cancel()`` stops following."""
         self._followers.append(callback)
         self._changed()
         return self.sync.scheduler.every(interval or self.ttl / 3, self._changed)

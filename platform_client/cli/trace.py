@@ -29,7 +29,15 @@ def trace_search(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 
 #: Zipkin's fields in epoch microseconds, and durations in microseconds.
-TIMES = ("start", "timestamp", "last_seen")
+TIMES = ("start", "end", "timestamp", "last_seen")
+
+
+def _instant(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1e6, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _ms(micros: int) -> str:
+    return f"{micros / 1000:.3f} ms"
 
 
 def readable(data: Any) -> Any:
@@ -42,17 +50,85 @@ def readable(data: Any) -> Any:
     shown = {}
     for key, value in data.items():
         if key in TIMES and isinstance(value, int):
-            value = datetime.fromtimestamp(value / 1e6, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+            value = _instant(value)
         elif key == "duration" and isinstance(value, int):
-            value = f"{value / 1000:.3f} ms"
+            value = _ms(value)
+        elif key == "services" and isinstance(value, dict):  # a trace's spans per service
+            value = ", ".join(f"{name}: {count}" for name, count in value.items())
         shown[key] = value
     return shown
+
+
+def span_tree(trace: dict) -> list[dict]:
+    """``trace show`` as a table: one row a span, in the tree's order, indented by depth, with its
+    start as an offset from the trace's."""
+    start = trace.get("start") or 0
+    return [
+        {
+            "span": "  " * span["depth"] + span["name"],
+            "service": span["service"],
+            "kind": span["kind"],
+            "offset": _ms(span["timestamp"] - start),
+            "duration": _ms(span["duration"]),
+            "error": span["error"],
+            "span_id": span["span_id"],
+        }
+        for span in trace["spans"]
+    ]
+
+
+def service_operations(services: list[dict]) -> list[dict]:
+    """``trace services`` as a table: each service's operations as ``name (KIND)``."""
+    return [
+        {
+            "name": service["name"],
+            "operations": ", ".join(f"{op['name']} ({op['kind']})" for op in service["operations"]),
+            "last_seen": _instant(service["last_seen"]),
+        }
+        for service in services
+    ]
+
+
+def graph_edges(graph: dict) -> list[dict]:
+    """``trace deps`` as a table: one row a caller -> callee edge (JSON has the services too)."""
+    return [
+        {
+            "call": f"{edge['parent']} -> {edge['child']}",
+            **{k: v for k, v in edge.items() if k not in ("parent", "child")},
+        }
+        for edge in graph["edges"]
+    ]
+
+
+def compared_spans(comparison: dict) -> list[dict]:
+    """``trace compare`` as a table: the whole traces, then one row per service and operation
+    (largest differences first): its time in A and in B (``-``: not in that trace; ``(n
+    spans)``: their times summed), the difference B - A, and errors in A/B."""
+
+    def side(stats: dict) -> str:
+        if not stats["count"]:
+            return "-"
+        return _ms(stats["duration"]) + (f" ({stats['count']} spans)" if stats["count"] > 1 else "")
+
+    a, b = comparison["a"], comparison["b"]
+    rows = [{"span": "(whole trace)", "a": _ms(a["duration"]), "b": _ms(b["duration"])}]
+    rows[0].update(difference=_ms(comparison["difference"]), errors="")
+    for span in comparison["spans"]:
+        rows.append(
+            {
+                "span": f"{span['service']}: {span['name']}",
+                "a": side(span["a"]),
+                "b": side(span["b"]),
+                "difference": _ms(span["difference"]),
+                "errors": f"{span['a']['errors']}/{span['b']['errors']}",
+            }
+        )
+    return rows
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("trace", help="Search and read distributed traces.")
     add_connection_options(group)
-    group.set_defaults(table_view=readable)
     sub = group.add_subparsers(dest="trace_command", required=True)
 
     find = sub.add_parser("search", help="Traces with a span matching every condition, newest first.")
@@ -67,22 +143,24 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     find.add_argument("--since", help="RFC 3339 (default: TRACE_DEFAULT_LOOKBACK_HOURS ago)")
     find.add_argument("--until", help="RFC 3339")
     find.add_argument("--limit", type=int, default=20)
-    find.set_defaults(handler=trace_search)
+    find.set_defaults(handler=trace_search, table_view=readable)
 
     show = sub.add_parser("show", help="One trace: its spans as a tree (skew adjusted unless --raw).")
     show.add_argument("trace_id")
     show.add_argument("--raw", action="store_true")
-    show.set_defaults(handler=lambda s, o: trace.get(s, o.trace_id, raw=o.raw))
+    show.set_defaults(handler=lambda s, o: trace.get(s, o.trace_id, raw=o.raw), table_view=span_tree)
 
     listed = sub.add_parser("services", help="Services that report spans, with their operations.")
-    listed.set_defaults(handler=lambda s, o: trace.services(s))
+    listed.set_defaults(handler=lambda s, o: trace.services(s), table_view=service_operations)
 
     deps = sub.add_parser("deps", help="The service graph: calls, errors, latency percentiles.")
     deps.add_argument("--since", help="RFC 3339 (default: an hour ago)")
     deps.add_argument("--until", help="RFC 3339")
-    deps.set_defaults(handler=lambda s, o: trace.dependencies(s, since=o.since, until=o.until))
+    deps.set_defaults(
+        handler=lambda s, o: trace.dependencies(s, since=o.since, until=o.until), table_view=graph_edges
+    )
 
     both = sub.add_parser("compare", help="Two traces side by side, matched by service and operation.")
     both.add_argument("a")
     both.add_argument("b")
-    both.set_defaults(handler=lambda s, o: trace.compare(s, o.a, o.b))
+    both.set_defaults(handler=lambda s, o: trace.compare(s, o.a, o.b), table_view=compared_spans)

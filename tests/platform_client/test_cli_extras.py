@@ -165,6 +165,10 @@ def test_trace_tables_show_times_and_durations_readably():
         "name": "orders",
         "last_seen": "1970-01-01T00:00:00.000Z",
     }
+    assert readable({"end": 1796390615481294, "services": {"web": 1, "api": 2}}) == {
+        "end": "2026-12-04T13:23:35.481Z",
+        "services": "web: 1, api: 2",
+    }
 
 
 def test_a_closed_stdout_ends_the_command_quietly():

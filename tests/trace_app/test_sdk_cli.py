@@ -84,3 +84,17 @@ def test_cli__search_show_services_deps_compare(cli_as, service_account, live_se
     assert code == 0 and compared["difference"] == 800
     code, _, err = cli("show", "nothex")
     assert code == 1 and "invalid_trace_id" in err
+
+    # Tables: the span tree, the graph's edges, each operation compared.
+    tree = cli("show", a, "--output", "table")[1].splitlines()
+    assert tree[0].split() == ["SPAN", "SERVICE", "KIND", "OFFSET", "DURATION", "ERROR", "SPAN_ID"]
+    assert tree[1].split()[:4] == ["GET", "/", "web", "CLIENT"] and tree[2].startswith("  list  ")
+    assert "0.100 ms" in tree[1] and "0.050 ms" in tree[2]
+    edges = cli("deps", "--output", "table")[1].splitlines()
+    assert edges[1].split()[:4] == ["web", "->", "api", "2"]
+    rows = cli("compare", a, b, "--output", "table")[1].splitlines()
+    assert rows[1].split() == ["(whole", "trace)", "0.100", "ms", "0.900", "ms", "0.800", "ms"]
+    assert rows[2].split() == ["web:", "GET", "/", "0.100", "ms", "0.900", "ms", "0.800", "ms", "0/0"]
+    assert "api: list" in rows[3]
+    services = cli("services", "--output", "table")[1].splitlines()
+    assert services[1].split()[:3] == ["api", "list", "(SERVER)"]
