@@ -21,9 +21,35 @@ MAX_COLUMNS = 8
 
 
 def _cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, dict) and value and all(_scalar(v) for v in value.values()):
+        text = ", ".join(f"{key}={_cell(v)}" for key, v in value.items())  # {"passing": 2} as passing=2
+    elif isinstance(value, list) and all(_scalar(v) for v in value):
+        text = ", ".join(_cell(v) for v in value)
+    else:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
     text = text.replace("\n", " ")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _rows(value: Any) -> bool:
+    """A non-empty list of objects: shown as a table of its own."""
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+
+
+def _lines(value: Any) -> bool:
+    """A list of strings too long for one cell (an explanation): shown one a line."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, str) for item in value)
+        and (len(_cell(value)) >= MAX_CELL)
+    )
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
@@ -37,24 +63,53 @@ def _grid(header: list[str], rows: list[list[str]]) -> str:
 
 def table(data: Any) -> str:
     """A list of objects as columns, an object as KEY/VALUE lines, anything else as it is; an
-    empty list as ``(none)``, so that a terminal shows the command ran."""
+    empty list as ``(none)``, so that a terminal shows the command ran.
+
+    What would not fit a cell gets a section of its own below, under its name: a list of objects
+    (an object's ``nodes``, a row's ``checks``) as a table, each row of a nested list led by its
+    parent's first column; a long list of strings one a line."""
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         data = data["results"]
     if data == []:
         return "(none)"
-    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
-        columns: list[str] = []
-        for row in data:
-            for key in row:
-                if key not in columns and len(columns) < MAX_COLUMNS:
-                    columns.append(key)
-        rows = [[_cell(row.get(key, "")) for key in columns] for row in data]
-        return _grid([key.upper() for key in columns], rows)
+    if _rows(data):
+        return "\n\n".join(_sections(data, ""))
     if isinstance(data, dict):
-        return _grid(["KEY", "VALUE"], [[str(key), _cell(value)] for key, value in data.items()])
+        shown = {key: value for key, value in data.items() if not (_rows(value) or _lines(value))}
+        parts = (
+            [_grid(["KEY", "VALUE"], [[str(key), _cell(value)] for key, value in shown.items()])]
+            if shown
+            else []
+        )
+        for key, value in data.items():
+            if _rows(value):
+                parts += _sections(value, key.upper())
+            elif _lines(value):
+                parts.append("\n".join([key.upper(), *value]))
+        return "\n\n".join(parts)
     if isinstance(data, list):
         return "\n".join(_cell(item) for item in data)
     return _cell(data)
+
+
+def _sections(rows: list[dict], title: str) -> list[str]:
+    """``rows`` as a table (titled), then a table per column of nested rows (``TITLE: COLUMN``)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    nested = [key for key in columns if any(_rows(row.get(key)) for row in rows)]
+    flat = [key for key in columns if key not in nested][:MAX_COLUMNS]
+    grid = _grid([key.upper() for key in flat], [[_cell(row.get(key, "")) for key in flat] for row in rows])
+    sections = [f"{title}\n{grid}" if title else grid]
+    lead = flat[0] if flat else None
+    for key in nested:
+        children = [
+            {**({lead: row.get(lead)} if lead else {}), **child}
+            for row in rows
+            for child in (row.get(key) if _rows(row.get(key)) else [])
+        ]
+        sections += _sections(children, f"{title}: {key.upper()}" if title else key.upper())
+    return sections
 
 
 def output_format(options: argparse.Namespace) -> str:

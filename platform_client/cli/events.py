@@ -122,6 +122,15 @@ def events_subscriptions(s: PlatformSession, o: argparse.Namespace) -> Any:
     raise SystemExit(f"unknown action {o.action}")
 
 
+#: ``events search`` as a table: what tells events apart, the data last (cut to fit a cell).
+EVENT_COLUMNS = ("id", "time", "type", "source", "subject", "data")
+
+
+def event_rows(page: Any) -> Any:
+    events = page["results"] if isinstance(page, dict) and "results" in page else page
+    return [{key: event.get(key, "") for key in EVENT_COLUMNS} for event in events]
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     events = commands.add_parser("events", help="Publish, search and tail platform events.")
     add_connection_options(events)
@@ -147,7 +156,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     find.add_argument("--ext", action="append", default=[], metavar="NAME=VALUE")
     find.add_argument("--order", choices=["newest", "oldest"], default="newest")
     find.add_argument("--limit", type=int, default=100)
-    find.set_defaults(handler=events_search)
+    find.set_defaults(handler=events_search, table_view=event_rows)
 
     get = sub.add_parser("get", help="One event, with the related events of its flow.")
     get.add_argument("id", type=int)

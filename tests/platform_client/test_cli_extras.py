@@ -32,10 +32,32 @@ def test_table__lists_objects_and_pages():
     )
     header, first, second = text.splitlines()
     assert header.split() == ["NAME", "NODES", "EXTRA"]
-    assert first.split() == ["orders", "2"] and second.split() == ["payments", '{"a":1}']
+    assert first.split() == ["orders", "2"] and second.split() == ["payments", "a=1"]
     assert _extras.table({"allowed": True}).splitlines()[1].split() == ["allowed", "true"]
     assert len(_extras.table([{"long": "x" * 500}]).splitlines()[1]) == _extras.MAX_CELL
     assert _extras.table([]) == _extras.table({"results": [], "next": None}) == "(none)"
+
+
+def test_table__what_does_not_fit_a_cell_gets_a_section():
+    service = {
+        "name": "orders",
+        "checks": {"passing": 2, "critical": 0},
+        "versions": [
+            {"version": "1.0", "nodes": [{"id": "a", "port": 1}, {"id": "b", "port": 2}]},
+            {"version": "2.0", "nodes": [{"id": "c", "port": 3}]},
+        ],
+        "explain": ["version 1.0: 50% of the requests", "version 2.0: 50% of the requests"],
+    }
+    assert _extras.table(service).split("\n\n") == [
+        "KEY     VALUE\nname    orders\nchecks  passing=2, critical=0",
+        "VERSIONS\nVERSION\n1.0\n2.0",
+        "VERSIONS: NODES\nVERSION  ID  PORT\n1.0      a   1\n1.0      b   2\n2.0      c   3",
+        "EXPLAIN\nversion 1.0: 50% of the requests\nversion 2.0: 50% of the requests",
+    ]
+    # A short list of strings stays in its cell; a list of objects in a row of a list too.
+    assert _extras.table({"scopes": ["a", "b"]}).splitlines()[1].split() == ["scopes", "a,", "b"]
+    listed = _extras.table([{"name": "orders", "versions": [{"version": "1.0"}]}]).split("\n\n")
+    assert listed == ["NAME\norders", "VERSIONS\nNAME    VERSION\norders  1.0"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -152,6 +174,15 @@ def test_zsh_completion__completes_groups_verbs_and_options(tmp_path):
 def test_completion_command__prints_the_shells_script(shell, capsys):
     assert main(["completion", shell]) == 0
     assert "completion for platform" in capsys.readouterr().out
+
+
+def test_events_table__the_columns_that_tell_events_apart():
+    from platform_client.cli.events import event_rows
+
+    event = {"id": 3, "type": "a.b", "source": "/s", "specversion": "1.0", "data": {"n": 1}, "time": "t"}
+    assert event_rows({"results": [event], "next": None}) == [
+        {"id": 3, "time": "t", "type": "a.b", "source": "/s", "subject": "", "data": {"n": 1}}
+    ]
 
 
 def test_trace_tables_show_times_and_durations_readably():
