@@ -99,15 +99,26 @@ def _sections(rows: list[dict], title: str) -> list[str]:
         columns += [key for key in row if key not in columns]
     nested = [key for key in columns if any(_rows(row.get(key)) for row in rows)]
     flat = [key for key in columns if key not in nested][:MAX_COLUMNS]
-    grid = _grid([key.upper() for key in flat], [[_cell(row.get(key, "")) for key in flat] for row in rows])
-    sections = [f"{title}\n{grid}" if title else grid]
+    sections = []
+    if flat:
+        grid = _grid(
+            [key.upper() for key in flat], [[_cell(row.get(key, "")) for key in flat] for row in rows]
+        )
+        sections.append(f"{title}\n{grid}" if title else grid)
     lead = flat[0] if flat else None
     for key in nested:
-        children = [
-            {**({lead: row.get(lead)} if lead else {}), **child}
-            for row in rows
-            for child in (row.get(key) if _rows(row.get(key)) else [])
-        ]
+        pairs = [(row, child) for row in rows if _rows(row.get(key)) for child in row[key]]
+        # The parent's first column leads each nested row (unless they hold it already), named
+        # after the parent when the nested rows have another column of that name.
+        if lead is None or all(child.get(lead) == row.get(lead) for row, child in pairs):
+            children = [child for _, child in pairs]
+        else:
+            named = (
+                lead
+                if not any(lead in child for _, child in pairs)
+                else f"{title.split(': ')[-1].lower() or 'parent'}.{lead}"
+            )
+            children = [{named: row.get(lead), **child} for row, child in pairs]
         sections += _sections(children, f"{title}: {key.upper()}" if title else key.upper())
     return sections
 

@@ -58,6 +58,12 @@ def test_table__what_does_not_fit_a_cell_gets_a_section():
     assert _extras.table({"scopes": ["a", "b"]}).splitlines()[1].split() == ["scopes", "a,", "b"]
     listed = _extras.table([{"name": "orders", "versions": [{"version": "1.0"}]}]).split("\n\n")
     assert listed == ["NAME\norders", "VERSIONS\nNAME    VERSION\norders  1.0"]
+    # The leading column is named after its parent when the nested rows have one of that name.
+    members = _extras.table({"members": [{"node": "a", "checks": [{"node": "b", "id": 1}]}]})
+    assert members.split("\n\n")[1].splitlines()[:2] == ["MEMBERS: CHECKS", "MEMBERS.NODE  NODE  ID"]
+    # ... and does not lead them when they hold it already.
+    members = _extras.table({"members": [{"node": "a", "checks": [{"node": "a", "id": 1}]}]})
+    assert members.split("\n\n")[1].splitlines()[:2] == ["MEMBERS: CHECKS", "NODE  ID"]
 
 
 @pytest.mark.django_db(transaction=True)
