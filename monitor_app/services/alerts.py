@@ -63,7 +63,9 @@ def parents_down(check: Check) -> list[str]:
     match = Q()
     for service, node, name in refs:
         match |= Q(service=service, node=node, name=name)
-    return [str(parent) for parent in Check.objects.filter(match, status=State.CRITICAL)]
+    # a check naming itself is no parent: it would silence its own failures for good
+    parents = Check.objects.filter(match, status=State.CRITICAL).exclude(pk=check.pk)
+    return [str(parent) for parent in parents]
 
 
 def silence(check: Check, *, now: float) -> str:

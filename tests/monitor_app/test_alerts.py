@@ -89,6 +89,14 @@ def test_dependencies__parent_down__child_failure_silenced(report, committed):
     assert [e.data["name"] for e in events("monitor.check.failed")] == ["uplink", "db"]
 
 
+def test_dependencies__a_check_naming_itself__still_alerts(report):
+    report("orders", "n1", result("db", "passing", depends_on=["orders/n1/db"], **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
+
+    assert [e.data["name"] for e in events("monitor.check.failed")] == ["db"]
+    assert Flip.objects.get(name="db", new="critical").suppressed == ""
+
+
 def test_reminders__repeat_while_down__stop_on_recovery(report, committed):
     report("orders", "n1", result("db", "passing", remind_every=60, **FAST), now=NOW)
     report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)
