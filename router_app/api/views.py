@@ -61,7 +61,7 @@ def parse_request_labels(request: Request) -> dict[str, str]:
         key, sep, value = item.partition(":")
         labels[key] = value if sep else None
     errors = [
-        f"{str(key)[:63]}:{str(value)[:40]}"
+        f"{key[:63]}:{value[:40]}" if value is not None else key[:63]
         for key, value in labels.items()
         if not services.LABEL_KEY.matches(key) or not services.LABEL_VALUE.matches(value)
     ]
@@ -106,6 +106,7 @@ class DecisionsView(ServiceScopedView):
 
     @extend_schema(responses=io.RouterDecisionsOutput)
     def get(self, request: Request, name: str) -> Response:
+        _known(name)  # a typo reads as 404 here too, not as an empty service
         return Response(io.RouterDecisionsOutput(selectors.decisions(name)).data)
 
 
@@ -129,6 +130,7 @@ class PolicyView(ServiceScopedView):
 
     @extend_schema(responses=io.RouterPolicyOutput)
     def get(self, request: Request, name: str) -> Response:
+        _known(name)
         return Response(io.RouterPolicyOutput(selectors.policy_data(selectors.policy_of(name))).data)
 
     @extend_schema(request=io.RouterPolicyInput, responses=io.RouterPolicyOutput)

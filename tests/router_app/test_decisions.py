@@ -104,7 +104,7 @@ def test_dry_run__decisions_recorded_weights_not_applied(writer, reporter, fleet
     assert any("dry run" in reason for reason in node["reasons"])
 
 
-def test_policy__bad_parameters__are_400_and_change_nothing(writer):
+def test_policy__bad_parameters__are_400_and_change_nothing(writer, fleet):
     for body in (
         {"max_ejection_percent": 101},
         {"interval": 0},
@@ -123,6 +123,9 @@ def test_policy_and_evaluate__an_unknown_service__404_and_nothing_made(writer, f
 
     assert (patched.status_code, patched.json()["error"]["code"]) == (404, "unknown_service")
     assert (evaluated.status_code, evaluated.json()["error"]["code"]) == (404, "unknown_service")
+    for path in ("policy", "decisions"):  # reads too: a typo is no empty service
+        read = writer.get(f"/api/v1/router/services/nosuch/{path}/")
+        assert (read.status_code, read.json()["error"]["code"]) == (404, "unknown_service")
     assert not Policy.objects.filter(service="nosuch").exists()
     names = [s["service"] for s in writer.get("/api/v1/router/services/").json()["results"]]
     assert "nosuch" not in names
