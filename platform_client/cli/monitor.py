@@ -51,6 +51,9 @@ def monitor_silence(s: PlatformSession, o: argparse.Namespace) -> Any:
 def monitor_ping(o: argparse.Namespace) -> int:
     """A job ping needs no credentials: the check's id (or key/slug) is the secret."""
     action = "" if o.action == "success" else o.action
+    if action not in ("", "start", "fail", "log") and not (action.isascii() and action.isdigit()):
+        message = f"An action is success, start, fail, log or an exit status 0-255, got {o.action!r}."
+        return _error({"code": "invalid_input", "message": message}, EXIT_USAGE)
     if action.isdigit() and (len(action) > 3 or int(action) > 255):
         return _error({"code": "invalid_input", "message": "An exit status is 0-255."}, EXIT_USAGE)
     body = sys.stdin.read() if o.body_from_stdin else ""
@@ -70,7 +73,10 @@ def monitor_ping(o: argparse.Namespace) -> int:
 
 def _minutes(text: str) -> int:
     """``--for``: whole minutes, at most ten years."""
-    minutes = int(text)
+    try:
+        minutes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"whole minutes, got {text!r}") from None
     if not 1 <= minutes <= 10 * 366 * 24 * 60:
         raise argparse.ArgumentTypeError(f"between 1 and {10 * 366 * 24 * 60} minutes (ten years)")
     return minutes

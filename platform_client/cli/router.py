@@ -84,7 +84,7 @@ def _definition(o: argparse.Namespace) -> dict[str, Any]:
         "key": o.key,
         "value": o.value,
         "weight": o.weight,
-        "priority": o.priority,
+        "priority": o.priority if o.priority is not None else 0,
     }
 
 
@@ -99,13 +99,18 @@ def _kind_commands(sub: argparse._SubParsersAction, kind: str, helps: str) -> No
         handler=lambda s, o: list_all(s, path, {"service": o.service} if o.service else None)
     )
 
-    def fields(parser: argparse.ArgumentParser) -> None:
+    def fields(parser: argparse.ArgumentParser, priority_help: str = "Higher wins (default 0).") -> None:
         parser.add_argument("service")
         parser.add_argument("version")
         parser.add_argument("key")
         parser.add_argument("value")
         parser.add_argument("--weight", type=int, required=True, help="0-100 percent.")
-        parser.add_argument("--priority", type=int, default=0, help="Higher wins.")
+        parser.add_argument("--priority", type=int, default=None, help=priority_help)
+
+    def put(s: PlatformSession, o: argparse.Namespace) -> Any:
+        if o.priority is None:  # a change of weight keeps the priority it had
+            o.priority = s.call("GET", f"{path}{o.id}/")["priority"]
+        return s.call("PUT", f"{path}{o.id}/", json=_definition(o))
 
     add = actions.add_parser("add", help=f"Create a {kind}.")
     fields(add)
@@ -113,8 +118,8 @@ def _kind_commands(sub: argparse._SubParsersAction, kind: str, helps: str) -> No
 
     change = actions.add_parser("set", help=f"Change a {kind} (every field).")
     change.add_argument("id", type=int)
-    fields(change)
-    change.set_defaults(handler=lambda s, o: s.call("PUT", f"{path}{o.id}/", json=_definition(o)))
+    fields(change, "Higher wins (default: the one it has).")
+    change.set_defaults(handler=put)
 
     remove = actions.add_parser("rm", help=f"Delete a {kind}.")
     remove.add_argument("id", type=int)

@@ -99,7 +99,7 @@ def cli(cli_as):
     return cli_as("monitor", "monitor:read", "monitor:write")
 
 
-def test_cli__services_checks_history_silence(cli, session):
+def test_cli__services_checks_history_silence(cli, session, capsys):
     sdk.Monitor(session, "orders", node="orders-1").report()  # a node with no checks yet
     session.call(
         "POST",
@@ -116,9 +116,11 @@ def test_cli__services_checks_history_silence(cli, session):
     assert code == 0 and window["id"] == Maintenance.objects.get(reason="upgrade").pk
     code, _, err = cli("services", "nope")
     assert code == 1 and json.loads(err)["error"]["status"] == 404
-    with pytest.raises(SystemExit) as refused:
-        cli("silence", "orders", "--for", "99999999999999999999")
-    assert refused.value.code == 2
+    for minutes in ("99999999999999999999", "abc"):
+        with pytest.raises(SystemExit) as refused:
+            cli("silence", "orders", "--for", minutes)
+        assert refused.value.code == 2
+    assert "whole minutes, got 'abc'" in capsys.readouterr().err
 
 
 def test_cli__ping_needs_no_credentials(cli, monkeypatch):
@@ -130,6 +132,8 @@ def test_cli__ping_needs_no_credentials(cli, monkeypatch):
     assert (code, out) == (0, "OK")
     code, _, err = cli("ping", str(job.pk), "300")
     assert (code, json.loads(err)["error"]["code"]) == (2, "invalid_input")
+    code, _, err = cli("ping", str(job.pk), "banana")  # not sent: the URL would read as a wrong key
+    assert (code, json.loads(err)["error"]["code"]) == (2, "invalid_input") and "banana" in err
     code, _, err = cli("ping", "00000000-0000-4000-8000-000000000000")
     error = json.loads(err)["error"]
     assert (code, error["status"], error["code"]) == (1, 404, "check_not_found")  # the platform's own

@@ -32,7 +32,7 @@ def test_cli__rules_and_labels_then_routes_and_explain(cli, fleet):
     code, label, _ = cli("labels", "add", "orders", "1.0", "zone", "eu", "--weight", "100")
     assert code == 0
     code, changed, _ = cli("rules", "set", str(rule["id"]), "orders", "2.0", "beta", "true", "--weight", "30")
-    assert code == 0 and changed["weight"] == 30
+    assert code == 0 and (changed["weight"], changed["priority"]) == (30, 3)  # the priority it had
     assert [r["id"] for r in cli("rules", "list", "--service", "orders")[1]] == [rule["id"]]
 
     code, routes, _ = cli("routes", "orders", "--label", "beta:true", "--caller", "checkout")
@@ -44,7 +44,7 @@ def test_cli__rules_and_labels_then_routes_and_explain(cli, fleet):
     code, explained, _ = cli("explain", "orders", "--label", "beta:true")
     assert code == 0
     assert any(
-        line.startswith(f"rule #{rule['id']} (priority 0): beta=true sends 30% to 2.0")
+        line.startswith(f"rule #{rule['id']} (priority 3): beta=true sends 30% to 2.0")
         for line in explained["explain"]
     )
     assert any(line.startswith("version 2.0:") for line in explained["explain"])
