@@ -69,7 +69,9 @@ def table(data: Any) -> str:
     (an object's ``nodes``, a row's ``checks``) as a table, each row of a nested list led by its
     parent's first column; a long list of strings one a line."""
     if isinstance(data, dict) and isinstance(data.get("results"), list):
-        data = data["results"]
+        count = data.get("count")  # asked for (db query --count): said below the rows
+        shown = table(data["results"])
+        return shown if count is None else f"{shown}\n\ncount: {_cell(count)}"
     if data == []:
         return "(none)"
     if _rows(data):

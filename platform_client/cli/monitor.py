@@ -39,6 +39,15 @@ def monitor_history(s: PlatformSession, o: argparse.Namespace) -> Any:
     return {"flips": flips, "uptime": uptime}
 
 
+#: ``history`` as a table: when first, then what flipped and why (JSON has every field).
+FLIP_COLUMNS = ("at", "node", "name", "old", "new", "reason", "alert", "suppressed")
+
+
+def history_view(history: dict) -> dict:
+    flips = [{key: flip.get(key) for key in FLIP_COLUMNS} for flip in history["flips"]]
+    return {"flips": flips, "uptime": history["uptime"]}
+
+
 def monitor_silence(s: PlatformSession, o: argparse.Namespace) -> Any:
     """Open a maintenance window for a service (or one of its checks), for --for minutes."""
     ends = datetime.now(UTC) + timedelta(minutes=o.minutes)
@@ -105,7 +114,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--check", action="store_true")
     history.add_argument("--months", type=int, default=3)
     history.add_argument("--limit", type=int, default=50, help="Newest flips shown.")
-    history.set_defaults(handler=monitor_history)
+    history.set_defaults(handler=monitor_history, table_view=history_view)
 
     ping = sub.add_parser("ping", help="Ping a job check (no credentials needed).")
     ping.add_argument("check", help="The job's id, or key/slug.")

@@ -191,6 +191,31 @@ def test_events_table__the_columns_that_tell_events_apart():
     ]
 
 
+def test_table__a_page_with_a_count_says_it():
+    page = {"results": [{"id": 1}], "next": None, "count": 12}
+    assert _extras.table(page).split("\n\n") == ["ID\n1", "count: 12"]
+
+
+def test_monitor_history_table__when_first():
+    from platform_client.cli.monitor import history_view
+
+    flip = {"id": 4, "check": None, "service": "orders", "node": "", "name": "", "old": "healthy"}
+    flip.update(new="degraded", reason="1 of 2 nodes passing", output="", at="t", alert="", suppressed="")
+    uptime = [{"month": "2026-12", "uptime": 100.0}]
+    flips, months = _extras.table(history_view({"flips": [flip], "uptime": uptime})).split("\n\n")
+    assert flips.splitlines()[1].split() == [
+        "AT",
+        "NODE",
+        "NAME",
+        "OLD",
+        "NEW",
+        "REASON",
+        "ALERT",
+        "SUPPRESSED",
+    ]
+    assert months.splitlines()[0] == "UPTIME"
+
+
 def test_trace_tables_show_times_and_durations_readably():
     from platform_client.cli.trace import readable
 
