@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -23,17 +24,28 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+#: A bearer token in a query string (``/ws/config/?access_token=...``, as websocket clients that
+#: cannot set headers send it): uvicorn logs the handshake's path with it.
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
+            if key == "color_message":  # uvicorn's copy of the message with ANSI colours
+                continue
             if key not in _STANDARD and not key.startswith("_") and value not in ("", None):
-                entry[key] = value
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

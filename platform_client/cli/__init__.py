@@ -148,12 +148,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def metadata_pairs(pairs: list[str]) -> dict[str, str]:
+def metadata_pairs(pairs: list[str], option: str = "--metadata") -> dict[str, str]:
     metadata = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"--metadata takes key=value, got {pair!r}")
+            raise UsageError(f"{option} takes key=value, got {pair!r}")
         metadata[key] = value
     return metadata
 

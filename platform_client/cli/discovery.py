@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -52,6 +54,9 @@ def discovery_register(s: PlatformSession, o: argparse.Namespace) -> Any:
     if not o.hold:
         return registration.register()
     registration.start()
+    if threading.current_thread() is threading.main_thread():
+        # systemd, docker stop and kill send SIGTERM: deregister then too, as on Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.stderr.write(f"Registered {registration.node_id}; heartbeating every {o.interval} s (Ctrl-C ends)\n")
     try:
         while True:

@@ -8,7 +8,14 @@ import sys
 import threading
 from typing import Any
 
-from platform_client.cli import add_connection_options, json_file, json_or_text, list_all, metadata_pairs
+from platform_client.cli import (
+    UsageError,
+    add_connection_options,
+    json_file,
+    json_or_text,
+    list_all,
+    metadata_pairs,
+)
 from platform_client.event import search, subscribe
 from platform_client.session import PlatformSession
 
@@ -32,7 +39,7 @@ def events_publish(s: PlatformSession, o: argparse.Namespace) -> Any:
     if o.data is not None:
         event["data"] = _json_arg(o.data)
     if o.ext:
-        event["metadata"] = metadata_pairs(o.ext)
+        event["metadata"] = metadata_pairs(o.ext, "--ext")
     return s.call("POST", f"{E}/", json=event)
 
 
@@ -46,7 +53,7 @@ def _search_params(o: argparse.Namespace) -> dict[str, Any]:
         "to": o.until,
         "order": o.order,
     }
-    params.update({f"ext.{k}": v for k, v in metadata_pairs(o.ext).items()})
+    params.update({f"ext.{k}": v for k, v in metadata_pairs(o.ext, "--ext").items()})
     return params
 
 
@@ -97,6 +104,9 @@ def events_tail(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 def events_subscriptions(s: PlatformSession, o: argparse.Namespace) -> Any:
     base = f"{E}/subscriptions/"
+    if o.action != "list" and not o.name:
+        # without it the path would read /subscriptions/None/: `delete` removed a subscription named None
+        raise UsageError(f"subscriptions {o.action} needs the subscription's NAME")
     match o.action:
         case "list":
             return list_all(s, base)

@@ -88,3 +88,28 @@ def test_cli__watch__prints_changes(cli, capsys):
     first_line = out.splitlines()[0] if isinstance(out, str) else None
     change = json.loads(first_line)
     assert change["node"]["id"] == "b" and change["action"] == "create"
+
+
+def test_cli__register_hold__sigterm_deregisters(live_server, service_account):
+    # systemd, docker stop and kill end a process with SIGTERM, not Ctrl-C
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    client_id, secret = service_account("discovery:read", "discovery:write")
+    env = {**os.environ, "PLATFORM_URL": live_server.url, "PLATFORM_CLIENT_ID": client_id}
+    env["PLATFORM_CLIENT_SECRET"] = secret
+    command = [sys.executable, "-m", "platform_client.cli._main", "discovery", "register", "orders"]
+    command += ["--address", "10.0.0.9", "--port", "8080", "--id", "orders-held", "--hold"]
+    held = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not Node.objects.filter(id="orders-held").exists():
+            assert held.poll() is None and time.monotonic() < deadline, held.stderr.read()
+            time.sleep(0.1)
+        held.send_signal(signal.SIGTERM)
+        held.wait(timeout=30)
+    finally:
+        held.kill()
+    assert not Node.objects.filter(id="orders-held").exists()

@@ -60,6 +60,9 @@ def test_cli__subscriptions__create_list_delete(cli):
     )
     _, listed, _ = cli("subscriptions", "list")
     code, _, err = cli("subscriptions", "create", "bad", "--webhook", "ftp://x/")
+    for action in ("get", "delete", "deliveries", "redeliver", "create"):  # no NAME: nothing sent
+        refused, _, message = cli("subscriptions", action)
+        assert refused == 2 and "needs the subscription's NAME" in message
     _, deleted, _ = cli("subscriptions", "delete", "hook")
     assert created["types"] == ["order.*"] and [s["name"] for s in listed] == ["hook"]
     assert code == 1 and json.loads(err)["error"]["code"] == "invalid"

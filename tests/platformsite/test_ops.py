@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -145,6 +146,26 @@ def test_access_log__each_request__one_line_with_method_path_status_and_ms(clien
     first = lines[0]
     assert first.getMessage() == f"GET /healthz 200 {first.duration_ms:.1f} ms"
     assert first.duration_ms >= 0
+
+
+def test_log_lines__a_token_in_a_query_string__is_redacted():
+    # uvicorn logs a websocket handshake's path, with ?access_token= where the client sent it there
+    from platformsite.logging import JsonFormatter
+
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]', None, None
+    )
+    record.args = ("127.0.0.1:5000", "/ws/config/?access_token=eyJ.secret.sig&env=prod")
+    record.color_message = "the same, coloured: access_token=eyJ.secret.sig"
+    record.path = "/ws/config/?access_token=eyJ.secret.sig"
+    line = JsonFormatter().format(record)
+    assert "eyJ.secret.sig" not in line
+    entry = json.loads(line)
+    assert (
+        entry["message"]
+        == '127.0.0.1:5000 - "WebSocket /ws/config/?access_token=[redacted]&env=prod" [accepted]'
+    )
+    assert entry["path"] == "/ws/config/?access_token=[redacted]" and "color_message" not in entry
 
 
 def test_access_log__off_unless_platform_access_log(settings):
