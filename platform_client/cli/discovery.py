@@ -53,12 +53,14 @@ def discovery_register(s: PlatformSession, o: argparse.Namespace) -> Any:
     )
     if not o.hold:
         return registration.register()
-    registration.start()
     if threading.current_thread() is threading.main_thread():
         # systemd, docker stop and kill send SIGTERM: deregister then too, as on Ctrl-C
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    sys.stderr.write(f"Registered {registration.node_id}; heartbeating every {o.interval} s (Ctrl-C ends)\n")
-    try:
+    try:  # an interrupt at any moment from here on deregisters (quietly if nothing was registered)
+        registration.start()
+        sys.stderr.write(
+            f"Registered {registration.node_id}; heartbeating every {o.interval} s (Ctrl-C ends)\n"
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
