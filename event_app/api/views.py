@@ -25,7 +25,7 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.filters import filter_parameters, filtered
-from platformsite.api.views import ServiceView
+from platformsite.api.views import ServiceView, validated
 from platformsite.hotpath import handed_over
 
 #: Summary window when ``from`` is not given.
@@ -232,9 +232,8 @@ class SubscriptionListView(EventsView):
 
     @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput})
     def post(self, request: Request) -> Response:
-        data = io.SubscriptionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        subscription = services.subscription_create(**data.validated_data, owner=actor(request))
+        data = validated(io.SubscriptionInput, request.data)
+        subscription = services.subscription_create(**data, owner=actor(request))
         body = io.SubscriptionOutput(subscription).data
         body["secret"] = subscription.secret  # shown once; verify webhook signatures with it
         return Response(body, status=status.HTTP_201_CREATED)
@@ -271,10 +270,9 @@ class SubscriptionDetailView(SubscriptionView):
 
     @extend_schema(request=io.SubscriptionUpdateInput, responses=io.SubscriptionOutput)
     def patch(self, request: Request, name: str) -> Response:
-        data = io.SubscriptionUpdateInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(io.SubscriptionUpdateInput, request.data)
         subscription = services.subscription_update(
-            subscription=self.get_subscription(name), **data.validated_data
+            subscription=self.get_subscription(name), **data
         )
         return Response(io.SubscriptionOutput(subscription).data)
 
@@ -296,11 +294,10 @@ class SubscriptionRedeliverView(SubscriptionView):
     @extend_schema(request=io.RedeliverInput, responses=io.RequeuedOutput)
     def post(self, request: Request, name: str) -> Response:
         subscription = self.get_subscription(name)
-        data = io.RedeliverInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(io.RedeliverInput, request.data)
         dead = Delivery.objects.filter(subscription=subscription, status=Delivery.Status.DEAD)
-        if not data.validated_data["all_dead"]:
-            dead = dead.filter(pk__in=data.validated_data["ids"])
+        if not data["all_dead"]:
+            dead = dead.filter(pk__in=data["ids"])
         count = services.deliveries_redeliver(delivery_ids=dead.values_list("pk", flat=True))
         return Response(io.RequeuedOutput({"requeued": count}).data)
 

@@ -9,7 +9,7 @@ answer with an output serializer; errors are raised (``platformsite.api.errors``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -26,9 +26,19 @@ from platformsite.api.pagination import CursorPagination
 from platformsite.services import VERSION, service_by_name
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    """``data`` checked by an input serializer: its validated data, or 400 naming each bad field."""
+def validated(
+    serializer_class: type[serializers.Serializer], data: Any, *, known_only: bool = True
+) -> dict[str, Any]:
+    """``data`` checked by an input serializer: its validated data, or 400 naming each bad field.
+
+    A body's field the serializer does not know is refused too (``known_only``; query strings
+    pass False, they carry paging and other parameters): a misspelt optional field would
+    otherwise be dropped silently and its default used, with a success answer."""
     serializer = serializer_class(data=data)
+    if known_only and isinstance(data, Mapping):
+        unknown = [name for name in data if name not in serializer.fields]
+        if unknown:
+            raise serializers.ValidationError({str(name)[:100]: ["Unknown field."] for name in unknown[:20]})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 

@@ -74,6 +74,8 @@ def test_database__a_bad_dsn_is_refused_without_repeating_it(manager):
             "invalid_schema",
         ),
         ({"name": "x", "options": {"pool_max": 3}}, 400, "invalid_options"),
+        # a misspelt field is refused, not dropped for its default (a platform database)
+        ({"name": "x", "bakend": "sqlite"}, 400, "invalid"),
     ],
 )
 def test_database__bad_input_is_400_and_nothing_is_registered(manager, body, status, code):
@@ -81,6 +83,14 @@ def test_database__bad_input_is_400_and_nothing_is_registered(manager, body, sta
     assert response.status_code == status, response.content
     assert response.json()["error"]["code"] == code
     assert not Database.objects.exists()
+
+
+def test_database__an_unknown_field__is_named(manager, make_database):
+    response = manager.post("/api/v1/db/databases/", {"name": "x", "bakend": "sqlite"}, format="json")
+    assert response.json()["error"]["details"] == {"bakend": ["Unknown field."]}
+    name = make_database()
+    changed = manager.patch(f"/api/v1/db/databases/{name}/", {"backend": "sqlite"}, format="json")
+    assert changed.status_code == 400 and "backend" in changed.json()["error"]["details"]
 
 
 def test_database__a_dsn_holding_a_lone_surrogate_is_400(manager):

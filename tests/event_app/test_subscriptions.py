@@ -106,6 +106,14 @@ def test_subscription_crud__update_and_delete(operator):
     assert deleted.status_code == 204 and not Subscription.objects.exists()
 
 
+def test_subscription_update__a_field_it_does_not_have__is_400_and_changes_nothing(operator):
+    subscribe(operator, "http://127.0.0.1:9/hook")
+    refused = operator.patch(f"{SUBS}orders-hook/", {"active": False, "types": ["user.*"]}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["details"] == {"active": ["Unknown field."]}
+    kept = Subscription.objects.get(name="orders-hook")
+    assert kept.is_active and kept.types != ["user.*"]
+
+
 def test_subscriptions__read_scope__cannot_create(reader):
     response = reader.post(SUBS, {"name": "x", "url": "http://127.0.0.1/"}, format="json")
     assert response.status_code == 403

@@ -66,7 +66,7 @@ class SearchView(TraceView):
         responses={200: s.SearchResultSerializer},
     )
     def get(self, request: Request) -> Response:
-        data = validated(s.SearchSerializer, _params(request))
+        data = validated(s.SearchSerializer, _params(request), known_only=False)
         until = data.get("until") or timezone.now()
         since = data.get("since") or _before(until, settings.TRACE_DEFAULT_LOOKBACK_HOURS)
         tags = dict(term.split("=", 1) for term in data.get("tag", []))
@@ -124,7 +124,7 @@ class GraphView(TraceView):
         responses={200: s.GraphSerializer},
     )
     def get(self, request: Request) -> Response:
-        data = validated(s.GraphParamsSerializer, request.query_params)
+        data = validated(s.GraphParamsSerializer, request.query_params, known_only=False)
         until = data.get("until") or timezone.now()
         since = data.get("since") or _before(until, 1)
         if since > until:
