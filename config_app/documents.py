@@ -100,6 +100,17 @@ def missing(value: Any) -> bool:
     return value is _MISSING
 
 
+def json_kind(value: Any) -> str:
+    """What a JSON value is, as a message names it: "a string", "an array", "null"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array" if isinstance(value, list) else "an object"
+
+
 def set_at(data: dict, segments: tuple[str, ...], value: Any) -> dict:
     """A copy of ``data`` with ``value`` at ``segments`` (objects created on the way)."""
     if not segments:
@@ -113,7 +124,7 @@ def set_at(data: dict, segments: tuple[str, ...], value: Any) -> dict:
         if not isinstance(child, dict):
             if child is not None:
                 raise InvalidPath(
-                    f"{'/'.join(segments[: depth + 1])} holds a {type(child).__name__}, not an object.",
+                    f"{'/'.join(segments[: depth + 1])} holds {json_kind(child)}, not an object.",
                     code="path_conflict",
                     details={"path": "/".join(segments)},
                 )

@@ -11,7 +11,11 @@ NAME = rf"^{SLUG.pattern}\Z"
 
 
 class NamespaceInput(serializers.Serializer):
-    name = serializers.RegexField(NAME, help_text="Lower-case letters, digits, - and _.")
+    name = serializers.RegexField(
+        NAME,
+        help_text="Lower-case letters, digits, - and _.",
+        error_messages={"invalid": f"A namespace name is {SLUG.hint}."},
+    )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     json_schema = serializers.JSONField(required=False, allow_null=True, default=None)
     secret_paths = serializers.ListField(

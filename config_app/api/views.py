@@ -370,6 +370,13 @@ class DiffView(ConfigView):
         from_number = parse_int(request.query_params.get("from"), "from")
         if from_number is None:
             from_number = max(to_number - 1, 0)
+        latest = head.number if head is not None else 0
+        for name, number in (("to", to_number), ("from", from_number)):
+            if not 0 <= number <= latest:  # named as asked, not as the revision before it
+                details = {"namespace": ns, "env": env, "revision": number, "param": name}
+                raise NotFound(
+                    f"{ns}/{env} has no revision {number} (its latest is {latest}).", details=details
+                )
 
         def data_of(number: int) -> Any:
             return {} if number == 0 else sealing.reveal(selectors.revision_get(namespace, env, number).data)

@@ -113,7 +113,7 @@ def config_watch(s: PlatformSession, o: argparse.Namespace) -> Any:
         sys.stdout.flush()
         seen += 1
         if o.count and seen >= o.count:
-            return {"changes": seen - 1}
+            return json.dumps({"changes": seen - 1})  # one line: the output stays JSON lines
         while True:
             params = {"env": o.env, "wait": f"{o.wait}s", "revision": str(body["revision"])}
             response = s.get(path, params=params, timeout=o.wait + 15)

@@ -93,7 +93,7 @@ def discovery_watch(s: PlatformSession, o: argparse.Namespace) -> Any:
         pass
     finally:
         discovery.close()
-    return {"changes": seen}
+    return json.dumps({"changes": seen})  # one line: the output stays JSON lines
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

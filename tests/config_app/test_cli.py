@@ -86,3 +86,4 @@ def test_cli__watch__prints_each_change(cli):
     lines = [json.loads(line) for line in out.splitlines()[:2]] if isinstance(out, str) else []
     assert code == 0
     assert [line["data"] for line in lines] == [{"a": 1}, {"a": 2}]
+    assert out.splitlines()[2:] == ['{"changes": 1}']  # JSON lines to the end

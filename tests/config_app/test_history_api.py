@@ -85,6 +85,10 @@ def test_diff__unknown_revision__is_404(rw, make_namespace, put_layer):
     put_layer("payments", "default", {"a": 1})
     assert rw.get(layer_url("payments", "default") + "diff", {"from": 1, "to": 7}).status_code == 404
     assert rw.get(layer_url("payments", "default") + "diff", {"from": "x"}).status_code == 400
+    # Named as asked (it said "no revision 98", the default from, for to=99)
+    missing = rw.get(layer_url("payments", "default") + "diff", {"to": 99}).json()["error"]
+    assert missing["message"] == "payments/default has no revision 99 (its latest is 1)."
+    assert missing["details"]["param"] == "to"
 
 
 def test_rollback__adds_a_new_revision_with_the_old_data(rw, make_namespace, put_layer):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from config_app.models import Revision
+from platformsite.api.validators import SLUG
 from tests.config_app.conftest import base
 
 pytestmark = pytest.mark.django_db
@@ -204,6 +205,7 @@ def test_value_put__through_a_scalar__is_400(rw, make_namespace, put_layer):
     response = rw.put(layer_url("payments", "default") + "values/a/b", {"value": 2}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "path_conflict"
+    assert response.json()["error"]["message"] == "a holds a number, not an object."  # JSON's words
     assert revisions("payments", "default") == [1]
 
 
@@ -271,7 +273,9 @@ def test_namespace_create_list_and_update(rw):
 
 
 def test_namespace_create__bad_name_and_bad_schema__are_400(rw):
-    assert rw.post("/api/v1/config/namespaces/", {"name": "Bad Name"}, format="json").status_code == 400
+    bad_name = rw.post("/api/v1/config/namespaces/", {"name": "Bad Name"}, format="json")
+    assert bad_name.status_code == 400
+    assert bad_name.json()["error"]["details"]["name"] == [f"A namespace name is {SLUG.hint}."]
     response = rw.post(
         "/api/v1/config/namespaces/", {"name": "ok", "json_schema": {"type": "nonsense"}}, format="json"
     )

@@ -88,6 +88,7 @@ def test_cli__watch__prints_changes(cli, capsys):
     first_line = out.splitlines()[0] if isinstance(out, str) else None
     change = json.loads(first_line)
     assert change["node"]["id"] == "b" and change["action"] == "create"
+    assert out.splitlines()[1:] == ['{"changes": 1}']  # JSON lines to the end
 
 
 def test_cli__register_hold__sigterm_deregisters(live_server, service_account):
