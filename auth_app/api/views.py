@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -20,7 +19,7 @@ from platformsite.api.errors import Denied
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.permissions import IsAuthenticated
 from platformsite.api.schema import ERROR
-from platformsite.api.views import ServiceView, validated
+from platformsite.api.views import ServiceView, one_or_404, validated
 
 
 def actor_scopes(request: Request) -> frozenset[str]:
@@ -77,7 +76,7 @@ class AccountView(AuthView):
     def get_account(self, name: str) -> Account:
         if "\x00" in name:  # no account has one, and PostgreSQL refuses it in a query
             raise Http404
-        return get_object_or_404(ACCOUNTS, name=name)
+        return one_or_404(ACCOUNTS, f"No account named {name!r}.", name=name)
 
 
 class AccountDetailView(AccountView):
@@ -156,7 +155,7 @@ class RoleDetailView(AuthView):
             Prefetch("rules", queryset=Rule.objects.select_related("role")),
             Prefetch("bindings", queryset=RoleBinding.objects.select_related("account")),
         )
-        return get_object_or_404(roles, name=name)
+        return one_or_404(roles, f"No role named {name!r}.", name=name)
 
     @extend_schema(responses=io.RoleDetailOutput)
     def get(self, request: Request, name: str) -> Response:
@@ -185,14 +184,14 @@ class RuleListView(AuthView):
     @extend_schema(request=io.RuleInput, responses={201: io.RuleOutput, 404: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RuleInput, request.data)
-        role = get_object_or_404(Role, name=data.pop("role"))
+        role = one_or_404(Role, f"No role named {data['role']!r}.", name=data.pop("role"))
         rule = services.rule_create(role=role, actor=actor(request), **data)
         return Response(io.RuleOutput(rule).data, status=status.HTTP_201_CREATED)
 
 
 class RuleDetailView(AuthView):
     def get_rule(self, pk: int) -> Rule:
-        return get_object_or_404(Rule.objects.select_related("role"), pk=pk)
+        return one_or_404(Rule.objects.select_related("role"), f"No policy rule {pk}.", pk=pk)
 
     @extend_schema(responses=io.RuleOutput)
     def get(self, request: Request, pk: int) -> Response:
@@ -220,8 +219,8 @@ class BindingListView(AuthView):
     def post(self, request: Request) -> Response:
         data = validated(io.BindingInput, request.data)
         binding = services.binding_create(
-            role=get_object_or_404(Role, name=data["role"]),
-            account=get_object_or_404(Account, name=data["account"]),
+            role=one_or_404(Role, f"No role named {data['role']!r}.", name=data["role"]),
+            account=one_or_404(Account, f"No account named {data['account']!r}.", name=data["account"]),
             actor=actor(request),
         )
         return Response(io.BindingOutput(binding).data, status=status.HTTP_201_CREATED)
@@ -230,7 +229,9 @@ class BindingListView(AuthView):
 class BindingDetailView(AuthView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:
-        binding = get_object_or_404(RoleBinding.objects.select_related("role", "account"), pk=pk)
+        binding = one_or_404(
+            RoleBinding.objects.select_related("role", "account"), f"No role binding {pk}.", pk=pk
+        )
         services.binding_delete(binding=binding, actor=actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

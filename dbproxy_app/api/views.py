@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -22,7 +21,7 @@ from dbproxy_app.api.common import (
 )
 from dbproxy_app.models import Database, RowPolicy, Table
 from platformsite.api.schema import ERROR
-from platformsite.api.views import validated
+from platformsite.api.views import one_or_404, validated
 
 MANAGE = "db:manage"
 
@@ -63,7 +62,7 @@ class DatabaseLookup(DbView):
 
     def database(self, request: Request, name: str) -> Database:
         self.entry(request, name)  # 404 if none, 403 if confined to another owner
-        return get_object_or_404(Database, name=name)
+        return one_or_404(Database, f"No database named {name!r}.", name=name)
 
 
 class DatabaseDetailView(DatabaseLookup):
@@ -121,7 +120,12 @@ class TableDetailView(DbView):
 
     def table(self, request: Request, database: str, name: str) -> Table:
         self.entry(request, database).table(name)  # 404 table_not_found
-        return get_object_or_404(Table.objects.select_related("database"), database__name=database, name=name)
+        return one_or_404(
+            Table.objects.select_related("database"),
+            f"No table named {name!r} in database {database!r}.",
+            database__name=database,
+            name=name,
+        )
 
     @extend_schema(responses=io.TableOutput)
     def get(self, request: Request, database: str, table: str) -> Response:
@@ -158,7 +162,9 @@ class RowPolicyDetailView(DatabaseLookup):
 
     def policy(self, request: Request, database: str, policy_id: int) -> RowPolicy:
         found = self.database(request, database)
-        return get_object_or_404(RowPolicy, database=found, pk=policy_id)
+        return one_or_404(
+            RowPolicy, f"No row policy {policy_id} on database {database!r}.", database=found, pk=policy_id
+        )
 
     @extend_schema(responses=io.RowPolicyOutput)
     def get(self, request: Request, database: str, policy_id: int) -> Response:

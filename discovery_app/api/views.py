@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -25,7 +24,7 @@ from monitor_app.selectors import failing_nodes
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag, parse_wait
-from platformsite.api.views import ServiceView, validated
+from platformsite.api.views import ServiceView, one_or_404, validated
 
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
 
@@ -198,7 +197,7 @@ class NodeDetailView(DiscoveryView):
             return registered_service(request)
         if not services.NODE_ID.match(node_id):  # no node can have this id (NUL would fail PostgreSQL)
             raise NotFound(f"No node {node_id!r} is registered.")
-        self.node = get_object_or_404(NODES, id=node_id)
+        self.node = one_or_404(NODES, f"No node {node_id!r} is registered.", id=node_id)
         return (service_resource(self.node.service.name),)
 
     @extend_schema(responses=io.NodeOutput)

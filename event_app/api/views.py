@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -25,7 +24,7 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.filters import filter_parameters, filtered
-from platformsite.api.views import ServiceView, validated
+from platformsite.api.views import ServiceView, one_or_404, validated
 from platformsite.hotpath import handed_over
 
 #: Summary window when ``from`` is not given.
@@ -70,7 +69,7 @@ class EventLookup(EventsView):
     """Views of one stored event: its type is the resource."""
 
     def resources(self, request: Request, pk: int, **kwargs):
-        self.event = get_object_or_404(Event, pk=pk)
+        self.event = one_or_404(Event, f"No event {pk}.", pk=pk)
         return (type_resource(self.event.type),)
 
 
@@ -260,7 +259,7 @@ class SubscriptionView(EventsView):
         return "read"  # subscribing is reading the stream
 
     def get_subscription(self, name: str) -> Subscription:
-        return get_object_or_404(Subscription, name=name)
+        return one_or_404(Subscription, f"No subscription named {name!r}.", name=name)
 
 
 class SubscriptionDetailView(SubscriptionView):
@@ -271,9 +270,7 @@ class SubscriptionDetailView(SubscriptionView):
     @extend_schema(request=io.SubscriptionUpdateInput, responses=io.SubscriptionOutput)
     def patch(self, request: Request, name: str) -> Response:
         data = validated(io.SubscriptionUpdateInput, request.data)
-        subscription = services.subscription_update(
-            subscription=self.get_subscription(name), **data
-        )
+        subscription = services.subscription_update(subscription=self.get_subscription(name), **data)
         return Response(io.SubscriptionOutput(subscription).data)
 
     @extend_schema(responses={204: None})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from django.db.models import Model, QuerySet
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -21,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auth_app.access import PolicyError, is_request_allowed
-from platformsite.api.errors import Denied, Invalid
+from platformsite.api.errors import Denied, Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
 from platformsite.services import VERSION, service_by_name
 
@@ -41,6 +42,19 @@ def validated(
             raise serializers.ValidationError({str(name)[:100]: ["Unknown field."] for name in unknown[:20]})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def one_or_404(rows: type[Model] | QuerySet, message: str, **lookup: Any) -> Any:
+    """The one row ``lookup`` names, or a 404 saying what was looked for (``message``, e.g.
+    ``f"No subscription named {name!r}."``), the lookup in its details: Django's own
+    ``get_object_or_404`` answers "Not found." whatever was missing."""
+    queryset = rows if isinstance(rows, QuerySet) else rows._default_manager.all()
+    try:
+        return queryset.get(**lookup)
+    except queryset.model.DoesNotExist:
+        raise NotFound(
+            message, details={key.replace("__", "."): value for key, value in lookup.items()}
+        ) from None
 
 
 class ServiceView(APIView):

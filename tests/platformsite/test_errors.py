@@ -333,3 +333,17 @@ def test_asgi__body_within_the_limit__goes_to_django():
     }
     async_to_sync(refuse_bodies_early(django))(scope, None, None)
     assert called == ["/api/v1/events/"]
+
+
+@pytest.mark.urls("platformsite.urls")
+def test_a_missing_row__the_404_says_what_was_looked_for(api_client):
+    client = api_client("admin")
+    for url, message, details in (
+        ("/api/v1/events/subscriptions/nosuch/", "No subscription named 'nosuch'.", {"name": "nosuch"}),
+        ("/api/v1/discovery/nodes/gone-1/", "No node 'gone-1' is registered.", {"id": "gone-1"}),
+        ("/api/v1/auth/accounts/nobody/", "No account named 'nobody'.", {"name": "nobody"}),
+        ("/api/v1/events/999999/", "No event 999999.", {"pk": 999999}),
+    ):
+        error = assert_error_shape(client.get(url), 404, "not_found")
+        assert error["message"] == message
+        assert error["details"] == details

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -20,7 +19,7 @@ from auth_app.policy import resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
 from platformsite.api.validators import parse_flag
-from platformsite.api.views import ServiceView, validated
+from platformsite.api.views import ServiceView, one_or_404, validated
 from trace_app import assembly, query, selectors
 from trace_app.api import serializers as s
 from trace_app.models import KeepRule
@@ -173,7 +172,9 @@ class RuleDetailView(TraceView):
 
     @extend_schema(summary="A keep rule", responses={200: s.KeepRuleSerializer})
     def get(self, request: Request, service: str) -> Response:
-        return Response(s.KeepRuleSerializer(get_object_or_404(KeepRule, service=service)).data)
+        return Response(
+            s.KeepRuleSerializer(one_or_404(KeepRule, f"No keep rule for {service!r}.", service=service)).data
+        )
 
     @extend_schema(
         summary="Create or replace a keep rule",
