@@ -132,6 +132,17 @@ def on_check_flip(check: Check, flip: Flip, *, now: float, flapping_started: boo
     return raised
 
 
+def service_silence(service: str, *, now: float) -> str:
+    """Why a service's degradation is not alerted now ("" when it is): a maintenance window, or
+    every failing check that counts is flapping (its own alerts are held, so are the service's:
+    a flapping check flipped the service with it, and raised degraded and recovered each time)."""
+    if in_maintenance(service, now=now):
+        return "maintenance"
+    failing = Check.objects.filter(service=service, status=State.CRITICAL, critical=True)
+    flapping = list(failing.values_list("flapping", flat=True)[:1000])
+    return "flapping" if flapping and all(flapping) else ""
+
+
 def on_service_flip(health: ServiceHealth, flip: Flip, *, now: float) -> list[Alert]:
     data = {
         "service": health.name,
@@ -142,8 +153,9 @@ def on_service_flip(health: ServiceHealth, flip: Flip, *, now: float) -> list[Al
         "at": iso(flip.at),
     }
     if health.status == ServiceHealth.Status.DEGRADED:
-        if in_maintenance(health.name, now=now):
-            flip.suppressed = "maintenance"
+        why = service_silence(health.name, now=now)
+        if why:
+            flip.suppressed = why
             Flip.objects.filter(pk=flip.pk).update(suppressed=flip.suppressed)
             return []
         health.alerting = True
@@ -302,10 +314,11 @@ def service_reminders_due(*, now: float, limit: int = 500) -> int:
 
 
 def services_reconcile(*, now: float, limit: int = 500) -> int:
-    """A degradation a maintenance window held back, raised once the window is over."""
+    """A degradation a maintenance window or flapping checks held back, raised once the window
+    is over or the flapping has calmed down."""
     raised = 0
     for health in ServiceHealth.objects.filter(status=ServiceHealth.Status.DEGRADED, alerting=False)[:limit]:
-        if in_maintenance(health.name, now=now):
+        if service_silence(health.name, now=now):
             continue
         with transaction.atomic():
             following = to_datetime(now + health.remind_every) if health.remind_every else None

@@ -198,6 +198,22 @@ def test_service_maintenance__the_held_degradation_is_raised_when_it_ends(report
     assert released.data["released"] is True
 
 
+def test_service_flapping__a_flapping_check_stops_flipping_the_services_alerts(report, committed):
+    fields = {**FAST, "flap": {"window": 100, "max_transitions": 2}}
+    for i, state in enumerate(["passing", "critical", "passing", "critical", "passing", "critical"]):
+        report("orders", "n1", result("db", state, **fields), now=NOW + 10 * i)
+
+    # before it flapped (the 3rd flip): degraded, recovered; then the check's flapping alert only
+    assert len(events("monitor.check.flapping")) == 1
+    assert (len(events("monitor.service.degraded")), len(events("monitor.service.recovered"))) == (1, 1)
+    service_flips = Flip.objects.filter(service="orders", name="").order_by("pk")
+    assert [f.suppressed for f in service_flips if f.new == "degraded"] == ["", "flapping", "flapping"]
+
+    with committed():  # calmed down and still failing: the held degradation is raised
+        services.monitor_tick(now=NOW + 300)
+    assert events("monitor.service.degraded")[-1].data["released"] is True
+
+
 def test_service_settings__bad_values__400(writer, report):
     report("orders", "n1", result("db", "passing"))
     for bad in ({"min_share": 2}, {"remind_every": -1}, {"colour": "red"}, {"min_share": True}):
