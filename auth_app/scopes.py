@@ -1,4 +1,6 @@
-"""django-oauth-toolkit scopes backend: a client may request only the scopes of its account.
+"""django-oauth-toolkit scopes backend: a client may request only the scopes of its account
+(any scope when it holds ``admin``, which implies them all; without a ``scope`` parameter it gets
+its account's scopes as they are).
 
 For a user's token (authorization code flow) the scopes are further limited to those of the
 user's own account.  A user without one holds no scope, unless an active staff user (who counts as
@@ -32,7 +34,10 @@ class AccountScopes(BaseScopes):
         return all_scopes()
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
-        return account_scopes(application, request)
+        scopes = account_scopes(application, request)
+        if "admin" in scopes:  # everything: so a narrower token may be asked for (least privilege)
+            return list(all_scopes())
+        return scopes
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs) -> list[str]:
         return account_scopes(application, request)

@@ -53,6 +53,14 @@ def test_token__for_a_scope_the_account_was_not_given__is_refused(client, servic
     assert response.json()["error"] == "invalid_scope"
 
 
+def test_token__an_admin_account__may_ask_for_a_narrower_token(client, service_account):
+    client_id, secret = service_account("admin")
+    narrow = token_request(client, client_id, secret, "monitor:read")
+    assert narrow.status_code == 200 and narrow.json()["scope"] == "monitor:read"
+    assert token_request(client, client_id, secret).json()["scope"] == "admin"  # as it is, unasked
+    assert token_request(client, client_id, secret, "monitor:nosuch").json()["error"] == "invalid_scope"
+
+
 def test_token__without_scope_parameter__carries_the_account_scopes(client, service_account):
     client_id, secret = service_account("config:read", "events:write")
     response = token_request(client, client_id, secret)
