@@ -80,10 +80,13 @@ class EventIn:
 class InvalidEvents(Exception):
     """The request's events do not validate; ``errors`` lists ``{index, field, message}``."""
 
-    def __init__(self, errors: list[dict[str, Any]], *, too_large: bool = False) -> None:
+    def __init__(
+        self, errors: list[dict[str, Any]], *, too_large: bool = False, not_json: bool = False
+    ) -> None:
         super().__init__(f"{len(errors)} invalid attribute(s)")
         self.errors = errors
         self.too_large = too_large
+        self.not_json = not_json  # the body does not parse at all
 
 
 class UnsupportedMediaType(Exception):
@@ -281,7 +284,7 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidEvents(
-            [{"index": None, "field": "", "message": f"the body is not JSON: {exc}"}]
+            [{"index": None, "field": "", "message": f"the body is not JSON: {exc}"}], not_json=True
         ) from exc
 
 

@@ -97,6 +97,8 @@ class EventListView(EventsView):
         except InvalidEvents as exc:
             if exc.too_large:
                 raise TooLarge("The events are too large.", details={"errors": exc.errors}) from exc
+            if exc.not_json:  # as every other API answers a body that does not parse
+                raise Invalid("The body is not valid JSON.", "parse_error", {"errors": exc.errors}) from exc
             raise Invalid("The events are not valid.", "invalid_events", {"errors": exc.errors}) from exc
         except UnsupportedMediaType as exc:
             raise DRFUnsupportedMediaType(str(exc)) from exc

@@ -187,7 +187,10 @@ def test_publish__oversized_data__413(publisher, settings):
 def test_publish__not_json__400(publisher):
     response = post_raw(publisher, b"{nope", "application/json")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "invalid_events"
+    error = response.json()["error"]  # as every other API says of a body that does not parse
+    assert error["code"] == "parse_error" and error["details"]["errors"][0]["message"].startswith(
+        "the body is not JSON"
+    )
 
 
 def test_publish__batch_not_a_list__400(publisher):
