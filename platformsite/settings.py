@@ -186,7 +186,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "platformsite.channel_layer.RedisChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's asyncio pool refuses a 101st concurrent command by default; a burst of
             # websocket subscriptions (group_add each) easily makes more.
             "CONFIG": {
@@ -194,11 +194,15 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "max_connections": _read("PLATFORM_REDIS_MAX_CONNECTIONS", env.int, 1000),
-                        # A consumer waits for its next message in BZPOPMIN, 5 s at a time;
-                        # redis-py's default read timeout, also 5 s, gave up at that moment
-                        # and closed every websocket idle for 5 s. Still bounded: a Redis
-                        # that stops answering is noticed.
-                        "socket_timeout": 15,
+                        # No read timeout: a consumer waits for its next message in BZPOPMIN,
+                        # 5 s at a time, and redis-py's default read timeout (also 5 s) gave up
+                        # at that moment, closing every websocket idle for 5 s. Nor a write
+                        # timeout: redis-py writes through asyncio.wait_for then, which on
+                        # Python 3.11 loses a cancellation arriving as the write completes,
+                        # so a consumer that ended kept waiting for a message that never came.
+                        # A Redis that stops answering is still noticed: redis-py's TCP
+                        # keepalive (30 s idle, 3 probes 5 s apart) breaks the connection.
+                        "socket_timeout": None,
                     }
                 ],
                 "prefix": "platform:channels",

@@ -6,15 +6,11 @@ read gave up at the same moment and every idle websocket was closed after 5 s.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 
-import channels_redis.core
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.utils import await_many_dispatch
-
-from platformsite.channel_layer import RedisChannelLayer, cancel_until_done
 
 
 def needs_redis(test):
@@ -67,7 +63,7 @@ def _stop_a_consumer_as_it_starts_receiving(layer, delay: float) -> bool:
         )
         done, _ = await asyncio.wait([consumer], timeout=10)
         if not done:
-            await cancel_until_done(consumer)
+            consumer.cancel()  # the test fails; this run's loop still ends
             return False
         with pytest.raises(KeyError):
             consumer.result()
@@ -78,29 +74,8 @@ def _stop_a_consumer_as_it_starts_receiving(layer, delay: float) -> bool:
 
 @needs_redis
 def test_receive__cancelled_as_it_starts__ends():
-    # A cancellation arriving while redis-py wrote a command was lost on Python 3.11, and the
-    # receive went on waiting for a message that never came, holding the consumer open.
+    # A cancellation arriving while redis-py wrote a command through asyncio.wait_for (with a
+    # socket timeout set) was lost on Python 3.11, and the receive went on waiting for a message
+    # that never came, holding the consumer open.
     layer = fresh_layer()
     assert all(_stop_a_consumer_as_it_starts_receiving(layer, 0.001 * (attempt % 3)) for attempt in range(6))
-
-
-def test_receive__a_lost_cancellation__is_sent_again(monkeypatch):
-    calls = []
-
-    async def swallows_the_first_cancel(self, channel):
-        calls.append(channel)
-        with contextlib.suppress(asyncio.CancelledError):  # what redis-py's write did on 3.11
-            await asyncio.sleep(3600)
-        await asyncio.sleep(3600)
-
-    monkeypatch.setattr(channels_redis.core.RedisChannelLayer, "receive", swallows_the_first_cancel)
-
-    async def scenario():
-        receive = asyncio.ensure_future(RedisChannelLayer().receive("specific.a!b"))
-        await asyncio.sleep(0.01)
-        receive.cancel()
-        done, _ = await asyncio.wait([receive], timeout=10)
-        return done and receive.cancelled()
-
-    assert asyncio.run(scenario())
-    assert calls == ["specific.a!b"]

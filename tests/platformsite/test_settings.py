@@ -102,7 +102,7 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
     ).stdout.split()
     assert out == [
         "platformsite.cache.PlatformRedisCache",
-        "platformsite.channel_layer.RedisChannelLayer",
+        "channels_redis.core.RedisChannelLayer",
         "redis://127.0.0.1:6399/3",
         "celery",
     ]
