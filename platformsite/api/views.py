@@ -52,9 +52,13 @@ def one_or_404(rows: type[Model] | QuerySet, message: str, **lookup: Any) -> Any
     try:
         return queryset.get(**lookup)
     except queryset.model.DoesNotExist:
-        raise NotFound(
-            message, details={key.replace("__", "."): value for key, value in lookup.items()}
-        ) from None
+        details = {
+            key.replace("__", "."): value
+            if value is None or isinstance(value, str | int | float)
+            else str(value)
+            for key, value in lookup.items()  # a row given as a lookup is named by its str()
+        }
+        raise NotFound(message, details=details) from None
 
 
 class ServiceView(APIView):

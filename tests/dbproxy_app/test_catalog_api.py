@@ -93,6 +93,14 @@ def test_database__an_unknown_field__is_named(manager, make_database):
     assert changed.status_code == 400 and "backend" in changed.json()["error"]["details"]
 
 
+def test_row_policy__a_missing_one__is_404_naming_it(manager, make_database):
+    name = make_database()
+    response = manager.get(f"/api/v1/db/databases/{name}/policies/999/")
+    error = response.json()["error"]
+    assert response.status_code == 404 and error["message"] == f"No row policy 999 on database {name!r}."
+    assert error["details"] == {"database": name, "pk": 999}
+
+
 def test_database__a_dsn_holding_a_lone_surrogate_is_400(manager):
     body = '{"name": "x", "backend": "postgresql", "dsn": "host=a\\ud800"}'
     response = manager.post("/api/v1/db/databases/", body, content_type="application/json")
