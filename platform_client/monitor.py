@@ -341,7 +341,7 @@ def send_ping(base_url: str | None, check: str, action: str = "", **options: Any
     logged as a warning."""
     try:
         response = ping_request(base_url, check, action, **options)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, ValueError):  # unreachable, or an action no ping URL takes
         log.warning("monitor: a ping to %s failed", ping_url(base_url, check), exc_info=True)
         return 0
     if response.status_code != 200:
@@ -362,7 +362,12 @@ def ping_request(
 ) -> httpx.Response:
     """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status, ``body`` kept up
     to 10,000 bytes, ``rid`` pairing a start with its end): the platform's answer, or
-    ``httpx.HTTPError``."""
+    ``httpx.HTTPError``; ``ValueError`` for another action, unsent (the URL would read as a
+    check that does not exist)."""
+    if action not in ("", "start", "fail", "log") and not (
+        action.isascii() and action.isdigit() and len(action) <= 3 and int(action) <= 255
+    ):
+        raise ValueError(f"An action is success, start, fail, log or an exit status 0-255, got {action!r}.")
     url = ping_url(base_url, check) + (f"/{action}" if action else "")
     params = {"rid": rid} if rid else None
     return httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)

@@ -242,3 +242,13 @@ def test_a_closed_stdout_ends_the_command_quietly():
     _, err = proc.communicate(timeout=60)
 
     assert (proc.returncode, err) == (141, b"")
+
+
+def test_ping_request__an_unknown_action__is_refused_unsent(monkeypatch):
+    from platform_client import monitor
+
+    monkeypatch.setattr(monitor.httpx, "post", lambda *a, **k: pytest.fail("sent"))
+    for action in ("banana", "256", "1000", "٣"):  # "٣" is a digit, not an ASCII one
+        with pytest.raises(ValueError, match="An action is success, start, fail, log"):
+            monitor.ping_request("http://127.0.0.1:9", "abc", action)
+    assert monitor.send_ping("http://127.0.0.1:9", "abc", "banana") == 0  # a ping never raises

@@ -153,6 +153,11 @@ def test_routes__bad_labels__are_400(reader, two_versions, params):
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_labels")
 
 
+def test_routes__a_label_without_a_value__is_named_by_its_key(reader, two_versions):
+    error = reader.get(f"{ROUTES}orders/", {"labels": "beta"}).json()["error"]
+    assert error["details"] == {"labels": ["beta"]}  # it read "beta:None"
+
+
 def test_routes__bad_caller__is_400(reader, two_versions):
     assert reader.get(f"{ROUTES}orders/", {"caller": "two words"}).status_code == 400
 
