@@ -24,8 +24,8 @@ class TraceStreamConsumer(ServiceConsumer):
         self.only_service = params.get("service", "")
         try:
             self.only_errors = flag(params["errors"]) if "errors" in params else False
-        except ValueError:
-            await self.error("invalid", "errors: true or false.")
+        except ValueError as exc:
+            await self.error("invalid", f"errors: {exc}")
             await self.close(code=CLOSE_INVALID)
             return
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)

@@ -136,8 +136,8 @@ def trace(request: HttpRequest, trace_id: str) -> HttpResponse:
         raise Http404(trace_id) from None
     try:
         raw = flag(request.GET["raw"]) if "raw" in request.GET else False  # the API's spellings
-    except ValueError:
-        raise BadRequest("raw: true or false.") from None
+    except ValueError as exc:
+        raise BadRequest(f"raw: {exc}") from None
     found = selectors.trace(wanted, raw=raw)
     if found is None:
         raise Http404(trace_id)

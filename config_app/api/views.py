@@ -185,10 +185,11 @@ class ResolveView(ConfigView):
         env = params.get("env", "default")
         raw_path = params.get("path")
         segments = parse_path(raw_path) if raw_path is not None else None
+        known = parse_int(params.get("revision"), "revision")  # read by a long poll; refused if unreadable
         resolved = selectors.resolve(ns, env)
         if "wait" in params:
             seconds = parse_wait(params["wait"], default=0, maximum=settings.CONFIG_MAX_WAIT_SECONDS)
-            resolved = self.wait(ns, env, resolved, seconds, params.get("revision"))
+            resolved = self.wait(ns, env, resolved, seconds, known)
             if resolved is None:
                 return HttpResponse(status=304)
         elif request.headers.get("If-None-Match") == resolved.etag and segments is None:
@@ -209,9 +210,8 @@ class ResolveView(ConfigView):
         response["ETag"] = resolved.etag
         return response
 
-    def wait(self, ns: str, env: str, resolved, seconds: float, raw_revision: str | None):
-        """Poll the shared cache's generations until the resolved revision differs from ``revision``."""
-        known = parse_int(raw_revision, "revision")
+    def wait(self, ns: str, env: str, resolved, seconds: float, known: int | None):
+        """Poll the shared cache's generations until the resolved revision differs from ``known``."""
         if known is None:
             known = resolved.revision
         deadline = time.monotonic() + seconds

@@ -100,14 +100,17 @@ class ServiceDetailView(DiscoveryView):
         version = params.get("version")
         labels = parse_labels(params.getlist("label"))
         passing = parse_flag(params, "passing")
+        # read by a blocking query (``index``); refused if unreadable, with or without one
+        wait = parse_wait(
+            params.get("wait"), default=DEFAULT_WAIT_SECONDS, maximum=settings.DISCOVERY_MAX_WAIT_SECONDS
+        )
         if "index" in params:
             try:
                 wanted = int(params["index"])
-            except ValueError as exc:
-                raise ValidationError({"index": ["An integer."]}) from exc
-            wait = parse_wait(
-                params.get("wait"), default=DEFAULT_WAIT_SECONDS, maximum=settings.DISCOVERY_MAX_WAIT_SECONDS
-            )
+            except ValueError:
+                wanted = -1
+            if wanted < 0:
+                raise ValidationError({"index": ["A whole number, 0 or more (an X-Discovery-Index)."]})
             woken_at = self.block(name, wanted, wait)
         else:
             woken_at = 0

@@ -70,6 +70,8 @@ def parse_wait(raw: str | None, *, default: float, maximum: float) -> float:
 
 
 _TRUE, _FALSE = frozenset({"", "1", "true", "yes"}), frozenset({"0", "false", "no"})
+#: What a refused flag is told (every spelling :func:`flag` reads).
+FLAG_SPELLINGS = "true or false (or 1/0, yes/no)."
 
 
 def flag(value: str) -> bool:
@@ -78,14 +80,14 @@ def flag(value: str) -> bool:
     dashboard's 400 page, a websocket's error frame."""
     value = value.lower()
     if value not in _TRUE | _FALSE:
-        raise ValueError("true or false.")
+        raise ValueError(FLAG_SPELLINGS)
     return value in _TRUE
 
 
 def parse_flag(params: Any, name: str) -> bool:
     """A query flag as Consul reads one: absent is false, ``?name`` alone is true, and
     true/false, 1/0 or yes/no (any case) say which; anything else is a 400 naming it, as a field
-    error (``details: {name: ["true or false."]}``, the shape of the list filters' refusals)."""
+    error (``details: {name: [FLAG_SPELLINGS]}``, the shape of the list filters' refusals)."""
     if name not in params:
         return False
     try:

@@ -179,6 +179,8 @@ def test_audit__odd_query__is_the_right_status(rw, make_namespace, query, status
         ("wait=-1", 400),
         ("wait=0&revision=-1", 400),
         ("wait=0&revision=abc", 400),
+        ("revision=abc", 400),  # without wait too (it was ignored)
+        ("revision=-1", 400),
         ("wait=0&revision=99999999999999999999999", 200),
         ("env=", 400),
         ("env=A", 400),

@@ -131,7 +131,9 @@ def test_trace__tree_order_depth_and_clock_skew(writer, reader):
     assert reader.get("/api/v1/trace/traces/not-hex/").status_code == 400
     assert reader.get(f"/api/v1/trace/traces/{trace}/?raw").json()["adjusted"] is False
     refused = reader.get(f"/api/v1/trace/traces/{trace}/?raw=maybe")  # was read as false
-    assert refused.status_code == 400 and refused.json()["error"]["details"] == {"raw": ["true or false."]}
+    assert refused.status_code == 400 and refused.json()["error"]["details"] == {
+        "raw": ["true or false (or 1/0, yes/no)."]
+    }
 
 
 def test_trace__an_internal_span_is_kind_internal_as_in_the_services_list(writer, reader):

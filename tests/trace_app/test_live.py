@@ -70,5 +70,5 @@ def test_ws__a_bad_errors_flag_is_refused_and_closes(issue_token):
 
     connected, frame, closed = async_to_sync(run)()
     assert connected
-    assert frame == {"type": "error", "code": "invalid", "message": "errors: true or false."}
+    assert frame == {"type": "error", "code": "invalid", "message": "errors: true or false (or 1/0, yes/no)."}
     assert closed == {"type": "websocket.close", "code": 4400}
