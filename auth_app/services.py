@@ -22,7 +22,7 @@ from auth_app.models import Account, Role, RoleBinding, Rule
 from auth_app.policy import PolicyError, parse_pattern
 from auth_app.selectors import bump_policy_version
 from auth_app.tokens import note_revocation
-from platformsite.api.errors import Denied
+from platformsite.api.errors import Conflict, Denied
 from platformsite.services import all_scopes
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
@@ -63,7 +63,7 @@ def _validate_name(name: str) -> None:
     if not NAME.match(name):
         raise ValidationError({"name": "Use 1-100 lowercase letters, digits, '.', '_' or '-'."})
     if Account.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"An account named {name!r} already exists."})
+        raise Conflict(f"An account named {name!r} exists.", code="account_exists", details={"name": name})
 
 
 @transaction.atomic
@@ -144,7 +144,9 @@ def user_account_create(
     check_grantable(scopes, actor_scopes)
     users = get_user_model()
     if users.objects.filter(username=username).exists():
-        raise ValidationError({"username": f"A user named {username!r} already exists."})
+        raise Conflict(
+            f"A user named {username!r} exists.", code="user_exists", details={"username": username}
+        )
     user = users.objects.create_user(username=username, email=email, password=password)
     account = Account.objects.create(
         name=username, type=Account.Type.USER, user=user, scopes=" ".join(scopes), metadata=metadata or {}
@@ -281,9 +283,14 @@ def validate_rule(*, resource: str, action: str, effect: str) -> None:
 
 @transaction.atomic
 def role_create(*, name: str, description: str = "", actor: str = "system") -> Role:
+    taken = Conflict(f"A role named {name!r} exists.", code="role_exists", details={"name": name})
     if Role.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"A role named {name!r} already exists."})
-    role = Role.objects.create(name=name, description=description)
+        raise taken
+    try:
+        with transaction.atomic():  # a concurrent create of the same name
+            role = Role.objects.create(name=name, description=description)
+    except IntegrityError:
+        raise taken from None
     audit("auth.role.created", subject=actor, role=name)
     return role
 
@@ -358,7 +365,11 @@ def binding_create(*, role: Role, account: Account, actor: str = "system") -> Ro
         with transaction.atomic():
             binding = RoleBinding.objects.create(role=role, account=account)
     except IntegrityError as exc:
-        raise ValidationError({"role": f"{account.name!r} already has role {role.name!r}."}) from exc
+        raise Conflict(
+            f"{account.name!r} already has role {role.name!r}.",
+            code="binding_exists",
+            details={"role": role.name, "account": account.name},
+        ) from exc
     _policy_changed()
     audit("auth.binding.created", subject=actor, role=role.name, account=account.name)
     return binding

@@ -6,6 +6,7 @@ from platformsite.api.errors import Conflict, Denied, Invalid, NotFound, Platfor
 
 __all__ = [
     "ConfigError",
+    "Conflict",
     "Denied",
     "InvalidPath",
     "LayerTooLarge",

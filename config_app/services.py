@@ -45,7 +45,15 @@ from config_app.documents import (
     parse_path,
     set_at,
 )
-from config_app.errors import ConfigError, Denied, LayerTooLarge, NotFound, SchemaViolation, StaleRevision
+from config_app.errors import (
+    ConfigError,
+    Conflict,
+    Denied,
+    LayerTooLarge,
+    NotFound,
+    SchemaViolation,
+    StaleRevision,
+)
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
 from config_app.selectors import bump_generation, envs_of, merge_layers
 from event_app.services import event_publish
@@ -176,14 +184,16 @@ def namespace_create(
     _check_schema(json_schema)
     paths = _check_secret_paths(secret_paths or [])
     if Namespace.objects.filter(name=name).exists():
-        raise ConfigError(f"The namespace {name!r} exists.", code="exists", details={"name": name})
+        raise Conflict(f"The namespace {name!r} exists.", code="namespace_exists", details={"name": name})
     try:
         with transaction.atomic():
             return Namespace.objects.create(
                 name=name, description=description, json_schema=json_schema, secret_paths=paths
             )
     except IntegrityError as exc:
-        raise ConfigError(f"The namespace {name!r} exists.", code="exists", details={"name": name}) from exc
+        raise Conflict(
+            f"The namespace {name!r} exists.", code="namespace_exists", details={"name": name}
+        ) from exc
 
 
 @atomic_retrying

@@ -39,7 +39,7 @@ class AccountListView(AuthView):
         accounts = filtered(AccountFilter, request, ACCOUNTS.all())
         return self.paginate(accounts, serializer=io.AccountOutput)
 
-    @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput})
+    @extend_schema(request=io.AccountCreateInput, responses={201: io.AccountOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.AccountCreateInput, request.data)
         secret = None
@@ -142,7 +142,7 @@ class RoleListView(AuthView):
     def get(self, request: Request) -> Response:
         return self.paginate(Role.objects.all(), serializer=io.RoleOutput)
 
-    @extend_schema(request=io.RoleInput, responses={201: io.RoleOutput})
+    @extend_schema(request=io.RoleInput, responses={201: io.RoleOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RoleInput, request.data)
         role = services.role_create(name=data["name"], description=data["description"], actor=actor(request))
@@ -215,7 +215,7 @@ class BindingListView(AuthView):
         bindings = filtered(BindingFilter, request, RoleBinding.objects.select_related("role", "account"))
         return self.paginate(bindings, serializer=io.BindingOutput)
 
-    @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput, 404: ERROR})
+    @extend_schema(request=io.BindingInput, responses={201: io.BindingOutput, 404: ERROR, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.BindingInput, request.data)
         binding = services.binding_create(

@@ -21,6 +21,7 @@ from config_app.documents import diff, get_at, missing, parse_path
 from config_app.errors import ConfigError, NotFound
 from config_app.models import Namespace, Revision
 from platformsite.api.filters import filter_parameters, filtered
+from platformsite.api.schema import ERROR
 from platformsite.api.validators import SLUG, parse_wait
 from platformsite.api.views import ServiceView, validated
 
@@ -133,7 +134,7 @@ class NamespaceListView(ConfigView):
 
         return self.paginate(Namespace.objects.all(), ordering="name", render=visible)
 
-    @extend_schema(request=io.NamespaceInput, responses={201: io.NamespaceOutput})
+    @extend_schema(request=io.NamespaceInput, responses={201: io.NamespaceOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.NamespaceInput, request.data)
         namespace = services.namespace_create(**data)

@@ -81,6 +81,12 @@ class RedeliverInput(serializers.Serializer):
     )
     all_dead = serializers.BooleanField(required=False, default=False)
 
+    def validate(self, attrs: dict) -> dict:
+        if not attrs["ids"] and not attrs["all_dead"]:  # an empty body requeued nothing, and said 0
+            message = 'Name the dead deliveries, or send {"all_dead": true}.'
+            raise serializers.ValidationError({"ids": [message]})
+        return attrs
+
 
 class EventOutput(serializers.Serializer):
     """An event as the platform stores it (``event_app.representation.event_dict``)."""

@@ -24,6 +24,7 @@ from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
 from platformsite.api.filters import filter_parameters, filtered
+from platformsite.api.schema import ERROR
 from platformsite.api.views import ServiceView, one_or_404, validated
 from platformsite.hotpath import handed_over
 
@@ -231,7 +232,7 @@ class SubscriptionListView(EventsView):
 
         return self.paginate(Subscription.objects.all(), ordering="id", render=visible)
 
-    @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput})
+    @extend_schema(request=io.SubscriptionInput, responses={201: io.SubscriptionOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.SubscriptionInput, request.data)
         subscription = services.subscription_create(**data, owner=actor(request))

@@ -19,7 +19,7 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from event_app import selectors
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 def _check_sink(sink: str, url: str) -> None:
     if sink == Subscription.Sink.WEBHOOK:
+        if not url:
+            raise ValidationError({"url": ['A webhook subscription needs its URL (or "sink": "websocket").']})
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in {"http", "https"}:
             raise ValidationError({"url": ["A webhook URL must use http or https."]})
@@ -75,19 +77,29 @@ def subscription_create(
     secret: str = "",
     owner: str = "",
 ) -> Subscription:
+    # not at the top: the errors module loads DRF's settings, whose authentication imports this module
+    from platformsite.api.errors import Conflict
+
     _check_sink(sink, url)
-    if Subscription.objects.filter(name=name).exists():
-        raise ValidationError({"name": [f"A subscription named {name!r} exists."]})
-    subscription = Subscription.objects.create(
-        name=name,
-        types=list(types or []),
-        sources=list(sources or []),
-        subject_prefix=subject_prefix,
-        sink=sink,
-        url=url,
-        secret=secret or (new_secret() if sink == Subscription.Sink.WEBHOOK else ""),
-        owner=owner,
+    taken = Conflict(
+        f"A subscription named {name!r} exists.", code="subscription_exists", details={"name": name}
     )
+    if Subscription.objects.filter(name=name).exists():
+        raise taken
+    try:
+        with transaction.atomic():  # a concurrent create of the same name
+            subscription = Subscription.objects.create(
+                name=name,
+                types=list(types or []),
+                sources=list(sources or []),
+                subject_prefix=subject_prefix,
+                sink=sink,
+                url=url,
+                secret=secret or (new_secret() if sink == Subscription.Sink.WEBHOOK else ""),
+                owner=owner,
+            )
+    except IntegrityError:
+        raise taken from None
     transaction.on_commit(selectors.forget_webhook_filters)
     return subscription
 

@@ -35,7 +35,7 @@ def ensure_config(session: PlatformSession, name: str, data: dict, *, overwrite:
         session.call("POST", CONFIG, json={"name": name, "description": "platform demo"})
         created = True
     except PlatformError as exc:
-        if exc.code != "exists":  # a namespace made by an earlier run
+        if exc.code != "namespace_exists":  # a namespace made by an earlier run
             raise
         created = False
     if created or overwrite:

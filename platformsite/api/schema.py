@@ -72,7 +72,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "No credentials, or an invalid, expired or revoked token.",
     403: "The token lacks the scope, or the policy does not allow the resource.",
     404: "Nothing is found where the request points (or the page cursor is not valid).",
-    409: "The write lost a race or its precondition (e.g. a stale expected revision).",
+    409: "The write conflicts with what is stored: a name already taken, a stale expected revision.",
     413: "The request body, or what it would store, is too large.",
     415: "The body's media type is not one the operation accepts.",
     429: "Too many requests; details.retry_after_seconds says when to retry.",

@@ -102,10 +102,12 @@ def test_create__bad_input__is_400_naming_the_field(operator, body, field):
     assert not Account.objects.exists() or not Account.objects.filter(name="payments").exists()
 
 
-def test_create__duplicate_name__is_400_and_keeps_the_first(operator):
+def test_create__duplicate_name__is_409_exists_and_keeps_the_first(operator):
     first = create(operator).json()
     response = create(operator)
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "account_exists"
+    assert response.json()["error"]["details"] == {"name": "payments"}
     assert Account.objects.get(name="payments").application.client_id == first["client_id"]
 
 

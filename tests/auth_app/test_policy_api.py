@@ -152,12 +152,18 @@ def test_binding_removed__rules_stop_applying(payments_reader, operator, django_
     assert is_allowed(account_id=account.pk, scopes=scopes, resource="config:orders/x", action="read").allowed
 
 
-def test_duplicate_binding__is_400(payments_reader, operator):
+def test_duplicate_binding__is_409_exists(payments_reader, operator):
     account, _ = payments_reader
     response = operator.post(
         "/api/v1/auth/bindings/", {"role": "payments-config", "account": account.name}, format="json"
     )
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "binding_exists")
+
+
+def test_duplicate_role__is_409_exists(payments_reader, operator):
+    response = operator.post("/api/v1/auth/roles/", {"name": "payments-config"}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "role_exists")
+    assert response.json()["error"]["details"] == {"name": "payments-config"}
 
 
 def test_role_detail__lists_rules_and_accounts(payments_reader, operator, django_assert_max_num_queries):

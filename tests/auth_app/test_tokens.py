@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
@@ -41,6 +42,12 @@ def test_create_service_account__unknown_scope__is_refused():
     with pytest.raises(CommandError, match="Unknown scopes: config:everything"):
         call_command("create_service_account", "bad", "--scopes", "config:everything")
     assert not Account.objects.filter(name="bad").exists()
+
+
+def test_create_service_account__name_taken__is_a_command_error():
+    call_command("create_service_account", "payments", "--scopes", "config:read", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="An account named 'payments' exists"):
+        call_command("create_service_account", "payments", "--scopes", "config:read")
 
 
 def test_token__for_a_scope_the_account_was_not_given__is_refused(client, service_account):

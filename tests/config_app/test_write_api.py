@@ -264,7 +264,8 @@ def test_namespace_create_list_and_update(rw):
         format="json",
     )
     assert response.status_code == 201
-    assert rw.post("/api/v1/config/namespaces/", {"name": "orders"}, format="json").status_code == 400
+    taken = rw.post("/api/v1/config/namespaces/", {"name": "orders"}, format="json")
+    assert (taken.status_code, taken.json()["error"]["code"]) == (409, "namespace_exists")
     names = [n["name"] for n in rw.get("/api/v1/config/namespaces/").json()["results"]]
     assert "orders" in names
     response = rw.patch(base("orders"), {"json_schema": {"type": "object"}}, format="json")

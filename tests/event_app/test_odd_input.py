@@ -262,6 +262,23 @@ def test_redeliver__id_out_of_range__400(operator, ids):
     assert_refused(operator.post(SUBS + "hook/redeliver/", {"ids": ids}, format="json"))
 
 
+@pytest.mark.parametrize("body", [{}, {"ids": []}, {"all_dead": False}])
+def test_redeliver__naming_nothing__400(operator, body):
+    operator.post(SUBS, {"name": "hook", "url": "http://127.0.0.1:9/hook"}, format="json")
+    refused = operator.post(SUBS + "hook/redeliver/", body, format="json")  # was 200 {"requeued": 0}
+    assert_refused(refused)
+    assert list(refused.json()["error"]["details"]) == ["ids"]
+
+
+@pytest.mark.parametrize("body", [{}, {"url": ""}, {"sink": "webhook"}])
+def test_subscription_create__webhook_without_url__400_naming_it(operator, body):
+    refused = operator.post(SUBS, {"name": "hook", **body}, format="json")
+    assert_refused(refused)
+    assert refused.json()["error"]["details"] == {
+        "url": ['A webhook subscription needs its URL (or "sink": "websocket").']
+    }
+
+
 # --- websocket ------------------------------------------------------------------------------------
 
 

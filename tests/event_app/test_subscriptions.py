@@ -86,6 +86,15 @@ def test_subscription_create__returns_secret_once(operator):
     assert "secret" not in operator.get(f"{SUBS}orders-hook/").json()
 
 
+def test_subscription_create__name_taken__is_409_exists_and_keeps_the_first(operator):
+    first = subscribe(operator, "https://example.invalid/hook")
+    body = {"name": "orders-hook", "url": "https://example.invalid/other"}
+    again = operator.post(SUBS, body, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "subscription_exists")
+    assert again.json()["error"]["details"] == {"name": "orders-hook"}
+    assert Subscription.objects.get().url == "https://example.invalid/hook" and first["name"] == "orders-hook"
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "nope"])
 def test_subscription_create__non_http_url__400(operator, url):
     response = operator.post(SUBS, {"name": "bad", "url": url}, format="json")

@@ -5,6 +5,7 @@ duration, and the monitor's checks reported by each service."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -117,3 +118,19 @@ def _demo_services_running() -> list[str]:
             continue
         running += [arg.decode() for arg in command if arg.decode(errors="replace") in scripts]
     return running
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_config__a_second_run_keeps_the_namespace_unless_told_to_overwrite(live_server, service_account):
+    spec = importlib.util.spec_from_file_location("demo_fleet", ROOT / "examples" / "demo" / "fleet.py")
+    fleet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fleet)
+    client_id, secret = service_account("config:read", "config:write")
+    namespace = "/api/v1/config/namespaces/demo-drivers/"
+    with PlatformSession(live_server.url, client_id, secret) as session:
+        fleet.ensure_config(session, "demo-drivers", {"flaky": False}, overwrite=False)
+        session.call("PUT", namespace + "layers/default/", json={"data": {"flaky": True}})
+        fleet.ensure_config(session, "demo-drivers", {"flaky": False}, overwrite=False)  # the name exists
+        assert session.call("GET", namespace + "resolve")["data"] == {"flaky": True}
+        fleet.ensure_config(session, "demo-drivers", {"flaky": False}, overwrite=True)
+        assert session.call("GET", namespace + "resolve")["data"] == {"flaky": False}

@@ -104,12 +104,14 @@ def test_operations_with_path_parameters_document_404_and_bodies_document_413_an
             assert {"400", "413", "415"} <= set(operation["responses"]), name
 
 
-def test_versioned_writes_document_409_and_unversioned_ones_do_not(schema):
+def test_versioned_writes_and_named_creates_document_409_and_other_writes_do_not(schema):
     layers = schema["paths"]["/api/v1/config/namespaces/{ns}/layers/{env}/"]
     roles = schema["paths"]["/api/v1/auth/roles/"]
+    rules = schema["paths"]["/api/v1/auth/rules/"]
 
     assert body_schema(layers["put"]["responses"]["409"]) == ERROR_REF
-    assert "409" not in roles["post"]["responses"]
+    assert body_schema(roles["post"]["responses"]["409"]) == ERROR_REF  # the name is taken
+    assert "409" not in rules["post"]["responses"]
 
 
 def test_a_delete_that_answers_the_revision_documents_it_and_its_optional_body(schema):

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from auth_app.services import service_account_create
+from platformsite.api.errors import PlatformError
 
 
 class Command(BaseCommand):
@@ -26,6 +27,8 @@ class Command(BaseCommand):
             account, secret = service_account_create(name=name, scopes=requested)
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+        except PlatformError as exc:  # the name is taken
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             json.dumps(
                 {
