@@ -26,9 +26,12 @@ class CursorPagination(pagination.CursorPagination):
         return min(int(raw), self.max_page_size)
 
     def decode_cursor(self, request):
-        cursor = super().decode_cursor(request)
+        try:
+            cursor = super().decode_cursor(request)  # DRF answers one it cannot decode with a 404
+        except NotFound:
+            raise invalid_cursor() from None
         if cursor is not None and cursor.position is not None and "\x00" in cursor.position:
-            raise NotFound(self.invalid_cursor_message)  # PostgreSQL refuses NUL in a query
+            raise invalid_cursor()  # PostgreSQL refuses NUL in a query
         return cursor
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -37,4 +40,13 @@ class CursorPagination(pagination.CursorPagination):
         except (ValueError, TypeError, ValidationError) as exc:
             # A cursor that decodes, but whose position the ordering field cannot hold (a tampered
             # one): refused like any other invalid cursor, not a 500.
-            raise NotFound(self.invalid_cursor_message) from exc
+            raise invalid_cursor() from exc
+
+
+def invalid_cursor() -> Invalid:
+    """400 ``invalid_cursor``: a ``?cursor=`` no list gave (a bad request, not a missing page)."""
+    return Invalid(
+        "The cursor is not one this list gave: follow the page's next or previous link as it is.",
+        code="invalid_cursor",
+        details={"cursor": ["Not a cursor of this list."]},
+    )

@@ -6,8 +6,10 @@ a view's ``@extend_schema`` declares:
 * the error statuses an operation can answer, each with the one error body (the ``Error``
   component, ``{"error": {"code", "message", "details"}}``), from what the operation is:
   401/403 where it needs credentials, 429 where it is throttled, 400 where it takes input (path,
-  query or body), 404 where its path has parameters or it answers cursor pages, 409 where its body
-  carries a version (``expected_revision``), 413/415 where it accepts a body;
+  query or body; a cursor no list gave is a 400 ``invalid_cursor``), 404 where its path has
+  parameters or it answers cursor pages (a filter may name what does not exist, as the config
+  history's ``?namespace=``), 409 where its body carries a version (``expected_revision``),
+  413/415 where it accepts a body;
 * lists as what they are: a ``many=True`` response of a GET on a paginating view (a
   :class:`~platformsite.api.views.ServiceView`, whose lists are ``self.paginate(...)`` cursor
   pages) is the page ``{next, previous, results: [...]}``, with its ``cursor`` and ``page_size``
@@ -68,10 +70,10 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 #: Why each error status is answered (its response's description).
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The request is not valid: a parameter, filter or body field (details name each).",
+    400: "The request is not valid: a parameter, filter, page cursor or body field (details name each).",
     401: "No credentials, or an invalid, expired or revoked token.",
     403: "The token lacks the scope, or the policy does not allow the resource.",
-    404: "Nothing is found where the request points (or the page cursor is not valid).",
+    404: "Nothing is found where the request points (a path, or a filter naming a namespace or service).",
     409: "The write conflicts with what is stored: a name already taken, a stale expected revision.",
     413: "The request body, or what it would store, is too large.",
     415: "The body's media type is not one the operation accepts.",
@@ -205,6 +207,9 @@ class PlatformAutoSchema(AutoSchema):
 
     # --- Pages ------------------------------------------------------------------------------------
 
+    def _answers_pages(self) -> bool:
+        return self._get_paginator() is not None and self._is_list_view()
+
     def _get_paginator(self) -> BasePagination | None:
         """The view's pagination class; a ServiceView's GET lists are its cursor pages."""
         pagination_class = getattr(self.view, "pagination_class", _MISSING)
@@ -212,9 +217,6 @@ class PlatformAutoSchema(AutoSchema):
             paginates = self.method == "GET" and callable(getattr(self.view, "paginate", None))
             return CursorPagination() if paginates else None
         return pagination_class() if pagination_class else None
-
-    def _answers_pages(self) -> bool:
-        return self._get_paginator() is not None and self._is_list_view()
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

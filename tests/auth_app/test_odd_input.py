@@ -214,14 +214,15 @@ def test_list_filter_with_nul__is_400(operator, url):
     assert response.json()["error"]["code"] == "invalid"
 
 
-@pytest.mark.parametrize("position", [b"p=abc", b"p=\x00", b"p=1.5"])
-def test_cursor_whose_position_is_no_id__is_404_invalid_cursor(operator, position):
+@pytest.mark.parametrize("position", [b"p=abc", b"p=\x00", b"p=1.5", b"\xff"])
+def test_cursor_whose_position_is_no_id__is_400_invalid_cursor(operator, position):
     operator.raise_request_exception = False
     cursor = base64.b64encode(position).decode()
     for url in (ACCOUNTS, "/api/v1/auth/roles/", "/api/v1/auth/rules/"):
         response = operator.get(url, {"cursor": cursor})
-        assert response.status_code == 404
-        assert response.json()["error"] == {"code": "not_found", "message": "Invalid cursor", "details": {}}
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_cursor"
+        assert response.json()["error"]["details"] == {"cursor": ["Not a cursor of this list."]}
 
 
 # --- policy engine ------------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_audit__well_formed_but_impossible_time__is_400(rw, make_namespace, valu
     "query, status, code",
     [
         ("from=yesterday", 400, "invalid"),
-        ("cursor=garbage", 404, "not_found"),
+        ("cursor=garbage", 400, "invalid_cursor"),
         ("page_size=0", 400, "invalid"),  # DRF alone fell back to the default page size
         ("page_size=abc", 400, "invalid"),
         ("page_size=-1", 400, "invalid"),

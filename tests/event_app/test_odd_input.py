@@ -212,8 +212,8 @@ def test_search__extension_value_like_a_number__matches_nothing(reader, make_eve
 def test_search__tampered_cursor__invalid_cursor(reader, make_event, position):
     make_event()
     cursor = base64.b64encode(b"p=" + position).decode()
-    error = assert_refused(reader.get(EVENTS, {"cursor": cursor}), 404)
-    assert error["message"] == "Invalid cursor"
+    error = assert_refused(reader.get(EVENTS, {"cursor": cursor}), 400)
+    assert error["code"] == "invalid_cursor"
 
 
 def test_summary__to_within_the_first_hour_of_year_1__empty_series(reader, make_event):

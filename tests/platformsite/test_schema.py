@@ -65,7 +65,7 @@ def test_account_list_documents_a_cursor_page_of_accounts_and_its_cursor(schema)
         "items": {"$ref": "#/components/schemas/AccountOutput"},
     }
     assert {"cursor", "page_size"} <= {p["name"] for p in operation["parameters"]}
-    assert "404" in operation["responses"]  # an invalid cursor
+    assert "400" in operation["responses"]  # an invalid cursor
 
 
 #: Outside contracts that answer bare arrays as their own specification says (Zipkin's v2 API).
