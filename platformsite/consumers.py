@@ -140,6 +140,18 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.receive_json(content, **kwargs)
 
+    @database_sync_to_async
+    def may_read(self, name: str) -> bool:
+        """The caller's policy allows reading ``<service>:<name>`` (``"*"``: every name, which only
+        a rule allowing any name does), as the service's REST reads decide it."""
+        token = self.scope.get("token")
+        if not isinstance(token, TokenInfo):  # a staff session: admin
+            return True
+        resource = f"{self.service}:" + ("-every-service-" if name == "*" else name)
+        return is_allowed(
+            account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
+        ).allowed
+
     async def error(self, code: str, message: str, **details: Any) -> None:
         """Tell the client its message was refused: ``{"type": "error", "code", "message"}`` (and
         any ``details`` as more fields), the one error frame of every service's websocket."""
@@ -226,7 +238,7 @@ class ServiceWatchConsumer(ServiceConsumer):
         if problem:
             await self.error("invalid", problem)
             return
-        denied = [name for name in names if not await self._allowed(name)]
+        denied = [name for name in names if not await self.may_read(name)]
         if denied:
             await self.error("policy_denied", f"Not allowed to read: {', '.join(denied)[:500]}")
             return
@@ -265,16 +277,6 @@ class ServiceWatchConsumer(ServiceConsumer):
             if group not in self.joined:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.joined.add(group)
-
-    @database_sync_to_async
-    def _allowed(self, name: str) -> bool:
-        token = self.scope.get("token")
-        if not isinstance(token, TokenInfo):  # a staff session: admin
-            return True
-        resource = f"{self.service}:" + ("-every-service-" if name == "*" else name)
-        return is_allowed(
-            account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
-        ).allowed
 
 
 async def refuse(consumer: AsyncJsonWebsocketConsumer, code: int) -> None:

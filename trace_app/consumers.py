@@ -3,7 +3,9 @@
 Each message is ``{"type": "traces", "traces": [summary, ...]}``, one per ingest request (a
 summary covers that request's spans of one trace).  Optional filter at connect:
 ``?service=<name>`` (traces with a span of that service) and ``?errors=true`` (the API's flag
-spellings; any other value is an ``invalid`` error frame and the socket closes with 4400).
+spellings; any other value is an ``invalid`` error frame and the socket closes with 4400).  The
+caller's policy must allow reading ``trace:<service>`` (``trace:*`` without a filter), else a
+``policy_denied`` frame and 4403.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from platformsite.api.validators import flag
-from platformsite.consumers import CLOSE_INVALID, ServiceConsumer
+from platformsite.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, ServiceConsumer
 from trace_app.live import LIVE_GROUP
 
 
@@ -27,6 +29,10 @@ class TraceStreamConsumer(ServiceConsumer):
         except ValueError as exc:
             await self.error("invalid", f"errors: {exc}")
             await self.close(code=CLOSE_INVALID)
+            return
+        if not await self.may_read(self.only_service or "*"):  # as a search by service is decided
+            await self.error("policy_denied", f"Not allowed to read: {self.only_service or 'every service'}")
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})

@@ -72,3 +72,45 @@ def test_ws__a_bad_errors_flag_is_refused_and_closes(issue_token):
     assert connected
     assert frame == {"type": "error", "code": "invalid", "message": "errors: true or false (or 1/0, yes/no)."}
     assert closed == {"type": "websocket.close", "code": 4400}
+
+
+@pytest.fixture
+def frontend_only_token(issue_token):
+    """A trace:read token whose account a rule narrows to reading trace:frontend."""
+    from auth_app.models import Account
+    from auth_app.services import binding_create, role_create, rule_create
+
+    token = issue_token("trace:read")
+    role = role_create(name="frontend-only")
+    rule_create(role=role, resource="trace:frontend", action="read")
+    binding_create(role=role, account=Account.objects.order_by("-id").first())
+    return token
+
+
+def first_frames(token: str, query: str) -> list:
+    async def run():
+        ws = WebsocketCommunicator(
+            application, f"/ws/trace/{query}", headers=[(b"authorization", f"Bearer {token}".encode())]
+        )
+        connected, _ = await ws.connect(timeout=5)
+        assert connected
+        frames = [await ws.receive_json_from(timeout=5)]
+        if frames[0]["type"] == "error":
+            frames.append(await ws.receive_output(timeout=5))
+        await ws.disconnect()
+        return frames
+
+    return async_to_sync(run)()
+
+
+@pytest.mark.parametrize("query", ["?service=checkout", ""])  # another service; every service
+def test_ws__what_the_policy_refuses_a_search_is_refused_too(frontend_only_token, query):
+    frame, closed = first_frames(frontend_only_token, query)  # both were streamed
+    assert (frame["type"], frame["code"]) == ("error", "policy_denied")
+    assert closed == {"type": "websocket.close", "code": 4403}
+
+
+def test_ws__a_service_the_policy_allows_subscribes(frontend_only_token):
+    assert first_frames(frontend_only_token, "?service=frontend") == [
+        {"type": "subscribed", "service": "frontend", "errors": False}
+    ]
