@@ -336,6 +336,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "platformsite.api.schema.PlatformAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
+    # Reverse proxies in front that add X-Forwarded-For (their entries are trusted, from the right).
+    # 0: the caller is REMOTE_ADDR. DRF's default (None) trusts the whole header, so a caller
+    # named a new address, and had a new anonymous budget, with every request.
+    "NUM_PROXIES": _read("PLATFORM_TRUSTED_PROXIES", env.int, 0),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")

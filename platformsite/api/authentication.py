@@ -8,8 +8,12 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions
+from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo, audit, validate_bearer
+
+#: The caller's address as the throttles see it (PLATFORM_TRUSTED_PROXIES).
+_client_address = BaseThrottle().get_ident
 
 
 class ServicePrincipal:
@@ -71,7 +75,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
                 "auth.authentication.failed",
                 subject="bearer",
                 endpoint=request.path,
-                ip=request.META.get("REMOTE_ADDR", ""),
+                ip=_client_address(request),
             )
             raise exceptions.AuthenticationFailed(
                 "The access token is invalid, expired or revoked.", code="invalid_token"
