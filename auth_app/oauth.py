@@ -58,6 +58,25 @@ class PlatformOAuth2Validator(OAuth2Validator):
             return False
         return super().validate_code(client_id, code, client, request, *args, **kwargs)
 
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        """django-oauth-toolkit's, and when a replayed refresh token makes it revoke the token's
+        family (reuse protection: the chain is presumed stolen), every node drops its cached
+        tokens, as for any other revocation: the family's access tokens are deleted, but a node
+        that validated one within PLATFORM_TOKEN_CACHE_SECONDS would go on accepting it (and
+        introspection answer ``active``) until its cache entry expired."""
+        checksum = hashlib.sha256(refresh_token.encode()).hexdigest()
+        family = (
+            RefreshToken.objects.filter(token_checksum=checksum, revoked__isnull=False)
+            .exclude(token_family=None)
+            .values_list("token_family", flat=True)
+            .first()
+        )
+        live = family is not None and RefreshToken.objects.filter(token_family=family, revoked=None).exists()
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if live and not RefreshToken.objects.filter(token_family=family, revoked=None).exists():
+            note_revocation()
+        return valid
+
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
         """Revoke, and make every node drop its cached tokens only when one of the client's tokens
         was revoked: an unknown token is answered 200 all the same (RFC 7009), but must not let any

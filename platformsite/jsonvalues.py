@@ -1,11 +1,13 @@
 """What a database cannot store in a JSON value: PostgreSQL refuses NUL (U+0000) in text and
 jsonb, no database encodes a lone surrogate (which JSON's ``"\\ud800"`` escapes produce) as UTF-8,
-and a value nested deeper than Python's recursion limit breaks the encoders that store and serve
-it.  Checked without recursion, so a value nested as deep as the JSON parser allows is safe here."""
+a value nested deeper than Python's recursion limit breaks the encoders that store and serve
+it, and no JSON column stores an infinite number or NaN (``1e999`` parses as infinity).  Checked
+without recursion, so a value nested as deep as the JSON parser allows is safe here."""
 
 from __future__ import annotations
 
 import re
+from math import isfinite
 from typing import Any
 
 #: Characters no stored text may hold.
@@ -13,8 +15,8 @@ UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
 
 
 def unstorable(value: Any, *, max_depth: int) -> str | None:
-    """Why ``value`` cannot be stored (a bad character in a key or string, or nesting deeper than
-    ``max_depth`` levels of objects and lists), or None when it can."""
+    """Why ``value`` cannot be stored (a bad character in a key or string, nesting deeper than
+    ``max_depth`` levels of objects and lists, a number that is not finite), or None when it can."""
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
@@ -26,6 +28,8 @@ def unstorable(value: Any, *, max_depth: int) -> str | None:
                 return f"Nested deeper than {max_depth} levels."
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, float) and not isfinite(item):
+            return "Numbers must be finite (no NaN or Infinity)."
     return None
 
 

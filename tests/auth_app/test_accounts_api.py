@@ -286,3 +286,18 @@ def test_failed_sign_in__a_client_id_no_database_stores__its_event_is_kept_clean
     own = Event.objects.get(type="auth.test")
     cleaned = client_id.replace("\x00", "").replace("\ud800", "\ufffd")
     assert (own.subject, own.data) == (cleaned, {cleaned: [cleaned]})
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_create_and_update__metadata_number_beyond_floats__is_400(operator, number):
+    """``1e999`` parses as an infinite float, which no JSON column stores: it was a 500."""
+    body = '{"name": "payments", "type": "service", "metadata": {"a": NUMBER}}'.replace("NUMBER", number)
+    response = operator.post("/api/v1/auth/accounts/", data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    finite = "Numbers must be finite (no NaN or Infinity)."
+    assert response.json()["error"]["details"] == {"metadata": [finite]}
+    create(operator)
+    body = '{"metadata": {"a": [NUMBER]}}'.replace("NUMBER", number)
+    response = operator.patch("/api/v1/auth/accounts/payments/", data=body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert Account.objects.get(name="payments").metadata == {}

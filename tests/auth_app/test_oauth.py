@@ -295,11 +295,17 @@ def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
     ).json()
     assert refreshed["refresh_token"] != tokens["refresh_token"]
+    bearer = f"Bearer {refreshed['access_token']}"
+    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 200
     reused = client.post(
         "/o/token/",
         {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
     )
     assert reused.status_code == 400
+    # and the replay revoked the family: the refreshed access token stops working at once, though
+    # this process validated (and cached) it just before
+    bearer = f"Bearer {refreshed['access_token']}"
+    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
 
 
 def _authorize_code_flow(client, name: str, scope: str):
