@@ -252,6 +252,23 @@ def test_keep_rules__errors_and_slow_kept_a_share_of_the_rest(writer, reader, ap
     assert reader.post("/api/v1/trace/rules/", {"service": "y"}, format="json").status_code == 403
 
 
+def test_keep_rules__put_replaces_the_whole_rule_post_refuses_a_second_one(api_client):
+    admin = api_client("trace:read", "trace:write")
+    url = "/api/v1/trace/rules/web/"
+    first = {"keep_errors": False, "keep_share": 0.1, "slower_than_ms": 500, "retention_days": 3}
+    assert admin.put(url, first, format="json").status_code == 200
+    # a field left out takes its default (the others kept their old values, keep_share did not)
+    answer = admin.put(url, {"keep_share": 0.2}, format="json").json()
+    fields = ("keep_share", "keep_errors", "slower_than_ms", "retention_days")
+    assert [answer[name] for name in fields] == [0.2, True, None, None]
+    refused = admin.put(url, {"keep_shar": 0.5}, format="json")  # was 200, the field dropped
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"] == {"keep_shar": ["Unknown field."]}
+    again = admin.post("/api/v1/trace/rules/", {"service": "web", "keep_share": 0.9}, format="json")
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "rule_exists")
+    assert admin.get(url).json()["keep_share"] == 0.2
+
+
 def test_retention__old_spans_and_edges_go_a_service_override_applies(writer):
     day = 86_400_000_000
     KeepRule.objects.create(service="short", retention_days=1)

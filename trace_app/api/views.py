@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from auth_app.policy import resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
+from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag
 from platformsite.api.views import ServiceView, one_or_404, validated
 from trace_app import assembly, query, selectors
@@ -159,10 +160,10 @@ class RuleListView(TraceView):
     @extend_schema(
         summary="Create a keep rule",
         request=s.KeepRuleSerializer,
-        responses={201: s.KeepRuleSerializer},
+        responses={201: s.KeepRuleSerializer, 409: ERROR},
     )
     def post(self, request: Request) -> Response:
-        rule = keeping.keep_rule_set(**validated(s.KeepRuleSerializer, request.data))
+        rule = keeping.keep_rule_create(**validated(s.KeepRuleSerializer, request.data))
         return Response(s.KeepRuleSerializer(rule).data, status=201)
 
 
@@ -183,9 +184,7 @@ class RuleDetailView(TraceView):
     )
     def put(self, request: Request, service: str) -> Response:
         body = {**request.data, "service": service} if isinstance(request.data, dict) else request.data
-        serializer = s.KeepRuleSerializer(KeepRule.objects.filter(service=service).first(), data=body)
-        serializer.is_valid(raise_exception=True)
-        rule = keeping.keep_rule_set(**serializer.validated_data)
+        rule = keeping.keep_rule_set(**validated(s.KeepRuleSerializer, body))
         return Response(s.KeepRuleSerializer(rule).data)
 
     @extend_schema(summary="Delete a keep rule", responses={204: None})

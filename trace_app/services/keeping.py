@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from platformsite import localstate
-from platformsite.api.errors import NotFound
+from platformsite.api.errors import Conflict, NotFound
 from trace_app.models import KeepRule
 from trace_app.store import get_store
 
@@ -43,6 +43,18 @@ def rules() -> dict[str, KeepRule]:
 def forget_rules() -> None:
     """Read the rules again on next use (after this process changed them)."""
     _rules.clear()
+
+
+@transaction.atomic
+def keep_rule_create(*, service: str, **fields: Any) -> KeepRule:
+    """A new keep rule; 409 ``rule_exists`` if ``service`` has one (a PUT replaces it)."""
+    if KeepRule.objects.filter(service=service).exists():
+        raise Conflict(
+            f"A keep rule for {service!r} exists: PUT /api/v1/trace/rules/{service}/ replaces it.",
+            code="rule_exists",
+            details={"service": service},
+        )
+    return keep_rule_set(service=service, **fields)
 
 
 @transaction.atomic
