@@ -155,7 +155,7 @@ def asgi(app: Any, *, route: Any = None) -> Any:
 def search(session: PlatformSession, **conditions: Any) -> list[dict[str, Any]]:
     """Trace summaries, newest first: ``service``, ``operation``, ``tag`` (list of ``k=v``),
     ``word``, ``min_duration_ms``, ``max_duration_ms``, ``error``, ``since``, ``until``, ``limit``."""
-    params = {k: v for k, v in conditions.items() if v not in (None, "", [], False)}
+    params = {k: v for k, v in conditions.items() if v is not None and v is not False and v != "" and v != []}
     return session.call("GET", f"{T}/traces/", params=params)["traces"]
 
 

@@ -89,6 +89,13 @@ class UsageError(Exception):
         self.code = code
 
 
+def require_name(options: argparse.Namespace, what: str, attribute: str = "name") -> None:
+    """Every action but ``list`` names its object: without the name a request would go to
+    ``.../None/`` (a 404 about something named 'None', or a delete of it): a usage error."""
+    if options.action != "list" and getattr(options, attribute) in (None, ""):
+        raise UsageError(f"{what} {options.action} needs the {what[:-1]}'s {attribute.upper()}")
+
+
 def json_file(text: str, option: str) -> Any:
     """The JSON a file given to ``option`` holds; a file that is not JSON is refused (exit 2)."""
     try:

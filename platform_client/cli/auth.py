@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from platform_client.auth import check
-from platform_client.cli import add_connection_options, list_all, metadata_pairs
+from platform_client.cli import add_connection_options, list_all, metadata_pairs, require_name
 from platform_client.session import PlatformSession
 
 A = "/api/v1/auth"
@@ -18,6 +18,7 @@ def auth_token(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 
 def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
+    require_name(o, "accounts")
     name = o.name
     match o.action:
         case "list":
@@ -52,6 +53,7 @@ def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 
 def auth_roles(s: PlatformSession, o: argparse.Namespace) -> Any:
+    require_name(o, "roles")
     match o.action:
         case "list":
             return list_all(s, f"{A}/roles/")
@@ -81,6 +83,7 @@ def auth_rules(s: PlatformSession, o: argparse.Namespace) -> Any:
             }
             return s.call("POST", f"{A}/rules/", json=body)
         case "delete":
+            require_name(o, "rules", "id")
             s.call("DELETE", f"{A}/rules/{o.id}/")
             return {"deleted": o.id}
     raise SystemExit(f"unknown action {o.action}")

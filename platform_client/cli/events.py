@@ -9,12 +9,12 @@ import threading
 from typing import Any
 
 from platform_client.cli import (
-    UsageError,
     add_connection_options,
     json_file,
     json_or_text,
     list_all,
     metadata_pairs,
+    require_name,
 )
 from platform_client.event import search, subscribe
 from platform_client.session import PlatformSession
@@ -104,9 +104,7 @@ def events_tail(s: PlatformSession, o: argparse.Namespace) -> Any:
 
 def events_subscriptions(s: PlatformSession, o: argparse.Namespace) -> Any:
     base = f"{E}/subscriptions/"
-    if o.action != "list" and not o.name:
-        # without it the path would read /subscriptions/None/: `delete` removed a subscription named None
-        raise UsageError(f"subscriptions {o.action} needs the subscription's NAME")
+    require_name(o, "subscriptions")
     match o.action:
         case "list":
             return list_all(s, base)

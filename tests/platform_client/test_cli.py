@@ -16,6 +16,20 @@ def cli(cli_as):
     return cli_as("auth", "admin")
 
 
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (("accounts", "get"), "accounts get needs the account's NAME"),
+        (("accounts", "delete"), "accounts delete needs the account's NAME"),
+        (("roles", "get"), "roles get needs the role's NAME"),
+        (("rules", "delete"), "rules delete needs the rule's ID"),
+    ],
+)
+def test_cli__an_action_without_its_name_is_a_usage_error(cli, command, message):
+    code, _, err = cli(*command)  # it went to .../None/: 404 "No account named 'None'"
+    assert (code, json.loads(err)["error"]["message"]) == (2, message)
+
+
 def test_cli__accounts_lifecycle(cli):
     code, created, _ = cli(
         "accounts", "create", "orders", "--scopes", "config:read", "--metadata", "team=shop"
