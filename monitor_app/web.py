@@ -56,10 +56,12 @@ def chart(points: list[dict[str, Any]], key: str, scale: float = 1.0) -> dict[st
     if len(sums) < 2:
         return None
     values = list(sums.values())
-    top = max(values) or 1.0
+    top = max(values)
+    scale_top = top or 1.0  # an all-zero series is drawn at the bottom, and its max says 0
     step = CHART_WIDTH / (len(values) - 1)
     line = " ".join(
-        f"{i * step:.1f},{CHART_HEIGHT - v / top * (CHART_HEIGHT - 10):.1f}" for i, v in enumerate(values)
+        f"{i * step:.1f},{CHART_HEIGHT - v / scale_top * (CHART_HEIGHT - 10):.1f}"
+        for i, v in enumerate(values)
     )
     return {"points": line, "max": round(top, 2), "last": round(values[-1], 2)}
 

@@ -349,6 +349,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Auth, config, discovery, events, monitoring, routing, tracing and CRUD storage.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -82,8 +82,9 @@ def _act(request: HttpRequest, name: str) -> None:
         if row.service != name:
             raise Http404(str(row.pk))
     if verb == "delete":
+        pk = row.pk  # delete() clears it
         (services.label_delete if kind == "label" else services.rule_delete)(**{kind: row})
-        messages.success(request, f"The {kind} #{row.pk} is deleted.")
+        messages.success(request, f"The {kind} #{pk} is deleted.")
         return
     values = _form_values(kind, request.POST, name)
     saved = save(**({kind: row} if row else {}), **values)

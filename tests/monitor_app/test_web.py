@@ -110,3 +110,14 @@ def test_ws__bad_subscription__error_message(issue_token):
         return answer
 
     assert async_to_sync(run)()["code"] == "invalid"
+
+
+def test_chart__an_all_zero_series_says_its_max_is_zero():
+    from monitor_app.web import chart
+
+    drawn = chart(
+        [{"at": "2026-01-01T00:00:00Z", "errors": 0.0}, {"at": "2026-01-01T00:01:00Z", "errors": 0.0}],
+        "errors",
+    )
+
+    assert drawn is not None and drawn["max"] == 0 and drawn["last"] == 0

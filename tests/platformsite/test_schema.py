@@ -209,3 +209,15 @@ def test_no_parameter_is_documented_under_a_python_name(schema):
     }
     assert "from" in names
     assert not [name for name in names if name.endswith("_") and not name.startswith("_")]
+
+
+def test_operations_are_grouped_by_their_service_in_the_api_docs(schema):
+    tags = {
+        path.split("/")[3]: operation["tags"]
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1/") and path.count("/") > 4
+        for operation in item.values()
+        if isinstance(operation, dict) and "tags" in operation
+    }
+    assert {service: tag for service, tag in tags.items() if tag != [service]} == {}  # one "api" list before
+    assert {"auth", "config", "discovery", "events", "monitor", "router", "trace", "db"} <= set(tags)

@@ -65,6 +65,13 @@ def test_login__non_staff_account__is_refused_with_a_reason(client, django_user_
     assert "_auth_user_id" not in client.session
 
 
+def test_login__a_wrong_password__keeps_the_user_name_and_the_next_page(client, staff_user):
+    response = client.post("/ui/login/", {"username": "operator", "password": "nope", "next": "/ui/trace/"})
+    page = response.content.decode()
+    assert 'name="username" value="operator"' in page
+    assert 'name="next" value="/ui/trace/"' in page
+
+
 def test_login__staff__lands_on_overview(client, staff_user):
     response = client.post(
         "/ui/login/", {"username": "operator", "password": "pw-operator-1", "next": "/ui/"}

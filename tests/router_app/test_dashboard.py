@@ -126,3 +126,33 @@ def test_detail__rate_limits_and_refused_calls(operator, make_node):
 
     assert 'data-caller="checkout"' in page and "5.0/s" in page
     assert "4 calls refused" in page
+
+
+def test_detail__why_is_the_last_evaluation_s_even_when_no_weight_changed(operator, make_node, committed):
+    # One node: its weight stays 100 whatever its success rate, so the routes are not rebuilt;
+    # the reasons shown must still be the latest evaluation's, as the success rate beside them.
+    make_node(node_id="orders-1")
+    now = time.time()
+    start = int(now // 10 * 10)  # one window: the second report replaces the first
+    services.stats_ingest(caller="checkout", windows=[window(start=start, requests=10)], now=now)
+    with committed():
+        services.service_evaluate(service="orders", now=now)
+    assert "success rate 100.0%" in operator.get(PAGE).content.decode()  # the routes are built
+    services.stats_ingest(caller="checkout", windows=[window(start=start, requests=10, successes=4)], now=now)
+    with committed():
+        services.service_evaluate(service="orders", now=now + 1)
+
+    page = operator.get(PAGE).content.decode()
+
+    assert "40.00%" in page and "success rate 40.0%" in page
+    assert "success rate 100.0%" not in page
+
+
+def test_rule__the_delete_message_names_the_rule(operator, make_node):
+    make_node(node_id="orders-1")
+    operator.post(PAGE, rule_form())
+    rule = Rule.objects.get()
+
+    response = operator.post(PAGE, {"action": "rule_delete", "id": rule.pk}, follow=True)
+
+    assert f"The rule #{rule.pk} is deleted." in response.content.decode()

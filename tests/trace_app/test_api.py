@@ -220,6 +220,25 @@ def test_graph__edges_built_at_ingest_across_requests_in_either_order(writer, re
     )
 
 
+def test_graph__a_failing_server_span_is_not_an_error_of_each_call_it_made(writer, reader):
+    # The demo's gateway: a server span (no client spans) calling two services; the drivers' 503
+    # fails the gateway, but its call to customers succeeded.
+    trace, gateway = hex_id(16), hex_id(8)
+    root = {"trace": trace, "span": gateway, "kind": 2, "error": True}
+    post_otlp(writer, otlp_request([root], service="gw"))
+    ok = {"trace": trace, "span": hex_id(8), "parent": gateway, "kind": 2}
+    post_otlp(writer, otlp_request([ok], service="ok"))
+    post_otlp(
+        writer,
+        otlp_request(
+            [{"trace": trace, "span": hex_id(8), "parent": gateway, "kind": 2, "error": True}], service="bad"
+        ),
+    )
+    edges = {edge["child"]: edge for edge in reader.get("/api/v1/trace/graph/").json()["edges"]}
+    assert (edges["ok"]["calls"], edges["ok"]["errors"]) == (1, 0)
+    assert (edges["bad"]["calls"], edges["bad"]["errors"]) == (1, 1)
+
+
 def test_keep_rules__errors_and_slow_kept_a_share_of_the_rest(writer, reader, api_client):
     admin = api_client("trace:read", "trace:write")
     answer = admin.post(

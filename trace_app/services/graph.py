@@ -11,7 +11,9 @@ third-party API) is counted against its remote service at once, when that name i
 that reports spans of its own.
 
 A call's latency is the client's view when there is a client span, else the server's; it is
-an error when either half is.  Counters are per minute and latency bucket (``Edge``).
+an error when either half of a client/server (producer/consumer) pair
+is, else when the child is (a failing server span is not an error of each call it made).
+Counters are per minute and latency bucket (``Edge``).
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
         durations[key] += duration
 
     for parent, child in pairs:
-        view = parent if parent["kind"] in CALLERS else child
-        count(parent, child["service"], view["duration"], parent["error"] or child["error"])
+        calling = parent["kind"] in CALLERS  # the client half of this very call
+        view = parent if calling else child
+        # A server span that calls several services fails as a whole: its error is not this call's.
+        count(parent, child["service"], view["duration"], (calling and parent["error"]) or child["error"])
     for span in spans:
         if (
             span["kind"] in CALLERS

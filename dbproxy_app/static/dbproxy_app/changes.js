@@ -24,10 +24,10 @@
     var data = event.data || {};
     if (event.type === "db.record.batch") {
       ["created", "updated", "deleted"].forEach(function (kind) {
-        (data[kind] || []).slice(-50).forEach(function (item) { row(kind, item.id, item.version, event.time); });
+        (data[kind] || []).slice(-50).forEach(function (item) { row(kind, item.id, item.version, window.platformTime(event.time)); });
       });
     } else {
-      row(event.type.replace("db.record.", ""), data.id, data.version, event.time);
+      row(event.type.replace("db.record.", ""), data.id, data.version, window.platformTime(event.time));
     }
     while (rows.children.length > 50) { rows.removeChild(rows.lastChild); }
   }
