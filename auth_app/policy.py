@@ -90,6 +90,13 @@ def resource_for(service: str, name: str) -> str:
     return f"{service}:{_PATH_UNSAFE.sub('_', name[:280]) or '_'}"
 
 
+def every_resource(service: str) -> str:
+    """The resource of a read across every name of ``service`` (every service's traces, a watch of
+    ``*``): a name no resource is given, so only a rule allowing any name (``trace:*``) allows it,
+    and a rule narrowing an account to some names refuses it."""
+    return f"{service}:-every-service-"
+
+
 def parse_resource(resource: str) -> tuple[str, str]:
     """Split and validate a concrete resource (no wildcards); raises PolicyError."""
     match = RESOURCE.match(resource)

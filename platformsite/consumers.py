@@ -27,6 +27,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from auth_app.access import TokenInfo, cached_checksum, is_allowed, validate_checksum
+from auth_app.policy import every_resource, resource_for
 from platformsite.api.errors import OUTAGES
 from platformsite.api.validators import SERVICE
 
@@ -147,7 +148,7 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
         token = self.scope.get("token")
         if not isinstance(token, TokenInfo):  # a staff session: admin
             return True
-        resource = f"{self.service}:" + ("-every-service-" if name == "*" else name)
+        resource = every_resource(self.service) if name == "*" else resource_for(self.service, name)
         return is_allowed(
             account_id=token.account_id, scopes=token.scopes, resource=resource, action="read"
         ).allowed

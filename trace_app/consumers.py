@@ -4,8 +4,8 @@ Each message is ``{"type": "traces", "traces": [summary, ...]}``, one per ingest
 summary covers that request's spans of one trace).  Optional filter at connect:
 ``?service=<name>`` (traces with a span of that service) and ``?errors=true`` (the API's flag
 spellings; any other value is an ``invalid`` error frame and the socket closes with 4400).  The
-caller's policy must allow reading ``trace:<service>`` (``trace:*`` without a filter), else a
-``policy_denied`` frame and 4403.
+caller's policy must allow reading ``trace:<service>``, else a ``policy_denied`` frame and
+4403; a summary is sent only when the caller may read each of its services (as searches keep).
 """
 
 from __future__ import annotations
@@ -30,12 +30,22 @@ class TraceStreamConsumer(ServiceConsumer):
             await self.error("invalid", f"errors: {exc}")
             await self.close(code=CLOSE_INVALID)
             return
-        if not await self.may_read(self.only_service or "*"):  # as a search by service is decided
-            await self.error("policy_denied", f"Not allowed to read: {self.only_service or 'every service'}")
+        if self.only_service and not await self.may_read(self.only_service):  # as a search by service
+            await self.error("policy_denied", f"Not allowed to read: {self.only_service}")
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        self.readable: dict[str, bool] = {}  # service -> may read it, decided once per connection
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})
+
+    async def _readable(self, services: list[str]) -> bool:
+        """Whether the caller may read each service of a summary (as a search keeps traces)."""
+        for name in services:
+            if name not in self.readable:
+                self.readable[name] = await self.may_read(name)
+            if not self.readable[name]:
+                return False
+        return True
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
@@ -53,6 +63,7 @@ class TraceStreamConsumer(ServiceConsumer):
             for t in message["traces"]
             if (not self.only_service or self.only_service in t["services"])
             and (t["error"] or not self.only_errors)
+            and await self._readable(t["services"])
         ]
         if traces:
             await self.send_json({"type": "traces", "traces": traces})

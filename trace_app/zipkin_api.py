@@ -7,6 +7,7 @@ in its 16-hex form and found under either form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +46,36 @@ def service_resources(request: Request) -> list[str]:
     return [resource_for("trace", name)] if name else []
 
 
+def readable(view: ServiceView, request: Request) -> Callable[[str], bool]:
+    """``service name -> whether the caller may read its spans`` (``trace:<name>``), each name
+    decided once.  Answers about several services keep only what the caller may read: a trace
+    is shown (searched, listed) only when it may read each of its services, the graph only the
+    edges between services it may read; a trace asked for by id is refused (403) instead."""
+    allowed = view.allows(request, "read")
+    decided: dict[str, bool] = {}
+
+    def may_read(name: str) -> bool:
+        if name not in decided:
+            decided[name] = allowed(resource_for("trace", name))
+        return decided[name]
+
+    return may_read
+
+
+def readable_graph(graph: dict[str, Any], may_read: Callable[[str], bool]) -> dict[str, Any]:
+    return {
+        **graph,
+        "edges": [e for e in graph["edges"] if may_read(e["parent"]) and may_read(e["child"])],
+        "services": [s for s in graph.get("services", []) if may_read(s["name"])],
+    }
+
+
+def authorize_services(view: ServiceView, request: Request, spans: list[dict[str, Any]]) -> None:
+    """403 ``policy_denied`` unless the caller may read each service with spans in the trace."""
+    for name in sorted({span["service"] for span in spans}):
+        view.authorize(request, resource_for("trace", name), "read")
+
+
 class ZipkinView(ServiceView):
     service = "trace"
     pagination_class = None
@@ -74,13 +105,16 @@ def param(name: str, kind: Any = str, required: bool = False, description: str =
 class ServicesView(ZipkinView):
     @doc("Zipkin: service names", NAMES)
     def get(self, request: Request) -> Response:
-        return Response(selectors.service_names())
+        return Response(list(filter(readable(self, request), selectors.service_names())))
 
 
 class RemoteServicesView(ZipkinView):
     @doc("Zipkin: remote services a service calls", NAMES, param("serviceName", required=True))
     def get(self, request: Request) -> Response:
-        return Response(selectors.remote_services(service_param(request)))
+        may_read = readable(self, request)
+        return Response(
+            [name for name in selectors.remote_services(service_param(request)) if may_read(name)]
+        )
 
 
 class TracesView(ZipkinView):
@@ -118,7 +152,9 @@ class TracesView(ZipkinView):
         )
         summaries = selectors.search(found)
         spans = selectors.traces([s["trace_id"] for s in summaries])
-        return Response([_zipkin_trace(spans[s["trace_id"]]) for s in summaries])
+        may_read = readable(self, request)
+        traces = [spans[s["trace_id"]] for s in summaries if all(map(may_read, s["services"]))]
+        return Response([_zipkin_trace(trace) for trace in traces])
 
 
 class TraceView(ZipkinView):
@@ -128,6 +164,7 @@ class TraceView(ZipkinView):
         spans = selectors.traces([wanted]).get(selectors.stored_id(wanted))
         if not spans:
             raise NotFound(f"No trace {wanted}.", "trace_not_found")
+        authorize_services(self, request, spans)
         return Response(_zipkin_trace(spans))
 
 
@@ -144,6 +181,9 @@ class TraceManyView(ZipkinView):
         wanted = [query.trace_id(i) for i in ids]
         found = selectors.traces(wanted)
         answers = [found.get(selectors.stored_id(i)) for i in dict.fromkeys(wanted)]
+        for spans in answers:
+            if spans:
+                authorize_services(self, request, spans)
         return Response([_zipkin_trace(spans) for spans in answers if spans])
 
 
@@ -162,7 +202,9 @@ class DependenciesView(ZipkinView):
                 "endTs is required (ms since the epoch).", "invalid_parameter", {"parameter": "endTs"}
             )
         lookback = query.integer(params, "lookback", 86_400_000)
-        graph = selectors.graph(max(0, end_ms - lookback) * 1000, end_ms * 1000)
+        graph = readable_graph(
+            selectors.graph(max(0, end_ms - lookback) * 1000, end_ms * 1000), readable(self, request)
+        )
         return Response(
             [
                 {

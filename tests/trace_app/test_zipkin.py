@@ -271,3 +271,41 @@ def test_reads_about_one_service__authorized_on_its_resource_as_the_native_searc
         assert reader.get(f"/api/v2/{path}", {"serviceName": "billing"}).status_code == 403, path
         assert reader.get(f"/api/v2/{path}", {"serviceName": "shop"}).status_code == 200, path
     assert reader.get("/api/v1/trace/traces/", {"service": "billing"}).status_code == 403
+
+
+def test_a_reader_narrowed_to_some_services_sees_only_traces_of_those_on_every_read(writer, ruled_client):
+    """A rule narrowing a reader to trace:frontend guarded only searches by service: searches by
+    operation or tag, reads by id, the service lists and the graph showed every service's spans."""
+    own, mixed, other = hex_id(16), hex_id(16), hex_id(16)
+    root = hex_id(8)
+    post_zipkin(
+        writer,
+        [
+            zipkin_span(own, hex_id(8), "frontend", name="GET /"),
+            zipkin_span(mixed, root, "frontend", name="GET /", kind="CLIENT"),
+            zipkin_span(mixed, hex_id(8), "checkout", name="pay", kind="SERVER", parentId=root),
+            zipkin_span(other, hex_id(8), "checkout", name="pay"),
+        ],
+    )
+    reader = ruled_client("trace:read", rules=[{"resource": "trace:frontend", "action": "read"}])
+    found = reader.get("/api/v1/trace/traces/").json()["traces"]
+    assert [t["trace_id"][-32:] for t in found] == [own]  # a search of every service
+    assert reader.get("/api/v1/trace/traces/", {"operation": "pay"}).json()["traces"] == []
+    assert reader.get(f"/api/v1/trace/traces/{own}/").status_code == 200
+    for trace in (mixed, other):  # a trace with a span of checkout
+        refused = reader.get(f"/api/v1/trace/traces/{trace}/")
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "policy_denied")
+        assert reader.get(f"/api/v2/trace/{trace}").status_code == 403
+    assert reader.get("/api/v1/trace/compare/", {"a": own, "b": mixed}).status_code == 403
+    assert reader.get("/api/v2/traceMany", {"traceIds": f"{own},{other}"}).status_code == 403
+    assert [s["name"] for s in reader.get("/api/v1/trace/services/").json()["services"]] == ["frontend"]
+    assert reader.get("/api/v2/services").json() == ["frontend"]
+    assert reader.get("/api/v1/trace/graph/").json()["edges"] == []  # frontend -> checkout
+    assert reader.get("/api/v2/dependencies", {"endTs": NOW_US // 1000 + 60_000}).json() == []
+    zipkin = reader.get("/api/v2/traces", {"serviceName": "frontend"}).json()
+    assert [trace[0]["traceId"][-32:] for trace in zipkin] == [own]
+    # and a reader allowed every service sees all of it
+    everything = ruled_client("trace:read", rules=[{"resource": "trace:*", "action": "read"}])
+    assert len(everything.get("/api/v1/trace/traces/").json()["traces"]) == 3
+    assert everything.get(f"/api/v2/trace/{mixed}").status_code == 200
+    assert len(everything.get("/api/v1/trace/graph/").json()["edges"]) == 1

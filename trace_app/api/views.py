@@ -26,6 +26,7 @@ from trace_app.api import serializers as s
 from trace_app.models import KeepRule
 from trace_app.services import keeping
 from trace_app.store import TraceQuery
+from trace_app.zipkin_api import authorize_services, readable, readable_graph
 
 
 def _us(moment: datetime) -> int:
@@ -50,6 +51,9 @@ def _params(request: Request) -> dict[str, Any]:
 
 
 class TraceView(ServiceView):
+    """Reads keep what the caller's policy lets it read (``trace:<service>`` rules; see
+    :func:`trace_app.zipkin_api.readable`)."""
+
     service = "trace"
     pagination_class = None
 
@@ -84,7 +88,9 @@ class SearchView(TraceView):
             max_duration=None if high is None else int(high * 1000),
             error_only=data["error"],
         )
-        return Response(s.SearchResultSerializer({"traces": selectors.search(found)}).data)
+        may_read = readable(self, request)
+        traces = [summary for summary in selectors.search(found) if all(map(may_read, summary["services"]))]
+        return Response(s.SearchResultSerializer({"traces": traces}).data)
 
 
 class TraceDetailView(TraceView):
@@ -99,6 +105,7 @@ class TraceDetailView(TraceView):
         found = selectors.trace(wanted, raw=raw)
         if found is None:
             raise NotFound(f"No trace {wanted}.", "trace_not_found")
+        authorize_services(self, request, found["spans"])
         return Response(s.TraceSerializer(found).data)
 
 
@@ -114,6 +121,7 @@ class CompareView(TraceView):
         for trace_id, trace in zip(ids, traces, strict=True):
             if trace is None:
                 raise NotFound(f"No trace {trace_id}.", "trace_not_found")
+            authorize_services(self, request, trace["spans"])
         return Response(s.CompareSerializer(assembly.compare(*traces)).data)
 
 
@@ -129,7 +137,8 @@ class GraphView(TraceView):
         since = data.get("since") or _before(until, 1)
         if since > until:
             raise Invalid("since is after until.", "invalid_parameter", {"parameter": "since"})
-        return Response(s.GraphSerializer(selectors.graph(_us(since), _us(until))).data)
+        graph = readable_graph(selectors.graph(_us(since), _us(until)), readable(self, request))
+        return Response(s.GraphSerializer(graph).data)
 
 
 class ServicesView(TraceView):
@@ -138,7 +147,9 @@ class ServicesView(TraceView):
         responses={200: s.ServicesSerializer},
     )
     def get(self, request: Request) -> Response:
-        return Response(s.ServicesSerializer({"services": selectors.services_overview()}).data)
+        may_read = readable(self, request)
+        services = [service for service in selectors.services_overview() if may_read(service["name"])]
+        return Response(s.ServicesSerializer({"services": services}).data)
 
 
 class RuleListView(TraceView):
