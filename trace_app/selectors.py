@@ -22,7 +22,9 @@ def search(query: TraceQuery) -> list[dict[str, Any]]:
     by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for span in store.spans(ids):
         by_trace[span["trace_id"]].append(span)
-    return [assembly.summary(by_trace[trace_id]) for trace_id in ids if by_trace[trace_id]]
+    # merged first, as a trace is shown: a span sent twice (an exporter retrying a batch that was
+    # stored) or in fragments counts once
+    return [assembly.summary(assembly.merge(by_trace[trace_id])) for trace_id in ids if by_trace[trace_id]]
 
 
 def traces(trace_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

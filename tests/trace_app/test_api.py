@@ -342,3 +342,20 @@ def test_keep_rules__out_of_range_values_400_nothing_stored(api_client):
 def test_until_at_the_first_representable_instant__400(reader, path):
     answer = reader.get(f"/api/v1/trace/{path}?until=0001-01-01T00:00:00Z")
     assert answer.status_code == 400
+
+
+def test_a_resent_batch__counts_once_in_the_search_and_the_graph(writer, reader):
+    """An exporter retries a batch the platform stored (after a 503 or a timeout): the trace view
+    showed one span, the search summary and the graph counted each copy."""
+    trace, root = hex_id(16), hex_id(8)
+    batch = [
+        {"trace": trace, "span": root, "kind": 3},  # CLIENT
+        {"trace": trace, "span": hex_id(8), "parent": root, "kind": 2},
+    ]
+    for _ in range(3):
+        post_otlp(writer, otlp_request(batch[:1], service="web"))
+        post_otlp(writer, otlp_request(batch[1:], service="api"))
+    [found] = reader.get("/api/v1/trace/traces/", {"service": "web"}).json()["traces"]
+    assert found["span_count"] == 2 and found["services"] == {"web": 1, "api": 1}
+    [edge] = reader.get("/api/v1/trace/graph/").json()["edges"]
+    assert (edge["parent"], edge["child"], edge["calls"]) == ("web", "api", 1)

@@ -46,6 +46,10 @@ def _caller_key(span: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _identity(span: dict[str, Any]) -> tuple[str, str, str, bool]:
+    return span["trace_id"], span["span_id"], span["service"], bool(span["shared"])
+
+
 def _parent(child: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The span ``child`` hangs under, among spans sharing its caller key (None if absent).
 
@@ -101,6 +105,13 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
                     with_child.add(id(span))
                     if span["service"] != child["service"]:
                         pairs.append((span, child))
+    # A span sent again (an exporter retrying a batch that was stored) completed its calls when it
+    # was first stored: a call between two such spans, or to a remote service, is not counted again.
+    already = {_identity(half) for half in stored}
+
+    def resent(span: dict[str, Any]) -> bool:
+        return _identity(span) in already
+
     counts: Counter[tuple[int, str, str, int]] = Counter()
     errors: Counter[tuple[int, str, str, int]] = Counter()
     durations: Counter[tuple[int, str, str, int]] = Counter()
@@ -112,6 +123,8 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
         durations[key] += duration
 
     for parent, child in pairs:
+        if resent(parent) and resent(child):
+            continue
         calling = parent["kind"] in CALLERS  # the client half of this very call
         view = parent if calling else child
         # A server span that calls several services fails as a whole: its error is not this call's.
@@ -122,6 +135,7 @@ def edges(spans: list[dict[str, Any]], store: SpanStore, instrumented: set[str])
             and span["remote_service"]
             and id(span) not in with_child
             and span["remote_service"] not in instrumented
+            and not resent(span)
         ):
             count(span, span["remote_service"], span["duration"], span["error"])
     return [EdgeCount(*key, counts[key], errors[key], durations[key]) for key in counts]
