@@ -144,8 +144,10 @@ def user_account_create(
     check_grantable(scopes, actor_scopes)
     users = get_user_model()
     if users.objects.filter(username=username).exists():
-        raise Conflict(
-            f"A user named {username!r} exists.", code="user_exists", details={"username": username}
+        raise Conflict(  # a deleted user account keeps its sign-in user
+            f"A sign-in user named {username!r} exists (deleting an account keeps it; the admin removes it).",
+            code="user_exists",
+            details={"name": username},
         )
     user = users.objects.create_user(username=username, email=email, password=password)
     account = Account.objects.create(

@@ -49,6 +49,24 @@ class AccountCreateInput(serializers.Serializer):
     email = serializers.EmailField(required=False, default="")
     password = serializers.CharField(required=False, write_only=True, min_length=8, max_length=200)
 
+    #: The fields only one type of account takes (given for the other, they were dropped).
+    ONLY_FOR = {
+        Account.Type.USER: ("email", "password"),
+        Account.Type.SERVICE: ("grant_type", "client_type", "redirect_uris"),
+    }
+
+    def validate(self, attrs: dict) -> dict:
+        given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
+        for kind, fields in self.ONLY_FOR.items():
+            if attrs["type"] != kind:
+                wrong = {name: [f"Only a {kind} account takes {name}."] for name in fields if name in given}
+                if wrong:
+                    raise serializers.ValidationError(wrong)
+        if attrs["grant_type"] == "client_credentials" and attrs["redirect_uris"]:
+            message = "Only an authorization_code client has redirect URIs."
+            raise serializers.ValidationError({"redirect_uris": [message]})
+        return attrs
+
 
 class AccountUpdateInput(serializers.Serializer):
     scopes = ScopeListField(required=False)

@@ -301,3 +301,21 @@ def test_create_and_update__metadata_number_beyond_floats__is_400(operator, numb
     response = operator.patch("/api/v1/auth/accounts/payments/", data=body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert Account.objects.get(name="payments").metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "service", "password": "long-enough-pw"}, "password"),
+        ({"type": "service", "email": "a@example.com"}, "email"),
+        ({"type": "user", "grant_type": "authorization_code"}, "grant_type"),
+        ({"type": "user", "redirect_uris": ["https://a.example/cb"]}, "redirect_uris"),
+        # client_credentials, the default grant
+        ({"type": "service", "redirect_uris": ["https://a.example/cb"]}, "redirect_uris"),
+    ],
+)
+def test_create__a_field_the_account_type_does_not_take__is_400_naming_it(operator, body, field):
+    response = operator.post("/api/v1/auth/accounts/", {"name": "payments", **body}, format="json")
+    assert response.status_code == 400, response.content  # it was 201, the field dropped
+    assert list(response.json()["error"]["details"]) == [field]
+    assert not Account.objects.filter(name="payments").exists()
