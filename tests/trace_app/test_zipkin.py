@@ -116,6 +116,15 @@ def test_lone_surrogates__stored_as_replacement_characters_and_every_read_answer
         assert reader.get(path).status_code == 200, path
 
 
+def test_long_text__cut_as_documented(writer, reader):
+    trace = hex_id(16)
+    span = zipkin_span(trace, hex_id(8), "s" * 200, name="n" * 300, tags={"k" * 9000: "v" * 5000})
+    post_zipkin(writer, [span])
+    [stored] = reader.get(f"/api/v1/trace/traces/{trace}/").json()["spans"]
+    assert (len(stored["service"]), len(stored["name"])) == (128, 255)
+    assert {len(key): len(value) for key, value in stored["tags"].items()} == {255: 4096}  # the key was whole
+
+
 @pytest.mark.parametrize(
     ("body", "kind"), [(b"nope", "application/json"), (b"\x0a\xff", "application/x-protobuf")]
 )

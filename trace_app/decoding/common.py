@@ -22,6 +22,14 @@ NAME_MAX, SERVICE_MAX = 255, 128
 MAX_DURATION_US = 10 * 365 * 24 * 3600 * 1_000_000
 
 
+def _keys_kept(tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` with keys a database stores, cut at ``NAME_MAX`` characters as names are."""
+    keys = "".join(tags)
+    if len(keys) > NAME_MAX and any(len(key) > NAME_MAX for key in tags):
+        tags = {key[:NAME_MAX]: value for key, value in tags.items()}
+    return tags if UNSTORABLE_CHARS.search(keys) is None else scrubbed(tags)
+
+
 class Undecodable(ValueError):
     """The request as a whole cannot be read: nothing of it is stored (400)."""
 
@@ -130,7 +138,7 @@ def new_span(
         "shared": shared,
         "debug": debug,
         # tag values and annotations are text() already: the keys and the rest are checked here
-        "tags": tags if UNSTORABLE_CHARS.search("".join(tags)) is None else scrubbed(tags),
+        "tags": _keys_kept(tags),
         "annotations": annotations or [],
         "links": scrubbed(links) if links else [],
         "resource": scrubbed(resource) if resource else {},
