@@ -109,9 +109,18 @@ class BindingInput(serializers.Serializer):
 
 
 class CheckInput(serializers.Serializer):
-    subject = serializers.CharField(max_length=160, required=False)
+    subject = serializers.RegexField(
+        r"^(?:(?:service|user):)?[^\s:]+$",
+        max_length=160,
+        required=False,
+        error_messages={"invalid": "service:<name>, user:<name> or an account's name."},
+    )
     resource = serializers.CharField(max_length=320)
     action = serializers.ChoiceField(choices=["read", "write"])
+
+
+class NoInput(serializers.Serializer):
+    """A call that takes no body: any field is refused (``validated``'s unknown fields)."""
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -276,5 +276,6 @@ class KeyListView(AuthView):
 
     @extend_schema(request=None, responses={201: io.SigningKeyOutput})
     def post(self, request: Request) -> Response:
+        validated(io.NoInput, request.data)
         key = keys.signing_key_create()
         return Response(io.SigningKeyOutput(key).data, status=status.HTTP_201_CREATED)

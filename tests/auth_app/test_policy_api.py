@@ -93,6 +93,22 @@ def test_check_api__resource_that_does_not_parse__is_400(api_client, resource):
     assert "resource" in response.json()["error"]["details"]
 
 
+@pytest.mark.parametrize("subject", ["robot:x", "service:", "user:a b", "a:b:c"])
+def test_check_api__a_subject_that_names_no_account_kind__is_400(api_client, subject):
+    body = {"subject": subject, "resource": "config:x", "action": "read"}
+    response = api_client("auth:read").post("/api/v1/auth/check/", body, format="json")
+    assert response.status_code == 400  # it was 200 unknown_subject, as for a missing account
+    assert response.json()["error"]["details"] == {
+        "subject": ["service:<name>, user:<name> or an account's name."]
+    }
+
+
+def test_signing_key_rotation__a_body_field_is_refused(api_client):
+    response = api_client("admin").post("/api/v1/auth/keys/", {"x": 1}, format="json")
+    assert (response.status_code, response.json()["error"]["details"]) == (400, {"x": ["Unknown field."]})
+    assert api_client("admin").post("/api/v1/auth/keys/").status_code == 201
+
+
 def test_check_api__bad_action__is_400(api_client):
     response = api_client("config:read").post(
         "/api/v1/auth/check/", {"resource": "config:x", "action": "fly"}, format="json"
