@@ -287,7 +287,7 @@ def server_metadata(request: HttpRequest) -> JsonResponse:
             "grant_types_supported": grants,
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "access_token_format": settings.PLATFORM_ACCESS_TOKEN_FORMAT,
             "generated_at": datetime.now(UTC).isoformat(),
         }

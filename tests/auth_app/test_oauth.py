@@ -234,6 +234,9 @@ def test_server_metadata__names_the_endpoints(client):
     assert body["jwks_uri"] == "http://testserver/o/.well-known/jwks.json"
     assert "config:read" in body["scopes_supported"]
     assert body["code_challenge_methods_supported"] == ["S256"]
+    # a public PKCE client authenticates with none (RFC 8414), as the documented public clients do
+    methods = body["token_endpoint_auth_methods_supported"]
+    assert methods == ["client_secret_basic", "client_secret_post", "none"]
 
 
 @pytest.mark.parametrize(
