@@ -120,6 +120,8 @@ def test_bad_spans__are_refused_with_partial_success_and_the_rest_stored(writer)
     partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
     assert partial.rejected_spans == 2
     assert "all zeros" in partial.error_message and "before 2000" in partial.error_message
+    assert "startTimeUnixNano" in partial.error_message  # OTLP's field and unit, not Zipkin's
+    assert "given for nanoseconds" in partial.error_message
     assert Span.objects.filter(trace_id=trace).count() == 1
 
 

@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
+from trace_app.decoding.common import (
+    EARLIEST_US,
+    Refused,
+    Undecodable,
+    new_span,
+    parent_id,
+    span_id,
+    text,
+    trace_id,
+)
 
 #: An int64 as OTLP JSON writes it in a string (ASCII digits: ``str.isdigit`` also takes '²').
 _INT64_TEXT = re.compile(r"\s*-?[0-9]+\s*")
@@ -355,6 +364,11 @@ def _row(
 ) -> dict[str, Any]:
     if kind_number not in KINDS:
         raise Refused(f"kind {kind_number} is not an OTLP span kind")
+    if start_ns < EARLIEST_US * 1000:  # told in OTLP's unit (check_time speaks Zipkin's microseconds)
+        raise Refused(
+            f"startTimeUnixNano {start_ns} is before 2000-01-01 (seconds, milliseconds or microseconds"
+            " given for nanoseconds?)"
+        )
     kind = KINDS[kind_number]
     error = status_code == STATUS_ERROR
     if status_code in (1, 2):  # Zipkin's conventions, so its tools see the status
