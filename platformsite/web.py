@@ -9,10 +9,10 @@ from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from platformsite.ops import CHECKS
-from platformsite.services import VERSION, served_services, service_by_name
+from platformsite.services import VERSION, all_scopes, served_services, service_by_name
 
 staff_required = staff_member_required(login_url="ui:login")
 
@@ -73,9 +73,14 @@ def service_page(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404(name) from exc
     if service not in served_services():
         raise Http404(name)
+    try:  # where an operator manages its records (auth's accounts, roles and rules)
+        admin_url = reverse("admin:app_list", kwargs={"app_label": service.config.label})
+    except NoReverseMatch:  # no model of it in the admin
+        admin_url = None
     context = {
         "service": service,
         "api_root": reverse(f"{service.name}:root"),
-        "scopes": [f"{service.name}:read", f"{service.name}:write"],
+        "scopes": [scope for scope in all_scopes() if scope.startswith(f"{service.name}:")],
+        "admin_url": admin_url,
     }
     return render(request, "platformsite/service.html", context)

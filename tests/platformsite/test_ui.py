@@ -95,3 +95,10 @@ def test_session_api_write__needs_the_csrf_token(staff_user):
     response = browser.post("/api/v1/auth/roles/", {"name": "r1"}, content_type="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]["message"]
+
+
+def test_ui__a_service_without_a_dashboard_links_to_its_records_in_the_admin(client, staff_user):
+    client.force_login(staff_user)
+    page = client.get("/ui/auth/").content.decode()
+    assert 'href="/admin/auth_app/"' in page  # accounts are managed there: the page had no way to it
+    assert "<code>auth:read</code>" in page and "<code>auth:write</code>" in page
