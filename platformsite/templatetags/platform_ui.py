@@ -43,3 +43,27 @@ def utc(value: Any) -> Any:
     if moment is None:
         return "" if value is None else value
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: (seconds in the unit, its symbol), largest first: an age shows its two largest units.
+_AGE_UNITS = ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s"))
+
+
+@register.filter
+def age(value: Any) -> Any:
+    """Seconds as the dashboards show an age: ``42 s``, ``2 min 11 s``, ``3 h 5 min``, ``2 d 1 h``
+    (``platformsite/static/platformsite/live.js`` keeps it growing the same way); other values
+    unchanged."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    seconds, parts = max(int(value), 0), []
+    for size, symbol in _AGE_UNITS:
+        if seconds >= size or (size == 1 and not parts):
+            parts.append(f"{seconds // size} {symbol}")
+            seconds %= size
+            if len(parts) == 2:
+                break
+        elif parts:  # the next unit after the largest is shown even when 0 ("1 h 0 min")
+            parts.append(f"0 {symbol}")
+            break
+    return " ".join(parts)

@@ -53,10 +53,15 @@ def test_discovery_dashboard__service_detail_shows_nodes_endpoints_and_degraded_
     endpoint = page.find_element(By.CSS_SELECTOR, "details[data-endpoint='Orders.Create']")
     assert "sku" in endpoint.text and "string" in endpoint.text
     # and the heartbeat's age keeps counting between refreshes (it stood at "1 s" for minutes)
-    first = int(node.find_element(By.CSS_SELECTOR, "[data-age]").text)
+    first = int(node.find_element(By.CSS_SELECTOR, "[data-age]").text.removesuffix(" s"))  # "2 s"
     wait.until(
         lambda _: (
-            int(page.find_element(By.CSS_SELECTOR, "tr[data-node=orders-1] [data-age]").text) >= first + 2
+            int(
+                page.find_element(By.CSS_SELECTOR, "tr[data-node=orders-1] [data-age]").text.removesuffix(
+                    " s"
+                )
+            )
+            >= first + 2
         )
     )
     # and when a second node joins, it shows up live

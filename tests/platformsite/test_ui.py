@@ -102,3 +102,21 @@ def test_ui__a_service_without_a_dashboard_links_to_its_records_in_the_admin(cli
     page = client.get("/ui/auth/").content.decode()
     assert 'href="/admin/auth_app/"' in page  # accounts are managed there: the page had no way to it
     assert "<code>auth:read</code>" in page and "<code>auth:write</code>" in page
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "0 s"),
+        (42, "42 s"),
+        (131, "2 min 11 s"),
+        (120, "2 min 0 s"),
+        (3_661, "1 h 1 min"),
+        (180_000, "2 d 2 h"),
+    ],
+)
+def test_age__the_two_largest_units(seconds, shown):
+    from platformsite.templatetags.platform_ui import age
+
+    assert age(seconds) == shown  # an age was "131 s", growing without bound
+    assert age(None) is None

@@ -69,11 +69,27 @@
       .then(function () { pending = null; });
   }
 
+  // Seconds as the template filter "age" writes them: the two largest units ("2 min 11 s").
+  var UNITS = [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
+  function formatAge(total) {
+    var seconds = Math.max(Math.floor(total), 0), parts = [];
+    for (var i = 0; i < UNITS.length && parts.length < 2; i++) {
+      var size = UNITS[i][0];
+      if (seconds >= size || (size === 1 && parts.length === 0)) {
+        parts.push(Math.floor(seconds / size) + " " + UNITS[i][1]);
+        seconds %= size;
+      } else if (parts.length) {
+        parts.push("0 " + UNITS[i][1]);
+      }
+    }
+    return parts.join(" ");
+  }
+
   function tickAges() {
     var elapsed = Math.floor((Date.now() - loadedAt) / 1000);
     var ages = live.querySelectorAll("[data-age]");
     for (var i = 0; i < ages.length; i++) {
-      ages[i].textContent = String(Number(ages[i].dataset.age) + elapsed);
+      ages[i].textContent = formatAge(Number(ages[i].dataset.age) + elapsed);
     }
   }
 
