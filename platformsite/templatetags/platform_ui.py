@@ -67,3 +67,11 @@ def age(value: Any) -> Any:
             parts.append(f"0 {symbol}")
             break
     return " ".join(parts)
+
+
+@register.filter
+def percent(value: Any) -> Any:
+    """A share (0.0521) as the dashboards show rates: ``5.21%`` (two decimals at most)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"

@@ -120,3 +120,12 @@ def test_age__the_two_largest_units(seconds, shown):
 
     assert age(seconds) == shown  # an age was "131 s", growing without bound
     assert age(None) is None
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"), [(0.0521, "5.21%"), (0, "0%"), (1.0, "100%"), (0.123456, "12.35%")]
+)
+def test_percent__a_share_as_the_router_shows_rates(share, shown):
+    from platformsite.templatetags.platform_ui import percent
+
+    assert percent(share) == shown  # the graph showed 0.0521 beside the router's 70.27%
