@@ -3,6 +3,8 @@ compare, and their odd input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.trace_app.conftest import NOW_US, hex_id, post_zipkin, zipkin_span
@@ -91,3 +93,17 @@ def test_graph_and_compare(staff, skewed, writer):
 def test_search__a_nul_character_is_explained(staff):
     answer = staff.get("/ui/trace/?operation=a%00b")
     assert answer.status_code == 200 and "NUL" in answer.content.decode()
+
+
+def test_search__lists_whole_128_bit_ids_that_compare_and_the_trace_page_accept(staff, writer):
+    """The lists used to show the last 16 hex of a 128-bit id, which no page could find."""
+    ids = [hex_id(16), hex_id(16)]
+    for trace in ids:
+        post_zipkin(writer, [zipkin_span(trace, hex_id(8), "wide", name="GET /")])
+    page = staff.get("/ui/trace/?service=wide").content.decode()
+    shown = re.findall(r'<code class="trace-id">([0-9a-f]+)</code>', page)
+    assert sorted(shown) == sorted(ids)
+    assert "slice(-16)" not in page  # the live list's rows too
+    assert staff.get(f"/ui/trace/{shown[0]}/").status_code == 200
+    compared = staff.get(f"/ui/trace/compare/?a={shown[0]}&b={shown[1]}").content.decode()
+    assert 'id="compare-rows"' in compared and 'id="compare-error"' not in compared
