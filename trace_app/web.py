@@ -221,7 +221,7 @@ def graph(request: HttpRequest) -> HttpResponse:
 def compare(request: HttpRequest) -> HttpResponse:
     a, b = request.GET.get("a", "").strip(), request.GET.get("b", "").strip()
     context: dict[str, Any] = {"a": a, "b": b, "error": "", "result": None}
-    if a or b:
+    if a and b:  # one id alone (the link from a trace) only fills in the form
         try:
             traces = [
                 selectors.trace(query.trace_id(v, f"trace id {side}")) for side, v in (("a", a), ("b", b))

@@ -107,3 +107,15 @@ def test_search__lists_whole_128_bit_ids_that_compare_and_the_trace_page_accept(
     assert staff.get(f"/ui/trace/{shown[0]}/").status_code == 200
     compared = staff.get(f"/ui/trace/compare/?a={shown[0]}&b={shown[1]}").content.decode()
     assert 'id="compare-rows"' in compared and 'id="compare-error"' not in compared
+
+
+def test_compare__one_id_fills_in_the_form_without_an_error(staff, skewed):
+    """The trace page's "compare with another trace…" link gives only ``a``."""
+    answer = staff.get(f"/ui/trace/compare/?a={skewed}")
+    page = answer.content.decode()
+    assert answer.status_code == 200 and f'name="a" value="{skewed}"' in page
+    assert 'id="compare-error"' not in page and "is required" not in page
+    assert 'id="comparison"' not in page
+    assert 'id="compare-error"' not in staff.get(f"/ui/trace/compare/?b={skewed}").content.decode()
+    # both given: checked as before
+    assert "is not 16 or 32 hex" in staff.get(f"/ui/trace/compare/?a={skewed}&b=zz").content.decode()
