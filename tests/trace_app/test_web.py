@@ -119,3 +119,15 @@ def test_compare__one_id_fills_in_the_form_without_an_error(staff, skewed):
     assert 'id="compare-error"' not in staff.get(f"/ui/trace/compare/?b={skewed}").content.decode()
     # both given: checked as before
     assert "is not 16 or 32 hex" in staff.get(f"/ui/trace/compare/?a={skewed}&b=zz").content.decode()
+
+
+def test_search__the_live_list_takes_the_search_service_and_error_filter(staff, skewed):
+    """The socket filters by ``?service=`` and ``?errors=``: the page passes the search's."""
+    page = staff.get("/ui/trace/?service=api&error=on&min_ms=1").content.decode()
+    assert 'data-service="api" data-errors="true"' in page
+    assert '"/ws/trace/" + liveQuery' in page and 'wanted.set("service"' in page
+    assert "only traces with a span of api with an error, as the search" in page
+    odd = staff.get("/ui/trace/?service=%22%3E%3Cb%3Ex").content.decode()
+    assert 'data-service="&quot;&gt;&lt;b&gt;x"' in odd  # escaped in the attribute
+    unfiltered = staff.get("/ui/trace/").content.decode()
+    assert 'data-service="" data-errors=""' in unfiltered and 'id="live-filter"' not in unfiltered
