@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -73,18 +74,35 @@ def chart(hours: int = 1) -> dict[str, Any]:
 @staff_required
 def index(request: HttpRequest) -> HttpResponse:
     query = {name: request.GET.get(name, "") for name in SEARCH_FIELDS}
+    before = request.GET.get("before", "")
     error = ""
     events: list[Event] = []
     try:
-        params = {k: v for k, v in query.items() if v}
-        events = list(selectors.event_search(params).order_by("-id")[:PAGE])
+        params = {k: v for k, v in {**query, "before": before}.items() if v}
+        events = list(selectors.event_search(params).order_by("-id")[: PAGE + 1])
     except ValidationError as exc:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+    more = len(events) > PAGE  # keyset pages: older ones are those below the last id shown
+    events = events[:PAGE]
+    search = {k: v for k, v in query.items() if v}
+    pages = {
+        "more": more,
+        "before": before,
+        "older": "?" + urlencode({**search, "before": events[-1].pk}) if more else "",
+        "newest": ("?" + urlencode(search) if search else "?") if before else "",
+    }
     fields = [
         {"name": name, "label": SEARCH_LABELS[name][0], "hint": SEARCH_LABELS[name][1], "value": value}
         for name, value in query.items()
     ]
-    context = {"query": query, "fields": fields, "events": events, "error": error, "chart": chart()}
+    context = {
+        "query": query,
+        "fields": fields,
+        "events": events,
+        "pages": pages,
+        "error": error,
+        "chart": chart(),
+    }
     return render(request, "event_app/index.html", context)
 
 

@@ -60,3 +60,24 @@ def test_ui_event_detail__shows_data_and_related(client, staff_user, make_event)
 def test_ui_event_detail__unknown__404(client, staff_user):
     client.force_login(staff_user)
     assert client.get("/ui/events/999999/").status_code == 404
+
+
+def test_ui_events__search_pages_to_older_events_and_says_how_many_are_shown(
+    client, staff_user, make_event, monkeypatch
+):
+    from event_app import web
+
+    monkeypatch.setattr(web, "PAGE", 3)
+    made = [make_event("order.created", subject=f"orders/{i}").pk for i in range(5)]
+    make_event("user.created")
+    client.force_login(staff_user)
+    first = client.get("/ui/events/", {"type": "order.*"}).content.decode()
+    assert "3 events shown, newest first." in first and 'id="newest-link"' not in first
+    older = f'href="?type=order.%2A&amp;before={made[2]}" id="older-link"'
+    assert older in first
+    second = client.get("/ui/events/", {"type": "order.*", "before": made[2]}).content.decode()
+    results = second[second.index('id="results"') :]
+    assert "orders/1<" in results and "orders/0<" in results and "orders/2<" not in results
+    assert f"2 events shown, newest first (older than event {made[2]}); no older one matches." in second
+    assert 'id="older-link"' not in second and 'href="?type=order.%2A" id="newest-link"' in second
+    assert 'id="search-error"' in client.get("/ui/events/", {"before": "x"}).content.decode()
