@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -10,6 +11,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from event_app import selectors
@@ -17,6 +19,8 @@ from event_app.models import Event
 from platformsite.web import staff_required
 
 PAGE = 50
+#: W3C traceparent: version (ff is invalid), trace id, parent span id, flags, maybe more after a dash.
+TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?")
 CHART_WIDTH, CHART_HEIGHT, CHART_SERIES = 720, 180, 6
 COLORS = ["#3867d6", "#20bf6b", "#fa8231", "#eb3b5a", "#8854d0", "#0fb9b1"]
 SEARCH_FIELDS = ("type", "source", "subject", "root_id", "from", "to")
@@ -106,11 +110,23 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "event_app/index.html", context)
 
 
+def trace_link(traceparent: str) -> str:
+    """The trace page of an event's ``traceparent``; "" when it is not one or no trace pages are served."""
+    match = TRACEPARENT.fullmatch(traceparent.strip())
+    if not match or not match[1].strip("0"):
+        return ""
+    try:
+        return reverse("ui:trace:trace", args=[match[1]])
+    except NoReverseMatch:  # the trace service is served elsewhere
+        return ""
+
+
 @staff_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     event = get_object_or_404(Event, pk=pk)
     context = {
         "event": event,
+        "trace_link": trace_link(event.traceparent),
         "data_json": json.dumps(event.data, indent=2, ensure_ascii=False) if event.data is not None else "",
         "related": selectors.related_events(event),
         "deliveries": list(selectors.deliveries(event_id=event.pk).order_by("id")[:100]),

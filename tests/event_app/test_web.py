@@ -81,3 +81,26 @@ def test_ui_events__search_pages_to_older_events_and_says_how_many_are_shown(
     assert f"2 events shown, newest first (older than event {made[2]}); no older one matches." in second
     assert 'id="older-link"' not in second and 'href="?type=order.%2A" id="newest-link"' in second
     assert 'id="search-error"' in client.get("/ui/events/", {"before": "x"}).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "link"),
+    [
+        (
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "/ui/trace/4bf92f3577b34da6a3ce929d0e0e4736/",
+        ),
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", ""),  # all-zero trace id: invalid
+        ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ""),  # version ff: invalid
+        ("not a traceparent", ""),
+    ],
+)
+def test_ui_event_detail__traceparent_links_to_its_trace(client, staff_user, make_event, traceparent, link):
+    event = make_event("order.created", traceparent=traceparent)
+    client.force_login(staff_user)
+    page = client.get(f"/ui/events/{event.pk}/").content.decode()
+    assert f"<code>{traceparent}</code>" in page
+    if link:
+        assert f'<a href="{link}" id="trace-link">' in page
+    else:
+        assert 'id="trace-link"' not in page
