@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 
 from event_app import services
 from event_app.models import Delivery, Event, EventCount, Subscription
+from platformsite.admin import ReadOnlyAdmin
 
 
 @admin.register(Event)
@@ -57,6 +58,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(EventCount)
-class EventCountAdmin(admin.ModelAdmin):
+class EventCountAdmin(ReadOnlyAdmin):
+    """The counters behind the events chart, derived from events: to look at, not to edit."""
+
     list_display = ["interval", "dimension", "key", "bucket", "shard", "count"]
     list_filter = ["interval", "dimension"]
