@@ -37,7 +37,8 @@ def namespace_page(request: HttpRequest, ns: str) -> HttpResponse:
         namespace = selectors.namespace_get(ns)
     except Exception as exc:
         raise Http404(ns) from exc
-    envs = {DEFAULT_ENV} | {layer.env for layer in selectors.layers_of(namespace)}
+    layers = list(selectors.layers_of(namespace))
+    envs = {DEFAULT_ENV} | {layer.env for layer in layers}
     asked = request.GET.get("env", "").strip()
     env_error = ""
     if asked and not SLUG.matches(asked):
@@ -45,5 +46,12 @@ def namespace_page(request: HttpRequest, ns: str) -> HttpResponse:
         asked = ""
     env = asked or next((e for e in sorted(envs) if e != DEFAULT_ENV), DEFAULT_ENV)
     # An environment with no layer yet is listed too: it resolves, and its first layer can be written.
-    context = {"namespace": namespace, "envs": sorted(envs | {env}), "env": env, "env_error": env_error}
+    context = {
+        "namespace": namespace,
+        "envs": sorted(envs | {env}),
+        "env": env,
+        "env_error": env_error,
+        # The script asks for a layer (and its history) only when it is written: no 404 to log.
+        "written": sorted(layer.env for layer in layers if layer.head_id is not None),
+    }
     return render(request, "config_app/namespace.html", context)

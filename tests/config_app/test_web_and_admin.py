@@ -40,3 +40,15 @@ def test_admin__lists_revisions_read_only_with_secrets_encrypted(admin_client, m
     assert b"hunter2" not in detail.content
     assert admin_client.get("/admin/config_app/revision/add/").status_code == 403
     assert json.dumps(Revision.objects.get().data).count("$secret") == 1
+
+
+def test_dashboard__the_page_tells_its_script_which_layers_are_written(
+    client, staff_user, make_namespace, put_layer
+):
+    """The script asks only for written layers: an unwritten one answers 404, logged by the browser."""
+    make_namespace("payments")
+    put_layer("payments", "production", {"a": 1})
+    client.force_login(staff_user)
+    page = client.get("/ui/config/payments/?env=staging").content.decode()
+    assert '<script id="config-written" type="application/json">["production"]</script>' in page
+    assert '<span id="resolved-none" hidden>: no layer that staging reads is written yet' in page

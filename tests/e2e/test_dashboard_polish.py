@@ -96,3 +96,41 @@ def test_dashboards__no_request_answers_404(page, wait, login, url, staff_user):
 
     # Then the browser logged no 404 (the favicon included)
     assert failures == []
+
+
+def test_config_page__a_layer_not_written_yet__no_404_and_plain_words(page, wait, login, url, staff_user):
+    # Given a namespace with no layer written, and one with only a default layer
+    services.namespace_create(name="blank")
+    services.namespace_create(name="payments")
+    services.layer_set(namespace="payments", env="default", data={"timeout": 5}, author="service:seed")
+    login(STAFF_NAME, STAFF_PASSWORD)
+    logged_in(wait)
+    page.get_log("browser")  # the shared browser's log so far belongs to earlier tests
+
+    # When the namespace without layers is opened
+    page.get(url("/ui/config/blank/"))
+    wait.until(ec.visibility_of_element_located((By.ID, "resolved-none")))
+    # Then it says so plainly, instead of "Revision 0 built from global/default@0 blank/default@0"
+    assert not page.find_element(By.ID, "resolved-from").is_displayed()
+    assert "no layer that default reads is written yet" in page.find_element(By.ID, "resolved-none").text
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#history tbody"), "No revision yet"))
+
+    # When a written namespace is shown for an environment with no layer of its own
+    page.get(url("/ui/config/payments/?env=staging"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "resolved-layers"), "payments/default@1"))
+    assert "@0" not in page.find_element(By.ID, "resolved-layers").text
+    assert not page.find_element(By.ID, "resolved-none").is_displayed()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#history tbody"), "No revision yet"))
+    assert page.find_element(By.ID, "layer-revision").text == "0"
+
+    # Then neither page asked for the missing layer (the browser logs a 404 as an error)
+    assert [e["message"] for e in page.get_log("browser") if " 404 " in e["message"]] == []
+
+    # And the staging layer, once saved from the editor, is read back as written
+    page.execute_script(
+        "arguments[0].value = arguments[1];", page.find_element(By.ID, "editor"), '{"timeout": 7}'
+    )
+    page.find_element(By.ID, "save").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "editor-ok"), "Saved revision 1"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "resolved-layers"), "payments/staging@1"))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#history tbody tr[data-revision='1']")))

@@ -11,6 +11,9 @@
   let resolvedRevision = null;
   let layerRevision = 0;
   let ownWrite = false;
+  // The environments of this namespace with a layer written: only those are asked for (an
+  // unwritten layer answers 404, which the browser logs as an error).
+  const written = new Set(JSON.parse($("config-written").textContent));
 
   async function api(method, path, body) {
     const init = {method, credentials: "same-origin", headers: {"Accept": "application/json"}};
@@ -39,7 +42,11 @@
     const changed = resolvedRevision !== null && body.revision !== resolvedRevision;
     resolvedRevision = body.revision;
     $("resolved-revision").textContent = body.revision;
-    $("resolved-layers").textContent = Object.entries(body.revisions).map(([k, v]) => k + "@" + v).join(" ");
+    const used = Object.entries(body.revisions).filter(([, v]) => v > 0);
+    $("resolved-layers").textContent = used.map(([k, v]) => k + "@" + v).join(" ");
+    $("resolved-from").hidden = used.length === 0;
+    $("resolved-none").hidden = used.length > 0;
+    for (const [key] of used) if (key.startsWith(ns + "/")) written.add(key.slice(ns.length + 1));
     $("resolved").textContent = JSON.stringify(body.data, null, 2);
     if (changed && fromOthers && !ownWrite) {
       $("live-notice").textContent = "Updated to revision " + body.revision + " by another change.";
@@ -101,7 +108,8 @@
   function layerPath() { return base + "layers/" + encodeURIComponent(layerEnv()) + "/"; }
 
   async function loadLayer() {
-    const result = await api("GET", layerPath());
+    const result = written.has(layerEnv()) ? await api("GET", layerPath()) : {ok: false, status: 404};
+    if (result.status === 404) written.delete(layerEnv());
     const data = result.ok ? result.body.data : {};
     layerRevision = result.ok ? result.body.revision : 0;
     loadedText = JSON.stringify(data, null, 2);
@@ -130,6 +138,7 @@
     });
     if (result.status === 409) {
       ownWrite = false;
+      written.add(layerEnv());  // written by another change meanwhile
       const current = result.body.error.details.current;
       $("editor-error").textContent = "Conflict: the layer is now at revision " + current +
         " (you edited revision " + layerRevision + "). Reload to see the other change; your text is kept until then.";
@@ -140,6 +149,7 @@
       $("editor-error").textContent = errorText(result);
       return;
     }
+    written.add(layerEnv());
     layerRevision = result.body.revision;
     loadedText = JSON.stringify(result.body.data, null, 2);
     $("editor").value = loadedText;
@@ -153,7 +163,8 @@
   // History, diffs, rollback.
   async function loadHistory() {
     $("history-layer").textContent = ns + "/" + layerEnv();
-    const result = await api("GET", layerPath() + "revisions/?page_size=50");
+    const result = written.has(layerEnv())
+      ? await api("GET", layerPath() + "revisions/?page_size=50") : {ok: false, status: 404};
     const tbody = $("history").querySelector("tbody");
     tbody.replaceChildren();
     const revisions = result.ok ? result.body.results : [];
@@ -221,7 +232,8 @@
   }
 
   $("save").addEventListener("click", save);
-  $("reload-layer").addEventListener("click", () => loadLayer().then(loadHistory));
+  // Reload asks the server even for a layer not known to be written (another change may have written it).
+  $("reload-layer").addEventListener("click", () => { written.add(layerEnv()); loadLayer().then(loadHistory); });
   $("layer-env").addEventListener("change", () => loadLayer().then(loadHistory));
   // Both environment pickers are GET forms (?env=...): the list switches as soon as it is changed.
   $("env-select").addEventListener("change", () => $("env-form").submit());
