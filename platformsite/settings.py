@@ -392,7 +392,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = DEBUG
+# Embedded (``platform run``, ``make run``) and DEBUG serve each static file as it is now, so an
+# edited stylesheet is not sent with its start-up length (the browser drops it as truncated);
+# production (and the tests) index the files once at start-up.
+WHITENOISE_AUTOREFRESH = DEBUG or PLATFORM_ENV == "embedded"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -114,3 +114,32 @@ def test_check__missing_csrf_middleware__is_an_error(settings):
     assert check_browser_protections(None) == []
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Csrf" not in m]
     assert [error.id for error in check_browser_protections(None)] == ["platform.E001"]
+
+
+@pytest.mark.parametrize(
+    ("env", "autorefresh"),
+    [
+        ({}, "True"),  # embedded, the default: ``make run``
+        ({"PLATFORM_ENV": "embedded", "DEBUG": "false"}, "True"),
+        ({"PLATFORM_ENV": "test"}, "False"),
+        ({"PLATFORM_ENV": "test", "DEBUG": "true"}, "True"),
+        ({"PLATFORM_ENV": "production", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "p.example.com"}, "False"),
+    ],
+)
+def test_static_files__refreshed_as_edited_in_the_embedded_mode_and_debug_only(tmp_path, env, autorefresh):
+    """WhiteNoise without autorefresh keeps each file's start-up length: an edited stylesheet is cut off."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PLATFORM_", "DEBUG", "DATABASE_URL", "REDIS_URL"))
+    }
+    clean.update(
+        {"PLATFORM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "platformsite.settings", **env}
+    )
+    code = "import django; django.setup(); from django.conf import settings; "
+    code += "print(settings.WHITENOISE_AUTOREFRESH)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == autorefresh
