@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from importlib import import_module
 from typing import Any
 
@@ -73,10 +74,10 @@ def service_page(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404(name) from exc
     if service not in served_services():
         raise Http404(name)
-    try:  # where an operator manages its records (auth's accounts, roles and rules)
-        admin_url = reverse("admin:app_list", kwargs={"app_label": service.config.label})
-    except NoReverseMatch:  # no model of it in the admin
-        admin_url = None
+    admin_url = None  # where an operator who may manages its records (auth's accounts, roles, rules)
+    if request.user.has_module_perms(service.config.label):
+        with suppress(NoReverseMatch):  # none when no model of it is in the admin
+            admin_url = reverse("admin:app_list", kwargs={"app_label": service.config.label})
     context = {
         "service": service,
         "api_root": reverse(f"{service.name}:root"),

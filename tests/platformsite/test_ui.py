@@ -97,11 +97,17 @@ def test_session_api_write__needs_the_csrf_token(staff_user):
     assert "CSRF" in response.json()["error"]["message"]
 
 
-def test_ui__a_service_without_a_dashboard_links_to_its_records_in_the_admin(client, staff_user):
-    client.force_login(staff_user)
+def test_ui__a_service_without_a_dashboard_links_to_its_records_in_the_admin(client, django_user_model):
+    operator = django_user_model.objects.create_superuser("root", password="pw-root-12345")
+    client.force_login(operator)
     page = client.get("/ui/auth/").content.decode()
     assert 'href="/admin/auth_app/"' in page  # accounts are managed there: the page had no way to it
     assert "<code>auth:read</code>" in page and "<code>auth:write</code>" in page
+
+
+def test_ui__the_admin_link_is_shown_only_to_who_may_use_it(client, staff_user):
+    client.force_login(staff_user)  # staff without permissions on auth's models: the admin is a 404
+    assert "/admin/auth_app/" not in client.get("/ui/auth/").content.decode()
 
 
 @pytest.mark.parametrize(
