@@ -25,7 +25,6 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
 from oauth2_provider.models import Application
-from rest_framework.throttling import BaseThrottle
 
 from auth_app import tokens
 from auth_app.audit import audit
@@ -33,16 +32,10 @@ from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
+from platformsite.api.throttling import client_address
 from platformsite.services import all_scopes
 
 FAILURE_WINDOW_SECONDS = 300
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The caller's address as the throttles see it: ``REMOTE_ADDR``, or behind
-    ``PLATFORM_TRUSTED_PROXIES`` reverse proxies the ``X-Forwarded-For`` entry the outermost one
-    added (DRF's ``NUM_PROXIES``; a header no trusted proxy wrote is ignored)."""
-    return BaseThrottle().get_ident(request)
 
 
 def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
@@ -70,7 +63,7 @@ def _failure_keys(request: HttpRequest) -> list[str]:
     let anyone lock any service, the operator's included, out of its tokens with 20 bad secrets
     every 5 minutes.  What it guarded against, guessing one client's secret from many addresses,
     does not need it: a secret is 128 random letters and digits, stored hashed."""
-    return [f"auth:token-failures:ip:{client_ip(request)}"]
+    return [f"auth:token-failures:ip:{client_address(request)}"]
 
 
 def _locked_out(keys: list[str]) -> JsonResponse | None:
@@ -102,7 +95,7 @@ def _count_failure(request: HttpRequest, keys: list[str], endpoint: str) -> None
         "auth.authentication.failed",
         subject=f"client:{client_id[:200]}",
         endpoint=endpoint,
-        ip=client_ip(request),
+        ip=client_address(request),
     )
 
 

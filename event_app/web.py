@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -16,11 +15,10 @@ from django.utils import timezone
 
 from event_app import selectors
 from event_app.models import Event
+from platform_client.server_span import traceparent_ids
 from platformsite.web import staff_required
 
 PAGE = 50
-#: W3C traceparent: version (ff is invalid), trace id, parent span id, flags, maybe more after a dash.
-TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?")
 CHART_WIDTH, CHART_HEIGHT, CHART_SERIES = 720, 180, 6
 COLORS = ["#3867d6", "#20bf6b", "#fa8231", "#eb3b5a", "#8854d0", "#0fb9b1"]
 SEARCH_FIELDS = ("type", "source", "subject", "root_id", "from", "to")
@@ -112,11 +110,11 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def trace_link(traceparent: str) -> str:
     """The trace page of an event's ``traceparent``; "" when it is not one or no trace pages are served."""
-    match = TRACEPARENT.fullmatch(traceparent.strip())
-    if not match or not match[1].strip("0"):
+    ids = traceparent_ids(traceparent)
+    if ids is None:
         return ""
     try:
-        return reverse("ui:trace:trace", args=[match[1]])
+        return reverse("ui:trace:trace", args=[ids[0]])
     except NoReverseMatch:  # the trace service is served elsewhere
         return ""
 

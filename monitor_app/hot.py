@@ -34,7 +34,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework.throttling import BaseThrottle
 
 from monitor_app.api.pings import BODY_LIMIT_HEADER
 from monitor_app.api.views import resource
@@ -45,7 +44,7 @@ from monitor_app.services.jobs import SUCCESS, job_key, steady_success
 from monitor_app.services.names import SERVICE_NAME
 from monitor_app.services.reports import parse_report
 from platformsite import localstate
-from platformsite.api.throttling import wait_seconds
+from platformsite.api.throttling import client_address, wait_seconds
 from platformsite.hotpath import Answer, HotRequest, HotRoute
 
 #: Seconds this process uses its copy of a job (read from the shared cache, which every write
@@ -54,7 +53,6 @@ LOCAL_SECONDS = 1.0
 
 _jobs: dict[str, tuple[float, Check]] = {}
 _stats = localstate.register_cache("monitor.jobs", size=lambda: len(_jobs), reset=_jobs.clear)
-_ident = BaseThrottle().get_ident
 
 
 def job_local(check_id: str, now: float) -> Check | None:
@@ -92,7 +90,7 @@ def ping(request: HotRequest) -> Answer | None:
         return None
     environ = request.environ
     forwarded = {"x-forwarded-for": environ.get("HTTP_X_FORWARDED_FOR")}
-    address = _ident(SimpleNamespace(META=environ, headers=forwarded))  # as the view's throttle
+    address = client_address(SimpleNamespace(META=environ, headers=forwarded))  # as the view's throttle
     if wait_seconds("monitor_ping", address, settings.MONITOR_PING_RATE) is not None:
         return None
     if wait_seconds("monitor_ping_check", check_id[:200], settings.MONITOR_PING_CHECK_RATE) is not None:

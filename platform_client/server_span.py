@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 from platform_client.middleware import EXEMPT
 
-__all__ = ["ServerTracing", "asgi", "parent_context", "wsgi"]
+__all__ = ["ServerTracing", "asgi", "parent_context", "traceparent_ids", "wsgi"]
 
 TRACER_NAME = "platform_client.middleware"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
@@ -110,9 +110,9 @@ def _bind_fast_context() -> None:
             return otel_trace.set_span_in_context(span, otel_context.Context())
 
 
-def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Any:
-    """The remote parent of a W3C ``traceparent`` header as a ``SpanContext``, or None when it is
-    absent or invalid (then the span starts a new trace, as the W3C spec asks)."""
+def traceparent_ids(traceparent: str | None) -> tuple[str, str, str] | None:
+    """(trace id, parent span id, flags), in hex, of a valid W3C ``traceparent``; None when it is
+    absent or invalid (version ``ff``, extra fields after version 00, an all-zero id)."""
     if not traceparent:
         return None
     match = _TRACEPARENT.fullmatch(traceparent.strip())
@@ -121,6 +121,16 @@ def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Any
     version, trace_hex, span_hex, flags, rest = match.groups()
     if version == "ff" or (version == "00" and rest) or trace_hex == "0" * 32 or span_hex == "0" * 16:
         return None
+    return trace_hex, span_hex, flags
+
+
+def remote_parent(traceparent: str | None, tracestate: str | None = None) -> Any:
+    """The remote parent of a W3C ``traceparent`` header as a ``SpanContext``, or None when it is
+    absent or invalid (then the span starts a new trace, as the W3C spec asks)."""
+    ids = traceparent_ids(traceparent)
+    if ids is None:
+        return None
+    trace_hex, span_hex, flags = ids
     state = None
     if tracestate:
         try:

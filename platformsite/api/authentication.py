@@ -8,12 +8,9 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions
-from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo, audit, validate_bearer
-
-#: The caller's address as the throttles see it (PLATFORM_TRUSTED_PROXIES).
-_client_address = BaseThrottle().get_ident
+from platformsite.api.throttling import client_address
 
 
 class ServicePrincipal:
@@ -75,7 +72,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
                 "auth.authentication.failed",
                 subject="bearer",
                 endpoint=request.path,
-                ip=_client_address(request),
+                ip=client_address(request),
             )
             raise exceptions.AuthenticationFailed(
                 "The access token is invalid, expired or revoked.", code="invalid_token"

@@ -33,6 +33,12 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FLUSH_SECONDS = 0.25
 
 
+#: The caller's address as every throttle counts it (``request.META``): ``REMOTE_ADDR``, or behind
+#: ``PLATFORM_TRUSTED_PROXIES`` reverse proxies the ``X-Forwarded-For`` entry the outermost one
+#: added (DRF's ``NUM_PROXIES``; a header no trusted proxy wrote is ignored).
+client_address = BaseThrottle().get_ident
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period[:1].lower()]

@@ -218,3 +218,17 @@ def test_rule_change_on_another_node__applies_after_the_poll_interval(payments_r
     assert not allowed()  # this node still uses the version it read less than a second ago
     selectors._version.next_poll = 0.0  # the poll interval has passed
     assert allowed()
+
+
+def test_role_create__a_concurrent_create_of_the_name__is_409_not_a_500(operator):
+    from unittest import mock
+
+    from django.db.models import QuerySet
+
+    from auth_app.services import role_create
+    from platformsite.api.errors import Conflict
+
+    assert operator.post("/api/v1/auth/roles/", {"name": "ops"}, format="json").status_code == 201
+    with mock.patch.object(QuerySet, "exists", return_value=False), pytest.raises(Conflict) as refused:
+        role_create(name="ops")  # past the check, as a second request racing the first
+    assert (refused.value.code, refused.value.details) == ("role_exists", {"name": "ops"})

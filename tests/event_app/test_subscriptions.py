@@ -441,3 +441,18 @@ def post_json(client, batch):
     return client.generic(
         "POST", "/api/v1/events/", json.dumps(batch), content_type="application/cloudevents-batch+json"
     )
+
+
+def test_subscription_create__a_concurrent_create_of_the_name__is_409_not_a_500(operator):
+    from unittest import mock
+
+    from django.db.models import QuerySet
+
+    from event_app.services import subscription_create
+    from platformsite.api.errors import Conflict
+
+    subscribe(operator, "https://example.invalid/hook")
+    with mock.patch.object(QuerySet, "exists", return_value=False), pytest.raises(Conflict) as refused:
+        subscription_create(name="orders-hook", url="https://example.invalid/other")  # past the check
+    assert (refused.value.code, refused.value.details) == ("subscription_exists", {"name": "orders-hook"})
+    assert Subscription.objects.get().url == "https://example.invalid/hook"
