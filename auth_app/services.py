@@ -59,6 +59,15 @@ def check_manageable(account: Account, actor_scopes: frozenset[str] | None) -> N
     )
 
 
+def check_not_own(account: Account, actor_account_id: int | None, *, doing: str) -> None:
+    """An account may not disable or delete itself: its token would stop working at once, and
+    with the last ``admin`` account gone only a staff session could undo it."""
+    if actor_account_id is not None and account.pk == actor_account_id:
+        raise Denied(
+            f"{doing} the account your token belongs to is refused; use another account.", "own_account"
+        )
+
+
 def _validate_name(name: str) -> None:
     if not NAME.match(name):
         raise ValidationError({"name": "Use 1-100 lowercase letters, digits, '.', '_' or '-'."})
@@ -227,10 +236,15 @@ def account_rotate_secret(
 
 @transaction.atomic
 def account_disable(
-    *, account: Account, actor: str = "system", actor_scopes: frozenset[str] | None = None
+    *,
+    account: Account,
+    actor: str = "system",
+    actor_scopes: frozenset[str] | None = None,
+    actor_account_id: int | None = None,
 ) -> Account:
     """Disable an account: it can no longer get tokens and its live tokens stop working."""
     check_manageable(account, actor_scopes)
+    check_not_own(account, actor_account_id, doing="Disabling")
     account.is_active = False
     account.save(update_fields=["is_active", "updated"])
     transaction.on_commit(note_revocation)
@@ -251,10 +265,15 @@ def account_enable(
 
 @transaction.atomic
 def account_delete(
-    *, account: Account, actor: str = "system", actor_scopes: frozenset[str] | None = None
+    *,
+    account: Account,
+    actor: str = "system",
+    actor_scopes: frozenset[str] | None = None,
+    actor_account_id: int | None = None,
 ) -> None:
     """Delete an account, its OAuth2 client and tokens (a user account's Django user is kept)."""
     check_manageable(account, actor_scopes)
+    check_not_own(account, actor_account_id, doing="Deleting")
     name = account.name
     _revoke_tokens_of(account)
     if account.application is not None:

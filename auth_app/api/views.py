@@ -99,7 +99,10 @@ class AccountDetailView(AccountView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
         services.account_delete(
-            account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
+            account=self.get_account(name),
+            actor=actor(request),
+            actor_scopes=actor_scopes(request),
+            actor_account_id=principal(request)[0],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -123,7 +126,10 @@ class AccountDisableView(AccountView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
         account = services.account_disable(
-            account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
+            account=self.get_account(name),
+            actor=actor(request),
+            actor_scopes=actor_scopes(request),
+            actor_account_id=principal(request)[0],
         )
         return Response(io.AccountOutput(account).data)
 

@@ -209,6 +209,19 @@ def test_disable_then_enable(operator, client, django_capture_on_commit_callback
     )
 
 
+@pytest.mark.parametrize("method, path", [("post", "disable/"), ("delete", "")])
+def test_own_account__cannot_be_disabled_or_deleted(operator, method, path):
+    # given the account the operator's token belongs to
+    own = Account.objects.order_by("-id").first().name
+    # when it turns on itself
+    response = getattr(operator, method)(f"{ACCOUNTS}{own}/{path}")
+    # then it is refused, and its token still works
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "own_account"
+    assert Account.objects.get(name=own).is_active
+    assert operator.get(f"{ACCOUNTS}{own}/").status_code == 200
+
+
 def test_delete__removes_client_and_tokens(operator, client):
     body = create(operator).json()
     client.post(
