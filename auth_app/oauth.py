@@ -13,6 +13,7 @@ from django.conf import settings
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2 import Server
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
 from auth_app.models import Account
 from auth_app.secrets import check_client_secret
@@ -112,11 +113,16 @@ class PlatformServer(Server):
     """oauthlib's server with only the grants the platform offers at its token endpoint, those
     its metadata lists: a grant turned off (the password grant, unless
     ``PLATFORM_ALLOW_PASSWORD_GRANT``) is ``unsupported_grant_type`` (RFC 6749 5.2) for every
-    client, rather than a credentials error that third-party clients read as a wrong password."""
+    client, rather than a credentials error that third-party clients read as a wrong password.
+
+    PKCE's ``plain`` method (also what a challenge without a method means) is refused when the
+    authorization is asked for, before the user sees the consent page; django-oauth-toolkit
+    refuses it only once the user has allowed (RFC 9700 2.1.1: use ``S256``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._grant_types.pop("urn:ietf:params:oauth:grant-type:device_code", None)
+        self.auth_grant._code_challenge_methods = {"S256": code_challenge_method_s256}
 
     @property
     def grant_types(self) -> dict[str, Any]:  # read per request: the server object is reused

@@ -374,6 +374,37 @@ def test_pkce__is_required_for_public_clients(client):
     assert "code=" not in response.get("Location", "")
 
 
+@pytest.mark.parametrize("method", ["plain", None])
+def test_pkce_plain__is_refused_before_the_consent_page(client, method):
+    # given a public PKCE client and a signed-in user
+    app_account, _ = service_account_create(
+        name="webapp5",
+        scopes=["config:read"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="hana", scopes=["config:read"], password="pw-hana-123456")
+    client.login(username="hana", password="pw-hana-123456")
+    query = {
+        "client_id": app_account.application.client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "scope": "config:read",
+        "code_challenge": "a-challenge-sent-as-is-" + "x" * 30,
+        "state": "s1",
+    }
+    if method:
+        query["code_challenge_method"] = method
+    # when the client asks for an authorization with a plain challenge
+    response = client.get("/o/authorize/", query)
+    # then the user is sent back with the error at once, instead of being asked to allow it
+    assert response.status_code == 302
+    answer = parse_qs(urlparse(response["Location"]).query)
+    assert answer["error"] == ["invalid_request"]
+    assert answer["state"] == ["s1"]
+
+
 def test_disabled_user_account__its_tokens_stop_working(client, django_capture_on_commit_callbacks):
     # given a user's token (issued directly here; the PKCE flow is tested above)
     from datetime import timedelta
