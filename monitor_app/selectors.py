@@ -186,10 +186,13 @@ def maintenance_active(service: str, *, now: datetime) -> list[Maintenance]:
 # --- stats ------------------------------------------------------------------------------------------
 
 
+MAX_STAT_POINTS = 5000
+
+
 def stats_series(*, service: str, node: str | None, since: datetime, until: datetime) -> dict[str, Any]:
-    """Samples of a service (or one node) between two times, at the finest resolution kept for
-    the oldest of them: raw within MONITOR_STATS_RAW_HOURS, else per minute, else per hour."""
-    age = until - since
+    """Samples of a service (or one node) between two times, oldest first, the newest
+    ``MAX_STAT_POINTS`` of them. ``resolution`` is the one kept for the oldest (raw within
+    MONITOR_STATS_RAW_HOURS, else per minute, else per hour); each point names its own."""
     now = datetime.now(UTC)
     oldest = now - since
     if oldest <= timedelta(hours=settings.MONITOR_STATS_RAW_HOURS):
@@ -198,9 +201,9 @@ def stats_series(*, service: str, node: str | None, since: datetime, until: date
         resolution = StatSample.Resolution.MINUTE
     else:
         resolution = StatSample.Resolution.HOUR
+    # Each sample exists at one resolution only (downsampling deletes what it rolls up), so a
+    # window reaching past MONITOR_STATS_RAW_HOURS still needs the raw samples of the last hours.
     rows = StatSample.objects.filter(service=service, at__gte=since, at__lte=until)
-    if resolution != StatSample.Resolution.RAW:
-        rows = rows.exclude(resolution=StatSample.Resolution.RAW) if age else rows
     if node:
         rows = rows.filter(node=node)
     points = [
@@ -220,6 +223,6 @@ def stats_series(*, service: str, node: str | None, since: datetime, until: date
             "request_rate": round(row.requests / row.seconds, 3) if row.seconds else None,
             "error_rate": round(row.errors / row.seconds, 3) if row.seconds else None,
         }
-        for row in rows.order_by("at", "node")[:5000]
+        for row in reversed(rows.order_by("-at", "-node")[:MAX_STAT_POINTS])
     ]
     return {"service": service, "node": node, "resolution": resolution, "points": points}

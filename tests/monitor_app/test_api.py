@@ -82,6 +82,37 @@ def test_report__a_stat_out_of_range__400_naming_it(writer, field, value):
     assert not StatSample.objects.exists()
 
 
+def test_stats__a_window_longer_than_a_day__keeps_the_raw_samples_of_the_last_day(writer, reader, committed):
+    # given a sample of three days ago, downsampled to a minute row, and a sample of now (raw)
+    stats = {"cpu": 1, "seconds": 10}
+    with committed():
+        writer.post("/api/v1/monitor/reports/", body("orders", "n1", stats=stats), format="json")
+    StatSample.objects.update(at=timezone.now() - timedelta(days=3))
+    history.stats_downsample(now=timezone.now())
+    with committed():
+        later = body("orders", "n1", stats={**stats, "cpu": 2})
+        writer.post("/api/v1/monitor/reports/", later, format="json")
+    # when a week is asked for
+    since = (timezone.now() - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    series = reader.get(f"/api/v1/monitor/stats/?service=orders&since={since}").json()
+    # then both are there, oldest first, each with its resolution
+    assert series["resolution"] == "minute"
+    assert [(p["cpu"], p["resolution"]) for p in series["points"]] == [(1, "minute"), (2, "raw")]
+
+
+def test_stats__more_points_than_the_limit__the_newest_are_kept(reader, monkeypatch):
+    from monitor_app import selectors
+
+    now = timezone.now()
+    StatSample.objects.bulk_create(
+        StatSample(service="orders", node="n1", at=now - timedelta(seconds=10 * i), cpu=i, seconds=10)
+        for i in range(5)
+    )
+    monkeypatch.setattr(selectors, "MAX_STAT_POINTS", 3)
+    points = reader.get("/api/v1/monitor/stats/?service=orders").json()["points"]
+    assert [p["cpu"] for p in points] == [2, 1, 0]
+
+
 def test_stats__the_largest_values_downsample_and_read_back(writer, reader, committed):
     # Two samples at the limits average without overflowing (1e308 made the hourly downsampling
     # store an infinity on SQLite, then every read of the series failed; PostgreSQL refused it).
