@@ -49,6 +49,7 @@ from config_app.errors import (
     ConfigError,
     Conflict,
     Denied,
+    InvalidPath,
     LayerTooLarge,
     NotFound,
     SchemaViolation,
@@ -554,7 +555,13 @@ def value_delete(
         _open_secrets_on(previous, segments)
         if missing(get_at(previous, segments)):
             raise NotFound(f"{namespace}/{env} has nothing at {path!r}.", details={"path": path})
-        data, _ = delete_at(previous, segments)
+        data, deleted = delete_at(previous, segments)
+        if not deleted:  # a list item: get_at reads it, delete_at cannot remove it
+            raise InvalidPath(
+                f"{path} is a list item: set the whole list instead.",
+                code="path_conflict",
+                details={"path": path},
+            )
         return data
 
     return _write(

@@ -65,7 +65,7 @@ def config_set(s: PlatformSession, o: argparse.Namespace) -> Any:
         text = sys.stdin.read() if o.file == "-" else Path(o.file).read_text()
         body["data"] = json_file(text, "--file")
         if o.path:
-            body = {**body, "value": body.pop("data")}
+            body["value"] = body.pop("data")
             return s.call("PUT", f"{_layer(o)}values/{o.path.strip('/')}", json=body)
         return s.call("PUT", _layer(o), json=body)
     if not o.path or o.value is None:

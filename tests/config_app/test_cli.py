@@ -46,6 +46,15 @@ def test_cli__set_get_delete_history_diff_rollback(cli, tmp_path):
     assert code == 0 and written["data"] == {"feature": True}
 
 
+def test_cli__set_a_path_from_a_file(cli, tmp_path):
+    cli("create", "payments")
+    value = tmp_path / "db.json"
+    value.write_text(json.dumps({"port": 7}))
+    code, written, err = cli("set", "payments", "db", "--file", str(value))
+    assert code == 0, err
+    assert written["data"] == {"db": {"port": 7}}
+
+
 def test_cli__stale_write__exits_1_with_the_error(cli):
     cli("create", "payments")
     cli("set", "payments", "a", "1")

@@ -234,6 +234,15 @@ def test_value_delete__missing_path__is_404_and_changes_nothing(rw, make_namespa
     assert revisions("payments", "default") == [1]
 
 
+def test_value_delete__list_item__is_400_and_writes_no_revision(rw, make_namespace, put_layer):
+    make_namespace("payments")
+    put_layer("payments", "default", {"servers": ["a", "b"]})
+    response = rw.delete(layer_url("payments", "default") + "values/servers/0")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "path_conflict"
+    assert revisions("payments", "default") == [1]
+
+
 def test_value_put__unparsable_path__is_400_and_changes_nothing(rw, make_namespace, put_layer):
     make_namespace("payments")
     put_layer("payments", "default", {"a": 1})
