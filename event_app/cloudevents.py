@@ -53,6 +53,10 @@ MAX_DATA_DEPTH = 200
 compact_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 #: Extension attributes the platform maps to columns of its own.
 ROOT_ID_EXTENSION = "rootid"
+MAX_ROOT_ID = 200  # the column's length
+#: Bounds of extension attributes, which CloudEvents leaves open (``data`` has its own limit).
+MAX_EXTENSIONS = 50
+MAX_EXTENSION_CHARS = 2048
 TRACEPARENT_EXTENSION = "traceparent"
 
 
@@ -205,14 +209,21 @@ class _Checker:
         extensions: dict[str, Any] = {}
         extra = {k: v for k, v in obj.items() if k not in CORE and k not in {"data", "data_base64"}}
         if native:
-            metadata = extra.pop("metadata", None) or extra.pop("extensions", None) or {}
-            if not isinstance(metadata, dict):
+            metadata = extra.pop("metadata", None)
+            if metadata is None:
+                metadata = extra.pop("extensions", None)
+            if metadata is None:
+                metadata = {}
+            elif not isinstance(metadata, dict):
                 self.error(index, "metadata", "must be an object")
                 metadata = {}
             for key in ("root_id", "traceparent"):
                 if key in extra:
                     metadata.setdefault(key.replace("_", ""), extra.pop(key))
             extra.update(metadata)
+        if len(extra) > MAX_EXTENSIONS:
+            self.error(index, "metadata", f"holds {len(extra)} extensions, at most {MAX_EXTENSIONS}")
+            extra = {}
         for name, value in extra.items():
             if not EXTENSION_NAME.match(name):
                 self.error(index, name, "extension attribute names are 1-20 lowercase letters or digits")
@@ -224,9 +235,13 @@ class _Checker:
                 self.error(index, name, "extension attribute values are strings, integers or booleans")
             elif isinstance(value, str) and UNSTORABLE_CHARS.search(value):
                 self.error(index, name, UNSTORABLE_TEXT)
+            elif isinstance(value, str) and len(value) > MAX_EXTENSION_CHARS:
+                self.error(index, name, f"is longer than {MAX_EXTENSION_CHARS} characters")
             else:
                 extensions[name] = value
-        root_id = str(extensions.pop(ROOT_ID_EXTENSION, ""))[:200]
+        root_id = str(extensions.pop(ROOT_ID_EXTENSION, ""))
+        if len(root_id) > MAX_ROOT_ID:
+            self.error(index, "root_id", f"is longer than {MAX_ROOT_ID} characters")
         traceparent = str(extensions.pop(TRACEPARENT_EXTENSION, ""))
         if len(traceparent) > 64:
             self.error(index, "traceparent", "is longer than 64 characters")

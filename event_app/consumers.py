@@ -20,7 +20,7 @@ from django.conf import settings
 
 from auth_app.access import TokenInfo, is_allowed
 from event_app.cloudevents import UNSTORABLE_TEXT
-from event_app.filters import EventFilter, type_resource
+from event_app.filters import EventFilter, too_many, type_resource
 from event_app.live import LIVE_GROUP
 from event_app.models import Event, Subscription
 from event_app.representation import event_dict
@@ -84,6 +84,8 @@ def _problem(params: dict[str, Any]) -> str:
             return f"{name} is {'a list of strings or ' if listed else ''}a string"
         if any(UNSTORABLE_CHARS.search(item) for item in items):
             return f"{name} {UNSTORABLE_TEXT}"
+        if listed and (problem := too_many(name, value)):
+            return problem
     return ""
 
 

@@ -17,6 +17,17 @@ def type_resource(type_: str) -> str:
     return resource_for("events", type_.rstrip("*").rstrip("."))
 
 
+#: Types and sources a filter may list: each prefix is a term of the query (SQLite refuses a
+#: condition nested about 1,000 deep), and a subscription is matched against every event.
+MAX_VALUES = 100
+
+
+def too_many(name: str, values: Any) -> str:
+    """Why a filter's list of ``name`` is refused ("" when it is not)."""
+    count = len(_split(values)) if isinstance(values, str | list | tuple) else 0
+    return f"{name} lists {count} values, at most {MAX_VALUES}" if count > MAX_VALUES else ""
+
+
 def _split(values: Iterable[str] | str | None) -> tuple[str, ...]:
     if values is None:
         return ()
@@ -50,9 +61,11 @@ class EventFilter:
         """The same filter as a queryset condition on Event."""
         condition = Q()
         if self.types:
-            by_type = Q()
+            exact = [t for t in self.types if not t.endswith("*")]
+            by_type = Q(type__in=exact) if exact else Q()
             for t in self.types:
-                by_type |= Q(type__startswith=t[:-1]) if t.endswith("*") else Q(type=t)
+                if t.endswith("*"):
+                    by_type |= Q(type__startswith=t[:-1])
             condition &= by_type
         if self.sources:
             condition &= Q(source__in=self.sources)

@@ -16,7 +16,7 @@ from django.db.models import Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
 
 from event_app.cloudevents import EXTENSION_NAME, UNSTORABLE_TEXT, parse_time
-from event_app.filters import EventFilter
+from event_app.filters import EventFilter, too_many
 from event_app.models import Delivery, Event, EventCount, Subscription
 from platformsite import invalidation, localstate
 from platformsite.jsonvalues import UNSTORABLE_CHARS
@@ -116,7 +116,10 @@ def _time(params: Any, name: str) -> datetime | None:
 def _values(params: Any, name: str) -> list[str]:
     getlist = getattr(params, "getlist", None)
     raw = getlist(name) if getlist else [params.get(name)] if params.get(name) else []
-    return [v.strip() for value in raw for v in value.split(",") if v.strip()]
+    values = [v.strip() for value in raw for v in value.split(",") if v.strip()]
+    if problem := too_many(name, values):
+        raise ValidationError({name: [problem]})
+    return values
 
 
 def event_search(params: Any) -> QuerySet[Event]:

@@ -311,12 +311,14 @@ def search(session: PlatformSession, limit: int | None = None, **params: Any) ->
     url: str | None = EVENTS + "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
     count = 0
     while url:
+        if limit is not None and count >= limit:  # limit=0 (or less): nothing, not one event
+            return
         page = session.call("GET", url)
         for event in page["results"]:
-            yield event
-            count += 1
             if limit is not None and count >= limit:
                 return
+            yield event
+            count += 1
         url = page.get("next")
 
 

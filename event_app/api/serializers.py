@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from event_app.filters import MAX_VALUES
 from event_app.models import Delivery, EventCount, Subscription
 
 
@@ -19,8 +20,12 @@ class SummaryQuery(serializers.Serializer):
 
 class SubscriptionInput(serializers.Serializer):
     name = serializers.SlugField(max_length=100)
-    types = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
-    sources = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list)
+    types = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list, max_length=MAX_VALUES
+    )
+    sources = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list, max_length=MAX_VALUES
+    )
     subject_prefix = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     sink = serializers.ChoiceField(choices=Subscription.Sink.choices, default=Subscription.Sink.WEBHOOK)
     url = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
@@ -28,8 +33,12 @@ class SubscriptionInput(serializers.Serializer):
 
 
 class SubscriptionUpdateInput(serializers.Serializer):
-    types = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
-    sources = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
+    types = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=MAX_VALUES
+    )
+    sources = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, max_length=MAX_VALUES
+    )
     subject_prefix = serializers.CharField(max_length=500, required=False, allow_blank=True)
     url = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     secret = serializers.CharField(max_length=200, required=False, allow_blank=False)

@@ -323,6 +323,8 @@ def test_ws__malformed_messages__answered_with_an_error_connection_kept(issue_to
         {"text_data": '{"type": "subscribe", "last_event_id": Infinity}'},
         {"text_data": json.dumps({"type": "subscribe", "last_event_id": "x"})},
         {"text_data": json.dumps({"type": "subscribe", "last_event_id": "9" * 5000})},
+        {"text_data": json.dumps({"type": "subscribe", "types": [f"t{i}.*" for i in range(1500)]})},
+        {"text_data": json.dumps({"type": "subscribe", "sources": ",".join(f"/s{i}" for i in range(101))})},
     ]
 
     async def run():

@@ -344,3 +344,30 @@ def test_read_policy__subscriptions_of_denied_types__are_out_of_reach(ruled_clie
         caller.patch(f"{EVENTS}subscriptions/orders/", {"types": ["order.paid"]}, format="json").status_code
         == 200
     )
+
+
+def test_publish__root_id_too_long__is_refused_not_cut(publisher):
+    response = publisher.post(EVENTS, {"type": "t.x", "source": "/s", "root_id": "r" * 201}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "root_id"
+
+
+@pytest.mark.parametrize(
+    "metadata, field",
+    [
+        ({"big": "x" * 2049}, "big"),
+        ({f"k{i}": i for i in range(51)}, "metadata"),
+    ],
+)
+def test_publish__extensions_beyond_their_bounds__are_refused(publisher, metadata, field):
+    response = publisher.post(EVENTS, {"type": "t.x", "source": "/s", "metadata": metadata}, format="json")
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in response.json()["error"]["details"]["errors"]] == [field]
+    assert not Event.objects.filter(type="t.x").exists()
+
+
+@pytest.mark.parametrize("metadata", [False, 0, "", []])
+def test_publish__metadata_that_is_not_an_object__is_refused(publisher, metadata):
+    response = publisher.post(EVENTS, {"type": "t.x", "source": "/s", "metadata": metadata}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["details"]["errors"][0]["field"] == "metadata"

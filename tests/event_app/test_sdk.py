@@ -122,6 +122,8 @@ def test_search__filters_and_pages(session):
     found = list(search(session, type="a.*", order="oldest", page_size=2))
     # then
     assert [e["event_id"] for e in found] == ["0", "1", "2", "3", "4"]
+    assert [e["event_id"] for e in search(session, type="a.*", order="oldest", limit=3)] == ["0", "1", "2"]
+    assert list(search(session, type="a.*", limit=0)) == []
 
 
 # --- subscribe over a real websocket ------------------------------------------------------------------

@@ -170,3 +170,9 @@ def test_summary__by_source_hourly_after_rollup__same_totals(reader, make_event)
 
 def test_summary__bad_group_by__400(reader):
     assert reader.get(EVENTS + "summary", {"group_by": "color"}).status_code == 400
+
+
+def test_search__too_many_type_values__is_400_naming_type(reader):
+    response = reader.get(EVENTS, {"type": ",".join(f"t{i}.*" for i in range(1200))})
+    assert response.status_code == 400, response.content
+    assert "type" in response.json()["error"]["details"]

@@ -95,6 +95,15 @@ def test_subscription_create__name_taken__is_409_exists_and_keeps_the_first(oper
     assert Subscription.objects.get().url == "https://example.invalid/hook" and first["name"] == "orders-hook"
 
 
+@pytest.mark.parametrize("field", ["types", "sources"])
+def test_subscription_create__more_than_100_types_or_sources__400(operator, field):
+    body = {"name": "wide", "sink": "websocket", field: [f"t{i}" for i in range(101)]}
+    response = operator.post(SUBS, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["details"]
+    assert not Subscription.objects.exists()
+
+
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "nope"])
 def test_subscription_create__non_http_url__400(operator, url):
     response = operator.post(SUBS, {"name": "bad", "url": url}, format="json")
