@@ -90,13 +90,20 @@ class ServiceView(APIView):
             self.authorize(request, resource, action)
 
     def authorize(self, request: Request, resource: str, action: str) -> None:
-        """403 ``policy_denied`` unless the policy lets the caller do ``action`` on ``resource``."""
+        """403 ``policy_denied`` unless the policy lets the caller do ``action`` on ``resource``;
+        403 ``insufficient_scope`` naming the scope when the caller lacks ``<service>:<action>``
+        (a call whose action is not its method's, such as managing a subscription, which reads
+        the stream, needs both scopes)."""
         try:
             decision = is_request_allowed(request, resource=resource, action=action)
         except PolicyError as exc:  # a resource built from input no rule can name
             raise Invalid(str(exc), code="invalid_resource", details={"resource": resource[:200]}) from exc
-        if not decision.allowed:
-            raise Denied(f"Policy does not allow {action} on {resource}.", "policy_denied")
+        if decision.allowed:
+            return
+        if decision.reason == "missing_scope":
+            needed = f"{resource.partition(':')[0]}:{action}"
+            raise Denied(f"This call needs the '{needed}' scope.", "insufficient_scope")
+        raise Denied(f"Policy does not allow {action} on {resource}.", "policy_denied")
 
     def allows(self, request: Request, action: str) -> Callable[[str], bool]:
         """``resource -> bool`` for calls that act on many resources and skip the refused ones."""

@@ -95,6 +95,16 @@ def test_subscription_create__name_taken__is_409_exists_and_keeps_the_first(oper
     assert Subscription.objects.get().url == "https://example.invalid/hook" and first["name"] == "orders-hook"
 
 
+def test_subscription_create__without_events_read__403_names_the_scope(api_client):
+    # a subscription reads the stream: managing one needs events:read as well as events:write
+    writer = api_client("events:write")
+    response = writer.post(SUBS, {"name": "s", "sink": "websocket"}, format="json")
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "insufficient_scope" and "'events:read'" in error["message"]
+    assert not Subscription.objects.exists()
+
+
 @pytest.mark.parametrize("field", ["types", "sources"])
 def test_subscription_create__more_than_100_types_or_sources__400(operator, field):
     body = {"name": "wide", "sink": "websocket", field: [f"t{i}" for i in range(101)]}
