@@ -92,6 +92,7 @@ class RoutedClient:
         headers.update({f"X-Micro-Label-{key}": value for key, value in merged.items()})
         tried: set[str] = set()
         response = None
+        failure: Exception | None = None  # the last attempt's transport error, while retrying
         for attempt in range(self.max_attempts):
             if attempt and not self.router.retry_allowed(self.service):
                 break
@@ -100,20 +101,24 @@ class RoutedClient:
                     self.service, labels=merged or None, exclude=tried, endpoint=endpoint
                 )
             except RateLimited as exc:
+                if attempt:  # a retry the limit refuses: the caller learns what befell its call
+                    break
                 return self._refusal(exc)
             tried.add(node.id)
             url = f"{self.scheme}://{node.address}:{node.port}{path}"
             started = time.perf_counter()
             try:
                 response = self.http.request(method, url, headers=headers, **kwargs)
-            except TIMEOUTS:
+            except TIMEOUTS as exc:
                 self._mark(node, started, ok=False, timeout=True, endpoint=endpoint)
                 if method in IDEMPOTENT and attempt + 1 < self.max_attempts:
+                    failure = exc
                     continue
                 raise
-            except CONNECTS:
+            except CONNECTS as exc:
                 self._mark(node, started, ok=False, endpoint=endpoint)
                 if attempt + 1 < self.max_attempts:
+                    failure = exc
                     continue
                 raise
             except TRANSPORT:
@@ -127,6 +132,9 @@ class RoutedClient:
             self._mark(node, started, ok=ok, retry_after=retry_after, endpoint=endpoint)
             if ok or method not in IDEMPOTENT:
                 return response
+            failure = None
+        if failure is not None:  # retrying stopped (its budget, a rate limit) after an error
+            raise failure
         return response
 
     def _mark(self, node: Any, started: float, **kwargs: Any) -> None:

@@ -148,6 +148,8 @@ def cmd_login(options: argparse.Namespace) -> int:
             secret = sys.stdin.readline().strip()
         else:
             secret = getpass.getpass("client secret: ")
+    if not secret:  # an empty line, or stdin at its end
+        return _error({"code": "missing_credentials", "message": "no client secret was given"}, EXIT_USAGE)
     try:
         with PlatformSession(url, client_id, secret) as session:
             who = session.call("GET", "/api/v1/auth/whoami/")

@@ -103,6 +103,14 @@ def test_login__checks_saves_0600_and_later_commands_use_it(
     assert "readable by others" in json.loads(capsys.readouterr().err)["error"]["message"]
 
 
+@pytest.mark.parametrize("typed", ["", "\n"])
+def test_login__an_empty_secret__exit_2_missing_credentials(creds_file, capsys, monkeypatch, typed):
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    assert main(["--url", "http://127.0.0.1:9", "--client-id", "abc", "login"]) == 2
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "missing_credentials"
+    assert not creds_file.exists()
+
+
 def test_no_credentials_anywhere__exit_2(creds_file, capsys):
     assert main(["auth", "whoami"]) == 2
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "missing_credentials"

@@ -80,6 +80,18 @@ def test_client__connection_failures_are_retried_then_raised():
     assert sum(w["errors"] for w in router.recorder.closed(0, everything=True)) == 3
 
 
+def test_client__connection_failures_once_the_retry_budget_is_spent_still_raise():
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    router = make_router()
+    client = router.client("orders", httpx.Client(transport=httpx.MockTransport(answer)))
+
+    for _ in range(5):  # the budget (at least 3 retries) runs out after the first calls
+        with pytest.raises(httpx.ConnectError):
+            client.get("/x")
+
+
 def test_client__retry_after_keeps_the_node_out():
     hosts = []
 
@@ -108,6 +120,18 @@ def test_client__the_rate_limit_answers_429_with_retry_after():
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "2"
     assert refused.json()["error"]["code"] == "rate_limited"
+
+
+def test_client__a_retry_the_rate_limit_refuses__the_call_raises_its_own_error():
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = make_router(rate_limit={"rate": 0.001, "burst": 1}).client(
+        "orders", httpx.Client(transport=httpx.MockTransport(answer))
+    )
+
+    with pytest.raises(httpx.ConnectError):  # not the local 429 of the retry
+        client.get("/x")
 
 
 class Adapter(requests.adapters.BaseAdapter):
