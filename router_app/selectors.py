@@ -217,7 +217,19 @@ def routes_for(
     applied = router_rules.matching_rules(document["rules"], labels)
     weights = {v["version"]: sum(n["weight"] for n in v["nodes"]) for v in document["versions"]}
     split = router_rules.version_split(applied, {v for v, w in weights.items() if w > 0})
-    total = sum(weights.values())
+    # The default route is narrowed by the request's labels, as the SDK's selector does
+    # (platform_client.router.Table.pool): only the nodes carrying them take its share.
+    candidates = [(v["version"], n) for v in document["versions"] for n in v["nodes"]]
+    if labels:
+        candidates = list(
+            router_rules.narrow(
+                candidates, labels, lambda c: {**c[1].get("metadata", {}), **c[1].get("labels", {})}
+            )
+        )
+    default_weights = {version: 0 for version in weights}
+    for version, node in candidates:
+        default_weights[version] += node["weight"]
+    total = sum(default_weights.values())
     shares = {version: 0.0 for version in weights}
     previous = 0.0
     for version, bound in split:
@@ -226,7 +238,7 @@ def routes_for(
         if version is not None:
             shares[version] += part
         elif total:
-            for name, weight in weights.items():
+            for name, weight in default_weights.items():
                 shares[name] += part * weight / total
     limits = document["rate_limits"]
     limit = limits.get(caller) if caller else None

@@ -165,7 +165,12 @@ def _condition(text: str, field: Field, op: str, value: Any) -> Cond:
             raise _fail(text, "null", "null compares with == or != only")
         return Cond(field, "is", None, negate=op == "neq")
     if field.kind in ("created", "updated"):
-        value = _datetime(str(value), "condition")
+        try:
+            value = _datetime(str(value), "condition")
+        except Invalid:
+            raise _fail(
+                text, str(value), f"{field.kind} compares with a date and time in years 1 to 9999 (UTC)"
+            ) from None
     elif field.kind == "version":
         if not isinstance(value, int) or isinstance(value, bool):
             raise _fail(text, str(value), "version compares with an integer")

@@ -86,7 +86,10 @@ def _datetime(raw: str, parameter: str) -> Any:
         value = None
     if value is None:
         raise bad(parameter, raw, "a date and time in ISO 8601 (2024-05-01T12:00:00Z)")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:  # in UTC, as every backend compares: an offset may carry it out of years 1-9999
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise bad(parameter, raw, "a date and time between years 1 and 9999 in UTC") from None
 
 
 def typed(field: Field, op: str, raw: str, parameter: str) -> Any:

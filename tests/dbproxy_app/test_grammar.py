@@ -151,3 +151,22 @@ def test_conditions__an_integer_beyond_64_bits_is_invalid_condition():
     with pytest.raises(Invalid) as refused:
         compile_condition("data.x == 99999999999999999999999", {})
     assert refused.value.code == "invalid_condition"
+
+
+@pytest.mark.parametrize(
+    "value", ["gt.9999-12-31T23:59:59-01:00", "lt.0001-01-01T00:00:00+01:00", "eq.0001-01-01T00:00:00+23:59"]
+)
+def test_instants_outside_years_1_to_9999_in_utc__are_invalid_query(value):
+    # the offset carried them out of range when the backend made them UTC: an OverflowError (500)
+    with pytest.raises(Invalid) as refused:
+        parse(created=value)
+    assert refused.value.code == "invalid_query"
+    same_instant = parse(created="gt.2024-05-01T13:00:00+01:00").where.items[0].value
+    assert same_instant == datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_conditions__an_instant_outside_years_1_to_9999_in_utc_is_invalid_condition():
+    with pytest.raises(Invalid) as refused:
+        compile_condition("created > '9999-12-31T23:59:59-01:00'", {})
+    # stored in a row policy, it made every query of the role's callers a 500
+    assert refused.value.code == "invalid_condition"

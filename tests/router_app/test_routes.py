@@ -84,6 +84,18 @@ def test_routes__a_rule_shifts_the_share_of_labelled_requests(reader, writer, tw
     assert labelled["request_labels"] == {"beta": "true"}
 
 
+def test_routes__request_labels_narrow_the_default_share_as_the_sdk_picks(reader, two_versions):
+    # only the 2.0 nodes carry zone=eu: the SDK's selector sends every such request there
+    labelled = reader.get(f"{ROUTES}orders/", {"labels": "zone:eu"}).json()
+    assert [v["share"] for v in labelled["versions"]] == [0, 100]
+    # a label no node carries narrows nothing
+    other = reader.get(f"{ROUTES}orders/", {"labels": "zone:us"}).json()
+    assert [v["share"] for v in other["versions"]] == [
+        pytest.approx(66.667, abs=0.01),
+        pytest.approx(33.333, abs=0.01),
+    ]
+
+
 def test_routes__labels_put_on_nodes(reader, writer, two_versions, committed):
     with committed():
         writer.post(
