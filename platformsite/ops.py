@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from functools import wraps
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -11,7 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from auth_app.access import validate_bearer
 from platformsite.api.authentication import parse_bearer
@@ -19,7 +21,23 @@ from platformsite.api.errors import json_error
 from platformsite.metrics import exposition
 
 
-@require_GET
+def get_only(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """GET and HEAD only: any other method is 405 in the API's error shape. These paths sit outside
+    the API's prefixes, so without the exemption CSRF would refuse a POST with an HTML page."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapped(request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapped
+
+
+@get_only
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is alive and answering."""
     return JsonResponse({"status": "ok"})
@@ -64,7 +82,7 @@ CHECKS = {
 }
 
 
-@require_GET
+@get_only
 def readyz(request: HttpRequest) -> JsonResponse:
     """Every backing component answers: database, cache, channel layer, broker (503 names what failed)."""
     results: dict[str, dict] = {}
@@ -86,7 +104,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ready", "checks": results})
 
 
-@require_GET
+@get_only
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text exposition of every worker process of this server."""
     if settings.PLATFORM_METRICS_REQUIRE_TOKEN:

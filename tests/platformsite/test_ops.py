@@ -19,6 +19,19 @@ def test_healthz__answers_ok(client):
     assert response.json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_ops_paths__other_methods__are_405_in_the_error_shape(path, method):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)  # as a real client: CSRF refused these with HTML
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
+    assert client.head(path).status_code in (200, 401, 503)
+
+
 def test_readyz__all_reachable__is_200_with_each_check(client):
     response = client.get("/readyz")
     assert response.status_code == 200
