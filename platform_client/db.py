@@ -23,7 +23,7 @@ import base64
 import random
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -36,14 +36,14 @@ UNSET: Any = object()
 
 @dataclass(frozen=True)
 class Record:
-    """A stored record. A field a query's ``select`` left out is None (``id``: empty, ``metadata``:
-    empty)."""
+    """A stored record. A field a query's ``select`` left out is None (``id``: empty), so that a
+    record read in part cannot be written back as if its metadata were empty."""
 
     id: str
     created: datetime | None = None
     updated: datetime | None = None
     version: int | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] | None = None
     data: Any = None
     bytes: bytes | None = None
 
@@ -57,7 +57,7 @@ class Record:
             created=_time(created) if created is not None else None,
             updated=_time(updated) if updated is not None else None,
             version=int(version) if version is not None else None,
-            metadata=dict(body.get("metadata") or {}),
+            metadata=dict(body["metadata"] or {}) if "metadata" in body else None,
             data=body.get("data"),
             bytes=base64.b64decode(blob) if blob is not None else None,
         )

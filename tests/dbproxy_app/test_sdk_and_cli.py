@@ -44,6 +44,8 @@ def test_sdk__a_table_round_trip(session, backend):
     assert page.count == 5 and len(page.records) == 2 and page.next
     (chosen,) = orders.page({"meta.env": "eq.prod"}, select="id,metadata").records
     assert chosen == Record("o-1", metadata={"env": "prod"})  # what select left out is None
+    (partial,) = orders.page({"meta.env": "eq.prod"}, select="id,data").records
+    assert partial.metadata is None  # not {}: written back, it would empty the stored metadata
     orders.delete("o-1", expected_version=3)
     assert orders.get("o-1") is None
     assert [t["name"] for t in Databases(session).tables("shop")] == ["orders"]
