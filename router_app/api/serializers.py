@@ -93,6 +93,30 @@ class RouterRateLimitOutput(serializers.Serializer):
     burst = serializers.IntegerField()
 
 
+def _param_fields() -> dict[str, serializers.Field]:
+    fields: dict[str, serializers.Field] = {}
+    for name in Params.names():
+        low = 1 if name in {"interval", "base_ejection_time", "max_ejection_time"} else 0
+        high = 100 if name in PERCENT_PARAMS else 1_000_000
+        fields[name] = serializers.IntegerField(required=False, min_value=low, max_value=high)
+    return fields
+
+
+class RouterOutlierDetectionInput(serializers.Serializer):
+    """The parameters nested as a read answers them (``GET`` then ``PATCH`` round-trips)."""
+
+    def get_fields(self):
+        return _param_fields()
+
+    def to_internal_value(self, data):
+        unknown = (
+            sorted(str(key)[:100] for key in data if key not in self.fields) if isinstance(data, dict) else []
+        )
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown[:20]})
+        return super().to_internal_value(data)
+
+
 class RouterPolicyInput(serializers.Serializer):
     enforce = serializers.BooleanField(
         required=False, help_text="False: a dry run (decisions recorded only)."
@@ -100,11 +124,18 @@ class RouterPolicyInput(serializers.Serializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        for name in Params.names():
-            low = 1 if name in {"interval", "base_ejection_time", "max_ejection_time"} else 0
-            high = 100 if name in PERCENT_PARAMS else 1_000_000
-            fields[name] = serializers.IntegerField(required=False, min_value=low, max_value=high)
+        fields.update(_param_fields())
+        fields["outlier_detection"] = RouterOutlierDetectionInput(
+            required=False, help_text="The parameters nested, as a read answers them (or each at the top)."
+        )
         return fields
+
+    def validate(self, attrs):
+        nested = attrs.pop("outlier_detection", {})
+        twice = sorted(set(nested) & set(attrs))
+        if twice:
+            raise serializers.ValidationError({"outlier_detection": [f"{', '.join(twice)} given twice."]})
+        return {**attrs, **nested}
 
 
 class RouterOutlierDetectionOutput(serializers.Serializer):

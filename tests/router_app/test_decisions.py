@@ -110,11 +110,24 @@ def test_policy__bad_parameters__are_400_and_change_nothing(writer, fleet):
         {"interval": 0},
         {"consecutive_5xx": -1},
         {"enforce": "maybe"},
+        {"outlier_detection": {"interval": 0}},
+        {"outlier_detection": {"nope": 1}},
+        {"outlier_detection": {"interval": 5}, "interval": 6},
+        {"outlier_detection": 5},
     ):
         response = writer.patch("/api/v1/router/services/orders/policy/", body, format="json")
         assert response.status_code == 400, body
     assert writer.get("/api/v1/router/services/orders/policy/").json()["outlier_detection"]["interval"] == 10
     assert not Policy.objects.filter(service="orders", interval=0).exists()
+
+
+def test_policy__what_a_read_answers_can_be_written_back(writer, fleet):
+    url = "/api/v1/router/services/orders/policy/"
+    read = writer.get(url).json()
+    changed = {**read["outlier_detection"], "consecutive_5xx": 3}
+    response = writer.patch(url, {"outlier_detection": changed, "enforce": read["enforce"]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["outlier_detection"] == changed
 
 
 def test_policy_and_evaluate__an_unknown_service__404_and_nothing_made(writer, fleet):
