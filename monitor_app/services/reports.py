@@ -34,10 +34,23 @@ DEFINITION = (
     "remind_every",
 )
 NODE_STATUSES = {"unknown", "started", "running", "stopped"}
+#: The fields each part of a report may hold: any other is a 400 naming it (a typo such as
+#: ``intervall`` must not leave the default in place without a word).
+REPORT_FIELDS = frozenset({"service", "node", "checks", "status", "stats"})
+CHECK_FIELDS = frozenset({"name", "status", "output", "error", "results", *DEFINITION})
+STATUS_FIELDS = frozenset({"status", "info", "interval", "ttl"})
+STATS_FIELDS = frozenset({"cpu", "memory", "disk", "runtime", "threads", "seconds", "interval", "endpoints"})
+ENDPOINT_FIELDS = frozenset({"method", "success", "errors", "dropped"})
 
 
 def _fail(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", code="invalid_report", details={field: message})
+
+
+def _known_fields(item: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    if not allowed.issuperset(item):
+        unknown = sorted(str(key)[:100] for key in item if key not in allowed)
+        raise _fail(f"{where}.{unknown[0]}", "Unknown field.")
 
 
 def _int(item: dict[str, Any], key: str, where: str, *, low: int, high: int) -> int | None:
@@ -151,6 +164,7 @@ def parse_depends_on(value: Any, field: str) -> list[str]:
 def parse_check(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise _fail(where, "An object {name, status, output, results, interval, ttl, ...}.")
+    _known_fields(item, CHECK_FIELDS, where)
     name = item.get("name")
     if not CHECK_NAME.matches(name):
         raise _fail(f"{where}.name", CHECK_NAME.hint)
@@ -183,6 +197,7 @@ def parse_report(report: Any, where: str = "report") -> dict[str, Any]:
     """A report checked: its service, node, check results, status and stats (400 if bad)."""
     if not isinstance(report, dict):
         raise _fail(where, "An object {service, node, checks, status, stats}.")
+    _known_fields(report, REPORT_FIELDS, where)
     service, node = report.get("service"), report.get("node")
     if not SERVICE_NAME.matches(service):
         raise _fail(f"{where}.service", SERVICE_NAME.hint)
@@ -203,6 +218,7 @@ def parse_report(report: Any, where: str = "report") -> dict[str, Any]:
 def parse_status(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(field, "An object {status, info, interval, ttl}.")
+    _known_fields(value, STATUS_FIELDS, field)
     status = value.get("status")
     status = status.lower() if isinstance(status, str) else status
     if status not in NODE_STATUSES:
@@ -241,6 +257,7 @@ def _number(value: Any, field: str, high: float) -> float | None:
 def parse_stats(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(field, "An object {cpu, memory, disk, runtime, threads, seconds, endpoints}.")
+    _known_fields(value, STATS_FIELDS, field)
     stats: dict[str, Any] = {
         key: _number(value.get(key), f"{field}.{key}", STAT_LIMITS[key]) for key in ("cpu", "memory", "disk")
     }
@@ -257,6 +274,7 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
         where = f"{field}.endpoints[{i}]"
         if not isinstance(endpoint, dict) or not isinstance(endpoint.get("method"), str):
             raise _fail(where, "{method, success, errors, dropped}.")
+        _known_fields(endpoint, ENDPOINT_FIELDS, where)
         counts = {
             key: _int(endpoint, key, where, low=0, high=10**12) or 0
             for key in ("success", "errors", "dropped")

@@ -161,6 +161,26 @@ def test_report__a_lone_surrogate_in_an_endpoint_name__400_naming_it(writer):
     assert "stats.endpoints[0].method" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"bogus": 1}, "report.bogus"),
+        ({"checks": [{"name": "db", "status": "passing", "intervall": 10}]}, "report.checks[0].intervall"),
+        ({"status": {"status": "RUNNING", "bogus": 1}}, "report.status.bogus"),
+        ({"stats": {"cpu": 1, "bogus": 1}}, "report.stats.bogus"),
+        (
+            {"stats": {"endpoints": [{"method": "GET /", "success": 1, "oops": 2}]}},
+            "report.stats.endpoints[0].oops",
+        ),
+    ],
+)
+def test_report__an_unknown_field__400_naming_it_and_nothing_stored(writer, extra, field):
+    response = writer.post("/api/v1/monitor/reports/", {**body("orders", "n1"), **extra}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["details"]
+    assert not Check.objects.exists() and not StatSample.objects.exists()
+
+
 def test_batch__several_nodes_in_one_call(writer, committed):
     reports = [body("orders", f"n{i}", result("db", "passing")) for i in range(3)]
     with committed():
