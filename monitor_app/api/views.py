@@ -140,6 +140,11 @@ class ServiceListView(MonitorView):
         )
 
 
+def monitored(name: str) -> bool:
+    """Whether the monitor knows ``name``: a node has reported it, or it has a job."""
+    return ServiceHealth.objects.filter(name=name).exists() or Check.objects.filter(service=name).exists()
+
+
 class ServiceLookup(MonitorView):
     def resources(self, request: Request, name: str, **kwargs: Any):
         if not SERVICE_NAME.matches(name):
@@ -147,10 +152,7 @@ class ServiceLookup(MonitorView):
         return (resource(name),)
 
     def found(self, name: str) -> None:
-        if (
-            not ServiceHealth.objects.filter(name=name).exists()
-            and not Check.objects.filter(service=name).exists()
-        ):
+        if not monitored(name):
             raise NotFound(f"No service {name!r} is monitored.", code="service_not_found")
 
 
@@ -341,6 +343,12 @@ class MaintenanceListView(MonitorView):
     def post(self, request: Request) -> Response:
         data = validated(io.MonitorMaintenanceInput, request.data)
         service = SERVICE_NAME.check(data["service"], "service")
+        if not monitored(service):  # a typo would silence nothing, and the operator would not know
+            raise Invalid(
+                f"No service {service!r} is monitored: a window for it would silence nothing.",
+                code="service_not_found",
+                details={"service": service},
+            )
         check = None
         if data.get("check"):
             check = Check.objects.filter(pk=data["check"], service=service).first()

@@ -84,6 +84,12 @@ def job_create(*, service: str, name: str, fields: dict[str, Any]) -> Check:
         )
     elif kind != Check.Kind.PERIOD:
         raise Invalid("kind must be period or cron.", code="invalid_kind", details={"kind": str(kind)[:20]})
+    elif "schedule" in fields or "timezone" in fields:  # as a change of a period job refuses them
+        raise Invalid(
+            "Only a cron job has a schedule (kind cron).",
+            code="invalid_schedule",
+            details={"kind": kind},
+        )
     try:
         with transaction.atomic():
             return Check.objects.create(service=service, node="", name=name, kind=kind, **values)

@@ -437,6 +437,14 @@ def test_jobs__create__conflict__bad_schedule(writer):
     )
 
 
+@pytest.mark.parametrize("extra", [{"schedule": "* * * * *"}, {"timezone": "Europe/Paris"}])
+def test_jobs__create__a_schedule_for_a_period_job__400_not_dropped(writer, extra):
+    body = {"service": "backups", "name": "p", "kind": "period", "interval": 60, **extra}
+    response = writer.post("/api/v1/monitor/checks/", body, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_schedule")
+    assert not Check.objects.filter(name="p").exists()
+
+
 def test_maintenance__open_and_end(writer, report):
     report("orders", "n1", result("db", "passing"))
     opened = writer.post(
@@ -453,6 +461,12 @@ def test_maintenance__open_and_end(writer, report):
         "/api/v1/monitor/maintenance/", {"service": "orders", "ends": "2000-01-01T00:00:00Z"}, format="json"
     )
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_window")
+    # a service the monitor does not know (a typo) would be silenced for nothing
+    typo = writer.post(
+        "/api/v1/monitor/maintenance/", {"service": "ordres", "ends": "2099-01-01T00:00:00Z"}, format="json"
+    )
+    assert (typo.status_code, typo.json()["error"]["code"]) == (400, "service_not_found")
+    assert Maintenance.objects.count() == 1
 
 
 def test_keys__need_write__created_for_a_service(reader, writer):
