@@ -59,7 +59,10 @@ def refused_host(host: str) -> str | None:
     try:
         ipaddress.ip_address(name.split("%", 1)[0])
     except ValueError:
-        return None  # a name: checked when connecting
+        try:  # the legacy IPv4 forms resolvers still take: 2130706433, 0x7f000001, 127.1
+            name = socket.inet_ntoa(socket.inet_aton(name))
+        except (OSError, UnicodeError, ValueError):
+            return None  # a name: checked when connecting
     return refused_address(name)
 
 
@@ -73,7 +76,8 @@ def checked_address(host: str, port: int) -> str:
     for address in addresses:
         reason = refused_address(address)
         if reason is not None:
-            raise httpcore.ConnectError(f"target refused: {host} resolves to {reason} ({SETTING} is off)")
+            why = f"{host} resolves to {address}; {reason}"
+            raise httpcore.ConnectError(f"target refused: {why} ({SETTING} is off)")
     if not addresses:
         raise httpcore.ConnectError(f"cannot resolve {host}")
     return addresses[0]

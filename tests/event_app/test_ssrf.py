@@ -92,6 +92,9 @@ def test_refused_address__global_addresses_pass(address):
         "http://169.254.169.254/latest/meta-data/",
         "https://10.0.0.5/hook",
         "http://[::ffff:7f00:1]/hook",
+        "http://2130706433/hook",  # legacy IPv4 spellings resolvers take: 127.0.0.1
+        "http://0x7f000001/hook",
+        "http://127.1/hook",
     ],
 )
 def test_subscription__private_target_url__400(operator, guarded, url):
