@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.fernet import InvalidToken
 
 from config_app.documents import canonical, deep_merge, get_at, missing, parse_path, strip_nulls
+from platformsite.api.errors import Invalid
 from platformsite.sealing import fernet
 
 ENVELOPE_KEY = "$secret"
@@ -66,8 +67,12 @@ def _parts(value: Any) -> list:
     return [{"value": value}]
 
 
-def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:
-    """Encrypt the values at ``secret_paths`` in place; a ``"***"`` there keeps the previous secret."""
+def seal(data: dict, secret_paths: list[str], previous: dict | None, *, written: bool = True) -> dict:
+    """Encrypt the values at ``secret_paths`` in place; a ``"***"`` there keeps the previous secret.
+
+    ``written``: ``data`` is a caller's write, where a ``"***"`` with no secret stored is refused
+    (400 ``no_secret_to_keep``); stored data being sealed anew (secret paths changed) is sealed as
+    it is."""
     for path in secret_paths:
         segments = parse_path(path)
         if not segments:
@@ -81,11 +86,18 @@ def seal(data: dict, secret_paths: list[str], previous: dict | None) -> dict:
         value = parent[key]
         if value is None or is_envelope(value):
             continue
-        if value == MASK and previous is not None:
-            kept = get_at(previous, segments)
+        if value == MASK:
+            kept = get_at(previous, segments) if previous is not None else None
             if is_envelope(kept):
                 parent[key] = kept
                 continue
+        if value == MASK and written:
+            # "keep the stored secret" with none stored: storing "***" as the password is no answer
+            raise Invalid(
+                f"{path} holds no secret to keep: write its value, not {MASK!r}.",
+                code="no_secret_to_keep",
+                details={"path": path},
+            )
         parent[key] = seal_value(reveal(value))  # one envelope for the subtree (a path widened)
     return data
 

@@ -243,7 +243,7 @@ def namespace_update(
     if secret_paths is not None:
         for layer in Layer.objects.filter(namespace=namespace).select_related("head"):
             opened = sealing.open_uncovered(layer.head.data, namespace.secret_paths)
-            sealed = sealing.seal(opened, namespace.secret_paths, layer.head.data)
+            sealed = sealing.seal(opened, namespace.secret_paths, layer.head.data, written=False)
             if sealed != layer.head.data:
                 _commit(
                     namespace, layer.env, layer.head, sealed, author, "apply secret paths", "secret-paths"

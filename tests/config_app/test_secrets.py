@@ -54,6 +54,22 @@ def test_secret__masked_put_back__keeps_the_stored_secret(rw, api_client, secret
     assert body["data"]["db"] == {"host": "h2", "password": "hunter2"}
 
 
+def test_secret__the_mask_where_no_secret_is_stored__400_and_nothing_written(rw, secret_ns):
+    # "***" means "keep the stored secret": in a layer that has none, it is no password
+    url = base("payments") + "layers/staging/values/db/password"
+    response = rw.put(url, {"value": "***"}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "no_secret_to_keep")
+    assert response.json()["error"]["details"] == {"path": "db/password"}
+    assert not Revision.objects.filter(env="staging").exists()
+
+
+def test_secret__a_path_made_secret_over_a_stored_mask__is_sealed_not_refused(rw, make_namespace, put_layer):
+    make_namespace("billing")
+    put_layer("billing", "default", {"token": "***"})  # not secret yet: a plain value
+    response = rw.patch("/api/v1/config/namespaces/billing/", {"secret_paths": ["token"]}, format="json")
+    assert response.status_code == 200, response.content
+
+
 def test_secret__diff__is_masked(rw, put_layer, secret_ns):
     put_layer("payments", "default", {"db": {"host": "h", "password": "other"}, "api_keys": {"x": "k1"}})
     body = rw.get(base("payments") + "layers/default/diff").json()
