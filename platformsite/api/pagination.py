@@ -20,8 +20,8 @@ class CursorPagination(pagination.CursorPagination):
             return self.page_size
         if not (raw.isascii() and raw.isdigit() and int(raw) > 0):
             raise Invalid(
-                "page_size is a whole number from 1.",
-                details={self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]},
+                f"page_size is a whole number from 1 (over {self.max_page_size}: {self.max_page_size}).",
+                details={self.page_size_query_param: ["A whole number from 1."]},
             )
         return min(int(raw), self.max_page_size)
 

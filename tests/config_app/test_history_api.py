@@ -48,6 +48,13 @@ def test_audit__bad_time__is_400(rw, make_namespace):
     assert rw.get(base("payments") + "audit/", {"from": "yesterday"}).status_code == 400
 
 
+def test_audit__an_env_no_layer_can_have__is_400_not_an_empty_list(rw, make_namespace):
+    make_namespace("payments")
+    response = rw.get(base("payments") + "audit/", {"env": "BAD ENV"})
+    assert response.status_code == 400
+    assert "env" in response.json()["error"]["details"]
+
+
 def test_global_audit__spans_namespaces(rw, make_namespace, put_layer):
     make_namespace("payments")
     make_namespace("orders")

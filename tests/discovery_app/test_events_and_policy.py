@@ -50,6 +50,13 @@ def test_results__without_service__is_400(reader):
     assert reader.get("/api/v1/discovery/results/").status_code == 400
 
 
+@pytest.mark.parametrize("since", ["-5", "1.5", "x"])
+def test_results__since_not_an_index__is_400_not_everything(reader, since):
+    response = reader.get(f"/api/v1/discovery/results/?service=orders&since={since}")
+    assert response.status_code == 400
+    assert "since" in response.json()["error"]["details"]
+
+
 def test_index__is_per_service(make_node):
     make_node("orders")
     make_node("orders")
