@@ -165,14 +165,32 @@ def metadata_pairs(pairs: list[str], option: str = "--metadata") -> dict[str, st
     return metadata
 
 
-def list_all(session: PlatformSession, path: str, params: dict | None = None) -> list[dict]:
+def list_all(
+    session: PlatformSession, path: str, params: dict | None = None, *, limit: int | None = None
+) -> list[dict]:
+    """Every item of a cursor-paged list (the first ``limit`` of them), following ``next``."""
     items: list[dict] = []
+    if limit is not None:
+        params = {**(params or {}), "page_size": str(min(limit, 1000))}
     page = session.call("GET", path, params=params)
     while True:
         items += page["results"]
+        if limit is not None and len(items) >= limit:
+            return items[:limit]
         if not page.get("next"):
             return items
         page = session.call("GET", page["next"])
+
+
+def count(text: str) -> int:
+    """A ``--limit``: a whole number from 1 (argparse's type, so anything else is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number from 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number from 1, got {value}")
+    return value
 
 
 def add_connection_options(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from platform_client.cli import UsageError, add_connection_options, json_file, json_or_text, list_all
+from platform_client.cli import (
+    UsageError,
+    add_connection_options,
+    count,
+    json_file,
+    json_or_text,
+    list_all,
+)
 from platform_client.session import PlatformError, PlatformSession
 
 C = "/api/v1/config"
@@ -86,8 +93,7 @@ def config_history(s: PlatformSession, o: argparse.Namespace) -> Any:
         if v
     }
     path = f"{_ns(o.namespace)}audit/" if o.namespace else f"{C}/audit/"
-    params["page_size"] = str(min(o.limit, 1000))
-    return s.call("GET", path, params=params)["results"][: o.limit]
+    return list_all(s, path, params, limit=o.limit)
 
 
 def config_diff(s: PlatformSession, o: argparse.Namespace) -> Any:
@@ -177,7 +183,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--author")
     history.add_argument("--from", dest="since", help="RFC 3339")
     history.add_argument("--to", dest="until", help="RFC 3339")
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--limit", type=count, default=50)
     history.set_defaults(handler=config_history)
 
     diff = sub.add_parser("diff", help="Paths added, removed and changed between two revisions.")

@@ -7,7 +7,7 @@ import dataclasses
 import os
 from typing import Any
 
-from platform_client.cli import UsageError, add_connection_options, json_file, metadata_pairs
+from platform_client.cli import UsageError, add_connection_options, count, json_file, metadata_pairs
 from platform_client.db import UNSET, Databases, Record, Table
 from platform_client.session import PlatformError, PlatformSession
 
@@ -148,7 +148,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     query.add_argument("filters", nargs="*", metavar="FIELD=OP.VALUE", help="e.g. meta.env=eq.prod")
     query.add_argument("--order", help="e.g. updated.desc")
     query.add_argument("--select", help="e.g. id,metadata")
-    query.add_argument("--limit", type=int)
+    query.add_argument("--limit", type=count)
     query.add_argument("--count", choices=["exact", "planned", "estimated"])
     query.add_argument("--all", action="store_true", help="Follow every page.")
     query.set_defaults(handler=db_query)

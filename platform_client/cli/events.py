@@ -10,6 +10,7 @@ from typing import Any
 
 from platform_client.cli import (
     add_connection_options,
+    count,
     json_file,
     json_or_text,
     list_all,
@@ -163,7 +164,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     find.add_argument("--to", dest="until", help="RFC 3339")
     find.add_argument("--ext", action="append", default=[], metavar="NAME=VALUE")
     find.add_argument("--order", choices=["newest", "oldest"], default="newest")
-    find.add_argument("--limit", type=int, default=100)
+    find.add_argument("--limit", type=count, default=100)
     find.set_defaults(handler=events_search, table_view=event_rows)
 
     get = sub.add_parser("get", help="One event, with the related events of its flow.")

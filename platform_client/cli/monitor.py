@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from platform_client.cli import EXIT_USAGE, _error, add_connection_options, list_all
+from platform_client.cli import EXIT_USAGE, _error, add_connection_options, count, list_all
 from platform_client.monitor import ping_request
 from platform_client.session import PlatformSession
 
@@ -34,7 +34,7 @@ def monitor_checks(s: PlatformSession, o: argparse.Namespace) -> Any:
 def monitor_history(s: PlatformSession, o: argparse.Namespace) -> Any:
     """Flips and monthly uptime of a check (by id) or a service (by name)."""
     base = f"{A}/checks/{o.target}" if o.check else f"{A}/services/{o.target}"
-    flips = s.call("GET", f"{base}/flips/", params={"page_size": o.limit})["results"]
+    flips = list_all(s, f"{base}/flips/", limit=o.limit)
     uptime = s.call("GET", f"{base}/uptime/", params={"months": o.months})["months"]
     return {"flips": flips, "uptime": uptime}
 
@@ -110,7 +110,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     history.add_argument("target", help="A service name, or a check id with --check.")
     history.add_argument("--check", action="store_true")
     history.add_argument("--months", type=int, default=3)
-    history.add_argument("--limit", type=int, default=50, help="Newest flips shown.")
+    history.add_argument("--limit", type=count, default=50, help="Newest flips shown.")
     history.set_defaults(handler=monitor_history, table_view=history_view)
 
     ping = sub.add_parser("ping", help="Ping a job check (no credentials needed).")

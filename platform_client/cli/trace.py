@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from platform_client import trace
-from platform_client.cli import add_connection_options
+from platform_client.cli import add_connection_options, count
 from platform_client.session import PlatformSession
 
 
@@ -142,7 +142,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     find.add_argument("--errors", action="store_true", help="Only traces with an error.")
     find.add_argument("--since", help="RFC 3339 (default: TRACE_DEFAULT_LOOKBACK_HOURS ago)")
     find.add_argument("--until", help="RFC 3339")
-    find.add_argument("--limit", type=int, default=20)
+    find.add_argument("--limit", type=count, default=20)
     find.set_defaults(handler=trace_search, table_view=readable)
 
     show = sub.add_parser("show", help="One trace: its spans as a tree (skew adjusted unless --raw).")

@@ -55,6 +55,39 @@ def test_cli__set_a_path_from_a_file(cli, tmp_path):
     assert written["data"] == {"db": {"port": 7}}
 
 
+def test_cli__history_limit__newest_first_and_zero_refused(cli):
+    cli("create", "payments")
+    for value in range(5):
+        cli("set", "payments", "a", str(value))
+    code, history, _ = cli("history", "payments", "--limit", "4")
+    assert code == 0 and [h["revision"] for h in history] == [5, 4, 3, 2]
+    with pytest.raises(SystemExit) as refused:  # page_size=0 reached the platform: a 400, exit 1
+        cli("history", "payments", "--limit", "0")
+    assert refused.value.code == 2
+
+
+def test_list_all__a_limit_beyond_one_page__follows_next():
+    from platform_client.cli import list_all
+
+    pages = {
+        "/h/": {"results": [1, 2], "next": "/h/?cursor=b"},
+        "/h/?cursor=b": {"results": [3, 4], "next": "/h/?cursor=c"},
+        "/h/?cursor=c": {"results": [5], "next": None},
+    }
+
+    class Session:
+        asked: list = []
+
+        def call(self, method, path, params=None):
+            self.asked.append((path, params))
+            return pages[path]
+
+    session = Session()
+    assert list_all(session, "/h/", {"env": "prod"}, limit=3) == [1, 2, 3]
+    assert session.asked[0] == ("/h/", {"env": "prod", "page_size": "3"})
+    assert list_all(Session(), "/h/", limit=2000) == [1, 2, 3, 4, 5]
+
+
 def test_cli__stale_write__exits_1_with_the_error(cli):
     cli("create", "payments")
     cli("set", "payments", "a", "1")
