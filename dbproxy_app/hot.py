@@ -6,7 +6,8 @@
 no row policy applies to the caller (row policies need the caller's roles: a query).  The
 record is read through the database's own pool, never the platform's database; the body and
 ``ETag`` are built by the same functions as the view's.  ``select`` and every other parameter,
-the ``platform`` backend, a cold catalog, a missing record and any error go to the full view.
+a ``Range`` header, the ``platform`` backend, a cold catalog, a missing record and any error go
+to the full view.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def record(request: HotRequest) -> Answer | None:
         or database in names.RESERVED
         or not names.TABLE.matches(table)
         or not names.RECORD_ID.matches(record_id)
+        or "HTTP_RANGE" in request.environ  # refused by the full view
         or not request.allows(f"db:{database}/{table}", "read")
     ):
         return None

@@ -19,7 +19,7 @@ from dbproxy_app.api.common import DbView, caller, check_database, check_table, 
 from dbproxy_app.backends.base import encode_json
 from dbproxy_app.catalog import Entry
 from dbproxy_app.pause import collector_paused
-from dbproxy_app.query.grammar import parse_query, parse_select
+from dbproxy_app.query.grammar import bad, parse_query, parse_select
 from dbproxy_app.records import parse_record, render, render_json, rules_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import ERROR
@@ -105,6 +105,7 @@ class RecordListView(RecordsBase):
     )
     def get(self, request: Request, database: str, table: str) -> Response:
         entry = self.entry(request, database)
+        refuse_range(request)
         query = parse_query(
             request.query_params.lists(),
             default_limit=settings.DB_DEFAULT_LIMIT,
@@ -145,8 +146,20 @@ class RecordListView(RecordsBase):
 
 
 def _select(request: Request) -> tuple[str, ...] | None:
+    """A read by id's ``select``; any other parameter is refused, not skipped: a filter added as
+    a guard (``?meta.env=eq.prod``) would otherwise read the record whatever it holds."""
+    for name in request.query_params:
+        if name != "select":
+            raise bad(name, request.query_params.get(name, ""), "a read by id takes only select")
     raw = request.query_params.get("select")
     return parse_select(raw) if raw else None
+
+
+def refuse_range(request: Request) -> None:
+    """PostgREST pages with a ``Range`` header; here pages follow keyset cursors. Ignoring it would
+    answer a client paging by ``Range: 10-19`` its first page again and again."""
+    if "HTTP_RANGE" in request.META:
+        raise bad("Range", request.META["HTTP_RANGE"], "pages follow cursors: use limit and the next link")
 
 
 class RecordDetailView(RecordsBase):
@@ -174,6 +187,7 @@ class RecordDetailView(RecordsBase):
     def get(self, request: Request, database: str, table: str, record_id: str) -> Response:
         entry = self.entry(request, database)
         record_id = self.record_id(entry, table, record_id)
+        refuse_range(request)
         select = _select(request)
         row = selectors.record_get(entry, table, record_id, rules_for(entry, table, caller(request)))
         return self.answer(row, select)

@@ -48,6 +48,12 @@ def test_read__parameters_go_to_the_full_view(driver, token, stored, suffix):
     assert not driver.get(url(stored, record="a") + suffix, token).hot
 
 
+def test_read__a_range_header_goes_to_the_full_view_which_refuses_it(driver, token, stored):
+    driver.warm("GET", url(stored, record="a"), token)
+    reply = driver.get(url(stored, record="a"), token, headers={"Range": "10-19"})
+    assert not reply.hot and reply.status == 400
+
+
 def test_read__a_missing_record_or_table_is_the_full_views_404(driver, token, stored):
     driver.warm("GET", url(stored, record="a"), token)
     for path in (url(stored, record="nope"), url(stored, "other", "a")):

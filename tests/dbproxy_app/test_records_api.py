@@ -332,6 +332,24 @@ def test_query__select_picks_fields(database, writer):
     assert one.json() == {"id": "a", "version": 1}
 
 
+@pytest.mark.parametrize("query", ["meta.env=eq.x", "limit=1", "foo=1"])
+def test_read_by_id__a_parameter_other_than_select__is_400_naming_it(database, writer, query):
+    create(writer, database, {"id": "a", "metadata": {"env": "prod"}})
+    response = writer.get(url(database, record="a") + "?" + query)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_query" and error["details"]["parameter"] == query.split("=")[0]
+
+
+@pytest.mark.parametrize("record", [None, "a"])
+def test_a_range_header__is_400_not_ignored(database, writer, record):
+    # PostgREST pages by Range; a client doing so here would get its first page again and again
+    create(writer, database, {"id": "a"})
+    response = writer.get(url(database, record=record), HTTP_RANGE="10-19")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["parameter"] == "Range"
+
+
 def test_unknown_database_or_table__is_404(database, writer):
     response = writer.get(url("nosuchdb"))
     assert response.status_code == 404 and response.json()["error"]["code"] == "database_not_found"
