@@ -248,8 +248,15 @@ class BulkView(RecordsBase):
     def post(self, request: Request, database: str, table: str) -> Response:
         entry = self.entry(request, database)
         body = request.data
-        if not isinstance(body, dict) or set(body) - {"create", "update", "patch", "delete"}:
+        if not isinstance(body, dict):
             raise Invalid("A bulk body is {create, update, patch, delete}, each a list.", code="invalid_bulk")
+        unknown = sorted(str(key)[:100] for key in body if key not in ("create", "update", "patch", "delete"))
+        if unknown:
+            raise Invalid(
+                f"A bulk body is {{create, update, patch, delete}}: {unknown[0]!r} is none of them.",
+                code="invalid_bulk",
+                details={"field": unknown[0]},
+            )
         # absent or null is an empty list; anything else that is not a list ({}, "", 0) is refused
         lists = {
             key: [] if body.get(key) is None else body[key] for key in ("create", "update", "patch", "delete")

@@ -111,12 +111,18 @@ def records_write(
         ).known_data_json(item.data_json)
         for item in create
     ]
+    items = [("create", index, row.id) for index, row in enumerate(new_rows)]
+    counted = {"update": 0, "patch": 0}
+    for change in update:
+        kind = "patch" if change.partial else "update"
+        items.append((kind, counted[kind], change.id))
+        counted[kind] += 1
+    items += [("delete", index, gone.id) for index, gone in enumerate(delete)]
     seen: set[str] = set()
-    for record_id in (*[r.id for r in new_rows], *[u.id for u in update], *[d.id for d in delete]):
+    for kind, index, record_id in items:
         if record_id in seen:
-            raise Invalid(
-                f"Record {record_id!r} appears twice.", code="duplicate_id", details={"id": record_id}
-            )
+            where = {"id": record_id, "list": kind, "index": index} if bulk else {"id": record_id}
+            raise Invalid(f"Record {record_id!r} appears twice.", code="duplicate_id", details=where)
         seen.add(record_id)
     rules = rules_for(entry, table, caller)
     for index, row in enumerate(new_rows):

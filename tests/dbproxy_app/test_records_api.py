@@ -158,6 +158,23 @@ def test_bulk__a_part_that_is_not_a_list__400_naming_it(database, writer, value)
     assert writer.post(bulk, {"create": None}, format="json").status_code == 200  # null: none
 
 
+def test_bulk__an_unknown_part__400_naming_it(database, writer):
+    response = writer.post(f"/api/v1/db/{database}/orders/bulk/", {"creat": [{"id": "x"}]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"field": "creat"}
+
+
+def test_bulk__an_id_twice__400_naming_the_second_item(database, writer):
+    create(writer, database, {"id": "a", "data": 1})
+    body = {"create": [{"id": "b"}], "patch": [{"id": "a", "data": 2}], "delete": ["c", "a"]}
+    response = writer.post(f"/api/v1/db/{database}/orders/bulk/", body, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "duplicate_id"
+    assert error["details"] == {"id": "a", "list": "delete", "index": 1}
+    assert writer.get(url(database, record="a")).json()["data"] == 1
+
+
 def test_bulk__a_duplicate_create_writes_nothing(database, writer):
     create(writer, database, {"id": "taken", "data": 1})
     body = {"create": [{"id": "fresh"}, {"id": "taken"}]}
