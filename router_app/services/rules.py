@@ -50,7 +50,16 @@ def _save(row: Label | Rule, what: str) -> None:
         with transaction.atomic():
             row.save()
     except IntegrityError as exc:
-        raise Conflict(f"This {what} exists already.", code=f"{what}_exists") from exc
+        # the unique key of the row in the way: a label's (service, version, key, value), a rule's
+        # with its priority; the answer names that row as every <thing>_exists does
+        key = ("service", "version", "key", "value", *(("priority",) if isinstance(row, Rule) else ()))
+        values = {name: getattr(row, name) for name in key}
+        existing = type(row).objects.filter(**values).exclude(pk=row.pk).values_list("pk", flat=True).first()
+        raise Conflict(
+            f"This {what} exists already (#{existing}).",
+            code=f"{what}_exists",
+            details={"id": existing, **values},
+        ) from exc
 
 
 @transaction.atomic
@@ -167,4 +176,5 @@ def get_or_404(model: type[Label] | type[Rule] | type[RateLimit], pk: Any) -> An
             raise ValueError(pk)
         return model.objects.get(pk=number)
     except (ValueError, TypeError, model.DoesNotExist):
-        raise NotFound(f"No {model.__name__.lower()} #{str(pk)[:20]}.") from None
+        shown = str(pk) if len(str(pk)) <= 20 else f"{str(pk)[:20]}…"  # cut, and saying so
+        raise NotFound(f"No {model.__name__.lower()} #{shown}.") from None

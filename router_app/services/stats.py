@@ -59,12 +59,12 @@ def _latency(value: Any) -> tuple[dict[str, Any] | None, str | None]:
         if not (isinstance(index, str) and index.isascii() and index.isdigit() and int(index) < BUCKETS):
             return None, f"Bucket indexes are 0-{BUCKETS - 1}, got {str(index)[:20]!r}."
         if (number := _int(count)) is None:
-            return None, f"Bucket {index}: a count is a non-negative integer."
+            return None, f"Bucket {index}: a count is a whole number from 0 to {MAX_COUNT - 1}."
         if number:
             clean[str(int(index))] = number
     total = value.get("sum_ms", 0)
     if isinstance(total, bool) or not isinstance(total, int | float) or not (0 <= total < 1e18):
-        return None, "sum_ms is a non-negative number of milliseconds."
+        return None, "sum_ms is a number of milliseconds from 0, under 10^18."
     return {"buckets": clean, "sum_ms": float(total)}, None
 
 
@@ -94,7 +94,7 @@ def _window(raw: Any, now: float) -> tuple[dict[str, Any] | None, dict[str, str]
     for name in COUNTS:
         value = _int(raw.get(name, 0))
         if value is None:
-            errors[name] = "A non-negative integer."
+            errors[name] = f"A whole number from 0 to {MAX_COUNT - 1}."
         window[name] = value
     if not errors.keys() & {"requests", "successes", "errors", "timeouts"}:
         if window["successes"] + window["errors"] + window["timeouts"] > window["requests"]:

@@ -93,12 +93,19 @@ def test_rule__weights_over_100_for_one_label__is_409_with_the_total(writer):
     assert writer.post(RULES, definition(version="3.0", weight=40), format="json").status_code == 201
 
 
-def test_rule__the_same_rule_twice__is_409_rule_exists(writer):
-    writer.post(RULES, definition(weight=10), format="json")
+def test_rule__the_same_rule_twice__is_409_rule_exists_naming_it(writer):
+    first = writer.post(RULES, definition(weight=10), format="json").json()
 
     response = writer.post(RULES, definition(weight=10), format="json")
 
     assert (response.status_code, response.json()["error"]["code"]) == (409, "rule_exists")
+    assert response.json()["error"]["details"]["id"] == first["id"]
+
+
+def test_rule__an_id_too_long_to_show__is_cut_saying_so(writer):
+    response = writer.get(f"{RULES}{'9' * 21}/")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == f"No rule #{'9' * 20}…."
 
 
 def test_label__same_priority_other_value__is_409(writer):
