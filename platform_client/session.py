@@ -71,6 +71,12 @@ class Failover(httpx.BaseTransport):
         return self.addresses[self.state[0] % len(self.addresses)]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._send(request)
+        except httpx.TransportError as exc:  # name what could not be reached: "refused" alone does not
+            raise type(exc)(f"{request.method} {request.url}: {exc}", request=request) from exc
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
         first = self.state[0]
         count = len(self.addresses)
         for attempt in range(count):

@@ -159,10 +159,13 @@ def test_failover__a_write_the_node_dropped_is_not_sent_again(
     assert not Event.objects.filter(type="demo.x").exists()
 
 
-def test_failover__no_node_answers__the_last_error_is_raised(dead_address, service_account):
+def test_failover__no_node_answers__the_last_error_is_raised_naming_the_address(
+    dead_address, service_account
+):
     client_id, secret = service_account("monitor:read")
     with (
         PlatformSession([dead_address, dead_address], client_id, secret) as session,
-        pytest.raises(httpx.ConnectError),
+        pytest.raises(httpx.ConnectError) as refused,
     ):
         session.credentials.token()
+    assert f"POST {dead_address}/o/token/" in str(refused.value)
