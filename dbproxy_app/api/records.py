@@ -33,6 +33,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def is_version(value: Any) -> bool:
+    """A record version a write may expect: a whole number from 1 that a BIGINT holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value < 2**63
+
+
 def expected_version(request: Request, body: Any = None) -> int | None:
     """The version a write expects: ``If-Match`` or the body's ``expected_version`` (400 if they differ)."""
     from_header = None
@@ -43,9 +48,7 @@ def expected_version(request: Request, body: Any = None) -> int | None:
             raise Invalid('If-Match is a record version ("3") or *.', code="invalid_if_match")
         from_header = int(match.group(1))
     from_body = body.get("expected_version") if isinstance(body, dict) else None
-    if from_body is not None and (
-        not isinstance(from_body, int) or isinstance(from_body, bool) or from_body < 1
-    ):
+    if from_body is not None and not is_version(from_body):
         raise Invalid("expected_version is a positive integer.", code="invalid_expected_version")
     if from_header is not None and from_body is not None and from_header != from_body:
         raise Invalid("If-Match and expected_version differ.", code="invalid_expected_version")
@@ -274,9 +277,7 @@ class BulkView(RecordsBase):
                         f"Each {key} item needs its id.", code="invalid_id", details={"index": index}
                     )
                 version = item.get("expected_version")
-                if version is not None and (
-                    not isinstance(version, int) or isinstance(version, bool) or version < 1
-                ):
+                if version is not None and not is_version(version):
                     raise Invalid(
                         "expected_version is a positive integer.",
                         code="invalid_expected_version",
@@ -293,9 +294,7 @@ class BulkView(RecordsBase):
                     details={"index": index},
                 )
             version = item.get("expected_version")
-            if version is not None and (
-                not isinstance(version, int) or isinstance(version, bool) or version < 1
-            ):
+            if version is not None and not is_version(version):
                 raise Invalid(
                     "expected_version is a positive integer.",
                     code="invalid_expected_version",

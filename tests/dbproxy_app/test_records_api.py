@@ -75,6 +75,17 @@ def test_update__full_and_partial_with_versions(database, writer):
     assert body["created"] == replaced.json()["created"] and body["updated"] >= replaced.json()["updated"]
 
 
+@pytest.mark.parametrize("version", [0, True, "2", 2**63, 99999999999999999999999])
+def test_update__an_expected_version_no_record_can_have__is_400_as_in_the_query(database, writer, version):
+    create(writer, database, {"id": "a", "data": 1})
+    response = writer.put(url(database, record="a"), {"data": 2, "expected_version": version}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_expected_version")
+    bulk = {"patch": [{"id": "a", "data": 2, "expected_version": version}]}
+    response = writer.post(f"/api/v1/db/{database}/orders/bulk/", bulk, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_expected_version")
+    assert writer.get(url(database, record="a")).json()["data"] == 1
+
+
 def test_update__a_stale_version_is_409_and_changes_nothing(database, writer):
     create(writer, database, {"id": "a", "data": 1})
     writer.put(url(database, record="a"), {"data": 2}, format="json")
