@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import os
 from typing import Any
@@ -13,11 +14,11 @@ from platform_client.session import PlatformError, PlatformSession
 
 
 def _record(record: Record, select: str | None = None) -> dict[str, Any]:
-    """The record as JSON (``bytes`` as its length); with ``select``, the fields it names only."""
+    """The record as the API answers it (``bytes`` in base64); with ``select``, those fields only."""
     out = dataclasses.asdict(record)
     for key in ("created", "updated"):
         out[key] = None if out[key] is None else out[key].isoformat().replace("+00:00", "Z")  # as the API
-    out["bytes"] = None if record.bytes is None else len(record.bytes)
+    out["bytes"] = None if record.bytes is None else base64.b64encode(record.bytes).decode()
     if select and select.strip() != "*":
         chosen = [key.strip() for key in select.split(",")]
         out = {key: out[key] for key in chosen if key in out}
