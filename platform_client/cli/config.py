@@ -57,8 +57,10 @@ def config_create(s: PlatformSession, o: argparse.Namespace) -> Any:
 def config_get(s: PlatformSession, o: argparse.Namespace) -> Any:
     if o.layer:
         if o.path:
-            return s.call("GET", f"{_layer(o)}values/{o.path.strip('/')}")["value"]
-        return s.call("GET", _layer(o))["data"]
+            value = s.call("GET", f"{_layer(o)}values/{o.path.strip('/')}")
+            return value if o.full else value["value"]
+        layer = s.call("GET", _layer(o))
+        return layer if o.full else layer["data"]
     params = {"env": o.env}
     if o.path:
         params["path"] = o.path
@@ -158,7 +160,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     get.add_argument("path", nargs="?")
     layer_args(get)
     get.add_argument("--layer", action="store_true", help="Read the layer itself, not the resolution.")
-    get.add_argument("--full", action="store_true", help="Print revisions and etag too.")
+    get.add_argument(
+        "--full", action="store_true", help="Print the whole answer (revisions, etag; a layer's author...)."
+    )
     get.set_defaults(handler=config_get)
 
     set_ = sub.add_parser("set", help="Set PATH to VALUE (JSON, else a string), or a layer from --file.")

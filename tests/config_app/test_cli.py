@@ -24,6 +24,8 @@ def test_cli__set_get_delete_history_diff_rollback(cli, tmp_path):
     cli("set", "payments", "db/host", "db.prod", "--env", "prod")
     cli("set", "payments", "db/password", "hunter2", "--env", "prod")
     assert cli("get", "payments", "db/port", "--env", "prod")[1] == 5432
+    layer = cli("get", "payments", "--env", "prod", "--layer", "--full")[1]
+    assert layer["revision"] == 3 and layer["data"]["db"]["port"] == 5432  # --full was ignored with --layer
     assert cli("get", "payments", "--env", "prod")[1] == {
         "db": {"port": 5432, "host": "db.prod", "password": "hunter2"}
     }
