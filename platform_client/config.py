@@ -447,7 +447,7 @@ class Config:
         try:
             return convert(value)
         except (ValueError, TypeError, ConfigError) as exc:
-            raise ConfigError(f"{path}: {value!r} is not a {kind}") from exc
+            raise ConfigError(f"{path}: {value!r} is not {kind}") from exc
 
     def get_str(self, path: str, default: str | None = None) -> str | None:
         return self._typed(path, default, lambda v: v if isinstance(v, str) else json.dumps(v), "string")
@@ -458,7 +458,7 @@ class Config:
                 raise ValueError(v)
             return int(v)
 
-        return self._typed(path, default, convert, "integer")
+        return self._typed(path, default, convert, "an integer")
 
     def get_float(self, path: str, default: float | None = None) -> float | None:
         def convert(v: Any) -> float:
@@ -466,7 +466,7 @@ class Config:
                 raise ValueError(v)
             return float(v)
 
-        return self._typed(path, default, convert, "number")
+        return self._typed(path, default, convert, "a number")
 
     def get_bool(self, path: str, default: bool | None = None) -> bool | None:
         def convert(v: Any) -> bool:
@@ -476,11 +476,11 @@ class Config:
                 return bool(v)
             return boolean(str(v))
 
-        return self._typed(path, default, convert, "boolean")
+        return self._typed(path, default, convert, "a boolean")
 
     def get_duration(self, path: str, default: float | None = None) -> float | None:
         """Seconds (float) from a number or a string like ``"1m30s"``."""
-        return self._typed(path, default, parse_duration, "duration")
+        return self._typed(path, default, parse_duration, "a duration")
 
     def get_list(self, path: str, default: list | None = None) -> list | None:
         """A list; a string is split on commas."""
@@ -492,7 +492,7 @@ class Config:
                 return [part.strip() for part in v.split(",") if part.strip()]
             raise ValueError(v)
 
-        return self._typed(path, default, convert, "list")
+        return self._typed(path, default, convert, "a list")
 
     # Changes.
 
