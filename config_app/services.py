@@ -167,9 +167,10 @@ def _check_schema(schema: Any) -> None:
         list(_validator_class(schema)(schema, registry=referencing.Registry()).iter_errors({}))
     except (referencing.exceptions.Unresolvable, RecursionError) as exc:
         reason = "a $ref it cannot resolve" if not isinstance(exc, RecursionError) else "a $ref loop"
+        detail = "a $ref refers back to itself" if isinstance(exc, RecursionError) else str(exc)[:500]
         raise ConfigError(
             f"The namespace's json_schema cannot be applied: it has {reason}.",
-            details={"json_schema": str(exc)[:500]},
+            details={"json_schema": detail},
         ) from None
     _validator(schema)
 
