@@ -11,6 +11,7 @@ Answers: ``200 OK`` (text), 404 for an unknown check or key, 400 for a bad exit 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from monitor_app import services
-from monitor_app.models import Check
+from monitor_app.models import Check, PingKey
 from monitor_app.services.jobs import job_cached, parse_action, parse_rid
 from monitor_app.services.names import JOB_SLUG, PING_KEY
 from platformsite.api.errors import NotFound, json_error
@@ -142,12 +143,25 @@ class PingByIdView(PingBase):
         return check
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 class PingBySlugView(PingBase):
     operation_name = "ping_by_slug"
 
     def check_for(self, request: Request, key: str, slug: str, **kwargs: Any) -> Check:
         if not PING_KEY.matches(key) or not JOB_SLUG.matches(slug):
             raise NotFound("No such ping key or slug.", code="check_not_found")
+        if _is_uuid(key) and not PingKey.objects.filter(key=key).exists():  # /ping/<check id>/<typo>
+            raise NotFound(
+                f"No ping action {slug!r}: after a check id come start, fail, log or an exit status 0-255.",
+                code="check_not_found",
+            )
         create = request.query_params.get("create") == "1"
         return services.job_by_slug(key=key, slug=slug, create=create)
 

@@ -155,6 +155,14 @@ def test_ping__a_url_of_neither_shape__404_check_not_found(anyone, db, path):
     assert anyone.get(path).json()["error"]["code"] == "check_not_found"
 
 
+def test_ping__a_check_id_with_an_unknown_action__404_saying_so(anyone, job):
+    response = anyone.get(f"/ping/{job.pk}/bogus")
+
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "check_not_found" and "No ping action 'bogus'" in error["message"]
+
+
 def test_ping__bad_rid__400(anyone, job):
     response = anyone.get(f"/ping/{job.pk}/start?rid=not-a-uuid")
 
