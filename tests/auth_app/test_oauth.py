@@ -351,20 +351,26 @@ def test_user_token__a_user_without_an_account_and_not_staff__gets_no_scope(clie
     assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
 
 
-def test_pkce__is_required_for_public_clients(client):
+def signed_in_with_a_public_client(client, app: str, user: str) -> str:
+    """A public PKCE client ``app`` (config:read) and the user ``user`` signed in: the client's id."""
     app_account, _ = service_account_create(
-        name="webapp3",
+        name=app,
         scopes=["config:read"],
         grant_type="authorization_code",
         client_type="public",
         redirect_uris=["https://app.example.com/cb"],
     )
-    user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
-    client.login(username="frank", password="pw-frank-123456")
+    user_account_create(username=user, scopes=["config:read"], password=f"pw-{user}-123456")
+    client.login(username=user, password=f"pw-{user}-123456")
+    return app_account.application.client_id
+
+
+def test_pkce__is_required_for_public_clients(client):
+    client_id = signed_in_with_a_public_client(client, "webapp3", "frank")
     response = client.post(
         "/o/authorize/",
         {
-            "client_id": app_account.application.client_id,
+            "client_id": client_id,
             "response_type": "code",
             "redirect_uri": "https://app.example.com/cb",
             "scope": "config:read",
@@ -377,17 +383,9 @@ def test_pkce__is_required_for_public_clients(client):
 @pytest.mark.parametrize("method", ["plain", None])
 def test_pkce_plain__is_refused_before_the_consent_page(client, method):
     # given a public PKCE client and a signed-in user
-    app_account, _ = service_account_create(
-        name="webapp5",
-        scopes=["config:read"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
-    user_account_create(username="hana", scopes=["config:read"], password="pw-hana-123456")
-    client.login(username="hana", password="pw-hana-123456")
+    client_id = signed_in_with_a_public_client(client, "webapp5", "hana")
     query = {
-        "client_id": app_account.application.client_id,
+        "client_id": client_id,
         "response_type": "code",
         "redirect_uri": "https://app.example.com/cb",
         "scope": "config:read",
