@@ -91,8 +91,8 @@ def cut_output(value: Any, field: str) -> tuple[str, bool]:
     if not isinstance(value, str):
         raise _fail(field, "A string.")
     limit = settings.MONITOR_MAX_OUTPUT_BYTES
-    value = value.replace("\x00", "\ufffd")
-    encoded = value.encode("utf-8", "replace")
+    value = UNSTORABLE_CHARS.sub("\ufffd", value)  # NUL and lone surrogates alike (a script's output)
+    encoded = value.encode("utf-8")
     if len(encoded) <= limit:
         return encoded.decode("utf-8", "replace"), False
     return encoded[:limit].decode("utf-8", "ignore"), True

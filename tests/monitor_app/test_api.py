@@ -148,6 +148,17 @@ def test_migration_0003__forgets_stored_values_out_of_range():
     assert (bad.cpu, bad.memory, bad.seconds) == (None, None, 0)
 
 
+def test_report__output_with_nul_or_a_lone_surrogate__kept_as_replacement_characters(writer, committed):
+    text = (
+        '{"service": "orders", "node": "n1",'
+        ' "checks": [{"name": "db", "status": "passing", "output": "a\\u0000b\\ud800c"}]}'
+    )
+    with committed():
+        response = writer.post("/api/v1/monitor/reports/", data=text, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert Check.objects.get(name="db").output == "a\ufffdb\ufffdc"  # the surrogate became "?"
+
+
 def test_report__a_lone_surrogate_in_an_endpoint_name__400_naming_it(writer):
     # SQLite stored it; PostgreSQL's jsonb refuses it (a 500 there)
     text = (
