@@ -11,9 +11,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
+from django.db.models.functions import TruncHour, TruncMinute
 
 from monitor_app.models import Check, Maintenance, NodeStatus, ServiceHealth, State, StatSample
 from monitor_app.services.health import failing_key
+from monitor_app.services.history import stat_buckets
 from monitor_app.services.ingest import report_key
 from platformsite import localstate
 
@@ -187,12 +189,30 @@ def maintenance_active(service: str, *, now: datetime) -> list[Maintenance]:
 
 
 MAX_STAT_POINTS = 5000
+TRUNCATE = {StatSample.Resolution.MINUTE: TruncMinute, StatSample.Resolution.HOUR: TruncHour}
+
+
+def _stat_point(row: dict[str, Any], resolution: str) -> dict[str, Any]:
+    seconds, requests, errors = row["seconds"] or 0, row["requests"] or 0, row["errors"] or 0
+    return {
+        "at": iso(row["at"]),
+        "node": row["node"],
+        "resolution": resolution,
+        **{name: row[name] for name in ("cpu", "memory", "disk", "runtime", "threads")},
+        "seconds": seconds,
+        "requests": requests,
+        "errors": errors,
+        "dropped": row["dropped"] or 0,
+        "request_rate": round(requests / seconds, 3) if seconds else None,
+        "error_rate": round(errors / seconds, 3) if seconds else None,
+    }
 
 
 def stats_series(*, service: str, node: str | None, since: datetime, until: datetime) -> dict[str, Any]:
     """Samples of a service (or one node) between two times, oldest first, the newest
-    ``MAX_STAT_POINTS`` of them. ``resolution`` is the one kept for the oldest (raw within
-    MONITOR_STATS_RAW_HOURS, else per minute, else per hour); each point names its own."""
+    ``MAX_STAT_POINTS`` of them, at the finest resolution kept for the oldest (raw within
+    MONITOR_STATS_RAW_HOURS, else per minute, else per hour): rows finer than that (the last
+    day's raw samples in a week's window) are merged to it as the read goes."""
     now = datetime.now(UTC)
     oldest = now - since
     if oldest <= timedelta(hours=settings.MONITOR_STATS_RAW_HOURS):
@@ -201,28 +221,28 @@ def stats_series(*, service: str, node: str | None, since: datetime, until: date
         resolution = StatSample.Resolution.MINUTE
     else:
         resolution = StatSample.Resolution.HOUR
-    # Each sample exists at one resolution only (downsampling deletes what it rolls up), so a
-    # window reaching past MONITOR_STATS_RAW_HOURS still needs the raw samples of the last hours.
     rows = StatSample.objects.filter(service=service, at__gte=since, at__lte=until)
     if node:
         rows = rows.filter(node=node)
-    points = [
-        {
-            "at": iso(row.at),
-            "node": row.node,
-            "resolution": row.resolution,
-            "cpu": row.cpu,
-            "memory": row.memory,
-            "disk": row.disk,
-            "runtime": row.runtime,
-            "threads": row.threads,
-            "seconds": row.seconds,
-            "requests": row.requests,
-            "errors": row.errors,
-            "dropped": row.dropped,
-            "request_rate": round(row.requests / row.seconds, 3) if row.seconds else None,
-            "error_rate": round(row.errors / row.seconds, 3) if row.seconds else None,
-        }
-        for row in reversed(rows.order_by("-at", "-node")[:MAX_STAT_POINTS])
-    ]
+    fields = ("at", "node", "cpu", "memory", "disk", "runtime", "threads")
+    fields += ("seconds", "requests", "errors", "dropped")
+    newest = ("-at", "-node")
+    if resolution == StatSample.Resolution.RAW:
+        found = [
+            (row, row["resolution"])
+            for row in rows.order_by(*newest).values(*fields, "errors", "dropped", "resolution")[
+                :MAX_STAT_POINTS
+            ]
+        ]
+    else:
+        finer = [StatSample.Resolution.RAW]
+        if resolution == StatSample.Resolution.HOUR:
+            finer.append(StatSample.Resolution.MINUTE)
+        stored = rows.exclude(resolution__in=finer).order_by(*newest).values(*fields)
+        merged = stat_buckets(rows.filter(resolution__in=finer), TRUNCATE[resolution])
+        found = [(row, resolution) for row in stored[:MAX_STAT_POINTS]]
+        found += [({**row, "at": row["bucket"]}, resolution) for row in merged]
+        found.sort(key=lambda item: (item[0]["at"], item[0]["node"]), reverse=True)
+        del found[MAX_STAT_POINTS:]
+    points = [_stat_point(row, kind) for row, kind in reversed(found)]
     return {"service": service, "node": node, "resolution": resolution, "points": points}

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, Max, Min, Sum
+from django.db.models import Avg, Max, QuerySet, Sum
 from django.db.models.functions import TruncHour, TruncMinute
 
 from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, StatSample
@@ -88,41 +88,47 @@ def service_uptime(name: str, *, now: datetime, months: int = 3) -> list[dict[st
     return uptime(flips, current=current, since=since, now=now, months=months)
 
 
-def _rollup(source: str, target: str, older_than: datetime, trunc: Any) -> int:
-    rows = (
-        StatSample.objects.filter(resolution=source, at__lt=older_than)
-        .annotate(bucket=trunc("at"))
+def stat_buckets(rows: QuerySet[StatSample], trunc: Any) -> QuerySet:
+    """``rows`` merged per service, node and ``trunc`` bucket of their time (``bucket``): gauges
+    averaged, runtime and threads at their largest, counts summed. The downsampling task stores
+    these; a read of a long window merges the finer rows the task has not reached yet."""
+    return (
+        rows.annotate(bucket=trunc("at"))
         .values("service", "node", "bucket")
         .annotate(
-            cpu_avg=Avg("cpu"),
-            memory_avg=Avg("memory"),
-            disk_avg=Avg("disk"),
-            runtime_max=Max("runtime"),
-            threads_max=Max("threads"),
-            samples_sum=Sum("samples"),
-            seconds_sum=Sum("seconds"),
-            requests_sum=Sum("requests"),
-            errors_sum=Sum("errors"),
-            dropped_sum=Sum("dropped"),
-            first=Min("at"),
+            cpu=Avg("cpu"),
+            memory=Avg("memory"),
+            disk=Avg("disk"),
+            runtime=Max("runtime"),
+            threads=Max("threads"),
+            samples=Sum("samples"),
+            seconds=Sum("seconds"),
+            requests=Sum("requests"),
+            errors=Sum("errors"),
+            dropped=Sum("dropped"),
         )
+        .order_by()
     )
+
+
+def _rollup(source: str, target: str, older_than: datetime, trunc: Any) -> int:
+    rows = stat_buckets(StatSample.objects.filter(resolution=source, at__lt=older_than), trunc)
     merged = [
         StatSample(
             service=row["service"],
             node=row["node"],
             resolution=target,
             at=row["bucket"],
-            samples=row["samples_sum"] or 0,
-            cpu=row["cpu_avg"],
-            memory=row["memory_avg"],
-            disk=row["disk_avg"],
-            runtime=row["runtime_max"],
-            threads=row["threads_max"],
-            seconds=row["seconds_sum"] or 0,
-            requests=row["requests_sum"] or 0,
-            errors=row["errors_sum"] or 0,
-            dropped=row["dropped_sum"] or 0,
+            samples=row["samples"] or 0,
+            cpu=row["cpu"],
+            memory=row["memory"],
+            disk=row["disk"],
+            runtime=row["runtime"],
+            threads=row["threads"],
+            seconds=row["seconds"] or 0,
+            requests=row["requests"] or 0,
+            errors=row["errors"] or 0,
+            dropped=row["dropped"] or 0,
         )
         for row in rows
     ]

@@ -82,22 +82,34 @@ def test_report__a_stat_out_of_range__400_naming_it(writer, field, value):
     assert not StatSample.objects.exists()
 
 
-def test_stats__a_window_longer_than_a_day__keeps_the_raw_samples_of_the_last_day(writer, reader, committed):
-    # given a sample of three days ago, downsampled to a minute row, and a sample of now (raw)
-    stats = {"cpu": 1, "seconds": 10}
+def test_stats__a_window_longer_than_a_day__merges_the_last_days_raw_samples_to_its_resolution(
+    writer, reader, committed, monkeypatch
+):
+    from monitor_app import selectors
+
+    # given a sample of three days ago, downsampled to a minute row
     with committed():
-        writer.post("/api/v1/monitor/reports/", body("orders", "n1", stats=stats), format="json")
+        writer.post(
+            "/api/v1/monitor/reports/", body("orders", "n1", stats={"cpu": 1, "seconds": 10}), format="json"
+        )
     StatSample.objects.update(at=timezone.now() - timedelta(days=3))
     history.stats_downsample(now=timezone.now())
-    with committed():
-        later = body("orders", "n1", stats={**stats, "cpu": 2})
-        writer.post("/api/v1/monitor/reports/", later, format="json")
+    # and the raw samples a node reports every 10 s, more than a page of points
+    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=30)
+    StatSample.objects.bulk_create(
+        StatSample(
+            service="orders", node="n1", at=minute + timedelta(seconds=s), cpu=cpu, seconds=10, requests=5
+        )
+        for s, cpu in ((0, 2), (10, 4), (20, 6), (60, 8))
+    )
+    monkeypatch.setattr(selectors, "MAX_STAT_POINTS", 3)
     # when a week is asked for
     since = (timezone.now() - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
     series = reader.get(f"/api/v1/monitor/stats/?service=orders&since={since}").json()
-    # then both are there, oldest first, each with its resolution
+    # then the raw samples are merged per minute, beside the stored minute row, oldest first
     assert series["resolution"] == "minute"
-    assert [(p["cpu"], p["resolution"]) for p in series["points"]] == [(1, "minute"), (2, "raw")]
+    points = [(p["cpu"], p["resolution"], p["requests"]) for p in series["points"]]
+    assert points == [(1, "minute", 0), (4, "minute", 15), (8, "minute", 5)]
 
 
 def test_stats__more_points_than_the_limit__the_newest_are_kept(reader, monkeypatch):
