@@ -46,6 +46,21 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1/monitor"
 STATES = ("passing", "warning", "critical", "unknown")
+#: What a check's result may define besides its state and output (the monitor refuses any other).
+DEFINITION_FIELDS = frozenset(
+    {
+        "description",
+        "critical",
+        "interval",
+        "ttl",
+        "failures_before_critical",
+        "success_before_passing",
+        "failure_rate",
+        "flap",
+        "depends_on",
+        "remind_every",
+    }
+)
 
 
 def judge_http(status_code: int | None) -> str:
@@ -185,7 +200,14 @@ class Monitor:
         ttl: int | None = None,
         **definition: Any,
     ) -> None:
-        """Run ``fn`` every ``interval`` seconds; thresholds etc. go to the monitor as given."""
+        """Run ``fn`` every ``interval`` seconds; thresholds etc. go to the monitor as given (a
+        keyword the monitor does not know is a ``TypeError`` here: it would refuse every report)."""
+        unknown = sorted(set(definition) - DEFINITION_FIELDS)
+        if unknown:
+            raise TypeError(
+                f"register_check() got unknown keywords {', '.join(unknown)}; the monitor takes "
+                f"{', '.join(sorted(DEFINITION_FIELDS))}"
+            )
         definition = {"interval": max(1, int(interval)), **definition}
         if ttl is not None:
             definition["ttl"] = ttl
@@ -312,7 +334,12 @@ class Monitor:
                     return
                 try:
                     self._report()
-                except (httpx.HTTPError, PlatformError) as exc:  # the platform's answer or its absence
+                except PlatformError as exc:
+                    if 400 <= exc.status < 500 and exc.status != 429:
+                        log.error("monitor: the platform refused a report: %s (every report will be)", exc)
+                    else:
+                        log.warning("monitor: a report failed: %s (retried at the next interval)", exc)
+                except httpx.HTTPError as exc:  # the platform unreachable
                     log.warning("monitor: a report failed: %s (retried at the next interval)", exc)
                 except Exception:
                     log.warning("monitor: a report failed (retried at the next interval)", exc_info=True)

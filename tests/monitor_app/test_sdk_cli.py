@@ -137,3 +137,16 @@ def test_cli__ping_needs_no_credentials(cli, monkeypatch):
     code, _, err = cli("ping", "00000000-0000-4000-8000-000000000000")
     error = json.loads(err)["error"]
     assert (code, error["status"], error["code"]) == (1, 404, "check_not_found")  # the platform's own
+
+
+def test_register_check__an_unknown_keyword__type_error_not_every_report_refused():
+    monitor = sdk.Monitor(None, service="orders", node="n1")
+    with pytest.raises(TypeError, match="intervall"):
+        monitor.register_check("db", lambda: "passing", 10, intervall=30)
+    assert monitor.checks == {}
+
+
+def test_register_check__knows_what_the_monitor_takes():
+    from monitor_app.services.reports import DEFINITION
+
+    assert set(DEFINITION) == sdk.DEFINITION_FIELDS
