@@ -184,6 +184,7 @@ def account_update(
     metadata: dict | None = None,
     actor: str = "system",
     actor_scopes: frozenset[str] | None = None,
+    actor_account_id: int | None = None,
 ) -> Account:
     """Change an account's scopes or metadata; narrowing its scopes revokes its live tokens."""
     check_manageable(account, actor_scopes)
@@ -193,6 +194,8 @@ def account_update(
         scopes = validate_scopes(scopes)
         check_grantable(scopes, actor_scopes)
         dropped = set(account.scope_list) - set(scopes)
+        if dropped:  # it revokes the caller's own token: the same cut-off as disabling itself
+            check_not_own(account, actor_account_id, doing="Narrowing the scopes of")
         account.scopes = " ".join(scopes)
         fields.append("scopes")
         changes["scopes"] = scopes

@@ -93,6 +93,7 @@ class AccountDetailView(AccountView):
             metadata=data.get("metadata"),
             actor=actor(request),
             actor_scopes=actor_scopes(request),
+            actor_account_id=principal(request)[0],
         )
         return Response(io.AccountOutput(account).data)
 

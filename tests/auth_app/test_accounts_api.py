@@ -209,17 +209,30 @@ def test_disable_then_enable(operator, client, django_capture_on_commit_callback
     )
 
 
-@pytest.mark.parametrize("method, path", [("post", "disable/"), ("delete", "")])
-def test_own_account__cannot_be_disabled_or_deleted(operator, method, path):
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "disable/", None),
+        ("delete", "", None),
+        ("patch", "", {"scopes": ["auth:read", "auth:write"]}),
+    ],
+)
+def test_own_account__cannot_be_disabled_deleted_or_narrowed(operator, method, path, body):
     # given the account the operator's token belongs to
     own = Account.objects.order_by("-id").first().name
     # when it turns on itself
-    response = getattr(operator, method)(f"{ACCOUNTS}{own}/{path}")
+    response = getattr(operator, method)(f"{ACCOUNTS}{own}/{path}", body, format="json")
     # then it is refused, and its token still works
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "own_account"
     assert Account.objects.get(name=own).is_active
     assert operator.get(f"{ACCOUNTS}{own}/").status_code == 200
+
+
+def test_own_account__widening_or_keeping_its_scopes_is_allowed(operator):
+    own = Account.objects.order_by("-id").first()
+    response = operator.patch(f"{ACCOUNTS}{own.name}/", {"scopes": own.scope_list}, format="json")
+    assert response.status_code == 200, response.content
 
 
 def test_delete__removes_client_and_tokens(operator, client):
