@@ -74,7 +74,8 @@ class Failover(httpx.BaseTransport):
         try:
             return self._send(request)
         except httpx.TransportError as exc:  # name what could not be reached: "refused" alone does not
-            raise type(exc)(f"{request.method} {request.url}: {exc}", request=request) from exc
+            exc.args = (f"{request.method} {request.url}: {exc}", *exc.args[1:])
+            raise
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         first = self.state[0]

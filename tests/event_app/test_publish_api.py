@@ -371,3 +371,17 @@ def test_publish__metadata_that_is_not_an_object__is_refused(publisher, metadata
     response = publisher.post(EVENTS, {"type": "t.x", "source": "/s", "metadata": metadata}, format="json")
     assert response.status_code == 400, response.content
     assert response.json()["error"]["details"]["errors"][0]["field"] == "metadata"
+
+
+def test_publish__fifty_extensions_besides_root_id_and_traceparent__accepted(publisher):
+    metadata = {f"k{i}": "v" for i in range(50)}
+    body = {"type": "t.x", "source": "/s", "metadata": metadata, "root_id": "r1", "traceparent": ""}
+    response = publisher.post(EVENTS, body, format="json")
+    assert response.status_code == 201, response.content
+
+
+def test_publish__extensions_spelled_so_beside_an_empty_metadata__kept(publisher):
+    body = {"type": "t.x", "source": "/s", "metadata": {}, "extensions": {"region": "eu"}}
+    response = publisher.post(EVENTS, body, format="json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get(type="t.x").extensions == {"region": "eu"}

@@ -168,7 +168,7 @@ def test_report__output_with_nul_or_a_lone_surrogate__kept_as_replacement_charac
     with committed():
         response = writer.post("/api/v1/monitor/reports/", data=text, content_type="application/json")
     assert response.status_code == 200, response.content
-    assert Check.objects.get(name="db").output == "a\ufffdb\ufffdc"  # the surrogate became "?"
+    assert Check.objects.get(name="db").output == "a\ufffdb\ufffdc"  # the surrogate was a "?"
 
 
 def test_report__a_lone_surrogate_in_an_endpoint_name__400_naming_it(writer):
