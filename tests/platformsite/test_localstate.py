@@ -43,7 +43,7 @@ NOT_STATE = {
     ("dbproxy_app/pause.py", "_paused"): "the collector pause's count of calls in progress",
     ("dbproxy_app/pause.py", "_resume"): "whether the collector ran before the pause",
     ("monitor_app/services/ingest.py", "_scripts"): "a Lua script registered once per Redis client",
-    ("config_app/services.py", "_metaschemas"): "the published drafts' metaschemas, never change",
+    ("config_app/schemas.py", "_metaschemas"): "the published drafts' metaschemas, never change",
 }
 #: Every cache, and how to put an entry straight into the structure it names.
 CACHES: dict[str, Callable[[], None]] = {}
