@@ -46,20 +46,19 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1/monitor"
 STATES = ("passing", "warning", "critical", "unknown")
-#: What a check's result may define besides its state and output (the monitor refuses any other).
-DEFINITION_FIELDS = frozenset(
-    {
-        "description",
-        "critical",
-        "interval",
-        "ttl",
-        "failures_before_critical",
-        "success_before_passing",
-        "failure_rate",
-        "flap",
-        "depends_on",
-        "remind_every",
-    }
+#: What a check's result may define besides its state and output: the monitor reads this list
+#: too (monitor_app.services.reports.DEFINITION) and refuses any other field.
+DEFINITION_FIELDS = (
+    "description",
+    "critical",
+    "interval",
+    "ttl",
+    "failures_before_critical",
+    "success_before_passing",
+    "failure_rate",
+    "flap",
+    "depends_on",
+    "remind_every",
 )
 
 
@@ -202,7 +201,7 @@ class Monitor:
     ) -> None:
         """Run ``fn`` every ``interval`` seconds; thresholds etc. go to the monitor as given (a
         keyword the monitor does not know is a ``TypeError`` here: it would refuse every report)."""
-        unknown = sorted(set(definition) - DEFINITION_FIELDS)
+        unknown = sorted(set(definition) - set(DEFINITION_FIELDS))
         if unknown:
             raise TypeError(
                 f"register_check() got unknown keywords {', '.join(unknown)}; the monitor takes "

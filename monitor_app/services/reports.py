@@ -17,22 +17,13 @@ from django.conf import settings
 from monitor_app.models import STATES
 from monitor_app.services import engine
 from monitor_app.services.names import CHECK_NAME, NODE_NAME, SERVICE_NAME, check_ref_valid
+from platform_client.monitor import DEFINITION_FIELDS
 from platformsite.api.errors import Invalid
 from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
-#: Fields of a check a report may define; a result that sets none differently costs no write.
-DEFINITION = (
-    "description",
-    "critical",
-    "interval",
-    "ttl",
-    "failures_before_critical",
-    "success_before_passing",
-    "failure_rate",
-    "flap",
-    "depends_on",
-    "remind_every",
-)
+#: Fields of a check a report may define (the SDK's list, so the two cannot drift); a result
+#: that sets none differently costs no write.
+DEFINITION = DEFINITION_FIELDS
 NODE_STATUSES = {"unknown", "started", "running", "stopped"}
 #: The fields each part of a report may hold: any other is a 400 naming it (a typo such as
 #: ``intervall`` must not leave the default in place without a word).

@@ -144,9 +144,3 @@ def test_register_check__an_unknown_keyword__type_error_not_every_report_refused
     with pytest.raises(TypeError, match="intervall"):
         monitor.register_check("db", lambda: "passing", 10, intervall=30)
     assert monitor.checks == {}
-
-
-def test_register_check__knows_what_the_monitor_takes():
-    from monitor_app.services.reports import DEFINITION
-
-    assert set(DEFINITION) == sdk.DEFINITION_FIELDS
