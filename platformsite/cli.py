@@ -20,11 +20,11 @@ import io
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from platformsite.supervisor import Supervisor
 
 
 def _setup_django() -> None:
@@ -94,12 +94,13 @@ def cmd_run(options: argparse.Namespace) -> int:
     return 0
 
 
-def _children(options: argparse.Namespace) -> list[list[str]]:
+def _children(options: argparse.Namespace) -> dict[str, list[str]]:
+    """The processes of the production layout, named as deploy/Procfile names them."""
     from django.conf import settings
 
     python = sys.executable
-    commands = [
-        [
+    commands = {
+        "web": [
             python,
             "-m",
             "granian",
@@ -116,7 +117,7 @@ def _children(options: argparse.Namespace) -> list[list[str]]:
             "--no-ws",
             "platformsite.wsgi:application",
         ],
-        [
+        "ws": [
             python,
             "-m",
             "uvicorn",
@@ -129,38 +130,34 @@ def _children(options: argparse.Namespace) -> list[list[str]]:
             "off",
             "--no-access-log",
         ],
-    ]
+    }
     if settings.PLATFORM_TASK_MODE == "celery":
         if not options.no_worker:
-            commands.append(
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "platformsite",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "--concurrency",
-                    str(options.workers),
-                ]
-            )
+            commands["worker"] = [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "platformsite",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(options.workers),
+            ]
         if not options.no_beat:
-            commands.append(
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "platformsite",
-                    "beat",
-                    "--loglevel",
-                    "INFO",
-                    "--schedule",
-                    str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
-                ]
-            )
+            commands["beat"] = [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "platformsite",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+            ]
     return commands
 
 
@@ -174,13 +171,12 @@ def cmd_serve(options: argparse.Namespace) -> int:
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     if settings.PLATFORM_TASK_MODE == "thread":
         env["PLATFORM_INPROCESS_BEAT"] = "1"  # the ASGI process runs the schedule
-    procs = [subprocess.Popen(command, env=env) for command in _children(options)]  # noqa: S603
+    supervisor = Supervisor(_children(options), env)
     print(
         f"HTTP on http://{options.host}:{options.port}/ ({options.workers} WSGI workers), "
         f"websockets on ws://{options.host}:{options.ws_port}/ws/",
         flush=True,
     )
-
     stopping = False
 
     def stop(*_: object) -> None:
@@ -189,27 +185,10 @@ def cmd_serve(options: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    code = 0
     try:
-        while not stopping:
-            for proc in procs:
-                if proc.poll() is not None:
-                    print(f"{proc.args[2]} exited with {proc.returncode}; stopping.", flush=True)
-                    code = proc.returncode or 1
-                    stopping = True
-            time.sleep(0.2)
+        return supervisor.run(lambda: stopping)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + 10
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                proc.kill()
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    return code
 
 
 def cmd_manage(options: argparse.Namespace) -> int:

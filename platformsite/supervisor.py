@@ -1,0 +1,105 @@
+"""``platform serve``'s process manager: its children run until it stops, and one that exits is
+started again, as a process manager would (a Celery worker exits when Redis restarts under it).
+
+A child that exits is started again after a pause: 1 s after a run of at least ``min_uptime``
+seconds, doubling for each exit in a row that came sooner after its start, up to ``max_pause``.
+A child that exits ``crash_limit`` times in a row that soon is broken rather than unlucky (a port
+in use, a setting it refuses): everything stops, with its exit code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    #: exits in a row, each within ``min_uptime`` of its start
+    quick_exits: int = 0
+    #: when to start it again, while it is not running
+    restart_at: float = field(default=0.0)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        commands: Mapping[str, list[str]],
+        env: Mapping[str, str],
+        *,
+        min_uptime: float = 10.0,
+        crash_limit: int = 5,
+        first_pause: float = 1.0,
+        max_pause: float = 30.0,
+        tick: float = 0.2,
+        say: Callable[[str], None] = lambda line: print(line, flush=True),
+    ) -> None:
+        self.children = [Child(name, list(command)) for name, command in commands.items()]
+        self.env = dict(env)
+        self.min_uptime, self.crash_limit = min_uptime, crash_limit
+        self.first_pause, self.max_pause, self.tick = first_pause, max_pause, tick
+        self.say = say
+
+    def run(self, stopping: Callable[[], bool]) -> int:
+        """Start every child and keep them running until ``stopping()``; 0, or the exit code of a
+        child that kept failing at its start."""
+        for child in self.children:
+            self._start(child)
+        try:
+            while not stopping():
+                code = self.check(time.monotonic())
+                if code is not None:
+                    return code
+                time.sleep(self.tick)
+            return 0
+        finally:
+            self.stop()
+
+    def check(self, now: float) -> int | None:
+        """Start again what is due; None, or the exit code to stop everything with."""
+        for child in self.children:
+            if child.process is None:
+                if now >= child.restart_at:
+                    self._start(child)
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            child.process = None
+            child.quick_exits = child.quick_exits + 1 if now - child.started < self.min_uptime else 0
+            if child.quick_exits >= self.crash_limit:
+                times = child.quick_exits
+                self.say(
+                    f"{child.name} exited with {code}, {times} times in a row soon after starting; stopping."
+                )
+                return code or 1
+            pause = min(self.first_pause * 2**child.quick_exits, self.max_pause)
+            child.restart_at = now + pause
+            self.say(f"{child.name} exited with {code}; starting it again in {pause:g} s.")
+        return None
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Terminate the children, and kill those still running after ``grace`` seconds."""
+        running = [child.process for child in self.children if child.process is not None]
+        for process in running:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + grace
+        for process in running:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for child in self.children:
+            child.process = None
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(child.command, env=self.env)  # noqa: S603
+        child.started = time.monotonic()

@@ -1,0 +1,83 @@
+"""``platform serve``'s children: one that exits is started again; one that keeps failing at its
+start stops them all."""
+
+import sys
+import time
+
+from platformsite.supervisor import Supervisor
+
+#: Counts its starts in the file it is given, then exits with code 3.
+EXITS = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.write_text(p.read_text() + 'x'); sys.exit(3)"
+SLEEPS = "import time; time.sleep(60)"
+
+
+def starts(path) -> int:
+    return len(path.read_text())
+
+
+def until(condition, supervisor, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        code = supervisor.check(time.monotonic())
+        if condition() or code is not None:
+            return code
+        time.sleep(0.01)
+    raise AssertionError("the condition did not hold in time")
+
+
+def test_a_child_that_exits_is_started_again_and_the_others_keep_running(tmp_path):
+    count = tmp_path / "starts"
+    count.write_text("")
+    said = []
+    supervisor = Supervisor(
+        {"worker": [sys.executable, "-c", EXITS, str(count)], "web": [sys.executable, "-c", SLEEPS]},
+        {},
+        min_uptime=0.0,  # every run counts as long: never a crash loop
+        first_pause=0.01,
+        say=said.append,
+    )
+    for child in supervisor.children:
+        supervisor._start(child)
+    try:
+        web = supervisor.children[1].process
+        assert until(lambda: starts(count) >= 3, supervisor) is None
+        assert supervisor.children[1].process is web and web.poll() is None
+        assert "worker exited with 3; starting it again in 0.01 s." in said
+    finally:
+        supervisor.stop()
+    assert web.poll() is not None
+
+
+def test_a_child_failing_at_every_start_stops_everything_with_its_code(tmp_path):
+    count = tmp_path / "starts"
+    count.write_text("")
+    said = []
+    supervisor = Supervisor(
+        {"worker": [sys.executable, "-c", EXITS, str(count)], "web": [sys.executable, "-c", SLEEPS]},
+        {},
+        min_uptime=60.0,
+        crash_limit=3,
+        first_pause=0.01,
+        tick=0.01,
+        say=said.append,
+    )
+    assert supervisor.run(lambda: False) == 3
+    assert starts(count) == 3
+    assert said[-1] == "worker exited with 3, 3 times in a row soon after starting; stopping."
+    assert said[:2] == [
+        "worker exited with 3; starting it again in 0.02 s.",
+        "worker exited with 3; starting it again in 0.04 s.",
+    ]
+    assert all(child.process is None for child in supervisor.children)  # the web child was stopped
+
+
+def test_stopping_ends_the_children(tmp_path):
+    supervisor = Supervisor({"web": [sys.executable, "-c", SLEEPS]}, {}, tick=0.01)
+    calls = []
+
+    def stopping():
+        calls.append(supervisor.children[0].process)
+        return len(calls) > 2
+
+    assert supervisor.run(stopping) == 0
+    assert calls[-1].poll() is not None
