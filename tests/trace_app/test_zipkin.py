@@ -91,6 +91,38 @@ def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
     assert not Span.objects.exists()
 
 
+def test_a_span_without_timestamp__starts_at_its_earliest_annotation_or_is_skipped(writer):
+    # Zipkin's model allows it ("possibly absent if incomplete": a late fragment, a lost start
+    # event); a 400 made the reporter drop the whole batch, good spans with it
+    good = zipkin_span(hex_id(8), hex_id(8), "web")
+    late = zipkin_span(hex_id(8), hex_id(8), "web", name="late")
+    late["annotations"] = [{"timestamp": NOW_US + 9, "value": "b"}, {"timestamp": NOW_US + 5, "value": "a"}]
+    del late["timestamp"]
+    bare = {**zipkin_span(hex_id(8), hex_id(8), "web", name="bare"), "timestamp": None}
+    assert post_zipkin(writer, [good, late, bare]).status_code == 202
+    assert Span.objects.get(name="late").timestamp == NOW_US + 5
+    assert Span.objects.count() == 2  # the fragment with nothing to place it in time is skipped
+
+    spans = ListOfSpans()
+    fragment = spans.spans.add()  # protobuf: timestamp left at 0, which proto3 means unset
+    fragment.trace_id, fragment.id, fragment.name = bytes.fromhex(hex_id(8)), bytes.fromhex(hex_id(8)), "pb"
+    fragment.annotations.add(timestamp=NOW_US + 7, value="x")
+    lost = spans.spans.add()
+    lost.trace_id, lost.id = bytes.fromhex(hex_id(8)), bytes.fromhex(hex_id(8))
+    answer = writer.post(
+        "/api/v2/spans", data=spans.SerializeToString(), content_type="application/x-protobuf"
+    )
+    assert answer.status_code == 202
+    assert Span.objects.get(name="pb").timestamp == NOW_US + 7
+    assert Span.objects.count() == 3
+
+
+def test_a_span_without_timestamp__still_refused_when_otherwise_bad(writer):
+    broken = {**zipkin_span(hex_id(8), "xyz", "web"), "timestamp": None}
+    answer = post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), "web"), broken])
+    assert answer.status_code == 400 and not Span.objects.exists()
+
+
 def test_lone_surrogates__stored_as_replacement_characters_and_every_read_answers(writer, reader):
     # JSON may spell a lone surrogate ("\ud800"), which no database stores as text: SQLite kept
     # it, and every read of the trace, and every Zipkin search listing it, then failed

@@ -2,6 +2,11 @@
 
 Zipkin refuses a whole request when one span in it is bad, and so do we: ``Undecodable`` (400)
 and nothing stored.  Tag values that are numbers or booleans are accepted and kept as strings.
+
+Zipkin's model lets a span come without its ``timestamp``: a fragment sent after the fact (tags
+added late) or whose start event was lost.  Such a span starts at its earliest annotation; one
+with no annotation either has nothing to place it in time: it is skipped (``None``), and the
+rest of its request is stored.
 """
 
 from __future__ import annotations
@@ -72,7 +77,15 @@ def _annotations(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _json_span(span: Any) -> dict[str, Any]:
+def _started(timestamp: Any, annotations: list[dict[str, Any]]) -> Any:
+    """A span's start: its ``timestamp``, else (absent, null or 0: a fragment) its earliest
+    annotation's; None when it has neither."""
+    if timestamp is None or (timestamp == 0 and not isinstance(timestamp, bool)):
+        return min((annotation["timestamp"] for annotation in annotations), default=None)
+    return timestamp
+
+
+def _json_span(span: Any) -> dict[str, Any] | None:
     if not isinstance(span, dict):
         raise Refused("a span is not an object")
     kind = span.get("kind") or ""
@@ -85,18 +98,23 @@ def _json_span(span: Any) -> dict[str, Any]:
     name = span.get("name") or ""
     if not isinstance(name, str):
         raise Refused("name is not a string")
+    ids = trace_id(span.get("traceId")), span_id(span.get("id")), parent_id(span.get("parentId"))
+    tags, annotations = _tags(span.get("tags")), _annotations(span.get("annotations"))
+    timestamp = _started(span.get("timestamp"), annotations)
+    if timestamp is None:
+        return None
     return new_span(
-        trace=trace_id(span.get("traceId")),
-        span=span_id(span.get("id")),
-        parent=parent_id(span.get("parentId")),
+        trace=ids[0],
+        span=ids[1],
+        parent=ids[2],
         name=name,
         kind=kind,
         service=service,
         remote_service=remote_service,
-        timestamp=span.get("timestamp"),
+        timestamp=timestamp,
         duration=span.get("duration", 0),
-        tags=_tags(span.get("tags")),
-        annotations=_annotations(span.get("annotations")),
+        tags=tags,
+        annotations=annotations,
         local_endpoint=local,
         remote_endpoint=remote,
         shared=span.get("shared") is True,
@@ -112,9 +130,10 @@ def decode_json(body: bytes) -> list[dict[str, Any]]:
     if not isinstance(spans, list):
         raise Undecodable("a list of spans is a JSON array")
     try:
-        return [_json_span(span) for span in spans]
+        decoded = [_json_span(span) for span in spans]
     except Refused as exc:
         raise Undecodable(str(exc)) from None
+    return [span for span in decoded if span is not None]
 
 
 def _pb_endpoint(endpoint: Any) -> tuple[str, dict[str, Any]]:
@@ -130,7 +149,7 @@ def _pb_endpoint(endpoint: Any) -> tuple[str, dict[str, Any]]:
     return endpoint.service_name, address
 
 
-def _pb_span(span: Any) -> dict[str, Any]:
+def _pb_span(span: Any) -> dict[str, Any] | None:
     service, local = _pb_endpoint(span.local_endpoint)
     remote_service, remote = _pb_endpoint(span.remote_endpoint)
     if remote_service:
@@ -139,18 +158,23 @@ def _pb_span(span: Any) -> dict[str, Any]:
         raise Refused(f"id is {len(span.id)} bytes, not 8")
     if len(span.trace_id) not in (8, 16):
         raise Refused(f"trace_id is {len(span.trace_id)} bytes, not 8 or 16")
+    ids = trace_id(span.trace_id.hex()), span_id(span.id.hex()), parent_id(span.parent_id.hex())
+    annotations = [{"timestamp": a.timestamp, "value": text(a.value)} for a in span.annotations]
+    timestamp = _started(span.timestamp, annotations)
+    if timestamp is None:
+        return None
     return new_span(
-        trace=trace_id(span.trace_id.hex()),
-        span=span_id(span.id.hex()),
-        parent=parent_id(span.parent_id.hex()),
+        trace=ids[0],
+        span=ids[1],
+        parent=ids[2],
         name=span.name,
         kind=PROTO_KINDS.get(span.kind, ""),
         service=service,
         remote_service=remote_service,
-        timestamp=span.timestamp,
+        timestamp=timestamp,
         duration=span.duration,
         tags={key: text(value) for key, value in span.tags.items()},
-        annotations=[{"timestamp": a.timestamp, "value": text(a.value)} for a in span.annotations],
+        annotations=annotations,
         local_endpoint=local,
         remote_endpoint=remote,
         shared=span.shared,
@@ -164,9 +188,10 @@ def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise Undecodable(f"not a zipkin.proto3.ListOfSpans: {exc}") from None
     try:
-        return [_pb_span(span) for span in spans]
+        decoded = [_pb_span(span) for span in spans]
     except Refused as exc:
         raise Undecodable(str(exc)) from None
+    return [span for span in decoded if span is not None]
 
 
 def encode(span: dict[str, Any]) -> dict[str, Any]:
