@@ -266,3 +266,84 @@ def test_any_service_name__has_a_resource_a_rule_can_match(writer, reader, ruled
     request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}], service="café")
     assert post_otlp(exporter, request).status_code == 200
     assert Span.objects.filter(service="café").count() == 2
+
+
+def _json_request(spans, scope=None, service_value=None):
+    service = service_value if service_value is not None else {"stringValue": "cart"}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": service}]},
+                "scopeSpans": [{"scope": scope or {"name": "lib"}, "spans": spans}],
+            }
+        ]
+    }
+
+
+def _post_json(client, body):
+    return client.post("/v1/traces", data=json.dumps(body), content_type="application/json")
+
+
+def _json_span(**fields):
+    span = {
+        "traceId": hex_id(16),
+        "spanId": hex_id(8),
+        "name": "op",
+        "startTimeUnixNano": str(NOW_US * 1000),
+        "endTimeUnixNano": str(NOW_US * 1000 + 1000),
+    }
+    span.update(fields)
+    return span
+
+
+def test_json_nulls__are_the_fields_defaults_not_the_text_none(writer):
+    span = _json_span(
+        name=None,
+        status={"code": 2, "message": None},
+        events=[{"timeUnixNano": str(NOW_US * 1000), "name": None}],
+    )
+    body = _json_request([span], scope={"name": None, "version": None}, service_value={"stringValue": None})
+    answer = writer.post("/v1/traces", data=json.dumps(body), content_type="application/json")
+    assert answer.status_code == 200 and answer.json() == {}
+    stored = Span.objects.get(trace_id=span["traceId"])
+    assert stored.name == "" and stored.service == "unknown_service"
+    assert stored.tags["error"] == "" and "otel.scope.name" not in stored.tags
+    assert stored.annotations[0]["value"] == "" and stored.scope == {}
+
+
+@pytest.mark.parametrize("name", [5, ["a", {"b": 1}], {"a": 1}, True])
+def test_json_a_name_not_a_string__refuses_its_span(writer, name):
+    kept, bad = _json_span(), _json_span(name=name)
+    answer = writer.post(
+        "/v1/traces", data=json.dumps(_json_request([kept, bad])), content_type="application/json"
+    )
+    assert answer.status_code == 200
+    assert answer.json()["partialSuccess"] == {"rejectedSpans": "1", "errorMessage": "name is not a string"}
+    assert Span.objects.filter(trace_id=kept["traceId"]).exists()
+    assert not Span.objects.filter(trace_id=bad["traceId"]).exists()
+
+
+def test_links__malformed_ids_refuse_the_span_empty_ones_are_kept_empty(writer):
+    target_trace, target_span = hex_id(16), hex_id(8)
+    good = _json_span(
+        links=[
+            {"traceId": target_trace.upper(), "spanId": target_span},
+            {"traceId": "", "spanId": "0" * 16, "attributes": [{"key": "k", "value": {"stringValue": "v"}}]},
+        ]
+    )
+    bad = [
+        _json_span(links=[link])
+        for link in ({"traceId": "zz", "spanId": None}, {"traceId": 5}, {"spanId": "x"})
+    ]
+    answer = writer.post(
+        "/v1/traces", data=json.dumps(_json_request([good, *bad])), content_type="application/json"
+    )
+    assert answer.json()["partialSuccess"]["rejectedSpans"] == "3"
+    assert Span.objects.get(trace_id=good["traceId"]).links == [
+        {"trace_id": target_trace, "span_id": target_span},
+        {"trace_id": "", "span_id": "", "attributes": {"k": "v"}},
+    ]
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    request.resource_spans[0].scope_spans[0].spans[0].links.add(trace_id=b"\x01\x02", span_id=b"\x03")
+    answer = post_otlp(writer, request)
+    assert ExportTraceServiceResponse.FromString(answer.content).partial_success.rejected_spans == 1

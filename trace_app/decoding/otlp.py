@@ -104,8 +104,13 @@ def _pb_attributes(attributes: Any) -> dict[str, str]:
         if value.WhichOneof("value") == "string_value":
             out[kv.key] = value.string_value
         else:
-            out[kv.key] = text(_pb_value(value))
+            out[kv.key] = _tag(_pb_value(value))
     return out
+
+
+def _tag(value: Any) -> str:
+    """An attribute's value as a tag: OTLP's empty value (no field set, or JSON's null) is ""."""
+    return "" if value is None else text(value)
 
 
 def _pb_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
@@ -227,7 +232,7 @@ def _json_attributes(items: Any, raw: bool = False) -> dict[str, Any]:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str):
             raise Refused("an attribute has no key")
         value = _json_value(item.get("value"))
-        out[item["key"]] = value if raw else text(value)
+        out[item["key"]] = value if raw else _tag(value)
     return out
 
 
@@ -245,6 +250,15 @@ def _hex(value: Any) -> str:
     return value.lower() if isinstance(value, str) else value
 
 
+def _string(value: Any, what: str) -> str:
+    """A string field of OTLP/JSON: null is its default (""), anything but a string is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Refused(f"{what} is not a string")
+    return value
+
+
 def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
     if not isinstance(span, dict):
         raise Refused("a span is not an object")
@@ -258,7 +272,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
         events.append(
             _annotation(
                 _int64(_get(event, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
-                str(event.get("name", "")),
+                _string(event.get("name"), "an event's name"),
                 _json_attributes(event.get("attributes")),
             )
         )
@@ -268,8 +282,8 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
             raise Refused("a link is not an object")
         links.append(
             _link(
-                str(_get(link, "traceId", "trace_id", "")),
-                str(_get(link, "spanId", "span_id", "")),
+                _hex(_get(link, "traceId", "trace_id")),
+                _hex(_get(link, "spanId", "span_id")),
                 _json_attributes(link.get("attributes")),
             )
         )
@@ -281,7 +295,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
         trace_id(_hex(_get(span, "traceId", "trace_id"))),
         span_id(_hex(_get(span, "spanId", "span_id"))),
         parent_id(_hex(_get(span, "parentSpanId", "parent_span_id"))),
-        str(span.get("name", "")),
+        _string(span.get("name"), "name"),
         _enum(span.get("kind"), KIND_NAMES, "kind"),
         start,
         end,
@@ -289,7 +303,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
         events,
         links,
         _enum(status.get("code"), STATUS_NAMES, "status code"),
-        str(status.get("message", "")),
+        _string(status.get("message"), "status message"),
         service,
         resource,
         scope,
@@ -316,7 +330,10 @@ def decode_json(body: bytes) -> Decoded:
                 scope_info = scope_spans.get("scope") or {}
                 if not isinstance(scope_info, dict):
                     raise Refused("scope is not an object")
-                scope = _scope(str(scope_info.get("name", "")), str(scope_info.get("version", "")))
+                scope = _scope(
+                    _string(scope_info.get("name"), "scope name"),
+                    _string(scope_info.get("version"), "scope version"),
+                )
                 for span in _list(scope_spans, "spans"):
                     decoded.add(_json_span, span, service, resource, scope)
     except Refused as exc:  # the request's structure, not one span: nothing is stored
@@ -331,6 +348,10 @@ def _scope(name: str, version: str) -> dict[str, str]:
     return {key: value for key, value in (("name", name), ("version", version)) if value}
 
 
+def _no_id(value: Any) -> bool:
+    return value in (None, "") or (isinstance(value, str) and not value.strip("0"))
+
+
 def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
     annotation: dict[str, Any] = {"timestamp": time_unix_nano // 1000, "value": text(name)}
     if attributes:
@@ -338,8 +359,13 @@ def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> d
     return annotation
 
 
-def _link(trace: str, span: str, attributes: dict[str, Any]) -> dict[str, Any]:
-    link: dict[str, Any] = {"trace_id": trace.rjust(32, "0"), "span_id": span}
+def _link(trace: Any, span: Any, attributes: dict[str, Any]) -> dict[str, Any]:
+    """A link, its ids checked as a span's own are (a malformed one refuses the span).  Empty or
+    all-zero ids are kept as "": OTel records a link to an invalid context that has attributes."""
+    link: dict[str, Any] = {
+        "trace_id": "" if _no_id(trace) else trace_id(trace),
+        "span_id": "" if _no_id(span) else span_id(span, "link span id"),
+    }
     if attributes:
         link["attributes"] = attributes
     return link
