@@ -180,7 +180,8 @@ class TraceManyView(ZipkinView):
             )
         wanted = [query.trace_id(i) for i in ids]
         found = selectors.traces(wanted)
-        answers = [found.get(selectors.stored_id(i)) for i in dict.fromkeys(wanted)]
+        # one trace named in both its forms (16 and 32 hex) is answered once
+        answers = [found.get(i) for i in dict.fromkeys(selectors.stored_id(i) for i in wanted)]
         for spans in answers:
             if spans:
                 authorize_services(self, request, spans)

@@ -80,6 +80,9 @@ def test_protobuf_ingest(writer, reader):
         {"kind": "SIDEWAYS"},
         {"tags": {"k": {"nested": 1}}},
         {"localEndpoint": {"serviceName": "x", "ipv4": "999.1.1.1"}},
+        {"shared": "yes"},  # was read as false: the server half no longer merged with its client's
+        {"shared": 1},
+        {"debug": "true"},
     ],
 )
 def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
@@ -266,6 +269,11 @@ def test_query_api__trace_many(reader, rpc):
     got = reader.get(f"/api/v2/traceMany?traceIds={rpc},{hex_id(8)}")
     assert got.status_code == 200 and len(got.json()) == 1
     assert reader.get(f"/api/v2/traceMany?traceIds={rpc}").status_code == 400
+
+
+def test_query_api__trace_many_names_one_trace_in_both_forms__answers_it_once(reader, rpc):
+    got = reader.get(f"/api/v2/traceMany?traceIds={rpc},{rpc.rjust(32, '0')},{rpc.upper()}")
+    assert got.status_code == 200 and [trace[0]["traceId"] for trace in got.json()] == [rpc]
 
 
 def test_query_api__dependencies_from_pairs_and_uninstrumented_peers(reader, rpc):

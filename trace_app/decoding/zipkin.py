@@ -100,6 +100,7 @@ def _json_span(span: Any) -> dict[str, Any] | None:
         raise Refused("name is not a string")
     ids = trace_id(span.get("traceId")), span_id(span.get("id")), parent_id(span.get("parentId"))
     tags, annotations = _tags(span.get("tags")), _annotations(span.get("annotations"))
+    shared, debug = _flag(span, "shared"), _flag(span, "debug")
     timestamp = _started(span.get("timestamp"), annotations)
     if timestamp is None:
         return None
@@ -117,9 +118,19 @@ def _json_span(span: Any) -> dict[str, Any] | None:
         annotations=annotations,
         local_endpoint=local,
         remote_endpoint=remote,
-        shared=span.get("shared") is True,
-        debug=span.get("debug") is True,
+        shared=shared,
+        debug=debug,
     )
+
+
+def _flag(span: dict[str, Any], key: str) -> bool:
+    """A boolean field (absent or null: false); anything else is refused, not read as false."""
+    value = span.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise Refused(f"{key} {value!r} is not true or false")
+    return value
 
 
 def decode_json(body: bytes) -> list[dict[str, Any]]:
