@@ -32,7 +32,9 @@ from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
+from platformsite.api.errors import json_error
 from platformsite.api.throttling import client_address
+from platformsite.ops import get_only
 from platformsite.services import all_scopes
 
 FAILURE_WINDOW_SECONDS = 300
@@ -103,14 +105,26 @@ def _client_refused(response: HttpResponse) -> bool:
     return response.status_code in (400, 401) and b'"invalid_client"' in response.content
 
 
-class TokenView(oauth_views.TokenView):
+class _MethodNotAllowedInJson:
+    """Another method is 405 in the API's error shape, with ``Allow`` (Django's is an empty HTML page)."""
+
+    def http_method_not_allowed(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = json_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+        response["Allow"] = ", ".join(self._allowed_methods())
+        return response
+
+
+class TokenView(_MethodNotAllowedInJson, oauth_views.TokenView):
     """The token endpoint, throttling callers that keep failing to authenticate."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         keys = _failure_keys(request)
         if (refusal := _locked_out(keys)) is not None:
             return refusal
-        response = super().post(request, *args, **kwargs)
+        # Not super().post(): django-oauth-toolkit answers the device grant itself, before the
+        # server's grants are consulted (404 device_not_found, or a 500 without device_code),
+        # though the platform offers no such grant: through the server it is unsupported_grant_type.
+        response = self.authorization_flow_token_response(request, *args, **kwargs)
         if _client_refused(response) or (
             response.status_code == 400 and b'"invalid_grant"' in response.content
         ):
@@ -118,7 +132,7 @@ class TokenView(oauth_views.TokenView):
         return response
 
 
-class RevokeTokenView(oauth_views.RevokeTokenView):
+class RevokeTokenView(_MethodNotAllowedInJson, oauth_views.RevokeTokenView):
     """RFC 7009 revocation; a revoked token stops working on every node within the poll interval.
     Failed client authentications count towards the same lockout as the token endpoint's."""
 
@@ -196,7 +210,7 @@ def _introspection_error(status: int, error: str, description: str) -> JsonRespo
 
 
 @method_decorator(csrf_exempt, name="dispatch")
-class IntrospectView(View):
+class IntrospectView(_MethodNotAllowedInJson, View):
     """RFC 7662 token introspection.
 
     The caller authenticates as a confidential client (HTTP Basic) or with a bearer token
@@ -255,14 +269,16 @@ def introspection(token: TokenInfo) -> dict:
     return body
 
 
-def jwks(request: HttpRequest) -> JsonResponse:
+@get_only  # a POST was CSRF's 403 HTML page
+def jwks(request: HttpRequest) -> HttpResponse:
     """The public keys that sign access tokens (current and recently retired)."""
     response = JsonResponse({"keys": published_keys()})
     response["Cache-Control"] = "public, max-age=300"
     return response
 
 
-def server_metadata(request: HttpRequest) -> JsonResponse:
+@get_only
+def server_metadata(request: HttpRequest) -> HttpResponse:
     """RFC 8414 authorization server metadata."""
     base = issuer_for(host=request.get_host(), secure=request.is_secure())
     grants = ["client_credentials", "authorization_code", "refresh_token"]

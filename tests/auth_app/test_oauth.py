@@ -247,6 +247,16 @@ def test_device_flow__is_not_served(client, path):
     assert client.post(path).status_code == 404
 
 
+@pytest.mark.parametrize("extra", [{}, {"device_code": "x"}])
+def test_device_grant_at_the_token_endpoint__unsupported_grant_type(client, extra):
+    # django-oauth-toolkit's token view answered it before the server's grants: a 500 without
+    # device_code, 404 device_not_found with one
+    response = client.post(
+        "/o/token/", {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", **extra}
+    )
+    assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type")
+
+
 def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
     # given a public PKCE client and a user whose account allows config:read
     app_account, _ = service_account_create(
@@ -451,3 +461,20 @@ def test_client_secret_check__remembers_successes_not_failures_nor_rotated_secre
     account_rotate_secret(account=account)
     account.application.refresh_from_db()
     assert not client_secrets.check_client_secret(secret, account.application.client_secret)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        ("/o/token/", "get", "POST, OPTIONS"),
+        ("/o/revoke_token/", "put", "POST, OPTIONS"),
+        ("/o/introspect/", "get", "POST"),
+        ("/o/.well-known/jwks.json", "post", "GET, HEAD"),
+        ("/o/.well-known/oauth-authorization-server", "delete", "GET, HEAD"),
+    ],
+)
+def test_another_method__405_in_the_error_shape(client, path, method, allow):
+    # was an empty text/html 405 (token, revoke, introspect) or CSRF's 403 HTML page (the .well-known)
+    response = getattr(client, method)(path)
+    assert response.status_code == 405 and response["Allow"] == allow
+    assert response.json()["error"]["code"] == "method_not_allowed"
