@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 from django.conf import settings
+from django.contrib.auth import views as django_auth_views
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -144,6 +146,21 @@ class RevokeTokenView(_MethodNotAllowedInJson, oauth_views.RevokeTokenView):
         if _client_refused(response):
             _count_failure(request, keys, "revoke")
         return response
+
+
+class AuthorizationView(oauth_views.AuthorizationView):
+    """The authorization endpoint. A user not signed in signs in at ``/o/login/``, which takes any
+    active user: the dashboards' login (``LOGIN_URL``) takes only staff, so no other user could
+    ever authorize a client."""
+
+    login_url = reverse_lazy("oauth2_provider:login")
+
+
+class UserLoginView(django_auth_views.LoginView):
+    """Sign-in for the authorization code flow: any active user (the plain authentication form)."""
+
+    template_name = "platformsite/login.html"
+    extra_context = {"oauth_login": True}
 
 
 class _ClientAuthCache:

@@ -298,6 +298,8 @@ if PLATFORM_ACCESS_TOKEN_FORMAT not in {"jwt", "opaque"}:
     raise ImproperlyConfigured("PLATFORM_ACCESS_TOKEN_FORMAT must be jwt or opaque")
 #: The ``iss`` of JWT access tokens; by default the /o/ URL of the request that asked for one.
 PLATFORM_ISSUER = _read("PLATFORM_ISSUER", env.str, "")
+if PLATFORM_ISSUER:  # the `iss` of authorization responses (RFC 9207) is the metadata's issuer too
+    OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = PLATFORM_ISSUER
 #: The ``aud`` of JWT access tokens.
 PLATFORM_TOKEN_AUDIENCE = _read("PLATFORM_TOKEN_AUDIENCE", env.str, "micro-platform")
 #: Days a signing key signs before beat rotates it; retired keys stay published for verification.

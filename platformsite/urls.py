@@ -10,7 +10,6 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from oauth2_provider import urls as oauth2_urls
 
 from auth_app import views as auth_views
 from platformsite import ops
@@ -46,10 +45,19 @@ if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE == "auth":
         path("revoke_token/", auth_views.RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", auth_views.IntrospectView.as_view(), name="introspect"),
         path(".well-known/jwks.json", auth_views.jwks, name="jwks-info"),
-        path(".well-known/oauth-authorization-server", auth_views.server_metadata, name="server-metadata"),
-        *[pattern for pattern in oauth2_urls.base_urlpatterns if pattern.name == "authorize"],
+        # django-oauth-toolkit's name for it: the RFC 9207 `iss` of its authorization responses is
+        # this URL's base (the metadata's issuer); under another name it fell back to the site root
+        path(
+            ".well-known/oauth-authorization-server", auth_views.server_metadata, name="oauth-server-metadata"
+        ),
+        path("authorize/", auth_views.AuthorizationView.as_view(), name="authorize"),
+        path("login/", auth_views.UserLoginView.as_view(), name="login"),
     ]
-    urlpatterns.append(path("o/", include((oauth_patterns, "oauth2_provider"), namespace="oauth2_provider")))
+    urlpatterns += [
+        path("o/", include((oauth_patterns, "oauth2_provider"), namespace="oauth2_provider")),
+        # RFC 8414's own place for the metadata of the issuer <host>/o, where its clients look first
+        path(".well-known/oauth-authorization-server/o", auth_views.server_metadata),
+    ]
 
 if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE_WEB:
     urlpatterns += [

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import secrets
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.core.cache import cache
@@ -228,6 +228,13 @@ def test_password_grant__turned_on__is_offered_again(client, settings):
     )
 
 
+def test_server_metadata__also_at_rfc_8414s_place_for_the_issuer(client):
+    metadata = client.get("/o/.well-known/oauth-authorization-server").json()
+    assert metadata["issuer"] == "http://testserver/o"
+    again = client.get("/.well-known/oauth-authorization-server/o").json()
+    assert again.pop("generated_at") and metadata.pop("generated_at") and again == metadata
+
+
 def test_server_metadata__names_the_endpoints(client):
     body = client.get("/o/.well-known/oauth-authorization-server").json()
     assert body["token_endpoint"] == "http://testserver/o/token/"
@@ -286,7 +293,12 @@ def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_
         },
     )
     assert response.status_code == 302, response.content
-    code = parse_qs(urlparse(response["Location"]).query)["code"][0]
+    answer = parse_qs(urlparse(response["Location"]).query)
+    code = answer["code"][0]
+    # RFC 9207: the issuer in the answer is the metadata's (it was the site's root, which clients
+    # checking it refuse as a mix-up)
+    metadata = client.get("/o/.well-known/oauth-authorization-server").json()
+    assert answer["iss"] == [metadata["issuer"]] == ["http://testserver/o"]
     client.logout()
     tokens = client.post(
         "/o/token/",
@@ -478,3 +490,41 @@ def test_another_method__405_in_the_error_shape(client, path, method, allow):
     response = getattr(client, method)(path)
     assert response.status_code == 405 and response["Allow"] == allow
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(client):
+    # /o/authorize/ sent a signed-out user to the dashboards' login, which takes only staff: a user
+    # account (type user) could never authorize a client through the pages
+    app_account, _ = service_account_create(
+        name="webapp",
+        scopes=["config:read"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urlencode(
+        {
+            "client_id": app_account.application.client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:read",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    to_login = client.get(f"/o/authorize/?{query}")
+    assert to_login.status_code == 302
+    login_page = to_login["Location"]
+    assert login_page.startswith("/o/login/")
+    page = client.get(login_page)
+    assert page.status_code == 200 and b'action="/o/login/"' in page.content
+    signed_in = client.post(
+        login_page, {"username": "frank", "password": "pw-frank-123456", "next": f"/o/authorize/?{query}"}
+    )
+    assert signed_in.status_code == 302 and signed_in["Location"] == f"/o/authorize/?{query}"
+    consent = client.get(signed_in["Location"])
+    assert consent.status_code == 200  # the consent page, to the user who is not staff
+    assert client.get("/ui/").status_code == 302  # the dashboards still take only staff
