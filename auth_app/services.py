@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule
@@ -167,13 +167,23 @@ def user_account_create(
 
 
 def _revoke_tokens_of(account: Account) -> int:
-    tokens = AccessToken.objects.filter(application=account.application) if account.application else None
-    if account.user_id:
-        user_tokens = AccessToken.objects.filter(user_id=account.user_id)
-        tokens = user_tokens if tokens is None else tokens | user_tokens
-    count = tokens.delete()[0] if tokens is not None else 0
+    """Delete the account's access tokens and refresh tokens (the client's, and the user's when it
+    is a user account); every node drops its cached validations at the next poll. How many
+    access tokens."""
+    count = _tokens_of(AccessToken, account).delete()[0]
+    _tokens_of(RefreshToken, account).delete()
     transaction.on_commit(note_revocation)
     return count
+
+
+def _tokens_of(model: type, account: Account) -> Any:
+    """The account's tokens of ``model``: its client's, and its user's for a user account."""
+    tokens = model.objects.none()
+    if account.application_id:
+        tokens |= model.objects.filter(application_id=account.application_id)
+    if account.user_id:
+        tokens |= model.objects.filter(user_id=account.user_id)
+    return tokens
 
 
 @transaction.atomic
@@ -250,7 +260,9 @@ def account_disable(
     check_not_own(account, actor_account_id, doing="Disabling")
     account.is_active = False
     account.save(update_fields=["is_active", "updated"])
-    transaction.on_commit(note_revocation)
+    # revoked, not only refused while it is disabled: enabling it again (after rotating a leaked
+    # secret, say) must not bring its old tokens back
+    _revoke_tokens_of(account)
     audit("auth.account.disabled", subject=actor, account=account.name)
     return account
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from oauth2_provider.models import AccessToken, Application
+from django.contrib.auth import get_user_model
+from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from auth_app.models import Account
 from auth_app.services import service_account_create
@@ -207,6 +208,25 @@ def test_disable_then_enable(operator, client, django_capture_on_commit_callback
         client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth).status_code
         == 200
     )
+
+
+def test_disable__revokes_the_tokens_enabling_again_does_not_revive_them(
+    operator, client, django_capture_on_commit_callbacks
+):
+    body = create(operator).json()
+    auth = basic_auth(body["client_id"], body["client_secret"])
+    token = client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth).json()
+    bearer = f"Bearer {token['access_token']}"
+    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 200
+    application = Application.objects.get(client_id=body["client_id"])
+    user = get_user_model().objects.create(username="someone")
+    RefreshToken.objects.create(application=application, user=user, token="a-refresh-token")
+    with django_capture_on_commit_callbacks(execute=True):
+        operator.post(f"{ACCOUNTS}payments/disable/")
+        operator.post(f"{ACCOUNTS}payments/enable/")
+    # was 200 again: the token had only been refused while the account was disabled
+    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
+    assert not RefreshToken.objects.filter(application=application).exists()
 
 
 @pytest.mark.parametrize(
