@@ -78,6 +78,10 @@ def cmd_run(options: argparse.Namespace) -> int:
             log_config=None,
             access_log=False,  # platform.access writes one line per request, with its duration
             ws_max_size=1 << 20,
+            # The caller's address is REMOTE_ADDR unless PLATFORM_TRUSTED_PROXIES says otherwise:
+            # uvicorn's own X-Forwarded-For handling (on by default, trusting 127.0.0.1) let any
+            # local caller name a new address, and get a new lockout and throttle budget, per request.
+            proxy_headers=False,
         )
     )
     try:
@@ -129,6 +133,7 @@ def _children(options: argparse.Namespace) -> dict[str, list[str]]:
             "--lifespan",
             "off",
             "--no-access-log",
+            "--no-proxy-headers",  # PLATFORM_TRUSTED_PROXIES decides, as on the WSGI port (see run)
         ],
     }
     if settings.PLATFORM_TASK_MODE == "celery":

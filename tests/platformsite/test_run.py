@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.servers import ROOT, free_port, platform_env
+from tests.servers import ROOT, free_port, platform_env, wait_healthy
 
 
 class Console:
@@ -79,3 +79,30 @@ def test_platform_run__password_last_then_an_access_line_per_request_and_no_sche
         code = proc.wait(timeout=20)
     console.drain(0.5)
     assert code == 0 and console.lines[-1] == "Stopped."
+
+
+def test_platform_run__a_forwarded_for_header_names_no_new_address(tmp_path):
+    # uvicorn trusted X-Forwarded-For from 127.0.0.1 by default, so a local caller locked out of
+    # /o/token/ (or throttled) named a new address with each request and got a new budget, though
+    # PLATFORM_TRUSTED_PROXIES is 0
+    env = {**platform_env(tmp_path), "PLATFORM_TOKEN_FAILURE_LIMIT": "1"}
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "platformsite.cli", "run", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, proc, 60)
+        bad = {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "wrong"}
+        assert httpx.post(f"{base}/o/token/", data=bad, timeout=10).status_code == 401
+        spoofed = httpx.post(
+            f"{base}/o/token/", data=bad, headers={"X-Forwarded-For": "10.9.9.9"}, timeout=10
+        )
+        assert spoofed.status_code == 429
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
