@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
+
+from django.conf import settings
 
 from trace_app import assembly
 from trace_app.services.graph import bucket_value
@@ -15,16 +19,28 @@ def stored_id(value: str) -> str:
     return value.lower().rjust(32, "0")
 
 
-def search(query: TraceQuery) -> list[dict[str, Any]]:
-    """Summaries of the newest traces with a span matching ``query``, newest first."""
+def search(query: TraceQuery, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+    """Summaries of the newest traces with a span matching ``query``, newest first.
+
+    ``keep`` (a summary -> whether the caller may see it: a policy narrowing a reader) applies
+    before the limit, as the query's conditions do: the store is asked for more traces (up to
+    ``TRACE_SEARCH_MAX``) until ``query.limit`` of them are kept or there are no more."""
     store = get_store()
-    ids = store.find_trace_ids(query)
-    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for span in store.spans(ids):
-        by_trace[span["trace_id"]].append(span)
-    # merged first, as a trace is shown: a span sent twice (an exporter retrying a batch that was
-    # stored) or in fragments counts once
-    return [assembly.summary(assembly.merge(by_trace[trace_id])) for trace_id in ids if by_trace[trace_id]]
+    asked = query.limit
+    while True:
+        ids = store.find_trace_ids(replace(query, limit=asked))
+        by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for span in store.spans(ids):
+            by_trace[span["trace_id"]].append(span)
+        # merged first, as a trace is shown: a span sent twice (an exporter retrying a batch that
+        # was stored) or in fragments counts once
+        found = [assembly.summary(assembly.merge(by_trace[t])) for t in ids if by_trace[t]]
+        if keep is None:
+            return found
+        kept = [summary for summary in found if keep(summary)]
+        if len(kept) >= query.limit or len(ids) < asked or asked >= settings.TRACE_SEARCH_MAX:
+            return kept[: query.limit]
+        asked = min(asked * 4, settings.TRACE_SEARCH_MAX)
 
 
 def traces(trace_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -150,10 +150,10 @@ class TracesView(ZipkinView):
             min_duration=query.integer(params, "minDuration"),
             max_duration=query.integer(params, "maxDuration"),
         )
-        summaries = selectors.search(found)
-        spans = selectors.traces([s["trace_id"] for s in summaries])
         may_read = readable(self, request)
-        traces = [spans[s["trace_id"]] for s in summaries if all(map(may_read, s["services"]))]
+        summaries = selectors.search(found, keep=lambda summary: all(map(may_read, summary["services"])))
+        spans = selectors.traces([s["trace_id"] for s in summaries])
+        traces = [spans[s["trace_id"]] for s in summaries]
         return Response([_zipkin_trace(trace) for trace in traces])
 
 

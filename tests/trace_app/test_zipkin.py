@@ -358,3 +358,21 @@ def test_a_reader_narrowed_to_some_services_sees_only_traces_of_those_on_every_r
     assert len(everything.get("/api/v1/trace/traces/").json()["traces"]) == 3
     assert everything.get(f"/api/v2/trace/{mixed}").status_code == 200
     assert len(everything.get("/api/v1/trace/graph/").json()["edges"]) == 1
+
+
+def test_a_narrowed_reader__the_limit_counts_the_traces_it_may_read(writer, ruled_client):
+    """The newest `limit` traces were taken first and those the reader may not read dropped after:
+    with newer traces of other services it got fewer than `limit`, or none, though older ones of
+    its own service matched."""
+    own = [hex_id(16) for _ in range(3)]
+    for age, trace in enumerate(own):
+        post_zipkin(writer, [zipkin_span(trace, hex_id(8), "frontend", timestamp=NOW_US - 1000 * (age + 10))])
+    post_zipkin(
+        writer, [zipkin_span(hex_id(16), hex_id(8), "checkout", timestamp=NOW_US - i) for i in range(5)]
+    )
+    reader = ruled_client("trace:read", rules=[{"resource": "trace:frontend", "action": "read"}])
+    found = reader.get("/api/v1/trace/traces/", {"limit": 2}).json()["traces"]
+    assert [t["trace_id"] for t in found] == own[:2]
+    zipkin = reader.get("/api/v2/traces", {"limit": 2}).json()
+    assert [trace[0]["traceId"] for trace in zipkin] == own[:2]
+    assert len(reader.get("/api/v2/traces", {"limit": 10}).json()) == 3

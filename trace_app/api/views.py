@@ -89,7 +89,7 @@ class SearchView(TraceView):
             error_only=data["error"],
         )
         may_read = readable(self, request)
-        traces = [summary for summary in selectors.search(found) if all(map(may_read, summary["services"]))]
+        traces = selectors.search(found, keep=lambda summary: all(map(may_read, summary["services"])))
         return Response(s.SearchResultSerializer({"traces": traces}).data)
 
 
