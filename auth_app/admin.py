@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from auth_app import services
+from auth_app.api.serializers import MAX_METADATA_DEPTH
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
 from auth_app.selectors import bump_policy_version
+from platformsite.jsonvalues import unstorable
 
 
 def _actor(request: HttpRequest) -> str:
@@ -47,12 +50,36 @@ class RuleInline(admin.TabularInline):
     fields = ["resource", "action", "effect", "priority", "description"]
 
 
+class AccountForm(forms.ModelForm):
+    """The checks of ``PATCH /api/v1/auth/accounts/<name>/``, as form errors instead of a 500."""
+
+    class Meta:
+        model = Account
+        fields = ["scopes", "metadata", "is_active"]
+
+    def clean_scopes(self) -> str:
+        try:
+            return " ".join(services.validate_scopes(self.cleaned_data["scopes"].split()))
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["scopes"]) from None
+
+    def clean_metadata(self) -> dict:
+        metadata = self.cleaned_data["metadata"]
+        if not isinstance(metadata, dict):
+            raise ValidationError('Metadata is a JSON object, e.g. {"team": "payments"}.')
+        if problem := unstorable(metadata, max_depth=MAX_METADATA_DEPTH):
+            raise ValidationError(problem)
+        return metadata
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
     list_display = ["name", "type", "client_id", "scopes", "is_active", "created"]
     list_filter = ["type", "is_active"]
     search_fields = ["name", "application__client_id", "user__username"]
-    readonly_fields = ["type", "application", "user", "client_id", "created", "updated"]
+    # The name is who the account is (``service:<name>`` in tokens and audit): no service renames it.
+    readonly_fields = ["name", "type", "application", "user", "client_id", "created", "updated"]
     fields = [
         "name",
         "type",

@@ -74,3 +74,39 @@ def test_rule_form__valid_rule_is_saved(admin_client):
     )
     assert response.status_code == 302
     assert Rule.objects.get().resource == "config:payments/*"
+
+
+def _account_form(account: Account, **changes) -> dict:
+    form = {"scopes": account.scopes, "metadata": "{}", "is_active": "on"}
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"scopes": "config:read nonsense:scope"}, "Unknown scopes: nonsense:scope"),
+        ({"metadata": "[1, 2]"}, "Metadata is a JSON object"),
+        ({"metadata": '{"a": "\\u0000"}'}, "NUL characters"),
+        ({"metadata": "{bad"}, "Enter a valid JSON."),
+    ],
+)
+def test_account_form__refuses_what_the_api_refuses_with_a_form_error(admin_client, changes, error):
+    account, _ = service_account_create(name="payments", scopes=["config:read"], metadata={"team": "a"})
+    form = _account_form(account, **changes)
+    response = admin_client.post(f"/admin/auth_app/account/{account.pk}/change/", form)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    stored = Account.objects.get(pk=account.pk)
+    assert (stored.scopes, stored.metadata) == ("config:read", {"team": "a"})
+
+
+def test_account_form__the_name_cannot_be_changed(admin_client):
+    """No service renames an account; the form took any name (a rename with a scope change was dropped)."""
+    account, _ = service_account_create(name="payments", scopes=["config:read"])
+    page = admin_client.get(f"/admin/auth_app/account/{account.pk}/change/").content.decode()
+    assert 'name="name"' not in page
+    form = _account_form(account, name="Not A Name!")
+    response = admin_client.post(f"/admin/auth_app/account/{account.pk}/change/", form)
+    assert response.status_code == 302
+    assert Account.objects.get(pk=account.pk).name == "payments"
