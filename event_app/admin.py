@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from event_app import services
+from event_app import selectors, services
+from event_app.api.serializers import SubscriptionUpdateInput
 from event_app.models import Delivery, Event, EventCount, Subscription
+from event_app.services.subscriptions import check_sink
 from platformsite.admin import ReadOnlyAdmin
+from platformsite.jsonvalues import unstorable
 
 
 @admin.register(Event)
@@ -21,12 +28,65 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
 
+def _filter_values(name: str, value: object) -> list[str]:
+    """``types`` or ``sources`` checked by the API's own field (a list of strings, as many and as
+    long as it takes): every published event is matched against them."""
+    try:
+        values = SubscriptionUpdateInput().fields[name].run_validation([] if value is None else value)
+    except DRFValidationError as exc:
+        detail = exc.detail
+        while isinstance(detail, dict | list) and detail:  # the first message, however nested
+            detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+        raise ValidationError(f'{detail} A JSON list of strings, e.g. ["order.*"] ([] for all).') from None
+    if problem := unstorable(values, max_depth=2):
+        raise ValidationError(problem)
+    return values
+
+
+class SubscriptionForm(forms.ModelForm):
+    """The checks of the subscriptions API: filters as lists of strings, a webhook URL that can be
+    delivered to (http or https, no loopback or private address unless allowed)."""
+
+    class Meta:
+        model = Subscription
+        fields = ["name", "owner", "types", "sources", "subject_prefix", "sink", "url", "is_active"]
+
+    def clean_types(self) -> list[str]:
+        return _filter_values("types", self.cleaned_data.get("types"))
+
+    def clean_sources(self) -> list[str]:
+        return _filter_values("sources", self.cleaned_data.get("sources"))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "sink" in data and "url" in data:
+            try:
+                check_sink(data["sink"], data["url"])
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field, errors)
+        return data
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
     list_display = ["name", "sink", "url", "is_active", "types", "owner", "created"]
     list_filter = ["sink", "is_active"]
     search_fields = ["name", "url"]
-    exclude = ["secret"]
+
+    def save_model(self, request, subscription, form, change) -> None:
+        if subscription.sink == Subscription.Sink.WEBHOOK and not subscription.secret:
+            subscription.secret = services.new_secret()  # as the API does: deliveries are signed
+        super().save_model(request, subscription, form, change)
+        transaction.on_commit(selectors.forget_webhook_filters)  # publishes match the new filter
+
+    def delete_model(self, request, subscription) -> None:
+        services.subscription_delete(subscription=subscription)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for subscription in queryset:
+            services.subscription_delete(subscription=subscription)
 
 
 @admin.action(description="Redeliver the selected dead letters")

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # --- subscriptions ------------------------------------------------------------------------------------
 
 
-def _check_sink(sink: str, url: str) -> None:
+def check_sink(sink: str, url: str) -> None:
     if sink == Subscription.Sink.WEBHOOK:
         if not url:
             raise ValidationError({"url": ['A webhook subscription needs its URL (or "sink": "websocket").']})
@@ -80,7 +80,7 @@ def subscription_create(
     # not at the top: the errors module loads DRF's settings, whose authentication imports this module
     from platformsite.api.errors import Conflict
 
-    _check_sink(sink, url)
+    check_sink(sink, url)
     taken = Conflict(
         f"A subscription named {name!r} exists.", code="subscription_exists", details={"name": name}
     )
@@ -108,7 +108,7 @@ def subscription_create(
 def subscription_update(*, subscription: Subscription, **changes: Any) -> Subscription:
     for name, value in changes.items():
         setattr(subscription, name, value)
-    _check_sink(subscription.sink, subscription.url)
+    check_sink(subscription.sink, subscription.url)
     subscription.save()
     transaction.on_commit(selectors.forget_webhook_filters)
     if subscription.is_active and subscription.sink == Subscription.Sink.WEBHOOK:

@@ -44,3 +44,51 @@ def test_admin_eventcount__derived_counters_are_view_only(admin_client, make_eve
     assert "delete_selected" not in listing
     row.refresh_from_db()
     assert row.count == 1
+
+
+def _subscription_form(**changes) -> dict:
+    form = {"name": "hook", "owner": "", "types": '["order.*"]', "sources": "[]", "subject_prefix": ""}
+    form.update({"sink": "webhook", "url": "https://hooks.example.com/in", "is_active": "on"})
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"types": '[["a"]]'}, "A JSON list of strings"),
+        ({"types": "5"}, "A JSON list of strings"),
+        ({"sources": '{"a": 1}'}, "A JSON list of strings"),
+        ({"url": "ftp://hooks.example.com/in"}, "http or https"),
+        ({"url": "http://127.0.0.1:9/"}, "loopback"),
+        ({"sink": "websocket"}, "A websocket subscription has no URL"),
+    ],
+)
+def test_admin_subscription_form__refuses_what_the_api_refuses(admin_client, settings, changes, error):
+    settings.PLATFORM_ALLOW_PRIVATE_TARGETS = False
+    response = admin_client.post("/admin/event_app/subscription/add/", _subscription_form(**changes))
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+def test_admin_subscription__publishes_see_it_at_once_and_it_is_signed(
+    admin_client, make_event, django_capture_on_commit_callbacks
+):
+    # given: a publish has cached the (empty) webhook filters
+    make_event("order.created")
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post("/admin/event_app/subscription/add/", _subscription_form())
+    make_event("order.paid")
+    # then
+    assert response.status_code == 302
+    subscription = Subscription.objects.get(name="hook")
+    assert subscription.secret.startswith("whsec_")
+    assert Delivery.objects.filter(subscription=subscription, event__type="order.paid").exists()
+    # and when deleted, the next publish no longer matches it
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/admin/event_app/subscription/{subscription.pk}/delete/", {"post": "yes"})
+    make_event("order.shipped")
+    assert not Subscription.objects.exists()
+    assert not Delivery.objects.exists()
