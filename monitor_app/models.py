@@ -221,6 +221,7 @@ class NodeStatus(models.Model):
 
     class Meta:
         ordering = ["service", "node"]
+        verbose_name_plural = "node statuses"
         constraints = [models.UniqueConstraint(fields=["service", "node"], name="monitor_node_status")]
 
     def __str__(self) -> str:

@@ -52,3 +52,13 @@ def test_admin_checks_deleted_in_bulk__through_the_service(admin_client, report)
     assert admin_client.post("/admin/monitor_app/check/", form).status_code == 302
     health = ServiceHealth.objects.get(name="orders")
     assert (health.nodes, health.passing, health.status) == (1, 1, "healthy")
+
+
+def test_admin_index__plural_names_are_english(admin_client):
+    """Django's default plural adds an "s": "Node statuss" on the admin index."""
+    from django.apps import apps
+
+    page = admin_client.get("/admin/").content.decode()
+    assert "Node statuses" in page
+    doubled = [m._meta.label for m in apps.get_models() if str(m._meta.verbose_name_plural).endswith("ss")]
+    assert doubled == []
