@@ -14,6 +14,7 @@ next (see :class:`Failover`).
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Generator
@@ -25,6 +26,12 @@ import httpx
 
 #: Refresh this many seconds before the token's expiry, so no request carries a dying token.
 REFRESH_MARGIN_SECONDS = 30.0
+#: After the token endpoint refused the credentials (a 4xx: unknown client, disabled account,
+#: the address locked out), the refusal is raised again without asking for this long, doubling
+#: with each refusal in a row up to the maximum (a 429's Retry-After when longer), give or take a
+#: fifth: asking on every call cannot succeed, and counts towards the platform's lockout of the
+#: whole host's address.
+REFUSAL_HOLD_SECONDS, REFUSAL_HOLD_MAX_SECONDS = 5.0, 120.0
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -157,14 +164,37 @@ class ClientCredentials(httpx.Auth):
     _token: str | None = field(default=None, init=False, repr=False)
     _expires_at: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    #: The last refusal, when it came (monotonic), until when it stands, and how many in a row.
+    _refusal: tuple[PlatformError, float, float] | None = field(default=None, init=False, repr=False)
+    _refusals: int = field(default=0, init=False, repr=False)
 
     def token(self, *, force: bool = False) -> str:
         """A valid access token, fetched when there is none or it is about to expire."""
         with self._lock:
             if force or self._token is None or time.time() >= self._expires_at - REFRESH_MARGIN_SECONDS:
+                self._held()
                 self._fetch()
             assert self._token is not None
             return self._token
+
+    def _held(self) -> None:
+        """Raise the last refusal again while it stands (see ``REFUSAL_HOLD_SECONDS``)."""
+        if self._refusal is None:
+            return
+        error, at, until = self._refusal
+        now = time.monotonic()
+        if now < until:
+            message = f"{error.message} (refused {now - at:.0f} s ago; asked again in {until - now:.0f} s)"
+            raise PlatformError(error.status, error.code, message, error.details)
+
+    def _refused(self, error: PlatformError, retry_after: str | None) -> None:
+        self._refusals += 1
+        hold = min(REFUSAL_HOLD_SECONDS * 2 ** (self._refusals - 1), REFUSAL_HOLD_MAX_SECONDS)
+        hold *= random.uniform(0.8, 1.2)
+        if retry_after and retry_after.isdigit():
+            hold = max(hold, float(retry_after))
+        now = time.monotonic()
+        self._refusal = (error, now, now + hold)
 
     def invalidate(self) -> None:
         with self._lock:
@@ -181,7 +211,10 @@ class ClientCredentials(httpx.Auth):
             error = PlatformError.from_response(response)
             if error.code in TOKEN_ERRORS and error.message in ("", error.code):  # no description
                 error = PlatformError(error.status, error.code, TOKEN_ERRORS[error.code], error.details)
+            if response.status_code < 500:
+                self._refused(error, response.headers.get("Retry-After"))
             raise error
+        self._refusal, self._refusals = None, 0
         body = response.json()
         self._token = body["access_token"]
         self._expires_at = time.time() + float(body.get("expires_in", 3600))

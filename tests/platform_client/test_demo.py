@@ -134,3 +134,29 @@ def test_demo_config__a_second_run_keeps_the_namespace_unless_told_to_overwrite(
         assert session.call("GET", namespace + "resolve")["data"] == {"flaky": True}
         fleet.ensure_config(session, "demo-drivers", {"flaky": False}, overwrite=True)
         assert session.call("GET", namespace + "resolve")["data"] == {"flaky": False}
+
+
+def test_gateway__a_backend_it_cannot_call__503_saying_why(monkeypatch):
+    # it raised, and the demo server printed a traceback per request (91,000 lines in five
+    # minutes while its account was disabled)
+    from platform_client.router import NoRoute
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "demo"))
+    import gateway
+
+    class Unroutable:
+        def request(self, method, path):
+            raise NoRoute("demo-customers")
+
+    class Fleet:
+        def client(self, service, **options):
+            return Unroutable()
+
+    answered = []
+    body = gateway.make_app(Fleet())(
+        {"PATH_INFO": "/dispatch"}, lambda status, headers: answered.append(status)
+    )
+    assert answered == ["503 Service Unavailable"]
+    assert json.loads(b"".join(body)) == {
+        "error": "NoRoute: 503 no_route: No node of 'demo-customers' to call."
+    }

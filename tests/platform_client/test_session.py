@@ -9,7 +9,7 @@ import httpx
 import pytest
 from oauth2_provider.models import AccessToken
 
-from platform_client import PlatformError, PlatformSession
+from platform_client import ClientCredentials, PlatformError, PlatformSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,3 +169,62 @@ def test_failover__no_node_answers__the_last_error_is_raised_naming_the_address(
     ):
         session.credentials.token()
     assert f"POST {dead_address}/o/token/" in str(refused.value)
+
+
+def _token_endpoint(*answers: httpx.Response) -> tuple[httpx.Client, list[httpx.Request]]:
+    """A token endpoint answering ``answers`` in turn (the last one from then on)."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return answers[min(len(asked), len(answers)) - 1]
+
+    return httpx.Client(transport=httpx.MockTransport(answer)), asked
+
+
+def test_credentials__a_refusal_is_not_asked_again_at_once(monkeypatch):
+    # every call asked for a token again: a disabled account's three demo services hit the
+    # platform's failed-authentication limit in seconds, locking out every client of their host
+    refused = httpx.Response(401, json={"error": "invalid_client"})
+    granted = httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+    client, asked = _token_endpoint(refused, refused, granted)
+    now = [1000.0]
+    monkeypatch.setattr("platform_client.session.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("platform_client.session.random.uniform", lambda low, high: 1.0)
+    credentials = ClientCredentials("http://platform/o/token/", "id", "secret", client=client)
+    for _ in range(3):
+        with pytest.raises(PlatformError) as refusal:
+            credentials.token(force=True)
+    assert len(asked) == 1 and refusal.value.code == "invalid_client"
+    assert (
+        "the account is disabled" in refusal.value.message and "asked again in 5 s" in refusal.value.message
+    )
+    now[0] += 5.1
+    with pytest.raises(PlatformError):
+        credentials.token()
+    assert len(asked) == 2
+    now[0] += 9.9  # the second refusal in a row stands twice as long
+    with pytest.raises(PlatformError, match="asked again in 0 s"):
+        credentials.token()
+    now[0] += 0.2
+    assert credentials.token() == "t" and len(asked) == 3
+    assert credentials._refusal is None and credentials._refusals == 0
+
+
+def test_credentials__a_lockout_is_held_as_long_as_its_retry_after_and_a_5xx_not_at_all(monkeypatch):
+    locked = httpx.Response(429, json={"error": "too_many_requests"}, headers={"Retry-After": "300"})
+    client, asked = _token_endpoint(locked, httpx.Response(503, json={"error": "unavailable"}))
+    now = [1000.0]
+    monkeypatch.setattr("platform_client.session.time.monotonic", lambda: now[0])
+    credentials = ClientCredentials("http://platform/o/token/", "id", "secret", client=client)
+    with pytest.raises(PlatformError):
+        credentials.token()
+    now[0] += 299
+    with pytest.raises(PlatformError, match="asked again in 1 s"):
+        credentials.token()
+    now[0] += 2
+    for _ in range(2):
+        with pytest.raises(PlatformError) as unavailable:
+            credentials.token()
+        assert unavailable.value.status == 503
+    assert len(asked) == 3
