@@ -19,7 +19,6 @@ from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.contrib.auth import views as django_auth_views
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -28,18 +27,15 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
 from oauth2_provider.models import Application
 
-from auth_app import tokens
-from auth_app.audit import audit
+from auth_app import lockout, tokens
+from auth_app.forms import SignInForm
 from auth_app.keys import issuer_for, published_keys
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
 from platformsite.api.errors import json_error
-from platformsite.api.throttling import client_address
 from platformsite.ops import get_only
 from platformsite.services import all_scopes
-
-FAILURE_WINDOW_SECONDS = 300
 
 
 def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
@@ -60,21 +56,7 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def _failure_keys(request: HttpRequest) -> list[str]:
-    """The failure counters a client authentication counts against: its address's.
-
-    Not the client id's: ids are public (every token names its client), so a lockout per client
-    let anyone lock any service, the operator's included, out of its tokens with 20 bad secrets
-    every 5 minutes.  What it guarded against, guessing one client's secret from many addresses,
-    does not need it: a secret is 128 random letters and digits, stored hashed."""
-    return [f"auth:token-failures:ip:{client_address(request)}"]
-
-
-def _locked_out(keys: list[str]) -> JsonResponse | None:
-    """429 once any counter reached ``PLATFORM_TOKEN_FAILURE_LIMIT`` in the window, else None."""
-    limit = settings.PLATFORM_TOKEN_FAILURE_LIMIT
-    if not any(count >= limit for count in cache.get_many(keys).values()):
-        return None
+def _too_many_failures() -> JsonResponse:
     response = JsonResponse(
         {
             "error": "too_many_requests",
@@ -82,25 +64,14 @@ def _locked_out(keys: list[str]) -> JsonResponse | None:
         },
         status=429,
     )
-    response["Retry-After"] = str(FAILURE_WINDOW_SECONDS)
+    response["Retry-After"] = str(lockout.WINDOW_SECONDS)
     return response
 
 
-def _count_failure(request: HttpRequest, keys: list[str], endpoint: str) -> None:
-    for key in keys:
-        if not cache.add(key, 1, FAILURE_WINDOW_SECONDS):
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.add(key, 1, FAILURE_WINDOW_SECONDS)
+def _count_failure(request: HttpRequest, endpoint: str) -> None:
     basic = _basic_credentials(request)
     client_id = basic[0] if basic else request.POST.get("client_id", "")
-    audit(
-        "auth.authentication.failed",
-        subject=f"client:{client_id[:200]}",
-        endpoint=endpoint,
-        ip=client_address(request),
-    )
+    lockout.count_failure(request, subject=f"client:{client_id}", endpoint=endpoint)
 
 
 def _client_refused(response: HttpResponse) -> bool:
@@ -120,9 +91,8 @@ class TokenView(_MethodNotAllowedInJson, oauth_views.TokenView):
     """The token endpoint, throttling callers that keep failing to authenticate."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        keys = _failure_keys(request)
-        if (refusal := _locked_out(keys)) is not None:
-            return refusal
+        if lockout.locked_out(request):
+            return _too_many_failures()
         # Not super().post(): django-oauth-toolkit answers the device grant itself, before the
         # server's grants are consulted (404 device_not_found, or a 500 without device_code),
         # though the platform offers no such grant: through the server it is unsupported_grant_type.
@@ -130,7 +100,7 @@ class TokenView(_MethodNotAllowedInJson, oauth_views.TokenView):
         if _client_refused(response) or (
             response.status_code == 400 and b'"invalid_grant"' in response.content
         ):
-            _count_failure(request, keys, "token")
+            _count_failure(request, "token")
         return response
 
 
@@ -139,12 +109,11 @@ class RevokeTokenView(_MethodNotAllowedInJson, oauth_views.RevokeTokenView):
     Failed client authentications count towards the same lockout as the token endpoint's."""
 
     def post(self, request, *args, **kwargs):
-        keys = _failure_keys(request)
-        if (refusal := _locked_out(keys)) is not None:
-            return refusal
+        if lockout.locked_out(request):
+            return _too_many_failures()
         response = super().post(request, *args, **kwargs)  # the validator notes a revocation
         if _client_refused(response):
-            _count_failure(request, keys, "revoke")
+            _count_failure(request, "revoke")
         return response
 
 
@@ -160,6 +129,7 @@ class UserLoginView(django_auth_views.LoginView):
     """Sign-in for the authorization code flow: any active user (the plain authentication form)."""
 
     template_name = "platformsite/login.html"
+    authentication_form = SignInForm
     extra_context = {"oauth_login": True}
 
 
@@ -262,11 +232,10 @@ class IntrospectView(_MethodNotAllowedInJson, View):
         basic = _basic_credentials(request)
         if basic is not None and _client_auth.cached(*basic):
             return None  # verified within the last minute: no password hash, no lockout lookup
-        keys = _failure_keys(request)
-        if (refusal := _locked_out(keys)) is not None:
-            return refusal
+        if lockout.locked_out(request):
+            return _too_many_failures()
         if basic is None or not _client_auth.verify(*basic):
-            _count_failure(request, keys, "introspect")
+            _count_failure(request, "introspect")
             return _introspection_error(401, "invalid_client", "Client authentication failed.")
         return None
 

@@ -12,6 +12,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from auth_app import views as auth_views
+from auth_app.forms import StaffSignInForm
 from platformsite import ops
 from platformsite.api.docs import DocsView, SchemaView
 from platformsite.services import served_services
@@ -67,4 +68,5 @@ if not settings.PLATFORM_SERVICE or settings.PLATFORM_SERVICE_WEB:
 if not settings.PLATFORM_SERVICE:
     admin.site.site_header = admin.site.site_title = "Micro Platform admin"
     admin.site.site_url = "/ui/"
+    admin.site.login_form = StaffSignInForm
     urlpatterns.append(path("admin/", admin.site.urls))

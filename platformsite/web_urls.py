@@ -1,9 +1,9 @@
 """Dashboard URLs: the shell, and each service's own pages (``<app>/web_urls.py``) under /ui/<name>/."""
 
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from auth_app.forms import StaffSignInForm
 from platformsite import web
 from platformsite.services import served_services
 
@@ -14,7 +14,7 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            template_name="platformsite/login.html", authentication_form=AdminAuthenticationForm
+            template_name="platformsite/login.html", authentication_form=StaffSignInForm
         ),
         name="login",
     ),

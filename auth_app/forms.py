@@ -1,0 +1,39 @@
+"""Password sign-in forms (the dashboards', the admin's, and ``/o/login/`` of the authorization
+code flow): a wrong password counts against the caller's address as a wrong client secret does
+at ``/o/token/`` (:mod:`auth_app.lockout`), and a locked-out address signs in nowhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from auth_app import lockout
+
+LOCKED_OUT = "Too many failed sign-ins from this address; try again in a few minutes."
+
+
+class _Throttled:
+    request: Any
+    cleaned_data: dict[str, Any]
+
+    def clean(self) -> dict[str, Any]:
+        if self.request is not None and lockout.locked_out(self.request):
+            raise ValidationError(LOCKED_OUT, code="locked_out")
+        try:
+            return super().clean()  # type: ignore[misc]
+        except ValidationError:
+            if self.request is not None:
+                name = self.cleaned_data.get("username") or ""
+                lockout.count_failure(self.request, subject=f"user:{name}", endpoint="sign-in")
+            raise
+
+
+class SignInForm(_Throttled, AuthenticationForm):
+    """Any active user (``/o/login/``)."""
+
+
+class StaffSignInForm(_Throttled, AdminAuthenticationForm):
+    """Active staff users only (the dashboards and the admin)."""

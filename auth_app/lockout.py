@@ -1,0 +1,43 @@
+"""Failed authentications counted per address.
+
+A wrong client secret at the OAuth2 endpoints and a wrong password at a sign-in page count
+against the address they came from (``client_address``: the connection's, or the one a trusted
+proxy forwarded); ``PLATFORM_TOKEN_FAILURE_LIMIT`` of them within ``WINDOW_SECONDS`` lock that
+address out of every one of them until the window ends.
+
+Not per client id or user name: ids and names are not secret, so a lockout per name would let
+anyone lock any service or operator out with a few wrong guesses a window.  What that would
+guard against, guessing one secret from many addresses, does not need it: a client secret is
+128 random letters and digits, stored hashed, and passwords pass Django's validators.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from auth_app.audit import audit
+from platformsite.api.throttling import client_address
+
+WINDOW_SECONDS = 300
+
+
+def _key(request: HttpRequest) -> str:
+    return f"auth:token-failures:ip:{client_address(request)}"
+
+
+def locked_out(request: HttpRequest) -> bool:
+    """Whether the request's address has failed ``PLATFORM_TOKEN_FAILURE_LIMIT`` times in the window."""
+    return (cache.get(_key(request)) or 0) >= settings.PLATFORM_TOKEN_FAILURE_LIMIT
+
+
+def count_failure(request: HttpRequest, *, subject: str, endpoint: str) -> None:
+    """One failed authentication of ``subject`` (``client:<id>``, ``user:<name>``) at ``endpoint``."""
+    key = _key(request)
+    if not cache.add(key, 1, WINDOW_SECONDS):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between the two calls
+            cache.add(key, 1, WINDOW_SECONDS)
+    audit("auth.authentication.failed", subject=subject[:200], endpoint=endpoint, ip=client_address(request))
