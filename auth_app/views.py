@@ -74,6 +74,17 @@ def _count_failure(request: HttpRequest, endpoint: str) -> None:
     lockout.count_failure(request, subject=f"client:{client_id}", endpoint=endpoint)
 
 
+def _may_be_a_guess(request: HttpRequest) -> bool:
+    """Whether an ``invalid_grant`` counts towards the address's lockout: a password (a user's,
+    guessable), or a code or refresh token sent by a client that proved no secret (a public one).
+    A confidential client that authenticated (else the answer is ``invalid_client``) and sends a
+    stale refresh token or a used code is not guessing: counted, its retries locked every client
+    of its address (every service on its host) out of their tokens for five minutes."""
+    basic = _basic_credentials(request)
+    secret = basic[1] if basic else request.POST.get("client_secret", "")
+    return request.POST.get("grant_type") == "password" or not secret
+
+
 def _client_refused(response: HttpResponse) -> bool:
     return response.status_code in (400, 401) and b'"invalid_client"' in response.content
 
@@ -98,7 +109,9 @@ class TokenView(_MethodNotAllowedInJson, oauth_views.TokenView):
         # though the platform offers no such grant: through the server it is unsupported_grant_type.
         response = self.authorization_flow_token_response(request, *args, **kwargs)
         if _client_refused(response) or (
-            response.status_code == 400 and b'"invalid_grant"' in response.content
+            response.status_code == 400
+            and b'"invalid_grant"' in response.content
+            and _may_be_a_guess(request)
         ):
             _count_failure(request, "token")
         return response

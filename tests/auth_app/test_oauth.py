@@ -163,6 +163,23 @@ def test_token_endpoint__repeated_wrong_secrets__are_throttled(client, service_a
     assert throttled["Retry-After"] == "300"
 
 
+def test_token_endpoint__stale_refresh_tokens_of_an_authenticated_client__do_not_lock_the_address(
+    client, service_account, settings
+):
+    # a confidential client retrying a stale refresh token (400 invalid_grant) counted as a failed
+    # authentication: 20 of them locked every client of its address out of /o/token/ (429)
+    settings.PLATFORM_TOKEN_FAILURE_LIMIT = 3
+    client_id, secret = service_account("config:read")
+    auth = basic_auth(client_id, secret)
+    stale = {"grant_type": "refresh_token", "refresh_token": "stale"}
+    statuses = [client.post("/o/token/", stale, HTTP_AUTHORIZATION=auth).status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 400]
+    assert get_token(client, client_id, secret).status_code == 200
+    # a client proving no secret (a public one) may be guessing: its invalid grants still count
+    guesses = [client.post("/o/token/", {**stale, "client_id": client_id}).status_code for _ in range(4)]
+    assert guesses[-1] == 429
+
+
 def test_revoke__an_unknown_token__answers_200_and_leaves_every_nodes_token_cache(client, service_account):
     client_id, secret = service_account("config:read")
     token = get_token(client, client_id, secret).json()["access_token"]
