@@ -16,16 +16,23 @@ from auth_app.oauth import client_account
 from platformsite.services import all_scopes
 
 
+def user_scopes(user) -> set[str] | None:
+    """The scopes a user's token may hold: its account's (none while it is disabled); ``None``
+    (no narrowing: the client's) for an active staff user without an account; none for others."""
+    own = Account.objects.filter(user_id=user.pk).values_list("scopes", "is_active").first()
+    if own is not None:
+        return set(own[0].split()) if own[1] else set()
+    return None if (user.is_active and user.is_staff) else set()
+
+
 def account_scopes(application, request=None) -> list[str]:
     account = client_account(request, application)
     scopes = list(account[1]) if account is not None and account[0] else []
     user = getattr(request, "user", None)
     if scopes and user is not None and getattr(user, "pk", None):
-        own = Account.objects.filter(user_id=user.pk).values_list("scopes", "is_active").first()
-        if own is not None:
-            scopes = [scope for scope in scopes if own[1] and scope in own[0].split()]
-        elif not (user.is_active and user.is_staff):
-            scopes = []
+        held = user_scopes(user)
+        if held is not None:
+            scopes = [scope for scope in scopes if scope in held]
     return scopes
 
 

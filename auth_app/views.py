@@ -25,11 +25,14 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
+from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
+from oauthlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from auth_app import lockout, tokens
 from auth_app.forms import SignInForm
 from auth_app.keys import issuer_for, published_keys
+from auth_app.scopes import user_scopes
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
@@ -136,6 +139,26 @@ class AuthorizationView(oauth_views.AuthorizationView):
     ever authorize a client."""
 
     login_url = reverse_lazy("oauth2_provider:login")
+
+    def validate_authorization_request(self, request: HttpRequest) -> tuple[list[str], dict]:
+        """The scopes asked for, checked against the signed-in user's before the consent page (as
+        the token will be): naming none asks for the client's scopes the user holds (the page
+        asked for all of the client's, and allowing it answered ``invalid_scope`` to a user
+        lacking one); naming one the user lacks goes back to the client with ``invalid_scope``
+        at once, not after the user consented."""
+        scopes, credentials = super().validate_authorization_request(request)
+        held = user_scopes(request.user) if request.user.is_authenticated else None
+        if held is None:
+            return scopes, credentials
+        if not request.GET.get("scope"):
+            return [scope for scope in scopes if scope in held], credentials
+        if lacking := sorted(set(scopes) - held):
+            error = InvalidScopeError(
+                description=f"The signed-in user does not hold {' '.join(lacking)}.",
+                state=credentials.get("state"),
+            )
+            raise OAuthToolkitError(error, redirect_uri=credentials.get("redirect_uri"))
+        return scopes, credentials
 
 
 class UserLoginView(django_auth_views.LoginView):

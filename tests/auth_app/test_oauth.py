@@ -13,6 +13,7 @@ from django.core.cache import cache
 from jwcrypto import jwk, jwt
 
 from auth_app import keys
+from auth_app.models import Account
 from auth_app.services import service_account_create, user_account_create
 from auth_app.tokens import REVOCATION_EPOCH_KEY
 from tests.conftest import basic_auth
@@ -419,6 +420,30 @@ def test_pkce__is_required_for_public_clients(client):
     assert "code=" not in response.get("Location", "")
 
 
+def test_authorization_naming_a_scope_the_user_lacks__refused_before_the_consent_page(client):
+    # the consent page asked, and the refusal came once the user had allowed it
+    client_id = signed_in_with_a_public_client(client, "webapp6", "judy")
+    Account.objects.filter(name="webapp6").update(scopes="config:read trace:read")  # the client's
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    response = client.get(
+        "/o/authorize/",
+        {
+            "client_id": client_id,
+            "response_type": "code",
+            "redirect_uri": "https://app.example.com/cb",
+            "scope": "config:read trace:read",
+            "state": "s1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    assert response.status_code == 302
+    answer = parse_qs(urlparse(response["Location"]).query)
+    assert answer["error"] == ["invalid_scope"] and answer["state"] == ["s1"]
+    assert "trace:read" in answer["error_description"][0]
+
+
 @pytest.mark.parametrize("method", ["plain", None])
 def test_pkce_plain__is_refused_before_the_consent_page(client, method):
     # given a public PKCE client and a signed-in user
@@ -545,3 +570,44 @@ def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(cli
     consent = client.get(signed_in["Location"])
     assert consent.status_code == 200  # the consent page, to the user who is not staff
     assert client.get("/ui/").status_code == 302  # the dashboards still take only staff
+
+
+def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_holds(client):
+    # the consent page asked for every scope of the client, and allowing it answered invalid_scope
+    # to a user lacking one of them
+    app_account, _ = service_account_create(
+        name="webapp",
+        scopes=["config:read", "trace:read"],
+        grant_type="authorization_code",
+        client_type="public",
+        redirect_uris=["https://app.example.com/cb"],
+    )
+    user_account_create(username="ivan", scopes=["config:read"], password="pw-ivan-123456")
+    client.login(username="ivan", password="pw-ivan-123456")
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = {
+        "client_id": app_account.application.client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = client.get("/o/authorize/", query)
+    assert page.status_code == 200 and page.context["form"]["scope"].value() == "config:read"
+    allowed = client.post(
+        "/o/authorize/", {**query, "scope": page.context["form"]["scope"].value(), "allow": "1"}
+    )
+    answer = parse_qs(urlparse(allowed["Location"]).query)
+    assert "code" in answer, answer
+    tokens = client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": answer["code"][0],
+            "redirect_uri": "https://app.example.com/cb",
+            "client_id": app_account.application.client_id,
+            "code_verifier": verifier,
+        },
+    ).json()
+    assert tokens["scope"] == "config:read"
