@@ -126,6 +126,7 @@ class AccountRotateSecretView(AccountView):
 class AccountDisableView(AccountView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
+        validated(io.NoInput, request.data)  # a body field is refused, not ignored
         account = services.account_disable(
             account=self.get_account(name),
             actor=actor(request),
@@ -138,6 +139,7 @@ class AccountDisableView(AccountView):
 class AccountEnableView(AccountView):
     @extend_schema(request=None, responses=io.AccountOutput)
     def post(self, request: Request, name: str) -> Response:
+        validated(io.NoInput, request.data)
         account = services.account_enable(
             account=self.get_account(name), actor=actor(request), actor_scopes=actor_scopes(request)
         )

@@ -210,6 +210,16 @@ def test_disable_then_enable(operator, client, django_capture_on_commit_callback
     )
 
 
+@pytest.mark.parametrize("action", ["disable", "enable"])
+def test_disable_and_enable__a_body_field__is_refused_and_nothing_changes(operator, action):
+    # {"x": 1} was ignored with a 200 (the README: a body field the call does not know is a 400)
+    create(operator)
+    answer = operator.post(f"{ACCOUNTS}payments/{action}/", {"x": 1}, format="json")
+    assert (answer.status_code, answer.json()["error"]["details"]) == (400, {"x": ["Unknown field."]})
+    assert Account.objects.get(name="payments").is_active is True
+    assert operator.post(f"{ACCOUNTS}payments/{action}/").status_code == 200  # no body: as before
+
+
 def test_disable__revokes_the_tokens_enabling_again_does_not_revive_them(
     operator, client, django_capture_on_commit_callbacks
 ):

@@ -66,6 +66,18 @@ def test_protobuf_ingest(writer, reader):
     assert got[0]["annotations"] == [{"timestamp": NOW_US + 10, "value": "wire send"}]
 
 
+def test_protobuf_ingest__an_unknown_kind__400_as_in_json(writer):
+    spans = ListOfSpans()
+    for kind in (2, 9):
+        span = spans.spans.add(trace_id=bytes.fromhex(hex_id(16)), id=bytes.fromhex(hex_id(8)), kind=kind)
+        span.timestamp, span.duration, span.local_endpoint.service_name = NOW_US, 5, "api"
+    answer = writer.post(
+        "/api/v2/spans", data=spans.SerializeToString(), content_type="application/x-protobuf"
+    )
+    assert answer.status_code == 400 and "kind 9" in answer.json()["error"]["message"]
+    assert not Span.objects.exists()
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -169,6 +169,8 @@ def _pb_span(span: Any) -> dict[str, Any] | None:
         raise Refused(f"id is {len(span.id)} bytes, not 8")
     if len(span.trace_id) not in (8, 16):
         raise Refused(f"trace_id is {len(span.trace_id)} bytes, not 8 or 16")
+    if span.kind not in PROTO_KINDS:  # as JSON's unknown kind is: it was stored as a local span
+        raise Refused(f"kind {span.kind} is not a Span.Kind (0-4)")
     ids = trace_id(span.trace_id.hex()), span_id(span.id.hex()), parent_id(span.parent_id.hex())
     annotations = [{"timestamp": a.timestamp, "value": text(a.value)} for a in span.annotations]
     timestamp = _started(span.timestamp, annotations)
@@ -179,7 +181,7 @@ def _pb_span(span: Any) -> dict[str, Any] | None:
         span=ids[1],
         parent=ids[2],
         name=span.name,
-        kind=PROTO_KINDS.get(span.kind, ""),
+        kind=PROTO_KINDS[span.kind],
         service=service,
         remote_service=remote_service,
         timestamp=timestamp,
