@@ -347,3 +347,15 @@ def test_links__malformed_ids_refuse_the_span_empty_ones_are_kept_empty(writer):
     request.resource_spans[0].scope_spans[0].spans[0].links.add(trace_id=b"\x01\x02", span_id=b"\x03")
     answer = post_otlp(writer, request)
     assert ExportTraceServiceResponse.FromString(answer.content).partial_success.rejected_spans == 1
+
+
+def test_bytes_attribute__the_same_tag_from_protobuf_and_json(writer):
+    # protobuf stored its hex ("0001ff"), JSON the base64 it carries ("AAH/")
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    span.attributes.add(key="raw").value.bytes_value = b"\x00\x01\xff"
+    assert post_otlp(writer, request).status_code == 200
+    as_json = _json_span(attributes=[{"key": "raw", "value": {"bytesValue": "AAH/"}}])
+    assert _post_json(writer, _json_request([as_json])).status_code == 200
+    from_protobuf = Span.objects.get(trace_id=span.trace_id.hex()).tags["raw"]
+    assert from_protobuf == Span.objects.get(trace_id=as_json["traceId"]).tags["raw"] == "AAH/"

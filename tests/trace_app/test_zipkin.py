@@ -172,6 +172,16 @@ def test_long_text__cut_as_documented(writer, reader):
     assert {len(key): len(value) for key, value in stored["tags"].items()} == {255: 4096}  # the key was whole
 
 
+def test_long_remote_service__cut_in_the_zipkin_answer_too(writer, reader):
+    # the remote service's column was cut at 128, but remoteEndpoint kept the whole name, so the
+    # Zipkin API answered a name no search or dependency link could match
+    trace = hex_id(16)
+    span = zipkin_span(trace, hex_id(8), "web", kind="CLIENT", remoteEndpoint={"serviceName": "r" * 300})
+    assert post_zipkin(writer, [span]).status_code == 202
+    [got] = reader.get(f"/api/v2/trace/{trace}").json()
+    assert got["remoteEndpoint"] == {"serviceName": "r" * 128}
+
+
 @pytest.mark.parametrize(
     ("body", "kind"), [(b"nope", "application/json"), (b"\x0a\xff", "application/x-protobuf")]
 )

@@ -124,6 +124,9 @@ def new_span(
 ) -> dict[str, Any]:
     """A span row (the columns of ``trace_app.models.Span`` but ``id``)."""
     timestamp, duration = check_time(timestamp, duration)
+    remote_service = text(remote_service, SERVICE_MAX)
+    if remote_endpoint and "serviceName" in remote_endpoint:  # the name as its column keeps it (cut)
+        remote_endpoint = {**remote_endpoint, "serviceName": remote_service}
     return {
         "trace_id": trace,
         "span_id": span,
@@ -131,7 +134,7 @@ def new_span(
         "name": text(name, NAME_MAX),
         "kind": kind,
         "service": text(service or "unknown_service", SERVICE_MAX),
-        "remote_service": text(remote_service, SERVICE_MAX),
+        "remote_service": remote_service,
         "timestamp": timestamp,
         "duration": duration,
         "error": ("error" in tags) if error is None else error,

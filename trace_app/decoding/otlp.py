@@ -9,6 +9,7 @@ counted in ``Decoded.refused`` and the others are kept (OTLP's partial success).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
@@ -92,8 +93,8 @@ def _pb_value(value: Any) -> Any:
         return [_pb_value(item) for item in value.array_value.values]
     if which == "kvlist_value":
         return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return value.bytes_value.hex()
+    if which == "bytes_value":  # base64, as OTLP/JSON writes bytes: one tag whichever encoding came
+        return base64.b64encode(value.bytes_value).decode("ascii")
     return None
 
 
