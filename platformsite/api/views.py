@@ -40,8 +40,40 @@ def validated(
         unknown = [name for name in data if name not in serializer.fields]
         if unknown:
             raise serializers.ValidationError({str(name)[:100]: ["Unknown field."] for name in unknown[:20]})
+        if mistyped := _numbers_for_text(serializer.fields, data):
+            raise serializers.ValidationError(mistyped)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+NOT_TEXT = "Not a valid string (a number is not text: quote it)."
+
+
+def _numbers_for_text(fields: Mapping[str, serializers.Field], data: Mapping) -> dict[str, Any]:
+    """A body's numbers where its serializer wants text, by field (nested too): DRF's ``CharField``
+    takes a number as its digits, so ``{"name": 5}`` named an account "5" and ``{"account": 5}``
+    bound whichever account has that name; a client sending a number there has a bug to see."""
+    errors: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name in data and not field.read_only and (problem := _number_for_text(field, data[name])):
+            errors[name] = problem
+    return errors
+
+
+def _number_for_text(field: serializers.Field, value: Any) -> Any:
+    if isinstance(field, serializers.CharField):
+        return [NOT_TEXT] if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(field, serializers.ListField | serializers.ListSerializer) and isinstance(value, list):
+        for index, item in enumerate(value):
+            if problem := _number_for_text(field.child, item):
+                return {index: problem}
+    elif isinstance(field, serializers.DictField) and isinstance(value, Mapping):
+        for key, item in value.items():
+            if problem := _number_for_text(field.child, item):
+                return {str(key)[:100]: problem}
+    elif isinstance(field, serializers.Serializer) and isinstance(value, Mapping):
+        return _numbers_for_text(field.fields, value) or None
+    return None
 
 
 def one_or_404(rows: type[Model] | QuerySet, message: str, **lookup: Any) -> Any:
