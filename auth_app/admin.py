@@ -160,6 +160,14 @@ class RoleAdmin(admin.ModelAdmin):
         transaction.on_commit(bump_policy_version)
         audit("auth.role.updated", subject=_actor(request), role=form.instance.name)
 
+    # Through the service: its rules stop applying at once (the policy version moves), audited.
+    def delete_model(self, request, role) -> None:
+        services.role_delete(role=role, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for role in queryset:
+            services.role_delete(role=role, actor=_actor(request))
+
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
@@ -184,6 +192,10 @@ class RuleAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, rule) -> None:
         services.rule_delete(rule=rule, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for rule in queryset:
+            services.rule_delete(rule=rule, actor=_actor(request))
 
 
 @admin.register(SigningKey)

@@ -110,3 +110,57 @@ def test_account_form__the_name_cannot_be_changed(admin_client):
     response = admin_client.post(f"/admin/auth_app/account/{account.pk}/change/", form)
     assert response.status_code == 302
     assert Account.objects.get(pk=account.pk).name == "payments"
+
+
+@pytest.fixture
+def narrowed(db):
+    """An account with config:read whose roles allow config:public/* and config:secret/*."""
+    from auth_app import services
+
+    account, _ = service_account_create(name="reader", scopes=["config:read"])
+    for name, resource in (("public-only", "config:public/*"), ("secret-extra", "config:secret/*")):
+        role = services.role_create(name=name)
+        services.rule_create(role=role, resource=resource, action="read")
+        services.binding_create(role=role, account=account)
+    return account
+
+
+def _may_read_secret(account) -> bool:
+    from auth_app.selectors import is_allowed
+
+    scopes = frozenset(account.scope_list)
+    return is_allowed(account_id=account.pk, scopes=scopes, resource="config:secret/x", action="read").allowed
+
+
+@pytest.mark.parametrize("how", ["page", "action"])
+def test_role_delete__its_rules_stop_applying_at_once(
+    admin_client, narrowed, how, django_capture_on_commit_callbacks
+):
+    from auth_app.selectors import bump_policy_version
+
+    bump_policy_version()
+    assert _may_read_secret(narrowed)  # compiled and cached
+    role = Role.objects.get(name="secret-extra")
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "page":
+            admin_client.post(f"/admin/auth_app/role/{role.pk}/delete/", {"post": "yes"})
+        else:
+            selected = {"action": "delete_selected", "_selected_action": [role.pk], "post": "yes"}
+            admin_client.post("/admin/auth_app/role/", selected)
+    assert not Role.objects.filter(name="secret-extra").exists()
+    assert not _may_read_secret(narrowed)
+
+
+def test_rules_deleted_with_the_list_action__stop_applying_at_once(
+    admin_client, narrowed, django_capture_on_commit_callbacks
+):
+    from auth_app.selectors import bump_policy_version
+
+    bump_policy_version()
+    assert _may_read_secret(narrowed)
+    rule = Rule.objects.get(resource="config:secret/*")
+    with django_capture_on_commit_callbacks(execute=True):
+        selected = {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"}
+        admin_client.post("/admin/auth_app/rule/", selected)
+    assert not Rule.objects.filter(pk=rule.pk).exists()
+    assert not _may_read_secret(narrowed)
