@@ -135,3 +135,14 @@ def test_percent__a_share_as_the_router_shows_rates(share, shown):
     from platformsite.templatetags.platform_ui import percent
 
     assert percent(share) == shown  # the graph showed 0.0521 beside the router's 70.27%
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/config/", "/ui/auth/"])
+def test_ui__without_the_admin__pages_load_for_a_superuser(client, django_user_model, settings, path):
+    """``runservice config --web`` serves no admin: the nav's admin link made every page a 500."""
+    settings.ROOT_URLCONF = "tests.platformsite.urls_without_admin"
+    operator = django_user_model.objects.create_superuser("root", password="pw-root-12345")
+    client.force_login(operator)
+    response = client.get(path)
+    assert response.status_code == 200
+    assert 'href="/admin/' not in response.content.decode()
