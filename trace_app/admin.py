@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from platformsite.admin import ReadOnlyAdmin
+from platformsite.api.errors import Invalid
+from trace_app.api.serializers import KeepRuleSerializer
 from trace_app.models import Edge, KeepRule, Span
+
+
+class KeepRuleForm(forms.ModelForm):
+    """Checked as ``PUT /api/v1/trace/rules/<service>/`` checks a rule (its serializer): a share of
+    0 to 1, at least one day of retention (0 days would expire every span of the service, or of
+    all, at the next run), a service name a search can use."""
+
+    class Meta:
+        model = KeepRule
+        fields = ["service", "keep_errors", "slower_than_ms", "keep_share", "retention_days"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        checked = KeepRuleSerializer(data=data)
+        try:
+            errors = {} if checked.is_valid() else checked.errors
+        except Invalid as exc:  # the service name's check answers a 400 of its own
+            errors = {"service": [str(exc)]}
+        for field, messages in errors.items():
+            self.add_error(field if field in self.fields else None, [str(message) for message in messages])
+        return data
 
 
 @admin.register(KeepRule)
 class KeepRuleAdmin(admin.ModelAdmin):
+    form = KeepRuleForm
     list_display = ["service", "keep_errors", "slower_than_ms", "keep_share", "retention_days", "updated"]
     search_fields = ["service"]
 

@@ -60,7 +60,8 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
         try:
             durations.append(int(float(form[field]) * 1000) if form[field] else None)
         except (ValueError, OverflowError):  # OverflowError: "1e400" and "inf" read as infinity
-            raise ValueError(f"{field.replace('_', ' ')} is not a number of milliseconds.") from None
+            label = "Min duration" if field == "min_ms" else "Max duration"
+            raise ValueError(f"{label} (ms): {form[field][:40]!r} is not a number of milliseconds.") from None
     end = int(timezone.now().timestamp() * 1_000_000)
     found = TraceQuery(
         start=end - hours * 3_600_000_000,
@@ -224,7 +225,8 @@ def compare(request: HttpRequest) -> HttpResponse:
     if a and b:  # one id alone (the link from a trace) only fills in the form
         try:
             traces = [
-                selectors.trace(query.trace_id(v, f"trace id {side}")) for side, v in (("a", a), ("b", b))
+                selectors.trace(query.trace_id(v, f"trace {side.upper()}"))
+                for side, v in (("a", a), ("b", b))
             ]
             missing = [v for v, t in zip((a, b), traces, strict=True) if t is None]
             if missing:

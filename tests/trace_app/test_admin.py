@@ -29,3 +29,35 @@ def test_admin_span__read_only(admin_client, writer):
     span = Span.objects.get()
     assert admin_client.get(f"/admin/trace_app/span/{span.pk}/change/").status_code == 200
     assert admin_client.get("/admin/trace_app/span/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"retention_days": "0"}, "greater than or equal to 1"),
+        ({"keep_share": "2"}, "less than or equal to 1.0"),
+        ({"keep_share": "-0.5"}, "greater than or equal to 0.0"),
+        ({"slower_than_ms": "0"}, "greater than or equal to 1"),
+        ({"service": "a/b"}, "no &#x27;/&#x27;"),
+    ],
+)
+def test_admin_keep_rule__refuses_what_the_api_refuses(admin_client, changes, error):
+    form = {
+        "service": "*",
+        "keep_errors": "on",
+        "slower_than_ms": "",
+        "keep_share": "1",
+        "retention_days": "",
+    }
+    form.update(changes)
+    response = admin_client.post("/admin/trace_app/keeprule/add/", form)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not KeepRule.objects.exists()
+
+
+def test_admin_keep_rule__a_valid_rule_is_saved(admin_client):
+    form = {"service": "web", "keep_errors": "on", "slower_than_ms": "300", "keep_share": "0.1"}
+    response = admin_client.post("/admin/trace_app/keeprule/add/", {**form, "retention_days": "3"})
+    assert response.status_code == 302
+    assert KeepRule.objects.get(service="web").retention_days == 3

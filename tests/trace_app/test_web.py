@@ -56,7 +56,8 @@ def test_search__results_with_bars_and_errors(staff, skewed):
     ("query", "message"),
     [
         ("tag=novalue", "is not key=value"),
-        ("min_ms=abc", "min ms is not a number"),
+        ("min_ms=abc", "Min duration (ms): &#x27;abc&#x27; is not a number"),
+        ("max_ms=1e400", "Max duration (ms): &#x27;1e400&#x27; is not a number"),
         ("hours=5", "Pick a time range"),
     ],
 )
@@ -86,7 +87,10 @@ def test_graph_and_compare(staff, skewed, writer):
     post_zipkin(writer, [zipkin_span(other, hex_id(8), "web", name="GET /", duration=2000)])
     compared = staff.get(f"/ui/trace/compare/?a={skewed}&b={other}").content.decode()
     assert "only in A" in compared and 'id="compare-rows"' in compared
-    assert "is not 16 or 32 hex" in staff.get("/ui/trace/compare/?a=zz&b=zz").content.decode()
+    assert (
+        "The trace A &#x27;zz&#x27; is not 16 or 32 hex"
+        in staff.get("/ui/trace/compare/?a=zz&b=zz").content.decode()
+    )
     assert "No trace" in staff.get(f"/ui/trace/compare/?a={skewed}&b={hex_id(8)}").content.decode()
 
 
