@@ -36,11 +36,14 @@ def client_account(request: Any, application: Any) -> tuple[bool, list[str]] | N
 
 
 def _client_is_active(request: Any) -> bool:
+    """Whether the client belongs to an active account. A client without one (added as a bare
+    OAuth2 application in the admin) is refused: its tokens would name a subject no account
+    owns, or, by its client id, one another account owns."""
     client = getattr(request, "client", None)
     if client is None:
         return False
     account = client_account(request, client)
-    return account is None or account[0]
+    return account is not None and account[0]
 
 
 class PlatformOAuth2Validator(OAuth2Validator):

@@ -611,3 +611,19 @@ def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_hol
         },
     ).json()
     assert tokens["scope"] == "config:read"
+
+
+def test_a_client_without_a_platform_account__gets_no_token(client):
+    # an OAuth2 application added in the admin (no account) got tokens whose subject,
+    # service:<client id>, could be another account's
+    from oauth2_provider.models import Application
+
+    Application.objects.create(
+        name="bare",
+        client_id="quickstart",
+        client_secret="s3cret-s3cret",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+    )
+    answer = get_token(client, "quickstart", "s3cret-s3cret")
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
