@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -14,3 +16,6 @@ class PlatformSiteConfig(AppConfig):
 
         # The services' periodic tasks, under the operator's own CELERY_BEAT_SCHEDULE entries.
         settings.CELERY_BEAT_SCHEDULE = {**beat_schedule(), **settings.CELERY_BEAT_SCHEDULE}
+        # Python's warnings (Django's "StreamingHttpResponse must consume synchronous iterators"
+        # under ASGI, deprecations) go through logging: JSON lines like every other log line.
+        logging.captureWarnings(True)

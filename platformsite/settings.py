@@ -440,6 +440,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
+        "py.warnings": {"level": "WARNING"},  # Python's warnings (platformsite.apps routes them here)
         "platform.access": {"level": "INFO" if PLATFORM_ACCESS_LOG else "WARNING"},
     },
 }

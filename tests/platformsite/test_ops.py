@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -186,3 +188,15 @@ def test_access_log__off_unless_platform_access_log(settings):
 
     assert settings.PLATFORM_ACCESS_LOG is False
     assert LOGGING["loggers"]["platform.access"]["level"] == "WARNING"
+
+
+def test_python_warnings__are_json_log_lines_too(tmp_path):
+    # Django's "StreamingHttpResponse must consume synchronous iterators" (static files under
+    # ASGI) was printed raw among the JSON lines
+    script = "import django, warnings; django.setup(); warnings.warn('a warning of the test')"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "platformsite.settings", "PLATFORM_VAR_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    [line] = [line for line in done.stderr.splitlines() if "a warning of the test" in line]
+    assert json.loads(line)["logger"] == "py.warnings"
