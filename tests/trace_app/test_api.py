@@ -359,3 +359,19 @@ def test_a_resent_batch__counts_once_in_the_search_and_the_graph(writer, reader)
     assert found["span_count"] == 2 and found["services"] == {"web": 1, "api": 1}
     [edge] = reader.get("/api/v1/trace/graph/").json()["edges"]
     assert (edge["parent"], edge["child"], edge["calls"]) == ("web", "api", 1)
+
+
+def test_keep_rule__absent__one_code_for_get_and_delete(reader, writer):
+    for client, method in ((reader, "get"), (writer, "delete")):
+        answer = getattr(client, method)("/api/v1/trace/rules/nosuch/")
+        assert answer.status_code == 404
+        assert answer.json()["error"]["code"] == "rule_not_found"
+        assert answer.json()["error"]["details"] == {"service": "nosuch"}
+
+
+def test_keep_rule__put_naming_another_service__400_and_nothing_written(writer):
+    # the body's service was ignored and the URL's rule written, with a 200
+    answer = writer.put("/api/v1/trace/rules/web/", {"service": "other", "keep_share": 0.5}, format="json")
+    assert answer.status_code == 400 and "service" in answer.json()["error"]["details"]
+    assert not KeepRule.objects.exists()
+    assert writer.put("/api/v1/trace/rules/web/", {"service": "web"}, format="json").status_code == 200

@@ -359,3 +359,20 @@ def test_bytes_attribute__the_same_tag_from_protobuf_and_json(writer):
     assert _post_json(writer, _json_request([as_json])).status_code == 200
     from_protobuf = Span.objects.get(trace_id=span.trace_id.hex()).tags["raw"]
     assert from_protobuf == Span.objects.get(trace_id=as_json["traceId"]).tags["raw"] == "AAH/"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"startTimeUnixNano": str(2**64)},
+            "startTimeUnixNano 18446744073709551616 is not an unsigned 64-bit",
+        ),
+        ({"attributes": [{"key": "n", "value": {"intValue": str(2**70)}}]}, "is not a 64-bit integer"),
+    ],
+)
+def test_json_integers_beyond_64_bits__refuse_the_span_saying_so(writer, fields, message):
+    # a start past 2^64 was "a span ends before it starts"; an intValue of 2^70 was kept as text
+    answer = _post_json(writer, _json_request([_json_span(**fields)]))
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert not Span.objects.exists()

@@ -20,7 +20,7 @@ from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.pagination import CursorPagination
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag
-from platformsite.api.views import ServiceView, one_or_404, validated
+from platformsite.api.views import ServiceView, validated
 from trace_app import assembly, query, selectors
 from trace_app.api import serializers as s
 from trace_app.models import KeepRule
@@ -184,9 +184,7 @@ class RuleDetailView(TraceView):
 
     @extend_schema(summary="A keep rule", responses={200: s.KeepRuleSerializer})
     def get(self, request: Request, service: str) -> Response:
-        return Response(
-            s.KeepRuleSerializer(one_or_404(KeepRule, f"No keep rule for {service!r}.", service=service)).data
-        )
+        return Response(s.KeepRuleSerializer(keeping.keep_rule(service)).data)
 
     @extend_schema(
         summary="Create or replace a keep rule",
@@ -194,7 +192,14 @@ class RuleDetailView(TraceView):
         responses={200: s.KeepRuleSerializer},
     )
     def put(self, request: Request, service: str) -> Response:
-        body = {**request.data, "service": service} if isinstance(request.data, dict) else request.data
+        body = request.data
+        if isinstance(body, dict):
+            if body.get("service", service) != service:  # it was ignored: the URL's rule was written
+                raise Invalid(
+                    f"The rule is {service!r}'s (the URL's); its service cannot change.",
+                    details={"service": ["Not the URL's service."]},
+                )
+            body = {**body, "service": service}
         rule = keeping.keep_rule_set(**validated(s.KeepRuleSerializer, body))
         return Response(s.KeepRuleSerializer(rule).data)
 

@@ -175,14 +175,18 @@ def _get(mapping: dict[str, Any], camel: str, snake: str, default: Any = None) -
     return mapping.get(snake, default)
 
 
-def _int64(value: Any, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+def _int64(value: Any, what: str, *, unsigned: bool = False) -> int:
+    """An int64 of OTLP/JSON (a number, or its decimal text), or a uint64 (times in ns)."""
     if isinstance(value, str) and _INT64_TEXT.fullmatch(value):
-        return int(value)
+        value = int(value)
     if value is None:
         return 0
-    raise Refused(f"{what} is not an integer")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Refused(f"{what} is not an integer")
+    low, high = (0, 2**64) if unsigned else (-(2**63), 2**63)
+    if not low <= value < high:
+        raise Refused(f"{what} {value} is not {'an unsigned' if unsigned else 'a'} 64-bit integer")
+    return value
 
 
 def _json_value(value: Any) -> Any:
@@ -272,7 +276,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
             raise Refused("an event is not an object")
         events.append(
             _annotation(
-                _int64(_get(event, "timeUnixNano", "time_unix_nano"), "timeUnixNano"),
+                _int64(_get(event, "timeUnixNano", "time_unix_nano"), "timeUnixNano", unsigned=True),
                 _string(event.get("name"), "an event's name"),
                 _json_attributes(event.get("attributes")),
             )
@@ -288,8 +292,10 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
                 _json_attributes(link.get("attributes")),
             )
         )
-    start = _int64(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
-    end = _int64(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano")
+    start = _int64(
+        _get(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano", unsigned=True
+    )
+    end = _int64(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano", unsigned=True)
     if end < start:
         raise Refused("a span ends before it starts (negative duration)")
     return _row(

@@ -66,11 +66,23 @@ def keep_rule_set(*, service: str, **fields: Any) -> KeepRule:
     return rule
 
 
+def keep_rule(service: str) -> KeepRule:
+    """``service``'s keep rule, or 404 ``rule_not_found``."""
+    rule = KeepRule.objects.filter(service=service).first()
+    if rule is None:
+        raise _no_rule(service)
+    return rule
+
+
+def _no_rule(service: str) -> NotFound:
+    return NotFound(f"No keep rule for {service!r}.", "rule_not_found", {"service": service})
+
+
 @transaction.atomic
 def keep_rule_delete(*, service: str) -> None:
     deleted, _ = KeepRule.objects.filter(service=service).delete()
     if not deleted:
-        raise NotFound(f"No keep rule for {service}.", "rule_not_found")
+        raise _no_rule(service)
     transaction.on_commit(forget_rules)
 
 
