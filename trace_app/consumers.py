@@ -27,9 +27,9 @@ class TraceStreamConsumer(ServiceConsumer):
         try:
             self.only_errors = flag(params["errors"]) if "errors" in params else False
         except ValueError as exc:
-            await self.error("invalid", f"errors: {exc}")
-            await self.close(code=CLOSE_INVALID)
-            return
+            return await self._refuse(f"errors: {exc}")
+        if len(self.only_service) > 128 or "\x00" in self.only_service:  # as a search refuses it
+            return await self._refuse("service: at most 128 characters, and no NUL.")
         if self.only_service and not await self.may_read(self.only_service):  # as a search by service
             await self.error("policy_denied", f"Not allowed to read: {self.only_service}")
             await self.close(code=CLOSE_FORBIDDEN)
@@ -37,6 +37,10 @@ class TraceStreamConsumer(ServiceConsumer):
         self.readable: dict[str, bool] = {}  # service -> may read it, decided once per connection
         await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
         await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})
+
+    async def _refuse(self, message: str) -> None:
+        await self.error("invalid", message)
+        await self.close(code=CLOSE_INVALID)
 
     async def _readable(self, services: list[str]) -> bool:
         """Whether the caller may read each service of a summary (as a search keeps traces)."""

@@ -55,12 +55,21 @@ def test_ws__streams_summaries_matching_the_filter(issue_token):
     assert summary["services"] == ["api"] and pong == {"type": "pong"}
 
 
-def test_ws__a_bad_errors_flag_is_refused_and_closes(issue_token):
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("errors=maybe", "errors: true or false (or 1/0, yes/no)."),
+        # a search refuses such a service; the socket subscribed to it
+        ("service=" + "s" * 129, "service: at most 128 characters, and no NUL."),
+        ("service=a%00b", "service: at most 128 characters, and no NUL."),
+    ],
+)
+def test_ws__a_bad_filter_is_refused_and_closes(issue_token, query, message):
     token = issue_token("trace:read")
 
     async def run():
         ws = WebsocketCommunicator(
-            application, "/ws/trace/?errors=maybe", headers=[(b"authorization", f"Bearer {token}".encode())]
+            application, f"/ws/trace/?{query}", headers=[(b"authorization", f"Bearer {token}".encode())]
         )
         connected, _ = await ws.connect(timeout=5)
         frame = await ws.receive_json_from(timeout=5)
@@ -70,7 +79,7 @@ def test_ws__a_bad_errors_flag_is_refused_and_closes(issue_token):
 
     connected, frame, closed = async_to_sync(run)()
     assert connected
-    assert frame == {"type": "error", "code": "invalid", "message": "errors: true or false (or 1/0, yes/no)."}
+    assert frame == {"type": "error", "code": "invalid", "message": message}
     assert closed == {"type": "websocket.close", "code": 4400}
 
 
