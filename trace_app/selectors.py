@@ -83,7 +83,7 @@ def graph(start: int, end: int) -> dict[str, Any]:
         edge["errors"] += count.errors
         edge["sum"] += count.duration_sum
         edge["buckets"][count.bucket] = edge["buckets"].get(count.bucket, 0) + count.calls
-    out, nodes = [], defaultdict(lambda: {"calls_in": 0, "calls_out": 0, "errors_in": 0})
+    out = []
     for edge in sorted(edges.values(), key=lambda e: (e["parent"], e["child"])):
         calls, buckets = edge["calls"], edge.pop("buckets")
         out.append(
@@ -97,15 +97,19 @@ def graph(start: int, end: int) -> dict[str, Any]:
                 **{f"p{p}_ms": round(percentile(buckets, p / 100) / 1000, 3) for p in (50, 90, 99)},
             }
         )
-        nodes[edge["parent"]]["calls_out"] += calls
-        nodes[edge["child"]]["calls_in"] += calls
+    return {"start": start, "end": end, "services": graph_services(out), "edges": out}
+
+
+def graph_services(edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per service of ``edges``, its calls in and out and the errors of the calls it answered."""
+    nodes: defaultdict[str, dict[str, int]] = defaultdict(
+        lambda: {"calls_in": 0, "calls_out": 0, "errors_in": 0}
+    )
+    for edge in edges:
+        nodes[edge["parent"]]["calls_out"] += edge["calls"]
+        nodes[edge["child"]]["calls_in"] += edge["calls"]
         nodes[edge["child"]]["errors_in"] += edge["errors"]
-    return {
-        "start": start,
-        "end": end,
-        "services": [{"name": name, **counts} for name, counts in sorted(nodes.items())],
-        "edges": out,
-    }
+    return [{"name": name, **counts} for name, counts in sorted(nodes.items())]
 
 
 def service_names() -> list[str]:

@@ -63,11 +63,10 @@ def readable(view: ServiceView, request: Request) -> Callable[[str], bool]:
 
 
 def readable_graph(graph: dict[str, Any], may_read: Callable[[str], bool]) -> dict[str, Any]:
-    return {
-        **graph,
-        "edges": [e for e in graph["edges"] if may_read(e["parent"]) and may_read(e["child"])],
-        "services": [s for s in graph.get("services", []) if may_read(s["name"])],
-    }
+    """The graph's edges between services the caller may read, and its services counted over
+    those edges alone (a service's calls to one it may not read are not shown in its counts)."""
+    edges = [e for e in graph["edges"] if may_read(e["parent"]) and may_read(e["child"])]
+    return {**graph, "edges": edges, "services": selectors.graph_services(edges)}
 
 
 def authorize_services(view: ServiceView, request: Request, spans: list[dict[str, Any]]) -> None:
