@@ -282,20 +282,31 @@ def test_device_grant_at_the_token_endpoint__unsupported_grant_type(client, extr
     assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type")
 
 
-def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
-    # given a public PKCE client and a user whose account allows config:read
-    app_account, _ = service_account_create(
-        name="webapp",
-        scopes=["config:read", "config:write"],
+def public_client(name: str, *scopes: str) -> str:
+    """A public PKCE client ``name`` holding ``scopes``, redirecting to the app's callback: its id."""
+    account, _ = service_account_create(
+        name=name,
+        scopes=list(scopes),
         grant_type="authorization_code",
         client_type="public",
         redirect_uris=["https://app.example.com/cb"],
     )
+    return account.application.client_id
+
+
+def pkce() -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
+    # given a public PKCE client and a user whose account allows config:read
+    client_id = public_client("webapp", "config:read", "config:write")
     user_account_create(username="dave", scopes=["config:read"], password="pw-dave-123456")
     client.login(username="dave", password="pw-dave-123456")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    client_id = app_account.application.client_id
+    verifier, challenge = pkce()
     # when the user authorizes
     response = client.post(
         "/o/authorize/",
@@ -353,19 +364,12 @@ def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_
 
 def _authorize_code_flow(client, name: str, scope: str):
     """A logged-in user authorizes a public PKCE client of ``name`` holding config:read and write."""
-    app_account, _ = service_account_create(
-        name=name,
-        scopes=["config:read", "config:write"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    client_id = public_client(name, "config:read", "config:write")
+    _, challenge = pkce()
     return client.post(
         "/o/authorize/",
         {
-            "client_id": app_account.application.client_id,
+            "client_id": client_id,
             "response_type": "code",
             "redirect_uri": "https://app.example.com/cb",
             "scope": scope,
@@ -393,16 +397,10 @@ def test_user_token__a_user_without_an_account_and_not_staff__gets_no_scope(clie
 
 def signed_in_with_a_public_client(client, app: str, user: str) -> str:
     """A public PKCE client ``app`` (config:read) and the user ``user`` signed in: the client's id."""
-    app_account, _ = service_account_create(
-        name=app,
-        scopes=["config:read"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
+    client_id = public_client(app, "config:read")
     user_account_create(username=user, scopes=["config:read"], password=f"pw-{user}-123456")
     client.login(username=user, password=f"pw-{user}-123456")
-    return app_account.application.client_id
+    return client_id
 
 
 def test_pkce__is_required_for_public_clients(client):
@@ -424,8 +422,7 @@ def test_authorization_naming_a_scope_the_user_lacks__refused_before_the_consent
     # the consent page asked, and the refusal came once the user had allowed it
     client_id = signed_in_with_a_public_client(client, "webapp6", "judy")
     Account.objects.filter(name="webapp6").update(scopes="config:read trace:read")  # the client's
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    _, challenge = pkce()
     response = client.get(
         "/o/authorize/",
         {
@@ -537,19 +534,12 @@ def test_another_method__405_in_the_error_shape(client, path, method, allow):
 def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(client):
     # /o/authorize/ sent a signed-out user to the dashboards' login, which takes only staff: a user
     # account (type user) could never authorize a client through the pages
-    app_account, _ = service_account_create(
-        name="webapp",
-        scopes=["config:read"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
+    client_id = public_client("webapp", "config:read")
     user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    _, challenge = pkce()
     query = urlencode(
         {
-            "client_id": app_account.application.client_id,
+            "client_id": client_id,
             "response_type": "code",
             "redirect_uri": "https://app.example.com/cb",
             "scope": "config:read",
@@ -575,19 +565,12 @@ def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(cli
 def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_holds(client):
     # the consent page asked for every scope of the client, and allowing it answered invalid_scope
     # to a user lacking one of them
-    app_account, _ = service_account_create(
-        name="webapp",
-        scopes=["config:read", "trace:read"],
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
+    client_id = public_client("webapp", "config:read", "trace:read")
     user_account_create(username="ivan", scopes=["config:read"], password="pw-ivan-123456")
     client.login(username="ivan", password="pw-ivan-123456")
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce()
     query = {
-        "client_id": app_account.application.client_id,
+        "client_id": client_id,
         "response_type": "code",
         "redirect_uri": "https://app.example.com/cb",
         "code_challenge": challenge,
@@ -606,7 +589,7 @@ def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_hol
             "grant_type": "authorization_code",
             "code": answer["code"][0],
             "redirect_uri": "https://app.example.com/cb",
-            "client_id": app_account.application.client_id,
+            "client_id": client_id,
             "code_verifier": verifier,
         },
     ).json()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import httpx
 
@@ -46,19 +47,18 @@ class Console:
                 self.lines.append(self._queue.get(timeout=0.1))
 
 
+def platform_run(env: dict[str, str], port: int, **output: Any) -> subprocess.Popen:
+    """``platform run`` on ``port``, in a process of its own."""
+    command = [sys.executable, "-m", "platformsite.cli", "run", "--port", str(port)]
+    return subprocess.Popen(command, cwd=ROOT, env=env, **output)
+
+
 def test_platform_run__password_last_then_an_access_line_per_request_and_no_scheduler_chatter(tmp_path):
     env = platform_env(tmp_path)
     for name in ("PLATFORM_ADMIN_PASSWORD", "PLATFORM_TASK_MODE", "PLATFORM_ACCESS_LOG", "LOG_LEVEL"):
         env.pop(name, None)  # as on a first ``make run``: a generated password, the in-process worker
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "platformsite.cli", "run", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = platform_run(env, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     console = Console(proc)
     try:
         # the one-time password comes after the start-up logs and the address, as the last line
@@ -87,13 +87,7 @@ def test_platform_run__a_forwarded_for_header_names_no_new_address(tmp_path):
     # PLATFORM_TRUSTED_PROXIES is 0
     env = {**platform_env(tmp_path), "PLATFORM_TOKEN_FAILURE_LIMIT": "1"}
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "platformsite.cli", "run", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = platform_run(env, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc, 60)
