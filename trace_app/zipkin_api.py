@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from auth_app.policy import resource_for
+from auth_app.policy import every_resource, resource_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import OBJECTS
 from platformsite.api.views import ServiceView
@@ -225,6 +225,11 @@ class AutocompleteKeysView(ZipkinView):
 
 
 class AutocompleteValuesView(ZipkinView):
+    def resources(self, request: Request, **kwargs: Any) -> list[str]:
+        # the values are seen across every service (they are not kept per service): a reader a
+        # policy narrows to some services may not list them (403), as it may not read the others
+        return [every_resource("trace")]
+
     @doc("Zipkin: values seen for a key", NAMES, param("key", required=True))
     def get(self, request: Request) -> Response:
         key = query.text(request.query_params, "key")

@@ -373,6 +373,8 @@ def test_a_reader_narrowed_to_some_services_sees_only_traces_of_those_on_every_r
     assert reader.get("/api/v2/services").json() == ["frontend"]
     graph = reader.get("/api/v1/trace/graph/").json()
     assert graph["edges"] == []  # frontend -> checkout
+    # tag values are kept across services: listing them would show checkout's
+    assert reader.get("/api/v2/autocompleteValues", {"key": "http.method"}).status_code == 403
     assert graph["services"] == []  # frontend's calls out to checkout were counted in its row
     assert reader.get("/api/v2/dependencies", {"endTs": NOW_US // 1000 + 60_000}).json() == []
     zipkin = reader.get("/api/v2/traces", {"serviceName": "frontend"}).json()
