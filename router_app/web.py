@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from discovery_app import selectors as discovery
 from platformsite.api.errors import PlatformError
+from platformsite.api.validators import parse_flag
 from platformsite.web import staff_required
 from router_app import selectors, services
 from router_app.api import serializers as io
@@ -68,7 +69,7 @@ def _form_values(kind: str, data: Any, service: str) -> dict[str, Any]:
 def _act(request: HttpRequest, name: str) -> None:
     action = request.POST.get("action", "")
     if action == "enforce":
-        enforce = request.POST.get("enforce") == "true"
+        enforce = parse_flag(request.POST, "enforce")  # true or false: "maybe" is refused
         services.policy_update(service=name, values={"enforce": enforce})
         messages.success(request, f"Decisions are {'applied' if enforce else 'recorded only (dry run)'}.")
         return

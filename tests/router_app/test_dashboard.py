@@ -93,6 +93,17 @@ def test_dry_run__toggled_from_the_page(operator, make_node):
     assert "dry run" in operator.get(PAGE).content.decode()
 
 
+def test_dry_run__a_switch_value_not_true_or_false__is_refused_and_nothing_changes(operator, make_node):
+    # "maybe" (anything but "true") switched decisions to a dry run
+    make_node(node_id="orders-1")
+    operator.post(PAGE, {"action": "enforce", "enforce": "true"})
+
+    response = operator.post(PAGE, {"action": "enforce", "enforce": "maybe"}, follow=True)
+
+    assert "Not saved: enforce" in response.content.decode()
+    assert Policy.objects.get(service="orders").enforce is True
+
+
 def test_a_service_nobody_registered__has_no_page_and_the_switch_stores_nothing(operator, make_node):
     make_node(node_id="orders-1")
 
