@@ -1,19 +1,16 @@
-"""OAuth2 endpoints: JWT access tokens and JWKS, introspection, throttling, PKCE, refresh rotation."""
+"""OAuth2 endpoints: JWT access tokens and JWKS, introspection, throttling, metadata, 405s (the
+authorization code flow: test_authorize.py)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import secrets
-from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.core.cache import cache
 from jwcrypto import jwk, jwt
 
 from auth_app import keys
-from auth_app.models import Account
 from auth_app.services import service_account_create, user_account_create
 from auth_app.tokens import REVOCATION_EPOCH_KEY
 from tests.conftest import basic_auth
@@ -282,188 +279,6 @@ def test_device_grant_at_the_token_endpoint__unsupported_grant_type(client, extr
     assert (response.status_code, response.json()["error"]) == (400, "unsupported_grant_type")
 
 
-def public_client(name: str, *scopes: str) -> str:
-    """A public PKCE client ``name`` holding ``scopes``, redirecting to the app's callback: its id."""
-    account, _ = service_account_create(
-        name=name,
-        scopes=list(scopes),
-        grant_type="authorization_code",
-        client_type="public",
-        redirect_uris=["https://app.example.com/cb"],
-    )
-    return account.application.client_id
-
-
-def pkce() -> tuple[str, str]:
-    """A PKCE code verifier and its S256 challenge."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
-    # given a public PKCE client and a user whose account allows config:read
-    client_id = public_client("webapp", "config:read", "config:write")
-    user_account_create(username="dave", scopes=["config:read"], password="pw-dave-123456")
-    client.login(username="dave", password="pw-dave-123456")
-    verifier, challenge = pkce()
-    # when the user authorizes
-    response = client.post(
-        "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "allow": "Authorize",
-            "state": "xyz",
-        },
-    )
-    assert response.status_code == 302, response.content
-    answer = parse_qs(urlparse(response["Location"]).query)
-    code = answer["code"][0]
-    # RFC 9207: the issuer in the answer is the metadata's (it was the site's root, which clients
-    # checking it refuse as a mix-up)
-    metadata = client.get("/o/.well-known/oauth-authorization-server").json()
-    assert answer["iss"] == [metadata["issuer"]] == ["http://testserver/o"]
-    client.logout()
-    tokens = client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": "https://app.example.com/cb",
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    ).json()
-    # then the token is the user's
-    assert verify_with_jwks(client, tokens["access_token"])["sub"] == "dave"
-    whoami = client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}").json()
-    assert whoami == {**whoami, "type": "user", "subject": "user:dave", "scopes": ["config:read"]}
-    # and a refresh rotates the refresh token; the old one is then refused
-    refreshed = client.post(
-        "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
-    ).json()
-    assert refreshed["refresh_token"] != tokens["refresh_token"]
-    bearer = f"Bearer {refreshed['access_token']}"
-    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 200
-    reused = client.post(
-        "/o/token/",
-        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": client_id},
-    )
-    assert reused.status_code == 400
-    # and the replay revoked the family: the refreshed access token stops working at once, though
-    # this process validated (and cached) it just before
-    bearer = f"Bearer {refreshed['access_token']}"
-    assert client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
-
-
-def _authorize_code_flow(client, name: str, scope: str):
-    """A logged-in user authorizes a public PKCE client of ``name`` holding config:read and write."""
-    client_id = public_client(name, "config:read", "config:write")
-    _, challenge = pkce()
-    return client.post(
-        "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": scope,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "allow": "Authorize",
-        },
-    )
-
-
-def test_user_token__scopes_limited_to_the_users_account(client):
-    user_account_create(username="erin", scopes=["config:read"], password="pw-erin-123456")
-    client.login(username="erin", password="pw-erin-123456")
-    response = _authorize_code_flow(client, "webapp2", "config:write")
-    assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
-
-
-def test_user_token__a_user_without_an_account_and_not_staff__gets_no_scope(client, django_user_model):
-    django_user_model.objects.create_user(username="gina", password="pw-gina-123456")
-    client.login(username="gina", password="pw-gina-123456")
-    response = _authorize_code_flow(client, "webapp4", "config:read")
-    assert "code=" not in response.get("Location", "")
-    assert "error=invalid_scope" in response.get("Location", "") or response.status_code == 400
-
-
-def signed_in_with_a_public_client(client, app: str, user: str) -> str:
-    """A public PKCE client ``app`` (config:read) and the user ``user`` signed in: the client's id."""
-    client_id = public_client(app, "config:read")
-    user_account_create(username=user, scopes=["config:read"], password=f"pw-{user}-123456")
-    client.login(username=user, password=f"pw-{user}-123456")
-    return client_id
-
-
-def test_pkce__is_required_for_public_clients(client):
-    client_id = signed_in_with_a_public_client(client, "webapp3", "frank")
-    response = client.post(
-        "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "allow": "Authorize",
-        },
-    )
-    assert "code=" not in response.get("Location", "")
-
-
-def test_authorization_naming_a_scope_the_user_lacks__refused_before_the_consent_page(client):
-    # the consent page asked, and the refusal came once the user had allowed it
-    client_id = signed_in_with_a_public_client(client, "webapp6", "judy")
-    Account.objects.filter(name="webapp6").update(scopes="config:read trace:read")  # the client's
-    _, challenge = pkce()
-    response = client.get(
-        "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read trace:read",
-            "state": "s1",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
-    )
-    assert response.status_code == 302
-    answer = parse_qs(urlparse(response["Location"]).query)
-    assert answer["error"] == ["invalid_scope"] and answer["state"] == ["s1"]
-    assert "trace:read" in answer["error_description"][0]
-
-
-@pytest.mark.parametrize("method", ["plain", None])
-def test_pkce_plain__is_refused_before_the_consent_page(client, method):
-    # given a public PKCE client and a signed-in user
-    client_id = signed_in_with_a_public_client(client, "webapp5", "hana")
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": "https://app.example.com/cb",
-        "scope": "config:read",
-        "code_challenge": "a-challenge-sent-as-is-" + "x" * 30,
-        "state": "s1",
-    }
-    if method:
-        query["code_challenge_method"] = method
-    # when the client asks for an authorization with a plain challenge
-    response = client.get("/o/authorize/", query)
-    # then the user is sent back with the error at once, instead of being asked to allow it
-    assert response.status_code == 302
-    answer = parse_qs(urlparse(response["Location"]).query)
-    assert answer["error"] == ["invalid_request"]
-    assert answer["state"] == ["s1"]
-
-
 def test_disabled_user_account__its_tokens_stop_working(client, django_capture_on_commit_callbacks):
     # given a user's token (issued directly here; the PKCE flow is tested above)
     from datetime import timedelta
@@ -529,71 +344,6 @@ def test_another_method__405_in_the_error_shape(client, path, method, allow):
     response = getattr(client, method)(path)
     assert response.status_code == 405 and response["Allow"] == allow
     assert response.json()["error"]["code"] == "method_not_allowed"
-
-
-def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(client):
-    # /o/authorize/ sent a signed-out user to the dashboards' login, which takes only staff: a user
-    # account (type user) could never authorize a client through the pages
-    client_id = public_client("webapp", "config:read")
-    user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
-    _, challenge = pkce()
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    to_login = client.get(f"/o/authorize/?{query}")
-    assert to_login.status_code == 302
-    login_page = to_login["Location"]
-    assert login_page.startswith("/o/login/")
-    page = client.get(login_page)
-    assert page.status_code == 200 and b'action="/o/login/"' in page.content
-    signed_in = client.post(
-        login_page, {"username": "frank", "password": "pw-frank-123456", "next": f"/o/authorize/?{query}"}
-    )
-    assert signed_in.status_code == 302 and signed_in["Location"] == f"/o/authorize/?{query}"
-    consent = client.get(signed_in["Location"])
-    assert consent.status_code == 200  # the consent page, to the user who is not staff
-    assert client.get("/ui/").status_code == 302  # the dashboards still take only staff
-
-
-def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_holds(client):
-    # the consent page asked for every scope of the client, and allowing it answered invalid_scope
-    # to a user lacking one of them
-    client_id = public_client("webapp", "config:read", "trace:read")
-    user_account_create(username="ivan", scopes=["config:read"], password="pw-ivan-123456")
-    client.login(username="ivan", password="pw-ivan-123456")
-    verifier, challenge = pkce()
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": "https://app.example.com/cb",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    page = client.get("/o/authorize/", query)
-    assert page.status_code == 200 and page.context["form"]["scope"].value() == "config:read"
-    allowed = client.post(
-        "/o/authorize/", {**query, "scope": page.context["form"]["scope"].value(), "allow": "1"}
-    )
-    answer = parse_qs(urlparse(allowed["Location"]).query)
-    assert "code" in answer, answer
-    tokens = client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": answer["code"][0],
-            "redirect_uri": "https://app.example.com/cb",
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    ).json()
-    assert tokens["scope"] == "config:read"
 
 
 def test_a_client_without_a_platform_account__gets_no_token(client):
