@@ -151,14 +151,19 @@ class AuthorizationView(oauth_views.AuthorizationView):
         if held is None:
             return scopes, credentials
         if not request.GET.get("scope"):
-            return [scope for scope in scopes if scope in held], credentials
+            if shared := [scope for scope in scopes if scope in held]:
+                return shared, credentials
+            # none to consent to: the page offered an empty list whose "allow" only showed it again
+            raise _invalid_scope("The signed-in user holds none of the client's scopes.", credentials)
         if lacking := sorted(set(scopes) - held):
-            error = InvalidScopeError(
-                description=f"The signed-in user does not hold {' '.join(lacking)}.",
-                state=credentials.get("state"),
-            )
-            raise OAuthToolkitError(error, redirect_uri=credentials.get("redirect_uri"))
+            raise _invalid_scope(f"The signed-in user does not hold {' '.join(lacking)}.", credentials)
         return scopes, credentials
+
+
+def _invalid_scope(description: str, credentials: dict) -> OAuthToolkitError:
+    """``invalid_scope``, sent back to the client's redirect URI (with its ``state``)."""
+    error = InvalidScopeError(description=description, state=credentials.get("state"))
+    return OAuthToolkitError(error, redirect_uri=credentials.get("redirect_uri"))
 
 
 class UserLoginView(django_auth_views.LoginView):

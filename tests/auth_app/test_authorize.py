@@ -263,3 +263,37 @@ def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_hol
         },
     ).json()
     assert tokens["scope"] == "config:read"
+
+
+def test_without_a_scope_and_none_held__invalid_scope_at_once(client):
+    # it showed a consent page listing no scope, whose "allow" only showed the page again
+    client_id = public_client("webapp", "config:read", "trace:read")
+    user_account_create(username="ivan", scopes=["events:read"], password="pw-ivan-123456")
+    client.login(username="ivan", password="pw-ivan-123456")
+    query = {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "code_challenge": pkce()[1],
+        "code_challenge_method": "S256",
+        "state": "s1",
+    }
+    response = client.get("/o/authorize/", query)
+    assert response.status_code == 302
+    answer = parse_qs(urlparse(response["Location"]).query)
+    assert answer["error"] == ["invalid_scope"] and answer["state"] == ["s1"]
+    assert answer["error_description"] == ["The signed-in user holds none of the client's scopes."]
+
+
+def test_the_sign_in_page__renders_under_runservice_auth_without_the_dashboards(client, settings):
+    # its page extended the dashboards' and named their URLs: a 500 where they are not served
+    settings.ROOT_URLCONF = "tests.platformsite.urls_auth_only"
+    response = client.get("/o/login/?next=/o/authorize/")
+    assert response.status_code == 200
+    assert b'action="/o/login/"' in response.content
+
+
+def test_the_sign_in_page__without_the_dashboards_a_staff_user_sees_it_too(client, settings, staff_user):
+    settings.ROOT_URLCONF = "tests.platformsite.urls_auth_only"
+    client.force_login(staff_user)
+    assert client.get("/o/login/").status_code == 200
