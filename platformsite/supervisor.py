@@ -2,13 +2,18 @@
 started again, as a process manager would (a Celery worker exits when Redis restarts under it).
 
 A child that exits is started again after a pause: 1 s after a run of at least ``min_uptime``
-seconds, doubling for each exit in a row that came sooner after its start, up to ``max_pause``.
-A child that exits ``crash_limit`` times in a row that soon is broken rather than unlucky (a port
-in use, a setting it refuses): everything stops, with its exit code.
+seconds, doubling for each exit in a row that came sooner after its start, up to ``max_pause``
+(with the defaults the fifth quick exit comes first). A child that exits ``crash_limit`` times
+in a row that soon is broken rather than unlucky (a port in use, a setting it refuses):
+everything stops, with its exit code (128 + N when signal N killed it). Each child leads a
+process group of its own, so what it started (granian's workers) ends with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -71,6 +76,7 @@ class Supervisor:
             code = child.process.poll()
             if code is None:
                 continue
+            _signal_group(child.process, signal.SIGKILL)  # what it left behind (granian's workers)
             child.process = None
             child.quick_exits = child.quick_exits + 1 if now - child.started < self.min_uptime else 0
             if child.quick_exits >= self.crash_limit:
@@ -78,7 +84,7 @@ class Supervisor:
                 self.say(
                     f"{child.name} exited with {code}, {times} times in a row soon after starting; stopping."
                 )
-                return code or 1
+                return 128 - code if code < 0 else code or 1  # killed by signal N: 128 + N, as shells say
             pause = min(self.first_pause * 2**child.quick_exits, self.max_pause)
             child.restart_at = now + pause
             self.say(f"{child.name} exited with {code}; starting it again in {pause:g} s.")
@@ -88,8 +94,7 @@ class Supervisor:
         """Terminate the children, and kill those still running after ``grace`` seconds."""
         running = [child.process for child in self.children if child.process is not None]
         for process in running:
-            if process.poll() is None:
-                process.terminate()
+            _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for process in running:
             try:
@@ -97,9 +102,18 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            _signal_group(process, signal.SIGKILL)
         for child in self.children:
             child.process = None
 
     def _start(self, child: Child) -> None:
-        child.process = subprocess.Popen(child.command, env=self.env)  # noqa: S603
+        # its own process group: a child killed outright (SIGKILL, the OOM killer) leaves its own
+        # children (granian's workers, still holding the port) to be ended with it, not orphaned
+        child.process = subprocess.Popen(child.command, env=self.env, start_new_session=True)  # noqa: S603
         child.started = time.monotonic()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Send ``signum`` to the process group ``process`` leads (itself and what it started)."""
+    with contextlib.suppress(ProcessLookupError):  # the group is empty: nothing left
+        os.killpg(process.pid, signum)

@@ -81,3 +81,47 @@ def test_stopping_ends_the_children(tmp_path):
 
     assert supervisor.run(stopping) == 0
     assert calls[-1].poll() is not None
+
+
+#: Starts a grandchild that sleeps (as granian starts its workers), writes its pid, and exits.
+LEAVES_A_CHILD = (
+    "import pathlib, subprocess, sys; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+    "pathlib.Path(sys.argv[1]).write_text(str(child.pid)); sys.exit(3)"
+)
+
+
+def _gone(pid: int) -> bool:
+    import os
+    from pathlib import Path
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie (already killed, not yet reaped by init) is gone too
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:  # reaped since
+        return True
+    return status == "Z"
+
+
+def test_what_an_exited_child_left_running_is_ended_with_it(tmp_path):
+    # a child killed outright (SIGKILL: the OOM killer, kill -9) left its own children running,
+    # holding its port beside the restarted child, and serving on after platform serve stopped
+    pid_file = tmp_path / "grandchild"
+    supervisor = Supervisor(
+        {"web": [sys.executable, "-c", LEAVES_A_CHILD, str(pid_file)]},
+        {},
+        min_uptime=0.0,
+        first_pause=60.0,  # not started again during the test
+        say=lambda line: None,
+    )
+    supervisor._start(supervisor.children[0])
+    try:
+        until(lambda: supervisor.children[0].process is None, supervisor)
+        grandchild = int(pid_file.read_text())
+        until(lambda: _gone(grandchild), supervisor)
+    finally:
+        supervisor.stop()
