@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 from datetime import UTC, datetime
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth import views as django_auth_views
@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from auth_app import lockout, tokens
@@ -140,6 +141,14 @@ class AuthorizationView(oauth_views.AuthorizationView):
 
     login_url = reverse_lazy("oauth2_provider:login")
 
+    def redirect(self, redirect_to: str, application) -> HttpResponse:
+        """Every answer sent back to the client carries RFC 9207's ``iss``, its errors before the
+        consent page too (django-oauth-toolkit adds it only to the answers after the consent)."""
+        if oauth2_settings.COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS:
+            issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+            redirect_to = _with_iss(redirect_to, issuer)
+        return super().redirect(redirect_to, application)
+
     def validate_authorization_request(self, request: HttpRequest) -> tuple[list[str], dict]:
         """The scopes asked for, checked against the signed-in user's before the consent page (as
         the token will be): naming none asks for the client's scopes the user holds (the page
@@ -158,6 +167,13 @@ class AuthorizationView(oauth_views.AuthorizationView):
         if lacking := sorted(set(scopes) - held):
             raise _invalid_scope(f"The signed-in user does not hold {' '.join(lacking)}.", credentials)
         return scopes, credentials
+
+
+def _with_iss(uri: str, issuer: str) -> str:
+    """``uri`` with its query's ``iss`` (one, replacing any other: RFC 9207 wants it unambiguous)."""
+    parts = urlsplit(uri)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "iss"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("iss", issuer)])))
 
 
 def _invalid_scope(description: str, credentials: dict) -> OAuthToolkitError:
@@ -314,6 +330,7 @@ def server_metadata(request: HttpRequest) -> HttpResponse:
     return JsonResponse(
         {
             "issuer": base,
+            "authorization_response_iss_parameter_supported": True,  # RFC 9207
             "authorization_endpoint": f"{base}/authorize/",
             "token_endpoint": f"{base}/token/",
             "revocation_endpoint": f"{base}/revoke_token/",

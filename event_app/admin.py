@@ -76,9 +76,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ["name", "url"]
 
     def save_model(self, request, subscription, form, change) -> None:
-        if subscription.sink == Subscription.Sink.WEBHOOK and not subscription.secret:
+        made = subscription.sink == Subscription.Sink.WEBHOOK and not subscription.secret
+        if made:
             subscription.secret = services.new_secret()  # as the API does: deliveries are signed
         super().save_model(request, subscription, form, change)
+        if made:  # as the API's answer carries it, once: the receiver verifies signatures with it
+            self.message_user(
+                request,
+                f"Signing secret of {subscription.name} (shown once): {subscription.secret}",
+                messages.WARNING,
+            )
         transaction.on_commit(selectors.forget_webhook_filters)  # publishes match the new filter
 
     def delete_model(self, request, subscription) -> None:

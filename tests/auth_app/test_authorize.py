@@ -297,3 +297,25 @@ def test_the_sign_in_page__without_the_dashboards_a_staff_user_sees_it_too(clien
     settings.ROOT_URLCONF = "tests.platformsite.urls_auth_only"
     client.force_login(staff_user)
     assert client.get("/o/login/").status_code == 200
+
+
+def test_an_error_before_the_consent_page__carries_iss_as_the_metadata_promises(client):
+    # a client told authorization_response_iss_parameter_supported refuses an answer without iss;
+    # the errors sent back before the consent page (plain PKCE, a scope the user lacks) had none
+    client_id = public_client("webapp", "config:read")
+    user_account_create(username="ivan", scopes=["config:read"], password="pw-ivan-123456")
+    client.login(username="ivan", password="pw-ivan-123456")
+    metadata = client.get("/o/.well-known/oauth-authorization-server").json()
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    query = {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "scope": "config:read",
+        "code_challenge": "c" * 43,
+        "code_challenge_method": "plain",  # refused before the consent page
+        "state": "s1",
+    }
+    answer = parse_qs(urlparse(client.get("/o/authorize/", query)["Location"]).query)
+    assert answer["error"] == ["invalid_request"]
+    assert answer["iss"] == [metadata["issuer"]]

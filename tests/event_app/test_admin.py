@@ -85,6 +85,9 @@ def test_admin_subscription__publishes_see_it_at_once_and_it_is_signed(
     assert response.status_code == 302
     subscription = Subscription.objects.get(name="hook")
     assert subscription.secret.startswith("whsec_")
+    # shown once, as the API's answer shows it: nothing else tells the receiver the secret
+    shown = [str(message) for message in response.wsgi_request._messages]
+    assert f"Signing secret of hook (shown once): {subscription.secret}" in shown
     assert Delivery.objects.filter(subscription=subscription, event__type="order.paid").exists()
     # and when deleted, the next publish no longer matches it
     with django_capture_on_commit_callbacks(execute=True):
