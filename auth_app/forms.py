@@ -1,12 +1,13 @@
 """Password sign-in forms (the dashboards', the admin's, and ``/o/login/`` of the authorization
-code flow): a wrong password counts against the caller's address as a wrong client secret does
-at ``/o/token/`` (:mod:`auth_app.lockout`), and a locked-out address signs in nowhere."""
+code flow): a wrong password counts against the caller's address (:mod:`auth_app.lockout`, a
+count of its own beside the token endpoint's), and a locked-out address signs in nowhere."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -20,14 +21,17 @@ class _Throttled:
     cleaned_data: dict[str, Any]
 
     def clean(self) -> dict[str, Any]:
-        if self.request is not None and lockout.locked_out(self.request):
+        if self.request is not None and lockout.locked_out(self.request, lockout.SIGN_IN):
             raise ValidationError(LOCKED_OUT, code="locked_out")
         try:
             return super().clean()  # type: ignore[misc]
         except ValidationError:
             if self.request is not None:
                 name = self.cleaned_data.get("username") or ""
-                lockout.count_failure(self.request, subject=f"user:{name}", endpoint="sign-in")
+                # a name no user has is not recorded: people type their password there too
+                known = get_user_model().objects.filter(username=name).exists()
+                subject = f"user:{name}" if known else "user:(unknown)"
+                lockout.count_failure(self.request, subject=subject, endpoint="sign-in", kind=lockout.SIGN_IN)
             raise
 
 

@@ -1,9 +1,10 @@
-"""Failed authentications counted per address.
+"""Failed authentications counted per address, one count per kind.
 
-A wrong client secret at the OAuth2 endpoints and a wrong password at a sign-in page count
-against the address they came from (``client_address``: the connection's, or the one a trusted
-proxy forwarded); ``PLATFORM_TOKEN_FAILURE_LIMIT`` of them within ``WINDOW_SECONDS`` lock that
-address out of every one of them until the window ends.
+A wrong client secret at the OAuth2 endpoints (``CLIENT``) and a wrong password at a sign-in page
+(``SIGN_IN``) count against the address they came from (``client_address``: the connection's, or
+the one a trusted proxy forwarded); ``PLATFORM_TOKEN_FAILURE_LIMIT`` of one kind within
+``WINDOW_SECONDS`` lock that address out of that kind until the window ends.  Two counts, so a
+person's mistyped passwords never lock the services of the same address out of their tokens.
 
 Not per client id or user name: ids and names are not secret, so a lockout per name would let
 anyone lock any service or operator out with a few wrong guesses a window.  What that would
@@ -21,20 +22,22 @@ from auth_app.audit import audit
 from platformsite.api.throttling import client_address
 
 WINDOW_SECONDS = 300
+CLIENT, SIGN_IN = "token", "sign-in"
 
 
-def _key(request: HttpRequest) -> str:
-    return f"auth:token-failures:ip:{client_address(request)}"
+def _key(request: HttpRequest, kind: str) -> str:
+    return f"auth:{kind}-failures:ip:{client_address(request)}"
 
 
-def locked_out(request: HttpRequest) -> bool:
-    """Whether the request's address has failed ``PLATFORM_TOKEN_FAILURE_LIMIT`` times in the window."""
-    return (cache.get(_key(request)) or 0) >= settings.PLATFORM_TOKEN_FAILURE_LIMIT
+def locked_out(request: HttpRequest, kind: str = CLIENT) -> bool:
+    """Whether the request's address has failed ``PLATFORM_TOKEN_FAILURE_LIMIT`` times in the
+    window, at authentications of ``kind``."""
+    return (cache.get(_key(request, kind)) or 0) >= settings.PLATFORM_TOKEN_FAILURE_LIMIT
 
 
-def count_failure(request: HttpRequest, *, subject: str, endpoint: str) -> None:
+def count_failure(request: HttpRequest, *, subject: str, endpoint: str, kind: str = CLIENT) -> None:
     """One failed authentication of ``subject`` (``client:<id>``, ``user:<name>``) at ``endpoint``."""
-    key = _key(request)
+    key = _key(request, kind)
     if not cache.add(key, 1, WINDOW_SECONDS):
         try:
             cache.incr(key)

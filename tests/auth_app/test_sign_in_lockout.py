@@ -28,9 +28,30 @@ def test_wrong_passwords__then_even_the_right_one_is_refused_from_that_address(c
     assert other.status_code == 302  # another address signs in
 
 
-def test_the_pages_and_the_token_endpoint_share_one_count(client, staff_user):
-    client.post("/ui/login/", {"username": "operator", "password": "wrong"})
-    client.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic_auth("x", "y"))
+def test_the_pages_and_the_token_endpoint_count_apart(client, staff_user):
+    # one count made a person's mistyped passwords lock every service of the address out of tokens
+    for _ in range(2):
+        client.post("/ui/login/", {"username": "operator", "password": "wrong"})
+    assert client.post("/o/token/", {"grant_type": "client_credentials"}).status_code != 429
+    for _ in range(2):
+        client.post(
+            "/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic_auth("x", "y")
+        )
     assert client.post("/o/token/", {"grant_type": "client_credentials"}).status_code == 429
-    page = client.post("/o/login/", {"username": "operator", "password": "pw-operator-1"})
-    assert LOCKED_OUT in page.content.decode()
+    assert (
+        LOCKED_OUT
+        in client.post("/o/login/", {"username": "operator", "password": "pw-operator-1"}).content.decode()
+    )
+
+
+def test_a_failed_sign_in__records_the_name_only_of_a_user_that_exists(client, staff_user, caplog):
+    # people type their password into the name field: it went into the audit event
+    with caplog.at_level("INFO", logger="platform.audit"):
+        client.post("/ui/login/", {"username": "hunter2-password", "password": "x"})
+        client.post("/ui/login/", {"username": "operator", "password": "x"})
+    subjects = [
+        getattr(record, "subject", None)
+        for record in caplog.records
+        if "authentication.failed" in record.getMessage()
+    ]
+    assert subjects == ["user:(unknown)", "user:operator"]
