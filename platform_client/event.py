@@ -102,6 +102,8 @@ class EventPublisher:
         self._wake = threading.Event()
         self._idle = threading.Condition(self._lock)
         self._closed = False
+        #: Set by close(): cuts a retry's backoff short, so the thread stops when close() returns.
+        self._closing = threading.Event()
         self.sent = 0
         #: Events the platform refused (each handed to ``on_drop(events, "rejected")``).
         self.rejected = 0
@@ -185,6 +187,7 @@ class EventPublisher:
         flushed = self.flush(timeout)
         with self._lock:
             self._closed = True
+        self._closing.set()
         self._wake.set()
         self._thread.join(timeout=5)
         return flushed
@@ -237,10 +240,8 @@ class EventPublisher:
                 outcome = self._send(batch)
                 if outcome == "retry":
                     self._done(batch, requeue=True)
-                    with self._lock:
-                        if self._closed:
-                            return
-                    time.sleep(delay)
+                    if self._closing.wait(delay):  # closed: what is left is reported as such
+                        return
                     delay = min(delay * 2, self.retry_max)
                     continue
                 delay = self.retry_initial
@@ -292,6 +293,12 @@ class EventPublisher:
                 self.on_drop(batch, reason)
             except Exception:
                 log.exception("on_drop failed")
+        elif reason == "closed":
+            log.error(
+                "events: %d event(s) not delivered before the publisher closed (last error: %s)",
+                len(batch),
+                self.last_error,
+            )
         else:
             log.error("platform refused %d event(s): %s", len(batch), self.last_error)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import threading
 import time
 from bisect import bisect
@@ -55,8 +56,10 @@ def _bytes(value: Value) -> bytes:
 def _ttl(ttl: float | None) -> float | None:
     if ttl is None:
         return None
-    if ttl <= 0:
-        raise ValueError("ttl must be positive (None: no expiry)")
+    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
+        raise TypeError(f"ttl is a number of seconds (None: no expiry), not {type(ttl).__name__}")
+    if not math.isfinite(ttl) or ttl <= 0:  # NaN would never expire, nor compare
+        raise ValueError(f"ttl must be positive and finite (None: no expiry), not {ttl!r}")
     return float(ttl)
 
 
@@ -309,6 +312,8 @@ class RingKV(KV):
         super().__init__(namespace)
         if not nodes:
             raise ValueError("a ring needs at least one node")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+            raise ValueError(f"replicas is a positive number of points per node, not {replicas!r}")
         if rejoin not in ("epoch", "flush"):
             raise ValueError("rejoin is 'epoch' or 'flush'")
         self.nodes = dict(nodes)

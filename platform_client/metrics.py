@@ -56,12 +56,26 @@ def mark_dead(pid: int, directory: str | Path | None = None) -> None:
     multiprocess.mark_process_dead(pid, str(directory) if directory else None)
 
 
+#: Characters that end a statsd field or a DogStatsD tag: replaced in names, tag keys and values.
+_RESERVED = str.maketrans({c: "_" for c in "|,#\n\r"})
+
+
+def statsd_address(address: str) -> tuple[str, int]:
+    """``host:port`` (or ``host``: port 8125) as a socket address; a ValueError names a bad one."""
+    host, colon, port = address.rpartition(":")
+    if not colon:
+        host, port = address, "8125"
+    number = int(port) if port.isdigit() else 0
+    if not 0 < number < 65536:
+        raise ValueError(f"the statsd address is host:port (PLATFORM_STATSD), not {address!r}")
+    return host or "127.0.0.1", number
+
+
 class StatsdClient:
     """Fire-and-forget UDP statsd with DogStatsD tags."""
 
     def __init__(self, address: str, *, prefix: str = "", tags: dict[str, str] | None = None) -> None:
-        host, _, port = address.rpartition(":")
-        self.address = (host or "127.0.0.1", int(port or 8125))
+        self.address = statsd_address(address)
         self.prefix = f"{prefix}." if prefix else ""
         self.tags = dict(tags or {})
         self.errors = 0
@@ -73,8 +87,12 @@ class StatsdClient:
         self, name: str, value: float, kind: str, tags: dict[str, str] | None = None, *, delta: bool = False
     ) -> None:
         """One line; ``delta``: a signed gauge change (``+3|g``, ``-1|g``)."""
-        merged = {**self.tags, **(tags or {})}
+        merged = {
+            str(k).translate(_RESERVED): str(v).translate(_RESERVED)
+            for k, v in {**self.tags, **(tags or {})}.items()
+        }
         suffix = "|#" + ",".join(f"{k}:{v}" for k, v in sorted(merged.items())) if merged else ""
+        name = name.translate(_RESERVED).replace(":", "_")
         number: Any = int(value) if float(value).is_integer() else value
         if delta and value >= 0:
             number = f"+{number}"
@@ -232,7 +250,10 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        assert self._prometheus is not None
+        if self._prometheus is None:
+            raise RuntimeError(
+                "no Prometheus exposition without prometheus-client (metrics made with statsd only)"
+            )
         for flush in list(self.before_render):
             flush()
         return self._prometheus.generate_latest(

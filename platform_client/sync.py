@@ -221,7 +221,7 @@ class Leader:
     def __init__(self, sync: Sync, name: str, *, ttl: float = 10.0, id: str | None = None) -> None:
         self.sync, self.name, self.ttl = sync, f"leader:{name}", ttl
         self.id = id or sync.node
-        self._followers: list[Callable[[str | None], Any]] = []
+        self._followers: list[tuple[Callable[[str | None], Any], Job]] = []
         self._last: str | None = None
         self._job: Job | None = None
 
@@ -241,12 +241,15 @@ class Leader:
         """Call ``callback(leader id or None)`` on every change of leader (checked every
         ``interval``, default ttl/3, and at this node's own elections), and now when someone
         leads already; ``job.cancel()`` stops following."""
-        self._followers.append(callback)
+        job = self.sync.scheduler.every(interval or self.ttl / 3, self._changed)
+        self._followers.append((callback, job))  # cancelling the job stops this callback too
         self._changed()
-        return self.sync.scheduler.every(interval or self.ttl / 3, self._changed)
+        return job
 
     def _changed(self) -> None:
-        if not self._followers:
+        self._followers = [(callback, job) for callback, job in self._followers if not job.cancelled]
+        followers = [callback for callback, _ in self._followers]
+        if not followers:
             return
         try:
             current = self.status()
@@ -254,7 +257,7 @@ class Leader:
             return
         if current != self._last:
             self._last = current
-            for callback in self._followers:
+            for callback in followers:
                 try:
                     callback(current)
                 except Exception:
@@ -299,7 +302,12 @@ class Sync:
 
     def fenced_put(self, resource: str, value: bytes | str, fence: int) -> bool:
         """Write ``value`` unless a newer fence has written ``resource``; True if written."""
-        data = value.encode() if isinstance(value, str) else bytes(value)
+        if isinstance(value, str):
+            data = value.encode()
+        elif isinstance(value, bytes | bytearray | memoryview):
+            data = bytes(value)
+        else:  # bytes(5) would be five NUL bytes
+            raise TypeError(f"fenced values are bytes or str, not {type(value).__name__}")
         return self.backend.fenced_put(self._name(resource), data, int(fence))
 
     def fenced_get(self, resource: str) -> tuple[bytes, int] | None:

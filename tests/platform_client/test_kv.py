@@ -73,6 +73,30 @@ def test_bad_input_is_refused_and_nothing_is_lost(store):
     assert store.get("kept") == b"value"
 
 
+@pytest.mark.parametrize(
+    ("ttl", "error"),
+    [
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (-1, ValueError),
+        ("60", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_a_ttl_that_is_not_a_positive_finite_number_is_refused(ttl, error):
+    store = kv.MemoryKV()
+    store.put("kept", "value")
+    with pytest.raises(error, match="ttl"):
+        store.put("kept", "other", ttl=ttl)
+    assert store.get("kept") == b"value"
+
+
+@pytest.mark.parametrize("replicas", [0, -5])
+def test_ring__replicas_must_be_positive(replicas):
+    with pytest.raises(ValueError, match="replicas"):
+        kv.RingKV({"a": kv.MemoryKV()}, replicas=replicas)
+
+
 def test_memory_ttl():
     clock = Clock()
     store = kv.MemoryKV(clock=clock)

@@ -189,3 +189,28 @@ def test_metrics__statsd_lines_with_tags():
     assert metrics.statsd.sent == 4 and metrics.statsd.errors == 0
     metrics.close()
     receiver.close()
+
+
+def test_metrics__statsd_tag_values_cannot_break_the_line():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    metrics = Metrics("orders", statsd=f"127.0.0.1:{receiver.getsockname()[1]}", prometheus=False)
+    metrics.counter("placed", labels=("channel",)).labels(channel="a,b|c#d\ne").inc()
+    assert receiver.recv(1024).decode() == "orders.placed:1|c|#channel:a_b_c_d_e,service:orders"
+    metrics.close()
+    receiver.close()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:abc", "127.0.0.1:", "127.0.0.1:0"])
+def test_metrics__a_bad_statsd_address_is_refused_naming_it(address):
+    with pytest.raises(ValueError, match="statsd address"):
+        Metrics("orders", statsd=address, prometheus=False)
+
+
+def test_metrics__a_statsd_host_without_port_uses_8125_and_render_without_prometheus_says_why():
+    metrics = Metrics("orders", statsd="localhost", prometheus=False)
+    assert metrics.statsd.address == ("localhost", 8125)
+    with pytest.raises(RuntimeError, match="prometheus-client"):
+        metrics.render()
+    metrics.close()

@@ -183,6 +183,26 @@ def test_event_publisher__session_fails_unexpectedly__keeps_the_events_and_repor
     assert dropped == [(2, "closed")]
 
 
+def test_event_publisher__closed_while_backing_off__stops_at_once_and_reports_the_events(caplog):
+    # given a platform that cannot be reached and a publisher in a long backoff between tries
+    from platform_client.event import EventPublisher
+
+    class Unreachable:
+        def post(self, url, **kwargs):
+            raise httpx.ConnectError(f"POST {url}: [Errno 111] Connection refused")
+
+    publisher = EventPublisher(Unreachable(), source="/svc", flush_interval=0.01, retry_initial=3600)
+    publisher.publish("order.created", {"n": 1})
+    assert publisher.flush(timeout=0.3) is False and publisher.last_error
+    # when it is closed
+    with caplog.at_level("ERROR", logger="platform_client.event"):
+        assert publisher.close(timeout=0) is False
+        # then no thread is left behind, and the event is reported as not delivered, not as refused
+        assert not publisher._thread.is_alive()
+    assert "1 event(s) not delivered before the publisher closed" in caplog.text
+    assert "platform refused" not in caplog.text
+
+
 def test_event_subscription__dropped_before_its_first_event__resumes_from_where_it_subscribed(ws_platform):
     def subscribed_then_drop(connection):
         connection.send(json.dumps({"type": "subscribed", "last_event_id": None, "latest_event_id": 41}))

@@ -112,6 +112,16 @@ def test_fenced_put__a_stale_fence_is_refused_and_loses_nothing(sync):
     assert sync.fenced_get("res") == (b"from 5 again", 5)
 
 
+def test_fenced_put__a_value_that_is_not_bytes_or_str_is_refused_and_nothing_is_written():
+    sync = Sync(MemoryBackend(), node="n")
+    assert sync.fenced_put("res", b"kept", 1)
+    for bad in (5, None, 2.5, ["x"]):
+        with pytest.raises(TypeError, match="bytes or str"):
+            sync.fenced_put("res", bad, 2)
+    assert sync.fenced_get("res") == (b"kept", 1)
+    sync.close()
+
+
 def test_lock__expired_lease_is_taken_and_the_old_holder_learns_it_lost():
     clock = Clock()
     scheduler = Scheduler()
@@ -169,6 +179,19 @@ def test_leader__elect_follow_resign_reelect(sync):
     assert leader.status() == "a" and elected.fence > b.fence
     job.cancel()
     assert seen == ["a", None, "b", "a"]
+
+
+def test_leader__follow_cancelled__its_callback_is_not_called_any_more():
+    sync = Sync(MemoryBackend(), node="n")
+    seen: list[str | None] = []
+    leader = sync.leader("scheduler", ttl=5, id="a")
+    job = leader.follow(seen.append, interval=3600)
+    elected = leader.elect(wait=1)
+    job.cancel()
+    elected.resign()
+    leader.elect(wait=1).resign()
+    assert seen == ["a"]
+    sync.close()
 
 
 def test_leader__revoked_when_the_lease_is_taken():
