@@ -37,9 +37,11 @@ def create_app(p: Platform, **middleware):
 
 
 if __name__ == "__main__":
+    import os
+
     import uvicorn
 
     with Platform.from_env(service="fastapi-orders", version="1.0.0") as p:
         p.trace.setup()  # spans exported to the platform in batches
         p.monitor.start()  # checks, status and endpoint stats reported every 10 s
-        uvicorn.run(create_app(p), host="127.0.0.1", port=8080)
+        uvicorn.run(create_app(p), host="127.0.0.1", port=int(os.environ.get("PORT", "8080")))
