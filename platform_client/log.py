@@ -74,6 +74,14 @@ class Shipper:
         return event
 
 
+def _level(value: Any, what: str) -> str:
+    """A level name in any case (``"WARNING"`` as the standard library spells it), lower-cased."""
+    name = value.lower() if isinstance(value, str) else value
+    if name not in LEVELS:
+        raise ValueError(f"{what} is one of {', '.join(LEVELS)}, not {value!r}")
+    return name
+
+
 def setup(
     service: str,
     version: str = "0.0.0",
@@ -93,8 +101,7 @@ def setup(
         raise ImportError(
             'platform_client.log needs structlog: pip install "micro-platform-client[log]"'
         ) from exc
-    if level not in LEVELS:
-        raise ValueError(f"level is one of {', '.join(LEVELS)}")
+    level, ship_level = _level(level, "level"), _level(ship_level, "ship_level")
     output: IO[str] = stream or (open(file, "a", buffering=1) if file else sys.stdout)  # noqa: SIM115
     static = {"service": service, "version": version, "node": node or service}
 

@@ -93,6 +93,15 @@ def test_log__warnings_shipped_as_events_and_a_full_buffer_is_counted():
 def test_log__bad_level():
     with pytest.raises(ValueError, match="level"):
         log.setup("orders", level="loud")
+    with pytest.raises(ValueError, match="ship_level is one of"):  # was a KeyError: 'loud'
+        log.setup("orders", events=object(), ship_level="loud")
+
+
+def test_log__a_level_in_the_standard_librarys_case(capsys):
+    logger = log.setup("orders", level="WARNING", stream=sys.stdout)
+    logger.info("hidden")
+    logger.warning("shown")
+    assert [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()] == ["shown"]
 
 
 def test_metrics__counter_gauge_histogram_with_labels_on_metrics_endpoint():
