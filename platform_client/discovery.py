@@ -274,8 +274,13 @@ class Discovery:
             self._thread.start()
 
     def close(self) -> None:
+        """Stop watching: the watch thread ends before this returns (within 0.2 s on a websocket;
+        a blocking query ends when the session closes, so it is waited for at most 1 s)."""
         self._stop.set()
         self._changed.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1)
 
     def _notify(self, results: list[Result]) -> None:
         for result in results:

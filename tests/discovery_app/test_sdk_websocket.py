@@ -46,4 +46,6 @@ def test_sdk__websocket_watch__keeps_the_cache_current(asgi):
                 # and its deregistration too
                 eventually(lambda: len(discovery.nodes("orders")) == 1)
         finally:
+            watcher = discovery._thread
             discovery.close()
+        assert not watcher.is_alive()  # it outlived close() by up to a second
