@@ -18,6 +18,7 @@ from auth_app.api.serializers import MAX_METADATA_DEPTH
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
 from auth_app.selectors import bump_policy_version
+from platformsite.admin import DeletesThroughService
 from platformsite.jsonvalues import unstorable
 
 
@@ -73,7 +74,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(DeletesThroughService, admin.ModelAdmin):
     form = AccountForm
     list_display = ["name", "type", "client_id", "scopes", "is_active", "created"]
     list_filter = ["type", "is_active"]
@@ -121,12 +122,8 @@ class AccountAdmin(admin.ModelAdmin):
         elif changed:
             super().save_model(request, account, form, change)
 
-    def delete_model(self, request, account) -> None:
+    def delete_one(self, request, account) -> None:
         services.account_delete(account=account, actor=_actor(request))
-
-    def delete_queryset(self, request, queryset) -> None:
-        for account in queryset:
-            services.account_delete(account=account, actor=_actor(request))
 
     @admin.action(description="Disable the selected accounts (their tokens stop working)")
     def disable_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
@@ -150,7 +147,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = ["name", "description", "updated"]
     search_fields = ["name"]
     inlines = [RuleInline, BindingInline]
@@ -161,16 +158,12 @@ class RoleAdmin(admin.ModelAdmin):
         audit("auth.role.updated", subject=_actor(request), role=form.instance.name)
 
     # Through the service: its rules stop applying at once (the policy version moves), audited.
-    def delete_model(self, request, role) -> None:
+    def delete_one(self, request, role) -> None:
         services.role_delete(role=role, actor=_actor(request))
-
-    def delete_queryset(self, request, queryset) -> None:
-        for role in queryset:
-            services.role_delete(role=role, actor=_actor(request))
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = ["resource", "action", "effect", "priority", "role"]
     list_filter = ["effect", "action", "role"]
     search_fields = ["resource", "role__name"]
@@ -190,12 +183,8 @@ class RuleAdmin(admin.ModelAdmin):
             priority=rule.priority,
         )
 
-    def delete_model(self, request, rule) -> None:
+    def delete_one(self, request, rule) -> None:
         services.rule_delete(rule=rule, actor=_actor(request))
-
-    def delete_queryset(self, request, queryset) -> None:
-        for rule in queryset:
-            services.rule_delete(rule=rule, actor=_actor(request))
 
 
 @admin.register(SigningKey)

@@ -12,10 +12,11 @@ from django.contrib import admin
 
 from dbproxy_app import services
 from dbproxy_app.models import Database, RowPolicy, Table
+from platformsite.admin import DeletesThroughService
 
 
 @admin.register(Database)
-class DatabaseAdmin(admin.ModelAdmin):
+class DatabaseAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = [
         "name",
         "backend",
@@ -41,16 +42,12 @@ class DatabaseAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Database, form, change) -> None:
         services.database_update(database=obj, owner_only=obj.owner_only, publish_changes=obj.publish_changes)
 
-    def delete_model(self, request, obj: Database) -> None:
-        services.database_delete(database=obj)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for database in queryset:
-            services.database_delete(database=database)
+    def delete_one(self, request, database: Database) -> None:
+        services.database_delete(database=database)
 
 
 @admin.register(Table)
-class TableAdmin(admin.ModelAdmin):
+class TableAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = ["name", "database", "created"]
     search_fields = ["name", "database__name"]
     list_select_related = ["database"]
@@ -61,16 +58,12 @@ class TableAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def delete_model(self, request, obj: Table) -> None:
-        services.table_drop(table=obj)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for table in queryset.select_related("database"):
-            services.table_drop(table=table)
+    def delete_one(self, request, table: Table) -> None:
+        services.table_drop(table=table)
 
 
 @admin.register(RowPolicy)
-class RowPolicyAdmin(admin.ModelAdmin):
+class RowPolicyAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = ["database", "table", "role", "action", "condition"]
     list_filter = ["action"]
     search_fields = ["database__name", "role", "condition"]
@@ -82,9 +75,5 @@ class RowPolicyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    def delete_model(self, request, obj: RowPolicy) -> None:
-        services.row_policy_delete(policy=obj)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for policy in queryset.select_related("database"):
-            services.row_policy_delete(policy=policy)
+    def delete_one(self, request, policy: RowPolicy) -> None:
+        services.row_policy_delete(policy=policy)

@@ -10,7 +10,7 @@ from django.contrib import admin
 
 from discovery_app import services
 from discovery_app.models import Node, Result, Service, ServiceIndex
-from platformsite.admin import ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
 
 
 @admin.register(Service)
@@ -20,19 +20,15 @@ class ServiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(ReadOnlyAdmin):
+class NodeAdmin(DeletesThroughService, ReadOnlyAdmin):
     deletable = True
     list_display = ["id", "service", "address", "port", "status", "last_heartbeat"]
     list_filter = ["status"]
     search_fields = ["id", "service__name", "address"]
     list_select_related = ["service"]
 
-    def delete_model(self, request, obj: Node) -> None:
-        services.node_deregister(node_id=obj.id, reason="admin")
-
-    def delete_queryset(self, request, queryset) -> None:
-        for node_id in queryset.values_list("id", flat=True):
-            services.node_deregister(node_id=node_id, reason="admin")
+    def delete_one(self, request, node: Node) -> None:
+        services.node_deregister(node_id=node.id, reason="admin")
 
 
 @admin.register(ServiceIndex)

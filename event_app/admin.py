@@ -12,7 +12,7 @@ from event_app import selectors, services
 from event_app.api.serializers import SubscriptionUpdateInput
 from event_app.models import Delivery, Event, EventCount, Subscription
 from event_app.services.subscriptions import check_sink
-from platformsite.admin import ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
 from platformsite.jsonvalues import unstorable
 
 
@@ -69,7 +69,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(DeletesThroughService, admin.ModelAdmin):
     form = SubscriptionForm
     list_display = ["name", "sink", "url", "is_active", "types", "owner", "created"]
     list_filter = ["sink", "is_active"]
@@ -88,12 +88,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
             )
         transaction.on_commit(selectors.forget_webhook_filters)  # publishes match the new filter
 
-    def delete_model(self, request, subscription) -> None:
+    def delete_one(self, request, subscription) -> None:
         services.subscription_delete(subscription=subscription)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for subscription in queryset:
-            services.subscription_delete(subscription=subscription)
 
 
 @admin.action(description="Redeliver the selected dead letters")

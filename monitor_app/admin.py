@@ -15,7 +15,7 @@ from django.contrib import admin
 
 from monitor_app import services
 from monitor_app.models import Alert, Check, Flip, Maintenance, NodeStatus, Ping, ServiceHealth, StatSample
-from platformsite.admin import ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
 
 
 @admin.register(ServiceHealth)
@@ -26,7 +26,7 @@ class ServiceHealthAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Check)
-class CheckAdmin(ReadOnlyAdmin):
+class CheckAdmin(DeletesThroughService, ReadOnlyAdmin):
     deletable = True
     list_display = ["service", "node", "name", "kind", "status", "critical", "last_report", "changed"]
     list_filter = ["status", "kind", "critical", "flapping"]
@@ -38,12 +38,8 @@ class CheckAdmin(ReadOnlyAdmin):
         deleted, counts, _, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected
 
-    def delete_model(self, request, obj: Check) -> None:
-        services.check_delete(check=obj, now=time.time())
-
-    def delete_queryset(self, request, queryset) -> None:
-        for check in queryset:
-            services.check_delete(check=check, now=time.time())
+    def delete_one(self, request, check: Check) -> None:
+        services.check_delete(check=check, now=time.time())
 
 
 @admin.register(NodeStatus)
