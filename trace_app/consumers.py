@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from rest_framework.exceptions import ValidationError
+
 from platformsite.api.validators import flag
 from platformsite.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, ServiceConsumer
+from trace_app.api.serializers import SearchSerializer
 from trace_app.live import LIVE_GROUP
 
 
@@ -28,8 +31,11 @@ class TraceStreamConsumer(ServiceConsumer):
             self.only_errors = flag(params["errors"]) if "errors" in params else False
         except ValueError as exc:
             return await self._refuse(f"errors: {exc}")
-        if len(self.only_service) > 128 or "\x00" in self.only_service:  # as a search refuses it
-            return await self._refuse("service: at most 128 characters, and no NUL.")
+        if self.only_service:  # checked as a search checks it
+            try:
+                SearchSerializer().fields["service"].run_validation(self.only_service)
+            except ValidationError as exc:
+                return await self._refuse(f"service: {' '.join(map(str, exc.detail))}")
         if self.only_service and not await self.may_read(self.only_service):  # as a search by service
             await self.error("policy_denied", f"Not allowed to read: {self.only_service}")
             await self.close(code=CLOSE_FORBIDDEN)

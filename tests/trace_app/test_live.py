@@ -60,8 +60,8 @@ def test_ws__streams_summaries_matching_the_filter(issue_token):
     [
         ("errors=maybe", "errors: true or false (or 1/0, yes/no)."),
         # a search refuses such a service; the socket subscribed to it
-        ("service=" + "s" * 129, "service: at most 128 characters, and no NUL."),
-        ("service=a%00b", "service: at most 128 characters, and no NUL."),
+        ("service=" + "s" * 129, "service: Ensure this field has no more than 128 characters."),
+        ("service=a%00b", "service: Null characters are not allowed."),
     ],
 )
 def test_ws__a_bad_filter_is_refused_and_closes(issue_token, query, message):
