@@ -12,14 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from auth_app import services
-from auth_app.api.serializers import MAX_METADATA_DEPTH
+from auth_app.api.serializers import MetadataField
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
 from auth_app.selectors import bump_policy_version
 from platformsite.admin import DeletesThroughService
-from platformsite.jsonvalues import unstorable
 
 
 def _actor(request: HttpRequest) -> str:
@@ -65,12 +65,13 @@ class AccountForm(forms.ModelForm):
             raise ValidationError(exc.message_dict["scopes"]) from None
 
     def clean_metadata(self) -> dict:
+        """Checked by the API's own field: a JSON object the database can store."""
         metadata = self.cleaned_data["metadata"]
-        if not isinstance(metadata, dict):
-            raise ValidationError('Metadata is a JSON object, e.g. {"team": "payments"}.')
-        if problem := unstorable(metadata, max_depth=MAX_METADATA_DEPTH):
-            raise ValidationError(problem)
-        return metadata
+        try:
+            return MetadataField().run_validation(metadata)
+        except DRFValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, list) else [str(exc.detail)]
+            raise ValidationError([f"Metadata: {message}" for message in map(str, detail)]) from None
 
 
 @admin.register(Account)

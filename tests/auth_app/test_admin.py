@@ -86,7 +86,7 @@ def _account_form(account: Account, **changes) -> dict:
     ("changes", "error"),
     [
         ({"scopes": "config:read nonsense:scope"}, "Unknown scopes: nonsense:scope"),
-        ({"metadata": "[1, 2]"}, "Metadata is a JSON object"),
+        ({"metadata": "[1, 2]"}, "Metadata: Expected a dictionary of items"),
         ({"metadata": '{"a": "\\u0000"}'}, "NUL characters"),
         ({"metadata": "{bad"}, "Enter a valid JSON."),
     ],
