@@ -6,11 +6,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 
-from platformsite.admin import ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
 from platformsite.api.errors import Invalid
 from trace_app.api.serializers import KeepRuleSerializer
 from trace_app.models import Edge, KeepRule, Span
+from trace_app.services import keeping
 
 
 class KeepRuleForm(forms.ModelForm):
@@ -35,8 +37,16 @@ class KeepRuleForm(forms.ModelForm):
 
 
 @admin.register(KeepRule)
-class KeepRuleAdmin(admin.ModelAdmin):
+class KeepRuleAdmin(DeletesThroughService, admin.ModelAdmin):
     form = KeepRuleForm
+
+    def save_model(self, request, rule, form, change) -> None:
+        super().save_model(request, rule, form, change)
+        transaction.on_commit(keeping.forget_rules)  # applies at once, as the API's PUT
+
+    def delete_one(self, request, rule) -> None:
+        keeping.keep_rule_delete(service=rule.service)
+
     list_display = ["service", "keep_errors", "slower_than_ms", "keep_share", "retention_days", "updated"]
     search_fields = ["service"]
 

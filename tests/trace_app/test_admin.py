@@ -61,3 +61,21 @@ def test_admin_keep_rule__a_valid_rule_is_saved(admin_client):
     response = admin_client.post("/admin/trace_app/keeprule/add/", {**form, "retention_days": "3"})
     assert response.status_code == 302
     assert KeepRule.objects.get(service="web").retention_days == 3
+
+
+def test_admin_keep_rule__applies_at_once_saved_or_deleted(admin_client, django_capture_on_commit_callbacks):
+    # the ingest's cached rules were read again only after RULES_TTL
+    from trace_app.services import keeping
+
+    form = {"service": "web", "keep_errors": "on", "slower_than_ms": "", "keep_share": "0.1"}
+    keeping.rules()  # cached
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post("/admin/trace_app/keeprule/add/", {**form, "retention_days": ""})
+    assert keeping.rules()["web"].keep_share == 0.1
+    rule = KeepRule.objects.get(service="web")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            "/admin/trace_app/keeprule/",
+            {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"},
+        )
+    assert "web" not in keeping.rules() and not KeepRule.objects.exists()

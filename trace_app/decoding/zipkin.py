@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
 from trace_app.protos import ListOfSpans
+
+log = logging.getLogger(__name__)
 
 KINDS = {"CLIENT", "SERVER", "PRODUCER", "CONSUMER"}
 PROTO_KINDS = {0: "", 1: "CLIENT", 2: "SERVER", 3: "PRODUCER", 4: "CONSUMER"}
@@ -144,7 +147,7 @@ def decode_json(body: bytes) -> list[dict[str, Any]]:
         decoded = [_json_span(span) for span in spans]
     except Refused as exc:
         raise Undecodable(str(exc)) from None
-    return [span for span in decoded if span is not None]
+    return _placed(decoded)
 
 
 def _pb_endpoint(endpoint: Any) -> tuple[str, dict[str, Any]]:
@@ -204,7 +207,16 @@ def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
         decoded = [_pb_span(span) for span in spans]
     except Refused as exc:
         raise Undecodable(str(exc)) from None
-    return [span for span in decoded if span is not None]
+    return _placed(decoded)
+
+
+def _placed(decoded: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The spans that could be placed in time; the others are skipped, and logged (their answer,
+    202, has no room to say it)."""
+    spans = [span for span in decoded if span is not None]
+    if len(spans) < len(decoded):
+        log.info("zipkin: %d span(s) without timestamp or annotation skipped", len(decoded) - len(spans))
+    return spans
 
 
 def encode(span: dict[str, Any]) -> dict[str, Any]:
