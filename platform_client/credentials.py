@@ -33,7 +33,10 @@ def load(path: Path | None = None) -> dict[str, str]:
         return {}
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise PermissionError(f"{path} is readable by others: chmod 600 {path}")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise ValueError(f"{path} is not what `platform login` writes ({exc}): log in again") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a JSON object")
     return {key: str(data[key]) for key in FIELDS if data.get(key)}

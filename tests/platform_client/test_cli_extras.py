@@ -111,6 +111,16 @@ def test_login__an_empty_secret__exit_2_missing_credentials(creds_file, capsys, 
     assert not creds_file.exists()
 
 
+def test_a_corrupt_credentials_file__the_error_names_it(creds_file, capsys):
+    # the message was the bare JSON error ("Expecting property name ..."), naming no file
+    creds_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    creds_file.write_text("{not json")
+    creds_file.chmod(0o600)
+    assert main(["auth", "whoami"]) == 2
+    message = json.loads(capsys.readouterr().err)["error"]["message"]
+    assert str(creds_file) in message and "log in again" in message
+
+
 def test_no_credentials_anywhere__exit_2(creds_file, capsys):
     assert main(["auth", "whoami"]) == 2
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "missing_credentials"
