@@ -71,6 +71,12 @@ def statsd_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", number
 
 
+def _not_nan(value: float) -> None:
+    """NaN would stay in a counter's or a histogram's sum for good (nothing can bring it back)."""
+    if value != value:
+        raise ValueError("a metric's value is a number, not NaN")
+
+
 class StatsdClient:
     """Fire-and-forget UDP statsd with DogStatsD tags."""
 
@@ -123,6 +129,9 @@ class Metric:
     def inc(self, amount: float = 1) -> None:
         if self.kind == "histogram":
             raise TypeError("histograms observe")
+        _not_nan(amount)
+        if self.kind == "counter" and amount < 0:  # prometheus-client says so too; statsd alone did not
+            raise ValueError(f"counters only go up: inc({amount!r})")
         if self._prom is not None:
             self._prom.inc(amount)
         if self.kind == "counter":
@@ -133,6 +142,7 @@ class Metric:
     def dec(self, amount: float = 1) -> None:
         if self.kind != "gauge":
             raise TypeError("only gauges go down")
+        _not_nan(amount)
         if self._prom is not None:
             self._prom.dec(amount)
         self._statsd(-amount, "g", delta=True)
@@ -140,6 +150,7 @@ class Metric:
     def set(self, value: float) -> None:
         if self.kind != "gauge":
             raise TypeError("only gauges are set")
+        _not_nan(value)
         if self._prom is not None:
             self._prom.set(value)
         self._statsd(value, "g")
@@ -147,6 +158,7 @@ class Metric:
     def observe(self, value: float) -> None:
         if self.kind != "histogram":
             raise TypeError("only histograms observe")
+        _not_nan(value)
         if self._prom is not None:
             self._prom.observe(value)
         if self.owner.statsd is not None:

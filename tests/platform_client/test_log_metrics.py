@@ -223,3 +223,14 @@ def test_metrics__a_statsd_host_without_port_uses_8125_and_render_without_promet
     with pytest.raises(RuntimeError, match="prometheus-client"):
         metrics.render()
     metrics.close()
+
+
+def test_metrics__nan_and_a_negative_count_are_refused():
+    # inc(nan) made a counter read NaN for good; with statsd alone a negative count was sent
+    metrics = Metrics("orders", statsd="127.0.0.1:9", prometheus=False)
+    counter, histogram = metrics.counter("placed_total"), metrics.histogram("latency_seconds")
+    for call in (lambda: counter.inc(float("nan")), lambda: histogram.observe(float("nan"))):
+        with pytest.raises(ValueError, match="NaN"):
+            call()
+    with pytest.raises(ValueError, match="counters only go up"):
+        counter.inc(-5)
