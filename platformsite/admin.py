@@ -8,6 +8,7 @@ would skip all of that, so it shows them. Where an operator may remove rows, the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -30,10 +31,14 @@ class DeletesThroughService:
     """An admin whose deletions go through the service, one row at a time, from the change page
     and from the list's "delete selected" action alike (the action skipped ``delete_model``):
     the subclass says how in ``delete_one(request, row)``, so the service's checks, caches,
-    events and audit see each one."""
+    events and audit see each one. A subclass without it is refused when it is defined."""
 
-    def delete_one(self, request: Any, row: Any) -> None:
-        raise NotImplementedError(f"{type(self).__name__} says how a row is deleted")
+    delete_one: Callable[[Any, Any], None]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "delete_one", None)):
+            raise TypeError(f"{cls.__name__} must say how a row is deleted: delete_one(request, row)")
 
     def delete_model(self, request: Any, obj: Any) -> None:
         self.delete_one(request, obj)
