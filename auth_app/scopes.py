@@ -25,6 +25,23 @@ def user_scopes(user) -> set[str] | None:
     return None if (user.is_active and user.is_staff) else set()
 
 
+def consent_scopes(user, asked: list[str], *, named: bool) -> list[str]:
+    """The scopes to ask ``user`` to consent to, checked as the token will be: ``asked`` as the
+    request named them (``named``), else the client's, narrowed to those the user holds. A
+    ``ValueError`` says why there is nothing to consent to (a named scope the user lacks, or
+    none of the client's held): the client is answered ``invalid_scope`` before the page."""
+    held = user_scopes(user) if user.is_authenticated else None
+    if held is None:
+        return asked
+    if not named:
+        if shared := [scope for scope in asked if scope in held]:
+            return shared
+        raise ValueError("The signed-in user holds none of the client's scopes.")
+    if lacking := sorted(set(asked) - held):
+        raise ValueError(f"The signed-in user does not hold {' '.join(lacking)}.")
+    return asked
+
+
 def account_scopes(application, request=None) -> list[str]:
     account = client_account(request, application)
     scopes = list(account[1]) if account is not None and account[0] else []

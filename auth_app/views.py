@@ -33,7 +33,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidScopeError
 from auth_app import lockout, tokens
 from auth_app.forms import SignInForm
 from auth_app.keys import issuer_for, published_keys
-from auth_app.scopes import user_scopes
+from auth_app.scopes import consent_scopes
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
@@ -156,17 +156,10 @@ class AuthorizationView(oauth_views.AuthorizationView):
         lacking one); naming one the user lacks goes back to the client with ``invalid_scope``
         at once, not after the user consented."""
         scopes, credentials = super().validate_authorization_request(request)
-        held = user_scopes(request.user) if request.user.is_authenticated else None
-        if held is None:
-            return scopes, credentials
-        if not request.GET.get("scope"):
-            if shared := [scope for scope in scopes if scope in held]:
-                return shared, credentials
-            # none to consent to: the page offered an empty list whose "allow" only showed it again
-            raise _invalid_scope("The signed-in user holds none of the client's scopes.", credentials)
-        if lacking := sorted(set(scopes) - held):
-            raise _invalid_scope(f"The signed-in user does not hold {' '.join(lacking)}.", credentials)
-        return scopes, credentials
+        try:
+            return consent_scopes(request.user, scopes, named=bool(request.GET.get("scope"))), credentials
+        except ValueError as exc:
+            raise _invalid_scope(str(exc), credentials) from None
 
 
 def _with_iss(uri: str, issuer: str) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from event_app import selectors, services
+from event_app import services
 from event_app.api.serializers import SubscriptionUpdateInput
 from event_app.models import Delivery, Event, EventCount, Subscription
 from event_app.services.subscriptions import check_sink
@@ -79,14 +78,15 @@ class SubscriptionAdmin(DeletesThroughService, admin.ModelAdmin):
         made = subscription.sink == Subscription.Sink.WEBHOOK and not subscription.secret
         if made:
             subscription.secret = services.new_secret()  # as the API does: deliveries are signed
-        super().save_model(request, subscription, form, change)
+        # saved through the service: the sink checked, the cached filters dropped, an active
+        # webhook's backlog sent at once
+        services.subscription_update(subscription=subscription)
         if made:  # as the API's answer carries it, once: the receiver verifies signatures with it
             self.message_user(
                 request,
                 f"Signing secret of {subscription.name} (shown once): {subscription.secret}",
                 messages.WARNING,
             )
-        transaction.on_commit(selectors.forget_webhook_filters)  # publishes match the new filter
 
     def delete_one(self, request, subscription) -> None:
         services.subscription_delete(subscription=subscription)

@@ -37,6 +37,19 @@ def pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def authorization(client_id: str, challenge: str, **fields: str) -> dict[str, str]:
+    """An authorization request of ``client_id`` to the app's callback with an S256 challenge;
+    ``fields``: scope, state, allow..."""
+    return {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": "https://app.example.com/cb",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **fields,
+    }
+
+
 def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_model):
     # given a public PKCE client and a user whose account allows config:read
     client_id = public_client("webapp", "config:read", "config:write")
@@ -46,16 +59,7 @@ def test_authorization_code_with_pkce__then_refresh_rotates(client, django_user_
     # when the user authorizes
     response = client.post(
         "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "allow": "Authorize",
-            "state": "xyz",
-        },
+        authorization(client_id, challenge, scope="config:read", allow="Authorize", state="xyz"),
     )
     assert response.status_code == 302, response.content
     answer = parse_qs(urlparse(response["Location"]).query)
@@ -104,15 +108,7 @@ def _authorize_code_flow(client, name: str, scope: str):
     _, challenge = pkce()
     return client.post(
         "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": scope,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "allow": "Authorize",
-        },
+        authorization(client_id, challenge, scope=scope, allow="Authorize"),
     )
 
 
@@ -161,15 +157,7 @@ def test_authorization_naming_a_scope_the_user_lacks__refused_before_the_consent
     _, challenge = pkce()
     response = client.get(
         "/o/authorize/",
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read trace:read",
-            "state": "s1",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        },
+        authorization(client_id, challenge, scope="config:read trace:read", state="s1"),
     )
     assert response.status_code == 302
     answer = parse_qs(urlparse(response["Location"]).query)
@@ -206,16 +194,7 @@ def test_authorization_code__a_user_who_is_not_staff_signs_in_and_authorizes(cli
     client_id = public_client("webapp", "config:read")
     user_account_create(username="frank", scopes=["config:read"], password="pw-frank-123456")
     _, challenge = pkce()
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": "https://app.example.com/cb",
-            "scope": "config:read",
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
+    query = urlencode(authorization(client_id, challenge, scope="config:read"))
     to_login = client.get(f"/o/authorize/?{query}")
     assert to_login.status_code == 302
     login_page = to_login["Location"]
@@ -238,13 +217,7 @@ def test_authorization_without_a_scope__asks_for_the_clients_scopes_the_user_hol
     user_account_create(username="ivan", scopes=["config:read"], password="pw-ivan-123456")
     client.login(username="ivan", password="pw-ivan-123456")
     verifier, challenge = pkce()
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": "https://app.example.com/cb",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    query = authorization(client_id, challenge)
     page = client.get("/o/authorize/", query)
     assert page.status_code == 200 and page.context["form"]["scope"].value() == "config:read"
     allowed = client.post(
@@ -270,14 +243,7 @@ def test_without_a_scope_and_none_held__invalid_scope_at_once(client):
     client_id = public_client("webapp", "config:read", "trace:read")
     user_account_create(username="ivan", scopes=["events:read"], password="pw-ivan-123456")
     client.login(username="ivan", password="pw-ivan-123456")
-    query = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": "https://app.example.com/cb",
-        "code_challenge": pkce()[1],
-        "code_challenge_method": "S256",
-        "state": "s1",
-    }
+    query = authorization(client_id, pkce()[1], state="s1")
     response = client.get("/o/authorize/", query)
     assert response.status_code == 302
     answer = parse_qs(urlparse(response["Location"]).query)
