@@ -97,9 +97,10 @@ class RequestStats:
             if metrics is not None
             else None
         )
-        #: (endpoint or None: "METHOD path", method, status, seconds, path); the oldest are
-        #: dropped beyond ``limit``.
-        self.queue: deque[tuple[str | None, str, int, float, str]] = deque(maxlen=limit)
+        #: (endpoint or None: "METHOD path", method, status, seconds, path); the status a code,
+        #: a WSGI status line, or None when nothing was answered; the oldest are dropped beyond
+        #: ``limit``.
+        self.queue: deque[tuple[str | None, str, int | str | None, float, str]] = deque(maxlen=limit)
         self._children: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -110,7 +111,9 @@ class RequestStats:
         if metrics is not None:
             metrics.before_render.append(self.flush)
 
-    def record(self, endpoint: str | None, method: str, status: int, seconds: float, path: str = "") -> None:
+    def record(
+        self, endpoint: str | None, method: str, status: int | str | None, seconds: float, path: str = ""
+    ) -> None:
         """One request; ``endpoint`` None: ``"METHOD path"``, made when counted."""
         self.queue.append((endpoint, method, status, seconds, path))
         if not self._started:  # the first request of this process (or since a fork)
@@ -140,31 +143,35 @@ class RequestStats:
     def flush(self) -> int:
         """Count what is queued now; how many requests."""
         with self._lock:
-            queue, taken = self.queue, []
-            for _ in range(len(queue)):
-                taken.append(queue.popleft())
+            popleft = self.queue.popleft
+            taken = [popleft() for _ in range(len(self.queue))]
         if not taken:
             return 0
-        counted: dict[tuple[str | None, str, str, bool], int] = {}
-        durations: dict[tuple[str, int], list[float]] = {}
+        # Grouped by the status as queued (a WSGI status line is parsed once a group, not once a
+        # request); None: the app answered nothing, a failure.
+        counted: dict[tuple[str | None, str, str, int | str | None], int] = {}
+        durations: dict[tuple[str, int | str | None], list[float]] = {}
         for endpoint, method, status, seconds, path in taken:
-            key = (endpoint, method, path, status >= 500)
+            key = (endpoint, method, path, status)
             counted[key] = counted.get(key, 0) + 1
             group = durations.get((method, status))
             if group is None:
                 group = durations[(method, status)] = []
             group.append(seconds)
         if self.monitor is not None:
-            for (endpoint, method, path, failed), n in counted.items():
+            for (endpoint, method, path, status), n in counted.items():
                 name = endpoint or f"{method} {path}"
-                self.monitor.endpoints.count(name, "errors" if failed else "success", n)
+                self.monitor.endpoints.count(
+                    name, "errors" if (_code(status) or 500) >= 500 else "success", n
+                )
         if self.histogram is not None:
             for (method, status), seconds in durations.items():
-                child = self._children.get((method, status))
+                code = _code(status) or 500
+                child = self._children.get((method, code))
                 if child is None:
-                    child = self.histogram.labels(method=method[:16], status=str(status))
+                    child = self.histogram.labels(method=method[:16], status=str(code))
                     if len(self._children) < 200:
-                        self._children[(method, status)] = child
+                        self._children[(method, code)] = child
                 _observe_all(child, seconds)
         return len(taken)
 
@@ -196,7 +203,7 @@ def _observe_all(metric: Any, values: list[float]) -> None:
 
 class _WSGIMiddleware:
     """Span, stats and authentication in one call (one ``start_response`` wrapper, one cache
-    lookup for a token already verified)."""
+    lookup for a token already verified); :meth:`serving` is the app."""
 
     def __init__(
         self,
@@ -237,81 +244,103 @@ class _WSGIMiddleware:
             self._accepted[header] = (claims, perf_counter() + valid_for)  # on perf_counter's clock
         return claims
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = perf_counter()
-        path = environ.get("PATH_INFO", "")
-        exempt = path in self.exempt  # health probes and scrapes: not authenticated, not traced
-        tracing = self.tracing if not exempt else None
-        if tracing is not None:
-            span, token = tracing.start_wsgi(environ, self.route)
-        status = 0  # the response's, once it started
+    def serving(self) -> Callable:
+        """The WSGI app: one function, its settings bound as locals (a request pays no attribute
+        lookups and no bound-method call; the server calls it as it would the bare app)."""
+        app, stats, tracing, route, exempt = self.app, self.stats, self.tracing, self.route, self.exempt
+        accepted, claims_of, authenticating = self._accepted, self._claims, self.verifier is not None
+        endpoint = self.endpoint if self.named else None
+        queue = stats.queue.append if stats is not None else None
 
-        def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
-            nonlocal status
-            status = int(status_line[:3])
-            if exc_info:
+        def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+            started = perf_counter()
+            path = environ.get("PATH_INFO", "")
+            checked = path not in exempt  # health probes and scrapes: not authenticated, not traced
+            status: str | None = None  # the response's status line, once it started
+
+            def recording_start_response(status_line: str, headers: list, exc_info: Any = None) -> Any:
+                nonlocal status
+                status = status_line
                 return start_response(status_line, headers, exc_info)
-            return start_response(status_line, headers)
 
-        try:
-            body: Iterable[bytes]
-            if self.verifier is not None and not exempt:
-                header = environ.get("HTTP_AUTHORIZATION")
-                entry = self._accepted.get(header) if header is not None else None
-                try:
+            span = None
+            if tracing is not None and checked:
+                span, token = tracing.start_wsgi(environ, route)
+            try:
+                body: Iterable[bytes]
+                if authenticating and checked:
+                    header = environ.get("HTTP_AUTHORIZATION")
+                    entry = accepted.get(header)  # None is never a key: no header, no entry
                     if entry is not None and entry[1] >= started:
                         environ["platform.claims"] = entry[0]
+                        body = app(environ, recording_start_response)
                     else:
-                        environ["platform.claims"] = self._claims(header)
-                except AuthError as exc:
-                    body = _refuse(exc, recording_start_response)
+                        try:
+                            environ["platform.claims"] = claims_of(header)
+                        except AuthError as exc:
+                            body = _refuse(exc, recording_start_response)
+                        else:
+                            body = app(environ, recording_start_response)
                 else:
-                    body = self.app(environ, recording_start_response)
-            else:
-                body = self.app(environ, recording_start_response)
-        except BaseException as exc:
-            if self.stats is not None:
-                self._count(environ, path, started, status or 500)
-            if tracing is not None:
+                    body = app(environ, recording_start_response)
+            except BaseException as exc:
+                if stats is not None:
+                    self._count(environ, path, started, status)
+                if span is not None:
+                    tracing.detach(token)
+                    tracing.finish(span, _code(status), exc)
+                raise
+            if span is not None:
                 tracing.detach(token)
-                tracing.finish(span, status or None, exc)
-            raise
-        if tracing is not None:
-            tracing.detach(token)
-        stats = self.stats
-        if type(body) is list or isinstance(body, tuple):  # the whole answer is made: counted and ended now
-            if stats is not None:  # queued, counted in the background (RequestStats.record, inlined)
-                stats.queue.append(
-                    (
-                        self.endpoint(environ) if self.named else None,
-                        environ.get("REQUEST_METHOD", ""),
-                        status or 500,
-                        perf_counter() - started,
-                        path,
+            if type(body) is list or isinstance(
+                body, tuple
+            ):  # the whole answer is made: counted and ended now
+                if queue is not None:  # queued, counted in the background (RequestStats.record, inlined)
+                    queue(
+                        (
+                            endpoint(environ) if endpoint is not None else None,
+                            environ.get("REQUEST_METHOD", ""),
+                            status,
+                            perf_counter() - started,
+                            path,
+                        )
                     )
-                )
-                if not stats._started:
-                    stats._start()
-            if tracing is not None:
-                tracing.finish(span, status or None)
-            return body
+                    if not stats._started:
+                        stats._start()
+                if span is not None:
+                    tracing.finish(span, _code(status))
+                return body
 
-        if stats is None and tracing is None:
-            return body
+            if stats is None and span is None:
+                return body
 
-        # An iterable the server reads: a generator app calls start_response at its first item,
-        # so the request is counted, and its span ended, when the server closes it.
-        def done(error: BaseException | None) -> None:
-            if stats is not None:  # a body that broke off failed, whatever its status said
-                self._count(environ, path, started, 500 if error is not None else status or 500)
-            if tracing is not None:
-                tracing.finish(span, status or None, error)
+            # An iterable the server reads: a generator app calls start_response at its first
+            # item, so the request is counted, and its span ended, when the server closes it.
+            def done(error: BaseException | None) -> None:
+                if stats is not None:  # a body that broke off failed, whatever its status said
+                    self._count(environ, path, started, 500 if error is not None else status)
+                if span is not None:
+                    tracing.finish(span, _code(status), error)
 
-        return _ClosingBody(body, done, tracing, span if tracing is not None else None)
+            return _ClosingBody(body, done, tracing, span)
 
-    def _count(self, environ: dict, path: str, started: float, status: int) -> None:
+        serve.stats, serve.tracing = stats, tracing  # type: ignore[attr-defined]
+        return serve
+
+    def _count(self, environ: dict, path: str, started: float, status: int | str | None) -> None:
         endpoint = self.endpoint(environ) if self.named else None
         self.stats.record(endpoint, environ.get("REQUEST_METHOD", ""), status, perf_counter() - started, path)
+
+
+def _code(status: int | str | None) -> int | None:
+    """A status code from a WSGI status line (``"200 OK"``) or an ASGI status; None if none was
+    sent, or if the line does not start with one (counted as a failure)."""
+    if status is None or type(status) is int:
+        return status
+    try:
+        return int(status[:3])
+    except ValueError:
+        return None
 
 
 class _ClosingBody:
@@ -433,7 +462,7 @@ def wsgi(
         cache_size=max(cache_size, 1),
         route=route,
         tracer_provider=tracer_provider,
-    )
+    ).serving()
 
 
 def asgi(

@@ -13,7 +13,9 @@ median server CPU time per request (all the server's threads, Rust and Python, r
 
 The loss of an arm is ``1 - bare / arm`` on the CPU time per request (the throughput lost when
 the server is CPU-bound, which it is under wrk), and ``1 - arm / bare`` on the median
-requests/s; both are printed.
+requests/s; both are printed, and ``loss_by_cpu_paired``: the median over rounds of each round's
+loss against that round's bare handler (the machine's speed drifts between rounds, less within
+one, so this pairs measurements taken a few seconds apart).
 """
 
 from __future__ import annotations
@@ -103,6 +105,13 @@ def measure(rounds: int = 3, duration: float = 5.0, arms: tuple[str, ...] = ARMS
                 figure["loss_by_cpu"] = round(
                     1 - bare["server_cpu_us_per_request"] / figure["server_cpu_us_per_request"], 3
                 )
+                paired = [
+                    1 - b / a
+                    for (_, a), (_, b) in zip(samples[arm], samples["bare"], strict=True)
+                    if a is not None and b is not None
+                ]
+                if paired:
+                    figure["loss_by_cpu_paired"] = round(statistics.median(paired), 3)
                 figure["loss_by_rps"] = round(1 - figure["rps_median"] / bare["rps_median"], 3)
     return {
         "server": "granian WSGI, 1 worker, 1 blocking thread; wrk -t2 -c32",

@@ -307,3 +307,26 @@ def test_request_stats__durations_counted_per_bucket_as_one_by_one_observations(
     }
     assert got['d_bucket{k="1",le="0.005"}'] == 100 and got['d_count{k="1"}'] == 300
     assert got['d_sum{k="1"}'] == pytest.approx(expected['d_sum{k="1"}'])
+
+
+def test_request_stats__a_status_line_without_a_code_and_no_answer_count_as_errors():
+    """The status line is read when counted, not on the request's thread: one without a code, or
+    an app that never called start_response, is an error there, and the rest is still counted."""
+
+    def odd(environ, start_response):
+        if environ["PATH_INFO"] == "/odd":
+            start_response("OK", [])
+        return [b""]
+
+    monitor = Monitor(PlatformSession("http://127.0.0.1:9", "x", "y"), "orders")
+    metrics = Metrics("orders")
+    app = wsgi(odd, monitor=monitor, metrics=metrics)
+    for path in ("/odd", "/silent"):
+        app({"REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda status, headers, exc_info=None: None)
+    assert app.stats.flush() == 2
+    counts = {entry["method"]: entry for entry in monitor.endpoints.take()}
+    assert counts["GET /odd"]["errors"] == 1 and counts["GET /silent"]["errors"] == 1
+    text = metrics.render()[0].decode()
+    assert 'http_server_duration_seconds_count{method="GET",status="500"} 2.0' in text
+    app.stats.close()
+    monitor._pool.shutdown()
