@@ -1,7 +1,8 @@
 """The SDK server middleware's overhead on a bare WSGI handler
 (``python -m tests.bench.sdk --middleware``, or ``python -m tests.bench.sdk_middleware``).
 
-Each arm of ``tests.bench.sdk_wsgi_app`` (bare; auth + stats; + a sampled server span, spans
+Each arm of ``tests.bench.sdk_wsgi_app`` (bare; the floor any such middleware stands on; auth +
+stats; + a sampled server span, spans
 dropped or exported over OTLP/HTTP to a local sink; + a span sampled at ratio 0.1; + an unsampled
 span; + the opentelemetry-instrumentation-wsgi middleware, for comparison) is served by its own granian
 process of the same shape (WSGI, 1 worker, 1 blocking thread, as ``granian_wsgi`` in
@@ -65,7 +66,7 @@ def measure(rounds: int = 3, duration: float = 5.0, arms: tuple[str, ...] = ARMS
     samples: dict[str, list[tuple[float, float | None]]] = {arm: [] for arm in arms}
     warnings: list[str] = []
     try:
-        base = {**os.environ, "SDK_BENCH_KEY": pem}
+        base = {**os.environ, "SDK_BENCH_KEY": pem, "SDK_BENCH_TOKEN": token}
         if "sampled_otlp" in arms:
             sink = _start("sink", "tests.bench.sdk_wsgi_app:sink", base, logs)
             servers["sink"] = sink
