@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import time
@@ -58,6 +59,10 @@ def mark_dead(pid: int, directory: str | Path | None = None) -> None:
 
 #: Characters that end a statsd field or a DogStatsD tag: replaced in names, tag keys and values.
 _RESERVED = str.maketrans({c: "_" for c in "|,#\n\r"})
+#: Prometheus's grammar for metric and label names, checked whatever the backend, so a service
+#: that sends to statsd alone cannot declare what Prometheus would refuse later.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def statsd_address(address: str) -> tuple[str, int]:
@@ -115,10 +120,24 @@ class StatsdClient:
 class Metric:
     """One metric (or one label combination of it): ``inc``, ``dec``, ``set``, ``observe``, ``time``."""
 
-    def __init__(self, owner: Metrics, kind: str, name: str, prom: Any, labels: dict[str, str]) -> None:
+    def __init__(
+        self,
+        owner: Metrics,
+        kind: str,
+        name: str,
+        prom: Any,
+        labels: dict[str, str],
+        label_names: tuple[str, ...] = (),
+    ) -> None:
         self.owner, self.kind, self.name, self._prom, self._labels = owner, kind, name, prom, labels
+        #: The label names still to give (none once :meth:`labels` gave them).
+        self._label_names = label_names
 
     def labels(self, **values: str) -> Metric:
+        """The metric for one value of each of its labels (all of them, as declared)."""
+        if set(values) != set(self._label_names):
+            declared = ", ".join(self._label_names) or "no labels (or they are given already)"
+            raise ValueError(f"{self.name} takes {declared}; got {', '.join(sorted(values)) or 'none'}")
         prom = self._prom.labels(**values) if self._prom is not None else None
         return Metric(self.owner, self.kind, self.name, prom, {**self._labels, **values})
 
@@ -126,10 +145,15 @@ class Metric:
         if self.owner.statsd is not None:
             self.owner.statsd.send(self.name, value, kind, self._labels, delta=delta)
 
+    def _check(self, value: float) -> None:
+        if self._label_names:
+            raise ValueError(f"{self.name} has labels: .labels({', '.join(self._label_names)}) first")
+        _not_nan(value)
+
     def inc(self, amount: float = 1) -> None:
         if self.kind == "histogram":
             raise TypeError("histograms observe")
-        _not_nan(amount)
+        self._check(amount)
         if self.kind == "counter" and amount < 0:  # prometheus-client says so too; statsd alone did not
             raise ValueError(f"counters only go up: inc({amount!r})")
         if self._prom is not None:
@@ -142,7 +166,7 @@ class Metric:
     def dec(self, amount: float = 1) -> None:
         if self.kind != "gauge":
             raise TypeError("only gauges go down")
-        _not_nan(amount)
+        self._check(amount)
         if self._prom is not None:
             self._prom.dec(amount)
         self._statsd(-amount, "g", delta=True)
@@ -150,7 +174,7 @@ class Metric:
     def set(self, value: float) -> None:
         if self.kind != "gauge":
             raise TypeError("only gauges are set")
-        _not_nan(value)
+        self._check(value)
         if self._prom is not None:
             self._prom.set(value)
         self._statsd(value, "g")
@@ -158,7 +182,7 @@ class Metric:
     def observe(self, value: float) -> None:
         if self.kind != "histogram":
             raise TypeError("only histograms observe")
-        _not_nan(value)
+        self._check(value)
         if self._prom is not None:
             self._prom.observe(value)
         if self.owner.statsd is not None:
@@ -213,13 +237,25 @@ class Metrics:
             if made.kind != kind:
                 raise ValueError(f"{name} is already a {made.kind}")
             return made
+        if not _METRIC_NAME.fullmatch(name):
+            raise ValueError(
+                f"a metric's name is letters, digits, _ and : not starting with a digit: {name!r}"
+            )
+        labels = tuple(labels)
+        for label in labels:
+            if not isinstance(label, str) or not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+                raise ValueError(
+                    f"{name}: a label's name is letters, digits and _, not a digit or __ first: {label!r}"
+                )
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"{name}: a label is named twice")
         prom = None
         if self._prometheus is not None:
             cls = {"counter": "Counter", "gauge": "Gauge", "histogram": "Histogram"}[kind]
             prom = getattr(self._prometheus, cls)(
                 name, documentation or name, list(labels), registry=self.registry, **options
             )
-        metric = self._metrics[name] = Metric(self, kind, name, prom, {})
+        metric = self._metrics[name] = Metric(self, kind, name, prom, {}, labels)
         return metric
 
     def counter(self, name: str, documentation: str = "", labels: Sequence[str] = ()) -> Metric:

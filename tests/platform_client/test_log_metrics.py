@@ -234,3 +234,31 @@ def test_metrics__nan_and_a_negative_count_are_refused():
             call()
     with pytest.raises(ValueError, match="counters only go up"):
         counter.inc(-5)
+
+
+@pytest.mark.parametrize("prometheus", [False, True], ids=["statsd-alone", "with-prometheus"])
+def test_metrics__names_and_labels_are_checked_alike_with_statsd_alone(prometheus):
+    # with statsd alone any name went out, labels were not checked, a labelled metric took values
+    metrics = Metrics("orders", statsd="127.0.0.1:9", prometheus=prometheus)
+    for name in ("placed total", "9lives", "", "héllo"):
+        with pytest.raises(ValueError, match="metric's name"):
+            metrics.counter(name)
+    for labels in (("bad label",), ("__reserved",), ("1st",)):
+        with pytest.raises(ValueError, match="label's name"):
+            metrics.counter("placed_total", labels=labels)
+    with pytest.raises(ValueError, match="named twice"):
+        metrics.counter("placed_total", labels=("channel", "channel"))
+    placed = metrics.counter("placed_total", labels=("channel", "region"))
+    with pytest.raises(ValueError, match="takes channel, region; got channel"):
+        placed.labels(channel="web")
+    with pytest.raises(ValueError, match="got channel, region, typo"):
+        placed.labels(channel="web", region="eu", typo="x")
+    with pytest.raises(ValueError, match=r"has labels: \.labels\(channel, region\) first"):
+        placed.inc()
+    child = placed.labels(channel="web", region="eu")
+    child.inc()
+    with pytest.raises(ValueError, match="given already"):
+        child.labels(channel="app", region="eu")
+    metrics.counter("plain_total").inc()
+    assert metrics.statsd.sent == 2
+    metrics.close()
