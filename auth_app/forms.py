@@ -12,8 +12,10 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from auth_app import lockout
+from auth_app.scopes import account_disabled
 
 LOCKED_OUT = "Too many failed sign-ins from this address; try again in a few minutes."
+DISABLED = "This account is disabled."
 
 
 class _Throttled:
@@ -25,8 +27,9 @@ class _Throttled:
             raise ValidationError(LOCKED_OUT, code="locked_out")
         try:
             return super().clean()  # type: ignore[misc]
-        except ValidationError:
-            if self.request is not None:
+        except ValidationError as error:
+            # the right password of a disabled account is not a guess: not counted
+            if self.request is not None and error.code != "inactive":
                 name = self.cleaned_data.get("username") or ""
                 # a name no user has is not recorded: people type their password there too
                 known = get_user_model().objects.filter(username=name).exists()
@@ -36,7 +39,13 @@ class _Throttled:
 
 
 class SignInForm(_Throttled, AuthenticationForm):
-    """Any active user (``/o/login/``)."""
+    """Any active user (``/o/login/``) whose account, if it has one, is enabled: a disabled
+    account gets no token, so its user is told at once rather than by the client's error."""
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if account_disabled(user):
+            raise ValidationError(DISABLED, code="inactive")
 
 
 class StaffSignInForm(_Throttled, AdminAuthenticationForm):

@@ -25,11 +25,22 @@ def user_scopes(user) -> set[str] | None:
     return None if (user.is_active and user.is_staff) else set()
 
 
+class AccountDisabled(ValueError):
+    """The signed-in user's account is disabled: the client is answered ``access_denied``."""
+
+
+def account_disabled(user) -> bool:
+    return Account.objects.filter(user_id=user.pk, is_active=False).exists()
+
+
 def consent_scopes(user, asked: list[str], *, named: bool) -> list[str]:
     """The scopes to ask ``user`` to consent to, checked as the token will be: ``asked`` as the
     request named them (``named``), else the client's, narrowed to those the user holds. A
     ``ValueError`` says why there is nothing to consent to (a named scope the user lacks, or
-    none of the client's held): the client is answered ``invalid_scope`` before the page."""
+    none of the client's held): the client is answered ``invalid_scope`` before the page;
+    :class:`AccountDisabled` when the user's account is disabled (signed in before that)."""
+    if user.is_authenticated and account_disabled(user):
+        raise AccountDisabled("The signed-in user's account is disabled.")
     held = user_scopes(user) if user.is_authenticated else None
     if held is None:
         return asked

@@ -28,12 +28,12 @@ from oauth2_provider import views as oauth_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.models import Application
 from oauth2_provider.settings import oauth2_settings
-from oauthlib.oauth2.rfc6749.errors import InvalidScopeError
+from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidScopeError
 
 from auth_app import lockout, tokens
 from auth_app.forms import SignInForm
 from auth_app.keys import issuer_for, published_keys
-from auth_app.scopes import consent_scopes
+from auth_app.scopes import AccountDisabled, consent_scopes
 from auth_app.secrets import check_client_secret
 from auth_app.tokens import TokenInfo, validate_bearer
 from platformsite import localstate
@@ -154,12 +154,15 @@ class AuthorizationView(oauth_views.AuthorizationView):
         the token will be): naming none asks for the client's scopes the user holds (the page
         asked for all of the client's, and allowing it answered ``invalid_scope`` to a user
         lacking one); naming one the user lacks goes back to the client with ``invalid_scope``
-        at once, not after the user consented."""
+        at once, not after the user consented. A user whose account was disabled after signing
+        in goes back with ``access_denied``."""
         scopes, credentials = super().validate_authorization_request(request)
         try:
             return consent_scopes(request.user, scopes, named=bool(request.GET.get("scope"))), credentials
+        except AccountDisabled as exc:
+            raise _to_client(AccessDeniedError, str(exc), credentials) from None
         except ValueError as exc:
-            raise _invalid_scope(str(exc), credentials) from None
+            raise _to_client(InvalidScopeError, str(exc), credentials) from None
 
 
 def _with_iss(uri: str, issuer: str) -> str:
@@ -169,9 +172,9 @@ def _with_iss(uri: str, issuer: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, ("iss", issuer)])))
 
 
-def _invalid_scope(description: str, credentials: dict) -> OAuthToolkitError:
-    """``invalid_scope``, sent back to the client's redirect URI (with its ``state``)."""
-    error = InvalidScopeError(description=description, state=credentials.get("state"))
+def _to_client(kind: type, description: str, credentials: dict) -> OAuthToolkitError:
+    """An OAuth2 error of ``kind``, sent back to the client's redirect URI (with its ``state``)."""
+    error = kind(description=description, state=credentials.get("state"))
     return OAuthToolkitError(error, redirect_uri=credentials.get("redirect_uri"))
 
 

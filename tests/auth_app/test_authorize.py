@@ -285,3 +285,23 @@ def test_an_error_before_the_consent_page__carries_iss_as_the_metadata_promises(
     answer = parse_qs(urlparse(client.get("/o/authorize/", query)["Location"]).query)
     assert answer["error"] == ["invalid_request"]
     assert answer["iss"] == [metadata["issuer"]]
+
+
+def test_a_disabled_accounts_user__is_refused_at_sign_in_and_access_denied_if_signed_in(client):
+    # the user signed in, then the client was answered invalid_scope ("holds none of the client's
+    # scopes"): neither said the account was disabled
+    from auth_app.services import account_disable
+
+    client_id = public_client("webapp", "config:read")
+    account = user_account_create(username="gina", scopes=["config:read"], password="pw-gina-123456")
+    query = authorization(client_id, pkce()[1], scope="config:read", state="s2")
+    client.login(username="gina", password="pw-gina-123456")  # signed in while it was enabled
+    account_disable(account=Account.objects.get(pk=account.pk))
+    response = client.get("/o/authorize/", query)
+    answer = parse_qs(urlparse(response["Location"]).query)
+    assert answer["error"] == ["access_denied"] and answer["state"] == ["s2"]
+    assert answer["error_description"] == ["The signed-in user's account is disabled."]
+    client.logout()
+    page = client.post("/o/login/", {"username": "gina", "password": "pw-gina-123456"})
+    assert page.status_code == 200 and b"This account is disabled." in page.content
+    assert "_auth_user_id" not in client.session
