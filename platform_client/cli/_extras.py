@@ -182,21 +182,51 @@ def _tree(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[s
     return tree
 
 
+def _values(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[str]]:
+    """Each option that takes a value, as "command path --option" -> its choices (none: a free
+    value, which completes to nothing rather than to the next verbs)."""
+    values: dict[str, list[str]] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                values.update(_values(sub, f"{prefix} {name}".strip()))
+        elif action.nargs != 0:
+            choices = sorted(str(choice) for choice in action.choices or ())
+            for option in action.option_strings:
+                if option.startswith("--"):
+                    values[f"{prefix} {option}".strip()] = choices
+    return values
+
+
 def bash_completion(parser: argparse.ArgumentParser) -> str:
-    """A bash completion script: the commands, verbs and ``--options`` of every level."""
+    """A bash completion script: the commands, verbs and ``--options`` of every level, and the
+    choices of an option's value."""
     cases = "\n".join(
         f'    "{path}") echo "{" ".join(words)}" ;;' for path, words in sorted(_tree(parser).items())
+    )
+    values = "\n".join(
+        f'    "{path}") echo "{" ".join(words)}" ;;' for path, words in sorted(_values(parser).items())
     )
     return (
         '# bash completion for platform: eval "$(platform completion bash)"\n'
         '_platform_words() {\n  case "$1" in\n' + cases + "\n  esac\n}\n"
+        '_platform_values() {\n  case "$1" in\n' + values + "\n    *) return 1 ;;\n  esac\n}\n"
         "_platform_complete() {\n"
-        '  local path="" word i\n'
+        '  local path="" word values i skip=""\n'
         "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
         '    word="${COMP_WORDS[i]}"\n'
-        '    [[ "$word" == -* ]] && continue\n'
+        '    if [[ -n "$skip" ]]; then skip=""; continue; fi\n'
+        '    if [[ "$word" == -* ]]; then\n'
+        '      _platform_values "${path:+$path }$word" >/dev/null && skip=1\n'
+        "      continue\n"
+        "    fi\n"
         '    if [[ " $(_platform_words "$path") " == *" $word "* ]]; then path="${path:+$path }$word"; fi\n'
         "  done\n"
+        '  if [[ -n "$skip" ]]; then\n'
+        '    values=$(_platform_values "${path:+$path }${COMP_WORDS[COMP_CWORD - 1]}")\n'
+        '    COMPREPLY=($(compgen -W "$values" -- "${COMP_WORDS[COMP_CWORD]}"))\n'
+        "    return\n"
+        "  fi\n"
         '  COMPREPLY=($(compgen -W "$(_platform_words "$path")" -- "${COMP_WORDS[COMP_CWORD]}"))\n'
         "}\n"
         "complete -F _platform_complete platform\n"
@@ -208,21 +238,30 @@ def zsh_completion(parser: argparse.ArgumentParser) -> str:
     cases = "\n".join(
         f'    "{path}") reply=({" ".join(words)}) ;;' for path, words in sorted(_tree(parser).items())
     )
+    values = "\n".join(
+        f'    "{path}") reply=({" ".join(words)}) ;;' for path, words in sorted(_values(parser).items())
+    )
     return (
         "#compdef platform\n"
         '# zsh completion for platform: eval "$(platform completion zsh)" after compinit,\n'
         "# or save it as _platform in a directory of $fpath\n"
         '_platform_words() {\n  reply=()\n  case "$1" in\n' + cases + "\n  esac\n}\n"
+        '_platform_values() {\n  reply=()\n  case "$1" in\n' + values + "\n    *) return 1 ;;\n  esac\n}\n"
         "_platform() {\n"
-        '  local at="" word i\n'
+        '  local at="" word i skip=""\n'
         "  local -a reply\n"
         "  for ((i = 2; i < CURRENT; i++)); do\n"
         '    word="${words[i]}"\n'
-        '    [[ "$word" == -* ]] && continue\n'
+        '    if [[ -n "$skip" ]]; then skip=""; continue; fi\n'
+        '    if [[ "$word" == -* ]]; then _platform_values "${at:+$at }$word" && skip=1; continue; fi\n'
         '    _platform_words "$at"\n'
         '    if (( ${reply[(Ie)$word]} )); then at="${at:+$at }$word"; fi\n'
         "  done\n"
-        '  _platform_words "$at"\n'
+        '  if [[ -n "$skip" ]]; then\n'
+        '    _platform_values "${at:+$at }${words[CURRENT - 1]}"\n'
+        "  else\n"
+        '    _platform_words "$at"\n'
+        "  fi\n"
         '  compadd -- "${reply[@]}"\n'
         "}\n"
         "compdef _platform platform\n"
@@ -235,20 +274,42 @@ def fish_completion(parser: argparse.ArgumentParser) -> str:
         f"        case '{path}'\n            printf '%s\\n' {' '.join(words)}"
         for path, words in sorted(_tree(parser).items())
     )
+    values = "\n".join(
+        f"        case '{path}'\n            printf '%s\\n' {' '.join(words)}".rstrip()
+        for path, words in sorted(_values(parser).items())
+    )
     return (
         "# fish completion for platform: platform completion fish | source\n"
         "# (or save it as ~/.config/fish/completions/platform.fish)\n"
         'function __platform_words\n    switch "$argv[1]"\n' + cases + "\n    end\nend\n"
+        'function __platform_values\n    switch "$argv[1]"\n' + values + "\n        case '*'\n"
+        "            return 1\n    end\nend\n"
         "function __platform_complete\n"
         "    set -l tokens (commandline -opc)\n"
         '    set -l at ""\n'
+        '    set -l skip ""\n'
+        '    set -l option ""\n'
         "    for word in $tokens[2..-1]\n"
-        "        string match -q -- '-*' $word; and continue\n"
+        '        if test -n "$skip"\n'
+        '            set skip ""\n'
+        "            continue\n"
+        "        end\n"
+        "        if string match -q -- '-*' $word\n"
+        '            if __platform_values (string trim -- "$at $word") >/dev/null\n'
+        "                set skip 1\n"
+        '                set option (string trim -- "$at $word")\n'
+        "            end\n"
+        "            continue\n"
+        "        end\n"
         '        if contains -- $word (__platform_words "$at")\n'
         '            set at (string trim -- "$at $word")\n'
         "        end\n"
         "    end\n"
-        '    __platform_words "$at"\n'
+        '    if test -n "$skip"\n'
+        '        __platform_values "$option"\n'
+        "    else\n"
+        '        __platform_words "$at"\n'
+        "    end\n"
         "end\n"
         "complete -c platform -f -a '(__platform_complete)'\n"
     )

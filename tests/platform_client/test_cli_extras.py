@@ -147,6 +147,12 @@ def test_bash_completion__completes_groups_verbs_and_options():
     assert "get" in complete("platform config ") and "namespaces" in complete("platform config ")
     assert complete("platform --url x config wat") == ["watch"]
     assert "--output" in complete("platform auth --o")
+    # an option's value: its choices, nothing for a free value (the verbs were offered), and the
+    # value is not taken for a command word
+    assert complete("platform config get --output ") == ["json", "table"]
+    assert complete("platform --output t") == ["table"]
+    assert complete("platform config get --env ") == []
+    assert complete("platform config get --env get --out") == ["--output"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="needs fish (apt-get install fish)")
@@ -166,6 +172,12 @@ def test_fish_completion__completes_groups_verbs_and_options(tmp_path):
     assert {"get", "namespaces"} <= set(complete("platform config "))
     assert complete("platform --url x config wat") == ["watch"]
     assert "--output" in complete("platform auth --o")
+    # an option's value: its choices, nothing for a free value (the verbs were offered), and the
+    # value is not taken for a command word
+    assert complete("platform config get --output ") == ["json", "table"]
+    assert complete("platform --output t") == ["table"]
+    assert complete("platform config get --env ") == []
+    assert complete("platform config get --env get --out") == ["--output"]
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh (apt-get install zsh)")
@@ -192,6 +204,12 @@ def test_zsh_completion__completes_groups_verbs_and_options(tmp_path):
     assert {"get", "namespaces"} <= set(complete("platform config "))
     assert complete("platform --url x config wat") == ["watch"]
     assert "--output" in complete("platform auth --o")
+    # an option's value: its choices, nothing for a free value (the verbs were offered), and the
+    # value is not taken for a command word
+    assert complete("platform config get --output ") == ["json", "table"]
+    assert complete("platform --output t") == ["table"]
+    assert complete("platform config get --env ") == []
+    assert complete("platform config get --env get --out") == ["--output"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
