@@ -162,11 +162,11 @@ class RequestStats:
             for (endpoint, method, path, status), n in counted.items():
                 name = endpoint or f"{method} {path}"
                 self.monitor.endpoints.count(
-                    name, "errors" if (_code(status) or 500) >= 500 else "success", n
+                    name, "errors" if (status_code(status) or 500) >= 500 else "success", n
                 )
         if self.histogram is not None:
             for (method, status), seconds in durations.items():
-                code = _code(status) or 500
+                code = status_code(status) or 500
                 child = self._children.get((method, code))
                 if child is None:
                     child = self.histogram.labels(method=method[:16], status=str(code))
@@ -288,7 +288,7 @@ class _WSGIMiddleware:
                     self._count(environ, path, started, status)
                 if span is not None:
                     tracing.detach(token)
-                    tracing.finish(span, _code(status), exc)
+                    tracing.finish(span, status, exc)
                 raise
             if span is not None:
                 tracing.detach(token)
@@ -308,7 +308,7 @@ class _WSGIMiddleware:
                     if not stats._started:
                         stats._start()
                 if span is not None:
-                    tracing.finish(span, _code(status))
+                    tracing.finish(span, status)
                 return body
 
             if stats is None and span is None:
@@ -320,7 +320,7 @@ class _WSGIMiddleware:
                 if stats is not None:  # a body that broke off failed, whatever its status said
                     self._count(environ, path, started, 500 if error is not None else status)
                 if span is not None:
-                    tracing.finish(span, _code(status), error)
+                    tracing.finish(span, status, error)
 
             return _ClosingBody(body, done, tracing, span)
 
@@ -332,7 +332,7 @@ class _WSGIMiddleware:
         self.stats.record(endpoint, environ.get("REQUEST_METHOD", ""), status, perf_counter() - started, path)
 
 
-def _code(status: int | str | None) -> int | None:
+def status_code(status: int | str | None) -> int | None:
     """A status code from a WSGI status line (``"200 OK"``) or an ASGI status; None if none was
     sent, or if the line does not start with one (counted as a failure)."""
     if status is None or type(status) is int:

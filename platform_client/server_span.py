@@ -47,7 +47,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from platform_client.middleware import EXEMPT
+from platform_client.middleware import EXEMPT, status_code
 
 __all__ = ["ServerTracing", "asgi", "parent_context", "traceparent_ids", "wsgi"]
 
@@ -412,10 +412,11 @@ class ServerTracing:
             log.exception("Failed to detach context")
 
     @staticmethod
-    def finish(span: Any, status: int | None, error: BaseException | None = None) -> None:
-        """End the span with the response's status (and the error that ended it, if one did)."""
+    def finish(span: Any, status: int | str | None, error: BaseException | None = None) -> None:
+        """End the span with the response's status, a code or a WSGI status line (read only if the
+        span is recorded), and the error that ended it, if one did."""
         if span.is_recording():
-            _finish(span, status, error)
+            _finish(span, status_code(status), error)
 
     @staticmethod
     def enter(span: Any) -> Any:
