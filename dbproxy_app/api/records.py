@@ -224,11 +224,23 @@ class RecordDetailView(RecordsBase):
     def delete(self, request: Request, database: str, table: str, record_id: str) -> Response:
         entry = self.entry(request, database)
         record_id = self.record_id(entry, table, record_id)
+        # a guard misspelt is refused and one in the body read, never skipped (which would delete the
+        # record whatever its version)
+        for name in request.query_params:
+            if name != "expected_version":
+                raise bad(name, request.query_params.get(name, ""), "a delete takes only expected_version")
+        given = request.data or None
+        if given is not None and (not isinstance(given, dict) or set(given) - {"expected_version"}):
+            raise Invalid("A delete's body is {expected_version} or nothing.", code="invalid_record")
         raw = request.query_params.get("expected_version")
-        body = None
+        body = given
         if raw is not None:
             if not re.fullmatch(r"[0-9]{1,18}", raw):
                 raise Invalid("expected_version is a positive integer.", code="invalid_expected_version")
+            if given is not None and given.get("expected_version") != int(raw):
+                raise Invalid(
+                    "expected_version differs in the query and the body.", code="invalid_expected_version"
+                )
             body = {"expected_version": int(raw)}
         change = services.Delete(record_id, expected_version(request, body))
         services.records_write(entry=entry, table=table, caller=caller(request), delete=[change])
@@ -292,6 +304,13 @@ class BulkView(RecordsBase):
                     "Each delete item is an id or {id, expected_version}.",
                     code="invalid_id",
                     details={"index": index},
+                )
+            unknown = sorted(str(key)[:60] for key in item if key not in ("id", "expected_version"))
+            if unknown:  # a misspelt guard (expected_versoin) would delete whatever the version
+                raise Invalid(
+                    f"Unknown field {unknown[0]!r}.",
+                    code="invalid_record",
+                    details={"index": index, "field": unknown[0]},
                 )
             version = item.get("expected_version")
             if version is not None and not is_version(version):

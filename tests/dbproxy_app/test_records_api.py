@@ -119,6 +119,25 @@ def test_delete__then_it_is_gone(database, writer):
     assert writer.get(url(database, record="a")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("query", "body", "code"),
+    [
+        ("?expected_versoin=7", None, "invalid_query"),  # a misspelt guard
+        ("?meta.env=eq.prod", None, "invalid_query"),  # a filter as a guard
+        ("", {"expected_version": 7}, "version_conflict"),  # the guard in the body
+        ("", {"expected_versoin": 7}, "invalid_record"),
+        ("?expected_version=1", {"expected_version": 7}, "invalid_expected_version"),
+    ],
+)
+def test_delete__a_guard_is_never_skipped(database, writer, query, body, code):
+    create(writer, database, {"id": "a", "metadata": {"env": "dev"}, "data": 1})
+    response = writer.delete(url(database, record="a") + query, body, format="json")
+    assert response.status_code in (400, 409), response.content
+    assert response.json()["error"]["code"] == code
+    assert writer.get(url(database, record="a")).status_code == 200
+    assert writer.delete(url(database, record="a"), {"expected_version": 1}, format="json").status_code == 204
+
+
 def test_bulk__creates_updates_and_deletes_in_one_transaction(database, writer):
     create(writer, database, {"id": "u", "data": 1})
     create(writer, database, {"id": "d", "data": 1})
@@ -173,6 +192,18 @@ def test_bulk__an_unknown_part__400_naming_it(database, writer):
     response = writer.post(f"/api/v1/db/{database}/orders/bulk/", {"creat": [{"id": "x"}]}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"field": "creat"}
+
+
+def test_bulk__a_delete_item_with_an_unknown_field__400_and_nothing_deleted(database, writer):
+    # a misspelt guard must not turn into a delete whatever the version
+    create(writer, database, {"id": "a", "data": 1})
+    body = {"delete": [{"id": "a", "expected_versoin": 7}]}
+    response = writer.post(f"/api/v1/db/{database}/orders/bulk/", body, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_record"
+    assert error["details"] == {"index": 0, "field": "expected_versoin"}
+    assert writer.get(url(database, record="a")).status_code == 200
 
 
 def test_bulk__an_id_twice__400_naming_the_second_item(database, writer):
