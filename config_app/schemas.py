@@ -52,6 +52,11 @@ def validator(schema: dict) -> jsonschema_rs.Validator:
             "The namespace's json_schema cannot be applied: it has a $ref it cannot resolve.",
             details={"json_schema": str(exc).split("\n", 1)[0][:500]},
         ) from None
+    except ValueError as exc:  # "Recursion limit reached": a schema stored before nesting was checked
+        raise ConfigError(
+            "The namespace's json_schema cannot be applied: it nests too deeply.",
+            details={"json_schema": str(exc)[:500]},
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,12 @@ def _check_schema(schema: Any) -> None:
         return
     if not isinstance(schema, dict):
         raise ConfigError("json_schema must be an object.", details={"json_schema": "not an object"})
+    depth = nesting(schema)
+    if depth > MAX_NESTING:  # as deep as the validators recurse: a 400, not their RecursionError
+        raise ConfigError(
+            f"json_schema nests {depth} levels deep; the limit is {MAX_NESTING}.",
+            details={"json_schema": "nested too deeply", "nesting": depth, "limit": MAX_NESTING},
+        )
     _check_text(schema, "json_schema")
     schemas.check_schema(schema)
 

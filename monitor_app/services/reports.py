@@ -211,7 +211,7 @@ def parse_status(value: Any, field: str) -> dict[str, Any]:
         raise _fail(field, "An object {status, info, interval, ttl}.")
     _known_fields(value, STATUS_FIELDS, field)
     status = value.get("status")
-    status = status.lower() if isinstance(status, str) else status
+    status = status.lower() if isinstance(status, str) else None
     if status not in NODE_STATUSES:
         raise _fail(f"{field}.status", "One of UNKNOWN, STARTED, RUNNING, STOPPED.")
     info = value.get("info") or {}

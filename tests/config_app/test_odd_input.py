@@ -463,3 +463,25 @@ def test_ws__malformed_message__answers_an_error_and_keeps_the_connection(issue_
     error, pong = ws_exchange(issue_token("config:read"), [frame])
     assert (error["type"], error["code"]) == ("error", code)
     assert pong == {"type": "pong"}
+
+
+def deep_schema(levels: int) -> dict:
+    schema: dict = {"type": "integer"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("levels", [64, 150, 450])
+def test_create_namespace__schema_nested_too_deeply__is_400_and_creates_nothing(rw, levels):
+    body = {"name": "payments", "json_schema": deep_schema(levels)}
+    error = assert_error(rw.post("/api/v1/config/namespaces/", body, format="json"), 400, "invalid")
+    assert error["details"]["limit"] == 100
+    assert not Namespace.objects.filter(name="payments").exists()
+
+
+def test_put_layer__stored_schema_too_deep_for_the_validator__is_400_and_writes_nothing(rw, make_namespace):
+    Namespace.objects.create(name="payments", json_schema=deep_schema(150))  # stored as is, from before
+    response = rw.put(layer_url("payments"), {"data": {"a": 1}}, format="json")
+    assert_error(response, 400, "invalid")
+    assert numbers("payments") == []

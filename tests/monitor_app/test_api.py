@@ -273,6 +273,18 @@ def test_report__not_a_report__400(writer, payload):
     assert response.json()["error"]["code"] == "invalid_report"
 
 
+@pytest.mark.parametrize("status", [[], {}, ["RUNNING"]])
+def test_report__a_node_status_that_is_not_a_string__400(writer, status):
+    report = body("orders", "n1", result("db", "passing")) | {"status": {"status": status}}
+
+    response = writer.post("/api/v1/monitor/reports/", report, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["code"], list(error["details"])) == ("invalid_report", ["report.status.status"])
+    assert not Check.objects.exists()
+
+
 @pytest.mark.parametrize("service", [{}, [], 5, None])
 def test_batch__a_service_that_is_not_a_string__400(writer, service):
     batch = {"reports": [{"service": service, "node": "n1", "checks": []}]}
