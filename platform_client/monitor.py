@@ -370,7 +370,7 @@ def send_ping(base_url: str | None, check: str, action: str = "", **options: Any
     except (httpx.HTTPError, ValueError):  # unreachable, or an action no ping URL takes
         log.warning("monitor: a ping to %s failed", ping_url(base_url, check), exc_info=True)
         return 0
-    if response.status_code != 200:
+    if response.status_code not in (200, 201):  # 201: created by ?create=1
         log.warning(
             "monitor: a ping to %s answered %s: %s", response.url, response.status_code, response.text[:200]
         )

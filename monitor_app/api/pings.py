@@ -56,6 +56,7 @@ class PingThrottle(BaseThrottle):
 
 ANSWERS = {
     (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="OK"),
+    (201, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Created (by ?create=1)"),
     400: ERROR,
     404: ERROR,
     429: ERROR,
@@ -74,13 +75,14 @@ class PingBase(APIView):
     throttle_classes = [PingThrottle]
     pagination_class = None
 
-    def check_for(self, request: Request, **kwargs: Any) -> Check:
+    def check_for(self, request: Request, **kwargs: Any) -> tuple[Check, bool]:
+        """The job pinged, and whether the ping created it (Healthchecks.io answers 201 then)."""
         raise NotImplementedError
 
     def ping(self, request: Request, action: str | None = None, **kwargs: Any) -> HttpResponse:
         kind, exit_status = parse_action(action)
         rid = parse_rid(request.query_params.get("rid"))
-        check = self.check_for(request, **kwargs)
+        check, created = self.check_for(request, **kwargs)
         limit = settings.MONITOR_PING_BODY_LIMIT
         body = (
             request.body[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd")
@@ -99,7 +101,11 @@ class PingBase(APIView):
             user_agent=meta.get("HTTP_USER_AGENT", ""),
             now=time.time(),
         )
-        response = HttpResponse("OK", content_type="text/plain")
+        response = (
+            HttpResponse("Created", content_type="text/plain", status=201)
+            if created
+            else HttpResponse("OK", content_type="text/plain")
+        )
         response[BODY_LIMIT_HEADER] = str(limit)
         return response
 
@@ -136,11 +142,11 @@ def _documented(cls: type[PingBase], parameters: list[OpenApiParameter]) -> type
 class PingByIdView(PingBase):
     operation_name = "ping_by_id"
 
-    def check_for(self, request: Request, check_id: str, **kwargs: Any) -> Check:
+    def check_for(self, request: Request, check_id: str, **kwargs: Any) -> tuple[Check, bool]:
         check = job_cached(check_id)
         if check is None:
             raise NotFound("No job check with this id.", code="check_not_found")
-        return check
+        return check, False
 
 
 def _is_uuid(text: str) -> bool:
@@ -154,7 +160,7 @@ def _is_uuid(text: str) -> bool:
 class PingBySlugView(PingBase):
     operation_name = "ping_by_slug"
 
-    def check_for(self, request: Request, key: str, slug: str, **kwargs: Any) -> Check:
+    def check_for(self, request: Request, key: str, slug: str, **kwargs: Any) -> tuple[Check, bool]:
         if not PING_KEY.matches(key) or not JOB_SLUG.matches(slug):
             raise NotFound("No such ping key or slug.", code="check_not_found")
         if _is_uuid(key) and not PingKey.objects.filter(key=key).exists():  # /ping/<check id>/<typo>

@@ -26,7 +26,7 @@ from monitor_app.api import serializers as io
 from monitor_app.api.filters import CheckFilter, FlipFilter
 from monitor_app.models import Check, Flip, Maintenance, Ping, PingKey, ServiceHealth
 from monitor_app.services.alerts import flip_data
-from monitor_app.services.names import JOB_SLUG, SERVICE_NAME
+from monitor_app.services.names import JOB_SLUG, NODE_NAME, SERVICE_NAME
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
@@ -113,6 +113,11 @@ class BatchReportView(MonitorView):
         from django.conf import settings
 
         reports = request.data["reports"]
+        unknown = sorted(str(key)[:100] for key in request.data if key != "reports")
+        if unknown:  # a typo is refused, as in a report
+            raise Invalid(
+                f"{unknown[0]}: Unknown field.", code="invalid_report", details={unknown[0]: "Unknown field."}
+            )
         if len(reports) > settings.MONITOR_MAX_BATCH:
             raise Invalid(f"At most {settings.MONITOR_MAX_BATCH} reports.", code="invalid_report")
         parsed = [services.parse_report(r, f"reports[{i}]") for i, r in enumerate(reports)]
@@ -454,8 +459,8 @@ class StatsView(MonitorView):
         since = parse_time(params.get("since"), "since", now - timedelta(hours=1))
         until = parse_time(params.get("until"), "until", now)
         node = params.get("node") or None
-        if node is not None and len(node) > 200:
-            raise Invalid("node is at most 200 characters.", code="invalid_node")
+        if node is not None:  # no other node is stored, and PostgreSQL refuses a NUL in a query
+            NODE_NAME.check(node, "node")
         series = selectors.stats_series(service=params["service"], node=node, since=since, until=until)
         return Response(io.MonitorStatsOutput(series).data)
 

@@ -43,6 +43,10 @@ class Move:
     flapping_started: bool = False
 
 
+#: The definition fields :func:`evaluate` reads: a result that changes them is judged by the new ones.
+RULE_FIELDS = frozenset({"failures_before_critical", "success_before_passing", "failure_rate", "flap"})
+
+
 def evaluate(state: Any, reported: str, *, now: float) -> Move:
     """The effect of one reported state on a check (``state`` has the check's fields).
 
@@ -140,6 +144,9 @@ def check_apply(
                 check = Check.objects.select_for_update().get(pk=check.pk)
             elif reload:
                 check = Check.objects.get(pk=check.pk)
+            for name, value in (extra or {}).items():  # a result is judged by the rules it brings
+                if name in RULE_FIELDS:
+                    setattr(check, name, value)
             move = evaluate(check, reported, now=now)
             changes = {**move.changes, **(extra or {})}
             if move.flip:

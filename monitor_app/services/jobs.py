@@ -128,19 +128,20 @@ def job_forget(check_id: Any) -> None:
     transaction.on_commit(lambda: cache.delete(job_key(check_id)))
 
 
-def job_by_slug(*, key: str, slug: str, create: bool) -> Check:
+def job_by_slug(*, key: str, slug: str, create: bool) -> tuple[Check, bool]:
+    """The job of this ping key and slug, and whether this call created it (``?create=1``)."""
     ping_key = PingKey.objects.filter(key=key).only("service").first()
     if ping_key is None:
         raise NotFound("No such ping key.", code="check_not_found")
     check = Check.objects.filter(service=ping_key.service, node="", name=slug).first()
     if check is not None:
-        return check
+        return check, False
     if not create:
         raise NotFound("No check with this slug (add ?create=1 to create it).", code="check_not_found")
     try:
-        return job_create(service=ping_key.service, name=slug, fields={})
+        return job_create(service=ping_key.service, name=slug, fields={}), True
     except Exception:
-        return Check.objects.get(service=ping_key.service, node="", name=slug)
+        return Check.objects.get(service=ping_key.service, node="", name=slug), False
 
 
 def parse_action(action: str | None) -> tuple[str, int | None]:

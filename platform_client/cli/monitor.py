@@ -67,8 +67,8 @@ def monitor_ping(o: argparse.Namespace) -> int:
         return _error({"code": "invalid_input", "message": str(exc)}, EXIT_USAGE)
     except httpx.HTTPError as exc:
         return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
-    if response.status_code == 200:
-        sys.stdout.write("OK\n")
+    if response.status_code in (200, 201):  # 201: the ping created the job (?create=1)
+        sys.stdout.write("Created\n" if response.status_code == 201 else "OK\n")
         return 0
     try:
         error = dict(response.json()["error"])

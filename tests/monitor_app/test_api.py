@@ -112,6 +112,14 @@ def test_stats__a_window_longer_than_a_day__merges_the_last_days_raw_samples_to_
     assert points == [(1, "minute", 0), (4, "minute", 15), (8, "minute", 5)]
 
 
+@pytest.mark.parametrize("node", ["\x00", "a\x00b", "two words", "n" * 201])
+def test_stats__a_node_outside_the_grammar__400_naming_it(reader, node):
+    response = reader.get("/api/v1/monitor/stats/", {"service": "orders", "node": node})
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_node"
+
+
 def test_stats__more_points_than_the_limit__the_newest_are_kept(reader, monkeypatch):
     from monitor_app import selectors
 
@@ -292,6 +300,17 @@ def test_batch__a_service_that_is_not_a_string__400(writer, service):
     response = writer.post("/api/v1/monitor/reports/batch/", batch, format="json")
 
     assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_report")
+
+
+def test_batch__an_unknown_field_beside_the_reports__400_naming_it_and_nothing_stored(writer):
+    batch = {"reports": [body("orders", "n1", result("db", "passing"))], "reprots": []}
+
+    response = writer.post("/api/v1/monitor/reports/batch/", batch, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["code"], list(error["details"])) == ("invalid_report", ["reprots"])
+    assert not Check.objects.exists()
 
 
 def test_report__output_too_long__truncated_not_refused(writer, committed):

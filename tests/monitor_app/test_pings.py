@@ -173,7 +173,9 @@ def test_ping__by_key_and_slug__create_only_when_asked(anyone, db):
     key = services.key_create(service="backups")
 
     assert anyone.get(f"/ping/{key.key}/weekly").status_code == 404
-    assert anyone.get(f"/ping/{key.key}/weekly?create=1").status_code == 200
+    created = anyone.get(f"/ping/{key.key}/weekly?create=1")
+    assert (created.status_code, created.content) == (201, b"Created")  # as Healthchecks.io answers
+    assert anyone.get(f"/ping/{key.key}/weekly?create=1").status_code == 200  # it exists now
     check = Check.objects.get(service="backups", name="weekly")
     assert (check.kind, check.status) == ("period", "passing")
     assert anyone.get(f"/ping/{key.key}/weekly/fail").status_code == 200

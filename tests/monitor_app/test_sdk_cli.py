@@ -139,6 +139,15 @@ def test_cli__ping_needs_no_credentials(cli, monkeypatch):
     assert (code, error["status"], error["code"]) == (1, 404, "check_not_found")  # the platform's own
 
 
+def test_cli__ping_that_creates_the_job__success(cli, monkeypatch):
+    key = services.key_create(service="backups")
+    monkeypatch.delenv("PLATFORM_CLIENT_ID")
+    monkeypatch.delenv("PLATFORM_CLIENT_SECRET")
+
+    assert cli("ping", f"{key.key}/weekly?create=1")[:2] == (0, "Created")  # 201, as Healthchecks.io
+    assert cli("ping", f"{key.key}/weekly")[:2] == (0, "OK")
+
+
 def test_register_check__an_unknown_keyword__type_error_not_every_report_refused():
     monitor = sdk.Monitor(None, service="orders", node="n1")
     with pytest.raises(TypeError, match="intervall"):

@@ -44,6 +44,15 @@ def test_success_before_passing__two_passes_to_recover(report):
     assert seen == ["critical", "critical", "passing"]
 
 
+def test_a_result_that_changes_the_thresholds__is_judged_by_the_new_ones(report):
+    assert report("orders", "n1", result("db", "passing"), now=NOW)[0]["status"] == "passing"
+
+    answer = report("orders", "n1", result("db", "critical", failures_before_critical=1), now=NOW + 10)
+
+    assert answer[0]["status"] == "critical"  # one failure is enough now, as the result says
+    assert Check.objects.get(name="db").failures_before_critical == 1
+
+
 def test_one_failure_between_passes__never_flips(report):
     seen = states(report, "orders", "n1", "db", ["passing", "critical", "passing", "critical", "passing"])
 
