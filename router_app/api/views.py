@@ -165,7 +165,10 @@ class ServiceListView(RouterView):
                 many=True,
             ).data
 
-        return self.paginate(Policy.objects.all(), ordering="service", render=render)
+        allowed = self.allows(request, "read")  # only the services the policy lets the caller read
+        names = Policy.objects.values_list("service", flat=True)
+        policies = Policy.objects.filter(service__in=[n for n in names if allowed(resource(n))])
+        return self.paginate(policies, ordering="service", render=render)
 
 
 def body_service(request: Request) -> tuple[str, ...]:

@@ -45,21 +45,25 @@ def _describe(row: Label | Rule) -> dict[str, Any]:
     }
 
 
+def _exists(row: Label | Rule, what: str) -> Conflict:
+    """The 409 for a row whose unique key is taken: a label's (service, version, key, value), a
+    rule's with its priority; the answer names that row as every <thing>_exists does."""
+    key = ("service", "version", "key", "value", *(("priority",) if isinstance(row, Rule) else ()))
+    values = {name: getattr(row, name) for name in key}
+    existing = type(row).objects.filter(**values).exclude(pk=row.pk).values_list("pk", flat=True).first()
+    return Conflict(
+        f"This {what} exists already (#{existing}).",
+        code=f"{what}_exists",
+        details={"id": existing, **values},
+    )
+
+
 def _save(row: Label | Rule, what: str) -> None:
     try:
         with transaction.atomic():
             row.save()
     except IntegrityError as exc:
-        # the unique key of the row in the way: a label's (service, version, key, value), a rule's
-        # with its priority; the answer names that row as every <thing>_exists does
-        key = ("service", "version", "key", "value", *(("priority",) if isinstance(row, Rule) else ()))
-        values = {name: getattr(row, name) for name in key}
-        existing = type(row).objects.filter(**values).exclude(pk=row.pk).values_list("pk", flat=True).first()
-        raise Conflict(
-            f"This {what} exists already (#{existing}).",
-            code=f"{what}_exists",
-            details={"id": existing, **values},
-        ) from exc
+        raise _exists(row, what) from exc
 
 
 @transaction.atomic
@@ -117,6 +121,8 @@ def rule_save(*, rule: Rule | None = None, **values: Any) -> Rule:
             details={"conflicts_with": [_describe(other_key)]},
         )
     same = others.filter(key=rule.key, value=rule.value)
+    if same.filter(version=rule.version).exists():  # the same rule again: not a share to add up
+        raise _exists(rule, "rule")
     total = (same.aggregate(total=Sum("weight"))["total"] or 0) + rule.weight
     if total > 100:
         raise Conflict(

@@ -8,7 +8,7 @@ import pytest
 
 from router_app import services, tasks
 from router_app.models import NodeState, OutlierEvent, Policy, StatsWindow
-from tests.router_app.conftest import window
+from tests.router_app.conftest import allow_only, window
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +207,18 @@ def test_service_list__counts_nodes_and_ejections(reader, reporter, fleet, commi
     assert response.status_code == 200
     (item,) = response.json()["results"]
     assert (item["service"], item["nodes"], item["ejected"]) == ("orders", 10, 1)
+
+
+def test_service_list__leaves_out_the_services_the_policy_does_not_let_the_caller_read(api_client):
+    services.policy_update(service="orders", values={"enforce": False})
+    services.policy_update(service="billing", values={})
+    narrowed = api_client("router:read")
+    allow_only("billing")
+
+    response = narrowed.get("/api/v1/router/services/")
+
+    assert response.status_code == 200
+    assert [item["service"] for item in response.json()["results"]] == ["billing"]
 
 
 def test_decisions_api__calls_refused_by_rate_limits_as_reported(reader, reporter, fleet):

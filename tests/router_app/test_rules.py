@@ -102,6 +102,15 @@ def test_rule__the_same_rule_twice__is_409_rule_exists_naming_it(writer):
     assert response.json()["error"]["details"]["id"] == first["id"]
 
 
+def test_rule__the_same_rule_twice_over_half_the_requests__is_409_rule_exists_not_a_sum(writer):
+    first = writer.post(RULES, definition(weight=60), format="json").json()
+
+    response = writer.post(RULES, definition(weight=60), format="json")  # itself, not 120%
+
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "rule_exists")
+    assert response.json()["error"]["details"]["id"] == first["id"]
+
+
 def test_rule__an_id_too_long_to_show__is_cut_saying_so(writer):
     response = writer.get(f"{RULES}{'9' * 21}/")
     assert response.status_code == 404
