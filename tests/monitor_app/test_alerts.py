@@ -182,6 +182,20 @@ def test_service_reminders__while_degraded(report, committed, writer):
     assert [bool(e.data.get("reminder")) for e in degraded] == [False, True, True]
 
 
+def test_reminders_set_while_already_down__remind_of_that_failure(report, committed):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)  # alerted, no reminders
+    services.service_settings(name="orders", fields={"remind_every": 60}, now=NOW + 20)
+    check = Check.objects.get(name="db")
+    services.check_update(check=check, fields={"remind_every": 60}, now=NOW + 20)
+    for t in (NOW + 50, NOW + 81, NOW + 142):
+        with committed():
+            services.monitor_tick(now=t)
+
+    assert [bool(e.data.get("reminder")) for e in events("monitor.service.degraded")] == [False, True, True]
+    assert [bool(e.data.get("reminder")) for e in events("monitor.check.failed")] == [False, True, True]
+
+
 def test_service_maintenance__the_held_degradation_is_raised_when_it_ends(report, committed):
     report("orders", "n1", result("db", "passing", **FAST), now=NOW)
     Maintenance.objects.create(service="orders", starts=at(NOW), ends=at(NOW + 100))
