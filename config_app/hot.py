@@ -13,7 +13,7 @@ import re
 from config_app import selectors
 from config_app.api.views import SECRETS_SCOPE
 from platformsite.api.validators import SLUG
-from platformsite.hotpath import Answer, HotRequest, HotRoute
+from platformsite.hotpath import Answer, HotRequest, HotRoute, etag_matches
 
 
 def resolve(request: HotRequest) -> Answer | None:
@@ -24,7 +24,7 @@ def resolve(request: HotRequest) -> Answer | None:
     if resolved is None or (resolved.has_secrets and request.token.has_scope(SECRETS_SCOPE)):
         return None
     etag = ("ETag", resolved.etag)
-    if request.header("If-None-Match") == resolved.etag:
+    if etag_matches(request.header("If-None-Match"), resolved.etag):
         return Answer.not_modified(etag)
     return Answer(200, resolved.masked_body, (etag,))
 

@@ -42,6 +42,13 @@ def open_envelope(envelope: dict[str, Any]) -> Any:
     return merged
 
 
+def as_merged(data: Any) -> Any:
+    """A resolution's envelopes in the parts form :func:`merge_secret` makes, also where one layer
+    alone holds the secret: they open as merged values do, without the layer's nulls (a null
+    deletes, so none is in a resolved document)."""
+    return _walk(data, lambda envelope: {ENVELOPE_KEY: _parts(envelope)})
+
+
 def _decrypt(token: Any) -> Any:
     try:
         return json.loads(fernet().decrypt(token.encode()))

@@ -95,7 +95,7 @@ def merge_layers(namespace: str, env: str, heads: dict[tuple[str, str], Any]) ->
         revisions[f"{key[0]}/{key[1]}"] = head.number if head is not None else 0
         if head is not None:
             data = deep_merge(data, head.data, merge_opaque=sealing.merge_secret)
-    return data, revisions
+    return sealing.as_merged(data), revisions
 
 
 def build(namespace: str, env: str, gens: tuple[str, str]) -> Resolved:

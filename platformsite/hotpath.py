@@ -80,6 +80,14 @@ class Answer:
         return cls(304, b"", headers, f"text/html; charset={settings.DEFAULT_CHARSET}")
 
 
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's If-None-Match: a list of entity tags compared weakly (``W/"7-ab"`` matches
+    ``"7-ab"``, as a proxy that compresses the answer sends it back)."""
+    return bool(if_none_match) and any(
+        tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(",")
+    )
+
+
 @dataclass(slots=True)
 class HotRequest:
     """What a handler sees: the WSGI environ, the path's groups and the caller's token."""

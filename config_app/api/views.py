@@ -24,6 +24,7 @@ from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import SLUG, parse_wait
 from platformsite.api.views import ServiceView, validated
+from platformsite.hotpath import etag_matches
 
 #: The namespace and environment grammar (hot-path patterns use it too).
 NAME_PATTERN = SLUG.pattern
@@ -34,6 +35,12 @@ def can_see_secrets(request: Request) -> bool:
     """Holders of ``config:secrets`` (and ``admin``, which implies it) see secret values."""
     scopes = principal(request)[1]
     return SECRETS_SCOPE in scopes or "admin" in scopes
+
+
+def can_read(request: Request) -> bool:
+    """``write`` does not imply ``read``: a write's answer carries the layer's data only for readers."""
+    scopes = principal(request)[1]
+    return "config:read" in scopes or "admin" in scopes
 
 
 def check_name(value: str, what: str) -> str:
@@ -110,7 +117,7 @@ class ConfigView(ServiceView):
         return body
 
     def written(self, request: Request, revision: Revision) -> Response:
-        response = Response(self.revision_body(request, revision))
+        response = Response(self.revision_body(request, revision, with_data=can_read(request)))
         response["ETag"] = f'"{revision.number}"'
         return response
 
@@ -193,7 +200,7 @@ class ResolveView(ConfigView):
             resolved = self.wait(ns, env, resolved, seconds, known)
             if resolved is None:
                 return HttpResponse(status=304)
-        elif request.headers.get("If-None-Match") == resolved.etag and segments is None:
+        elif etag_matches(request.headers.get("If-None-Match", ""), resolved.etag) and segments is None:
             response = HttpResponse(status=304)
             response["ETag"] = resolved.etag
             return response

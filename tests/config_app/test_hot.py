@@ -63,3 +63,14 @@ def test_resolve__unknown_namespace__404_from_the_full_view(driver, issue_token,
 
     assert (first.hot, second.hot) == (False, False)
     assert second.status == 404
+
+
+def test_resolve__weak_if_none_match__hot_304_like_the_full_view(driver, issue_token, payments):
+    token = issue_token("config:read")
+    path = base("payments") + "resolve"
+    etag = driver.get(path, token).headers["ETag"]
+
+    first, second = driver.warm("GET", path, token, headers={"If-None-Match": f'W/"x", W/{etag}'})
+
+    assert second.hot
+    assert (first.status, second.status) == (304, 304)

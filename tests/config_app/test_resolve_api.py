@@ -114,6 +114,15 @@ def test_resolve__if_none_match__is_304(rw, make_namespace, put_layer):
     assert rw.get(base("payments") + "resolve", HTTP_IF_NONE_MATCH=etag).status_code == 304
 
 
+@pytest.mark.parametrize("header", ["W/{etag}", '"1-abc", {etag}', 'W/"x",W/{etag}'])
+def test_resolve__if_none_match_weak_or_listed__is_304(rw, make_namespace, put_layer, header):
+    make_namespace("payments")
+    put_layer("payments", "default", {"a": 1})
+    etag = rw.get(base("payments") + "resolve")["ETag"]
+    response = rw.get(base("payments") + "resolve", HTTP_IF_NONE_MATCH=header.format(etag=etag))
+    assert (response.status_code, response["ETag"]) == (304, etag)
+
+
 def test_resolve__without_token__is_401(client, make_namespace):
     make_namespace("payments")
     assert client.get(base("payments") + "resolve").status_code == 401

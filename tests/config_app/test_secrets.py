@@ -198,6 +198,21 @@ def test_secret_removed_by_a_later_layer__is_gone(api_client, make_namespace, pu
     assert body["data"] == {"db": {"host": "h"}}
 
 
+def test_secret_set_by_one_layer__its_nulls_are_not_in_the_resolution(api_client, make_namespace, put_layer):
+    make_namespace(
+        "payments",
+        secret_paths=["db"],
+        json_schema={"properties": {"db": {"properties": {"port": {"type": "integer"}}}}},
+    )
+    put_layer("payments", "default", {"db": {"host": "h", "port": None}})  # a null deletes, as anywhere
+    admin = api_client("admin")
+    assert admin.get(base("payments") + "resolve").json()["data"] == {"db": {"host": "h"}}
+    assert admin.get(base("payments") + "resolve", {"path": "db/port"}).status_code == 404
+    assert admin.get(base("payments") + "layers/default/").json()["data"] == {
+        "db": {"host": "h", "port": None}
+    }
+
+
 @pytest.mark.parametrize("paths", [[], ["db/host"], ["db/password/x"]])
 def test_secret_path_uncovered_without_the_secrets_scope__is_403(
     rw, api_client, make_namespace, put_layer, paths

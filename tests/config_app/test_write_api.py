@@ -326,3 +326,20 @@ def test_put_layer__namespace_not_in_policy__is_403_and_changes_nothing(
     assert (denied.status_code, denied.json()["error"]["code"]) == (403, "policy_denied")
     assert denied_path.status_code == 403
     assert revisions("billing", "default") == [1]
+
+
+def test_writes__caller_without_config_read__answer_without_the_data(api_client, make_namespace, put_layer):
+    # write does not imply read: no write (a merge of nothing, a rollback) hands out the layer
+    make_namespace("payments")
+    put_layer("payments", "default", {"db": {"password": "plain"}})
+    writer = api_client("config:write")
+    layer = "/api/v1/config/namespaces/payments/layers/default/"
+    answers = [
+        writer.patch(layer + "values/x", {"value": {}}, format="json"),
+        writer.put(layer + "values/y", {"value": 1}, format="json"),
+        writer.post(layer + "rollback", {"revision": 1}, format="json"),
+        writer.put(layer, {"data": {"z": 1}}, format="json"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200]
+    assert ["data" in answer.json() for answer in answers] == [False] * 4
+    assert writer.get(layer).status_code == 403
