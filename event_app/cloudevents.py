@@ -37,6 +37,8 @@ CORE = {"id", "source", "type", "specversion", "time", "subject", "datacontentty
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}\Z")
 #: Names an extension attribute cannot take: they are CloudEvents attributes of their own.
 RESERVED_NAMES = CORE | {"data", "data_base64"}
+#: What a webhook delivery carries the platform's sequence as (``representation.cloudevent_dict``).
+PLATFORM_ID_EXTENSION = "platformid"
 RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
@@ -230,6 +232,8 @@ class _Checker:
                 self.error(index, name, "extension attribute names are 1-20 lowercase letters or digits")
             elif name in RESERVED_NAMES:
                 self.error(index, name, "is a CloudEvents attribute, not an extension attribute")
+            elif name == PLATFORM_ID_EXTENSION:
+                self.error(index, name, "is the platform's own extension (its sequence, set on delivery)")
             elif value is None:
                 continue
             elif not isinstance(value, str | int | bool) or isinstance(value, float):
@@ -329,6 +333,10 @@ def parse_request(headers: dict[str, str], body: bytes) -> tuple[list[EventIn], 
 
 
 def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
+    for name in ("ce-data", "ce-data_base64"):  # not attributes: the body is the data
+        if name in headers:
+            message = "is not a header in binary mode: the body is the data"
+            raise InvalidEvents([{"index": 0, "field": name[3:], "message": message}])
     obj: dict[str, Any] = {
         name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from event_app.cloudevents import PLATFORM_ID_EXTENSION
 from event_app.models import Event
 
 
@@ -51,7 +52,7 @@ def cloudevent_dict(event: Event) -> dict[str, Any]:
         body["rootid"] = event.root_id
     if event.traceparent:
         body["traceparent"] = event.traceparent
-    body["platformid"] = str(event.id)
+    body[PLATFORM_ID_EXTENSION] = str(event.id)
     if event.data_base64:
         body["data_base64"] = event.data_base64
     elif event.data is not None:

@@ -130,6 +130,15 @@ def test_publish__binary_text_in_its_declared_charset__stored_as_that_text(
     assert Event.objects.get().data == text
 
 
+@pytest.mark.parametrize("body", [b"", b'{"a": 1}'])
+def test_publish__binary_ce_data_header__400_nothing_written(publisher, body):
+    headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "1", "HTTP_CE_SOURCE": "/s", "HTTP_CE_TYPE": "t"}
+    response = post_raw(publisher, body, "application/json", HTTP_CE_DATA='{"x": 1}', **headers)
+    error = assert_refused(response)
+    assert error["details"]["errors"][0]["field"] == "data"
+    assert_nothing_written()
+
+
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_publish__time_outside_years_1_to_9999_in_utc__400_nothing_written(publisher, when):
     response = publisher.post(EVENTS, {"type": "a", "source": "/s", "time": when}, format="json")

@@ -357,6 +357,7 @@ def test_publish__root_id_too_long__is_refused_not_cut(publisher):
     [
         ({"big": "x" * 2049}, "big"),
         ({f"k{i}": i for i in range(51)}, "metadata"),
+        ({"platformid": "999"}, "platformid"),  # webhook deliveries carry the platform's id under it
     ],
 )
 def test_publish__extensions_beyond_their_bounds__are_refused(publisher, metadata, field):

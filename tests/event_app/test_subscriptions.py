@@ -86,6 +86,19 @@ def test_subscription_create__returns_secret_once(operator):
     assert "secret" not in operator.get(f"{SUBS}orders-hook/").json()
 
 
+@pytest.mark.parametrize("secret", ["whsec_", "whsec_!!!", "whsec_abc"])
+def test_subscription__secret_whose_key_is_empty_or_not_base64__400_nothing_stored(operator, secret):
+    # "whsec_!!!" was base64-decoded leniently to no key at all: an HMAC anyone can compute
+    body = {"name": "orders-hook", "url": "https://example.invalid/hook", "secret": secret}
+    response = operator.post(SUBS, body, format="json")
+    assert (response.status_code, list(response.json()["error"]["details"])) == (400, ["secret"])
+    assert not Subscription.objects.exists()
+    good = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    subscribe(operator, "https://example.invalid/hook", secret=good)
+    response = operator.patch(f"{SUBS}orders-hook/", {"secret": secret}, format="json")
+    assert response.status_code == 400, response.content
+
+
 def test_subscription_create__name_taken__is_409_exists_and_keeps_the_first(operator):
     first = subscribe(operator, "https://example.invalid/hook")
     body = {"name": "orders-hook", "url": "https://example.invalid/other"}
