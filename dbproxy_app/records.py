@@ -166,6 +166,16 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def check_entries(row: Row, index: int | None = None) -> None:
+    """A partial update's metadata as merged into the stored keys holds no more keys than any."""
+    if len(row.metadata) > names.MAX_META_ENTRIES:
+        raise Invalid(
+            f"metadata holds at most {names.MAX_META_ENTRIES} keys ({len(row.metadata)} once merged).",
+            code="invalid_metadata",
+            details=_where(index),
+        )
+
+
 def check_size(row: Row, index: int | None = None) -> None:
     metadata, data = row.encoded()
     size = len(metadata)

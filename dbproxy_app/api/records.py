@@ -200,6 +200,13 @@ class RecordDetailView(RecordsBase):
     ) -> Response:
         entry = self.entry(request, database)
         record_id = self.record_id(entry, table, record_id)
+        # a guard in the query (?expected_version=, a filter) is refused, never skipped: the write
+        # would happen whatever the record's version or content
+        if request.query_params:
+            name = next(iter(request.query_params))
+            raise bad(
+                name, request.query_params[name], "a write takes expected_version in its body or If-Match"
+            )
         record = parse_record(request.data, partial=partial)
         if record.id is not None and record.id != record_id:
             raise Invalid(

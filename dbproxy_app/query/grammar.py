@@ -352,7 +352,10 @@ def decode_cursor(raw: str, order: Order) -> tuple[Any, str]:
     if field in ("created", "updated"):
         value = _datetime(value, "cursor") if isinstance(value, str) else None
     elif field == "version":
-        value = value if isinstance(value, int) and not isinstance(value, bool) else None
+        # a BIGINT, as a version is: a larger number would overflow the database's parameter
+        value = (
+            value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63 else None
+        )
     elif not names.RECORD_ID.matches(value):
         value = None
     if value is None:

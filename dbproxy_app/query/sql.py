@@ -11,6 +11,7 @@ turned into ``GLOB`` patterns on SQLite (case-sensitive, as PostgreSQL's ``LIKE`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,8 @@ from dbproxy_app import names
 from dbproxy_app.encoding import encode_json
 from dbproxy_app.query.ast import Cond, Field, Group, Query
 
+#: a data path step PostgreSQL's ``#>`` would take as an array index
+_INDEX = re.compile(r"-?[0-9]+")
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -89,21 +92,44 @@ class PostgresDialect(Dialect):
         # false (not unknown) where the key is missing: only used where no negation encloses it
         return f"{cols.metadata} @> %s::jsonb", [json.dumps({key: value})]
 
+    def _objects(self, cols: Columns, path: tuple[str, ...]) -> tuple[str, list[Any]]:
+        """``#>`` takes a step spelt as an integer (``0``, ``-1``) as an index into an array, where
+        SQLite and the evaluator take every step as an object's key: such a step answers only
+        where its parent is an object (a guard, "TRUE" for paths without one, so that expression
+        indexes still match them)."""
+        guards = [i for i, step in enumerate(path) if _INDEX.fullmatch(step)]
+        if not guards:
+            return "TRUE", []
+        sql = " AND ".join(f"jsonb_typeof({cols.data} #> %s::text[]) = 'object'" for _ in guards)
+        return f"({sql})", [list(path[:i]) for i in guards]
+
+    def _guarded(self, cols, path, sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+        guard, guard_params = self._objects(cols, path)
+        if not guard_params:
+            return sql, params
+        return f"(CASE WHEN {guard} THEN {sql} END)", [*guard_params, *params]
+
     def data_text(self, cols, path):
-        return f"({cols.data} #>> %s::text[])", [list(path)]
+        return self._guarded(cols, path, f"({cols.data} #>> %s::text[])", [list(path)])
 
     def json_eq(self, cols, path, value):
-        return f"({cols.data} #> %s::text[]) = %s::jsonb", [list(path), json.dumps(value)]
+        sql = f"(({cols.data} #> %s::text[]) = %s::jsonb)"
+        return self._guarded(cols, path, sql, [list(path), json.dumps(value)])
 
     def json_number(self, cols, path, op, value):
+        guard, guard_params = self._objects(cols, path)
+        guard = "" if not guard_params else f"{guard} AND "
         return (
-            f"CASE WHEN jsonb_typeof({cols.data} #> %s::text[]) = 'number' "
+            f"CASE WHEN {guard}jsonb_typeof({cols.data} #> %s::text[]) = 'number' "
             f"THEN ({cols.data} #>> %s::text[])::numeric {_COMPARE[op]} %s END",
-            [list(path), list(path), value],
+            [*guard_params, list(path), list(path), value],
         )
 
     def json_is(self, cols, path, value):
-        return f"COALESCE(({cols.data} #> %s::text[]) = %s::jsonb, false)", [list(path), json.dumps(value)]
+        sql, params = self._guarded(
+            cols, path, f"(({cols.data} #> %s::text[]) = %s::jsonb)", [list(path), json.dumps(value)]
+        )
+        return f"COALESCE({sql}, false)", params
 
     def ordered_text(self, sql):
         return f'({sql} COLLATE "C")'

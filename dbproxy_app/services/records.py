@@ -21,7 +21,7 @@ from django.utils import timezone
 from dbproxy_app.backends import RecordExists, Row, TableRef
 from dbproxy_app.catalog import Entry
 from dbproxy_app.query.evaluate import matches
-from dbproxy_app.records import UNSET, Caller, RecordIn, check_size, merge_patch, rules_for
+from dbproxy_app.records import UNSET, Caller, RecordIn, check_entries, check_size, merge_patch, rules_for
 from dbproxy_app.services.databases import table_ensure
 from event_app.services import event_publish_many
 from platformsite.api.errors import Conflict, Denied, Invalid, NotFound
@@ -153,6 +153,7 @@ def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome,
                 entry, table, existing.get(change.id), change.id, change.expected_version, rules, at(index)
             )
             new = _updated(old, change, now)
+            check_entries(new, at(index))
             check_size(new, at(index))
             if rules.write is not None and not matches(rules.write, new.fields()):
                 raise _denied(change.id, at(index))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import urlencode
 
 import pytest
@@ -136,6 +137,16 @@ def test_delete__a_guard_is_never_skipped(database, writer, query, body, code):
     assert response.json()["error"]["code"] == code
     assert writer.get(url(database, record="a")).status_code == 200
     assert writer.delete(url(database, record="a"), {"expected_version": 1}, format="json").status_code == 204
+
+
+@pytest.mark.parametrize("query", ["?expected_version=7", "?expected_versoin=7", "?meta.env=eq.prod"])
+def test_put_and_patch__a_query_parameter_is_refused_not_skipped(database, writer, query):
+    create(writer, database, {"id": "a", "metadata": {"env": "dev"}, "data": 1})
+    for method in (writer.put, writer.patch):
+        response = method(url(database, record="a") + query, {"data": 2}, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "invalid_query"
+    assert writer.get(url(database, record="a")).json()["version"] == 1
 
 
 def test_bulk__creates_updates_and_deletes_in_one_transaction(database, writer):
@@ -522,3 +533,43 @@ def test_objects__equal_whatever_their_keys_order_on_every_backend(database, wri
     assert found('eq.{"a":2,"b":1}') == ["a", "b"]
     assert found('eq.{"b":1,"a":2}') == ["a", "b"]
     assert found('neq.{"a":2,"b":1}') == []
+
+
+@pytest.mark.parametrize("version", [2**63, -(2**63) - 1, 10**30])
+def test_query__a_cursor_with_a_version_beyond_64_bits__400_not_500(database, writer, version):
+    create(writer, database, {"id": "a", "data": 1})
+    raw = json.dumps(["version", True, version, "a"]).encode()
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response = writer.get(url(database) + f"?order=version.desc&cursor={cursor}")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["details"]["parameter"] == "cursor"
+
+
+def test_patch__metadata_merged_beyond_64_keys__400_and_nothing_written(database, writer):
+    create(writer, database, {"id": "a", "metadata": {f"k{i}": "v" for i in range(60)}})
+    more = {"metadata": {f"n{i}": "v" for i in range(5)}}
+    response = writer.patch(url(database, record="a"), more, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_metadata"
+    bulk = writer.post(f"/api/v1/db/{database}/orders/bulk/", {"patch": [{"id": "a", **more}]}, format="json")
+    assert bulk.status_code == 400 and bulk.json()["error"]["details"] == {"index": 0}
+    stored = writer.get(url(database, record="a")).json()
+    assert stored["version"] == 1 and len(stored["metadata"]) == 60
+    swapped = {"metadata": {"k0": None, "n0": "v"}}  # as many keys as before: fine
+    assert writer.patch(url(database, record="a"), swapped, format="json").status_code == 200
+
+
+def test_query__a_numeric_path_step_is_a_key_never_an_array_index(database, writer):
+    # as the evaluator and SQLite read it: PostgreSQL's #> alone would index the array
+    create(writer, database, {"id": "arr", "data": {"list": [{"a": 1}, {"a": 2}]}})
+    create(writer, database, {"id": "obj", "data": {"list": {"0": {"a": 1}}}})
+    for query, expected in [
+        ("data->list->0->a=eq.1", ["obj"]),
+        ("data->list->1->a=gt.1", []),
+        ("data->list->-1->a=is.null", ["obj", "arr"]),
+        ("data->list->0->>a=eq.1", ["obj"]),
+        ("data->list->0=is.null", ["arr"]),
+        ("data->list->0->a=in.(1,2)", ["obj"]),
+        ("order=data->list->0->a.asc.nullslast", ["obj", "arr"]),
+    ]:
+        assert ids(writer.get(url(database) + "?" + query)) == expected, query

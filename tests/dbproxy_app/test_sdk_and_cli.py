@@ -122,3 +122,5 @@ def test_cli__databases_tables_put_get_query_delete(cli, monkeypatch):
     assert code == 1 and "record_not_found" in err
     code, _, err = cli("create-database", "ext", "--backend", "postgresql", "--dsn-env", "SHOP_DSN")
     assert code == 2 and "invalid_input" in err
+    code, _, err = cli("create-database", "opts", "--option", "pool_max")
+    assert code == 2 and "--option takes key=value" in err  # the flag given, not --metadata
