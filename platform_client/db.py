@@ -235,16 +235,18 @@ class Databases(Client):
         dsn: str = "",
         options: Mapping[str, Any] | None = None,
         owner_only: bool = False,
-        publish_changes: bool = True,
+        publish_changes: bool | None = None,
     ) -> dict[str, Any]:
+        """``publish_changes`` None: the platform's default (on, off for an ``owner_only`` one)."""
         body = {
             "name": name,
             "backend": backend,
             "dsn": dsn,
             "options": dict(options or {}),
             "owner_only": owner_only,
-            "publish_changes": publish_changes,
         }
+        if publish_changes is not None:
+            body["publish_changes"] = publish_changes
         return self.call("POST", f"{API}/databases/", json=body)
 
     def get(self, name: str) -> dict[str, Any]:

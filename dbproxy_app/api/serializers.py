@@ -23,7 +23,11 @@ class DatabaseInput(serializers.Serializer):
         required=False, default=dict, help_text="schema, pool_max, statement_timeout_ms."
     )
     owner_only = serializers.BooleanField(required=False, default=False)
-    publish_changes = serializers.BooleanField(required=False, default=True)
+    publish_changes = serializers.BooleanField(
+        required=False,
+        help_text="Publish db.record.* events (seen by every events:read holder). Default: true, "
+        "false for an owner_only database.",
+    )
 
 
 class DatabaseUpdateInput(serializers.Serializer):

@@ -90,9 +90,13 @@ def database_create(
     options: dict[str, Any] | None = None,
     owner: str = "",
     owner_only: bool = False,
-    publish_changes: bool = True,
+    publish_changes: bool | None = None,
 ) -> Database:
+    """Register a database. Its change feed is on unless it is confined (``owner_only``): every
+    holder of ``events:read`` sees the feed, so a confined database publishes only when asked."""
     check_database_name(name)
+    if publish_changes is None:
+        publish_changes = not owner_only
     if backend not in BACKENDS:
         raise Invalid(f"Backends are {', '.join(BACKENDS)}.", code="invalid_backend")
     dsn = check_dsn(backend, dsn)

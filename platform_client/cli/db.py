@@ -49,7 +49,7 @@ def db_create_database(s: PlatformSession, o: argparse.Namespace) -> Any:
         if not dsn:
             raise UsageError(f"${o.dsn_env} is empty.", "invalid_input")
     options: dict[str, Any] = {}
-    for key, value in metadata_pairs(o.option).items():
+    for key, value in metadata_pairs(o.option, "--option").items():
         options[key] = int(value) if value.isdigit() else value
     return Databases(s).create(
         o.name,
@@ -57,7 +57,7 @@ def db_create_database(s: PlatformSession, o: argparse.Namespace) -> Any:
         dsn=dsn,
         options=options,
         owner_only=o.owner_only,
-        publish_changes=not o.no_change_feed,
+        publish_changes=o.change_feed,
     )
 
 
@@ -118,7 +118,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--dsn-env", metavar="VAR", help="Read the DSN from this environment variable.")
     create.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     create.add_argument("--owner-only", action="store_true", help="Only its owner (and admin) may use it.")
-    create.add_argument("--no-change-feed", action="store_true", help="Publish no db.record.* events.")
+    create.add_argument(
+        "--change-feed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Publish db.record.* events, seen by any events:read holder (default: yes; no if --owner-only).",
+    )
     create.set_defaults(handler=db_create_database)
 
     tables = sub.add_parser("tables", help="A database's tables.")

@@ -215,3 +215,20 @@ def test_owner_only__confines_a_database_to_the_service_that_owns_it(
     response = other.get(url("payments"))
     assert response.status_code == 403 and response.json()["error"]["code"] == "database_confined"
     assert api_client("admin").get(url("payments")).status_code == 200
+
+
+def test_owner_only__publishes_no_change_feed_unless_asked(client_for, db):
+    # every events:read holder reads the feed: a confined database's records, metadata included,
+    # were announced to all of them
+    from event_app.models import Event
+
+    owner = client_for("payments", "db:read", "db:write", "db:manage")
+    made = owner.post("/api/v1/db/databases/", {"name": "payments", "owner_only": True}, format="json")
+    assert made.status_code == 201 and made.json()["publish_changes"] is False
+    asked = {"name": "ledger", "owner_only": True, "publish_changes": True}
+    assert owner.post("/api/v1/db/databases/", asked, format="json").json()["publish_changes"] is True
+    shared = owner.post("/api/v1/db/databases/", {"name": "shared"}, format="json")
+    assert shared.json()["publish_changes"] is True
+    record = {"id": "a", "metadata": {"owner": "x"}}
+    assert owner.post(url("payments"), record, format="json").status_code == 201
+    assert not Event.objects.filter(type__startswith="db.record.").exists()
