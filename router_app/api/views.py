@@ -36,6 +36,12 @@ def resource(service: str) -> str:
 class RouterView(ServiceView):
     service = "router"
 
+    def readable(self, request: Request, rows: Any) -> Any:
+        """``rows`` (each naming a service) of only the services the caller's policy lets it read."""
+        allowed = self.allows(request, "read")
+        names = rows.values_list("service", flat=True).distinct()
+        return rows.filter(service__in=[name for name in names if allowed(resource(name))])
+
 
 class ServiceScopedView(RouterView):
     """A view under ``services/<name>/`` or ``routes/<name>/``: the name is the policy resource."""
@@ -165,10 +171,7 @@ class ServiceListView(RouterView):
                 many=True,
             ).data
 
-        allowed = self.allows(request, "read")  # only the services the policy lets the caller read
-        names = Policy.objects.values_list("service", flat=True)
-        policies = Policy.objects.filter(service__in=[n for n in names if allowed(resource(n))])
-        return self.paginate(policies, ordering="service", render=render)
+        return self.paginate(self.readable(request, Policy.objects.all()), ordering="service", render=render)
 
 
 def body_service(request: Request) -> tuple[str, ...]:
@@ -201,9 +204,7 @@ class _DefinitionList(RouterView):
         if "service" in request.query_params:
             rows = rows.filter(service=request.query_params["service"])
         else:  # every service: only those the policy lets the caller read
-            allowed = self.allows(request, "read")
-            names = rows.values_list("service", flat=True).distinct()
-            rows = rows.filter(service__in=[n for n in names if allowed(resource(n))])
+            rows = self.readable(request, rows)
         return self.paginate(rows, ordering="id", render=lambda page: [selectors.label_data(r) for r in page])
 
     def create(self, request: Request) -> Response:
@@ -326,9 +327,7 @@ class RateLimitListView(RouterView):
         if "service" in request.query_params:
             rows = rows.filter(service=request.query_params["service"])
         else:
-            allowed = self.allows(request, "read")
-            names = rows.values_list("service", flat=True).distinct()
-            rows = rows.filter(service__in=[n for n in names if allowed(resource(n))])
+            rows = self.readable(request, rows)
         return self.paginate(rows, ordering="id", render=lambda page: [limit_data(r) for r in page])
 
     @extend_schema(
