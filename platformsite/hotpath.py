@@ -44,6 +44,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.http import parse_etags
 from rest_framework.settings import api_settings
 
 from auth_app.access import TokenInfo, cached_bearer, warm_decision
@@ -80,12 +81,10 @@ class Answer:
         return cls(304, b"", headers, f"text/html; charset={settings.DEFAULT_CHARSET}")
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110's If-None-Match: a list of entity tags compared weakly (``W/"7-ab"`` matches
-    ``"7-ab"``, as a proxy that compresses the answer sends it back)."""
-    return bool(if_none_match) and any(
-        tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(",")
-    )
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110's If-None-Match: a list of entity tags (Django's ``parse_etags``) compared weakly
+    (``W/"7-ab"`` matches ``"7-ab"``, as a proxy that compresses the answer sends it back)."""
+    return bool(if_none_match) and any(tag.removeprefix("W/") == etag for tag in parse_etags(if_none_match))
 
 
 @dataclass(slots=True)

@@ -148,12 +148,18 @@ class RecordListView(RecordsBase):
         return response
 
 
-def _select(request: Request) -> tuple[str, ...] | None:
-    """A read by id's ``select``; any other parameter is refused, not skipped: a filter added as
-    a guard (``?meta.env=eq.prod``) would otherwise read the record whatever it holds."""
+def only_parameters(request: Request, allowed: tuple[str, ...], why: str) -> None:
+    """400 ``invalid_query`` for a query parameter not ``allowed``: refused, never skipped, since a
+    filter or a misspelt guard added to a call by id (``?meta.env=eq.prod``, ``?expected_versoin=``)
+    would otherwise read or write the record whatever it holds."""
     for name in request.query_params:
-        if name != "select":
-            raise bad(name, request.query_params.get(name, ""), "a read by id takes only select")
+        if name not in allowed:
+            raise bad(name, request.query_params.get(name, ""), why)
+
+
+def _select(request: Request) -> tuple[str, ...] | None:
+    """A read by id's ``select`` (its only parameter)."""
+    only_parameters(request, ("select",), "a read by id takes only select")
     raw = request.query_params.get("select")
     return parse_select(raw) if raw else None
 
@@ -200,13 +206,7 @@ class RecordDetailView(RecordsBase):
     ) -> Response:
         entry = self.entry(request, database)
         record_id = self.record_id(entry, table, record_id)
-        # a guard in the query (?expected_version=, a filter) is refused, never skipped: the write
-        # would happen whatever the record's version or content
-        if request.query_params:
-            name = next(iter(request.query_params))
-            raise bad(
-                name, request.query_params[name], "a write takes expected_version in its body or If-Match"
-            )
+        only_parameters(request, (), "a write takes expected_version in its body or If-Match")
         record = parse_record(request.data, partial=partial)
         if record.id is not None and record.id != record_id:
             raise Invalid(
@@ -231,11 +231,8 @@ class RecordDetailView(RecordsBase):
     def delete(self, request: Request, database: str, table: str, record_id: str) -> Response:
         entry = self.entry(request, database)
         record_id = self.record_id(entry, table, record_id)
-        # a guard misspelt is refused and one in the body read, never skipped (which would delete the
-        # record whatever its version)
-        for name in request.query_params:
-            if name != "expected_version":
-                raise bad(name, request.query_params.get(name, ""), "a delete takes only expected_version")
+        only_parameters(request, ("expected_version",), "a delete takes only expected_version")
+        # the guard may come in the body too: read, never skipped
         given = request.data or None
         if given is not None and (not isinstance(given, dict) or set(given) - {"expected_version"}):
             raise Invalid("A delete's body is {expected_version} or nothing.", code="invalid_record")

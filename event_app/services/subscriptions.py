@@ -65,6 +65,18 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def check_secret(secret: str) -> None:
+    """A signing secret given by the caller: ``whsec_`` and base64 (Standard Webhooks), or other
+    text used as its UTF-8 bytes; never one whose key is empty (anyone could sign with it)."""
+    if secret.startswith("whsec_"):
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:  # binascii.Error is one
+            raise ValidationError({"secret": ["After whsec_ comes the key in base64."]}) from None
+        if not key:
+            raise ValidationError({"secret": ["The secret holds no key."]})
+
+
 @transaction.atomic
 def subscription_create(
     *,
@@ -81,6 +93,7 @@ def subscription_create(
     from platformsite.api.errors import Conflict
 
     check_sink(sink, url)
+    check_secret(secret)
     taken = Conflict(
         f"A subscription named {name!r} exists.", code="subscription_exists", details={"name": name}
     )
@@ -109,6 +122,7 @@ def subscription_update(*, subscription: Subscription, **changes: Any) -> Subscr
     for name, value in changes.items():
         setattr(subscription, name, value)
     check_sink(subscription.sink, subscription.url)
+    check_secret(subscription.secret)
     subscription.save()
     transaction.on_commit(selectors.forget_webhook_filters)
     if subscription.is_active and subscription.sink == Subscription.Sink.WEBHOOK:

@@ -112,15 +112,7 @@ class BatchReportView(MonitorView):
     def post(self, request: Request) -> Response:
         from django.conf import settings
 
-        reports = request.data["reports"]
-        unknown = sorted(str(key)[:100] for key in request.data if key != "reports")
-        if unknown:  # a typo is refused, as in a report
-            raise Invalid(
-                f"{unknown[0]}: Unknown field.", code="invalid_report", details={unknown[0]: "Unknown field."}
-            )
-        if len(reports) > settings.MONITOR_MAX_BATCH:
-            raise Invalid(f"At most {settings.MONITOR_MAX_BATCH} reports.", code="invalid_report")
-        parsed = [services.parse_report(r, f"reports[{i}]") for i, r in enumerate(reports)]
+        parsed = services.parse_batch(request.data, settings.MONITOR_MAX_BATCH)
         answers = services.reports_ingest(reports=parsed, now=time.time())
         return Response(io.MonitorBatchOutput({"reports": answers}).data)
 

@@ -26,7 +26,7 @@ from monitor_app.services.manage import (
     maintenance_end,
     service_settings,
 )
-from monitor_app.services.reports import parse_report
+from monitor_app.services.reports import parse_batch, parse_report
 
 __all__ = [
     "alerts_publish",
@@ -43,6 +43,7 @@ __all__ = [
     "maintenance_create",
     "maintenance_end",
     "monitor_tick",
+    "parse_batch",
     "parse_report",
     "ping_record",
     "pings_purge",

@@ -28,6 +28,7 @@ NODE_STATUSES = {"unknown", "started", "running", "stopped"}
 #: The fields each part of a report may hold: any other is a 400 naming it (a typo such as
 #: ``intervall`` must not leave the default in place without a word).
 REPORT_FIELDS = frozenset({"service", "node", "checks", "status", "stats"})
+BATCH_FIELDS = frozenset({"reports"})
 CHECK_FIELDS = frozenset({"name", "status", "output", "error", "results", *DEFINITION})
 STATUS_FIELDS = frozenset({"status", "info", "interval", "ttl"})
 STATS_FIELDS = frozenset({"cpu", "memory", "disk", "runtime", "threads", "seconds", "interval", "endpoints"})
@@ -39,9 +40,10 @@ def _fail(field: str, message: str) -> Invalid:
 
 
 def _known_fields(item: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    """400 naming the first field of ``item`` not ``allowed`` (``where`` "": at the top)."""
     if not allowed.issuperset(item):
         unknown = sorted(str(key)[:100] for key in item if key not in allowed)
-        raise _fail(f"{where}.{unknown[0]}", "Unknown field.")
+        raise _fail(f"{where}.{unknown[0]}" if where else unknown[0], "Unknown field.")
 
 
 def _int(item: dict[str, Any], key: str, where: str, *, low: int, high: int) -> int | None:
@@ -182,6 +184,16 @@ def parse_check(item: Any, where: str) -> dict[str, Any]:
         "results": results,
         "definition": definition,
     }
+
+
+def parse_batch(batch: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """``{"reports": [...]}`` checked: nothing beside the reports, at most ``limit`` of them, each
+    as :func:`parse_report` checks one (400 naming the first that is bad)."""
+    _known_fields(batch, BATCH_FIELDS, "")
+    reports = batch["reports"]
+    if len(reports) > limit:
+        raise Invalid(f"At most {limit} reports.", code="invalid_report")
+    return [parse_report(report, f"reports[{index}]") for index, report in enumerate(reports)]
 
 
 def parse_report(report: Any, where: str = "report") -> dict[str, Any]:
