@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import threading
 import time
 from bisect import bisect
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from platform_client._checks import seconds
 
 __all__ = ["KV", "KVUnavailable", "MemcachedKV", "MemoryKV", "RedisKV", "RingKV", "from_url"]
 
@@ -54,13 +55,7 @@ def _bytes(value: Value) -> bytes:
 
 
 def _ttl(ttl: float | None) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
-        raise TypeError(f"ttl is a number of seconds (None: no expiry), not {type(ttl).__name__}")
-    if not math.isfinite(ttl) or ttl <= 0:  # NaN would never expire, nor compare
-        raise ValueError(f"ttl must be positive and finite (None: no expiry), not {ttl!r}")
-    return float(ttl)
+    return None if ttl is None else seconds(ttl, "ttl", hint=" (None: no expiry)")
 
 
 class KV:
@@ -89,6 +84,8 @@ class KV:
 
     def namespace(self, name: str) -> KV:
         """A view of this store whose keys are under ``name:`` inside this one's namespace."""
+        if not name or not isinstance(name, str):
+            raise ValueError("a namespace is a non-empty string")
         return _Namespaced(self, name)
 
     # --- what a backend implements (full keys) ---------------------------------------------------
@@ -425,9 +422,13 @@ def from_url(url: str, *, namespace: str = "") -> KV:
         inner = scheme.removeprefix("ring+")
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         hosts = parts.netloc.split(",")
-        path = parts.path
-        nodes = {host: from_url(f"{inner}://{host}{path}") for host in hosts}
-        return RingKV(nodes, namespace=namespace, replicas=int(options.get("replicas", 100)))
+        if not all(hosts) or len(set(hosts)) < len(hosts):
+            raise ValueError(f"a ring URL names each of its nodes once ({scheme}://h1:port,h2:port): {url!r}")
+        replicas = options.get("replicas", "100")
+        if not replicas.isdigit():
+            raise ValueError(f"replicas is a positive number of points per node, not {replicas!r}")
+        nodes = {host: from_url(f"{inner}://{host}{parts.path}") for host in hosts}
+        return RingKV(nodes, namespace=namespace, replicas=int(replicas))
     if scheme == "memory":
         return MemoryKV(namespace)
     if scheme in ("redis", "rediss", "unix"):

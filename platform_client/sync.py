@@ -25,6 +25,7 @@ removes the lease if this holder still holds it.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -35,6 +36,7 @@ from types import EllipsisType
 from typing import Any
 from urllib.parse import urlsplit
 
+from platform_client._checks import seconds
 from platform_client.scheduler import Job, Scheduler
 from platform_client.sync_backends import (
     Backend,
@@ -66,6 +68,13 @@ class LockLost(Exception):
     """This holder's lease ended (expired while paused, or taken after it expired)."""
 
 
+def _wait(wait: float | None) -> float | None:
+    """How long ``acquire`` retries: None for ever, else seconds (0: one try); NaN never ends."""
+    if wait is None or wait == math.inf:
+        return None
+    return seconds(wait, "wait", hint=" (None: for ever, 0: one try)", zero=True)
+
+
 class Lock:
     """One lock name; :meth:`acquire` / :meth:`release`, or ``with`` (see the module docs)."""
 
@@ -79,9 +88,8 @@ class Lock:
         renew: bool = True,
         holder: str | None = None,
     ) -> None:
-        if ttl <= 0:
-            raise ValueError("ttl must be positive")
-        self.sync, self.name, self.ttl, self.wait, self.renew = sync, name, ttl, wait, renew
+        self.sync, self.name, self.ttl, self.renew = sync, name, seconds(ttl, "ttl"), renew
+        self.wait = _wait(wait)
         #: Unique per acquisition: ``<node id>#<random>``.
         self.holder = holder or sync.node
         self.token: str | None = None
@@ -112,7 +120,7 @@ class Lock:
 
     def acquire(self, wait: float | EllipsisType | None = ...) -> Lock:
         """Take the lock, retrying with backoff and jitter for up to ``wait`` seconds (None: for ever)."""
-        wait = self.wait if isinstance(wait, EllipsisType) else wait
+        wait = self.wait if isinstance(wait, EllipsisType) else _wait(wait)
         deadline = None if wait is None else time.monotonic() + wait
         delay = 0.01
         while not self.try_acquire():
@@ -219,7 +227,7 @@ class Leader:
     :meth:`status` (the current leader's id)."""
 
     def __init__(self, sync: Sync, name: str, *, ttl: float = 10.0, id: str | None = None) -> None:
-        self.sync, self.name, self.ttl = sync, f"leader:{name}", ttl
+        self.sync, self.name, self.ttl = sync, f"leader:{name}", seconds(ttl, "ttl")
         self.id = id or sync.node
         self._followers: list[tuple[Callable[[str | None], Any], Job]] = []
         self._last: str | None = None
@@ -308,7 +316,11 @@ class Sync:
             data = bytes(value)
         else:  # bytes(5) would be five NUL bytes
             raise TypeError(f"fenced values are bytes or str, not {type(value).__name__}")
-        return self.backend.fenced_put(self._name(resource), data, int(fence))
+        if isinstance(fence, bool) or not isinstance(fence, int):
+            raise TypeError(f"a fence is the int a lock was issued, not {type(fence).__name__}")
+        if fence < 1:
+            raise ValueError(f"fences start at 1, not {fence}")
+        return self.backend.fenced_put(self._name(resource), data, fence)
 
     def fenced_get(self, resource: str) -> tuple[bytes, int] | None:
         """``(value, fence)`` last written to ``resource``."""

@@ -97,6 +97,26 @@ def test_ring__replicas_must_be_positive(replicas):
         kv.RingKV({"a": kv.MemoryKV()}, replicas=replicas)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ring+redis://",
+        "ring+redis://h1:6379,,h2:6379/0",
+        "ring+redis://h1:6379,h1:6379/0",
+        "ring+memory://a,b?replicas=x",
+    ],
+)
+def test_ring_url__every_node_named_once_and_replicas_a_number(url):
+    with pytest.raises(ValueError, match=r"ring URL|replicas"):
+        kv.from_url(url)
+
+
+@pytest.mark.parametrize("name", ["", None])
+def test_namespace__an_empty_name_is_refused(name):
+    with pytest.raises(ValueError, match="namespace"):
+        kv.MemoryKV("app").namespace(name)
+
+
 def test_memory_ttl():
     clock = Clock()
     store = kv.MemoryKV(clock=clock)

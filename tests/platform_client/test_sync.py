@@ -122,6 +122,50 @@ def test_fenced_put__a_value_that_is_not_bytes_or_str_is_refused_and_nothing_is_
     sync.close()
 
 
+@pytest.mark.parametrize(
+    ("fence", "error"), [("9", TypeError), (9.7, TypeError), (True, TypeError), (0, ValueError)]
+)
+def test_fenced_put__a_fence_is_an_issued_int(fence, error):
+    sync = Sync(MemoryBackend(), node="n")
+    assert sync.fenced_put("res", b"kept", 1)
+    with pytest.raises(error, match="fence"):
+        sync.fenced_put("res", b"lost", fence)
+    assert sync.fenced_get("res") == (b"kept", 1)
+    sync.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"ttl": float("nan")}, ValueError),
+        ({"ttl": float("inf")}, ValueError),
+        ({"ttl": 0}, ValueError),
+        ({"ttl": "10"}, TypeError),
+        ({"wait": float("nan")}, ValueError),
+        ({"wait": -1}, ValueError),
+        ({"wait": "5"}, TypeError),
+    ],
+)
+def test_lock__ttl_and_wait_are_numbers_of_seconds(options, error):
+    sync = Sync(MemoryBackend(), node="n")
+    with pytest.raises(error, match=r"ttl|wait"):
+        sync.lock("x", **options)
+    if "ttl" in options:
+        with pytest.raises(error, match="ttl"):
+            sync.leader("x", ttl=options["ttl"])
+    sync.close()
+
+
+def test_lock__wait_zero_is_one_try_and_none_or_inf_waits_for_ever():
+    sync = Sync(MemoryBackend(), node="n")
+    held = sync.lock("x", ttl=5).acquire()
+    with pytest.raises(LockNotAcquired):
+        sync.lock("x", ttl=5, wait=0).acquire()
+    assert sync.lock("x", wait=float("inf")).wait is None
+    held.release()
+    sync.close()
+
+
 def test_lock__expired_lease_is_taken_and_the_old_holder_learns_it_lost():
     clock = Clock()
     scheduler = Scheduler()
