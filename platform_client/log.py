@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -45,11 +46,37 @@ def add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _finite(value: Any, depth: int = 0) -> Any:
+    """``value`` with NaN and the infinities spelt as strings (``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``): JSON has no such numbers, and a line holding Python's bare ``NaN`` is one
+    that Filebeat, Elasticsearch and the event API refuse. A structure nested deeper than 32
+    levels (or holding itself) is written as its ``repr`` from there."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json.dumps(value)
+    if isinstance(value, dict | list | tuple) and depth >= 32:
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _finite(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item, depth + 1) for item in value]
+    return value
+
+
+def _dumps(value: Any, **options: Any) -> str:
+    """structlog's serializer: standard JSON, whatever the values."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError:  # NaN or an infinity somewhere: rarely, so only then looked for
+        return json.dumps(_finite(value), allow_nan=False, **options)
+
+
 def _jsonable(value: Any) -> Any:
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
+        json.dumps(value, allow_nan=False)
+    except TypeError:
         return repr(value)
+    except ValueError:
+        return _finite(value)
     return value
 
 
@@ -122,7 +149,7 @@ def setup(
     if shipper is not None:
         processors.append(shipper)
     structlog.configure(
-        processors=[*processors, structlog.processors.JSONRenderer()],
+        processors=[*processors, structlog.processors.JSONRenderer(serializer=_dumps)],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.WriteLoggerFactory(output),
         cache_logger_on_first_use=False,
@@ -134,7 +161,7 @@ def setup(
                 foreign_pre_chain=processors,
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer(),
+                    structlog.processors.JSONRenderer(serializer=_dumps),
                 ],
             )
         )

@@ -90,6 +90,27 @@ def test_log__warnings_shipped_as_events_and_a_full_buffer_is_counted():
     assert lines(out)[-1]["event"] == "not lost silently"  # still written locally
 
 
+def strict_json(text: str) -> dict:
+    def refuse(token: str) -> None:
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_log__nan_and_infinities_are_written_as_standard_json():
+    publisher = Publisher()
+    out = io.StringIO()
+    logger = log.setup("orders", stream=out, events=publisher, stdlib=True)
+    logger.warning("ratio", value=float("nan"), limits=[float("-inf"), {"hi": float("inf")}], ok=1.5)
+    logging.getLogger("somelib").warning("gauge %s", 1, extra={"reading": float("nan")})
+    first = strict_json(out.getvalue().splitlines()[0])  # Python's bare NaN is no JSON
+    assert (first["value"], first["limits"], first["ok"]) == ("NaN", ["-Infinity", {"hi": "Infinity"}], 1.5)
+    for line in out.getvalue().splitlines():
+        strict_json(line)
+    assert publisher.events[0][1]["value"] == "NaN"  # the event API takes standard JSON only
+    assert publisher.events[0][1]["limits"] == ["-Infinity", {"hi": "Infinity"}]
+
+
 def test_log__bad_level():
     with pytest.raises(ValueError, match="level"):
         log.setup("orders", level="loud")
