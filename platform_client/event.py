@@ -261,10 +261,11 @@ class EventPublisher:
     def _send(self, batch: list[dict[str, Any]]) -> str:
         self._failing: set[int] = set()  # of a rejected batch, when the platform names them
         try:
-            body = json.dumps(batch, separators=(",", ":"), default=str).encode()
-        except (TypeError, ValueError) as exc:  # e.g. data with a reference cycle: never sendable
+            body = _encode(batch)
+        except (TypeError, ValueError) as exc:  # a reference cycle, NaN: never sendable
             self.last_error = f"cannot encode the batch: {exc}"
-            return "rejected"
+            self._failing = {index for index, event in enumerate(batch) if not _encodable(event)}
+            return "rejected"  # only those events: the others go out with the next batch
         try:
             response = self.session.post(EVENTS, content=body, headers={"content-type": BATCH_MEDIA_TYPE})
         except (httpx.HTTPError, PlatformError, OSError) as exc:  # the platform is down: keep them
@@ -303,9 +304,22 @@ class EventPublisher:
             log.error("platform refused %d event(s): %s", len(batch), self.last_error)
 
 
+def _encode(events: Any) -> bytes:
+    """Standard JSON (``allow_nan=False``: the platform, as JSON, has no NaN or infinities)."""
+    return json.dumps(events, separators=(",", ":"), default=str, allow_nan=False).encode()
+
+
+def _encodable(event: dict[str, Any]) -> bool:
+    try:
+        _encode(event)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def publish_now(session: PlatformSession, events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Publish CloudEvents (dicts) synchronously in one batch; returns the platform's answer."""
-    body = json.dumps(list(events), separators=(",", ":"), default=str).encode()
+    body = _encode(list(events))  # ValueError: a value JSON cannot hold
     response = session.post(EVENTS, content=body, headers={"content-type": BATCH_MEDIA_TYPE})
     if response.status_code >= 400:
         raise PlatformError.from_response(response)

@@ -311,6 +311,39 @@ def test_event_publisher__batch_refused_for_one_event__drops_only_that_one():
     assert flushed is False and publisher.rejected == 1 and publisher.sent == 2
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "cycle"])
+def test_event_publisher__an_event_json_cannot_hold__drops_only_that_one(bad):
+    # given a batch whose second event's data is no JSON (NaN, an infinity, a reference cycle)
+    from platform_client.event import EventPublisher
+
+    class Platform:
+        def __init__(self):
+            self.bodies: list[str] = []
+
+        def post(self, url, content, headers):
+            self.bodies.append(content.decode())
+            return httpx.Response(201, json={"results": []})
+
+    if bad == "cycle":
+        bad = {}
+        bad["self"] = bad
+    platform = Platform()
+    dropped: list[tuple[list[str], str]] = []
+    publisher = EventPublisher(
+        platform, source="/svc", on_drop=lambda ev, why: dropped.append(([e["type"] for e in ev], why))
+    )
+    for type_, data in (("a", 1), ("bad", {"ratio": bad}), ("c", 3)):
+        publisher.publish(type_, data)
+    # when
+    flushed = publisher.flush(timeout=3)
+    publisher.close()
+    # then the others went out as standard JSON, and the bad one was reported
+    assert [json.loads(body, parse_constant=lambda token: 1 / 0) for body in platform.bodies]
+    assert [e["type"] for e in json.loads(platform.bodies[-1])] == ["a", "c"]
+    assert dropped == [(["bad"], "rejected")] and "cannot encode" in publisher.last_error
+    assert flushed is False and publisher.rejected == 1 and publisher.sent == 2
+
+
 def test_discovery_blocking_watch__history_over_several_pages__tells_every_change():
     history = [{"action": "delete", "service": "billing", "index": i} for i in (4, 5, 6)]
     discovery = Discovery(FakeSession(history), use_websocket=False, wait_seconds=1.0)
