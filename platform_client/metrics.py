@@ -28,6 +28,7 @@ sent over UDP, never block, and a send that fails is counted in ``Metrics.statsd
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import re
 import shutil
@@ -76,8 +77,16 @@ def statsd_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", number
 
 
-def _not_nan(value: float) -> None:
-    """NaN would stay in a counter's or a histogram's sum for good (nothing can bring it back)."""
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number(value: float) -> None:
+    """An int or a float, not NaN: NaN would stay in a counter's or a histogram's sum for good
+    (nothing can bring it back), and a string (``"3"``) would be read by prometheus-client but
+    sent to statsd as it is."""
+    if type(value) is not float and type(value) is not int and not _real(value):
+        raise TypeError(f"a metric's value is a number, not {type(value).__name__}")
     if value != value:
         raise ValueError("a metric's value is a number, not NaN")
 
@@ -148,7 +157,7 @@ class Metric:
     def _check(self, value: float) -> None:
         if self._label_names:
             raise ValueError(f"{self.name} has labels: .labels({', '.join(self._label_names)}) first")
-        _not_nan(value)
+        _number(value)
 
     def inc(self, amount: float = 1) -> None:
         if self.kind == "histogram":

@@ -258,6 +258,25 @@ def test_metrics__nan_and_a_negative_count_are_refused():
 
 
 @pytest.mark.parametrize("prometheus", [False, True], ids=["statsd-alone", "with-prometheus"])
+def test_metrics__a_value_that_is_not_a_number_is_refused(prometheus):
+    # "3" was read by prometheus-client and sent to statsd as it was; inc("1") said '<' not supported
+    metrics = Metrics("orders", statsd="127.0.0.1:9", prometheus=prometheus)
+    counter, gauge, histogram = (
+        metrics.counter("placed_total"),
+        metrics.gauge("depth"),
+        metrics.histogram("s"),
+    )
+    for call in (counter.inc, gauge.set, gauge.inc, histogram.observe):
+        for bad in ("3", None, True, b"1"):
+            with pytest.raises(TypeError, match="a metric's value is a number"):
+                call(bad)
+    counter.inc(2), gauge.set(2.5), histogram.observe(1)
+    if prometheus:
+        assert "placed_total 2.0" in metrics.render()[0].decode()
+    metrics.close()
+
+
+@pytest.mark.parametrize("prometheus", [False, True], ids=["statsd-alone", "with-prometheus"])
 def test_metrics__names_and_labels_are_checked_alike_with_statsd_alone(prometheus):
     # with statsd alone any name went out, labels were not checked, a labelled metric took values
     metrics = Metrics("orders", statsd="127.0.0.1:9", prometheus=prometheus)
