@@ -45,6 +45,15 @@ def platform_urls(given: str | list[str] | tuple[str, ...] | None = None) -> lis
     raw = given if given else os.environ.get("PLATFORM_URL") or DEFAULT_URL
     parts = raw.split(",") if isinstance(raw, str) else list(raw)
     urls = [part.strip().rstrip("/") for part in parts if part.strip()]
+    for url in urls:
+        address = urlsplit(url)
+        try:
+            address.port  # noqa: B018 (raises on a port that is not a number in range)
+        except ValueError:
+            address = address._replace(netloc="")
+        if address.scheme not in ("http", "https") or not address.hostname:
+            where = "" if given else " (PLATFORM_URL)"
+            raise ValueError(f"the platform's address{where} is http(s)://host[:port], not {url!r}")
     return urls or [DEFAULT_URL]
 
 

@@ -36,7 +36,7 @@ import httpx
 
 from platform_client import credentials
 from platform_client.cli import _extras
-from platform_client.session import PlatformError, PlatformSession
+from platform_client.session import PlatformError, PlatformSession, platform_urls
 
 
 def service_modules() -> list[str]:
@@ -139,6 +139,12 @@ def _session(options: argparse.Namespace) -> PlatformSession:
     if not all(given.values()):
         saved = credentials.load()
         given = {key: value or saved.get(key) for key, value in given.items()}
+    try:
+        platform_urls(given["url"])
+    except ValueError as exc:
+        raise UsageError(
+            f"{exc} (from --url, PLATFORM_URL or `platform login`)", code="invalid_input"
+        ) from exc
     try:
         return PlatformSession(
             given["url"],

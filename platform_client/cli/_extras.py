@@ -136,13 +136,17 @@ def output_format(options: argparse.Namespace) -> str:
 
 def cmd_login(options: argparse.Namespace) -> int:
     from platform_client.cli import EXIT_USAGE, _error
-    from platform_client.session import PlatformError, PlatformSession
+    from platform_client.session import PlatformError, PlatformSession, platform_urls
 
     url = getattr(options, "url", None) or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000"
     client_id = getattr(options, "client_id", None) or os.environ.get("PLATFORM_CLIENT_ID")
     secret = getattr(options, "client_secret", None) or os.environ.get("PLATFORM_CLIENT_SECRET")
     if not client_id:
         return _error({"code": "missing_credentials", "message": "--client-id is required"}, EXIT_USAGE)
+    try:
+        platform_urls(url)
+    except ValueError as exc:
+        return _error({"code": "invalid_input", "message": str(exc)}, EXIT_USAGE)
     if not secret:
         if not sys.stdin.isatty():
             secret = sys.stdin.readline().strip()

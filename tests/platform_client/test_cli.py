@@ -114,6 +114,15 @@ def test_cli__scope_before_the_service_name__narrows_the_token(cli_as, capsys):
     assert json.loads(capsys.readouterr().out)["scopes"] == ["auth:read"]
 
 
+@pytest.mark.parametrize("argv", [["auth", "whoami"], ["--client-id", "a", "login"]])
+def test_cli__an_address_that_is_not_http__is_invalid_input(monkeypatch, capsys, argv):
+    monkeypatch.setenv("PLATFORM_URL", "localhost:8000")
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", "s")
+    assert main(argv) == 2  # EXIT_USAGE
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["code"] == "invalid_input" and "'localhost:8000'" in error["message"]
+
+
 def test_cli__url_option__wins_over_platform_url(cli, monkeypatch, live_server, capsys):
     monkeypatch.setenv("PLATFORM_URL", "http://127.0.0.1:9")
     assert main(["--url", live_server.url, "auth", "whoami"]) == 0

@@ -130,6 +130,18 @@ def test_failover__platform_url_lists_the_nodes(monkeypatch, live_server, servic
         assert session.call("GET", "/api/v1/monitor/ping/")["ok"] is True
 
 
+@pytest.mark.parametrize(
+    "url", ["not a url", "localhost:8000", "ftp://platform", "http://:8000", "http://h:99999", "http://a, b"]
+)
+def test_platform_url__an_address_that_is_not_http_is_refused_at_once(monkeypatch, url):
+    # it was taken, and the first call failed on an odd httpx error (or a missing-credentials one)
+    monkeypatch.setenv("PLATFORM_URL", url)
+    with pytest.raises(ValueError, match=r"PLATFORM_URL\) is http\(s\)://host\[:port\]"):
+        PlatformSession(client_id="a", client_secret="b")
+    with pytest.raises(ValueError, match="address is http"):
+        PlatformSession(url, "a", "b")
+
+
 def test_failover__a_read_is_sent_again_when_the_node_drops_it(
     live_server, service_account, hanging_up_address
 ):
