@@ -13,6 +13,7 @@ next (see :class:`Failover`).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -120,11 +121,30 @@ class Failover(httpx.BaseTransport):
         self.inner.close()
 
 
+def _summary(details: Any, limit: int = 300) -> str:
+    """What an error's details name, for its message: `` (port: Must be an integer from 1 to
+    65535.)``, so that a traceback says which field was refused."""
+    if not details:
+        return ""
+    if isinstance(details, dict):
+        parts = []
+        for key, value in details.items():
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                value = " ".join(value)
+            elif not isinstance(value, str):
+                value = json.dumps(value, default=str)
+            parts.append(f"{key}: {value}")
+        text = "; ".join(parts)
+    else:
+        text = json.dumps(details, default=str)
+    return f" ({text if len(text) <= limit else text[: limit - 3] + '...'})"
+
+
 class PlatformError(Exception):
     """An error answer from the platform, in its ``{"error": {code, message, details}}`` shape."""
 
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(f"{status} {code}: {message}")
+        super().__init__(f"{status} {code}: {message}{_summary(details)}")
         self.status = status
         self.code = code
         self.message = message

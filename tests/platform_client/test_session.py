@@ -142,6 +142,23 @@ def test_platform_url__an_address_that_is_not_http_is_refused_at_once(monkeypatc
         PlatformSession(url, "a", "b")
 
 
+def test_platform_error__its_message_names_what_the_details_name():
+    # it said "400 invalid: The request is not valid." whatever field was refused
+    body = {
+        "error": {
+            "code": "invalid",
+            "message": "The request is not valid.",
+            "details": {"port": ["Too big."]},
+        }
+    }
+    error = PlatformError.from_response(httpx.Response(400, json=body))
+    assert str(error) == "400 invalid: The request is not valid. (port: Too big.)"
+    assert error.message == "The request is not valid." and error.details == {"port": ["Too big."]}
+    long = PlatformError(400, "invalid", "No.", {"query": "x" * 1000})
+    assert len(str(long)) < 330 and str(long).endswith("...)")
+    assert str(PlatformError(404, "not_found", "Gone.")) == "404 not_found: Gone."
+
+
 def test_failover__a_read_is_sent_again_when_the_node_drops_it(
     live_server, service_account, hanging_up_address
 ):
