@@ -42,6 +42,11 @@ PLATFORM_ID_EXTENSION = "platformid"
 RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
 )
+#: ``dataschema`` is a URI (RFC 3986, with a scheme: JSON Schema's ``uri`` format, as CloudEvents'
+#: own schema checks it), in the characters a URI may hold.
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
+#: ``datacontenttype`` is a media type (RFC 2046): ``type/subtype``, parameters after a ``;``.
+MEDIA_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;.*)?\Z", re.DOTALL)
 LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
 #: The error for text PostgreSQL cannot store in ``text`` or ``jsonb``.
 UNSTORABLE_TEXT = "must not contain NUL characters or lone surrogates"
@@ -145,6 +150,18 @@ class _Checker:
             self.error(index, name, UNSTORABLE_TEXT)
         return value
 
+    def optional(
+        self, index: int, obj: dict, name: str, pattern: re.Pattern | None = None, expected: str = ""
+    ) -> str:
+        """An OPTIONAL attribute: left out (or null) it is unset; given, CloudEvents wants it non-empty."""
+        if obj.get(name) == "":
+            self.error(index, name, "must not be empty: leave it out (or null) when there is none")
+            return ""
+        value = self.string(index, obj, name, required=False)
+        if value and pattern and not pattern.match(value):
+            self.error(index, name, f"must be {expected}")
+        return value
+
     def data_json(self, index: int, data: Any) -> str | None:
         """``data`` as compact JSON text; records an error for what JSON (or PostgreSQL) cannot keep."""
         if data is None:
@@ -185,9 +202,13 @@ class _Checker:
                 when = parse_time(obj["time"])
             except ValueError as exc:
                 self.error(index, "time", str(exc))
-        subject = self.string(index, obj, "subject", required=False)
-        dataschema = self.string(index, obj, "dataschema", required=False)
-        datacontenttype = self.string(index, obj, "datacontenttype", required=False)
+        subject = self.optional(index, obj, "subject")
+        dataschema = self.optional(
+            index, obj, "dataschema", URI, "a URI with a scheme, e.g. https://example.com/schema.json"
+        )
+        datacontenttype = self.optional(
+            index, obj, "datacontenttype", MEDIA_TYPE, "a media type (RFC 2046), e.g. application/json"
+        )
         data, data_base64, data_json = obj.get("data"), obj.get("data_base64") or "", None
         if data is not None and data_base64:
             self.error(index, "data_base64", "cannot be given together with data")

@@ -8,6 +8,7 @@ import pytest
 from cloudevents.v1.conversion import to_binary, to_json, to_structured
 from cloudevents.v1.http import CloudEvent
 
+from event_app.cloudevents import BATCH, STRUCTURED
 from event_app.models import Event, EventCount
 
 pytestmark = pytest.mark.django_db
@@ -386,3 +387,52 @@ def test_publish__extensions_spelled_so_beside_an_empty_metadata__kept(publisher
     response = publisher.post(EVENTS, body, format="json")
     assert response.status_code == 201, response.content
     assert Event.objects.get(type="t.x").extensions == {"region": "eu"}
+
+
+@pytest.mark.parametrize(
+    "attributes, field",
+    [
+        ({"subject": ""}, "subject"),  # OPTIONAL attributes: "If present, MUST be a non-empty ..."
+        ({"dataschema": ""}, "dataschema"),
+        ({"datacontenttype": ""}, "datacontenttype"),
+        ({"dataschema": "schema.json"}, "dataschema"),  # a URI has a scheme
+        ({"dataschema": "https://example.com/a schema"}, "dataschema"),
+        ({"datacontenttype": "json"}, "datacontenttype"),  # RFC 2046: type/subtype
+    ],
+)
+@pytest.mark.parametrize("mode", ["structured", "batch", "native", "binary"])
+def test_publish__optional_attribute_empty_or_malformed__400_names_it(publisher, mode, attributes, field):
+    event = {"specversion": "1.0", "id": "e1", "type": "t.x", "source": "/s", **attributes}
+    if mode == "binary" and attributes == {"datacontenttype": ""}:
+        pytest.skip("binary mode: datacontenttype is the Content-Type header, empty when left out")
+    if mode == "binary":
+        headers = {f"ce-{name}": value for name, value in event.items() if name != "datacontenttype"}
+        content_type = attributes.get("datacontenttype", "application/json")
+        response = post_raw(publisher, b"{}", content_type, **binary_headers(headers))
+    elif mode == "native":
+        del event["specversion"]
+        response = publisher.post(EVENTS, event, format="json")
+    else:
+        body, media = ([event], BATCH) if mode == "batch" else (event, STRUCTURED)
+        response = post_raw(publisher, json.dumps(body).encode(), media)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_events"
+    assert [e["field"] for e in response.json()["error"]["details"]["errors"]] == [field]
+    assert not Event.objects.filter(type="t.x").exists()
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"subject": None, "dataschema": None, "datacontenttype": None},  # null is unset (JSON format)
+        {
+            "dataschema": "https://example.com/schemas/order.json#/v2",
+            "datacontenttype": "text/plain; charset=utf-8",
+        },
+        {"dataschema": "urn:example:order:v2", "subject": "orders/42"},
+    ],
+)
+def test_publish__optional_attributes_unset_or_well_formed__accepted(publisher, attributes):
+    event = {"specversion": "1.0", "id": "e1", "type": "t.x", "source": "/s", "data": "x", **attributes}
+    response = post_raw(publisher, json.dumps(event).encode(), STRUCTURED)
+    assert response.status_code == 201, response.content
