@@ -64,6 +64,8 @@ MAX_ROOT_ID = 200  # the column's length
 #: Bounds of extension attributes, which CloudEvents leaves open (``data`` has its own limit).
 MAX_EXTENSIONS = 50
 MAX_EXTENSION_CHARS = 2048
+#: CloudEvents' ``Integer``: a signed 32-bit whole number.
+INTEGER_RANGE = range(-(2**31), 2**31)
 TRACEPARENT_EXTENSION = "traceparent"
 
 
@@ -259,6 +261,10 @@ class _Checker:
                 continue
             elif not isinstance(value, str | int | bool) or isinstance(value, float):
                 self.error(index, name, "extension attribute values are strings, integers or booleans")
+            elif isinstance(value, int) and not isinstance(value, bool) and value not in INTEGER_RANGE:
+                self.error(
+                    index, name, "is beyond a CloudEvents Integer (32 bits signed): send it as a string"
+                )
             elif isinstance(value, str) and UNSTORABLE_CHARS.search(value):
                 self.error(index, name, UNSTORABLE_TEXT)
             elif isinstance(value, str) and len(value) > MAX_EXTENSION_CHARS:

@@ -371,3 +371,22 @@ def test_ws__refused_subscription_at_connect__streams_nothing(issue_token, query
         await ws.disconnect()
 
     async_to_sync(run)()
+
+
+@pytest.mark.parametrize("value", [2**31, -(2**31) - 1, 2**63, 10**30])
+@pytest.mark.parametrize("media", ["application/cloudevents+json", "application/cloudevents-batch+json"])
+def test_publish__integer_extension_beyond_32_bits__400_names_it(publisher, media, value):
+    # CloudEvents' Integer is -2,147,483,648 to +2,147,483,647; beyond it, other consumers overflow
+    event = {"specversion": "1.0", "id": "e1", "type": "t.x", "source": "/s", "count": value, "ok": 1}
+    body = [event] if media.endswith("batch+json") else event
+    response = post_raw(publisher, json.dumps(body).encode(), media)
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in response.json()["error"]["details"]["errors"]] == ["count"]
+    assert not Event.objects.filter(type="t.x").exists()
+
+
+def test_publish__integer_extensions_at_the_32_bit_bounds__kept(publisher):
+    event = {"specversion": "1.0", "id": "e1", "type": "t.x", "source": "/s", "hi": 2**31 - 1, "lo": -(2**31)}
+    response = post_raw(publisher, json.dumps(event).encode(), "application/cloudevents+json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get(type="t.x").extensions == {"hi": 2**31 - 1, "lo": -(2**31)}
