@@ -35,6 +35,8 @@ STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 CORE = {"id", "source", "type", "specversion", "time", "subject", "datacontenttype", "dataschema"}
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}\Z")
+#: What may follow ``ce-`` in a binary-mode header: an attribute's name (header names are lowercased).
+HEADER_ATTRIBUTE = re.compile(r"^[a-z0-9]+\Z")
 #: Names an extension attribute cannot take: they are CloudEvents attributes of their own.
 RESERVED_NAMES = CORE | {"data", "data_base64"}
 #: What a webhook delivery carries the platform's sequence as (``representation.cloudevent_dict``).
@@ -364,6 +366,13 @@ def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
         if name in headers:
             message = "is not a header in binary mode: the body is the data"
             raise InvalidEvents([{"index": 0, "field": name[3:], "message": message}])
+    message = "is not an attribute header: a name after ce- is lowercase letters and digits (a-z, 0-9)"
+    if errors := [
+        {"index": 0, "field": name, "message": message}
+        for name in headers
+        if name.startswith("ce-") and not HEADER_ATTRIBUTE.match(name[3:])
+    ]:
+        raise InvalidEvents(errors)  # dropped or renamed, the attribute would be lost silently
     obj: dict[str, Any] = {
         name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
     }

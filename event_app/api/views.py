@@ -59,6 +59,21 @@ class BinaryModeParser(CloudEventsParser):
     media_type = "*/*"
 
 
+def request_headers(request) -> dict[str, str]:
+    """A request's headers by lowercase name, with the ``ce-`` headers whose name holds ``_``.
+
+    Django's ASGI request drops a header whose name holds ``_`` (WSGI spells ``_`` and ``-`` alike):
+    read from the raw ASGI headers, such a ``ce-`` header reaches binary mode's checks, which refuse
+    it rather than lose the attribute.
+    """
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    for raw_name, raw_value in getattr(request, "scope", {}).get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        if name.startswith("ce-") and "_" in name:
+            headers[name] = raw_value.decode("latin-1")
+    return headers
+
+
 class EventsView(ServiceView):
     """Base of the events views: an event type ``order.created`` is the policy resource
     ``events:order.created`` (a prefix ``order.*``: ``events:order``)."""
@@ -91,10 +106,9 @@ class EventListView(EventsView):
     def parsed(request: Request) -> list:
         if (events := handed_over(request._request, "events")) is not None:
             return events  # the hot route's, whose write failed: the same ids, so no event twice
-        headers = {name.lower(): value for name, value in request.headers.items()}
         try:
             body = request.data if isinstance(request.data, bytes) else b""
-            return parse_request(headers, body)[0]
+            return parse_request(request_headers(request._request), body)[0]
         except InvalidEvents as exc:
             if exc.too_large:
                 raise TooLarge("The events are too large.", details={"errors": exc.errors}) from exc
