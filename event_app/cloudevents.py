@@ -12,7 +12,7 @@ Modes (CloudEvents HTTP protocol binding 1.0.2):
 - native: ``Content-Type: application/json``, one object or a list.  An object carrying
   ``specversion`` is read strictly as a CloudEvent; otherwise ``id`` (a new UUID) and
   ``specversion`` may be left out, and ``root_id``, ``traceparent`` and ``metadata`` (extension
-  attributes) are accepted by those names.
+  attributes) are accepted by those names; any other field is refused, not taken as an extension.
 """
 
 from __future__ import annotations
@@ -247,7 +247,10 @@ class _Checker:
             for key in ("root_id", "traceparent"):
                 if key in extra:
                     metadata.setdefault(key.replace("_", ""), extra.pop(key))
-            extra.update(metadata)
+            for name in extra:  # not an extension: a misspelt field (tpye, subjet) would pass unseen
+                message = "is not a field of a native event: extension attributes go in metadata"
+                self.error(index, name, message + " (or send a CloudEvent, with specversion)")
+            extra = dict(metadata)
         counted = len(extra.keys() - {ROOT_ID_EXTENSION, TRACEPARENT_EXTENSION})  # columns of their own
         if counted > MAX_EXTENSIONS:
             self.error(index, "metadata", f"holds {counted} extensions, at most {MAX_EXTENSIONS}")

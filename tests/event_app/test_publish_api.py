@@ -55,6 +55,30 @@ def test_publish__native_json__stores_event_and_answers_201(publisher):
     assert event.specversion == "1.0" and event.event_id
 
 
+@pytest.mark.parametrize(
+    "fields, names",
+    [
+        ({"tpye": "order.created"}, ["type", "tpye"]),  # misspelt: named, not kept as an extension
+        ({"type": "t.x", "subjet": "orders/1"}, ["subjet"]),
+        ({"type": "t.x", "region": "eu"}, ["region"]),  # extensions go in metadata
+        ({"type": "t.x", "rootid": "r1"}, ["rootid"]),  # the native name is root_id
+    ],
+)
+def test_publish__native_event_with_an_unknown_field__400_names_it(publisher, fields, names):
+    response = publisher.post(EVENTS, {"source": "/s", **fields}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_events"
+    assert [e["field"] for e in response.json()["error"]["details"]["errors"]] == names
+    assert not Event.objects.exists()
+
+
+def test_publish__cloudevent_in_native_json__keeps_its_extensions(publisher):
+    event = {"specversion": "1.0", "id": "e1", "type": "t.x", "source": "/s", "region": "eu"}
+    response = publisher.post(EVENTS, event, format="json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get(type="t.x").extensions == {"region": "eu"}
+
+
 def test_publish__binary_mode_from_sdk__stores_attributes_and_data(publisher):
     # given
     headers, body = to_binary(cloudevent(data={"total": 3}, subject="orders/1", rootid="r-1", tenant="acme"))
