@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from platform_client._checks import seconds
 from platform_client.session import PlatformError, PlatformSession, platform_urls
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ API = "/api/v1/monitor"
 STATES = ("passing", "warning", "critical", "unknown")
 #: What a check's result may define besides its state and output: the monitor reads this list
 #: too (monitor_app.services.reports.DEFINITION) and refuses any other field.
+#: A node's statuses (in any case, as the monitor reads them).
+STATUSES = ("UNKNOWN", "STARTED", "RUNNING", "STOPPED")
 DEFINITION_FIELDS = (
     "description",
     "critical",
@@ -172,7 +175,7 @@ class Monitor:
         self.session = session
         self.service = service
         self.node = node or f"{service}-{uuid.uuid4().hex[:12]}"
-        self.interval = interval
+        self.interval = seconds(interval, "interval")  # 0 or less: the reporting thread would spin
         self.checks: dict[str, Check] = {}
         self.endpoints = EndpointStats()
         self.status: dict[str, Any] = {"status": "STARTED", "info": {}}
@@ -207,10 +210,12 @@ class Monitor:
                 f"register_check() got unknown keywords {', '.join(unknown)}; the monitor takes "
                 f"{', '.join(sorted(DEFINITION_FIELDS))}"
             )
+        interval = seconds(interval, "interval")
+        timeout = seconds(timeout, "timeout") if timeout is not None else max(interval, 1.0)
         definition = {"interval": max(1, int(interval)), **definition}
         if ttl is not None:
             definition["ttl"] = ttl
-        self.checks[name] = Check(name, fn, interval, timeout or max(interval, 1.0), definition)
+        self.checks[name] = Check(name, fn, interval, timeout, definition)
 
     def http_check(
         self, name: str, url: str, interval: float = 10.0, *, timeout: float = 5.0, **definition: Any
@@ -226,6 +231,8 @@ class Monitor:
 
     def set_status(self, status: str, **info: Any) -> None:
         """UNKNOWN, STARTED, RUNNING or STOPPED, with free-form info."""
+        if not isinstance(status, str) or status.upper() not in STATUSES:  # else every report is refused
+            raise ValueError(f"a node's status is one of {', '.join(STATUSES)}, not {status!r}")
         self.status = {"status": status, "info": info}
 
     def middleware(self, app: Callable) -> Callable:

@@ -153,3 +153,32 @@ def test_register_check__an_unknown_keyword__type_error_not_every_report_refused
     with pytest.raises(TypeError, match="intervall"):
         monitor.register_check("db", lambda: "passing", 10, intervall=30)
     assert monitor.checks == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"interval": 0}, ValueError),
+        ({"interval": -1}, ValueError),
+        ({"interval": float("nan")}, ValueError),
+        ({"interval": "10"}, TypeError),
+        ({"interval": 10, "timeout": 0}, ValueError),
+    ],
+)
+def test_register_check__an_interval_or_timeout_that_is_not_a_positive_number__refused(options, error):
+    # an interval of 0 or less made the reporting thread wait 0 s between rounds: it spun
+    monitor = sdk.Monitor(None, service="orders", node="n1")
+    with pytest.raises(error, match=r"interval|timeout"):
+        monitor.register_check("db", lambda: "passing", **options)
+    assert monitor.checks == {}
+    if "timeout" not in options:
+        with pytest.raises(error, match="interval"):
+            sdk.Monitor(None, service="orders", interval=options["interval"])
+
+
+def test_set_status__a_status_the_monitor_refuses__value_error_not_every_report_refused():
+    monitor = sdk.Monitor(None, service="orders", node="n1")
+    monitor.set_status("running", version="1.2")
+    with pytest.raises(ValueError, match="UNKNOWN, STARTED, RUNNING, STOPPED"):
+        monitor.set_status("UP")
+    assert monitor.status == {"status": "running", "info": {"version": "1.2"}}
