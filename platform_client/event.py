@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from platform_client._checks import seconds
 from platform_client.session import PlatformError, PlatformSession
 
 __all__ = ["BufferFull", "EventPublisher", "Subscription", "search", "subscribe"]
@@ -89,13 +90,18 @@ class EventPublisher:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
     ) -> None:
+        for name, count in (("batch_size", batch_size), ("max_buffer", max_buffer)):
+            if type(count) is not int or count < 1:
+                raise ValueError(f"{name} is a whole number of events, at least 1, not {count!r}")
         self.session = session
         self.source = source
         self.batch_size = batch_size
-        self.flush_interval = flush_interval
+        self.flush_interval = seconds(flush_interval, "flush_interval")
         self.max_buffer = max_buffer
         self.on_drop = on_drop
-        self.retry_initial, self.retry_max = retry_initial, retry_max
+        # 0 would retry an unreachable platform without a pause: the thread would spin
+        self.retry_initial = seconds(retry_initial, "retry_initial")
+        self.retry_max = max(seconds(retry_max, "retry_max"), self.retry_initial)
         self._buffer: deque[dict[str, Any]] = deque()
         self._in_flight = 0
         self._lock = threading.Lock()

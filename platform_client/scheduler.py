@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from platform_client._checks import seconds
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Job", "Scheduler"]
@@ -64,8 +66,7 @@ class Scheduler:
 
     def every(self, interval: float, fn: Callable[[], Any], *, jitter: float = 0.0, now: bool = False) -> Job:
         """Call ``fn`` every ``interval`` seconds (first at once with ``now``)."""
-        if interval <= 0:
-            raise ValueError("interval must be positive")
+        interval = seconds(interval, "interval")
         if not 0 <= jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
         if self._closed.is_set():

@@ -131,6 +131,17 @@ def test_scheduler__a_failing_job_runs_again_and_others_keep_running():
         scheduler.every(1, bad)
 
 
+@pytest.mark.parametrize(
+    ("interval", "error"), [(0, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+)
+def test_scheduler__an_interval_that_is_not_a_positive_number__refused(interval, error):
+    # NaN was taken (NaN <= 0 is false) and the job's next time never came
+    scheduler = Scheduler()
+    with pytest.raises(error, match="interval"):
+        scheduler.every(interval, lambda: None)
+    scheduler.close()
+
+
 def test_log_and_metrics_through_the_entry_point(env, tmp_path, monkeypatch):
     import structlog
 

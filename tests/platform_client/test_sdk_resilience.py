@@ -344,6 +344,26 @@ def test_event_publisher__an_event_json_cannot_hold__drops_only_that_one(bad):
     assert flushed is False and publisher.rejected == 1 and publisher.sent == 2
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"retry_initial": 0},  # an unreachable platform was retried without a pause: the thread spun
+        {"flush_interval": float("nan")},
+        {"flush_interval": -1},
+        {"batch_size": 0},
+        {"max_buffer": 2.5},
+        {"retry_max": "30"},
+    ],
+)
+def test_event_publisher__settings_it_cannot_work_with__refused_before_its_thread_starts(options):
+    from platform_client.event import EventPublisher
+
+    threads = threading.active_count()
+    with pytest.raises((ValueError, TypeError), match=next(iter(options))):
+        EventPublisher(object(), source="/svc", **options)
+    assert threading.active_count() == threads
+
+
 def test_discovery_blocking_watch__history_over_several_pages__tells_every_change():
     history = [{"action": "delete", "service": "billing", "index": i} for i in (4, 5, 6)]
     discovery = Discovery(FakeSession(history), use_websocket=False, wait_seconds=1.0)
