@@ -33,16 +33,18 @@ def checksum(data: Any) -> str:
 
 
 def parse_path(path: str | None) -> tuple[str, ...]:
-    """``"db/host"`` -> ``("db", "host")``; ``""``/``None`` -> ``()``; bad paths raise InvalidPath."""
+    """``"db/host"`` -> ``("db", "host")``; ``None`` -> ``()``; bad paths raise InvalidPath.
+
+    A path is taken as written: an empty path, an empty segment (``db//host``, a leading or a
+    trailing ``/``), ``.`` or ``..`` is refused, never read as another path (``db//`` is not ``db``).
+    """
     if path is None:
-        return ()
-    path = path.strip("/")
-    if not path:
         return ()
     segments = tuple(path.split("/"))
     if len(segments) > MAX_DEPTH or not all(SEGMENT.fullmatch(s) and s not in {".", ".."} for s in segments):
         raise InvalidPath(
-            f"The path {path[:200]!r} does not parse: use keys of letters, digits and _-.:@$ joined by '/'.",
+            f"The path {path[:200]!r} does not parse: use keys of letters, digits and _-.:@$ joined by '/'"
+            " (no empty key, no leading or trailing '/').",
             details={"path": path[:200]},
         )
     return segments

@@ -105,7 +105,10 @@ def _check_schema(schema: Any) -> None:
 
 
 def _check_secret_paths(paths: list[str]) -> list[str]:
-    return ["/".join(parse_path(p)) for p in paths if parse_path(p)]
+    """Each path as written (``db/`` or ``""`` is a 400 ``invalid_path`` naming it, not ``db`` or nothing)."""
+    for path in paths:
+        parse_path(path)
+    return list(paths)
 
 
 @atomic_retrying

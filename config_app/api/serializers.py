@@ -19,7 +19,10 @@ class NamespaceInput(serializers.Serializer):
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     json_schema = serializers.JSONField(required=False, allow_null=True, default=None)
     secret_paths = serializers.ListField(
-        child=serializers.CharField(max_length=500), required=False, default=list, max_length=200
+        child=serializers.CharField(max_length=500, trim_whitespace=False),
+        required=False,
+        default=list,
+        max_length=200,
     )
 
 
@@ -27,7 +30,7 @@ class NamespaceUpdateInput(serializers.Serializer):
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     json_schema = serializers.JSONField(required=False, allow_null=True)
     secret_paths = serializers.ListField(
-        child=serializers.CharField(max_length=500), required=False, max_length=200
+        child=serializers.CharField(max_length=500, trim_whitespace=False), required=False, max_length=200
     )
 
 

@@ -273,9 +273,15 @@ class LayerView(ConfigView):
 
 
 class ValueView(ConfigView):
+    def dispatch(self, request, *args, **kwargs):
+        """``values/db/port/`` is the path ``db/port``, as every other address of the API ends in
+        ``/``; one slash only: ``values/db//`` is the path ``db/``, whose last key is empty (400)."""
+        path = kwargs.get("path", "")
+        kwargs["path"] = path[:-1] if path.endswith("/") else path
+        return super().dispatch(request, *args, **kwargs)
+
     def prepare(self, request: Request, ns: str, env: str, path: str) -> Namespace:
-        if not parse_path(path):
-            raise ConfigError("The path is empty.", code="invalid_path", details={"path": path})
+        parse_path(path)  # 400 invalid_path before anything is looked up
         return self.namespace(ns)
 
     @extend_schema(responses=io.ValueOutput)

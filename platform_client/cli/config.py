@@ -30,6 +30,15 @@ def _layer(o: argparse.Namespace) -> str:
     return f"{_ns(o.namespace)}layers/{quote(o.env, safe='')}/"
 
 
+def _values(o: argparse.Namespace) -> str:
+    """The URL of PATH in the layer, PATH as written: each key quoted (``.`` and ``..`` too, which
+    a client would otherwise resolve away) and the address's own ``/`` after it, so that the
+    server judges the path (``db/`` too), not the URL."""
+    keys = (quote(key, safe="") for key in o.path.split("/"))
+    path = "/".join(k.replace(".", "%2E") if k in {".", ".."} else k for k in keys)
+    return f"{_layer(o)}values/{path}/"
+
+
 def _value(raw: str, as_string: bool) -> Any:
     if as_string:
         return raw
@@ -57,7 +66,7 @@ def config_create(s: PlatformSession, o: argparse.Namespace) -> Any:
 def config_get(s: PlatformSession, o: argparse.Namespace) -> Any:
     if o.layer:
         if o.path:
-            value = s.call("GET", f"{_layer(o)}values/{o.path.strip('/')}")
+            value = s.call("GET", _values(o))
             return value if o.full else value["value"]
         layer = s.call("GET", _layer(o))
         return layer if o.full else layer["data"]
@@ -75,17 +84,17 @@ def config_set(s: PlatformSession, o: argparse.Namespace) -> Any:
         body["data"] = json_file(text, "--file")
         if o.path:
             body["value"] = body.pop("data")
-            return s.call("PUT", f"{_layer(o)}values/{o.path.strip('/')}", json=body)
+            return s.call("PUT", _values(o), json=body)
         return s.call("PUT", _layer(o), json=body)
     if not o.path or o.value is None:
         raise UsageError("config set needs NAMESPACE PATH VALUE (or --file)")
     body["value"] = _value(o.value, o.string)
     method = "PATCH" if o.merge else "PUT"
-    return s.call(method, f"{_layer(o)}values/{o.path.strip('/')}", json=body)
+    return s.call(method, _values(o), json=body)
 
 
 def config_delete(s: PlatformSession, o: argparse.Namespace) -> Any:
-    return s.call("DELETE", f"{_layer(o)}values/{o.path.strip('/')}", json=_write_fields(o))
+    return s.call("DELETE", _values(o), json=_write_fields(o))
 
 
 def config_history(s: PlatformSession, o: argparse.Namespace) -> Any:

@@ -57,6 +57,23 @@ def test_cli__set_a_path_from_a_file(cli, tmp_path):
     assert written["data"] == {"db": {"port": 7}}
 
 
+@pytest.mark.parametrize("path", ["db//", "db/", "/db", "db/../pw", "db/./host", "db?x", "db#x"])
+def test_cli__path_not_as_written__exits_1_and_changes_nothing(cli, path):
+    # given a layer holding db
+    cli("create", "payments")
+    cli("set", "payments", "db/host", "h")
+    # when a path the server does not take as written is set, merged, deleted or read
+    for args in (("set", path, "1"), ("set", path, '{"a": 1}', "--merge"), ("delete", path)):
+        code, _, err = cli(args[0], "payments", *args[1:])
+        # then the platform's 400 names it (not db, nor a URL's normalised db/../pw = pw)
+        assert code == 1, (args, err)
+        assert json.loads(err)["error"]["code"] == "invalid_path"
+        assert json.loads(err)["error"]["details"] == {"path": path}
+    for args in (("get", "payments", path, "--layer"), ("get", "payments", path)):
+        assert cli(*args)[0] == 1
+    assert cli("get", "payments", "--layer", "--full")[1]["revision"] == 1
+
+
 def test_cli__history_limit__newest_first_and_zero_refused(cli):
     cli("create", "payments")
     for value in range(5):

@@ -185,6 +185,9 @@ def test_audit__odd_query__is_the_right_status(rw, make_namespace, query, status
         ("env=", 400),
         ("env=A", 400),
         ("path=a//b", 400),
+        ("path=a/", 400),  # not the path a
+        ("path=/a", 400),
+        ("path=", 400),
         ("path=..", 400),
         ("path=a/../b", 400),
         ("path=%00", 400),
@@ -239,10 +242,10 @@ def test_rollback__bad_revision__is_4xx_and_writes_nothing(rw, make_namespace, p
     "path, expected",
     [
         ("a%2Fb", {"get": 200, "put": 200, "patch": 200, "delete": 200}),  # the path a/b
-        ("a/", {"get": 200, "put": 200, "patch": 200, "delete": 200}),  # the path a
-        *[
+        ("a/", {"get": 200, "put": 200, "patch": 200, "delete": 200}),  # the address's slash: the path a
+        *[  # taken as written: a// is not the path a
             (path, dict.fromkeys(("get", "put", "patch", "delete"), "invalid_path"))
-            for path in ("a//b", ".", "..", "a/./b", "%2E%2E", "a%00b")
+            for path in ("a//b", "a//", "/a", "a%2F/", ".", "..", "a/./b", "%2E%2E", "a%00b")
         ],
         (
             "$secret",

@@ -237,3 +237,24 @@ def test_secret__merge_patch_on_a_parent__edits_the_secret_inside(api_client, ma
     admin.patch(base("payments") + "layers/default/values/a", {"value": {"b": {"x": 1}}}, format="json")
     assert admin.get(base("payments") + "layers/default/").json()["data"] == {"a": {"b": {"k": "v", "x": 1}}}
     assert set(Revision.objects.order_by("-number").first().data["a"]["b"]) == {"$secret"}
+
+
+@pytest.mark.parametrize("path", ["db//", "db/", "/db", "db//password", "db/./pw", "db/..", " db", "/", ""])
+def test_secret_paths__not_as_written__is_400_naming_it_and_unchanged(rw, make_namespace, put_layer, path):
+    # given a namespace with a secret and a stored layer
+    make_namespace("payments", secret_paths=["pw"])
+    put_layer("payments", "default", {"db": {"password": "hunter2"}, "pw": "x"})
+    # when a secret path with an empty segment (or . or ..) comes in, on create or on update
+    body = {"name": "billing", "secret_paths": [path]}
+    created = rw.post("/api/v1/config/namespaces/", body, format="json")
+    updated = rw.patch(base("payments"), {"secret_paths": ["pw", path]}, format="json")
+    # then both are a 400 naming the path, never the path normalised (db// read as db)
+    for response in (created, updated):
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "details"}
+        if path:  # "" is refused by the field itself (blank)
+            assert (error["code"], error["details"]) == ("invalid_path", {"path": path}), error
+    assert rw.get(base("billing")).status_code == 404
+    assert rw.get(base("payments")).json()["secret_paths"] == ["pw"]
+    assert list(Revision.objects.values_list("number", flat=True)) == [1]

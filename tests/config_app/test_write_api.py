@@ -243,6 +243,26 @@ def test_value_delete__list_item__is_400_and_writes_no_revision(rw, make_namespa
     assert revisions("payments", "default") == [1]
 
 
+@pytest.mark.parametrize("path", ["db//", "db/", "/db", "db//host", "db/./host", "db/host/.."])
+def test_value_write__path_not_as_written__is_400_and_changes_nothing(rw, make_namespace, put_layer, path):
+    # given a layer holding db
+    make_namespace("payments")
+    put_layer("payments", "default", {"db": {"host": "h"}})
+    url = layer_url("payments", "default") + "values/" + path.replace(".", "%2E") + "/"  # as the CLI sends it
+    # when a path with an empty segment (or . or ..) is written, merged or deleted
+    for response in (
+        rw.put(url, {"value": 1}, format="json"),
+        rw.patch(url, {"value": {"port": 1}}, format="json"),
+        rw.delete(url),
+    ):
+        # then it is a 400 naming the path as sent, never a write to the path normalised (db)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "invalid_path"
+        assert response.json()["error"]["details"] == {"path": path}
+    assert revisions("payments", "default") == [1]
+    assert rw.get(layer_url("payments", "default")).json()["data"] == {"db": {"host": "h"}}
+
+
 def test_value_put__unparsable_path__is_400_and_changes_nothing(rw, make_namespace, put_layer):
     make_namespace("payments")
     put_layer("payments", "default", {"a": 1})
