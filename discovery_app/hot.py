@@ -13,7 +13,7 @@ from rest_framework.exceptions import APIException
 
 from discovery_app import selectors, services
 from platformsite.api.errors import Denied
-from platformsite.hotpath import Answer, HotRequest, HotRoute
+from platformsite.hotpath import Answer, HotRequest, HotRoute, etag_matches
 
 
 def service(request: HotRequest) -> Answer | None:
@@ -24,7 +24,7 @@ def service(request: HotRequest) -> Answer | None:
     if entry is None or entry.body is None:
         return None
     headers = (("ETag", entry.etag), ("X-Discovery-Index", str(entry.index)))
-    if entry.etag in request.header("If-None-Match"):
+    if etag_matches(request.header("If-None-Match"), entry.etag):
         return Answer.not_modified(*headers)
     return Answer(200, entry.body, headers)
 

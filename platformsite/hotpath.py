@@ -83,8 +83,13 @@ class Answer:
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110's If-None-Match: a list of entity tags (Django's ``parse_etags``) compared weakly
-    (``W/"7-ab"`` matches ``"7-ab"``, as a proxy that compresses the answer sends it back)."""
-    return bool(if_none_match) and any(tag.removeprefix("W/") == etag for tag in parse_etags(if_none_match))
+    (``W/"7-ab"`` matches ``"7-ab"``, as a proxy that compresses the answer sends it back), or
+    ``*``, which matches any current representation (§13.1.2): a GET of a resource that exists is
+    304 (one that does not is the usual 404, answered before this is asked)."""
+    if not if_none_match:
+        return False
+    tags = parse_etags(if_none_match)
+    return tags == ["*"] or any(tag.removeprefix("W/") == etag for tag in tags)
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag, parse_wait
 from platformsite.api.views import ServiceView, one_or_404, validated
+from platformsite.hotpath import etag_matches
 
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
 
@@ -128,7 +129,7 @@ class ServiceDetailView(DiscoveryView):
             variant = f"{version}|{sorted(labels)}|{passing}|{sorted(failing)}"
             body = json.dumps(document, separators=(",", ":")).encode()
             etag = selectors.make_etag(name, entry.index, variant)
-        if etag in request.headers.get("If-None-Match", ""):
+        if etag_matches(request.headers.get("If-None-Match"), etag):
             response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
         else:
             response = HttpResponse(body, content_type="application/json")

@@ -74,3 +74,14 @@ def test_resolve__weak_if_none_match__hot_304_like_the_full_view(driver, issue_t
 
     assert second.hot
     assert (first.status, second.status) == (304, 304)
+
+
+def test_resolve__if_none_match_star__hot_304_like_the_full_view(driver, issue_token, payments):
+    token = issue_token("config:read")
+    path = base("payments") + "resolve"
+    etag = driver.get(path, token).headers["ETag"]
+
+    reply = driver.get(path, token, headers={"If-None-Match": "*"})
+
+    assert reply.hot and (reply.status, reply.headers["ETag"]) == (304, etag)
+    assert reply.comparable() == Driver([]).get(path, token, headers={"If-None-Match": "*"}).comparable()

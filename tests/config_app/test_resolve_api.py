@@ -123,6 +123,18 @@ def test_resolve__if_none_match_weak_or_listed__is_304(rw, make_namespace, put_l
     assert (response.status_code, response["ETag"]) == (304, etag)
 
 
+def test_resolve__if_none_match_star__is_304_when_it_exists_404_when_not(rw, make_namespace, put_layer):
+    # RFC 9110 13.1.2: * matches any current representation, so a GET's condition is false
+    make_namespace("payments")
+    etag = rw.get(base("payments") + "resolve")["ETag"]  # no layer yet: an empty document, still there
+    response = rw.get(base("payments") + "resolve", HTTP_IF_NONE_MATCH="*")
+    assert (response.status_code, response["ETag"]) == (304, etag)
+    put_layer("payments", "default", {"a": 1})
+    response = rw.get(base("payments") + "resolve?env=production", HTTP_IF_NONE_MATCH="*")
+    assert response.status_code == 304
+    assert rw.get(base("nowhere") + "resolve", HTTP_IF_NONE_MATCH="*").status_code == 404
+
+
 def test_resolve__without_token__is_401(client, make_namespace):
     make_namespace("payments")
     assert client.get(base("payments") + "resolve").status_code == 401

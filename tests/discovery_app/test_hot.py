@@ -48,6 +48,17 @@ def test_lookup__if_none_match__304_with_index(driver, token, make_node):
     assert reply.comparable() == full.comparable()
 
 
+def test_lookup__if_none_match_star__hot_304_like_the_full_view(driver, token, make_node):
+    make_node("orders")
+    etag = driver.get(SERVICES + "orders/", token).headers["ETag"]
+
+    reply = driver.get(SERVICES + "orders/", token, headers={"If-None-Match": "*"})
+
+    assert reply.hot and (reply.status, reply.headers["ETag"]) == (304, etag)
+    full = Driver([]).get(SERVICES + "orders/", token, headers={"If-None-Match": "*"})
+    assert reply.comparable() == full.comparable()
+
+
 def test_lookup__new_node__next_hot_lookup_has_it(driver, token, make_node):
     make_node("orders")
     driver.warm("GET", SERVICES + "orders/", token)

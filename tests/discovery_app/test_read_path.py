@@ -49,6 +49,34 @@ def test_lookup__carries_index_and_etag__304_when_unchanged(reader, make_node):
     assert again["X-Discovery-Index"] == first["X-Discovery-Index"] == str(first.json()["index"])
 
 
+@pytest.mark.parametrize("query", ["", "?passing=true"])
+def test_lookup__if_none_match_star__304_when_the_service_exists_404_when_not(reader, make_node, query):
+    # given a registered service
+    make_node()
+    etag = reader.get(URL + query)["ETag"]
+    # when If-None-Match: * (RFC 9110 13.1.2: matches any current representation)
+    again = reader.get(URL + query, HTTP_IF_NONE_MATCH="*")
+    # then the condition is false: 304 with the ETag; an unknown service is still the 404
+    assert (again.status_code, again["ETag"]) == (304, etag)
+    missing = reader.get("/api/v1/discovery/services/nowhere/" + query, HTTP_IF_NONE_MATCH="*")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("header", ["W/{etag}", '"1-abc", {etag}', 'W/"x",W/{etag}'])
+def test_lookup__if_none_match_weak_or_listed__304(reader, make_node, header):
+    make_node()
+    etag = reader.get(URL)["ETag"]
+    again = reader.get(URL, HTTP_IF_NONE_MATCH=header.format(etag=etag))
+    assert (again.status_code, again["ETag"]) == (304, etag)
+
+
+@pytest.mark.parametrize("header", ["x{etag}x", "{etag}garbage", '"1-{etag}"'])
+def test_lookup__if_none_match_merely_containing_the_etag__200(reader, make_node, header):
+    make_node()
+    etag = reader.get(URL)["ETag"]
+    assert reader.get(URL, HTTP_IF_NONE_MATCH=header.format(etag=etag)).status_code == 200
+
+
 def test_lookup__after_a_change__new_etag_and_200(reader, make_node):
     make_node()
     first = reader.get(URL)
