@@ -162,6 +162,8 @@ class Discovery:
         self.retry_seconds = retry_seconds
         self._services: dict[str, dict[str, Any]] = {}
         self._indexes: dict[str, int] = {}
+        #: Services this cache held whose record has since gone with their last node: no nodes.
+        self._gone: set[str] = set()
         #: The newest change told to the callbacks, per service (each change is told once).
         self._told: dict[str, int] = {}
         self._watched: set[str] = set()
@@ -205,10 +207,20 @@ class Discovery:
         return self._first_lookup(name)
 
     def nodes(self, name: str, *, version: str | None = None, passing: bool = True) -> list[dict[str, Any]]:
-        """The service's nodes (passing ones by default), of one version or all."""
+        """The service's nodes (passing ones by default), of one version or all.
+
+        A service looked up before (and so watched) that has lost its last node has none: ``[]``,
+        from memory, until a node registers again.  A name this cache never held asks the
+        platform as :meth:`get_service` does (a 404 raises PlatformError).
+        """
+        document = self._services.get(name)
+        if document is None:
+            if name in self._gone:
+                return []
+            document = self.get_service(name)
         return [
             node
-            for entry in self.get_service(name)["versions"]
+            for entry in document["versions"]
             if version is None or entry["version"] == version
             for node in entry["nodes"]
             if not passing or node["status"] == "passing"
@@ -242,11 +254,13 @@ class Discovery:
     def _store(self, name: str, document: dict[str, Any] | None) -> None:
         with self._lock:
             if document is None:
-                self._services.pop(name, None)
+                if self._services.pop(name, None) is not None:
+                    self._gone.add(name)
                 return
             if document["index"] >= self._indexes.get(name, -1):
                 self._services[name] = document
                 self._indexes[name] = document["index"]
+                self._gone.discard(name)
 
     # --- watching -------------------------------------------------------------------------------
 
@@ -372,7 +386,7 @@ class Discovery:
     def _catch_up(self, indexes: dict[str, int]) -> None:
         """After (re)subscribing: refetch services that changed while we were not listening."""
         for name, index in indexes.items():
-            if index > self._indexes.get(name, -1) and name in self._services:
+            if index > self._indexes.get(name, -1) and (name in self._services or name in self._gone):
                 try:
                     self._store(name, self._fetch(name))
                 except (PlatformError, httpx.HTTPError) as exc:

@@ -85,6 +85,31 @@ def test_get_service__unknown__raises_404(discovery):
     assert caught.value.status == 404
 
 
+def test_nodes__watched_service_loses_its_last_node__empty_list_not_404(discovery, session, monkeypatch):
+    # given a service looked up (so watched) with one node
+    services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)
+    assert [node["id"] for node in discovery.nodes("orders")] == ["a"]
+    # when its last node goes (the service record goes with it: the platform answers 404)
+    services.node_deregister(node_id="a")
+    # then it has no nodes, rather than raising the platform's 404
+    eventually(lambda: discovery.nodes("orders") == [])
+    with pytest.raises(PlatformError) as caught:  # get_service keeps the platform's answer
+        discovery.get_service("orders")
+    assert caught.value.status == 404
+    with monkeypatch.context() as patched:  # from memory, no request each time
+        patched.setattr(session, "request", lambda *a, **k: pytest.fail("no request expected"))
+        assert discovery.nodes("orders") == [] and discovery.nodes("orders", version="1.0") == []
+    # and a node registering again is seen
+    services.node_register(node_id="b", service="orders", address="10.0.0.2", port=80)
+    eventually(lambda: [node["id"] for node in discovery.nodes("orders")] == ["b"])
+
+
+def test_nodes__never_registered__raises_404(discovery):
+    with pytest.raises(PlatformError) as caught:
+        discovery.nodes("nope")
+    assert caught.value.status == 404
+
+
 def test_get_service__kept_current_by_blocking_queries(discovery):
     # given a cached service
     services.node_register(node_id="a", service="orders", address="10.0.0.1", port=80)

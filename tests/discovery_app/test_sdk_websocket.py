@@ -49,3 +49,22 @@ def test_sdk__websocket_watch__keeps_the_cache_current(asgi):
             watcher = discovery._thread
             discovery.close()
         assert not watcher.is_alive()  # it outlived close() by up to a second
+
+
+def test_sdk__websocket_watch__last_node_gone__nodes_is_empty_then_refilled(asgi):
+    base, client_id, secret = asgi
+    with PlatformSession(base, client_id, secret) as session:
+        discovery = Discovery(session)
+        try:
+            # given a watched service with one node
+            with Registration(session, "payments", "1.0", "10.0.0.1", 8080, interval=5):
+                assert len(discovery.nodes("payments")) == 1
+                eventually(lambda: discovery.mode == "websocket")
+                time.sleep(0.3)  # the subscription reaches the server
+            # when its last node deregisters, then it has no nodes (not the platform's 404)
+            eventually(lambda: discovery.nodes("payments") == [])
+            # and a node registering again is pushed into the cache
+            with Registration(session, "payments", "1.0", "10.0.0.2", 8080, interval=5):
+                eventually(lambda: [n["address"] for n in discovery.nodes("payments")] == ["10.0.0.2"])
+        finally:
+            discovery.close()
