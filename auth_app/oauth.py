@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from oauth2_provider.models import AccessToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2 import Server
@@ -17,7 +18,7 @@ from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challeng
 
 from auth_app.models import Account
 from auth_app.secrets import check_client_secret
-from auth_app.tokens import note_revocation
+from auth_app.tokens import note_revocation, note_revoked
 
 
 def client_account(request: Any, application: Any) -> tuple[bool, list[str]] | None:
@@ -80,6 +81,24 @@ class PlatformOAuth2Validator(OAuth2Validator):
         if live and not RefreshToken.objects.filter(token_family=family, revoked=None).exists():
             note_revocation()
         return valid
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        """django-oauth-toolkit's (inside its transaction), and when a refresh replaces an access
+        token (revoked with its refresh token, or given a new value), every node forgets the old
+        one once that is committed: a node that validated it within PLATFORM_TOKEN_CACHE_SECONDS
+        would go on accepting it until its cache entry expired. Only that token is dropped."""
+        used = getattr(request, "refresh_token_instance", None)
+        replaced = None
+        if request.grant_type == "refresh_token" and isinstance(used, RefreshToken) and used.access_token_id:
+            replaced = (
+                AccessToken.objects.filter(pk=used.access_token_id)
+                .values_list("token_checksum", flat=True)
+                .first()
+            )
+        saved = super()._save_bearer_token(token, request, *args, **kwargs)
+        if replaced:
+            transaction.on_commit(lambda: note_revoked([replaced]))
+        return saved
 
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs) -> None:
         """Revoke, and make every node drop its cached tokens only when one of the client's tokens

@@ -4,16 +4,20 @@ A validated token is kept in this process's memory for ``PLATFORM_TOKEN_CACHE_SE
 past its expiry).  Revocation reaches every process within ``PLATFORM_REVOCATION_POLL_SECONDS``:
 revoking bumps a revocation epoch in the shared cache (Redis in the distributed mode), and each
 process compares the epoch at most once per poll interval, dropping its cached tokens when it
-changed.  So a warm call costs one dictionary lookup, and at most one shared-cache read per
-process per poll interval.
+changed.  A token revoked on its own (the access token a refresh replaced) is instead numbered in
+the shared cache: each process drops just that token, this one at once, the others at their next
+poll, and keeps the others it holds.  So a warm call costs one dictionary lookup, and at most one
+shared-cache read per process per poll interval (two when tokens were revoked one by one).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,7 +27,15 @@ from oauth2_provider.models import AccessToken
 from platformsite import localstate
 from platformsite.cache import CACHE_DOWN
 
+log = logging.getLogger(__name__)
+
 REVOCATION_EPOCH_KEY = "auth:revocation-epoch"
+#: How many tokens were revoked one by one so far; ``auth:revoked:<n>`` holds the checksums of the
+#: n-th such revocation, for a while longer than any process keeps a token.
+REVOKED_SEQUENCE_KEY = "auth:revoked-seq"
+REVOKED_KEY = "auth:revoked:{}"
+#: More revocations than this since a process's last poll and it drops every cached token instead.
+MAX_REVOKED_PER_POLL = 1000
 MAX_CACHED_TOKENS = 50_000
 
 
@@ -54,6 +66,7 @@ class _TokenCache:
     def __init__(self) -> None:
         self.entries: dict[str, tuple[TokenInfo, float]] = {}
         self.epoch: object = None
+        self.sequence: int | None = None  # the last revocation one by one seen (None: no poll yet)
         self.next_poll = 0.0
         self.lock = threading.Lock()
 
@@ -62,14 +75,33 @@ class _TokenCache:
             return
         self.next_poll = now + settings.PLATFORM_REVOCATION_POLL_SECONDS
         try:
-            epoch = cache.get(REVOCATION_EPOCH_KEY)
+            held = cache.get_many([REVOCATION_EPOCH_KEY, REVOKED_SEQUENCE_KEY])
+            epoch, sequence = held.get(REVOCATION_EPOCH_KEY), held.get(REVOKED_SEQUENCE_KEY, 0)
+            revoked = self._revoked_since(sequence) if epoch == self.epoch else []
         except CACHE_DOWN:
             # The shared cache is down (Redis restarting): no revocation elsewhere can be heard,
             # so no cached token is trusted past this poll; each is checked in the database.
-            epoch = object()
-        if epoch != self.epoch:
+            epoch, sequence, revoked = object(), None, []
+        if epoch != self.epoch or revoked is None:
             self.entries.clear()
             self.epoch = epoch
+        else:
+            for checksum in revoked:
+                self.entries.pop(checksum, None)
+        self.sequence = sequence
+
+    def _revoked_since(self, sequence: int) -> list[str] | None:
+        """The checksums of the tokens revoked one by one since the last poll; None when they
+        cannot all be read (too many, expired, the counter gone with a Redis restart)."""
+        if self.sequence is None or sequence == self.sequence:  # nothing cached before a first poll
+            return []
+        if not self.sequence < sequence <= self.sequence + MAX_REVOKED_PER_POLL:
+            return None
+        keys = [REVOKED_KEY.format(n) for n in range(self.sequence + 1, sequence + 1)]
+        found = cache.get_many(keys)
+        if len(found) != len(keys):  # expired, or numbered and not yet written
+            return None
+        return [checksum for checksums in found.values() for checksum in checksums]
 
     def put(self, checksum: str, info: TokenInfo, now: float) -> None:
         ttl = settings.PLATFORM_TOKEN_CACHE_SECONDS
@@ -192,9 +224,27 @@ def note_revocation() -> None:
     _cache.next_poll = 0.0
 
 
+def note_revoked(checksums: Iterable[str]) -> None:
+    """Tokens revoked one by one (call it once the revocation is committed): this process
+    forgets them now, every other at its next poll, and all keep the other tokens they hold."""
+    checksums = list(checksums)
+    for checksum in checksums:
+        _cache.entries.pop(checksum, None)
+    try:
+        cache.add(REVOKED_SEQUENCE_KEY, 0, timeout=None)
+        sequence = cache.incr(REVOKED_SEQUENCE_KEY)
+        keep = settings.PLATFORM_TOKEN_CACHE_SECONDS + settings.PLATFORM_REVOCATION_POLL_SECONDS + 60
+        cache.set(REVOKED_KEY.format(sequence), checksums, timeout=keep)
+    except ValueError:  # the counter went between add and incr (evicted): drop every token
+        note_revocation()
+    except CACHE_DOWN:  # while it is down every process checks each token in the database
+        log.warning("The shared cache is down: a token revocation could not be announced.")
+
+
 def _forget_cached_tokens() -> None:
     _cache.entries.clear()
     _cache.epoch = None
+    _cache.sequence = None
     _cache.next_poll = 0.0
 
 

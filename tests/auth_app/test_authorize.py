@@ -305,3 +305,91 @@ def test_a_disabled_accounts_user__is_refused_at_sign_in_and_access_denied_if_si
     page = client.post("/o/login/", {"username": "gina", "password": "pw-gina-123456"})
     assert page.status_code == 200 and b"This account is disabled." in page.content
     assert "_auth_user_id" not in client.session
+
+
+def user_tokens(client, app: str, user: str) -> tuple[str, dict]:
+    """A user signs in, authorizes a public PKCE client ``app`` (config:read) and the client
+    redeems the code: the client's id and the token answer."""
+    client_id = public_client(app, "config:read")
+    user_account_create(username=user, scopes=["config:read"], password=f"pw-{user}-123456")
+    client.login(username=user, password=f"pw-{user}-123456")
+    verifier, challenge = pkce()
+    response = client.post(
+        "/o/authorize/", authorization(client_id, challenge, scope="config:read", allow="1")
+    )
+    code = parse_qs(urlparse(response["Location"]).query)["code"][0]
+    client.logout()
+    redeemed = client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://app.example.com/cb",
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )
+    return client_id, redeemed.json()
+
+
+def whoami(client, access_token: str) -> int:
+    return client.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=f"Bearer {access_token}").status_code
+
+
+def test_refresh__the_access_token_it_replaced__is_refused_at_once_the_others_stay_cached(
+    client, django_capture_on_commit_callbacks
+):
+    from auth_app import tokens
+
+    # given two users' tokens, both validated (and so cached) by this process
+    client_id, issued = user_tokens(client, "webapp", "dave")
+    _, other = user_tokens(client, "otherapp", "erin")
+    assert whoami(client, issued["access_token"]) == whoami(client, other["access_token"]) == 200
+    # when dave's client refreshes
+    with django_capture_on_commit_callbacks(execute=True):
+        refreshed = client.post(
+            "/o/token/",
+            {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], "client_id": client_id},
+        ).json()
+    # then the access token it replaced is refused, not trusted from memory until it expires there
+    assert whoami(client, issued["access_token"]) == 401
+    assert whoami(client, refreshed["access_token"]) == 200
+    # and erin's token is still answered from memory: a refresh drops nothing else
+    assert tokens.cached_bearer(other["access_token"]) is not None
+
+
+def test_refresh_on_another_node__the_replaced_token_is_dropped_at_the_next_poll(
+    client, django_capture_on_commit_callbacks
+):
+    from auth_app import tokens
+
+    # given a token another node validated and holds (its cache entry, kept aside)
+    client_id, issued = user_tokens(client, "webapp", "dave")
+    _, other = user_tokens(client, "otherapp", "erin")
+    assert whoami(client, issued["access_token"]) == whoami(client, other["access_token"]) == 200
+    held = dict(tokens._cache.entries)
+    # when the refresh is made on this node
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/o/token/",
+            {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], "client_id": client_id},
+        )
+    # then the other node, which still holds it, drops it at its next poll, and only it
+    tokens._cache.entries.update(held)
+    tokens._cache.next_poll = 0.0
+    assert whoami(client, issued["access_token"]) == 401
+    assert tokens.token_checksum(other["access_token"]) in tokens._cache.entries
+
+
+def test_revoking_a_refresh_token__its_access_token_is_refused_at_once(
+    client, django_capture_on_commit_callbacks
+):
+    client_id, issued = user_tokens(client, "webapp", "dave")
+    assert whoami(client, issued["access_token"]) == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/o/revoke_token/",
+            {"token": issued["refresh_token"], "token_type_hint": "refresh_token", "client_id": client_id},
+        )
+    assert response.status_code == 200
+    assert whoami(client, issued["access_token"]) == 401

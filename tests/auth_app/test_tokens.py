@@ -233,3 +233,31 @@ def test_shared_cache_down__policies_compiled_again_at_each_poll(monkeypatch):
         selectors._version.next_poll = 0.0
         versions.add(selectors.policy_version())
     assert len(versions) == 2
+
+
+@pytest.mark.parametrize("lost", ["expired", "counter_gone", "too_many"])
+def test_revocations_one_by_one_that_cannot_be_read__drop_every_cached_token(
+    client, service_account, settings, lost
+):
+    from django.core.cache import cache
+
+    from auth_app import tokens
+
+    # given a token cached by this process, which has polled the shared revocations
+    client_id, secret = service_account("monitor:read")
+    raw = token_request(client, client_id, secret).json()["access_token"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/v1/monitor/ping/", **auth).status_code == 200
+    AccessToken.objects.all().delete()  # revoked behind its back: only a poll can drop it
+    # when other tokens were revoked one by one elsewhere, and what they were cannot be read
+    tokens.note_revoked(["another-token"])
+    if lost == "expired":
+        cache.delete(tokens.REVOKED_KEY.format(cache.get(tokens.REVOKED_SEQUENCE_KEY)))
+    elif lost == "counter_gone":  # a Redis restart
+        tokens._cache.sequence = 5
+        cache.delete(tokens.REVOKED_SEQUENCE_KEY)
+    else:
+        cache.set(tokens.REVOKED_SEQUENCE_KEY, tokens.MAX_REVOKED_PER_POLL + 5, None)
+    tokens._cache.next_poll = 0.0
+    # then this process trusts none of its cached tokens: each is checked in the database again
+    assert client.get("/api/v1/monitor/ping/", **auth).status_code == 401
