@@ -257,6 +257,15 @@ def push(message: dict[str, Any]) -> None:
 # --- the state loop's alert work -------------------------------------------------------------------
 
 
+def reminder_moved(changes: dict[str, Any], row: Check | ServiceHealth, *, down: bool, now: float) -> None:
+    """Settings ``changes`` that give a failure (or a degradation) alerted already, ``row`` when
+    ``down``, a new ``remind_every`` also move its next reminder: the new period from ``now`` on,
+    none for 0.  Every way of setting it (an operator's edit, a node's report) comes here."""
+    every = changes.get("remind_every", row.remind_every)
+    if down and row.alerting and every != row.remind_every:
+        changes["next_reminder_at"] = to_datetime(now + every) if every else None
+
+
 def reminders_due(*, now: float, limit: int = 500) -> int:
     """Remind of checks still failing: ``monitor.check.failed`` again, ``reminder: true``."""
     at = to_datetime(now)

@@ -149,6 +149,8 @@ def check_apply(
                     setattr(check, name, value)
             move = evaluate(check, reported, now=now)
             changes = {**move.changes, **(extra or {})}
+            # a report's new remind_every moves the reminder of a failure alerted already
+            alerts.reminder_moved(changes, check, down=check.status == CRITICAL, now=now)
             if move.flip:
                 changes["status"] = move.flip[1]
                 changes["changed"] = to_datetime(now)

@@ -10,7 +10,6 @@ from django.db.models import F
 
 from monitor_app.models import Check, Maintenance, ServiceHealth, State
 from monitor_app.services import alerts, health, ingest, jobs, reports
-from monitor_app.services.alerts import to_datetime
 from platformsite.api.errors import Invalid
 
 #: Fields an operator may change on a check (a node's report may set its own again).
@@ -39,9 +38,7 @@ def check_update(*, check: Check, fields: dict[str, Any], now: float) -> Check:
         raise Invalid(
             "ttl: At least the interval.", code="invalid_report", details={"ttl": "At least the interval."}
         )
-    if "remind_every" in changes and check.status == State.CRITICAL and check.alerting:
-        every = changes["remind_every"]  # a failure alerted already is reminded of from now on
-        changes["next_reminder_at"] = to_datetime(now + every) if every else None
+    alerts.reminder_moved(changes, check, down=check.status == State.CRITICAL, now=now)
     Check.objects.filter(pk=check.pk).update(**changes, version=F("version") + 1)
     check.refresh_from_db()
     if check.kind != Check.Kind.REPORT and check.expires_at is not None and check.last_report is not None:
@@ -107,9 +104,7 @@ def service_settings(*, name: str, fields: dict[str, Any], now: float) -> Servic
         changes["remind_every"] = every
     health_row, _ = ServiceHealth.objects.get_or_create(name=name)
     degraded = health_row.status == ServiceHealth.Status.DEGRADED
-    if "remind_every" in changes and degraded and health_row.alerting:  # a degradation alerted already
-        every = changes["remind_every"]
-        changes["next_reminder_at"] = to_datetime(now + every) if every else None
+    alerts.reminder_moved(changes, health_row, down=degraded, now=now)  # a degradation alerted already
     ServiceHealth.objects.filter(pk=health_row.pk).update(**changes)
     health.service_refresh(name=name, now=now)
     return ServiceHealth.objects.get(pk=health_row.pk)

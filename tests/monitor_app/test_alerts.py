@@ -196,6 +196,34 @@ def test_reminders_set_while_already_down__remind_of_that_failure(report, commit
     assert [bool(e.data.get("reminder")) for e in events("monitor.check.failed")] == [False, True, True]
 
 
+def test_reminders_set_by_a_report_while_already_down__remind_of_that_failure(report, committed):
+    report("orders", "n1", result("db", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)  # alerted, no reminders
+    # the node's next reports bring remind_every: the first one schedules the reminder, the same
+    # value repeated by every report after it does not put it off
+    for t in (NOW + 20, NOW + 40, NOW + 60, NOW + 79):
+        report("orders", "n1", result("db", "critical", remind_every=60, **FAST), now=t)
+    assert Check.objects.get(name="db").next_reminder_at == at(NOW + 80)
+    for t in (NOW + 50, NOW + 81, NOW + 142):
+        with committed():
+            services.monitor_tick(now=t)
+
+    assert [bool(e.data.get("reminder")) for e in events("monitor.check.failed")] == [False, True, True]
+    # a report setting it to 0 stops them, as an operator's edit does
+    report("orders", "n1", result("db", "critical", remind_every=0, **FAST), now=NOW + 150)
+    assert Check.objects.get(name="db").next_reminder_at is None
+
+
+def test_reminders__an_edit_repeating_remind_every__does_not_put_the_reminder_off(report):
+    report("orders", "n1", result("db", "passing", remind_every=60, **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)  # next reminder at +70
+    check = Check.objects.get(name="db")
+    services.check_update(check=check, fields={"remind_every": 60, "ttl": 100}, now=NOW + 30)
+    assert Check.objects.get(name="db").next_reminder_at == at(NOW + 70)
+    services.check_update(check=check, fields={"remind_every": 120}, now=NOW + 40)
+    assert Check.objects.get(name="db").next_reminder_at == at(NOW + 160)
+
+
 def test_service_maintenance__the_held_degradation_is_raised_when_it_ends(report, committed):
     report("orders", "n1", result("db", "passing", **FAST), now=NOW)
     Maintenance.objects.create(service="orders", starts=at(NOW), ends=at(NOW + 100))
