@@ -26,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from event_app.services import event_publish
-from monitor_app.models import Alert, Check, Flip, Maintenance, ServiceHealth, State
+from monitor_app.models import Alert, Check, Flip, Maintenance, NodeStatus, ServiceHealth, State
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,12 @@ def reminders_due(*, now: float, limit: int = 500) -> int:
     sent = 0
     for check in Check.objects.filter(next_reminder_at__lte=at)[:limit]:
         with transaction.atomic():
-            if check.status != State.CRITICAL or not check.alerting or not check.remind_every:
+            if (
+                check.status != State.CRITICAL
+                or not check.alerting
+                or not check.remind_every
+                or node_stopped(check)
+            ):
                 Check.objects.filter(pk=check.pk).update(next_reminder_at=None)
                 continue
             following = at + timedelta(seconds=check.remind_every)
@@ -287,6 +292,14 @@ def reminders_due(*, now: float, limit: int = 500) -> int:
             transaction.on_commit(lambda ids=[alert.pk]: alerts_publish(ids=ids))
             sent += 1
     return sent
+
+
+def node_stopped(check: Check) -> bool:
+    """Whether the check's node reported STOPPED (a failure it had is not reminded of until the
+    node is back, whatever set its reminder meanwhile: an operator's new ``remind_every``)."""
+    return NodeStatus.objects.filter(
+        service=check.service, node=check.node, status=NodeStatus.Status.STOPPED
+    ).exists()
 
 
 def service_data(health: ServiceHealth, **extra: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
-from monitor_app.models import Check, NodeStatus, ServiceHealth, StatSample
+from monitor_app.models import Check, NodeStatus, ServiceHealth, State, StatSample
 from monitor_app.services import engine, health
 from monitor_app.services.reports import DEFINITION
 
@@ -246,7 +246,25 @@ def node_resumed(service: str, node: str, now: float) -> None:
         status=NodeStatus.Status.UNKNOWN
     ):
         cache.delete(f"{STATUS_PREFIX}{service}/{node}")
+        reminders_resume(service, node, now)
         health.service_refresh(name=service, now=now)
+
+
+def reminders_resume(service: str, node: str, now: float) -> None:
+    """A node that had stopped is back: the failures of its checks that were alerted and still
+    stand are reminded of again, the next reminder a period from now (the stop cleared them)."""
+    down = Check.objects.filter(
+        service=service,
+        node=node,
+        status=State.CRITICAL,
+        alerting=True,
+        remind_every__gt=0,
+        next_reminder_at=None,
+    )
+    for pk, every in down.values_list("pk", "remind_every"):
+        Check.objects.filter(pk=pk, next_reminder_at=None).update(
+            next_reminder_at=engine.to_datetime(now + every)
+        )
 
 
 def check_write(*, service: str, node: str, item: dict[str, Any], now: float) -> engine.Applied:
@@ -309,6 +327,8 @@ def node_status_report(
         )
         if status == "stopped" and stopped_changed:
             _pause_checks(service, node)
+        elif stopped_changed:
+            reminders_resume(service, node, now)
         if stopped_changed:
             health.service_refresh(name=service, now=now)
     cache.set(key, marker, timeout=3600)

@@ -332,6 +332,35 @@ def test_the_last_nodes_stopped__unknown_the_alerts_resolved_their_reminders_sto
     assert len(events("monitor.check.failed")) == 1
 
 
+def test_a_stopped_nodes_failure__not_reminded_of_even_with_a_new_remind_every(report, committed):
+    report("orders", "n1", result("db", "passing", **FAST), result("disk", "passing", **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), result("disk", "passing", **FAST), now=NOW + 10)
+    node_status("orders", "n1", "STOPPED", NOW + 12, committed)
+    # an operator sets reminders on the stopped node's failed check
+    services.check_update(check=Check.objects.get(name="db"), fields={"remind_every": 60}, now=NOW + 20)
+    for t in (NOW + 81, NOW + 142):
+        with committed():
+            services.monitor_tick(now=t)
+    assert [bool(e.data.get("reminder")) for e in events("monitor.check.failed")] == [False]
+
+
+@pytest.mark.parametrize("back_by", ["result", "status"])
+def test_a_stopped_node_back__its_standing_failure_is_reminded_of_again(report, committed, back_by):
+    report("orders", "n1", result("db", "passing", remind_every=60, **FAST), now=NOW)
+    report("orders", "n1", result("db", "critical", **FAST), now=NOW + 10)  # next reminder at +70
+    node_status("orders", "n1", "STOPPED", NOW + 12, committed)  # no reminder while it is stopped
+    if back_by == "result":
+        report("orders", "n1", result("db", "critical", **FAST), now=NOW + 20)
+    else:
+        node_status("orders", "n1", "RUNNING", NOW + 20, committed)
+    assert Check.objects.get(name="db").next_reminder_at == at(NOW + 80)
+    for t in (NOW + 81, NOW + 142):
+        report("orders", "n1", result("db", "critical", **FAST), now=t - 1)
+        with committed():
+            services.monitor_tick(now=t)
+    assert [bool(e.data.get("reminder")) for e in events("monitor.check.failed")] == [False, True, True]
+
+
 def test_stopped_nodes__removed_with_their_checks_after_the_retention(report, committed, settings):
     settings.MONITOR_STOPPED_NODES_KEPT_DAYS = 7
     day = 86_400
