@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -200,3 +201,35 @@ def test_python_warnings__are_json_log_lines_too(tmp_path):
     )
     [line] = [line for line in done.stderr.splitlines() if "a warning of the test" in line]
     assert json.loads(line)["logger"] == "py.warnings"
+
+
+@pytest.mark.django_db
+def test_ensure_operator__another_process_made_it_meanwhile__no_crash(monkeypatch):
+    # two `platform run` at the same moment on a fresh directory: one died on an IntegrityError
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db.models import QuerySet
+
+    users = get_user_model()
+    users.objects.create_superuser(username="admin", email="", password="made-by-the-other")
+    checked = []
+    real_exists = QuerySet.exists
+
+    def first_look_misses(queryset):  # the other process created it between the look and the create
+        checked.append(1)
+        return False if len(checked) == 1 else real_exists(queryset)
+
+    monkeypatch.setattr(QuerySet, "exists", first_look_misses)
+    out = io.StringIO()
+    call_command("ensure_operator", stdout=out)
+    assert out.getvalue() == "" and users.objects.get(username="admin").check_password("made-by-the-other")
+
+
+@pytest.mark.django_db
+def test_ensure_operator__a_plain_user_holds_the_name__says_how_to_choose_another():
+    from django.contrib.auth import get_user_model
+    from django.core.management import CommandError, call_command
+
+    get_user_model().objects.create_user(username="admin", password="x")
+    with pytest.raises(CommandError, match="PLATFORM_ADMIN_USER"):
+        call_command("ensure_operator")

@@ -6,7 +6,8 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import IntegrityError, transaction
 
 
 class Command(BaseCommand):
@@ -23,7 +24,16 @@ class Command(BaseCommand):
         if users.objects.filter(is_superuser=True).exists():
             return
         password = os.environ.get("PLATFORM_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        users.objects.create_superuser(username=username, email="", password=password)
+        try:
+            with transaction.atomic():
+                users.objects.create_superuser(username=username, email="", password=password)
+        except IntegrityError:
+            if users.objects.filter(is_superuser=True).exists():
+                return  # another process starting at the same moment made it (and prints it)
+            raise CommandError(
+                f"A user named '{username}' exists and is not a superuser: choose the operator's "
+                "name with PLATFORM_ADMIN_USER (or --username)."
+            ) from None
         if os.environ.get("PLATFORM_ADMIN_PASSWORD"):
             self.stdout.write(
                 f"Operator account created: user '{username}', password from PLATFORM_ADMIN_PASSWORD."
