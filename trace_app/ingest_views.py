@@ -68,14 +68,26 @@ def body(request: Request) -> bytes:
         return raw
     if encoding != "gzip":
         raise Unsupported(f"Content-Encoding {encoding!r} is not supported (send gzip or none).")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise Invalid(f"The gzip body cannot be read: {exc}", "undecodable") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise TooLarge("The uncompressed body is too large.", "request_too_large", {"limit_bytes": limit})
-    return out
+    return gunzip(raw, limit)
+
+
+def gunzip(raw: bytes, limit: int) -> bytes:
+    """Every member of a gzip body (RFC 1952 lets members follow one another), each read to its
+    end and checked (CRC and length): a truncated or corrupt body is a 400, never read in part."""
+    out, rest = bytearray(), raw
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise Invalid(f"The gzip body cannot be read: {exc}", "undecodable") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise TooLarge("The uncompressed body is too large.", "request_too_large", {"limit_bytes": limit})
+        if not inflater.eof:
+            raise Invalid("The gzip body cannot be read: it is truncated.", "undecodable")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
 
 
 def ingest(spans: list[dict[str, Any]]) -> int:

@@ -216,6 +216,32 @@ def test_bad_gzip__400(writer):
     assert answer.status_code == 400
 
 
+@pytest.mark.parametrize("cut", [10, 20, -8, -4], ids=["header only", "mid-stream", "no trailer", "no size"])
+def test_truncated_gzip__400_nothing_stored(writer, cut):
+    # zlib reads a cut stream without complaint: what it gives is not the whole body
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)} for _ in range(20)])
+    squeezed = gzip.compress(request.SerializeToString())[:cut]
+    answer = writer.post(
+        "/v1/traces", data=squeezed, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip"
+    )
+    assert answer.status_code == 400
+    assert status_pb2.Status.FromString(answer.content).code == 3
+    assert not Span.objects.exists()
+
+
+def test_gzip_members__each_read_trailing_garbage_400(writer):
+    first, second = ([{"trace": hex_id(16), "span": hex_id(8)}] for _ in range(2))
+    members = gzip.compress(otlp_request(first).SerializeToString()) + gzip.compress(
+        otlp_request(second).SerializeToString()
+    )
+    for data, status in ((members + b"junk", 400), (members, 200)):
+        answer = writer.post(
+            "/v1/traces", data=data, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="gzip"
+        )
+        assert answer.status_code == status
+    assert Span.objects.count() == 2
+
+
 def test_refusals__401_without_a_token_403_without_the_scope(client, api_client):
     request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
     assert post_otlp(client, request).status_code == 401
