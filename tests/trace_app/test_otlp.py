@@ -264,6 +264,25 @@ def test_database_unavailable__503_with_retry_after(writer, monkeypatch):
     assert answer.status_code == 503 and answer["Retry-After"] == "5"
 
 
+def test_a_batch_the_database_refused__its_names_are_recorded_when_sent_again(writer, reader, monkeypatch):
+    from django.db import OperationalError
+
+    from trace_app.store.sql import SqlStore
+
+    write = SqlStore.write
+
+    def down_once(self, spans):
+        monkeypatch.setattr(SqlStore, "write", write)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(SqlStore, "write", down_once)
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8), "name": "GET /late"}], service="late")
+    assert post_otlp(writer, request).status_code == 503
+    assert post_otlp(writer, request).status_code == 200  # the exporter's retry
+    assert reader.get("/api/v2/services").json() == ["late"]
+    assert reader.get("/api/v2/spans", {"serviceName": "late"}).json() == ["GET /late"]
+
+
 def test_over_the_callers_rate__429_with_retry_after_in_a_status(writer, settings):
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "client": "2/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}

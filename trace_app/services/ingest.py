@@ -30,16 +30,21 @@ class IngestResult:
 
 
 def _fresh(keys: set[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """The keys this process has not recorded in the last NAMES_TTL seconds (now marked recorded)."""
+    """The keys this process has not recorded in the last NAMES_TTL seconds (``_recorded`` marks
+    them once they are written: a batch the database refused leaves them to be written again)."""
     now = time.monotonic()
     fresh = [key for key in keys if now - _names.get(key, -NAMES_TTL) >= NAMES_TTL]
     _names_stats.hits += len(keys) - len(fresh)
     _names_stats.misses += len(fresh)
+    return fresh
+
+
+def _recorded(keys: list[tuple[str, ...]]) -> None:
+    now = time.monotonic()
     if len(_names) > 100_000:
         _names.clear()
-    for key in fresh:
+    for key in keys:
         _names[key] = now
-    return fresh
 
 
 _services: dict[str, Any] = {}
@@ -102,6 +107,7 @@ def ingest_spans(spans: list[dict[str, Any]]) -> IngestResult:
             store.note_operations([op[1:] for op in operations], seen)
         if values:
             store.note_tag_values([value[1:] for value in values], seen)
+    _recorded(operations + values)
     if settings.TRACE_LIVE_STREAM:
         transaction.on_commit(lambda: live.push(summaries(kept)))
     return IngestResult(len(spans), len(kept))
