@@ -406,6 +406,36 @@ def test_bytes_attribute__the_same_tag_from_protobuf_and_json(writer):
     assert from_protobuf == Span.objects.get(trace_id=as_json["traceId"]).tags["raw"] == "AAH/"
 
 
+def test_double_attribute__the_same_tag_from_protobuf_and_json(writer):
+    # JSON's 1 was "1" where protobuf's 1.0 was "1.0"; NaN "NaN" against "nan"
+    doubles = {
+        "one": (1, 1.0),
+        "half": ("0.5", 0.5),
+        "nan": ("NaN", float("nan")),
+        "inf": ("-Infinity", -1e999),
+    }
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    for key, (_, number) in doubles.items():
+        span.attributes.add(key=key).value.double_value = number
+    span.attributes.add(key="list").value.array_value.values.add().double_value = 2.0
+    assert post_otlp(writer, request).status_code == 200
+    attributes = [{"key": key, "value": {"doubleValue": given}} for key, (given, _) in doubles.items()]
+    attributes.append({"key": "list", "value": {"arrayValue": {"values": [{"doubleValue": 2}]}}})
+    as_json = _json_span(attributes=attributes)
+    assert _post_json(writer, _json_request([as_json])).status_code == 200
+    from_protobuf = Span.objects.get(trace_id=span.trace_id.hex()).tags
+    from_json = Span.objects.get(trace_id=as_json["traceId"]).tags
+    assert {key: from_protobuf[key] for key in [*doubles, "list"]} == {
+        key: from_json[key] for key in [*doubles, "list"]
+    }
+    assert from_json["one"] == "1.0" and from_json["nan"] == "NaN" and from_json["inf"] == "-Infinity"
+    assert from_json["list"] == "[2.0]"
+    not_a_number = _json_span(attributes=[{"key": "d", "value": {"doubleValue": "many"}}])
+    answer = _post_json(writer, _json_request([not_a_number]))
+    assert "doubleValue 'many' is not a number" in answer.json()["partialSuccess"]["errorMessage"]
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from typing import Any
@@ -88,6 +89,8 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
         out = value
     elif isinstance(value, bool):
         out = "true" if value else "false"
+    elif isinstance(value, float) and not math.isfinite(value):  # as JSON writes them, either encoding
+        out = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     elif isinstance(value, int | float):
         out = repr(value)
     else:

@@ -195,11 +195,12 @@ def _json_value(value: Any) -> Any:
     for camel, snake in (
         ("stringValue", "string_value"),
         ("boolValue", "bool_value"),
-        ("doubleValue", "double_value"),
         ("bytesValue", "bytes_value"),
     ):
         if camel in value or snake in value:
             return _get(value, camel, snake)
+    if "doubleValue" in value or "double_value" in value:
+        return _double(_get(value, "doubleValue", "double_value"))
     if "intValue" in value or "int_value" in value:
         return _int64(_get(value, "intValue", "int_value"), "intValue")
     if "arrayValue" in value or "array_value" in value:
@@ -207,6 +208,19 @@ def _json_value(value: Any) -> Any:
     if "kvlistValue" in value or "kvlist_value" in value:
         return _json_attributes(_list(_get(value, "kvlistValue", "kvlist_value"), "values"), raw=True)
     return None
+
+
+def _double(value: Any) -> float | None:
+    """A double of OTLP/JSON (a number, or text: "1.5", "NaN", "Infinity"), as a float: the tag it
+    gives is the one the same attribute gives in protobuf ("1.0" for 1, not "1")."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else float("")
+    except ValueError:
+        raise Refused(f"doubleValue {repr(value)[:40]} is not a number") from None
 
 
 def _array(value: Any, what: str) -> list[Any]:
