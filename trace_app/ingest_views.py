@@ -1,8 +1,8 @@
 """The ingest endpoints outside tools call: OTLP/HTTP ``POST /v1/traces`` and Zipkin v2
 ``POST /api/v2/spans``.
 
-Both take gzip request bodies (``Content-Encoding: gzip``) and refuse more than
-TRACE_MAX_BODY_BYTES, compressed or not (413).  OTLP answers in the request's content type: an
+Both take gzip and deflate request bodies (``Content-Encoding: gzip``, ``deflate``) and refuse
+more than TRACE_MAX_BODY_BYTES, compressed or not (413).  OTLP answers in the request's content type: an
 ``ExportTraceServiceResponse`` (``partial_success`` set only when spans were refused), and every
 error as a ``google.rpc.Status``.  Zipkin answers 202 with an empty body.  Spans are authorized
 per service: a policy that refuses ``trace:<service>`` writes refuses that service's spans.
@@ -57,8 +57,14 @@ def media_type(request: Request) -> str:
     return request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
 
 
+#: zlib's window bits for each Content-Encoding taken: gzip (RFC 1952), deflate (the zlib format of
+#: RFC 1950, as HTTP names it and as OpenTelemetry's exporters send it with ``compression=deflate``).
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
 def body(request: Request) -> bytes:
-    """The request body, gunzipped when sent with ``Content-Encoding: gzip``; 413 past the limit."""
+    """The request body, inflated when sent with ``Content-Encoding: gzip`` or ``deflate``; 413
+    past the limit."""
     limit = settings.TRACE_MAX_BODY_BYTES
     raw = request.body
     if len(raw) > limit:
@@ -66,28 +72,31 @@ def body(request: Request) -> bytes:
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding in ("", "identity"):
         return raw
-    if encoding != "gzip":
-        raise Unsupported(f"Content-Encoding {encoding!r} is not supported (send gzip or none).")
-    return gunzip(raw, limit)
+    if encoding not in ENCODINGS:
+        raise Unsupported(f"Content-Encoding {encoding!r} is not supported (send gzip, deflate or none).")
+    return inflate(raw, limit, encoding)
 
 
-def gunzip(raw: bytes, limit: int) -> bytes:
-    """Every member of a gzip body (RFC 1952 lets members follow one another), each read to its
-    end and checked (CRC and length): a truncated or corrupt body is a 400, never read in part."""
+def inflate(raw: bytes, limit: int, encoding: str) -> bytes:
+    """Every member of a gzip body (RFC 1952 lets members follow one another; a deflate body has
+    one), each read to its end and checked: a truncated or corrupt body is a 400, never read in
+    part."""
     out, rest = bytearray(), raw
     while True:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflater = zlib.decompressobj(ENCODINGS[encoding])
         try:
             out += inflater.decompress(rest, limit + 1 - len(out))
         except zlib.error as exc:
-            raise Invalid(f"The gzip body cannot be read: {exc}", "undecodable") from None
+            raise Invalid(f"The {encoding} body cannot be read: {exc}", "undecodable") from None
         if len(out) > limit or inflater.unconsumed_tail:
             raise TooLarge("The uncompressed body is too large.", "request_too_large", {"limit_bytes": limit})
         if not inflater.eof:
-            raise Invalid("The gzip body cannot be read: it is truncated.", "undecodable")
+            raise Invalid(f"The {encoding} body cannot be read: it is truncated.", "undecodable")
         rest = inflater.unused_data
         if not rest:
             return bytes(out)
+        if encoding != "gzip":
+            raise Invalid(f"The {encoding} body is followed by other bytes.", "undecodable")
 
 
 def ingest(spans: list[dict[str, Any]]) -> int:

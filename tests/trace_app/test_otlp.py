@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 
 import pytest
 from google.rpc import status_pb2
@@ -240,6 +241,37 @@ def test_gzip_members__each_read_trailing_garbage_400(writer):
         )
         assert answer.status_code == status
     assert Span.objects.count() == 2
+
+
+def test_the_stock_exporter_with_deflate__its_spans_stored(live_server, issue_token):
+    # OTEL_EXPORTER_OTLP_COMPRESSION=deflate: a 415 made the exporter drop every batch
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = OTLPSpanExporter(
+        endpoint=f"{live_server.url}/v1/traces",
+        headers={"Authorization": f"Bearer {issue_token('trace:write')}"},
+        compression=Compression.Deflate,
+    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "squeezed"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("tests").start_as_current_span("GET /"):
+        pass
+    provider.shutdown()
+    assert list(Span.objects.values_list("service", "name")) == [("squeezed", "GET /")]
+
+
+def test_deflate_cut_short_or_followed_by_bytes__400(writer):
+    squeezed = zlib.compress(otlp_request([{"trace": hex_id(16), "span": hex_id(8)}]).SerializeToString())
+    for data in (squeezed[:-2], squeezed + b"junk"):
+        answer = writer.post(
+            "/v1/traces", data=data, content_type="application/x-protobuf", HTTP_CONTENT_ENCODING="deflate"
+        )
+        assert answer.status_code == 400
+    assert not Span.objects.exists()
 
 
 def test_refusals__401_without_a_token_403_without_the_scope(client, api_client):
