@@ -132,6 +132,14 @@ def test_a_span_without_timestamp__starts_at_its_earliest_annotation_or_is_skipp
     assert Span.objects.count() == 3
 
 
+def test_a_null_duration__is_no_duration_as_every_null_field(writer):
+    # Zipkin reads a null field as an absent one: "duration": null was a 400 for the whole batch
+    nulls = {"duration": None, "parentId": None, "kind": None, "tags": None, "annotations": None}
+    answer = post_zipkin(writer, [{**zipkin_span(hex_id(8), hex_id(8), "web"), **nulls}])
+    assert answer.status_code == 202, answer.content
+    assert Span.objects.get().duration == 0
+
+
 def test_a_span_without_timestamp__still_refused_when_otherwise_bad(writer):
     broken = {**zipkin_span(hex_id(8), "xyz", "web"), "timestamp": None}
     answer = post_zipkin(writer, [zipkin_span(hex_id(8), hex_id(8), "web"), broken])

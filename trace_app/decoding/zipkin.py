@@ -116,7 +116,7 @@ def _json_span(span: Any) -> dict[str, Any] | None:
         service=service,
         remote_service=remote_service,
         timestamp=timestamp,
-        duration=span.get("duration", 0),
+        duration=_absent_as(span.get("duration"), 0),
         tags=tags,
         annotations=annotations,
         local_endpoint=local,
@@ -124,6 +124,11 @@ def _json_span(span: Any) -> dict[str, Any] | None:
         shared=shared,
         debug=debug,
     )
+
+
+def _absent_as(value: Any, default: Any) -> Any:
+    """A field's value, ``default`` when absent or null (Zipkin reads a null field as absent)."""
+    return default if value is None else value
 
 
 def _flag(span: dict[str, Any], key: str) -> bool:
