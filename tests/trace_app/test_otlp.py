@@ -469,6 +469,29 @@ def test_double_attribute__the_same_tag_from_protobuf_and_json(writer):
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"stringValue": 5}, "stringValue 5 is not a string"),
+        ({"stringValue": {"a": 1}}, "stringValue {'a': 1} is not a string"),
+        ({"boolValue": "yes"}, "boolValue 'yes' is not true or false"),
+        ({"bytesValue": "!!!"}, "bytesValue '!!!' is not base64"),
+        ({"bytesValue": 7}, "bytesValue 7 is not base64"),
+    ],
+)
+def test_json_value_of_the_wrong_type__refuses_its_span(writer, value, message):
+    # they were kept as their text: a number as its digits, "!!!" as bytes
+    answer = _post_json(writer, _json_request([_json_span(attributes=[{"key": "k", "value": value}])]))
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert not Span.objects.exists()
+
+
+def test_json_bytes_url_safe_or_unpadded__the_protobuf_tag(writer):
+    as_json = _json_span(attributes=[{"key": "raw", "value": {"bytesValue": "AAH_"}}])
+    assert _post_json(writer, _json_request([as_json])).status_code == 200
+    assert Span.objects.get().tags["raw"] == "AAH/"
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         (

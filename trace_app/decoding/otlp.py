@@ -192,13 +192,17 @@ def _int64(value: Any, what: str, *, unsigned: bool = False) -> int:
 def _json_value(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    for camel, snake in (
-        ("stringValue", "string_value"),
-        ("boolValue", "bool_value"),
-        ("bytesValue", "bytes_value"),
+    for camel, snake, kind, what in (
+        ("stringValue", "string_value", str, "a string"),
+        ("boolValue", "bool_value", bool, "true or false"),
     ):
         if camel in value or snake in value:
-            return _get(value, camel, snake)
+            given = _get(value, camel, snake)
+            if given is not None and not isinstance(given, kind):  # a number is not taken as text
+                raise Refused(f"{camel} {repr(given)[:40]} is not {what}")
+            return given
+    if "bytesValue" in value or "bytes_value" in value:
+        return _bytes(_get(value, "bytesValue", "bytes_value"))
     if "doubleValue" in value or "double_value" in value:
         return _double(_get(value, "doubleValue", "double_value"))
     if "intValue" in value or "int_value" in value:
@@ -208,6 +212,20 @@ def _json_value(value: Any) -> Any:
     if "kvlistValue" in value or "kvlist_value" in value:
         return _json_attributes(_list(_get(value, "kvlistValue", "kvlist_value"), "values"), raw=True)
     return None
+
+
+def _bytes(value: Any) -> str | None:
+    """A bytes value of OTLP/JSON (base64, standard or URL-safe, padded or not) in the standard
+    base64 a protobuf request's bytes give."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        padded = value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4)
+        return base64.b64encode(base64.b64decode(padded, validate=True)).decode("ascii")
+    except ValueError:  # binascii.Error is one
+        raise Refused(f"bytesValue {repr(value)[:40]} is not base64") from None
 
 
 def _double(value: Any) -> float | None:
