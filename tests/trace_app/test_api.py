@@ -375,3 +375,16 @@ def test_keep_rule__put_naming_another_service__400_and_nothing_written(writer):
     assert answer.status_code == 400 and "service" in answer.json()["error"]["details"]
     assert not KeepRule.objects.exists()
     assert writer.put("/api/v1/trace/rules/web/", {"service": "web"}, format="json").status_code == 200
+
+
+def test_keep_rules_list__only_the_services_the_caller_may_read(api_client, ruled_client):
+    admin = api_client("admin")
+    for service in ("frontend", "checkout"):
+        assert (
+            admin.put(f"/api/v1/trace/rules/{service}/", {"keep_share": 0.5}, format="json").status_code
+            == 200
+        )
+    narrowed = ruled_client("trace:read", rules=[{"resource": "trace:frontend", "action": "read"}])
+    assert narrowed.get("/api/v1/trace/rules/checkout/").status_code == 403
+    assert [r["service"] for r in narrowed.get("/api/v1/trace/rules/").json()["results"]] == ["frontend"]
+    assert len(admin.get("/api/v1/trace/rules/").json()["results"]) == 2

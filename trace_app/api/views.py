@@ -166,7 +166,12 @@ class RuleListView(TraceView):
 
     @extend_schema(summary="Keep rules", responses={200: s.KeepRuleSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return self.paginate(KeepRule.objects.all(), ordering="service", serializer=s.KeepRuleSerializer)
+        # only the rules of services the caller may read, as every list of services (a rule's
+        # detail is authorized on its service: the list showed the names the detail refuses)
+        may_read = readable(self, request)
+        names = KeepRule.objects.values_list("service", flat=True)
+        rules = KeepRule.objects.filter(service__in=[name for name in names if may_read(name)])
+        return self.paginate(rules, ordering="service", serializer=s.KeepRuleSerializer)
 
     @extend_schema(
         summary="Create a keep rule",
