@@ -172,15 +172,22 @@ class TraceManyView(ZipkinView):
         "Zipkin: several traces", SPAN_LISTS, param("traceIds", required=True, description="comma-separated")
     )
     def get(self, request: Request) -> Response:
-        ids = [i for i in request.query_params.get("traceIds", "").split(",") if i]
-        if len(ids) < 2:
+        raw = request.query_params.get("traceIds", "")
+        if len(raw.split(",")) < 2:
             raise Invalid(
                 "traceIds names at least two trace ids.", "invalid_parameter", {"parameter": "traceIds"}
             )
-        wanted = [query.trace_id(i) for i in ids]
+        wanted = [query.trace_id(i) for i in raw.split(",")]  # an empty one too is a 400
+        stored = [selectors.stored_id(i) for i in wanted]
+        for given, same in zip(wanted, stored, strict=True):
+            if stored.count(same) > 1:  # Zipkin's spec: a redundant list is a bad request
+                raise Invalid(
+                    f"traceIds names trace {given} more than once (in one of its forms).",
+                    "invalid_parameter",
+                    {"parameter": "traceIds"},
+                )
         found = selectors.traces(wanted)
-        # one trace named in both its forms (16 and 32 hex) is answered once
-        answers = [found.get(i) for i in dict.fromkeys(selectors.stored_id(i) for i in wanted)]
+        answers = [found.get(i) for i in stored]
         for spans in answers:
             if spans:
                 authorize_services(self, request, spans)
