@@ -129,7 +129,7 @@ def test_config__value_with_a_lone_surrogate__is_400(api_client, make_namespace)
     [
         ("auth:write", "/api/v1/auth/accounts/", {"name": 5, "type": "service"}, "name"),
         ("auth:write", "/api/v1/auth/roles/", {"name": 7}, "name"),
-        ("trace:write", "/api/v1/trace/rules/", {"service": 5}, "service"),
+        ("trace:write trace:manage", "/api/v1/trace/rules/", {"service": 5}, "service"),
         ("config:write", "/api/v1/config/namespaces/", {"name": 12}, "name"),
         ("events:write", "/api/v1/events/subscriptions/", {"name": "s", "types": ["a", 5]}, "types"),
     ],
@@ -137,7 +137,7 @@ def test_config__value_with_a_lone_surrogate__is_400(api_client, make_namespace)
 def test_a_number_where_text_is_due__is_400_naming_the_field(api_client, scope, url, body, field):
     # DRF's CharField took a number as its digits: {"name": 12} made a namespace "12", and
     # {"account": 5} bound whichever account is named "5"
-    answer = api_client(scope, scope.split(":")[0] + ":read").post(url, body, format="json")
+    answer = api_client(*scope.split(), scope.split(":")[0] + ":read").post(url, body, format="json")
     assert answer.status_code == 400, answer.content
     assert field in answer.json()["error"]["details"]
     assert "Not a valid string" in json.dumps(answer.json()["error"]["details"][field])

@@ -240,7 +240,7 @@ def test_graph__a_failing_server_span_is_not_an_error_of_each_call_it_made(write
 
 
 def test_keep_rules__errors_and_slow_kept_a_share_of_the_rest(writer, reader, api_client):
-    admin = api_client("trace:read", "trace:write")
+    admin = api_client("trace:read", "trace:write", "trace:manage")
     answer = admin.post(
         "/api/v1/trace/rules/", {"service": "busy", "keep_share": 0.0, "slower_than_ms": 100}, format="json"
     )
@@ -271,8 +271,23 @@ def test_keep_rules__errors_and_slow_kept_a_share_of_the_rest(writer, reader, ap
     assert reader.post("/api/v1/trace/rules/", {"service": "y"}, format="json").status_code == 403
 
 
+def test_keep_rules__the_exporters_scope_cannot_write_them(writer, api_client):
+    # trace:write, every exporter's scope, could set the * rule to keep nothing and expire all spans
+    for call in (
+        lambda: writer.post("/api/v1/trace/rules/", {"service": "*", "keep_share": 0.0}, format="json"),
+        lambda: writer.put("/api/v1/trace/rules/*/", {"keep_share": 0.0, "retention_days": 1}, format="json"),
+        lambda: writer.delete("/api/v1/trace/rules/*/"),
+    ):
+        answer = call()
+        assert answer.status_code == 403 and "'trace:manage'" in answer.json()["error"]["message"]
+    assert not KeepRule.objects.exists()
+    manager = api_client("trace:write", "trace:manage")  # on top of trace:write, as db:manage
+    assert manager.put("/api/v1/trace/rules/*/", {"keep_share": 0.5}, format="json").status_code == 200
+    assert manager.get("/api/v1/trace/rules/").status_code == 403  # reading them is trace:read's
+
+
 def test_keep_rules__put_replaces_the_whole_rule_post_refuses_a_second_one(api_client):
-    admin = api_client("trace:read", "trace:write")
+    admin = api_client("trace:read", "trace:write", "trace:manage")
     url = "/api/v1/trace/rules/web/"
     first = {"keep_errors": False, "keep_share": 0.1, "slower_than_ms": 500, "retention_days": 3}
     assert admin.put(url, first, format="json").status_code == 200
@@ -331,7 +346,7 @@ def test_partitions__created_ahead_rows_moved_out_of_default_old_ones_dropped(wr
 
 
 def test_keep_rules__out_of_range_values_400_nothing_stored(api_client):
-    admin = api_client("trace:read", "trace:write")
+    admin = api_client("trace:read", "trace:write", "trace:manage")
     for body in ({"slower_than_ms": 10**33}, {"retention_days": 0}, {"keep_share": -0.1}):
         answer = admin.put("/api/v1/trace/rules/web/", body, format="json")
         assert answer.status_code == 400, body
@@ -361,15 +376,17 @@ def test_a_resent_batch__counts_once_in_the_search_and_the_graph(writer, reader)
     assert (edge["parent"], edge["child"], edge["calls"]) == ("web", "api", 1)
 
 
-def test_keep_rule__absent__one_code_for_get_and_delete(reader, writer):
-    for client, method in ((reader, "get"), (writer, "delete")):
+def test_keep_rule__absent__one_code_for_get_and_delete(reader, api_client):
+    manager = api_client("trace:write", "trace:manage")
+    for client, method in ((reader, "get"), (manager, "delete")):
         answer = getattr(client, method)("/api/v1/trace/rules/nosuch/")
         assert answer.status_code == 404
         assert answer.json()["error"]["code"] == "rule_not_found"
         assert answer.json()["error"]["details"] == {"service": "nosuch"}
 
 
-def test_keep_rule__put_naming_another_service__400_and_nothing_written(writer):
+def test_keep_rule__put_naming_another_service__400_and_nothing_written(api_client):
+    writer = api_client("trace:read", "trace:write", "trace:manage")
     # the body's service was ignored and the URL's rule written, with a 200
     answer = writer.put("/api/v1/trace/rules/web/", {"service": "other", "keep_share": 0.5}, format="json")
     assert answer.status_code == 400 and "service" in answer.json()["error"]["details"]

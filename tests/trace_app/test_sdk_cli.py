@@ -54,7 +54,7 @@ def test_setup__instrumentation_not_installed__names_the_package_to_install():
 def test_cli__search_show_services_deps_compare(cli_as, service_account, live_server):
     from tests.trace_app.conftest import hex_id, post_zipkin, zipkin_span
 
-    cli = cli_as("trace", "trace:read", "trace:write")
+    cli = cli_as("trace", "trace:read", "trace:write", "trace:manage")
     a, b = hex_id(8), hex_id(8)
     from rest_framework.test import APIClient
 

@@ -152,8 +152,14 @@ class ServicesView(TraceView):
         return Response(s.ServicesSerializer({"services": services}).data)
 
 
+#: Writing keep rules: trace:write is every exporter's scope, and a rule can drop or expire
+#: every service's spans.
+MANAGE = "trace:manage"
+
+
 class RuleListView(TraceView):
     pagination_class = CursorPagination
+    required_scopes = {"GET": "trace:read", "POST": MANAGE}
 
     def resources(self, request: Request, **kwargs: Any) -> list[str]:
         if (
@@ -184,6 +190,8 @@ class RuleListView(TraceView):
 
 
 class RuleDetailView(TraceView):
+    required_scopes = {"GET": "trace:read", "PUT": MANAGE, "DELETE": MANAGE}
+
     def resources(self, request: Request, service: str, **kwargs: Any) -> list[str]:
         return [resource_for("trace", s.SERVICE_NAME.check(service, "service"))]
 
