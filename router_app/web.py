@@ -58,9 +58,19 @@ def index(request: HttpRequest) -> HttpResponse:
     return _page(request, "router_app/index.html", "router_app/_services.html", {"services": rows})
 
 
+def _form_int(raw: str) -> Any:
+    """A form's whole number as a number, or the text as sent (refused by the serializer)."""
+    try:
+        return int(raw)
+    except ValueError:
+        return raw
+
+
 def _form_values(kind: str, data: Any, service: str) -> dict[str, Any]:
     """A label's or rule's fields from a form, checked like the API's (ValidationError otherwise)."""
-    fields = {name: data.get(name, "") for name in ("version", "key", "value", "weight", "priority")}
+    fields: dict[str, Any] = {name: data.get(name, "") for name in ("version", "key", "value")}
+    for name in ("weight", "priority"):  # a form's numbers are text; the API takes JSON numbers only
+        fields[name] = _form_int(data.get(name, ""))
     serializer = KINDS[kind][1](data={**fields, "service": service})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from platformsite.api.validators import StrictBooleanField, StrictFloatField, StrictIntegerField
+
 STATES = ["passing", "warning", "critical", "unknown"]
 
 
 class MonitorFailureRateField(serializers.Serializer):
-    window = serializers.FloatField(help_text="Seconds.")
-    threshold = serializers.FloatField(help_text="Share of failures (0-1] that makes it critical.")
-    min_samples = serializers.IntegerField(required=False)
+    window = StrictFloatField(help_text="Seconds.")
+    threshold = StrictFloatField(help_text="Share of failures (0-1] that makes it critical.")
+    min_samples = StrictIntegerField(required=False)
 
 
 class MonitorFlapField(serializers.Serializer):
-    window = serializers.FloatField(help_text="Seconds.")
-    max_transitions = serializers.IntegerField(help_text="More flips than this in the window: flapping.")
+    window = StrictFloatField(help_text="Seconds.")
+    max_transitions = StrictIntegerField(help_text="More flips than this in the window: flapping.")
 
 
 class MonitorCheckResultInput(serializers.Serializer):
@@ -25,39 +27,39 @@ class MonitorCheckResultInput(serializers.Serializer):
     status = serializers.CharField(help_text="passing, warning, critical, unknown (or OK, ERROR, UNKNOWN).")
     output = serializers.CharField(required=False, help_text="Cut to 4 KiB (and flagged truncated).")
     results = serializers.DictField(required=False)
-    interval = serializers.IntegerField(required=False)
-    ttl = serializers.IntegerField(required=False)
+    interval = StrictIntegerField(required=False)
+    ttl = StrictIntegerField(required=False)
     description = serializers.CharField(required=False)
-    critical = serializers.BooleanField(required=False)
-    failures_before_critical = serializers.IntegerField(required=False)
-    success_before_passing = serializers.IntegerField(required=False)
+    critical = StrictBooleanField(required=False)
+    failures_before_critical = StrictIntegerField(required=False)
+    success_before_passing = StrictIntegerField(required=False)
     failure_rate = MonitorFailureRateField(required=False, allow_null=True)
     flap = MonitorFlapField(required=False, allow_null=True)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
-    remind_every = serializers.IntegerField(required=False)
+    remind_every = StrictIntegerField(required=False)
 
 
 class MonitorNodeStatusInput(serializers.Serializer):
     status = serializers.CharField(help_text="UNKNOWN, STARTED, RUNNING or STOPPED.")
     info = serializers.DictField(required=False)
-    interval = serializers.IntegerField(required=False)
-    ttl = serializers.IntegerField(required=False)
+    interval = StrictIntegerField(required=False)
+    ttl = StrictIntegerField(required=False)
 
 
 class MonitorEndpointStatsInput(serializers.Serializer):
     method = serializers.CharField()
-    success = serializers.IntegerField(required=False)
-    errors = serializers.IntegerField(required=False)
-    dropped = serializers.IntegerField(required=False)
+    success = StrictIntegerField(required=False)
+    errors = StrictIntegerField(required=False)
+    dropped = StrictIntegerField(required=False)
 
 
 class MonitorStatsInput(serializers.Serializer):
-    cpu = serializers.FloatField(required=False)
-    memory = serializers.FloatField(required=False)
-    disk = serializers.FloatField(required=False)
-    runtime = serializers.FloatField(required=False)
-    threads = serializers.IntegerField(required=False)
-    seconds = serializers.FloatField(required=False, help_text="Seconds the endpoint counts cover.")
+    cpu = StrictFloatField(required=False)
+    memory = StrictFloatField(required=False)
+    disk = StrictFloatField(required=False)
+    runtime = StrictFloatField(required=False)
+    threads = StrictIntegerField(required=False)
+    seconds = StrictFloatField(required=False, help_text="Seconds the endpoint counts cover.")
     endpoints = MonitorEndpointStatsInput(many=True, required=False)
 
 
@@ -123,26 +125,26 @@ class MonitorJobCreateInput(serializers.Serializer):
     service = serializers.CharField()
     name = serializers.CharField(help_text="The slug in /ping/<key>/<slug>.")
     kind = serializers.ChoiceField(["period", "cron"], required=False)
-    interval = serializers.IntegerField(required=False, help_text="A period job's period, seconds.")
-    ttl = serializers.IntegerField(required=False, help_text="Grace time, seconds.")
+    interval = StrictIntegerField(required=False, help_text="A period job's period, seconds.")
+    ttl = StrictIntegerField(required=False, help_text="Grace time, seconds.")
     schedule = serializers.CharField(required=False)
     timezone = serializers.CharField(required=False)
     description = serializers.CharField(required=False)
-    remind_every = serializers.IntegerField(required=False)
+    remind_every = StrictIntegerField(required=False)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class MonitorCheckUpdateInput(serializers.Serializer):
     description = serializers.CharField(required=False)
-    critical = serializers.BooleanField(required=False)
-    interval = serializers.IntegerField(required=False)
-    ttl = serializers.IntegerField(required=False)
-    failures_before_critical = serializers.IntegerField(required=False)
-    success_before_passing = serializers.IntegerField(required=False)
+    critical = StrictBooleanField(required=False)
+    interval = StrictIntegerField(required=False)
+    ttl = StrictIntegerField(required=False)
+    failures_before_critical = StrictIntegerField(required=False)
+    success_before_passing = StrictIntegerField(required=False)
     failure_rate = MonitorFailureRateField(required=False, allow_null=True)
     flap = MonitorFlapField(required=False, allow_null=True)
     depends_on = serializers.ListField(child=serializers.CharField(), required=False)
-    remind_every = serializers.IntegerField(required=False)
+    remind_every = StrictIntegerField(required=False)
     schedule = serializers.CharField(required=False)
     timezone = serializers.CharField(required=False)
 
@@ -179,12 +181,8 @@ class MonitorServiceDetailOutput(MonitorServiceOutput):
 
 
 class MonitorServiceUpdateInput(serializers.Serializer):
-    min_share = serializers.FloatField(
-        required=False, allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE."
-    )
-    remind_every = serializers.IntegerField(
-        required=False, help_text="Seconds between reminders while degraded."
-    )
+    min_share = StrictFloatField(required=False, allow_null=True, help_text="Null: MONITOR_HEALTHY_SHARE.")
+    remind_every = StrictIntegerField(required=False, help_text="Seconds between reminders while degraded.")
 
 
 class MonitorFlipOutput(serializers.Serializer):

@@ -1,17 +1,22 @@
-"""Input checks every service shares: names, wait durations and query flags.
+"""Input checks every service shares: names, wait durations, query flags and JSON body fields.
 
 Each raises the platform's :class:`~platformsite.api.errors.Invalid` (400) with a stable code
 (``parse_flag`` a field error, as the list filters do), so a bad value is refused the same way on
 every service.  JSON a database cannot store is checked
 by :mod:`platformsite.jsonvalues`; query-string filters are FilterSets (:mod:`.filters`).
+A JSON body's booleans and numbers are read by :class:`StrictBooleanField`,
+:class:`StrictIntegerField` and :class:`StrictFloatField`: DRF's own fields are made for form
+data as well and take ``"yes"``, ``"1"`` or ``1`` for true and ``true`` or ``"2.5"`` for a number.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from platformsite.api.errors import Invalid
@@ -94,3 +99,46 @@ def parse_flag(params: Any, name: str) -> bool:
         return flag(params[name])
     except ValueError as exc:
         raise ValidationError({name: [str(exc)]}) from None
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON body's boolean: ``true`` or ``false`` only (``"yes"``, ``"true"``, ``1`` are refused:
+    a client sending them has a bug to see, not a guess made for it)."""
+
+    default_error_messages = {"invalid": "Must be true or false (a JSON boolean, not a string or number)."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+def _json_number(data: Any) -> bool:
+    """A JSON number: an int (of any size) or a finite float, never a boolean (Python's bool is
+    an int; ``math.isfinite`` of an int too large for a float raises, so ints are not asked)."""
+    if isinstance(data, bool) or not isinstance(data, int | float):
+        return False
+    return isinstance(data, int) or math.isfinite(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON body's whole number (``5``, or ``5.0``); a string (``"5"``) or boolean is refused."""
+
+    default_error_messages = {"invalid": "A whole number (a JSON number, not a string or boolean)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not _json_number(data) or (isinstance(data, float) and not data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(int(data))
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON body's number (finite); a string (``"2.5"``) or boolean is refused (an integer too
+    large for a float is refused by DRF's own check, as ``overflow``)."""
+
+    default_error_messages = {"invalid": "A number (a JSON number, not a string or boolean)."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if not _json_number(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -6,10 +6,9 @@ through serializer fields would cost more than storing it); ``RouterWindowInput`
 
 from __future__ import annotations
 
-import math
-
 from rest_framework import serializers
 
+from platformsite.api.validators import StrictBooleanField, StrictFloatField, StrictIntegerField
 from router_app import services
 from router_app.outlier import Params
 from router_app.services.rules import PRIORITY_LIMIT
@@ -40,16 +39,14 @@ class RouterLabelInput(serializers.Serializer):
     version = _name_field(100, services.VERSION_NAME, "version")
     key = _name_field(63, services.LABEL_KEY, "label key")
     value = _name_field(200, services.LABEL_VALUE, "label value")
-    weight = serializers.IntegerField(min_value=0, max_value=100, help_text="0-100.")
-    priority = serializers.IntegerField(
+    weight = StrictIntegerField(min_value=0, max_value=100, help_text="0-100.")
+    priority = StrictIntegerField(
         min_value=-PRIORITY_LIMIT, max_value=PRIORITY_LIMIT, default=0, help_text="Higher wins."
     )
 
 
 class RouterRuleInput(RouterLabelInput):
-    weight = serializers.IntegerField(
-        min_value=0, max_value=100, help_text="Percent of the matching requests."
-    )
+    weight = StrictIntegerField(min_value=0, max_value=100, help_text="Percent of the matching requests.")
 
 
 class RouterLabelOutput(serializers.Serializer):
@@ -71,13 +68,8 @@ class RouterRateLimitInput(serializers.Serializer):
     caller = serializers.CharField(
         max_length=200, trim_whitespace=False, help_text="A caller's name, or * for every other caller."
     )
-    rate = serializers.FloatField(min_value=0.001, max_value=1_000_000, help_text="Requests per second.")
-    burst = serializers.IntegerField(min_value=1, max_value=1_000_000)
-
-    def validate_rate(self, value: float) -> float:
-        if not math.isfinite(value):
-            raise serializers.ValidationError("A finite number of requests per second.")
-        return value
+    rate = StrictFloatField(min_value=0.001, max_value=1_000_000, help_text="Requests per second.")
+    burst = StrictIntegerField(min_value=1, max_value=1_000_000)
 
     def validate_caller(self, value: str) -> str:
         if value != "*" and not services.CALLER.matches(value):
@@ -98,7 +90,7 @@ def _param_fields() -> dict[str, serializers.Field]:
     for name in Params.names():
         low = 1 if name in {"interval", "base_ejection_time", "max_ejection_time"} else 0
         high = 100 if name in PERCENT_PARAMS else 1_000_000
-        fields[name] = serializers.IntegerField(required=False, min_value=low, max_value=high)
+        fields[name] = StrictIntegerField(required=False, min_value=low, max_value=high)
     return fields
 
 
@@ -118,9 +110,7 @@ class RouterOutlierDetectionInput(serializers.Serializer):
 
 
 class RouterPolicyInput(serializers.Serializer):
-    enforce = serializers.BooleanField(
-        required=False, help_text="False: a dry run (decisions recorded only)."
-    )
+    enforce = StrictBooleanField(required=False, help_text="False: a dry run (decisions recorded only).")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -256,22 +246,22 @@ class RouterRoutesOutput(serializers.Serializer):
 
 
 class RouterLatencyInput(serializers.Serializer):
-    buckets = serializers.DictField(child=serializers.IntegerField(min_value=0), help_text="index -> count")
-    sum_ms = serializers.FloatField(min_value=0)
+    buckets = serializers.DictField(child=StrictIntegerField(min_value=0), help_text="index -> count")
+    sum_ms = StrictFloatField(min_value=0)
 
 
 class RouterWindowInput(serializers.Serializer):
     service = serializers.CharField()
     node = serializers.CharField(help_text="'' for calls dropped before a node was picked.")
     endpoint = serializers.CharField(required=False)
-    start = serializers.IntegerField(help_text="Seconds since the epoch.")
-    seconds = serializers.IntegerField(required=False, min_value=1, max_value=3600)
-    requests = serializers.IntegerField(min_value=0)
-    successes = serializers.IntegerField(min_value=0)
-    errors = serializers.IntegerField(min_value=0, required=False)
-    timeouts = serializers.IntegerField(min_value=0, required=False)
-    dropped = serializers.IntegerField(min_value=0, required=False)
-    consecutive_5xx = serializers.IntegerField(min_value=0, required=False)
+    start = StrictIntegerField(help_text="Seconds since the epoch.")
+    seconds = StrictIntegerField(required=False, min_value=1, max_value=3600)
+    requests = StrictIntegerField(min_value=0)
+    successes = StrictIntegerField(min_value=0)
+    errors = StrictIntegerField(min_value=0, required=False)
+    timeouts = StrictIntegerField(min_value=0, required=False)
+    dropped = StrictIntegerField(min_value=0, required=False)
+    consecutive_5xx = StrictIntegerField(min_value=0, required=False)
     latency = RouterLatencyInput(required=False)
 
 

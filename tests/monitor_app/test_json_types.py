@@ -1,0 +1,64 @@
+"""JSON types in the monitor's write APIs: a number field refuses booleans and strings, a boolean
+field refuses strings and numbers, a 400 naming the field that changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor_app.models import Check, ServiceHealth
+from tests.monitor_app.conftest import result
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"min_share": True},
+        {"min_share": "0.5"},
+        {"min_share": 10**400},  # too large for a float
+        {"remind_every": True},
+        {"remind_every": "60"},
+    ],
+)
+def test_service_settings__a_boolean_or_a_string_for_a_number__400_naming_it(writer, report, change):
+    report("orders", "n1", result("db", "passing"))
+    assert (
+        writer.patch("/api/v1/monitor/services/orders/", {"min_share": 0.8}, format="json").status_code == 200
+    )
+
+    response = writer.patch("/api/v1/monitor/services/orders/", change, format="json")
+
+    assert response.status_code == 400, response.content
+    assert next(iter(change)) in response.json()["error"]["details"]
+    health = ServiceHealth.objects.get(name="orders")
+    assert (health.min_share, health.remind_every) == (0.8, ServiceHealth().remind_every)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"critical": "yes"}, "check.critical"),
+        ({"critical": 1}, "check.critical"),
+        ({"interval": True}, "check.interval"),
+        ({"interval": "60"}, "check.interval"),
+        ({"remind_every": "60"}, "check.remind_every"),
+        ({"failure_rate": {"window": 60, "threshold": True}}, "check.failure_rate.threshold"),
+        ({"flap": {"window": "60", "max_transitions": 3}}, "check.flap.window"),
+    ],
+)
+def test_check_and_job__a_mistyped_setting__400_naming_it_and_nothing_changed(writer, report, change, field):
+    report("orders", "n1", result("db", "passing"))
+    check = Check.objects.get(name="db")
+
+    patched = writer.patch(f"/api/v1/monitor/checks/{check.pk}/", change, format="json")
+    made = writer.post(
+        "/api/v1/monitor/checks/", {"service": "backups", "name": "j", **change}, format="json"
+    )
+
+    assert patched.status_code == 400, patched.content
+    assert field in patched.json()["error"]["details"], patched.json()
+    if set(change) <= {"interval", "remind_every"}:  # what a job takes (the others: 400 unknown field)
+        assert field in made.json()["error"]["details"], made.json()
+    assert Check.objects.get(pk=check.pk).version == check.version
+    assert made.status_code == 400 and not Check.objects.filter(service="backups").exists()
