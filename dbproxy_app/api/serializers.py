@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from dbproxy_app.models import Database, RowPolicy, Table
+from platformsite.api.validators import StrictBooleanField, StrictIntegerField
 
 
 class DatabaseInput(serializers.Serializer):
@@ -22,8 +23,8 @@ class DatabaseInput(serializers.Serializer):
     options = serializers.DictField(
         required=False, default=dict, help_text="schema, pool_max, statement_timeout_ms."
     )
-    owner_only = serializers.BooleanField(required=False, default=False)
-    publish_changes = serializers.BooleanField(
+    owner_only = StrictBooleanField(required=False, default=False)
+    publish_changes = StrictBooleanField(
         required=False,
         help_text="Publish db.record.* events (seen by every events:read holder). Default: true, "
         "false for an owner_only database.",
@@ -35,8 +36,8 @@ class DatabaseUpdateInput(serializers.Serializer):
         max_length=2000, required=False, allow_blank=True, write_only=True, trim_whitespace=False
     )
     options = serializers.DictField(required=False)
-    owner_only = serializers.BooleanField(required=False)
-    publish_changes = serializers.BooleanField(required=False)
+    owner_only = StrictBooleanField(required=False)
+    publish_changes = StrictBooleanField(required=False)
 
 
 class DatabaseOutput(serializers.ModelSerializer):
@@ -93,7 +94,7 @@ class RecordInput(serializers.Serializer):
     metadata = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     data = serializers.JSONField(required=False, allow_null=True)
     bytes = serializers.CharField(required=False, allow_null=True, help_text="Base64 (instead of data).")
-    expected_version = serializers.IntegerField(required=False, help_text="409 unless the record is at it.")
+    expected_version = StrictIntegerField(required=False, help_text="409 unless the record is at it.")
 
 
 class RecordOutput(serializers.Serializer):
@@ -114,7 +115,7 @@ class RecordPage(serializers.Serializer):
 
 class DeleteItem(serializers.Serializer):
     id = serializers.CharField()
-    expected_version = serializers.IntegerField(required=False)
+    expected_version = StrictIntegerField(required=False)
 
 
 class BulkInput(serializers.Serializer):

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from platformsite.api.validators import StrictBooleanField, StrictFloatField, StrictIntegerField
 
 #: The services whose body input serializers are checked to use only the strict fields.
-MODULES = ["monitor_app.api.serializers", "router_app.api.serializers"]
+MODULES = ["dbproxy_app.api.serializers", "monitor_app.api.serializers", "router_app.api.serializers"]
 STRICT = (StrictBooleanField, StrictIntegerField, StrictFloatField)
 LOOSE = (serializers.BooleanField, serializers.IntegerField, serializers.FloatField)
 
