@@ -23,8 +23,9 @@ Weights (0-100) combine success rate and latency, charging each failure ``penalt
 lesson: a node that fails fast must not look fast): the effective latency is
 ``mean + (1 - s) / s * penalty`` and the weight ``100 * reference / effective`` (1 to 100), where
 the reference is the median mean latency of the service's nodes, or the lowest effective latency
-when that is higher: the best node weighs 100, as one with no calls yet does.  An ejected node
-weighs 0.
+when that is higher: the best node weighs 100, as one with no calls yet does.  A node whose calls
+carry no latencies is taken at that median (at ``penalty`` when no node has latencies), so its
+failures cost it weight all the same.  An ejected node weighs 0.
 
 No Django here: the simulation in ``tests/bench`` runs the same code.
 """
@@ -134,37 +135,55 @@ def _effective(mean_ms: float, rate: float, penalty_ms: float) -> float:
     return mean_ms + (1 - rate) / max(rate, 0.01) * penalty_ms
 
 
-def reference_latency(nodes: list[NodeInput], penalty_ms: float) -> float | None:
-    """The latency that weighs 100: the median mean latency of the nodes with calls, or the
-    lowest effective latency when that is higher (every node failing now and then), so that the
-    best node always weighs 100, as a node with no calls does."""
-    weighed = [
-        (mean, n.success_rate)
-        for n in nodes
-        if n.requests and n.success_rate is not None and (mean := n.latency.mean()) is not None
-    ]
-    if not weighed:
-        return None
-    best = min(_effective(mean, rate, penalty_ms) for mean, rate in weighed)
-    return max(statistics.median(mean for mean, _ in weighed), best)
+def typical_latency(nodes: list[NodeInput], penalty_ms: float) -> float:
+    """The latency a node whose calls carry no latencies is weighed at: the median mean latency
+    of the nodes with calls that have some, or ``penalty_ms`` when none has (its weight is then
+    its success rate against the best node's: only its failures count)."""
+    means = [mean for n in nodes if n.requests and (mean := n.latency.mean()) is not None]
+    return statistics.median(means) if means else penalty_ms
 
 
-def weigh(node: NodeInput, reference_ms: float | None, penalty_ms: float) -> tuple[int, dict[str, Any]]:
-    """A node's weight (1-100) from its success rate and latency, and the factors it came from."""
-    rate = node.success_rate
+def _mean(node: NodeInput, typical_ms: float) -> float:
     mean = node.latency.mean()
+    return typical_ms if mean is None else mean
+
+
+def reference_latency(nodes: list[NodeInput], penalty_ms: float) -> float | None:
+    """The latency that weighs 100: the median mean latency of the nodes with calls (see
+    :func:`typical_latency`), or the lowest effective latency when that is higher (every node
+    failing now and then), so that the best node always weighs 100, as a node with no calls does."""
+    rated = [n for n in nodes if n.success_rate is not None]
+    if not rated:
+        return None
+    typical = typical_latency(nodes, penalty_ms)
+    best = min(_effective(_mean(n, typical), n.success_rate or 0.0, penalty_ms) for n in rated)
+    return max(typical, best)
+
+
+def weigh(
+    node: NodeInput, reference_ms: float | None, penalty_ms: float, typical_ms: float | None = None
+) -> tuple[int, dict[str, Any]]:
+    """A node's weight (1-100) from its success rate and latency, and the factors it came from;
+    a node whose calls carry no latencies is taken at ``typical_ms`` (:func:`typical_latency`),
+    so that its failures still cost it weight."""
+    rate = node.success_rate
+    measured = node.latency.mean()
+    mean = measured if measured is not None else typical_ms
     if rate is None or mean is None or reference_ms is None:
         return 100, {"requests": node.requests, "note": "no calls to weigh: full weight"}
     effective = _effective(mean, rate, penalty_ms)
     weight = 100 if effective <= 0 else max(1, min(100, round(100 * reference_ms / effective)))
-    return weight, {
+    factors = {
         "requests": node.requests,
         "success_rate": round(rate * 100, 3),
-        "latency_mean_ms": round(mean, 3),
+        "latency_mean_ms": None if measured is None else round(measured, 3),
         "failure_penalty_ms": penalty_ms,
         "effective_latency_ms": round(effective, 3),
         "reference_latency_ms": round(reference_ms, 3),
     }
+    if measured is None:
+        factors["assumed_latency_ms"] = round(mean, 3)
+    return weight, factors
 
 
 def _ejection_seconds(params: Params, ejections: int) -> int:
@@ -227,7 +246,8 @@ def evaluate(
     """Every node's new state and the decisions taken at ``now`` (epoch seconds)."""
     states = {n.node: replace(memory.get(n.node) or Memory()) for n in nodes}
     reference = reference_latency(nodes, penalty_ms)
-    weighed = {n.node: weigh(n, reference, penalty_ms) for n in nodes}
+    typical = typical_latency(nodes, penalty_ms)
+    weighed = {n.node: weigh(n, reference, penalty_ms, typical) for n in nodes}
     events: list[Event] = []
     reasons: dict[str, list[str]] = {n.node: [] for n in nodes}
 
@@ -288,8 +308,13 @@ def evaluate(
             why.insert(0, f"ejected ({state.ejection_type}, ejection {state.ejections})")
         elif not node.requests:
             why.append("no calls in the interval: full weight")
-        elif "success_rate" not in factors:  # calls reported without latencies: nothing to weigh
-            why.append(f"{node.requests} calls without latencies: full weight")
+        elif factors.get("latency_mean_ms") is None:  # calls reported without latencies
+            why.append(
+                f"success rate {factors['success_rate']}% over {node.requests} calls without latencies, "
+                f"taken at {factors['assumed_latency_ms']} ms "
+                f"(effective {factors['effective_latency_ms']} ms, "
+                f"against {factors['reference_latency_ms']} ms)"
+            )
         else:
             why.append(
                 f"success rate {factors['success_rate']}%, "

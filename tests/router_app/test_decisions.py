@@ -229,3 +229,23 @@ def test_decisions_api__calls_refused_by_rate_limits_as_reported(reader, reporte
     body = reader.get("/api/v1/router/services/orders/decisions/").json()
 
     assert body["rate_limited"] == [{"caller": "billing", "dropped": 2}, {"caller": "checkout", "dropped": 7}]
+
+
+def test_evaluate__a_failing_node_reported_without_latencies__loses_weight(reporter, make_node, committed):
+    # Stats from a caller other than the SDK may carry no histogram: the node kept weight 100
+    # however often it failed, and the routes sent it as much as the healthy one.
+    healthy, failing = make_node(node_id="orders-ok").id, make_node(node_id="orders-bad").id
+    bare = [
+        {k: v for k, v in w.items() if k != "latency"} for w in (window(node=healthy), window(node=failing))
+    ]
+    bare[1].update(successes=70, errors=30)
+    report(reporter, *bare)
+
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    weights = dict(NodeState.objects.values_list("node", "weight"))
+    assert weights[healthy] == 100
+    assert weights[failing] == 70  # no node has latencies: its success rate against the best's
+    bad = NodeState.objects.get(node=failing)
+    assert bad.factors["latency_mean_ms"] is None and "without latencies" in bad.reasons[0]

@@ -193,7 +193,7 @@ def test_weights__when_every_node_fails_now_and_then__the_best_weighs_100_as_an_
     assert weights["failing"] == 0
 
 
-def test_weights__calls_reported_without_latencies__full_weight_not_a_crash():
+def test_weights__calls_reported_without_latencies__weighed_not_a_crash():
     # The latency histogram is optional in a stats window: such a node has requests and nothing
     # to weigh. Its reason text read the missing factors (KeyError), so every evaluation of the
     # service raised in the beat task; found by the fault tests.
@@ -202,6 +202,39 @@ def test_weights__calls_reported_without_latencies__full_weight_not_a_crash():
     results, _ = evaluate([silent, node("a")], {}, Params(), NOW)
 
     by_node = {r.input.node: r for r in results}
-    assert by_node["quiet"].weight == 100
-    assert by_node["quiet"].reasons == ["40 calls without latencies: full weight"]
+    assert by_node["quiet"].weight == 100  # no failure: as good as the typical node
+    assert by_node["quiet"].reasons == [
+        "success rate 100.0% over 40 calls without latencies, taken at 20.0 ms "
+        "(effective 20.0 ms, against 20.0 ms)"
+    ]
     assert by_node["a"].weight == 100
+
+
+def no_latencies(name: str, requests: int, successes: int) -> NodeInput:
+    return NodeInput(name, "1.0", requests, successes, 0, 0, 0, Histogram())
+
+
+def test_weights__a_failing_node_without_latencies__loses_weight_as_one_with_them():
+    # A caller other than the SDK may leave the histogram out: such a node kept weight 100
+    # however often it failed, while a node reporting latencies and failing as much weighed ~1.
+    failing = no_latencies("failing", 200, 100)
+    measured = node("measured", successes=100)
+
+    results, _ = evaluate([node("a"), node("b"), failing, measured], {}, Params(), NOW)
+    by_node = {r.input.node: r for r in results}
+
+    assert by_node["a"].weight == by_node["b"].weight == 100
+    assert by_node["failing"].weight == by_node["measured"].weight == 1  # 50% failures, 5 s each
+    assert by_node["failing"].factors["latency_mean_ms"] is None
+    assert by_node["failing"].factors["assumed_latency_ms"] == 20.0
+
+
+def test_weights__when_no_node_reports_latencies__each_weighs_its_success_rate_against_the_best():
+    results, _ = evaluate(
+        [no_latencies("ok", 100, 100), no_latencies("half", 100, 50), no_latencies("most", 100, 90)],
+        {},
+        Params(),
+        NOW,
+    )
+
+    assert {r.input.node: r.weight for r in results} == {"ok": 100, "half": 50, "most": 90}
