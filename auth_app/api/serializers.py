@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from auth_app.models import Account, Role, RoleBinding, Rule
+from platformsite.api.validators import StrictBooleanField, StrictIntegerField
 from platformsite.jsonvalues import unstorable
 
 #: Deepest nesting of objects and lists in an account's metadata.
@@ -74,7 +75,7 @@ class AccountUpdateInput(serializers.Serializer):
 
 
 class RotateSecretInput(serializers.Serializer):
-    revoke_tokens = serializers.BooleanField(default=False)
+    revoke_tokens = StrictBooleanField(default=False)
 
 
 class RoleInput(serializers.Serializer):
@@ -91,7 +92,7 @@ class RuleInput(serializers.Serializer):
     resource = serializers.CharField(max_length=300)
     action = serializers.ChoiceField(choices=Rule.Action.values)
     effect = serializers.ChoiceField(choices=Rule.Effect.values, default=Rule.Effect.ALLOW)
-    priority = serializers.IntegerField(default=0, min_value=-1_000_000, max_value=1_000_000)
+    priority = StrictIntegerField(default=0, min_value=-1_000_000, max_value=1_000_000)
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
 
 
@@ -99,7 +100,7 @@ class RuleUpdateInput(serializers.Serializer):
     resource = serializers.CharField(max_length=300, required=False)
     action = serializers.ChoiceField(choices=Rule.Action.values, required=False)
     effect = serializers.ChoiceField(choices=Rule.Effect.values, required=False)
-    priority = serializers.IntegerField(required=False, min_value=-1_000_000, max_value=1_000_000)
+    priority = StrictIntegerField(required=False, min_value=-1_000_000, max_value=1_000_000)
     description = serializers.CharField(required=False, allow_blank=True, max_length=300)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from config_app.models import Namespace, Revision
-from platformsite.api.validators import SLUG
+from platformsite.api.validators import SLUG, StrictIntegerField
 
 NAME = rf"^{SLUG.pattern}\Z"
 
@@ -60,7 +60,7 @@ class WriteInput(serializers.Serializer):
 
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     source = serializers.CharField(max_length=64, required=False, default="api")
-    expected_revision = serializers.IntegerField(
+    expected_revision = StrictIntegerField(
         min_value=0,
         required=False,
         allow_null=True,
@@ -83,7 +83,7 @@ class ValueInput(WriteInput):
 
 
 class RollbackInput(WriteInput):
-    revision = serializers.IntegerField(min_value=1)
+    revision = StrictIntegerField(min_value=1)
 
 
 class RevisionOutput(serializers.ModelSerializer):

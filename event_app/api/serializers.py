@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from event_app.filters import MAX_VALUES
 from event_app.models import Delivery, EventCount, Subscription
+from platformsite.api.validators import StrictBooleanField, StrictIntegerField
 
 
 class SummaryQuery(serializers.Serializer):
@@ -42,7 +43,7 @@ class SubscriptionUpdateInput(serializers.Serializer):
     subject_prefix = serializers.CharField(max_length=500, required=False, allow_blank=True)
     url = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     secret = serializers.CharField(max_length=200, required=False, allow_blank=False)
-    is_active = serializers.BooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
 
 
 class SubscriptionOutput(serializers.ModelSerializer):
@@ -86,9 +87,9 @@ class DeliveryOutput(serializers.ModelSerializer):
 
 class RedeliverInput(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list
     )
-    all_dead = serializers.BooleanField(required=False, default=False)
+    all_dead = StrictBooleanField(required=False, default=False)
 
     def validate(self, attrs: dict) -> dict:
         if not attrs["ids"] and not attrs["all_dead"]:  # an empty body requeued nothing, and said 0

@@ -12,8 +12,11 @@ from rest_framework import serializers
 
 from platformsite.api.validators import StrictBooleanField, StrictFloatField, StrictIntegerField
 
-#: The services whose body input serializers are checked to use only the strict fields.
-MODULES = ["dbproxy_app.api.serializers", "monitor_app.api.serializers", "router_app.api.serializers"]
+#: The services whose body input serializers (``*Input``, and :data:`BODIES`) are checked to use
+#: only the strict fields; query-string serializers (``SummaryQuery``, trace's search) parse text.
+APPS = ("auth", "config", "dbproxy", "discovery", "event", "monitor", "router", "trace")
+MODULES = [f"{app}_app.api.serializers" for app in APPS]
+BODIES = {"KeepRuleSerializer"}
 STRICT = (StrictBooleanField, StrictIntegerField, StrictFloatField)
 LOOSE = (serializers.BooleanField, serializers.IntegerField, serializers.FloatField)
 
@@ -69,9 +72,38 @@ def test_input_serializers__take_json_types_only(module):
     inputs = [
         cls
         for name, cls in inspect.getmembers(import_module(module), inspect.isclass)
-        if issubclass(cls, serializers.Serializer) and name.endswith("Input")
+        if issubclass(cls, serializers.Serializer) and (name.endswith("Input") or name in BODIES)
     ]
     assert inputs
     loose = [path for cls in inputs for path in _loose_fields(cls(), cls.__name__)]
 
     assert loose == []
+
+
+@pytest.mark.django_db
+def test_a_subscription_switched_on_by_yes__400_and_left_as_it_was(api_client):
+    operator = api_client("events:read", "events:write")
+    made = operator.post(
+        "/api/v1/events/subscriptions/", {"name": "hook", "url": "http://127.0.0.1:9/h"}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    assert (
+        operator.patch("/api/v1/events/subscriptions/hook/", {"is_active": False}, format="json").status_code
+        == 200
+    )
+
+    refusal = operator.patch("/api/v1/events/subscriptions/hook/", {"is_active": "yes"}, format="json")
+
+    assert refusal.status_code == 400 and "is_active" in refusal.json()["error"]["details"]
+    assert operator.get("/api/v1/events/subscriptions/hook/").json()["is_active"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"keep_errors": "no"}, {"keep_share": "0.5"}, {"retention_days": True}])
+def test_a_keep_rule_of_mistyped_values__400_naming_the_field_nothing_stored(api_client, body):
+    admin = api_client("trace:read", "trace:write")
+
+    refusal = admin.put("/api/v1/trace/rules/web/", body, format="json")
+
+    assert refusal.status_code == 400 and next(iter(body)) in refusal.json()["error"]["details"]
+    assert admin.get("/api/v1/trace/rules/").json()["results"] == []

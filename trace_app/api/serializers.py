@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from platformsite.api.validators import Name
+from platformsite.api.validators import Name, StrictBooleanField, StrictFloatField, StrictIntegerField
 from trace_app.models import KeepRule
 
 SERVICE_NAME = Name(
@@ -152,12 +152,10 @@ class KeepRuleSerializer(serializers.ModelSerializer):
     """A PUT replaces the service's rule: a field left out takes its default."""
 
     service = serializers.CharField(max_length=128)  # no uniqueness check: a PUT replaces the rule
-    keep_errors = serializers.BooleanField(default=True)
-    keep_share = serializers.FloatField(min_value=0.0, max_value=1.0, default=1.0)
-    slower_than_ms = serializers.IntegerField(
-        min_value=1, max_value=86_400_000, default=None, allow_null=True
-    )
-    retention_days = serializers.IntegerField(min_value=1, max_value=3650, default=None, allow_null=True)
+    keep_errors = StrictBooleanField(default=True)
+    keep_share = StrictFloatField(min_value=0.0, max_value=1.0, default=1.0)
+    slower_than_ms = StrictIntegerField(min_value=1, max_value=86_400_000, default=None, allow_null=True)
+    retention_days = StrictIntegerField(min_value=1, max_value=3650, default=None, allow_null=True)
 
     class Meta:
         model = KeepRule
