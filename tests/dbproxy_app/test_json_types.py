@@ -7,16 +7,11 @@ from __future__ import annotations
 import pytest
 
 from dbproxy_app.models import Database
+from tests.errors import refused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DATABASES = "/api/v1/db/databases/"
-
-
-def refused(response, field: str) -> None:
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and field in error["details"], error
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from router_app.models import Label, Policy, RateLimit, Rule
+from tests.errors import refused
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +22,6 @@ DEFINITION = {
     "weight": 20,
     "priority": 1,
 }
-
-
-def refused(response, field: str) -> None:
-    assert response.status_code == 400, response.content
-    error = response.json()["error"]
-    assert error["code"] == "invalid" and field in error["details"], error
 
 
 @pytest.mark.parametrize(
