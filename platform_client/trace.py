@@ -20,6 +20,7 @@ import importlib
 import os
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from platform_client.session import PlatformSession
 
@@ -176,3 +177,26 @@ def dependencies(
 
 def compare(session: PlatformSession, a: str, b: str) -> dict[str, Any]:
     return session.call("GET", f"{T}/compare/", params={"a": a, "b": b})
+
+
+# --- keep rules (writing them needs trace:manage) ------------------------------------------------
+
+
+def rules(session: PlatformSession) -> list[dict[str, Any]]:
+    """Every keep rule the caller may read (``*``: every service without one of its own)."""
+    found: list[dict[str, Any]] = []
+    page: dict[str, Any] | None = session.call("GET", f"{T}/rules/")
+    while page is not None:
+        found += page["results"]
+        page = session.call("GET", page["next"]) if page.get("next") else None
+    return found
+
+
+def set_rule(session: PlatformSession, service: str, **rule: Any) -> dict[str, Any]:
+    """Create or replace ``service``'s rule: ``keep_errors``, ``keep_share``, ``slower_than_ms``,
+    ``retention_days``; a field left out takes its default (the whole rule is replaced)."""
+    return session.call("PUT", f"{T}/rules/{quote(service, safe='')}/", json=rule)
+
+
+def delete_rule(session: PlatformSession, service: str) -> None:
+    session.call("DELETE", f"{T}/rules/{quote(service, safe='')}/")

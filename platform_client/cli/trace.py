@@ -1,4 +1,4 @@
-"""``platform trace ...``: search traces, show one, services, the dependency graph, compare."""
+"""``platform trace ...``: search traces, show one, services, the dependency graph, compare, keep rules."""
 
 from __future__ import annotations
 
@@ -164,3 +164,40 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     both.add_argument("a")
     both.add_argument("b")
     both.set_defaults(handler=lambda s, o: trace.compare(s, o.a, o.b), table_view=compared_spans)
+
+    _rule_commands(sub)
+
+
+def _rule(o: argparse.Namespace) -> dict[str, Any]:
+    """The rule as given; what is left out takes its default (a PUT replaces the whole rule)."""
+    rule = {
+        "keep_share": o.keep_share,
+        "slower_than_ms": o.slower_than_ms,
+        "retention_days": o.retention_days,
+    }
+    rule = {key: value for key, value in rule.items() if value is not None}
+    if o.keep_errors is not None:
+        rule["keep_errors"] = o.keep_errors
+    return rule
+
+
+def _rule_commands(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("rules", help="Keep rules: which traces each service keeps, and for how long.")
+    actions = group.add_subparsers(dest="rule_command", required=True)
+    actions.add_parser("list", help="Every keep rule you may read.").set_defaults(
+        handler=lambda s, o: trace.rules(s)
+    )
+    put = actions.add_parser(
+        "set", help="Create or replace a service's rule (* for every other); needs trace:manage."
+    )
+    put.add_argument("service")
+    put.add_argument("--keep-share", type=float, help="0.0 to 1.0 of the other traces (default 1.0).")
+    put.add_argument("--slower-than-ms", type=count, help="Keep every trace slower than this.")
+    put.add_argument(
+        "--keep-errors", action=argparse.BooleanOptionalAction, help="Keep failed traces (default)."
+    )
+    put.add_argument("--retention-days", type=count, help="Default: the global retention.")
+    put.set_defaults(handler=lambda s, o: trace.set_rule(s, o.service, **_rule(o)))
+    remove = actions.add_parser("rm", help="Delete a service's rule; needs trace:manage.")
+    remove.add_argument("service")
+    remove.set_defaults(handler=lambda s, o: trace.delete_rule(s, o.service) or {"deleted": o.service})

@@ -103,3 +103,17 @@ def test_cli__search_show_services_deps_compare(cli_as, service_account, live_se
     assert "api: list" in rows[3]
     services = cli("services", "--output", "table")[1].splitlines()
     assert services[1].split()[:3] == ["api", "list", "(SERVER)"]
+
+
+def test_cli__keep_rules_set_list_rm_and_the_exporters_scope_refused(cli_as, capsys):
+    exporter = cli_as("trace", "trace:read", "trace:write")
+    code, _, err = exporter("rules", "set", "*", "--keep-share", "0")
+    assert code == 1 and "trace:manage" in err  # every exporter's scope cannot drop everyone's spans
+    cli = cli_as("trace", "trace:read", "trace:write", "trace:manage")
+    code, rule, _ = cli("rules", "set", "checkout", "--keep-share", "0.1", "--slower-than-ms", "500")
+    assert code == 0 and (rule["keep_share"], rule["slower_than_ms"], rule["keep_errors"]) == (0.1, 500, True)
+    code, rule, _ = cli("rules", "set", "checkout", "--no-keep-errors", "--retention-days", "3")
+    assert (rule["keep_share"], rule["slower_than_ms"], rule["keep_errors"]) == (1.0, None, False)  # replaced
+    assert [r["service"] for r in cli("rules", "list")[1]] == ["checkout"]
+    assert cli("rules", "rm", "checkout")[:2] == (0, {"deleted": "checkout"})
+    assert cli("rules", "list")[1] == [] and cli("rules", "rm", "checkout")[0] == 1
