@@ -287,6 +287,13 @@ def _hex(value: Any) -> str:
     return value.lower() if isinstance(value, str) else value
 
 
+def _trace_id(value: Any, what: str = "traceId") -> str:
+    """An OTLP trace id: 16 bytes, 32 hex digits (Zipkin's 64-bit form is not one, in JSON either)."""
+    if not isinstance(value, str) or len(value) != 32:
+        raise Refused(f"{what} {repr(value)[:40]} is not 32 hex characters (16 bytes)")
+    return trace_id(value)
+
+
 def _string(value: Any, what: str) -> str:
     """A string field of OTLP/JSON: null is its default (""), anything but a string is refused."""
     if value is None:
@@ -331,7 +338,7 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
     if end < start:
         raise Refused("a span ends before it starts (negative duration)")
     return _row(
-        trace_id(_hex(_get(span, "traceId", "trace_id"))),
+        _trace_id(_hex(_get(span, "traceId", "trace_id"))),
         span_id(_hex(_get(span, "spanId", "span_id"))),
         parent_id(_hex(_get(span, "parentSpanId", "parent_span_id"))),
         _string(span.get("name"), "name"),
@@ -402,7 +409,7 @@ def _link(trace: Any, span: Any, attributes: dict[str, Any]) -> dict[str, Any]:
     """A link, its ids checked as a span's own are (a malformed one refuses the span).  Empty or
     all-zero ids are kept as "": OTel records a link to an invalid context that has attributes."""
     link: dict[str, Any] = {
-        "trace_id": "" if _no_id(trace) else trace_id(trace),
+        "trace_id": "" if _no_id(trace) else _trace_id(trace, "link trace id"),
         "span_id": "" if _no_id(span) else span_id(span, "link span id"),
     }
     if attributes:
