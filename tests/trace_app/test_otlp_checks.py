@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from tests.trace_app.conftest import hex_id, otlp_request, post_otlp
+from tests.trace_app.conftest import NOW_US, hex_id, otlp_request, post_otlp
 from tests.trace_app.test_otlp import _json_request, _json_span, _post_json
 from trace_app.models import Span
 
@@ -40,4 +41,30 @@ def test_a_links_64_bit_trace_id__refuses_its_span_in_either_encoding(writer):
         ).partial_success.rejected_spans
         == 1
     )
+    assert not Span.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("time_unix_nano", "message"),
+    [
+        ("1", "an event's timeUnixNano 1 is before 2000-01-01"),  # was stored at timestamp 0
+        (None, "an event's timeUnixNano 0 is before 2000-01-01"),
+        (str(NOW_US), "given for nanoseconds?"),  # microseconds
+        (str((NOW_US + 2 * 86_400_000_000) * 1000), "is more than a day in the future"),
+    ],
+)
+def test_json_an_event_at_an_implausible_time__refuses_its_span(writer, time_unix_nano, message):
+    kept = _json_span(events=[{"timeUnixNano": str(NOW_US * 1000), "name": "ok"}])
+    bad = _json_span(events=[{"timeUnixNano": time_unix_nano, "name": "e"}])
+    answer = _post_json(writer, _json_request([kept, bad]))
+    assert answer.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert list(Span.objects.values_list("trace_id", flat=True)) == [kept["traceId"]]
+
+
+def test_protobuf_an_event_before_2000__refuses_its_span(writer):
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    request.resource_spans[0].scope_spans[0].spans[0].events.add(time_unix_nano=1, name="e")
+    partial = ExportTraceServiceResponse.FromString(post_otlp(writer, request).content).partial_success
+    assert partial.rejected_spans == 1 and "timeUnixNano 1 is before 2000-01-01" in partial.error_message
     assert not Span.objects.exists()

@@ -95,6 +95,9 @@ def test_protobuf_ingest__an_unknown_kind__400_as_in_json(writer):
         {"shared": "yes"},  # was read as false: the server half no longer merged with its client's
         {"shared": 1},
         {"debug": "true"},
+        {"annotations": [{"timestamp": -5, "value": "x"}]},  # was stored: checked as the span's start
+        {"annotations": [{"timestamp": NOW_US // 1000, "value": "x"}]},  # milliseconds
+        {"annotations": [{"timestamp": NOW_US * 1000, "value": "x"}]},  # nanoseconds
     ],
 )
 def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
@@ -103,6 +106,19 @@ def test_bad_span__400_and_nothing_of_the_request_stored(writer, bad):
     answer = post_zipkin(writer, [good, broken])
     assert answer.status_code == 400, answer.content
     assert answer.json()["error"]["code"] == "undecodable"
+    assert not Span.objects.exists()
+
+
+def test_protobuf_an_annotation_before_2000__400_as_in_json(writer):
+    spans = ListOfSpans()
+    span = spans.spans.add(trace_id=bytes.fromhex(hex_id(8)), id=bytes.fromhex(hex_id(8)))
+    span.timestamp, span.duration, span.local_endpoint.service_name = NOW_US, 5, "api"
+    span.annotations.add(timestamp=1, value="x")
+    answer = writer.post(
+        "/api/v2/spans", data=spans.SerializeToString(), content_type="application/x-protobuf"
+    )
+    assert answer.status_code == 400
+    assert "annotation's timestamp 1 is before 2000-01-01" in answer.json()["error"]["message"]
     assert not Span.objects.exists()
 
 

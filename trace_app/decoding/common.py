@@ -69,17 +69,29 @@ def check_time(timestamp: Any, duration: Any) -> tuple[int, int]:
         raise Refused("timestamp is missing or not an integer (microseconds since the epoch)")
     if isinstance(duration, bool) or not isinstance(duration, int):
         raise Refused("duration is not an integer (microseconds)")
-    if timestamp < EARLIEST_US:
-        raise Refused(
-            f"timestamp {timestamp} is before 2000-01-01 (seconds or milliseconds given for microseconds?)"
-        )
-    if timestamp > time.time() * 1_000_000 + FUTURE_SLACK_US:
-        raise Refused(f"timestamp {timestamp} is more than a day in the future (nanoseconds given?)")
+    check_moment(timestamp, "timestamp")
     if duration < 0:
         raise Refused(f"duration {duration} is negative")
     if duration > MAX_DURATION_US:
         raise Refused(f"duration {duration} is longer than ten years (nanoseconds given?)")
     return timestamp, duration
+
+
+def check_moment(value: int, what: str, unit: int = 1) -> None:
+    """Refused when ``value``, the time ``what`` in µs since the epoch (ns when ``unit`` is 1000),
+    is before 2000-01-01 or more than a day in the future: a span's start, an event's time."""
+    in_ns = unit == 1000
+    if value // unit < EARLIEST_US:
+        given = (
+            "seconds, milliseconds or microseconds given for nanoseconds"
+            if in_ns
+            else "seconds or milliseconds given for microseconds"
+        )
+        raise Refused(f"{what} {value} is before 2000-01-01 ({given}?)")
+    if value // unit > time.time() * 1_000_000 + FUTURE_SLACK_US:
+        raise Refused(
+            f"{what} {value} is more than a day in the future" + ("" if in_ns else " (nanoseconds given?)")
+        )
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:

@@ -20,9 +20,9 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from trace_app.decoding.common import (
-    EARLIEST_US,
     Refused,
     Undecodable,
+    check_moment,
     new_span,
     parent_id,
     span_id,
@@ -399,6 +399,7 @@ def _no_id(value: Any) -> bool:
 
 
 def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    check_moment(time_unix_nano, "an event's timeUnixNano", 1000)  # as the span's start: it refuses the span
     annotation: dict[str, Any] = {"timestamp": time_unix_nano // 1000, "value": text(name)}
     if attributes:
         annotation["attributes"] = attributes
@@ -436,11 +437,7 @@ def _row(
 ) -> dict[str, Any]:
     if kind_number not in KINDS:
         raise Refused(f"kind {kind_number} is not an OTLP span kind")
-    if start_ns < EARLIEST_US * 1000:  # told in OTLP's unit (check_time speaks Zipkin's microseconds)
-        raise Refused(
-            f"startTimeUnixNano {start_ns} is before 2000-01-01 (seconds, milliseconds or microseconds"
-            " given for nanoseconds?)"
-        )
+    check_moment(start_ns, "startTimeUnixNano", 1000)  # told in OTLP's unit (check_time speaks Zipkin's)
     kind = KINDS[kind_number]
     error = status_code == STATUS_ERROR
     if status_code in (1, 2):  # Zipkin's conventions, so its tools see the status

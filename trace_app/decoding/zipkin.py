@@ -18,7 +18,16 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from trace_app.decoding.common import Refused, Undecodable, new_span, parent_id, span_id, text, trace_id
+from trace_app.decoding.common import (
+    Refused,
+    Undecodable,
+    check_moment,
+    new_span,
+    parent_id,
+    span_id,
+    text,
+    trace_id,
+)
 from trace_app.protos import ListOfSpans
 
 log = logging.getLogger(__name__)
@@ -76,8 +85,14 @@ def _annotations(value: Any) -> list[dict[str, Any]]:
         stamp = item.get("timestamp")
         if isinstance(stamp, bool) or not isinstance(stamp, int):
             raise Refused("an annotation has no timestamp (microseconds)")
-        out.append({"timestamp": stamp, "value": text(item["value"])})
+        out.append(_annotation(stamp, item["value"]))
     return out
+
+
+def _annotation(stamp: int, value: str) -> dict[str, Any]:
+    """An annotation, its time checked as a span's start is (a bad one refuses the request)."""
+    check_moment(stamp, "an annotation's timestamp")
+    return {"timestamp": stamp, "value": text(value)}
 
 
 def _started(timestamp: Any, annotations: list[dict[str, Any]]) -> Any:
@@ -180,7 +195,7 @@ def _pb_span(span: Any) -> dict[str, Any] | None:
     if span.kind not in PROTO_KINDS:  # as JSON's unknown kind is: it was stored as a local span
         raise Refused(f"kind {span.kind} is not a Span.Kind (0-4)")
     ids = trace_id(span.trace_id.hex()), span_id(span.id.hex()), parent_id(span.parent_id.hex())
-    annotations = [{"timestamp": a.timestamp, "value": text(a.value)} for a in span.annotations]
+    annotations = [_annotation(a.timestamp, a.value) for a in span.annotations]
     timestamp = _started(span.timestamp, annotations)
     if timestamp is None:
         return None
