@@ -143,7 +143,8 @@ class TracesView(ZipkinView):
             limit=limit,
             service=query.text(params, "serviceName"),
             remote_service=query.text(params, "remoteServiceName"),
-            operation="" if span_name == "all" else span_name,
+            operation="" if span_name.lower() == "all" else span_name,
+            operation_any_case=True,  # Zipkin lower-cases span names, and its spanName with them
             tags=tags,
             words=words,
             min_duration=query.integer(params, "minDuration"),

@@ -44,6 +44,7 @@ class TraceQuery:
     service: str = ""
     remote_service: str = ""
     operation: str = ""
+    operation_any_case: bool = False  # ``operation`` matches names in any case (Zipkin's spanName)
     tags: dict[str, str] = field(default_factory=dict)
     words: tuple[str, ...] = ()
     min_duration: int | None = None  # µs

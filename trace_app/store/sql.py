@@ -75,7 +75,8 @@ class SqlStore:
 
     def _matching(self, query: TraceQuery) -> QuerySet[Span]:
         spans = Span.objects.filter(timestamp__gte=query.start, timestamp__lte=query.end)
-        exact = {"service": query.service, "remote_service": query.remote_service, "name": query.operation}
+        name = "name__iexact" if query.operation_any_case else "name"
+        exact = {"service": query.service, "remote_service": query.remote_service, name: query.operation}
         spans = spans.filter(**{field: value for field, value in exact.items() if value})
         if query.min_duration is not None:
             spans = spans.filter(duration__gte=query.min_duration)
