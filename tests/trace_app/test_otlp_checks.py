@@ -68,3 +68,29 @@ def test_protobuf_an_event_before_2000__refuses_its_span(writer):
     partial = ExportTraceServiceResponse.FromString(post_otlp(writer, request).content).partial_success
     assert partial.rejected_spans == 1 and "timeUnixNano 1 is before 2000-01-01" in partial.error_message
     assert not Span.objects.exists()
+
+
+def test_long_scope_and_attribute_keys__cut_as_tag_keys_are(writer):
+    # the scope's name and version (and its otel.scope.name tag) were kept at 5,000 characters,
+    # events', links' and the resource's attribute keys at 400; a NUL stayed in the scope's tag
+    long_key = [{"key": "k" * 400, "value": {"stringValue": "v"}}]
+    span = _json_span(
+        events=[{"timeUnixNano": str(NOW_US * 1000), "name": "e", "attributes": long_key}],
+        links=[{"traceId": hex_id(16), "spanId": hex_id(8), "attributes": long_key}],
+    )
+    body = _json_request([span], scope={"name": "n\x00" + "n" * 5000, "version": "v" * 5000})
+    body["resourceSpans"][0]["resource"]["attributes"] += long_key
+    assert _post_json(writer, body).json() == {}
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    request.resource_spans[0].scope_spans[0].scope.name = "n\x00" + "n" * 5000
+    request.resource_spans[0].scope_spans[0].scope.version = "v" * 5000
+    event = request.resource_spans[0].scope_spans[0].spans[0].events.add(time_unix_nano=NOW_US * 1000)
+    event.attributes.add(key="k" * 400).value.string_value = "v"
+    assert post_otlp(writer, request).status_code == 200
+    for stored in Span.objects.all():
+        assert stored.scope == {"name": "n" * 254, "version": "v" * 255}  # cut, then the NUL dropped
+        assert stored.tags["otel.scope.name"] == "n" * 254
+        assert stored.annotations[0]["attributes"] == {"k" * 255: "v"}
+    json_span = Span.objects.get(trace_id=span["traceId"])
+    assert json_span.links[0]["attributes"] == {"k" * 255: "v"}
+    assert "k" * 255 in json_span.resource and "k" * 400 not in json_span.resource

@@ -23,8 +23,9 @@ NAME_MAX, SERVICE_MAX = 255, 128
 MAX_DURATION_US = 10 * 365 * 24 * 3600 * 1_000_000
 
 
-def _keys_kept(tags: dict[str, str]) -> dict[str, str]:
-    """``tags`` with keys a database stores, cut at ``NAME_MAX`` characters as names are."""
+def keys_kept(tags: dict[str, Any]) -> dict[str, Any]:
+    """``tags`` (or any attributes) with keys a database stores, cut at ``NAME_MAX`` characters
+    as names are."""
     keys = "".join(tags)
     if len(keys) > NAME_MAX and any(len(key) > NAME_MAX for key in tags):
         tags = {key[:NAME_MAX]: value for key, value in tags.items()}
@@ -156,10 +157,10 @@ def new_span(
         "shared": shared,
         "debug": debug,
         # tag values and annotations are text() already: the keys and the rest are checked here
-        "tags": _keys_kept(tags),
+        "tags": keys_kept(tags),
         "annotations": annotations or [],
         "links": scrubbed(links) if links else [],
-        "resource": scrubbed(resource) if resource else {},
+        "resource": scrubbed(keys_kept(resource)) if resource else {},
         "scope": scrubbed(scope) if scope else {},
         "local_endpoint": scrubbed(local_endpoint) if local_endpoint else {},
         "remote_endpoint": scrubbed(remote_endpoint) if remote_endpoint else {},

@@ -20,9 +20,11 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from trace_app.decoding.common import (
+    NAME_MAX,
     Refused,
     Undecodable,
     check_moment,
+    keys_kept,
     new_span,
     parent_id,
     span_id,
@@ -391,7 +393,8 @@ def decode_json(body: bytes) -> Decoded:
 
 
 def _scope(name: str, version: str) -> dict[str, str]:
-    return {key: value for key, value in (("name", name), ("version", version)) if value}
+    """The instrumentation scope, its name and version cut as names are (and its name tag with them)."""
+    return {key: text(value, NAME_MAX) for key, value in (("name", name), ("version", version)) if value}
 
 
 def _no_id(value: Any) -> bool:
@@ -402,7 +405,7 @@ def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> d
     check_moment(time_unix_nano, "an event's timeUnixNano", 1000)  # as the span's start: it refuses the span
     annotation: dict[str, Any] = {"timestamp": time_unix_nano // 1000, "value": text(name)}
     if attributes:
-        annotation["attributes"] = attributes
+        annotation["attributes"] = keys_kept(attributes)
     return annotation
 
 
@@ -414,7 +417,7 @@ def _link(trace: Any, span: Any, attributes: dict[str, Any]) -> dict[str, Any]:
         "span_id": "" if _no_id(span) else span_id(span, "link span id"),
     }
     if attributes:
-        link["attributes"] = attributes
+        link["attributes"] = keys_kept(attributes)
     return link
 
 
