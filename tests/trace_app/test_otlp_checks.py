@@ -94,3 +94,48 @@ def test_long_scope_and_attribute_keys__cut_as_tag_keys_are(writer):
     json_span = Span.objects.get(trace_id=span["traceId"])
     assert json_span.links[0]["attributes"] == {"k" * 255: "v"}
     assert "k" * 255 in json_span.resource and "k" * 400 not in json_span.resource
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"resourceSpans": {}},  # was 200, storing nothing, where {"a": 1} was a 400
+        {"resourceSpans": ""},
+        {"resourceSpans": [{"resource": 5}]},
+        {"resourceSpans": [{"resource": {"attributes": ""}}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": {}}]}]},
+        _json_request([_json_span()], service_value={"stringValue": "cart", "intValue": "1"}),
+    ],
+)
+def test_json_a_malformed_request__400_as_protobufs_json_parser_refuses_it(writer, body):
+    answer = _post_json(writer, body)
+    assert answer.status_code == 400 and answer.json()["code"] == 3
+    assert not Span.objects.exists()
+
+
+def test_json_null_resource_spans__an_empty_request(writer):
+    assert _post_json(writer, {"resourceSpans": None}).json() == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"stringValue": "x", "intValue": "1"}, "an AnyValue sets stringValue and intValue, not one value"),
+        ({"stringValue": "x", "string_value": "y"}, "sets stringValue and string_value"),
+        ("x", "an attribute's value 'x' is not an AnyValue object"),
+        ({"arrayValue": 5}, "arrayValue is not an object"),
+        ({"arrayValue": {"values": {}}}, "values is not a list"),
+    ],
+)
+def test_json_an_attribute_value_with_two_fields_or_none__refuses_its_span(writer, value, message):
+    # the string was taken and the int dropped; a bare "x" was kept as if it were an AnyValue
+    answer = _post_json(writer, _json_request([_json_span(attributes=[{"key": "k", "value": value}])]))
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert not Span.objects.exists()
+
+
+def test_json_a_null_field_of_an_any_value__is_not_set_as_in_protobuf(writer):
+    value = {"stringValue": None, "intValue": "1"}  # protobuf's parser takes the int: "" was kept
+    span = _json_span(attributes=[{"key": "k", "value": value}])
+    assert _post_json(writer, _json_request([span])).json() == {}
+    assert Span.objects.get().tags["k"] == "1"

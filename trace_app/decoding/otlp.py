@@ -191,29 +191,47 @@ def _int64(value: Any, what: str, *, unsigned: bool = False) -> int:
     return value
 
 
+#: The fields of an AnyValue (its ``value`` oneof), in both spellings, each to its lowerCamelCase.
+_VALUE_FIELDS = {
+    spelling: camel
+    for camel, snake in (
+        ("stringValue", "string_value"),
+        ("boolValue", "bool_value"),
+        ("intValue", "int_value"),
+        ("doubleValue", "double_value"),
+        ("arrayValue", "array_value"),
+        ("kvlistValue", "kvlist_value"),
+        ("bytesValue", "bytes_value"),
+    )
+    for spelling in (camel, snake)
+}
+
+
 def _json_value(value: Any) -> Any:
+    if value is None:
+        return None
     if not isinstance(value, dict):
-        return value
-    for camel, snake, kind, what in (
-        ("stringValue", "string_value", str, "a string"),
-        ("boolValue", "bool_value", bool, "true or false"),
-    ):
-        if camel in value or snake in value:
-            given = _get(value, camel, snake)
-            if given is not None and not isinstance(given, kind):  # a number is not taken as text
-                raise Refused(f"{camel} {repr(given)[:40]} is not {what}")
-            return given
-    if "bytesValue" in value or "bytes_value" in value:
-        return _bytes(_get(value, "bytesValue", "bytes_value"))
-    if "doubleValue" in value or "double_value" in value:
-        return _double(_get(value, "doubleValue", "double_value"))
-    if "intValue" in value or "int_value" in value:
-        return _int64(_get(value, "intValue", "int_value"), "intValue")
-    if "arrayValue" in value or "array_value" in value:
-        return [_json_value(item) for item in _list(_get(value, "arrayValue", "array_value"), "values")]
-    if "kvlistValue" in value or "kvlist_value" in value:
-        return _json_attributes(_list(_get(value, "kvlistValue", "kvlist_value"), "values"), raw=True)
-    return None
+        raise Refused(f"an attribute's value {repr(value)[:40]} is not an AnyValue object")
+    given = [key for key, item in value.items() if key in _VALUE_FIELDS and item is not None]
+    if len(given) > 1:  # protobuf's JSON parser refuses it: the fields are one oneof
+        raise Refused(f"an AnyValue sets {' and '.join(given)}, not one value")
+    if not given:
+        return None
+    field, item = _VALUE_FIELDS[given[0]], value[given[0]]
+    for camel, kind, what in (("stringValue", str, "a string"), ("boolValue", bool, "true or false")):
+        if field == camel:
+            if not isinstance(item, kind):  # a number is not taken as text
+                raise Refused(f"{camel} {repr(item)[:40]} is not {what}")
+            return item
+    if field == "bytesValue":
+        return _bytes(item)
+    if field == "doubleValue":
+        return _double(item)
+    if field == "intValue":
+        return _int64(item, "intValue")
+    if field == "arrayValue":
+        return [_json_value(entry) for entry in _list(item, "values", "arrayValue")]
+    return _json_attributes(_list(item, "values", "kvlistValue"), raw=True)
 
 
 def _bytes(value: Any) -> str | None:
@@ -252,17 +270,18 @@ def _array(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _list(container: Any, key: str) -> list[Any]:
-    if not isinstance(container, dict):
+def _list(container: Any, key: str, what: str) -> list[Any]:
+    """The list ``key`` of the message ``container`` (either absent or null: empty); Refused when
+    either is something else (protobuf's JSON parser refuses ``{"resourceSpans": {}}`` too)."""
+    if container is None:
         return []
-    items = container.get(key) or []
-    if not isinstance(items, list):
-        raise Refused(f"{key} is not a list")
-    return items
+    if not isinstance(container, dict):
+        raise Refused(f"{what} is not an object")
+    return _array(container.get(key), key)
 
 
 def _json_attributes(items: Any, raw: bool = False) -> dict[str, Any]:
-    if items in (None, ""):
+    if items is None:
         return {}
     if not isinstance(items, list):
         raise Refused("attributes is not a list")
@@ -367,10 +386,10 @@ def decode_json(body: bytes) -> Decoded:
         raise Undecodable("an ExportTraceServiceRequest is a JSON object")
     decoded = Decoded()
     try:
-        for resource_spans in _list(request, "resourceSpans") or _list(request, "resource_spans"):
+        for resource_spans in _array(_get(request, "resourceSpans", "resource_spans"), "resourceSpans"):
             if not isinstance(resource_spans, dict):
                 raise Refused("resourceSpans holds a non-object")
-            resource = _json_attributes(_list(resource_spans.get("resource"), "attributes"))
+            resource = _json_attributes(_list(resource_spans.get("resource"), "attributes", "resource"))
             service = resource.get("service.name", "")
             for scope_spans in _array(_get(resource_spans, "scopeSpans", "scope_spans"), "scopeSpans"):
                 if not isinstance(scope_spans, dict):
@@ -382,7 +401,7 @@ def decode_json(body: bytes) -> Decoded:
                     _string(scope_info.get("name"), "scope name"),
                     _string(scope_info.get("version"), "scope version"),
                 )
-                for span in _list(scope_spans, "spans"):
+                for span in _list(scope_spans, "spans", "scopeSpans"):
                     decoded.add(_json_span, span, service, resource, scope)
     except Refused as exc:  # the request's structure, not one span: nothing is stored
         raise Undecodable(str(exc)) from None
