@@ -139,3 +139,18 @@ def test_json_a_null_field_of_an_any_value__is_not_set_as_in_protobuf(writer):
     span = _json_span(attributes=[{"key": "k", "value": value}])
     assert _post_json(writer, _json_request([span])).json() == {}
     assert Span.objects.get().tags["k"] == "1"
+
+
+def test_protobuf_string_attributes__cut_and_cleaned_as_json_ones_are(writer):
+    # a protobuf string value was kept whole (5,000 characters) and with its NUL, which
+    # PostgreSQL's jsonb cannot store; JSON's went through text()
+    long, nul = "x" * 5000, "a\x00b"
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8), "attrs": {"long": long, "nul": nul}}])
+    request.resource_spans[0].resource.attributes.add(key="long").value.string_value = long
+    event = request.resource_spans[0].scope_spans[0].spans[0].events.add(time_unix_nano=NOW_US * 1000)
+    event.attributes.add(key="nul").value.string_value = nul
+    assert post_otlp(writer, request).status_code == 200
+    stored = Span.objects.get()
+    assert (stored.tags["long"], stored.tags["nul"]) == ("x" * 4096, "ab")
+    assert stored.resource["long"] == "x" * 4096
+    assert stored.annotations[0]["attributes"] == {"nul": "ab"}
