@@ -424,7 +424,7 @@ class Config:
         return self._snapshot
 
     def get(self, path: str, default: Any = None) -> Any:
-        """The value at a dotted or slash path, or ``default``."""
+        """The value at a dotted or slash path, or ``default``; ValueError if the path does not parse."""
         segments = self._paths.get(path)
         if segments is None:
             segments = self._paths[path] = split_path(path)
@@ -498,6 +498,7 @@ class Config:
 
     def watch(self, path: str, callback: Callable[[Any, Any], None]) -> Callable[[], None]:
         """Call ``callback(new, old)`` whenever the value at ``path`` changes; returns an unsubscribe."""
+        split_path(path)  # a path that does not parse is refused here, not at every reload
         with self._lock:
             self._watchers.setdefault(path, []).append(callback)
 

@@ -51,9 +51,20 @@ def parse_duration(value: Any) -> float:
 
 
 def split_path(path: str) -> tuple[str, ...]:
-    """``"db.host"`` or ``"db/host"`` -> ``("db", "host")`` (a path holding '/' splits on '/' only)."""
+    """``"db.host"`` or ``"db/host"`` -> ``("db", "host")`` (a path holding '/' splits on '/' only).
+
+    A path is taken as written, as the platform takes it: an empty path, an empty segment
+    (``db//host``, ``db..host``, a leading or trailing separator: ``db/``, ``/db``, ``db.``, ``.db``)
+    or a segment ``.`` or ``..`` raises ValueError naming the path, never reads another path.
+    """
     separator = "/" if "/" in path else "."
-    return tuple(part for part in path.split(separator) if part)
+    segments = tuple(path.split(separator))
+    if not all(segment and segment not in {".", ".."} for segment in segments):
+        raise ValueError(
+            f"The config path {path[:200]!r} does not parse: use keys joined by '.' or by '/'"
+            " (no empty key, no leading or trailing separator, no '.' or '..' key)."
+        )
+    return segments
 
 
 def walk(data: Any, segments: tuple[str, ...]) -> Any:

@@ -185,3 +185,17 @@ def test_platform_source__hot_reload__long_poll_fallback_fires_watch(platform_se
         assert wait_for(lambda: config.get("db.host") == "b")
     assert seen == [("b", "a")]
     assert json.loads((tmp_path / "payments.default.json").read_text())["data"]["db"]["host"] == "b"
+
+
+@pytest.mark.parametrize(
+    "path", ["", "db/", "/db", "db.", ".db", "db//host", "db..host", "db/./host", "db/../db", "/", "."]
+)
+def test_paths__empty_key_or_dot_segment__value_error_naming_the_path(path):
+    config = Config([Dict({"db": {"host": "h"}, "": {"": "empty"}})])
+    for read in (config.get, config.get_str, lambda p: config.watch(p, print)):
+        with pytest.raises(ValueError, match="does not parse") as caught:
+            read(path)
+        assert repr(path) in str(caught.value)
+    assert config.get("db/host") == config.get("db.host") == "h"
+    assert config.snapshot["db"] == {"host": "h"}  # the whole document
+    assert config._watchers == {}
