@@ -200,7 +200,13 @@ class ResolveView(ConfigView):
             resolved = self.wait(ns, env, resolved, seconds, known)
             if resolved is None:
                 return HttpResponse(status=304)
-        elif etag_matches(request.headers.get("If-None-Match", ""), resolved.etag) and segments is None:
+        if segments is not None:
+            data = self.value_at(request, resolved.data, segments)
+            if missing(data):  # a 404 whatever the If-None-Match (RFC 9110 §13.2.1)
+                raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
+        # A ?path= answer carries the document's revision, revisions and etag, so it changes
+        # exactly when the document does: the document's ETag validates it too (RFC 9110 §8.8.1).
+        if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), resolved.etag):
             response = HttpResponse(status=304)
             response["ETag"] = resolved.etag
             return response
@@ -209,10 +215,6 @@ class ResolveView(ConfigView):
         else:
             if segments is None:
                 data = self.present(request, resolved.data)
-            else:
-                data = self.value_at(request, resolved.data, segments)
-            if segments is not None and missing(data):
-                raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
             body = resolved.body(data, "/".join(segments) if segments is not None else None)
             response = Response(body)
         response["ETag"] = resolved.etag

@@ -135,6 +135,33 @@ def test_resolve__if_none_match_star__is_304_when_it_exists_404_when_not(rw, mak
     assert rw.get(base("nowhere") + "resolve", HTTP_IF_NONE_MATCH="*").status_code == 404
 
 
+def test_resolve__path__if_none_match__304_until_the_document_changes(rw, make_namespace, put_layer):
+    # Given a ?path= answer, which carries the document's revision, revisions and etag
+    make_namespace("payments")
+    put_layer("payments", "default", {"db": {"host": "h", "port": 1}})
+    url = base("payments") + "resolve?path=db/host"
+    first = rw.get(url)
+    etag = first["ETag"]
+    assert etag == first.json()["etag"] == rw.get(base("payments") + "resolve")["ETag"]
+
+    # Then its ETag (plain, weak, listed or *) answers 304 with the ETag and no body
+    for header in (etag, f"W/{etag}", f'"0-x", {etag}', "*"):
+        response = rw.get(url, HTTP_IF_NONE_MATCH=header)
+        assert (response.status_code, response["ETag"], response.content) == (304, etag, b"")
+    assert rw.get(url, HTTP_IF_NONE_MATCH='"0-x"').status_code == 200
+
+    # And a path that is not there, or does not parse, is still 404 or 400
+    assert rw.get(base("payments") + "resolve?path=db/nope", HTTP_IF_NONE_MATCH="*").status_code == 404
+    assert rw.get(base("payments") + "resolve?path=db/nope", HTTP_IF_NONE_MATCH=etag).status_code == 404
+    assert rw.get(base("payments") + "resolve?path=db/", HTTP_IF_NONE_MATCH=etag).status_code == 400
+
+    # When anything in the document changes (even beside the path), the old ETag no longer matches
+    put_layer("payments", "default", {"db": {"host": "h", "port": 2}})
+    response = rw.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 200 and response["ETag"] != etag
+    assert response.json()["etag"] == response["ETag"] and response.json()["data"] == "h"
+
+
 def test_resolve__without_token__is_401(client, make_namespace):
     make_namespace("payments")
     assert client.get(base("payments") + "resolve").status_code == 401
