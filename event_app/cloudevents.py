@@ -47,6 +47,35 @@ RFC3339 = re.compile(
 #: ``dataschema`` is a URI (RFC 3986, with a scheme: JSON Schema's ``uri`` format, as CloudEvents'
 #: own schema checks it), in the characters a URI may hold.
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*\Z")
+#: ``source`` is a URI-reference (RFC 3986 §4.1): a URI (``https://a/b``, ``urn:x``) or a relative
+#: reference (``/orders``, ``billing``; no ':' in a first segment without a scheme), every
+#: character outside the unreserved and reserved ones percent-encoded (``%20``).
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|{_PCT})"
+_SEGMENT_NC = rf"(?:[A-Za-z0-9\-._~!$&'()*+,;=@]|{_PCT})+"
+_AUTHORITY = (
+    rf"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|{_PCT})*@)?"  # userinfo
+    r"(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+)\]"  # IP-literal
+    rf"|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|{_PCT})*)"  # IPv4 address or registered name
+    r"(?::[0-9]*)?"  # port
+)
+URI_REFERENCE = re.compile(
+    rf"(?:[A-Za-z][A-Za-z0-9+.\-]*:(?://{_AUTHORITY}(?:/{_PCHAR}*)*|/?(?:{_PCHAR}+(?:/{_PCHAR}*)*)?)"
+    rf"|//{_AUTHORITY}(?:/{_PCHAR}*)*|/(?:{_PCHAR}+(?:/{_PCHAR}*)*)?|(?:{_SEGMENT_NC}(?:/{_PCHAR}*)*)?)"
+    rf"(?:\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?"
+)
+#: What CloudEvents' ``String`` disallows (1.0.2, "Type System"), beyond NUL and lone surrogates
+#: (:data:`UNSTORABLE_CHARS`): the control characters U+0001-U+001F and U+007F-U+009F (a tab or a
+#: newline too) and Unicode's noncharacters, U+FDD0-U+FDEF and the last two code points of each plane.
+NOT_STRING_CHARS = re.compile(
+    "[\x01-\x1f\x7f-\x9f\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
+NOT_STRING_TEXT = (
+    "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or Unicode noncharacters"
+    " (U+FDD0-U+FDEF, U+FFFE, U+FFFF, ...), which a CloudEvents String disallows"
+)
 #: ``datacontenttype`` is a media type (RFC 2046): ``type/subtype``, parameters after a ``;``.
 MEDIA_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;.*)?\Z", re.DOTALL)
 LIMITS = {"id": 200, "source": 500, "type": 200, "subject": 500, "datacontenttype": 200, "dataschema": 500}
@@ -152,6 +181,8 @@ class _Checker:
             self.error(index, name, f"is longer than {LIMITS.get(name, 500)} characters")
         if UNSTORABLE_CHARS.search(value):
             self.error(index, name, UNSTORABLE_TEXT)
+        elif NOT_STRING_CHARS.search(value):
+            self.error(index, name, NOT_STRING_TEXT)
         return value
 
     def optional(
@@ -198,7 +229,11 @@ class _Checker:
         if specversion and specversion != "1.0":
             self.error(index, "specversion", f"must be '1.0', not {specversion!r}")
         event_id = self.string(index, obj, "id", required=not native) or uuid.uuid4().hex
+        checked = len(self.errors)
         source = self.string(index, obj, "source", required=True)
+        if source and len(self.errors) == checked and not URI_REFERENCE.fullmatch(source):
+            message = "must be a URI-reference (RFC 3986), e.g. /orders, urn:example:orders or https://example.com/orders"
+            self.error(index, "source", message + ": percent-encode spaces and other characters (%20)")
         type_ = self.string(index, obj, "type", required=True)
         when = None
         if obj.get("time") is not None:
@@ -272,6 +307,8 @@ class _Checker:
                 )
             elif isinstance(value, str) and UNSTORABLE_CHARS.search(value):
                 self.error(index, name, UNSTORABLE_TEXT)
+            elif isinstance(value, str) and NOT_STRING_CHARS.search(value):
+                self.error(index, name, NOT_STRING_TEXT)
             elif isinstance(value, str) and len(value) > MAX_EXTENSION_CHARS:
                 self.error(index, name, f"is longer than {MAX_EXTENSION_CHARS} characters")
             else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -80,6 +81,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: What an event's subject (a CloudEvents String) cannot hold, which the platform refuses: control
+#: characters, Unicode noncharacters and lone surrogates. A shipped record's subject has them as spaces.
+NOT_SUBJECT_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ufdd0-\ufdef\ud800-\udfff"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
+
+
 class Shipper:
     """structlog processor publishing records at ``level`` or above to an event publisher."""
 
@@ -94,7 +104,8 @@ class Shipper:
         if LEVELS.get(level, 0) >= self.level:
             data = {key: _jsonable(value) for key, value in event.items() if not key.startswith("_")}
             try:
-                self.events.publish(f"log.{level}", data, subject=str(event.get("event", ""))[:200])
+                subject = NOT_SUBJECT_CHARS.sub(" ", str(event.get("event", "")))[:200]
+                self.events.publish(f"log.{level}", data, subject=subject)
                 self.shipped += 1
             except Exception:  # a full buffer (BufferFull) or a closed publisher
                 self.dropped += 1

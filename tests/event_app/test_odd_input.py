@@ -89,6 +89,134 @@ def test_publish__nul_character_or_lone_surrogate__400_nothing_written(publisher
     assert_nothing_written()
 
 
+@pytest.mark.parametrize("char", ["\u0001", "\t", "\n", "\u001f", "\u007f", "\u0085", "\u009f"])
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"id": "e{c}"}, "id"),
+        ({"source": "/s{c}"}, "source"),
+        ({"type": "a{c}b"}, "type"),
+        ({"subject": "x{c}"}, "subject"),
+        ({"region": "eu{c}"}, "region"),
+        ({"rootid": "flow{c}"}, "rootid"),
+    ],
+)
+def test_publish__control_character_in_an_attribute__400_naming_it(publisher, event, field, char):
+    # given: CloudEvents' String disallows U+0000-U+001F and U+007F-U+009F; they were stored
+    event = {name: value.replace("{c}", char) for name, value in event.items()}
+    body = [
+        {"specversion": "1.0", "id": "ok", "type": "a.ok", "source": "/s"},
+        {"specversion": "1.0", "id": "e", "type": "a.b", "source": "/s", **event},
+    ]
+    # when
+    response = post_raw(publisher, json.dumps(body).encode(), "application/cloudevents-batch+json")
+    # then
+    error = assert_refused(response)
+    assert [(e["index"], e["field"]) for e in error["details"]["errors"]] == [(1, field)]
+    assert "control characters" in error["details"]["errors"][0]["message"]
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("char", ["\ufdd0", "\ufdef", "\ufffe", "\uffff", "\U0001fffe", "\U0010ffff"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "a{c}"},
+        {"source": "/s{c}"},
+        {"subject": "x{c}"},
+        {"id": "{c}"},
+        {"metadata": {"region": "{c}"}},
+        {"root_id": "r{c}"},
+    ],
+)
+def test_publish__noncharacter_in_an_attribute__400_naming_it(publisher, event, char):
+    event = json.loads(json.dumps(event).replace("{c}", char))
+    (name,) = event.get("metadata", event)
+    # when
+    response = publisher.post(EVENTS, {"type": "a", "source": "/s", **event}, format="json")
+    # then
+    error = assert_refused(response)
+    assert error["details"]["errors"] == [
+        {"index": 0, "field": name.replace("_", ""), "message": error["details"]["errors"][0]["message"]}
+    ]
+    assert "noncharacters" in error["details"]["errors"][0]["message"]
+    assert_nothing_written()
+
+
+def test_publish__binary_header_with_a_percent_encoded_newline__400(publisher):
+    headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "1", "HTTP_CE_SOURCE": "/s", "HTTP_CE_TYPE": "a"}
+    response = post_raw(publisher, b"{}", "application/json", **headers, HTTP_CE_SUBJECT="a%0Ab")
+    assert [e["field"] for e in assert_refused(response)["details"]["errors"]] == ["subject"]
+    assert_nothing_written()
+
+
+def test_publish__control_characters_and_noncharacters_in_data__stored(publisher):
+    data = {"text": "line 1\nline 2\t\u0085\ufffe", "k\u0001": "\u007f"}
+    response = publisher.post(EVENTS, {"type": "a", "source": "/s", "data": data}, format="json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().data == data
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "not a uri ref",
+        "/a b",
+        " /a",
+        "/a\\b",
+        '/a"b',
+        "/a<b>",
+        "/a{b}",
+        "/a|b",
+        "/ünï",
+        "/a%zz",
+        "/a%2",
+        "1:x",
+        "10.0.0.7:8080",
+        ":x",
+        "http://a b/",
+        "//a:b:c",
+        "https://a/b#c#d",
+        "http://[zz]/",
+    ],
+)
+def test_publish__source_not_a_uri_reference__400(publisher, source):
+    # given: CloudEvents' source is a URI-reference (RFC 3986 4.1); a space or a raw non-ASCII
+    # character was accepted
+    response = publisher.post(EVENTS, {"type": "a", "source": source}, format="json")
+    errors = assert_refused(response)["details"]["errors"]
+    assert [(e["field"], "URI-reference" in e["message"]) for e in errors] == [("source", True)]
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "/orders",
+        "urn:x",
+        "https://a/b",
+        "https://github.com/cloudevents",
+        "mailto:cncf@lists.cncf.io",
+        "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+        "/sensors/tn-1234567/alerts",
+        "1-555-123-4567",
+        "billing",
+        "/platform/config",
+        "/a%20b",
+        "//host:8080/x?q=1#f",
+        "http://[::1]:80/",
+        "tag:a.com,2026:x",
+        "/",
+        "./a:b",
+        "//10.0.0.7:8080",
+    ],
+)
+def test_publish__source_a_uri_reference__stored(publisher, source):
+    response = publisher.post(EVENTS, {"type": "a", "source": source}, format="json")
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().source == source
+
+
 def test_publish__characters_beyond_the_bmp__stored(publisher):
     # JSON escapes them as surrogate pairs, which are not lone surrogates
     event = {"type": "a", "source": "/s", "subject": "order \U0001f600", "data": {"note": "\U0001f600"}}

@@ -63,6 +63,19 @@ def test_log__json_lines_with_service_version_node_and_trace_ids():
     assert second["span_id"] == format(context.span_id, "016x")
 
 
+def test_log__shipped_subject__control_characters_as_spaces_data_kept():
+    # given: the platform refuses an event whose subject holds a control character or a
+    # noncharacter (CloudEvents' String), so a multi-line message was never shipped
+    shipped = []
+    publisher = Publisher()
+    publisher.publish = lambda type, data, *, subject="": shipped.append((subject, data["event"]))
+    logger = log.setup("orders", stream=io.StringIO(), events=publisher)
+    # when
+    logger.error("failed:\n\tTraceback\r\x85\ufffe\ud800 end")
+    # then
+    assert shipped == [("failed:  Traceback     end", "failed:\n\tTraceback\r\x85\ufffe\ud800 end")]
+
+
 def test_log__to_a_file_and_level_filter(tmp_path):
     path = tmp_path / "orders.jsonl"
     logger = log.setup("orders", file=path, level="warning")
