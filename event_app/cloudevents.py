@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.utils import timezone
@@ -75,6 +75,11 @@ NOT_STRING_CHARS = re.compile(
 NOT_STRING_TEXT = (
     "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or Unicode noncharacters"
     " (U+FDD0-U+FDEF, U+FFFE, U+FFFF, ...), which a CloudEvents String disallows"
+)
+#: A backslash escape inside a double-quoted header value.
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+NOT_UTF8_HEADER = (
+    "is not UTF-8 once percent-decoded: send each byte of the value's UTF-8 as %XY (a literal % as %25)"
 )
 #: ``datacontenttype`` is a media type (RFC 2046): ``type/subtype``, parameters after a ``;``.
 MEDIA_TYPE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+\s*(;.*)?\Z", re.DOTALL)
@@ -413,9 +418,15 @@ def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
         if name.startswith("ce-") and not HEADER_ATTRIBUTE.match(name[3:])
     ]:
         raise InvalidEvents(errors)  # dropped or renamed, the attribute would be lost silently
-    obj: dict[str, Any] = {
-        name[3:]: unquote(value) for name, value in headers.items() if name.startswith("ce-")
-    }
+    obj: dict[str, Any] = {}
+    for name, value in headers.items():
+        if name.startswith("ce-"):
+            try:
+                obj[name[3:]] = header_value(value)
+            except ValueError:
+                errors.append({"index": 0, "field": name[3:], "message": NOT_UTF8_HEADER})
+    if errors:
+        raise InvalidEvents(errors)  # read as U+FFFD, the attribute would be another one
     if content_type:
         obj["datacontenttype"] = content_type
     if body:
@@ -433,6 +444,14 @@ def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
             if obj["data"] is None:
                 obj["data_base64"] = base64.b64encode(body).decode()
     return _events([obj], strict=True)[0]
+
+
+def header_value(value: str) -> str:
+    """A binary-mode attribute header's value (HTTP binding 1.0.2, 3.1.3.2): a double-quoted string
+    unescaped (RFC 7230 3.2.6), then one round of percent-decoding; ValueError unless it is UTF-8."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+    return unquote_to_bytes(value).decode("utf-8")
 
 
 def _charset(content_type: str) -> str:

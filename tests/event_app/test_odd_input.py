@@ -150,6 +150,34 @@ def test_publish__binary_header_with_a_percent_encoded_newline__400(publisher):
     assert_nothing_written()
 
 
+@pytest.mark.parametrize("value", ["%C0%A0", "%FF", "a%E2%82", "%ED%A0%80"])
+def test_publish__binary_header_not_utf8_once_percent_decoded__400_naming_it(publisher, value):
+    # given: HTTP binding 1.0.2 3.1.3.2 says such a value MUST be rejected; it was stored as U+FFFD
+    headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "1", "HTTP_CE_SOURCE": "/s", "HTTP_CE_TYPE": "a"}
+    response = post_raw(publisher, b"{}", "application/json", **headers, HTTP_CE_SUBJECT=value)
+    errors = assert_refused(response)["details"]["errors"]
+    assert [(e["field"], "UTF-8" in e["message"]) for e in errors] == [("subject", True)]
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ('"a b"', "a b"),
+        ('"say \\"hi\\""', 'say "hi"'),
+        ("%22q%22%20%E2%82%AC%25", '"q" \u20ac%'),
+        ("a%2Fb", "a/b"),
+    ],
+)
+def test_publish__binary_header_quoted_or_percent_encoded__decoded(publisher, value, stored):
+    # given: a double-quoted value is unescaped (RFC 7230 3.2.6), then percent-decoded once; the
+    # quotes were stored as part of the subject
+    headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "1", "HTTP_CE_SOURCE": "/s", "HTTP_CE_TYPE": "a"}
+    response = post_raw(publisher, b"{}", "application/json", **headers, HTTP_CE_SUBJECT=value)
+    assert response.status_code == 201, response.content
+    assert Event.objects.get().subject == stored
+
+
 def test_publish__control_characters_and_noncharacters_in_data__stored(publisher):
     data = {"text": "line 1\nline 2\t\u0085\ufffe", "k\u0001": "\u007f"}
     response = publisher.post(EVENTS, {"type": "a", "source": "/s", "data": data}, format="json")
