@@ -206,18 +206,21 @@ class ResolveView(ConfigView):
                 raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
         # A ?path= answer carries the document's revision, revisions and etag, so it changes
         # exactly when the document does: the document's ETag validates it too (RFC 9110 §8.8.1).
-        if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), resolved.etag):
+        # Revealed secrets are another representation than the masked one: another ETag.
+        revealed = resolved.has_secrets and can_see_secrets(request)
+        etag = resolved.etag[:-1] + ';secrets"' if revealed else resolved.etag
+        if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), etag):
             response = HttpResponse(status=304)
-            response["ETag"] = resolved.etag
+            response["ETag"] = etag
             return response
-        if segments is None and not (resolved.has_secrets and can_see_secrets(request)):
+        if segments is None and not revealed:
             response = HttpResponse(resolved.masked_body, content_type="application/json")
         else:
             if segments is None:
                 data = self.present(request, resolved.data)
             body = resolved.body(data, "/".join(segments) if segments is not None else None)
             response = Response(body)
-        response["ETag"] = resolved.etag
+        response["ETag"] = etag
         return response
 
     def wait(self, ns: str, env: str, resolved, seconds: float, known: int | None):

@@ -44,6 +44,19 @@ def test_secret__shown_to_admin(api_client, secret_ns):
     assert sub["data"] == "hunter2"
 
 
+@pytest.mark.parametrize("params", [{}, {"path": "db"}])
+def test_secret__revealed_and_masked_answers_have_their_own_etag(rw, api_client, secret_ns, params):
+    # both had the document's ETag, so a masked answer's validated the revealed one: 304 on it
+    url, admin = base("payments") + "resolve", api_client("admin")
+    masked, revealed = rw.get(url, params), admin.get(url, params)
+    assert masked["ETag"] != revealed["ETag"]
+    answer = admin.get(url, params, HTTP_IF_NONE_MATCH=masked["ETag"])
+    assert answer.status_code == 200 and "hunter2" in answer.content.decode()
+    assert admin.get(url, params, HTTP_IF_NONE_MATCH=revealed["ETag"]).status_code == 304
+    assert rw.get(url, params, HTTP_IF_NONE_MATCH=revealed["ETag"]).status_code == 200
+    assert rw.get(url, params, HTTP_IF_NONE_MATCH=masked["ETag"]).status_code == 304
+
+
 def test_secret__masked_put_back__keeps_the_stored_secret(rw, api_client, secret_ns):
     # Given a caller without secrets reads the masked layer and writes it back with a change
     layer = rw.get(base("payments") + "layers/default/").json()
