@@ -101,7 +101,7 @@ def test_a_subscription_switched_on_by_yes__400_and_left_as_it_was(api_client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("body", [{"keep_errors": "no"}, {"keep_share": "0.5"}, {"retention_days": True}])
 def test_a_keep_rule_of_mistyped_values__400_naming_the_field_nothing_stored(api_client, body):
-    admin = api_client("trace:read", "trace:write")
+    admin = api_client("trace:read", "trace:write", "trace:manage")
 
     refusal = admin.put("/api/v1/trace/rules/web/", body, format="json")
 
