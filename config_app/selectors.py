@@ -64,6 +64,11 @@ class Resolved:
     masked_body: bytes
     gens: tuple[str, str]
 
+    def etag_for(self, revealed: bool) -> str:
+        """The ETag of an answer: the document's, or for one showing the secrets in clear (another
+        representation than the masked one) the document's with ``;secrets`` before its quote."""
+        return self.etag[:-1] + ';secrets"' if revealed else self.etag
+
     def body(self, data: Any, path: str | None = None) -> dict[str, Any]:
         out = {
             "namespace": self.namespace,

@@ -208,7 +208,7 @@ class ResolveView(ConfigView):
         # exactly when the document does: the document's ETag validates it too (RFC 9110 §8.8.1).
         # Revealed secrets are another representation than the masked one: another ETag.
         revealed = resolved.has_secrets and can_see_secrets(request)
-        etag = resolved.etag[:-1] + ';secrets"' if revealed else resolved.etag
+        etag = resolved.etag_for(revealed)
         if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), etag):
             response = HttpResponse(status=304)
             response["ETag"] = etag

@@ -23,7 +23,6 @@ from platformsite.api.validators import parse_flag
 from platformsite.api.views import ServiceView, validated
 from trace_app import assembly, query, selectors
 from trace_app.api import serializers as s
-from trace_app.models import KeepRule
 from trace_app.services import keeping
 from trace_app.store import TraceQuery
 from trace_app.zipkin_api import authorize_services, readable, readable_graph
@@ -172,11 +171,7 @@ class RuleListView(TraceView):
 
     @extend_schema(summary="Keep rules", responses={200: s.KeepRuleSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        # only the rules of services the caller may read, as every list of services (a rule's
-        # detail is authorized on its service: the list showed the names the detail refuses)
-        may_read = readable(self, request)
-        names = KeepRule.objects.values_list("service", flat=True)
-        rules = KeepRule.objects.filter(service__in=[name for name in names if may_read(name)])
+        rules = keeping.keep_rules_readable(readable(self, request))
         return self.paginate(rules, ordering="service", serializer=s.KeepRuleSerializer)
 
     @extend_schema(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -64,6 +65,13 @@ def keep_rule_set(*, service: str, **fields: Any) -> KeepRule:
     rule, _ = KeepRule.objects.update_or_create(service=service, defaults=fields)
     transaction.on_commit(forget_rules)
     return rule
+
+
+def keep_rules_readable(may_read: Callable[[str], bool]):
+    """The keep rules of the services ``may_read`` lets the caller read, as a queryset (a rule is
+    read as its service is: a list must not name what the rule's own page refuses)."""
+    names = KeepRule.objects.values_list("service", flat=True)
+    return KeepRule.objects.filter(service__in=[name for name in names if may_read(name)])
 
 
 def keep_rule(service: str) -> KeepRule:
