@@ -30,6 +30,7 @@ from urllib.parse import unquote_to_bytes
 from django.conf import settings
 from django.utils import timezone
 
+from platformsite import localstate
 from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
 STRUCTURED = "application/cloudevents+json"
@@ -86,6 +87,13 @@ def is_uri_reference(source: str) -> bool:
     """``source`` is an RFC 3986 URI-reference (remembered: a publisher sends one source over and
     over, and the pattern costs a few microseconds)."""
     return URI_REFERENCE.fullmatch(source) is not None
+
+
+localstate.register_cache(
+    "events.source_references",
+    size=lambda: is_uri_reference.cache_info().currsize,
+    reset=is_uri_reference.cache_clear,
+)
 
 
 NOT_STRING_TEXT = (

@@ -190,6 +190,13 @@ def _():
     selectors._local_filters = (time.monotonic(), [(1, object())])
 
 
+@fills("events.source_references")
+def _():
+    from event_app import cloudevents
+
+    cloudevents.is_uri_reference("/orders")
+
+
 @fills("platform.throttle_windows")
 def _():
     from platformsite.api import throttling
