@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import pytest
@@ -133,17 +134,24 @@ def test_cli__a_file_that_is_not_json__exits_2_naming_the_option(cli, tmp_path):
     assert code == 2 and json.loads(err)["error"]["message"].startswith("--schema is not JSON")
 
 
-def test_cli__watch__prints_each_change(cli):
+def test_cli__watch__prints_each_change(cli, monkeypatch):
     cli("create", "payments")
     cli("set", "payments", "a", "1")
 
+    # The change is made once the first document is printed: made on a timer, a slow machine
+    # could make it before the watch's first read, and the watch would wait for a second change.
+    printed = threading.Event()
+    write = sys.stdout.write
+    monkeypatch.setattr(sys.stdout, "write", lambda text: (write(text), printed.set())[0])
+
     def change() -> None:
+        assert printed.wait(30)
         services.value_set(namespace="payments", env="default", path="a", value=2, author="t")
 
-    timer = threading.Timer(0.5, change)
-    timer.start()
+    changer = threading.Thread(target=change)
+    changer.start()
     code, out, _ = cli("watch", "payments", "--count", "2", "--wait", "10")
-    timer.join()
+    changer.join()
     lines = [json.loads(line) for line in out.splitlines()[:2]] if isinstance(out, str) else []
     assert code == 0
     assert [line["data"] for line in lines] == [{"a": 1}, {"a": 2}]
