@@ -5,6 +5,7 @@ was stored is lost."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import psycopg
 import pytest
@@ -111,3 +112,31 @@ def test_sqlite__any_other_database_error_is_a_502_naming_it():
         SqliteSession("lite", Damaged()).execute("SELECT 1")
     assert (refused.value.status, refused.value.code) == (502, "database_error")
     assert refused.value.details == {"database": "lite", "error": "DatabaseError"}
+
+
+#: The external database's other client connections: the proxy's pools.
+POOLED = (
+    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    " AND backend_type = 'client backend'"
+)
+
+
+@pytest.mark.postgres
+def test_postgresql__connections_the_server_ended_are_replaced_not_a_503(make_database, writer, reader):
+    # Given a database whose pool holds idle connections
+    name = make_database("postgresql")
+    assert writer.post(records(name), {"id": "a", "data": {"x": 1}}, format="json").status_code == 201
+    assert reader.get(records(name)).status_code == 200
+
+    # When the server ends them (a restart, a failover, an operator's pg_terminate_backend)
+    with psycopg.connect(external_dsn(), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) " + POOLED)
+        for _ in range(100):  # each ended backend has written its goodbye and closed its socket
+            if not conn.execute("SELECT count(*) " + POOLED).fetchone()[0]:
+                break
+            time.sleep(0.05)
+
+    # Then the next requests are answered on new connections
+    assert [reader.get(records(name)).status_code for _ in range(3)] == [200, 200, 200]
+    assert writer.post(records(name), {"id": "b", "data": {"x": 2}}, format="json").status_code == 201
+    assert stored_ids(reader, name) == ["a", "b"]
