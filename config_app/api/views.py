@@ -194,25 +194,23 @@ class ResolveView(ConfigView):
         raw_path = params.get("path")
         segments = parse_path(raw_path) if raw_path is not None else None
         known = parse_int(params.get("revision"), "revision")  # read by a long poll; refused if unreadable
-        resolved = selectors.resolve(ns, env)
+        resolved, changed = selectors.resolve(ns, env), True
         if "wait" in params:
             seconds = parse_wait(params["wait"], default=0, maximum=settings.CONFIG_MAX_WAIT_SECONDS)
-            resolved = self.wait(ns, env, resolved, seconds, known)
-            if resolved is None:
-                return HttpResponse(status=304)
+            resolved, changed = self.wait(ns, env, resolved, seconds, known)
+        # Revealed secrets are another representation than the masked one: another ETag.
+        revealed = resolved.has_secrets and can_see_secrets(request)
+        etag = resolved.etag_for(revealed)
+        if not changed:  # a long poll that saw no change, with the ETag a 200 carries (RFC 9110 §15.4.5)
+            return self.not_modified(etag)
         if segments is not None:
             data = self.value_at(request, resolved.data, segments)
             if missing(data):  # a 404 whatever the If-None-Match (RFC 9110 §13.2.1)
                 raise NotFound(f"{ns}/{env} has no value at {raw_path!r}.", details={"path": raw_path})
         # A ?path= answer carries the document's revision, revisions and etag, so it changes
         # exactly when the document does: the document's ETag validates it too (RFC 9110 §8.8.1).
-        # Revealed secrets are another representation than the masked one: another ETag.
-        revealed = resolved.has_secrets and can_see_secrets(request)
-        etag = resolved.etag_for(revealed)
         if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), etag):
-            response = HttpResponse(status=304)
-            response["ETag"] = etag
-            return response
+            return self.not_modified(etag)
         if segments is None and not revealed:
             response = HttpResponse(resolved.masked_body, content_type="application/json")
         else:
@@ -223,8 +221,15 @@ class ResolveView(ConfigView):
         response["ETag"] = etag
         return response
 
+    @staticmethod
+    def not_modified(etag: str) -> HttpResponse:
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        return response
+
     def wait(self, ns: str, env: str, resolved, seconds: float, known: int | None):
-        """Poll the shared cache's generations until the resolved revision differs from ``known``."""
+        """Poll the shared cache's generations until the resolved revision differs from ``known``:
+        the document then and whether it did."""
         if known is None:
             known = resolved.revision
         deadline = time.monotonic() + seconds
@@ -233,12 +238,12 @@ class ResolveView(ConfigView):
             connection.close()  # a waiting watcher holds no database connection (pool slots are few)
         while resolved.revision == known:
             if time.monotonic() >= deadline:
-                return None
+                return resolved, False
             time.sleep(settings.CONFIG_WATCH_POLL_SECONDS)
             if selectors.generations(ns) != gens:
                 resolved = selectors.resolve(ns, env, fresh=True)
                 gens = resolved.gens
-        return resolved
+        return resolved, True
 
 
 # --- Layers ---------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ def test_long_poll__nothing_changes__is_304(rw, make_namespace, put_layer):
     put_layer("payments", "default", {"a": 1})
     response = rw.get(base("payments") + "resolve", {"wait": "200ms", "revision": 1})
     assert response.status_code == 304
+    # What a 200 would have carried (RFC 9110 §15.4.5): the document's ETag, for a cache to revalidate
+    assert response["ETag"] == rw.get(base("payments") + "resolve")["ETag"]
 
 
 @pytest.mark.django_db
