@@ -151,7 +151,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
-    _db["ENGINE"] = "django.db.backends.postgresql"
+    # Django's engine, whose pool replaces connections the server ended (platformsite.db).
+    _db["ENGINE"] = "platformsite.db.postgresql"
     if _read("PLATFORM_DB_POOL", _strict_bool, True):
         # A psycopg pool per process: no new session per request, safe under ASGI and WSGI.
         _db["CONN_MAX_AGE"] = 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import select
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from dbproxy_app.backends.base import (
 )
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
+from platformsite.db import ended_by_server
 
 log = logging.getLogger(__name__)
 _pools: dict[str, ConnectionPool] = {}
@@ -88,18 +88,6 @@ def _refused(database: str, exc: psycopg.Error) -> Exception:
     else:
         message = f"Database {database!r} answered an error (SQLSTATE {state})."
     return DatabaseRefused(message, details=details)
-
-
-def _ended_by_server(conn: psycopg.Connection) -> bool:
-    """Whether the server ended this idle connection.  An idle connection (no LISTEN) is sent
-    nothing unless the server is ending it (a shutdown, ``pg_terminate_backend``, an idle
-    timeout), so a socket with something to read means it was; one zero-timeout poll, no round
-    trip."""
-    if conn.closed:
-        return True
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class PostgresSession(Session):
@@ -202,12 +190,11 @@ class PostgresBackend(Backend):
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection the server has not ended.  Once a database restarts or fails over,
         every idle connection in the pool is dead: each is replaced here rather than failing one
-        request with a 503 (psycopg_pool's own ``check`` costs a round trip on every checkout and
-        sleeps a second after a dead one)."""
+        request with a 503."""
         pool = self.pool()
         conn = pool.getconn()
         for _ in range(pool.max_size):
-            if not _ended_by_server(conn):
+            if not ended_by_server(conn):
                 break
             conn.close()
             pool.putconn(conn)  # the pool drops it and opens another in the background
