@@ -15,6 +15,9 @@ DB_ESTIMATED_COUNT_THRESHOLD = read("DB_ESTIMATED_COUNT_THRESHOLD", env.int, 10_
 DB_POOL_MAX = read("DB_POOL_MAX", env.int, 10)
 #: Seconds a request waits for a pooled connection before the database is answered 503.
 DB_POOL_TIMEOUT_SECONDS = read("DB_POOL_TIMEOUT_SECONDS", env.float, 5.0)
+#: Seconds a database found unreachable (after a request waited DB_POOL_TIMEOUT_SECONDS) is
+#: answered 503 at once, with Retry-After, before a request waits for it again.
+DB_DOWN_SECONDS = read("DB_DOWN_SECONDS", env.float, 5.0)
 #: Seconds to open a connection to an external database.
 DB_CONNECT_TIMEOUT_SECONDS = read("DB_CONNECT_TIMEOUT_SECONDS", env.int, 3)
 #: Longest statement on an external database (PostgreSQL ``statement_timeout``; SQLite's busy wait).

@@ -30,6 +30,7 @@ from django.utils.dateparse import parse_datetime
 from dbproxy_app.encoding import encode_json
 from dbproxy_app.query.ast import Group, Query
 from dbproxy_app.query.sql import Columns, Compiler, Dialect, filter_sql
+from platformsite.api import errors
 from platformsite.api.errors import Conflict, PlatformError
 
 _CHUNK = 500
@@ -100,10 +101,10 @@ class RecordExists(Conflict):
     code = "record_exists"
 
 
-class Unavailable(PlatformError):
-    """The database behind a name cannot be reached (503 naming it); the others keep working."""
+class Unavailable(errors.Unavailable):
+    """The database behind a name cannot be reached (503 naming it, with ``Retry-After``); the
+    others keep working."""
 
-    status = 503
     code = "database_unavailable"
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -41,7 +43,7 @@ from platformsite import localstate
 from platformsite.db import ended_by_server
 
 log = logging.getLogger(__name__)
-_pools: dict[str, ConnectionPool] = {}
+_pools: dict[str, DatabasePool] = {}
 _pools_lock = threading.Lock()
 #: Quoted ``schema.table`` names by (schema, table).
 _quoted: dict[tuple[str, str], str] = {}
@@ -56,6 +58,16 @@ def _close_all() -> None:
 
 
 _stats = localstate.register_cache("db.pools", size=lambda: len(_pools), reset=_close_all)
+
+
+class DatabasePool(ConnectionPool):
+    """A database's pool, and until when the database is answered 503 at once: found unreachable
+    (a connection refused, timed out or not let in) after a request waited the whole
+    ``DB_POOL_TIMEOUT_SECONDS`` for a connection, it is not waited for again for
+    ``DB_DOWN_SECONDS``, so that requests for a database that is down do not hold the platform's
+    worker threads (which every service shares) for seconds each."""
+
+    down_until = 0.0
 
 
 def _unavailable(database: str, exc: Exception) -> Unavailable:
@@ -148,7 +160,7 @@ class PostgresBackend(Backend):
     def schema(self) -> str:
         return self.options.get("schema") or self.database
 
-    def pool(self) -> ConnectionPool:
+    def pool(self) -> DatabasePool:
         found = self.__dict__.get("_pool")
         if found is not None and not found.closed:
             _stats.hits += 1
@@ -156,7 +168,7 @@ class PostgresBackend(Backend):
         found = self.__dict__["_pool"] = self._pool()
         return found
 
-    def _pool(self) -> ConnectionPool:
+    def _pool(self) -> DatabasePool:
         size = max(1, min(int(self.options.get("pool_max") or settings.DB_POOL_MAX), settings.DB_POOL_MAX))
         timeout = int(self.options.get("statement_timeout_ms") or settings.DB_STATEMENT_TIMEOUT_MS)
         key = hashlib.sha256(f"{self.database}|{self.dsn}|{size}|{timeout}".encode()).hexdigest()
@@ -170,7 +182,7 @@ class PostgresBackend(Backend):
             if pool is None:
                 for old_key in [k for k, p in _pools.items() if p.name == self.database]:
                     _pools.pop(old_key).close(timeout=0)  # the DSN or limits changed
-                pool = ConnectionPool(
+                pool = DatabasePool(
                     self.dsn,
                     min_size=0,
                     max_size=size,
@@ -192,7 +204,7 @@ class PostgresBackend(Backend):
         every idle connection in the pool is dead: each is replaced here rather than failing one
         request with a 503."""
         pool = self.pool()
-        conn = pool.getconn()
+        conn = self._getconn(pool)
         for _ in range(pool.max_size):
             if not ended_by_server(conn):
                 break
@@ -204,6 +216,30 @@ class PostgresBackend(Backend):
                 yield conn
         finally:
             pool.putconn(conn)
+
+    def _getconn(self, pool: DatabasePool) -> psycopg.Connection:
+        left = pool.down_until - time.monotonic()
+        if left > 0:
+            raise Unavailable(
+                f"Database {self.database!r} is unavailable (it could not be reached just now).",
+                details={"database": self.database},
+                retry_after=math.ceil(left),
+            )
+        try:
+            return pool.getconn()
+        except PoolTimeout:
+            # Waited the whole timeout: for a database that is down, or one whose connections
+            # are all in use?  One connection of its own tells (other waiters may have told).
+            if pool.down_until < time.monotonic() and not self._reachable():
+                pool.down_until = time.monotonic() + settings.DB_DOWN_SECONDS
+            raise
+
+    def _reachable(self) -> bool:
+        try:
+            psycopg.connect(self.dsn, connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS).close()
+        except psycopg.Error:
+            return False
+        return True
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:

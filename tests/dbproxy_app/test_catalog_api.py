@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from dbproxy_app import catalog
+from dbproxy_app.backends.postgresql import _pools
 from dbproxy_app.models import Database, Record, Table
 from platformsite.sealing import open_text
 from tests.dbproxy_app.test_records_api import create, ids, url
@@ -172,6 +173,55 @@ def test_a_database_that_is_down__is_503_naming_it_while_others_keep_working(
     assert ids(writer.get(url(up))) == ["a"]
 
 
+def test_a_database_found_down__is_answered_at_once_with_retry_after_until_it_is_tried_again(
+    manager, writer, make_database, settings, monkeypatch
+):
+    from psycopg_pool import ConnectionPool
+
+    settings.DB_POOL_TIMEOUT_SECONDS = 0.3
+    settings.DB_CONNECT_TIMEOUT_SECONDS = 1
+    settings.DB_DOWN_SECONDS = 60
+    manager.post(
+        "/api/v1/db/databases/", {"name": "down", "backend": "postgresql", "dsn": SECRET_DSN}, format="json"
+    )
+
+    def add_table():
+        return manager.post("/api/v1/db/databases/down/tables/", {"name": "t"}, format="json")
+
+    waits = []
+    getconn = ConnectionPool.getconn
+    monkeypatch.setattr(
+        ConnectionPool, "getconn", lambda pool, *a, **k: waits.append(1) or getconn(pool, *a, **k)
+    )
+
+    # The first request waits for a connection, then the database is found unreachable
+    first = add_table()
+    assert first.status_code == 503 and len(waits) == 1
+    # The next ones are answered at once, with when to come back, without waiting on the pool
+    for _ in range(3):
+        answer = add_table()
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "database_unavailable"
+        assert answer.json()["error"]["details"] == {"database": "down"}
+        assert 55 <= int(answer["Retry-After"]) <= 60
+    assert len(waits) == 1
+    # Once DB_DOWN_SECONDS have passed, a request waits for it again
+    settings.DB_DOWN_SECONDS = 0
+    for pool in _pools.values():
+        pool.down_until = 0.0
+    assert add_table().status_code == 503 and len(waits) == 2
+
+
+@pytest.mark.postgres
+def test_a_database_whose_connections_are_all_in_use__is_not_taken_for_down(make_database, writer, settings):
+    settings.DB_POOL_TIMEOUT_SECONDS = 0.3
+    name = make_database("postgresql", options={"pool_max": 1})
+    create(writer, name, {"id": "a"})
+    with catalog.entry(name).backend.session():  # holds the pool's only connection
+        busy = writer.get(url(name, record="a"))
+    assert busy.status_code == 503 and busy.json()["error"]["code"] == "database_unavailable"
+    assert writer.get(url(name, record="a")).status_code == 200  # not answered 503 for DB_DOWN_SECONDS
+
+
 @pytest.mark.postgres
 def test_statement_timeout__a_slow_statement_is_503_database_timeout(manager, make_database):
     name = make_database("postgresql", options={"statement_timeout_ms": 50})
@@ -185,8 +235,6 @@ def test_statement_timeout__a_slow_statement_is_503_database_timeout(manager, ma
 
 @pytest.mark.postgres
 def test_pool__is_one_per_database_with_its_limit(make_database, writer):
-    from dbproxy_app.backends.postgresql import _pools
-
     name = make_database("postgresql", options={"pool_max": 2})
     create(writer, name, {"id": "a"})
     assert writer.get(url(name, record="a")).status_code == 200
