@@ -40,7 +40,7 @@ from dbproxy_app.backends.base import (
 )
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
-from platformsite.db import ended_by_server
+from platformsite.db import replace_ended
 
 log = logging.getLogger(__name__)
 _pools: dict[str, DatabasePool] = {}
@@ -204,13 +204,7 @@ class PostgresBackend(Backend):
         every idle connection in the pool is dead: each is replaced here rather than failing one
         request with a 503."""
         pool = self.pool()
-        conn = self._getconn(pool)
-        for _ in range(pool.max_size):
-            if not ended_by_server(conn):
-                break
-            conn.close()
-            pool.putconn(conn)  # the pool drops it and opens another in the background
-            conn = pool.getconn()
+        conn = replace_ended(self._getconn(pool), pool, pool.getconn)
         try:
             with conn:  # commits, or rolls back on an error, as pool.connection() does
                 yield conn

@@ -1,11 +1,13 @@
 """What the platform adds to its PostgreSQL connections (:mod:`platformsite.db.postgresql`, the
-database engine; the db proxy's pools use :func:`ended_by_server` too)."""
+database engine; the db proxy's pools use :func:`replace_ended` too)."""
 
 from __future__ import annotations
 
 import select
+from collections.abc import Callable
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 
 def ended_by_server(conn: psycopg.Connection) -> bool:
@@ -19,3 +21,15 @@ def ended_by_server(conn: psycopg.Connection) -> bool:
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     return bool(poller.poll(0))
+
+
+def replace_ended(conn: psycopg.Connection, pool: ConnectionPool, take: Callable[[], psycopg.Connection]):
+    """``conn``, just taken from ``pool``, or, when the server ended it while it sat idle there
+    (after a restart every idle connection is dead), the first live one ``take`` gives instead."""
+    for _ in range(pool.max_size):
+        if not ended_by_server(conn):
+            break
+        conn.close()
+        pool.putconn(conn)  # the pool drops it and opens another in the background
+        conn = take()
+    return conn

@@ -9,19 +9,13 @@ from __future__ import annotations
 
 from django.db.backends.postgresql import base
 
-from platformsite.db import ended_by_server
+from platformsite.db import replace_ended
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
-        conn = super().get_new_connection(conn_params)
-        pool = self.pool
-        if pool is None:
-            return conn
-        for _ in range(pool.max_size):
-            if not ended_by_server(conn):
-                break
-            conn.close()
-            pool.putconn(conn)  # the pool drops it and opens another in the background
-            conn = super().get_new_connection(conn_params)
-        return conn
+        def take():
+            return super(DatabaseWrapper, self).get_new_connection(conn_params)
+
+        conn = take()
+        return conn if self.pool is None else replace_ended(conn, self.pool, take)
