@@ -57,6 +57,15 @@ def test_secret__revealed_and_masked_answers_have_their_own_etag(rw, api_client,
     assert rw.get(url, params, HTTP_IF_NONE_MATCH=masked["ETag"]).status_code == 304
 
 
+def test_secret__a_long_poll_that_sees_no_change__304_with_the_etag_of_what_the_caller_sees(
+    rw, api_client, secret_ns
+):
+    url, admin = base("payments") + "resolve", api_client("admin")
+    poll = {"wait": "100ms", "revision": 1}
+    assert admin.get(url, poll)["ETag"] == admin.get(url)["ETag"] != rw.get(url)["ETag"]
+    assert rw.get(url, poll)["ETag"] == rw.get(url)["ETag"]
+
+
 def test_secret__masked_put_back__keeps_the_stored_secret(rw, api_client, secret_ns):
     # Given a caller without secrets reads the masked layer and writes it back with a change
     layer = rw.get(base("payments") + "layers/default/").json()

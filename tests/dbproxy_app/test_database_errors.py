@@ -5,13 +5,13 @@ was stored is lost."""
 from __future__ import annotations
 
 import sqlite3
-import time
 
 import psycopg
 import pytest
 
 from dbproxy_app.backends.sqlite import directory
 from tests.dbproxy_app.conftest import external_dsn
+from tests.postgres import end_other_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,13 +114,6 @@ def test_sqlite__any_other_database_error_is_a_502_naming_it():
     assert refused.value.details == {"database": "lite", "error": "DatabaseError"}
 
 
-#: The external database's other client connections: the proxy's pools.
-POOLED = (
-    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    " AND backend_type = 'client backend'"
-)
-
-
 @pytest.mark.postgres
 def test_postgresql__connections_the_server_ended_are_replaced_not_a_503(make_database, writer, reader):
     # Given a database whose pool holds idle connections
@@ -130,11 +123,7 @@ def test_postgresql__connections_the_server_ended_are_replaced_not_a_503(make_da
 
     # When the server ends them (a restart, a failover, an operator's pg_terminate_backend)
     with psycopg.connect(external_dsn(), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) " + POOLED)
-        for _ in range(100):  # each ended backend has written its goodbye and closed its socket
-            if not conn.execute("SELECT count(*) " + POOLED).fetchone()[0]:
-                break
-            time.sleep(0.05)
+        assert end_other_connections(conn) >= 1
 
     # Then the next requests are answered on new connections
     assert [reader.get(records(name)).status_code for _ in range(3)] == [200, 200, 200]
