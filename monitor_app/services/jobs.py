@@ -100,7 +100,10 @@ def job_create(*, service: str, name: str, fields: dict[str, Any]) -> Check:
 
 
 def key_create(*, service: str, actor: str = "") -> PingKey:
-    return PingKey.objects.create(key=secrets.token_urlsafe(24), service=service, created_by=actor[:200])
+    # Never a key starting with "-": a command line (platform monitor ping KEY/slug) reads it as an option.
+    while (key := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return PingKey.objects.create(key=key, service=service, created_by=actor[:200])
 
 
 JOB_PREFIX = "monitor:j:"

@@ -10,6 +10,7 @@ import pytest
 
 from monitor_app import services
 from monitor_app.models import Check, Maintenance, NodeStatus, Ping, StatSample
+from monitor_app.services import jobs
 from platform_client import monitor as sdk
 from platform_client.session import PlatformSession
 
@@ -182,3 +183,9 @@ def test_set_status__a_status_the_monitor_refuses__value_error_not_every_report_
     with pytest.raises(ValueError, match="UNKNOWN, STARTED, RUNNING, STOPPED"):
         monitor.set_status("UP")
     assert monitor.status == {"status": "running", "info": {"version": "1.2"}}
+
+
+def test_ping_key__never_starts_with_a_dash_a_command_line_reads_as_an_option(monkeypatch):
+    drawn = iter(["-k" * 16, "k-" * 16])
+    monkeypatch.setattr(jobs.secrets, "token_urlsafe", lambda size: next(drawn))
+    assert services.key_create(service="backups").key == "k-" * 16
