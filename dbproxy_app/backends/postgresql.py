@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,7 +38,7 @@ from dbproxy_app.backends.base import (
 )
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
-from platformsite.db import replace_ended
+from platformsite.db import Breaker, DatabaseDown
 
 log = logging.getLogger(__name__)
 _pools: dict[str, DatabasePool] = {}
@@ -61,13 +59,15 @@ _stats = localstate.register_cache("db.pools", size=lambda: len(_pools), reset=_
 
 
 class DatabasePool(ConnectionPool):
-    """A database's pool, and until when the database is answered 503 at once: found unreachable
-    (a connection refused, timed out or not let in) after a request waited the whole
-    ``DB_POOL_TIMEOUT_SECONDS`` for a connection, it is not waited for again for
-    ``DB_DOWN_SECONDS``, so that requests for a database that is down do not hold the platform's
-    worker threads (which every service shares) for seconds each."""
+    """A database's pool, and its breaker: a database found unreachable (a connection refused,
+    timed out or not let in) after a request waited the whole ``DB_POOL_TIMEOUT_SECONDS`` for a
+    connection is answered 503 at once for ``DB_DOWN_SECONDS``, unless the pool reconnected
+    meanwhile, so that requests for a database that is down do not hold the platform's worker
+    threads (which every service shares) for seconds each."""
 
-    down_until = 0.0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.breaker = Breaker(settings.DB_DOWN_SECONDS)
 
 
 def _unavailable(database: str, exc: Exception) -> Unavailable:
@@ -204,7 +204,7 @@ class PostgresBackend(Backend):
         every idle connection in the pool is dead: each is replaced here rather than failing one
         request with a 503."""
         pool = self.pool()
-        conn = replace_ended(self._getconn(pool), pool, pool.getconn)
+        conn = self._getconn(pool)
         try:
             with conn:  # commits, or rolls back on an error, as pool.connection() does
                 yield conn
@@ -212,21 +212,14 @@ class PostgresBackend(Backend):
             pool.putconn(conn)
 
     def _getconn(self, pool: DatabasePool) -> psycopg.Connection:
-        left = pool.down_until - time.monotonic()
-        if left > 0:
+        try:
+            return pool.breaker.getconn(pool, pool.getconn, self._reachable)
+        except DatabaseDown as exc:
             raise Unavailable(
                 f"Database {self.database!r} is unavailable (it could not be reached just now).",
                 details={"database": self.database},
-                retry_after=math.ceil(left),
-            )
-        try:
-            return pool.getconn()
-        except PoolTimeout:
-            # Waited the whole timeout: for a database that is down, or one whose connections
-            # are all in use?  One connection of its own tells (other waiters may have told).
-            if pool.down_until < time.monotonic() and not self._reachable():
-                pool.down_until = time.monotonic() + settings.DB_DOWN_SECONDS
-            raise
+                retry_after=exc.retry_after,
+            ) from None
 
     def _reachable(self) -> bool:
         try:

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from platformsite.cache import CACHE_DOWN
+from platformsite.db import DatabaseDown
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,11 @@ def outage(exc: Exception) -> Unavailable:
     """The 503 a backing service's outage (one of :data:`OUTAGES`) is answered with, logged once:
     the same for the API's exception handler and for :func:`server_error`."""
     log.warning("answered 503: %s: %s", type(exc).__name__, exc)
-    return Unavailable("A service the platform needs is unavailable for now; retry shortly.")
+    message = "A service the platform needs is unavailable for now; retry shortly."
+    down = exc.__cause__
+    if isinstance(down, DatabaseDown):  # known down: come back once it may be tried again
+        return Unavailable(message, retry_after=down.retry_after)
+    return Unavailable(message)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

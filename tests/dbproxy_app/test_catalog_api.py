@@ -207,7 +207,7 @@ def test_a_database_found_down__is_answered_at_once_with_retry_after_until_it_is
     # Once DB_DOWN_SECONDS have passed, a request waits for it again
     settings.DB_DOWN_SECONDS = 0
     for pool in _pools.values():
-        pool.down_until = 0.0
+        pool.breaker.down_until = 0.0
     assert add_table().status_code == 503 and len(waits) == 2
 
 

@@ -1,15 +1,28 @@
-"""Django's PostgreSQL engine, whose pool never hands out a connection the server has ended.
+"""Django's PostgreSQL engine, whose pool never hands out a connection the server has ended, and
+does not hold requests while the database is down.
 
 After a restart or a failover every idle connection in the pool is dead, and Django's pool
 (without ``CONN_HEALTH_CHECKS``, whose check is a query on every checkout) would fail one
-request with each.  Those are replaced here before a request sees them.
+request with each.  Those are replaced here before a request sees them.  A database found
+unreachable is not waited for again for ``PLATFORM_DB_DOWN_SECONDS`` (see
+:class:`platformsite.db.Breaker`): requests fail at once, answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 
-from platformsite.db import replace_ended
+from platformsite import localstate
+from platformsite.db import Breaker
+
+#: Each pooled database's breaker, by alias (as Django keeps its pools).
+_breakers: dict[str, Breaker] = {}
+localstate.register_state("db.breakers", reset=_breakers.clear)
+
+#: Seconds the probe of a database that kept a request waiting may take to connect.
+PROBE_CONNECT_TIMEOUT = 3
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -17,5 +30,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         def take():
             return super(DatabaseWrapper, self).get_new_connection(conn_params)
 
-        conn = take()
-        return conn if self.pool is None else replace_ended(conn, self.pool, take)
+        pool = self.pool
+        if pool is None:
+            return take()
+        breaker = _breakers.get(self.alias)
+        if breaker is None:
+            breaker = _breakers.setdefault(self.alias, Breaker(settings.PLATFORM_DB_DOWN_SECONDS))
+        return breaker.getconn(pool, take, lambda: reachable(conn_params))
+
+
+def reachable(conn_params: dict) -> bool:
+    """Whether a connection of its own can be opened to the database."""
+    try:
+        psycopg.connect(**{"connect_timeout": PROBE_CONNECT_TIMEOUT, **conn_params}).close()
+    except psycopg.Error:
+        return False
+    return True
