@@ -14,7 +14,9 @@ orders.bulk(create=[{"id": "o-2", "data": {}}], delete=["o-1"])  # one transacti
 ```
 
 Each call retries a ``503`` (the database behind the name is down or slow) with exponential
-backoff, up to ``retries`` times; other errors raise :class:`PlatformError` at once.
+backoff and jitter, up to ``retries`` times, never sooner than the answer's ``Retry-After`` and
+never waiting more than ``max_wait`` seconds in all (past that it raises the 503 at once, its
+``retry_after`` saying when to come back); other errors raise :class:`PlatformError` at once.
 """
 
 from __future__ import annotations
@@ -78,20 +80,29 @@ class Client:
     """The calls shared by :class:`Table` and :class:`Databases`: JSON, and retries on 503."""
 
     def __init__(
-        self, session: PlatformSession | None = None, *, retries: int = 3, backoff: float = 0.2
+        self,
+        session: PlatformSession | None = None,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        max_wait: float = 5.0,
     ) -> None:
         self.session = session or PlatformSession()
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.backoff, self.max_wait = retries, backoff, max_wait
 
     def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
             try:
                 return self.session.call(method, url, **kwargs)
             except PlatformError as exc:
                 if exc.status != 503 or attempt >= self.retries:
                     raise
-            time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+                pause = max(self.backoff * (2**attempt) * (0.5 + random.random()), exc.retry_after or 0.0)
+                if waited + pause > self.max_wait:
+                    raise
+            time.sleep(pause)
+            waited += pause
             attempt += 1
 
 
@@ -263,7 +274,12 @@ class Databases(Client):
 
     def table(self, database: str, table: str) -> Table:
         return Table(
-            table, database=database, session=self.session, retries=self.retries, backoff=self.backoff
+            table,
+            database=database,
+            session=self.session,
+            retries=self.retries,
+            backoff=self.backoff,
+            max_wait=self.max_wait,
         )
 
     def _all(self, path: str) -> list[dict[str, Any]]:

@@ -76,9 +76,12 @@ class RateLimited(PlatformError):
 
     def __init__(self, service: str, retry_after: float) -> None:
         super().__init__(
-            429, "rate_limited", f"Rate limit for {service!r} reached.", {"retry_after": retry_after}
+            429,
+            "rate_limited",
+            f"Rate limit for {service!r} reached.",
+            {"retry_after": retry_after},
+            retry_after=retry_after,
         )
-        self.retry_after = retry_after
 
 
 class Node:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from platform_client.router import RateLimited
+from platform_client.session import retry_after_seconds
 
 if TYPE_CHECKING:
     from platform_client.router import Router
@@ -43,17 +44,6 @@ def _failures() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseExcepti
 
 
 TIMEOUTS, CONNECTS, TRANSPORT = _failures()
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds only; an HTTP date is ignored)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 class RoutedClient:

@@ -14,6 +14,7 @@ next (see :class:`Failover`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -143,12 +144,17 @@ def _summary(details: Any, limit: int = 300) -> str:
 class PlatformError(Exception):
     """An error answer from the platform, in its ``{"error": {code, message, details}}`` shape."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}{_summary(details)}")
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        #: The seconds the platform asked to wait before the call is sent again (a 429's or a
+        #: 503's ``Retry-After``), or None.
+        self.retry_after = retry_after
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> PlatformError:
@@ -157,16 +163,31 @@ class PlatformError(Exception):
         except ValueError:
             body = {}
         error = body.get("error") if isinstance(body, dict) else None
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if isinstance(error, dict):
             return cls(
                 response.status_code,
                 error.get("code", "error"),
                 error.get("message", ""),
                 error.get("details"),
+                retry_after=retry_after,
             )
         if isinstance(error, str):  # OAuth2 endpoints answer as RFC 6749 says
-            return cls(response.status_code, error, body.get("error_description", error))
-        return cls(response.status_code, "http_error", response.reason_phrase)
+            return cls(
+                response.status_code, error, body.get("error_description", error), retry_after=retry_after
+            )
+        return cls(response.status_code, "http_error", response.reason_phrase, retry_after=retry_after)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds only; an HTTP date is ignored)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 #: What the token endpoint's RFC 6749 error codes mean for a client-credentials client, for the
@@ -214,14 +235,14 @@ class ClientCredentials(httpx.Auth):
         now = time.monotonic()
         if now < until:
             message = f"{error.message} (refused {now - at:.0f} s ago; asked again in {until - now:.0f} s)"
-            raise PlatformError(error.status, error.code, message, error.details)
+            raise PlatformError(error.status, error.code, message, error.details, retry_after=until - now)
 
-    def _refused(self, error: PlatformError, retry_after: str | None) -> None:
+    def _refused(self, error: PlatformError) -> None:
         self._refusals += 1
         hold = min(REFUSAL_HOLD_SECONDS * 2 ** (self._refusals - 1), REFUSAL_HOLD_MAX_SECONDS)
         hold *= random.uniform(0.8, 1.2)
-        if retry_after and retry_after.isdigit():
-            hold = max(hold, float(retry_after))
+        if error.retry_after:
+            hold = max(hold, error.retry_after)
         now = time.monotonic()
         self._refusal = (error, now, now + hold)
 
@@ -239,9 +260,15 @@ class ClientCredentials(httpx.Auth):
         if response.status_code != 200:
             error = PlatformError.from_response(response)
             if error.code in TOKEN_ERRORS and error.message in ("", error.code):  # no description
-                error = PlatformError(error.status, error.code, TOKEN_ERRORS[error.code], error.details)
+                error = PlatformError(
+                    error.status,
+                    error.code,
+                    TOKEN_ERRORS[error.code],
+                    error.details,
+                    retry_after=error.retry_after,
+                )
             if response.status_code < 500:
-                self._refused(error, response.headers.get("Retry-After"))
+                self._refused(error)
             raise error
         self._refusal, self._refusals = None, 0
         body = response.json()

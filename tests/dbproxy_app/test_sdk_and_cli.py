@@ -65,6 +65,38 @@ def test_sdk__retries_a_503_then_gives_up(session, monkeypatch):
     assert raised.value.status == 503 and len(calls) == 3
 
 
+def test_sdk__a_503_is_not_sent_again_before_its_retry_after(session, monkeypatch):
+    answers = [0.3, 0.01, None]
+    pauses = []
+    monkeypatch.setattr("platform_client.db.time.sleep", pauses.append)
+
+    def down(method, url, **kwargs):
+        retry_after = answers.pop(0)
+        if retry_after is None:
+            return {"id": "x"}
+        raise PlatformError(503, "database_unavailable", "down", retry_after=retry_after)
+
+    monkeypatch.setattr(session, "call", down)
+    Table("orders", database="shop", session=session, backoff=0.001).call("GET", "/x")
+    assert pauses[0] == 0.3 and pauses[1] < 0.3 and not answers
+
+
+def test_sdk__a_503_whose_retry_after_passes_max_wait__is_raised_at_once(session, monkeypatch):
+    calls, pauses = [], []
+    monkeypatch.setattr("platform_client.db.time.sleep", pauses.append)
+
+    def down(method, url, **kwargs):
+        calls.append(url)
+        raise PlatformError(503, "database_unavailable", "down", {"database": "shop"}, retry_after=4)
+
+    monkeypatch.setattr(session, "call", down)
+    table = Table("orders", database="shop", session=session, max_wait=5)
+    with pytest.raises(PlatformError) as raised:
+        table.read("x")
+    # one wait of 4 s fits in max_wait, a second would not: the caller learns when to come back
+    assert len(calls) == 2 and pauses == [4] and raised.value.retry_after == 4
+
+
 def test_sdk__a_503_that_clears_is_retried_transparently(session, monkeypatch):
     Databases(session).create("shop")
     table = Table("orders", database="shop", session=session, retries=3, backoff=0.001)

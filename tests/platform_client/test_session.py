@@ -159,6 +159,16 @@ def test_platform_error__its_message_names_what_the_details_name():
     assert str(PlatformError(404, "not_found", "Gone.")) == "404 not_found: Gone."
 
 
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("5", 5.0), ("0.5", 0.5), (None, None), ("0", None), ("soon", None), ("inf", None)],
+)
+def test_platform_error__carries_the_answers_retry_after_in_seconds(header, seconds):
+    headers = {"Retry-After": header} if header else {}
+    body = {"error": {"code": "unavailable", "message": "Down.", "details": {}}}
+    assert PlatformError.from_response(httpx.Response(503, json=body, headers=headers)).retry_after == seconds
+
+
 def test_failover__a_read_is_sent_again_when_the_node_drops_it(
     live_server, service_account, hanging_up_address
 ):
@@ -249,8 +259,9 @@ def test_credentials__a_lockout_is_held_as_long_as_its_retry_after_and_a_5xx_not
     with pytest.raises(PlatformError):
         credentials.token()
     now[0] += 299
-    with pytest.raises(PlatformError, match="asked again in 1 s"):
+    with pytest.raises(PlatformError, match="asked again in 1 s") as held:
         credentials.token()
+    assert held.value.retry_after == pytest.approx(1, abs=0.01)
     now[0] += 2
     for _ in range(2):
         with pytest.raises(PlatformError) as unavailable:
