@@ -81,6 +81,14 @@ class Answer:
         return cls(304, b"", headers, f"text/html; charset={settings.DEFAULT_CHARSET}")
 
 
+def not_modified(etag: str) -> HttpResponse:
+    """A full-stack view's 304: no body, and the ETag a 200 would carry (RFC 9110 §15.4.5), so
+    that a cache refreshes the stored answer's validator."""
+    response = HttpResponse(status=304)
+    response["ETag"] = etag
+    return response
+
+
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110's If-None-Match: a list of entity tags (Django's ``parse_etags``) compared weakly
     (``W/"7-ab"`` matches ``"7-ab"``, as a proxy that compresses the answer sends it back), or

@@ -24,7 +24,7 @@ from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import SLUG, parse_wait
 from platformsite.api.views import ServiceView, validated
-from platformsite.hotpath import etag_matches
+from platformsite.hotpath import etag_matches, not_modified
 
 #: The namespace and environment grammar (hot-path patterns use it too).
 NAME_PATTERN = SLUG.pattern
@@ -202,7 +202,7 @@ class ResolveView(ConfigView):
         revealed = resolved.has_secrets and can_see_secrets(request)
         etag = resolved.etag_for(revealed)
         if not changed:  # a long poll that saw no change, with the ETag a 200 carries (RFC 9110 §15.4.5)
-            return self.not_modified(etag)
+            return not_modified(etag)
         if segments is not None:
             data = self.value_at(request, resolved.data, segments)
             if missing(data):  # a 404 whatever the If-None-Match (RFC 9110 §13.2.1)
@@ -210,7 +210,7 @@ class ResolveView(ConfigView):
         # A ?path= answer carries the document's revision, revisions and etag, so it changes
         # exactly when the document does: the document's ETag validates it too (RFC 9110 §8.8.1).
         if "wait" not in params and etag_matches(request.headers.get("If-None-Match", ""), etag):
-            return self.not_modified(etag)
+            return not_modified(etag)
         if segments is None and not revealed:
             response = HttpResponse(resolved.masked_body, content_type="application/json")
         else:
@@ -218,12 +218,6 @@ class ResolveView(ConfigView):
                 data = self.present(request, resolved.data)
             body = resolved.body(data, "/".join(segments) if segments is not None else None)
             response = Response(body)
-        response["ETag"] = etag
-        return response
-
-    @staticmethod
-    def not_modified(etag: str) -> HttpResponse:
-        response = HttpResponse(status=304)
         response["ETag"] = etag
         return response
 

@@ -25,7 +25,7 @@ from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag, parse_wait
 from platformsite.api.views import ServiceView, one_or_404, validated
-from platformsite.hotpath import etag_matches
+from platformsite.hotpath import etag_matches, not_modified
 
 PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}\Z")
 
@@ -130,10 +130,10 @@ class ServiceDetailView(DiscoveryView):
             body = json.dumps(document, separators=(",", ":")).encode()
             etag = selectors.make_etag(name, entry.index, variant)
         if etag_matches(request.headers.get("If-None-Match"), etag):
-            response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+            response = not_modified(etag)
         else:
             response = HttpResponse(body, content_type="application/json")
-        response["ETag"] = etag
+            response["ETag"] = etag
         response["X-Discovery-Index"] = str(entry.index)
         return response
 
