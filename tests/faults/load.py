@@ -16,6 +16,7 @@ moves on to the other node: the failover a client with a list of addresses does.
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from collections import Counter
@@ -44,7 +45,8 @@ class Tally:
     errors_by_kind: Counter = field(default_factory=Counter)
     reads: int = 0
     read_errors: Counter = field(default_factory=Counter)
-    slowest_error_s: float = 0.0
+    #: How long each error took to be answered, in seconds.
+    error_seconds: list[float] = field(default_factory=list)
     bad_shapes: list[str] = field(default_factory=list)
     #: While the fault held (between :meth:`Load.down` and :meth:`Load.up`): reads and writes
     #: sent, and answered 2xx.
@@ -66,7 +68,8 @@ class Tally:
             "write_errors_by_kind": dict(sorted(self.errors_by_kind.items())),
             "reads": self.reads,
             "read_errors": dict(sorted(self.read_errors.items())),
-            "slowest_error_s": round(self.slowest_error_s, 2),
+            "slowest_error_s": round(max(self.error_seconds, default=0.0), 2),
+            "median_error_s": round(statistics.median(self.error_seconds), 2) if self.error_seconds else 0.0,
             "while_down": dict(sorted(self.while_down.items())),
             "bad_error_shapes": self.bad_shapes[:5],
         }
@@ -255,7 +258,7 @@ class Load:
             tally.attempted[kind] += 1
             tally.write_errors[label] += 1
             tally.errors_by_kind[f"{kind} {label}"] += 1
-            tally.slowest_error_s = max(tally.slowest_error_s, time.monotonic() - began)
+            tally.error_seconds.append(time.monotonic() - began)
             if problem:
                 tally.bad_shapes.append(f"{kind}: {problem}")
 
@@ -286,7 +289,7 @@ class Load:
                         tally.reads += 1
                         if label:
                             tally.read_errors[label] += 1
-                            tally.slowest_error_s = max(tally.slowest_error_s, time.monotonic() - began)
+                            tally.error_seconds.append(time.monotonic() - began)
                         if problem:
                             tally.bad_shapes.append(f"read {path}: {problem}")
                     time.sleep(self.pause * 5)

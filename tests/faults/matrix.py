@@ -39,7 +39,7 @@ class Matrix:
     def markdown(self) -> str:
         lines = [
             "| fault | load held (accepted writes/s) | while down: writes / reads answered | write errors "
-            "by status | read errors by status | slowest error answer | accepted writes lost |",
+            "by status | read errors by status | error answer (median / slowest) | accepted writes lost |",
             "|---|---|---|---|---|---|---|",
         ]
         for row in self.rows:
@@ -47,7 +47,7 @@ class Matrix:
                 f"| {row['phase']} | {row['writes_per_s']} ({row['writes_accepted']} in {row['seconds']} s) "
                 f"| {_share(row['while_down'], 'writes')} / {_share(row['while_down'], 'reads')} "
                 f"| {_errors(row['write_errors'])} | {_errors(row['read_errors'])} "
-                f"| {row['slowest_error_s']} s | {row['accepted_writes_lost']} |"
+                f"| {row['median_error_s']} / {row['slowest_error_s']} s | {row['accepted_writes_lost']} |"
             )
         notes = [f"- {row['phase']}: {row['note']}" for row in self.rows if row.get("note")]
         return "\n".join(lines + (["", *notes] if notes else []))

@@ -191,6 +191,22 @@ def test_postgres_restart(stack, token, load, watchers, matrix):
     assert errors <= {"503"}, tally.row()
 
 
+def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, matrix):
+    # Down for 12 s, longer than PLATFORM_DB_POOL_TIMEOUT (5 s): once the first requests waited
+    # it out and found the database unreachable, the others are answered 503 at once
+    tally = _fault_window(
+        load, "PostgreSQL down 12 s (immediate stop)", stack.postgres.stop, stack.postgres.start, hold=12
+    )
+    assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
+    lost = load.lost(stack.nodes[1].http)
+    matrix.add(tally, lost)
+    assert not lost, lost
+    assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
+    assert not tally.bad_shapes, tally.bad_shapes
+    assert set(tally.write_errors) | set(tally.read_errors) <= {"503"}, tally.row()
+    assert tally.row()["median_error_s"] < 1.0, tally.row()
+
+
 def _marker_reaches_the_watcher(stack, token, load, watchers, value: str) -> bool:
     """A config value written on node A reaches the SDK's config watch on node B."""
     url = (
