@@ -14,7 +14,8 @@
 
 Publishing never blocks on the network: events go into a bounded local buffer that a background
 thread sends in CloudEvents batches.  While the platform is unreachable (or answers 5xx/429) the
-thread retries with backoff and the buffer holds the events; when the buffer is full,
+thread retries with backoff (never sooner than a ``Retry-After`` the platform sent, up to
+``retry_max``) and the buffer holds the events; when the buffer is full,
 ``publish`` raises :class:`BufferFull`, or calls ``on_drop(events, reason)`` if you gave one.
 Nothing is dropped silently: a batch the platform refuses (4xx) goes to ``on_drop`` too (or is
 logged as an error without one).
@@ -37,7 +38,7 @@ from urllib.parse import urlencode
 import httpx
 
 from platform_client._checks import seconds
-from platform_client.session import PlatformError, PlatformSession
+from platform_client.session import PlatformError, PlatformSession, retry_after_seconds
 
 __all__ = ["BufferFull", "EventPublisher", "Subscription", "search", "subscribe"]
 
@@ -114,6 +115,8 @@ class EventPublisher:
         #: Events the platform refused (each handed to ``on_drop(events, "rejected")``).
         self.rejected = 0
         self.last_error: str | None = None
+        #: The last refusal's ``Retry-After``, in seconds: the next try waits at least that long.
+        self._retry_after: float | None = None
         self._thread = threading.Thread(target=self._run, name="platform-events", daemon=True)
         self._thread.start()
 
@@ -246,7 +249,9 @@ class EventPublisher:
                 outcome = self._send(batch)
                 if outcome == "retry":
                     self._done(batch, requeue=True)
-                    if self._closing.wait(delay):  # closed: what is left is reported as such
+                    pause = max(delay, min(self._retry_after or 0.0, self.retry_max))
+                    self._retry_after = None
+                    if self._closing.wait(pause):  # closed: what is left is reported as such
                         return
                     delay = min(delay * 2, self.retry_max)
                     continue
@@ -283,6 +288,7 @@ class EventPublisher:
             return "retry"
         if response.status_code in (408, 429) or response.status_code >= 500:
             self.last_error = f"HTTP {response.status_code}"
+            self._retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             return "retry"
         if response.status_code >= 400:
             error = PlatformError.from_response(response)

@@ -183,6 +183,26 @@ def test_event_publisher__session_fails_unexpectedly__keeps_the_events_and_repor
     assert dropped == [(2, "closed")]
 
 
+def test_event_publisher__a_refusal_with_retry_after__is_not_sent_again_before_it():
+    from platform_client.event import EventPublisher
+
+    sent: list[float] = []
+
+    class Throttling:
+        def post(self, url, **kwargs):
+            sent.append(time.monotonic())
+            if len(sent) == 1:
+                return httpx.Response(429, headers={"Retry-After": "0.5"}, json={"error": {}})
+            return httpx.Response(202, json={})
+
+    publisher = EventPublisher(Throttling(), source="/svc", flush_interval=0.01, retry_initial=0.01)
+    publisher.publish("order.created", {"n": 1})
+    assert publisher.flush(timeout=5)
+    publisher.close()
+    # the backoff alone would have sent it again after 0.01 s
+    assert len(sent) == 2 and sent[1] - sent[0] >= 0.5
+
+
 def test_event_publisher__closed_while_backing_off__stops_at_once_and_reports_the_events(caplog):
     # given a platform that cannot be reached and a publisher in a long backoff between tries
     from platform_client.event import EventPublisher
