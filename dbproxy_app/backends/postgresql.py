@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -38,7 +39,7 @@ from dbproxy_app.backends.base import (
 )
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
-from platformsite.db import Breaker, DatabaseDown
+from platformsite.db import Breaker, DatabaseDown, reachable
 
 log = logging.getLogger(__name__)
 _pools: dict[str, DatabasePool] = {}
@@ -213,20 +214,14 @@ class PostgresBackend(Backend):
 
     def _getconn(self, pool: DatabasePool) -> psycopg.Connection:
         try:
-            return pool.breaker.getconn(pool, pool.getconn, self._reachable)
+            probe = partial(reachable, self.dsn, connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS)
+            return pool.breaker.getconn(pool, pool.getconn, probe)
         except DatabaseDown as exc:
             raise Unavailable(
                 f"Database {self.database!r} is unavailable (it could not be reached just now).",
                 details={"database": self.database},
                 retry_after=exc.retry_after,
             ) from None
-
-    def _reachable(self) -> bool:
-        try:
-            psycopg.connect(self.dsn, connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS).close()
-        except psycopg.Error:
-            return False
-        return True
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:

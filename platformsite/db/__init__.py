@@ -7,6 +7,7 @@ import math
 import select
 import time
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -35,6 +36,16 @@ def replace_ended(conn: psycopg.Connection, pool: ConnectionPool, take: Callable
         pool.putconn(conn)  # the pool drops it and opens another in the background
         conn = take()
     return conn
+
+
+def reachable(*args: Any, **kwargs: Any) -> bool:
+    """Whether a connection of its own (``psycopg.connect``'s arguments) can be opened: a
+    :class:`Breaker`'s probe."""
+    try:
+        psycopg.connect(*args, **kwargs).close()
+    except psycopg.Error:
+        return False
+    return True
 
 
 class DatabaseDown(psycopg.OperationalError):

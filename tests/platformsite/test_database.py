@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 from django.db.utils import ConnectionHandler
 
 from platformsite.api.errors import outage
-from platformsite.db import Breaker, DatabaseDown
+from platformsite.db import Breaker, DatabaseDown, reachable
 from platformsite.db.postgresql import base as engine
 from tests.postgres import end_other_connections
 
@@ -52,8 +52,7 @@ def unreachable_database(settings, monkeypatch):
         port = sock.getsockname()[1]
     settings.PLATFORM_DB_DOWN_SECONDS = 60
     probes = []
-    reachable = engine.reachable
-    monkeypatch.setattr(engine, "reachable", lambda params: probes.append(1) or reachable(params))
+    monkeypatch.setattr(engine, "reachable", lambda **params: probes.append(1) or reachable(**params))
     database = {
         "ENGINE": "platformsite.db.postgresql",
         "NAME": "platform",
@@ -128,8 +127,8 @@ def test_a_pool_whose_connections_are_all_in_use__is_not_taken_for_down():
     params.pop("cursor_factory", None)
     breaker = Breaker(60)
     with ConnectionPool(kwargs=params, min_size=1, max_size=1, timeout=0.2) as pool:
-        held = breaker.getconn(pool, pool.getconn, lambda: engine.reachable(params))
+        held = breaker.getconn(pool, pool.getconn, lambda: reachable(**params))
         with pytest.raises(PoolTimeout):
-            breaker.getconn(pool, pool.getconn, lambda: engine.reachable(params))
+            breaker.getconn(pool, pool.getconn, lambda: reachable(**params))
         assert breaker.down_until == 0.0
         pool.putconn(held)

@@ -10,12 +10,11 @@ unreachable is not waited for again for ``PLATFORM_DB_DOWN_SECONDS`` (see
 
 from __future__ import annotations
 
-import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 
 from platformsite import localstate
-from platformsite.db import Breaker
+from platformsite.db import Breaker, reachable
 
 #: Each pooled database's breaker, by alias (as Django keeps its pools).
 _breakers: dict[str, Breaker] = {}
@@ -36,13 +35,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
         breaker = _breakers.get(self.alias)
         if breaker is None:
             breaker = _breakers.setdefault(self.alias, Breaker(settings.PLATFORM_DB_DOWN_SECONDS))
-        return breaker.getconn(pool, take, lambda: reachable(conn_params))
-
-
-def reachable(conn_params: dict) -> bool:
-    """Whether a connection of its own can be opened to the database."""
-    try:
-        psycopg.connect(**{"connect_timeout": PROBE_CONNECT_TIMEOUT, **conn_params}).close()
-    except psycopg.Error:
-        return False
-    return True
+        probe = {"connect_timeout": PROBE_CONNECT_TIMEOUT, **conn_params}
+        return breaker.getconn(pool, take, lambda: reachable(**probe))
