@@ -177,26 +177,10 @@ def test_baseline(stack, load, watchers, matrix):
     assert not tally.write_errors and not tally.read_errors, tally.row()
 
 
-def test_postgres_restart(stack, token, load, watchers, matrix):
-    tally = _fault_window(
-        load, "PostgreSQL restart (immediate stop, 4 s down)", stack.postgres.stop, stack.postgres.start
-    )
-    assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
-    lost = load.lost(stack.nodes[1].http)
-    matrix.add(tally, lost)
-    assert not lost, lost
-    assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
-    assert not tally.bad_shapes, tally.bad_shapes
-    errors = set(tally.write_errors) | set(tally.read_errors)
-    assert errors <= {"503"}, tally.row()
-
-
-def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, matrix):
-    # Down for 12 s, longer than PLATFORM_DB_POOL_TIMEOUT (5 s): once the first requests waited
-    # it out and found the database unreachable, the others are answered 503 at once
-    tally = _fault_window(
-        load, "PostgreSQL down 12 s (immediate stop)", stack.postgres.stop, stack.postgres.start, hold=12
-    )
+def _postgres_outage(stack, token, load, matrix, name: str, hold: float) -> Tally:
+    """PostgreSQL stopped (immediate) for ``hold`` seconds under load: nothing accepted lost, no
+    process restarted, every failure a 503 in the error shape; the phase's tally."""
+    tally = _fault_window(load, name, stack.postgres.stop, stack.postgres.start, hold=hold)
     assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
     lost = load.lost(stack.nodes[1].http)
     matrix.add(tally, lost)
@@ -204,6 +188,17 @@ def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, m
     assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
     assert not tally.bad_shapes, tally.bad_shapes
     assert set(tally.write_errors) | set(tally.read_errors) <= {"503"}, tally.row()
+    return tally
+
+
+def test_postgres_restart(stack, token, load, watchers, matrix):
+    _postgres_outage(stack, token, load, matrix, "PostgreSQL restart (immediate stop, 4 s down)", hold=4)
+
+
+def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, matrix):
+    # Down for 12 s, longer than PLATFORM_DB_POOL_TIMEOUT (5 s): once the first requests waited
+    # it out and found the database unreachable, the others are answered 503 at once
+    tally = _postgres_outage(stack, token, load, matrix, "PostgreSQL down 12 s (immediate stop)", hold=12)
     assert tally.row()["median_error_s"] < 1.0, tally.row()
 
 
