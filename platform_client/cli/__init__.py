@@ -246,6 +246,8 @@ def run(options: argparse.Namespace) -> int:
             result = handler(session, options)
     except PlatformError as exc:
         error = {"status": exc.status, "code": exc.code, "message": exc.message, "details": exc.details}
+        if exc.retry_after is not None:  # a 429 or 503: when a script may try again
+            error["retry_after"] = exc.retry_after
         return _error(error)
     except httpx.HTTPError as exc:  # the platform is unreachable, slow, or answered nonsense
         return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})

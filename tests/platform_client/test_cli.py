@@ -77,6 +77,20 @@ def test_cli__api_error__prints_it_and_exits_1(cli):
     assert json.loads(err)["error"]["status"] in (400, 404)
 
 
+def test_cli__an_answer_to_retry_later__prints_when(cli, monkeypatch):
+    from auth_app.api.whoami import WhoAmIView
+    from platformsite.api.errors import Unavailable
+
+    def down(view, request):
+        raise Unavailable("Down for now.", retry_after=7)
+
+    monkeypatch.setattr(WhoAmIView, "get", down)
+    code, _, err = cli("whoami")
+    assert code == 1
+    error = json.loads(err)["error"]
+    assert (error["status"], error["code"], error["retry_after"]) == (503, "unavailable", 7)
+
+
 def test_cli__without_credentials__prints_a_json_error_and_exits_2(cli, monkeypatch):
     monkeypatch.delenv("PLATFORM_CLIENT_ID")
     code, _, err = cli("whoami")
