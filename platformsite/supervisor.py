@@ -6,15 +6,19 @@ seconds, doubling for each exit in a row that came sooner after its start, up to
 (with the defaults the fifth quick exit comes first). A child that exits ``crash_limit`` times
 in a row that soon is broken rather than unlucky (a port in use, a setting it refuses):
 everything stops, with its exit code (128 + N when signal N killed it). Each child leads a
-process group of its own, so what it started (granian's workers) ends with it.
+process group of its own, so what it started (granian's workers) ends with it; and on Linux each
+is sent SIGTERM if ``platform serve`` itself dies (``kill -9``, the OOM killer), so that none is
+left serving the port without it, or beside the next one started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,8 +113,33 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         # its own process group: a child killed outright (SIGKILL, the OOM killer) leaves its own
         # children (granian's workers, still holding the port) to be ended with it, not orphaned
-        child.process = subprocess.Popen(child.command, env=self.env, start_new_session=True)  # noqa: S603
+        child.process = subprocess.Popen(  # noqa: S603
+            child.command, env=self.env, start_new_session=True, preexec_fn=_ended_with(os.getpid())
+        )
         child.started = time.monotonic()
+
+
+#: Linux's ``prctl`` option: the signal a process is sent when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _ended_with(parent: int) -> Callable[[], None] | None:
+    """What a child runs before its program (Linux): SIGTERM to it when ``parent`` dies, even
+    by SIGKILL.  ``platform serve`` starts its children from its only thread (the death signal
+    follows the thread that started a process)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def end_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return end_with_parent
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

@@ -140,10 +140,19 @@ class Proc:
                 os.killpg(self.proc.pid, sig)
 
     def kill(self) -> None:
-        """SIGKILL to the whole group: the main process and its children, no clean-up."""
-        self.signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=15)
+        """SIGKILL to the process and everything it started, as when its machine dies: its own
+        group and its children's (``platform serve`` starts each child in a group of its own),
+        no clean-up."""
+        if self.proc is None:
+            return
+        groups = {self.proc.pid}
+        for pid in _descendants(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                groups.add(os.getpgid(pid))
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.proc.wait(timeout=15)
 
     def stop(self) -> None:
         if not self.alive():
@@ -153,6 +162,19 @@ class Proc:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process ``pid`` started, and theirs, from ``/proc``."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(kid) for kid in children.read_text().split()]
+                found += kids
+                todo += kids
+    return found
 
 
 class Redis(Proc):

@@ -368,9 +368,14 @@ def test_a_web_node_killed(stack, token, load, watchers, matrix):
     sdk = PlatformSession([node.http, stack.nodes[1].http], stack.client_id, stack.client_secret, timeout=20)
     sdk.call("GET", "/api/v1/auth/whoami/")
     sdk_saw: list[str] = []
+    node_answered: list[bool] = []
 
     def kill() -> None:
         node.proc.kill()
+        try:  # nothing of node A serves on: its processes' children died with them
+            node_answered.append(httpx.get(f"{node.http}/healthz", timeout=2).status_code > 0)
+        except httpx.TransportError:
+            node_answered.append(False)
         try:
             sdk.call("GET", "/api/v1/auth/whoami/")
             sdk_saw.append("answered")
@@ -393,6 +398,7 @@ def test_a_web_node_killed(stack, token, load, watchers, matrix):
         f"{sdk_saw[0]}; the load's clients moved to node B; events not streamed after "
         f"node A came back: {len(unstreamed)}",
     )
+    assert node_answered == [False], "node A still answered once killed"
     assert sdk_saw == ["answered"], "the SDK did not fail over to node B"
     assert not lost, lost
     assert not unstreamed, sorted(unstreamed)[:20]

@@ -1,10 +1,16 @@
 """``platform serve``'s children: one that exits is started again; one that keeps failing at its
 start stops them all."""
 
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from platformsite.supervisor import Supervisor
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Counts its starts in the file it is given, then exits with code 3.
 EXITS = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.write_text(p.read_text() + 'x'); sys.exit(3)"
@@ -125,3 +131,47 @@ def test_what_an_exited_child_left_running_is_ended_with_it(tmp_path):
         until(lambda: _gone(grandchild), supervisor)
     finally:
         supervisor.stop()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_children_end_when_serve_itself_is_killed(tmp_path):
+    # Given platform serve's process manager running one child
+    pid_file = tmp_path / "pid"
+    child = (
+        f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); "
+        "time.sleep(60)"
+    )
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from platformsite.supervisor import Supervisor; "
+            f"Supervisor({{'web': [sys.executable, '-c', {child!r}]}}, {{}}).run(lambda: False)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the child did not start"
+        time.sleep(0.01)
+    pid = int(pid_file.read_text())
+
+    # When it is killed outright (no chance to stop its children)
+    serve.kill()
+    serve.wait()
+
+    # Then its child ends too, rather than serving on without it
+    deadline = time.monotonic() + 10
+    while _running(pid):
+        assert time.monotonic() < deadline, "the child outlived platform serve"
+        time.sleep(0.01)
