@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.bench.harness import child_pids
 from tests.servers import ROOT, free_port
 
 PG_BIN = Path(os.environ.get("PLATFORM_FAULT_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -165,15 +166,13 @@ class Proc:
 
 
 def _descendants(pid: int) -> list[int]:
-    """Every process ``pid`` started, and theirs, from ``/proc``."""
+    """Every process ``pid`` started, and theirs."""
     found: list[int] = []
     todo = [pid]
     while todo:
-        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                kids = [int(kid) for kid in children.read_text().split()]
-                found += kids
-                todo += kids
+        children = child_pids(todo.pop())
+        found += children
+        todo += children
     return found
 
 

@@ -35,5 +35,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         breaker = _breakers.get(self.alias)
         if breaker is None:
             breaker = _breakers.setdefault(self.alias, Breaker(settings.PLATFORM_DB_DOWN_SECONDS))
-        probe = {"connect_timeout": PROBE_CONNECT_TIMEOUT, **conn_params}
-        return breaker.getconn(pool, take, lambda: reachable(**probe))
+        return breaker.getconn(
+            pool, take, lambda: reachable(**{"connect_timeout": PROBE_CONNECT_TIMEOUT, **conn_params})
+        )
