@@ -19,8 +19,6 @@ import time
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
 
@@ -52,6 +50,7 @@ from config_app.errors import (
 from config_app.models import DEFAULT_ENV, GLOBAL, Layer, Namespace, Revision
 from config_app.selectors import bump_generation, envs_of, merge_layers
 from event_app.services import event_publish
+from platformsite import live
 
 log = logging.getLogger(__name__)
 
@@ -356,22 +355,14 @@ def _after_commit(namespace: str, env: str, number: int, author: str) -> None:
 
 
 def notify_watchers(namespace: str, env: str, number: int) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            group_name(namespace),
-            {
-                "type": "config.changed",
-                "namespace": namespace,
-                "env": env,
-                "revision": number,
-                "change": uuid.uuid4().hex,
-            },
-        )
-    except Exception:
-        log.exception("config: could not notify the watchers of %s/%s", namespace, env)
+    message = {
+        "type": "config.changed",
+        "namespace": namespace,
+        "env": env,
+        "revision": number,
+        "change": uuid.uuid4().hex,
+    }
+    live.notify(group_name(namespace), message)
 
 
 def _open_secrets_on(data: dict, segments: tuple[str, ...]) -> dict:

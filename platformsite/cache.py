@@ -5,14 +5,23 @@ constructor fills a dict of a few hundred response callbacks: ~0.2 ms), and unde
 handler is context-local, so each request got new pools and a new connection.
 Here one client per process, per server list and options, is built once and shared by every
 thread and request; redis-py clients and their pools are thread-safe.
+
+Its connections are guarded (:class:`Guard`): a Redis that stops answering (hung, or a network
+that drops packets) costs the requests in flight one read timeout (``PLATFORM_REDIS_TIMEOUT``),
+and the others are refused at once for ``PLATFORM_REDIS_DOWN_SECONDS`` instead of each waiting
+it out.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -22,6 +31,130 @@ from platformsite import localstate
 #: The shared cache cannot be reached (Redis stopped or restarting). Reads that have the database
 #: to fall back on catch these and read it, keeping no copy (docs/faults.md).
 CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+class RedisDown(RedisConnectionError):
+    """Redis did not answer within its timeout a moment ago: not tried again before ``retry_after``
+    seconds (one of :data:`CACHE_DOWN`, so callers fall back or answer 503 as for any outage)."""
+
+    def __init__(self, server: str, retry_after: int) -> None:
+        super().__init__(f"Redis at {server} did not answer in time; not tried again for {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Guard:
+    """Whether one Redis server is answering, shared by every connection this process has to it.
+
+    A command whose answer does not come within the connection's timeout marks the server down for
+    ``down_seconds``; meanwhile commands are refused with :class:`RedisDown` before anything is
+    sent.  Then one command at a time is let through: an answer ends the outage, another timeout
+    starts a new one.  A refused connection (Redis stopped) fails at once by itself and is not
+    counted."""
+
+    def __init__(self, server: str, down_seconds: float, probe_seconds: float) -> None:
+        self.server = server
+        self.down_seconds = down_seconds
+        #: How long the command let through after an outage may take (its connect and read
+        #: timeouts); others are refused meanwhile.
+        self.probe_seconds = probe_seconds
+        self.down_until = 0.0
+        self._lock = threading.Lock()
+
+    def admit(self) -> None:
+        """Return if a command may be sent now, or raise :class:`RedisDown`."""
+        if not self.down_until:
+            return
+        with self._lock:
+            now = time.monotonic()
+            left = self.down_until - now
+            if left > 0:
+                raise RedisDown(self.server, math.ceil(left))
+            self.down_until = now + self.probe_seconds  # this one tries; the others wait for it
+
+    def failed(self) -> None:
+        self.down_until = time.monotonic() + self.down_seconds
+
+    def answered(self) -> None:
+        if self.down_until:
+            self.down_until = 0.0
+
+
+#: One guard per server (``host:port``, or a socket's path), and the guard of each URL asked for.
+_guards: dict[str, Guard] = {}
+_url_guards: dict[str, Guard] = {}
+_guards_lock = threading.Lock()
+
+
+def _forget_outages() -> None:
+    for guard in list(_guards.values()):
+        guard.answered()
+    _url_guards.clear()
+
+
+localstate.register_state("redis.guards", reset=_forget_outages)
+
+
+def guard_for(options: dict[str, Any]) -> Guard:
+    """The guard of the server a connection pool's ``options`` (or ``redis.connection.parse_url``'s
+    answer) point to: one per server and process."""
+    server = options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+    guard = _guards.get(server)
+    if guard is None:
+        with _guards_lock:
+            guard = _guards.setdefault(
+                server,
+                Guard(server, settings.PLATFORM_REDIS_DOWN_SECONDS, 2 * settings.PLATFORM_REDIS_TIMEOUT),
+            )
+    return guard
+
+
+def redis_guard() -> Guard:
+    """The guard of ``REDIS_URL``'s server, for the clients that do not take their connections
+    from a :class:`GuardedConnectionPool` (the channel layer's, Celery's)."""
+    url = settings.REDIS_URL
+    guard = _url_guards.get(url)
+    if guard is None:
+        guard = _url_guards[url] = guard_for(redis.connection.parse_url(url))
+    return guard
+
+
+class _GuardedConnection:
+    """Mixed into a redis-py connection class: every command asks the pool's guard first, and
+    tells it whether an answer came in time."""
+
+    guard: Guard
+
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        except RedisTimeoutError:
+            self.guard.failed()
+            raise
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        self.guard.admit()
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except RedisTimeoutError:
+            self.guard.failed()
+            raise
+        self.guard.answered()
+        return response
+
+
+class GuardedConnectionPool(redis.ConnectionPool):
+    """A ``redis.ConnectionPool`` whose connections share their server's :class:`Guard`."""
+
+    def __init__(self, connection_class: type = redis.Connection, **kwargs: Any) -> None:
+        guarded = type(
+            f"Guarded{connection_class.__name__}",
+            (_GuardedConnection, connection_class),
+            {"guard": guard_for(kwargs)},
+        )
+        super().__init__(connection_class=guarded, **kwargs)
 
 
 class SharedRedisCacheClient(RedisCacheClient):

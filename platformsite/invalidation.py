@@ -34,6 +34,7 @@ from collections.abc import Callable
 from django.conf import settings
 
 from platformsite import localstate
+from platformsite.cache import CACHE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,11 @@ class _Bus:
 
     def publish(self, topic: str, key: str) -> None:
         if self._publisher is None:
-            import redis
+            # The shared cache's client: its guarded connections give up on a Redis that stopped
+            # answering after PLATFORM_REDIS_TIMEOUT, and at once while it is known down.
+            from django.core.cache import cache
 
-            self._publisher = redis.Redis.from_url(settings.REDIS_URL)
+            self._publisher = cache._cache.get_client(write=True)
         self._publisher.publish(CHANNEL, _SEPARATOR.join((self.origin(), topic, key)))
 
     @staticmethod
@@ -154,7 +157,9 @@ def announce(topic: str, key: str) -> None:
     if settings.REDIS_URL:
         try:
             _bus.publish(topic, key)
-        except Exception:  # readers re-check within TRUST_SECONDS
+        except CACHE_DOWN as exc:  # readers re-check within TRUST_SECONDS
+            log.warning("invalidation: could not announce %s %s: %s", topic, key, exc)
+        except Exception:
             log.exception("invalidation: could not announce %s %s", topic, key)
 
 

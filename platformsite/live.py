@@ -6,6 +6,10 @@ wait for the channel layer (they are already durable; a subscriber that misses a
 from the store).  Pushes that queue up while the thread sends go out together, as one group
 message of up to ``chunk`` items.  The in-memory layer (embedded mode, one process) is sent to
 directly.  Events (``event_app.live``) and traces (``trace_app.live``) push this way.
+
+:func:`notify` sends one message at once instead, for the change notices of config and discovery,
+waiting at most ``PLATFORM_REDIS_TIMEOUT`` for the layer (it has no timeout of its own: its
+consumers wait for messages on the same connections), and not at all while Redis is known down.
 """
 
 from __future__ import annotations
@@ -18,10 +22,43 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
 from platformsite import localstate
+from platformsite.cache import RedisDown, redis_guard
 
 log = logging.getLogger(__name__)
+
+
+def notify(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group`` now, from synchronous code after a commit; a failure is logged,
+    never raised (the change it announces is stored)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    guard = None if isinstance(layer, InMemoryChannelLayer) else redis_guard()
+
+    async def send() -> None:
+        async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
+            await layer.group_send(group, message)
+
+    try:
+        if guard is not None:
+            guard.admit()
+        async_to_sync(send)()
+    except RedisDown as exc:
+        log.warning("%s: not notified: %s", group, exc)
+        return
+    except TimeoutError:
+        if guard is not None:
+            guard.failed()
+        log.warning("%s: not notified: Redis did not answer in %s s", group, settings.PLATFORM_REDIS_TIMEOUT)
+        return
+    except Exception:
+        log.exception("%s: not notified", group)
+        return
+    if guard is not None:
+        guard.answered()
 
 
 class LivePush:

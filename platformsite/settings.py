@@ -180,6 +180,12 @@ REDIS_URL = _read("REDIS_URL", env.str, "")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
 
+#: Seconds a command to Redis (the shared cache, the invalidation announcements) may wait for
+#: its connection and its answer; once one has waited that long, Redis is refused at once, as
+#: down, for PLATFORM_REDIS_DOWN_SECONDS (platformsite.cache.Guard).
+PLATFORM_REDIS_TIMEOUT = _read("PLATFORM_REDIS_TIMEOUT", env.float, 2.0)
+PLATFORM_REDIS_DOWN_SECONDS = _read("PLATFORM_REDIS_DOWN_SECONDS", env.float, 5.0)
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -187,6 +193,11 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "platform",
             "TIMEOUT": 300,
+            "OPTIONS": {
+                "pool_class": "platformsite.cache.GuardedConnectionPool",
+                "socket_timeout": PLATFORM_REDIS_TIMEOUT,
+                "socket_connect_timeout": PLATFORM_REDIS_TIMEOUT,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -235,6 +246,19 @@ if PLATFORM_TASK_MODE == "celery" and not REDIS_URL:
     raise ImproperlyConfigured("PLATFORM_TASK_MODE=celery needs REDIS_URL for the broker")
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# A command to a broker that stopped answering gives up after PLATFORM_REDIS_TIMEOUT (kombu waits
+# forever by default), and a publish is tried once more, not three times: a request that enqueues
+# work must not hang on the broker.  (Workers wait for tasks in BRPOP, 1 s at a time.)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": PLATFORM_REDIS_TIMEOUT,
+    "socket_connect_timeout": PLATFORM_REDIS_TIMEOUT,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

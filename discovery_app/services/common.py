@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -26,6 +24,7 @@ from rest_framework.exceptions import NotFound
 from discovery_app import deadlines, selectors
 from discovery_app.models import Node, Result, Service, ServiceIndex
 from event_app.services import event_publish, event_publish_many
+from platformsite import live
 from platformsite.api import validators
 from platformsite.jsonvalues import UNSTORABLE_CHARS, unstorable
 
@@ -230,15 +229,8 @@ def result_data(result: Result) -> dict[str, Any]:
 
 
 def _group_send(groups: Iterable[str], message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    send = async_to_sync(layer.group_send)
     for group in groups:
-        try:
-            send(group, message)
-        except Exception:  # a broken channel layer must not fail the write that committed
-            log.exception("discovery: could not notify watchers", extra={"group": group})
+        live.notify(group, message)
 
 
 def publish_results(results: list[Result]) -> None:

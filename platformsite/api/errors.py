@@ -23,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from platformsite.cache import CACHE_DOWN
+from platformsite.cache import CACHE_DOWN, RedisDown
 from platformsite.db import DatabaseDown
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,10 @@ def outage(exc: Exception) -> Unavailable:
     the same for the API's exception handler and for :func:`server_error`."""
     log.warning("answered 503: %s: %s", type(exc).__name__, exc)
     message = "A service the platform needs is unavailable for now; retry shortly."
-    down = exc.__cause__
-    if isinstance(down, DatabaseDown):  # known down: come back once it may be tried again
-        return Unavailable(message, retry_after=down.retry_after)
+    # Known down: come back once it may be tried again.
+    for down in (exc, exc.__cause__):
+        if isinstance(down, DatabaseDown | RedisDown):
+            return Unavailable(message, retry_after=down.retry_after)
     return Unavailable(message)
 
 
