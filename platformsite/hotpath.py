@@ -52,6 +52,7 @@ from platformsite import observers
 from platformsite.api.permissions import required_scope
 from platformsite.api.renderers import json_bytes
 from platformsite.api.throttling import wait_seconds
+from platformsite.cache import CACHE_DOWN
 from platformsite.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from platformsite.middleware import body_limit, request_context
 
@@ -283,7 +284,9 @@ class HotPath:
                 return None
             if token is not None and wait_seconds("client", token.client_id) is not None:
                 return None
-        except Exception:  # the shared cache unreachable, say: the full stack answers (a 503)
+        except CACHE_DOWN:  # an outage: the full stack answers it (a 503, logged there once)
+            return None
+        except Exception:  # the full stack answers (and reports) it
             log.warning(
                 "hot path: %s %s: token or rate limit failed; passed to Django",
                 route.method,
@@ -298,6 +301,8 @@ class HotPath:
         args = {**match.groupdict(), **{k: v for k, v in query.groupdict().items() if v is not None}}
         try:
             answer = route.handler(HotRequest(environ, args, token, body))
+        except CACHE_DOWN:  # an outage: the full stack answers it (a 503, logged there once)
+            return None
         except Exception:  # the full stack answers (and reports) it
             log.exception("hot path: %s %s failed; passed to Django", route.method, route.route)
             return None

@@ -255,7 +255,7 @@ def test_handler_error__logged_with_the_request_id_and_left_to_django(driver, re
     assert logged_as == ["trace-me-2"]
 
 
-def test_rate_limit_counters_unreachable__left_to_django_not_raised(driver, reader, monkeypatch):
+def test_rate_limit_counters_unreachable__left_to_django_not_raised(driver, reader, monkeypatch, caplog):
     # Redis stopped under load (tests/faults): the hot path's rate-limit counter raised out of the
     # WSGI application (an empty 500 from the server); the full stack answers instead.
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -275,6 +275,27 @@ def test_rate_limit_counters_unreachable__left_to_django_not_raised(driver, read
     assert not reply.hot
     assert reply.status == 503 and reply.json()["error"]["code"] == "unavailable"
     assert int(reply.headers["Retry-After"]) > 0
+    assert not [record for record in caplog.records if record.name == "platformsite.hotpath"]
+
+
+def test_shared_cache_down_in_the_handler__left_to_django_without_a_traceback(
+    driver, reader, monkeypatch, caplog
+):
+    # An outage, not a bug: the full stack answers it (here from the database) and logs what it
+    # answers; a traceback per request from the hot path would flood the log while it lasts.
+    from platformsite.cache import RedisDown
+
+    driver.get(RESOLVE, reader)
+
+    def down(ns: str, env: str) -> None:
+        raise RedisDown("127.0.0.1:6379", 3)
+
+    monkeypatch.setattr(config_hot.selectors, "resolve_warm", down)
+
+    reply = driver.get(RESOLVE, reader)
+
+    assert not reply.hot and reply.status == 200
+    assert not [record for record in caplog.records if record.name == "platformsite.hotpath"]
 
 
 @override_settings(PLATFORM_INGEST_MAX_BODY_BYTES=100)
