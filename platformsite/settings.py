@@ -180,11 +180,16 @@ REDIS_URL = _read("REDIS_URL", env.str, "")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
 
-#: Seconds a command to Redis (the shared cache, the invalidation announcements) may wait for
-#: its connection and its answer; once one has waited that long, Redis is refused at once, as
-#: down, for PLATFORM_REDIS_DOWN_SECONDS (platformsite.cache.Guard).
+#: Seconds a command to Redis (the shared cache, the invalidation announcements, Celery publishes,
+#: change notices to websocket watchers) may wait for its connection and its answer; once one has
+#: waited that long, Redis is refused at once, as down, for PLATFORM_REDIS_DOWN_SECONDS
+#: (platformsite.cache.Guard).
 PLATFORM_REDIS_TIMEOUT = _read("PLATFORM_REDIS_TIMEOUT", env.float, 2.0)
 PLATFORM_REDIS_DOWN_SECONDS = _read("PLATFORM_REDIS_DOWN_SECONDS", env.float, 5.0)
+if PLATFORM_REDIS_TIMEOUT <= 0 or PLATFORM_REDIS_DOWN_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "PLATFORM_REDIS_TIMEOUT must be a number of seconds above 0, PLATFORM_REDIS_DOWN_SECONDS at least 0"
+    )
 
 if REDIS_URL:
     CACHES = {

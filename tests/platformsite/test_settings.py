@@ -63,6 +63,7 @@ def test_embedded_defaults__sqlite_in_var_and_a_kept_secret_key(tmp_path):
         ({"PLATFORM_TASK_MODE": "celery"}, "needs REDIS_URL"),
         ({"PLATFORM_ENV": "staging"}, "PLATFORM_ENV must be one of"),
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL has an invalid value"),
+        ({"PLATFORM_REDIS_TIMEOUT": "0"}, "PLATFORM_REDIS_TIMEOUT must be a number of seconds above 0"),
     ],
 )
 def test_bad_or_insecure_setting__refuses_to_start_naming_it(tmp_path, env, message):
@@ -83,13 +84,16 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.CACHES['default']['BACKEND'], s.CHANNEL_LAYERS['default']['BACKEND'], "
-        "s.CELERY_BROKER_URL, s.PLATFORM_TASK_MODE)"
+        "s.CELERY_BROKER_URL, s.PLATFORM_TASK_MODE, s.CACHES['default']['OPTIONS']['pool_class'], "
+        "s.CACHES['default']['OPTIONS']['socket_timeout'], "
+        "s.CELERY_BROKER_TRANSPORT_OPTIONS['socket_timeout'])"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "REDIS_URL"))}
     env.update(
         PLATFORM_VAR_DIR=str(tmp_path),
         DJANGO_SETTINGS_MODULE="platformsite.settings",
         REDIS_URL="redis://127.0.0.1:6399/3",
+        PLATFORM_REDIS_TIMEOUT="1.5",
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -105,6 +109,9 @@ def test_distributed_mode__redis_url_switches_cache_layer_and_broker(tmp_path):
         "channels_redis.core.RedisChannelLayer",
         "redis://127.0.0.1:6399/3",
         "celery",
+        "platformsite.cache.GuardedConnectionPool",
+        "1.5",
+        "1.5",
     ]
 
 
