@@ -18,7 +18,8 @@ import math
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
@@ -31,6 +32,8 @@ from platformsite import localstate
 #: The shared cache cannot be reached (Redis stopped or restarting). Reads that have the database
 #: to fall back on catch these and read it, keeping no copy (docs/faults.md).
 CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+T = TypeVar("T")
 
 
 class RedisDown(RedisConnectionError):
@@ -70,6 +73,20 @@ class Guard:
             if left > 0:
                 raise RedisDown(self.server, math.ceil(left))
             self.down_until = now + self.probe_seconds  # this one tries; the others wait for it
+
+    def call(self, send: Callable[[], T], *, timed_out: Callable[[Exception], bool]) -> T:
+        """``send()``, one exchange with the server by a client of its own (Celery, the channel
+        layer): refused at once while the server is known down; a failure ``timed_out`` names as
+        its timeout marks the server down, an answer marks it up."""
+        self.admit()
+        try:
+            answer = send()
+        except Exception as exc:
+            if timed_out(exc):
+                self.failed()
+            raise
+        self.answered()
+        return answer
 
     def failed(self) -> None:
         self.down_until = time.monotonic() + self.down_seconds

@@ -43,22 +43,16 @@ def notify(group: str, message: dict[str, Any]) -> None:
             await layer.group_send(group, message)
 
     try:
-        if guard is not None:
-            guard.admit()
-        async_to_sync(send)()
+        if guard is None:
+            async_to_sync(send)()
+        else:
+            guard.call(async_to_sync(send), timed_out=lambda exc: isinstance(exc, TimeoutError))
     except RedisDown as exc:
         log.warning("%s: not notified: %s", group, exc)
-        return
     except TimeoutError:
-        if guard is not None:
-            guard.failed()
         log.warning("%s: not notified: Redis did not answer in %s s", group, settings.PLATFORM_REDIS_TIMEOUT)
-        return
     except Exception:
         log.exception("%s: not notified", group)
-        return
-    if guard is not None:
-        guard.answered()
 
 
 class LivePush:

@@ -63,12 +63,10 @@ def dispatch(task: Task, args: tuple = (), kwargs: dict | None = None, *, countd
 def _publish(task: Task, args: tuple, kwargs: dict, countdown: float) -> None:
     """Send the task to the broker; at once :class:`~platformsite.cache.RedisDown` while Redis is
     known not to answer, rather than a publish waiting out its socket timeout again."""
-    guard = redis_guard()
-    guard.admit()
-    try:
-        task.apply_async(args=args, kwargs=kwargs, countdown=countdown or None)
-    except Exception as exc:
-        if isinstance(exc, RedisTimeoutError) or isinstance(exc.__cause__, RedisTimeoutError):
-            guard.failed()
-        raise
-    guard.answered()
+    send = partial(task.apply_async, args=args, kwargs=kwargs, countdown=countdown or None)
+    redis_guard().call(send, timed_out=_timed_out)
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether kombu gave up on a broker that did not answer (it may wrap redis-py's error)."""
+    return isinstance(exc, RedisTimeoutError) or isinstance(exc.__cause__, RedisTimeoutError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import quote
 
 import pytest
@@ -115,3 +116,24 @@ def test_heartbeat__an_id_no_node_can_have__is_404_without_touching_the_cache(ap
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "node_not_registered"
     assert not [w for w in recwarn if "CacheKeyWarning" in type(w.message).__name__]
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)")
+def test_heartbeat__redis_known_down__503_at_once_with_retry_after_the_seconds_left(writer, make_node):
+    # Redis did not answer in time a moment ago (platformsite.cache.Guard): the heartbeat, which
+    # lives only in Redis, is refused without sending anything, and told when to come back.
+    from platformsite.cache import redis_guard
+
+    make_node(node_id="a")
+    assert writer.post(f"{NODES}a/heartbeat/").status_code == 200
+    guard = redis_guard()
+    guard.failed()
+    try:
+        response = writer.post(f"{NODES}a/heartbeat/")
+    finally:
+        guard.answered()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert 1 <= int(response.headers["Retry-After"]) <= 5
+    assert writer.post(f"{NODES}a/heartbeat/").status_code == 200

@@ -9,7 +9,6 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
@@ -19,34 +18,21 @@ from django.conf import settings as django_settings
 
 from platformsite import cache as shared
 from platformsite import live, tasks
+from tests.faults.stack import Redis
 from tests.servers import free_port
 
 
 @pytest.fixture
-def own_redis():
+def own_redis(tmp_path):
     """A redis-server of this test's own (it is frozen and killed), and its URL."""
     if not shutil.which("redis-server"):
         pytest.skip("needs redis-server")
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    probe = redis.Redis.from_url(url, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            probe.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield server, url
-    server.send_signal(signal.SIGCONT)
-    server.kill()
+    server = Redis(tmp_path / "redis")
+    server.start()
     server.wait()
+    yield server, server.url(0)
+    server.signal(signal.SIGCONT)
+    server.kill()
 
 
 @pytest.fixture
@@ -64,21 +50,21 @@ def test_a_redis_that_stops_answering__one_timeout_then_refused_at_once_until_it
     server, url = own_redis
     client = _client(url)
     client.set("k", "v")
-    server.send_signal(signal.SIGSTOP)
+    server.signal(signal.SIGSTOP)
     with pytest.raises(redis.TimeoutError):
         client.get("k")
     with pytest.raises(shared.RedisDown) as refused:
         client.get("k")  # not sent: its connection would only wait out the timeout again
     assert refused.value.retry_after == 1
     assert isinstance(refused.value, shared.CACHE_DOWN)
-    server.send_signal(signal.SIGCONT)
+    server.signal(signal.SIGCONT)
     time.sleep(0.7)  # the outage's window over: the next command is tried, and answered
     assert client.get("k") == b"v"
     assert client.get("k") == b"v"
     assert client.connection_pool.connection_class.guard.down_until == 0
 
 
-def test_after_the_window__one_command_tries_while_the_others_are_still_refused(settings):
+def test_after_the_window__one_command_tries_while_the_others_are_still_refused():
     guard = shared.Guard("test:1", down_seconds=0.2, probe_seconds=30)
     guard.failed()
     with pytest.raises(shared.RedisDown):
@@ -96,7 +82,6 @@ def test_a_stopped_redis__refuses_connections_by_itself__and_is_not_marked_down(
     server, url = own_redis
     client = _client(url)
     server.kill()
-    server.wait()
     for _ in range(2):
         with pytest.raises(redis.ConnectionError) as failed:
             client.get("k")
@@ -173,7 +158,7 @@ def test_a_publish_to_a_broker_that_stopped_answering__gives_up__and_the_next_is
     server, _ = own_redis
     _, noop = broker_app
     tasks.dispatch(noop)  # Redis answers: sent
-    server.send_signal(signal.SIGSTOP)
+    server.signal(signal.SIGSTOP)
     with pytest.raises(Exception) as failed:
         tasks.dispatch(noop)
     assert not isinstance(failed.value, shared.RedisDown)  # this one waited for its answer
@@ -187,7 +172,7 @@ def test_enqueued_work_the_broker_cannot_take__does_not_fail_the_commit(
 ):
     server, _ = own_redis
     _, noop = broker_app
-    server.send_signal(signal.SIGSTOP)
+    server.signal(signal.SIGSTOP)
     with django_capture_on_commit_callbacks(execute=True):
         tasks.enqueue(noop)
     with django_capture_on_commit_callbacks(execute=True):
