@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ from event_app.cloudevents import EXTENSION_NAME, UNSTORABLE_TEXT, parse_time
 from event_app.filters import EventFilter, too_many
 from event_app.models import Delivery, Event, EventCount, Subscription
 from platformsite import invalidation, localstate
+from platformsite.cache import CACHE_DOWN
 from platformsite.jsonvalues import UNSTORABLE_CHARS
 
 WEBHOOK_FILTERS_KEY = "events:webhook-filters:v2"  # (version, rows); v1 held the rows alone
@@ -28,6 +30,8 @@ WEBHOOK_FILTERS_VERSION_KEY = "events:webhook-filters:version"
 RELATED_LIMIT = 100
 _INTEGER = re.compile(r"-?[0-9]+")
 
+log = logging.getLogger(__name__)
+
 
 #: This process's copy of the webhook filters: (last checked, filters); see platformsite.invalidation.
 _local_filters: tuple[float, list[tuple[int, EventFilter]]] | None = None
@@ -35,7 +39,8 @@ _local_filters: tuple[float, list[tuple[int, EventFilter]]] | None = None
 
 def webhook_filters() -> list[tuple[int, EventFilter]]:
     """Active webhook subscriptions and their filters: this process's copy while invalidation
-    announcements are heard, else the shared cache; dropped on every subscription change."""
+    announcements are heard, else the shared cache, else (Redis down) the database; dropped on
+    every subscription change."""
     global _local_filters
     now = time.monotonic()
     held = _local_filters  # read once: the listener thread may drop it meanwhile
@@ -44,6 +49,20 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
         return held[1]
     _stats.misses += 1
     taken = invalidation.epoch()
+    try:
+        rows = _shared_rows()
+    except CACHE_DOWN:
+        # The shared cache is down (Redis stopped or not answering): read the database, and keep
+        # no copy, as no change can be announced meanwhile.  Publishing goes on.
+        return _filters(_active_rows())
+    filters = _filters(rows)
+    if invalidation.still(taken):
+        _local_filters = (now, filters)
+    return filters
+
+
+def _shared_rows() -> list[tuple[int, list[str], list[str], str]]:
+    """The rows as cached under the current version, read from the database (and cached) if not."""
     shared = cache.get_many([WEBHOOK_FILTERS_VERSION_KEY, WEBHOOK_FILTERS_KEY])
     version = shared.get(WEBHOOK_FILTERS_VERSION_KEY)
     if version is None:
@@ -52,15 +71,20 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
     cached = shared.get(WEBHOOK_FILTERS_KEY)
     cached_version, rows = cached if isinstance(cached, tuple) and len(cached) == 2 else (None, None)
     if rows is None or version is None or cached_version != version:
-        rows = [
-            (s.pk, s.types, s.sources, s.subject_prefix)
-            for s in Subscription.objects.filter(is_active=True, sink=Subscription.Sink.WEBHOOK)
-        ]
+        rows = _active_rows()
         cache.set(WEBHOOK_FILTERS_KEY, (version, rows), 300)
-    filters = [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in rows]
-    if invalidation.still(taken):
-        _local_filters = (now, filters)
-    return filters
+    return rows
+
+
+def _active_rows() -> list[tuple[int, list[str], list[str], str]]:
+    return [
+        (s.pk, s.types, s.sources, s.subject_prefix)
+        for s in Subscription.objects.filter(is_active=True, sink=Subscription.Sink.WEBHOOK)
+    ]
+
+
+def _filters(rows: list[tuple[int, list[str], list[str], str]]) -> list[tuple[int, EventFilter]]:
+    return [(pk, EventFilter.of(types, sources, prefix)) for pk, types, sources, prefix in rows]
 
 
 def _forget_local_filters(*_: object) -> None:
@@ -80,9 +104,22 @@ _stats = localstate.register_cache(
 
 
 def forget_webhook_filters() -> None:
+    """Drop the cached filters, inside the transaction of a subscription change: if the shared cache
+    cannot be reached the change is rolled back (``503``), so that no cached list outlives it once
+    Redis is back.  :func:`forget_webhook_filters_again` follows after commit."""
     cache.set(WEBHOOK_FILTERS_VERSION_KEY, uuid.uuid4().hex, None)
     cache.delete(WEBHOOK_FILTERS_KEY)
     invalidation.announce("events.webhooks", "")
+
+
+def forget_webhook_filters_again() -> None:
+    """After commit, again: a reader that loaded the table between the first drop and the commit
+    cached the rows before the change.  The change is stored by now, so a shared cache gone down
+    in between is logged, not raised (that reader's list lives until its expiry, 300 s)."""
+    try:
+        forget_webhook_filters()
+    except CACHE_DOWN as exc:
+        log.warning("events: the webhook filters could not be dropped after a change: %s", exc)
 
 
 def existing_subscriptions(pks: set[int]) -> set[int]:

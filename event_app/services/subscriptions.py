@@ -113,7 +113,8 @@ def subscription_create(
             )
     except IntegrityError:
         raise taken from None
-    transaction.on_commit(selectors.forget_webhook_filters)
+    selectors.forget_webhook_filters()
+    transaction.on_commit(selectors.forget_webhook_filters_again)
     return subscription
 
 
@@ -124,7 +125,8 @@ def subscription_update(*, subscription: Subscription, **changes: Any) -> Subscr
     check_sink(subscription.sink, subscription.url)
     check_secret(subscription.secret)
     subscription.save()
-    transaction.on_commit(selectors.forget_webhook_filters)
+    selectors.forget_webhook_filters()
+    transaction.on_commit(selectors.forget_webhook_filters_again)
     if subscription.is_active and subscription.sink == Subscription.Sink.WEBHOOK:
         from event_app import tasks
         from platformsite.tasks import enqueue
@@ -139,7 +141,8 @@ def subscription_delete(*, subscription: Subscription) -> None:
     # so that the cascade below sees the deliveries they committed.
     list(Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk"))
     subscription.delete()
-    transaction.on_commit(selectors.forget_webhook_filters)
+    selectors.forget_webhook_filters()
+    transaction.on_commit(selectors.forget_webhook_filters_again)
 
 
 # --- webhook delivery ----------------------------------------------------------------------------------

@@ -1,0 +1,116 @@
+"""Events while Redis is known down (platformsite.cache.Guard): publishing goes on from the database;
+a subscription change is refused whole, so that no cached filter list outlives it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+
+from event_app import selectors, services
+from event_app.models import Delivery, Event, Subscription
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
+]
+
+SUBS = "/api/v1/events/subscriptions/"
+
+
+@contextmanager
+def redis_known_down():
+    from platformsite.cache import redis_guard
+
+    guard = redis_guard()
+    guard.failed()
+    try:
+        yield
+    finally:
+        guard.answered()
+
+
+def subscribe(name="orders-hook", **fields):
+    return services.subscription_create(name=name, types=["order.*"], url="http://127.0.0.1:9/hook", **fields)
+
+
+def test_publish__redis_known_down__stored_and_its_delivery_queued_from_the_database(publisher):
+    # given a webhook subscription, and no copy of the filters in this process
+    subscription = subscribe()
+    selectors._forget_local_filters()
+    # when
+    with redis_known_down(), mock.patch("platformsite.tasks.dispatch"):
+        response = publisher.post("/api/v1/events/", {"type": "order.a", "source": "/shop"}, format="json")
+        other = publisher.post("/api/v1/events/", {"type": "user.a", "source": "/shop"}, format="json")
+    # then
+    assert response.status_code == 201, response.content
+    assert other.status_code == 201, other.content
+    assert Event.objects.count() == 2
+    assert list(Delivery.objects.values_list("subscription_id", "event__type")) == [
+        (subscription.pk, "order.a")
+    ]
+    assert selectors._local_filters is None  # no copy kept: no change could be heard meanwhile
+
+
+def test_publish__after_redis_answers_again__the_shared_filters_are_used_again(publisher):
+    subscribe()
+    selectors._forget_local_filters()
+    with redis_known_down(), mock.patch("platformsite.tasks.dispatch"):
+        assert selectors.webhook_filters()
+    # when
+    filters = selectors.webhook_filters()
+    # then
+    assert [pk for pk, _ in filters] == list(Subscription.objects.values_list("pk", flat=True))
+    from django.core.cache import cache
+
+    assert cache.get(selectors.WEBHOOK_FILTERS_KEY) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["create", "update", "delete"])
+def test_subscription_change__redis_known_down__503_and_nothing_changed(operator, change):
+    # given: the change could not drop the cached filters, which would then outlive it once Redis
+    # is back (a deactivated subscription still delivered to, a new one not)
+    subscribe(name="kept")
+    before = list(Subscription.objects.values_list("name", "is_active", "types"))
+    # when
+    with redis_known_down():
+        if change == "create":
+            response = operator.post(
+                SUBS, {"name": "new", "types": ["x.*"], "url": "http://127.0.0.1:9/x"}, format="json"
+            )
+        elif change == "update":
+            response = operator.patch(f"{SUBS}kept/", {"is_active": False}, format="json")
+        else:
+            response = operator.delete(f"{SUBS}kept/")
+    # then
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert list(Subscription.objects.values_list("name", "is_active", "types")) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscription_change__redis_gone_after_the_first_drop__stored_and_answered(operator, caplog):
+    # given Redis answers the drop made inside the transaction, then is found down after the commit
+    real = selectors.forget_webhook_filters_again
+
+    def down_after_commit():
+        with redis_known_down():
+            real()
+
+    # when
+    with (
+        mock.patch.object(selectors, "forget_webhook_filters_again", down_after_commit),
+        caplog.at_level(logging.WARNING, logger="event_app.selectors"),
+    ):
+        response = operator.post(
+            SUBS, {"name": "new", "types": ["x.*"], "url": "http://127.0.0.1:9/x"}, format="json"
+        )
+    # then: the change is stored, so it is answered as such, and the missed drop is logged
+    assert response.status_code == 201, response.content
+    assert Subscription.objects.filter(name="new").exists()
+    assert "could not be dropped after a change" in caplog.text
