@@ -154,17 +154,25 @@ def _fault_window(load: Load, name: str, break_it, mend_it, hold: float = 4.0, s
 
 
 def _writes_recover(stack, token) -> bool:
-    """Both nodes accept a write again (an event each)."""
+    """Both nodes accept writes again: an event (the database) and a node's registration (Redis
+    too: events are published while Redis is down)."""
     headers = {"Authorization": f"Bearer {token}"}
     for node in stack.nodes:
         event = {"type": "probe.recovered", "source": "/faults/probe", "id": secrets.token_hex(8)}
+        probe = {"service": "faults-probe", "address": "10.9.9.9", "port": 9000, "ttl": 60}
         try:
-            if (
-                httpx.post(f"{node.http}/api/v1/events/", json=event, headers=headers, timeout=20).status_code
-                >= 300
-            ):
-                return False
+            answers = [
+                httpx.post(f"{node.http}/api/v1/events/", json=event, headers=headers, timeout=20),
+                httpx.put(
+                    f"{node.http}/api/v1/discovery/nodes/probe-{node.name}/",
+                    json=probe,
+                    headers=headers,
+                    timeout=20,
+                ),
+            ]
         except httpx.TransportError:
+            return False
+        if any(answer.status_code >= 300 for answer in answers):
             return False
     return True
 
