@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -117,11 +118,26 @@ class Registration:
                 raise
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        wait, failures = self.interval, 0
+        while not self._stop.wait(wait):
             try:
                 self.heartbeat()
-            except (PlatformError, httpx.HTTPError) as exc:  # try again at the next beat
-                log.warning("discovery: heartbeat of %s failed: %s", self.node_id, exc)
+            except (PlatformError, httpx.HTTPError) as exc:
+                failures += 1
+                wait = self.retry_in(exc, failures)
+                log.warning(
+                    "discovery: heartbeat of %s failed (next try in %.1f s): %s", self.node_id, wait, exc
+                )
+            else:
+                wait, failures = self.interval, 0
+
+    def retry_in(self, exc: Exception, failures: int) -> float:
+        """When to try a failed heartbeat again: before the next beat, so that an outage shorter
+        than the node's TTL does not expire it; after the ``Retry-After`` the platform sent, else
+        after a backoff doubling from 0.5 s (either plus up to a fifth), never later than the interval."""
+        hint = getattr(exc, "retry_after", None)
+        backoff = hint if hint else 0.5 * 2 ** min(failures - 1, 16)
+        return min(backoff * random.uniform(1.0, 1.2), float(self.interval))
 
     def deregister(self) -> None:
         """Stop heartbeating and remove the node (quietly, if the platform cannot be reached)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -154,3 +155,53 @@ def test_watch__websocket_unavailable__falls_back_to_blocking(session):
         assert discovery.mode == "blocking"
     finally:
         discovery.close()
+
+
+class _Beats(threading.Event):
+    """A stop event that records each wait of the heartbeat loop and stops it after ``waits``."""
+
+    def __init__(self, waits: int) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.limit = waits
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        return len(self.waits) > self.limit
+
+
+def test_heartbeat_loop__failures__tried_again_before_the_next_beat_then_the_interval_again():
+    # given heartbeats answered 503 (Retry-After 2), then unreachable twice, then 200
+    failures = [
+        PlatformError(503, "unavailable", "Redis is down", retry_after=2.0),
+        httpx.ConnectError("refused"),
+        httpx.ConnectError("refused"),
+    ]
+    beats = []
+
+    class Session:
+        def call(self, method, path, **kwargs):
+            beats.append(method)
+            if failures:
+                raise failures.pop(0)
+            return {}
+
+    registration = Registration(Session(), "orders", "1.0", "10.0.0.1", 8080, interval=60)
+    registration._stop = _Beats(waits=5)
+    # when the loop runs
+    registration._run()
+    # then each retry came before the next beat: after the Retry-After, then after 0.5 s doubling
+    # with each failure in a row (the second and third), plus up to a fifth
+    first, after_503, after_refused, after_refused_again, after_success, _ = registration._stop.waits
+    assert first == 60
+    assert 2.0 <= after_503 <= 2.4
+    assert 1.0 <= after_refused <= 1.2
+    assert 2.0 <= after_refused_again <= 2.4
+    assert after_success == 60
+    assert beats == ["POST"] * 5
+
+
+def test_heartbeat_retry__never_later_than_the_interval():
+    registration = Registration(object(), "orders", "1.0", "10.0.0.1", 8080, interval=3)
+    assert registration.retry_in(PlatformError(503, "unavailable", "", retry_after=30.0), 1) == 3
+    assert registration.retry_in(httpx.ConnectError("refused"), 40) == 3
