@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 
+from platform_client._backoff import Backoff
 from platform_client.documents import (
     MISSING,
     ConfigError,
@@ -247,6 +248,7 @@ class PlatformSource(Source):
         websocket: bool = True,
         ws_url: str | None = None,
         retry_seconds: float = 1.0,
+        retry_max_seconds: float = 15.0,
     ) -> None:
         self.namespace = namespace
         self.env = env
@@ -257,6 +259,7 @@ class PlatformSource(Source):
         self.websocket = websocket
         self.ws_url = ws_url or os.environ.get("PLATFORM_WS_URL")
         self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
         directory = (
             cache_dir
             or os.environ.get("PLATFORM_CONFIG_CACHE_DIR")
@@ -315,7 +318,9 @@ class PlatformSource(Source):
     # Watching: websocket first, long-poll when the websocket is not there.
 
     def watch(self, on_change: Callable[[dict], None], stop: threading.Event) -> None:
+        backoff = Backoff(self.retry_seconds, self.retry_max_seconds)
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 if self.websocket:
                     try:
@@ -329,9 +334,12 @@ class PlatformSource(Source):
                 else:
                     self._watch_long_poll(on_change, stop)
             except Exception as exc:  # unreachable platform: keep the last good document, retry
-                log.warning("config: watching %s failed (%s); retrying", self.name, exc)
+                if time.monotonic() - began > self.retry_max_seconds:
+                    backoff.reset()  # it had been watching: a new outage
+                wait = backoff.next(getattr(exc, "retry_after", None))
+                log.warning("config: watching %s failed (%s); retrying in %.1f s", self.name, exc, wait)
                 self.mode = "none"
-                stop.wait(self.retry_seconds)
+                stop.wait(wait)
 
     def _ws_url(self) -> str:
         """``ws_url`` / ``$PLATFORM_WS_URL`` (a server whose websockets have their own port, e.g.

@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from platform_client._backoff import Backoff
 from platform_client.session import PlatformError, PlatformSession
 
 log = logging.getLogger(__name__)
@@ -118,26 +118,21 @@ class Registration:
                 raise
 
     def _run(self) -> None:
-        wait, failures = self.interval, 0
+        # A failed heartbeat is tried again before the next beat, so that an outage shorter than
+        # the node's TTL does not expire it (see platform_client._backoff).
+        backoff = Backoff(0.5, self.interval)
+        wait = self.interval
         while not self._stop.wait(wait):
             try:
                 self.heartbeat()
             except (PlatformError, httpx.HTTPError) as exc:
-                failures += 1
-                wait = self.retry_in(exc, failures)
+                wait = backoff.next(getattr(exc, "retry_after", None))
                 log.warning(
                     "discovery: heartbeat of %s failed (next try in %.1f s): %s", self.node_id, wait, exc
                 )
             else:
-                wait, failures = self.interval, 0
-
-    def retry_in(self, exc: Exception, failures: int) -> float:
-        """When to try a failed heartbeat again: before the next beat, so that an outage shorter
-        than the node's TTL does not expire it; after the ``Retry-After`` the platform sent, else
-        after a backoff doubling from 0.5 s (either plus up to a fifth), never later than the interval."""
-        hint = getattr(exc, "retry_after", None)
-        backoff = hint if hint else 0.5 * 2 ** min(failures - 1, 16)
-        return min(backoff * random.uniform(1.0, 1.2), float(self.interval))
+                wait = self.interval
+                backoff.reset()
 
     def deregister(self) -> None:
         """Stop heartbeating and remove the node (quietly, if the platform cannot be reached)."""

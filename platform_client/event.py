@@ -14,7 +14,7 @@
 
 Publishing never blocks on the network: events go into a bounded local buffer that a background
 thread sends in CloudEvents batches.  While the platform is unreachable (or answers 5xx/429) the
-thread retries with backoff (never sooner than a ``Retry-After`` the platform sent, up to
+thread retries with backoff and jitter (never sooner than a ``Retry-After`` the platform sent, up to
 ``retry_max``) and the buffer holds the events; when the buffer is full,
 ``publish`` raises :class:`BufferFull`, or calls ``on_drop(events, reason)`` if you gave one.
 Nothing is dropped silently: a batch the platform refuses (4xx) goes to ``on_drop`` too (or is
@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from platform_client._backoff import Backoff
 from platform_client._checks import seconds
 from platform_client.session import PlatformError, PlatformSession, retry_after_seconds
 
@@ -235,7 +236,7 @@ class EventPublisher:
                 self._report(left, "closed")
 
     def _send_until_closed(self) -> None:
-        delay = self.retry_initial
+        backoff = Backoff(self.retry_initial, self.retry_max)
         while True:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -249,13 +250,12 @@ class EventPublisher:
                 outcome = self._send(batch)
                 if outcome == "retry":
                     self._done(batch, requeue=True)
-                    pause = max(delay, min(self._retry_after or 0.0, self.retry_max))
+                    pause = backoff.next(self._retry_after)
                     self._retry_after = None
                     if self._closing.wait(pause):  # closed: what is left is reported as such
                         return
-                    delay = min(delay * 2, self.retry_max)
                     continue
-                delay = self.retry_initial
+                backoff.reset()
                 if outcome == "rejected":
                     # The platform names the failing events of a refused batch: only they are
                     # dropped, the others go out again with the next batch.
@@ -403,7 +403,7 @@ class Subscription:
         from websockets.exceptions import ConnectionClosed
         from websockets.sync.client import connect
 
-        delay = 0.2
+        backoff = Backoff(0.2, self.reconnect_max)
         while not self._stop.is_set():
             refused = False
             try:
@@ -417,7 +417,7 @@ class Subscription:
                             if self.last_event_id is None:  # resume from here if the link drops
                                 self.last_event_id = message.get("latest_event_id")
                             self.connected.set()
-                            delay = 0.2  # backs off again only once a connection has worked
+                            backoff.reset()  # backs off again only once a connection has worked
                         elif kind == "event":
                             self._handle(message["event"])
                         elif kind == "replay.truncated":
@@ -438,9 +438,8 @@ class Subscription:
             if refused:  # not authenticated or not allowed: retrying cannot help
                 log.error("events subscription refused (%s); stopped", self.last_error or "4401/4403")
                 return
-            if self._stop.wait(delay):
+            if self._stop.wait(backoff.next()):
                 return
-            delay = min(delay * 2, self.reconnect_max)
 
     def _handle(self, event: dict[str, Any]) -> None:
         """Run the handler; an event it fails on is logged and passed (replaying it would fail again)."""

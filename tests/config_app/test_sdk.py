@@ -199,3 +199,29 @@ def test_paths__empty_key_or_dot_segment__value_error_naming_the_path(path):
     assert config.get("db/host") == config.get("db.host") == "h"
     assert config.snapshot["db"] == {"host": "h"}  # the whole document
     assert config._watchers == {}
+
+
+class _Waits:
+    """A stop event that records each wait of a watch loop and stops it after ``limit`` waits."""
+
+    def __init__(self, limit):
+        self.waits, self.limit = [], limit
+
+    def is_set(self):
+        return len(self.waits) >= self.limit
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+def test_platform_source__watch_of_an_unreachable_platform__backs_off_up_to_its_maximum(tmp_path):
+    # given a platform that cannot be reached
+    dead = PlatformSession("http://127.0.0.1:9", "id", "secret", timeout=1)
+    source = PlatformSource("orders", "production", session=dead, cache_dir=tmp_path, retry_max_seconds=4)
+    stop = _Waits(limit=6)
+    # when it is watched
+    source.watch(lambda doc: None, stop)
+    # then it tried again after 1 s doubling up to 4 s, each wait less up to a fifth
+    ceilings = [1, 2, 4, 4, 4, 4]
+    assert all(0.8 * c <= w <= c for w, c in zip(stop.waits, ceilings, strict=True)), stop.waits

@@ -191,17 +191,22 @@ def test_heartbeat_loop__failures__tried_again_before_the_next_beat_then_the_int
     # when the loop runs
     registration._run()
     # then each retry came before the next beat: after the Retry-After, then after 0.5 s doubling
-    # with each failure in a row (the second and third), plus up to a fifth
+    # with each failure in a row (the second and third), less up to a fifth
     first, after_503, after_refused, after_refused_again, after_success, _ = registration._stop.waits
     assert first == 60
-    assert 2.0 <= after_503 <= 2.4
-    assert 1.0 <= after_refused <= 1.2
-    assert 2.0 <= after_refused_again <= 2.4
+    assert after_503 == 2.0
+    assert 0.8 <= after_refused <= 1.0
+    assert 1.6 <= after_refused_again <= 2.0
     assert after_success == 60
     assert beats == ["POST"] * 5
 
 
-def test_heartbeat_retry__never_later_than_the_interval():
-    registration = Registration(object(), "orders", "1.0", "10.0.0.1", 8080, interval=3)
-    assert registration.retry_in(PlatformError(503, "unavailable", "", retry_after=30.0), 1) == 3
-    assert registration.retry_in(httpx.ConnectError("refused"), 40) == 3
+def test_backoff__never_longer_than_its_maximum__nor_shorter_than_retry_after():
+    from platform_client._backoff import Backoff
+
+    backoff = Backoff(0.5, 3)
+    assert backoff.next(retry_after=30.0) == 3
+    assert [backoff.next() for _ in range(40)][-1] <= 3
+    assert backoff.next(retry_after=2.9) >= 2.9
+    backoff.reset()
+    assert 0.4 <= backoff.next() <= 0.5
