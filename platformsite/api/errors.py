@@ -17,7 +17,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -204,10 +204,30 @@ def page_not_found(
     request: HttpRequest, exception: Exception, template_name: str = "404.html"
 ) -> HttpResponse:
     if is_api_path(request.path):
-        return json_error(404, "not_found", "Nothing is found at this address.", {"path": request.path})
+        details: dict[str, Any] = {"path": request.path}
+        message = "Nothing is found at this address."
+        if isinstance(exception, Resolver404) and (other := _other_slash(request)):
+            details["did_you_mean"] = other
+            with_or_without = "without" if request.path.endswith("/") else "with"
+            message = f"Nothing is found at this address; {other} ({with_or_without} the trailing slash) is."
+        return json_error(404, "not_found", message, details)
     if not _framed():
         return HttpResponse("Not Found", status=404, content_type="text/plain; charset=utf-8")
     return defaults.page_not_found(request, exception)
+
+
+def _other_slash(request: HttpRequest) -> str | None:
+    """The request's path with its trailing slash added or removed, if that is served: the API's
+    paths are not all alike, and a missing slash is the likeliest slip."""
+    path_info = request.path_info
+    other = path_info[:-1] if path_info.endswith("/") else path_info + "/"
+    if not other or other == "/":
+        return None
+    try:
+        resolve(other, getattr(request, "urlconf", None))
+    except Resolver404:
+        return None
+    return request.path[:-1] if request.path.endswith("/") else request.path + "/"
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:

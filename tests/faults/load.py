@@ -47,6 +47,8 @@ class Tally:
     read_errors: Counter = field(default_factory=Counter)
     #: How long each error took to be answered, in seconds.
     error_seconds: list[float] = field(default_factory=list)
+    #: The slowest error: (seconds, "kind status").
+    slowest: tuple[float, str] = (0.0, "")
     bad_shapes: list[str] = field(default_factory=list)
     #: While the fault held (between :meth:`Load.down` and :meth:`Load.up`): reads and writes
     #: sent, and answered 2xx.
@@ -69,6 +71,7 @@ class Tally:
             "reads": self.reads,
             "read_errors": dict(sorted(self.read_errors.items())),
             "slowest_error_s": round(max(self.error_seconds, default=0.0), 2),
+            "slowest_error": self.slowest[1],
             "median_error_s": round(statistics.median(self.error_seconds), 2) if self.error_seconds else 0.0,
             "while_down": dict(sorted(self.while_down.items())),
             "bad_error_shapes": self.bad_shapes[:5],
@@ -258,7 +261,9 @@ class Load:
             tally.attempted[kind] += 1
             tally.write_errors[label] += 1
             tally.errors_by_kind[f"{kind} {label}"] += 1
-            tally.error_seconds.append(time.monotonic() - began)
+            took = time.monotonic() - began
+            tally.error_seconds.append(took)
+            tally.slowest = max(tally.slowest, (took, f"{kind} {label}"))
             if problem:
                 tally.bad_shapes.append(f"{kind}: {problem}")
 

@@ -96,6 +96,27 @@ def test_unknown_api_path__is_404_in_error_shape(client):
     assert error["details"]["path"] == "/api/v1/nope/nothing"
 
 
+@pytest.mark.urls("platformsite.urls")
+@pytest.mark.parametrize(
+    ("method", "path", "served"),
+    [
+        ("post", "/api/v1/events", "/api/v1/events/"),
+        ("get", "/api/v1/discovery/services", "/api/v1/discovery/services/"),
+        ("get", "/api/v1/config/namespaces/global/resolve/", "/api/v1/config/namespaces/global/resolve"),
+    ],
+)
+def test_an_api_path_served_with_the_other_trailing_slash__the_404_names_it(client, method, path, served):
+    error = assert_error_shape(getattr(client, method)(path), 404, "not_found")
+    assert error["details"] == {"path": path, "did_you_mean": served}
+    assert served in error["message"]
+
+
+@pytest.mark.urls("platformsite.urls")
+def test_an_api_path_not_served_either_way__the_404_suggests_nothing(client):
+    error = assert_error_shape(client.get("/api/v1/events/nosuch/thing"), 404, "not_found")
+    assert error["details"] == {"path": "/api/v1/events/nosuch/thing"}
+
+
 def test_unknown_html_path__is_not_json(client):
     response = client.get("/definitely-not-here/")
     assert response.status_code == 404
