@@ -3,7 +3,7 @@
 Each failure in a row doubles the wait from ``initial`` up to ``maximum``; each wait is less up to
 a fifth at random, so that a fleet that lost the platform at the same moment does not come back at
 the same moment; it is never shorter than a ``Retry-After`` the platform sent (nor longer than
-``maximum``). A success :meth:`~Backoff.reset` s it.
+``maximum``). A success starts it again (:meth:`Backoff.reset`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import random
 
 
 class Backoff:
+    """The waits of one loop (not shared between threads)."""
+
     def __init__(self, initial: float, maximum: float) -> None:
         self.initial = initial
         self.maximum = max(initial, maximum)
