@@ -11,6 +11,7 @@ the service's state is a flip of its own (``check`` empty) and may raise
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.db.models import F
 
 from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, State
+from platformsite.cache import CACHE_DOWN
 
 
 def node_states(name: str) -> tuple[set[str], set[str], set[str]]:
@@ -39,6 +41,8 @@ def node_states(name: str) -> tuple[set[str], set[str], set[str]]:
     return nodes - stopped, failing - stopped, stopped
 
 
+log = logging.getLogger(__name__)
+
 FAILING_PREFIX = "monitor:failing:"
 #: The failing nodes of every service are stored again this often by the state loop (a shared
 #: cache that lost them, restarted or evicted, is whole again by then).
@@ -50,8 +54,13 @@ def failing_key(name: str) -> str:
 
 
 def failing_publish(name: str, failing: set[str]) -> None:
-    """Keep a service's failing nodes in the shared cache (discovery's ``?passing=true``)."""
-    cache.set(failing_key(name), sorted(failing), timeout=None)
+    """Keep a service's failing nodes in the shared cache (discovery's ``?passing=true``), after
+    commit.  A shared cache that cannot be reached is logged: the change is stored, and the state
+    loop stores every service's set again within ``FAILING_REFRESH_SECONDS``."""
+    try:
+        cache.set(failing_key(name), sorted(failing), timeout=None)
+    except CACHE_DOWN as exc:
+        log.warning("monitor: the failing nodes of %s could not be stored in the cache: %s", name, exc)
 
 
 def failing_refresh_all() -> int:

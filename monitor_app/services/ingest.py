@@ -13,6 +13,7 @@ The state loop renews a deadline from the cached time of the last result (see ``
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,9 @@ from django.db.models import F, Q
 from monitor_app.models import Check, NodeStatus, ServiceHealth, State, StatSample
 from monitor_app.services import engine, health
 from monitor_app.services.reports import DEFINITION
+from platformsite.cache import CACHE_DOWN
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_PREFIX = "monitor:c:"
 REPORT_PREFIX = "monitor:r:"
@@ -85,11 +89,17 @@ def snapshot_of(check: Check) -> dict[str, Any]:
 
 
 def store_snapshot(service: str, node: str, name: str, snap: dict[str, Any]) -> None:
+    """Cache a check's snapshot after the commit that wrote it.  A shared cache that cannot be
+    reached is logged: the write is stored (a job's failure ping while Redis is down is not
+    refused for it), and reports, which read the snapshots, are refused until Redis is back."""
     key = snapshot_key(service, node, name)
-    held = cache.get(key)
-    if held is not None and held["version"] > snap["version"]:
-        return  # a newer write stored its own already
-    cache.set(key, snap, timeout=SNAPSHOT_SECONDS)
+    try:
+        held = cache.get(key)
+        if held is not None and held["version"] > snap["version"]:
+            return  # a newer write stored its own already
+        cache.set(key, snap, timeout=SNAPSHOT_SECONDS)
+    except CACHE_DOWN as exc:
+        log.warning("monitor: the snapshot of %s/%s/%s could not be cached: %s", service, node, name, exc)
 
 
 # --- applying ---------------------------------------------------------------------------------------

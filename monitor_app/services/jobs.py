@@ -10,6 +10,7 @@ body up to ``MONITOR_PING_BODY_LIMIT`` bytes), the last ``MONITOR_PINGS_KEPT`` p
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -20,16 +21,20 @@ from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from monitor_app.models import Check, Ping, PingKey
 from monitor_app.services import engine
 from monitor_app.services.ingest import report_key
 from monitor_app.services.reports import parse_definition
 from platformsite.api.errors import Invalid, NotFound
+from platformsite.cache import CACHE_DOWN
 
 #: A job created by ``?create=1`` expects a ping a day, with an hour's grace.
 DEFAULT_PERIOD, DEFAULT_GRACE = 86400, 3600
 SUCCESS, START, FAIL, LOG = Ping.Kind.SUCCESS, Ping.Kind.START, Ping.Kind.FAIL, Ping.Kind.LOG
+
+log = logging.getLogger(__name__)
 
 
 def parse_schedule(schedule: Any, tz: Any) -> tuple[str, str]:
@@ -118,17 +123,32 @@ def job_key(check_id: Any) -> str:
 def job_cached(check_id: Any) -> Check | None:
     """A job check by id for its pings: from the shared cache, else the database (then cached).
     Every write of a job drops its entry after commit (:func:`job_forget`)."""
-    check = cache.get(job_key(check_id))
+    try:
+        check = cache.get(job_key(check_id))
+    except CACHE_DOWN:  # Redis down: the database, keeping no copy
+        return _job_row(check_id)
     if check is None:
-        check = Check.objects.filter(pk=check_id).exclude(kind=Check.Kind.REPORT).order_by().first()
+        check = _job_row(check_id)
         if check is not None:
             cache.set(job_key(check_id), check, timeout=JOB_SECONDS)
     return check
 
 
+def _job_row(check_id: Any) -> Check | None:
+    return Check.objects.filter(pk=check_id).exclude(kind=Check.Kind.REPORT).order_by().first()
+
+
 def job_forget(check_id: Any) -> None:
-    """Drop a job's cached row once the writing transaction commits."""
-    transaction.on_commit(lambda: cache.delete(job_key(check_id)))
+    """Drop a job's cached row once the writing transaction commits.  The write is stored by then:
+    a shared cache that cannot be reached is logged, and the copy lives out its ``JOB_SECONDS``."""
+
+    def forget() -> None:
+        try:
+            cache.delete(job_key(check_id))
+        except CACHE_DOWN as exc:
+            log.warning("monitor: the cached row of job %s could not be dropped: %s", check_id, exc)
+
+    transaction.on_commit(forget)
 
 
 def job_by_slug(*, key: str, slug: str, create: bool) -> tuple[Check, bool]:
@@ -189,9 +209,17 @@ def ping_record(
     duration = None
     runs = dict(check.runs or {})
     if steady_success(check, kind, run_key):
-        return _ping_row(
-            check, kind, exit_status, rid, None, method, remote_addr, user_agent, body, now, cached=True
-        )
+        ping = _ping_row(check, kind, exit_status, rid, None, method, remote_addr, user_agent, body, now)
+        try:
+            _remember_success(check, body, now)
+        except CACHE_DOWN:
+            # Redis down: the state loop cannot learn this ping's time from the shared cache, so
+            # the row takes the new deadline, as a ping that is not steady would give it.
+            Check.objects.filter(pk=check.pk).update(
+                **_success_fields(check, body, now), version=F("version") + 1
+            )
+            job_forget(check.pk)
+        return ping
     if kind == START:
         runs[run_key] = now
         if len(runs) > 20:  # starts that never ended: keep the newest
@@ -224,8 +252,6 @@ def ping_record(
             reason = "ping" if applied == SUCCESS else (f"exit {exit_status}" if exit_status else "fail")
             engine.check_apply(check=check, reported=reported, now=now, reason=reason, extra=extra)
         elif extra is not None:
-            from django.db.models import F
-
             Check.objects.filter(pk=check.pk).update(**extra, version=F("version") + 1)
             job_forget(check.pk)
     return ping
@@ -258,10 +284,8 @@ def _ping_row(
     user_agent: str,
     body: str,
     now: float,
-    *,
-    cached: bool = False,
 ) -> Ping:
-    ping = Ping.objects.create(
+    return Ping.objects.create(
         check_ref=check,
         kind=kind,
         exit_status=exit_status,
@@ -273,11 +297,25 @@ def _ping_row(
         body=body,
         at=engine.to_datetime(now),
     )
-    if cached:
-        limit = settings.MONITOR_MAX_OUTPUT_BYTES
-        entry = (now, engine.PASSING, body[:limit], len(body) > limit, {})
-        cache.set(report_key(check.pk), entry, timeout=check.interval + check.ttl + 86400)
-    return ping
+
+
+def _remember_success(check: Check, body: str, now: float) -> None:
+    """A steady success's time and output, in the shared cache for the state loop (which renews the
+    stored deadline from it) and the readers."""
+    limit = settings.MONITOR_MAX_OUTPUT_BYTES
+    entry = (now, engine.PASSING, body[:limit], len(body) > limit, {})
+    cache.set(report_key(check.pk), entry, timeout=check.interval + check.ttl + 86400)
+
+
+def _success_fields(check: Check, body: str, now: float) -> dict[str, Any]:
+    """What a steady success changes on the row when it cannot go to the shared cache."""
+    limit = settings.MONITOR_MAX_OUTPUT_BYTES
+    return {
+        "output": body[:limit],
+        "truncated": len(body) > limit,
+        "last_report": engine.to_datetime(now),
+        "expires_at": next_deadline(check, now),
+    }
 
 
 def pings_purge() -> int:
