@@ -11,10 +11,10 @@ import logging
 import time
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 
 from event_app.services import event_publish
+from platformsite.cache import CACHE_DOWN, shared_add
 
 log = logging.getLogger("platform.audit")
 
@@ -34,11 +34,10 @@ def audit(event_type: str, *, subject: str = "", **data: Any) -> None:
 
 
 def _over_failure_budget(ip: str) -> bool:
-    """A flood of bad credentials from one address must not become a flood of inserts."""
+    """A flood of bad credentials from one address must not become a flood of inserts.  While the
+    shared cache that counts them is down, failures are only logged."""
     key = f"auth:failure-events:{ip}:{int(time.time() // 60)}"
-    if cache.add(key, 1, 70):
-        return False
     try:
-        return cache.incr(key) > FAILURE_EVENTS_PER_MINUTE
-    except ValueError:
-        return False
+        return shared_add(key, 1, 70) > FAILURE_EVENTS_PER_MINUTE
+    except CACHE_DOWN:
+        return True

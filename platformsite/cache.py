@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,6 +33,19 @@ from platformsite import localstate
 #: The shared cache cannot be reached (Redis stopped or restarting). Reads that have the database
 #: to fall back on catch these and read it, keeping no copy (docs/faults.md).
 CACHE_DOWN = (RedisConnectionError, RedisTimeoutError)
+
+
+def shared_add(key: str, amount: int, ttl: int) -> int:
+    """Add ``amount`` to a counter in the shared cache that expires after ``ttl`` seconds; the new
+    total.  Raises one of :data:`CACHE_DOWN` while Redis cannot be reached."""
+    if cache.add(key, amount, ttl):
+        return amount
+    try:
+        return cache.incr(key, amount)
+    except ValueError:  # expired between add and incr
+        cache.add(key, amount, ttl)
+        return amount
+
 
 T = TypeVar("T")
 

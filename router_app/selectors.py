@@ -19,9 +19,10 @@ from django.db.models import Sum
 
 from discovery_app import selectors as discovery
 from platform_client import router_rules
+from platformsite.cache import CACHE_DOWN
 from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule, StatsWindow
 from router_app.outlier import Params
-from router_app.services.common import current_revision, revision_key
+from router_app.services.common import current_revision, revision_key, stored_revision
 
 ROUTES_PREFIX = "router:routes:"
 EVENTS_SHOWN = 50
@@ -199,9 +200,12 @@ def routes_document(service: str) -> dict[str, Any] | None:
     entry = discovery.service_entry(service)
     if not entry.exists:
         return None
-    revision = current_revision(service)
-    key = _routes_key(service, entry.index, revision)
-    document = cache.get(key)
+    try:
+        revision = current_revision(service)
+        key = _routes_key(service, entry.index, revision)
+        document = cache.get(key)
+    except CACHE_DOWN:  # Redis down: built from the database, keeping no copy
+        return _build(service, entry.document(), stored_revision(service))
     if document is None:
         document = _build(service, entry.document(), revision)
         cache.set(key, document, timeout=max(60, settings.ROUTER_ROUTES_TTL_SECONDS * 10))

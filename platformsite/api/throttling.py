@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from auth_app.access import TokenInfo
 from platformsite import localstate
-from platformsite.cache import CACHE_DOWN
+from platformsite.cache import CACHE_DOWN, shared_add
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FLUSH_SECONDS = 0.25
@@ -42,17 +41,6 @@ client_address = BaseThrottle().get_ident
 def parse_rate(rate: str) -> tuple[int, int]:
     count, _, period = rate.partition("/")
     return int(count), _PERIODS[period[:1].lower()]
-
-
-def shared_add(key: str, amount: int, ttl: int) -> int:
-    """Add ``amount`` to a shared counter that expires after ``ttl`` seconds; the new total."""
-    if cache.add(key, amount, ttl):
-        return amount
-    try:
-        return cache.incr(key, amount)
-    except ValueError:  # expired between add and incr
-        cache.add(key, amount, ttl)
-        return amount
 
 
 @dataclass

@@ -6,15 +6,15 @@ import hashlib
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
+from platformsite import live
 from platformsite.api import validators
 from platformsite.api.errors import Invalid
 from platformsite.api.validators import Name
+from platformsite.cache import CACHE_DOWN
 from router_app.models import Policy
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ CALLER = Name(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}", "1-200 letters, digits, '.'
 ENDPOINT = Name(r"[A-Za-z0-9/_.:{}-][A-Za-z0-9/_.:{}@-]{0,199}", "1-200 letters, digits and / _ . : { } @ -")
 
 REVISION_PREFIX = "router:rev:"
+#: A cached revision is read again from the database at least this often (a change whose
+#: after-commit caching failed, Redis gone at that moment, is seen by then).
+REVISION_SECONDS = 300
 GROUP_PREFIX = "router.svc."
 ALL_GROUP = "router.all"
 
@@ -57,33 +60,39 @@ def policy_for(service: str) -> Policy:
 
 
 def routes_changed(service: str, why: str) -> None:
-    """Bump the service's routes revision; after commit, forget cached routes and tell watchers."""
+    """Bump the service's routes revision; after commit, cache it and tell watchers.
+
+    The cached revision is dropped first, inside the transaction: while Redis is down the write is
+    refused whole (``503``), so that a Redis which kept its data cannot go on naming the routes of
+    before the change; readers meanwhile read the committed revision from the database."""
     policy_for(service)
+    cache.delete(revision_key(service))
     Policy.objects.filter(service=service).update(revision=F("revision") + 1)
     revision = Policy.objects.filter(service=service).values_list("revision", flat=True).get()
     transaction.on_commit(lambda: _announce(service, revision, why))
 
 
 def _announce(service: str, revision: int, why: str) -> None:
-    cache.set(revision_key(service), revision, timeout=None)
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    try:
+        cache.set(revision_key(service), revision, timeout=REVISION_SECONDS)
+    except CACHE_DOWN as exc:  # stored: readers find no cached revision and read the database
+        log.warning("router: the revision of %s could not be cached: %s", service, exc)
     message = {"type": "router.change", "service": service, "revision": revision, "why": why}
     for group, copy in ((group_name(service), "service"), (ALL_GROUP, "all")):
-        try:
-            async_to_sync(layer.group_send)(group, {**message, "copy": copy})
-        except Exception:  # a broken channel layer must not fail the write that committed
-            log.exception("router: could not notify watchers", extra={"group": group})
+        live.notify(group, {**message, "copy": copy})
 
 
 def current_revision(service: str) -> int:
     """The service's routes revision (from the cache; read from the database when missing)."""
     revision = cache.get(revision_key(service))
     if revision is None:
-        revision = Policy.objects.filter(service=service).values_list("revision", flat=True).first() or 0
-        cache.set(revision_key(service), revision, timeout=None)
+        revision = stored_revision(service)
+        cache.set(revision_key(service), revision, timeout=REVISION_SECONDS)
     return revision
+
+
+def stored_revision(service: str) -> int:
+    return Policy.objects.filter(service=service).values_list("revision", flat=True).first() or 0
 
 
 def invalid_fields(errors: dict[str, Any]) -> Invalid:
