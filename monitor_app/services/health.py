@@ -23,6 +23,8 @@ from django.db.models import F
 from monitor_app.models import Check, Flip, NodeStatus, ServiceHealth, State
 from platformsite.cache import CACHE_DOWN
 
+log = logging.getLogger(__name__)
+
 
 def node_states(name: str) -> tuple[set[str], set[str], set[str]]:
     """(the nodes counted, those of them failing, the nodes stopped): three queries."""
@@ -40,8 +42,6 @@ def node_states(name: str) -> tuple[set[str], set[str], set[str]]:
     )
     return nodes - stopped, failing - stopped, stopped
 
-
-log = logging.getLogger(__name__)
 
 FAILING_PREFIX = "monitor:failing:"
 #: The failing nodes of every service are stored again this often by the state loop (a shared
