@@ -3,31 +3,13 @@ failed authentications of an address counted in each process until Redis is back
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-
 import pytest
 
 from tests.auth_app.test_odd_input import get_token
 from tests.conftest import basic_auth
+from tests.redis_down import NEEDS_REDIS, redis_known_down
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
-]
-
-
-@contextmanager
-def redis_known_down():
-    from platformsite.cache import redis_guard
-
-    guard = redis_guard()
-    guard.failed()
-    try:
-        yield
-    finally:
-        guard.answered()
+pytestmark = [pytest.mark.django_db, *NEEDS_REDIS]
 
 
 def test_token__redis_known_down__issued(client, service_account):

@@ -9,6 +9,7 @@ import pytest
 
 from discovery_app import selectors, services
 from tests.discovery_app.conftest import NOW
+from tests.redis_down import redis_known_down
 
 pytestmark = pytest.mark.django_db
 
@@ -123,16 +124,10 @@ def test_heartbeat__an_id_no_node_can_have__is_404_without_touching_the_cache(ap
 def test_heartbeat__redis_known_down__503_at_once_with_retry_after_the_seconds_left(writer, make_node):
     # Redis did not answer in time a moment ago (platformsite.cache.Guard): the heartbeat, which
     # lives only in Redis, is refused without sending anything, and told when to come back.
-    from platformsite.cache import redis_guard
-
     make_node(node_id="a")
     assert writer.post(f"{NODES}a/heartbeat/").status_code == 200
-    guard = redis_guard()
-    guard.failed()
-    try:
+    with redis_known_down():
         response = writer.post(f"{NODES}a/heartbeat/")
-    finally:
-        guard.answered()
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert 1 <= int(response.headers["Retry-After"]) <= 5

@@ -4,33 +4,17 @@ a subscription change is refused whole, so that no cached filter list outlives i
 from __future__ import annotations
 
 import logging
-import os
-from contextlib import contextmanager
 from unittest import mock
 
 import pytest
 
 from event_app import selectors, services
 from event_app.models import Delivery, Event, Subscription
+from tests.redis_down import NEEDS_REDIS, redis_known_down
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
-]
+pytestmark = NEEDS_REDIS
 
 SUBS = "/api/v1/events/subscriptions/"
-
-
-@contextmanager
-def redis_known_down():
-    from platformsite.cache import redis_guard
-
-    guard = redis_guard()
-    guard.failed()
-    try:
-        yield
-    finally:
-        guard.answered()
 
 
 def subscribe(name="orders-hook", **fields):

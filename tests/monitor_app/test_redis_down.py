@@ -3,9 +3,7 @@ its deadline on the row instead of the shared cache; a failure is stored and ale
 
 from __future__ import annotations
 
-import os
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -13,24 +11,9 @@ from monitor_app import hot, services
 from monitor_app.models import Alert, Check, Ping
 from monitor_app.services import loop
 from tests.hotpath import Driver
+from tests.redis_down import NEEDS_REDIS, redis_known_down
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
-    pytest.mark.django_db(transaction=True),
-]
-
-
-@contextmanager
-def redis_known_down():
-    from platformsite.cache import redis_guard
-
-    guard = redis_guard()
-    guard.failed()
-    try:
-        yield
-    finally:
-        guard.answered()
+pytestmark = [*NEEDS_REDIS, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -4,34 +4,18 @@ database; a change is refused whole, so that no cached revision outlives it."""
 from __future__ import annotations
 
 import logging
-import os
-from contextlib import contextmanager
 from unittest import mock
 
 import pytest
 
 from router_app.models import Rule
 from router_app.services import common
+from tests.redis_down import NEEDS_REDIS, redis_known_down
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs a Redis server (REDIS_URL)"),
-]
+pytestmark = NEEDS_REDIS
 
 ROUTES, RULES = "/api/v1/router/routes/", "/api/v1/router/rules/"
 RULE = {"service": "orders", "version": "2.0", "key": "beta", "value": "true", "weight": 20}
-
-
-@contextmanager
-def redis_known_down():
-    from platformsite.cache import redis_guard
-
-    guard = redis_guard()
-    guard.failed()
-    try:
-        yield
-    finally:
-        guard.answered()
 
 
 @pytest.fixture
