@@ -7,7 +7,7 @@ node (registering it again when the heartbeat answers ``404 node_not_registered`
 does), an event (``POST /api/v1/events/``, a unique id) and a span (``POST /v1/traces``, a new
 trace).  A write is *accepted* when it is answered 2xx; :meth:`Load.lost` finds every accepted
 write in the platform afterwards (or names it).  Reader threads read the config (the hot path),
-the discovery service document and an event search.
+the discovery service document, the router's routes of that service and an event search.
 
 A request that cannot reach its node (connection refused or reset) is counted and the thread
 moves on to the other node: the failover a client with a list of addresses does.
@@ -273,6 +273,7 @@ class Load:
         paths = [
             f"/api/v1/config/namespaces/{self.namespace(0)}/resolve?env=production",
             f"/api/v1/discovery/services/{self.service}/",
+            f"/api/v1/router/routes/{self.service}/",
             f"/api/v1/events/?source={self.source}&page_size=5",
         ]
         try:

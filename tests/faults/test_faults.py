@@ -262,8 +262,8 @@ def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend
     kept = [node.proc for node in stack.nodes] + [stack.beat]
     assert all(proc.starts == 1 and proc.alive() for proc in kept), "a web node or beat was restarted"
     assert set(tally.write_errors) | set(tally.read_errors) <= {"503"}, tally.row()
-    # Reads fall back to the database while Redis is down
-    assert tally.while_down["reads_answered"] > 0, tally.row()
+    # Reads fall back to the database while Redis is down: every one is answered
+    assert 0 < tally.while_down["reads_answered"] == tally.while_down["reads"], tally.row()
     return tally
 
 
