@@ -87,7 +87,8 @@ def current_revision(service: str) -> int:
     revision = cache.get(revision_key(service))
     if revision is None:
         revision = stored_revision(service)
-        cache.set(revision_key(service), revision, timeout=REVISION_SECONDS)
+        # add, not set: a change that committed and cached its revision since the read above wins
+        cache.add(revision_key(service), revision, timeout=REVISION_SECONDS)
     return revision
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from unittest import mock
 
 import pytest
 
 from router_app import services
+from router_app.services import common
 from tests.router_app.conftest import allow_only, window
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +190,22 @@ def test_root__lists_the_routes_and_the_websocket(reader):
 
     assert body["built"] is True and body["websocket"] == "/ws/router/"
     assert "/api/v1/router/routes/<str:name>/" in body["routes"]
+
+
+def test_current_revision__read_before_a_change_cached_its_own__does_not_replace_it():
+    # given a reader that finds no cached revision and reads 1 from the database, while a change
+    # commits and caches revision 2 meanwhile
+    from django.core.cache import cache
+
+    cache.delete(common.revision_key("orders"))
+
+    def read_then_changed(service):
+        cache.set(common.revision_key(service), 2, timeout=60)
+        return 1
+
+    # when
+    with mock.patch.object(common, "stored_revision", side_effect=read_then_changed):
+        seen = common.current_revision("orders")
+    # then the reader answers what it read, and the cache keeps the change's revision
+    assert seen == 1
+    assert cache.get(common.revision_key("orders")) == 2
