@@ -197,6 +197,13 @@ def _():
     cloudevents.is_uri_reference("/orders")
 
 
+@fills("auth.lockout_local")
+def _():
+    from auth_app import lockout
+
+    lockout._local["auth:token-failures:ip:10.0.0.1"] = (1, time.monotonic() + 60)
+
+
 @fills("platform.throttle_windows")
 def _():
     from platformsite.api import throttling
