@@ -39,8 +39,7 @@ _local_filters: tuple[float, list[tuple[int, EventFilter]]] | None = None
 
 def webhook_filters() -> list[tuple[int, EventFilter]]:
     """Active webhook subscriptions and their filters: this process's copy while invalidation
-    announcements are heard, else the shared cache, else (Redis down) the database; dropped on
-    every subscription change."""
+    announcements are heard, else the shared cache; dropped on every subscription change."""
     global _local_filters
     now = time.monotonic()
     held = _local_filters  # read once: the listener thread may drop it meanwhile
@@ -49,13 +48,9 @@ def webhook_filters() -> list[tuple[int, EventFilter]]:
         return held[1]
     _stats.misses += 1
     taken = invalidation.epoch()
-    try:
-        rows = _shared_rows()
-    except CACHE_DOWN:
-        # The shared cache is down (Redis stopped or not answering): read the database, and keep
-        # no copy, as no change can be announced meanwhile.  Publishing goes on.
-        return _filters(_active_rows())
-    filters = _filters(rows)
+    # While Redis is down this raises (503): an event stored then could not reach the live stream,
+    # and a subscriber that already heard a later one would never be sent it (docs/faults.md).
+    filters = _filters(_shared_rows())
     if invalidation.still(taken):
         _local_filters = (now, filters)
     return filters
