@@ -1,5 +1,5 @@
-"""Events while Redis is known down (platformsite.cache.Guard): publishing goes on from the database;
-a subscription change is refused whole, so that no cached filter list outlives it."""
+"""Events while Redis is known down (platformsite.cache.Guard): a publish is refused (its live push
+needs Redis); a subscription change is refused whole, so that no cached filter list outlives it."""
 
 from __future__ import annotations
 

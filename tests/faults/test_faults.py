@@ -154,8 +154,8 @@ def _fault_window(load: Load, name: str, break_it, mend_it, hold: float = 4.0, s
 
 
 def _writes_recover(stack, token) -> bool:
-    """Both nodes accept writes again: an event (the database) and a node's registration (Redis
-    too: events are published while Redis is down)."""
+    """Both nodes accept writes again: an event and a node's registration (the database and Redis;
+    a process may still publish from its own copy of the webhook filters for a moment)."""
     headers = {"Authorization": f"Bearer {token}"}
     for node in stack.nodes:
         event = {"type": "probe.recovered", "source": "/faults/probe", "id": secrets.token_hex(8)}
