@@ -304,6 +304,11 @@ class Load:
 
     # --- afterwards ------------------------------------------------------------------------------
 
+    def accepted(self, kind: str) -> set:
+        """The writes of ``kind`` accepted so far: a copy (the writers go on adding to theirs)."""
+        with self._lock:
+            return set(self.written[kind])
+
     def lost(self, base: str) -> dict[str, list]:
         """Every accepted write not found through ``base``, by kind."""
         with self._lock:
