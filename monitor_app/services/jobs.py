@@ -216,7 +216,7 @@ def ping_record(
             # Redis down: the state loop cannot learn this ping's time from the shared cache, so
             # the row takes the new deadline, as a ping that is not steady would give it.
             Check.objects.filter(pk=check.pk).update(
-                **_success_fields(check, body, now), version=F("version") + 1
+                **_ended_fields(check, SUCCESS, None, body, now), version=F("version") + 1
             )
             job_forget(check.pk)
         return ping
@@ -236,14 +236,7 @@ def ping_record(
         started = runs.pop(run_key, None)
         if started is not None:
             duration = round(now - started, 3)
-        output = f"exit status {exit_status}" if exit_status else ("failed" if kind == FAIL else "")
-        extra = {
-            "runs": runs,
-            "output": (body[: settings.MONITOR_MAX_OUTPUT_BYTES] if body else output),
-            "truncated": len(body) > settings.MONITOR_MAX_OUTPUT_BYTES,
-            "last_report": engine.to_datetime(now),
-            "expires_at": None if kind == FAIL else next_deadline(check, now),
-        }
+        extra = {"runs": runs, **_ended_fields(check, kind, exit_status, body, now)}
         applied = kind
     with transaction.atomic():
         ping = _ping_row(check, kind, exit_status, rid, duration, method, remote_addr, user_agent, body, now)
@@ -307,14 +300,16 @@ def _remember_success(check: Check, body: str, now: float) -> None:
     cache.set(report_key(check.pk), entry, timeout=check.interval + check.ttl + 86400)
 
 
-def _success_fields(check: Check, body: str, now: float) -> dict[str, Any]:
-    """What a steady success changes on the row when it cannot go to the shared cache."""
+def _ended_fields(check: Check, kind: str, exit_status: int | None, body: str, now: float) -> dict[str, Any]:
+    """What a run's end (a success or failure ping) writes on the check's row, its runs aside; a
+    steady success too, when it cannot go to the shared cache."""
     limit = settings.MONITOR_MAX_OUTPUT_BYTES
+    output = f"exit status {exit_status}" if exit_status else ("failed" if kind == FAIL else "")
     return {
-        "output": body[:limit],
+        "output": body[:limit] if body else output,
         "truncated": len(body) > limit,
         "last_report": engine.to_datetime(now),
-        "expires_at": next_deadline(check, now),
+        "expires_at": None if kind == FAIL else next_deadline(check, now),
     }
 
 
