@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from monitor_app.models import Check, NodeStatus, ServiceHealth, State, StatSample
 from monitor_app.services import engine, health
 from monitor_app.services.reports import DEFINITION
+from platformsite import localstate
 from platformsite.cache import CACHE_DOWN
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,11 @@ KNOWN_PREFIX = "monitor:k:"
 SNAPSHOT_SECONDS = 300
 #: A result's cache entry outlives any TTL the loop could still need it for.
 REPORT_SECONDS = 86400 * 63
+#: Snapshots this process could not write after a commit (Redis down): the copy Redis holds, if it
+#: kept its data (a hang, a network break), may be older than the row.  Dropped before this
+#: process reads any snapshot again.
+_unsure: set[str] = set()
+localstate.register_cache("monitor.unsure_snapshots", size=lambda: len(_unsure), reset=_unsure.clear)
 STATE_FIELDS = (
     "status",
     "reported",
@@ -91,7 +97,7 @@ def snapshot_of(check: Check) -> dict[str, Any]:
 def store_snapshot(service: str, node: str, name: str, snap: dict[str, Any]) -> None:
     """Cache a check's snapshot after the commit that wrote it.  A shared cache that cannot be
     reached is logged: the write is stored (a job's failure ping while Redis is down is not
-    refused for it), and reports, which read the snapshots, are refused until Redis is back."""
+    refused for it); the key is remembered, and dropped before this process reads a snapshot again."""
     key = snapshot_key(service, node, name)
     try:
         held = cache.get(key)
@@ -99,6 +105,7 @@ def store_snapshot(service: str, node: str, name: str, snap: dict[str, Any]) -> 
             return  # a newer write stored its own already
         cache.set(key, snap, timeout=SNAPSHOT_SECONDS)
     except CACHE_DOWN as exc:
+        _unsure.add(key)
         log.warning("monitor: the snapshot of %s/%s/%s could not be cached: %s", service, node, name, exc)
 
 
@@ -109,16 +116,15 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
     """Apply parsed reports; per report the checks' states after them.
 
     The shared cache is read once for the whole batch (every check's snapshot, and whether each
-    service is known) and written once (every result's time and output)."""
+    service is known) and written once (every result's time and output).  While it cannot be
+    reached, the checks are read from the database instead (:func:`snapshots_while_down`)."""
     names = {r["service"] for r in reports}
-    keys = [KNOWN_PREFIX + name for name in names]
-    keys += [snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"]]
-    held = cache.get_many(keys)
-    held.update(snapshots_load(reports, held))
-    for name in names:
-        if KNOWN_PREFIX + name not in held:
-            ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
-            cache.set(KNOWN_PREFIX + name, True, timeout=3600)
+    cached = True
+    try:
+        held = snapshots_cached(reports, names)
+    except CACHE_DOWN as exc:
+        log.warning("monitor: reports stored without the shared cache: %s", exc)
+        held, cached = snapshots_while_down(reports, names, now), False
     answers, entries = [], {}
     for report in reports:
         service, node = report["service"], report["node"]
@@ -130,17 +136,53 @@ def reports_ingest(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
         if report["stats"] is not None:
             stats_record(service=service, node=node, stats=report["stats"], now=now)
         answers.append({"service": service, "node": node, "checks": states})
-    if entries:
+    if entries and cached:
         entries_store(entries, REPORT_SECONDS)
     return answers
+
+
+def snapshots_cached(reports: list[dict[str, Any]], names: set[str]) -> dict[str, Any]:
+    """The reported checks' snapshots (and whether each service is known), from the shared cache,
+    once the snapshots this process could not write are dropped; what it lacks from the database."""
+    if _unsure:
+        unsure = list(_unsure)
+        cache.delete_many(unsure)
+        _unsure.difference_update(unsure)
+    keys = [KNOWN_PREFIX + name for name in names]
+    keys += [snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"]]
+    held = cache.get_many(keys)
+    held.update(snapshots_load(reports, held))
+    for name in names:
+        if KNOWN_PREFIX + name not in held:
+            ServiceHealth.objects.get_or_create(name=name)  # listed from its first report on
+            cache.set(KNOWN_PREFIX + name, True, timeout=3600)
+    return held
+
+
+def snapshots_while_down(reports: list[dict[str, Any]], names: set[str], now: float) -> dict[str, Any]:
+    """Redis down: no cache to record an unchanged result in, and the state loop will renew no
+    deadline from one.  The checks are read from the database (one query), and only those whose
+    deadline is more than half a TTL away are given as snapshots: an unchanged result of one of
+    them is answered and not stored; any other result is applied to its row, which moves the
+    deadline on.  One write per check per half TTL, and no check found late once Redis is back."""
+    for name in names:
+        ServiceHealth.objects.get_or_create(name=name)
+    match = _reported_checks(reports, {})
+    if match is None:
+        return {}
+    return {
+        snapshot_key(c.service, c.node, c.name): snapshot_of(c)
+        for c in Check.objects.filter(match)
+        if c.expires_at is not None and c.expires_at.timestamp() > now + c.ttl / 2
+    }
 
 
 def reports_cached(*, reports: list[dict[str, Any]], now: float) -> list[dict[str, Any]] | None:
     """:func:`reports_ingest`'s answers when it would write nothing but the shared cache (every
     result unchanged, its snapshot cached, the service known, no status or stats), with the same
     cache write; else None, having done nothing (the hot route's path, :mod:`monitor_app.hot`)."""
-    if any(report["status"] is not None or report["stats"] is not None for report in reports):
-        return None
+    if _unsure or any(report["status"] is not None or report["stats"] is not None for report in reports):
+        return None  # (snapshots to drop first: the full path does)
     keys = {KNOWN_PREFIX + report["service"] for report in reports}
     keys.update(snapshot_key(r["service"], r["node"], item["name"]) for r in reports for item in r["checks"])
     held = cache.get_many(list(keys))
@@ -171,6 +213,17 @@ def reports_cached(*, reports: list[dict[str, Any]], now: float) -> list[dict[st
 def snapshots_load(reports: list[dict[str, Any]], held: dict[str, Any]) -> dict[str, Any]:
     """The snapshots the cache did not have, read from the database in one query (and cached):
     a cold or restarted cache costs a read per check, not a write."""
+    match = _reported_checks(reports, held)
+    if match is None:
+        return {}
+    found = {snapshot_key(c.service, c.node, c.name): snapshot_of(c) for c in Check.objects.filter(match)}
+    if found:
+        cache.set_many(found, timeout=SNAPSHOT_SECONDS)
+    return found
+
+
+def _reported_checks(reports: list[dict[str, Any]], held: dict[str, Any]) -> Q | None:
+    """The reported checks whose snapshot is not in ``held``, as one filter; None if none."""
     wanted: dict[tuple[str, str], list[str]] = {}
     for report in reports:
         missing = [
@@ -181,14 +234,11 @@ def snapshots_load(reports: list[dict[str, Any]], held: dict[str, Any]) -> dict[
         if missing:
             wanted.setdefault((report["service"], report["node"]), []).extend(missing)
     if not wanted:
-        return {}
+        return None
     match = Q()
     for (service, node), names in wanted.items():
         match |= Q(service=service, node=node, name__in=names)
-    found = {snapshot_key(c.service, c.node, c.name): snapshot_of(c) for c in Check.objects.filter(match)}
-    if found:
-        cache.set_many(found, timeout=SNAPSHOT_SECONDS)
-    return found
+    return match
 
 
 def unchanged(snap: dict[str, Any] | None, item: dict[str, Any], now: float) -> bool:
@@ -255,7 +305,12 @@ def node_resumed(service: str, node: str, now: float) -> None:
     if NodeStatus.objects.filter(service=service, node=node, status=NodeStatus.Status.STOPPED).update(
         status=NodeStatus.Status.UNKNOWN
     ):
-        cache.delete(f"{STATUS_PREFIX}{service}/{node}")
+        try:
+            cache.delete(f"{STATUS_PREFIX}{service}/{node}")
+        except CACHE_DOWN as exc:  # the node's next status is stored whatever it says then
+            log.warning(
+                "monitor: the status of %s/%s could not be dropped from the cache: %s", service, node, exc
+            )
         reminders_resume(service, node, now)
         health.service_refresh(name=service, now=now)
 
@@ -316,8 +371,11 @@ def node_status_report(
     """Store a node's status when it changed (the cache remembers what was stored)."""
     key = f"{STATUS_PREFIX}{service}/{node}"
     marker = (status, json.dumps(info, sort_keys=True), interval, ttl)
-    if cache.get(key) == marker:
-        return
+    try:
+        if cache.get(key) == marker:
+            return
+    except CACHE_DOWN:
+        pass  # stored, as a changed status is
     with transaction.atomic():
         held = NodeStatus.objects.select_for_update().filter(service=service, node=node).first()
         stopped_changed = (held.status if held else "unknown") != status and "stopped" in (
@@ -341,7 +399,10 @@ def node_status_report(
             reminders_resume(service, node, now)
         if stopped_changed:
             health.service_refresh(name=service, now=now)
-    cache.set(key, marker, timeout=3600)
+    try:
+        cache.set(key, marker, timeout=3600)
+    except CACHE_DOWN as exc:  # stored again next time
+        log.warning("monitor: the status of %s/%s could not be cached: %s", service, node, exc)
 
 
 def _pause_checks(service: str, node: str) -> None:

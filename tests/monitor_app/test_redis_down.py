@@ -69,3 +69,64 @@ def test_steady_ping_on_the_hot_route__redis_known_down__the_full_view_takes_it(
     # then
     assert (reply.hot, reply.status, reply.body) == (False, 200, b"OK")
     assert Ping.objects.count() == before + 1
+
+
+# --- node check reports ------------------------------------------------------------------------------
+
+FAST = {"failures_before_critical": 1, "success_before_passing": 1, "interval": 10, "ttl": 30}
+
+
+def _report(status: str, now: float) -> dict:
+    parsed = services.parse_report(
+        {"service": "orders", "node": "n1", "checks": [{"name": "db", "status": status, **FAST}]}
+    )
+    return services.reports_ingest(reports=[parsed], now=now)[0]["checks"][0]
+
+
+@pytest.fixture
+def steady_check() -> Check:
+    """A node's check whose passing results change nothing stored (only cached)."""
+    started = time.time()
+    for offset in range(3):
+        _report("passing", started + offset)
+    return Check.objects.get(service="orders", node="n1", name="db")
+
+
+def test_report__redis_known_down__stored_once_its_deadline_is_near_so_none_is_found_late(steady_check):
+    now = time.time()
+    far = steady_check.expires_at.timestamp()
+    # when: a result with the deadline more than half a TTL away, then one within half a TTL
+    with redis_known_down():
+        first = _report("passing", now)
+        unstored = Check.objects.get(pk=steady_check.pk)
+        later = far - 10  # 10 s left of a 30 s TTL
+        second = _report("passing", later)
+    # then both are answered; the first changes nothing stored, the second moves the deadline on
+    assert first["status"] == second["status"] == "passing"
+    assert unstored.version == steady_check.version
+    stored = Check.objects.get(pk=steady_check.pk)
+    assert stored.expires_at.timestamp() == pytest.approx(later + 30)
+    assert stored.last_report.timestamp() == pytest.approx(later)
+    # and the state loop, with Redis back and nothing cached of that time, finds nothing late
+    assert loop.checks_overdue(now=far + 1) == (0, 0)
+    assert Check.objects.get(pk=steady_check.pk).status == "passing"
+
+
+def test_report__redis_known_down__a_failure_flips_the_check(steady_check):
+    with redis_known_down():
+        answer = _report("critical", time.time())
+    assert answer == {**answer, "status": "critical", "changed": True}
+    assert Check.objects.get(pk=steady_check.pk).status == "critical"
+
+
+def test_report__after_redis_was_down__a_snapshot_it_kept_from_before_is_not_trusted(steady_check):
+    # given: the check failed while Redis was down (a hang: Redis kept the snapshot of a passing
+    # check), then its node reports it passing again once Redis answers
+    with redis_known_down():
+        _report("critical", time.time())
+    # when
+    answer = _report("passing", time.time())
+    # then the result is compared with the row, not with the snapshot from before the failure
+    assert answer["status"] == "passing" and answer["changed"] is True
+    assert Check.objects.get(pk=steady_check.pk).status == "passing"
+    assert not services.ingest._unsure

@@ -204,6 +204,13 @@ def _():
     lockout._local["auth:token-failures:ip:10.0.0.1"] = (1, time.monotonic() + 60)
 
 
+@fills("monitor.unsure_snapshots")
+def _():
+    from monitor_app.services import ingest
+
+    ingest._unsure.add(ingest.snapshot_key("orders", "n1", "db"))
+
+
 @fills("platform.throttle_windows")
 def _():
     from platformsite.api import throttling
