@@ -19,14 +19,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from event_app.services import event_publish
 from monitor_app.models import Alert, Check, Flip, Maintenance, NodeStatus, ServiceHealth, State
+from platformsite import live
 
 log = logging.getLogger(__name__)
 
@@ -244,14 +243,10 @@ def alerts_publish(*, ids: list[Any] | None = None, now: float | None = None, li
 
 
 def push(message: dict[str, Any]) -> None:
-    """Send a live message to the monitor's websocket watchers (best effort)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(LIVE_GROUP, {"type": "monitor.live", "message": message})
-    except Exception:  # a broken channel layer must not fail the write that committed
-        log.warning("monitor: could not push a live message", exc_info=True)
+    """Send a live message to the monitor's websocket watchers, after the commit that made it:
+    best effort, waiting at most ``PLATFORM_REDIS_TIMEOUT`` and not at all while Redis is known
+    down (a failure is logged, never raised)."""
+    live.notify(LIVE_GROUP, {"type": "monitor.live", "message": message})
 
 
 # --- the state loop's alert work -------------------------------------------------------------------

@@ -187,3 +187,20 @@ def test_a_redis_known_down__is_answered_503_with_retry_after_the_seconds_left()
 
     answer = outage(shared.RedisDown("127.0.0.1:6379", 4))
     assert (answer.status, answer.retry_after) == (503, 4)
+
+
+def test_monitor_live_push__a_layer_that_does_not_answer__waits_the_timeout_once_then_skips(
+    settings, quick, monkeypatch
+):
+    # A flip's live message is sent after its commit: a Redis that hangs held the request (and,
+    # on a server with few threads, every request behind it) until it answered again.
+    from monitor_app.services import alerts
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    SilentLayer.sent = SilentLayer.cancelled = 0
+    monkeypatch.setattr(live, "get_channel_layer", SilentLayer)
+    began = time.monotonic()
+    alerts.push({"type": "flip", "flip": {}})
+    alerts.push({"type": "flip", "flip": {}})
+    assert time.monotonic() - began < 2
+    assert (SilentLayer.sent, SilentLayer.cancelled) == (1, 1)
