@@ -3,11 +3,13 @@
 With a networked channel layer (channels-redis) a push is handed to one sender thread per process
 and group, which owns an event loop and sends in order: the request that stored the items does not
 wait for the channel layer (they are already durable; a subscriber that misses a push resumes
-from the store).  Pushes that queue up while the thread sends go out together, as one group
-message of up to ``chunk`` items.  The in-memory layer (embedded mode, one process) is sent to
-directly.  Events (``event_app.live``) and traces (``trace_app.live``) push this way.
+from the store).  A push the layer refuses is tried again, for up to ``RETRY_SECONDS``.  Pushes
+that queue up while the thread sends go out together, as one group message of up to ``chunk``
+items.  The in-memory layer (embedded mode, one process) is sent to directly.  Events
+(``event_app.live``) and traces (``trace_app.live``) push this way.
 
-:func:`notify` sends one message at once instead, for the change notices of config and discovery,
+:func:`notify` sends one message at once instead, for the change notices of config, discovery,
+the router and the monitor,
 waiting at most ``PLATFORM_REDIS_TIMEOUT`` for the layer (it has no timeout of its own: its
 consumers wait for messages on the same connections), and not at all while Redis is known down.
 """
@@ -28,6 +30,9 @@ from platformsite import localstate
 from platformsite.cache import RedisDown, redis_guard
 
 log = logging.getLogger(__name__)
+
+#: A push the layer refused is tried again after 0.1 s, doubling to 2 s, for up to 30 s.
+RETRY_FIRST_WAIT, RETRY_MAX_WAIT, RETRY_SECONDS = 0.1, 2.0, 30.0
 
 
 def notify(group: str, message: dict[str, Any]) -> None:
@@ -130,7 +135,25 @@ class LivePush:
             while len(items) < self.chunk and not queue.empty():
                 items = items + queue.get_nowait()
             for message in self.messages(items):
-                try:
-                    await layer.group_send(self.group, message)
-                except Exception:
-                    log.exception("%s: live push failed", self.group)
+                await self._send(layer, message)
+
+    async def _send(self, layer: Any, message: dict[str, Any]) -> None:
+        """Send one message, tried again while the layer fails, for up to ``RETRY_SECONDS`` (the
+        pushes behind it wait, so they stay in order): a Redis that restarted fails the first send
+        on each connection it broke, and a push lost then, after a subscriber had already been
+        replayed what was stored, would never reach it.  Then dropped, and logged."""
+        loop = asyncio.get_running_loop()
+        give_up, wait = loop.time() + RETRY_SECONDS, RETRY_FIRST_WAIT
+        while True:
+            try:
+                await layer.group_send(self.group, message)
+                return
+            except Exception as exc:
+                if loop.time() + wait > give_up:
+                    log.exception("%s: live push failed for %s s; dropped", self.group, RETRY_SECONDS)
+                    return
+                log.warning(
+                    "%s: live push failed (%s: %s); trying again", self.group, type(exc).__name__, exc
+                )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_WAIT)

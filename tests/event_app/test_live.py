@@ -61,3 +61,29 @@ def test_sender__a_large_push__is_split_into_messages_of_live_chunk_events(monke
     fresh_sender().send([{"id": n} for n in range(live.LIVE_CHUNK * 2 + 3)])
     sizes = [len(ids) for _, ids in sent_when(layer, 3)]
     assert sizes == [live.LIVE_CHUNK, live.LIVE_CHUNK, 3]
+
+
+class FailingLayer:
+    """A channel layer that refuses its first two sends (connections a Redis restart broke)."""
+
+    def __init__(self) -> None:
+        self.tried: list[list[int]] = []
+        self.sent: list[tuple[str, list[int]]] = []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.tried.append([event["id"] for event in message["events"]])
+        if len(self.tried) <= 2:
+            raise ConnectionError("Connection reset by peer")
+        self.sent.append((group, [event["id"] for event in message["events"]]))
+
+
+def test_sender__a_push_the_layer_refuses__is_tried_again_and_the_next_wait_behind_it(monkeypatch):
+    layer = FailingLayer()
+    monkeypatch.setattr(platform_live, "get_channel_layer", lambda: layer)
+    monkeypatch.setattr(platform_live, "RETRY_FIRST_WAIT", 0.2)
+    sender = fresh_sender()
+    sender.send([{"id": 1}])
+    time.sleep(0.05)  # refused once, waiting to try again
+    sender.send([{"id": 2}])
+    assert sent_when(layer, 2) == [(live.LIVE_GROUP, [1]), (live.LIVE_GROUP, [2])]
+    assert layer.tried == [[1], [1], [1], [2]]
