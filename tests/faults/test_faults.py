@@ -233,11 +233,31 @@ def _every_event_streamed(load, watchers) -> set[str]:
     return missing()
 
 
+def _report_checks(stack, token, run: str) -> list[int]:
+    """A node's check report sent to each web node; the status codes of the answers."""
+    body = {
+        "service": f"faults-{run}-checks",
+        "node": "n1",
+        "checks": [{"name": "db", "status": "passing", "interval": 10}],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    return [
+        httpx.post(f"{node.http}/api/v1/monitor/reports/", json=body, headers=headers, timeout=20).status_code
+        for node in stack.nodes
+    ]
+
+
 def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend_it, hold: float) -> Tally:
     """Redis broken for ``hold`` seconds under load: nothing accepted lost, the SDK's config watch
     and event subscription carry on, web nodes and beat not restarted, every failure a 503 in the
-    error shape, reads answered from the database; the phase's tally."""
-    tally = _fault_window(load, name, break_it, mend_it, hold=hold)
+    error shape, reads answered from the database, node check reports stored; the phase's tally."""
+    reported: list[int] = []
+
+    def break_and_report() -> None:
+        break_it()
+        reported.extend(_report_checks(stack, token, load.run))
+
+    tally = _fault_window(load, name, break_and_report, mend_it, hold=hold)
     # A Celery worker may exit when the broker goes away (kombu's restoring of unacknowledged
     # messages raises): a failure exit, which the process manager restarts (deploy/systemd:
     # Restart=on-failure), as done here.
@@ -254,11 +274,12 @@ def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend
         tally,
         lost,
         note=f"config watch resumed: {watched}; events not streamed: {len(unstreamed)}; "
-        f"Celery workers: {exits or 'kept running'}",
+        f"node check reports while down: {reported}; Celery workers: {exits or 'kept running'}",
     )
     assert not lost, lost
     assert watched, "the config watch did not resume"
     assert not unstreamed, sorted(unstreamed)[:20]
+    assert reported == [200, 200], reported
     assert not tally.bad_shapes, tally.bad_shapes
     assert all(code != 0 for code in exited.values()), exited
     kept = [node.proc for node in stack.nodes] + [stack.beat]
