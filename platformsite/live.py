@@ -9,9 +9,9 @@ items.  The in-memory layer (embedded mode, one process) is sent to directly.  E
 (``event_app.live``) and traces (``trace_app.live``) push this way.
 
 :func:`notify` sends one message at once instead, for the change notices of config, discovery,
-the router and the monitor,
-waiting at most ``PLATFORM_REDIS_TIMEOUT`` for the layer (it has no timeout of its own: its
-consumers wait for messages on the same connections), and not at all while Redis is known down.
+the router and the monitor, waiting at most ``PLATFORM_REDIS_TIMEOUT`` for the layer (it has no
+timeout of its own: its consumers wait for messages on the same connections), and not at all while
+Redis is known down.
 """
 
 from __future__ import annotations
