@@ -372,10 +372,11 @@ def node_status_report(
     key = f"{STATUS_PREFIX}{service}/{node}"
     marker = (status, json.dumps(info, sort_keys=True), interval, ttl)
     try:
-        if cache.get(key) == marker:
-            return
-    except CACHE_DOWN:
-        pass  # stored, as a changed status is
+        unchanged_status = cache.get(key) == marker
+    except CACHE_DOWN:  # what was stored cannot be known: stored again, as a changed status is
+        unchanged_status = False
+    if unchanged_status:
+        return
     with transaction.atomic():
         held = NodeStatus.objects.select_for_update().filter(service=service, node=node).first()
         stopped_changed = (held.status if held else "unknown") != status and "stopped" in (

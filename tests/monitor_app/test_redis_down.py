@@ -8,8 +8,8 @@ import time
 import pytest
 
 from monitor_app import hot, services
-from monitor_app.models import Alert, Check, Ping
-from monitor_app.services import loop
+from monitor_app.models import Alert, Check, NodeStatus, Ping
+from monitor_app.services import alerts, loop
 from tests.hotpath import Driver
 from tests.redis_down import NEEDS_REDIS, redis_known_down
 
@@ -54,8 +54,12 @@ def test_failure_ping__redis_known_down__stored_flipped_and_alerted(client, pass
     assert response.status_code == 200, response.content
     assert Ping.objects.count() == before + 1
     assert Check.objects.get(pk=passing_job.pk).status == "critical"
-    # (published to the event stream by the outbox once Redis is back)
-    assert Alert.objects.filter(type="monitor.check.failed", subject=str(passing_job.pk)).exists()
+    # and its alert is kept unpublished (the event stream refuses events while Redis is down) ...
+    alert = Alert.objects.get(type="monitor.check.failed", subject=str(passing_job.pk))
+    assert alert.published_at is None
+    # ... until the alerts' outbox publishes it once Redis is back
+    assert alerts.alerts_publish(now=time.time() + alerts.OUTBOX_GRACE_SECONDS + 1) == 1
+    assert Alert.objects.get(pk=alert.pk).published_at is not None
 
 
 def test_steady_ping_on_the_hot_route__redis_known_down__the_full_view_takes_it(passing_job, settings):
@@ -76,9 +80,9 @@ def test_steady_ping_on_the_hot_route__redis_known_down__the_full_view_takes_it(
 FAST = {"failures_before_critical": 1, "success_before_passing": 1, "interval": 10, "ttl": 30}
 
 
-def _report(status: str, now: float) -> dict:
+def _report(result: str, now: float, **report) -> dict:
     parsed = services.parse_report(
-        {"service": "orders", "node": "n1", "checks": [{"name": "db", "status": status, **FAST}]}
+        {"service": "orders", "node": "n1", "checks": [{"name": "db", "status": result, **FAST}], **report}
     )
     return services.reports_ingest(reports=[parsed], now=now)[0]["checks"][0]
 
@@ -130,3 +134,14 @@ def test_report__after_redis_was_down__a_snapshot_it_kept_from_before_is_not_tru
     assert answer["status"] == "passing" and answer["changed"] is True
     assert Check.objects.get(pk=steady_check.pk).status == "passing"
     assert not services.ingest._unsure
+
+
+def test_report__redis_known_down__the_node_status_is_stored(steady_check):
+    # given a status stored, and cached as stored, before the outage
+    running = {"status": "RUNNING", "info": {"version": "1"}, "interval": 10, "ttl": 30}
+    _report("passing", time.time(), status=running)
+    # when
+    with redis_known_down():
+        _report("passing", time.time(), status={**running, "info": {"version": "2"}})
+    # then
+    assert NodeStatus.objects.get(service="orders", node="n1").info == {"version": "2"}
