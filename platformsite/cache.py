@@ -150,20 +150,32 @@ def redis_guard() -> Guard:
 
 
 class _GuardedConnection:
-    """Mixed into a redis-py connection class: every command asks the pool's guard first, and
-    tells it whether an answer came in time."""
+    """Mixed into a redis-py connection class: every connect and every command asks the pool's
+    guard first, and tells it whether an answer came in time."""
 
     guard: Guard
+    _sock: Any
+    #: Admitted to connect: the handshake's commands are part of the same attempt.
+    _connecting = False
 
     def connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
+        if self._sock is not None:  # connected: redis-py asks before every command
+            return None
+        # A hung server soon stops accepting too (its listen queue full), and a connect then
+        # waits out its timeout: refused before connecting while the server is known down.
+        self.guard.admit()
+        self._connecting = True
         try:
             return super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
         except RedisTimeoutError:
             self.guard.failed()
             raise
+        finally:
+            self._connecting = False
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        self.guard.admit()
+        if not self._connecting:
+            self.guard.admit()
         super().send_packed_command(command, check_health)  # type: ignore[misc]
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:

@@ -9,6 +9,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import time
 
 import pytest
@@ -62,6 +63,22 @@ def test_a_redis_that_stops_answering__one_timeout_then_refused_at_once_until_it
     assert client.get("k") == b"v"
     assert client.get("k") == b"v"
     assert client.connection_pool.connection_class.guard.down_until == 0
+
+
+def test_a_redis_whose_listen_queue_is_full__one_connect_waits__the_others_are_refused_before_connecting(
+    quick,
+):
+    # A hung server soon stops accepting connections too: its listen queue fills (here: one
+    # connection queued, never accepted), and a connect then waits out its timeout.
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as hung:
+        port = hung.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            client = _client(f"redis://127.0.0.1:{port}/0")
+            with pytest.raises(redis.TimeoutError, match="connecting"):
+                client.get("k")
+            for _ in range(3):
+                with pytest.raises(shared.RedisDown):
+                    client.get("k")  # no connect tried: it would only wait out the timeout again
 
 
 def test_after_the_window__one_command_tries_while_the_others_are_still_refused():
