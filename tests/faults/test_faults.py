@@ -300,10 +300,11 @@ def test_redis_restart(stack, token, load, watchers, matrix):
 
 
 def test_redis_stops_answering(stack, token, load, watchers, matrix):
-    # SIGSTOP: the server keeps its connections and the kernel still accepts new ones, but
-    # nothing is answered (a hung server, or a network that drops packets): what a client sees
-    # is its read timeout, not a refused connection.  Once a command has waited for it, the
-    # others are refused at once (PLATFORM_REDIS_DOWN_SECONDS).
+    # SIGSTOP: the server keeps its connections and the kernel accepts new ones until the
+    # listen queue is full, but nothing is answered (a hung server, or a network that drops
+    # packets): what a client sees is its read or connect timeout, not a refused connection.
+    # Once a command or a connect has waited for it, the others are refused at once, and no
+    # connection is opened (PLATFORM_REDIS_DOWN_SECONDS).
     tally = _redis_fault(
         stack,
         token,
