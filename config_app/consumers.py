@@ -93,7 +93,7 @@ class ConfigConsumer(ServiceConsumer):
             )
             return
         for group in {group_name(GLOBAL), group_name(namespace)} - self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self.join(group)
             self.groups.add(group)
         try:
             message = await _resolve(namespace, env, self.secrets)
@@ -133,4 +133,4 @@ class ConfigConsumer(ServiceConsumer):
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.leave(group)

@@ -98,11 +98,11 @@ class EventStreamConsumer(ServiceConsumer):
         self.replayed: set[int] = set()
         query = self.scope.get("query_string", b"").decode("utf-8", errors="replace")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
-        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.join(LIVE_GROUP)
         await self.subscribe(params)
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+        await self.leave(LIVE_GROUP)
 
     async def subscribe(self, params: dict[str, Any]) -> None:
         try:

@@ -221,8 +221,11 @@ if REDIS_URL:
                         # timeout: redis-py writes through asyncio.wait_for then, which on
                         # Python 3.11 loses a cancellation arriving as the write completes,
                         # so a consumer that ended kept waiting for a message that never came.
-                        # A Redis that stops answering is still noticed: redis-py's TCP
-                        # keepalive (30 s idle, 3 probes 5 s apart) breaks the connection.
+                        # A network that drops the connection is still noticed: redis-py's TCP
+                        # keepalive (30 s idle, 3 probes 5 s apart) breaks it. (A hung Redis
+                        # process is not, its kernel answers the probes: consumers join groups
+                        # through ServiceConsumer.join, which gives up after
+                        # PLATFORM_REDIS_TIMEOUT.)
                         "socket_timeout": None,
                     }
                 ],

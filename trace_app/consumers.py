@@ -41,7 +41,7 @@ class TraceStreamConsumer(ServiceConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.readable: dict[str, bool] = {}  # service -> may read it, decided once per connection
-        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.join(LIVE_GROUP)
         await self.send_json({"type": "subscribed", "service": self.only_service, "errors": self.only_errors})
 
     async def _refuse(self, message: str) -> None:
@@ -58,7 +58,7 @@ class TraceStreamConsumer(ServiceConsumer):
         return True
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+        await self.leave(LIVE_GROUP)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

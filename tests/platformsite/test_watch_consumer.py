@@ -3,14 +3,18 @@ closed with 1013 when the database or Redis cannot be reached."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from platformsite.cache import redis_guard
 from platformsite.consumers import ServiceWatchConsumer
 from router_app.consumers import RouterConsumer
+from tests.servers import free_port
 from tests.sockets import greeted
 
 
@@ -68,6 +72,40 @@ def test_an_unreachable_redis_closes_the_socket_with_try_again_later(issue_token
     closed = async_to_sync(_subscribe)(issue_token("router:read"))
     assert closed == {"type": "websocket.close", "code": 1013}
     assert _outage_logged(caplog)
+
+
+class _HungGroups:
+    """The test's channel layer, its ``group_add`` waiting as on a Redis that stopped answering
+    (channels-redis has no timeout of its own)."""
+
+    def __init__(self, layer) -> None:
+        self._layer, self.tried = layer, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._layer, name)
+
+    async def group_add(self, group, channel):
+        self.tried += 1
+        await asyncio.sleep(3600)
+
+
+@on_db
+def test_a_redis_that_stops_answering__closes_the_socket_after_its_timeout__the_next_at_once(
+    issue_token, monkeypatch, settings, caplog
+):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.PLATFORM_REDIS_TIMEOUT = 0.3
+    settings.PLATFORM_REDIS_DOWN_SECONDS = 60
+    hung = _HungGroups(get_channel_layer())
+    monkeypatch.setattr("channels.consumer.get_channel_layer", lambda alias=None: hung)
+    token = issue_token("router:read")
+    assert async_to_sync(_subscribe)(token) == {"type": "websocket.close", "code": 1013}
+    assert _outage_logged(caplog)
+    caplog.clear()
+    assert async_to_sync(_subscribe)(token) == {"type": "websocket.close", "code": 1013}
+    assert _outage_logged(caplog)
+    assert hung.tried == 1  # the second was refused without asking the layer: Redis known down
+    assert redis_guard().down_until > 0
 
 
 @on_db
