@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from platform_client.config import Config, PlatformSource
 from platform_client.event import subscribe
@@ -247,15 +249,39 @@ def _report_checks(stack, token, run: str) -> list[int]:
     ]
 
 
+def _subscribe_to_each_node(stack, token) -> list[int | str]:
+    """A discovery watch opened on each web node and subscribed: the code it was closed with
+    within 10 s, or ``"open"``."""
+    codes: list[int | str] = []
+    for node in stack.nodes:
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            with ws_connect(f"{node.ws}/ws/discovery/", additional_headers=headers, open_timeout=10) as ws:
+                ends = time.monotonic() + 10
+                while time.monotonic() < ends:
+                    try:
+                        frame = json.loads(ws.recv(timeout=ends - time.monotonic()))
+                    except TimeoutError:
+                        break
+                    if frame.get("type") == "hello":
+                        ws.send(json.dumps({"type": "subscribe", "services": ["faults-probe"]}))
+                codes.append("open")
+        except ConnectionClosed as closed:
+            codes.append(closed.rcvd.code if closed.rcvd is not None else "closed without a code")
+    return codes
+
+
 def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend_it, hold: float) -> Tally:
     """Redis broken for ``hold`` seconds under load: nothing accepted lost, the SDK's config watch
     and event subscription carry on, web nodes and beat not restarted, every failure a 503 in the
     error shape, reads answered from the database, node check reports stored; the phase's tally."""
     reported: list[int] = []
+    subscribed: list[int | str] = []
 
     def break_and_report() -> None:
         break_it()
         reported.extend(_report_checks(stack, token, load.run))
+        subscribed.extend(_subscribe_to_each_node(stack, token))
 
     tally = _fault_window(load, name, break_and_report, mend_it, hold=hold)
     # A Celery worker may exit when the broker goes away (kombu's restoring of unacknowledged
@@ -274,12 +300,16 @@ def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend
         tally,
         lost,
         note=f"config watch resumed: {watched}; events not streamed: {len(unstreamed)}; "
-        f"node check reports while down: {reported}; Celery workers: {exits or 'kept running'}",
+        f"node check reports while down: {reported}; websocket subscriptions while down closed with: "
+        f"{subscribed}; Celery workers: {exits or 'kept running'}",
     )
     assert not lost, lost
     assert watched, "the config watch did not resume"
     assert not unstreamed, sorted(unstreamed)[:20]
     assert reported == [200, 200], reported
+    # Closed "try again later" (Redis hung: once a group join waited PLATFORM_REDIS_TIMEOUT), not
+    # left waiting for as long as Redis is down
+    assert subscribed == [1013, 1013], subscribed
     assert not tally.bad_shapes, tally.bad_shapes
     assert all(code != 0 for code in exited.values()), exited
     kept = [node.proc for node in stack.nodes] + [stack.beat]
