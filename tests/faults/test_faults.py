@@ -274,7 +274,8 @@ def _subscribe_to_each_node(stack, token) -> list[int | str]:
 def _redis_fault(stack, token, load, watchers, matrix, name: str, break_it, mend_it, hold: float) -> Tally:
     """Redis broken for ``hold`` seconds under load: nothing accepted lost, the SDK's config watch
     and event subscription carry on, web nodes and beat not restarted, every failure a 503 in the
-    error shape, reads answered from the database, node check reports stored; the phase's tally."""
+    error shape, reads answered from the database, node check reports stored, a websocket
+    subscription closed with 1013; the phase's tally."""
     reported: list[int] = []
     subscribed: list[int | str] = []
 
