@@ -16,25 +16,21 @@ is closed with code 1013, "try again later", and one warning is logged: clients 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import InMemoryChannelLayer
 from django.conf import settings
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auth_app.access import TokenInfo, cached_checksum, is_allowed, validate_checksum
 from auth_app.policy import every_resource, resource_for
+from platformsite import live
 from platformsite.api.errors import OUTAGES
 from platformsite.api.validators import SERVICE
-from platformsite.cache import redis_guard
 
 log = logging.getLogger(__name__)
 
@@ -121,32 +117,12 @@ class ServiceConsumer(AsyncJsonWebsocketConsumer):
         """Called once the connection is accepted."""
 
     async def join(self, group: str) -> None:
-        """Add this connection to the channel layer's ``group`` (see :meth:`_layer_call`)."""
-        await self._layer_call(self.channel_layer.group_add, group)
+        """Add this connection to the channel layer's ``group``, bounded as
+        :func:`platformsite.live.bounded` says (a Redis that hangs: closed with 1013)."""
+        await live.bounded(self.channel_layer, self.channel_layer.group_add, group, self.channel_name)
 
     async def leave(self, group: str) -> None:
-        await self._layer_call(self.channel_layer.group_discard, group)
-
-    async def _layer_call(self, call: Callable[[str, str], Awaitable[None]], group: str) -> None:
-        """``call(group, channel)`` with a networked layer's Redis guarded, as
-        :func:`platformsite.live.notify` does: refused at once while Redis is known down, and
-        given up after ``PLATFORM_REDIS_TIMEOUT`` (channels-redis alone waits for as long as
-        Redis hangs: its connections have no timeout, as consumers wait for messages on them).
-        Either closes the socket with 1013."""
-        if isinstance(self.channel_layer, InMemoryChannelLayer):
-            await call(group, self.channel_name)
-            return
-        guard = redis_guard()
-        guard.admit()
-        try:
-            async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
-                await call(group, self.channel_name)
-        except TimeoutError:
-            guard.failed()
-            raise RedisTimeoutError(
-                f"the channel layer's Redis did not answer in {settings.PLATFORM_REDIS_TIMEOUT} s"
-            ) from None
-        guard.answered()
+        await live.bounded(self.channel_layer, self.channel_layer.group_discard, group, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, without its ``close_old_connections`` before every message.

@@ -11,7 +11,7 @@ items.  The in-memory layer (embedded mode, one process) is sent to directly.  E
 :func:`notify` sends one message at once instead, for the change notices of config, discovery,
 the router and the monitor, waiting at most ``PLATFORM_REDIS_TIMEOUT`` for the layer (it has no
 timeout of its own: its consumers wait for messages on the same connections), and not at all while
-Redis is known down.
+Redis is known down; :func:`bounded` is that bound, which websocket consumers' group joins share.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from platformsite import localstate
 from platformsite.cache import RedisDown, redis_guard
@@ -41,23 +43,36 @@ def notify(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    guard = None if isinstance(layer, InMemoryChannelLayer) else redis_guard()
-
-    async def send() -> None:
-        async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
-            await layer.group_send(group, message)
-
     try:
-        if guard is None:
-            async_to_sync(send)()
-        else:
-            guard.call(async_to_sync(send), timed_out=lambda exc: isinstance(exc, TimeoutError))
+        async_to_sync(bounded)(layer, layer.group_send, group, message)
     except RedisDown as exc:
         log.warning("%s: not notified: %s", group, exc)
-    except TimeoutError:
+    except RedisTimeoutError:
         log.warning("%s: not notified: Redis did not answer in %s s", group, settings.PLATFORM_REDIS_TIMEOUT)
     except Exception:
         log.exception("%s: not notified", group)
+
+
+async def bounded(layer: Any, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """``await call(*args)``, one call of ``layer`` (``group_send``, ``group_add``...) that waits
+    for its Redis at most ``PLATFORM_REDIS_TIMEOUT``, and not at all while Redis is known down
+    (:class:`~platformsite.cache.RedisDown`); a timeout raises redis-py's ``TimeoutError`` and
+    marks Redis down. Both are among ``CACHE_DOWN``. channels-redis has no timeout of its own:
+    its consumers wait for messages on the same connections. The in-memory layer is called as is."""
+    if isinstance(layer, InMemoryChannelLayer):
+        await call(*args)
+        return
+    guard = redis_guard()
+    guard.admit()
+    try:
+        async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
+            await call(*args)
+    except TimeoutError:
+        guard.failed()
+        raise RedisTimeoutError(
+            f"the channel layer's Redis did not answer in {settings.PLATFORM_REDIS_TIMEOUT} s"
+        ) from None
+    guard.answered()
 
 
 class LivePush:
