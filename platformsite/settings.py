@@ -171,6 +171,11 @@ elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.post
 #: Seconds the platform's database, once found unreachable by a request that waited the pool's whole
 #: timeout, is answered 503 at once instead of waited for (platformsite.db.Breaker).
 PLATFORM_DB_DOWN_SECONDS = _read("PLATFORM_DB_DOWN_SECONDS", env.float, 5.0)
+#: Seconds a query may wait for its answer before the platform asks, with a connection of its own,
+#: whether the database answers at all; when it does not (hung, or a network that drops packets),
+#: the query is abandoned, answered 503, and the database treated as down (platformsite.db.Stalls).
+#: A slow query on a database that answers is never abandoned.  0 turns the watch off.
+PLATFORM_DB_STALL_SECONDS = _read("PLATFORM_DB_STALL_SECONDS", env.float, 5.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

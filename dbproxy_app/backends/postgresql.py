@@ -39,7 +39,7 @@ from dbproxy_app.backends.base import (
 )
 from dbproxy_app.query.sql import POSTGRES
 from platformsite import localstate
-from platformsite.db import Breaker, DatabaseDown, reachable
+from platformsite.db import Breaker, DatabaseDown, reachable, silent, stalls
 
 log = logging.getLogger(__name__)
 _pools: dict[str, DatabasePool] = {}
@@ -206,10 +206,14 @@ class PostgresBackend(Backend):
         request with a 503."""
         pool = self.pool()
         conn = self._getconn(pool)
+        stalls.watch(
+            conn, pool.breaker, partial(silent, self.dsn, connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS)
+        )
         try:
             with conn:  # commits, or rolls back on an error, as pool.connection() does
                 yield conn
         finally:
+            stalls.forget(conn)
             pool.putconn(conn)
 
     def _getconn(self, pool: DatabasePool) -> psycopg.Connection:

@@ -11,6 +11,7 @@ from dbproxy_app import catalog
 from dbproxy_app.backends.postgresql import _pools
 from dbproxy_app.models import Database, Record, Table
 from platformsite.sealing import open_text
+from tests.dbproxy_app.conftest import external_dsn
 from tests.dbproxy_app.test_records_api import create, ids, url
 
 SECRET_DSN = "postgresql://svc:s3cret-Pa55@127.0.0.1:1/nowhere"
@@ -231,6 +232,33 @@ def test_statement_timeout__a_slow_statement_is_503_database_timeout(manager, ma
     with pytest.raises(Unavailable) as raised, entry.backend.session() as session:
         session.execute("SELECT pg_sleep(1)")
     assert raised.value.code == "database_timeout" and raised.value.status == 503
+
+
+@pytest.mark.postgres
+def test_a_database_that_stops_answering_mid_statement__is_503_before_its_statement_timeout(
+    make_database, writer, monkeypatch
+):
+    import psycopg
+
+    from dbproxy_app.backends import Unavailable, postgresql
+    from platformsite.db import Stalls
+
+    monkeypatch.setattr(postgresql, "stalls", Stalls(stall_seconds=0.3, tick=0.1))
+    monkeypatch.setattr(postgresql, "silent", lambda *args, **kwargs: True)  # a new connection unanswered
+    name = make_database("postgresql", options={"statement_timeout_ms": 60_000})
+    create(writer, name, {"id": "a"})
+
+    with pytest.raises(Unavailable) as raised, catalog.entry(name).backend.session() as session:
+        backend = session.execute("SELECT pg_backend_pid()")[0][0][0]
+        session.execute("SELECT pg_sleep(20)")
+    with psycopg.connect(external_dsn(), autocommit=True) as admin:  # the query the server still runs
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+    assert raised.value.status == 503 and raised.value.code == "database_unavailable"
+
+    # Then the database is refused at once for DB_DOWN_SECONDS, naming it
+    refused = writer.get(url(name, record="a"))
+    assert refused.status_code == 503 and int(refused["Retry-After"]) >= 1
+    assert refused.json()["error"]["details"]["database"] == name
 
 
 @pytest.mark.postgres

@@ -49,6 +49,8 @@ class Tally:
     error_seconds: list[float] = field(default_factory=list)
     #: The slowest error: (seconds, "kind status").
     slowest: tuple[float, str] = (0.0, "")
+    #: The slowest answer of any kind, success or error (a request that waited out the fault).
+    slowest_answer_s: float = 0.0
     bad_shapes: list[str] = field(default_factory=list)
     #: While the fault held (between :meth:`Load.down` and :meth:`Load.up`): reads and writes
     #: sent, and answered 2xx.
@@ -73,6 +75,7 @@ class Tally:
             "slowest_error_s": round(max(self.error_seconds, default=0.0), 2),
             "slowest_error": self.slowest[1],
             "median_error_s": round(statistics.median(self.error_seconds), 2) if self.error_seconds else 0.0,
+            "slowest_answer_s": round(self.slowest_answer_s, 2),
             "while_down": dict(sorted(self.while_down.items())),
             "bad_error_shapes": self.bad_shapes[:5],
         }
@@ -246,6 +249,7 @@ class Load:
             return (node + 1) % len(self.bases)
         if 200 <= answer.status_code < 300:
             with self._lock:
+                tally.slowest_answer_s = max(tally.slowest_answer_s, time.monotonic() - began)
                 self._while_down(tally, "writes", True)
                 tally.attempted[kind] += 1
                 tally.accepted[kind] += 1
@@ -262,6 +266,7 @@ class Load:
             tally.write_errors[label] += 1
             tally.errors_by_kind[f"{kind} {label}"] += 1
             took = time.monotonic() - began
+            tally.slowest_answer_s = max(tally.slowest_answer_s, took)
             tally.error_seconds.append(took)
             tally.slowest = max(tally.slowest, (took, f"{kind} {label}"))
             if problem:
@@ -291,6 +296,7 @@ class Load:
                         label, problem = "unreachable", None
                         node = (node + 1) % len(self.bases)
                     with self._lock:
+                        tally.slowest_answer_s = max(tally.slowest_answer_s, time.monotonic() - began)
                         self._while_down(tally, "reads", not label)
                         tally.reads += 1
                         if label:

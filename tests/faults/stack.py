@@ -99,6 +99,13 @@ class Postgres:
         """``immediate``: the server quits without a checkpoint, as a crash would (recovery at start)."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def signal(self, sig: int) -> None:
+        """``sig`` to the server and every process it started (SIGSTOP: a server that hangs)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        for pid in [postmaster, *_descendants(postmaster)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
     def create_database(self, name: str) -> None:
         import psycopg
 

@@ -213,6 +213,31 @@ def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, m
     assert tally.row()["median_error_s"] < 1.0, tally.row()
 
 
+def test_postgres_stops_answering(stack, token, load, watchers, matrix):
+    # SIGSTOP: the kernel acknowledges what is sent and queues new connections, nothing is
+    # answered (a hung server, stalled storage, a network that drops packets).  A query waiting
+    # PLATFORM_DB_STALL_SECONDS (5 s) on a server that leaves a new connection unanswered too is
+    # abandoned, answered 503, and the database refused at once for PLATFORM_DB_DOWN_SECONDS
+    tally = _fault_window(
+        load,
+        "PostgreSQL stops answering 12 s (SIGSTOP)",
+        lambda: stack.postgres.signal(signal.SIGSTOP),
+        lambda: stack.postgres.signal(signal.SIGCONT),
+        hold=12,
+    )
+    assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
+    lost = load.lost(stack.nodes[1].http)
+    slowest = tally.row()["slowest_answer_s"]
+    matrix.add(tally, lost, note=f"slowest answer of any kind: {slowest} s")
+    assert not lost, lost
+    assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
+    assert not tally.bad_shapes, tally.bad_shapes
+    assert set(tally.write_errors) | set(tally.read_errors) <= {"503"}, tally.row()
+    # No request waits for as long as the hang: each is answered before a client's usual 10 s
+    # timeout (the stall, then the probe's connect timeout of 3 s)
+    assert slowest < 10, tally.row()
+
+
 def _marker_reaches_the_watcher(stack, token, load, watchers, value: str) -> bool:
     """A config value written on node A reaches the SDK's config watch on node B."""
     url = (

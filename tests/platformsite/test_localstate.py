@@ -49,6 +49,7 @@ NOT_STATE = {
 CACHES: dict[str, Callable[[], None]] = {}
 #: Threads registered at import (``discovery-self-registration`` registers when it starts).
 THREADS = {
+    "db-stalls",
     "events-group-commit",
     "events-live-sender",
     "platform-beat",

@@ -1,0 +1,161 @@
+"""Queries left unanswered by a database that stopped answering (``platformsite.db.Stalls``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from django.db import OperationalError, connection
+from psycopg.pq import TransactionStatus
+
+from platformsite.api.errors import outage
+from platformsite.db import Breaker, Stalls, shut_down, silent
+from platformsite.db.postgresql import base as engine
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs DATABASE_URL=postgres://..."
+)
+
+
+def _in(status: TransactionStatus, sock: socket.socket | None = None) -> SimpleNamespace:
+    """A stand-in for a psycopg connection in ``status``, on ``sock``."""
+    return SimpleNamespace(pgconn=SimpleNamespace(socket=sock and sock.fileno(), transaction_status=status))
+
+
+def test_silent__is_a_server_that_accepts_a_connection_and_never_answers():
+    # The kernel queues the connection, nothing reads it: a hung server, as a client sees it
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        started = time.monotonic()
+        assert silent(host="127.0.0.1", port=hung.getsockname()[1], connect_timeout=1)
+        assert time.monotonic() - started < 3
+
+
+def test_silent__not_a_server_that_answers__even_with_a_refusal():
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert not silent(host="127.0.0.1", port=port, connect_timeout=1)
+
+
+def test_shut_down__ends_the_wait_of_the_thread_reading_the_socket():
+    ours, server = socket.socketpair()
+    conn = _in(TransactionStatus.ACTIVE, ours)
+    read = []
+    reader = threading.Thread(target=lambda: read.append(ours.recv(10)))
+    reader.start()
+    time.sleep(0.1)
+
+    shut_down(conn)
+
+    reader.join(2)
+    assert read == [b""]  # the end of the connection, as from a server that closed it
+    ours.close()
+    server.close()
+
+
+def test_shut_down__leaves_a_connection_no_longer_in_a_query_alone():
+    ours, server = socket.socketpair()
+    conn = _in(TransactionStatus.IDLE, ours)
+
+    shut_down(conn)
+
+    server.sendall(b"x")
+    assert ours.recv(1) == b"x"
+    ours.close()
+    server.close()
+
+
+def _connect() -> psycopg.Connection:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _end_backend(pid: int) -> None:
+    """The server still runs the query the client abandoned: end it, the test database is dropped next."""
+    with _connect() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def _watch(conn: psycopg.Connection, silent: bool) -> tuple[Stalls, Breaker, list[int]]:
+    """``conn`` watched (a stall after 0.3 s), its probe finding the server ``silent``; the watch,
+    the connection's breaker and the probes made."""
+    stalls, breaker, probes = Stalls(stall_seconds=0.3, tick=0.1), Breaker(60), []
+    stalls.watch(conn, breaker, lambda: probes.append(1) or silent)
+    return stalls, breaker, probes
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_query_on_a_silent_server__is_abandoned_and_the_database_refused():
+    with _connect() as conn:
+        _, breaker, probes = _watch(conn, silent=True)
+        backend = conn.info.backend_pid
+
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("SELECT pg_sleep(20)")
+        _end_backend(backend)
+
+    assert time.monotonic() - started < 3 and probes
+    assert breaker.silent_until > time.monotonic() + 50 and breaker.down_until == breaker.silent_until
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_slow_query_on_a_server_that_answers__is_left_alone():
+    with _connect() as conn:
+        stalls, breaker, probes = _watch(conn, silent=False)
+
+        assert conn.execute("SELECT pg_sleep(1.2), 7").fetchone()[1] == 7
+
+        # asked about once a stall_seconds, not on every look
+        assert 1 <= len(probes) <= 4
+        stalls.forget(conn)
+        probes.clear()
+        conn.execute("SELECT pg_sleep(0.6)")
+    assert not probes and breaker.down_until == 0.0
+
+
+def test_a_connection_not_in_a_query__is_never_asked_about():
+    stalls = Stalls(stall_seconds=0.1, tick=0.05)
+    idle = _in(TransactionStatus.INTRANS)
+    stalls._in_use[id(idle)] = (idle, Breaker(60), lambda: pytest.fail("asked"))
+    for _ in range(3):
+        stalls.look()
+        time.sleep(0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@needs_postgres
+def test_the_platforms_own_queries__are_watched_and_answered_503(monkeypatch):
+    monkeypatch.setattr(engine, "stalls", Stalls(stall_seconds=0.3, tick=0.1))
+    monkeypatch.setattr(engine, "silent", lambda **params: True)
+    connection.close()  # the next query takes its connection through the engine
+    try:
+        connection.ensure_connection()
+        backend = connection.connection.info.backend_pid
+        with pytest.raises(OperationalError) as abandoned, connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(20)")
+        _end_backend(backend)
+        answer = outage(abandoned.value)
+        assert answer.status == 503
+
+        # Then the database is refused at once for PLATFORM_DB_DOWN_SECONDS, even with
+        # connections in the pool (they wait on the same server)
+        connection.close()
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            connection.ensure_connection()
+        assert time.monotonic() - started < 0.1
+    finally:
+        engine._breakers.pop("default", None)
+        connection.close()
+    assert not engine.stalls._in_use
