@@ -143,13 +143,15 @@ class Stalls:
         self._since: dict[int, float] = {}
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
+        # The thread never ends, but a forked child does not have it: started again there.
+        os.register_at_fork(after_in_child=self._forked)
 
     def watch(self, conn: psycopg.Connection, breaker: Breaker, silent: Callable[[], bool]) -> None:
         """Watch ``conn``, in use from now, until :meth:`forget`."""
         if self.stall_seconds <= 0:
             return
         self._in_use[id(conn)] = (conn, breaker, silent)
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None:
             self._run_thread()
 
     def forget(self, conn: psycopg.Connection) -> None:
@@ -162,9 +164,14 @@ class Stalls:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _forked(self) -> None:
+        self._thread = None
+        self._start = threading.Lock()
+        self.clear()
+
     def _run_thread(self) -> None:
         with self._start:
-            if not self.alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-stalls", daemon=True)
                 self._thread.start()
 

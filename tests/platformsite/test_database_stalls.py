@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -159,3 +160,18 @@ def test_the_platforms_own_queries__are_watched_and_answered_503(monkeypatch):
         engine._breakers.pop("default", None)
         connection.close()
     assert not engine.stalls._in_use
+
+
+def test_a_forked_process__watches_with_a_thread_of_its_own():
+    stalls = Stalls(stall_seconds=5)
+    stalls.watch(_in(TransactionStatus.IDLE), Breaker(60), lambda: False)
+    assert stalls.alive()
+
+    child = os.fork()
+    if child == 0:  # the child has neither the thread nor its parent's connections
+        forgot = not stalls.alive() and not stalls._in_use
+        stalls.watch(_in(TransactionStatus.IDLE), Breaker(60), lambda: False)
+        os._exit(0 if forgot and stalls.alive() else 1)
+
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
