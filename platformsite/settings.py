@@ -153,6 +153,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] in {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"}:
     # Django's engine, whose pool replaces connections the server ended (platformsite.db).
     _db["ENGINE"] = "platformsite.db.postgresql"
+    # A connect to a server that does not answer (hung, or a network that drops packets) gives up
+    # after 3 s (as the probes of platformsite.db.postgresql), not libpq's 130 s, unless DATABASE_URL
+    # says otherwise (?connect_timeout=N).
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
     if _read("PLATFORM_DB_POOL", _strict_bool, True):
         # A psycopg pool per process: no new session per request, safe under ASGI and WSGI.
         _db["CONN_MAX_AGE"] = 0

@@ -13,17 +13,17 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k" * 20 + "Q7x!p2Lm9#Rt5vWz8Yb3Nc6Df1Gh4Jk0Ms"
 
 
-def load_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+def load_settings(
+    tmp_path, show: str = "settings.DATABASES['default']['ENGINE']", **env: str
+) -> subprocess.CompletedProcess:
+    """The settings loaded in a process of their own with ``env``; ``show`` printed."""
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "DATABASE_URL", "REDIS_URL"))
     }
     clean.update(
         {"PLATFORM_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "platformsite.settings", **env}
     )
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'])"
-    )
+    code = f"import django; django.setup(); from django.conf import settings; print({show})"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
@@ -37,6 +37,21 @@ def test_embedded_defaults__sqlite_in_var_and_a_kept_secret_key(tmp_path):
     assert len(key) >= 50
     load_settings(tmp_path)
     assert (tmp_path / "secret_key").read_text() == key
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout"),
+    [
+        ("postgres://platform@db.example/platform", "3"),
+        ("postgres://platform@db/platform?connect_timeout=9", "9"),
+    ],
+)
+def test_postgresql__connects_give_up_after_3_s_unless_the_url_says(tmp_path, url, timeout):
+    loaded = load_settings(
+        tmp_path, "settings.DATABASES['default']['OPTIONS']['connect_timeout']", DATABASE_URL=url
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == timeout
 
 
 @pytest.mark.parametrize(
