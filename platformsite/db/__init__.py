@@ -130,7 +130,7 @@ class Stalls:
     acknowledges what is sent, so neither TCP keepalives nor a server-side ``statement_timeout``
     end it.  A background thread looks at the connections :meth:`watch` was told of, every
     ``tick`` seconds, for one that has been in a query ``stall_seconds``; it then asks the
-    connection's ``silent`` probe (a connection of its own, with a short timeout) whether the
+    connection's ``is_silent`` probe (a connection of its own, with a short timeout) whether the
     server answers at all.  A slow query on a server that answers is left alone, and asked about
     again ``stall_seconds`` later.  On a silent server each stalled connection's socket is shut
     down, so the thread waiting on it gets an ``OperationalError`` at once (answered ``503``),
@@ -146,11 +146,12 @@ class Stalls:
         # The thread never ends, but a forked child does not have it: started again there.
         os.register_at_fork(after_in_child=self._forked)
 
-    def watch(self, conn: psycopg.Connection, breaker: Breaker, silent: Callable[[], bool]) -> None:
-        """Watch ``conn``, in use from now, until :meth:`forget`."""
+    def watch(self, conn: psycopg.Connection, breaker: Breaker, is_silent: Callable[[], bool]) -> None:
+        """Watch ``conn``, in use from now, until :meth:`forget`; ``is_silent`` asks its server
+        whether it answers (:func:`silent`)."""
         if self.stall_seconds <= 0:
             return
-        self._in_use[id(conn)] = (conn, breaker, silent)
+        self._in_use[id(conn)] = (conn, breaker, is_silent)
         if self._thread is None:
             self._run_thread()
 
@@ -188,16 +189,16 @@ class Stalls:
         now = time.monotonic()
         stalled: dict[int, list[psycopg.Connection]] = {}
         probes: dict[int, tuple[Breaker, Callable[[], bool]]] = {}
-        for key, (conn, breaker, silent) in list(self._in_use.items()):
+        for key, (conn, breaker, is_silent) in list(self._in_use.items()):
             if conn.pgconn.transaction_status != TransactionStatus.ACTIVE:
                 self._since.pop(key, None)
             elif now - self._since.setdefault(key, now) >= self.stall_seconds:
                 stalled.setdefault(id(breaker), []).append(conn)
-                probes[id(breaker)] = (breaker, silent)
+                probes[id(breaker)] = (breaker, is_silent)
         for key in self._since.keys() - self._in_use.keys():
             del self._since[key]
-        for group, (breaker, silent) in probes.items():
-            if not silent():
+        for group, (breaker, is_silent) in probes.items():
+            if not is_silent():
                 for conn in stalled[group]:
                     self._since[id(conn)] = time.monotonic()  # slow, not stalled: ask again later
                 continue

@@ -188,13 +188,18 @@ def test_baseline(stack, load, watchers, matrix):
     assert not tally.write_errors and not tally.read_errors, tally.row()
 
 
-def _postgres_outage(stack, token, load, matrix, name: str, hold: float) -> Tally:
-    """PostgreSQL stopped (immediate) for ``hold`` seconds under load: nothing accepted lost, no
-    process restarted, every failure a 503 in the error shape; the phase's tally."""
-    tally = _fault_window(load, name, stack.postgres.stop, stack.postgres.start, hold=hold)
+def _postgres_outage(
+    stack, token, load, matrix, name: str, hold: float, break_it=None, mend_it=None
+) -> Tally:
+    """PostgreSQL stopped (immediate; or ``break_it`` then ``mend_it``) for ``hold`` seconds under
+    load: nothing accepted lost, no process restarted, every failure a 503 in the error shape;
+    the phase's tally."""
+    tally = _fault_window(
+        load, name, break_it or stack.postgres.stop, mend_it or stack.postgres.start, hold=hold
+    )
     assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
     lost = load.lost(stack.nodes[1].http)
-    matrix.add(tally, lost)
+    matrix.add(tally, lost, note=f"slowest answer of any kind: {tally.row()['slowest_answer_s']} s")
     assert not lost, lost
     assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
     assert not tally.bad_shapes, tally.bad_shapes
@@ -218,24 +223,19 @@ def test_postgres_stops_answering(stack, token, load, watchers, matrix):
     # answered (a hung server, stalled storage, a network that drops packets).  A query waiting
     # PLATFORM_DB_STALL_SECONDS (5 s) on a server that leaves a new connection unanswered too is
     # abandoned, answered 503, and the database refused at once for PLATFORM_DB_DOWN_SECONDS
-    tally = _fault_window(
+    tally = _postgres_outage(
+        stack,
+        token,
         load,
+        matrix,
         "PostgreSQL stops answering 12 s (SIGSTOP)",
-        lambda: stack.postgres.signal(signal.SIGSTOP),
-        lambda: stack.postgres.signal(signal.SIGCONT),
         hold=12,
+        break_it=lambda: stack.postgres.signal(signal.SIGSTOP),
+        mend_it=lambda: stack.postgres.signal(signal.SIGCONT),
     )
-    assert until(lambda: _writes_recover(stack, token), 60), "writes did not recover"
-    lost = load.lost(stack.nodes[1].http)
-    slowest = tally.row()["slowest_answer_s"]
-    matrix.add(tally, lost, note=f"slowest answer of any kind: {slowest} s")
-    assert not lost, lost
-    assert all(proc.starts == 1 and proc.alive() for proc in stack.processes()), "a process was restarted"
-    assert not tally.bad_shapes, tally.bad_shapes
-    assert set(tally.write_errors) | set(tally.read_errors) <= {"503"}, tally.row()
     # No request waits for as long as the hang: each is answered before a client's usual 10 s
     # timeout (the stall, then the probe's connect timeout of 3 s)
-    assert slowest < 10, tally.row()
+    assert tally.row()["slowest_answer_s"] < 10, tally.row()
 
 
 def _marker_reaches_the_watcher(stack, token, load, watchers, value: str) -> bool:
