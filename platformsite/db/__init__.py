@@ -132,9 +132,10 @@ class Stalls:
     ``tick`` seconds, for one that has been in a query ``stall_seconds``; it then asks the
     connection's ``is_silent`` probe (a connection of its own, with a short timeout) whether the
     server answers at all.  A slow query on a server that answers is left alone, and asked about
-    again ``stall_seconds`` later.  On a silent server each stalled connection's socket is shut
-    down, so the thread waiting on it gets an ``OperationalError`` at once (answered ``503``),
-    and its :class:`Breaker` refuses requests for its ``down_seconds``."""
+    again ``stall_seconds`` later.  On a silent server the socket of every connection in a query
+    on it (stalled or not yet) is shut down, so the thread waiting on it gets an
+    ``OperationalError`` at once (answered ``503``), and its :class:`Breaker` refuses requests
+    for its ``down_seconds``."""
 
     def __init__(self, stall_seconds: float, tick: float = 0.5) -> None:
         self.stall_seconds = stall_seconds
@@ -202,15 +203,23 @@ class Stalls:
                 for conn in stalled[group]:
                     self._since[id(conn)] = time.monotonic()  # slow, not stalled: ask again later
                 continue
+            # Every query in flight on that server waits as those do, the ones that began
+            # since (or while this thread was probing another server) too
             breaker.found_silent()
+            hung = [
+                conn
+                for conn, owner, _ in list(self._in_use.values())
+                if owner is breaker and conn.pgconn.transaction_status == TransactionStatus.ACTIVE
+            ]
             logger.warning(
-                "the database left %d queries unanswered %s s, and a new connection too: "
-                "their connections closed, the database refused for %s s",
+                "the database left %d queries unanswered %s s, and a new connection too: the %d "
+                "queries in flight on it abandoned, the database refused for %s s",
                 len(stalled[group]),
                 self.stall_seconds,
+                len(hung),
                 breaker.down_seconds,
             )
-            for conn in stalled[group]:
+            for conn in hung:
                 shut_down(conn)
 
 

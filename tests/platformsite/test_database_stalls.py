@@ -16,6 +16,7 @@ from psycopg.pq import TransactionStatus
 from platformsite.api.errors import outage
 from platformsite.db import Breaker, Stalls, shut_down, silent
 from platformsite.db.postgresql import base as engine
+from tests.postgres import end_backend
 
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs DATABASE_URL=postgres://..."
@@ -72,16 +73,15 @@ def test_shut_down__leaves_a_connection_no_longer_in_a_query_alone():
     server.close()
 
 
-def _connect() -> psycopg.Connection:
+def _params() -> dict:
+    """``psycopg.connect``'s arguments for the test database."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
-    return psycopg.connect(**params, autocommit=True)
+    return params
 
 
-def _end_backend(pid: int) -> None:
-    """The server still runs the query the client abandoned: end it, the test database is dropped next."""
-    with _connect() as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+def _connect() -> psycopg.Connection:
+    return psycopg.connect(**_params(), autocommit=True)
 
 
 def _watch(conn: psycopg.Connection, silent: bool) -> tuple[Stalls, Breaker, list[int]]:
@@ -102,7 +102,7 @@ def test_a_query_on_a_silent_server__is_abandoned_and_the_database_refused():
         started = time.monotonic()
         with pytest.raises(psycopg.OperationalError):
             conn.execute("SELECT pg_sleep(20)")
-        _end_backend(backend)
+        end_backend(backend, **_params())
 
     assert time.monotonic() - started < 3 and probes
     assert breaker.silent_until > time.monotonic() + 50 and breaker.down_until == breaker.silent_until
@@ -122,6 +122,33 @@ def test_a_slow_query_on_a_server_that_answers__is_left_alone():
         probes.clear()
         conn.execute("SELECT pg_sleep(0.6)")
     assert not probes and breaker.down_until == 0.0
+
+
+def test_a_silent_server__every_query_in_flight_on_it_is_abandoned_not_only_the_stalled_one():
+    stalls, breaker, other = Stalls(stall_seconds=5), Breaker(60), Breaker(60)
+    pairs = [socket.socketpair() for _ in range(3)]
+    stalled, recent, elsewhere = (_in(TransactionStatus.ACTIVE, ours) for ours, _ in pairs)
+    stalls._in_use.update(
+        {
+            id(stalled): (stalled, breaker, lambda: True),
+            id(recent): (recent, breaker, lambda: True),  # began while another server was probed
+            id(elsewhere): (elsewhere, other, lambda: pytest.fail("asked")),
+        }
+    )
+    stalls.look()
+    stalls._since[id(stalled)] -= 5
+
+    stalls.look()
+
+    for ours, _ in pairs:
+        ours.setblocking(False)
+    assert [ours.recv(1) for ours, _ in pairs[:2]] == [b"", b""]
+    with pytest.raises(BlockingIOError):  # the other server's query goes on
+        pairs[2][0].recv(1)
+    assert breaker.silent_until > 0 and other.silent_until == 0
+    for pair in pairs:
+        for end in pair:
+            end.close()
 
 
 def test_a_connection_not_in_a_query__is_never_asked_about():
@@ -145,7 +172,7 @@ def test_the_platforms_own_queries__are_watched_and_answered_503(monkeypatch):
         backend = connection.connection.info.backend_pid
         with pytest.raises(OperationalError) as abandoned, connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(20)")
-        _end_backend(backend)
+        end_backend(backend, **_params())
         answer = outage(abandoned.value)
         assert answer.status == 503
 
