@@ -18,7 +18,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import redis
@@ -88,19 +89,24 @@ class Guard:
                 raise RedisDown(self.server, math.ceil(left))
             self.down_until = now + self.probe_seconds  # this one tries; the others wait for it
 
-    def call(self, send: Callable[[], T], *, timed_out: Callable[[Exception], bool]) -> T:
-        """``send()``, one exchange with the server by a client of its own (Celery, the channel
-        layer): refused at once while the server is known down; a failure ``timed_out`` names as
-        its timeout marks the server down, an answer marks it up."""
+    @contextmanager
+    def exchange(self, timed_out: Callable[[Exception], bool]) -> Iterator[None]:
+        """One exchange with the server by a client of its own (Celery, the channel layer), in the
+        ``with`` block: refused at once while the server is known down; a failure ``timed_out``
+        names as its timeout marks the server down, an answer marks it up."""
         self.admit()
         try:
-            answer = send()
+            yield
         except Exception as exc:
             if timed_out(exc):
                 self.failed()
             raise
         self.answered()
-        return answer
+
+    def call(self, send: Callable[[], T], *, timed_out: Callable[[Exception], bool]) -> T:
+        """``send()`` as one :meth:`exchange`."""
+        with self.exchange(timed_out):
+            return send()
 
     def failed(self) -> None:
         self.down_until = time.monotonic() + self.down_seconds

@@ -62,17 +62,14 @@ async def bounded(layer: Any, call: Callable[..., Awaitable[Any]], *args: Any) -
     if isinstance(layer, InMemoryChannelLayer):
         await call(*args)
         return
-    guard = redis_guard()
-    guard.admit()
     try:
-        async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
-            await call(*args)
+        with redis_guard().exchange(timed_out=lambda exc: isinstance(exc, TimeoutError)):
+            async with asyncio.timeout(settings.PLATFORM_REDIS_TIMEOUT):
+                await call(*args)
     except TimeoutError:
-        guard.failed()
         raise RedisTimeoutError(
             f"the channel layer's Redis did not answer in {settings.PLATFORM_REDIS_TIMEOUT} s"
         ) from None
-    guard.answered()
 
 
 class LivePush:

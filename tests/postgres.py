@@ -23,3 +23,10 @@ def end_other_connections(conn: psycopg.Connection) -> int:
             break
         time.sleep(0.05)
     return ended
+
+
+def end_backend(pid: int, *args, **kwargs) -> None:
+    """End the server's session ``pid`` (``psycopg.connect``'s arguments): a query a test abandoned
+    goes on in the server until it notices, and would keep the test database from being dropped."""
+    with psycopg.connect(*args, autocommit=True, **kwargs) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])

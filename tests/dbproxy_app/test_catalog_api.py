@@ -13,6 +13,7 @@ from dbproxy_app.models import Database, Record, Table
 from platformsite.sealing import open_text
 from tests.dbproxy_app.conftest import external_dsn
 from tests.dbproxy_app.test_records_api import create, ids, url
+from tests.postgres import end_backend
 
 SECRET_DSN = "postgresql://svc:s3cret-Pa55@127.0.0.1:1/nowhere"
 
@@ -238,8 +239,6 @@ def test_statement_timeout__a_slow_statement_is_503_database_timeout(manager, ma
 def test_a_database_that_stops_answering_mid_statement__is_503_before_its_statement_timeout(
     make_database, writer, monkeypatch
 ):
-    import psycopg
-
     from dbproxy_app.backends import Unavailable, postgresql
     from platformsite.db import Stalls
 
@@ -251,8 +250,7 @@ def test_a_database_that_stops_answering_mid_statement__is_503_before_its_statem
     with pytest.raises(Unavailable) as raised, catalog.entry(name).backend.session() as session:
         backend = session.execute("SELECT pg_backend_pid()")[0][0][0]
         session.execute("SELECT pg_sleep(20)")
-    with psycopg.connect(external_dsn(), autocommit=True) as admin:  # the query the server still runs
-        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+    end_backend(backend, external_dsn())
     assert raised.value.status == 503 and raised.value.code == "database_unavailable"
 
     # Then the database is refused at once for DB_DOWN_SECONDS, naming it

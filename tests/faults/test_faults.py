@@ -13,6 +13,7 @@ import secrets
 import signal
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -142,6 +143,14 @@ def watchers(stack, load):
         session.close()
 
 
+def _freeze(server) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Breaking ``server`` with SIGSTOP and mending it with SIGCONT: it keeps its connections and
+    the kernel acknowledges what is sent and queues new connections, but nothing is answered (a
+    hung server, stalled storage, a network that drops packets): what a client sees is its own
+    read or connect timeout, not a refused connection."""
+    return lambda: server.signal(signal.SIGSTOP), lambda: server.signal(signal.SIGCONT)
+
+
 def _fault_window(load: Load, name: str, break_it, mend_it, hold: float = 4.0, settle: float = 3.0) -> Tally:
     """Load alone for a moment, the fault for ``hold`` seconds, then ``settle`` seconds after it mends."""
     with load.phase(name) as tally:
@@ -219,20 +228,12 @@ def test_postgres_down_longer_than_the_pool_wait(stack, token, load, watchers, m
 
 
 def test_postgres_stops_answering(stack, token, load, watchers, matrix):
-    # SIGSTOP: the kernel acknowledges what is sent and queues new connections, nothing is
-    # answered (a hung server, stalled storage, a network that drops packets).  A query waiting
-    # PLATFORM_DB_STALL_SECONDS (5 s) on a server that leaves a new connection unanswered too is
-    # abandoned, answered 503, and the database refused at once for PLATFORM_DB_DOWN_SECONDS
-    tally = _postgres_outage(
-        stack,
-        token,
-        load,
-        matrix,
-        "PostgreSQL stops answering 12 s (SIGSTOP)",
-        hold=12,
-        break_it=lambda: stack.postgres.signal(signal.SIGSTOP),
-        mend_it=lambda: stack.postgres.signal(signal.SIGCONT),
-    )
+    # A query waiting PLATFORM_DB_STALL_SECONDS (5 s) on a server that leaves a new connection
+    # unanswered too is abandoned, answered 503, and the database refused at once for
+    # PLATFORM_DB_DOWN_SECONDS
+    freeze, thaw = _freeze(stack.postgres)
+    name = "PostgreSQL stops answering 12 s (SIGSTOP)"
+    tally = _postgres_outage(stack, token, load, matrix, name, hold=12, break_it=freeze, mend_it=thaw)
     # No request waits for as long as the hang: each is answered before a client's usual 10 s
     # timeout (the stall, then the probe's connect timeout of 3 s)
     assert tally.row()["slowest_answer_s"] < 10, tally.row()
@@ -356,22 +357,11 @@ def test_redis_restart(stack, token, load, watchers, matrix):
 
 
 def test_redis_stops_answering(stack, token, load, watchers, matrix):
-    # SIGSTOP: the server keeps its connections and the kernel accepts new ones until the
-    # listen queue is full, but nothing is answered (a hung server, or a network that drops
-    # packets): what a client sees is its read or connect timeout, not a refused connection.
-    # Once a command or a connect has waited for it, the others are refused at once, and no
-    # connection is opened (PLATFORM_REDIS_DOWN_SECONDS).
-    tally = _redis_fault(
-        stack,
-        token,
-        load,
-        watchers,
-        matrix,
-        "Redis stops answering 12 s (SIGSTOP)",
-        lambda: stack.redis.signal(signal.SIGSTOP),
-        lambda: stack.redis.signal(signal.SIGCONT),
-        hold=12,
-    )
+    # A hung Redis soon stops accepting connections too (its listen queue fills).  Once a command
+    # or a connect has waited for it, the others are refused at once, and no connection is
+    # opened (PLATFORM_REDIS_DOWN_SECONDS).
+    name = "Redis stops answering 12 s (SIGSTOP)"
+    tally = _redis_fault(stack, token, load, watchers, matrix, name, *_freeze(stack.redis), hold=12)
     assert tally.row()["median_error_s"] < 1.0, tally.row()
 
 
