@@ -26,6 +26,7 @@ class MonitorCheckResultInput(serializers.Serializer):
     name = serializers.CharField()
     status = serializers.CharField(help_text="passing, warning, critical, unknown (or OK, ERROR, UNKNOWN).")
     output = serializers.CharField(required=False, help_text="Cut to 4 KiB (and flagged truncated).")
+    error = serializers.CharField(required=False, help_text="monitor-srv's name for output.")
     results = serializers.DictField(required=False)
     interval = StrictIntegerField(required=False)
     ttl = StrictIntegerField(required=False)
@@ -60,6 +61,7 @@ class MonitorStatsInput(serializers.Serializer):
     runtime = StrictFloatField(required=False)
     threads = StrictIntegerField(required=False)
     seconds = StrictFloatField(required=False, help_text="Seconds the endpoint counts cover.")
+    interval = StrictFloatField(required=False, help_text="The same as seconds, under go-micro's name.")
     endpoints = MonitorEndpointStatsInput(many=True, required=False)
 
 
