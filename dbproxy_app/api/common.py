@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q, QuerySet
 from rest_framework.request import Request
 
 from auth_app.access import TokenInfo, actor, granted_scopes, role_names
 from dbproxy_app import catalog, names
 from dbproxy_app.catalog import Entry
+from dbproxy_app.models import Database
 from dbproxy_app.records import Caller
 from platformsite.api.errors import Denied, NotFound
 from platformsite.api.views import ServiceView
@@ -66,6 +68,13 @@ class DbView(ServiceView):
         if found.owner_only and not is_admin(request) and actor(request) != found.owner:
             raise Denied(f"Database {database!r} is confined to its owner.", "database_confined")
         return found
+
+    def reachable_databases(self, request: Request) -> QuerySet[Database]:
+        """The databases not confined away from the caller (an owner-only database is its owner's
+        and admins')."""
+        if is_admin(request):
+            return Database.objects.all()
+        return Database.objects.filter(Q(owner_only=False) | Q(owner=actor(request)))
 
     def allowed_databases(self, request: Request, action: str = "read") -> Any:
         allows = self.allows(request, action)

@@ -43,7 +43,7 @@ class DatabaseListView(DbView):
     def get(self, request: Request) -> Response:
         allowed = self.allowed_databases(request)
         return self.paginate(
-            Database.objects.all(),
+            self.reachable_databases(request),
             ordering="name",
             render=lambda rows: io.DatabaseOutput([row for row in rows if allowed(row.name)], many=True).data,
         )
@@ -92,10 +92,15 @@ class TableListView(DatabaseLookup):
     @extend_schema(responses=io.TableOutput(many=True))
     def get(self, request: Request, database: str) -> Response:
         found = self.database(request, database)
+        readable = self.allows(request, "read")
+
+        def render(rows: list[Table]) -> list[Any]:
+            return io.TableOutput(
+                [t for t in rows if readable(table_resource(database, t.name))], many=True
+            ).data
+
         return self.paginate(
-            Table.objects.filter(database=found).select_related("database"),
-            ordering="name",
-            serializer=io.TableOutput,
+            Table.objects.filter(database=found).select_related("database"), ordering="name", render=render
         )
 
     @extend_schema(request=io.TableInput, responses={201: io.TableOutput, 200: io.TableOutput, 503: ERROR})
@@ -145,9 +150,13 @@ class RowPolicyListView(DatabaseLookup):
     @extend_schema(responses=io.RowPolicyOutput(many=True))
     def get(self, request: Request, database: str) -> Response:
         found = self.database(request, database)
-        return self.paginate(
-            RowPolicy.objects.filter(database=found), ordering="id", serializer=io.RowPolicyOutput
-        )
+        readable = self.allows(request, "read")
+
+        def render(rows: list[RowPolicy]) -> list[Any]:
+            shown = [p for p in rows if p.table == "*" or readable(table_resource(database, p.table))]
+            return io.RowPolicyOutput(shown, many=True).data
+
+        return self.paginate(RowPolicy.objects.filter(database=found), ordering="id", render=render)
 
     @extend_schema(request=io.RowPolicyInput, responses={201: io.RowPolicyOutput})
     def post(self, request: Request, database: str) -> Response:
@@ -168,7 +177,10 @@ class RowPolicyDetailView(DatabaseLookup):
 
     @extend_schema(responses=io.RowPolicyOutput)
     def get(self, request: Request, database: str, policy_id: int) -> Response:
-        return Response(io.RowPolicyOutput(self.policy(request, database, policy_id)).data)
+        policy = self.policy(request, database, policy_id)
+        if policy.table != "*":  # a table's policy shows its condition: for who may read the table
+            self.authorize(request, table_resource(database, policy.table), "read")
+        return Response(io.RowPolicyOutput(policy).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, database: str, policy_id: int) -> Response:

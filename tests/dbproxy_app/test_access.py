@@ -116,7 +116,26 @@ def test_policy_rules__per_table(make_database, writer, client_for, rule, transa
     caller = client_for("items-svc", "db:read", "db:write", roles=("items-only",))
     assert ids(caller.get(url(name, "items"))) == ["a"]
     assert caller.get(url(name, "secrets")).status_code == 403
-    assert caller.get(f"/api/v1/db/databases/{name}/tables/").status_code == 200
+    # the lists leave out what the caller may not read (a policy's condition names its table's fields)
+    tables = caller.get(f"/api/v1/db/databases/{name}/tables/")
+    assert [t["name"] for t in tables.json()["results"]] == ["items"]
+    manager = client_for("dba", "db:read", "db:write", "db:manage")
+    for table in ("items", "secrets", "*"):
+        made = manager.post(
+            f"/api/v1/db/databases/{name}/policies/",
+            {"table": table, "role": "r", "condition": "metadata.owner == $token.sub"},
+            format="json",
+        )
+        assert made.status_code == 201, made.content
+    policies = caller.get(f"/api/v1/db/databases/{name}/policies/").json()["results"]
+    assert sorted(p["table"] for p in policies) == ["*", "items"]
+    hidden = next(
+        p["id"]
+        for p in manager.get(f"/api/v1/db/databases/{name}/policies/").json()["results"]
+        if p["table"] == "secrets"
+    )
+    refused = caller.get(f"/api/v1/db/databases/{name}/policies/{hidden}/")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "policy_denied"
 
 
 @pytest.fixture
@@ -215,6 +234,11 @@ def test_owner_only__confines_a_database_to_the_service_that_owns_it(
     response = other.get(url("payments"))
     assert response.status_code == 403 and response.json()["error"]["code"] == "database_confined"
     assert api_client("admin").get(url("payments")).status_code == 200
+    # nor is it listed to others: its name, owner and settings are its owner's
+    assert owner.post("/api/v1/db/databases/", {"name": "shared"}, format="json").status_code == 201
+    listed = lambda client: [d["name"] for d in client.get("/api/v1/db/databases/").json()["results"]]  # noqa: E731
+    assert listed(other) == ["shared"]
+    assert listed(owner) == listed(api_client("admin")) == ["payments", "shared"]
 
 
 def test_owner_only__publishes_no_change_feed_unless_asked(client_for, db):
