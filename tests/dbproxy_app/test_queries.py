@@ -119,6 +119,15 @@ def test_metadata_equality__matches_the_value_exactly_not_a_pattern(stored):
     assert check(stored, {"meta.env": "eq.pro_"}) == []
 
 
+def test_an_empty_in_list__is_false_for_every_record_as_in_postgresql(stored):
+    # PostgreSQL's x = ANY('{}') is false even for a null x: not.in.() is every record, one
+    # without the key included (the exception to "a missing key is unknown")
+    _, rows = stored
+    assert check(stored, {"meta.region": "in.()"}) == []
+    everything = check(stored, {"meta.region": "not.in.()"})
+    assert len(everything) == len(rows) and any("region" not in r.metadata for r in rows)
+
+
 def test_keyset_pages__walk_every_match_once_in_order(stored):
     database, rows = stored
     for order in ("updated.desc", "created.asc", "id.desc", "version.asc"):
