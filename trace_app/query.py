@@ -47,11 +47,11 @@ def integer(params: Any, name: str, default: int | None = None, *, minimum: int 
     return int(raw)
 
 
-def terms(query: str) -> tuple[dict[str, str], tuple[str, ...]]:
+def terms(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """Zipkin's ``annotationQuery``: ``k=v`` terms (tags) and words, joined by ``and``."""
     if "\x00" in query:
         raise Invalid("annotationQuery must not contain NUL characters.", "invalid_parameter")
-    tags, words = {}, []
+    tags, words = [], []
     for term in re.split(r"\s+and\s+", query.strip()) if query.strip() else []:
         key, eq, value = term.strip().partition("=")
         if not key.strip():
@@ -59,10 +59,10 @@ def terms(query: str) -> tuple[dict[str, str], tuple[str, ...]]:
                 f"The term {term!r} has no key.", "invalid_parameter", {"parameter": "annotationQuery"}
             )
         if eq:
-            tags[key.strip()] = value.strip()
+            tags.append((key.strip(), value.strip()))
         else:
             words.append(key.strip())
-    return tags, tuple(words)
+    return tuple(tags), tuple(words)
 
 
 def now_us() -> int:

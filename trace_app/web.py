@@ -49,12 +49,12 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
     hours = int(form["hours"]) if form["hours"].isdigit() else 0 if form["hours"] else 1
     if hours not in dict(LOOKBACKS):
         raise ValueError("Pick a time range from the list.")
-    tags = {}
+    tags = []
     for term in filter(None, (t.strip() for t in form["tag"].split(","))):
         key, eq, value = term.partition("=")
         if not eq or not key:
             raise ValueError(f"Tag {term!r} is not key=value.")
-        tags[key.strip()] = value.strip()
+        tags.append((key.strip(), value.strip()))
     durations = []
     for field in ("min_ms", "max_ms"):
         try:
@@ -69,7 +69,7 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
         limit=50,
         service=form["service"],
         operation=form["operation"],
-        tags=tags,
+        tags=tuple(tags),
         words=tuple(form["word"].split()),
         min_duration=durations[0],
         max_duration=durations[1],

@@ -35,6 +35,8 @@ def test_search__conditions_apply_before_the_limit(writer, reader):
     found = reader.get("/api/v1/trace/traces/?service=web&tag=customer=acme&limit=5").json()["traces"]
     assert [t["trace_id"] for t in found] == [tagged]
     assert len(reader.get("/api/v1/trace/traces/?service=web&limit=5").json()["traces"]) == 5
+    for tags in ("tag=customer=other&tag=customer=acme", "tag=customer=acme&tag=customer=other"):
+        assert reader.get(f"/api/v1/trace/traces/?service=web&{tags}").json()["traces"] == [], tags
 
 
 def test_search__on_any_span_not_only_roots(writer, reader):

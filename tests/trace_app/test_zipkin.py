@@ -305,6 +305,10 @@ def test_query_api__traces_filters(reader, rpc, writer):
     assert ids("annotationQuery=cache%20miss") == {rpc}
     assert ids("annotationQuery=error") == {rpc}
     assert ids("annotationQuery=http.method%3DGET%20and%20error") == set()  # one span must match both
+    # a tag given twice: both values on one span, whatever the order (the last one alone counted)
+    assert ids("annotationQuery=http.method%3DPOST%20and%20http.method%3DGET") == set()
+    assert ids("annotationQuery=http.method%3DGET%20and%20http.method%3DPOST") == set()
+    assert ids("annotationQuery=http.method%3DGET%20and%20http.method%3DGET") == {rpc}
     assert ids("minDuration=5000") == {rpc}
     assert ids("maxDuration=100") == {other}
     assert ids(f"endTs={NOW_US // 1000 - 60_000}&lookback=60000") == set()

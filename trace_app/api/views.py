@@ -72,7 +72,7 @@ class SearchView(TraceView):
         data = validated(s.SearchSerializer, _params(request), known_only=False)
         until = data.get("until") or timezone.now()
         since = data.get("since") or _before(until, settings.TRACE_DEFAULT_LOOKBACK_HOURS)
-        tags = dict(term.split("=", 1) for term in data.get("tag", []))
+        tags = tuple(tuple(term.split("=", 1)) for term in data.get("tag", []))
         low, high = data.get("min_duration_ms"), data.get("max_duration_ms")
         found = TraceQuery(
             start=_us(since),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 #: A span row's columns, in the order a store writes them (``trace_app.models.Span`` but ``id``).
@@ -45,7 +45,8 @@ class TraceQuery:
     remote_service: str = ""
     operation: str = ""
     operation_any_case: bool = False  # ``operation`` matches names in any case (Zipkin's spanName)
-    tags: dict[str, str] = field(default_factory=dict)
+    #: ``(key, value)`` terms; one span must hold them all (a key given two values matches none)
+    tags: tuple[tuple[str, str], ...] = ()
     words: tuple[str, ...] = ()
     min_duration: int | None = None  # µs
     max_duration: int | None = None

@@ -84,11 +84,15 @@ class SqlStore:
             spans = spans.filter(duration__lte=query.max_duration)
         if query.error_only:
             spans = spans.filter(error=True)
-        if query.tags and _postgres():
-            spans = spans.filter(tags__contains=query.tags)  # the GIN index (jsonb_path_ops)
-        elif query.tags:
+        tags: dict[str, str] = {}
+        for key, value in query.tags:
+            if tags.setdefault(key, value) != value:  # no span holds two values of one tag
+                return spans.none()
+        if tags and _postgres():
+            spans = spans.filter(tags__contains=tags)  # the GIN index (jsonb_path_ops)
+        elif tags:
             table = Span._meta.db_table
-            for i, (key, value) in enumerate(query.tags.items()):
+            for i, (key, value) in enumerate(tags.items()):
                 path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
                 matches = RawSQL(  # noqa: S611 - path and value are parameters
                     f"json_extract({table}.tags, %s) = %s", [path, value], output_field=BooleanField()
