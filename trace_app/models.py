@@ -41,7 +41,9 @@ class Span(models.Model):
     annotations = models.JSONField(default=list, blank=True, help_text="[{timestamp, value, attributes?}]")
     links = models.JSONField(default=list, blank=True, help_text="[{trace_id, span_id, attributes?}]")
     resource = models.JSONField(default=dict, blank=True, help_text="Resource attributes (OTLP).")
-    scope = models.JSONField(default=dict, blank=True, help_text="Instrumentation scope {name, version}.")
+    scope = models.JSONField(
+        default=dict, blank=True, help_text="Instrumentation scope {name, version, attributes}."
+    )
     local_endpoint = models.JSONField(default=dict, blank=True, help_text="{ipv4, ipv6, port}")
     remote_endpoint = models.JSONField(default=dict, blank=True, help_text="{serviceName, ipv4, ipv6, port}")
 

@@ -96,9 +96,34 @@ def test_long_scope_and_attribute_keys__cut_as_tag_keys_are(writer):
     assert "k" * 255 in json_span.resource and "k" * 400 not in json_span.resource
 
 
+def test_scope_attributes__kept_in_either_encoding(writer):
+    # only the scope's name and version were kept
+    attributes = [
+        {"key": "library.kind", "value": {"stringValue": "http"}},
+        {"key": "n", "value": {"intValue": "3"}},
+    ]
+    span = _json_span()
+    assert (
+        _post_json(writer, _json_request([span], scope={"name": "lib", "attributes": attributes})).json()
+        == {}
+    )
+    request = otlp_request([{"trace": hex_id(16), "span": hex_id(8)}])
+    scope = request.resource_spans[0].scope_spans[0].scope
+    scope.name = "lib"
+    scope.attributes.add(key="library.kind").value.string_value = "http"
+    scope.attributes.add(key="n").value.int_value = 3
+    assert post_otlp(writer, request).status_code == 200
+    stored = [s.scope for s in Span.objects.all()]
+    assert stored == [{"name": "lib", "attributes": {"library.kind": "http", "n": "3"}}] * 2
+
+
 @pytest.mark.parametrize(
     "body",
     [
+        _json_request(
+            [_json_span()], scope={"name": "lib", "attributes": [{"key": "n", "value": {"intValue": "x"}}]}
+        ),
+        _json_request([_json_span()], scope={"name": "lib", "attributes": 5}),
         {"resourceSpans": {}},  # was 200, storing nothing, where {"a": 1} was a 400
         {"resourceSpans": ""},
         {"resourceSpans": [{"resource": 5}]},

@@ -131,7 +131,7 @@ def new_span(
     annotations: list[dict[str, Any]] | None = None,
     links: list[dict[str, Any]] | None = None,
     resource: dict[str, str] | None = None,
-    scope: dict[str, str] | None = None,
+    scope: dict[str, Any] | None = None,
     local_endpoint: dict[str, Any] | None = None,
     remote_endpoint: dict[str, Any] | None = None,
     shared: bool = False,

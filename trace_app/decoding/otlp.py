@@ -118,7 +118,7 @@ def _tag(value: Any) -> str:
     return "" if value is None else text(value)
 
 
-def _pb_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
+def _pb_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
     if len(span.trace_id) != 16:
         raise Refused(f"trace_id is {len(span.trace_id)} bytes, not 16")
     if len(span.span_id) != 8:
@@ -164,7 +164,8 @@ def decode_protobuf(body: bytes) -> Decoded:
         resource = _pb_attributes(resource_spans.resource.attributes)
         service = resource.get("service.name", "")
         for scope_spans in resource_spans.scope_spans:
-            scope = _scope(scope_spans.scope.name, scope_spans.scope.version)
+            info = scope_spans.scope
+            scope = _scope(info.name, info.version, _pb_attributes(info.attributes))
             for span in scope_spans.spans:
                 decoded.add(_pb_span, span, service, resource, scope)
     return decoded
@@ -326,7 +327,7 @@ def _string(value: Any, what: str) -> str:
     return value
 
 
-def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, str]) -> dict[str, Any]:
+def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(span, dict):
         raise Refused("a span is not an object")
     status = _get(span, "status", "status") or {}
@@ -402,6 +403,7 @@ def decode_json(body: bytes) -> Decoded:
                 scope = _scope(
                     _string(scope_info.get("name"), "scope name"),
                     _string(scope_info.get("version"), "scope version"),
+                    _json_attributes(_list(scope_info, "attributes", "scope")),
                 )
                 for span in _list(scope_spans, "spans", "scopeSpans"):
                     decoded.add(_json_span, span, service, resource, scope)
@@ -413,9 +415,15 @@ def decode_json(body: bytes) -> Decoded:
 # --- shared -----------------------------------------------------------------------------------
 
 
-def _scope(name: str, version: str) -> dict[str, str]:
-    """The instrumentation scope, its name and version cut as names are (and its name tag with them)."""
-    return {key: text(value, NAME_MAX) for key, value in (("name", name), ("version", version)) if value}
+def _scope(name: str, version: str, attributes: dict[str, str]) -> dict[str, Any]:
+    """The instrumentation scope: its name and version cut as names are (and its name tag with
+    them), its attributes as tags are kept."""
+    scope: dict[str, Any] = {
+        key: text(value, NAME_MAX) for key, value in (("name", name), ("version", version)) if value
+    }
+    if attributes:
+        scope["attributes"] = keys_kept(attributes)
+    return scope
 
 
 def _no_id(value: Any) -> bool:
@@ -457,7 +465,7 @@ def _row(
     status_message: str,
     service: str,
     resource: dict[str, str],
-    scope: dict[str, str],
+    scope: dict[str, Any],
 ) -> dict[str, Any]:
     if kind_number not in KINDS:
         raise Refused(f"kind {kind_number} is not an OTLP span kind")
