@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from monitor_app.api.pings import BODY_LIMIT_HEADER
+from monitor_app.api.pings import BODY_LIMIT_HEADER, check_throttle
 from monitor_app.api.views import resource
 from monitor_app.models import Check
 from monitor_app.services import pingbuffer
@@ -84,7 +84,7 @@ def ping(request: HotRequest) -> Answer | None:
         except ValueError:
             return None
     now = time.time()
-    check_id = request.args["check_id"]  # as the view reads it (cache key, rate limit)
+    check_id = request.args["check_id"].lower()  # as the view reads it (its cache key)
     check = job_local(check_id, now)
     if check is None or check.kind == Check.Kind.REPORT or not steady_success(check, SUCCESS, ""):
         return None
@@ -93,7 +93,7 @@ def ping(request: HotRequest) -> Answer | None:
     address = client_address(SimpleNamespace(META=environ, headers=forwarded))  # as the view's throttle
     if wait_seconds("monitor_ping", address, settings.MONITOR_PING_RATE) is not None:
         return None
-    if wait_seconds("monitor_ping_check", check_id[:200], settings.MONITOR_PING_CHECK_RATE) is not None:
+    if check_throttle(check) is not None:
         return None
     limit = settings.MONITOR_PING_BODY_LIMIT
     body = request.body[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd")

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -35,23 +36,24 @@ BODY_LIMIT_HEADER = "Ping-Body-Limit"
 
 
 class PingThrottle(BaseThrottle):
-    """Per client address, then per check id or key/slug."""
+    """Per client address; the limit per check is the view's, once it knows the check
+    (:func:`check_throttle`), so every URL that names it (its id in any case, its key and slug)
+    counts against one budget."""
 
     def __init__(self) -> None:
         self.wait_for: float | None = None
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        kwargs = view.kwargs
-        target = kwargs.get("check_id") or f"{kwargs.get('key')}/{kwargs.get('slug')}"
         self.wait_for = wait_seconds("monitor_ping", self.get_ident(request), settings.MONITOR_PING_RATE)
-        if self.wait_for is None:
-            self.wait_for = wait_seconds(
-                "monitor_ping_check", str(target)[:200], settings.MONITOR_PING_CHECK_RATE
-            )
         return self.wait_for is None
 
     def wait(self) -> float | None:
         return self.wait_for
+
+
+def check_throttle(check: Check) -> float | None:
+    """Seconds to wait before ``check`` takes another ping, or None (this one is counted)."""
+    return wait_seconds("monitor_ping_check", str(check.pk), settings.MONITOR_PING_CHECK_RATE)
 
 
 ANSWERS = {
@@ -80,9 +82,12 @@ class PingBase(APIView):
         raise NotImplementedError
 
     def ping(self, request: Request, action: str | None = None, **kwargs: Any) -> HttpResponse:
+        check, created = self.check_for(request, **kwargs)  # an unknown check is 404 before all else
+        wait = check_throttle(check)
+        if wait is not None:
+            raise Throttled(wait)
         kind, exit_status = parse_action(action)
         rid = parse_rid(request.query_params.get("rid"))
-        check, created = self.check_for(request, **kwargs)
         limit = settings.MONITOR_PING_BODY_LIMIT
         body = (
             request.body[:limit].decode("utf-8", "replace").replace("\x00", "\ufffd")
@@ -143,7 +148,7 @@ class PingByIdView(PingBase):
     operation_name = "ping_by_id"
 
     def check_for(self, request: Request, check_id: str, **kwargs: Any) -> tuple[Check, bool]:
-        check = job_cached(check_id)
+        check = job_cached(check_id.lower())  # one cache entry whatever the id's case
         if check is None:
             raise NotFound("No job check with this id.", code="check_not_found")
         return check, False

@@ -173,11 +173,12 @@ def parse_action(action: str | None) -> tuple[str, int | None]:
         return SUCCESS, None
     if action in (START, FAIL, LOG):
         return action, None
-    if len(action) > 3 or int(action) > 255:
+    digits = action.lstrip("0") or "0"  # /0001 is 1, as Healthchecks.io's integer route reads it
+    if len(digits) > 3 or int(digits) > 255:
         raise Invalid(
             "An exit status is 0-255.", code="invalid_exit_status", details={"exit_status": action[:12]}
         )
-    status = int(action)
+    status = int(digits)
     return (SUCCESS if status == 0 else FAIL), status
 
 

@@ -142,6 +142,14 @@ def test_ping__exit_status_over_255__400(anyone, job):
         assert response.json()["error"]["code"] == "invalid_exit_status"
     assert not Ping.objects.exists()
     assert anyone.get(f"/ping/{job.pk}/007").status_code == 200
+    assert anyone.get(f"/ping/{job.pk}/0001").status_code == 200  # Healthchecks.io's integer route: 1
+    assert list(Ping.objects.order_by("id").values_list("exit_status", flat=True)) == [7, 1]
+
+
+def test_ping__an_unknown_check_is_404_before_its_exit_status_is_read(anyone, db):
+    response = anyone.get(f"/ping/{uuid.uuid4()}/999")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "check_not_found")
 
 
 @pytest.mark.parametrize(
@@ -195,6 +203,18 @@ def test_ping__rate_limited_per_check(anyone, job, settings):
     codes = [anyone.get(f"/ping/{job.pk}").status_code for _ in range(5)]
 
     assert codes == [200, 200, 200, 429, 429]
+    assert Ping.objects.count() == 3
+
+
+def test_ping__the_limit_per_check_counts_every_url_naming_it(anyone, job, settings):
+    # each spelling of the id (upper case) and the key/slug URL had a budget of its own
+    settings.MONITOR_PING_CHECK_RATE = "3/min"
+    key = services.key_create(service="backups")
+    urls = [f"/ping/{job.pk}", f"/ping/{str(job.pk).upper()}", f"/ping/{key.key}/nightly"] * 2
+
+    codes = [anyone.get(url).status_code for url in urls]
+
+    assert codes == [200, 200, 200, 429, 429, 429]
     assert Ping.objects.count() == 3
 
 
