@@ -435,8 +435,14 @@ class Router:
         self._thread.start()
 
     def _publish_loop(self) -> None:
-        while not self._stop.wait(self.recorder.window_seconds):
+        while not self._stop.wait(self._until_window_closes()):
             self.flush()
+
+    def _until_window_closes(self) -> float:
+        """Seconds until just after the running window closes, so each window is sent as soon as
+        it is complete (not up to a window later) and a fleet's callers spread over a second."""
+        window = self.recorder.window_seconds
+        return window - self.wall_clock() % window + random.uniform(0.1, 1.0)
 
     def flush(self, *, everything: bool = False) -> int:
         """Send the closed windows (all of them with ``everything``); kept for later on failure."""

@@ -10,6 +10,9 @@ dry-run switch; ``Label``, ``Rule`` and ``RateLimit`` are set by operators.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -47,6 +50,20 @@ class Policy(models.Model):
         return f"{self.service} ({'enforce' if self.enforce else 'dry run'})"
 
 
+class StatsWindows(models.QuerySet):
+    def recent(self, now: float) -> StatsWindows:
+        """The windows received in the last ``ROUTER_LOOKBACK_SECONDS``: a caller sends a window
+        once it has closed, up to a window's length later, so what is recent is told by its
+        arrival, not its start (by its start, a window was often older than the lookback when it
+        came). One that started before its window and a sending round could have closed within
+        the lookback is a backlog sent late (after an outage), not current calls, and is left out."""
+        lookback, window = settings.ROUTER_LOOKBACK_SECONDS, settings.ROUTER_WINDOW_SECONDS
+        return self.filter(
+            received__gte=datetime.fromtimestamp(now - lookback, UTC),
+            start__gte=datetime.fromtimestamp(now - lookback - 2 * window, UTC),
+        )
+
+
 class StatsWindow(models.Model):
     """One caller's calls to one node (and endpoint) of a service during one window."""
 
@@ -64,6 +81,8 @@ class StatsWindow(models.Model):
     consecutive_5xx = models.PositiveIntegerField(help_text="Longest run of failures in the window.")
     latency = models.JSONField(default=dict, help_text="{buckets: {index: count}, sum_ms}")
     received = models.DateTimeField()
+
+    objects = StatsWindows.as_manager()
 
     class Meta:
         ordering = ["service", "start"]

@@ -102,11 +102,9 @@ def event_data(event: OutlierEvent) -> dict[str, Any]:
 
 def rate_limited(service: str, now: float | None = None) -> list[dict[str, Any]]:
     """Calls each caller's rate limit refused in the lookback, as the callers reported them."""
-    since = datetime.fromtimestamp(
-        (time.time() if now is None else now) - settings.ROUTER_LOOKBACK_SECONDS, UTC
-    )
     rows = (
-        StatsWindow.objects.filter(service=service, node="", start__gte=since, dropped__gt=0)
+        StatsWindow.objects.recent(time.time() if now is None else now)
+        .filter(service=service, node="", dropped__gt=0)
         .values("caller")
         .annotate(dropped=Sum("dropped"))
         .order_by("caller")

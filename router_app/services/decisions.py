@@ -2,8 +2,9 @@
 
 The beat task (:func:`evaluate_due`) evaluates each service with recent windows, or with nodes
 still ejected, once its policy's ``interval`` has passed.  :func:`service_evaluate` reads the
-service's passing nodes from discovery, merges the windows that started in the last
-``ROUTER_LOOKBACK_SECONDS`` per node (all callers, endpoints and windows), runs
+service's passing nodes from discovery, merges the windows received in the last
+``ROUTER_LOOKBACK_SECONDS`` (``StatsWindow.objects.recent``) per node (all callers, endpoints and
+windows), runs
 :func:`router_app.outlier.evaluate`, stores every node's state and the decisions as
 ``OutlierEvent`` rows, and bumps the routes revision when a served weight or ejection changed.
 """
@@ -47,9 +48,10 @@ def passing_nodes(service: str) -> list[tuple[str, str]]:
 def merged_inputs(service: str, nodes: list[tuple[str, str]], now: float) -> list[outlier.NodeInput]:
     """Each node's calls in the lookback, summed over callers, endpoints and windows."""
     inputs = {node: outlier.NodeInput(node, version) for node, version in nodes}
-    since = datetime.fromtimestamp(now - settings.ROUTER_LOOKBACK_SECONDS, UTC)
-    rows = StatsWindow.objects.filter(service=service, start__gte=since, node__in=list(inputs)).values_list(
-        "node", "requests", "successes", "timeouts", "dropped", "consecutive_5xx", "latency"
+    rows = (
+        StatsWindow.objects.recent(now)
+        .filter(service=service, node__in=list(inputs))
+        .values_list("node", "requests", "successes", "timeouts", "dropped", "consecutive_5xx", "latency")
     )
     for node, requests, successes, timeouts, dropped, streak, latency in rows.iterator(chunk_size=2000):
         merged = inputs[node]
@@ -159,8 +161,7 @@ def service_evaluate(*, service: str, now: float) -> Evaluation:
 
 def due_services(now: float) -> list[str]:
     """Services with windows in the lookback or ejected nodes, whose interval has passed."""
-    since = datetime.fromtimestamp(now - settings.ROUTER_LOOKBACK_SECONDS, UTC)
-    names = set(StatsWindow.objects.filter(start__gte=since).values_list("service", flat=True).distinct())
+    names = set(StatsWindow.objects.recent(now).values_list("service", flat=True).distinct())
     names |= set(NodeState.objects.filter(ejected=True).values_list("service", flat=True).distinct())
     policies = {
         p.service: p

@@ -165,6 +165,31 @@ def test_evaluate_task__evaluates_due_services_once_per_interval(reporter, fleet
     assert NodeState.objects.filter(service="orders").count() == 10
 
 
+def test_evaluate__reads_the_windows_that_arrived_in_the_lookback_not_those_that_started_in_it(
+    reporter, fleet, committed
+):
+    # a caller sends a window once it closed, up to a window's length later: one that started 19 s
+    # before it arrived was out of a 20 s lookback (by its start) a second after, so the service
+    # was seldom due and its evaluations saw no calls
+    sent = time.time()
+    report(
+        reporter, window(node=fleet[0], start=int(sent) - 19, requests=10, successes=0, consecutive_5xx=10)
+    )
+    backlog = int(sent) - 70  # sent late, after an outage: not current calls
+    report(reporter, window(node=fleet[1], start=backlog, requests=10, successes=0, consecutive_5xx=10))
+
+    assert services.due_services(sent + 2) == ["orders"]
+    with committed():
+        services.service_evaluate(service="orders", now=sent + 2)
+
+    states = {s.node: (s.requests, s.ejected) for s in NodeState.objects.filter(node__in=fleet[:2])}
+    assert states == {fleet[0]: (10, True), fleet[1]: (0, False)}
+    assert services.due_services(sent + 25) == ["orders"]  # the ejected node keeps it due
+    StatsWindow.objects.update(received=StatsWindow.objects.get(node=fleet[0]).start)
+    NodeState.objects.update(ejected=False)
+    assert services.due_services(sent + 2) == []  # by when they arrived, they are old
+
+
 def test_evaluate_endpoint__needs_write(reader, writer, fleet):
     assert reader.post("/api/v1/router/services/orders/evaluate/").status_code == 403
 

@@ -315,6 +315,17 @@ def test_flush__sends_closed_windows__keeps_them_when_the_router_is_down(clock):
     )
 
 
+def test_publisher__sends_each_window_just_after_it_closes(clock):
+    # it waited a window's length from when it started, so a window went out up to 10 s late and
+    # the router's 20 s lookback often missed it
+    router = make_router(FakeSession(), clock)
+    for now in (1_000_000.0, 1_000_003.0, 1_000_009.9):
+        clock.now = now
+        waits = [router._until_window_closes() for _ in range(50)]
+        closes = 1_000_010.0 - now
+        assert all(closes + 0.1 <= wait <= closes + 1.0 for wait in waits), (now, min(waits), max(waits))
+
+
 def test_flush__a_refused_batch_is_not_sent_again(clock):
     session = FakeSession({"orders": routes([("a", "1.0", 100, {})])})
     router = make_router(session, clock)
