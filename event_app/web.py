@@ -68,8 +68,8 @@ def chart(hours: int = 1) -> dict[str, Any]:
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "hours": hours,
-        "since": since,
-        "until": until,
+        "since": since,  # the first point's minute, at the left edge
+        "last": until - timedelta(minutes=1),  # the right edge's: the current minute
     }
 
 

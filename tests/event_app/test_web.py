@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +38,9 @@ def test_chart__the_current_minute_is_its_own_dashed_segment(make_event, monkeyp
     assert len(done) == 59 and current[0] == done[-1]  # the dashed segment continues the line
     x, y = current[1].split(",")
     assert float(x) == CHART_WIDTH and float(y) < float(done[-1].split(",")[1])  # up to this minute's count
+    # the axis names the minutes at its edges (the right one was the end of the current minute)
+    minute = event.received.replace(second=0, microsecond=0)
+    assert (chart()["since"], chart()["last"]) == (minute - timedelta(minutes=59), minute)
 
 
 def test_ui_events__bad_search__shows_error_not_500(client, staff_user):
