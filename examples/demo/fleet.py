@@ -15,7 +15,6 @@ the services too.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import itertools
 import json
 import signal
@@ -23,6 +22,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
+from common import traced
 
 from platform_client import PlatformError, PlatformSession
 
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flaky", choices=["on", "off"], default=None)
     parser.add_argument("--interval", type=float, default=0.1)
     options = parser.parse_args(argv)
-    if importlib.util.find_spec("opentelemetry.sdk") is None:
+    if not traced():
         print(
             "demo: no traces: the OpenTelemetry SDK is not installed "
             '(pip install -e ".[otel]" in the platform, or micro-platform-client[otel])',
@@ -79,9 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     signal.signal(signal.SIGTERM, _stopped)  # stop the services as Ctrl-C does
     session = PlatformSession()
-    ensure_config(session, "demo-customers", {"slow_ms": 400}, overwrite=False)
-    flaky = options.flaky == "on"
-    ensure_config(session, "demo-drivers", {"flaky": flaky}, overwrite=options.flaky is not None)
+    try:
+        ensure_config(session, "demo-customers", {"slow_ms": 400}, overwrite=False)
+        flaky = options.flaky == "on"
+        ensure_config(session, "demo-drivers", {"flaky": flaky}, overwrite=options.flaky is not None)
+    except (PlatformError, httpx.HTTPError) as exc:  # not started: nothing to stop
+        print(f"demo: the platform at {session.base_url} did not answer: {exc}", file=sys.stderr, flush=True)
+        session.close()
+        return 1
     procs = []
     counts: dict[str, int] = {}
     code = 0
