@@ -16,7 +16,8 @@ import httpx
 
 from platform_client import credentials
 
-MAX_CELL = 60
+#: The widest cell: a SHA-256 in hex (a config checksum) fits whole.
+MAX_CELL = 64
 MAX_COLUMNS = 8
 
 
@@ -52,6 +53,11 @@ def _lines(value: Any) -> bool:
     )
 
 
+def _long_text(value: Any) -> bool:
+    """A string too long for a cell (a token, a check's output): shown whole, under its name."""
+    return isinstance(value, str) and (len(value) > MAX_CELL or "\n" in value)
+
+
 def _grid(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -67,7 +73,8 @@ def table(data: Any) -> str:
 
     What would not fit a cell gets a section of its own below, under its name: a list of objects
     (an object's ``nodes``, a row's ``checks``) as a table, each row of a nested list led by its
-    parent's first column; a long list of strings one a line."""
+    parent's first column; a long list of strings one a line; an object's long text (a token)
+    whole. In a table of rows, a cell is cut at ``MAX_CELL`` characters (``…``)."""
     if isinstance(data, dict) and isinstance(data.get("results"), list):
         count = data.get("count")  # asked for (db query --count): said below the rows
         shown = table(data["results"])
@@ -77,7 +84,11 @@ def table(data: Any) -> str:
     if _rows(data):
         return "\n\n".join(_sections(data, ""))
     if isinstance(data, dict):
-        shown = {key: value for key, value in data.items() if not (_rows(value) or _lines(value))}
+        shown = {
+            key: value
+            for key, value in data.items()
+            if not (_rows(value) or _lines(value) or _long_text(value))
+        }
         parts = (
             [_grid(["KEY", "VALUE"], [[str(key), _cell(value)] for key, value in shown.items()])]
             if shown
@@ -88,6 +99,8 @@ def table(data: Any) -> str:
                 parts += _sections(value, key.upper())
             elif _lines(value):
                 parts.append("\n".join([key.upper(), *value]))
+            elif _long_text(value):
+                parts.append(f"{key.upper()}\n{value}")
         return "\n\n".join(parts)
     if isinstance(data, list):
         return "\n".join(_cell(item) for item in data)

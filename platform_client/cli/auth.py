@@ -14,7 +14,10 @@ A = "/api/v1/auth"
 
 def auth_token(s: PlatformSession, o: argparse.Namespace) -> Any:
     token = s.credentials.token(force=True)
-    return {"access_token": token} if o.json else token
+    if not o.json:
+        return token
+    o.output = getattr(o, "output", None) or "json"  # on a terminal too, unless --output says otherwise
+    return {"access_token": token}
 
 
 def auth_accounts(s: PlatformSession, o: argparse.Namespace) -> Any:
@@ -116,7 +119,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = auth.add_subparsers(dest="auth_command", required=True)
 
     token = sub.add_parser("token", help="Print an access token for the configured service account.")
-    token.add_argument("--json", action="store_true")
+    token.add_argument(
+        "--json", action="store_true", help='{"access_token": ...} in JSON, on a terminal too (or --output)'
+    )
     token.set_defaults(handler=auth_token)
 
     sub.add_parser("whoami", help="Who the configured credentials are.").set_defaults(handler=auth_whoami)

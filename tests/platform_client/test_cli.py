@@ -64,11 +64,15 @@ def test_cli__rules_and_check(cli):
     assert (code, decision["allowed"]) == (1, False)
 
 
-def test_cli__token_and_whoami(cli):
+def test_cli__token_and_whoami(cli, monkeypatch):
     code, token, _ = cli("token")
     assert code == 0 and token.count(".") == 2
     code, me, _ = cli("whoami")
     assert me["scopes"] == ["admin"]
+    # --json is JSON on a terminal too (it was the default table there, the token cut in its cell)
+    monkeypatch.setattr("platform_client.cli._extras.sys.stdout.isatty", lambda: True)
+    code, answer, _ = cli("token", "--json")
+    assert code == 0 and answer["access_token"].count(".") == 2
 
 
 def test_cli__api_error__prints_it_and_exits_1(cli):

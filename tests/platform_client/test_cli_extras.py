@@ -54,6 +54,12 @@ def test_table__what_does_not_fit_a_cell_gets_a_section():
         "VERSIONS: NODES\nVERSION  ID  PORT\n1.0      a   1\n1.0      b   2\n2.0      c   3",
         "EXPLAIN\nversion 1.0: 50% of the requests\nversion 2.0: 50% of the requests",
     ]
+    # An object's text too long for a cell is shown whole (a token was cut to 60 characters).
+    token = {"access_token": "t" * 800, "token_type": "Bearer", "checksum": "c" * 64}
+    assert _extras.table(token).split("\n\n") == [
+        f"KEY         VALUE\ntoken_type  Bearer\nchecksum    {'c' * 64}",
+        f"ACCESS_TOKEN\n{'t' * 800}",
+    ]
     # A short list of strings stays in its cell; a list of objects in a row of a list too.
     assert _extras.table({"scopes": ["a", "b"]}).splitlines()[1].split() == ["scopes", "a,", "b"]
     listed = _extras.table([{"name": "orders", "versions": [{"version": "1.0"}]}]).split("\n\n")
