@@ -121,7 +121,10 @@ def _demo_services_running() -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_demo_config__a_second_run_keeps_the_namespace_unless_told_to_overwrite(live_server, service_account):
+def test_demo_config__a_second_run_keeps_the_namespace_unless_told_to_overwrite(
+    live_server, service_account, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "demo"))  # as when it runs: its folder first
     spec = importlib.util.spec_from_file_location("demo_fleet", ROOT / "examples" / "demo" / "fleet.py")
     fleet = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fleet)
