@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from platform_client.cli import add_connection_options, json_file, list_all, metadata_pairs
+from platform_client.cli import EXIT_INTERRUPTED, add_connection_options, json_file, list_all, metadata_pairs
 from platform_client.discovery import Discovery, Registration
 from platform_client.session import PlatformSession
 
@@ -53,9 +53,16 @@ def discovery_register(s: PlatformSession, o: argparse.Namespace) -> Any:
     )
     if not o.hold:
         return registration.register()
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
     if threading.current_thread() is threading.main_thread():
-        # systemd, docker stop and kill send SIGTERM: deregister then too, as on Ctrl-C
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # systemd, docker stop and kill send SIGTERM: deregister then too, as on Ctrl-C, and end
+        # with 0, a stop asked for (Ctrl-C: 130, interrupted, as every command)
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:  # an interrupt at any moment from here on deregisters (quietly if nothing was registered)
         registration.start()
         sys.stderr.write(
@@ -64,7 +71,7 @@ def discovery_register(s: PlatformSession, o: argparse.Namespace) -> Any:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        pass
+        o.exit_code = 0 if terminated else EXIT_INTERRUPTED
     finally:
         registration.deregister()
     return {"deregistered": registration.node_id}
@@ -90,7 +97,7 @@ def discovery_watch(s: PlatformSession, o: argparse.Namespace) -> Any:
             sys.stdout.flush()
             seen += 1
     except KeyboardInterrupt:
-        pass
+        o.exit_code = EXIT_INTERRUPTED  # what was seen is said all the same
     finally:
         discovery.close()
     return json.dumps({"changes": seen})  # one line: the output stays JSON lines

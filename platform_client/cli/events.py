@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from platform_client.cli import (
+    EXIT_INTERRUPTED,
     add_connection_options,
     count,
     json_file,
@@ -97,7 +98,7 @@ def events_tail(s: PlatformSession, o: argparse.Namespace) -> Any:
     try:
         done.wait(o.timeout)
     except KeyboardInterrupt:
-        pass
+        o.exit_code = EXIT_INTERRUPTED  # what was seen is said all the same: resume after it
     finally:
         subscription.stop()
     return {"events": seen, "last_event_id": last}  # the last one printed: resume after it

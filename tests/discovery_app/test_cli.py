@@ -91,8 +91,10 @@ def test_cli__watch__prints_changes(cli, capsys):
     assert out.splitlines()[1:] == ['{"changes": 1}']  # JSON lines to the end
 
 
-def test_cli__register_hold__sigterm_deregisters(live_server, service_account):
-    # systemd, docker stop and kill end a process with SIGTERM, not Ctrl-C
+@pytest.mark.parametrize(("stop", "exit_code"), [("SIGTERM", 0), ("SIGINT", 130)])
+def test_cli__register_hold__sigterm_or_ctrl_c_deregisters(live_server, service_account, stop, exit_code):
+    # systemd, docker stop and kill end a process with SIGTERM, not Ctrl-C: a stop asked for, exit
+    # 0; Ctrl-C is an interrupt, 130 as for every command (it was 0)
     import os
     import signal
     import subprocess
@@ -109,8 +111,9 @@ def test_cli__register_hold__sigterm_deregisters(live_server, service_account):
         while not Node.objects.filter(id="orders-held").exists():
             assert held.poll() is None and time.monotonic() < deadline, held.stderr.read()
             time.sleep(0.1)
-        held.send_signal(signal.SIGTERM)
+        held.send_signal(getattr(signal, stop))
         held.wait(timeout=30)
     finally:
         held.kill()
     assert not Node.objects.filter(id="orders-held").exists()
+    assert held.returncode == exit_code, held.stderr.read()

@@ -93,3 +93,34 @@ def test_cli__tail__prints_count_events_even_when_a_replay_brings_more(monkeypat
 
     printed = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
     assert (printed, summary) == ([28, 29], {"events": 2, "last_event_id": 29})
+
+
+def test_cli__tail__ctrl_c_says_where_it_stopped_and_exits_130(monkeypatch, capsys):
+    # it exited 0, where every other command interrupted exits 130
+    import argparse
+
+    from platform_client.cli import events as cli_events
+
+    class Live:
+        def __init__(self, session, handler, **filters):
+            handler({"id": 41, "type": "order.created"})
+
+        def stop(self):
+            pass
+
+    class Interrupted:  # Ctrl-C while the tail waits
+        def is_set(self):
+            return False
+
+        def wait(self, timeout):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_events, "subscribe", Live)
+    monkeypatch.setattr(cli_events.threading, "Event", Interrupted)
+    options = argparse.Namespace(
+        count=None, timeout=None, types="", sources=None, subject_prefix=None, last_event_id=None
+    )
+
+    summary = cli_events.events_tail(None, options)
+
+    assert (summary, options.exit_code) == ({"events": 1, "last_event_id": 41}, 130)
