@@ -185,17 +185,35 @@ def cmd_login(options: argparse.Namespace) -> int:
 # --- platform completion ------------------------------------------------------------------------
 
 
+def _verbs(parser: argparse.ArgumentParser) -> list[str]:
+    """The choices of a positional argument that names an action (``auth accounts list|get|...``,
+    ``completion bash|zsh|fish``): verbs as a subcommand's are, for completion."""
+    return [
+        str(choice)
+        for action in parser._actions
+        if not action.option_strings
+        and not isinstance(action, argparse._SubParsersAction)
+        and action.choices is not None
+        for choice in action.choices
+    ]
+
+
 def _tree(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list[str]]:
-    """Each command path ("", "config", "config get") -> the words that may follow it."""
+    """Each command path ("", "config", "config get", "auth accounts list") -> the words that may
+    follow it."""
+    options: list[str] = []
     words: list[str] = []
     tree: dict[str, list[str]] = {}
     for action in parser._actions:
-        words += [option for option in action.option_strings if option.startswith("--")]
+        options += [option for option in action.option_strings if option.startswith("--")]
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 words.append(name)
                 tree.update(_tree(sub, f"{prefix} {name}".strip()))
-    tree[prefix] = sorted(set(words))
+    verbs = _verbs(parser)
+    for verb in verbs:  # after the verb: the same options
+        tree[f"{prefix} {verb}".strip()] = sorted(set(options))
+    tree[prefix] = sorted(set(options + words + verbs))
     return tree
 
 
@@ -211,7 +229,8 @@ def _values(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, list
             choices = sorted(str(choice) for choice in action.choices or ())
             for option in action.option_strings:
                 if option.startswith("--"):
-                    values[f"{prefix} {option}".strip()] = choices
+                    for path in (prefix, *(f"{prefix} {verb}" for verb in _verbs(parser))):
+                        values[f"{path} {option}".strip()] = choices
     return values
 
 

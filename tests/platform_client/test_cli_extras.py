@@ -159,6 +159,11 @@ def test_bash_completion__completes_groups_verbs_and_options():
     assert complete("platform --output t") == ["table"]
     assert complete("platform config get --env ") == []
     assert complete("platform config get --env get --out") == ["--output"]
+    # a verb given as a positional argument's choices, and the options after it
+    assert {"list", "get", "create", "rotate", "delete"} <= set(complete("platform auth accounts "))
+    assert {"bash", "zsh", "fish"} <= set(complete("platform completion "))
+    assert complete("platform auth accounts create --sc") == ["--scopes"]
+    assert complete("platform auth accounts list --output ") == ["json", "table"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="needs fish (apt-get install fish)")
@@ -184,6 +189,11 @@ def test_fish_completion__completes_groups_verbs_and_options(tmp_path):
     assert complete("platform --output t") == ["table"]
     assert complete("platform config get --env ") == []
     assert complete("platform config get --env get --out") == ["--output"]
+    # a verb given as a positional argument's choices, and the options after it
+    assert {"list", "get", "create", "rotate", "delete"} <= set(complete("platform auth accounts "))
+    assert {"bash", "zsh", "fish"} <= set(complete("platform completion "))
+    assert complete("platform auth accounts create --sc") == ["--scopes"]
+    assert complete("platform auth accounts list --output ") == ["json", "table"]
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh (apt-get install zsh)")
@@ -216,6 +226,11 @@ def test_zsh_completion__completes_groups_verbs_and_options(tmp_path):
     assert complete("platform --output t") == ["table"]
     assert complete("platform config get --env ") == []
     assert complete("platform config get --env get --out") == ["--output"]
+    # a verb given as a positional argument's choices, and the options after it
+    assert {"list", "get", "create", "rotate", "delete"} <= set(complete("platform auth accounts "))
+    assert {"bash", "zsh", "fish"} <= set(complete("platform completion "))
+    assert complete("platform auth accounts create --sc") == ["--scopes"]
+    assert complete("platform auth accounts list --output ") == ["json", "table"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
