@@ -183,6 +183,12 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
     lines = []
     for edge in graph["edges"]:
         (x1, y1), (x2, y2) = place[edge["parent"]], place[edge["child"]]
+        errors = f", {edge['errors']} err" if edge["errors"] else ""
+        label = f"{edge['calls']} calls{errors} · p99 {edge['p99_ms']} ms"
+        label_x, label_y = (x1 + NODE_W + x2) // 2, (y1 + y2) // 2 + NODE_H // 2 - 6
+        # the label's box (about 6.2 px a character at 11 px), white under the text, so the
+        # line, drawn first, never runs through it
+        box_w = round(len(label) * 6.2) + 8
         lines.append(
             {
                 **edge,
@@ -190,8 +196,10 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
                 "y1": y1 + NODE_H // 2,
                 "x2": x2,
                 "y2": y2 + NODE_H // 2,
-                "label_x": (x1 + NODE_W + x2) // 2,
-                "label_y": (y1 + y2) // 2 + NODE_H // 2 - 6,
+                "label": label,
+                "label_x": label_x,
+                "label_y": label_y,
+                "box": {"x": label_x - box_w // 2, "y": label_y - 11, "w": box_w, "h": 15},
                 "color": ERROR_COLOR if edge["errors"] else "#4b6584",
             }
         )

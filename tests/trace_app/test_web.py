@@ -82,6 +82,9 @@ def test_waterfall__bars_placed_skew_adjusted_and_raw(staff, skewed):
 def test_graph_and_compare(staff, skewed, writer):
     graph = staff.get("/ui/trace/graph/?hours=6").content.decode()
     assert ">web<" in graph and ">api<" in graph and "1 calls, 1 err" in graph
+    # an edge's label is on a white box drawn over its line (the line ran through the text)
+    line, box, label = (graph.index(part) for part in ("<line ", '<rect x="', ">1 calls, 1 err"))
+    assert line < box < label and 'fill="#fff"' in graph[box:label]
     assert staff.get("/ui/trace/graph/?hours=x").status_code == 200
     other = hex_id(8)
     post_zipkin(writer, [zipkin_span(other, hex_id(8), "web", name="GET /", duration=2000)])
