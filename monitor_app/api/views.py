@@ -24,8 +24,9 @@ from auth_app.access import actor
 from monitor_app import selectors, services
 from monitor_app.api import serializers as io
 from monitor_app.api.filters import CheckFilter, FlipFilter
-from monitor_app.models import Check, Flip, Maintenance, Ping, PingKey, ServiceHealth
+from monitor_app.models import Check, Flip, Maintenance, PingKey, ServiceHealth
 from monitor_app.services.alerts import flip_data
+from monitor_app.services.jobs import pings_kept
 from monitor_app.services.names import JOB_SLUG, NODE_NAME, SERVICE_NAME
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.filters import filter_parameters, filtered
@@ -299,9 +300,7 @@ class CheckPingsView(CheckLookup):
 
     @extend_schema(responses=io.MonitorPingOutput(many=True))
     def get(self, request: Request, check_id: uuid.UUID) -> Response:
-        return self.paginate(
-            Ping.objects.filter(check_ref=self.check_row), ordering="-id", serializer=io.MonitorPingOutput
-        )
+        return self.paginate(pings_kept(self.check_row), ordering="-id", serializer=io.MonitorPingOutput)
 
 
 class FlipListView(MonitorView):

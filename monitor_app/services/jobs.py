@@ -21,7 +21,7 @@ from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from monitor_app.models import Check, Ping, PingKey
 from monitor_app.services import engine
@@ -314,16 +314,27 @@ def _ended_fields(check: Check, kind: str, exit_status: int | None, body: str, n
     }
 
 
+def _first_dropped(check_id: Any) -> int | None:
+    """The id of the newest ping of ``check_id`` beyond the MONITOR_PINGS_KEPT newest (None: all kept)."""
+    kept = settings.MONITOR_PINGS_KEPT
+    cutoff = (
+        Ping.objects.filter(check_ref=check_id).order_by("-id").values_list("id", flat=True)[kept : kept + 1]
+    )
+    return cutoff[0] if cutoff else None
+
+
+def pings_kept(check: Check) -> QuerySet[Ping]:
+    """A check's pings as kept: its newest MONITOR_PINGS_KEPT, also between two hourly purges."""
+    pings = Ping.objects.filter(check_ref=check)
+    cutoff = _first_dropped(check.pk)
+    return pings if cutoff is None else pings.filter(id__gt=cutoff)
+
+
 def pings_purge() -> int:
     """Keep the newest MONITOR_PINGS_KEPT pings of each check."""
-    kept = settings.MONITOR_PINGS_KEPT
     removed = 0
     for check_id in Ping.objects.values_list("check_ref", flat=True).distinct():
-        cutoff = (
-            Ping.objects.filter(check_ref=check_id)
-            .order_by("-id")
-            .values_list("id", flat=True)[kept : kept + 1]
-        )
-        if cutoff:
-            removed += Ping.objects.filter(check_ref=check_id, id__lte=cutoff[0]).delete()[0]
+        cutoff = _first_dropped(check_id)
+        if cutoff is not None:
+            removed += Ping.objects.filter(check_ref=check_id, id__lte=cutoff).delete()[0]
     return removed

@@ -273,3 +273,19 @@ def test_ping__start_then_success_through_the_urls__the_run_is_closed(
 
     assert Check.objects.get(pk=job.pk).runs == {}
     assert Ping.objects.filter(kind="success").order_by("-id").first().duration is not None
+
+
+def test_pings_list__the_newest_kept_also_before_the_hourly_purge(anyone, job, reader, settings):
+    # the list answered every ping stored until the purge trimmed them (120 for a kept 100)
+    settings.MONITOR_PINGS_KEPT = 3
+    for status in range(5):
+        assert anyone.get(f"/ping/{job.pk}/{status}").status_code == 200
+
+    def listed():
+        answer = reader.get(f"/api/v1/monitor/checks/{job.pk}/pings/?page_size=100")
+        assert answer.status_code == 200, answer.content
+        return [ping["exit_status"] for ping in answer.json()["results"]]
+
+    assert listed() == [4, 3, 2]
+    assert services.pings_purge() == 2
+    assert listed() == [4, 3, 2] and Ping.objects.count() == 3
