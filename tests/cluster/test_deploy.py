@@ -111,7 +111,12 @@ def test_the_nginx_configuration_serves_the_cluster_over_tls_websockets_included
             redirect = httpx.get(f"http://127.0.0.1:{http_port}/healthz", headers=host)
             assert redirect.status_code == 301
             assert redirect.headers["Location"] == "https://platform.example.com/healthz"
-        token = cluster.token(cluster.a)
+            # an API call and a page: the Host the client used reaches the platform (the upstream's
+            # name did, a 400 from ALLOWED_HOSTS; /healthz alone skips that check)
+            token = cluster.token(cluster.a)
+            me = client.get(f"{base}/api/v1/auth/whoami/", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, me.text
+            assert client.get(f"{base}/ui/").status_code == 302  # to the sign-in page
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
         # The platform's host name in the URI (its Host header), the connection to this nginx
