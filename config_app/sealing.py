@@ -99,14 +99,55 @@ def seal(data: dict, secret_paths: list[str], previous: dict | None, *, written:
                 parent[key] = kept
                 continue
         if value == MASK and written:
-            # "keep the stored secret" with none stored: storing "***" as the password is no answer
-            raise Invalid(
-                f"{path} holds no secret to keep: write its value, not {MASK!r}.",
-                code="no_secret_to_keep",
-                details={"path": path},
-            )
+            _no_secret_to_keep(path)
+        if isinstance(value, dict | list):  # a "***" below the path keeps what is stored there
+            stored = get_at(previous, segments) if previous is not None else None
+            value = _masks_kept(value, open_envelope(stored) if is_envelope(stored) else _NONE, path, written)
         parent[key] = seal_value(reveal(value))  # one envelope for the subtree (a path widened)
     return data
+
+
+#: Nothing stored at a place below a secret path.
+_NONE = object()
+
+
+def _no_secret_to_keep(path: str) -> None:
+    # "keep the stored secret" with none stored: storing "***" as the password is no answer
+    raise Invalid(
+        f"{path} holds no secret to keep: write its value, not {MASK!r}.",
+        code="no_secret_to_keep",
+        details={"path": path},
+    )
+
+
+def _masks_kept(value: Any, before: Any, path: str, written: bool) -> Any:
+    """``value`` (what is written at or below a secret path) with each ``"***"`` in it replaced
+    by the stored secret's value at the same place: a read below the path shows ``"***"``, and
+    writing that back keeps the secret, as it does at the path itself (it stored the mask)."""
+    if value == MASK:
+        if before is not _NONE and before != MASK:
+            return before
+        if written:
+            _no_secret_to_keep(path)
+        return value
+    if isinstance(value, dict):
+        return {
+            key: _masks_kept(
+                item, before.get(key, _NONE) if isinstance(before, dict) else _NONE, f"{path}/{key}", written
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _masks_kept(
+                item,
+                before[index] if isinstance(before, list) and index < len(before) else _NONE,
+                f"{path}/{index}",
+                written,
+            )
+            for index, item in enumerate(value)
+        ]
+    return value
 
 
 def covered(path: str, secret_paths: list[str]) -> bool:

@@ -280,3 +280,26 @@ def test_secret_paths__not_as_written__is_400_naming_it_and_unchanged(rw, make_n
     assert rw.get(base("billing")).status_code == 404
     assert rw.get(base("payments")).json()["secret_paths"] == ["pw"]
     assert list(Revision.objects.values_list("number", flat=True)) == [1]
+
+
+def test_secret__the_mask_written_below_a_secret_path__keeps_the_stored_value_there(
+    rw, api_client, secret_ns
+):
+    # a "***" below the path was stored as the value: the key, read as "***" by a caller without
+    # secrets and written back so, was lost
+    layer = base("payments") + "layers/default/"
+    assert rw.put(layer + "values/api_keys/x", {"value": "***"}, format="json").status_code == 200
+    patched = rw.patch(layer + "values/api_keys", {"value": {"x": "***", "y": "k2"}}, format="json")
+    assert patched.status_code == 200, patched.content
+    admin = api_client("admin")
+    assert admin.get(layer).json()["data"]["api_keys"] == {"x": "k1", "y": "k2"}
+    # where nothing is stored at that place, "***" is no value: refused, nothing written
+    before = Revision.objects.count()
+    for url, body in (
+        (layer + "values/api_keys/new", {"value": "***"}),
+        (base("payments") + "layers/staging/", {"data": {"api_keys": {"k": "***"}}}),
+    ):
+        response = rw.put(url, body, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "no_secret_to_keep"), url
+    assert Revision.objects.count() == before
+    assert admin.get(layer).json()["data"]["api_keys"] == {"x": "k1", "y": "k2"}
