@@ -12,6 +12,7 @@ queued live messages only after the replay is sent, so nothing falls between.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +20,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from auth_app.access import TokenInfo, is_allowed
+from auth_app.policy import PolicyError
 from event_app.cloudevents import UNSTORABLE_TEXT
 from event_app.filters import EventFilter, too_many, type_resource
 from event_app.live import LIVE_GROUP
@@ -47,6 +49,25 @@ def _stored_filter(name: str) -> EventFilter | None:
     if subscription is None:
         return None
     return EventFilter.of(subscription.types, subscription.sources, subscription.subject_prefix)
+
+
+#: How long a stream remembers whether its caller may read an event type: a policy change reaches
+#: an open stream within it.
+READABLE_SECONDS = 10.0
+
+
+@database_sync_to_async
+def _readable(token: TokenInfo, types: set[str]) -> dict[str, bool]:
+    """For each event type: may the token's holder read its events?"""
+    answers = {}
+    for type_ in types:
+        try:
+            answers[type_] = is_allowed(
+                account_id=token.account_id, scopes=token.scopes, resource=type_resource(type_), action="read"
+            ).allowed
+        except PolicyError:
+            answers[type_] = False
+    return answers
 
 
 @database_sync_to_async
@@ -96,6 +117,9 @@ class EventStreamConsumer(ServiceConsumer):
         #: None until a subscription succeeds: a refused one must not stream everything.
         self.filter: EventFilter | None = None
         self.replayed: set[int] = set()
+        #: event type -> may the caller read it, and when that was asked
+        self.readable: dict[str, bool] = {}
+        self.readable_at = 0.0
         query = self.scope.get("query_string", b"").decode("utf-8", errors="replace")
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         await self.join(LIVE_GROUP)
@@ -148,9 +172,11 @@ class EventStreamConsumer(ServiceConsumer):
         while budget > 0:
             wanted = min(REPLAY_PAGE, budget)
             page = await _replay_page(self.filter, after, wanted)
+            shown = {event["id"] for event in await self.visible(page)}
             for event in page:
-                await self.send_json({"type": "event", "event": event})
-                self.replayed.add(event["id"])
+                if event["id"] in shown:
+                    await self.send_json({"type": "event", "event": event})
+                    self.replayed.add(event["id"])
                 after = event["id"]
             budget -= len(page)
             if len(page) < wanted:
@@ -171,11 +197,28 @@ class EventStreamConsumer(ServiceConsumer):
         else:
             await self.error("unknown_message", f"{kind!r}?")
 
+    async def visible(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``events`` without those whose type the caller may not read (a filter by prefix, or of
+        every type, takes types a rule may deny one by one), as a search leaves them out."""
+        token = self.scope.get("token")
+        if not isinstance(token, TokenInfo) or not events:
+            return events  # a dashboard session: staff, who may read every event
+        now = time.monotonic()
+        if now - self.readable_at > READABLE_SECONDS:
+            self.readable, self.readable_at = {}, now
+        unknown = {event["type"] for event in events} - self.readable.keys()
+        if unknown:
+            self.readable.update(await _readable(token, unknown))
+        return [event for event in events if self.readable[event["type"]]]
+
     async def events_live(self, message: dict[str, Any]) -> None:
         if self.filter is None:
             return
-        for event in message["events"]:
-            if event["id"] in self.replayed:
-                continue
-            if self.filter.matches(event["type"], event["source"], event["subject"]):
-                await self.send_json({"type": "event", "event": event})
+        wanted = [
+            event
+            for event in message["events"]
+            if event["id"] not in self.replayed
+            and self.filter.matches(event["type"], event["source"], event["subject"])
+        ]
+        for event in await self.visible(wanted):
+            await self.send_json({"type": "event", "event": event})

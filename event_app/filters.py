@@ -10,11 +10,18 @@ from django.db.models import Q
 
 from auth_app.policy import resource_for
 
+#: Stands for every type under a prefix in its resource: no event type is named so.
+EVERY_TYPE = "-every-type-"
+
 
 def type_resource(type_: str) -> str:
-    """The policy resource of an event type or type prefix: ``order.*`` -> ``events:order``
-    (characters a resource cannot hold become ``_``)."""
-    return resource_for("events", type_.rstrip("*").rstrip("."))
+    """The policy resource of an event type (``order.created`` -> ``events:order.created``) or of
+    every type under a prefix (``order.*`` -> ``events:order.-every-type-``, ``*`` ->
+    ``events:-every-type-``): a rule naming the prefix (``events:order.*``) allows or denies it,
+    one naming a single type under it does not. Characters a resource cannot hold become ``_``."""
+    if type_.endswith("*"):
+        return resource_for("events", type_[:-1] + EVERY_TYPE)
+    return resource_for("events", type_)
 
 
 #: Types and sources a filter may list: each prefix is a term of the query (SQLite refuses a

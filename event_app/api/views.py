@@ -202,6 +202,12 @@ class EventDeliveriesView(EventLookup):
 
 
 class SummaryView(EventsView):
+    """Counts per type (those the caller may read) or per source (counts of every type: for a
+    caller that may read every type)."""
+
+    def resources(self, request: Request, **kwargs):
+        return [type_resource("*")] if request.query_params.get("group_by") == "source" else ()
+
     @extend_schema(parameters=[io.SummaryQuery], responses=io.SummaryOutput, operation_id="events_summary")
     def get(self, request: Request) -> Response:
         query = io.SummaryQuery(data=request.query_params)
@@ -215,6 +221,9 @@ class SummaryView(EventsView):
         body = selectors.event_summary(
             since=since, until=until, group_by=data["group_by"], interval=data["interval"]
         )
+        if body["group_by"] == "type":
+            allowed = self.allows(request, "read")
+            body["series"] = [s for s in body["series"] if allowed(type_resource(s["key"]))]
         body["from"], body["to"] = since, until
         return Response(io.SummaryOutput(body).data)
 

@@ -17,12 +17,16 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from auth_app.policy import PolicyError
+from auth_app.selectors import subject_decision
 from event_app import selectors
+from event_app.filters import type_resource
 from event_app.live import LIVE_GROUP  # noqa: F401 - re-exported
 from event_app.models import Delivery, Subscription
 from event_app.representation import cloudevent_dict
@@ -220,6 +224,7 @@ def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> D
         if subscription is None:
             return DeliveryRun()
         queue = Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
+        readable: dict[str, bool] = {}  # event type -> may the owner read it (asked once a run)
         # Guarded: no loopback, link-local or private target, checked at connect time (SSRF).
         with outbound.client(timeout=settings.EVENTS_WEBHOOK_TIMEOUT, follow_redirects=False) as client:
             for _ in range(limit):
@@ -229,6 +234,12 @@ def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> D
                 if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now():
                     return _waiting(delivery)
                 cache.touch(lock_key, lock_seconds)
+                kind = delivery.event.type
+                if kind not in readable:
+                    readable[kind] = owner_may_read(subscription.owner, kind)
+                if not readable[kind]:
+                    _refuse(delivery, f"policy_denied: {subscription.owner} may not read {kind} events")
+                    continue
                 code, error = _post(client, subscription, delivery)
                 _record_attempt(delivery=delivery, status_code=code, error=error)
                 if delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at > timezone.now():
@@ -236,6 +247,29 @@ def subscription_deliver(*, subscription_id: int, limit: int | None = None) -> D
         return DeliveryRun(more=True)
     finally:
         cache.delete(lock_key)
+
+
+def owner_may_read(owner: str, event_type: str) -> bool:
+    """May a subscription's owner read events of ``event_type`` now? Its types were checked when
+    it was made, but a prefix (``order.*``) or every type takes types a rule may deny one by one
+    (``deny read events:order.refund``), and rules change: each event is checked at delivery, as
+    a search checks each event it answers. A dashboard session's user (no account) counts as
+    admin while it is active staff, as it did when it made the subscription."""
+    if not owner:
+        return True  # made by the platform itself
+    try:
+        decision = subject_decision(owner, resource=type_resource(event_type), action="read")
+    except PolicyError:
+        return False
+    if decision.reason == "unknown_subject" and owner.startswith("user:"):
+        return get_user_model().objects.filter(username=owner[5:], is_active=True, is_staff=True).exists()
+    return decision.allowed
+
+
+def _refuse(delivery: Delivery, reason: str) -> None:
+    """A delivery its subscription's owner may not have: a dead letter saying why, never sent."""
+    delivery.status, delivery.last_error, delivery.next_attempt_at = Delivery.Status.DEAD, reason[:500], None
+    delivery.save(update_fields=["status", "last_error", "next_attempt_at"])
 
 
 def _waiting(delivery: Delivery) -> DeliveryRun:

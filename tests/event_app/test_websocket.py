@@ -160,3 +160,30 @@ def test_ws__stored_subscription__supplies_the_filter(issue_token):
         await ws.disconnect()
 
     async_to_sync(run)()
+
+
+def test_ws__events_of_a_type_the_policy_denies__left_out_of_replay_and_live(issue_token):
+    # a filter by prefix was checked, its events were not: a denied type streamed to the caller
+    from auth_app.models import Account
+    from auth_app.services import binding_create, role_create, rule_create
+
+    token = issue_token("events:read")
+    role = role_create(name="no-refunds")
+    rule_create(role=role, resource="events:*", action="read", effect="allow", priority=1)
+    rule_create(role=role, resource="events:order.refund", action="read", effect="deny", priority=10)
+    binding_create(role=role, account=Account.objects.order_by("-id").first())
+
+    async def run():
+        first = await publish(type="order.created", source="/s")
+        await publish(type="order.refund", source="/s", data={"card": "4111"})
+        ws = await open_ws("/ws/events/?types=order.*&last_event_id=0", auth(token))
+        assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
+        assert [e["id"] for e in await receive_events(ws, 1)] == [first.pk]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "replay.done"
+        await publish(type="order.refund", source="/s")
+        paid = await publish(type="order.paid", source="/s")
+        assert [e["id"] for e in await receive_events(ws, 1)] == [paid.pk]
+        assert await ws.receive_nothing(timeout=0.2)
+        await ws.disconnect()
+
+    async_to_sync(run)()
