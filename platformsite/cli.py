@@ -130,6 +130,8 @@ def _children(options: argparse.Namespace) -> dict[str, list[str]]:
             options.host,
             "--port",
             str(options.ws_port),
+            "--workers",
+            "1",  # one process however WEB_CONCURRENCY is set (uvicorn reads it as its --workers)
             "--lifespan",
             "off",
             "--no-access-log",
@@ -148,7 +150,7 @@ def _children(options: argparse.Namespace) -> dict[str, list[str]]:
                 "--loglevel",
                 "INFO",
                 "--concurrency",
-                str(options.workers),
+                str(options.worker_concurrency),
             ]
         if not options.no_beat:
             commands["beat"] = [
@@ -233,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("WEB_THREADS", "8")),
         help="Threads per WSGI worker: requests that wait (database commits, long-poll watches) hold one.",
+    )
+    serve.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=int(os.environ.get("WORKER_CONCURRENCY", "2")),
+        help="Processes of the Celery worker (WORKER_CONCURRENCY, as in the Procfile and the units).",
     )
     serve.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
     serve.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
