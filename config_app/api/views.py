@@ -78,19 +78,35 @@ class ConfigView(ServiceView):
         return sealing.reveal(data) if can_see_secrets(request) else sealing.mask(data)
 
     def expected_revision(self, request: Request, body_value: int | None) -> int | None:
-        if body_value is not None:
-            return body_value
+        """The revision the write expects: the body's ``expected_revision``, ``If-Match``'s, or
+        both when they agree (the header was ignored when the body named one)."""
+        header = self.if_match(request)
+        if body_value is not None and header is not None and body_value != header:
+            raise ConfigError(
+                f"expected_revision {body_value} and If-Match {header} name different revisions.",
+                code="conflicting_preconditions",
+                details={"expected_revision": body_value, "if_match": header},
+            )
+        return body_value if body_value is not None else header
+
+    @staticmethod
+    def if_match(request: Request) -> int | None:
+        """``If-Match``'s layer revision (``"3"``, the layer's ETag); None without one or for ``*``.
+        A weak tag never matches (If-Match compares strongly) and a write expects one revision:
+        both are 400 ``invalid_if_match`` rather than a condition silently read otherwise."""
         raw = request.headers.get("If-Match")
         if raw is None or raw.strip() == "*":
             return None
-        value = raw.strip().removeprefix("W/").strip('"')
-        if not (value.isascii() and value.isdigit()):
+        value = raw.strip()
+        if not (
+            value.startswith('"') and value.endswith('"') and value[1:-1].isascii() and value[1:-1].isdigit()
+        ):
             raise ConfigError(
-                'If-Match must hold the layer revision, e.g. "3".',
+                'If-Match must hold one layer revision as a strong tag, e.g. "3".',
                 code="invalid_if_match",
                 details={"if_match": raw[:40]},
             )
-        return int(value)
+        return int(value[1:-1])
 
     def namespace(self, name: str) -> Namespace:
         if not SLUG.matches(name):

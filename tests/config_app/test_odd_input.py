@@ -123,7 +123,9 @@ def test_put_value__a_nul_character__is_400(rw, make_namespace):
 # --- headers --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ['"\u00b2"', "\u00b9", 'W/"\u00b3"', '"-1"', '"1", "2"', '""', "W/"])
+@pytest.mark.parametrize(
+    "value", ['"\u00b2"', "\u00b9", 'W/"\u00b3"', '"-1"', '"1", "2"', '""', "W/", 'W/"0"', "0", '"0']
+)
 def test_put_layer__if_match_not_an_ascii_number__is_400_invalid_if_match(rw, make_namespace, value):
     make_namespace("payments")
     response = rw.put(layer_url("payments"), {"data": {}}, format="json", HTTP_IF_MATCH=value)

@@ -74,6 +74,18 @@ def test_put_layer__current_if_match__is_accepted(rw, make_namespace, put_layer)
     assert revisions("payments", "default") == [1, 2]
 
 
+def test_put_layer__if_match_and_expected_revision__both_hold(rw, make_namespace, put_layer):
+    # the header was ignored when the body named a revision: a stale If-Match wrote anyway
+    make_namespace("payments")
+    put_layer("payments", "default", {"a": 1})
+    url = layer_url("payments", "default")
+    response = rw.put(url, {"data": {}, "expected_revision": 1}, format="json", HTTP_IF_MATCH='"0"')
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "conflicting_preconditions")
+    assert revisions("payments", "default") == [1]
+    response = rw.put(url, {"data": {}, "expected_revision": 1}, format="json", HTTP_IF_MATCH='"1"')
+    assert response.status_code == 200 and revisions("payments", "default") == [1, 2]
+
+
 def test_put_layer__bad_if_match__is_400(rw, make_namespace):
     make_namespace("payments")
     response = rw.put(layer_url("payments", "default"), {"data": {}}, format="json", HTTP_IF_MATCH="abc")
