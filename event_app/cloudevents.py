@@ -413,7 +413,9 @@ def parse_request(headers: dict[str, str], body: bytes) -> tuple[list[EventIn], 
     """
     content_type = headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if "ce-specversion" in headers:
+    # The HTTP binding: an application/cloudevents media type is the structured (or batched)
+    # mode, whatever ce- headers come with it; binary mode is any other with ce-specversion.
+    if "ce-specversion" in headers and not media.startswith("application/cloudevents"):
         return [_binary(headers, body, content_type)], False
     if media == BATCH:
         items = _json(body)

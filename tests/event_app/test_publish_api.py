@@ -94,6 +94,16 @@ def test_publish__binary_mode_from_sdk__stores_attributes_and_data(publisher):
     assert event.extensions == {"tenant": "acme"}
 
 
+def test_publish__a_cloudevents_media_type_is_structured_mode_whatever_ce_headers_come(publisher):
+    # ce-specversion made it binary mode: the envelope was stored as the data of the headers' event
+    headers, body = to_structured(cloudevent(data={"total": 3}))
+    stray = {"ce-specversion": "1.0", "ce-id": "other", "ce-source": "/other", "ce-type": "other.t"}
+    response = post_raw(publisher, body, headers["content-type"], **binary_headers(stray))
+    assert response.status_code == 201, response.content
+    event = Event.objects.get()
+    assert (event.type, event.data) == ("order.created", {"total": 3})
+
+
 def test_publish__binary_mode_with_bytes__keeps_them_base64(publisher):
     # given
     headers, body = to_binary(cloudevent(data=b"\x00\x01binary", datacontenttype="application/octet-stream"))
