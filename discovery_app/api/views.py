@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from discovery_app.api import serializers as io
 from discovery_app.api.filters import ResultFilter
 from discovery_app.models import Node, Result
 from monitor_app.selectors import failing_nodes
+from platformsite.api.errors import Conflict
 from platformsite.api.filters import filter_parameters, filtered
 from platformsite.api.schema import ERROR
 from platformsite.api.validators import parse_flag, parse_wait
@@ -177,7 +179,8 @@ class NodeListView(DiscoveryView):
     @extend_schema(request=io.RegisterInput, responses={201: io.NodeOutput, 200: io.NodeOutput, 409: ERROR})
     def post(self, request: Request) -> Response:
         data = validated(io.RegisterInput, request.data)
-        return register(data, uuid.uuid4().hex if data["id"] is None else data["id"])
+        node_id = uuid.uuid4().hex if data["id"] is None else data["id"]
+        return register(data, node_id, self.allows(request, "read"))
 
 
 def registered_service(request: Request) -> tuple[str, ...]:
@@ -187,8 +190,18 @@ def registered_service(request: Request) -> tuple[str, ...]:
     return (service_resource(name),) if isinstance(name, str) and services.SERVICE_NAME.match(name) else ()
 
 
-def register(data: dict[str, Any], node_id: str) -> Response:
-    node, created = services.node_register(**_registration(data, node_id))
+def register(data: dict[str, Any], node_id: str, readable: Callable[[str], bool]) -> Response:
+    """Register; ``readable(resource)``: may the caller read a service (a node id taken under a
+    service it may not read is refused without naming that service)."""
+    try:
+        node, created = services.node_register(**_registration(data, node_id))
+    except Conflict as exc:
+        other = exc.details.get("service") if exc.code == "node_id_taken" else None
+        if other is None or readable(service_resource(other)):
+            raise
+        raise Conflict(
+            f"Node {node_id!r} is registered under another service.", "node_id_taken", {"id": node_id}
+        ) from None
     body = io.NodeOutput(selectors.node_detail(NODES.get(id=node.id))).data
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -213,7 +226,7 @@ class NodeDetailView(DiscoveryView):
         data = validated(io.RegisterInput, request.data)
         if data["id"] not in (None, node_id):
             raise ValidationError({"id": ["Differs from the id in the URL."]})
-        return register(data, node_id)
+        return register(data, node_id, self.allows(request, "read"))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, node_id: str) -> Response:

@@ -85,6 +85,20 @@ def test_register__same_id_under_other_service__is_409_and_changes_nothing(write
     assert not Service.objects.filter(name="billing").exists()
 
 
+def test_register__an_id_taken_under_a_service_the_caller_may_not_read__409_not_naming_it(
+    ruled_client, make_node
+):
+    # the 409 named the other service, which the caller's policy hides from it
+    make_node(node_id="b1", service="billing")
+    caller = ruled_client(
+        "discovery:read", "discovery:write", rules=[{"resource": "discovery:ord*", "action": "*"}]
+    )
+    response = caller.put(f"{NODES}b1/", body(service="orders"), format="json")
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["details"]) == (409, "node_id_taken", {"id": "b1"})
+    assert "billing" not in response.content.decode()
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
