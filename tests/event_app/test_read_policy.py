@@ -80,3 +80,23 @@ def test_webhook__an_event_its_owner_may_not_read__is_a_dead_letter_never_sent(
     assert sent == ["order.created"]
     refused = Delivery.objects.get(event__type="order.refund")
     assert refused.status == "dead" and refused.last_error.startswith("policy_denied:")
+
+
+def test_webhook__a_subscription_made_by_active_staff__is_delivered_every_type(
+    make_event, staff_user, monkeypatch
+):
+    subscription = Subscription.objects.create(
+        name="ops", url="https://hooks.example.com/in", owner=f"user:{staff_user.username}"
+    )
+    sent = []
+
+    def post(client, sub, delivery):
+        sent.append(delivery.event.type)
+        return 200, ""
+
+    monkeypatch.setattr("event_app.services.subscriptions._post", post)
+    make_event(type="order.refund")
+
+    services.subscription_deliver(subscription_id=subscription.pk)
+
+    assert sent == ["order.refund"]
