@@ -117,7 +117,7 @@ class EventStreamConsumer(ServiceConsumer):
         #: None until a subscription succeeds: a refused one must not stream everything.
         self.filter: EventFilter | None = None
         self.replayed: set[int] = set()
-        #: event type -> may the caller read it, and when that was asked
+        #: event type -> may the caller read it (all asked again READABLE_SECONDS after readable_at)
         self.readable: dict[str, bool] = {}
         self.readable_at = 0.0
         query = self.scope.get("query_string", b"").decode("utf-8", errors="replace")
