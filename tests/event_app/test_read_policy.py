@@ -18,6 +18,31 @@ def hook(name: str, types: list[str]) -> dict:
     return {"name": name, "url": "https://hooks.example.com/in", "types": types}
 
 
+def reading_all_but(ruled_client, denied: str):
+    """A client that may read every event type but those ``denied`` (a resource pattern)."""
+    return ruled_client(
+        "events:read",
+        "events:write",
+        rules=[
+            {"resource": "events:*", "action": "read", "priority": 1},
+            {"resource": denied, "action": "read", "effect": "deny", "priority": 10},
+        ],
+    )
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """The types of the events webhooks are sent (each answered 200), in order."""
+    types: list[str] = []
+
+    def post(client, subscription, delivery):
+        types.append(delivery.event.type)
+        return 200, ""
+
+    monkeypatch.setattr("event_app.services.subscriptions._post", post)
+    return types
+
+
 def test_a_rule_on_a_prefix__decides_a_filter_by_that_prefix(ruled_client, make_event):
     # order.* was checked as events:order, which a rule on events:order.* neither allowed nor denied
     make_event(type="order.created")
@@ -27,14 +52,7 @@ def test_a_rule_on_a_prefix__decides_a_filter_by_that_prefix(ruled_client, make_
     assert narrowed.get(EVENTS, {"type": "order.*"}).status_code == 200
     assert narrowed.post(SUBS, hook("orders", ["order.*"]), format="json").status_code == 201
     assert narrowed.get(EVENTS, {"type": "bill.*"}).status_code == 403
-    denied = ruled_client(
-        "events:read",
-        "events:write",
-        rules=[
-            {"resource": "events:*", "action": "read", "priority": 1},
-            {"resource": "events:order.*", "action": "read", "effect": "deny", "priority": 10},
-        ],
-    )
+    denied = reading_all_but(ruled_client, "events:order.*")
     assert denied.get(EVENTS, {"type": "order.*"}).status_code == 403
     assert denied.post(SUBS, hook("leak", ["order.*"]), format="json").status_code == 403
     assert not Subscription.objects.filter(name="leak").exists()
@@ -52,26 +70,12 @@ def test_summary__counts_only_the_types_the_caller_may_read(ruled_client, make_e
 
 
 def test_webhook__an_event_its_owner_may_not_read__is_a_dead_letter_never_sent(
-    ruled_client, make_event, monkeypatch
+    ruled_client, make_event, sent
 ):
     # a subscription of every type (or a prefix) took the types a rule denied one by one
-    owner = ruled_client(
-        "events:read",
-        "events:write",
-        rules=[
-            {"resource": "events:*", "action": "read", "priority": 1},
-            {"resource": "events:order.refund", "action": "read", "effect": "deny", "priority": 10},
-        ],
-    )
+    owner = reading_all_but(ruled_client, "events:order.refund")
     assert owner.post(SUBS, hook("everything", []), format="json").status_code == 201
     subscription = Subscription.objects.get(name="everything")
-    sent = []
-
-    def post(client, subscription, delivery):
-        sent.append(delivery.event.type)
-        return 200, ""
-
-    monkeypatch.setattr("event_app.services.subscriptions._post", post)
     for kind in ("order.created", "order.refund"):
         make_event(type=kind)  # each queued for the subscription
 
@@ -82,19 +86,10 @@ def test_webhook__an_event_its_owner_may_not_read__is_a_dead_letter_never_sent(
     assert refused.status == "dead" and refused.last_error.startswith("policy_denied:")
 
 
-def test_webhook__a_subscription_made_by_active_staff__is_delivered_every_type(
-    make_event, staff_user, monkeypatch
-):
+def test_webhook__a_subscription_made_by_active_staff__is_delivered_every_type(make_event, staff_user, sent):
     subscription = Subscription.objects.create(
         name="ops", url="https://hooks.example.com/in", owner=f"user:{staff_user.username}"
     )
-    sent = []
-
-    def post(client, sub, delivery):
-        sent.append(delivery.event.type)
-        return 200, ""
-
-    monkeypatch.setattr("event_app.services.subscriptions._post", post)
     make_event(type="order.refund")
 
     services.subscription_deliver(subscription_id=subscription.pk)
