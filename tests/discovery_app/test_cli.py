@@ -105,7 +105,16 @@ def test_cli__register_hold__sigterm_or_ctrl_c_deregisters(live_server, service_
     env["PLATFORM_CLIENT_SECRET"] = secret
     command = [sys.executable, "-m", "platform_client.cli._main", "discovery", "register", "orders"]
     command += ["--address", "10.0.0.9", "--port", "8080", "--id", "orders-held", "--hold"]
-    held = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # SIGINT handled as a terminal's foreground job has it (a shell's background job, as CI
+        # may run this suite in, ignores it, and a Python started so never sees Ctrl-C)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 30
         while not Node.objects.filter(id="orders-held").exists():
