@@ -56,28 +56,26 @@ def _stored_filter(name: str) -> EventFilter | None:
 READABLE_SECONDS = 10.0
 
 
+def _may_read(token: TokenInfo, type_: str) -> bool:
+    """May the token's holder read events of ``type_`` (a prefix ``order.*``: every type under it)?"""
+    try:
+        return is_allowed(
+            account_id=token.account_id, scopes=token.scopes, resource=type_resource(type_), action="read"
+        ).allowed
+    except PolicyError:
+        return False
+
+
 @database_sync_to_async
 def _readable(token: TokenInfo, types: set[str]) -> dict[str, bool]:
     """For each event type: may the token's holder read its events?"""
-    answers = {}
-    for type_ in types:
-        try:
-            answers[type_] = is_allowed(
-                account_id=token.account_id, scopes=token.scopes, resource=type_resource(type_), action="read"
-            ).allowed
-        except PolicyError:
-            answers[type_] = False
-    return answers
+    return {type_: _may_read(token, type_) for type_ in types}
 
 
 @database_sync_to_async
 def _allowed(token: TokenInfo, types: tuple[str, ...]) -> bool:
-    for type_ in types or ("*",):
-        if not is_allowed(
-            account_id=token.account_id, scopes=token.scopes, resource=type_resource(type_), action="read"
-        ).allowed:
-            return False
-    return True
+    """May the token's holder subscribe to ``types`` (none: every type)?"""
+    return all(_may_read(token, type_) for type_ in types or ("*",))
 
 
 def _int(value: Any) -> int | None:
