@@ -187,3 +187,35 @@ def test_ws__events_of_a_type_the_policy_denies__left_out_of_replay_and_live(iss
         await ws.disconnect()
 
     async_to_sync(run)()
+
+
+@pytest.mark.parametrize(("types", "refused"), [("bill.*", True), ("order.*", False), ("", True)])
+def test_ws__a_filter_the_policy_does_not_let_the_caller_read__policy_denied_and_closed(
+    issue_token, types, refused
+):
+    # a rule on the prefix decides a filter by that prefix; every type needs a rule on every type
+    from auth_app.models import Account
+    from auth_app.services import binding_create, role_create, rule_create
+
+    token = issue_token("events:read")
+    role = role_create(name="orders-only")
+    rule_create(role=role, resource="events:order.*", action="read", effect="allow", priority=1)
+    binding_create(role=role, account=Account.objects.order_by("-id").first())
+
+    async def run():
+        ws = await open_ws(f"/ws/events/?types={types}", auth(token))
+        messages = []
+        while True:
+            output = await ws.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                return messages, output["code"]
+            messages.append(output["text"])
+            if '"subscribed"' in output["text"]:
+                await ws.disconnect()
+                return messages, None
+
+    messages, code = async_to_sync(run)()
+    if refused:
+        assert code == 4403 and any('"policy_denied"' in m for m in messages), (messages, code)
+    else:
+        assert code is None, (messages, code)
