@@ -24,7 +24,8 @@ from dbproxy_app.records import parse_record, render, render_json, rules_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import ERROR
 
-_IF_MATCH = re.compile(r'\s*(?:W/)?"?([0-9]{1,18})"?\s*')
+#: A strong tag holding a version: a weak one never matches (RFC 9110 compares If-Match strongly).
+_IF_MATCH = re.compile(r'\s*"([0-9]{1,18})"\s*')
 COUNTS = ("exact", "planned", "estimated")
 UNAVAILABLE = {503: ERROR}
 
@@ -45,7 +46,11 @@ def expected_version(request: Request, body: Any = None) -> int | None:
     if raw is not None and raw.strip() != "*":
         match = _IF_MATCH.fullmatch(raw)
         if not match:
-            raise Invalid('If-Match is a record version ("3") or *.', code="invalid_if_match")
+            raise Invalid(
+                'If-Match holds one record version as a strong tag ("3"), or *.',
+                code="invalid_if_match",
+                details={"if_match": raw[:40]},
+            )
         from_header = int(match.group(1))
     from_body = body.get("expected_version") if isinstance(body, dict) else None
     if from_body is not None and not is_version(from_body):

@@ -105,6 +105,18 @@ def test_update__a_stale_version_is_409_and_changes_nothing(database, writer):
     )
 
 
+@pytest.mark.parametrize("if_match", ['W/"1"', "1", '"1", "2"', '"x"'])
+def test_update__if_match_is_one_strong_tag_or_400(database, writer, if_match):
+    # If-Match compares strongly: a weak tag never matches, so it is refused, not read as "1"
+    create(writer, database, {"id": "a", "data": 1})
+    for method in (writer.put, writer.patch):
+        response = method(url(database, record="a"), {"data": 2}, format="json", HTTP_IF_MATCH=if_match)
+        assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_if_match")
+    response = writer.delete(url(database, record="a"), HTTP_IF_MATCH=if_match)
+    assert response.status_code == 400
+    assert writer.get(url(database, record="a")).json()["data"] == 1
+
+
 def test_update_and_delete__a_missing_record_is_404(database, writer):
     # the original's update swallowed its errors: a write that changes nothing never answers success
     create(writer, database, {"id": "a", "data": 1})  # the table exists
