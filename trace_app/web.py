@@ -217,12 +217,21 @@ def layout(graph: dict[str, Any]) -> dict[str, Any]:
 
 @staff_required
 def graph(request: HttpRequest) -> HttpResponse:
-    hours = request.GET.get("hours", "1")
-    hours = int(hours) if hours.isascii() and hours.isdigit() and int(hours) in dict(LOOKBACKS) else 1
+    asked = request.GET.get("hours", "1")
+    known = asked.isascii() and asked.isdigit() and int(asked) in dict(LOOKBACKS)
+    hours, error = (
+        (int(asked), "") if known else (1, "Pick a time range from the list: the last hour is shown.")
+    )
     until = timezone.now()
     since = until - timedelta(hours=hours)
     found = selectors.graph(int(since.timestamp() * 1e6), int(until.timestamp() * 1e6))
-    context = {"graph": found, "drawing": layout(found), "hours": hours, "lookbacks": LOOKBACKS}
+    context = {
+        "graph": found,
+        "drawing": layout(found),
+        "hours": hours,
+        "lookbacks": LOOKBACKS,
+        "error": error,
+    }
     return render(request, "trace_app/graph.html", context)
 
 
