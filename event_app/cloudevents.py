@@ -415,8 +415,12 @@ def parse_request(headers: dict[str, str], body: bytes) -> tuple[list[EventIn], 
     media = content_type.split(";", 1)[0].strip().lower()
     # The HTTP binding: an application/cloudevents media type is the structured (or batched)
     # mode, whatever ce- headers come with it; binary mode is any other with ce-specversion.
-    if "ce-specversion" in headers and not media.startswith("application/cloudevents"):
-        return [_binary(headers, body, content_type)], False
+    if not media.startswith("application/cloudevents"):
+        if "ce-specversion" in headers:
+            return [_binary(headers, body, content_type)], False
+        if any(name.startswith("ce-") for name in headers):  # read as the body, they would be lost
+            message = "is required in binary mode: ce- headers were sent without it"
+            raise InvalidEvents([{"index": 0, "field": "specversion", "message": message}])
     if media == BATCH:
         items = _json(body)
         if not isinstance(items, list):

@@ -23,14 +23,14 @@ CE = {
 }
 
 
-def post_asgi(token: str, headers: dict[str, str]) -> httpx.Response:
+def post_asgi(token: str, headers: dict[str, str], body: bytes = b'{"a": 1}') -> httpx.Response:
     """A request as uvicorn hands it to the platform: header names as the client sent them."""
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return await client.post(
-                EVENTS, content=b'{"a": 1}', headers={"authorization": f"Bearer {token}", **headers}
+                EVENTS, content=body, headers={"authorization": f"Bearer {token}", **headers}
             )
 
     return async_to_sync(send)()
@@ -64,3 +64,15 @@ def test_binary_mode_wsgi__ce_header_no_attribute_can_be_named__400_names_it(pub
     field = header[5:].lower().replace("_", "-")
     assert [e["field"] for e in response.json()["error"]["details"]["errors"]] == [field]
     assert not Event.objects.filter(type="t.x").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_binary_mode_without_specversion__400_not_the_body_read_as_the_event(issue_token):
+    # the body has the look of a native event: read so, the ce- headers would have been dropped
+    headers = {name: value for name, value in CE.items() if name != "ce-specversion"}
+    native = b'{"type": "t.body", "source": "/body", "data": {"a": 1}}'
+    response = post_asgi(issue_token("events:write"), headers, native)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]["details"]["errors"][0]
+    assert error["field"] == "specversion" and "binary mode" in error["message"]
+    assert not Event.objects.filter(type__startswith="t.").exists()
