@@ -202,7 +202,9 @@ def register(data: dict[str, Any], node_id: str, readable: Callable[[str], bool]
         raise Conflict(
             f"Node {node_id!r} is registered under another service.", "node_id_taken", {"id": node_id}
         ) from None
-    body = io.NodeOutput(selectors.node_detail(NODES.get(id=node.id))).data
+    # as stored; as this call registered it if another call deregistered it since
+    stored = NODES.filter(id=node.id).first() or node
+    body = io.NodeOutput(selectors.node_detail(stored)).data
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -186,6 +186,17 @@ class _Change:
     reason: str
 
 
+def lock_services(names: Iterable[str]) -> None:
+    """Take the registry's lock on each service name, in name order, before any node or service
+    row: a registration, a deregistration and the sweep touching one name run one after the
+    other, so a service emptied by one is never deleted under another's new node, and no two of
+    them wait on each other's rows (a lock on the name's ``ServiceIndex`` row, which is never
+    deleted)."""
+    for name in sorted(set(names)):
+        ServiceIndex.objects.get_or_create(name=name)
+        ServiceIndex.objects.select_for_update().filter(name=name).values_list("pk", flat=True).get()
+
+
 def _record(changes: list[_Change], now: float) -> list[Result]:
     """Give each change its service's next index and store it as a Result; publish after commit."""
     by_service: dict[str, list[_Change]] = defaultdict(list)

@@ -23,6 +23,7 @@ from discovery_app.services.common import (
     _record,
     _set_heartbeat,
     _snapshot,
+    lock_services,
     to_datetime,
     validate_registration,
 )
@@ -73,6 +74,7 @@ def node_register(
     )
     if ttl is None:  # 3 x interval, but no longer than any TTL may be
         ttl = min(3 * interval, MAX_INTERVAL)
+    lock_services([service])
     existing = Node.objects.select_for_update().select_related("service").filter(id=node_id).first()
     if existing is not None and existing.service.name != service:
         raise Conflict(
@@ -137,9 +139,14 @@ def node_register(
 def node_deregister(*, node_id: str, reason: str = "deregistered", now: float | None = None) -> None:
     """Remove a node from the registry (404 if it is not there)."""
     now = time.time() if now is None else now
+    name = Node.objects.filter(id=node_id).values_list("service__name", flat=True).first()
+    if name is not None:
+        lock_services([name])  # a node never moves to another name: registering it so is a 409
     node = Node.objects.select_for_update().select_related("service").filter(id=node_id).first()
     if node is None:
         raise NotFound(f"No node {node_id!r} is registered.")
+    if node.service.name != name:  # deleted and registered again under another name meanwhile
+        raise Conflict(f"Node {node_id!r} is being registered concurrently; retry.", "registration_conflict")
     service = node.service
     node.delete()
     _drop_empty_services([service.pk])

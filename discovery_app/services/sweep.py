@@ -28,6 +28,7 @@ from discovery_app.services.common import (
     _publish_event,
     _record,
     _snapshot,
+    lock_services,
     to_datetime,
 )
 
@@ -216,14 +217,23 @@ def _set_degraded(info: dict[str, Any] | None, now: float) -> None:
         _group_send([ALL_GROUP], {"type": "discovery.registry", "degraded": True, "state": new_state})
 
 
-@transaction.atomic
-def _expire(node_ids: list[str], now: float) -> list[str]:
-    nodes = list(
+def _locked(node_ids: list[str], status: str) -> list[Node]:
+    """The nodes still in ``status``, locked after their services' names (the registry's lock
+    order, :func:`lock_services`)."""
+    names = set(Node.objects.filter(id__in=node_ids).values_list("service__name", flat=True))
+    lock_services(names)
+    nodes = (
         Node.objects.select_for_update()
         .select_related("service")
-        .filter(id__in=node_ids, status=Node.Status.PASSING)
+        .filter(id__in=node_ids, status=status)
         .order_by("id")
     )
+    return [node for node in nodes if node.service.name in names]  # another name: the next sweep
+
+
+@transaction.atomic
+def _expire(node_ids: list[str], now: float) -> list[str]:
+    nodes = _locked(node_ids, Node.Status.PASSING)
     # A heartbeat or a registration may have arrived since the sweep looked: check again.
     beats = selectors.last_heartbeats([node.id for node in nodes])
     nodes = [
@@ -261,12 +271,7 @@ def _expire(node_ids: list[str], now: float) -> list[str]:
 
 @transaction.atomic
 def _remove_dead(node_ids: list[str], now: float) -> list[str]:
-    nodes = list(
-        Node.objects.select_for_update()
-        .select_related("service")
-        .filter(id__in=node_ids, status=Node.Status.CRITICAL)
-        .order_by("id")
-    )
+    nodes = _locked(node_ids, Node.Status.CRITICAL)
     nodes = [
         node
         for node in nodes
