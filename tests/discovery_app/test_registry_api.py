@@ -50,6 +50,23 @@ def test_register__new_node__is_created_with_default_ttl(writer, committed):
     assert node["endpoints"][0]["name"] == "Orders.Create"
 
 
+def test_register__node_deregistered_right_after__answers_as_registered(writer, monkeypatch):
+    # another call deregistered the node between this registration's commit and its answer
+    from discovery_app import services
+
+    register = services.node_register
+
+    def then_deregistered(**kwargs):
+        node, created = register(**kwargs)
+        Node.objects.filter(id=node.id).delete()
+        return node, created
+
+    monkeypatch.setattr(services, "node_register", then_deregistered)
+    response = writer.put(f"{NODES}orders-gone/", body(), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] == "orders-gone" and response.json()["service"] == "orders"
+
+
 def test_register__post_without_id__generates_one(writer, committed):
     with committed():
         response = writer.post(NODES, body(), format="json")
