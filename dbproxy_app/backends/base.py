@@ -101,6 +101,13 @@ class RecordExists(Conflict):
     code = "record_exists"
 
 
+class TableDropped(Conflict):
+    """A write met its table dropped by another call while it ran (the platform backend's
+    records refer to their table's row): nothing was written."""
+
+    code = "table_dropped"
+
+
 class Unavailable(errors.Unavailable):
     """The database behind a name cannot be reached (503 naming it, with ``Retry-After``); the
     others keep working."""

@@ -29,6 +29,7 @@ from dbproxy_app.backends.base import (
     RecordExists,
     Row,
     Session,
+    TableDropped,
     TableRef,
     Unavailable,
 )
@@ -127,7 +128,7 @@ class PlatformSession(Session):
             with transaction.atomic():
                 Record.objects.bulk_create(records, batch_size=_CHUNK)
         except IntegrityError as exc:
-            raise RecordExists("A record with this id already exists.") from exc
+            raise _insert_refused(exc) from exc
 
     def copy(self, name: str, columns: str, pieces: Iterator[str]) -> bool:
         try:
@@ -139,7 +140,7 @@ class PlatformSession(Session):
                 for piece in pieces:
                     copy.write(piece)
         except IntegrityError as exc:
-            raise RecordExists("A record with this id already exists.") from exc
+            raise _insert_refused(exc) from exc
         return True
 
     def replace(self, table: TableRef, row: Row, expected_version: int) -> bool:
@@ -197,6 +198,15 @@ class PlatformSession(Session):
         return records.count()
 
 
+def _insert_refused(exc: IntegrityError) -> RecordExists | TableDropped:
+    """What a refused insert means: the table's row gone (another call dropped the table: the
+    foreign key refused it) or, the only other constraint an insert can meet, a taken id."""
+    cause = exc.__cause__
+    if getattr(getattr(cause, "diag", None), "sqlstate", None) == "23503" or "FOREIGN KEY" in str(exc):
+        return TableDropped("The table was dropped while this write ran: nothing was written.")
+    return RecordExists("A record with this id already exists.")
+
+
 class PlatformBackend(Backend):
     name = "platform"
     shares_platform_transaction = True
@@ -210,7 +220,7 @@ class PlatformBackend(Backend):
             with transaction.atomic():
                 yield PlatformSession(self.database)
         except IntegrityError as exc:  # a deferred constraint, at commit
-            raise RecordExists("A record with this id already exists.") from exc
+            raise _insert_refused(exc) from exc
         except DatabaseError as exc:
             if isinstance(exc, OperationalError):
                 raise _unavailable(self.database, exc) from exc

@@ -169,6 +169,11 @@ def table_drop(*, table: Table) -> None:
     """Drop a table with its records (on every backend)."""
     database = table.database
     with transaction.atomic():
+        # Locked first: a write adding a record to it waits (its foreign key check, at commit)
+        # and is then refused as table_dropped, rather than committing between this drop's read
+        # of the records and its delete (which then failed on the foreign key).
+        if Table.objects.select_for_update().filter(pk=table.pk).first() is None:
+            return  # dropped by another call meanwhile
         name = table.name
         table.delete()
         _announce(database.name)
