@@ -37,6 +37,9 @@ class RuleForm(forms.ModelForm):
         model = Rule
         fields = ["role", "resource", "action", "effect", "priority", "description"]
 
+    #: the API's range: a rule saved here can be written back through the API unchanged
+    priority = forms.IntegerField(initial=0, min_value=-1_000_000, max_value=1_000_000)
+
     def clean(self) -> dict:
         data = super().clean()
         if {"resource", "action", "effect"} <= set(data):
@@ -108,35 +111,39 @@ class AccountAdmin(DeletesThroughService, admin.ModelAdmin):
 
     def save_model(self, request, account, form, change) -> None:
         changed = set(form.changed_data)
-        if "is_active" in changed:
-            (services.account_enable if account.is_active else services.account_disable)(
-                account=account, actor=_actor(request)
-            )
-            changed.discard("is_active")
+        # The service compares with the account as stored (the form already wrote the new values
+        # on ``account``): narrowed scopes revoke the live tokens, as through the API.
+        stored = Account.objects.get(pk=account.pk)
         if changed & {"scopes", "metadata"}:
             services.account_update(
-                account=account,
+                account=stored,
                 scopes=account.scopes.split(),
                 metadata=account.metadata,
                 actor=_actor(request),
             )
-        elif changed:
+        if "is_active" in changed:
+            (services.account_enable if account.is_active else services.account_disable)(
+                account=stored, actor=_actor(request)
+            )
+        if changed - {"scopes", "metadata", "is_active"}:
             super().save_model(request, account, form, change)
 
     def delete_one(self, request, account) -> None:
         services.account_delete(account=account, actor=_actor(request))
 
-    @admin.action(description="Disable the selected accounts (their tokens stop working)")
+    @admin.action(
+        description="Disable the selected accounts (their tokens stop working)", permissions=["change"]
+    )
     def disable_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         for account in queryset:
             services.account_disable(account=account, actor=_actor(request))
 
-    @admin.action(description="Enable the selected accounts")
+    @admin.action(description="Enable the selected accounts", permissions=["change"])
     def enable_accounts(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         for account in queryset:
             services.account_enable(account=account, actor=_actor(request))
 
-    @admin.action(description="Rotate the client secret (the new one is shown once)")
+    @admin.action(description="Rotate the client secret (the new one is shown once)", permissions=["change"])
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         for account in queryset.filter(application__client_type="confidential"):
             secret = services.account_rotate_secret(account=account, actor=_actor(request))
@@ -152,6 +159,10 @@ class RoleAdmin(DeletesThroughService, admin.ModelAdmin):
     list_display = ["name", "description", "updated"]
     search_fields = ["name"]
     inlines = [RuleInline, BindingInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Role | None = None) -> list[str]:
+        # as through the API: a role keeps its name (row policies and bindings name it)
+        return ["name"] if obj is not None else []
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)

@@ -164,3 +164,61 @@ def test_rules_deleted_with_the_list_action__stop_applying_at_once(
         admin_client.post("/admin/auth_app/rule/", selected)
     assert not Rule.objects.filter(pk=rule.pk).exists()
     assert not _may_read_secret(narrowed)
+
+
+def test_account_form__narrowing_scopes_revokes_live_tokens_as_the_api_does(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    from tests.conftest import basic_auth
+
+    account, secret = service_account_create(name="payments", scopes=["config:read", "events:read"])
+    caller = Client()
+    auth = basic_auth(account.application.client_id, secret)
+    response = caller.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth)
+    bearer = f"Bearer {response.json()['access_token']}"
+    assert caller.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/auth_app/account/{account.pk}/change/", _account_form(account, scopes="config:read")
+        )
+    assert response.status_code == 302
+    assert Account.objects.get(pk=account.pk).scopes == "config:read"
+    assert caller.get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
+
+
+@pytest.fixture
+def viewer(client):
+    """A staff user who may only view accounts and roles."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("ops", password="pw-ops-123456", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=["view_account", "view_role"]))
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("action", ["rotate_secrets", "disable_accounts", "enable_accounts"])
+def test_account_actions__refused_to_who_may_only_view(viewer, action):
+    account, _ = service_account_create(name="payments", scopes=["config:read"])
+    secret = account.application.client_secret
+    response = viewer.post(
+        "/admin/auth_app/account/", {"action": action, "_selected_action": [account.pk]}, follow=True
+    )
+    assert "New secret of" not in response.content.decode()
+    stored = Account.objects.select_related("application").get(pk=account.pk)
+    assert stored.is_active and stored.application.client_secret == secret
+
+
+def test_role_form__a_role_keeps_its_name(admin_client):
+    role = Role.objects.create(name="reader")
+    page = admin_client.get(f"/admin/auth_app/role/{role.pk}/change/").content.decode()
+    assert 'name="name"' not in page
+
+
+def test_rule_form__priority_in_the_api_range(admin_client):
+    role = Role.objects.create(name="r")
+    form = {"role": role.pk, "resource": "config:x", "action": "read", "effect": "allow"}
+    response = admin_client.post("/admin/auth_app/rule/add/", {**form, "priority": 5_000_000_000})
+    assert response.status_code == 200 and not Rule.objects.exists()
