@@ -26,7 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-#: Refresh this many seconds before the token's expiry, so no request carries a dying token.
+#: Refresh this many seconds before the token's expiry, so no request carries a dying token (half
+#: the lifetime for a token that lives under twice as long: it is still fetched once per half).
 REFRESH_MARGIN_SECONDS = 30.0
 #: After the token endpoint refused the credentials (a 4xx: unknown client, disabled account,
 #: the address locked out), the refusal is raised again without asking for this long, doubling
@@ -213,6 +214,7 @@ class ClientCredentials(httpx.Auth):
     client: httpx.Client | None = field(default=None, repr=False)
     _token: str | None = field(default=None, init=False, repr=False)
     _expires_at: float = field(default=0.0, init=False, repr=False)
+    _refresh_at: float = field(default=0.0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     #: The last refusal, when it came (monotonic), until when it stands, and how many in a row.
     _refusal: tuple[PlatformError, float, float] | None = field(default=None, init=False, repr=False)
@@ -221,7 +223,7 @@ class ClientCredentials(httpx.Auth):
     def token(self, *, force: bool = False) -> str:
         """A valid access token, fetched when there is none or it is about to expire."""
         with self._lock:
-            if force or self._token is None or time.time() >= self._expires_at - REFRESH_MARGIN_SECONDS:
+            if force or self._token is None or time.time() >= self._refresh_at:
                 self._held()
                 self._fetch()
             assert self._token is not None
@@ -273,7 +275,9 @@ class ClientCredentials(httpx.Auth):
         self._refusal, self._refusals = None, 0
         body = response.json()
         self._token = body["access_token"]
-        self._expires_at = time.time() + float(body.get("expires_in", 3600))
+        lifetime = float(body.get("expires_in", 3600))
+        self._expires_at = time.time() + lifetime
+        self._refresh_at = self._expires_at - min(REFRESH_MARGIN_SECONDS, lifetime / 2)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token()}"

@@ -39,7 +39,7 @@ def test_session__fetches_a_token_once_and_reuses_it(session_for):
 def test_session__refreshes_when_the_token_nears_expiry(session_for):
     session = session_for("monitor:read")
     session.call("GET", "/api/v1/monitor/ping/")
-    session.credentials._expires_at = 0  # as if the hour had passed
+    session.credentials._refresh_at = 0  # as if the hour had passed
     session.call("GET", "/api/v1/monitor/ping/")
     assert AccessToken.objects.count() == 2
 
@@ -268,3 +268,13 @@ def test_credentials__a_lockout_is_held_as_long_as_its_retry_after_and_a_5xx_not
             credentials.token()
         assert unavailable.value.status == 503
     assert len(asked) == 3
+
+
+@pytest.mark.parametrize(("lifetime", "fetches"), [(20, 1), (3600, 1)])
+def test_credentials__a_token_shorter_than_the_margin_is_reused(lifetime, fetches):
+    # a 30 s margin made every call fetch a new token when tokens lived 30 s or less
+    client, asked = _token_endpoint(httpx.Response(200, json={"access_token": "t", "expires_in": lifetime}))
+    credentials = ClientCredentials("http://platform/o/token/", "id", "secret", client=client)
+    for _ in range(5):
+        assert credentials.token() == "t"
+    assert len(asked) == fetches
