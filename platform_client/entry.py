@@ -218,9 +218,14 @@ class Platform:
             from platform_client import trace
 
             bound = _Bound(trace, self.session, ("search", "get", "services", "dependencies", "compare"))
-            bound.setup = lambda **options: trace.setup(
-                self.service, session=self.session, version=self.version, **options
-            )
+
+            def setup(**options: Any) -> Any:
+                provider = trace.setup(self.service, session=self.session, version=self.version, **options)
+                # closed before the session: the spans still queued are sent, and its thread ends
+                self._closers.append(provider.shutdown)
+                return provider
+
+            bound.setup = setup
             bound.wsgi, bound.asgi = trace.wsgi, trace.asgi
             return bound
 

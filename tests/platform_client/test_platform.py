@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def env(live_server, service_account, monkeypatch):
     client_id, secret = service_account(
-        "auth:read", "discovery:read", "discovery:write", "events:read", "events:write"
+        "auth:read", "discovery:read", "discovery:write", "events:read", "events:write", "trace:write"
     )
     for name, value in {
         "PLATFORM_URL": live_server.url,
@@ -79,6 +79,20 @@ def test_close__stops_every_thread_it_started(env):
     assert [t.name for t in leftover if t.is_alive()] == []
     with pytest.raises(RuntimeError, match="closed"):
         _ = p.config
+
+
+def test_close__sends_the_spans_still_queued_and_ends_the_exporters_thread(env):
+    from trace_app.models import Span
+
+    before = set(threading.enumerate())
+    with Platform.from_env() as p:
+        tracer = p.trace.setup().get_tracer("tests")  # batched: nothing sent yet
+        for name in ("a", "b", "c"):
+            with tracer.start_as_current_span(name):
+                pass
+    assert sorted(Span.objects.filter(service="orders").values_list("name", flat=True)) == ["a", "b", "c"]
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not [t.name for t in leftover if "Span" in t.name]
 
 
 def test_from_env__missing_service_or_credentials(env, monkeypatch):
