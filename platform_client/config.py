@@ -56,7 +56,7 @@ from platform_client.documents import (
     wait_for,
     walk,
 )
-from platform_client.session import PlatformError, PlatformSession
+from platform_client.session import PlatformError, PlatformSession, token_refused
 
 __all__ = [
     "Config",
@@ -334,6 +334,7 @@ class PlatformSource(Source):
                 else:
                     self._watch_long_poll(on_change, stop)
             except Exception as exc:  # unreachable platform: keep the last good document, retry
+                token_refused(self.session.credentials, exc)
                 if time.monotonic() - began > self.retry_max_seconds:
                     backoff.reset()  # it had been watching: a new outage
                 wait = backoff.next(getattr(exc, "retry_after", None))

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from platform_client._backoff import Backoff
-from platform_client.session import PlatformError, PlatformSession
+from platform_client.session import PlatformError, PlatformSession, token_refused
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +339,7 @@ class Discovery:
                     self._follow_websocket()
                     continue
                 except Exception as exc:  # unavailable: fall back to blocking queries for a while
+                    token_refused(self.session.credentials, exc)
                     log.info("discovery: websocket watch unavailable (%s); using blocking queries", exc)
             self.mode = "blocking"
             deadline = time.monotonic() + (self.retry_seconds if self.use_websocket else float("inf"))

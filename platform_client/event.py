@@ -404,8 +404,8 @@ class Subscription:
         from websockets.sync.client import connect
 
         backoff = Backoff(0.2, self.reconnect_max)
+        fresh_token = False  # refused (4401) with a token fetched for this very connection
         while not self._stop.is_set():
-            refused = False
             try:
                 token = self.session.credentials.token()
                 with connect(self.url(), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
@@ -414,6 +414,7 @@ class Subscription:
                         message = json.loads(raw)
                         kind = message.get("type")
                         if kind == "subscribed":
+                            fresh_token = False
                             if self.last_event_id is None:  # resume from here if the link drops
                                 self.last_event_id = message.get("latest_event_id")
                             self.connected.set()
@@ -425,18 +426,26 @@ class Subscription:
                         elif kind == "error":
                             self.last_error = f"{message.get('code')}: {message.get('message')}"
                             log.warning("events subscription refused: %s", self.last_error)
-                refused = ws.close_code in REFUSED_CODES
+                code, reason = ws.close_code, ws.close_reason
             except ConnectionClosed as exc:
-                refused = exc.rcvd is not None and exc.rcvd.code in REFUSED_CODES
-                if not refused:
+                code, reason = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd is not None else (None, "")
+                if code not in REFUSED_CODES:
                     log.info("events subscription: %s; reconnecting", exc)
             except Exception as exc:
+                code, reason = None, ""
                 log.info("events subscription: %s; reconnecting", exc)
             finally:
                 self._ws = None
                 self.connected.clear()
-            if refused:  # not authenticated or not allowed: retrying cannot help
-                log.error("events subscription refused (%s); stopped", self.last_error or "4401/4403")
+            if code == 4401 and not fresh_token:
+                # the token expired or was revoked while cached: once more, with a new one
+                self.session.credentials.invalidate()
+                fresh_token = True
+                log.info("events subscription: token refused (4401); reconnecting with a new one")
+                continue
+            if code in REFUSED_CODES:  # not authenticated or not allowed: retrying cannot help
+                self.last_error = self.last_error or f"{code} {reason}".strip()
+                log.error("events subscription refused (%s); stopped", self.last_error)
                 return
             if self._stop.wait(backoff.next()):
                 return

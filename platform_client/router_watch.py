@@ -14,6 +14,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from platform_client.session import token_refused
+
 if TYPE_CHECKING:
     from platform_client.router import Router
 
@@ -52,6 +54,7 @@ class RouteWatcher:
             try:
                 self._follow()
             except Exception as exc:  # unavailable: the router polls meanwhile
+                token_refused(self.router.session.credentials, exc)
                 log.info("router: websocket watch unavailable (%s); polling", exc)
             self.mode = None
             self._stop.wait(self.retry_seconds)

@@ -287,6 +287,16 @@ class ClientCredentials(httpx.Auth):
             yield request
 
 
+def token_refused(credentials: ClientCredentials, exc: BaseException) -> bool:
+    """Whether a websocket was closed 4401 (its token expired or was revoked meanwhile); if so
+    the token is dropped, so the next connection fetches a new one instead of the refused one."""
+    received = getattr(exc, "rcvd", None)
+    if received is not None and received.code == 4401:
+        credentials.invalidate()
+        return True
+    return False
+
+
 class PlatformSession(httpx.Client):
     """An HTTP client for the platform's API, authenticated as one service account."""
 

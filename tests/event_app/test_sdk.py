@@ -160,3 +160,19 @@ def test_subscribe__websocket__delivers_and_resumes_after_reconnect(asgi_platfor
     sub.stop()
     session.close()
     assert got == ["order.a", "order.b", "order.c", "order.d"]
+
+
+def test_subscribe__a_cached_token_revoked_meanwhile__connects_with_a_new_one(asgi_platform):
+    # the subscription stopped for good on 4401, with the session still holding the revoked token
+    base, client_id, secret = asgi_platform.url, asgi_platform.client_id, asgi_platform.client_secret
+    session = PlatformSession(base, client_id, secret, scopes=["events:read"])
+    revoked = session.credentials.token()
+    answer = httpx.post(f"{base}/o/revoke_token/", data={"token": revoked}, auth=(client_id, secret))
+    assert answer.status_code == 200
+    sub = subscribe(session, lambda event: None, types=["order.*"])
+    try:
+        assert sub.connected.wait(15), sub.last_error
+        assert session.credentials.token() != revoked
+    finally:
+        sub.stop()
+        session.close()

@@ -278,3 +278,22 @@ def test_credentials__a_token_shorter_than_the_margin_is_reused(lifetime, fetche
     for _ in range(5):
         assert credentials.token() == "t"
     assert len(asked) == fetches
+
+
+def test_token_refused__a_websocket_closed_4401_drops_the_cached_token():
+    # the config, discovery and router watches reconnected with the revoked token until it expired
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
+
+    from platform_client.session import token_refused
+
+    client, asked = _token_endpoint(httpx.Response(200, json={"access_token": "t", "expires_in": 3600}))
+    credentials = ClientCredentials("http://platform/o/token/", "id", "secret", client=client)
+    credentials.token()
+    assert not token_refused(credentials, ConnectionClosedError(Close(4403, "forbidden"), None))
+    assert not token_refused(credentials, OSError("refused"))
+    credentials.token()
+    assert len(asked) == 1
+    assert token_refused(credentials, ConnectionClosedError(Close(4401, "token"), None))
+    credentials.token()
+    assert len(asked) == 2
