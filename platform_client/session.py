@@ -13,6 +13,7 @@ next (see :class:`Failover`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -54,7 +55,10 @@ def platform_urls(given: str | list[str] | tuple[str, ...] | None = None) -> lis
             address.port  # noqa: B018 (raises on a port that is not a number in range)
         except ValueError:
             address = address._replace(netloc="")
-        if address.scheme not in ("http", "https") or not address.hostname:
+        # a path is the platform's behind a proxy; a query, fragment or credentials would be
+        # glued to every request's path (the token request went to /?x=1/o/token/)
+        extra = address.query or address.fragment or "@" in address.netloc
+        if address.scheme not in ("http", "https") or not address.hostname or extra:
             where = "" if given else " (PLATFORM_URL)"
             raise ValueError(f"the platform's address{where} is http(s)://host[:port], not {url!r}")
     return urls or [DEFAULT_URL]
@@ -177,7 +181,11 @@ class PlatformError(Exception):
             return cls(
                 response.status_code, error, body.get("error_description", error), retry_after=retry_after
             )
-        return cls(response.status_code, "http_error", response.reason_phrase, retry_after=retry_after)
+        # not the platform's answer (a proxy's, or no platform at this path): say where it came from
+        message = response.reason_phrase
+        with contextlib.suppress(RuntimeError):  # a response made by hand has no request
+            message += f" ({response.request.method} {response.request.url})"
+        return cls(response.status_code, "http_error", message, retry_after=retry_after)
 
 
 def retry_after_seconds(value: str | None) -> float | None:

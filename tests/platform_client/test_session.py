@@ -131,7 +131,17 @@ def test_failover__platform_url_lists_the_nodes(monkeypatch, live_server, servic
 
 
 @pytest.mark.parametrize(
-    "url", ["not a url", "localhost:8000", "ftp://platform", "http://:8000", "http://h:99999", "http://a, b"]
+    "url",
+    [
+        "not a url",
+        "localhost:8000",
+        "ftp://platform",
+        "http://:8000",
+        "http://h:99999",
+        "http://a, b",
+        "http://h:8000?x=1",  # a query: the token request went to /?x=1/o/token/
+        "http://u:p@h:8000",
+    ],
 )
 def test_platform_url__an_address_that_is_not_http_is_refused_at_once(monkeypatch, url):
     # it was taken, and the first call failed on an odd httpx error (or a missing-credentials one)
@@ -297,3 +307,10 @@ def test_token_refused__a_websocket_closed_4401_drops_the_cached_token():
     assert token_refused(credentials, ConnectionClosedError(Close(4401, "token"), None))
     credentials.token()
     assert len(asked) == 2
+
+
+def test_platform_error__an_answer_not_from_the_platform_names_the_request():
+    # a URL with a path nothing serves answered "404 http_error: Not Found", naming nothing
+    request = httpx.Request("POST", "http://h:8000/platform/o/token/")
+    error = PlatformError.from_response(httpx.Response(404, text="<html>", request=request))
+    assert (error.code, error.message) == ("http_error", "Not Found (POST http://h:8000/platform/o/token/)")
