@@ -125,10 +125,15 @@ class Registration:
         while not self._stop.wait(wait):
             try:
                 self.heartbeat()
-            except (PlatformError, httpx.HTTPError) as exc:
+            except Exception as exc:  # whatever failed, the thread keeps the node alive
                 wait = backoff.next(getattr(exc, "retry_after", None))
+                expected = isinstance(exc, (PlatformError, httpx.HTTPError))
                 log.warning(
-                    "discovery: heartbeat of %s failed (next try in %.1f s): %s", self.node_id, wait, exc
+                    "discovery: heartbeat of %s failed (next try in %.1f s): %s",
+                    self.node_id,
+                    wait,
+                    exc,
+                    exc_info=not expected,  # an unexpected error (a non-JSON answer ...) in full
                 )
             else:
                 wait = self.interval

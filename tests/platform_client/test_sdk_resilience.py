@@ -515,3 +515,30 @@ def test_monitor_background_report_failing__logs_one_line_naming_the_cause(caplo
     failed = [r for r in caplog.records if "a report failed" in r.getMessage()]
     assert failed and all(r.exc_info is None for r in failed)
     assert "Connection refused" in failed[0].getMessage()
+
+
+def test_registration__an_unexpected_heartbeat_error__the_thread_keeps_beating():
+    # only PlatformError and httpx errors were caught: a non-JSON answer (ValueError) ended the
+    # heartbeat thread without a word, and the node expired while the service ran on
+    from platform_client.discovery import Registration
+
+    class Session:
+        beats = 0
+
+        def call(self, method, path, **kwargs):
+            if method == "POST":
+                self.beats += 1
+                if self.beats == 1:
+                    raise ValueError("Expecting value: line 1 column 1 (char 0)")
+            return {"id": "n"}
+
+    session = Session()
+    registration = Registration(session, "orders", "1", "10.0.0.1", 80, interval=0.01, node_id="n")
+    registration.start()
+    try:
+        deadline = time.monotonic() + 10
+        while session.beats < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert session.beats >= 3 and registration._thread.is_alive()
+    finally:
+        registration.deregister()
