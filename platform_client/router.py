@@ -206,6 +206,8 @@ class Target:
         self.service = service
         self.table: Table | None = None
         self.nodes: dict[str, Node] = {}
+        #: Why the last refresh found no routes (the router's and discovery's errors), for NoRoute.
+        self.why = ""
         self.bucket: TokenBucket | None = None
         self.limit: tuple[float, int] | None = None
         self.budget = RetryBudget()
@@ -271,7 +273,7 @@ class Router:
             self._refresh_soon(target, now)
         table = target.table
         if table is None or not table.nodes:
-            raise NoRoute(service)
+            raise NoRoute(service, target.why)
         bucket = target.bucket
         if bucket is not None and not bucket.take(now):
             self.recorder.drop(service, "", endpoint, now=self.wall_clock())
@@ -377,6 +379,7 @@ class Router:
             document = self.session.call("GET", f"{API}/routes/{target.service}/", params=params)
         except (PlatformError, httpx.HTTPError, RuntimeError, ValueError) as exc:
             log.info("router: routes of %s unavailable (%s)", target.service, exc)
+            target.why = f"the router's routes: {exc}"
             if target.table is not None and target.table.source == "router" and now < target.table.expires:
                 target.refresh_at = now + 1.0
                 return
@@ -394,6 +397,7 @@ class Router:
         limit = document.get("rate_limit")
         self._set_limit(target, (float(limit["rate"]), int(limit["burst"])) if limit else None, now)
         target.table = Table(nodes, list(document.get("rules", [])), "router", now + ttl)
+        target.why = ""
         target.nodes = {node.id: node for node in nodes}
         target.refresh_at = now + ttl / 2
 
@@ -402,6 +406,7 @@ class Router:
             document = self.discovery.get_service(target.service)
         except (PlatformError, httpx.HTTPError, RuntimeError) as exc:
             log.info("router: discovery has no %s either (%s)", target.service, exc)
+            target.why = "; ".join(filter(None, (target.why, f"discovery: {exc}")))
             target.refresh_at = now + 1.0
             return
         nodes = []
@@ -416,6 +421,7 @@ class Router:
                 node.weight = 100
                 nodes.append(node)
         rules = target.table.rules if target.table is not None else []
+        target.why = "" if nodes else "; ".join(filter(None, (target.why, "discovery: no passing node")))
         target.table = Table(nodes, rules, "discovery", float("inf"))
         target.nodes = {node.id: node for node in nodes}
         target.refresh_at = now + 1.0

@@ -250,6 +250,17 @@ def test_unknown_everywhere__is_no_route(clock):
         router.select("orders")
 
 
+def test_no_route__names_why_the_router_and_discovery_had_none(clock):
+    # it said only "No node of 'orders' to call", hiding a refused connection or credentials
+    session = FakeSession()
+    session.down = True
+    router = make_router(session, clock, discovery=FakeDiscovery({}))
+
+    with pytest.raises(NoRoute) as refused:
+        router.select("orders")
+    assert "router unreachable" in refused.value.message and "discovery: " in refused.value.message
+
+
 def test_rate_limit__the_bucket_refuses_and_the_drop_is_counted(clock):
     session = FakeSession({"orders": routes([("a", "1.0", 100, {})], rate_limit={"rate": 1.0, "burst": 2})})
     router = make_router(session, clock)
