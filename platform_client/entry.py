@@ -105,26 +105,32 @@ class Platform:
         (host:port); keyword arguments win."""
         env = os.environ
         log_events = _flag(overrides.pop("log_events", None), "PLATFORM_LOG_EVENTS")  # before a session
-        session = overrides.pop("session", None) or PlatformSession(
+        given = overrides.pop("session", None)
+        session = given or PlatformSession(
             overrides.pop("url", None),
             overrides.pop("client_id", None),
             overrides.pop("client_secret", None),
             overrides.pop("scopes", None),
         )
-        return cls(
-            session,
-            overrides.pop("service", None)
-            or env.get("PLATFORM_SERVICE_NAME")
-            or env.get("OTEL_SERVICE_NAME", ""),
-            overrides.pop("version", None) or env.get("PLATFORM_SERVICE_VERSION", "0.0.0"),
-            node=overrides.pop("node", None) or env.get("PLATFORM_NODE"),
-            kv_url=overrides.pop("kv_url", None) or env.get("PLATFORM_KV_URL", "memory://"),
-            sync_url=overrides.pop("sync_url", None) or env.get("PLATFORM_SYNC_URL", "memory://"),
-            log_file=overrides.pop("log_file", None) or env.get("PLATFORM_LOG_FILE"),
-            log_events=log_events,
-            statsd=overrides.pop("statsd", None) or env.get("PLATFORM_STATSD"),
-            **overrides,
-        )
+        try:
+            return cls(
+                session,
+                overrides.pop("service", None)
+                or env.get("PLATFORM_SERVICE_NAME")
+                or env.get("OTEL_SERVICE_NAME", ""),
+                overrides.pop("version", None) or env.get("PLATFORM_SERVICE_VERSION", "0.0.0"),
+                node=overrides.pop("node", None) or env.get("PLATFORM_NODE"),
+                kv_url=overrides.pop("kv_url", None) or env.get("PLATFORM_KV_URL", "memory://"),
+                sync_url=overrides.pop("sync_url", None) or env.get("PLATFORM_SYNC_URL", "memory://"),
+                log_file=overrides.pop("log_file", None) or env.get("PLATFORM_LOG_FILE"),
+                log_events=log_events,
+                statsd=overrides.pop("statsd", None) or env.get("PLATFORM_STATSD"),
+                **overrides,
+            )
+        except BaseException:  # a setting refused: the session made for it is not left open
+            if given is None:
+                session.close()
+            raise
 
     # --- made on first use ----------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ and one scheduler, and a clean shutdown that leaves no thread running."""
 from __future__ import annotations
 
 import threading
+from unittest import mock
 
 import pytest
 
-from platform_client import Platform, PlatformError
+from platform_client import Platform, PlatformError, PlatformSession
 from platform_client.scheduler import Scheduler
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,8 +98,13 @@ def test_close__sends_the_spans_still_queued_and_ends_the_exporters_thread(env):
 
 def test_from_env__missing_service_or_credentials(env, monkeypatch):
     monkeypatch.delenv("PLATFORM_SERVICE_NAME")
-    with pytest.raises(ValueError, match="service name"):
+    close = PlatformSession.close
+    with (
+        mock.patch.object(PlatformSession, "close", autospec=True, side_effect=close) as closing,
+        pytest.raises(ValueError, match="service name"),
+    ):
         Platform.from_env()
+    assert closing.call_count == 1  # the session made for it is not left open
     monkeypatch.delenv("PLATFORM_CLIENT_SECRET")
     with pytest.raises(ValueError, match="client_secret"):
         Platform.from_env(service="x")
