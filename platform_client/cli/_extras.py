@@ -153,7 +153,10 @@ def cmd_login(options: argparse.Namespace) -> int:
 
     url = getattr(options, "url", None) or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000"
     client_id = getattr(options, "client_id", None) or os.environ.get("PLATFORM_CLIENT_ID")
-    secret = getattr(options, "client_secret", None) or os.environ.get("PLATFORM_CLIENT_SECRET")
+    secret = getattr(options, "client_secret", None)
+    if not secret and os.environ.get("PLATFORM_CLIENT_SECRET"):
+        secret = os.environ["PLATFORM_CLIENT_SECRET"]  # said so: a secret piped in is not read
+        sys.stderr.write("platform login: using the client secret in PLATFORM_CLIENT_SECRET\n")
     if not client_id:
         return _error({"code": "missing_credentials", "message": "--client-id is required"}, EXIT_USAGE)
     try:

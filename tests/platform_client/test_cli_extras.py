@@ -109,6 +109,17 @@ def test_login__checks_saves_0600_and_later_commands_use_it(
     assert "readable by others" in json.loads(capsys.readouterr().err)["error"]["message"]
 
 
+def test_login__the_secret_taken_from_the_environment_is_said_so(
+    live_server, service_account, capsys, creds_file, monkeypatch
+):
+    # a secret piped in was ignored without a word when PLATFORM_CLIENT_SECRET was set
+    client_id, secret = service_account("auth:read")
+    monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
+    monkeypatch.setattr("sys.stdin", io.StringIO("another\n"))
+    assert main(["--url", live_server.url, "--client-id", client_id, "login"]) == 0
+    assert "using the client secret in PLATFORM_CLIENT_SECRET" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("typed", ["", "\n"])
 def test_login__an_empty_secret__exit_2_missing_credentials(creds_file, capsys, monkeypatch, typed):
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
