@@ -38,10 +38,13 @@ def create_app(p: Platform, **middleware) -> Flask:
 
 
 if __name__ == "__main__":
+    import contextlib
     import os
     from wsgiref.simple_server import make_server
 
     with Platform.from_env(service="flask-orders", version="1.0.0") as p:
         p.trace.setup()  # spans exported to the platform in batches
         p.monitor.start()  # checks, status and endpoint stats reported every 10 s
-        make_server("127.0.0.1", int(os.environ.get("PORT", "8080")), create_app(p)).serve_forever()
+        server = make_server("127.0.0.1", int(os.environ.get("PORT", "8080")), create_app(p))
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the block: deregistered, flushed
+            server.serve_forever()
