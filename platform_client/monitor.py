@@ -45,6 +45,10 @@ from platform_client.session import PlatformError, PlatformSession, platform_url
 
 log = logging.getLogger(__name__)
 
+#: Refusals of the caller rather than of the report (credentials refused or not allowed, too
+#: many requests): the report's counts are kept for the next one, which may be accepted.
+RETRIED = frozenset({401, 403, 429})
+
 API = "/api/v1/monitor"
 STATES = ("passing", "warning", "critical", "unknown")
 #: What a check's result may define besides its state and output: the monitor reads this list
@@ -302,8 +306,8 @@ class Monitor:
         try:
             return self.session.call("POST", f"{API}/reports/", json=body)
         except (httpx.TransportError, PlatformError) as exc:
-            if isinstance(exc, PlatformError) and exc.status < 500 and exc.status != 429:
-                raise  # refused: sending it again would be refused again
+            if isinstance(exc, PlatformError) and exc.status < 500 and exc.status not in RETRIED:
+                raise  # refused for what it holds: sending it again would be refused again
             # Not delivered (platform down or overloaded): the counts and their period go in the
             # next report, so that no request goes uncounted.
             self.endpoints.give_back(endpoints)
@@ -341,8 +345,10 @@ class Monitor:
                 try:
                     self._report()
                 except PlatformError as exc:
-                    if 400 <= exc.status < 500 and exc.status != 429:
+                    if 400 <= exc.status < 500 and exc.status not in RETRIED:
                         log.error("monitor: the platform refused a report: %s (every report will be)", exc)
+                    elif exc.status in (401, 403):  # the account, not the report: it may come back
+                        log.error("monitor: a report was refused: %s (its counts kept for the next)", exc)
                     else:
                         log.warning("monitor: a report failed: %s (retried at the next interval)", exc)
                 except httpx.HTTPError as exc:  # the platform unreachable

@@ -189,3 +189,22 @@ def test_ping_key__never_starts_with_a_dash_a_command_line_reads_as_an_option(mo
     drawn = iter(["-k" * 16, "k-" * 16])
     monkeypatch.setattr(jobs.secrets, "token_urlsafe", lambda size: next(drawn))
     assert services.key_create(service="backups").key == "k-" * 16
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"), [(401, True), (403, True), (429, True), (503, True), (400, False)]
+)
+def test_report_refused__the_counts_are_kept_unless_the_report_itself_was(status, kept):
+    # a 401 (an account disabled for a while) threw the period's counts away
+    from platform_client.session import PlatformError
+
+    class Refusing:
+        def call(self, *args, **kwargs):
+            raise PlatformError(status, "refused", "no")
+
+    monitor = sdk.Monitor(Refusing(), service="orders", node="n1")
+    monitor.endpoints.count("GET /orders", "success", 7)
+    with pytest.raises(PlatformError):
+        monitor._report()
+    left = monitor.endpoints.take()
+    assert (left == [{"method": "GET /orders", "success": 7, "errors": 0, "dropped": 0}]) is kept
