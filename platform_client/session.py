@@ -255,6 +255,7 @@ class ClientCredentials(httpx.Auth):
             hold = max(hold, error.retry_after)
         now = time.monotonic()
         self._refusal = (error, now, now + hold)
+        self._token = None  # refused since: calls raise the refusal rather than send it again
 
     def invalidate(self) -> None:
         with self._lock:

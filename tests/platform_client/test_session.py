@@ -314,3 +314,18 @@ def test_platform_error__an_answer_not_from_the_platform_names_the_request():
     request = httpx.Request("POST", "http://h:8000/platform/o/token/")
     error = PlatformError.from_response(httpx.Response(404, text="<html>", request=request))
     assert (error.code, error.message) == ("http_error", "Not Found (POST http://h:8000/platform/o/token/)")
+
+
+def test_credentials__refused_after_a_token_was_granted__the_old_token_is_not_used_again(monkeypatch):
+    # the held refusal applied only to fetching: calls still went out with the refused token
+    granted = httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+    refused = httpx.Response(401, json={"error": "invalid_client"})
+    client, asked = _token_endpoint(granted, refused)
+    monkeypatch.setattr("platform_client.session.random.uniform", lambda low, high: 1.0)
+    credentials = ClientCredentials("http://platform/o/token/", "id", "secret", client=client)
+    assert credentials.token() == "t"
+    with pytest.raises(PlatformError):  # the API said 401: a new token is asked for, and refused
+        credentials.token(force=True)
+    with pytest.raises(PlatformError, match="asked again in"):
+        credentials.token()
+    assert len(asked) == 2
