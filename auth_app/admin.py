@@ -1,4 +1,5 @@
-"""Operator screens of the auth service: accounts, roles, rules, bindings, signing keys.
+"""Operator screens of the auth service: accounts, roles, rules, bindings, signing keys, and
+django-oauth-toolkit's applications and tokens (read-only here).
 
 Secrets never appear here: client secrets are stored hashed, and rotating one (an admin
 action) shows the new secret once, in the confirmation message.
@@ -6,12 +7,14 @@ action) shows the new secret once, in the confirmation message.
 
 from __future__ import annotations
 
+import oauth2_provider.admin  # noqa: F401  (registers its own screens first: replaced below)
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from auth_app import services
@@ -19,7 +22,7 @@ from auth_app.api.serializers import MetadataField
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
 from auth_app.selectors import bump_policy_version
-from platformsite.admin import DeletesThroughService
+from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
 
 
 def _actor(request: HttpRequest) -> str:
@@ -207,3 +210,71 @@ class SigningKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# --- django-oauth-toolkit's rows ----------------------------------------------------------------
+# Its own screens set an application's secret, grant type and client type and delete tokens
+# behind the services' backs (no audit, the old tokens live on, no node hears of it). Here they
+# are read; each lists the fields to show, none of them a secret. An access token may be removed,
+# revoked through the service; an application goes with its account (Accounts, above).
+
+admin.site.unregister([Application, AccessToken, RefreshToken, Grant, IDToken])
+
+
+@admin.register(Application)
+class ApplicationAdmin(ReadOnlyAdmin):
+    list_display = ["name", "client_id", "client_type", "authorization_grant_type", "user", "created"]
+    list_filter = ["client_type", "authorization_grant_type"]
+    search_fields = ["name", "client_id"]
+    list_select_related = ["user"]
+    fields = [
+        "name",
+        "client_id",
+        "client_type",
+        "authorization_grant_type",
+        "user",
+        "redirect_uris",
+        "skip_authorization",
+        "algorithm",
+        "created",
+        "updated",
+    ]
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(DeletesThroughService, ReadOnlyAdmin):
+    deletable = True
+    list_display = ["id", "application", "user", "scope", "expires"]
+    search_fields = ["application__client_id", "application__name", "user__username"]
+    list_select_related = ["application", "user"]
+    fields = ["application", "user", "scope", "expires", "created", "updated"]
+    show_full_result_count = False
+
+    # Revoked as through /o/revoke_token/: its refresh token with it, every node told, audited.
+    def delete_one(self, request, token: AccessToken) -> None:
+        services.access_token_revoke(token=token, actor=_actor(request))
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(ReadOnlyAdmin):
+    list_display = ["id", "application", "user", "created", "revoked"]
+    search_fields = ["application__client_id", "application__name", "user__username"]
+    list_select_related = ["application", "user"]
+    fields = ["application", "user", "access_token", "created", "updated", "revoked"]
+    show_full_result_count = False
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    list_display = ["id", "application", "user", "scope", "expires"]
+    search_fields = ["application__client_id", "application__name", "user__username"]
+    list_select_related = ["application", "user"]
+    fields = ["application", "user", "redirect_uri", "scope", "expires", "created"]
+
+
+@admin.register(IDToken)
+class IDTokenAdmin(ReadOnlyAdmin):
+    list_display = ["jti", "application", "user", "scope", "expires"]
+    search_fields = ["application__client_id", "application__name", "user__username"]
+    list_select_related = ["application", "user"]
+    fields = ["jti", "application", "user", "scope", "expires", "created"]

@@ -15,13 +15,13 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import AccessToken, Application, RefreshToken
+from oauth2_provider.models import AccessToken, Application, RefreshToken, revoke_access_token
 
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule
 from auth_app.policy import PolicyError, parse_pattern
 from auth_app.selectors import bump_policy_version
-from auth_app.tokens import note_revocation
+from auth_app.tokens import note_revocation, note_revoked
 from platformsite.api.errors import Conflict, Denied
 from platformsite.services import all_scopes
 
@@ -184,6 +184,18 @@ def _tokens_of(model: type, account: Account) -> Any:
     if account.user_id:
         tokens |= model.objects.filter(user_id=account.user_id)
     return tokens
+
+
+@transaction.atomic
+def access_token_revoke(*, token: AccessToken, actor: str = "system") -> None:
+    """Revoke one access token with the refresh token bound to it (left behind, that would mint
+    another), as ``/o/revoke_token/`` does; once committed every node forgets the token (one that
+    validated it would accept it for ``PLATFORM_TOKEN_CACHE_SECONDS`` more)."""
+    token_id, checksum = token.pk, token.token_checksum
+    client_id = token.application.client_id if token.application_id else ""
+    revoke_access_token(token)
+    transaction.on_commit(lambda: note_revoked([checksum]))
+    audit("auth.token.revoked", subject=actor, token=token_id, client_id=client_id)
 
 
 @transaction.atomic

@@ -222,3 +222,103 @@ def test_rule_form__priority_in_the_api_range(admin_client):
     form = {"role": role.pk, "resource": "config:x", "action": "read", "effect": "allow"}
     response = admin_client.post("/admin/auth_app/rule/add/", {**form, "priority": 5_000_000_000})
     assert response.status_code == 200 and not Rule.objects.exists()
+
+
+# --- django-oauth-toolkit's screens ---------------------------------------------------------------
+
+
+def _issue_token(account, secret) -> str:
+    from django.test import Client
+
+    from tests.conftest import basic_auth
+
+    auth = basic_auth(account.application.client_id, secret)
+    response = Client().post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=auth)
+    return response.json()["access_token"]
+
+
+@pytest.mark.parametrize("model", ["application", "accesstoken", "refreshtoken", "grant", "idtoken"])
+def test_oauth_screens__nothing_is_added_there(admin_client, model):
+    assert admin_client.get(f"/admin/oauth2_provider/{model}/add/").status_code == 403
+
+
+def test_oauth_application__read_only_the_secret_and_grant_set_through_the_service_only(admin_client):
+    """The toolkit's own form set the secret, grant and client type: no audit, old tokens lived on."""
+    from oauth2_provider.models import Application
+
+    account, secret = service_account_create(name="payments", scopes=["config:read"])
+    application = account.application
+    url = f"/admin/oauth2_provider/application/{application.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="client_secret"' not in page and 'name="authorization_grant_type"' not in page
+    assert application.client_secret not in page and secret not in page  # neither hashed nor clear
+    form = {
+        "client_id": application.client_id,
+        "client_secret": "chosen-by-hand",
+        "client_type": "public",
+        "authorization_grant_type": "password",
+        "name": application.name,
+        "algorithm": "",
+    }
+    assert admin_client.post(url, form).status_code == 403
+    stored = Application.objects.get(pk=application.pk)
+    assert (stored.client_secret, stored.client_type, stored.authorization_grant_type) == (
+        application.client_secret,
+        "confidential",
+        "client-credentials",
+    )
+    delete = f"/admin/oauth2_provider/application/{application.pk}/delete/"
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Account.objects.filter(pk=account.pk).exists()
+
+
+@pytest.mark.parametrize("model", ["refreshtoken", "grant", "idtoken"])
+def test_oauth_rows_but_access_tokens__cannot_be_deleted_there(admin_client, model):
+    """A deleted refresh token lost the tombstone reuse protection needs; grants and ID tokens
+    go with their tokens."""
+    from datetime import timedelta
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    account, _ = service_account_create(name="payments", scopes=["config:read"])
+    user = get_user_model().objects.get(username="root")
+    owned = {"user": user, "application": account.application}
+    expires = timezone.now() + timedelta(hours=1)
+    rows = {
+        "refreshtoken": {"token": "r" * 40},
+        "grant": {"code": "c" * 40, "expires": expires, "redirect_uri": "https://x.example/"},
+        "idtoken": {"expires": expires},
+    }
+    row = apps.get_model("oauth2_provider", model).objects.create(**owned, **rows[model])
+    listing = admin_client.get(f"/admin/oauth2_provider/{model}/").content.decode()
+    assert "delete_selected" not in listing
+    response = admin_client.post(f"/admin/oauth2_provider/{model}/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert type(row).objects.filter(pk=row.pk).exists()
+
+
+@pytest.mark.parametrize("how", ["page", "action"])
+def test_access_token_deleted_there__is_revoked_through_the_service(
+    admin_client, how, django_capture_on_commit_callbacks, caplog
+):
+    """A raw delete left the token valid on every node that had it cached, and unaudited."""
+    from django.test import Client
+    from oauth2_provider.models import AccessToken
+
+    account, secret = service_account_create(name="payments", scopes=["config:read"])
+    token = _issue_token(account, secret)
+    bearer = f"Bearer {token}"
+    assert Client().get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 200  # cached
+    row = AccessToken.objects.get()
+    page = admin_client.get(f"/admin/oauth2_provider/accesstoken/{row.pk}/change/").content.decode()
+    assert token not in page
+    with django_capture_on_commit_callbacks(execute=True), caplog.at_level("INFO", "platform.audit"):
+        if how == "page":
+            admin_client.post(f"/admin/oauth2_provider/accesstoken/{row.pk}/delete/", {"post": "yes"})
+        else:
+            selected = {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+            admin_client.post("/admin/oauth2_provider/accesstoken/", selected)
+    assert not AccessToken.objects.exists()
+    assert Client().get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
+    assert "auth.token.revoked" in [r.msg for r in caplog.records]
