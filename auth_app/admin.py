@@ -22,7 +22,7 @@ from auth_app.api.serializers import MetadataField
 from auth_app.audit import audit
 from auth_app.models import Account, Role, RoleBinding, Rule, SigningKey
 from auth_app.selectors import bump_policy_version
-from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, PlatformAdmin, ReadOnlyAdmin
 
 
 def _actor(request: HttpRequest) -> str:
@@ -81,7 +81,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(DeletesThroughService, admin.ModelAdmin):
+class AccountAdmin(DeletesThroughService, PlatformAdmin):
     form = AccountForm
     list_display = ["name", "type", "client_id", "scopes", "is_active", "created"]
     list_filter = ["type", "is_active"]
@@ -158,7 +158,7 @@ class AccountAdmin(DeletesThroughService, admin.ModelAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(DeletesThroughService, admin.ModelAdmin):
+class RoleAdmin(DeletesThroughService, PlatformAdmin):
     list_display = ["name", "description", "updated"]
     search_fields = ["name"]
     inlines = [RuleInline, BindingInline]
@@ -178,7 +178,7 @@ class RoleAdmin(DeletesThroughService, admin.ModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(DeletesThroughService, admin.ModelAdmin):
+class RuleAdmin(DeletesThroughService, PlatformAdmin):
     list_display = ["resource", "action", "effect", "priority", "role"]
     list_filter = ["effect", "action", "role"]
     search_fields = ["resource", "role__name"]
@@ -203,7 +203,7 @@ class RuleAdmin(DeletesThroughService, admin.ModelAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
+class SigningKeyAdmin(PlatformAdmin):
     list_display = ["kid", "created", "retired"]
     fields = ["kid", "public_jwk", "created", "retired"]
     readonly_fields = fields

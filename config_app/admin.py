@@ -7,11 +7,11 @@ validates them and tells the watchers; the admin shows them.
 from django.contrib import admin
 
 from config_app.models import Layer, Namespace, Revision
-from platformsite.admin import ReadOnlyAdmin
+from platformsite.admin import PlatformAdmin, ReadOnlyAdmin
 
 
 @admin.register(Namespace)
-class NamespaceAdmin(admin.ModelAdmin):
+class NamespaceAdmin(PlatformAdmin):
     list_display = ["name", "description", "updated"]
     search_fields = ["name", "description"]
     readonly_fields = ["name", "json_schema", "secret_paths", "created", "updated"]

@@ -12,11 +12,11 @@ from django.contrib import admin
 
 from dbproxy_app import services
 from dbproxy_app.models import Database, RowPolicy, Table
-from platformsite.admin import DeletesThroughService
+from platformsite.admin import DeletesThroughService, PlatformAdmin
 
 
 @admin.register(Database)
-class DatabaseAdmin(DeletesThroughService, admin.ModelAdmin):
+class DatabaseAdmin(DeletesThroughService, PlatformAdmin):
     list_display = [
         "name",
         "backend",
@@ -47,7 +47,7 @@ class DatabaseAdmin(DeletesThroughService, admin.ModelAdmin):
 
 
 @admin.register(Table)
-class TableAdmin(DeletesThroughService, admin.ModelAdmin):
+class TableAdmin(DeletesThroughService, PlatformAdmin):
     list_display = ["name", "database", "created"]
     search_fields = ["name", "database__name"]
     list_select_related = ["database"]
@@ -63,7 +63,7 @@ class TableAdmin(DeletesThroughService, admin.ModelAdmin):
 
 
 @admin.register(RowPolicy)
-class RowPolicyAdmin(DeletesThroughService, admin.ModelAdmin):
+class RowPolicyAdmin(DeletesThroughService, PlatformAdmin):
     list_display = ["database", "table", "role", "action", "condition"]
     list_filter = ["action"]
     search_fields = ["database__name", "role", "condition"]

@@ -11,12 +11,12 @@ from event_app import services
 from event_app.api.serializers import SubscriptionUpdateInput
 from event_app.models import Delivery, Event, EventCount, Subscription
 from event_app.services.subscriptions import check_sink
-from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, PlatformAdmin, ReadOnlyAdmin
 from platformsite.jsonvalues import unstorable
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(PlatformAdmin):
     list_display = ["id", "type", "source", "subject", "time", "root_id"]
     list_filter = ["type"]
     search_fields = ["=event_id", "=root_id", "^type", "^subject", "=source"]
@@ -68,7 +68,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(DeletesThroughService, admin.ModelAdmin):
+class SubscriptionAdmin(DeletesThroughService, PlatformAdmin):
     form = SubscriptionForm
     list_display = ["name", "sink", "url", "is_active", "types", "owner", "created"]
     list_filter = ["sink", "is_active"]
@@ -99,7 +99,7 @@ def redeliver(modeladmin, request, queryset) -> None:
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(PlatformAdmin):
     list_display = [
         "id",
         "subscription",

@@ -4,17 +4,60 @@ A service's rows change through the service (its API, dashboard, CLI or backgrou
 validates each write, versions it and tells watchers, caches and the event stream; the admin
 would skip all of that, so it shows them. Where an operator may remove rows, the screen sets
 ``deletable`` and sends the removal through the service (``delete_model``, ``delete_queryset``).
+
+Every screen starts from :class:`PlatformAdmin` (``ReadOnlyAdmin`` does), whose JSON fields answer
+what Django's could not read with a form error rather than a 500.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class JSONFormField(forms.JSONField):
+    """Django's JSON form field, answering "Enter a valid JSON." where it raised a 500: for an
+    integer longer than Python converts (4,300 digits, a ``ValueError`` it does not catch) or
+    nested deeper than the parser recurses; and re-showing a value holding a lone surrogate (the
+    escape ``"\\ud800"``, which a validator refused) escaped, where it wrote the bare surrogate
+    into a page that cannot encode it."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except (ValueError, RecursionError):
+            raise ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"value": value}
+            ) from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except (ValueError, RecursionError):
+            return InvalidJSONInput(data)
+
+    def prepare_value(self, value: Any) -> Any:
+        text = super().prepare_value(value)
+        if isinstance(value, InvalidJSONInput) or not LONE_SURROGATE.search(text):
+            return text
+        return json.dumps(value, cls=self.encoder)  # ASCII, its surrogates escaped as typed
+
+
+class PlatformAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": JSONFormField}}
+
+
+class ReadOnlyAdmin(PlatformAdmin):
     deletable = False
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
-from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, PlatformAdmin, ReadOnlyAdmin
 from platformsite.api.errors import Invalid
 from trace_app.api.serializers import KeepRuleSerializer
 from trace_app.models import Edge, KeepRule, Span
@@ -37,7 +37,7 @@ class KeepRuleForm(forms.ModelForm):
 
 
 @admin.register(KeepRule)
-class KeepRuleAdmin(DeletesThroughService, admin.ModelAdmin):
+class KeepRuleAdmin(DeletesThroughService, PlatformAdmin):
     form = KeepRuleForm
 
     def save_model(self, request, rule, form, change) -> None:
