@@ -1,5 +1,5 @@
-"""Operator screens of the auth service: accounts, roles, rules, bindings, signing keys, and
-django-oauth-toolkit's applications and tokens (read-only here).
+"""Operator screens of the auth service: accounts, roles, rules, bindings, signing keys, Django's
+users (as accounts see them), and django-oauth-toolkit's applications and tokens (read-only here).
 
 Secrets never appear here: client secrets are stored hashed, and rotating one (an admin
 action) shows the new secret once, in the confirmation message.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import oauth2_provider.admin  # noqa: F401  (registers its own screens first: replaced below)
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -278,3 +280,30 @@ class IDTokenAdmin(ReadOnlyAdmin):
     search_fields = ["application__client_id", "application__name", "user__username"]
     list_select_related = ["application", "user"]
     fields = ["jti", "application", "user", "scope", "expires", "created"]
+
+
+# --- Django's users -------------------------------------------------------------------------------
+# A user with a platform account is that account: ``user:<username>`` in its tokens, bindings and
+# audit lines. Django's own screen renamed it (orphaning all of those) and deleted its account
+# without the service (no audit, the policy version unmoved).
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DeletesThroughService, DjangoUserAdmin):
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and Account.objects.filter(user=obj).exists():
+            readonly.append("username")  # no service renames an account
+        return readonly
+
+    @transaction.atomic
+    def delete_one(self, request, user) -> None:
+        """Its account through the service first (tokens revoked, audited, policies recompiled);
+        the service keeps the Django user, which goes next."""
+        account = Account.objects.filter(user=user).first()
+        if account is not None:
+            services.account_delete(account=account, actor=_actor(request))
+        user.delete()

@@ -322,3 +322,43 @@ def test_access_token_deleted_there__is_revoked_through_the_service(
     assert not AccessToken.objects.exists()
     assert Client().get("/api/v1/auth/whoami/", HTTP_AUTHORIZATION=bearer).status_code == 401
     assert "auth.token.revoked" in [r.msg for r in caplog.records]
+
+
+# --- Django's users ---------------------------------------------------------------------------------
+
+
+def test_user_with_an_account__keeps_its_name(admin_client):
+    """The username is the account's identity (``user:<name>`` in tokens, bindings, audit)."""
+    from auth_app.services import user_account_create
+
+    account = user_account_create(username="alice", scopes=["config:read"], password="pw-alice-123456")
+    url = f"/admin/auth/user/{account.user_id}/change/"
+    assert 'name="username"' not in admin_client.get(url).content.decode()
+    form = {"username": "mallory", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    assert admin_client.post(url, {**form, "is_active": "on"}).status_code == 302  # the rest is saved
+    assert get_user_model().objects.get(pk=account.user_id).username == "alice"
+    plain = get_user_model().objects.create_user("bob")  # no account: Django's screen as it was
+    assert 'name="username"' in admin_client.get(f"/admin/auth/user/{plain.pk}/change/").content.decode()
+
+
+@pytest.mark.parametrize("how", ["page", "action"])
+def test_user_deleted_there__its_account_goes_through_the_service(
+    admin_client, how, django_capture_on_commit_callbacks, caplog
+):
+    from auth_app.selectors import policy_version
+    from auth_app.services import user_account_create
+
+    account = user_account_create(username="alice", scopes=["config:read"], password="pw-alice-123456")
+    plain = get_user_model().objects.create_user("bob")
+    before = policy_version()
+    with django_capture_on_commit_callbacks(execute=True), caplog.at_level("INFO", "platform.audit"):
+        if how == "page":
+            admin_client.post(f"/admin/auth/user/{account.user_id}/delete/", {"post": "yes"})
+            admin_client.post(f"/admin/auth/user/{plain.pk}/delete/", {"post": "yes"})
+        else:
+            selected = {"action": "delete_selected", "_selected_action": [account.user_id, plain.pk]}
+            admin_client.post("/admin/auth/user/", {**selected, "post": "yes"})
+    assert not get_user_model().objects.filter(username__in=["alice", "bob"]).exists()
+    assert not Account.objects.filter(pk=account.pk).exists()
+    assert [r.data for r in caplog.records if r.msg == "auth.account.deleted"] == [{"account": "alice"}]
+    assert policy_version() != before
