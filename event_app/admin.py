@@ -26,6 +26,9 @@ class EventAdmin(PlatformAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # events go through retention only, which keeps the chart's EventCount in step
+
 
 def _filter_values(name: str, value: object) -> list[str]:
     """``types`` or ``sources`` checked by the API's own field (a list of strings, as many and as
@@ -88,6 +91,11 @@ class SubscriptionAdmin(DeletesThroughService, PlatformAdmin):
                 messages.WARNING,
             )
 
+    def get_deleted_objects(self, objs, request):
+        """Its deliveries go with it, as through the API: they are not deleted on their own here."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def delete_one(self, request, subscription) -> None:
         services.subscription_delete(subscription=subscription)
 
@@ -118,6 +126,9 @@ class DeliveryAdmin(PlatformAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # deliveries go with their event (retention) or their subscription
 
 
 @admin.register(EventCount)

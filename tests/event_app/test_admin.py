@@ -95,3 +95,23 @@ def test_admin_subscription__publishes_see_it_at_once_and_it_is_signed(
     make_event("order.shipped")
     assert not Subscription.objects.exists()
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize("model", ["event", "delivery"])
+def test_admin_events_and_deliveries__cannot_be_deleted_there(admin_client, make_event, model):
+    """Only retention removes events (the chart's EventCount counters follow it); a deletion here
+    left them counting events that were gone."""
+    from event_app.models import Event, EventCount
+
+    event = make_event("order.created")
+    subscription = Subscription.objects.create(name="hook", url="http://127.0.0.1:9/", secret="s")
+    delivery = Delivery.objects.create(subscription=subscription, event=event)
+    row = {"event": event, "delivery": delivery}[model]
+    listing = admin_client.get(f"/admin/event_app/{model}/").content.decode()
+    assert "delete_selected" not in listing
+    response = admin_client.post(f"/admin/event_app/{model}/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    selected = {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+    admin_client.post(f"/admin/event_app/{model}/", selected)
+    assert Event.objects.filter(pk=event.pk).exists() and Delivery.objects.filter(pk=delivery.pk).exists()
+    assert sum(EventCount.objects.values_list("count", flat=True)) > 0
