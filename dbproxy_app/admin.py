@@ -11,12 +11,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from dbproxy_app import services
-from dbproxy_app.models import Database, RowPolicy, Table
-from platformsite.admin import DeletesThroughService, PlatformAdmin
+from dbproxy_app.models import Database, Record, RowPolicy, Table
+from platformsite.admin import CountsWhatGoesWith, DeletesThroughService, PlatformAdmin
 
 
 @admin.register(Database)
-class DatabaseAdmin(DeletesThroughService, PlatformAdmin):
+class DatabaseAdmin(DeletesThroughService, CountsWhatGoesWith, PlatformAdmin):
+    goes_with = {Table: "database", RowPolicy: "database", Record: "table__database"}
     list_display = [
         "name",
         "backend",
@@ -47,7 +48,8 @@ class DatabaseAdmin(DeletesThroughService, PlatformAdmin):
 
 
 @admin.register(Table)
-class TableAdmin(DeletesThroughService, PlatformAdmin):
+class TableAdmin(DeletesThroughService, CountsWhatGoesWith, PlatformAdmin):
+    goes_with = {Record: "table"}
     list_display = ["name", "database", "created"]
     search_fields = ["name", "database__name"]
     list_select_related = ["database"]

@@ -21,6 +21,9 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.fields import InvalidJSONInput
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -89,3 +92,30 @@ class DeletesThroughService:
     def delete_queryset(self, request: Any, queryset: Any) -> None:
         for row in queryset:
             self.delete_one(request, row)
+
+
+class CountsWhatGoesWith:
+    """An admin whose delete page names the selected rows and counts the rows that go with them,
+    where Django's collects and lists each one (a database's 5,000 records made a 161 KB page).
+    ``goes_with`` maps each such model to its lookup of the selected row; they go through the
+    service, as through the API, and need no delete permission of their own."""
+
+    goes_with: dict[type[models.Model], str] = {}
+
+    def get_deleted_objects(self, objs: Any, request: Any) -> tuple[list, dict, set, list]:
+        rows = list(objs)
+        opts = self.model._meta
+        named = [
+            format_html(
+                '{}: <a href="{}">{}</a>',
+                capfirst(opts.verbose_name),
+                reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[row.pk]),
+                row,
+            )
+            for row in rows
+        ]
+        counts = {opts.verbose_name_plural: len(rows)}
+        for model, lookup in self.goes_with.items():
+            if count := model.objects.filter(**{f"{lookup}__in": rows}).count():
+                counts[model._meta.verbose_name_plural] = count
+        return named, counts, set(), []
