@@ -135,7 +135,7 @@ def records_write(
     try:
         _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome, at, now, bulk)
     except RecordExists:
-        raise _taken(entry, ref, [row.id for row in new_rows]) from None
+        raise _taken(entry, ref, [row.id for row in new_rows], bulk) from None
     if not backend.shares_platform_transaction:
         with transaction.atomic():
             _publish(entry, table, outcome, bulk=bulk)
@@ -174,14 +174,18 @@ def _apply(backend, ref, entry, table, rules, new_rows, update, delete, outcome,
             _publish(entry, table, outcome, bulk=bulk)
 
 
-def _taken(entry: Entry, ref: TableRef, ids: list[str]) -> Conflict:
-    """409 naming the ids of a failed create that exist (read after the rollback)."""
+def _taken(entry: Entry, ref: TableRef, ids: list[str], bulk: bool) -> Conflict:
+    """409 naming the ids of a failed create that exist (read after the rollback), and in a bulk
+    call the index of the first in its ``create`` list."""
     with entry.backend.session(write=False) as session:
-        taken = sorted(session.fetch(ref, ids))
-    shown = taken or ids[:1]
-    return Conflict(
-        f"Record {shown[0]!r} already exists.", "record_exists", {"ids": taken[:20], "count": len(taken)}
-    )
+        found = session.fetch(ref, ids)
+    taken = sorted(found)
+    first = next((index for index, record_id in enumerate(ids) if record_id in found), None)
+    details: dict[str, Any] = {"ids": taken[:20], "count": len(taken)}
+    if bulk and first is not None:
+        details.update(list="create", index=first)
+    shown = ids[first] if first is not None else ids[0]
+    return Conflict(f"Record {shown!r} already exists.", "record_exists", details)
 
 
 def _writable(

@@ -55,6 +55,17 @@ def test_create__an_existing_id_is_409_and_keeps_the_stored_record(database, wri
     assert writer.get(url(database, record="x")).json()["data"] == 1
 
 
+@pytest.mark.parametrize("count", [3, 70])  # a few rows, and the COPY path
+def test_bulk_create__an_existing_id__409_names_its_index(database, writer, count):
+    create(writer, database, {"id": "x2", "data": 1})
+    body = {"create": [{"id": f"x{i}", "data": i} for i in range(count)]}
+    response = writer.post(f"/api/v1/db/{database}/orders/bulk/", body, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "record_exists" and error["message"] == "Record 'x2' already exists."
+    assert error["details"] == {"ids": ["x2"], "count": 1, "list": "create", "index": 2}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_insert__its_table_dropped_meanwhile__table_dropped_not_record_exists():
     # the platform backend's records refer to their table's row: an insert committing after
