@@ -17,9 +17,12 @@ that stalls past its lease (a long GC pause, a stopped VM) may still believe it 
 the protected resource refuses its stale fence once a newer one has written (``fenced_put``, or
 the same ``WHERE fence <= %s`` in your own tables).  redis-py's ``Lock`` has no such token.
 
-Holders renew their lease every ``ttl / 3`` on the scheduler's thread; a refused or failed
-renewal past the lease sets :attr:`Lock.lost` and runs the ``on_lost`` callbacks.  Release only
-removes the lease if this holder still holds it.
+Holders renew their lease every ``ttl / 3`` on the scheduler's thread.  Each holder also keeps a
+local deadline on the monotonic clock: when its last successful acquire or renewal was *sent*, plus
+the ttl, minus a safety margin (``ttl / 10``).  A refused renewal, or that deadline passing without
+a successful renewal, sets :attr:`Lock.lost` and runs the ``on_lost`` callbacks; the deadline is
+watched on a thread of its own (``platform-sync-lease``), so a renewal stuck on a hung backend
+cannot delay it.  Release only removes the lease if this holder still holds it.
 """
 
 from __future__ import annotations
@@ -97,23 +100,32 @@ class Lock:
         self.lost = threading.Event()
         self._on_lost: list[Callable[[Lock], Any]] = []
         self._job: Job | None = None
-        self._renewed = 0.0
+        self._watch: Job | None = None
+        self._losing = threading.Lock()
+        #: ``time.monotonic()`` by which this holder counts its lease as ended (see the module docs).
+        self.expires = 0.0
 
     @property
     def ttl_ms(self) -> int:
         return max(1, round(self.ttl * 1000))
+
+    @property
+    def margin(self) -> float:
+        """How long before the backend's lease ends this holder counts it as lost."""
+        return self.ttl / 10
 
     def on_lost(self, callback: Callable[[Lock], Any]) -> None:
         self._on_lost.append(callback)
 
     def try_acquire(self) -> bool:
         token = f"{self.holder}#{uuid.uuid4().hex[:12]}"
+        sent = time.monotonic()  # the lease starts no earlier than this
         fence = self.sync.backend.acquire(self.name, token, self.ttl_ms)
         if fence is None:
             return False
         self.token, self.fence = token, fence
-        self._renewed = time.monotonic()
         self.lost.clear()
+        self._extend(sent)
         if self.renew:
             self._job = self.sync.scheduler.every(self.ttl / 3, self._renew_once)
         return True
@@ -133,29 +145,48 @@ class Lock:
             delay = min(delay * 2, max(self.ttl / 4, 0.05))
         return self
 
-    def _renew_once(self) -> None:
-        token = self.token
-        if token is None:
-            return
-        try:
-            renewed = self.sync.backend.renew(self.name, token, self.ttl_ms)
-        except SyncUnavailable:
-            log.warning("sync: renewing %r failed", self.name, exc_info=True)
-            renewed = time.monotonic() - self._renewed < self.ttl  # may still hold until the lease ends
-            if renewed:
-                return
-        if renewed:
-            self._renewed = time.monotonic()
-            return
-        self._lose()
+    def _extend(self, sent: float) -> None:
+        """The lease renewed by a call sent at ``sent``: move the deadline and re-arm its watch."""
+        with self._losing:
+            self.expires = sent + self.ttl - self.margin
+            if self._watch is not None:
+                self._watch.cancel()
+            self._watch = self.sync._leases.call_later(self.expires - time.monotonic(), self._check_expired)
 
-    def _lose(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            self._job = None
+    def _check_expired(self) -> None:
+        """On the lease watch's thread: lost once the local deadline has passed."""
         if self.token is None or self.lost.is_set():
             return
-        self.lost.set()
+        if time.monotonic() >= self.expires:
+            self._lose()
+
+    def _renew_once(self) -> None:
+        token = self.token
+        if token is None or self.lost.is_set():
+            return
+        sent = time.monotonic()
+        try:
+            renewed = self.sync.backend.renew(self.name, token, self.ttl_ms)
+        except SyncUnavailable as exc:
+            log.warning("sync: renewing %r failed: %s", self.name, exc)
+            log.debug("sync: renewing %r failed", self.name, exc_info=True)
+            if time.monotonic() >= self.expires:
+                self._lose()
+            return  # may still hold it until the deadline (the lease watch tells)
+        if not renewed:
+            self._lose()
+        elif not self.lost.is_set():
+            self._extend(sent)
+
+    def _lose(self) -> None:
+        with self._losing:
+            for job in (self._job, self._watch):
+                if job is not None:
+                    job.cancel()
+            self._job = self._watch = None
+            if self.token is None or self.lost.is_set():
+                return
+            self.lost.set()
         log.warning("sync: lock %r (fence %s) was lost", self.name, self.fence)
         for callback in self._on_lost:
             try:
@@ -173,9 +204,10 @@ class Lock:
 
     def release(self) -> bool:
         """Give the lock up; False if it was not held by this acquisition any more."""
-        if self._job is not None:
-            self._job.cancel()
-            self._job = None
+        for job in (self._job, self._watch):
+            if job is not None:
+                job.cancel()
+        self._job = self._watch = None
         token, self.token = self.token, None
         if token is None:
             return False
@@ -288,6 +320,8 @@ class Sync:
         self.namespace = namespace
         self._own_scheduler = scheduler is None
         self.scheduler = scheduler or Scheduler(name="platform-sync")
+        #: Watches the holders' local lease deadlines; never blocked by a backend call.
+        self._leases = Scheduler(name="platform-sync-lease")
 
     def _name(self, name: str) -> str:
         if not name:
@@ -329,6 +363,7 @@ class Sync:
     def close(self) -> None:
         if self._own_scheduler:
             self.scheduler.close()
+        self._leases.close()
         self.backend.close()
 
 

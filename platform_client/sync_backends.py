@@ -124,16 +124,31 @@ return 1
 
 
 class RedisBackend(Backend):
-    """Leases as ``SET NX PX`` keys, fences from ``INCR``, both in one Lua script (``[redis]``)."""
+    """Leases as ``SET NX PX`` keys, fences from ``INCR``, both in one Lua script (``[redis]``).
+
+    A client made from ``url`` gives up on a call after ``timeout`` seconds (connecting, and
+    waiting for the answer; ``?socket_timeout=`` in the URL wins), so a renewal on a hung Redis
+    holds the scheduler's thread that long at most: keep lock ttls well above it."""
 
     name = "redis"
 
-    def __init__(self, client: Any = None, *, url: str | None = None, prefix: str = "platform:sync") -> None:
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        url: str | None = None,
+        prefix: str = "platform:sync",
+        timeout: float = 1.0,
+    ) -> None:
         import redis
 
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self.client = (
-            client if client is not None else redis.Redis.from_url(url or "redis://127.0.0.1:6379/0")
+            client
+            if client is not None
+            else redis.Redis.from_url(
+                url or "redis://127.0.0.1:6379/0", socket_timeout=timeout, socket_connect_timeout=timeout
+            )
         )
         self.prefix = prefix
         self._acquire = self.client.register_script(_ACQUIRE)

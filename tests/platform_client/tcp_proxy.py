@@ -1,4 +1,5 @@
-"""A TCP proxy a test can cut and restore: a backend node that goes away and comes back."""
+"""A TCP proxy a test can cut and restore (a backend node that goes away and comes back), or
+freeze and thaw (a hung node: connections stay open, nothing is answered, as under SIGSTOP)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class Proxy:
         self.up = True
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -32,10 +35,10 @@ class Proxy:
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         for sock in (source, sink):
             with contextlib.suppress(OSError):
@@ -54,6 +57,14 @@ class Proxy:
     def restore(self) -> None:
         self.up = True
 
+    def freeze(self) -> None:
+        """Connections stay open but nothing is forwarded until :meth:`thaw` (a hung node)."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
         self.listener.close()
