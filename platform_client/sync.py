@@ -12,7 +12,8 @@ elected = leader.elect()  # blocks until this node leads
 elected.revoked.wait()  # set when leadership is lost (renewal refused, backend gone past the ttl)
 ```
 
-Every acquisition is issued a **fencing token** that only increases (per lock name).  A holder
+Every acquisition is issued a **fencing token** that only increases (per lock name; on Redis it is
+at least the client's clock in microseconds, so it keeps increasing when Redis loses its data).  A holder
 that stalls past its lease (a long GC pause, a stopped VM) may still believe it holds the lock;
 the protected resource refuses its stale fence once a newer one has written (``fenced_put``, or
 the same ``WHERE fence <= %s`` in your own tables).  redis-py's ``Lock`` has no such token.

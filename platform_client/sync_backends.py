@@ -95,10 +95,17 @@ class MemoryBackend(Backend):
         return self._fenced.get(resource)
 
 
-# KEYS[1] the lease, KEYS[2] its fence counter (one hash tag: one cluster slot).
+# KEYS[1] the lease, KEYS[2] its fence counter (one hash tag: one cluster slot); ARGV[3] the floor,
+# the client's clock in microseconds since the epoch: a counter lost with Redis's data (a restart
+# without persistence, a failover to an empty replica) starts again above every fence issued.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local fence = redis.call('INCR', KEYS[2])
+  if fence < tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[3])
+    return tonumber(ARGV[3])
+  end
+  return fence
 end
 return false
 """
@@ -123,8 +130,15 @@ return 1
 """
 
 
+def _microseconds() -> int:
+    return time.time_ns() // 1000
+
+
 class RedisBackend(Backend):
     """Leases as ``SET NX PX`` keys, fences from ``INCR``, both in one Lua script (``[redis]``).
+
+    A fence is at least ``floor()`` (this client's clock in microseconds since the epoch), so it
+    does not go backwards when Redis loses the counter (see docs/sdk.md for the assumption).
 
     A client made from ``url`` gives up on a call after ``timeout`` seconds (connecting, and
     waiting for the answer; ``?socket_timeout=`` in the URL wins), so a renewal on a hung Redis
@@ -139,6 +153,7 @@ class RedisBackend(Backend):
         url: str | None = None,
         prefix: str = "platform:sync",
         timeout: float = 1.0,
+        floor: Callable[[], int] = _microseconds,
     ) -> None:
         import redis
 
@@ -150,7 +165,7 @@ class RedisBackend(Backend):
                 url or "redis://127.0.0.1:6379/0", socket_timeout=timeout, socket_connect_timeout=timeout
             )
         )
-        self.prefix = prefix
+        self.prefix, self.floor = prefix, floor
         self._acquire = self.client.register_script(_ACQUIRE)
         self._renew = self.client.register_script(_RENEW)
         self._release = self.client.register_script(_RELEASE)
@@ -167,7 +182,7 @@ class RedisBackend(Backend):
             raise SyncUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
     def acquire(self, name: str, token: str, ttl_ms: int) -> int | None:
-        fence = self._call(self._acquire, keys=self._keys(name), args=[token, ttl_ms])
+        fence = self._call(self._acquire, keys=self._keys(name), args=[token, ttl_ms, int(self.floor())])
         return int(fence) if fence else None
 
     def renew(self, name: str, token: str, ttl_ms: int) -> bool:

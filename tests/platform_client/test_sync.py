@@ -92,7 +92,8 @@ def test_lock__second_holder_waits_and_gets_a_higher_fence(sync):
     with sync.lock("jobs", ttl=5) as second:
         assert second.fence > first.fence
     other = sync.lock("other", ttl=5).acquire()
-    assert other.fence == 1  # fences count per lock name
+    if sync.backend.name != "redis":  # on Redis a fence is at least the clock (test_sync_failures)
+        assert other.fence == 1  # fences count per lock name
     other.release()
 
 
@@ -289,7 +290,9 @@ def test_processes__a_holder_that_dies_is_succeeded_after_its_lease(shared_url):
     proc.wait()
     sync = shared_url.open()
     with sync.lock("dies", ttl=5, wait=30) as held:
-        assert held.fence == first + 1
+        assert held.fence > first
+        if sync.backend.name != "redis":  # on Redis a fence is at least the clock
+            assert held.fence == first + 1
     sync.close()
 
 

@@ -1,5 +1,6 @@
 """platform_client.sync when its backend misbehaves: a hung backend (the holder is told it lost the
-lock by its local deadline), failed renewals (logged in one line)."""
+lock by its local deadline), failed renewals (logged in one line), Redis losing its data (fences
+still only increase)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from platform_client.sync import Sync
 from platform_client.sync_backends import MemoryBackend, RedisBackend, SyncUnavailable
-from tests.platform_client.sdk_backends import redis_prefix
+from tests.platform_client.sdk_backends import delete_prefixed, redis_prefix
 from tests.platform_client.tcp_proxy import Proxy
 
 
@@ -111,3 +112,37 @@ def test_redis_hung__holder_told_by_its_deadline_and_the_scheduler_keeps_running
             proxy.thaw()
             sync.close()
             proxy.close()
+
+
+@pytest.mark.redis
+def test_redis_lost_its_data__the_next_fence_is_still_higher():
+    with redis_prefix("sync") as (url, prefix):
+        sync = Sync(RedisBackend(url=url), node="n", namespace=prefix)
+        try:
+            first = sync.lock("x", ttl=5).acquire()
+            assert sync.fenced_put("res", b"first", first.fence)
+            first.release()
+            delete_prefixed(url, prefix)  # the lease, its counter and the data: a restart without persistence
+            second = sync.lock("x", ttl=5).acquire()
+            assert second.fence > first.fence
+            third = sync.lock("y", ttl=5).acquire()  # a name never used: above what this client issued too
+            assert third.fence > second.fence
+            second.release(), third.release()
+        finally:
+            sync.close()
+
+
+@pytest.mark.redis
+def test_redis_clients_whose_clocks_disagree__fences_still_increase():
+    with redis_prefix("sync") as (url, prefix):
+        ahead = Sync(RedisBackend(url=url, floor=lambda: 2_000_000_000_000_000), node="a", namespace=prefix)
+        behind = Sync(RedisBackend(url=url, floor=lambda: 1_000), node="b", namespace=prefix)
+        try:
+            fences = []
+            for sync in (ahead, behind, ahead, behind):
+                held = sync.lock("x", ttl=5).acquire()
+                fences.append(held.fence)
+                held.release()
+            assert fences == [2_000_000_000_000_000 + n for n in range(4)]  # the counter, set to the floor
+        finally:
+            ahead.close(), behind.close()
