@@ -139,16 +139,19 @@ class Registration:
                 wait = self.interval
                 backoff.reset()
 
-    def deregister(self) -> None:
-        """Stop heartbeating and remove the node (quietly, if the platform cannot be reached)."""
+    def deregister(self, timeout: float | None = None) -> None:
+        """Stop heartbeating and remove the node (quietly, if the platform cannot be reached); with
+        ``timeout``, in that many seconds at most."""
         if self._stop.is_set():
             return
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._stop.set()
         atexit.unregister(self.deregister)
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=5 if timeout is None else timeout)
+        left = {} if deadline is None else {"timeout": max(deadline - time.monotonic(), 0.01)}
         try:
-            self.session.call("DELETE", self.path)
+            self.session.call("DELETE", self.path, **left)
         except (PlatformError, httpx.HTTPError, RuntimeError) as exc:
             log.info("discovery: deregistering %s: %s", self.node_id, exc)
 
@@ -303,14 +306,14 @@ class Discovery:
         if start:
             self._thread.start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 1.0) -> None:
         """Stop watching: the watch thread ends before this returns (within 0.2 s on a websocket;
-        a blocking query ends when the session closes, so it is waited for at most 1 s)."""
+        a blocking query ends when the session closes, so it is waited for ``timeout`` at most)."""
         self._stop.set()
         self._changed.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1)
+            thread.join(timeout=timeout)
 
     def _notify(self, results: list[Result]) -> None:
         for result in results:

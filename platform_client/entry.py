@@ -22,13 +22,16 @@ usable alone (``platform_client.kv``, ``platform_client.discovery`` ...).
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from platform_client._checks import seconds
 from platform_client.scheduler import Scheduler
 from platform_client.session import PlatformSession
 
@@ -40,7 +43,10 @@ if TYPE_CHECKING:
     from platform_client.router import Router
     from platform_client.sync import Sync
 
-__all__ = ["Platform"]
+__all__ = ["CLOSE_GRACE", "Platform"]
+
+#: Seconds :meth:`Platform.close` gives each part at least, even once its timeout is spent.
+CLOSE_GRACE = 0.1
 
 
 class _Bound:
@@ -347,8 +353,13 @@ class Platform:
         """The modules made so far."""
         return list(self._made)
 
-    def close(self) -> None:
-        """Stop what was started (newest first), the scheduler, then the session."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop what was started (newest first), the scheduler, then the session, in about
+        ``timeout`` seconds in all: each part gets what the ones before it left, and at least
+        :data:`CLOSE_GRACE` to stop threads that only need to notice (a part that takes a timeout
+        waits for the platform and joins its threads that long at most)."""
+        timeout = seconds(timeout, "timeout", zero=True)
+        deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 return
@@ -357,10 +368,13 @@ class Platform:
         errors: list[BaseException] = []
         for closer in closers:
             try:
-                closer()
+                if _takes_timeout(closer):
+                    closer(timeout=max(deadline - time.monotonic(), CLOSE_GRACE))
+                else:
+                    closer()
             except Exception as exc:  # every module gets its chance to stop
                 errors.append(exc)
-        self.scheduler.close()
+        self.scheduler.close(max(deadline - time.monotonic(), CLOSE_GRACE))
         self.session.close()
         if errors:
             raise errors[0]
@@ -370,6 +384,13 @@ class Platform:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _takes_timeout(closer: Callable[..., Any]) -> bool:
+    try:
+        return "timeout" in inspect.signature(closer).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
 
 
 def _flag(given: bool | None, variable: str) -> bool:

@@ -193,13 +193,16 @@ class EventPublisher:
             return self.rejected == rejected
 
     def close(self, timeout: float | None = 10.0) -> bool:
-        """Flush (up to ``timeout``), then stop the thread; returns whether everything was stored."""
+        """Flush, then stop the thread, in ``timeout`` at most (None: flush for ever, then wait 5 s
+        for the thread), and at least 0.5 s for a thread that only has to notice; returns whether
+        everything was stored."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         flushed = self.flush(timeout)
         with self._lock:
             self._closed = True
         self._closing.set()
         self._wake.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=5 if deadline is None else max(deadline - time.monotonic(), 0.5))
         return flushed
 
     def __enter__(self) -> EventPublisher:

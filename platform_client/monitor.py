@@ -278,7 +278,9 @@ class Monitor:
         with self._sending:
             return self._report(now=now, all_checks=all_checks)
 
-    def _report(self, *, now: float | None = None, all_checks: bool = False) -> dict[str, Any]:
+    def _report(
+        self, *, now: float | None = None, all_checks: bool = False, **request: Any
+    ) -> dict[str, Any]:
         now = time.monotonic() if now is None else now
         due = [c for c in self.checks.values() if all_checks or c.due <= now]
         results = []
@@ -304,7 +306,7 @@ class Monitor:
             "stats": stats,
         }
         try:
-            return self.session.call("POST", f"{API}/reports/", json=body)
+            return self.session.call("POST", f"{API}/reports/", json=body, **request)
         except (httpx.TransportError, PlatformError) as exc:
             if isinstance(exc, PlatformError) and exc.status < 500 and exc.status not in RETRIED:
                 raise  # refused for what it holds: sending it again would be refused again
@@ -322,19 +324,29 @@ class Monitor:
             self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop reporting and send the STOPPED report; with ``timeout``, in that many seconds at
+        most (waiting for the thread, a report in flight, and the last report's answer)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.stop_wait)
+            wait = self.stop_wait if deadline is None else min(self.stop_wait, timeout or 0.0)
+            self._thread.join(timeout=wait)
             self._thread = None
-        with self._sending:  # after a report in flight, and no periodic one after it
-            self.set_status("STOPPED", **self.status["info"])
+        left = -1 if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if self._sending.acquire(timeout=left):  # after a report in flight, and no periodic one after it
             try:
-                self._report()
+                self.set_status("STOPPED", **self.status["info"])
+                request = {} if deadline is None else {"timeout": max(deadline - time.monotonic(), 0.01)}
+                self._report(**request)
             except (httpx.HTTPError, PlatformError) as exc:
                 log.warning("monitor: the last report failed: %s", exc)
             except Exception:
                 log.warning("monitor: the last report failed", exc_info=True)
+            finally:
+                self._sending.release()
+        else:
+            log.warning("monitor: the last report was not sent (a report in flight outlasted the stop)")
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:

@@ -361,10 +361,13 @@ class Sync:
         """``(value, fence)`` last written to ``resource``."""
         return self.backend.fenced_get(self._name(resource))
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the lease watch (and the scheduler, when this Sync made it), waiting ``timeout``
+        seconds at most in all for a job running now, then close the backend."""
+        deadline = time.monotonic() + timeout
         if self._own_scheduler:
-            self.scheduler.close()
-        self._leases.close()
+            self.scheduler.close(timeout)
+        self._leases.close(max(deadline - time.monotonic(), 0.0))
         self.backend.close()
 
 

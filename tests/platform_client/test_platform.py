@@ -4,12 +4,15 @@ and one scheduler, and a clean shutdown that leaves no thread running."""
 from __future__ import annotations
 
 import threading
+import time
 from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
 
 from platform_client import Platform, PlatformError, PlatformSession
 from platform_client.scheduler import Scheduler
+from tests.platform_client.tcp_proxy import Proxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,6 +97,33 @@ def test_close__sends_the_spans_still_queued_and_ends_the_exporters_thread(env):
     assert sorted(Span.objects.filter(service="orders").values_list("name", flat=True)) == ["a", "b", "c"]
     leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not [t.name for t in leftover if "Span" in t.name]
+
+
+def test_close__platform_hung__returns_within_its_timeout(env):
+    target = urlsplit(env.url)
+    proxy = Proxy((target.hostname, target.port))
+    p = Platform.from_env(url=f"http://127.0.0.1:{proxy.port}")
+    try:
+        p.register("10.0.0.7", 8080)
+        p.monitor.start()
+        p.events.publish("orders.created", {"id": 1})
+        assert p.events.flush(timeout=10)
+        p.sync.lock("held", ttl=5).acquire()
+        p.events.publish("orders.created", {"id": 2})  # never delivered
+        proxy.freeze()  # the platform hangs, as under SIGSTOP: connections stay open, nothing answers
+        started = time.monotonic()
+        p.close(timeout=2)
+        assert time.monotonic() - started < 2 + 2  # was 30 s: each part waited 5 or 10 s for itself
+        assert not p.scheduler.alive and not p.sync._leases.alive
+    finally:
+        proxy.close()
+
+
+def test_close__timeout_is_a_number_of_seconds(env):
+    p = Platform.from_env()
+    with pytest.raises(ValueError, match="timeout"):
+        p.close(timeout=-1)
+    p.close(timeout=0)  # nothing was started: nothing to wait for
 
 
 def test_from_env__missing_service_or_credentials(env, monkeypatch):
