@@ -233,8 +233,13 @@ class Platform:
 
             def setup(**options: Any) -> Any:
                 provider = trace.setup(self.service, session=self.session, version=self.version, **options)
-                # closed before the session: the spans still queued are sent, and its thread ends
-                self._closers.append(provider.shutdown)
+
+                def shut_down(timeout: float) -> None:
+                    # before the session: the spans still queued are sent, and the thread ends
+                    provider.force_flush(int(timeout * 1000))
+                    provider.shutdown()
+
+                self._closers.append(shut_down)
                 return provider
 
             bound.setup = setup
