@@ -356,7 +356,10 @@ class PlatformSource(Source):
         token = self.session.credentials.token()
         try:
             connection = connect(
-                self._ws_url(), additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=5
+                self._ws_url(),
+                additional_headers={"Authorization": f"Bearer {token}"},
+                open_timeout=5,
+                close_timeout=1,  # a hung platform does not hold the watch's stop for 10 s
             )
         except (InvalidStatus, InvalidHandshake) as exc:
             raise _NoWebsocket(str(exc)) from exc

@@ -366,7 +366,10 @@ class Discovery:
 
         token = self.session.credentials.token()
         with connect(
-            self._ws_url(), additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=5
+            self._ws_url(),
+            additional_headers={"Authorization": f"Bearer {token}"},
+            open_timeout=5,
+            close_timeout=1,  # a hung platform does not hold close() for the library's 10 s
         ) as ws:
             json.loads(ws.recv(timeout=5))  # hello
             self.mode = "websocket"

@@ -411,7 +411,8 @@ class Subscription:
         while not self._stop.is_set():
             try:
                 token = self.session.credentials.token()
-                with connect(self.url(), additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+                headers = {"Authorization": f"Bearer {token}"}
+                with connect(self.url(), additional_headers=headers, close_timeout=1) as ws:
                     self._ws = ws
                     for raw in ws:
                         message = json.loads(raw)

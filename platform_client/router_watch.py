@@ -68,6 +68,7 @@ class RouteWatcher:
             session.websocket_url("/ws/router/"),
             additional_headers={"Authorization": f"Bearer {token}"},
             open_timeout=5,
+            close_timeout=1,  # a hung platform does not hold the watch's end for 10 s
         ) as ws:
             json.loads(ws.recv(timeout=5))  # hello
             subscribed: set[str] = set()
