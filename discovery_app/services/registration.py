@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -130,7 +129,10 @@ def node_register(
         now,
     )
     _node_meta.pop(node_id, None)
-    transaction.on_commit(partial(_set_heartbeat, node_id, service, ttl, now))
+    # Now, under the service's lock (lock_services), not after commit: a deregistration racing
+    # this call drops the entry after it is set, never before (the hooks of two transactions
+    # ran in either order: a deleted node's heartbeats went on answering 200).
+    _set_heartbeat(node_id, service, ttl, now)
     _events_after_commit("discovery.node.registered", [(node_id, _event_data(node, target, created=created))])
     return node, created
 
@@ -152,7 +154,7 @@ def node_deregister(*, node_id: str, reason: str = "deregistered", now: float | 
     _drop_empty_services([service.pk])
     node.id = node_id  # delete() keeps it for a CharField key, but be explicit
     _record([_Change("delete", service.name, service.version, _snapshot(node, service.version), reason)], now)
-    transaction.on_commit(partial(_drop_heartbeats, [node_id]))
+    _drop_heartbeats([node_id])  # under the service's lock, as node_register sets it
     _events_after_commit(
         "discovery.node.deregistered", [(node_id, _event_data(node, service, reason=reason))]
     )

@@ -6,7 +6,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -261,7 +260,7 @@ def _expire(node_ids: list[str], now: float) -> list[str]:
         )
     _record(changes, now)
     expired = [node.id for node in nodes]
-    transaction.on_commit(partial(_drop_heartbeats, expired))
+    _drop_heartbeats(expired)  # under the services' locks, as node_register sets them
     _events_after_commit(
         "discovery.node.expired",
         [(node.id, _event_data(node, node.service, ttl=node.ttl)) for node in nodes],
@@ -295,7 +294,7 @@ def _remove_dead(node_ids: list[str], now: float) -> list[str]:
         ],
         now,
     )
-    transaction.on_commit(partial(_drop_heartbeats, removed))
+    _drop_heartbeats(removed)
     _events_after_commit(
         "discovery.node.deregistered",
         [(node.id, _event_data(node, node.service, reason="critical_too_long")) for node in nodes],

@@ -132,3 +132,12 @@ def test_heartbeat__redis_known_down__503_at_once_with_retry_after_the_seconds_l
     assert response.json()["error"]["code"] == "unavailable"
     assert 1 <= int(response.headers["Retry-After"]) <= 5
     assert writer.post(f"{NODES}a/heartbeat/").status_code == 200
+
+
+def test_heartbeat_entry__set_and_dropped_under_the_services_lock_not_after_commit():
+    # set and dropped by hooks after each commit, a registration and a deregistration racing
+    # could run their hooks in either order: a deleted node's heartbeats answered 200 for good
+    services.node_register(node_id="ghost", service="orders", address="10.0.0.1", port=80)
+    assert "ghost" in selectors.last_heartbeats(["ghost"])  # before the transaction commits
+    services.node_deregister(node_id="ghost")
+    assert "ghost" not in selectors.last_heartbeats(["ghost"])
