@@ -153,10 +153,10 @@ def cmd_login(options: argparse.Namespace) -> int:
 
     url = getattr(options, "url", None) or os.environ.get("PLATFORM_URL") or "http://127.0.0.1:8000"
     client_id = getattr(options, "client_id", None) or os.environ.get("PLATFORM_CLIENT_ID")
-    secret = getattr(options, "client_secret", None)
+    secret, source = getattr(options, "client_secret", None), "--client-secret"
     if not secret and os.environ.get("PLATFORM_CLIENT_SECRET"):
-        secret = os.environ["PLATFORM_CLIENT_SECRET"]  # said so: a secret piped in is not read
-        sys.stderr.write("platform login: using the client secret in PLATFORM_CLIENT_SECRET\n")
+        # the answer says so: a secret piped in is not read then
+        secret, source = os.environ["PLATFORM_CLIENT_SECRET"], "PLATFORM_CLIENT_SECRET"
     if not client_id:
         return _error({"code": "missing_credentials", "message": "--client-id is required"}, EXIT_USAGE)
     try:
@@ -165,9 +165,9 @@ def cmd_login(options: argparse.Namespace) -> int:
         return _error({"code": "invalid_input", "message": str(exc)}, EXIT_USAGE)
     if not secret:
         if not sys.stdin.isatty():
-            secret = sys.stdin.readline().strip()
+            secret, source = sys.stdin.readline().strip(), "stdin"
         else:
-            secret = getpass.getpass("client secret: ")
+            secret, source = getpass.getpass("client secret: "), "prompt"
     if not secret:  # an empty line, or stdin at its end
         return _error({"code": "missing_credentials", "message": "no client secret was given"}, EXIT_USAGE)
     try:
@@ -180,7 +180,8 @@ def cmd_login(options: argparse.Namespace) -> int:
     except httpx.HTTPError as exc:
         return _error({"code": "unreachable", "message": f"{type(exc).__name__}: {exc}"})
     path = credentials.save(url, client_id, secret)
-    json.dump({"saved": str(path), "url": url, "whoami": who}, sys.stdout, indent=2, sort_keys=True)
+    answer = {"saved": str(path), "url": url, "whoami": who, "client_secret_from": source}
+    json.dump(answer, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

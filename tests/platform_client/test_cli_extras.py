@@ -98,7 +98,8 @@ def test_login__checks_saves_0600_and_later_commands_use_it(
     assert not creds_file.exists()  # nothing saved for wrong credentials
     monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
     assert main(["--url", live_server.url, "--client-id", client_id, "login"]) == 0
-    assert json.loads(capsys.readouterr().out)["whoami"]["client_id"] == client_id
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["whoami"]["client_id"] == client_id and answer["client_secret_from"] == "stdin"
     assert stat.S_IMODE(creds_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(creds_file.parent.stat().st_mode) == 0o700
     assert credentials.load() == {"url": live_server.url, "client_id": client_id, "client_secret": secret}
@@ -117,7 +118,7 @@ def test_login__the_secret_taken_from_the_environment_is_said_so(
     monkeypatch.setenv("PLATFORM_CLIENT_SECRET", secret)
     monkeypatch.setattr("sys.stdin", io.StringIO("another\n"))
     assert main(["--url", live_server.url, "--client-id", client_id, "login"]) == 0
-    assert "using the client secret in PLATFORM_CLIENT_SECRET" in capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["client_secret_from"] == "PLATFORM_CLIENT_SECRET"
 
 
 @pytest.mark.parametrize("typed", ["", "\n"])
