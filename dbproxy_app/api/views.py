@@ -20,6 +20,7 @@ from dbproxy_app.api.common import (
     table_resource,
 )
 from dbproxy_app.models import Database, RowPolicy, Table
+from platformsite.api.errors import NotFound
 from platformsite.api.schema import ERROR
 from platformsite.api.views import one_or_404, validated
 
@@ -125,12 +126,14 @@ class TableDetailView(DbView):
 
     def table(self, request: Request, database: str, name: str) -> Table:
         self.entry(request, database).table(name)  # 404 table_not_found
-        return one_or_404(
-            Table.objects.select_related("database"),
-            f"No table named {name!r} in database {database!r}.",
-            database__name=database,
-            name=name,
-        )
+        found = Table.objects.select_related("database").filter(database__name=database, name=name).first()
+        if found is None:  # dropped since the catalog was read: the same answer
+            raise NotFound(
+                f"Database {database!r} has no table {name!r}.",
+                "table_not_found",
+                {"database": database, "table": name},
+            )
+        return found
 
     @extend_schema(responses=io.TableOutput)
     def get(self, request: Request, database: str, table: str) -> Response:

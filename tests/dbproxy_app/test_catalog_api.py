@@ -152,6 +152,21 @@ def test_tables__created_explicitly_listed_and_dropped_with_their_records(
     assert ids(writer.get(url(name, "items"))) == ["b"]
 
 
+def test_table__dropped_between_the_catalog_and_the_row__404_table_not_found(
+    manager, make_database, monkeypatch
+):
+    # two drops at once: the second read the catalog before the first's drop, then found no row,
+    # and answered 404 not_found with other details than every other missing table
+    from dbproxy_app.catalog import Entry
+
+    name = make_database("platform")
+    monkeypatch.setattr(Entry, "table", lambda entry, table: None)  # the catalog still lists it
+    response = manager.delete(f"/api/v1/db/databases/{name}/tables/gone/")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "table_not_found" and error["details"] == {"database": name, "table": "gone"}
+
+
 def test_a_database_that_is_down__is_503_naming_it_while_others_keep_working(
     manager, writer, make_database, settings
 ):
