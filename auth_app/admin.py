@@ -243,12 +243,17 @@ class ApplicationAdmin(ReadOnlyAdmin):
     ]
 
 
-@admin.register(AccessToken)
-class AccessTokenAdmin(DeletesThroughService, ReadOnlyAdmin):
-    deletable = True
-    list_display = ["id", "application", "user", "scope", "expires"]
+class IssuedAdmin(ReadOnlyAdmin):
+    """What the toolkit issues to an application for a user: found by either."""
+
     search_fields = ["application__client_id", "application__name", "user__username"]
     list_select_related = ["application", "user"]
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(DeletesThroughService, IssuedAdmin):
+    deletable = True
+    list_display = ["id", "application", "user", "scope", "expires"]
     fields = ["application", "user", "scope", "expires", "created", "updated"]
     show_full_result_count = False
 
@@ -258,27 +263,21 @@ class AccessTokenAdmin(DeletesThroughService, ReadOnlyAdmin):
 
 
 @admin.register(RefreshToken)
-class RefreshTokenAdmin(ReadOnlyAdmin):
+class RefreshTokenAdmin(IssuedAdmin):
     list_display = ["id", "application", "user", "created", "revoked"]
-    search_fields = ["application__client_id", "application__name", "user__username"]
-    list_select_related = ["application", "user"]
     fields = ["application", "user", "access_token", "created", "updated", "revoked"]
     show_full_result_count = False
 
 
 @admin.register(Grant)
-class GrantAdmin(ReadOnlyAdmin):
+class GrantAdmin(IssuedAdmin):
     list_display = ["id", "application", "user", "scope", "expires"]
-    search_fields = ["application__client_id", "application__name", "user__username"]
-    list_select_related = ["application", "user"]
     fields = ["application", "user", "redirect_uri", "scope", "expires", "created"]
 
 
 @admin.register(IDToken)
-class IDTokenAdmin(ReadOnlyAdmin):
+class IDTokenAdmin(IssuedAdmin):
     list_display = ["jti", "application", "user", "scope", "expires"]
-    search_fields = ["application__client_id", "application__name", "user__username"]
-    list_select_related = ["application", "user"]
     fields = ["jti", "application", "user", "scope", "expires", "created"]
 
 
