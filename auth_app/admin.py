@@ -126,12 +126,10 @@ class AccountAdmin(DeletesThroughService, PlatformAdmin):
                 metadata=account.metadata,
                 actor=_actor(request),
             )
-        if "is_active" in changed:
+        if "is_active" in changed:  # the form's other field: nothing is saved but through the services
             (services.account_enable if account.is_active else services.account_disable)(
                 account=stored, actor=_actor(request)
             )
-        if changed - {"scopes", "metadata", "is_active"}:
-            super().save_model(request, account, form, change)
 
     def delete_one(self, request, account) -> None:
         services.account_delete(account=account, actor=_actor(request))

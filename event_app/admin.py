@@ -11,7 +11,7 @@ from event_app import services
 from event_app.api.serializers import SubscriptionUpdateInput
 from event_app.models import Delivery, Event, EventCount, Subscription
 from event_app.services.subscriptions import check_sink
-from platformsite.admin import DeletesThroughService, PlatformAdmin, ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, DependentsGoWithIt, PlatformAdmin, ReadOnlyAdmin
 from platformsite.jsonvalues import unstorable
 
 
@@ -71,7 +71,9 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(DeletesThroughService, PlatformAdmin):
+class SubscriptionAdmin(DeletesThroughService, DependentsGoWithIt, PlatformAdmin):
+    """Its deliveries go with it (they are not deleted on their own here)."""
+
     form = SubscriptionForm
     list_display = ["name", "sink", "url", "is_active", "types", "owner", "created"]
     list_filter = ["sink", "is_active"]
@@ -90,11 +92,6 @@ class SubscriptionAdmin(DeletesThroughService, PlatformAdmin):
                 f"Signing secret of {subscription.name} (shown once): {subscription.secret}",
                 messages.WARNING,
             )
-
-    def get_deleted_objects(self, objs, request):
-        """Its deliveries go with it, as through the API: they are not deleted on their own here."""
-        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(), protected
 
     def delete_one(self, request, subscription) -> None:
         services.subscription_delete(subscription=subscription)

@@ -15,7 +15,7 @@ from django.contrib import admin
 
 from monitor_app import services
 from monitor_app.models import Alert, Check, Flip, Maintenance, NodeStatus, Ping, ServiceHealth, StatSample
-from platformsite.admin import DeletesThroughService, ReadOnlyAdmin
+from platformsite.admin import DeletesThroughService, DependentsGoWithIt, ReadOnlyAdmin
 
 
 @admin.register(ServiceHealth)
@@ -26,17 +26,14 @@ class ServiceHealthAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Check)
-class CheckAdmin(DeletesThroughService, ReadOnlyAdmin):
+class CheckAdmin(DeletesThroughService, DependentsGoWithIt, ReadOnlyAdmin):
+    """Its pings, flips and windows go with it."""
+
     deletable = True
     list_display = ["service", "node", "name", "kind", "status", "critical", "last_report", "changed"]
     list_filter = ["status", "kind", "critical", "flapping"]
     search_fields = ["service", "node", "name"]
     ordering = ["service", "node", "name"]
-
-    def get_deleted_objects(self, objs, request):
-        """Its pings, flips and windows go with it, as through the API: no permission of their own."""
-        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
-        return deleted, counts, set(), protected
 
     def delete_one(self, request, check: Check) -> None:
         services.check_delete(check=check, now=time.time())

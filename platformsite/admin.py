@@ -94,6 +94,15 @@ class DeletesThroughService:
             self.delete_one(request, row)
 
 
+class DependentsGoWithIt:
+    """An admin whose rows take their dependents with them through the service, as through the
+    API: the delete page lists the dependents but asks no delete permission for them."""
+
+    def get_deleted_objects(self, objs: Any, request: Any) -> tuple[list, dict, set, list]:
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+
 class CountsWhatGoesWith:
     """An admin whose delete page names the selected rows and counts the rows that go with them,
     where Django's collects and lists each one (a database's 5,000 records made a 161 KB page).
