@@ -450,8 +450,9 @@ class Router:
         window = self.recorder.window_seconds
         return window - self.wall_clock() % window + random.uniform(0.1, 1.0)
 
-    def flush(self, *, everything: bool = False) -> int:
-        """Send the closed windows (all of them with ``everything``); kept for later on failure."""
+    def flush(self, *, everything: bool = False, timeout: float | None = None) -> int:
+        """Send the closed windows (all of them with ``everything``); kept for later on failure.
+        ``timeout``: how long to wait for the platform (default: the session's own timeout)."""
         windows = self.recorder.closed(self.wall_clock(), everything=everything)
         with self._lock:
             batch = (self._pending + windows)[-MAX_PENDING_WINDOWS:]  # the newest are kept
@@ -461,8 +462,9 @@ class Router:
         body: dict[str, Any] = {"windows": batch}
         if self.caller:
             body["caller"] = self.caller
+        waiting = {} if timeout is None else {"timeout": timeout}
         try:
-            self.session.call("POST", f"{API}/stats/", json=body)
+            self.session.call("POST", f"{API}/stats/", json=body, **waiting)
         except PlatformError as exc:
             if exc.status >= 500 or exc.status == 429:
                 self._keep(batch)
@@ -479,13 +481,15 @@ class Router:
         with self._lock:
             self._pending = (batch + self._pending)[-MAX_PENDING_WINDOWS:]
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop, and send the stats not sent yet, waiting ``timeout`` seconds for the platform at
+        most (``Platform.close`` gives it what its other parts left)."""
         self._stop.set()
         if self.watcher is not None:
             self.watcher.close()
         if self.publish:
             try:
-                self.flush(everything=True)
+                self.flush(everything=True, timeout=timeout)
             except Exception:  # closing must not raise
                 log.exception("router: last stats flush failed")
 

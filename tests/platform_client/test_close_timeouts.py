@@ -9,6 +9,7 @@ import time
 from platform_client.discovery import Registration
 from platform_client.event import EventPublisher
 from platform_client.monitor import Monitor
+from platform_client.router import Router
 
 
 class HungSession:
@@ -67,3 +68,14 @@ def test_registration_deregister__the_delete_waits_only_what_is_left():
     registration.deregister(timeout=3)
     assert [method for method, _ in session.calls] == ["PUT", "DELETE"]
     assert 0 < session.calls[-1][1]["timeout"] <= 3
+
+
+def test_router_close__the_last_stats_wait_only_what_is_left():
+    session = HungSession()
+    session.answer.set()
+    router = Router(session, caller="gateway")
+    router.recorder.record("orders", "orders-1", "GET /x", ok=True, latency_ms=3.0, now=time.time())
+    router.close(timeout=3)
+    ((method, kwargs),) = session.calls
+    assert method == "POST" and kwargs["json"]["windows"]
+    assert 0 < kwargs["timeout"] <= 3  # was the session's own 10 s, whatever Platform.close had left
