@@ -28,7 +28,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from platform_client._checks import seconds
@@ -271,7 +272,8 @@ class Platform:
         def make() -> KV:
             from platform_client.kv import from_url
 
-            return from_url(self.kv_url, namespace=self.service)
+            with _setting("kv_url", "PLATFORM_KV_URL"):
+                return from_url(self.kv_url, namespace=self.service)
 
         return self._get("kv", make, "close")
 
@@ -282,7 +284,10 @@ class Platform:
         def make() -> Sync:
             from platform_client.sync import from_url
 
-            return from_url(self.sync_url, namespace=self.service, node=self.node, scheduler=self.scheduler)
+            with _setting("sync_url", "PLATFORM_SYNC_URL"):
+                return from_url(
+                    self.sync_url, namespace=self.service, node=self.node, scheduler=self.scheduler
+                )
 
         return self._get("sync", make, "close")
 
@@ -396,6 +401,15 @@ def _takes_timeout(closer: Callable[..., Any]) -> bool:
         return "timeout" in inspect.signature(closer).parameters
     except (TypeError, ValueError):  # a builtin without a signature
         return False
+
+
+@contextmanager
+def _setting(argument: str, variable: str) -> Iterator[None]:
+    """A ValueError raised by a setting's value names where the value came from."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ValueError(f"{argument} (or {variable}): {exc}") from None
 
 
 def _flag(given: bool | None, variable: str) -> bool:

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from platform_client._checks import seconds
+from platform_client._urls import redacted
 
 __all__ = ["KV", "KVUnavailable", "MemcachedKV", "MemoryKV", "RedisKV", "RingKV", "from_url"]
 
@@ -423,7 +424,9 @@ def from_url(url: str, *, namespace: str = "") -> KV:
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         hosts = parts.netloc.split(",")
         if not all(hosts) or len(set(hosts)) < len(hosts):
-            raise ValueError(f"a ring URL names each of its nodes once ({scheme}://h1:port,h2:port): {url!r}")
+            raise ValueError(
+                f"a ring URL names each of its nodes once ({scheme}://h1:port,h2:port): {redacted(url)!r}"
+            )
         replicas = options.get("replicas", "100")
         if not replicas.isdigit():
             raise ValueError(f"replicas is a positive number of points per node, not {replicas!r}")
@@ -435,4 +438,6 @@ def from_url(url: str, *, namespace: str = "") -> KV:
         return RedisKV(url=url, namespace=namespace)
     if scheme == "memcached":
         return MemcachedKV(server=(parts.hostname or "127.0.0.1", parts.port or 11211), namespace=namespace)
-    raise ValueError(f"unknown kv URL scheme {scheme!r} (memory, redis, memcached, ring+...)")
+    raise ValueError(
+        f"unknown kv URL scheme {scheme!r} in {redacted(url)!r} (memory, redis, memcached, ring+...)"
+    )

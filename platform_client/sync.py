@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from platform_client._checks import seconds
+from platform_client._urls import redacted
 from platform_client.scheduler import Job, Scheduler
 from platform_client.sync_backends import (
     Backend,
@@ -384,5 +385,7 @@ def from_url(
     elif scheme in ("postgres", "postgresql"):
         backend = PostgresBackend(url)
     else:
-        raise ValueError(f"unknown sync URL scheme {scheme!r} (memory, redis, postgresql)")
+        raise ValueError(
+            f"unknown sync URL scheme {scheme!r} in {redacted(url)!r} (memory, redis, postgresql)"
+        )
     return Sync(backend, node=node, namespace=namespace, scheduler=scheduler)

@@ -151,6 +151,9 @@ def test_unreachable_backend_names_it():
         store.get("x")
     with pytest.raises(ValueError, match="unknown kv URL scheme"):
         kv.from_url("etcd://x")
+    with pytest.raises(ValueError, match=r"nodes once .*'ring\+redis://:\*\*\*@") as raised:
+        kv.from_url("ring+redis://:secret@a:1,:secret@a:1")
+    assert "secret" not in str(raised.value)
 
 
 # --- the ring ---------------------------------------------------------------------------------
@@ -341,3 +344,12 @@ def test_ring_on_memcached__a_partitioned_node_rejoins_under_a_new_epoch(memcach
         ring.close()
     finally:
         proxy.close()
+
+
+def test_redacted__a_url_in_an_error_shows_no_password():
+    from platform_client._urls import redacted
+
+    assert redacted("redis://cache:6379/0") == "redis://cache:6379/0"
+    assert redacted("redis://app:pw@cache:6379/0?x=1") == "redis://app:***@cache:6379/0?x=1"
+    assert redacted("redis://:p@w@cache/0") == "redis://:***@cache/0"
+    assert redacted("redis://[::1") == "(a URL that cannot be parsed)"

@@ -153,6 +153,19 @@ def test_from_env__log_events_flag_spellings_and_the_keyword_wins(env, monkeypat
         Platform.from_env()
 
 
+def test_from_env__an_unknown_kv_or_sync_scheme_names_the_variable_not_the_password(env, monkeypatch):
+    monkeypatch.setenv("PLATFORM_KV_URL", "redis2://:hunter2@cache:6379/0")
+    monkeypatch.setenv("PLATFORM_SYNC_URL", "postgress://app:hunter2@db/app")
+    with Platform.from_env() as p:
+        with pytest.raises(ValueError, match="PLATFORM_KV_URL") as kv_error:
+            _ = p.kv
+        with pytest.raises(ValueError, match="PLATFORM_SYNC_URL") as sync_error:
+            _ = p.sync
+    assert "'redis2://:***@cache:6379/0'" in str(kv_error.value)
+    assert "'postgress://app:***@db/app'" in str(sync_error.value)
+    assert "hunter2" not in str(kv_error.value) + str(sync_error.value)
+
+
 def test_wrong_credentials__the_first_call_names_the_cause(env):
     with Platform.from_env(client_secret="wrong") as p, pytest.raises(PlatformError) as raised:
         p.auth.check("config:x", "read")
