@@ -18,9 +18,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.forms.fields import InvalidJSONInput
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -71,6 +73,17 @@ class ReadOnlyAdmin(PlatformAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.deletable and super().has_delete_permission(request, obj)
+
+    def response_delete(self, request: Any, obj_display: str, obj_id: Any) -> Any:
+        """Back to the list the row was deleted from (its filters kept), where Django sends a
+        screen without change permission to the admin's index."""
+        response = super().response_delete(request, obj_display, obj_id)
+        if isinstance(response, HttpResponseRedirect) and self.has_view_permission(request):
+            opts = self.model._meta
+            changelist = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist")
+            filters = {"preserved_filters": self.get_preserved_filters(request), "opts": opts}
+            response["Location"] = add_preserved_filters(filters, changelist)
+        return response
 
 
 class DeletesThroughService:

@@ -69,8 +69,11 @@ def test_admin__deleting_a_node__deregisters_it(client, django_user_model, make_
     client.force_login(admin)
     make_node(node_id="a")
     with committed():
-        response = client.post("/admin/discovery_app/node/a/delete/", {"post": "yes"})
-    assert response.status_code == 302
+        response = client.post(
+            "/admin/discovery_app/node/a/delete/?_changelist_filters=service__name%3Dorders", {"post": "yes"}
+        )
+    assert response.status_code == 302  # back to the list it came from (was the admin's index)
+    assert response["Location"] == "/admin/discovery_app/node/?service__name=orders"
     assert not Node.objects.exists()
     assert Result.objects.filter(action="delete", reason="admin").exists()
     assert client.get("/admin/discovery_app/node/").status_code == 200
