@@ -172,6 +172,30 @@ class RoleAdmin(DeletesThroughService, PlatformAdmin):
         transaction.on_commit(bump_policy_version)
         audit("auth.role.updated", subject=_actor(request), role=form.instance.name)
 
+    def save_formset(self, request, form, formset, change) -> None:
+        """The inlines' rules and bindings through the services, each audited as through the API
+        (``auth.rule.created``, ``auth.binding.deleted``, ...); a binding moved to another account
+        is the old one deleted and the new one created."""
+        actor, role = _actor(request), form.instance
+        formset.save(commit=False)
+        for row in formset.deleted_objects:
+            if isinstance(row, Rule):
+                services.rule_delete(rule=row, actor=actor)
+            else:
+                services.binding_delete(binding=row, actor=actor)
+        for row, changed in formset.changed_objects:
+            if isinstance(row, Rule):
+                services.rule_update(rule=row, actor=actor, **{name: getattr(row, name) for name in changed})
+            else:
+                services.binding_delete(binding=RoleBinding.objects.get(pk=row.pk), actor=actor)
+                services.binding_create(role=role, account=row.account, actor=actor)
+        for row in formset.new_objects:
+            if isinstance(row, Rule):
+                fields = ("resource", "action", "effect", "priority", "description")
+                services.rule_create(role=role, actor=actor, **{name: getattr(row, name) for name in fields})
+            else:
+                services.binding_create(role=role, account=row.account, actor=actor)
+
     # Through the service: its rules stop applying at once (the policy version moves), audited.
     def delete_one(self, request, role) -> None:
         services.role_delete(role=role, actor=_actor(request))

@@ -56,7 +56,7 @@ from platform_client.documents import (
     wait_for,
     walk,
 )
-from platform_client.session import PlatformError, PlatformSession, token_refused
+from platform_client.session import WEBSOCKET_LOG, PlatformError, PlatformSession, token_refused
 
 __all__ = [
     "Config",
@@ -360,6 +360,7 @@ class PlatformSource(Source):
                 additional_headers={"Authorization": f"Bearer {token}"},
                 open_timeout=5,
                 close_timeout=1,  # a hung platform does not hold the watch's stop for 10 s
+                logger=WEBSOCKET_LOG,
             )
         except (InvalidStatus, InvalidHandshake) as exc:
             raise _NoWebsocket(str(exc)) from exc

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from platform_client._backoff import Backoff
-from platform_client.session import PlatformError, PlatformSession, token_refused
+from platform_client.session import WEBSOCKET_LOG, PlatformError, PlatformSession, token_refused
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +370,7 @@ class Discovery:
             additional_headers={"Authorization": f"Bearer {token}"},
             open_timeout=5,
             close_timeout=1,  # a hung platform does not hold close() for the library's 10 s
+            logger=WEBSOCKET_LOG,
         ) as ws:
             json.loads(ws.recv(timeout=5))  # hello
             self.mode = "websocket"

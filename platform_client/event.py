@@ -39,7 +39,7 @@ import httpx
 
 from platform_client._backoff import Backoff
 from platform_client._checks import seconds
-from platform_client.session import PlatformError, PlatformSession, retry_after_seconds
+from platform_client.session import WEBSOCKET_LOG, PlatformError, PlatformSession, retry_after_seconds
 
 __all__ = ["BufferFull", "EventPublisher", "Subscription", "search", "subscribe"]
 
@@ -412,7 +412,9 @@ class Subscription:
             try:
                 token = self.session.credentials.token()
                 headers = {"Authorization": f"Bearer {token}"}
-                with connect(self.url(), additional_headers=headers, close_timeout=1) as ws:
+                with connect(
+                    self.url(), additional_headers=headers, close_timeout=1, logger=WEBSOCKET_LOG
+                ) as ws:
                     self._ws = ws
                     for raw in ws:
                         message = json.loads(raw)

@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from platform_client.session import token_refused
+from platform_client.session import WEBSOCKET_LOG, token_refused
 
 if TYPE_CHECKING:
     from platform_client.router import Router
@@ -69,6 +69,7 @@ class RouteWatcher:
             additional_headers={"Authorization": f"Bearer {token}"},
             open_timeout=5,
             close_timeout=1,  # a hung platform does not hold the watch's end for 10 s
+            logger=WEBSOCKET_LOG,
         ) as ws:
             json.loads(ws.recv(timeout=5))  # hello
             subscribed: set[str] = set()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import random
@@ -26,6 +27,21 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+
+def _keepalive_quietly(record: logging.LogRecord) -> bool:
+    """The websockets library's "keepalive ping failed" (an ERROR with a traceback, each time a
+    hung platform lets a ping's send time out) as an INFO line without one: the connection ends,
+    and the SDK's watch logs that itself, and reconnects or polls."""
+    if record.msg == "keepalive ping failed":
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+    return True
+
+
+#: The logger the SDK's websocket connections log through (``connect(..., logger=WEBSOCKET_LOG)``).
+WEBSOCKET_LOG = logging.getLogger("platform_client.websocket")
+WEBSOCKET_LOG.addFilter(_keepalive_quietly)
 
 #: Refresh this many seconds before the token's expiry, so no request carries a dying token (half
 #: the lifetime for a token that lives under twice as long: it is still fetched once per half).

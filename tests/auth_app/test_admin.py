@@ -364,3 +364,45 @@ def test_user_deleted_there__its_account_goes_through_the_service(
     assert not Account.objects.filter(pk=account.pk).exists()
     assert [r.data for r in caplog.records if r.msg == "auth.account.deleted"] == [{"account": "alice"}]
     assert policy_version() != before
+
+
+def test_role_inlines__each_rule_and_binding_goes_through_the_services_audited(admin_client, caplog):
+    from auth_app import services
+
+    reader, _ = service_account_create(name="reader", scopes=["config:read"])
+    writer, _ = service_account_create(name="writer", scopes=["config:read"])
+    role = services.role_create(name="ops")
+    kept = services.rule_create(role=role, resource="config:a/*", action="read")
+    dropped = services.rule_create(role=role, resource="config:b/*", action="read")
+    moved = services.binding_create(role=role, account=reader)
+    form = {"description": "", "rules-TOTAL_FORMS": "3", "rules-INITIAL_FORMS": "2"}
+    form.update({"bindings-TOTAL_FORMS": "1", "bindings-INITIAL_FORMS": "1"})
+    for index, rule in enumerate((kept, dropped)):
+        form.update({f"rules-{index}-id": rule.pk, f"rules-{index}-role": role.pk})
+        form.update({f"rules-{index}-resource": rule.resource, f"rules-{index}-action": "read"})
+        form.update({f"rules-{index}-effect": "allow", f"rules-{index}-priority": "0"})
+    form.update({"rules-0-priority": "7", "rules-1-DELETE": "on"})
+    form.update({"rules-2-role": role.pk, "rules-2-resource": "config:c/*", "rules-2-action": "read"})
+    form.update({"rules-2-effect": "deny", "rules-2-priority": "1", "rules-2-description": "no c"})
+    form.update({"bindings-0-id": moved.pk, "bindings-0-role": role.pk, "bindings-0-account": writer.pk})
+    caplog.set_level("INFO", logger="auth_app.audit")
+    caplog.clear()
+    response = admin_client.post(f"/admin/auth_app/role/{role.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    audited = [
+        (r.event_type, r.data) for r in caplog.records if getattr(r, "event_type", "") != "auth.role.updated"
+    ]
+    created = Rule.objects.get(resource="config:c/*")
+    assert audited == [
+        ("auth.rule.deleted", {"rule": dropped.pk}),
+        ("auth.rule.updated", {"rule": kept.pk, "priority": 7}),
+        (
+            "auth.rule.created",
+            {"role": "ops", "rule": created.pk, "resource": "config:c/*", "action": "read"}
+            | {"effect": "deny", "priority": 1},
+        ),
+        ("auth.binding.deleted", {"role": "ops", "account": "reader"}),
+        ("auth.binding.created", {"role": "ops", "account": "writer"}),
+    ]
+    assert (created.description, Rule.objects.get(pk=kept.pk).priority) == ("no c", 7)
+    assert list(role.bindings.values_list("account__name", flat=True)) == ["writer"]

@@ -329,3 +329,32 @@ def test_credentials__refused_after_a_token_was_granted__the_old_token_is_not_us
     with pytest.raises(PlatformError, match="asked again in"):
         credentials.token()
     assert len(asked) == 2
+
+
+def test_websocket_log__a_failed_keepalive_is_an_info_line_without_a_traceback(caplog):
+    import logging
+    import re
+    from pathlib import Path
+
+    import platform_client
+    from platform_client.session import WEBSOCKET_LOG
+
+    adapter = logging.LoggerAdapter(WEBSOCKET_LOG, {"websocket": None})  # as websockets wraps it
+    with caplog.at_level(logging.INFO, logger="platform_client.websocket"):
+        try:
+            raise TimeoutError("timed out while closing connection")
+        except TimeoutError:
+            adapter.error("keepalive ping failed", exc_info=True)  # websockets' own words
+            adapter.error("something else failed", exc_info=True)
+    quiet, other = caplog.records
+    assert (quiet.levelname, quiet.exc_info) == ("INFO", None)
+    assert other.levelname == "ERROR" and other.exc_info is not None
+    # every websocket connection the SDK opens logs through it
+    sources = Path(platform_client.__file__).parent.glob("*.py")
+    calls = [
+        call
+        for path in sources
+        for call in re.findall(r"\bconnect\((?:[^()]|\([^()]*\))*\)", path.read_text())
+    ]
+    websocket_calls = [call for call in calls if "close_timeout" in call]
+    assert len(websocket_calls) == 4 and all("logger=WEBSOCKET_LOG" in call for call in websocket_calls)
