@@ -10,12 +10,13 @@ from __future__ import annotations
 import oauth2_provider.admin  # noqa: F401  (registers its own screens first: replaced below)
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
@@ -319,6 +320,19 @@ class UserAdmin(DeletesThroughService, DjangoUserAdmin):
         if obj is not None and Account.objects.filter(user=obj).exists():
             readonly.append("username")  # no service renames an account
         return readonly
+
+    @transaction.atomic
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        """Django's password page; a password set (or password sign-in turned off) there is told
+        to the service, which revokes the user's tokens and audits it."""
+        user = self.get_object(request, unquote(id))  # None for an id no user has: Django's 404
+        before = user.password if user is not None else None
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and user is not None:
+            user.refresh_from_db(fields=["password"])
+            if user.password != before:
+                services.user_password_changed(user=user, actor=_actor(request))
+        return response
 
     @transaction.atomic
     def delete_one(self, request, user) -> None:

@@ -187,6 +187,24 @@ def _tokens_of(model: type, account: Account) -> Any:
 
 
 @transaction.atomic
+def user_password_changed(*, user: Any, actor: str = "system") -> int:
+    """A sign-in user's password was set, or password sign-in turned off (the admin's password
+    page): the tokens issued to that user stop working on every node, audited. How many access
+    tokens were revoked."""
+    count = AccessToken.objects.filter(user=user).delete()[0]
+    RefreshToken.objects.filter(user=user).delete()
+    transaction.on_commit(note_revocation)
+    audit(
+        "auth.user.password_changed",
+        subject=actor,
+        user=user.get_username(),
+        password_sign_in=user.has_usable_password(),
+        tokens_revoked=count,
+    )
+    return count
+
+
+@transaction.atomic
 def access_token_revoke(*, token: AccessToken, actor: str = "system") -> None:
     """Revoke one access token with the refresh token bound to it (left behind, that would mint
     another), as ``/o/revoke_token/`` does; once committed every node forgets the token (one that

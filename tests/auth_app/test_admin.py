@@ -406,3 +406,32 @@ def test_role_inlines__each_rule_and_binding_goes_through_the_services_audited(a
     ]
     assert (created.description, Rule.objects.get(pk=kept.pk).priority) == ("no c", 7)
     assert list(role.bindings.values_list("account__name", flat=True)) == ["writer"]
+
+
+def test_user_password_changed_there__the_service_revokes_the_users_tokens(
+    admin_client, django_capture_on_commit_callbacks, caplog
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    from auth_app.services import user_account_create
+
+    account = user_account_create(username="alice", scopes=["config:read"], password="pw-alice-123456")
+    other = user_account_create(username="carol", scopes=["config:read"], password="pw-carol-123456")
+    expires = timezone.now() + timedelta(hours=1)
+    for user, value in ((account.user, "alice-token"), (other.user, "carol-token")):
+        AccessToken.objects.create(user=user, token=value, expires=expires, scope="config:read")
+    url = f"/admin/auth/user/{account.user_id}/password/"
+    new = {"password1": "a-new-pw-4471-xyz", "password2": "a-new-pw-4471-xyz"}
+    with django_capture_on_commit_callbacks(execute=True), caplog.at_level("INFO", "platform.audit"):
+        assert admin_client.post(url, {**new, "password2": "a typo"}).status_code == 200  # refused
+        assert AccessToken.objects.filter(user=account.user).exists()  # nothing changed, nothing revoked
+        assert admin_client.post(url, new).status_code == 302
+    assert get_user_model().objects.get(pk=account.user_id).check_password("a-new-pw-4471-xyz")
+    assert list(AccessToken.objects.values_list("user__username", flat=True)) == ["carol"]
+    audited = [r.data for r in caplog.records if r.msg == "auth.user.password_changed"]
+    assert audited == [{"user": "alice", "password_sign_in": True, "tokens_revoked": 1}]
+    assert admin_client.get("/admin/auth/user/999999/password/").status_code in (302, 404)
+    assert admin_client.post("/admin/auth/user/nope/password/", new).status_code in (302, 404)
