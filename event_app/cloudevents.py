@@ -478,10 +478,12 @@ def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
 
 def header_value(value: str) -> str:
     """A binary-mode attribute header's value (HTTP binding 1.0.2, 3.1.3.2): a double-quoted string
-    unescaped (RFC 7230 3.2.6), then one round of percent-decoding; ValueError unless it is UTF-8."""
+    unescaped (RFC 7230 3.2.6), then one round of percent-decoding; ValueError unless it is UTF-8.
+    ``value`` is the header's bytes as the server gives them, one character per byte (ISO-8859-1,
+    PEP 3333): a sender's raw UTF-8 (``café`` unencoded) is read as UTF-8, not as two characters."""
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
-    return unquote_to_bytes(value).decode("utf-8")
+    return unquote_to_bytes(value.encode("latin-1")).decode("utf-8")
 
 
 def _charset(content_type: str) -> str:

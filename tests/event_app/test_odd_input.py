@@ -150,7 +150,7 @@ def test_publish__binary_header_with_a_percent_encoded_newline__400(publisher):
     assert_nothing_written()
 
 
-@pytest.mark.parametrize("value", ["%C0%A0", "%FF", "a%E2%82", "%ED%A0%80"])
+@pytest.mark.parametrize("value", ["%C0%A0", "%FF", "a%E2%82", "%ED%A0%80", "caf\xe9"])
 def test_publish__binary_header_not_utf8_once_percent_decoded__400_naming_it(publisher, value):
     # given: HTTP binding 1.0.2 3.1.3.2 says such a value MUST be rejected; it was stored as U+FFFD
     headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "1", "HTTP_CE_SOURCE": "/s", "HTTP_CE_TYPE": "a"}
@@ -167,6 +167,7 @@ def test_publish__binary_header_not_utf8_once_percent_decoded__400_naming_it(pub
         ('"say \\"hi\\""', 'say "hi"'),
         ("%22q%22%20%E2%82%AC%25", '"q" \u20ac%'),
         ("a%2Fb", "a/b"),
+        ("caf\xc3\xa9", "caf\u00e9"),  # raw UTF-8 bytes, as the server hands them over (ISO-8859-1)
     ],
 )
 def test_publish__binary_header_quoted_or_percent_encoded__decoded(publisher, value, stored):
