@@ -36,12 +36,41 @@ def directory() -> Path:
     return Path(settings.DB_SQLITE_DIR or Path(settings.VAR_DIR) / "db")
 
 
+def file_name(database: str, dsn: str) -> str:
+    """The file in :func:`directory` that keeps ``database``'s records: its DSN, or its name."""
+    return dsn or f"{database}.sqlite3"
+
+
 def _refused(database: str, exc: sqlite3.DatabaseError) -> DatabaseRefused:
     name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
     log.warning("db: database %r refused a statement: %s (%s)", database, exc, name)
     return DatabaseRefused(
         f"Database {database!r} answered an error ({name}).", details={"database": database, "error": name}
     )
+
+
+#: The errors of a file that cannot answer for now (busy, locked, unreadable, full): 503.  Any
+#: other is the file answering an error (a table dropped or altered outside the proxy, a damaged
+#: file): 502, and retrying would not help.
+_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_NOMEM",
+    "SQLITE_PROTOCOL",
+    "SQLITE_INTERRUPT",
+)
+
+
+def _failed(database: str, exc: sqlite3.DatabaseError) -> Unavailable | DatabaseRefused:
+    """What a statement's error is answered as; SQLite's own message goes to the log only."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if isinstance(exc, sqlite3.OperationalError) and (not name or name.startswith(_UNAVAILABLE)):
+        log.warning("db: database %r is unavailable: %s (%s)", database, exc, name or "no error name")
+        return Unavailable(f"Database {database!r} is unavailable.", details={"database": database})
+    return _refused(database, exc)
 
 
 def quoted(name: str) -> str:
@@ -66,12 +95,8 @@ class SqliteSession(Session):
                 "A constraint of the table refused the record.",
                 details={"database": self.database, "error": getattr(exc, "sqlite_errorname", "")},
             ) from exc
-        except sqlite3.OperationalError as exc:
-            raise Unavailable(
-                f"Database {self.database!r} is unavailable: {exc}.", details={"database": self.database}
-            ) from exc
-        except sqlite3.DatabaseError as exc:  # a damaged file, a table altered outside the proxy
-            raise _refused(self.database, exc) from exc
+        except sqlite3.DatabaseError as exc:  # busy or unreadable; a table altered outside the proxy
+            raise _failed(self.database, exc) from exc
 
     def target(self, table: TableRef) -> tuple[str, str, list[Any]]:
         return quoted(table.name), "1 = 1", []
@@ -82,7 +107,7 @@ class SqliteBackend(Backend):
 
     @property
     def path(self) -> Path:
-        return directory() / (self.dsn or f"{self.database}.sqlite3")
+        return directory() / file_name(self.database, self.dsn)
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -111,12 +136,8 @@ class SqliteBackend(Backend):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise Unavailable(
-                f"Database {self.database!r} is unavailable: {exc}.", details={"database": self.database}
-            ) from exc
         except sqlite3.DatabaseError as exc:
-            raise _refused(self.database, exc) from exc
+            raise _failed(self.database, exc) from exc
         finally:
             db.close()
 

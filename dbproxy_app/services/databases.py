@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 
 from dbproxy_app import catalog, names
 from dbproxy_app.backends import BACKENDS, TableRef
-from dbproxy_app.backends.sqlite import FILE_NAME
+from dbproxy_app.backends.sqlite import FILE_NAME, file_name
 from dbproxy_app.models import Database, RowPolicy, Table
 from dbproxy_app.query.conditions import check_condition
 from platformsite.api.errors import Conflict, Invalid
@@ -53,6 +53,22 @@ def check_dsn(backend: str, dsn: str) -> str:
     except psycopg.ProgrammingError:
         raise Invalid("The DSN is not a PostgreSQL connection string.", code="invalid_dsn") from None
     return dsn
+
+
+def check_file_free(name: str, backend: str, dsn: str) -> None:
+    """An sqlite database's file is its own: a second name on the same file would read, write and
+    drop what the first confines (``owner_only``, policy rules per database).  The answer does
+    not name the other database."""
+    if backend != Database.Backend.SQLITE:
+        return
+    wanted = file_name(name, dsn)
+    for other in Database.objects.filter(backend=Database.Backend.SQLITE).exclude(name=name):
+        if file_name(other.name, catalog.dsn_of(other)) == wanted:
+            raise Conflict(
+                f"Another database keeps its records in {wanted}: pick another file.",
+                "dsn_in_use",
+                {"database": name, "field": "dsn"},
+            )
 
 
 def check_options(backend: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +119,7 @@ def database_create(
     options = check_options(backend, dict(options or {}))
     if Database.objects.filter(name=name).exists():
         raise Conflict(f"Database {name!r} exists.", "database_exists", {"database": name})
+    check_file_free(name, backend, dsn)
     try:
         with transaction.atomic():
             database = Database.objects.create(
@@ -125,6 +142,7 @@ def database_update(*, database: Database, **changes: Any) -> Database:
     """Change a database's DSN, options, confinement or change feed (its name and backend stay)."""
     if "dsn" in changes:
         dsn = check_dsn(database.backend, changes.pop("dsn"))
+        check_file_free(database.name, database.backend, dsn)
         database.dsn_sealed = seal_text(dsn) if dsn else ""
     if "options" in changes:
         database.options = check_options(database.backend, dict(changes.pop("options") or {}))

@@ -281,3 +281,30 @@ def test_pool__is_one_per_database_with_its_limit(make_database, writer):
     assert writer.get(url(name, record="a")).status_code == 200
     pools = [pool for pool in _pools.values() if pool.name == name]
     assert len(pools) == 1 and pools[0].max_size == 2
+
+
+def test_sqlite_database__a_file_another_database_keeps__is_409_and_nothing_is_registered(manager):
+    """A second name on one file would read, write and drop what the first confines."""
+    databases = "/api/v1/db/databases/"
+    assert manager.post(databases, {"name": "vault", "backend": "sqlite"}, format="json").status_code == 201
+    named = {"name": "other", "backend": "sqlite", "dsn": "other.sqlite3"}
+    assert manager.post(databases, named, format="json").status_code == 201
+    for body in (
+        {"name": "spy", "backend": "sqlite", "dsn": "vault.sqlite3"},  # vault's file by its name
+        {"name": "spy", "backend": "sqlite", "dsn": "other.sqlite3"},  # other's by its DSN
+        {"name": "other", "backend": "sqlite"},  # exists: its name is answered first
+    ):
+        response = manager.post(databases, body, format="json")
+        assert response.status_code == 409, (body, response.content)
+        assert response.json()["error"]["code"] in ("dsn_in_use", "database_exists")
+    assert sorted(Database.objects.values_list("name", flat=True)) == ["other", "vault"]
+    # a database whose name is another's DSN would take that file by its default name
+    manager.post(databases, {"name": "mine", "backend": "sqlite", "dsn": "theirs.sqlite3"}, format="json")
+    response = manager.post(databases, {"name": "theirs", "backend": "sqlite"}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "dsn_in_use"
+    # moving to a file in use is refused too, and the DSN stays as it was
+    moved = manager.patch(f"{databases}other/", {"dsn": "vault.sqlite3"}, format="json")
+    assert moved.status_code == 409 and moved.json()["error"]["code"] == "dsn_in_use"
+    assert catalog.dsn_of(Database.objects.get(name="other")) == "other.sqlite3"
+    kept = manager.patch(f"{databases}other/", {"dsn": "other.sqlite3"}, format="json")
+    assert kept.status_code == 200  # its own file

@@ -100,6 +100,46 @@ def test_postgresql__a_table_altered_behind_the_proxy_is_a_502_with_the_sqlstate
     assert (error["code"], error["details"]) == ("database_error", {"database": name, "sqlstate": "42703"})
 
 
+def test_sqlite__a_table_dropped_behind_the_proxy_is_a_502_without_sqlites_message(
+    make_database, writer, reader, caplog
+):
+    name = make_database("sqlite")
+    assert writer.post(records(name), {"id": "a", "data": {"x": 1}}, format="json").status_code == 201
+    with sqlite3.connect(directory() / f"{name}.sqlite3") as db:
+        db.execute('DROP TABLE "orders"')
+
+    answers = [reader.get(records(name)), writer.post(records(name), {"id": "b"}, format="json")]
+
+    for response in answers:  # was 503 database_unavailable, "no such table: orders", retried for ever
+        assert response.status_code == 502 and "Retry-After" not in response
+        error = response.json()["error"]
+        assert (error["code"], error["details"]) == (
+            "database_error",
+            {"database": name, "error": "SQLITE_ERROR"},
+        )
+        assert "no such table" not in response.content.decode()
+    assert "no such table: orders" in caplog.text  # the operator's log has it
+
+
+def test_sqlite__a_busy_file_is_still_503():
+    from dbproxy_app.backends.base import Unavailable
+    from dbproxy_app.backends.sqlite import SqliteSession
+
+    class Locked:  # another writer holds the file past the busy timeout
+        def execute(self, *args):
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorname = "SQLITE_BUSY"
+            raise error
+
+    with pytest.raises(Unavailable) as raised:
+        SqliteSession("lite", Locked()).execute("SELECT 1")
+    assert (raised.value.status, raised.value.code, str(raised.value)) == (
+        503,
+        "database_unavailable",
+        "Database 'lite' is unavailable.",
+    )
+
+
 def test_sqlite__any_other_database_error_is_a_502_naming_it():
     from dbproxy_app.backends.base import DatabaseRefused
     from dbproxy_app.backends.sqlite import SqliteSession
