@@ -165,8 +165,10 @@ def only_parameters(request: Request, allowed: tuple[str, ...], why: str) -> Non
 def _select(request: Request) -> tuple[str, ...] | None:
     """A read by id's ``select`` (its only parameter)."""
     only_parameters(request, ("select",), "a read by id takes only select")
-    raw = request.query_params.get("select")
-    return parse_select(raw) if raw else None
+    given = request.query_params.getlist("select")
+    if len(given) > 1:
+        raise bad("select", given[1], "given once: select=id,metadata lists the fields in one")
+    return parse_select(given[0]) if given and given[0] else None
 
 
 def refuse_range(request: Request) -> None:

@@ -363,12 +363,23 @@ def decode_cursor(raw: str, order: Order) -> tuple[Any, str]:
     return value, record_id
 
 
+#: The parameters a query gives at most once, and what to do instead.
+_ONCE = {
+    "order": "given once: a query has one order (ties break by id)",
+    "select": "given once: select=id,metadata lists the fields in one",
+    "limit": "given once",
+    "cursor": "given once: pass the page's next cursor",
+}
+
+
 def parse_query(params: Iterable[tuple[str, list[str]]], *, default_limit: int, max_limit: int) -> Query:
     """A query from the query string's ``(name, values)`` pairs; 400 on the first bad term."""
     query = Query(limit=default_limit)
     filters: list[Any] = []
     cursor: str | None = None
     for parameter, values in params:
+        if parameter in _ONCE and len(values) > 1:  # the last one would win, the others unread
+            raise bad(parameter, values[1], _ONCE[parameter])
         for raw in values:
             if parameter == "order":
                 query.order = parse_order(raw)

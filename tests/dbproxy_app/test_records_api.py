@@ -385,6 +385,11 @@ def test_query_strings_built_to_inject_sql__match_literally_or_are_400(database,
         ("limit=ten", "ten"),
         ("offset=10", "10"),
         ("cursor=garbage", "garbage"),
+        # given twice: the last one won, the first unread
+        ("order=id.asc&order=version.desc", "version.desc"),
+        ("select=id&select=data", "data"),
+        ("limit=1&limit=2", "2"),
+        ("cursor=a&cursor=b", "b"),
     ],
 )
 def test_malformed_query_grammar__is_400_naming_the_term(database, writer, query, term):
@@ -437,7 +442,7 @@ def test_query__select_picks_fields(database, writer):
     assert one.json() == {"id": "a", "version": 1}
 
 
-@pytest.mark.parametrize("query", ["meta.env=eq.x", "limit=1", "foo=1"])
+@pytest.mark.parametrize("query", ["meta.env=eq.x", "limit=1", "foo=1", "select=id&select=data"])
 def test_read_by_id__a_parameter_other_than_select__is_400_naming_it(database, writer, query):
     create(writer, database, {"id": "a", "metadata": {"env": "prod"}})
     response = writer.get(url(database, record="a") + "?" + query)
