@@ -47,10 +47,17 @@ def validator(schema: dict) -> jsonschema_rs.Validator:
         return jsonschema_rs.validator_for(
             schema, registry=_metaschemas(), offline=True, validate_formats=False
         )
-    except jsonschema_rs.ValidationError as exc:  # a $ref it cannot resolve
+    except jsonschema_rs.ValidationError as exc:  # a $ref it cannot resolve, a pattern it cannot compile
+        first = str(exc).split("\n", 1)[0]
+        if type(exc.kind).__name__ == "Referencing":
+            reason = "it has a $ref it cannot resolve"
+        elif first.endswith('is not a "regex"'):  # \Z (Rust spells it \z), a repeat past its size limit
+            reason = "a pattern is not a regular expression the validator can run (Rust's regex syntax)"
+        else:
+            reason = "the validator refuses it"
         raise ConfigError(
-            "The namespace's json_schema cannot be applied: it has a $ref it cannot resolve.",
-            details={"json_schema": str(exc).split("\n", 1)[0][:500]},
+            f"The namespace's json_schema cannot be applied: {reason}.",
+            details={"json_schema": first[:500]},
         ) from None
     except ValueError as exc:  # "Recursion limit reached": a schema stored before nesting was checked
         raise ConfigError(

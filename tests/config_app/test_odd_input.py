@@ -321,6 +321,16 @@ def test_patch_namespace__schema_ref_that_cannot_resolve__is_400_and_keeps_the_o
     assert Namespace.objects.get(name="payments").json_schema is None
 
 
+@pytest.mark.parametrize("pattern", ["\\Z", "a{99999999}"])
+def test_create_namespace__a_pattern_the_validator_cannot_run__is_400_saying_so(rw, pattern):
+    body = {"name": "payments", "json_schema": {"type": "string", "pattern": pattern}}
+    error = assert_error(rw.post("/api/v1/config/namespaces/", body, format="json"), 400, "invalid")
+    assert (
+        "pattern" in error["message"] and "$ref" not in error["message"]
+    )  # it said "a $ref it cannot resolve"
+    assert not Namespace.objects.filter(name="payments").exists()
+
+
 def test_put_layer__schema_ref_to_a_metaschema__resolves_locally(rw, make_namespace):
     make_namespace(
         "payments", json_schema={"properties": {"s": {"$ref": "http://json-schema.org/draft-07/schema#"}}}
