@@ -121,11 +121,45 @@ def json_or_text(raw: str, option: str, text_hint: str) -> Any:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """Reports a command line it refuses as a JSON error on stderr (exit 2), like every other error."""
+    """Reports a command line it refuses as a JSON error on stderr (exit 2), like every other error;
+    a command's options may come between its arguments."""
 
     def error(self, message: str) -> NoReturn:
         _error({"code": "usage", "message": message, "details": {"usage": self.format_usage().strip()}})
         raise SystemExit(EXIT_USAGE)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """argparse's, except that an option may come before a command's optional arguments
+        (``config set payments --merge db '{...}'``): argparse gives those (``nargs="?"``) nothing
+        once an option comes first, then refuses the rest, with the top command's usage.  The
+        command's own words are read again, options and arguments intermixed."""
+        options, extras = self.parse_known_args(args, namespace)
+        if not extras:
+            return options
+        command, words = self, []
+        while (chosen := _chosen(command, options)) is not None:
+            command = chosen[1]
+            words.append(chosen[0])
+        given = list(sys.argv[1:] if args is None else args)
+        start = next(
+            (i + len(words) for i in range(len(given)) if words and given[i : i + len(words)] == words), None
+        )
+        if command is self or start is None:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        try:
+            return command.parse_intermixed_args(given[start:], namespace=options)
+        except TypeError:  # a command intermixing cannot read (argparse.REMAINDER)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+
+
+def _chosen(parser: argparse.ArgumentParser, options: argparse.Namespace) -> tuple[str, Any] | None:
+    """The subcommand of ``parser`` the command line chose (its word and parser), if any."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            word = getattr(options, action.dest or "", None)
+            if word in action.choices:
+                return word, action.choices[word]
+    return None
 
 
 def _session(options: argparse.Namespace) -> PlatformSession:

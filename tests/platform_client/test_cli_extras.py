@@ -321,3 +321,20 @@ def test_ping_request__an_unknown_action__is_refused_unsent(monkeypatch):
         with pytest.raises(ValueError, match="An action is success, start, fail, log"):
             monitor.ping_request("http://127.0.0.1:9", "abc", action)
     assert monitor.send_ping("http://127.0.0.1:9", "abc", "banana") == 0  # a ping never raises
+
+
+def test_a_commands_options_may_come_between_its_arguments(capsys):
+    # argparse gave the optional PATH and VALUE nothing once --merge came first, then refused them
+    options = build_parser().parse_args(["config", "set", "payments", "--merge", "db", '{"host": "y"}'])
+    assert (options.namespace, options.path, options.value, options.merge) == (
+        "payments",
+        "db",
+        '{"host": "y"}',
+        True,
+    )
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["config", "get", "payments", "a", "b", "c"])
+    assert refused.value.code == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["message"] == "unrecognized arguments: b c"
+    assert error["details"]["usage"].startswith("usage: platform config get")  # was the top command's
