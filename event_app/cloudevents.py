@@ -437,9 +437,13 @@ def parse_request(headers: dict[str, str], body: bytes) -> tuple[list[EventIn], 
 
 
 def _binary(headers: dict[str, str], body: bytes, content_type: str) -> EventIn:
-    for name in ("ce-data", "ce-data_base64"):  # not attributes: the body is the data
+    for name, why in (
+        ("ce-data", "the body is the data"),  # not attributes
+        ("ce-data_base64", "the body is the data"),
+        ("ce-datacontenttype", "Content-Type is the data's content type"),  # it would be overridden
+    ):
         if name in headers:
-            message = "is not a header in binary mode: the body is the data"
+            message = f"is not a header in binary mode: {why}"
             raise InvalidEvents([{"index": 0, "field": name[3:], "message": message}])
     message = "is not an attribute header: a name after ce- is lowercase letters and digits (a-z, 0-9)"
     if errors := [

@@ -37,7 +37,7 @@ def post_asgi(token: str, headers: dict[str, str], body: bytes = b'{"a": 1}') ->
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("header", ["ce-some_name", "ce-Some_Name", "ce-data_base64"])
+@pytest.mark.parametrize("header", ["ce-some_name", "ce-Some_Name", "ce-data_base64", "ce-datacontenttype"])
 def test_binary_mode_asgi__ce_header_named_with_underscore__400_names_it(issue_token, header):
     response = post_asgi(issue_token("events:write"), {**CE, header: "kept"})
     assert response.status_code == 400, response.text
