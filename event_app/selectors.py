@@ -183,8 +183,8 @@ def event_search(params: Any) -> QuerySet[Event]:
             condition &= Q(**{bound: number})
     for key in params:
         prefix, _, name = key.partition(".")
-        if prefix in {"ext", "metadata"} and name:
-            condition &= _extension(name, params.get(key))
+        if prefix in {"ext", "metadata"} and "." in key:
+            condition &= _extension(name, params.get(key), key)
     return events.filter(condition)
 
 
@@ -198,9 +198,9 @@ def _integer(value: str) -> int | None:
         return None
 
 
-def _extension(name: str, value: str) -> Q:
+def _extension(name: str, value: str, parameter: str) -> Q:
     if not EXTENSION_NAME.match(name):
-        raise ValidationError({f"ext.{name}": ["extension names are lowercase letters and digits"]})
+        raise ValidationError({parameter: ["extension names are lowercase letters and digits"]})
     if connection.vendor == "postgresql":  # containment: served by the GIN index on extensions
         condition = Q(extensions__contains={name: value})
         if (number := _integer(value)) is not None:

@@ -369,9 +369,10 @@ class AuditView(ConfigView):
         responses=io.RevisionOutput(many=True),
     )
     def get(self, request: Request, ns: str | None = None) -> Response:
+        also = ("namespace",) if ns is None else ()  # the global audit takes ?namespace=
         ns = ns or request.query_params.get("namespace")
         namespace = self.namespace(ns) if ns else None
-        revisions = filtered(RevisionFilter, request, selectors.audit_log(namespace=namespace))
+        revisions = filtered(RevisionFilter, request, selectors.audit_log(namespace=namespace), also=also)
         return self.paginate(revisions, serializer=io.RevisionOutput)
 
 

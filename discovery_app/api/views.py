@@ -283,7 +283,7 @@ class ResultListView(DiscoveryView):
     )
     def get(self, request: Request) -> Response:
         name = request.query_params["service"]
-        results = filtered(ResultFilter, request, Result.objects.filter(service=name))
+        results = filtered(ResultFilter, request, Result.objects.filter(service=name), also=("service",))
         return self.paginate(
             results,
             ordering="index",

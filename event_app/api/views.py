@@ -23,7 +23,7 @@ from event_app.filters import type_resource
 from event_app.models import Delivery, Event, Subscription
 from event_app.representation import event_dict
 from platformsite.api.errors import Invalid, TooLarge
-from platformsite.api.filters import filter_parameters, filtered
+from platformsite.api.filters import filter_parameters, filtered, refuse_unknown
 from platformsite.api.schema import ERROR
 from platformsite.api.views import ServiceView, one_or_404, validated
 from platformsite.hotpath import handed_over
@@ -89,6 +89,12 @@ class EventLookup(EventsView):
         return (type_resource(self.event.type),)
 
 
+#: The search's parameters, besides ``ext.<name>`` / ``metadata.<name>`` and the page's.
+SEARCH_PARAMETERS = frozenset(
+    {"type", "source", "subject", "root_id", "from", "to", "after", "before", "order"}
+)
+
+
 class EventListView(EventsView):
     """``GET``: search.  ``POST``: publish one event or a batch, in any CloudEvents HTTP mode."""
 
@@ -136,6 +142,7 @@ class EventListView(EventsView):
         operation_id="events_search",
     )
     def get(self, request: Request) -> Response:
+        refuse_unknown(request, SEARCH_PARAMETERS, prefixes=("ext.", "metadata."))
         order = request.query_params.get("order", "newest")
         if order not in {"newest", "oldest"}:
             raise Invalid("order is 'newest' or 'oldest'.", details={"order": [order]})

@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter
 
 from platformsite.api.errors import Invalid
 
-__all__ = ["FilterSet", "django_filters", "filter_parameters", "filtered"]
+__all__ = ["FilterSet", "django_filters", "filter_parameters", "filtered", "refuse_unknown"]
 
 
 class FilterSet(django_filters.FilterSet):
@@ -28,8 +28,30 @@ class FilterSet(django_filters.FilterSet):
 _BOOLEANS = frozenset({"", "true", "false", "True", "False"})
 
 
-def filtered(filterset_class: type[FilterSet], request: Any, queryset: QuerySet) -> QuerySet:
-    """``queryset`` narrowed by the request's query parameters; 400 if one is not valid."""
+#: What every list takes besides its filters: the page (cursor pagination) and DRF's format.
+PAGE_PARAMETERS = frozenset({"cursor", "page_size", "format"})
+
+
+def refuse_unknown(request: Any, known: Any, *, prefixes: tuple[str, ...] = ()) -> None:
+    """400 naming the query parameters a list does not take (``tpye=``): skipped, a misspelt
+    filter would answer everything.  ``prefixes``: open families (``ext.<name>``)."""
+    unknown = [
+        name
+        for name in request.query_params
+        if name not in known and name not in PAGE_PARAMETERS and not name.startswith(prefixes)
+    ]
+    if unknown:
+        takes = ", ".join(sorted(known) + [f"{prefix}<name>" for prefix in prefixes])
+        message = f"Unknown filter: this list takes {takes} (and cursor, page_size)."
+        raise Invalid("The filters are not valid.", details={name[:100]: [message] for name in unknown[:10]})
+
+
+def filtered(
+    filterset_class: type[FilterSet], request: Any, queryset: QuerySet, *, also: tuple[str, ...] = ()
+) -> QuerySet:
+    """``queryset`` narrowed by the request's query parameters; 400 if one is not valid, or is
+    neither one of the filter set's nor one the view reads itself (``also``)."""
+    refuse_unknown(request, filterset_class.base_filters.keys() | set(also))
     filterset = filterset_class(request.query_params, queryset=queryset, request=request)
     for name, item in filterset.filters.items():
         # django-filter reads any other value of a boolean as "no filter" (``alerted=maybe``)

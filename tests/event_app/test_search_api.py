@@ -96,6 +96,19 @@ def test_search__bad_parameters__400(reader, params):
     assert "error" in response.json()
 
 
+@pytest.mark.parametrize("name", ["tpye", "ext.", "metadata.", "limit"])
+def test_search__an_unknown_or_empty_parameter__is_400_naming_it_not_skipped(reader, stream, name):
+    # a misspelt filter (and an extension with no name) answered every event
+    response = reader.get(EVENTS, {name: "x", "type": "order.created"})
+    assert response.status_code == 400
+    assert name in response.json()["error"]["details"]
+
+
+def test_search__page_and_extension_parameters__are_taken(reader, stream):
+    params = {"page_size": "1", "ext.tenant": "a", "metadata.tenant": "a"}
+    assert reader.get(EVENTS, params).status_code == 200
+
+
 def test_search__query_count__is_pinned(reader, stream, django_assert_num_queries):
     # given
     params = {"type": "order.*", "ext.region": "eu"}

@@ -107,3 +107,15 @@ def test_a_keep_rule_of_mistyped_values__400_naming_the_field_nothing_stored(api
 
     assert refusal.status_code == 400 and next(iter(body)) in refusal.json()["error"]["details"]
     assert admin.get("/api/v1/trace/rules/").json()["results"] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/auth/accounts/", "/api/v1/monitor/checks/", "/api/v1/config/audit/"],
+)
+def test_list_filters__an_unknown_parameter_is_400_naming_it_not_skipped(api_client, path):
+    # ?stauts=down answered every row, as if no filter had been given
+    response = api_client("admin").get(path, {"stauts": "down", "page_size": "5"})
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["details"]) == ["stauts"]
