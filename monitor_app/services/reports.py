@@ -163,8 +163,8 @@ def parse_check(item: Any, where: str) -> dict[str, Any]:
         raise _fail(f"{where}.name", CHECK_NAME.hint)
     reported = parse_state(item.get("status"), f"{where}.status")
     output, truncated = cut_output(item.get("output", item.get("error")), f"{where}.output")
-    results = item.get("results") or {}
-    if not isinstance(results, dict):
+    results = item.get("results", {})
+    if not isinstance(results, dict):  # null, [] or "" included: not "no results" without a word
         raise _fail(f"{where}.results", "An object.")
     problem = unstorable(results, max_depth=16)
     if problem is None and len(json.dumps(results)) > settings.MONITOR_MAX_RESULTS_BYTES:
@@ -206,7 +206,7 @@ def parse_report(report: Any, where: str = "report") -> dict[str, Any]:
         raise _fail(f"{where}.service", SERVICE_NAME.hint)
     if not NODE_NAME.matches(node):
         raise _fail(f"{where}.node", NODE_NAME.hint)
-    checks = report.get("checks") or []
+    checks = report.get("checks", [])  # absent: no checks; null or {} is a 400 like "x"
     if not isinstance(checks, list) or len(checks) > settings.MONITOR_MAX_BATCH:
         raise _fail(f"{where}.checks", f"A list of at most {settings.MONITOR_MAX_BATCH} check results.")
     parsed = [parse_check(item, f"{where}.checks[{i}]") for i, item in enumerate(checks)]
@@ -226,7 +226,7 @@ def parse_status(value: Any, field: str) -> dict[str, Any]:
     status = status.lower() if isinstance(status, str) else None
     if status not in NODE_STATUSES:
         raise _fail(f"{field}.status", "One of UNKNOWN, STARTED, RUNNING, STOPPED.")
-    info = value.get("info") or {}
+    info = value.get("info", {})
     if not isinstance(info, dict) or unstorable(info, max_depth=16) or len(json.dumps(info)) > 8192:
         raise _fail(f"{field}.info", "An object of at most 8 KiB as JSON.")
     return {
@@ -268,7 +268,7 @@ def parse_stats(value: Any, field: str) -> dict[str, Any]:
     stats["threads"] = _int(value, "threads", field, low=0, high=10**6)
     seconds = value.get("seconds", value.get("interval"))
     stats["seconds"] = _number(seconds, f"{field}.seconds", STAT_LIMITS["seconds"]) or 0.0
-    endpoints = value.get("endpoints") or []
+    endpoints = value.get("endpoints", [])
     if not isinstance(endpoints, list) or len(endpoints) > 200:
         raise _fail(f"{field}.endpoints", "A list of at most 200 {method, success, errors, dropped}.")
     totals = {"requests": 0, "errors": 0, "dropped": 0}

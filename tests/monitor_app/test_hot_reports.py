@@ -104,6 +104,20 @@ def test_bad_input__the_full_views_4xx(driver, token, data, content_type):
     assert not reply.hot and 400 <= reply.status < 500
 
 
+@pytest.mark.parametrize(("checks", "field"), [({}, "report.checks"), (None, "report.checks")])
+def test_checks_of_another_type__the_full_views_400_naming_the_field(driver, token, checks, field):
+    steady(driver, token)
+    data = json.dumps({"service": "orders", "node": "n1", "checks": checks}).encode()
+
+    reply = send(driver, token, data)
+    full = Driver([]).call("POST", REPORTS, token, data=data, content_type="application/json")
+
+    assert (reply.hot, reply.status) == (False, 400)
+    assert reply.comparable() == full.comparable()
+    assert reply.json()["error"]["code"] == "invalid_report"
+    assert list(reply.json()["error"]["details"]) == [field]
+
+
 @pytest.mark.parametrize("extra", [{"status": {"status": "running"}}, {"stats": {"cpu": 0.5}}])
 def test_status_or_stats__full_view(driver, token, extra):
     steady(driver, token)

@@ -62,3 +62,39 @@ def test_check_and_job__a_mistyped_setting__400_naming_it_and_nothing_changed(wr
         assert field in made.json()["error"]["details"], made.json()
     assert Check.objects.get(pk=check.pk).version == check.version
     assert made.status_code == 400 and not Check.objects.filter(service="backups").exists()
+
+
+def _report(**fields: object) -> dict[str, object]:
+    return {"service": "orders", "node": "n1", **fields}
+
+
+@pytest.mark.parametrize(
+    ("report", "field"),
+    [
+        (_report(checks={}), "report.checks"),
+        (_report(checks=None), "report.checks"),
+        (_report(checks=0), "report.checks"),
+        (_report(checks=[result("db", "passing", results=[])]), "report.checks[0].results"),
+        (_report(checks=[result("db", "passing", results=None)]), "report.checks[0].results"),
+        (_report(status={"status": "RUNNING", "info": []}), "report.status.info"),
+        (_report(stats={"endpoints": {}}), "report.stats.endpoints"),
+        (_report(stats={"endpoints": None}), "report.stats.endpoints"),
+    ],
+)
+def test_report__an_empty_or_null_value_of_another_type__400_naming_it_and_nothing_stored(
+    writer, report, field
+):
+    response = writer.post("/api/v1/monitor/reports/", report, format="json")
+    batch = writer.post("/api/v1/monitor/reports/batch/", {"reports": [report]}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid_report"
+    assert list(response.json()["error"]["details"]) == [field]
+    assert list(batch.json()["error"]["details"]) == [field.replace("report", "reports[0]", 1)]
+    assert not Check.objects.exists() and not ServiceHealth.objects.exists()
+
+
+def test_report__without_checks__a_status_alone_is_taken(writer):
+    response = writer.post("/api/v1/monitor/reports/", _report(status={"status": "RUNNING"}), format="json")
+
+    assert (response.status_code, response.json()["checks"]) == (200, [])
