@@ -162,7 +162,8 @@ def parse_check(item: Any, where: str) -> dict[str, Any]:
     if not CHECK_NAME.matches(name):
         raise _fail(f"{where}.name", CHECK_NAME.hint)
     reported = parse_state(item.get("status"), f"{where}.status")
-    output, truncated = cut_output(item.get("output", item.get("error")), f"{where}.output")
+    key = "output" if "output" in item else "error"  # monitor-srv's name: a refusal names what was sent
+    output, truncated = cut_output(item.get(key), f"{where}.{key}")
     results = item.get("results", {})
     if not isinstance(results, dict):  # null, [] or "" included: not "no results" without a word
         raise _fail(f"{where}.results", "An object.")

@@ -236,6 +236,7 @@ def test_batch__several_nodes_in_one_call(writer, committed):
         ([result("db", "passing", depends_on=["nope"])], "report.checks[0].depends_on"),
         ([result("db", "passing", results=[1])], "report.checks[0].results"),
         ([result("db", "passing", output=5)], "report.checks[0].output"),
+        ([result("db", "passing", error=5)], "report.checks[0].error"),
         ([result("db", "passing"), result("db", "critical")], "report.checks"),
         ("x", "report.checks"),
     ],

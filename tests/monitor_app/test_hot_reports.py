@@ -104,7 +104,15 @@ def test_bad_input__the_full_views_4xx(driver, token, data, content_type):
     assert not reply.hot and 400 <= reply.status < 500
 
 
-@pytest.mark.parametrize(("checks", "field"), [({}, "report.checks"), (None, "report.checks")])
+@pytest.mark.parametrize(
+    ("checks", "field"),
+    [
+        ({}, "report.checks"),
+        (None, "report.checks"),
+        ([{"name": "c0", "status": "passing", "error": 5}], "report.checks[0].error"),
+        ([{"name": "c0", "status": "passing", "output": [], "error": "x"}], "report.checks[0].output"),
+    ],
+)
 def test_checks_of_another_type__the_full_views_400_naming_the_field(driver, token, checks, field):
     steady(driver, token)
     data = json.dumps({"service": "orders", "node": "n1", "checks": checks}).encode()
