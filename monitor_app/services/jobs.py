@@ -26,7 +26,7 @@ from django.db.models import F, QuerySet
 from monitor_app.models import Check, Ping, PingKey
 from monitor_app.services import engine
 from monitor_app.services.ingest import report_key
-from monitor_app.services.reports import parse_definition
+from monitor_app.services.reports import nulls_refused, parse_definition
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.cache import CACHE_DOWN
 
@@ -72,8 +72,18 @@ def next_deadline(check: Check, after: float) -> datetime:
     return engine.to_datetime(after + check.interval + check.ttl)
 
 
+def interval_refused() -> Invalid:
+    """A cron job's interval (set or changed), refused as a period job's schedule is."""
+    return Invalid(
+        "A cron job has a schedule, not an interval (kind period).",
+        code="invalid_schedule",
+        details={"check.interval": "A cron job pings on its schedule."},
+    )
+
+
 def job_create(*, service: str, name: str, fields: dict[str, Any]) -> Check:
     """A new job check (kind period or cron) of ``service``; 409 if the slug is taken."""
+    nulls_refused(fields, "check")  # a null setting would leave its default without a word
     kind = fields.pop("kind", Check.Kind.PERIOD)
     definition = parse_definition(fields, "check")
     values: dict[str, Any] = {
@@ -84,6 +94,8 @@ def job_create(*, service: str, name: str, fields: dict[str, Any]) -> Check:
         **definition,
     }
     if kind == Check.Kind.CRON:
+        if "interval" in fields:
+            raise interval_refused()
         values["schedule"], values["timezone"] = parse_schedule(
             fields.get("schedule"), fields.get("timezone", "UTC")
         )

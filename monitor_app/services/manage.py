@@ -14,6 +14,8 @@ from platformsite.api.errors import Invalid
 
 #: Fields an operator may change on a check (a node's report may set its own again).
 EDITABLE = (*reports.DEFINITION, "schedule", "timezone")
+#: Settings whose null means "none" (no failure-rate rule, no flap detection): any other null is a 400.
+CLEARABLE = frozenset({"failure_rate", "flap"})
 
 
 @transaction.atomic
@@ -24,13 +26,22 @@ def check_update(*, check: Check, fields: dict[str, Any], now: float) -> Check:
         raise Invalid(
             f"Not settable: {', '.join(unknown)}.", code="invalid_field", details={"fields": unknown}
         )
+    reports.nulls_refused(fields, "check", nullable=CLEARABLE)
     changes = reports.parse_definition(fields, "check")
+    changes.update({key: None for key in CLEARABLE if key in fields and fields[key] is None})
     if "schedule" in fields or "timezone" in fields:
         if check.kind != Check.Kind.CRON:
-            raise Invalid("Only a cron job has a schedule.", code="invalid_schedule")
+            given = "check.schedule" if "schedule" in fields else "check.timezone"
+            raise Invalid(
+                "Only a cron job has a schedule.",
+                code="invalid_schedule",
+                details={given: f"A {check.kind} check has no schedule."},
+            )
         changes["schedule"], changes["timezone"] = jobs.parse_schedule(
             fields.get("schedule", check.schedule), fields.get("timezone", check.timezone)
         )
+    if "interval" in fields and check.kind == Check.Kind.CRON:  # its schedule says when it pings
+        raise jobs.interval_refused()
     if (
         changes.get("ttl", check.ttl) < changes.get("interval", check.interval)
         and check.kind == Check.Kind.REPORT

@@ -46,6 +46,14 @@ def _known_fields(item: dict[str, Any], allowed: frozenset[str], where: str) -> 
         raise _fail(f"{where}.{unknown[0]}" if where else unknown[0], "Unknown field.")
 
 
+def nulls_refused(item: dict[str, Any], where: str, *, nullable: frozenset[str] = frozenset()) -> None:
+    """400 naming the first field of an operator's change that is null (but the ``nullable``
+    ones): a null setting would change nothing, without a word."""
+    for key in sorted(str(key) for key in item):
+        if item[key] is None and key not in nullable:
+            raise _fail(f"{where}.{key}", "Not null: leave the field out to keep its value.")
+
+
 def _int(item: dict[str, Any], key: str, where: str, *, low: int, high: int) -> int | None:
     value = item.get(key)
     if value is None:

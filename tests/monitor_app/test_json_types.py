@@ -98,3 +98,61 @@ def test_report__without_checks__a_status_alone_is_taken(writer):
     response = writer.post("/api/v1/monitor/reports/", _report(status={"status": "RUNNING"}), format="json")
 
     assert (response.status_code, response.json()["checks"]) == (200, [])
+
+
+@pytest.mark.parametrize("field", ["ttl", "interval", "failures_before_critical", "remind_every", "critical"])
+def test_check_and_job__a_null_setting__400_naming_it_and_nothing_changed(writer, report, field):
+    report("orders", "n1", result("db", "passing"))
+    check = Check.objects.get(name="db")
+
+    patched = writer.patch(f"/api/v1/monitor/checks/{check.pk}/", {field: None}, format="json")
+    made = writer.post(
+        "/api/v1/monitor/checks/", {"service": "backups", "name": "j", "ttl": None}, format="json"
+    )
+
+    assert patched.status_code == 400, patched.content
+    assert list(patched.json()["error"]["details"]) == [f"check.{field}"]
+    assert (made.status_code, list(made.json()["error"]["details"])) == (400, ["check.ttl"])
+    assert Check.objects.get(pk=check.pk).version == check.version
+    assert not Check.objects.filter(service="backups").exists()
+
+
+@pytest.mark.parametrize("field", ["failure_rate", "flap"])
+def test_check__a_null_failure_rate_or_flap__turns_it_off(writer, report, field):
+    setting = {"failure_rate": {"window": 60, "threshold": 0.5}, "flap": {"window": 60, "max_transitions": 3}}
+    report("orders", "n1", result("db", "passing", **{field: setting[field]}))
+    check = Check.objects.get(name="db")
+    assert getattr(check, field) is not None
+
+    patched = writer.patch(f"/api/v1/monitor/checks/{check.pk}/", {field: None}, format="json")
+
+    assert (patched.status_code, patched.json()[field]) == (200, None)
+    assert getattr(Check.objects.get(pk=check.pk), field) is None
+
+
+def test_cron_job__an_interval__400_naming_it_and_nothing_changed(writer):
+    cron = {"service": "backups", "kind": "cron", "schedule": "0 3 * * *"}
+    job = writer.post("/api/v1/monitor/checks/", {**cron, "name": "nightly"}, format="json").json()
+
+    patched = writer.patch(f"/api/v1/monitor/checks/{job['id']}/", {"interval": 60}, format="json")
+    made = writer.post("/api/v1/monitor/checks/", {**cron, "name": "other", "interval": 60}, format="json")
+
+    for refused in (patched, made):
+        assert refused.status_code == 400, refused.content
+        error = refused.json()["error"]
+        assert (error["code"], list(error["details"])) == ("invalid_schedule", ["check.interval"])
+    assert writer.get(f"/api/v1/monitor/checks/{job['id']}/").json() == job
+    assert not Check.objects.filter(name="other").exists()
+
+
+def test_period_job__a_schedule__400_naming_it(writer):
+    job = writer.post("/api/v1/monitor/checks/", {"service": "backups", "name": "j"}, format="json").json()
+
+    for field, value in (("schedule", "0 3 * * *"), ("timezone", "UTC")):
+        patched = writer.patch(f"/api/v1/monitor/checks/{job['id']}/", {field: value}, format="json")
+        error = patched.json()["error"]
+        assert (patched.status_code, error["code"], list(error["details"])) == (
+            400,
+            "invalid_schedule",
+            [f"check.{field}"],
+        )
