@@ -382,18 +382,34 @@ class Monitor:
 def ping_url(base_url: str | None, check: str) -> str:
     """``check`` is a job's id, or ``key/slug``; the base defaults to ``PLATFORM_URL`` (its first
     address when it names several)."""
+    if not isinstance(check, str):  # a ping never raises another error (send_ping logs a ValueError)
+        raise ValueError(f"A check is a job's id or 'key/slug', got {check!r}.")
     base = platform_urls(base_url)[0]
     return f"{base}/ping/{check.strip('/')}"
 
 
-def send_ping(base_url: str | None, check: str, action: str = "", **options: Any) -> int:
+def ping_action(action: str | int) -> str:
+    """The URL's last part for ``action``: ``""``, ``start``, ``fail``, ``log``, or an exit status
+    0-255 given as an ``int`` (not a ``bool``) or its ASCII digits; ``ValueError`` otherwise."""
+    if isinstance(action, int) and not isinstance(action, bool) and 0 <= action <= 255:
+        return str(action)
+    if isinstance(action, str) and (
+        action in ("", "start", "fail", "log")
+        or (action.isascii() and action.isdigit() and len(action) <= 3 and int(action) <= 255)
+    ):
+        return action
+    raise ValueError(f"An action is success, start, fail, log or an exit status 0-255, got {action!r}.")
+
+
+def send_ping(base_url: str | None, check: str, action: str | int = "", **options: Any) -> int:
     """One ping (:func:`ping_request`'s arguments): the HTTP status, 0 when the platform cannot be
     reached. A ping never raises (a job must not fail because its ping did); a failed one is
     logged as a warning."""
     try:
         response = ping_request(base_url, check, action, **options)
     except (httpx.HTTPError, ValueError):  # unreachable, or an action no ping URL takes
-        log.warning("monitor: a ping to %s failed", ping_url(base_url, check), exc_info=True)
+        where = ping_url(base_url, check) if isinstance(check, str) else repr(check)
+        log.warning("monitor: a ping to %s failed", where, exc_info=True)
         return 0
     if response.status_code not in (200, 201):  # 201: created by ?create=1
         log.warning(
@@ -405,20 +421,19 @@ def send_ping(base_url: str | None, check: str, action: str = "", **options: Any
 def ping_request(
     base_url: str | None,
     check: str,
-    action: str = "",
+    action: str | int = "",
     *,
     body: str = "",
     rid: str | None = None,
     timeout: float = 10.0,
 ) -> httpx.Response:
-    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status, ``body`` kept up
-    to 10,000 bytes, ``rid`` pairing a start with its end): the platform's answer, or
-    ``httpx.HTTPError``; ``ValueError`` for another action, unsent (the URL would read as a
-    check that does not exist)."""
-    if action not in ("", "start", "fail", "log") and not (
-        action.isascii() and action.isdigit() and len(action) <= 3 and int(action) <= 255
-    ):
-        raise ValueError(f"An action is success, start, fail, log or an exit status 0-255, got {action!r}.")
+    """One ping (``""`` success, ``start``, ``fail``, ``log`` or an exit status, an ``int`` 0-255
+    or its digits, ``body`` kept up to 10,000 bytes, ``rid`` pairing a start with its end): the
+    platform's answer, or ``httpx.HTTPError``; ``ValueError`` for another action (``True`` and
+    ``-1`` included), unsent (the URL would read as a check that does not exist)."""
+    action = ping_action(action)
+    if not isinstance(body, str):
+        raise ValueError(f"A ping's body is a str, got {type(body).__name__}.")
     url = ping_url(base_url, check) + (f"/{action}" if action else "")
     params = {"rid": rid} if rid else None
     return httpx.post(url, content=body.encode()[:10_000], params=params, timeout=timeout)
@@ -433,8 +448,8 @@ def ping(check: str, base_url: str | None = None, *, timeout: float = 10.0) -> I
     try:
         yield rid
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        send_ping(base_url, check, str(min(max(code, 0), 255)), rid=rid, timeout=timeout)
+        code = int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)  # True: 1
+        send_ping(base_url, check, min(max(code, 0), 255), rid=rid, timeout=timeout)
         raise
     except BaseException:
         send_ping(base_url, check, "1", body=traceback.format_exc()[-10_000:], rid=rid, timeout=timeout)

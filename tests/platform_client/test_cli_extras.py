@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from platform_client import credentials
@@ -338,3 +339,30 @@ def test_a_commands_options_may_come_between_its_arguments(capsys):
     error = json.loads(capsys.readouterr().err)["error"]
     assert error["message"] == "unrecognized arguments: b c"
     assert error["details"]["usage"].startswith("usage: platform config get")  # was the top command's
+
+
+def test_ping_request__an_int_exit_status_is_sent__another_type_refused_unsent(monkeypatch):
+    from platform_client import monitor
+
+    sent: list[str] = []
+    monkeypatch.setattr(monitor.httpx, "post", lambda url, **k: sent.append(url) or httpx.Response(200))
+    for status in (0, 3, 255):
+        monitor.ping_request("http://127.0.0.1:9", "abc", status)
+    assert sent == [
+        "http://127.0.0.1:9/ping/abc/0",
+        "http://127.0.0.1:9/ping/abc/3",
+        "http://127.0.0.1:9/ping/abc/255",
+    ]
+
+    for action in (-1, 256, True, False, 3.0, None, b"fail"):
+        with pytest.raises(ValueError, match="An action is success, start, fail, log"):
+            monitor.ping_request("http://127.0.0.1:9", "abc", action)
+    with pytest.raises(ValueError):
+        monitor.ping_request("http://127.0.0.1:9", 5, "fail")
+    # a ping never raises
+    assert [monitor.send_ping("http://127.0.0.1:9", "abc", True), monitor.send_ping("http://x", 5)] == [0, 0]
+    assert len(sent) == 3
+
+    with pytest.raises(SystemExit), monitor.ping("abc", "http://127.0.0.1:9"):
+        raise SystemExit(True)  # Python exits with 1
+    assert sent[-1] == "http://127.0.0.1:9/ping/abc/1"
