@@ -322,8 +322,20 @@ def evaluate(
                 f"(effective {factors['effective_latency_ms']} ms, "
                 f"against {factors['reference_latency_ms']} ms)"
             )
-        served = computed if enforce else 100
-        if not enforce and computed != 100:
-            why.append(f"dry run: weight {computed} not applied")
+        served, why = as_served(computed, why, enforce)
         results.append(NodeResult(node, state, computed, served, factors, why))
     return results, events
+
+
+DRY_RUN = "dry run: "
+
+
+def as_served(computed: int, reasons: list[str], enforce: bool) -> tuple[int, list[str]]:
+    """The weight a node is served at, and why, under ``enforce`` as it is now: its computed
+    weight, or in a dry run 100 with a note of the weight not applied.  A read derives them from
+    the stored state and the current policy (the dry-run note stored by an evaluation under
+    another ``enforce`` is replaced), so switching the dry run off or on shows at once."""
+    kept = [reason for reason in reasons if not reason.startswith(DRY_RUN)]
+    if enforce:
+        return computed, kept
+    return 100, kept + ([f"{DRY_RUN}weight {computed} not applied"] if computed != 100 else [])

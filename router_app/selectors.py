@@ -21,7 +21,7 @@ from discovery_app import selectors as discovery
 from platform_client import router_rules
 from platformsite.cache import CACHE_DOWN
 from router_app.models import Label, NodeState, OutlierEvent, Policy, RateLimit, Rule, StatsWindow
-from router_app.outlier import Params
+from router_app.outlier import Params, as_served
 from router_app.services.common import current_revision, revision_key, stored_revision
 
 ROUTES_PREFIX = "router:routes:"
@@ -72,11 +72,13 @@ def policy_of(service: str) -> Policy:
     return Policy.objects.filter(service=service).first() or Policy(service=service)
 
 
-def state_data(state: NodeState) -> dict[str, Any]:
+def state_data(state: NodeState, enforce: bool) -> dict[str, Any]:
+    """A node's stored state, served (weight, reasons) under the policy's ``enforce`` as it is now."""
+    weight, reasons = as_served(state.computed_weight, state.reasons, enforce)
     return {
         "node": state.node,
         "version": state.version,
-        "weight": state.weight,
+        "weight": weight,
         "computed_weight": state.computed_weight,
         "state": "ejected" if state.ejected else "active",
         "ejected_until": iso(state.ejected_until),
@@ -90,7 +92,7 @@ def state_data(state: NodeState) -> dict[str, Any]:
         "latency_mean_ms": state.latency_mean_ms,
         "latency_p99_ms": state.latency_p99_ms,
         "factors": state.factors,
-        "reasons": state.reasons,
+        "reasons": reasons,
         "updated": iso(state.updated),
     }
 
@@ -120,7 +122,7 @@ def decisions(service: str) -> dict[str, Any]:
     events = OutlierEvent.objects.filter(service=service).order_by("-id")[:EVENTS_SHOWN]
     return {
         **policy_data(policy),
-        "nodes": [state_data(state) for state in states],
+        "nodes": [state_data(state, policy.enforce) for state in states],
         "events": [event_data(event) for event in events],
         "rate_limited": rate_limited(service),
     }
@@ -148,6 +150,11 @@ def _build(service: str, document: dict[str, Any], revision: int) -> dict[str, A
         for node in nodes:
             state = states.get(node["id"])
             ejected = bool(state and state.ejected and policy.enforce)
+            weight, reasons = (
+                as_served(state.computed_weight, state.reasons, policy.enforce)
+                if state
+                else (100, ["not evaluated yet: full weight"])
+            )
             listed.append(
                 {
                     "id": node["id"],
@@ -155,10 +162,10 @@ def _build(service: str, document: dict[str, Any], revision: int) -> dict[str, A
                     "port": node["port"],
                     "metadata": node["metadata"],
                     "labels": carried.get(node["id"], {}),
-                    "weight": 0 if ejected else (state.weight if state else 100),
+                    "weight": 0 if ejected else weight,
                     "state": "ejected" if ejected else "active",
                     "ejected_until": iso(state.ejected_until) if ejected else None,
-                    "reasons": state.reasons if state else ["not evaluated yet: full weight"],
+                    "reasons": reasons,
                 }
             )
         versions.append({"version": version, "nodes": listed})

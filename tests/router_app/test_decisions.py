@@ -104,6 +104,39 @@ def test_dry_run__decisions_recorded_weights_not_applied(writer, reporter, fleet
     assert any("dry run" in reason for reason in node["reasons"])
 
 
+def _served(client, node_id):
+    """(weight, state, reasons) of a node in the routes and in the decisions."""
+    routes = client.get("/api/v1/router/routes/orders/").json()
+    route = next(n for v in routes["versions"] for n in v["nodes"] if n["id"] == node_id)
+    decisions = client.get("/api/v1/router/services/orders/decisions/").json()
+    state = next(n for n in decisions["nodes"] if n["node"] == node_id)
+    return (route["weight"], route["state"], route["reasons"]), (state["weight"], state["reasons"])
+
+
+@pytest.mark.parametrize("dry_run_first", [True, False])
+def test_enforce_switched_after_an_evaluation__weights_and_reasons_follow_the_policy_now(
+    writer, reporter, fleet, committed, dry_run_first
+):
+    policy = "/api/v1/router/services/orders/policy/"
+    with committed():
+        writer.patch(policy, {"enforce": not dry_run_first}, format="json")
+    report(reporter, window(node=fleet[0], requests=10, successes=0, consecutive_5xx=8))
+    with committed():
+        services.service_evaluate(service="orders", now=time.time())
+
+    with committed():
+        assert writer.patch(policy, {"enforce": dry_run_first}, format="json").status_code == 200
+
+    ejected = "ejected (consecutive_5xx, ejection 1)"
+    if dry_run_first:  # the weight 0 the dry run computed is applied now, and said so
+        assert _served(writer, fleet[0]) == ((0, "ejected", [ejected]), (0, [ejected]))
+    else:  # a dry run now: served at full weight, and said so
+        note = [ejected, "dry run: weight 0 not applied"]
+        assert _served(writer, fleet[0]) == ((100, "active", note), (100, note))
+    events = OutlierEvent.objects.values_list("action", "enforced")
+    assert list(events) == [("eject", not dry_run_first)]  # the decision as it was taken
+
+
 def test_policy__bad_parameters__are_400_and_change_nothing(writer, fleet):
     for body in (
         {"max_ejection_percent": 101},
