@@ -1,7 +1,9 @@
-"""Query parameters shared by the native and the Zipkin read APIs: ids, integers, tag terms."""
+"""Query parameters shared by the native and the Zipkin read APIs and the dashboard: ids, integers,
+durations, tag terms."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -45,6 +47,28 @@ def integer(params: Any, name: str, default: int | None = None, *, minimum: int 
             {"parameter": name},
         )
     return int(raw)
+
+
+#: The longest duration a search takes, in ms (some 31,700 years; a span lasts at most ten): its
+#: µs are a 64-bit integer, as stored, and the bound is exact as a float.
+MAX_DURATION_MS = 10**15
+
+
+def milliseconds(value: float | str, name: str) -> int:
+    """A duration in milliseconds (a number or its text) as whole microseconds; 400
+    ``invalid_parameter`` naming ``name`` unless it is a number from 0 to ``MAX_DURATION_MS``
+    ("1e306" or "inf" would overflow the conversion, a 500)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 0 <= number <= MAX_DURATION_MS:  # NaN fails both comparisons
+        raise Invalid(
+            f"{name}: {str(value)[:40]!r} is not a number of milliseconds from 0 to {MAX_DURATION_MS}.",
+            "invalid_parameter",
+            {"parameter": name},
+        )
+    return int(number * 1000)
 
 
 def terms(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:

@@ -56,12 +56,11 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
             raise ValueError(f"Tag {term!r} is not key=value.")
         tags.append((key.strip(), value.strip()))
     durations = []
-    for field in ("min_ms", "max_ms"):
+    for field, label in (("min_ms", "Min duration (ms)"), ("max_ms", "Max duration (ms)")):
         try:
-            durations.append(int(float(form[field]) * 1000) if form[field] else None)
-        except (ValueError, OverflowError):  # OverflowError: "1e400" and "inf" read as infinity
-            label = "Min duration" if field == "min_ms" else "Max duration"
-            raise ValueError(f"{label} (ms): {form[field][:40]!r} is not a number of milliseconds.") from None
+            durations.append(query.milliseconds(form[field], label) if form[field] else None)
+        except PlatformError as exc:  # as the API's search: "1e306", "inf", a negative number
+            raise ValueError(str(exc)) from None
     end = int(timezone.now().timestamp() * 1_000_000)
     found = TraceQuery(
         start=end - hours * 3_600_000_000,

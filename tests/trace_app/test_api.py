@@ -407,3 +407,22 @@ def test_keep_rules_list__only_the_services_the_caller_may_read(api_client, rule
     assert narrowed.get("/api/v1/trace/rules/checkout/").status_code == 403
     assert [r["service"] for r in narrowed.get("/api/v1/trace/rules/").json()["results"]] == ["frontend"]
     assert len(admin.get("/api/v1/trace/rules/").json()["results"]) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["min_duration_ms=1e308", "max_duration_ms=1e306", "min_duration_ms=1e20", "max_duration_ms=1.000001e15"],
+)
+def test_search__a_duration_beyond_64_bit_microseconds__400_naming_it(reader, query):
+    # 1e306 ms overflowed to infinity when turned into µs: a 500 (OverflowError)
+    answer = reader.get(f"/api/v1/trace/traces/?{query}")
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    name = query.split("=")[0]
+    assert error["code"] == "invalid_parameter" and error["details"] == {"parameter": name}
+    assert "is not a number of milliseconds from 0 to 1000000000000000" in error["message"]
+
+
+def test_search__the_longest_duration_taken__200(reader):
+    answer = reader.get("/api/v1/trace/traces/", {"max_duration_ms": "1e15"})
+    assert answer.status_code == 200 and answer.json() == {"traces": []}

@@ -76,3 +76,13 @@ def test_search_page__a_nul_character__the_form_says_so(admin_client, field):
 
     assert response.status_code == 200
     assert b"must not contain NUL characters" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["1e306", "1e20", "-5"])
+def test_search_page__a_duration_out_of_range__the_form_says_so_as_the_api(admin_client, value):
+    response = admin_client.get("/ui/trace/", {"max_ms": value})
+
+    assert response.status_code == 200
+    assert b"Max duration (ms): " in response.content
+    assert b"is not a number of milliseconds from 0 to 1000000000000000" in response.content

@@ -117,3 +117,10 @@ def test_cli__keep_rules_set_list_rm_and_the_exporters_scope_refused(cli_as, cap
     assert [r["service"] for r in cli("rules", "list")[1]] == ["checkout"]
     assert cli("rules", "rm", "checkout")[:2] == (0, {"deleted": "checkout"})
     assert cli("rules", "list")[1] == [] and cli("rules", "rm", "checkout")[0] == 1
+
+
+def test_cli__search_with_a_duration_beyond_the_limit__the_platforms_400(cli_as):
+    # --min-duration-ms 1e306 overflowed to infinity on the server: a 500
+    cli = cli_as("trace", "trace:read")
+    code, _, err = cli("search", "--min-duration-ms", "1e306")
+    assert code == 1 and "invalid_parameter" in err and "min_duration_ms" in err

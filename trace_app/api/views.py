@@ -83,8 +83,8 @@ class SearchView(TraceView):
             operation=data.get("operation", ""),
             tags=tags,
             words=tuple(data.get("word", [])),
-            min_duration=None if low is None else int(low * 1000),
-            max_duration=None if high is None else int(high * 1000),
+            min_duration=None if low is None else query.milliseconds(low, "min_duration_ms"),
+            max_duration=None if high is None else query.milliseconds(high, "max_duration_ms"),
             error_only=data["error"],
         )
         may_read = readable(self, request)
