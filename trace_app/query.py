@@ -71,12 +71,31 @@ def milliseconds(value: float | str, name: str) -> int:
     return int(number * 1000)
 
 
+#: The most terms a search takes in one parameter (Zipkin's ``annotationQuery``, the native
+#: search's ``tag`` and ``word``, the dashboard's tags and words): each one is a condition of the
+#: database's query, and a thousand of them took seconds before SQLite refused the query.
+MAX_TERMS = 20
+
+
+def check_terms(count: int, name: str) -> None:
+    """400 ``invalid_parameter`` naming ``name`` when it holds more than ``MAX_TERMS`` terms."""
+    if count > MAX_TERMS:
+        raise Invalid(
+            f"{name} has {count} terms; a search takes at most {MAX_TERMS}.",
+            "invalid_parameter",
+            {"parameter": name},
+        )
+
+
 def terms(query: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """Zipkin's ``annotationQuery``: ``k=v`` terms (tags) and words, joined by ``and``."""
+    """Zipkin's ``annotationQuery``: ``k=v`` terms (tags) and words, joined by ``and`` (at most
+    ``MAX_TERMS`` of them)."""
     if "\x00" in query:
         raise Invalid("annotationQuery must not contain NUL characters.", "invalid_parameter")
+    split = re.split(r"\s+and\s+", query.strip()) if query.strip() else []
+    check_terms(len(split), "annotationQuery")
     tags, words = [], []
-    for term in re.split(r"\s+and\s+", query.strip()) if query.strip() else []:
+    for term in split:
         key, eq, value = term.strip().partition("=")
         if not key.strip():
             raise Invalid(

@@ -49,8 +49,14 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
     hours = int(form["hours"]) if form["hours"].isdigit() else 0 if form["hours"] else 1
     if hours not in dict(LOOKBACKS):
         raise ValueError("Pick a time range from the list.")
-    tags = []
-    for term in filter(None, (t.strip() for t in form["tag"].split(","))):
+    tags, words = [], form["word"].split()
+    given = [t for t in (t.strip() for t in form["tag"].split(",")) if t]
+    for label, count in (("Tags", len(given)), ("Words", len(words))):
+        try:
+            query.check_terms(count, label)
+        except PlatformError as exc:  # as the API's: each term is a condition of the database's query
+            raise ValueError(str(exc)) from None
+    for term in given:
         key, eq, value = term.partition("=")
         if not eq or not key:
             raise ValueError(f"Tag {term!r} is not key=value.")
@@ -69,7 +75,7 @@ def _search_query(params: Any) -> tuple[TraceQuery, dict[str, Any]]:
         service=form["service"],
         operation=form["operation"],
         tags=tuple(tags),
-        words=tuple(form["word"].split()),
+        words=tuple(words),
         min_duration=durations[0],
         max_duration=durations[1],
         error_only=form["error"] == "on",

@@ -426,3 +426,13 @@ def test_search__a_duration_beyond_64_bit_microseconds__400_naming_it(reader, qu
 def test_search__the_longest_duration_taken__200(reader):
     answer = reader.get("/api/v1/trace/traces/", {"max_duration_ms": "1e15"})
     assert answer.status_code == 200 and answer.json() == {"traces": []}
+
+
+@pytest.mark.parametrize("name", ["tag", "word"])
+def test_search__more_than_20_tags_or_words__400_naming_the_parameter_and_the_limit(reader, name):
+    # each one is a condition of the database's query: a thousand took seconds, then a 503
+    values = [f"k{i}=v" if name == "tag" else f"w{i}" for i in range(21)]
+    answer = reader.get("/api/v1/trace/traces/", {name: values})
+    assert answer.status_code == 400
+    assert "20" in answer.json()["error"]["details"][name][0]
+    assert reader.get("/api/v1/trace/traces/", {name: values[:20]}).status_code == 200

@@ -59,6 +59,8 @@ def test_search__results_with_bars_and_errors(staff, skewed):
         ("min_ms=abc", "Min duration (ms): &#x27;abc&#x27; is not a number"),
         ("max_ms=1e400", "Max duration (ms): &#x27;1e400&#x27; is not a number"),
         ("hours=5", "Pick a time range"),
+        ("tag=" + ",".join(f"k{i}=v" for i in range(21)), "Tags has 21 terms; a search takes at most 20."),
+        ("word=" + "+".join(["w"] * 21), "Words has 21 terms; a search takes at most 20."),
     ],
 )
 def test_search__odd_input_is_explained(staff, query, message):

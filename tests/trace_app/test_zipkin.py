@@ -473,3 +473,26 @@ def test_query_api__64_bit_bounds__answered_not_500(reader, query):
     # a bound past the stored µs matches nothing or everything
     assert reader.get(f"/api/v2/{query}").status_code == 200
     assert reader.get(f"/api/v2/{query.replace('807', '808')}").status_code == 400
+
+
+@pytest.mark.parametrize("count", [21, 3001])
+def test_query_api__annotation_query_of_more_than_20_terms__400_before_the_database(
+    reader, count, django_assert_max_num_queries
+):
+    # each term is a condition of the query: 3,001 took 28 s before SQLite refused it (a 503)
+    query = " and ".join(["a"] * (count - 1) + ["b=c"])
+    with django_assert_max_num_queries(2):  # the caller's token and policy, no search
+        answer = reader.get("/api/v2/traces", {"annotationQuery": query})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_parameter" and error["details"] == {"parameter": "annotationQuery"}
+    assert error["message"] == f"annotationQuery has {count} terms; a search takes at most 20."
+
+
+def test_query_api__annotation_query_of_20_terms__searched(reader, writer):
+    trace = hex_id(16)
+    tags = {f"k{i}": "v" for i in range(20)}
+    post_zipkin(writer, [zipkin_span(trace, hex_id(8), "web", tags=tags)])
+    query = " and ".join(f"k{i}=v" for i in range(20))
+    answer = reader.get("/api/v2/traces", {"annotationQuery": query})
+    assert answer.status_code == 200 and [t[0]["traceId"] for t in answer.json()] == [trace]

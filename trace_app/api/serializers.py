@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from platformsite.api.validators import Name, StrictBooleanField, StrictFloatField, StrictIntegerField
 from trace_app.models import KeepRule
+from trace_app.query import MAX_TERMS
 
 SERVICE_NAME = Name(
     r"\*|[^\x00-\x1f/]{1,128}", "a service name (1-128 characters, no '/'), or * for the default"
@@ -20,10 +21,14 @@ class SearchSerializer(serializers.Serializer):
     tag = serializers.ListField(
         child=serializers.RegexField(r"^[^=]+=.*$", max_length=600),
         required=False,
-        help_text="k=v, repeatable",
+        max_length=MAX_TERMS,
+        help_text=f"k=v, repeatable (at most {MAX_TERMS})",
     )
     word = serializers.ListField(
-        child=serializers.CharField(max_length=255), required=False, help_text="A tag key or annotation."
+        child=serializers.CharField(max_length=255),
+        required=False,
+        max_length=MAX_TERMS,
+        help_text=f"A tag key or annotation, repeatable (at most {MAX_TERMS}).",
     )
     min_duration_ms = serializers.FloatField(required=False, min_value=0)
     max_duration_ms = serializers.FloatField(required=False, min_value=0)
