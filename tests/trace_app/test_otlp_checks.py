@@ -179,3 +179,55 @@ def test_protobuf_string_attributes__cut_and_cleaned_as_json_ones_are(writer):
     assert (stored.tags["long"], stored.tags["nul"]) == ("x" * 4096, "ab")
     assert stored.resource["long"] == "x" * 4096
     assert stored.annotations[0]["attributes"] == {"nul": "ab"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"flags": "x"}, "flags is not an integer"),
+        ({"flags": 2**32}, "flags 4294967296 is not an unsigned 32-bit integer"),
+        ({"droppedAttributesCount": -1}, "droppedAttributesCount -1 is not an unsigned 32-bit integer"),
+        ({"dropped_events_count": True}, "droppedEventsCount is not an integer"),
+        ({"droppedLinksCount": 1.5}, "droppedLinksCount is not an integer"),
+        ({"traceState": 5}, "traceState is not a string"),
+        (
+            {"events": [{"timeUnixNano": str(NOW_US * 1000), "droppedAttributesCount": "-1"}]},
+            "an event's droppedAttributesCount -1 is not",
+        ),
+        ({"links": [{"traceId": hex_id(16), "spanId": hex_id(8), "traceState": []}]}, "a link's traceState"),
+        ({"links": [{"traceId": hex_id(16), "spanId": hex_id(8), "flags": "x"}]}, "a link's flags"),
+    ],
+)
+def test_json_fields_not_kept_of_the_wrong_type__refuse_their_span(writer, fields, message):
+    # accepted as if absent: protobuf's JSON parser refuses them, as any bad field of a span here
+    kept, bad = _json_span(flags=257, traceState="k=v", droppedAttributesCount="2"), _json_span(**fields)
+    answer = _post_json(writer, _json_request([kept, bad]))
+    assert answer.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert list(Span.objects.values_list("trace_id", flat=True)) == [kept["traceId"]]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"traceId": "z" * 32},
+            "traceId 'zzz" + "z" * 29 + "' is not 32 hex characters (16 bytes; either case)",
+        ),
+        ({"spanId": "Z" * 16}, "spanId 'ZZZZZZZZZZZZZZZZ' is not 16 hex characters (8 bytes; either case)"),
+        ({"parentSpanId": "abc"}, "parentSpanId 'abc' is not 16 hex characters (8 bytes; either case)"),
+    ],
+)
+def test_json_a_bad_id__the_message_says_what_otlp_takes(writer, fields, message):
+    # was "trace id ... is not 16 or 32 lower-hex characters": Zipkin's rule, not OTLP's
+    answer = _post_json(writer, _json_request([_json_span(**fields)]))
+    assert answer.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert message in answer.json()["partialSuccess"]["errorMessage"]
+    assert "lower-hex" not in answer.json()["partialSuccess"]["errorMessage"]
+
+
+def test_json_ids_in_upper_case__stored_in_lower_case(writer):
+    trace, span, parent = hex_id(16), hex_id(8), hex_id(8)
+    upper = _json_span(traceId=trace.upper(), spanId=span.upper(), parentSpanId=parent.upper())
+    assert _post_json(writer, _json_request([upper])).status_code == 200
+    assert list(Span.objects.values_list("trace_id", "span_id", "parent_id")) == [(trace, span, parent)]

@@ -1,8 +1,10 @@
 """OTLP/HTTP trace requests (``ExportTraceServiceRequest``), protobuf and JSON, into span rows.
 
-JSON follows OTLP's rules: trace and span ids in hex (not base64), enums as integers (names are
-accepted too), 64-bit integers as strings or numbers, lowerCamelCase field names (the proto's
-snake_case names are accepted too), unknown fields ignored.  A request that cannot be read raises
+JSON follows OTLP's rules: trace and span ids in hex of either case (not base64: 32 and 16
+digits), enums as integers (names are accepted too), 64-bit integers as strings or numbers,
+lowerCamelCase field names (the proto's snake_case names are accepted too), unknown fields
+ignored; fields the platform does not keep (``flags``, ``traceState``, the dropped counts) are
+still held to their types.  A request that cannot be read raises
 ``Undecodable``; a span that can be read but not stored (a bad id, an implausible time) is
 counted in ``Decoded.refused`` and the others are kept (OTLP's partial success).
 """
@@ -35,6 +37,8 @@ from trace_app.decoding.common import (
 
 #: An int64 as OTLP JSON writes it in a string (ASCII digits: ``str.isdigit`` also takes '²').
 _INT64_TEXT = re.compile(r"\s*-?[0-9]+\s*")
+#: OTLP/JSON's ids: hex of either case, 32 digits for a trace id (16 bytes), 16 for a span id.
+_TRACE_HEX, _SPAN_HEX = re.compile(r"[0-9a-fA-F]{32}"), re.compile(r"[0-9a-fA-F]{16}")
 KINDS = {0: "", 1: "", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 KIND_NAMES = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -180,18 +184,57 @@ def _get(mapping: dict[str, Any], camel: str, snake: str, default: Any = None) -
     return mapping.get(snake, default)
 
 
-def _int64(value: Any, what: str, *, unsigned: bool = False) -> int:
-    """An int64 of OTLP/JSON (a number, or its decimal text), or a uint64 (times in ns)."""
+def _integer(value: Any, what: str, bits: int, *, unsigned: bool) -> int:
+    """An integer of OTLP/JSON (a number, or its decimal text; null is 0) of ``bits`` bits."""
     if isinstance(value, str) and _INT64_TEXT.fullmatch(value):
         value = int(value)
     if value is None:
         return 0
     if not isinstance(value, int) or isinstance(value, bool):
         raise Refused(f"{what} is not an integer")
-    low, high = (0, 2**64) if unsigned else (-(2**63), 2**63)
+    low, high = (0, 2**bits) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1))
     if not low <= value < high:
-        raise Refused(f"{what} {value} is not {'an unsigned' if unsigned else 'a'} 64-bit integer")
+        raise Refused(f"{what} {value} is not {'an unsigned' if unsigned else 'a'} {bits}-bit integer")
     return value
+
+
+def _int64(value: Any, what: str, *, unsigned: bool = False) -> int:
+    """An int64 of OTLP/JSON (a number, or its decimal text), or a uint64 (times in ns)."""
+    return _integer(value, what, 64, unsigned=unsigned)
+
+
+#: Fields of a span, an event and a link the platform does not keep, with their types: a value of
+#: another type refuses the span, as protobuf's JSON parser refuses it (``flags`` is a fixed32,
+#: the dropped counts uint32s, ``traceState`` a string).
+_UNKEPT = {
+    "span": (
+        ("traceState", "trace_state", str),
+        ("flags", "flags", int),
+        ("droppedAttributesCount", "dropped_attributes_count", int),
+        ("droppedEventsCount", "dropped_events_count", int),
+        ("droppedLinksCount", "dropped_links_count", int),
+    ),
+    "event": (("droppedAttributesCount", "dropped_attributes_count", int),),
+    "link": (
+        ("traceState", "trace_state", str),
+        ("flags", "flags", int),
+        ("droppedAttributesCount", "dropped_attributes_count", int),
+    ),
+}
+
+
+_WHOSE = {"span": "", "event": "an event's ", "link": "a link's "}
+
+
+def _check_unkept(message: dict[str, Any], what: str) -> None:
+    """Refused when a field of ``message`` (a span, an event or a link) the platform does not keep
+    has a value its type does not take (``"flags": "x"``, ``"droppedAttributesCount": -1``)."""
+    for camel, snake, kind in _UNKEPT[what]:
+        value, label = _get(message, camel, snake), _WHOSE[what] + camel
+        if kind is str:
+            _string(value, label)
+        else:
+            _integer(value, label, 32, unsigned=True)
 
 
 #: The fields of an AnyValue (its ``value`` oneof), in both spellings, each to its lowerCamelCase.
@@ -307,15 +350,19 @@ def _enum(value: Any, names: dict[str, int], what: str) -> int:
     raise Refused(f"{what} {value!r} is not one of its enum values")
 
 
-def _hex(value: Any) -> str:
-    return value.lower() if isinstance(value, str) else value
-
-
 def _trace_id(value: Any, what: str = "traceId") -> str:
-    """An OTLP trace id: 16 bytes, 32 hex digits (Zipkin's 64-bit form is not one, in JSON either)."""
-    if not isinstance(value, str) or len(value) != 32:
-        raise Refused(f"{what} {repr(value)[:40]} is not 32 hex characters (16 bytes)")
-    return trace_id(value)
+    """An OTLP trace id: 16 bytes, 32 hex digits of either case (Zipkin's 64-bit form is not one,
+    in JSON either), stored in lower case."""
+    if not isinstance(value, str) or not _TRACE_HEX.fullmatch(value):
+        raise Refused(f"{what} {repr(value)[:40]} is not 32 hex characters (16 bytes; either case)")
+    return trace_id(value.lower())
+
+
+def _span_id(value: Any, what: str = "spanId") -> str:
+    """An OTLP span id: 8 bytes, 16 hex digits of either case, stored in lower case."""
+    if not isinstance(value, str) or not _SPAN_HEX.fullmatch(value):
+        raise Refused(f"{what} {repr(value)[:40]} is not 16 hex characters (8 bytes; either case)")
+    return span_id(value.lower(), what)
 
 
 def _string(value: Any, what: str) -> str:
@@ -334,9 +381,11 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
     if not isinstance(status, dict):
         raise Refused("status is not an object")
     events = []
+    _check_unkept(span, "span")
     for event in _array(span.get("events"), "events"):
         if not isinstance(event, dict):
             raise Refused("an event is not an object")
+        _check_unkept(event, "event")
         events.append(
             _annotation(
                 _int64(_get(event, "timeUnixNano", "time_unix_nano"), "timeUnixNano", unsigned=True),
@@ -348,10 +397,11 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
     for link in _array(span.get("links"), "links"):
         if not isinstance(link, dict):
             raise Refused("a link is not an object")
+        _check_unkept(link, "link")
         links.append(
             _link(
-                _hex(_get(link, "traceId", "trace_id")),
-                _hex(_get(link, "spanId", "span_id")),
+                _get(link, "traceId", "trace_id"),
+                _get(link, "spanId", "span_id"),
                 _json_attributes(link.get("attributes")),
             )
         )
@@ -362,9 +412,9 @@ def _json_span(span: Any, service: str, resource: dict[str, str], scope: dict[st
     if end < start:
         raise Refused("a span ends before it starts (negative duration)")
     return _row(
-        _trace_id(_hex(_get(span, "traceId", "trace_id"))),
-        span_id(_hex(_get(span, "spanId", "span_id"))),
-        parent_id(_hex(_get(span, "parentSpanId", "parent_span_id"))),
+        _trace_id(_get(span, "traceId", "trace_id")),
+        _span_id(_get(span, "spanId", "span_id")),
+        _parent_id(_get(span, "parentSpanId", "parent_span_id")),
         _string(span.get("name"), "name"),
         _enum(span.get("kind"), KIND_NAMES, "kind"),
         start,
@@ -430,6 +480,11 @@ def _no_id(value: Any) -> bool:
     return value in (None, "") or (isinstance(value, str) and not value.strip("0"))
 
 
+def _parent_id(value: Any) -> str:
+    """A parent span id, or "" for none (absent, empty or all zeros)."""
+    return "" if _no_id(value) else _span_id(value, "parentSpanId")
+
+
 def _annotation(time_unix_nano: int, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
     check_moment(time_unix_nano, "an event's timeUnixNano", 1000)  # as the span's start: it refuses the span
     annotation: dict[str, Any] = {"timestamp": time_unix_nano // 1000, "value": text(name)}
@@ -443,7 +498,7 @@ def _link(trace: Any, span: Any, attributes: dict[str, Any]) -> dict[str, Any]:
     all-zero ids are kept as "": OTel records a link to an invalid context that has attributes."""
     link: dict[str, Any] = {
         "trace_id": "" if _no_id(trace) else _trace_id(trace, "link trace id"),
-        "span_id": "" if _no_id(span) else span_id(span, "link span id"),
+        "span_id": "" if _no_id(span) else _span_id(span, "link span id"),
     }
     if attributes:
         link["attributes"] = keys_kept(attributes)
