@@ -86,3 +86,13 @@ def test_search_page__a_duration_out_of_range__the_form_says_so_as_the_api(admin
     assert response.status_code == 200
     assert b"Max duration (ms): " in response.content
     assert b"is not a number of milliseconds from 0 to 1000000000000000" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("digits", ["1" * 5000, "-" + "9" * 4400, "0" * 5000 + "1"])
+def test_otlp_ingest__an_int64_text_of_thousands_of_digits__the_span_rejected_not_500(api_client, digits):
+    # int() refuses text past 4,300 digits with a ValueError: a 500 at /v1/traces
+    response = api_client("trace:write").post("/v1/traces", body(digits), content_type="application/json")
+
+    assert response.status_code == 200
+    assert int(response.json()["partialSuccess"]["rejectedSpans"]) == 1

@@ -186,15 +186,19 @@ def _get(mapping: dict[str, Any], camel: str, snake: str, default: Any = None) -
 
 def _integer(value: Any, what: str, bits: int, *, unsigned: bool) -> int:
     """An integer of OTLP/JSON (a number, or its decimal text; null is 0) of ``bits`` bits."""
+    kind = f"{'an unsigned' if unsigned else 'a'} {bits}-bit integer"
     if isinstance(value, str) and _INT64_TEXT.fullmatch(value):
-        value = int(value)
+        digits = value.strip().lstrip("-").lstrip("0") or "0"
+        if len(digits) > 40:  # int() refuses text past 4,300 digits (leading zeros counted)
+            raise Refused(f"{what} {value.strip()[:20]}... is not {kind}")
+        value = -int(digits) if value.strip().startswith("-") else int(digits)
     if value is None:
         return 0
     if not isinstance(value, int) or isinstance(value, bool):
         raise Refused(f"{what} is not an integer")
     low, high = (0, 2**bits) if unsigned else (-(2 ** (bits - 1)), 2 ** (bits - 1))
     if not low <= value < high:
-        raise Refused(f"{what} {value} is not {'an unsigned' if unsigned else 'a'} {bits}-bit integer")
+        raise Refused(f"{what} {value} is not {kind}")
     return value
 
 
