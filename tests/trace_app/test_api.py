@@ -436,3 +436,27 @@ def test_search__more_than_20_tags_or_words__400_naming_the_parameter_and_the_li
     assert answer.status_code == 400
     assert "20" in answer.json()["error"]["details"][name][0]
     assert reader.get("/api/v1/trace/traces/", {name: values[:20]}).status_code == 200
+
+
+@pytest.mark.parametrize("service", ["a/b", "team/checkout/", "tab\there"])
+def test_keep_rule__a_service_with_a_slash_or_a_control_character__has_one(writer, api_client, service):
+    # ingest takes the name, but a rule answered invalid_service ("no '/'"): it could never get one
+    admin = api_client("trace:read", "trace:write", "trace:manage")
+    answer = admin.post("/api/v1/trace/rules/", {"service": service, "keep_share": 0.0}, format="json")
+    assert answer.status_code == 201, answer.content
+    post_otlp(writer, otlp_request([{"trace": hex_id(16), "span": hex_id(8)}], service=service))
+    assert not Span.objects.exists()  # the rule applies
+    escaped = "".join("%2F" if c == "/" else "%09" if c == "\t" else c for c in service)
+    for url in (f"/api/v1/trace/rules/{escaped}/", f"/api/v1/trace/rules/{service.replace(chr(9), '%09')}/"):
+        assert admin.get(url).json()["service"] == service
+        assert admin.put(url, {"keep_share": 0.5}, format="json").json()["keep_share"] == 0.5
+    assert admin.delete(f"/api/v1/trace/rules/{escaped}/").status_code == 204
+    assert not KeepRule.objects.exists()
+
+
+def test_keep_rule__a_service_with_a_line_break__400_naming_what_a_rule_takes(api_client):
+    admin = api_client("trace:read", "trace:write", "trace:manage")
+    answer = admin.post("/api/v1/trace/rules/", {"service": "a\nb"}, format="json")
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_service" and "any but NUL or a line break" in error["message"]

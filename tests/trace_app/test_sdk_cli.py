@@ -124,3 +124,11 @@ def test_cli__search_with_a_duration_beyond_the_limit__the_platforms_400(cli_as)
     cli = cli_as("trace", "trace:read")
     code, _, err = cli("search", "--min-duration-ms", "1e306")
     assert code == 1 and "invalid_parameter" in err and "min_duration_ms" in err
+
+
+def test_cli__a_keep_rule_for_a_service_with_a_slash(cli_as):
+    cli = cli_as("trace", "trace:read", "trace:write", "trace:manage")
+    code, rule, err = cli("rules", "set", "team/checkout", "--keep-share", "0.1")
+    assert code == 0 and rule["service"] == "team/checkout", err
+    assert [r["service"] for r in cli("rules", "list")[1]] == ["team/checkout"]
+    assert cli("rules", "rm", "team/checkout")[:2] == (0, {"deleted": "team/checkout"})

@@ -9,8 +9,12 @@ from platformsite.api.validators import Name, StrictBooleanField, StrictFloatFie
 from trace_app.models import KeepRule
 from trace_app.query import MAX_TERMS
 
+#: A keep rule's service: any name a span's service can be (ingest keeps every character but NUL,
+#: cut at 128), '/' included (its URL's ``<path:service>`` takes it), but a line break, which no
+#: URL path matches.
 SERVICE_NAME = Name(
-    r"\*|[^\x00-\x1f/]{1,128}", "a service name (1-128 characters, no '/'), or * for the default"
+    r"\*|[^\x00\n\ud800-\udfff]{1,128}",
+    "a service name (1-128 characters, any but NUL or a line break), or * for the default",
 )
 
 

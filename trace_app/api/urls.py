@@ -13,5 +13,6 @@ urlpatterns = [
     path("graph/", views.GraphView.as_view(), name="graph"),
     path("services/", views.ServicesView.as_view(), name="services"),
     path("rules/", views.RuleListView.as_view(), name="rules"),
-    path("rules/<str:service>/", views.RuleDetailView.as_view(), name="rule"),
+    # a service's name may hold '/' (a span's service may): sent as %2F or as is, either matches
+    path("rules/<path:service>/", views.RuleDetailView.as_view(), name="rule"),
 ]
