@@ -144,7 +144,8 @@ class ArgumentParser(argparse.ArgumentParser):
         start = next(
             (i + len(words) for i in range(len(given)) if words and given[i : i + len(words)] == words), None
         )
-        if command is self or start is None:
+        rest = iter(given[start:] if start is not None else ())
+        if command is self or not all(token in rest for token in extras):  # not all the command's own
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         try:
             return command.parse_intermixed_args(given[start:], namespace=options)
