@@ -78,3 +78,24 @@ def test_events_dashboard__live_tail__shows_new_events_matching_the_filter(brows
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     browser.get("about:blank")
     assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def test_events_dashboard__live_tail__says_why_a_filter_is_not_followed(browser, request):
+    """A filter the platform refuses (101 types) was shown as "live" for ever; one too long for a
+    handshake retried every 2 s for ever."""
+    platform = request.getfixturevalue("asgi_platform")
+    wait = WebDriverWait(browser, 30)
+    operator_login(browser, platform.url, wait)
+    browser.get(f"{platform.url}/ui/events/")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "tail-status"), "live"))
+    field = browser.find_element(By.ID, "tail-types")
+    field.send_keys(",".join(f"t{i}" for i in range(101)))
+    browser.find_element(By.CSS_SELECTOR, "#tail-form button[type=submit]").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "tail-status"), "at most 100"))
+    assert browser.find_element(By.ID, "tail-status").text.startswith("not followed:")
+    field.clear()
+    browser.execute_script("arguments[0].value = 'a'.repeat(9000);", field)
+    browser.find_element(By.CSS_SELECTOR, "#tail-form button[type=submit]").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "tail-status"), "longer than 8000 characters"))
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get("about:blank")
