@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from config_app import services
-from config_app.models import Revision
+from config_app.models import Namespace, Revision
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -135,3 +135,16 @@ def test_config_dashboard__schema_violation__shows_failing_paths(page, wait, log
 
     wait.until(ec.text_to_be_present_in_element((By.ID, "editor-error"), "(port)"))
     assert numbers("orders", "default") == [1]
+
+
+def test_config_dashboard__new_namespace_refused__names_the_field(page, wait, login, url, staff_user):
+    login(STAFF_NAME, STAFF_PASSWORD)
+    logged_in(wait)
+    page.get(url("/ui/config/"))
+    page.find_element(By.ID, "new-name").send_keys("qa-huge")
+    description = page.find_element(By.ID, "new-description")
+    page.execute_script("arguments[0].value = 'x'.repeat(100000);", description)
+    page.find_element(By.CSS_SELECTOR, "#create-namespace button[type=submit]").click()
+    # it said only "The request is not valid."
+    wait.until(ec.text_to_be_present_in_element((By.ID, "create-error"), "description: "))
+    assert not Namespace.objects.filter(name="qa-huge").exists()
