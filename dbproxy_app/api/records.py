@@ -19,7 +19,7 @@ from dbproxy_app.api.common import DbView, caller, check_database, check_table, 
 from dbproxy_app.backends.base import encode_json
 from dbproxy_app.catalog import Entry
 from dbproxy_app.pause import collector_paused
-from dbproxy_app.query.grammar import bad, parse_query, parse_select
+from dbproxy_app.query.grammar import bad, given_once, parse_query, parse_select
 from dbproxy_app.records import parse_record, render, render_json, rules_for
 from platformsite.api.errors import Invalid, NotFound
 from platformsite.api.schema import ERROR
@@ -166,8 +166,7 @@ def _select(request: Request) -> tuple[str, ...] | None:
     """A read by id's ``select`` (its only parameter)."""
     only_parameters(request, ("select",), "a read by id takes only select")
     given = request.query_params.getlist("select")
-    if len(given) > 1:
-        raise bad("select", given[1], "given once: select=id,metadata lists the fields in one")
+    given_once("select", given)
     return parse_select(given[0]) if given and given[0] else None
 
 

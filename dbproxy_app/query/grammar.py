@@ -372,14 +372,20 @@ _ONCE = {
 }
 
 
+def given_once(parameter: str, values: list[str]) -> None:
+    """400 when a parameter a query gives at most once is given again (the last one would win,
+    the others be left unread)."""
+    if parameter in _ONCE and len(values) > 1:
+        raise bad(parameter, values[1], _ONCE[parameter])
+
+
 def parse_query(params: Iterable[tuple[str, list[str]]], *, default_limit: int, max_limit: int) -> Query:
     """A query from the query string's ``(name, values)`` pairs; 400 on the first bad term."""
     query = Query(limit=default_limit)
     filters: list[Any] = []
     cursor: str | None = None
     for parameter, values in params:
-        if parameter in _ONCE and len(values) > 1:  # the last one would win, the others unread
-            raise bad(parameter, values[1], _ONCE[parameter])
+        given_once(parameter, values)
         for raw in values:
             if parameter == "order":
                 query.order = parse_order(raw)
